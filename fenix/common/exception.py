@@ -1,0 +1,128 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Fenix exceptions.
+
+Each exception carries the HTTP status the API answers with. They cross RPC
+(oslo.messaging re-raises them on the caller side when this module is in
+``allowed_remote_exmods``), so the API can map an engine error to the right
+status without knowing where it came from.
+"""
+
+
+class FenixException(Exception):
+    """Base class; ``msg_fmt`` is formatted with the keyword arguments."""
+
+    msg_fmt = 'An unknown error occurred.'
+    code = 500
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        if not message:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError):
+                message = self.msg_fmt
+        self.message = str(message)
+        super().__init__(self.message)
+
+    def __str__(self):
+        return self.message
+
+
+class Invalid(FenixException):
+    msg_fmt = 'Invalid request: %(reason)s'
+    code = 400
+
+
+class InvalidState(Invalid):
+    msg_fmt = "'%(state)s' is not a valid state here."
+
+
+class InvalidTransition(FenixException):
+    msg_fmt = 'A session cannot move from %(src)s to %(dst)s.'
+    code = 409
+
+
+class UnknownPlugin(Invalid):
+    msg_fmt = "Unknown %(kind)s plug-in '%(name)s'."
+
+
+class NotAuthorized(FenixException):
+    msg_fmt = 'Not authorized.'
+    code = 401
+
+
+class Forbidden(FenixException):
+    msg_fmt = 'Policy does not allow %(action)s.'
+    code = 403
+
+
+class NotFound(FenixException):
+    msg_fmt = 'Resource could not be found.'
+    code = 404
+
+
+class SessionNotFound(NotFound):
+    msg_fmt = "Maintenance session %(session_id)s not found."
+
+
+class ProjectNotFound(NotFound):
+    msg_fmt = ("Project %(project_id)s has no instances in maintenance "
+               "session %(session_id)s.")
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = ("Instance %(instance_id)s of project %(project_id)s is not "
+               "in maintenance session %(session_id)s.")
+
+
+class InstanceConstraintNotFound(NotFound):
+    msg_fmt = "No constraints registered for instance %(instance_id)s."
+
+
+class InstanceGroupNotFound(NotFound):
+    msg_fmt = "No constraints registered for instance group %(group_id)s."
+
+
+class ActionPluginRunNotFound(NotFound):
+    msg_fmt = ("Action plug-in %(plugin)s has no run on host %(host)s in "
+               "session %(session_id)s.")
+
+
+class Conflict(FenixException):
+    msg_fmt = 'Conflict: %(reason)s'
+    code = 409
+
+
+class SessionStateConflict(Conflict):
+    msg_fmt = ("Session is in state %(state)s and cannot be %(action)s; "
+               "allowed in: %(allowed)s.")
+
+
+class ReplyConflict(Conflict):
+    msg_fmt = ("Reply %(reply)s does not answer the current event "
+               "%(event)s of project %(project_id)s.")
+
+
+class TooManySessions(Conflict):
+    msg_fmt = ('The engine already runs %(count)s sessions, the configured '
+               'limit ([engine] max_sessions).')
+
+
+class EngineUnavailable(FenixException):
+    msg_fmt = 'The Fenix engine cannot be reached: %(reason)s'
+    code = 503
+
+
+class WorkflowError(FenixException):
+    """A workflow step failed; the session goes to MAINTENANCE_FAILED."""
+    msg_fmt = '%(reason)s'
+
+
+class DownloadError(WorkflowError):
+    msg_fmt = 'Download of %(url)s failed: %(reason)s'
+
+
+class CloudError(WorkflowError):
+    msg_fmt = 'OpenStack call failed: %(reason)s'

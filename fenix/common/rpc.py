@@ -1,0 +1,132 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""oslo.messaging plumbing: transports, serializer, servers and clients.
+
+Two modes:
+
+* ``oslo`` (production): RPC over ``[DEFAULT] transport_url``.
+* ``local`` (the all-in-one): no broker; the RPC client calls the engine's
+  manager object in the same process. Arguments and results still make a
+  JSON round trip so both modes see exactly the same data.
+"""
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_serialization import jsonutils
+
+from fenix.common import context as fenix_context
+from fenix.common import exception
+
+LOG = logging.getLogger(__name__)
+
+ALLOWED_EXMODS = [exception.__name__]
+
+_LOCK = threading.Lock()
+_TRANSPORT = None
+_NOTIFICATION_TRANSPORT = None
+# The manager serving calls in local mode (set by the all-in-one).
+_LOCAL_MANAGER = None
+
+
+def set_local_manager(manager):
+    """Route every RPC call in this process to ``manager``."""
+    global _LOCAL_MANAGER
+    _LOCAL_MANAGER = manager
+
+
+def local_mode():
+    return _LOCAL_MANAGER is not None
+
+
+def get_transport(conf=None):
+    global _TRANSPORT
+    with _LOCK:
+        if _TRANSPORT is None:
+            _TRANSPORT = messaging.get_rpc_transport(
+                conf or cfg.CONF, allowed_remote_exmods=ALLOWED_EXMODS)
+        return _TRANSPORT
+
+
+def get_notification_transport(conf=None):
+    global _NOTIFICATION_TRANSPORT
+    with _LOCK:
+        if _NOTIFICATION_TRANSPORT is None:
+            _NOTIFICATION_TRANSPORT = messaging.get_notification_transport(
+                conf or cfg.CONF, allowed_remote_exmods=ALLOWED_EXMODS)
+        return _NOTIFICATION_TRANSPORT
+
+
+def cleanup():
+    global _TRANSPORT, _NOTIFICATION_TRANSPORT, _LOCAL_MANAGER
+    with _LOCK:
+        for transport in (_TRANSPORT, _NOTIFICATION_TRANSPORT):
+            if transport is not None:
+                transport.cleanup()
+        _TRANSPORT = _NOTIFICATION_TRANSPORT = _LOCAL_MANAGER = None
+
+
+class RequestContextSerializer(messaging.Serializer):
+    """Carries the request context across RPC; entities are JSON already."""
+
+    def serialize_entity(self, ctxt, entity):
+        return jsonutils.to_primitive(entity, convert_instances=True)
+
+    def deserialize_entity(self, ctxt, entity):
+        return entity
+
+    def serialize_context(self, ctxt):
+        return ctxt.to_dict()
+
+    def deserialize_context(self, ctxt):
+        return fenix_context.RequestContext.from_dict(ctxt)
+
+
+def get_server(target, endpoints, conf=None):
+    return messaging.get_rpc_server(
+        get_transport(conf), target, endpoints, executor='threading',
+        serializer=RequestContextSerializer(),
+        access_policy=messaging.DefaultRPCAccessPolicy)
+
+
+class LocalClient(object):
+    """Same interface as the part of RPCClient that rpcapi uses."""
+
+    def __init__(self, version_cap, target_version=None):
+        self.version_cap = version_cap
+        self.target_version = target_version
+
+    def prepare(self, version=None, **kwargs):
+        return LocalClient(self.version_cap, version)
+
+    def can_send_version(self, version):
+        return messaging.version_is_compatible(self.version_cap, version)
+
+    def _invoke(self, ctxt, method, kwargs):
+        manager = _LOCAL_MANAGER
+        if manager is None:
+            raise exception.EngineUnavailable(
+                reason='no engine in this process')
+        ctxt = fenix_context.RequestContext.from_dict(ctxt.to_dict())
+        kwargs = jsonutils.loads(jsonutils.dumps(kwargs))
+        result = getattr(manager, method)(ctxt, **kwargs)
+        return jsonutils.loads(jsonutils.dumps(result))
+
+    def call(self, ctxt, method, **kwargs):
+        return self._invoke(ctxt, method, kwargs)
+
+    def cast(self, ctxt, method, **kwargs):
+        try:
+            self._invoke(ctxt, method, kwargs)
+        except Exception:
+            LOG.exception('Local cast %s failed', method)
+
+
+def get_client(target, version_cap, timeout=None, conf=None):
+    if local_mode():
+        return LocalClient(version_cap)
+    return messaging.get_rpc_client(
+        get_transport(conf), target, version_cap=version_cap,
+        serializer=RequestContextSerializer(), timeout=timeout)

@@ -1,0 +1,115 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Named constants for every state string Fenix uses.
+
+Only constants live here; which session state may follow which is declared
+in :mod:`fenix.common.state_machine`.
+"""
+
+# --- Session states (SPEC 3.5) ---------------------------------------------
+MAINTENANCE = 'MAINTENANCE'
+SCALE_IN = 'SCALE_IN'
+PREPARE_MAINTENANCE = 'PREPARE_MAINTENANCE'
+START_MAINTENANCE = 'START_MAINTENANCE'
+PLANNED_MAINTENANCE = 'PLANNED_MAINTENANCE'
+MAINTENANCE_COMPLETE = 'MAINTENANCE_COMPLETE'
+MAINTENANCE_DONE = 'MAINTENANCE_DONE'
+MAINTENANCE_FAILED = 'MAINTENANCE_FAILED'
+
+SESSION_STATES = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
+                  START_MAINTENANCE, PLANNED_MAINTENANCE,
+                  MAINTENANCE_COMPLETE, MAINTENANCE_DONE,
+                  MAINTENANCE_FAILED)
+# States in which a session is still being worked on by an engine.
+ACTIVE_SESSION_STATES = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
+                         START_MAINTENANCE, PLANNED_MAINTENANCE,
+                         MAINTENANCE_COMPLETE)
+# States a session never leaves by itself.
+FINAL_SESSION_STATES = (MAINTENANCE_DONE, MAINTENANCE_FAILED)
+
+# --- Project events (SPEC 3.5, 4) ------------------------------------------
+INSTANCE_ACTION_DONE = 'INSTANCE_ACTION_DONE'
+PROJECT_EVENTS = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
+                  PLANNED_MAINTENANCE, MAINTENANCE_COMPLETE,
+                  INSTANCE_ACTION_DONE)
+# Events a project is expected to answer.
+REPLY_EVENTS = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
+                PLANNED_MAINTENANCE, MAINTENANCE_COMPLETE)
+ACK_PREFIX = 'ACK_'
+NACK_PREFIX = 'NACK_'
+
+
+def ack(event):
+    return ACK_PREFIX + event
+
+
+def nack(event):
+    return NACK_PREFIX + event
+
+
+# Every reply state a project may send. ACK_INSTANCE_ACTION_DONE is sent by
+# existing managers (Tacker) to informational events: accepted, ignored.
+REPLY_STATES = tuple([ack(e) for e in REPLY_EVENTS] +
+                     [nack(e) for e in REPLY_EVENTS] +
+                     [ack(INSTANCE_ACTION_DONE)])
+
+# --- Host events (maintenance.host) ----------------------------------------
+IN_MAINTENANCE = 'IN_MAINTENANCE'
+HOST_MAINTENANCE_COMPLETE = 'MAINTENANCE_COMPLETE'
+HOST_EVENTS = (IN_MAINTENANCE, HOST_MAINTENANCE_COMPLETE)
+
+# --- Host types ------------------------------------------------------------
+COMPUTE = 'compute'
+CONTROLLER = 'controller'
+OTHER = 'other'
+HOST_TYPES = (COMPUTE, CONTROLLER, OTHER)
+
+# --- Instance actions (SPEC 3.5) -------------------------------------------
+MIGRATE = 'MIGRATE'
+LIVE_MIGRATE = 'LIVE_MIGRATE'
+OWN_ACTION = 'OWN_ACTION'
+INSTANCE_ACTIONS = (MIGRATE, LIVE_MIGRATE, OWN_ACTION)
+
+# --- Progress of one instance's move ---------------------------------------
+ACTION_PENDING = 'PENDING'
+ACTION_IN_PROGRESS = 'IN_PROGRESS'
+ACTION_DONE = 'DONE'
+ACTION_FAILED = 'FAILED'
+
+# --- Action plug-ins -------------------------------------------------------
+PLUGIN_PRE = 'pre'
+PLUGIN_HOST = 'host'
+PLUGIN_COMPUTE = 'compute'
+PLUGIN_CONTROLLER = 'controller'
+PLUGIN_POST = 'post'
+# The order in which the types run; pre before the first host, post after
+# the last, host then the host's own type on each emptied host.
+PLUGIN_TYPES = (PLUGIN_PRE, PLUGIN_HOST, PLUGIN_COMPUTE, PLUGIN_CONTROLLER,
+                PLUGIN_POST)
+# States of one plug-in run on one host.
+RUN_PENDING = 'PENDING'
+RUN_RUNNING = 'RUNNING'
+RUN_DONE = 'DONE'
+RUN_FAILED = 'FAILED'
+RUN_STATES = (RUN_PENDING, RUN_RUNNING, RUN_DONE, RUN_FAILED)
+# States an out-of-process plug-in may report through the API.
+RUN_REPORT_STATES = (RUN_DONE, RUN_FAILED)
+
+# --- Host record progress within a session ---------------------------------
+HOST_PENDING = 'PENDING'
+HOST_EMPTYING = 'EMPTYING'
+HOST_IN_MAINTENANCE = 'IN_MAINTENANCE'
+HOST_MAINTAINED = 'MAINTAINED'
+HOST_FAILED = 'FAILED'
+HOST_SKIPPED = 'SKIPPED'
+
+# --- Kinds of entries in a session's history -------------------------------
+EVENT_STATE = 'state'
+EVENT_NOTIFY = 'notify'
+EVENT_REPLY = 'reply'
+EVENT_DECISION = 'decision'
+EVENT_ACTION = 'action'
+EVENT_ERROR = 'error'
+EVENT_HOST = 'host'
+EVENT_PLUGIN = 'plugin'

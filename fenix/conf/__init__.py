@@ -1,0 +1,25 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Fenix configuration: one module per option group."""
+from oslo_config import cfg
+from oslo_db import options as db_options
+
+from fenix.conf import api
+from fenix.conf import download
+from fenix.conf import engine
+from fenix.conf import notifications
+from fenix.conf import service_user
+from fenix.conf import workflow
+
+CONF = cfg.CONF
+
+DEFAULT_SQLITE = 'sqlite:///fenix.sqlite'
+
+api.register_opts(CONF)
+download.register_opts(CONF)
+engine.register_opts(CONF)
+notifications.register_opts(CONF)
+service_user.register_opts(CONF)
+workflow.register_opts(CONF)
+db_options.set_defaults(CONF, connection=DEFAULT_SQLITE)

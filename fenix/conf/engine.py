@@ -1,0 +1,33 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""[engine]: the engine service that runs sessions."""
+import socket
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('engine', title='Engine options')
+
+OPTS = [
+    cfg.StrOpt('host', default=socket.gethostname(),
+               sample_default='<hostname>',
+               help='Name of this engine: its RPC server name and the owner '
+                    'recorded on the sessions it runs.'),
+    cfg.StrOpt('topic', default='fenix-engine',
+               help='RPC topic the engines listen on.'),
+    cfg.IntOpt('max_sessions', default=100, min=1,
+               help='Most sessions one engine runs at the same time; a '
+                    'create beyond it is refused with 409.'),
+    cfg.IntOpt('rpc_workers', default=16, min=1,
+               help='Threads serving RPC requests in the engine.'),
+    cfg.IntOpt('heartbeat_interval', default=10, min=1,
+               help='Seconds between an engine\'s heartbeats.'),
+    cfg.IntOpt('takeover_after', default=60, min=2,
+               help='Seconds without a heartbeat after which another engine '
+                    'takes over the sessions of a dead one.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)

@@ -1,0 +1,232 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""SQLAlchemy models: the whole persistent state of Fenix.
+
+Structured data (metadata, options, details) is stored as JSON, never as
+``str()`` of a Python object. Every row of a session carries ``session_id``
+and goes when the session is deleted (ON DELETE CASCADE).
+"""
+from oslo_db.sqlalchemy import models as oslo_models
+from oslo_db.sqlalchemy import types as db_types
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from fenix.common import timeutils
+
+
+class Base(orm.DeclarativeBase):
+    pass
+
+
+class FenixBase(oslo_models.ModelBase):
+    """Common columns and helpers."""
+
+    created_at = sa.Column(sa.DateTime, default=timeutils.utcnow,
+                           nullable=False)
+    updated_at = sa.Column(sa.DateTime, onupdate=timeutils.utcnow)
+
+    def to_dict(self):
+        return {c.name: getattr(self, c.key)
+                for c in self.__table__.columns}
+
+
+def _session_fk():
+    return sa.Column(sa.String(36),
+                     sa.ForeignKey('sessions.session_id', ondelete='CASCADE'),
+                     nullable=False, index=True)
+
+
+class Session(Base, FenixBase):
+    """One maintenance session and where its state machine stands."""
+    __tablename__ = 'sessions'
+
+    session_id = sa.Column(sa.String(36), primary_key=True)
+    state = sa.Column(sa.String(32), nullable=False)
+    # The state the session was in when it failed: where PUT resumes.
+    failed_state = sa.Column(sa.String(32))
+    workflow = sa.Column(sa.String(255), nullable=False)
+    maintenance_at = sa.Column(sa.DateTime, nullable=False)
+    meta = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    # Our own additions to the create body (dry run, limits, policies).
+    options = sa.Column(db_types.JsonEncodedDict, nullable=False,
+                        default=dict)
+    # Software to fetch before the session starts (SPEC 3.6).
+    download = sa.Column(db_types.JsonEncodedList, nullable=False,
+                         default=list)
+    # The plan of a dry run, or of the running session.
+    plan = sa.Column(db_types.JsonEncodedDict)
+    # Why the session failed, for a person to read.
+    error = sa.Column(sa.Text)
+    # Who created the session (admin project / user).
+    project_id = sa.Column(sa.String(64))
+    user_id = sa.Column(sa.String(64))
+    # The engine that runs it, and its incarnation (changes at takeover).
+    engine = sa.Column(sa.String(255), index=True)
+    # Bumped on every change of state, for optimistic concurrency.
+    version = sa.Column(sa.Integer, nullable=False, default=0)
+
+
+class Host(Base, FenixBase):
+    """A host in a session."""
+    __tablename__ = 'hosts'
+    __table_args__ = (sa.UniqueConstraint('session_id', 'hostname'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    hostname = sa.Column(sa.String(255), nullable=False)
+    type = sa.Column(sa.String(32), nullable=False)
+    state = sa.Column(sa.String(32), nullable=False)
+    maintained = sa.Column(sa.Boolean, nullable=False, default=False)
+    # True only while nova-compute is disabled by this session; a host an
+    # operator disabled is never enabled by Fenix.
+    disabled_by_fenix = sa.Column(sa.Boolean, nullable=False, default=False)
+    # Disabled by someone else when the session found it.
+    disabled_by_operator = sa.Column(sa.Boolean, nullable=False,
+                                     default=False)
+    details = sa.Column(db_types.JsonEncodedDict, nullable=False,
+                        default=dict)
+    started_at = sa.Column(sa.DateTime)
+    finished_at = sa.Column(sa.DateTime)
+
+
+class Project(Base, FenixBase):
+    """A project with instances in a session, and its last exchange."""
+    __tablename__ = 'projects'
+    __table_args__ = (sa.UniqueConstraint('session_id', 'project_id'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    project_id = sa.Column(sa.String(64), nullable=False)
+    # Whether the project owns an event alarm for the project event.
+    has_manager = sa.Column(sa.Boolean, nullable=False, default=False)
+    # The last event sent and its window.
+    event = sa.Column(sa.String(37))
+    event_at = sa.Column(sa.DateTime)
+    actions_at = sa.Column(sa.DateTime)
+    reply_at = sa.Column(sa.DateTime)
+    # The answer to that event (ACK_x / NACK_x), when it came, and the
+    # instance actions it carried.
+    reply = sa.Column(sa.String(37))
+    replied_at = sa.Column(sa.DateTime)
+    instance_actions = sa.Column(db_types.JsonEncodedDict, nullable=False,
+                                 default=dict)
+
+
+class Instance(Base, FenixBase):
+    """An instance on a host of a session."""
+    __tablename__ = 'instances'
+    __table_args__ = (sa.UniqueConstraint('session_id', 'instance_id'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    instance_id = sa.Column(sa.String(36), nullable=False)
+    instance_name = sa.Column(sa.String(255))
+    project_id = sa.Column(sa.String(64), nullable=False, index=True)
+    host = sa.Column(sa.String(255), index=True)
+    # Nova's vm_state when last read.
+    vm_state = sa.Column(sa.String(32))
+    # Per-instance event exchange (nfv workflow) ...
+    event = sa.Column(sa.String(37))
+    event_at = sa.Column(sa.DateTime)
+    actions_at = sa.Column(sa.DateTime)
+    reply_at = sa.Column(sa.DateTime)
+    reply = sa.Column(sa.String(37))
+    replied_at = sa.Column(sa.DateTime)
+    # ... and the move: the chosen action and its progress.
+    action = sa.Column(sa.String(32))
+    action_state = sa.Column(sa.String(32))
+    action_attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    action_message = sa.Column(sa.Text)
+    # floating_ip, flavor resources, server group, ...
+    details = sa.Column(db_types.JsonEncodedDict, nullable=False,
+                        default=dict)
+
+
+class ActionPlugin(Base, FenixBase):
+    """An action plug-in a session runs."""
+    __tablename__ = 'action_plugins'
+    __table_args__ = (sa.UniqueConstraint('session_id', 'plugin', 'type'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    plugin = sa.Column(sa.String(255), nullable=False)
+    type = sa.Column(sa.String(32), nullable=False)
+    # Order within the type (position in the create body).
+    position = sa.Column(sa.Integer, nullable=False, default=0)
+    meta = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+
+
+class ActionPluginRun(Base, FenixBase):
+    """One run of an action plug-in on one host (or for the session, for
+    pre and post plug-ins: hostname is then '')."""
+    __tablename__ = 'action_plugin_runs'
+    __table_args__ = (
+        sa.UniqueConstraint('session_id', 'plugin', 'type', 'hostname'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    plugin = sa.Column(sa.String(255), nullable=False)
+    type = sa.Column(sa.String(32), nullable=False)
+    hostname = sa.Column(sa.String(255), nullable=False, default='')
+    state = sa.Column(sa.String(32), nullable=False)
+    message = sa.Column(sa.Text)
+    started_at = sa.Column(sa.DateTime)
+    finished_at = sa.Column(sa.DateTime)
+
+
+class InstanceConstraint(Base, FenixBase):
+    """What an application tolerates for one instance (SPEC 3.3)."""
+    __tablename__ = 'instance_constraints'
+
+    instance_id = sa.Column(sa.String(36), primary_key=True)
+    project_id = sa.Column(sa.String(64), nullable=False, index=True)
+    group_id = sa.Column(sa.String(36), index=True)
+    instance_name = sa.Column(sa.String(255))
+    max_interruption_time = sa.Column(sa.Integer)
+    migration_type = sa.Column(sa.String(32))
+    resource_mitigation = sa.Column(sa.Boolean, nullable=False,
+                                    default=False)
+    lead_time = sa.Column(sa.Integer, nullable=False, default=0)
+
+
+class InstanceGroupConstraint(Base, FenixBase):
+    """What an application tolerates for a group of instances."""
+    __tablename__ = 'instance_group_constraints'
+
+    group_id = sa.Column(sa.String(36), primary_key=True)
+    project_id = sa.Column(sa.String(64), nullable=False, index=True)
+    group_name = sa.Column(sa.String(255))
+    anti_affinity_group = sa.Column(sa.Boolean, nullable=False,
+                                    default=False)
+    max_instances_per_host = sa.Column(sa.Integer, nullable=False,
+                                       default=0)
+    max_impacted_members = sa.Column(sa.Integer, nullable=False, default=1)
+    recovery_time = sa.Column(sa.Integer, nullable=False, default=0)
+    resource_mitigation = sa.Column(sa.Boolean, nullable=False,
+                                    default=False)
+
+
+class SessionEvent(Base, FenixBase):
+    """The history of a session: states, notifications, replies,
+    decisions, errors, each with its time."""
+    __tablename__ = 'session_events'
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    kind = sa.Column(sa.String(32), nullable=False)
+    state = sa.Column(sa.String(37))
+    host = sa.Column(sa.String(255))
+    project_id = sa.Column(sa.String(64))
+    instance_id = sa.Column(sa.String(36))
+    message = sa.Column(sa.Text)
+    data = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+
+
+class Engine(Base, FenixBase):
+    """A running engine and its heartbeat."""
+    __tablename__ = 'engines'
+
+    host = sa.Column(sa.String(255), primary_key=True)
+    heartbeat_at = sa.Column(sa.DateTime, nullable=False)
+    started_at = sa.Column(sa.DateTime, nullable=False)
