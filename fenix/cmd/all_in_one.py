@@ -1,0 +1,52 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""fenix-all-in-one: API and engine in one process, no broker.
+
+Runs with no config file at all: the API listens on 127.0.0.1:12347 with
+``auth_strategy = noauth``, RPC calls go straight to the engine in the same
+process, the database is SQLite under ``~/.fenix`` and is migrated on start.
+A config file may override any of this (except the in-process RPC).
+Notifications: see fenix.common.notifier (``fenix-http`` when
+``[notification_http] url`` is set, else logged, unless a driver is set).
+"""
+import os
+import sys
+
+from fenix import cmd
+from fenix.common import config
+from fenix.conf import CONF
+
+STATE_DIR = os.path.join(os.path.expanduser('~'), '.fenix')
+
+
+def _set_defaults():
+    CONF.set_default('auth_strategy', 'noauth', group='api')
+    CONF.set_default('connection', 'sqlite:///%s' % os.path.join(
+        STATE_DIR, 'fenix.sqlite'), group='database')
+    CONF.set_default('directory', os.path.join(STATE_DIR, 'downloads'),
+                     group='download')
+
+
+def main(argv=None):
+    from fenix.api import server as api_server
+    from fenix.db import migration
+    from fenix.engine import service
+
+    _set_defaults()
+    config.parse_args(sys.argv[1:] if argv is None else argv)
+    if CONF.database.connection.startswith('sqlite:///' + STATE_DIR):
+        os.makedirs(STATE_DIR, exist_ok=True)
+    migration.upgrade('head')
+    engine = service.EngineService(local=True)
+    engine.start()
+    api = api_server.APIServer(CONF.api.host, CONF.api.port)
+    api.start()
+    cmd.wait_for_signal()
+    api.stop()
+    engine.stop()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,95 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The three notifications Fenix sends (SPEC 4).
+
+Payload versions (bump on any change, keep the history):
+
+  1.0 - project event (maintenance.planned / maintenance.scheduled),
+        maintenance.host and maintenance.session as in SPEC 4.
+"""
+from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging as messaging
+from oslo_messaging import opts as messaging_opts
+
+from fenix.common import rpc
+from fenix.common import timeutils
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+PAYLOAD_VERSION = '1.0'
+PUBLISHER_ID = 'fenix'
+SERVICE = 'fenix'
+HOST_EVENT_TYPE = 'maintenance.host'
+SESSION_EVENT_TYPE = 'maintenance.session'
+
+
+NOTIFICATIONS_GROUP = 'oslo_messaging_notifications'
+
+
+def _register_opts():
+    for group, opts in messaging_opts.list_opts():
+        if group == NOTIFICATIONS_GROUP:
+            CONF.register_opts(opts, group=group)
+
+
+def _driver():
+    """None when drivers are configured (oslo.messaging reads them), else
+    the sensible one for the mode."""
+    _register_opts()
+    if CONF.oslo_messaging_notifications.driver:
+        return None
+    if CONF.notification_http.url:
+        return 'fenix-http'
+    if rpc.local_mode():
+        # No broker in the all-in-one: log rather than block on one.
+        return 'log'
+    return 'messagingv2'
+
+
+class Notifier(object):
+    """Sends Fenix's notifications; one instance per engine."""
+
+    def __init__(self):
+        transport = rpc.get_notification_transport()
+        self._notifier = messaging.Notifier(
+            transport, publisher_id=PUBLISHER_ID, driver=_driver())
+
+    def _send(self, event_type, payload):
+        LOG.debug('Notification %s: %s', event_type, payload)
+        self._notifier.info({}, event_type, payload)
+
+    def project_event(self, session_id, project_id, state, instance_ids,
+                      reply_url, allowed_actions=(), actions_at=None,
+                      reply_at=None, metadata=None):
+        payload = {
+            'service': SERVICE,
+            'project_id': project_id,
+            'session_id': session_id,
+            'state': state,
+            'instance_ids': instance_ids,
+            'allowed_actions': list(allowed_actions),
+            'actions_at': timeutils.format_time(actions_at),
+            'reply_at': timeutils.format_time(reply_at),
+            'reply_url': reply_url,
+            'metadata': metadata or {},
+        }
+        for event_type in CONF.workflow.project_event_types:
+            self._send(event_type, payload)
+        return payload
+
+    def host_event(self, session_id, host, state, project_id=None):
+        payload = {'service': SERVICE, 'host': host, 'state': state,
+                   'session_id': session_id, 'project_id': project_id}
+        self._send(HOST_EVENT_TYPE, payload)
+        return payload
+
+    def session_event(self, session_id, state, percent_done,
+                      project_id=None):
+        payload = {'service': SERVICE, 'session_id': session_id,
+                   'state': state, 'percent_done': percent_done,
+                   'project_id': project_id}
+        self._send(SESSION_EVENT_TYPE, payload)
+        return payload

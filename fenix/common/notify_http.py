@@ -1,0 +1,45 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""An oslo.messaging notification driver that POSTs over HTTP.
+
+Registered as ``fenix-http``. The all-in-one has no message bus, so this is
+how its notifications reach an alarm service (the simulated cloud's
+``/sim/notifications``, or any receiver of your own). Each notification is
+one POST of ``{"event_type", "payload", "publisher_id", "timestamp",
+"priority", "message_id"}`` to ``[notification_http] url``.
+"""
+from oslo_log import log as logging
+from oslo_messaging.notify import notifier
+import requests
+
+LOG = logging.getLogger(__name__)
+
+
+class HTTPNotifyDriver(notifier.Driver):
+
+    def notify(self, ctxt, message, priority, retry):
+        url = self.conf.notification_http.url
+        if not url:
+            LOG.warning('fenix-http driver without [notification_http] url;'
+                        ' dropping %s', message.get('event_type'))
+            return
+        body = {'event_type': message.get('event_type'),
+                'payload': message.get('payload'),
+                'publisher_id': message.get('publisher_id'),
+                'timestamp': message.get('timestamp'),
+                'message_id': message.get('message_id'),
+                'priority': priority.lower()}
+        attempts = 1 + max(0, retry or 0) if retry != -1 else 3
+        for attempt in range(attempts):
+            try:
+                resp = requests.post(
+                    url, json=body,
+                    timeout=self.conf.notification_http.timeout)
+                if resp.status_code < 300:
+                    return
+                LOG.warning('Notification %s to %s answered %s',
+                            body['event_type'], url, resp.status_code)
+            except requests.RequestException as e:
+                LOG.warning('Notification %s to %s failed: %s',
+                            body['event_type'], url, e)

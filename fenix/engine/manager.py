@@ -1,0 +1,370 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Server side of the engine RPC API (see rpcapi.py for the versions).
+
+The manager validates what only the engine can know (plug-in names, session
+state, who owns a reply), writes every change to the database first, and
+then wakes the session's runner so that it acts at once.
+"""
+import threading
+import uuid
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging as messaging
+
+from fenix.common import exception
+from fenix.common import rpc
+from fenix.common import state_machine
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.engine import rpcapi
+from fenix.engine import runner as session_runner
+from fenix.engine import views
+from fenix.workflow import base as workflow_base
+from fenix.workflow import plugins
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+# Seconds delete waits for a running session to stop cleanly.
+STOP_TIMEOUT = 60
+
+
+class EngineManager(object):
+    """RPC endpoint of fenix-engine."""
+
+    target = messaging.Target(version=rpcapi.RPC_API_VERSION)
+    RPC_API_VERSION = rpcapi.RPC_API_VERSION
+
+    def __init__(self, notifier, host=None):
+        self.host = host or CONF.engine.host
+        self.notifier = notifier
+        self._runners = {}
+        self._lock = threading.RLock()
+
+    # --- runners ----------------------------------------------------------
+    def start_runner(self, session_id):
+        with self._lock:
+            current = self._runners.get(session_id)
+            if current is not None and current.is_alive():
+                return current
+            runner = session_runner.SessionRunner(
+                session_id, self.notifier, on_exit=self._runner_exited)
+            self._runners[session_id] = runner
+            runner.start()
+            return runner
+
+    def _runner_exited(self, runner):
+        with self._lock:
+            if self._runners.get(runner.session_id) is runner:
+                del self._runners[runner.session_id]
+
+    def running_sessions(self):
+        with self._lock:
+            return [sid for sid, r in self._runners.items() if r.is_alive()]
+
+    def stop_all(self, timeout=10):
+        """Engine shutdown: stop every runner, leaving sessions as they are
+        in the database so that the next engine resumes them."""
+        with self._lock:
+            runners = list(self._runners.values())
+        for r in runners:
+            r.stop(session_runner.STOP_SHUTDOWN)
+        for r in runners:
+            r.stop(session_runner.STOP_SHUTDOWN, timeout=timeout)
+
+    def _wake(self, context, session):
+        with self._lock:
+            runner = self._runners.get(session['session_id'])
+        if runner is not None:
+            runner.wake()
+        elif session.get('engine') and session['engine'] != self.host \
+                and not rpc.local_mode():
+            # Owned by another engine: tell it to look.
+            client = rpc.get_client(
+                messaging.Target(topic=CONF.engine.topic,
+                                 server=session['engine'],
+                                 version=rpcapi.RPC_API_VERSION),
+                version_cap=rpcapi.RPC_API_VERSION)
+            client.prepare().cast(context, 'wake_session',
+                                  session_id=session['session_id'])
+
+    def _wake_all(self):
+        with self._lock:
+            runners = list(self._runners.values())
+        for r in runners:
+            r.wake()
+
+    # --- RPC: misc --------------------------------------------------------
+    def ping(self, context):
+        return {'engine': self.host, 'sessions': len(self.running_sessions())}
+
+    def wake_session(self, context, session_id):
+        with self._lock:
+            runner = self._runners.get(session_id)
+        if runner is not None:
+            runner.wake()
+
+    # --- RPC: sessions ----------------------------------------------------
+    def create_session(self, context, values):
+        workflow = values.get('workflow') or 'default'
+        plugins.check_workflow(workflow)
+        actions = values.get('actions') or []
+        for action in actions:
+            plugins.check_action(action['plugin'])
+        running = len(db_api.session_list_by_states(
+            st.ACTIVE_SESSION_STATES, engine=self.host))
+        if running >= CONF.engine.max_sessions:
+            raise exception.TooManySessions(count=running)
+        maintenance_at = (timeutils.parse_time(values['maintenance_at'],
+                                               'maintenance_at')
+                          if values.get('maintenance_at')
+                          else timeutils.utcnow())
+        options = {k: values[k] for k in views.SESSION_OPTIONS
+                   if values.get(k) is not None}
+        options['requested_hosts'] = list(values.get('hosts') or [])
+        session_id = str(uuid.uuid4())
+        positions = {}
+        plugin_rows = []
+        for action in actions:
+            ptype = action['type']
+            positions[ptype] = positions.get(ptype, -1) + 1
+            plugin_rows.append({'plugin': action['plugin'], 'type': ptype,
+                                'position': positions[ptype],
+                                'meta': action.get('metadata') or {}})
+        db_api.session_create({
+            'session_id': session_id,
+            'state': st.MAINTENANCE,
+            'workflow': workflow,
+            'maintenance_at': maintenance_at,
+            'meta': values.get('metadata') or {},
+            'options': options,
+            'download': values.get('download') or [],
+            'project_id': context.project_id,
+            'user_id': context.user_id,
+            'engine': self.host,
+            'action_plugins': plugin_rows,
+        })
+        db_api.event_add(session_id, st.EVENT_STATE, state=st.MAINTENANCE,
+                         message='session created (workflow %s, '
+                                 'maintenance at %s)'
+                         % (workflow, timeutils.format_time(maintenance_at)))
+        self.notifier.session_event(session_id, st.MAINTENANCE, 0,
+                                    context.project_id)
+        self.start_runner(session_id)
+        return {'session_id': session_id}
+
+    def list_sessions(self, context):
+        return [views.session_summary(s) for s in db_api.session_list()]
+
+    def get_session(self, context, session_id):
+        return views.session_summary(db_api.session_get(session_id))
+
+    def get_session_detail(self, context, session_id):
+        return views.session_detail(db_api.session_get(session_id))
+
+    def update_session(self, context, session_id, values):
+        session = db_api.session_get(session_id)
+        target = values.get('state') or session.get('failed_state') \
+            or st.MAINTENANCE
+        state_machine.check_resume(session['state'], target)
+        db_api.session_update(session_id, {
+            'state': target, 'error': None, 'failed_state': None,
+            'engine': self.host}, expected_state=session['state'])
+        db_api.event_add(session_id, st.EVENT_STATE, state=target,
+                         message='continued by %s from %s'
+                         % (context.user_id or 'admin', target))
+        self.notifier.session_event(session_id, target, None,
+                                    context.project_id)
+        self.start_runner(session_id)
+        return views.session_summary(db_api.session_get(session_id))
+
+    def delete_session(self, context, session_id):
+        session = db_api.session_get(session_id)
+        with self._lock:
+            runner = self._runners.get(session_id)
+        if runner is not None:
+            if not runner.stop(session_runner.STOP_DELETE,
+                               timeout=STOP_TIMEOUT):
+                raise exception.Conflict(
+                    reason='session %s did not stop within %s seconds; '
+                           'try again' % (session_id, STOP_TIMEOUT))
+        elif session['state'] in st.ACTIVE_SESSION_STATES and \
+                session.get('engine') not in (None, self.host):
+            raise exception.Conflict(
+                reason='session %s runs on engine %s; delete it there'
+                % (session_id, session['engine']))
+        workflow_base.BaseWorkflow(session_id, None, self.notifier) \
+            .remove_downloads()
+        db_api.session_delete(session_id)
+        return None
+
+    # --- RPC: projects ----------------------------------------------------
+    def get_project(self, context, session_id, project_id):
+        project = db_api.project_get(session_id, project_id)
+        instances = db_api.instances_get(session_id, project_id=project_id)
+        tagged = [i['instance_id'] for i in instances
+                  if project['event'] and i['event'] == project['event']]
+        return {'session_id': session_id, 'project_id': project_id,
+                'state': project['event'], 'reply': project['reply'],
+                'reply_at': timeutils.format_time(project['reply_at']),
+                'instance_ids': tagged or [i['instance_id']
+                                           for i in instances]}
+
+    @staticmethod
+    def _check_reply(reply_state, event, **ids):
+        if reply_state == st.ack(st.INSTANCE_ACTION_DONE):
+            return False
+        if not event or reply_state not in (st.ack(event), st.nack(event)):
+            raise exception.ReplyConflict(
+                reply=reply_state, event=event or 'none',
+                project_id=ids.get('project_id'))
+        return True
+
+    def project_reply(self, context, session_id, project_id, reply):
+        session = db_api.session_get(session_id)
+        project = db_api.project_get(session_id, project_id)
+        state = reply['state']
+        if not self._check_reply(state, project['event'],
+                                 project_id=project_id):
+            return {'session_id': session_id, 'project_id': project_id,
+                    'state': state}
+        actions = reply.get('instance_actions') or {}
+        known = {i['instance_id'] for i in
+                 db_api.instances_get(session_id, project_id=project_id)}
+        unknown = sorted(set(actions) - known)
+        if unknown:
+            raise exception.Invalid(
+                reason='instance_actions: %s not instance(s) of project %s '
+                       'in this session' % (', '.join(unknown), project_id))
+        merged = dict(project.get('instance_actions') or {})
+        merged.update(actions)
+        db_api.project_update(session_id, project_id, {
+            'reply': state, 'replied_at': timeutils.utcnow(),
+            'instance_actions': merged})
+        db_api.event_add(session_id, st.EVENT_REPLY, state=state,
+                         project_id=project_id,
+                         message='project %s replied %s' % (project_id,
+                                                            state),
+                         data={'instance_actions': actions})
+        self._wake(context, session)
+        return {'session_id': session_id, 'project_id': project_id,
+                'state': state, 'instance_actions': merged}
+
+    def get_project_instance(self, context, session_id, project_id,
+                             instance_id):
+        instance = self._instance_of(session_id, project_id, instance_id)
+        return {'session_id': session_id, 'project_id': project_id,
+                'instance_id': instance_id,
+                'instance_ids': [instance_id],
+                'state': instance['event'], 'reply': instance['reply'],
+                'reply_at': timeutils.format_time(instance['reply_at']),
+                'host': instance['host'],
+                'instance_action': instance['action'],
+                'action_state': instance['action_state']}
+
+    @staticmethod
+    def _instance_of(session_id, project_id, instance_id):
+        db_api.session_get(session_id)
+        try:
+            instance = db_api.instance_get(session_id, instance_id)
+        except exception.NotFound:
+            instance = None
+        if instance is None or instance['project_id'] != project_id:
+            raise exception.InstanceNotFound(
+                session_id=session_id, project_id=project_id,
+                instance_id=instance_id)
+        return instance
+
+    def project_instance_reply(self, context, session_id, project_id,
+                               instance_id, reply):
+        session = db_api.session_get(session_id)
+        instance = self._instance_of(session_id, project_id, instance_id)
+        state = reply['state']
+        if not self._check_reply(state, instance['event'],
+                                 project_id=project_id):
+            return {'session_id': session_id, 'instance_id': instance_id,
+                    'state': state}
+        values = {'reply': state, 'replied_at': timeutils.utcnow()}
+        if reply.get('instance_action'):
+            values['action'] = reply['instance_action']
+        db_api.instance_update(session_id, instance_id, values)
+        db_api.event_add(session_id, st.EVENT_REPLY, state=state,
+                         project_id=project_id, instance_id=instance_id,
+                         message='instance %s: %s %s' % (
+                             instance_id, state,
+                             reply.get('instance_action') or ''))
+        self._wake(context, session)
+        return {'session_id': session_id, 'project_id': project_id,
+                'instance_id': instance_id, 'state': state,
+                'instance_action': values.get('action', instance['action'])}
+
+    # --- RPC: constraints -------------------------------------------------
+    def list_instance_constraints(self, context, project_id=None):
+        return db_api.instance_constraints_list(project_id=project_id)
+
+    def get_instance_constraint(self, context, instance_id):
+        return db_api.instance_constraint_get(instance_id)
+
+    def put_instance_constraint(self, context, instance_id, values):
+        values = dict(values, instance_id=instance_id)
+        result = db_api.instance_constraint_put(instance_id, values)
+        self._wake_all()
+        return result
+
+    def delete_instance_constraint(self, context, instance_id):
+        db_api.instance_constraint_delete(instance_id)
+        self._wake_all()
+
+    def list_instance_group_constraints(self, context, project_id=None):
+        return db_api.instance_group_constraints_list(project_id=project_id)
+
+    def get_instance_group_constraint(self, context, group_id):
+        return db_api.instance_group_constraint_get(group_id)
+
+    def put_instance_group_constraint(self, context, group_id, values):
+        values = dict(values, group_id=group_id)
+        result = db_api.instance_group_constraint_put(group_id, values)
+        self._wake_all()
+        return result
+
+    def delete_instance_group_constraint(self, context, group_id):
+        db_api.instance_group_constraint_delete(group_id)
+        self._wake_all()
+
+    # --- RPC: action plug-in runs -----------------------------------------
+    def list_action_runs(self, context, session_id):
+        db_api.session_get(session_id)
+        return [views.action_run(r)
+                for r in db_api.action_runs_get(session_id)]
+
+    def report_action_run(self, context, session_id, plugin, hostname,
+                          report):
+        session = db_api.session_get(session_id)
+        runs = db_api.action_runs_get(session_id, plugin=plugin,
+                                      hostname=hostname or '')
+        running = [r for r in runs if r['state'] == st.RUN_RUNNING]
+        if not running:
+            if not runs:
+                raise exception.ActionPluginRunNotFound(
+                    session_id=session_id, plugin=plugin,
+                    host=hostname or '(session)')
+            raise exception.Conflict(
+                reason='run of %s on %s is %s, not RUNNING' % (
+                    plugin, hostname or 'session', runs[0]['state']))
+        run = running[0]
+        db_api.action_run_update(run['id'], {
+            'state': report['state'], 'message': report.get('message'),
+            'finished_at': timeutils.utcnow()})
+        db_api.event_add(session_id, st.EVENT_PLUGIN, host=hostname or None,
+                         state=report['state'],
+                         message='%s plug-in %s reported %s on %s' % (
+                             run['type'], plugin, report['state'],
+                             hostname or 'session'))
+        self._wake(context, session)
+        return views.action_run(db_api.action_runs_get(
+            session_id, plugin=plugin, type=run['type'],
+            hostname=hostname or '')[0])

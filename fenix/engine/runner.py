@@ -1,0 +1,179 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Runs one session: drives its workflow plug-in through the state machine.
+
+Every transition is checked against :mod:`fenix.common.state_machine` and
+written to the database (compare-and-set on the previous state) before the
+next handler runs, so an engine that restarts continues where it stood.
+A handler that raises ends the session in MAINTENANCE_FAILED with the
+reason recorded, after the workflow has undone what it must (re-enabling
+hosts it disabled).
+"""
+import threading
+
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.common import state_machine
+from fenix.common import states as st
+from fenix.db import api as db_api
+from fenix.workflow import plugins
+
+LOG = logging.getLogger(__name__)
+
+STOP_SHUTDOWN = 'shutdown'
+STOP_DELETE = 'delete'
+
+
+class SessionStopped(Exception):
+    """Raised inside a waiting workflow when its session is stopped."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SessionRunner(object):
+    """One thread per running session."""
+
+    def __init__(self, session_id, notifier, on_exit=None):
+        self.session_id = session_id
+        self.notifier = notifier
+        self._on_exit = on_exit
+        self._cond = threading.Condition()
+        self._wakeups = 0
+        self._stop_reason = None
+        self._thread = threading.Thread(
+            target=self._run, name='session-%s' % session_id[:8],
+            daemon=True)
+        self.workflow = None
+
+    # --- control from the engine -----------------------------------------
+    def start(self):
+        self._thread.start()
+
+    def is_alive(self):
+        return self._thread.is_alive()
+
+    def wake(self):
+        """Something changed (a reply, a report, a constraint): look again."""
+        with self._cond:
+            self._wakeups += 1
+            self._cond.notify_all()
+
+    def stop(self, reason, timeout=None):
+        with self._cond:
+            self._stop_reason = reason
+            self._cond.notify_all()
+        if timeout is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # --- used by the workflow ---------------------------------------------
+    def check_stop(self):
+        if self._stop_reason:
+            raise SessionStopped(self._stop_reason)
+
+    def wait(self, timeout):
+        """Block until woken, stopped or ``timeout`` seconds passed.
+
+        Returns True when woken. Raises SessionStopped when stopped.
+        """
+        with self._cond:
+            self.check_stop()
+            seen = self._wakeups
+            if timeout > 0:
+                self._cond.wait_for(
+                    lambda: self._wakeups != seen or self._stop_reason,
+                    timeout)
+            self.check_stop()
+            return self._wakeups != seen
+
+    # --- the loop ---------------------------------------------------------
+    def _run(self):
+        try:
+            session = db_api.session_get(self.session_id)
+            cls = plugins.workflow_class(session['workflow'])
+            self.workflow = cls(self.session_id, self, self.notifier)
+            self._loop()
+        except SessionStopped as e:
+            LOG.info('Session %s stopped (%s)', self.session_id, e.reason)
+            if e.reason == STOP_DELETE and self.workflow is not None:
+                self._safe_cleanup('session deleted')
+        except exception.SessionNotFound:
+            LOG.info('Session %s is gone', self.session_id)
+        except Exception as e:  # noqa - never let a session thread die mute
+            LOG.exception('Session %s runner crashed', self.session_id)
+            self._fail(None, e)
+        finally:
+            if self._on_exit:
+                self._on_exit(self)
+
+    def _loop(self):
+        while True:
+            self.check_stop()
+            session = db_api.session_get(self.session_id)
+            state = session['state']
+            if state in st.FINAL_SESSION_STATES:
+                return
+            handler = self.workflow.handler(state)
+            try:
+                next_state = handler()
+            except SessionStopped:
+                raise
+            except Exception as e:
+                LOG.warning('Session %s failed in %s: %s', self.session_id,
+                            state, e, exc_info=not isinstance(
+                                e, exception.FenixException))
+                self._fail(state, e)
+                return
+            self.transition(state, next_state)
+
+    def transition(self, src, dst, message=None):
+        state_machine.check_transition(src, dst)
+        db_api.session_update(self.session_id, {'state': dst},
+                              expected_state=src)
+        db_api.event_add(self.session_id, st.EVENT_STATE, state=dst,
+                         message=message or '%s -> %s' % (src, dst))
+        self._announce(dst)
+        if dst == st.MAINTENANCE_DONE:
+            self._safe_cleanup('session done')
+
+    def _announce(self, state):
+        try:
+            percent = (self.workflow.percent_done() if self.workflow
+                       else 0)
+            self.notifier.session_event(self.session_id, state, percent)
+        except Exception:
+            LOG.exception('Could not send maintenance.session for %s',
+                          self.session_id)
+
+    def _fail(self, state, error):
+        reason = str(error) or type(error).__name__
+        try:
+            current = db_api.session_get(self.session_id)
+        except exception.SessionNotFound:
+            return
+        values = {'state': st.MAINTENANCE_FAILED, 'error': reason,
+                  'failed_state': state or current['state']}
+        if current['state'] == st.MAINTENANCE_FAILED:
+            values.pop('failed_state')
+        db_api.session_update(self.session_id, values)
+        db_api.event_add(self.session_id, st.EVENT_ERROR,
+                         state=st.MAINTENANCE_FAILED, message=reason)
+        self._announce(st.MAINTENANCE_FAILED)
+        if self.workflow is not None:
+            self._safe_cleanup('session failed')
+
+    def _safe_cleanup(self, why):
+        try:
+            self.workflow.cleanup(why)
+        except Exception as e:  # noqa
+            LOG.exception('Cleanup of session %s failed', self.session_id)
+            try:
+                db_api.event_add(self.session_id, st.EVENT_ERROR,
+                                 message='cleanup after %s failed: %s'
+                                 % (why, e))
+            except Exception:  # noqa
+                pass

@@ -1,0 +1,109 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The engine service: RPC server, session recovery, heartbeat, takeover.
+
+On start the engine resumes every unfinished session it owns. While it runs
+it heartbeats, and takes over the unfinished sessions of an engine whose
+heartbeat stopped ``[engine] takeover_after`` seconds ago.
+"""
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging as messaging
+
+from fenix.common import notifier as fenix_notifier
+from fenix.common import rpc
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.engine import manager as engine_manager
+from fenix.engine import rpcapi
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+
+class EngineService(object):
+
+    def __init__(self, local=False):
+        self.local = local
+        self.host = CONF.engine.host
+        self.manager = None
+        self._server = None
+        self._stop = threading.Event()
+        self._heartbeat = None
+
+    def start(self):
+        self.manager = engine_manager.EngineManager(
+            fenix_notifier.Notifier(), host=self.host)
+        if self.local:
+            rpc.set_local_manager(self.manager)
+        else:
+            target = messaging.Target(topic=CONF.engine.topic,
+                                      server=self.host,
+                                      version=rpcapi.RPC_API_VERSION)
+            self._server = rpc.get_server(target, [self.manager])
+            self._server.start()
+        db_api.engine_heartbeat(self.host)
+        self.recover()
+        self._heartbeat = threading.Thread(target=self._heartbeat_loop,
+                                           name='engine-heartbeat',
+                                           daemon=True)
+        self._heartbeat.start()
+        LOG.info('Engine %s started (%s RPC)', self.host,
+                 'local' if self.local else 'oslo.messaging')
+
+    def recover(self):
+        """Resume this engine's unfinished sessions."""
+        for session in db_api.session_list_by_states(
+                st.ACTIVE_SESSION_STATES, engine=self.host):
+            LOG.info('Resuming session %s in %s', session['session_id'],
+                     session['state'])
+            db_api.event_add(session['session_id'], st.EVENT_STATE,
+                             state=session['state'],
+                             message='engine %s resumed the session in %s'
+                             % (self.host, session['state']))
+            self.manager.start_runner(session['session_id'])
+
+    def take_over(self):
+        """Claim the unfinished sessions of engines that stopped beating."""
+        now = timeutils.utcnow()
+        alive = {e['host'] for e in db_api.engines_get()
+                 if (now - e['heartbeat_at']).total_seconds()
+                 < CONF.engine.takeover_after}
+        alive.add(self.host)
+        for session in db_api.session_list_by_states(
+                st.ACTIVE_SESSION_STATES):
+            owner = session.get('engine')
+            if owner in alive:
+                continue
+            if db_api.session_set_engine(session['session_id'], self.host,
+                                         expected_engine=owner):
+                LOG.warning('Taking over session %s from engine %s',
+                            session['session_id'], owner)
+                db_api.event_add(session['session_id'], st.EVENT_STATE,
+                                 state=session['state'],
+                                 message='engine %s took over from %s'
+                                 % (self.host, owner))
+                self.manager.start_runner(session['session_id'])
+
+    def _heartbeat_loop(self):
+        while not self._stop.wait(CONF.engine.heartbeat_interval):
+            try:
+                db_api.engine_heartbeat(self.host)
+                self.take_over()
+            except Exception:  # noqa - keep beating through DB hiccups
+                LOG.exception('Heartbeat failed')
+
+    def stop(self, timeout=10):
+        self._stop.set()
+        if self._server is not None:
+            self._server.stop()
+            self._server.wait()
+        if self.manager is not None:
+            self.manager.stop_all(timeout=timeout)
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout)
+        LOG.info('Engine %s stopped', self.host)

@@ -1,0 +1,86 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""How the engine presents its records to API callers (plain JSON data)."""
+import datetime
+
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+
+# Our own optional fields of the create body, kept in session.options.
+SESSION_OPTIONS = ('dry_run', 'max_parallel_hosts',
+                   'max_concurrent_migrations', 'nack_policy',
+                   'reply_window')
+
+
+def _times(row):
+    return {k: (timeutils.format_time(v) if isinstance(v, datetime.datetime)
+                else v) for k, v in row.items()}
+
+
+def _progress(hosts):
+    total = len(hosts)
+    done = sum(1 for h in hosts if h['maintained'])
+    return {'hosts_total': total, 'hosts_done': done,
+            'percent_done': int(100 * done / total) if total else 0}
+
+
+def session_summary(session, hosts=None):
+    if hosts is None:
+        hosts = db_api.hosts_get(session['session_id'])
+    view = {
+        'session_id': session['session_id'],
+        'state': session['state'],
+        'workflow': session['workflow'],
+        'maintenance_at': timeutils.format_time(session['maintenance_at']),
+        'metadata': session.get('meta') or {},
+        'options': session.get('options') or {},
+        'error': session.get('error'),
+        'failed_state': session.get('failed_state'),
+        'engine': session.get('engine'),
+        'created_at': timeutils.format_time(session.get('created_at')),
+        'updated_at': timeutils.format_time(session.get('updated_at')),
+    }
+    view.update(_progress(hosts))
+    if view['state'] == st.MAINTENANCE_DONE and not hosts:
+        view['percent_done'] = 100
+    return view
+
+
+def action_run(run):
+    return _times({k: run[k] for k in ('plugin', 'type', 'hostname', 'state',
+                                       'message', 'started_at',
+                                       'finished_at')})
+
+
+def session_detail(session):
+    sid = session['session_id']
+    hosts = db_api.hosts_get(sid)
+    view = session_summary(session, hosts)
+    view['download'] = session.get('download') or []
+    view['plan'] = session.get('plan')
+    view['hosts'] = [_times({k: h[k] for k in (
+        'hostname', 'type', 'state', 'maintained', 'disabled_by_fenix',
+        'disabled_by_operator', 'details', 'started_at', 'finished_at')})
+        for h in hosts]
+    view['projects'] = [_times({k: p[k] for k in (
+        'project_id', 'has_manager', 'event', 'event_at', 'actions_at',
+        'reply_at', 'reply', 'replied_at', 'instance_actions')})
+        for p in db_api.projects_get(sid)]
+    view['instances'] = [_times({k: i[k] for k in (
+        'instance_id', 'instance_name', 'project_id', 'host', 'vm_state',
+        'event', 'reply', 'action', 'action_state', 'action_attempts',
+        'action_message', 'details')})
+        for i in db_api.instances_get(sid)]
+    view['action_plugins'] = [
+        {'plugin': a['plugin'], 'type': a['type'],
+         'position': a['position'], 'metadata': a.get('meta') or {}}
+        for a in db_api.action_plugins_get(sid)]
+    view['action_plugin_runs'] = [action_run(r)
+                                  for r in db_api.action_runs_get(sid)]
+    view['history'] = [_times({k: e[k] for k in (
+        'id', 'created_at', 'kind', 'state', 'host', 'project_id',
+        'instance_id', 'message', 'data')})
+        for e in db_api.events_get(sid)]
+    return view

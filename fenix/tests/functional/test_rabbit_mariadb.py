@@ -1,0 +1,113 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Production shape: fenix-api and fenix-engine as separate processes over
+the local RabbitMQ, with MariaDB; the engine is killed mid-session and a new
+one continues the session.
+
+Needs RabbitMQ on 127.0.0.1:5672 (guest/guest) and MariaDB with the
+``openstack_citest`` user (tools/setup-test-dbs.sh). Skipped when they are
+not there, unless FENIX_REQUIRE_OPPORTUNISTIC_DB=1 (CI), where that fails.
+"""
+import os
+import subprocess
+import sys
+import uuid
+
+import sqlalchemy as sa
+
+from fenix.tests.functional import base
+
+MYSQL_ADMIN = ('mysql+pymysql://openstack_citest:openstack_citest@'
+               '127.0.0.1/openstack_citest')
+RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/'
+PROJECT = uuid.uuid4().hex
+
+
+class TestSeparateProcesses(base.FunctionalTestCase):
+
+    def setUp(self):
+        super().setUp()
+        missing = [name for name, port in (('RabbitMQ', 5672),
+                                           ('MariaDB', 3306))
+                   if not base.port_open(port)]
+        if missing:
+            msg = '%s not running on localhost' % ', '.join(missing)
+            if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
+                self.fail(msg)
+            self.skipTest(msg)
+        self.db_name = 'fenix_ft_%s' % uuid.uuid4().hex[:10]
+        admin = sa.create_engine(MYSQL_ADMIN)
+        with admin.connect() as conn:
+            conn.execute(sa.text('CREATE DATABASE %s' % self.db_name))
+        self.addCleanup(self._drop_db, admin)
+        self.port = base.free_port()
+        self.conf = base.write_config(
+            os.path.join(self.workdir, 'fenix.conf'), {
+                'DEFAULT': {'transport_url': RABBIT,
+                            'control_exchange': self.unique('fenix-ft')},
+                'api': {'port': self.port, 'auth_strategy': 'noauth',
+                        'rpc_timeout': 5},
+                'engine': {'topic': self.unique('fenix-engine'),
+                           'host': 'engine-a',
+                           'heartbeat_interval': 1},
+                'database': {'connection': MYSQL_ADMIN.replace(
+                    '/openstack_citest', '/' + self.db_name)},
+                'download': {'directory': self.workdir + '/downloads'},
+                'workflow': {'reply_window_maintenance': 120,
+                             'reply_window_maintenance_complete': 120},
+                'oslo_messaging_notifications': {'driver': 'messagingv2'},
+            })
+        subprocess.run([sys.executable, '-m', 'fenix.cmd.manage',
+                        '--config-file', self.conf, 'db', 'upgrade'],
+                       check=True, capture_output=True, timeout=120)
+        self.engine = self.start_process('fenix.cmd.engine', self.conf,
+                                         'engine-1')
+        self.api = self.start_process('fenix.cmd.api', self.conf, 'api')
+        self.wait_api(self.port, self.api)
+        self.client = base.FenixClient('http://127.0.0.1:%s' % self.port)
+
+    def _drop_db(self, admin):
+        with admin.connect() as conn:
+            conn.execute(sa.text('DROP DATABASE IF EXISTS %s'
+                                 % self.db_name))
+        admin.dispose()
+
+    def _reply(self, sid, state):
+        return self.client.put('/v1/maintenance/%s/%s' % (sid, PROJECT),
+                               {'state': state})
+
+    def test_engine_killed_and_restarted_mid_session(self):
+        resp = base.wait_for(
+            lambda: (lambda r: r if r.status_code == 200 else None)(
+                self.client.post('/v1/maintenance', {
+                    'workflow': 'wait_reply', 'hosts': ['h1'],
+                    'metadata': {'projects': [PROJECT]}})),
+            60, interval=0.5, what='the engine to answer a create')
+        sid = resp.json()['session_id']
+        self.client.wait_project_event(sid, PROJECT, 'MAINTENANCE')
+
+        # The engine dies while the session waits for the project.
+        self.engine.kill()
+        resp = self._reply(sid, 'ACK_MAINTENANCE')
+        self.assertEqual(503, resp.status_code, resp.text)
+
+        # A new engine (same host name) resumes the session where it stood
+        # and the reply the project sends again goes through.
+        self.engine = self.start_process('fenix.cmd.engine', self.conf,
+                                         'engine-2')
+        base.wait_for(lambda: self._reply(sid, 'ACK_MAINTENANCE')
+                      .status_code == 200, 60, interval=0.5,
+                      what='the restarted engine to take the reply')
+        self.client.wait_project_event(sid, PROJECT, 'MAINTENANCE_COMPLETE')
+        self.assertEqual(200, self._reply(
+            sid, 'ACK_MAINTENANCE_COMPLETE').status_code)
+        self.client.wait_state(sid, 'MAINTENANCE_DONE')
+
+        detail = self.client.get('/v1/maintenance/%s/detail' % sid).json()
+        messages = [e['message'] for e in detail['history']]
+        self.assertTrue(any('resumed' in m for m in messages), messages)
+        self.assertTrue(detail['hosts'][0]['maintained'])
+        # SIGTERM stops both cleanly.
+        self.assertEqual(0, self.engine.terminate())
+        self.assertEqual(0, self.api.terminate())

@@ -1,0 +1,370 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""BaseWorkflow: what every workflow plug-in gets from Fenix.
+
+A workflow plug-in implements one method per session state; each returns
+the next state (the runner checks it against the state machine and writes
+it to the database before calling the next handler). Handlers must be safe
+to run again after an engine restart: they look at what the database
+already records as done (moved instances, maintained hosts, plug-in runs)
+and carry on from there.
+
+The base class gives plug-ins:
+
+* the session and its rows (always read fresh from the database);
+* the history (:meth:`record`);
+* project events with deadlines in the future, and waiting for replies
+  that wakes at once when one arrives (:meth:`notify_projects`,
+  :meth:`wait_project_replies`, and the per-instance variants);
+* host events and action plug-in runs (:meth:`run_action_plugins`);
+* the OpenStack facade (:attr:`cloud`) and cleanup of hosts it disabled.
+"""
+import datetime
+import os
+import shutil
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.workflow.actions import base as action_base
+from fenix.workflow import plugins
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+ALL_ACTIONS = list(st.INSTANCE_ACTIONS)
+
+
+def api_base_url():
+    """The URL managers use to reach this Fenix (without /v1)."""
+    if CONF.api.public_endpoint:
+        return CONF.api.public_endpoint.rstrip('/')
+    return 'http://%s:%s' % (CONF.api.host, CONF.api.port)
+
+
+def reply_window(event, session=None):
+    """Seconds a project has to answer ``event``."""
+    options = (session or {}).get('options') or {}
+    if options.get('reply_window'):
+        return int(options['reply_window'])
+    return getattr(CONF.workflow, 'reply_window_%s' % event.lower())
+
+
+def session_download_dir(session_id):
+    return os.path.join(CONF.download.directory, session_id)
+
+
+class BaseWorkflow(object):
+    """Base of workflow plug-ins."""
+
+    def __init__(self, session_id, runner, notifier):
+        self.session_id = session_id
+        self.runner = runner
+        self.notifier = notifier
+        self._cloud = None
+
+    # --- dispatch ---------------------------------------------------------
+    def handlers(self):
+        """Map each active session state to the method that handles it."""
+        return {
+            st.MAINTENANCE: self.maintenance,
+            st.SCALE_IN: self.scale_in,
+            st.PREPARE_MAINTENANCE: self.prepare_maintenance,
+            st.START_MAINTENANCE: self.start_maintenance,
+            st.PLANNED_MAINTENANCE: self.planned_maintenance,
+            st.MAINTENANCE_COMPLETE: self.maintenance_complete,
+        }
+
+    def handler(self, state):
+        try:
+            return self.handlers()[state]
+        except KeyError:
+            raise exception.WorkflowError(
+                reason='workflow %s has no handler for state %s'
+                % (type(self).__name__, state))
+
+    def _not_used(self, state):
+        raise exception.WorkflowError(
+            reason='workflow %s does not use state %s'
+            % (type(self).__name__, state))
+
+    def maintenance(self):
+        self._not_used(st.MAINTENANCE)
+
+    def scale_in(self):
+        self._not_used(st.SCALE_IN)
+
+    def prepare_maintenance(self):
+        self._not_used(st.PREPARE_MAINTENANCE)
+
+    def start_maintenance(self):
+        self._not_used(st.START_MAINTENANCE)
+
+    def planned_maintenance(self):
+        self._not_used(st.PLANNED_MAINTENANCE)
+
+    def maintenance_complete(self):
+        self._not_used(st.MAINTENANCE_COMPLETE)
+
+    # --- data -------------------------------------------------------------
+    @property
+    def session(self):
+        return db_api.session_get(self.session_id)
+
+    @property
+    def options(self):
+        return self.session.get('options') or {}
+
+    @property
+    def cloud(self):
+        if self._cloud is None:
+            from fenix.common import cloud
+            self._cloud = cloud.Cloud()
+        return self._cloud
+
+    def hosts(self, type=None):
+        return db_api.hosts_get(self.session_id, type=type)
+
+    def percent_done(self):
+        hosts = self.hosts()
+        if not hosts:
+            state = self.session['state']
+            return 100 if state == st.MAINTENANCE_DONE else 0
+        done = sum(1 for h in hosts if h['maintained'])
+        return int(100 * done / len(hosts))
+
+    def record(self, kind, message, **kwargs):
+        LOG.info('Session %s: %s', self.session_id, message)
+        return db_api.event_add(self.session_id, kind, message=message,
+                                **kwargs)
+
+    # --- waiting ----------------------------------------------------------
+    def sleep(self, seconds):
+        """Wait ``seconds``, but stop at once if the session is stopped."""
+        deadline = timeutils.utcnow() + datetime.timedelta(seconds=seconds)
+        while True:
+            left = (deadline - timeutils.utcnow()).total_seconds()
+            if left <= 0:
+                return
+            self.runner.wait(left)
+
+    def wait_until(self, predicate, deadline):
+        """Call ``predicate`` now and after every wake-up until it returns
+        something true or ``deadline`` (naive UTC) passes. Returns the last
+        value of the predicate."""
+        while True:
+            value = predicate()
+            if value:
+                return value
+            left = (deadline - timeutils.utcnow()).total_seconds()
+            if left <= 0:
+                return predicate()
+            self.runner.wait(left)
+
+    # --- project events ---------------------------------------------------
+    def project_url(self, project_id, instance_id=None):
+        url = '%s/v1/maintenance/%s/%s' % (api_base_url(), self.session_id,
+                                           project_id)
+        if instance_id:
+            url += '/' + instance_id
+        return url
+
+    def notify_projects(self, event, project_ids, allowed_actions=(),
+                        actions_at=None, window=None, metadata=None,
+                        instance_ids=None):
+        """Send ``event`` to each project, recording it first.
+
+        ``instance_ids``: optional {project_id: [ids]} of the instances the
+        event is about (tagged so that GET of the project URL lists them).
+        Returns the reply deadline.
+        """
+        session = self.session
+        window = window or reply_window(event, session)
+        now = timeutils.utcnow()
+        reply_at = timeutils.after(window, now)
+        actions_at = max(actions_at or reply_at, reply_at)
+        if metadata is None:
+            metadata = session.get('meta') or {}
+        for project_id in project_ids:
+            db_api.project_update(self.session_id, project_id, {
+                'event': event, 'event_at': now, 'actions_at': actions_at,
+                'reply_at': reply_at, 'reply': None, 'replied_at': None})
+            tagged = (instance_ids or {}).get(project_id)
+            for inst in db_api.instances_get(self.session_id,
+                                             project_id=project_id):
+                db_api.instance_update(
+                    self.session_id, inst['instance_id'],
+                    {'event': event if (tagged is None or
+                                        inst['instance_id'] in tagged)
+                     else None})
+            self.notifier.project_event(
+                self.session_id, project_id, event,
+                instance_ids=self.project_url(project_id),
+                reply_url=self.project_url(project_id),
+                allowed_actions=allowed_actions, actions_at=actions_at,
+                reply_at=reply_at, metadata=metadata)
+            self.record(st.EVENT_NOTIFY, '%s sent to project %s, reply by %s'
+                        % (event, project_id,
+                           timeutils.format_time(reply_at)),
+                        state=event, project_id=project_id)
+        return reply_at
+
+    def notify_instance(self, event, instance, allowed_actions=(),
+                        actions_at=None, window=None, metadata=None):
+        """Per-instance event (nfv workflow): instance_ids holds the one id
+        and reply_url is the instance's own URL. Returns the deadline."""
+        session = self.session
+        window = window or reply_window(event, session)
+        now = timeutils.utcnow()
+        reply_at = timeutils.after(window, now)
+        actions_at = max(actions_at or reply_at, reply_at)
+        if metadata is None:
+            metadata = session.get('meta') or {}
+        db_api.instance_update(self.session_id, instance['instance_id'], {
+            'event': event, 'event_at': now, 'actions_at': actions_at,
+            'reply_at': reply_at, 'reply': None, 'replied_at': None})
+        self.notifier.project_event(
+            self.session_id, instance['project_id'], event,
+            instance_ids=[instance['instance_id']],
+            reply_url=self.project_url(instance['project_id'],
+                                       instance['instance_id']),
+            allowed_actions=allowed_actions, actions_at=actions_at,
+            reply_at=reply_at, metadata=metadata)
+        self.record(st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s'
+                    % (event, instance['instance_id'],
+                       timeutils.format_time(reply_at)),
+                    state=event, project_id=instance['project_id'],
+                    instance_id=instance['instance_id'])
+        return reply_at
+
+    def instance_action_done(self, instance):
+        """Informational INSTANCE_ACTION_DONE for one moved instance."""
+        self.notifier.project_event(
+            self.session_id, instance['project_id'], st.INSTANCE_ACTION_DONE,
+            instance_ids=[instance['instance_id']],
+            reply_url=self.project_url(instance['project_id'],
+                                       instance['instance_id']),
+            metadata={})
+
+    def wait_project_replies(self, event, project_ids, deadline):
+        """Wait until every project answered ``event`` or ``deadline``.
+
+        Returns {project_id: reply} with None for a silent project. Wakes
+        at once when a reply is stored (the engine wakes the runner).
+        """
+        wanted = set(project_ids)
+
+        def replies():
+            rows = {p['project_id']: p for p in
+                    db_api.projects_get(self.session_id)
+                    if p['project_id'] in wanted}
+            return {pid: (rows[pid]['reply'] if rows.get(pid) and
+                          rows[pid]['event'] == event else None)
+                    for pid in wanted}
+
+        def all_answered():
+            current = replies()
+            return current if all(current.values()) else None
+
+        self.wait_until(all_answered, deadline)
+        result = replies()
+        for pid, reply in result.items():
+            if reply is None:
+                self.record(st.EVENT_DECISION,
+                            'project %s did not answer %s in time'
+                            % (pid, event), state=event, project_id=pid)
+        return result
+
+    # --- hosts and action plug-ins ----------------------------------------
+    def host_event(self, hostname, state):
+        self.notifier.host_event(self.session_id, hostname, state)
+        self.record(st.EVENT_HOST, 'maintenance.host %s %s'
+                    % (hostname, state), state=state, host=hostname)
+
+    def run_action_plugins(self, type, host=None):
+        """Run every action plug-in of ``type`` (on ``host``), in order.
+
+        A run already DONE (before an engine restart) is not repeated.
+        Raises WorkflowError naming the plug-in and host on failure.
+        """
+        hostname = host['hostname'] if host else ''
+        for plugin in db_api.action_plugins_get(self.session_id, type=type):
+            runs = db_api.action_runs_get(self.session_id,
+                                          plugin=plugin['plugin'],
+                                          type=type, hostname=hostname)
+            if runs and runs[0]['state'] == st.RUN_DONE:
+                continue
+            self._run_one_plugin(plugin, host, hostname)
+
+    def _run_one_plugin(self, plugin, host, hostname):
+        name, ptype = plugin['plugin'], plugin['type']
+        where = hostname or 'session'
+        run = db_api.action_run_create_or_update(
+            self.session_id, name, ptype, hostname,
+            {'state': st.RUN_RUNNING, 'started_at': timeutils.utcnow(),
+             'message': None, 'finished_at': None})
+        self.record(st.EVENT_PLUGIN, '%s plug-in %s started on %s'
+                    % (ptype, name, where), host=hostname or None)
+        timeout = action_base.ActionPlugin.timeout
+        try:
+            cls = plugins.action_class(name)
+            timeout = cls.timeout
+            action = cls(self.session, plugin, host,
+                         session_download_dir(self.session_id))
+            result = action.run()
+        except Exception as e:  # noqa - a plug-in error fails the run
+            LOG.exception('Action plug-in %s failed', name)
+            result = action_base.Result(False, '%s: %s'
+                                        % (e.__class__.__name__, e))
+        if result == action_base.ASYNC:
+            result = self._wait_plugin_report(name, ptype, hostname,
+                                              timeout)
+        state = st.RUN_DONE if result.ok else st.RUN_FAILED
+        db_api.action_run_update(run['id'], {
+            'state': state, 'message': result.message,
+            'finished_at': timeutils.utcnow()})
+        self.record(st.EVENT_PLUGIN, '%s plug-in %s %s on %s%s'
+                    % (ptype, name, state, where,
+                       (': ' + result.message) if result.message else ''),
+                    host=hostname or None, state=state)
+        if not result.ok:
+            raise exception.WorkflowError(
+                reason='%s plug-in %s failed on %s: %s'
+                % (ptype, name, where, result.message))
+
+    def _wait_plugin_report(self, name, ptype, hostname, timeout):
+        """Wait for an out-of-process plug-in to report through the API."""
+        def reported():
+            rows = db_api.action_runs_get(self.session_id, plugin=name,
+                                          type=ptype, hostname=hostname)
+            return (rows[0] if rows and rows[0]['state'] in
+                    st.RUN_REPORT_STATES else None)
+
+        row = self.wait_until(reported, timeutils.after(timeout))
+        if not row:
+            return action_base.Result(
+                False, 'no report within %s seconds' % timeout)
+        return action_base.Result(row['state'] == st.RUN_DONE,
+                                  row.get('message') or '')
+
+    # --- cleanup ----------------------------------------------------------
+    def cleanup(self, why):
+        """Undo what must not outlive the session: enable every host this
+        session disabled (never one an operator disabled)."""
+        for host in self.hosts():
+            if not host['disabled_by_fenix']:
+                continue
+            self.cloud.enable_compute(host['hostname'])
+            db_api.host_update(self.session_id, host['hostname'],
+                               {'disabled_by_fenix': False})
+            self.record(st.EVENT_HOST, 'enabled %s again (%s)'
+                        % (host['hostname'], why), host=host['hostname'])
+
+    def remove_downloads(self):
+        shutil.rmtree(session_download_dir(self.session_id),
+                      ignore_errors=True)
