@@ -11,7 +11,6 @@ Payload versions (bump on any change, keep the history):
 from oslo_config import cfg
 from oslo_log import log as logging
 import oslo_messaging as messaging
-from oslo_messaging import opts as messaging_opts
 
 from fenix.common import rpc
 from fenix.common import timeutils
@@ -26,19 +25,9 @@ HOST_EVENT_TYPE = 'maintenance.host'
 SESSION_EVENT_TYPE = 'maintenance.session'
 
 
-NOTIFICATIONS_GROUP = 'oslo_messaging_notifications'
-
-
-def _register_opts():
-    for group, opts in messaging_opts.list_opts():
-        if group == NOTIFICATIONS_GROUP:
-            CONF.register_opts(opts, group=group)
-
-
 def _driver():
     """None when drivers are configured (oslo.messaging reads them), else
     the sensible one for the mode."""
-    _register_opts()
     if CONF.oslo_messaging_notifications.driver:
         return None
     if CONF.notification_http.url:

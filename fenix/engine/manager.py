@@ -171,6 +171,15 @@ class EngineManager(object):
         target = values.get('state') or session.get('failed_state') \
             or st.MAINTENANCE
         state_machine.check_resume(session['state'], target)
+        # The step starts afresh: projects are asked again (what was moved
+        # or maintained stays recorded and is not repeated).
+        db_api.projects_update(session_id, {'event': None, 'reply': None,
+                                            'reply_at': None})
+        for instance in db_api.instances_get(session_id):
+            if instance['event'] or instance['reply']:
+                db_api.instance_update(session_id, instance['instance_id'],
+                                       {'event': None, 'reply': None,
+                                        'reply_at': None})
         db_api.session_update(session_id, {
             'state': target, 'error': None, 'failed_state': None,
             'engine': self.host}, expected_state=session['state'])

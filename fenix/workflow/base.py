@@ -268,8 +268,7 @@ class BaseWorkflow(object):
                     for pid in wanted}
 
         def all_answered():
-            current = replies()
-            return current if all(current.values()) else None
+            return all(replies().values())
 
         self.wait_until(all_answered, deadline)
         result = replies()

@@ -1,0 +1,319 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The engine manager and session runner, in process, on a real DB."""
+import datetime
+import time
+import uuid
+
+from fenix.common import context
+from fenix.common import exception
+from fenix.common import rpc
+from fenix.common import states as st
+from fenix.db import api as db_api
+from fenix.engine import manager
+from fenix.engine import rpcapi
+from fenix.engine import service
+from fenix.tests import base
+from fenix.tests import db_fixture
+
+PROJECT = 'p' * 32
+
+
+class FakeNotifier(object):
+    def __init__(self):
+        self.sent = []
+
+    def project_event(self, session_id, project_id, state, **kw):
+        self.sent.append(('project', project_id, state, kw))
+
+    def host_event(self, session_id, host, state, project_id=None):
+        self.sent.append(('host', host, state))
+
+    def session_event(self, session_id, state, percent_done,
+                      project_id=None):
+        self.sent.append(('session', state, percent_done))
+
+
+def wait_for(predicate, timeout=30, what='condition'):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out waiting for %s' % what)
+        time.sleep(0.01)
+
+
+class EngineTestCase(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database(self.tmpdir))
+        self.config(group='download', directory=self.tmpdir + '/dl')
+        self.ctx = context.RequestContext(user_id='admin',
+                                          project_id='admin',
+                                          roles=['admin'])
+        self.notifier = FakeNotifier()
+        self.manager = manager.EngineManager(self.notifier, host='e1')
+        self.addCleanup(self.manager.stop_all, 10)
+
+    def create(self, **values):
+        body = {'workflow': 'wait_reply', 'hosts': ['h1', 'h2'],
+                'metadata': {'projects': [PROJECT]}}
+        body.update(values)
+        return self.manager.create_session(self.ctx, body)['session_id']
+
+    def state(self, sid):
+        return db_api.session_get(sid)['state']
+
+    def wait_state(self, sid, state):
+        wait_for(lambda: self.state(sid) == state, what=state)
+
+    def wait_event(self, sid, event):
+        def sent():
+            try:
+                return db_api.project_get(sid, PROJECT)['event'] == event
+            except exception.ProjectNotFound:
+                return False
+        wait_for(sent, what='event %s' % event)
+
+    def reply(self, sid, state, **extra):
+        body = dict(state=state, **extra)
+        return self.manager.project_reply(self.ctx, sid, PROJECT, body)
+
+
+class TestSessions(EngineTestCase):
+
+    def test_unknown_plugins_are_refused(self):
+        e = self.assertRaises(exception.UnknownPlugin, self.create,
+                              workflow='nope')
+        self.assertEqual(400, e.code)
+        self.assertIn('nope', str(e))
+        self.assertRaises(exception.UnknownPlugin, self.create,
+                          actions=[{'plugin': 'nope', 'type': 'host'}])
+        self.assertEqual([], db_api.session_list())
+
+    def test_run_to_done(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host'}],
+                          maintenance_at='2020-01-01 00:00:00')
+        self.wait_event(sid, st.MAINTENANCE)
+        project = db_api.project_get(sid, PROJECT)
+        # The deadline is always in the future of the event.
+        self.assertGreater(project['reply_at'], project['event_at'])
+        self.reply(sid, 'ACK_MAINTENANCE', session_id=sid)
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        summary = self.manager.get_session(self.ctx, sid)
+        self.assertEqual(100, summary['percent_done'])
+        self.assertEqual(2, summary['hosts_done'])
+        hosts = [n for n in self.notifier.sent if n[0] == 'host']
+        self.assertEqual([('host', 'h1', 'IN_MAINTENANCE'),
+                          ('host', 'h1', 'MAINTENANCE_COMPLETE'),
+                          ('host', 'h2', 'IN_MAINTENANCE'),
+                          ('host', 'h2', 'MAINTENANCE_COMPLETE')], hosts)
+        sessions = [n[1] for n in self.notifier.sent if n[0] == 'session']
+        self.assertEqual([st.MAINTENANCE, st.START_MAINTENANCE,
+                          st.MAINTENANCE_COMPLETE, st.MAINTENANCE_DONE],
+                         sessions)
+        detail = self.manager.get_session_detail(self.ctx, sid)
+        self.assertEqual({'DONE'}, {r['state'] for r in
+                                    detail['action_plugin_runs']})
+        self.assertTrue(all(isinstance(e['created_at'], str)
+                            for e in detail['history']))
+
+    def test_reply_to_the_wrong_event_is_a_conflict(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        e = self.assertRaises(exception.ReplyConflict, self.reply, sid,
+                              'ACK_SCALE_IN')
+        self.assertEqual(409, e.code)
+        # Informational acks are accepted and change nothing.
+        self.reply(sid, 'ACK_INSTANCE_ACTION_DONE')
+        self.assertIsNone(db_api.project_get(sid, PROJECT)['reply'])
+        e = self.assertRaises(exception.Invalid, self.reply, sid,
+                              'ACK_MAINTENANCE',
+                              instance_actions={'bogus': 'MIGRATE'})
+        self.assertIn('bogus', str(e))
+
+    def test_unknown_ids(self):
+        self.assertRaises(exception.SessionNotFound,
+                          self.manager.get_session, self.ctx, 'x')
+        self.assertRaises(exception.SessionNotFound,
+                          self.manager.delete_session, self.ctx, 'x')
+        sid = self.create()
+        self.assertRaises(exception.ProjectNotFound,
+                          self.manager.project_reply, self.ctx, sid, 'q',
+                          {'state': 'ACK_MAINTENANCE'})
+        self.assertRaises(exception.InstanceNotFound,
+                          self.manager.get_project_instance, self.ctx, sid,
+                          PROJECT, 'i')
+
+    def test_nack_fails_cleanly_and_put_continues(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'NACK_MAINTENANCE')
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        session = db_api.session_get(sid)
+        self.assertIn(PROJECT, session['error'])
+        self.assertEqual(st.MAINTENANCE, session['failed_state'])
+        e = self.assertRaises(exception.InvalidState,
+                              self.manager.update_session, self.ctx, sid,
+                              {'state': st.MAINTENANCE_DONE})
+        self.assertEqual(400, e.code)
+        self.manager.update_session(self.ctx, sid, {})
+        self.wait_event(sid, st.MAINTENANCE)
+        wait_for(lambda: db_api.project_get(sid, PROJECT)['reply'] is None)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        self.assertRaises(exception.SessionStateConflict,
+                          self.manager.update_session, self.ctx, sid, {})
+
+    def test_silent_project_fails_at_deadline(self):
+        self.config(group='workflow', reply_window_maintenance=1)
+        sid = self.create()
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        self.assertIn('no reply', db_api.session_get(sid)['error'])
+        decisions = [e['message'] for e in db_api.events_get(sid)
+                     if e['kind'] == st.EVENT_DECISION]
+        self.assertTrue(any('did not answer' in m for m in decisions))
+
+    def test_delete_running_session(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        self.assertIsNone(self.manager.delete_session(self.ctx, sid))
+        self.assertRaises(exception.SessionNotFound, db_api.session_get,
+                          sid)
+        self.assertEqual([], self.manager.running_sessions())
+
+    def test_max_sessions(self):
+        self.config(group='engine', max_sessions=1)
+        self.create()
+        e = self.assertRaises(exception.TooManySessions, self.create)
+        self.assertEqual(409, e.code)
+
+    def test_async_plugin_report(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'pre',
+                                    'metadata': {'async': True}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        wait_for(lambda: any(r['state'] == st.RUN_RUNNING
+                             for r in db_api.action_runs_get(sid)))
+        self.assertRaises(exception.ActionPluginRunNotFound,
+                          self.manager.report_action_run, self.ctx, sid,
+                          'other', '', {'state': 'DONE'})
+        run = self.manager.report_action_run(
+            self.ctx, sid, 'dummy', '', {'state': 'DONE', 'message': 'ok'})
+        self.assertEqual('DONE', run['state'])
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.assertRaises(exception.Conflict, self.manager.report_action_run,
+                          self.ctx, sid, 'dummy', '', {'state': 'FAILED'})
+
+    def test_failed_plugin_fails_session(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host',
+                                    'metadata': {'fail_on': ['h2']}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        error = db_api.session_get(sid)['error']
+        self.assertIn('dummy', error)
+        self.assertIn('h2', error)
+        hosts = {h['hostname']: h['maintained']
+                 for h in db_api.hosts_get(sid)}
+        self.assertEqual({'h1': True, 'h2': False}, hosts)
+
+    def test_constraints_round_trip(self):
+        group = str(uuid.uuid4())
+        self.manager.put_instance_group_constraint(self.ctx, group, {
+            'project_id': PROJECT, 'group_name': 'ha',
+            'anti_affinity_group': True, 'max_impacted_members': 1})
+        self.assertEqual('ha', self.manager.get_instance_group_constraint(
+            self.ctx, group)['group_name'])
+        self.assertEqual(1, len(self.manager.list_instance_group_constraints(
+            self.ctx, project_id=PROJECT)))
+        self.manager.delete_instance_group_constraint(self.ctx, group)
+        self.assertRaises(exception.InstanceGroupNotFound,
+                          self.manager.get_instance_group_constraint,
+                          self.ctx, group)
+
+
+class TestLocalRPC(EngineTestCase):
+
+    def test_rpcapi_reaches_manager_in_process(self):
+        rpc.set_local_manager(self.manager)
+        self.addCleanup(rpc.cleanup)
+        api = rpcapi.EngineAPI()
+        self.assertEqual('e1', api.ping(self.ctx)['engine'])
+        sid = api.create_session(self.ctx, {
+            'workflow': 'wait_reply', 'metadata': {'projects': []}})[
+                'session_id']
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        listed = api.list_sessions(self.ctx)
+        self.assertEqual([sid], [s['session_id'] for s in listed])
+        self.assertRaises(exception.SessionNotFound, api.get_session,
+                          self.ctx, 'missing')
+
+    def test_no_engine_is_unavailable(self):
+        rpc.set_local_manager(self.manager)
+        api = rpcapi.EngineAPI()
+        rpc.cleanup()
+        e = self.assertRaises(exception.EngineUnavailable, api.ping,
+                              self.ctx)
+        self.assertEqual(503, e.code)
+
+
+class TestRecovery(EngineTestCase):
+
+    def _service(self):
+        svc = service.EngineService(local=True)
+        svc.host = 'e1'
+        svc.start()
+        svc.manager.notifier = self.notifier
+        self.addCleanup(svc.stop)
+        self.addCleanup(rpc.cleanup)
+        return svc
+
+    def test_restart_resumes_waiting_session(self):
+        self.config(group='oslo_messaging_notifications', driver=['noop'])
+        svc = self._service()
+        sid = svc.manager.create_session(self.ctx, {
+            'workflow': 'wait_reply', 'hosts': ['h1'],
+            'metadata': {'projects': [PROJECT]}})['session_id']
+        self.wait_event(sid, st.MAINTENANCE)
+        reply_at = db_api.project_get(sid, PROJECT)['reply_at']
+        svc.stop()
+        self.assertEqual(st.MAINTENANCE, self.state(sid))
+        svc2 = self._service()
+        self.assertEqual([sid], svc2.manager.running_sessions())
+        # Not sent again: the deadline is the one of the first event.
+        self.assertEqual(reply_at,
+                         db_api.project_get(sid, PROJECT)['reply_at'])
+        svc2.manager.project_reply(self.ctx, sid, PROJECT,
+                                   {'state': 'ACK_MAINTENANCE'})
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        svc2.manager.project_reply(self.ctx, sid, PROJECT,
+                                   {'state': 'ACK_MAINTENANCE_COMPLETE'})
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        self.assertTrue(any('resumed' in (e['message'] or '')
+                            for e in db_api.events_get(sid)))
+
+    def test_takeover_from_dead_engine(self):
+        self.config(group='oslo_messaging_notifications', driver=['noop'])
+        self.config(group='engine', takeover_after=5)
+        sid = str(uuid.uuid4())
+        db_api.session_create({
+            'session_id': sid, 'state': st.MAINTENANCE,
+            'workflow': 'wait_reply',
+            'maintenance_at': datetime.datetime(2026, 1, 1),
+            'meta': {'projects': []}, 'options': {}, 'engine': 'dead'})
+        db_api.engine_heartbeat('dead')
+        svc = self._service()
+        svc.take_over()
+        # The dead engine's heartbeat is fresh: nothing taken yet.
+        self.assertEqual('dead', db_api.session_get(sid)['engine'])
+        self.assertEqual(st.MAINTENANCE, self.state(sid))
+        db_api.engine_delete('dead')
+        svc.take_over()
+        self.assertEqual('e1', db_api.session_get(sid)['engine'])
+        self.wait_state(sid, st.MAINTENANCE_DONE)
