@@ -47,7 +47,8 @@ class Session(Base, FenixBase):
     failed_state = sa.Column(sa.String(32))
     workflow = sa.Column(sa.String(255), nullable=False)
     maintenance_at = sa.Column(sa.DateTime, nullable=False)
-    meta = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    meta = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                     nullable=False, default=dict)
     # Our own additions to the create body (dry run, limits, policies).
     options = sa.Column(db_types.JsonEncodedDict, nullable=False,
                         default=dict)
@@ -55,7 +56,7 @@ class Session(Base, FenixBase):
     download = sa.Column(db_types.JsonEncodedList, nullable=False,
                          default=list)
     # The plan of a dry run, or of the running session.
-    plan = sa.Column(db_types.JsonEncodedDict)
+    plan = sa.Column(db_types.JsonEncodedDict(mysql_as_long=True))
     # Why the session failed, for a person to read.
     error = sa.Column(sa.Text)
     # Who created the session (admin project / user).
@@ -109,8 +110,9 @@ class Project(Base, FenixBase):
     # instance actions it carried.
     reply = sa.Column(sa.String(37))
     replied_at = sa.Column(sa.DateTime)
-    instance_actions = sa.Column(db_types.JsonEncodedDict, nullable=False,
-                                 default=dict)
+    instance_actions = sa.Column(
+        db_types.JsonEncodedDict(mysql_as_medium=True), nullable=False,
+        default=dict)
 
 
 class Instance(Base, FenixBase):
@@ -220,7 +222,8 @@ class SessionEvent(Base, FenixBase):
     project_id = sa.Column(sa.String(64))
     instance_id = sa.Column(sa.String(36))
     message = sa.Column(sa.Text)
-    data = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    data = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                     nullable=False, default=dict)
 
 
 class Engine(Base, FenixBase):

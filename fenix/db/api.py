@@ -1,0 +1,846 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The database API of Fenix.
+
+Every function opens its own transaction through oslo.db's enginefacade
+(configured from ``[database]`` of ``cfg.CONF``) and returns plain
+dictionaries (``to_dict()`` of the rows) or lists of them, never ORM
+objects, so callers in any thread can keep and change what they get. A row
+that is not there raises a :class:`fenix.common.exception.NotFound`
+subclass.
+
+Concurrency:
+
+- Compare-and-set updates (:func:`session_update` with ``expected_state``,
+  :func:`session_set_engine`) lock the row (``SELECT ... FOR UPDATE``) or
+  carry the condition in the ``UPDATE`` itself, so two engines or two
+  threads never both win.
+- Upserts (``*_create_or_update``, ``*_put``, :func:`engine_heartbeat`) that
+  race with an insert of the same key are retried, as are deadlocks.
+- On SQLite, writing transactions start with ``BEGIN IMMEDIATE``: writers
+  queue up (busy timeout) instead of failing with "database is locked" when
+  two of them read before they write.
+"""
+import contextlib
+import threading
+
+from oslo_db import api as oslo_db_api
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import enginefacade
+from oslo_utils import uuidutils
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from fenix.common import exception
+from fenix.common import states
+from fenix.common import timeutils
+from fenix import conf  # noqa: F401  (registers [database] defaults)
+from fenix.db.sqlalchemy import models
+
+# Milliseconds an SQLite connection waits for another writer to finish.
+SQLITE_BUSY_TIMEOUT_MS = 30000
+
+# Tables holding the rows of one session, children first.
+SESSION_CHILD_MODELS = (models.ActionPluginRun, models.ActionPlugin,
+                        models.SessionEvent, models.Instance,
+                        models.Project, models.Host)
+
+# The per-thread state enginefacade keeps while a transaction is open; a DB
+# API call made inside another one (same thread) joins its transaction.
+_CONTEXT = threading.local()
+# Depth of writer blocks in this thread (see _sqlite_begin).
+_WRITING = threading.local()
+
+
+def _on_engine_create(engine):
+    if engine.dialect.name != 'sqlite':
+        return
+
+    @event.listens_for(engine, 'connect')
+    def _sqlite_busy_timeout(dbapi_con, con_record):
+        dbapi_con.execute('PRAGMA busy_timeout = %d' % SQLITE_BUSY_TIMEOUT_MS)
+
+    def _sqlite_begin(conn):
+        if (getattr(_WRITING, 'depth', 0) and
+                'in_transaction' not in conn.info):
+            conn.exec_driver_sql('BEGIN IMMEDIATE')
+            conn.info['in_transaction'] = True
+
+    # Must run before oslo.db's own listener, which emits a plain
+    # (deferred) BEGIN unless a transaction was already begun; listen's
+    # insert=True does not order engine 'begin' listeners, so re-add
+    # those already there after ours.
+    existing = list(engine.dispatch.begin)
+    for fn in existing:
+        event.remove(engine, 'begin', fn)
+    event.listen(engine, 'begin', _sqlite_begin)
+    for fn in existing:
+        event.listen(engine, 'begin', fn)
+
+
+transaction_context = enginefacade.transaction_context()
+transaction_context.configure(sqlite_fk=True)
+transaction_context.append_on_engine_create(_on_engine_create)
+
+
+@contextlib.contextmanager
+def _writer():
+    depth = getattr(_WRITING, 'depth', 0)
+    _WRITING.depth = depth + 1
+    try:
+        with transaction_context.writer.using(_CONTEXT) as session:
+            yield session
+    finally:
+        _WRITING.depth = depth
+
+
+def _reader():
+    return transaction_context.reader.using(_CONTEXT)
+
+
+# Retry a whole call (a new transaction) on deadlock, and when an upsert
+# lost the race for an insert of the same key.
+def _retry_on_deadlock(fn):
+    return oslo_db_api.wrap_db_retry(
+        max_retries=5, retry_interval=0.05, max_retry_interval=1,
+        retry_on_deadlock=True)(fn)
+
+
+def _retry_on_duplicate(fn):
+    return oslo_db_api.wrap_db_retry(
+        max_retries=5, retry_interval=0.05, max_retry_interval=1,
+        retry_on_deadlock=True,
+        exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry)
+    )(fn)
+
+
+def get_engine():
+    """The SQLAlchemy engine the DB API uses (starts the facade)."""
+    return transaction_context.writer.get_engine()
+
+
+def reset_for_tests():
+    """Forget the current engine (tests).
+
+    The next call connects anew, reading ``CONF.database`` again. Returns a
+    callable that disposes of the new engine and puts the previous one back
+    (use it as a cleanup).
+    """
+    manager = transaction_context.make_new_manager()
+    restore = transaction_context.patch_factory(manager)
+
+    def _restore():
+        manager.dispose_pool()
+        restore()
+    return _restore
+
+
+# --- helpers ---------------------------------------------------------------
+
+def _columns(model):
+    return {c.key for c in model.__table__.columns}
+
+
+def _check_values(model, values, forbidden=()):
+    """A copy of ``values``, checked against the columns of ``model``.
+
+    Unknown or forbidden keys are a bug of the caller (ValueError), not a
+    request error.
+    """
+    values = dict(values or {})
+    bad = (set(values) - _columns(model)) | (set(values) & set(forbidden))
+    if bad:
+        raise ValueError('cannot set %s of %s' % (
+            ', '.join(sorted(bad)), model.__tablename__))
+    return values
+
+
+def _reloaded(session, rows):
+    """Flush and read the rows back (DB-normalized values, new objects)."""
+    session.flush()
+    if not rows:
+        return []
+    model = type(rows[0])
+    pk = sa.inspect(model).primary_key[0]
+    keys = [getattr(r, pk.key) for r in rows]
+    stmt = (sa.select(model).where(pk.in_(keys))
+            .execution_options(populate_existing=True))
+    by_key = {getattr(r, pk.key): r
+              for r in session.execute(stmt).scalars()}
+    return [by_key[k].to_dict() for k in keys]
+
+
+def _reloaded_one(session, row):
+    return _reloaded(session, [row])[0]
+
+
+def _dicts(rows):
+    return [r.to_dict() for r in rows]
+
+
+def _session_row(session, session_id, for_update=False):
+    stmt = sa.select(models.Session).where(
+        models.Session.session_id == session_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise exception.SessionNotFound(session_id=session_id)
+    return row
+
+
+def _session_exists(session, session_id):
+    return session.execute(
+        sa.select(models.Session.session_id).where(
+            models.Session.session_id == session_id)
+    ).first() is not None
+
+
+@contextlib.contextmanager
+def _session_must_exist(session_id):
+    """Turn a foreign key violation on ``session_id`` into NotFound."""
+    try:
+        yield
+    except db_exc.DBReferenceError:
+        raise exception.SessionNotFound(session_id=session_id)
+
+
+def _update_row(row, values):
+    for key, value in values.items():
+        setattr(row, key, value)
+
+
+def _as_tuple(value):
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+# --- sessions --------------------------------------------------------------
+
+def _host_rows(session_id, hosts):
+    rows = []
+    seen = set()
+    for host in hosts:
+        host = _check_values(models.Host, host, forbidden=('id',))
+        hostname = host.get('hostname')
+        if not hostname:
+            raise exception.Invalid(reason='a host without a hostname')
+        if hostname in seen:
+            raise exception.Invalid(reason="host '%s' is listed twice"
+                                    % hostname)
+        seen.add(hostname)
+        host['session_id'] = session_id
+        host.setdefault('type', states.COMPUTE)
+        host.setdefault('state', states.HOST_PENDING)
+        rows.append(models.Host(**host))
+    return rows
+
+
+def _plugin_rows(session_id, plugins):
+    rows = []
+    seen = set()
+    positions = {}
+    for plugin in plugins:
+        plugin = _check_values(models.ActionPlugin, plugin,
+                               forbidden=('id',))
+        if not plugin.get('plugin') or not plugin.get('type'):
+            raise exception.Invalid(
+                reason='an action plug-in needs a plugin name and a type')
+        key = (plugin['plugin'], plugin['type'])
+        if key in seen:
+            raise exception.Invalid(
+                reason="action plug-in '%s' of type '%s' is listed twice"
+                % key)
+        seen.add(key)
+        position = positions.get(plugin['type'], 0)
+        plugin.setdefault('position', position)
+        positions[plugin['type']] = position + 1
+        plugin['session_id'] = session_id
+        rows.append(models.ActionPlugin(**plugin))
+    return rows
+
+
+@_retry_on_deadlock
+def session_create(values):
+    """Create a session with its hosts and action plug-ins.
+
+    All rows are inserted in one transaction.
+
+    ``values``: Session columns, plus ``hosts`` (list of Host value dicts;
+    ``type`` defaults to compute, ``state`` to PENDING) and
+    ``action_plugins`` (list of dicts with plugin, type, position, meta;
+    ``position`` defaults to the order within its type). ``session_id``
+    defaults to a new UUID, ``state`` to MAINTENANCE, ``workflow`` to
+    ``default`` and ``maintenance_at`` to now.
+    Returns the session dict.
+    """
+    values = dict(values or {})
+    hosts = values.pop('hosts', None) or []
+    plugins = values.pop('action_plugins', None) or []
+    values = _check_values(models.Session, values, forbidden=('version',))
+    values.setdefault('session_id', uuidutils.generate_uuid())
+    values.setdefault('state', states.MAINTENANCE)
+    values.setdefault('workflow', 'default')
+    if values.get('maintenance_at') is None:
+        values['maintenance_at'] = timeutils.utcnow().replace(microsecond=0)
+    session_id = values['session_id']
+    host_rows = _host_rows(session_id, hosts)
+    plugin_rows = _plugin_rows(session_id, plugins)
+    try:
+        with _writer() as session:
+            row = models.Session(**values)
+            session.add(row)
+            session.flush()
+            session.add_all(host_rows)
+            session.add_all(plugin_rows)
+            return _reloaded_one(session, row)
+    except db_exc.DBDuplicateEntry:
+        raise exception.Conflict(
+            reason='maintenance session %s already exists' % session_id)
+
+
+def session_get(session_id):
+    with _reader() as session:
+        return _session_row(session, session_id).to_dict()
+
+
+def session_list():
+    """Every session, oldest first."""
+    with _reader() as session:
+        return _dicts(session.execute(
+            sa.select(models.Session).order_by(
+                models.Session.created_at, models.Session.session_id)
+        ).scalars())
+
+
+def session_list_by_states(states, engine=None):
+    """Sessions in one of ``states`` (run by ``engine`` if given)."""
+    states = list(_as_tuple(states))
+    if not states:
+        return []
+    stmt = sa.select(models.Session).where(models.Session.state.in_(states))
+    if engine is not None:
+        stmt = stmt.where(models.Session.engine == engine)
+    stmt = stmt.order_by(models.Session.created_at, models.Session.session_id)
+    with _reader() as session:
+        return _dicts(session.execute(stmt).scalars())
+
+
+@_retry_on_deadlock
+def session_update(session_id, values, expected_state=None):
+    """Update a session; ``version`` goes up by one when ``state`` changes.
+
+    With ``expected_state`` (a state or a list of states) the update is a
+    compare-and-set: if the session is in another state,
+    SessionStateConflict is raised and nothing changes.
+    Returns the updated session dict.
+    """
+    values = _check_values(models.Session, values,
+                           forbidden=('session_id', 'version'))
+    with _writer() as session:
+        row = _session_row(session, session_id, for_update=True)
+        if expected_state is not None:
+            allowed = _as_tuple(expected_state)
+            if row.state not in allowed:
+                raise exception.SessionStateConflict(
+                    state=row.state, action='updated',
+                    allowed=', '.join(allowed))
+        if 'state' in values and values['state'] != row.state:
+            row.version = (row.version or 0) + 1
+        _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def session_delete(session_id):
+    """Delete a session and every row of it in every child table."""
+    with _writer() as session:
+        _session_row(session, session_id, for_update=True)
+        for model in SESSION_CHILD_MODELS:
+            session.execute(
+                sa.delete(model).where(model.session_id == session_id)
+                .execution_options(synchronize_session=False))
+        session.execute(
+            sa.delete(models.Session)
+            .where(models.Session.session_id == session_id)
+            .execution_options(synchronize_session=False))
+
+
+class _Unset:
+    def __repr__(self):
+        return '<not checked>'
+
+
+ANY_ENGINE = _Unset()
+
+
+@_retry_on_deadlock
+def session_set_engine(session_id, engine, expected_engine=ANY_ENGINE):
+    """Make ``engine`` the owner of the session.
+
+    With ``expected_engine`` (may be None: nobody owns it) the owner is
+    only changed if it still is ``expected_engine``: returns True if the
+    owner was set, False if another engine owns the session. Raises
+    SessionNotFound if there is no such session.
+    """
+    stmt = sa.update(models.Session).where(
+        models.Session.session_id == session_id)
+    if expected_engine is not ANY_ENGINE:
+        if expected_engine is None:
+            stmt = stmt.where(models.Session.engine.is_(None))
+        else:
+            stmt = stmt.where(models.Session.engine == expected_engine)
+    stmt = stmt.values(engine=engine).execution_options(
+        synchronize_session=False)
+    with _writer() as session:
+        if session.execute(stmt).rowcount:
+            return True
+        if not _session_exists(session, session_id):
+            raise exception.SessionNotFound(session_id=session_id)
+        return False
+
+
+# --- hosts -----------------------------------------------------------------
+
+def _host_not_found(session_id, hostname):
+    return exception.NotFound(
+        'Host %s is not in maintenance session %s.' % (hostname, session_id))
+
+
+def _host_row(session, session_id, hostname):
+    row = session.execute(sa.select(models.Host).where(
+        models.Host.session_id == session_id,
+        models.Host.hostname == hostname)).scalar_one_or_none()
+    if row is None:
+        raise _host_not_found(session_id, hostname)
+    return row
+
+
+def hosts_get(session_id, type=None):
+    """The hosts of a session (of one type if given), in insert order."""
+    stmt = sa.select(models.Host).where(models.Host.session_id == session_id)
+    if type is not None:
+        stmt = stmt.where(models.Host.type == type)
+    with _reader() as session:
+        return _dicts(session.execute(stmt.order_by(models.Host.id))
+                      .scalars())
+
+
+def host_get(session_id, hostname):
+    with _reader() as session:
+        return _host_row(session, session_id, hostname).to_dict()
+
+
+@_retry_on_deadlock
+def hosts_create(session_id, list_of_values):
+    """Add hosts to a session; returns their dicts in the given order."""
+    rows = _host_rows(session_id, list_of_values)
+    try:
+        with _session_must_exist(session_id), _writer() as session:
+            session.add_all(rows)
+            return _reloaded(session, rows)
+    except db_exc.DBDuplicateEntry:
+        raise exception.Conflict(
+            reason='a host is already in maintenance session %s'
+            % session_id)
+
+
+@_retry_on_deadlock
+def host_update(session_id, hostname, values):
+    values = _check_values(models.Host, values,
+                           forbidden=('id', 'session_id'))
+    with _writer() as session:
+        row = _host_row(session, session_id, hostname)
+        _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+# --- projects --------------------------------------------------------------
+
+def _project_row(session, session_id, project_id):
+    row = session.execute(sa.select(models.Project).where(
+        models.Project.session_id == session_id,
+        models.Project.project_id == project_id)).scalar_one_or_none()
+    if row is None:
+        raise exception.ProjectNotFound(project_id=project_id,
+                                        session_id=session_id)
+    return row
+
+
+def projects_get(session_id):
+    with _reader() as session:
+        return _dicts(session.execute(
+            sa.select(models.Project)
+            .where(models.Project.session_id == session_id)
+            .order_by(models.Project.id)).scalars())
+
+
+def project_get(session_id, project_id):
+    with _reader() as session:
+        return _project_row(session, session_id, project_id).to_dict()
+
+
+@_retry_on_duplicate
+def project_create_or_update(session_id, project_id, values):
+    """Insert the project of a session, or update it if it is there."""
+    values = _check_values(models.Project, values,
+                           forbidden=('id', 'session_id', 'project_id'))
+    with _session_must_exist(session_id), _writer() as session:
+        try:
+            row = _project_row(session, session_id, project_id)
+        except exception.ProjectNotFound:
+            row = models.Project(session_id=session_id,
+                                 project_id=project_id, **values)
+            session.add(row)
+        else:
+            _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def project_update(session_id, project_id, values):
+    values = _check_values(models.Project, values,
+                           forbidden=('id', 'session_id', 'project_id'))
+    with _writer() as session:
+        row = _project_row(session, session_id, project_id)
+        _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def projects_update(session_id, values, project_ids=None):
+    """Set ``values`` on many projects of a session at once.
+
+    Those in ``project_ids``, or all when it is None. Returns how many
+    matched.
+    """
+    values = _check_values(models.Project, values,
+                           forbidden=('id', 'session_id', 'project_id'))
+    if not values:
+        raise ValueError('nothing to update')
+    stmt = sa.update(models.Project).where(
+        models.Project.session_id == session_id)
+    if project_ids is not None:
+        project_ids = list(project_ids)
+        if not project_ids:
+            return 0
+        stmt = stmt.where(models.Project.project_id.in_(project_ids))
+    stmt = stmt.values(**values).execution_options(
+        synchronize_session=False)
+    with _writer() as session:
+        return session.execute(stmt).rowcount
+
+
+# --- instances -------------------------------------------------------------
+
+def _instance_row(session, session_id, instance_id):
+    row = session.execute(sa.select(models.Instance).where(
+        models.Instance.session_id == session_id,
+        models.Instance.instance_id == instance_id)).scalar_one_or_none()
+    if row is None:
+        raise exception.InstanceNotFound(
+            instance_id=instance_id, project_id='?', session_id=session_id)
+    return row
+
+
+def instances_get(session_id, project_id=None, host=None):
+    stmt = sa.select(models.Instance).where(
+        models.Instance.session_id == session_id)
+    if project_id is not None:
+        stmt = stmt.where(models.Instance.project_id == project_id)
+    if host is not None:
+        stmt = stmt.where(models.Instance.host == host)
+    with _reader() as session:
+        return _dicts(session.execute(stmt.order_by(models.Instance.id))
+                      .scalars())
+
+
+def instance_get(session_id, instance_id):
+    with _reader() as session:
+        return _instance_row(session, session_id, instance_id).to_dict()
+
+
+@_retry_on_duplicate
+def instance_create_or_update(session_id, instance_id, values):
+    """Insert the instance of a session, or update it if it is there.
+
+    ``project_id`` is needed to insert.
+    """
+    values = _check_values(models.Instance, values,
+                           forbidden=('id', 'session_id', 'instance_id'))
+    with _session_must_exist(session_id), _writer() as session:
+        try:
+            row = _instance_row(session, session_id, instance_id)
+        except exception.InstanceNotFound:
+            if not values.get('project_id'):
+                raise ValueError('project_id is needed to add instance %s'
+                                 % instance_id)
+            row = models.Instance(session_id=session_id,
+                                  instance_id=instance_id, **values)
+            session.add(row)
+        else:
+            _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def instance_update(session_id, instance_id, values):
+    values = _check_values(models.Instance, values,
+                           forbidden=('id', 'session_id', 'instance_id'))
+    with _writer() as session:
+        row = _instance_row(session, session_id, instance_id)
+        _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def instance_delete(session_id, instance_id):
+    with _writer() as session:
+        session.delete(_instance_row(session, session_id, instance_id))
+
+
+# --- action plug-ins and their runs ------------------------------------------
+
+def _plugin_order(plugin):
+    try:
+        type_order = states.PLUGIN_TYPES.index(plugin['type'])
+    except ValueError:
+        type_order = len(states.PLUGIN_TYPES)
+    return (type_order, plugin['type'], plugin['position'],
+            plugin['plugin'], plugin['id'])
+
+
+def action_plugins_get(session_id, type=None):
+    """The action plug-ins of a session, in the order they run.
+
+    By type (``states.PLUGIN_TYPES``), then position, then name.
+    """
+    stmt = sa.select(models.ActionPlugin).where(
+        models.ActionPlugin.session_id == session_id)
+    if type is not None:
+        stmt = stmt.where(models.ActionPlugin.type == type)
+    with _reader() as session:
+        plugins = _dicts(session.execute(stmt).scalars())
+    return sorted(plugins, key=_plugin_order)
+
+
+def action_runs_get(session_id, plugin=None, type=None, hostname=None):
+    stmt = sa.select(models.ActionPluginRun).where(
+        models.ActionPluginRun.session_id == session_id)
+    if plugin is not None:
+        stmt = stmt.where(models.ActionPluginRun.plugin == plugin)
+    if type is not None:
+        stmt = stmt.where(models.ActionPluginRun.type == type)
+    if hostname is not None:
+        stmt = stmt.where(models.ActionPluginRun.hostname == hostname)
+    with _reader() as session:
+        return _dicts(session.execute(
+            stmt.order_by(models.ActionPluginRun.id)).scalars())
+
+
+@_retry_on_duplicate
+def action_run_create_or_update(session_id, plugin, type, hostname, values):
+    """Insert or update the run of a plug-in on a host.
+
+    ``hostname`` is None or '' for the session-wide pre and post runs. A
+    new run starts in state PENDING unless ``values`` says otherwise.
+    """
+    values = _check_values(
+        models.ActionPluginRun, values,
+        forbidden=('id', 'session_id', 'plugin', 'type', 'hostname'))
+    hostname = hostname or ''
+    key = dict(session_id=session_id, plugin=plugin, type=type,
+               hostname=hostname)
+    with _session_must_exist(session_id), _writer() as session:
+        row = session.execute(
+            sa.select(models.ActionPluginRun).filter_by(**key)
+        ).scalar_one_or_none()
+        if row is None:
+            values.setdefault('state', states.RUN_PENDING)
+            row = models.ActionPluginRun(**key, **values)
+            session.add(row)
+        else:
+            _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def action_run_update(run_id, values):
+    values = _check_values(models.ActionPluginRun, values,
+                           forbidden=('id', 'session_id'))
+    with _writer() as session:
+        row = session.get(models.ActionPluginRun, run_id)
+        if row is None:
+            raise exception.ActionPluginRunNotFound(
+                'Action plug-in run %s not found.' % run_id)
+        _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+# --- constraints -------------------------------------------------------------
+
+def _put(model, key_name, key, values):
+    values = _check_values(model, values)
+    if values.pop(key_name, key) != key:
+        raise exception.Invalid(
+            reason='%s in the body does not match the one in the URL'
+            % key_name)
+    with _writer() as session:
+        row = session.get(model, key)
+        if row is None:
+            if not values.get('project_id'):
+                raise exception.Invalid(reason='project_id is required')
+            row = model(**{key_name: key}, **values)
+            session.add(row)
+        else:
+            _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+def _get(model, key, not_found):
+    with _reader() as session:
+        row = session.get(model, key)
+        if row is None:
+            raise not_found
+        return row.to_dict()
+
+
+def _delete(model, key, not_found):
+    with _writer() as session:
+        row = session.get(model, key)
+        if row is None:
+            raise not_found
+        session.delete(row)
+
+
+def instance_constraint_get(instance_id):
+    return _get(models.InstanceConstraint, instance_id,
+                exception.InstanceConstraintNotFound(
+                    instance_id=instance_id))
+
+
+def instance_constraints_list(project_id=None, group_id=None):
+    stmt = sa.select(models.InstanceConstraint)
+    if project_id is not None:
+        stmt = stmt.where(models.InstanceConstraint.project_id == project_id)
+    if group_id is not None:
+        stmt = stmt.where(models.InstanceConstraint.group_id == group_id)
+    with _reader() as session:
+        return _dicts(session.execute(
+            stmt.order_by(models.InstanceConstraint.instance_id)).scalars())
+
+
+@_retry_on_duplicate
+def instance_constraint_put(instance_id, values):
+    """Insert or update the constraints of an instance.
+
+    Only the given fields change on update; ``project_id`` is needed to
+    insert.
+    """
+    return _put(models.InstanceConstraint, 'instance_id', instance_id,
+                values)
+
+
+@_retry_on_deadlock
+def instance_constraint_delete(instance_id):
+    _delete(models.InstanceConstraint, instance_id,
+            exception.InstanceConstraintNotFound(instance_id=instance_id))
+
+
+def instance_group_constraint_get(group_id):
+    return _get(models.InstanceGroupConstraint, group_id,
+                exception.InstanceGroupNotFound(group_id=group_id))
+
+
+def instance_group_constraints_list(project_id=None):
+    stmt = sa.select(models.InstanceGroupConstraint)
+    if project_id is not None:
+        stmt = stmt.where(
+            models.InstanceGroupConstraint.project_id == project_id)
+    with _reader() as session:
+        return _dicts(session.execute(
+            stmt.order_by(models.InstanceGroupConstraint.group_id))
+            .scalars())
+
+
+# Both spellings are in use.
+instance_group_constraint_list = instance_group_constraints_list
+
+
+@_retry_on_duplicate
+def instance_group_constraint_put(group_id, values):
+    """Insert or update the constraints of an instance group.
+
+    Only the given fields change on update; ``project_id`` is needed to
+    insert.
+    """
+    return _put(models.InstanceGroupConstraint, 'group_id', group_id,
+                values)
+
+
+@_retry_on_deadlock
+def instance_group_constraint_delete(group_id):
+    _delete(models.InstanceGroupConstraint, group_id,
+            exception.InstanceGroupNotFound(group_id=group_id))
+
+
+# --- history -----------------------------------------------------------------
+
+@_retry_on_deadlock
+def event_add(session_id, kind, message=None, state=None, host=None,
+              project_id=None, instance_id=None, data=None):
+    """Append an entry to the history of a session; returns it."""
+    row = models.SessionEvent(
+        session_id=session_id, kind=kind, message=message, state=state,
+        host=host, project_id=project_id, instance_id=instance_id,
+        data=dict(data or {}))
+    with _session_must_exist(session_id), _writer() as session:
+        session.add(row)
+        return _reloaded_one(session, row)
+
+
+def events_get(session_id, since_id=None, limit=None):
+    """The history of a session, in order.
+
+    Only entries after ``since_id`` if given, at most ``limit`` of them.
+    """
+    stmt = sa.select(models.SessionEvent).where(
+        models.SessionEvent.session_id == session_id)
+    if since_id is not None:
+        stmt = stmt.where(models.SessionEvent.id > since_id)
+    stmt = stmt.order_by(models.SessionEvent.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    with _reader() as session:
+        return _dicts(session.execute(stmt).scalars())
+
+
+# --- engines -----------------------------------------------------------------
+
+@_retry_on_duplicate
+def engine_heartbeat(host):
+    """Record that the engine ``host`` is alive; returns its row."""
+    now = timeutils.utcnow()
+    with _writer() as session:
+        row = session.get(models.Engine, host)
+        if row is None:
+            row = models.Engine(host=host, heartbeat_at=now, started_at=now)
+            session.add(row)
+        else:
+            row.heartbeat_at = now
+        return _reloaded_one(session, row)
+
+
+def engines_get():
+    with _reader() as session:
+        return _dicts(session.execute(
+            sa.select(models.Engine).order_by(models.Engine.host)).scalars())
+
+
+@_retry_on_deadlock
+def engine_delete(host):
+    """Forget an engine; NotFound if it is not registered."""
+    _delete(models.Engine, host,
+            exception.NotFound('Engine %s is not registered.' % host))

@@ -1,0 +1,921 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Tests of fenix.db.api, run on every database backend.
+
+A test case class mixes :class:`DBAPITests` with a base that points the DB
+API at an empty, migrated database (SQLite file, MySQL, PostgreSQL).
+"""
+import datetime
+import threading
+
+from oslo_db import exception as db_exc
+from oslo_utils import uuidutils
+import sqlalchemy as sa
+
+from fenix.common import exception
+from fenix.common import states
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
+
+T0 = datetime.datetime(2030, 1, 2, 3, 4, 5)
+T1 = datetime.datetime(2030, 1, 2, 4, 0, 0)
+
+# Tables with rows that belong to a session.
+SESSION_TABLES = [t for t in models.Base.metadata.sorted_tables
+                  if 'session_id' in t.c and t.name != 'sessions']
+
+THREADS = 8
+
+
+def run_in_threads(fn, count=THREADS):
+    """Run ``fn(i)`` in ``count`` threads started together.
+
+    Returns (results, errors) lists indexed by i.
+    """
+    barrier = threading.Barrier(count)
+    results = [None] * count
+    errors = [None] * count
+
+    def target(i):
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except Exception as e:
+            errors[i] = e
+
+    threads = [threading.Thread(target=target, args=(i,))
+               for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+class DBAPITests:
+
+    # --- helpers --------------------------------------------------------
+
+    def _session(self, **values):
+        values.setdefault('maintenance_at', T0)
+        return db_api.session_create(values)
+
+    def _full_session(self):
+        """A session with a row in every child table."""
+        s = self._session(
+            hosts=[{'hostname': 'c1'}, {'hostname': 'c2'}],
+            action_plugins=[{'plugin': 'dummy', 'type': 'host'}])
+        sid = s['session_id']
+        db_api.project_create_or_update(sid, 'p1', {'has_manager': True})
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1',
+                                                     'host': 'c1'})
+        db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1', {})
+        db_api.event_add(sid, states.EVENT_STATE, state=states.MAINTENANCE)
+        return sid
+
+    def _count_rows(self, session_id):
+        counts = {}
+        with db_api.get_engine().connect() as conn:
+            for table in SESSION_TABLES + [models.Session.__table__]:
+                counts[table.name] = conn.execute(
+                    sa.select(sa.func.count()).select_from(table).where(
+                        table.c.session_id == session_id)).scalar()
+        return counts
+
+    def assertIsPlainDict(self, value):
+        self.assertIs(dict, type(value))
+
+    # --- sessions -------------------------------------------------------
+
+    def test_session_create_defaults(self):
+        before = timeutils.utcnow().replace(microsecond=0)
+        s = db_api.session_create({})
+        self.assertIsPlainDict(s)
+        self.assertTrue(uuidutils.is_uuid_like(s['session_id']))
+        self.assertEqual(states.MAINTENANCE, s['state'])
+        self.assertEqual('default', s['workflow'])
+        self.assertEqual(0, s['version'])
+        self.assertEqual({}, s['meta'])
+        self.assertEqual({}, s['options'])
+        self.assertEqual([], s['download'])
+        self.assertIsNone(s['engine'])
+        self.assertIsNone(s['updated_at'])
+        self.assertIsNotNone(s['created_at'])
+        self.assertEqual(0, s['maintenance_at'].microsecond)
+        self.assertGreaterEqual(s['maintenance_at'], before)
+        self.assertEqual(s, db_api.session_get(s['session_id']))
+        self.assertEqual([], db_api.hosts_get(s['session_id']))
+        self.assertEqual([], db_api.action_plugins_get(s['session_id']))
+
+    def test_session_create_round_trips_values(self):
+        sid = uuidutils.generate_uuid()
+        meta = {'openstack_version': 'Train', 'nested': {'a': [1, 2.5]},
+                'unicode': 'm\u00e4\u00efnt'}
+        s = db_api.session_create({
+            'session_id': sid, 'state': states.MAINTENANCE,
+            'workflow': 'nfv', 'maintenance_at': T0, 'meta': meta,
+            'options': {'dry_run': True, 'max_parallel': 3},
+            'download': ['http://x/a.tgz', {'url': 'http://x/b'}],
+            'plan': {'hosts': ['c1', 'c2']}, 'project_id': 'admin',
+            'user_id': 'u1'})
+        got = db_api.session_get(sid)
+        self.assertEqual(s, got)
+        self.assertEqual(sid, got['session_id'])
+        self.assertEqual('nfv', got['workflow'])
+        self.assertEqual(T0, got['maintenance_at'])
+        self.assertEqual(meta, got['meta'])
+        self.assertEqual({'dry_run': True, 'max_parallel': 3},
+                         got['options'])
+        self.assertEqual(['http://x/a.tgz', {'url': 'http://x/b'}],
+                         got['download'])
+        self.assertEqual({'hosts': ['c1', 'c2']}, got['plan'])
+        self.assertEqual(('admin', 'u1'), (got['project_id'],
+                                           got['user_id']))
+
+    def test_session_create_with_hosts_and_plugins(self):
+        s = self._session(
+            hosts=[{'hostname': 'c1'},
+                   {'hostname': 'ctl1', 'type': states.CONTROLLER,
+                    'details': {'zone': 'a'}},
+                   {'hostname': 'c2', 'disabled_by_operator': True}],
+            action_plugins=[
+                {'plugin': 'upgrade', 'type': 'host', 'meta': {'v': 2}},
+                {'plugin': 'check', 'type': 'pre'},
+                {'plugin': 'reboot', 'type': 'host'},
+                {'plugin': 'report', 'type': 'post', 'position': 7}])
+        sid = s['session_id']
+        hosts = db_api.hosts_get(sid)
+        self.assertEqual(['c1', 'ctl1', 'c2'],
+                         [h['hostname'] for h in hosts])
+        self.assertEqual([states.COMPUTE, states.CONTROLLER, states.COMPUTE],
+                         [h['type'] for h in hosts])
+        self.assertEqual({states.HOST_PENDING},
+                         {h['state'] for h in hosts})
+        self.assertEqual({'zone': 'a'}, hosts[1]['details'])
+        self.assertEqual([False, False, True],
+                         [h['disabled_by_operator'] for h in hosts])
+        self.assertEqual([False] * 3, [h['maintained'] for h in hosts])
+        self.assertEqual([False] * 3,
+                         [h['disabled_by_fenix'] for h in hosts])
+        plugins = db_api.action_plugins_get(sid)
+        self.assertEqual(
+            [('check', 'pre', 0), ('upgrade', 'host', 0),
+             ('reboot', 'host', 1), ('report', 'post', 7)],
+            [(p['plugin'], p['type'], p['position']) for p in plugins])
+        self.assertEqual({'v': 2}, plugins[1]['meta'])
+        self.assertEqual({}, plugins[0]['meta'])
+
+    def test_session_create_rejects_duplicates_and_keeps_nothing(self):
+        self.assertRaises(
+            exception.Invalid, db_api.session_create,
+            {'hosts': [{'hostname': 'c1'}, {'hostname': 'c1'}]})
+        self.assertRaises(
+            exception.Invalid, db_api.session_create,
+            {'action_plugins': [{'plugin': 'a', 'type': 'host'},
+                                {'plugin': 'a', 'type': 'host'}]})
+        self.assertRaises(exception.Invalid, db_api.session_create,
+                          {'hosts': [{'type': 'compute'}]})
+        self.assertRaises(exception.Invalid, db_api.session_create,
+                          {'action_plugins': [{'plugin': 'a'}]})
+        self.assertEqual([], db_api.session_list())
+
+    def test_session_create_is_one_transaction(self):
+        # The plug-in row fails when it is written, after the session and
+        # the hosts were: none of them may stay.
+        self.assertRaises(
+            (TypeError, sa.exc.StatementError, db_exc.DBError),
+            db_api.session_create,
+            {'session_id': 'atomic', 'hosts': [{'hostname': 'c1'}],
+             'action_plugins': [{'plugin': 'a', 'type': 'host',
+                                 'meta': 'not a dict'}]})
+        self.assertEqual([], db_api.session_list())
+        self.assertEqual(0, sum(self._count_rows('atomic').values()))
+
+    def test_session_create_duplicate_id(self):
+        s = self._session()
+        e = self.assertRaises(exception.Conflict, db_api.session_create,
+                              {'session_id': s['session_id']})
+        self.assertEqual(409, e.code)
+        self.assertIn(s['session_id'], str(e))
+
+    def test_session_create_unknown_field(self):
+        self.assertRaises(ValueError, db_api.session_create,
+                          {'no_such_field': 1})
+        self.assertRaises(ValueError, db_api.session_create,
+                          {'version': 3})
+        self.assertRaises(ValueError, db_api.session_create,
+                          {'hosts': [{'hostname': 'c1', 'bogus': 1}]})
+
+    def test_session_get_not_found(self):
+        e = self.assertRaises(exception.SessionNotFound, db_api.session_get,
+                              'nope')
+        self.assertEqual(404, e.code)
+        self.assertIn('nope', str(e))
+
+    def test_session_list(self):
+        self.assertEqual([], db_api.session_list())
+        ids = {self._session()['session_id'] for _ in range(3)}
+        listed = db_api.session_list()
+        self.assertEqual(ids, {s['session_id'] for s in listed})
+        for s in listed:
+            self.assertIsPlainDict(s)
+        created = [s['created_at'] for s in listed]
+        self.assertEqual(sorted(created), created)
+
+    def test_session_list_by_states(self):
+        a = self._session()['session_id']
+        b = self._session(state=states.SCALE_IN, engine='e1')['session_id']
+        c = self._session(state=states.MAINTENANCE_DONE,
+                          engine='e1')['session_id']
+        d = self._session(state=states.SCALE_IN, engine='e2')['session_id']
+
+        def ids(*args, **kwargs):
+            return {s['session_id']
+                    for s in db_api.session_list_by_states(*args, **kwargs)}
+
+        self.assertEqual({a, b, d}, ids(states.ACTIVE_SESSION_STATES))
+        self.assertEqual({b}, ids(states.ACTIVE_SESSION_STATES,
+                                  engine='e1'))
+        self.assertEqual({b, c}, ids(list(states.SESSION_STATES),
+                                     engine='e1'))
+        self.assertEqual({c}, ids([states.MAINTENANCE_DONE]))
+        self.assertEqual({b, d}, ids(states.SCALE_IN))
+        self.assertEqual(set(), ids([]))
+        self.assertEqual(set(), ids(states.ACTIVE_SESSION_STATES,
+                                    engine='e3'))
+
+    def test_session_update(self):
+        sid = self._session()['session_id']
+        s = db_api.session_update(sid, {'meta': {'k': 'v'}, 'error': 'x',
+                                        'maintenance_at': T1})
+        self.assertIsPlainDict(s)
+        self.assertEqual({'k': 'v'}, s['meta'])
+        self.assertEqual('x', s['error'])
+        self.assertEqual(T1, s['maintenance_at'])
+        self.assertEqual(0, s['version'])
+        self.assertIsNotNone(s['updated_at'])
+        self.assertEqual(s, db_api.session_get(sid))
+
+    def test_session_update_version_follows_state(self):
+        sid = self._session()['session_id']
+        s = db_api.session_update(sid, {'state': states.SCALE_IN})
+        self.assertEqual((states.SCALE_IN, 1), (s['state'], s['version']))
+        # Same state again: no change of state, same version.
+        s = db_api.session_update(sid, {'state': states.SCALE_IN,
+                                        'error': None})
+        self.assertEqual(1, s['version'])
+        s = db_api.session_update(sid, {'plan': {'x': 1}})
+        self.assertEqual(1, s['version'])
+        s = db_api.session_update(sid, {'state': states.MAINTENANCE_FAILED,
+                                        'failed_state': states.SCALE_IN},
+                                  expected_state=states.SCALE_IN)
+        self.assertEqual(2, s['version'])
+        self.assertEqual(2, db_api.session_get(sid)['version'])
+
+    def test_session_update_expected_state(self):
+        sid = self._session()['session_id']
+        s = db_api.session_update(sid, {'state': states.SCALE_IN},
+                                  expected_state=states.MAINTENANCE)
+        self.assertEqual(states.SCALE_IN, s['state'])
+        e = self.assertRaises(
+            exception.SessionStateConflict, db_api.session_update, sid,
+            {'state': states.PREPARE_MAINTENANCE, 'error': 'no'},
+            expected_state=states.MAINTENANCE)
+        self.assertEqual(409, e.code)
+        self.assertEqual(states.SCALE_IN, e.kwargs['state'])
+        self.assertEqual('updated', e.kwargs['action'])
+        self.assertIn(states.MAINTENANCE, e.kwargs['allowed'])
+        self.assertIn(states.SCALE_IN, str(e))
+        got = db_api.session_get(sid)
+        self.assertEqual((states.SCALE_IN, None, 1),
+                         (got['state'], got['error'], got['version']))
+        # A list of acceptable states.
+        s = db_api.session_update(
+            sid, {'state': states.PREPARE_MAINTENANCE},
+            expected_state=[states.MAINTENANCE, states.SCALE_IN])
+        self.assertEqual(states.PREPARE_MAINTENANCE, s['state'])
+
+    def test_session_update_not_found_and_bad_fields(self):
+        self.assertRaises(exception.SessionNotFound, db_api.session_update,
+                          'nope', {'state': states.SCALE_IN})
+        self.assertRaises(exception.SessionNotFound, db_api.session_update,
+                          'nope', {'state': states.SCALE_IN},
+                          expected_state=states.MAINTENANCE)
+        sid = self._session()['session_id']
+        self.assertRaises(ValueError, db_api.session_update, sid,
+                          {'version': 5})
+        self.assertRaises(ValueError, db_api.session_update, sid,
+                          {'session_id': 'other'})
+        self.assertRaises(ValueError, db_api.session_update, sid,
+                          {'hosts': []})
+        self.assertEqual(0, db_api.session_get(sid)['version'])
+
+    def test_session_delete_removes_every_row(self):
+        sid = self._full_session()
+        other = self._full_session()
+        counts = self._count_rows(sid)
+        self.assertEqual([], [t for t, n in counts.items() if n == 0],
+                         'the fixture must fill every table')
+        db_api.session_delete(sid)
+        self.assertEqual({t: 0 for t in counts}, self._count_rows(sid))
+        self.assertEqual(counts, self._count_rows(other))
+        self.assertRaises(exception.SessionNotFound, db_api.session_get, sid)
+        self.assertEqual([other],
+                         [s['session_id'] for s in db_api.session_list()])
+
+    def test_session_delete_deletes_children_explicitly(self):
+        sid = self._full_session()
+        statements = []
+
+        def record(conn, cursor, statement, params, context, many):
+            statements.append(statement.upper())
+
+        engine = db_api.get_engine()
+        sa.event.listen(engine, 'before_cursor_execute', record)
+        self.addCleanup(sa.event.remove, engine, 'before_cursor_execute',
+                        record)
+        db_api.session_delete(sid)
+        deleted = {t.name for t in SESSION_TABLES
+                   if any(s.startswith('DELETE FROM %s ' % t.name.upper())
+                          for s in statements)}
+        self.assertEqual({t.name for t in SESSION_TABLES}, deleted)
+
+    def test_session_delete_not_found(self):
+        self.assertRaises(exception.SessionNotFound, db_api.session_delete,
+                          'nope')
+
+    def test_session_set_engine(self):
+        sid = self._session()['session_id']
+        self.assertTrue(db_api.session_set_engine(sid, 'e1',
+                                                  expected_engine=None))
+        s = db_api.session_get(sid)
+        self.assertEqual('e1', s['engine'])
+        self.assertIsNotNone(s['updated_at'])
+        self.assertEqual(0, s['version'])
+        # Owned by e1: a claim expecting nobody fails.
+        self.assertFalse(db_api.session_set_engine(sid, 'e2',
+                                                   expected_engine=None))
+        self.assertFalse(db_api.session_set_engine(sid, 'e2',
+                                                   expected_engine='e3'))
+        self.assertEqual('e1', db_api.session_get(sid)['engine'])
+        # The owner claims again (nothing changes but it is still set).
+        self.assertTrue(db_api.session_set_engine(sid, 'e1',
+                                                  expected_engine='e1'))
+        # Takeover of a dead engine's session.
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        self.assertEqual('e2', db_api.session_get(sid)['engine'])
+        # Unconditional.
+        self.assertTrue(db_api.session_set_engine(sid, None))
+        self.assertIsNone(db_api.session_get(sid)['engine'])
+        self.assertTrue(db_api.session_set_engine(sid, 'e3'))
+        self.assertEqual('e3', db_api.session_get(sid)['engine'])
+
+    def test_session_set_engine_not_found(self):
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.session_set_engine, 'nope', 'e1')
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.session_set_engine, 'nope', 'e1',
+                          expected_engine=None)
+
+    def test_returned_dicts_are_copies(self):
+        meta = {'a': {'b': 1}}
+        s = self._session(meta=meta)
+        self.assertIsNot(meta, s['meta'])
+        self.assertIsNot(meta['a'], s['meta']['a'])
+        s['meta']['a']['b'] = 3
+        got = db_api.session_get(s['session_id'])
+        self.assertEqual({'a': {'b': 1}}, got['meta'])
+        u = db_api.session_update(s['session_id'], {'meta': meta})
+        self.assertIsNot(meta, u['meta'])
+
+    # --- hosts ----------------------------------------------------------
+
+    def test_hosts_get(self):
+        sid = self._session(hosts=[
+            {'hostname': 'z1'}, {'hostname': 'a1', 'type': 'controller'},
+            {'hostname': 'm1'}])['session_id']
+        other = self._session(hosts=[{'hostname': 'z1'}])['session_id']
+        self.assertEqual(['z1', 'a1', 'm1'],
+                         [h['hostname'] for h in db_api.hosts_get(sid)])
+        self.assertEqual(['z1', 'm1'],
+                         [h['hostname'] for h in
+                          db_api.hosts_get(sid, type=states.COMPUTE)])
+        self.assertEqual(['a1'], [h['hostname'] for h in
+                                  db_api.hosts_get(sid, 'controller')])
+        self.assertEqual(1, len(db_api.hosts_get(other)))
+        self.assertEqual([], db_api.hosts_get('nope'))
+        for h in db_api.hosts_get(sid):
+            self.assertIsPlainDict(h)
+            self.assertEqual(sid, h['session_id'])
+
+    def test_host_get(self):
+        sid = self._session(hosts=[{'hostname': 'c1'}])['session_id']
+        h = db_api.host_get(sid, 'c1')
+        self.assertEqual(('c1', sid), (h['hostname'], h['session_id']))
+        e = self.assertRaises(exception.NotFound, db_api.host_get, sid, 'c9')
+        self.assertEqual(404, e.code)
+        self.assertIn('c9', str(e))
+        self.assertIn(sid, str(e))
+        self.assertRaises(exception.NotFound, db_api.host_get, 'nope', 'c1')
+
+    def test_hosts_create(self):
+        sid = self._session(hosts=[{'hostname': 'c1'}])['session_id']
+        created = db_api.hosts_create(sid, [
+            {'hostname': 'c3', 'details': {'vcpus': 8}},
+            {'hostname': 'c2', 'type': 'controller', 'state': 'SKIPPED'}])
+        self.assertEqual(['c3', 'c2'], [h['hostname'] for h in created])
+        self.assertEqual({'vcpus': 8}, created[0]['details'])
+        self.assertEqual(('controller', 'SKIPPED'),
+                         (created[1]['type'], created[1]['state']))
+        self.assertEqual(['c1', 'c3', 'c2'],
+                         [h['hostname'] for h in db_api.hosts_get(sid)])
+        self.assertEqual(created, db_api.hosts_get(sid)[1:])
+        self.assertEqual([], db_api.hosts_create(sid, []))
+
+    def test_hosts_create_errors(self):
+        sid = self._session(hosts=[{'hostname': 'c1'}])['session_id']
+        self.assertRaises(exception.Conflict, db_api.hosts_create, sid,
+                          [{'hostname': 'c2'}, {'hostname': 'c1'}])
+        # All or nothing.
+        self.assertEqual(['c1'],
+                         [h['hostname'] for h in db_api.hosts_get(sid)])
+        self.assertRaises(exception.Invalid, db_api.hosts_create, sid,
+                          [{'hostname': 'c2'}, {'hostname': 'c2'}])
+        self.assertRaises(exception.SessionNotFound, db_api.hosts_create,
+                          'nope', [{'hostname': 'c1'}])
+
+    def test_host_update(self):
+        sid = self._session(hosts=[{'hostname': 'c1'},
+                                   {'hostname': 'c2'}])['session_id']
+        h = db_api.host_update(sid, 'c1', {
+            'state': states.HOST_IN_MAINTENANCE, 'maintained': True,
+            'disabled_by_fenix': True, 'started_at': T0,
+            'finished_at': T1, 'details': {'free': {'vcpus': 2}}})
+        self.assertIsPlainDict(h)
+        self.assertEqual(h, db_api.host_get(sid, 'c1'))
+        self.assertEqual(states.HOST_IN_MAINTENANCE, h['state'])
+        self.assertIs(True, h['maintained'])
+        self.assertIs(True, h['disabled_by_fenix'])
+        self.assertEqual((T0, T1), (h['started_at'], h['finished_at']))
+        self.assertEqual({'free': {'vcpus': 2}}, h['details'])
+        self.assertIsNotNone(h['updated_at'])
+        c2 = db_api.host_get(sid, 'c2')
+        self.assertEqual((states.HOST_PENDING, False),
+                         (c2['state'], c2['maintained']))
+        self.assertRaises(exception.NotFound, db_api.host_update, sid, 'c9',
+                          {'state': 'X'})
+        self.assertRaises(ValueError, db_api.host_update, sid, 'c1',
+                          {'session_id': 'other'})
+
+    # --- projects -------------------------------------------------------
+
+    def test_project_create_or_update(self):
+        sid = self._session()['session_id']
+        p = db_api.project_create_or_update(sid, 'p1', {})
+        self.assertIsPlainDict(p)
+        self.assertEqual(('p1', sid, False, {}),
+                         (p['project_id'], p['session_id'],
+                          p['has_manager'], p['instance_actions']))
+        p2 = db_api.project_create_or_update(sid, 'p1', {
+            'has_manager': True, 'event': states.MAINTENANCE,
+            'event_at': T0, 'reply_at': T1})
+        self.assertEqual(p['id'], p2['id'])
+        self.assertEqual((True, states.MAINTENANCE, T0, T1),
+                         (p2['has_manager'], p2['event'], p2['event_at'],
+                          p2['reply_at']))
+        # An update keeps what it does not name.
+        p3 = db_api.project_create_or_update(
+            sid, 'p1', {'reply': states.ack(states.MAINTENANCE),
+                        'instance_actions': {'i1': states.MIGRATE}})
+        self.assertEqual((True, states.MAINTENANCE, 'ACK_MAINTENANCE',
+                          {'i1': 'MIGRATE'}),
+                         (p3['has_manager'], p3['event'], p3['reply'],
+                          p3['instance_actions']))
+        self.assertEqual(1, len(db_api.projects_get(sid)))
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.project_create_or_update, 'nope', 'p1', {})
+
+    def test_project_get_and_projects_get(self):
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        for project in ('pb', 'pa', 'pc'):
+            db_api.project_create_or_update(sid, project, {})
+        db_api.project_create_or_update(other, 'pa', {'has_manager': True})
+        self.assertEqual(['pb', 'pa', 'pc'],
+                         [p['project_id'] for p in db_api.projects_get(sid)])
+        self.assertIs(False, db_api.project_get(sid, 'pa')['has_manager'])
+        self.assertIs(True, db_api.project_get(other, 'pa')['has_manager'])
+        e = self.assertRaises(exception.ProjectNotFound, db_api.project_get,
+                              sid, 'px')
+        self.assertIn('px', str(e))
+        self.assertIn(sid, str(e))
+        self.assertEqual([], db_api.projects_get('nope'))
+
+    def test_project_update(self):
+        sid = self._session()['session_id']
+        db_api.project_create_or_update(sid, 'p1', {})
+        p = db_api.project_update(sid, 'p1', {
+            'reply': 'NACK_SCALE_IN', 'replied_at': T1,
+            'instance_actions': {'i1': 'OWN_ACTION'}})
+        self.assertEqual(p, db_api.project_get(sid, 'p1'))
+        self.assertEqual(('NACK_SCALE_IN', T1, {'i1': 'OWN_ACTION'}),
+                         (p['reply'], p['replied_at'],
+                          p['instance_actions']))
+        self.assertRaises(exception.ProjectNotFound, db_api.project_update,
+                          sid, 'p2', {'reply': 'x'})
+        self.assertRaises(ValueError, db_api.project_update, sid, 'p1',
+                          {'project_id': 'p2'})
+
+    def test_projects_update(self):
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        for project in ('p1', 'p2', 'p3'):
+            db_api.project_create_or_update(sid, project, {})
+        db_api.project_create_or_update(other, 'p1', {})
+        n = db_api.projects_update(sid, {
+            'event': states.PLANNED_MAINTENANCE, 'reply': None,
+            'event_at': T0, 'instance_actions': {}})
+        self.assertEqual(3, n)
+        self.assertEqual(
+            [states.PLANNED_MAINTENANCE] * 3,
+            [p['event'] for p in db_api.projects_get(sid)])
+        self.assertIsNone(db_api.project_get(other, 'p1')['event'])
+        n = db_api.projects_update(sid, {'reply': 'ACK_PLANNED_MAINTENANCE',
+                                         'instance_actions': {'i': 'x'}},
+                                   project_ids=['p1', 'p3', 'p9'])
+        self.assertEqual(2, n)
+        got = {p['project_id']: (p['reply'], p['instance_actions'])
+               for p in db_api.projects_get(sid)}
+        self.assertEqual({'p1': ('ACK_PLANNED_MAINTENANCE', {'i': 'x'}),
+                          'p2': (None, {}),
+                          'p3': ('ACK_PLANNED_MAINTENANCE', {'i': 'x'})},
+                         got)
+        self.assertIsNotNone(db_api.project_get(sid, 'p1')['updated_at'])
+        self.assertEqual(0, db_api.projects_update(sid, {'reply': 'y'},
+                                                   project_ids=[]))
+        self.assertEqual('ACK_PLANNED_MAINTENANCE',
+                         db_api.project_get(sid, 'p1')['reply'])
+        self.assertRaises(ValueError, db_api.projects_update, sid, {})
+
+    # --- instances ------------------------------------------------------
+
+    def test_instance_create_or_update(self):
+        sid = self._session()['session_id']
+        i = db_api.instance_create_or_update(sid, 'i1', {
+            'project_id': 'p1', 'host': 'c1', 'instance_name': 'vm1',
+            'details': {'floating_ip': True, 'vcpus': 2}})
+        self.assertIsPlainDict(i)
+        self.assertEqual(('i1', 'p1', 'c1', 0, {'floating_ip': True,
+                                                'vcpus': 2}),
+                         (i['instance_id'], i['project_id'], i['host'],
+                          i['action_attempts'], i['details']))
+        i2 = db_api.instance_create_or_update(sid, 'i1', {
+            'host': 'c2', 'action': states.LIVE_MIGRATE,
+            'action_attempts': 1})
+        self.assertEqual(i['id'], i2['id'])
+        self.assertEqual(('c2', 'p1', 'LIVE_MIGRATE', 1, 'vm1'),
+                         (i2['host'], i2['project_id'], i2['action'],
+                          i2['action_attempts'], i2['instance_name']))
+        self.assertRaises(ValueError, db_api.instance_create_or_update,
+                          sid, 'i2', {'host': 'c1'})
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.instance_create_or_update, 'nope', 'i1',
+                          {'project_id': 'p1'})
+
+    def test_instances_get(self):
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        for iid, project, host in (('i1', 'p1', 'c1'), ('i2', 'p2', 'c1'),
+                                   ('i3', 'p1', 'c2'), ('i4', 'p1', None)):
+            db_api.instance_create_or_update(
+                sid, iid, {'project_id': project, 'host': host})
+        db_api.instance_create_or_update(other, 'i1', {'project_id': 'p1',
+                                                       'host': 'c1'})
+
+        def ids(*args, **kwargs):
+            return [i['instance_id']
+                    for i in db_api.instances_get(*args, **kwargs)]
+
+        self.assertEqual(['i1', 'i2', 'i3', 'i4'], ids(sid))
+        self.assertEqual(['i1', 'i3', 'i4'], ids(sid, project_id='p1'))
+        self.assertEqual(['i1', 'i2'], ids(sid, host='c1'))
+        self.assertEqual(['i3'], ids(sid, project_id='p1', host='c2'))
+        self.assertEqual([], ids(sid, project_id='p9'))
+        self.assertEqual(['i1'], ids(other))
+
+    def test_instance_get(self):
+        sid = self._session()['session_id']
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        self.assertEqual('p1', db_api.instance_get(sid, 'i1')['project_id'])
+        e = self.assertRaises(exception.InstanceNotFound,
+                              db_api.instance_get, sid, 'i9')
+        self.assertEqual(404, e.code)
+        self.assertIn('i9', str(e))
+        self.assertIn(sid, str(e))
+        self.assertEqual('?', e.kwargs['project_id'])
+
+    def test_instance_update(self):
+        sid = self._session()['session_id']
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        i = db_api.instance_update(sid, 'i1', {
+            'action_state': states.ACTION_FAILED,
+            'action_message': 'boom', 'reply_at': T1})
+        self.assertEqual(i, db_api.instance_get(sid, 'i1'))
+        self.assertEqual(('FAILED', 'boom', T1),
+                         (i['action_state'], i['action_message'],
+                          i['reply_at']))
+        self.assertRaises(exception.InstanceNotFound, db_api.instance_update,
+                          sid, 'i9', {'host': 'c1'})
+
+    def test_instance_delete(self):
+        sid = self._session()['session_id']
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        db_api.instance_create_or_update(sid, 'i2', {'project_id': 'p1'})
+        self.assertIsNone(db_api.instance_delete(sid, 'i1'))
+        self.assertEqual(['i2'], [i['instance_id']
+                                  for i in db_api.instances_get(sid)])
+        self.assertRaises(exception.InstanceNotFound, db_api.instance_delete,
+                          sid, 'i1')
+
+    # --- action plug-ins ------------------------------------------------
+
+    def test_action_plugins_get_order(self):
+        sid = self._session(action_plugins=[
+            {'plugin': 'z-post', 'type': 'post'},
+            {'plugin': 'c-compute', 'type': 'compute'},
+            {'plugin': 'b-host', 'type': 'host', 'position': 1},
+            {'plugin': 'a-host', 'type': 'host', 'position': 1},
+            {'plugin': 'y-host', 'type': 'host', 'position': 0},
+            {'plugin': 'x-ctl', 'type': 'controller'},
+            {'plugin': 'w-pre', 'type': 'pre'},
+        ])['session_id']
+        self.assertEqual(
+            ['w-pre', 'y-host', 'a-host', 'b-host', 'c-compute', 'x-ctl',
+             'z-post'],
+            [p['plugin'] for p in db_api.action_plugins_get(sid)])
+        self.assertEqual(
+            ['y-host', 'a-host', 'b-host'],
+            [p['plugin'] for p in db_api.action_plugins_get(sid, 'host')])
+        self.assertEqual([], db_api.action_plugins_get(sid, type='nope'))
+        self.assertEqual([], db_api.action_plugins_get('nope'))
+
+    def test_action_runs(self):
+        sid = self._session(action_plugins=[
+            {'plugin': 'dummy', 'type': 'host'},
+            {'plugin': 'check', 'type': 'pre'}])['session_id']
+        r = db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1',
+                                               {'started_at': T0})
+        self.assertIsPlainDict(r)
+        self.assertEqual(('dummy', 'host', 'c1', states.RUN_PENDING, T0),
+                         (r['plugin'], r['type'], r['hostname'], r['state'],
+                          r['started_at']))
+        pre = db_api.action_run_create_or_update(
+            sid, 'check', 'pre', None, {'state': states.RUN_RUNNING})
+        self.assertEqual(('', states.RUN_RUNNING),
+                         (pre['hostname'], pre['state']))
+        db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c2', {})
+        r2 = db_api.action_run_create_or_update(
+            sid, 'dummy', 'host', 'c1',
+            {'state': states.RUN_DONE, 'message': 'ok', 'finished_at': T1})
+        self.assertEqual(r['id'], r2['id'])
+        self.assertEqual((states.RUN_DONE, 'ok', T0, T1),
+                         (r2['state'], r2['message'], r2['started_at'],
+                          r2['finished_at']))
+
+        def runs(**kwargs):
+            return [(x['plugin'], x['hostname'])
+                    for x in db_api.action_runs_get(sid, **kwargs)]
+
+        self.assertEqual([('dummy', 'c1'), ('check', ''), ('dummy', 'c2')],
+                         runs())
+        self.assertEqual([('dummy', 'c1'), ('dummy', 'c2')],
+                         runs(plugin='dummy'))
+        self.assertEqual([('check', '')], runs(type='pre'))
+        self.assertEqual([('dummy', 'c2')], runs(hostname='c2'))
+        self.assertEqual([('check', '')], runs(hostname=''))
+        self.assertEqual([], runs(plugin='dummy', type='pre'))
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.action_run_create_or_update, 'nope',
+                          'dummy', 'host', 'c1', {})
+
+    def test_action_run_update(self):
+        sid = self._session()['session_id']
+        r = db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1',
+                                               {})
+        u = db_api.action_run_update(r['id'], {'state': states.RUN_FAILED,
+                                               'message': 'disk full'})
+        self.assertEqual((states.RUN_FAILED, 'disk full'),
+                         (u['state'], u['message']))
+        self.assertEqual([u], db_api.action_runs_get(sid))
+        e = self.assertRaises(exception.ActionPluginRunNotFound,
+                              db_api.action_run_update, r['id'] + 1000,
+                              {'state': states.RUN_DONE})
+        self.assertEqual(404, e.code)
+        self.assertIn(str(r['id'] + 1000), str(e))
+
+    # --- constraints ----------------------------------------------------
+
+    def test_instance_constraints(self):
+        c = db_api.instance_constraint_put('i1', {
+            'instance_id': 'i1', 'project_id': 'p1', 'group_id': 'g1',
+            'instance_name': 'vm1', 'max_interruption_time': 30,
+            'migration_type': states.LIVE_MIGRATE,
+            'resource_mitigation': True, 'lead_time': 60})
+        self.assertIsPlainDict(c)
+        self.assertEqual(c, db_api.instance_constraint_get('i1'))
+        self.assertEqual(('p1', 'g1', 30, 'LIVE_MIGRATE', True, 60),
+                         (c['project_id'], c['group_id'],
+                          c['max_interruption_time'], c['migration_type'],
+                          c['resource_mitigation'], c['lead_time']))
+        d = db_api.instance_constraint_put('i2', {'project_id': 'p2'})
+        self.assertEqual((None, False, 0), (d['group_id'],
+                                            d['resource_mitigation'],
+                                            d['lead_time']))
+        db_api.instance_constraint_put('i0', {'project_id': 'p1'})
+        # Update: only the given fields change.
+        c2 = db_api.instance_constraint_put('i1', {'lead_time': 5,
+                                                   'group_id': None})
+        self.assertEqual((5, None, 30, 'p1'),
+                         (c2['lead_time'], c2['group_id'],
+                          c2['max_interruption_time'], c2['project_id']))
+
+        def ids(**kwargs):
+            return [x['instance_id']
+                    for x in db_api.instance_constraints_list(**kwargs)]
+
+        self.assertEqual(['i0', 'i1', 'i2'], ids())
+        self.assertEqual(['i0', 'i1'], ids(project_id='p1'))
+        db_api.instance_constraint_put('i3', {'project_id': 'p1',
+                                              'group_id': 'g2'})
+        self.assertEqual(['i3'], ids(group_id='g2'))
+        self.assertEqual(['i3'], ids(project_id='p1', group_id='g2'))
+        self.assertEqual([], ids(project_id='p2', group_id='g2'))
+
+        self.assertIsNone(db_api.instance_constraint_delete('i1'))
+        e = self.assertRaises(exception.InstanceConstraintNotFound,
+                              db_api.instance_constraint_get, 'i1')
+        self.assertEqual(404, e.code)
+        self.assertIn('i1', str(e))
+        self.assertRaises(exception.InstanceConstraintNotFound,
+                          db_api.instance_constraint_delete, 'i1')
+
+    def test_instance_constraint_put_errors(self):
+        self.assertRaises(exception.Invalid, db_api.instance_constraint_put,
+                          'i1', {'lead_time': 3})
+        self.assertRaises(exception.Invalid, db_api.instance_constraint_put,
+                          'i1', {'instance_id': 'i2', 'project_id': 'p'})
+        self.assertRaises(ValueError, db_api.instance_constraint_put, 'i1',
+                          {'project_id': 'p', 'bogus': 1})
+        self.assertEqual([], db_api.instance_constraints_list())
+
+    def test_instance_group_constraints(self):
+        g = db_api.instance_group_constraint_put('g1', {
+            'group_id': 'g1', 'project_id': 'p1', 'group_name': 'db',
+            'anti_affinity_group': True, 'max_instances_per_host': 1,
+            'max_impacted_members': 2, 'recovery_time': 15,
+            'resource_mitigation': True})
+        self.assertIsPlainDict(g)
+        self.assertEqual(g, db_api.instance_group_constraint_get('g1'))
+        self.assertEqual(('db', True, 1, 2, 15, True),
+                         (g['group_name'], g['anti_affinity_group'],
+                          g['max_instances_per_host'],
+                          g['max_impacted_members'], g['recovery_time'],
+                          g['resource_mitigation']))
+        d = db_api.instance_group_constraint_put('g2', {'project_id': 'p2'})
+        self.assertEqual((False, 0, 1, 0, False),
+                         (d['anti_affinity_group'],
+                          d['max_instances_per_host'],
+                          d['max_impacted_members'], d['recovery_time'],
+                          d['resource_mitigation']))
+        g2 = db_api.instance_group_constraint_put(
+            'g1', {'max_impacted_members': 3})
+        self.assertEqual((3, 15, 'db'), (g2['max_impacted_members'],
+                                         g2['recovery_time'],
+                                         g2['group_name']))
+        self.assertEqual(
+            ['g1', 'g2'],
+            [x['group_id']
+             for x in db_api.instance_group_constraints_list()])
+        self.assertEqual(
+            ['g2'],
+            [x['group_id'] for x in
+             db_api.instance_group_constraint_list(project_id='p2')])
+        self.assertIsNone(db_api.instance_group_constraint_delete('g1'))
+        e = self.assertRaises(exception.InstanceGroupNotFound,
+                              db_api.instance_group_constraint_get, 'g1')
+        self.assertIn('g1', str(e))
+        self.assertRaises(exception.InstanceGroupNotFound,
+                          db_api.instance_group_constraint_delete, 'g1')
+        self.assertRaises(exception.Invalid,
+                          db_api.instance_group_constraint_put, 'g3', {})
+
+    # --- history --------------------------------------------------------
+
+    def test_events(self):
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        e1 = db_api.event_add(sid, states.EVENT_STATE,
+                              state=states.MAINTENANCE)
+        self.assertIsPlainDict(e1)
+        self.assertEqual((sid, 'state', 'MAINTENANCE', {}, None),
+                         (e1['session_id'], e1['kind'], e1['state'],
+                          e1['data'], e1['message']))
+        e2 = db_api.event_add(
+            sid, states.EVENT_NOTIFY, message='told p1',
+            state=states.MAINTENANCE, host='c1', project_id='p1',
+            instance_id='i1',
+            data={'instance_ids': ['i1', 'i2'], 'reply_at': '2030-01-02'})
+        db_api.event_add(other, states.EVENT_ERROR, message='x')
+        e3 = db_api.event_add(sid, states.EVENT_ERROR, message='boom')
+        events = db_api.events_get(sid)
+        self.assertEqual([e1, e2, e3], events)
+        self.assertEqual(('told p1', 'c1', 'p1', 'i1'),
+                         (e2['message'], e2['host'], e2['project_id'],
+                          e2['instance_id']))
+        self.assertEqual({'instance_ids': ['i1', 'i2'],
+                          'reply_at': '2030-01-02'}, events[1]['data'])
+        self.assertEqual([e2, e3], db_api.events_get(sid, since_id=e1['id']))
+        self.assertEqual([], db_api.events_get(sid, since_id=e3['id']))
+        self.assertEqual([e1, e2], db_api.events_get(sid, limit=2))
+        self.assertEqual([e2], db_api.events_get(sid, since_id=e1['id'],
+                                                 limit=1))
+        self.assertEqual(1, len(db_api.events_get(other)))
+        self.assertRaises(exception.SessionNotFound, db_api.event_add,
+                          'nope', states.EVENT_STATE)
+
+    # --- engines --------------------------------------------------------
+
+    def test_engines(self):
+        self.assertEqual([], db_api.engines_get())
+        e = db_api.engine_heartbeat('engine-b')
+        self.assertIsPlainDict(e)
+        self.assertEqual('engine-b', e['host'])
+        self.assertEqual(e['started_at'], e['heartbeat_at'])
+        db_api.engine_heartbeat('engine-a')
+        e2 = db_api.engine_heartbeat('engine-b')
+        self.assertEqual(e['started_at'], e2['started_at'])
+        self.assertGreaterEqual(e2['heartbeat_at'], e['heartbeat_at'])
+        self.assertEqual(['engine-a', 'engine-b'],
+                         [x['host'] for x in db_api.engines_get()])
+        self.assertIsNone(db_api.engine_delete('engine-b'))
+        self.assertEqual(['engine-a'],
+                         [x['host'] for x in db_api.engines_get()])
+        e = self.assertRaises(exception.NotFound, db_api.engine_delete,
+                              'engine-b')
+        self.assertIn('engine-b', str(e))
+
+    # --- many threads at once -------------------------------------------
+
+    def test_threads_compare_and_set_state(self):
+        sid = self._session()['session_id']
+        results, errors = run_in_threads(
+            lambda i: db_api.session_update(
+                sid, {'state': states.SCALE_IN, 'error': str(i)},
+                expected_state=states.MAINTENANCE))
+        winners = [i for i, r in enumerate(results) if r is not None]
+        self.assertEqual(1, len(winners), errors)
+        for i, e in enumerate(errors):
+            if i not in winners:
+                self.assertIsInstance(e, exception.SessionStateConflict)
+        s = db_api.session_get(sid)
+        self.assertEqual((states.SCALE_IN, 1, str(winners[0])),
+                         (s['state'], s['version'], s['error']))
+
+    def test_threads_claim_session(self):
+        sid = self._session()['session_id']
+        results, errors = run_in_threads(
+            lambda i: db_api.session_set_engine(sid, 'engine-%d' % i,
+                                                expected_engine=None))
+        self.assertEqual([None] * THREADS, errors)
+        self.assertEqual(1, results.count(True))
+        self.assertEqual('engine-%d' % results.index(True),
+                         db_api.session_get(sid)['engine'])
+
+    def test_threads_upsert_and_append(self):
+        sid = self._session()['session_id']
+
+        def work(i):
+            db_api.project_create_or_update(sid, 'p1', {'event': str(i)})
+            db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+            db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1',
+                                               {'message': str(i)})
+            db_api.instance_constraint_put('i1', {'project_id': 'p1',
+                                                  'lead_time': i})
+            db_api.engine_heartbeat('engine')
+            return db_api.event_add(sid, states.EVENT_DECISION,
+                                    message=str(i))['id']
+
+        results, errors = run_in_threads(work)
+        self.assertEqual([None] * THREADS, errors)
+        self.assertEqual(1, len(db_api.projects_get(sid)))
+        self.assertEqual(1, len(db_api.instances_get(sid)))
+        self.assertEqual(1, len(db_api.action_runs_get(sid)))
+        self.assertEqual(1, len(db_api.instance_constraints_list()))
+        self.assertEqual(1, len(db_api.engines_get()))
+        events = db_api.events_get(sid)
+        self.assertEqual(sorted(results), [e['id'] for e in events])
+        self.assertEqual({str(i) for i in range(THREADS)},
+                         {e['message'] for e in events})

@@ -1,0 +1,86 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The DB API on SQLite (the database of the all-in-one and of most unit
+tests), through the Database fixture."""
+import sqlalchemy as sa
+
+from fenix import conf as fenix_conf
+from fenix.db import api as db_api
+from fenix.tests import base
+from fenix.tests import db_fixture
+from fenix.tests.unit.db import api_cases
+
+
+class SQLiteDBAPITestCase(api_cases.DBAPITests, base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.db = self.useFixture(db_fixture.Database())
+
+    def _statements(self, fn, *args):
+        statements = []
+
+        def record(conn, cursor, statement, params, context, many):
+            statements.append(statement.strip().upper())
+
+        engine = db_api.get_engine()
+        sa.event.listen(engine, 'before_cursor_execute', record)
+        try:
+            fn(*args)
+        finally:
+            sa.event.remove(engine, 'before_cursor_execute', record)
+        return statements
+
+    def test_fixture_points_the_api_at_its_file(self):
+        self.assertEqual(self.db.url,
+                         fenix_conf.CONF.database.connection)
+        self.assertEqual(self.db.path, db_api.get_engine().url.database)
+        db_api.session_create({'session_id': 's1'})
+        engine = sa.create_engine(self.db.url)
+        self.addCleanup(engine.dispose)
+        with engine.connect() as conn:
+            self.assertEqual(['s1'], list(conn.execute(
+                sa.text('SELECT session_id FROM sessions')).scalars()))
+
+    def test_each_test_starts_empty(self):
+        # Whatever another test wrote, this database has no rows.
+        engine = db_api.get_engine()
+        with engine.connect() as conn:
+            for table in sa.inspect(engine).get_table_names():
+                if table == 'alembic_version':
+                    continue
+                self.assertEqual(0, conn.execute(sa.text(
+                    'SELECT COUNT(*) FROM %s' % table)).scalar(), table)
+
+    def test_foreign_keys_are_enforced(self):
+        with db_api.get_engine().connect() as conn:
+            self.assertEqual(
+                1, conn.execute(sa.text('PRAGMA foreign_keys')).scalar())
+
+    def test_writers_begin_immediate(self):
+        sid = db_api.session_create({})['session_id']
+        writes = self._statements(db_api.session_update, sid,
+                                  {'error': 'x'})
+        self.assertEqual('BEGIN IMMEDIATE', writes[0])
+        reads = self._statements(db_api.session_get, sid)
+        self.assertEqual('BEGIN', reads[0])
+        self.assertNotIn('BEGIN IMMEDIATE', reads)
+
+
+class ResetForTestsTestCase(base.TestCase):
+
+    def test_reset_reads_the_configuration_again(self):
+        first = self.useFixture(db_fixture.Database())
+        db_api.session_create({'session_id': 'in-first'})
+        second = db_fixture.Database()
+        second.setUp()
+        self.assertNotEqual(first.path, second.path)
+        self.assertEqual(second.path, db_api.get_engine().url.database)
+        self.assertEqual([], db_api.session_list())
+        db_api.session_create({'session_id': 'in-second'})
+        second.cleanUp()
+        # Back on the first database.
+        self.assertEqual(first.path, db_api.get_engine().url.database)
+        self.assertEqual(['in-first'],
+                         [s['session_id'] for s in db_api.session_list()])
