@@ -1,0 +1,132 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""OpenStack client factories built on the ``[service_user]`` options.
+
+One keystoneauth session per distinct ``[service_user]`` configuration is
+kept for the life of the process, so the token it fetched is reused by every
+client and every thread (keystoneauth re-authenticates by itself when the
+token expires). The cache is keyed by the option values, so a changed
+configuration (tests, a reloaded config file) gets a fresh session.
+
+Only :mod:`fenix.common.cloud` should use this module; workflows talk to
+OpenStack through :class:`fenix.common.cloud.Cloud`.
+"""
+import threading
+
+from aodhclient import client as aodh_client_mod
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
+from novaclient import client as nova_client_mod
+
+from fenix.common import exception
+from fenix import conf as fenix_conf
+
+GROUP = 'service_user'
+ALARMING_SERVICE_TYPE = 'alarming'
+COMPUTE_SERVICE_TYPE = 'compute'
+
+_lock = threading.Lock()
+_sessions = {}
+
+
+def _register_plugin_opts(conf):
+    """Register the chosen auth plugin's options so they can be read.
+
+    keystoneauth registers them lazily while loading the plugin; doing it
+    first keeps the cache key stable between the first and later calls.
+    """
+    group = conf[GROUP].auth_section or GROUP
+    name = conf[group].auth_type
+    if name:
+        conf.register_opts(ks_loading.get_auth_plugin_conf_options(name),
+                           group=group)
+    return group
+
+
+def _fingerprint(conf, auth_group):
+    items = []
+    for group in sorted({GROUP, auth_group}):
+        for key, value in sorted(conf[group].items()):
+            items.append((group, key, repr(value)))
+    return (id(conf), tuple(items))
+
+
+def get_session(conf=None):
+    """The cached keystoneauth session of ``[service_user]``.
+
+    :raises CloudError: when the options do not describe a usable
+        authentication (no ``auth_type``, a missing required option, an
+        unknown plug-in).
+    """
+    conf = conf or fenix_conf.CONF
+    with _lock:
+        try:
+            auth_group = _register_plugin_opts(conf)
+            key = _fingerprint(conf, auth_group)
+            sess = _sessions.get(key)
+            if sess is not None:
+                return sess
+            auth = ks_loading.load_auth_from_conf_options(conf, GROUP)
+            if auth is None:
+                raise exception.CloudError(
+                    reason='[%s] auth_type is not set: Fenix has no '
+                           'credentials for Nova and AODH' % GROUP)
+            sess = ks_loading.load_session_from_conf_options(conf, GROUP,
+                                                             auth=auth)
+        except ks_exc.ClientException as e:
+            raise exception.CloudError(
+                reason='cannot build a keystone session from [%s]: %s'
+                       % (GROUP, e))
+        _sessions[key] = sess
+        return sess
+
+
+def reset():
+    """Forget every cached session (tests, configuration reload)."""
+    with _lock:
+        _sessions.clear()
+
+
+def endpoint_options(conf=None):
+    """``{'interface', 'region_name'}`` to select catalog endpoints."""
+    conf = conf or fenix_conf.CONF
+    return {'interface': conf[GROUP].interface,
+            'region_name': conf[GROUP].region_name}
+
+
+def has_service(session, service_type, conf=None):
+    """Whether the catalog of ``session`` has an endpoint of that type."""
+    opts = endpoint_options(conf)
+    try:
+        url = session.get_endpoint(service_type=service_type,
+                                   interface=opts['interface'],
+                                   region_name=opts['region_name'])
+    except ks_exc.EndpointNotFound:
+        return False
+    return bool(url)
+
+
+def nova_client(version, session=None, conf=None):
+    """A novaclient ``Client`` at microversion ``version``.
+
+    ``version`` is a string ("2.87") or an ``APIVersion``; it must be
+    explicit (negotiation is done by the caller, see
+    :meth:`fenix.common.cloud.Cloud.nova_version`).
+    """
+    session = session or get_session(conf)
+    opts = endpoint_options(conf)
+    return nova_client_mod.Client(version, session=session,
+                                  endpoint_type=opts['interface'],
+                                  region_name=opts['region_name'],
+                                  service_type=COMPUTE_SERVICE_TYPE)
+
+
+def aodh_client(session=None, conf=None):
+    """An aodhclient v2 ``Client`` on the ``alarming`` endpoint."""
+    session = session or get_session(conf)
+    opts = endpoint_options(conf)
+    return aodh_client_mod.Client('2', session=session,
+                                  service_type=ALARMING_SERVICE_TYPE,
+                                  interface=opts['interface'],
+                                  region_name=opts['region_name'])

@@ -1,0 +1,429 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Unit tests of the Cloud facade's own logic.
+
+The clients are replaced by mocks at the novaclient/aodhclient level: these
+tests cover decisions (judging a move, retries, microversion choices, alarm
+matching, error translation). Behaviour against real clients talking HTTP is
+covered by fenix/tests/functional/test_cloud_simcloud.py.
+"""
+from unittest import mock
+
+from novaclient import api_versions
+from novaclient import exceptions as nova_exc
+
+from fenix.common import cloud
+from fenix.common import exception
+from fenix.common import states as st
+from fenix.tests import base
+
+SRC = 'compute1'
+DST = 'compute2'
+
+
+def server(status='ACTIVE', vm_state='active', task_state=None, host=SRC,
+           **extra):
+    raw = {'id': 'vm1', 'name': 'vm1', 'status': status,
+           'OS-EXT-STS:vm_state': vm_state,
+           'OS-EXT-STS:task_state': task_state,
+           'OS-EXT-SRV-ATTR:host': host, 'tenant_id': 'p1',
+           'flavor': {'vcpus': 2, 'ram': 512, 'disk': 1,
+                      'original_name': 'm1.small'},
+           'addresses': {}}
+    raw.update(extra)
+    return raw
+
+
+def migration(mid, status, kind='migration'):
+    return {'id': mid, 'status': status, 'migration_type': kind,
+            'instance_uuid': 'vm1', 'source_compute': SRC}
+
+
+class TestJudgeMove(base.TestCase):
+
+    def judge(self, kind, srv, migs=(), **kw):
+        return cloud.judge_move(kind, SRC, srv, list(migs), **kw)[0]
+
+    def test_kinds(self):
+        self.assertEqual(cloud.COLD, cloud.normalize_kind(st.MIGRATE))
+        self.assertEqual(cloud.LIVE, cloud.normalize_kind(st.LIVE_MIGRATE))
+        self.assertRaises(exception.CloudError, cloud.normalize_kind,
+                          st.OWN_ACTION)
+
+    def test_cold_waits_then_confirms_then_done(self):
+        busy = server(task_state='resize_migrating')
+        self.assertEqual('wait', self.judge(st.MIGRATE, busy,
+                                            [migration(1, 'migrating')]))
+        verify = server(status='VERIFY_RESIZE', vm_state='resized',
+                        host=DST)
+        self.assertEqual('confirm', self.judge(st.MIGRATE, verify))
+        self.assertEqual('wait', self.judge(st.MIGRATE, verify,
+                                            confirmed=True))
+        verdict, message = cloud.judge_move(st.MIGRATE, SRC,
+                                            server(host=DST), [])
+        self.assertEqual('done', verdict)
+        self.assertIn(DST, message)
+
+    def test_cold_shutoff_server_counts_as_moved(self):
+        moved = server(status='SHUTOFF', vm_state='stopped', host=DST)
+        self.assertEqual('done', self.judge(st.MIGRATE, moved))
+
+    def test_live_done_only_when_settled_elsewhere(self):
+        self.assertEqual('wait', self.judge(
+            st.LIVE_MIGRATE, server(task_state='migrating', host=DST)))
+        self.assertEqual('done', self.judge(st.LIVE_MIGRATE,
+                                            server(host=DST)))
+        # Not started yet: no task, no record, never seen busy.
+        self.assertEqual('wait', self.judge(st.LIVE_MIGRATE, server()))
+
+    def test_failed_migration_record(self):
+        verdict, message = cloud.judge_move(
+            st.LIVE_MIGRATE, SRC, server(),
+            [migration(3, 'running', 'live-migration'),
+             migration(4, 'error', 'live-migration')])
+        self.assertEqual('failed', verdict)
+        self.assertIn("migration 4 ended in status 'error'", message)
+
+    def test_failed_record_waits_for_task_to_clear(self):
+        self.assertEqual('wait', self.judge(
+            st.MIGRATE, server(task_state='resize_prep'),
+            [migration(4, 'error')]))
+
+    def test_server_error_and_gone(self):
+        self.assertEqual('failed', self.judge(
+            st.MIGRATE, server(status='ERROR', vm_state='error')))
+        self.assertEqual('failed', self.judge(st.MIGRATE, None))
+
+    def test_back_on_source_after_being_busy(self):
+        verdict, message = cloud.judge_move(st.LIVE_MIGRATE, SRC, server(),
+                                            [], seen_busy=True)
+        self.assertEqual('failed', verdict)
+        self.assertIn('without having moved', message)
+
+
+class FakeVersion(object):
+    min_version = '2.1'
+
+    def __init__(self, version):
+        self.version = version
+
+
+class CloudTestCase(base.TestCase):
+    """A Cloud whose novaclients are mocks, one per microversion."""
+
+    server_max = '2.96'
+
+    def setUp(self):
+        super().setUp()
+        self.config(group='workflow', migration_timeout=30,
+                    nova_poll_interval=0.01, migration_retries=2)
+        self.novas = {}
+        patcher = mock.patch.object(cloud.clients, 'nova_client',
+                                    side_effect=self._nova_client)
+        self.nova_client = patcher.start()
+        self.addCleanup(patcher.stop)
+        self.cloud = cloud.Cloud(session=mock.sentinel.session)
+        # Polls must not wait in unit tests: every pause returns at once.
+        self.pauses = []
+        self.cloud._pause = lambda s: self.pauses.append(s) or False
+
+    def _nova_client(self, version, session, conf):
+        if not isinstance(version, api_versions.APIVersion):
+            version = api_versions.APIVersion(version)
+        key = version.get_string()
+        if key not in self.novas:
+            nova = mock.Mock(name='nova-%s' % key)
+            nova.api_version = version
+            nova.versions.get_current.return_value = FakeVersion(
+                self.server_max)
+            nova.instance_action.list.return_value = []
+            self.novas[key] = nova
+        return self.novas[key]
+
+    @property
+    def nova(self):
+        return self._nova_client(self.cloud.nova_version, None, None)
+
+
+class TestMicroversions(CloudTestCase):
+
+    def test_latest_is_negotiated_and_remembered(self):
+        self.assertEqual('2.96', self.cloud.nova_version.get_string())
+        self.cloud.nova_version
+        self.assertEqual(1, self.novas['2.1'].versions.get_current.call_count)
+
+    def test_explicit_version_must_be_offered(self):
+        self.config(group='service_user', nova_api_version='2.60')
+        self.assertEqual('2.60', self.cloud.nova_version.get_string())
+        self.config(group='service_user', nova_api_version='2.97')
+        other = cloud.Cloud(session=mock.sentinel.session)
+        self.server_max = '2.90'
+        self.novas.clear()
+        err = self.assertRaises(exception.CloudError,
+                                lambda: other.nova_version)
+        self.assertIn('2.97', str(err))
+
+    def test_hypervisors_pinned_to_2_87(self):
+        pinned = self._nova_client('2.87', None, None)
+        pinned.client.get.return_value = (None, {'hypervisors': [{
+            'id': 'h1', 'hypervisor_hostname': 'node1',
+            'service': {'host': 'compute1'}, 'state': 'up',
+            'status': 'enabled', 'vcpus': 8, 'vcpus_used': 2,
+            'memory_mb': 8192, 'memory_mb_used': 1024, 'local_gb': 100,
+            'local_gb_used': 10, 'running_vms': 1}]})
+        hyps = self.cloud.hypervisors()
+        self.assertEqual('compute1', hyps[0]['hostname'])
+        self.assertEqual(2, hyps[0]['vcpus_used'])
+        self.assertEqual('hypervisor', hyps[0]['usage_source'])
+        pinned.client.get.assert_called_once_with('/os-hypervisors/detail')
+        self.assertFalse(self.nova.client.get.called)
+
+    def test_hypervisors_without_usage_fields_use_flavors(self):
+        self.server_max = '2.60'
+        self.nova.client.get.side_effect = [
+            (None, {'hypervisors': [{
+                'id': 'h1', 'hypervisor_hostname': 'compute1',
+                'state': 'up', 'status': 'enabled'}]}),
+            (None, {'servers': [server(), server(id='vm2')]})]
+        hyp = self.cloud.hypervisors()[0]
+        self.assertEqual((4, 1024, 2, 2, None, 'servers'),
+                         (hyp['vcpus_used'], hyp['memory_mb_used'],
+                          hyp['local_gb_used'], hyp['running_vms'],
+                          hyp['vcpus'], hyp['usage_source']))
+
+    def test_service_calls_by_id_or_by_host(self):
+        svc = {'id': 'uuid-1', 'host': SRC, 'binary': 'nova-compute',
+               'status': 'enabled', 'state': 'up'}
+        self.nova.services.list.return_value = [svc]
+        self.cloud.disable_compute(SRC, 'maintenance')
+        self.nova.services.disable_log_reason.assert_called_once_with(
+            'uuid-1', 'maintenance')
+        self.config(group='service_user', nova_api_version='2.52')
+        old = cloud.Cloud(session=mock.sentinel.session)
+        old._nova().services.list.return_value = [dict(svc, id=7)]
+        old.enable_compute(SRC)
+        old._nova().services.enable.assert_called_once_with(
+            SRC, 'nova-compute')
+
+    def test_cold_migrate_to_host_needs_2_56(self):
+        self.config(group='service_user', nova_api_version='2.55')
+        err = self.assertRaises(exception.CloudError,
+                                cloud.Cloud(session=mock.sentinel.session)
+                                .migrate, 'vm1', host=DST)
+        self.assertIn('vm1', str(err))
+        self.assertIn('2.56', str(err))
+
+    def test_live_migrate_block_migration_auto(self):
+        self.nova.migrations.list.return_value = []
+        self.cloud.live_migrate('vm1', DST)
+        self.nova.servers.live_migrate.assert_called_once_with(
+            'vm1', DST, 'auto')
+
+
+class TestErrors(CloudTestCase):
+
+    def test_nova_error_names_host_and_reason(self):
+        self.nova.services.list.return_value = [
+            {'id': 'u', 'host': SRC, 'binary': 'nova-compute'}]
+        self.nova.services.disable_log_reason.side_effect = (
+            nova_exc.Conflict(409, 'Service is locked'))
+        err = self.assertRaises(exception.CloudError,
+                                self.cloud.disable_compute, SRC, 'x')
+        self.assertIn(SRC, str(err))
+        self.assertIn('Service is locked', str(err))
+
+    def test_unknown_host(self):
+        self.nova.services.list.return_value = []
+        err = self.assertRaises(exception.CloudError,
+                                self.cloud.enable_compute, 'nohost')
+        self.assertIn('nohost', str(err))
+
+    def test_gone_server_is_none(self):
+        self.nova.servers.get.side_effect = nova_exc.NotFound(404)
+        self.assertIsNone(self.cloud.server('vm1'))
+
+    def test_server_dict(self):
+        self.nova.servers.get.return_value = server(addresses={
+            'net': [{'addr': '10.0.0.3', 'OS-EXT-IPS:type': 'fixed'},
+                    {'addr': '172.24.4.9',
+                     'OS-EXT-IPS:type': 'floating'}]})
+        srv = self.cloud.server('vm1')
+        self.assertTrue(srv['floating_ip'])
+        self.assertEqual({'vcpus': 2, 'ram': 512, 'disk': 1,
+                          'ephemeral': 0, 'swap': 0, 'name': 'm1.small'},
+                         srv['flavor'])
+        self.assertEqual(('p1', SRC), (srv['project_id'], srv['host']))
+
+
+class TestWaitAndMove(CloudTestCase):
+
+    def script(self, servers, migrations):
+        """Each poll reads the next server state and migration list."""
+        self.nova.servers.get.side_effect = servers
+        self.nova.migrations.list.side_effect = migrations
+
+    def test_cold_move_confirms_once(self):
+        verify = server(status='VERIFY_RESIZE', vm_state='resized',
+                        host=DST)
+        self.script([verify, verify, server(host=DST)],
+                    [[migration(1, 'finished')],
+                     [migration(1, 'confirming')],
+                     [migration(1, 'confirmed')]])
+        result = self.cloud.wait_for_move('vm1', SRC, st.MIGRATE)
+        self.assertEqual({'ok': True, 'host': DST}, {
+            k: result[k] for k in ('ok', 'host')})
+        self.nova.servers.confirm_resize.assert_called_once_with('vm1')
+
+    def test_failure_carries_nova_reason(self):
+        self.nova.instance_action.list.return_value = [
+            {'action': 'live-migration', 'request_id': 'req-1',
+             'start_time': '2026-01-01T00:00:00'}]
+        self.nova.instance_action.get.return_value = {
+            'action': 'live-migration', 'events': [
+                {'event': 'conductor_live_migrate_instance',
+                 'result': 'Error',
+                 'details': 'No valid host was found.'}]}
+        self.script([server()],
+                    [[migration(9, 'error', 'live-migration')]])
+        self.cloud._moves['vm1'] = {'kind': cloud.LIVE, 'known': set(),
+                                    'request_id': None}
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertIsNone(result['host'])
+        for text in ('vm1', SRC, "'error'", 'No valid host was found.'):
+            self.assertIn(text, result['message'])
+
+    def test_old_failed_record_is_ignored_without_marker(self):
+        self.script([server(task_state='migrating'), server(host=DST)],
+                    [[migration(2, 'failed', 'live-migration')],
+                     [migration(2, 'failed', 'live-migration'),
+                      migration(3, 'completed', 'live-migration')]])
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual([0.01], self.pauses)
+
+    def test_timeout(self):
+        self.script([server(task_state='migrating')], [[]])
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE,
+                                          timeout=0)
+        self.assertFalse(result['ok'])
+        self.assertIn('timed out', result['message'])
+        self.assertIn('task_state migrating', result['message'])
+
+    def test_read_errors_are_bounded(self):
+        self.nova.servers.get.side_effect = nova_exc.ClientException(
+            503, 'unavailable')
+        result = self.cloud.wait_for_move('vm1', SRC, st.MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertIn('unavailable', result['message'])
+        self.assertEqual(cloud.MAX_READ_ERRORS - 1, len(self.pauses))
+
+    def test_move_retries_then_succeeds(self):
+        # Attempt 1: refused by the API; attempt 2: migrates.
+        self.nova.servers.live_migrate.side_effect = [
+            nova_exc.Conflict(409, 'busy'), None]
+        self.script([server(), server(),  # attempt 1: read, after refusal
+                     server(), server(host=DST)],  # attempt 2: read, poll
+                    [[], [], [migration(5, 'completed',
+                                        'live-migration')]])
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(2, result['attempts'])
+        self.assertEqual(DST, result['host'])
+
+    def test_move_gives_up_after_retries(self):
+        self.config(group='workflow', migration_retries=1)
+        self.nova.servers.migrate.side_effect = nova_exc.BadRequest(
+            400, 'No valid host')
+        self.nova.servers.get.return_value = server()
+        self.nova.migrations.list.return_value = []
+        result = self.cloud.move('vm1', st.MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertEqual(2, result['attempts'])
+        self.assertIn('after 2 attempts', result['message'])
+        self.assertIn('No valid host', result['message'])
+
+    def test_move_does_not_retry_a_server_in_error(self):
+        self.script([server(), server(status='ERROR', vm_state='error'),
+                     server(status='ERROR', vm_state='error')],
+                    [[], [migration(1, 'error')]])
+        result = self.cloud.move('vm1', st.MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertEqual(1, result['attempts'])
+        self.assertIn('ERROR', result['message'])
+
+    def test_wait_host_empty(self):
+        self.nova.client.get.side_effect = [
+            (None, {'servers': [server()]}), (None, {'servers': []})]
+        self.assertTrue(self.cloud.wait_host_empty(SRC, timeout=30))
+        self.assertEqual(
+            '/servers/detail?all_tenants=True&host=compute1',
+            self.nova.client.get.call_args[0][0])
+        self.assertEqual([0.01], self.pauses)
+        self.nova.client.get.side_effect = [(None, {'servers': [server()]})]
+        self.assertFalse(self.cloud.wait_host_empty(SRC, timeout=0))
+
+    def test_lists_follow_next_links(self):
+        link = ('http://nova/v2.1/servers/detail?all_tenants=True&limit=1'
+                '&marker=vm1')
+        self.nova.client.get.side_effect = [
+            (None, {'servers': [server()],
+                    'servers_links': [{'rel': 'next', 'href': link}]}),
+            (None, {'servers': [server(id='vm2', host=DST)]})]
+        self.assertEqual(['vm1', 'vm2'],
+                         [s['id'] for s in self.cloud.servers()])
+        self.assertEqual(
+            '/servers/detail?all_tenants=True&limit=1&marker=vm1',
+            self.nova.client.get.call_args[0][0])
+
+
+class TestManagers(CloudTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.aodh = mock.Mock()
+        for name, value in (('has_service', True),
+                            ('aodh_client', self.aodh)):
+            patcher = mock.patch.object(cloud.clients, name,
+                                        return_value=value)
+            patcher.start()
+            self.addCleanup(patcher.stop)
+
+    @staticmethod
+    def alarm(aid, project, event_type, enabled=True, type_='event'):
+        return {'alarm_id': aid, 'project_id': project, 'type': type_,
+                'enabled': enabled,
+                'event_rule': {'event_type': event_type, 'query': []}}
+
+    def test_matching_alarms(self):
+        patcher = mock.patch.object(cloud, 'ALARM_PAGE_SIZE', 5)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        self.aodh.alarm.list.side_effect = [
+            [self.alarm('a1', 'p1', 'maintenance.scheduled'),
+             self.alarm('a2', 'p2', 'maintenance.*'),
+             self.alarm('a3', 'p3', 'compute.instance.*'),
+             self.alarm('a4', 'p4', 'maintenance.planned', enabled=False),
+             self.alarm('a5', 'p5', 'maintenance.planned',
+                        type_='threshold')],
+            [self.alarm('a6', 'p6', '*')]]
+        self.assertEqual({'p1', 'p2', 'p6'},
+                         self.cloud.projects_with_manager())
+        first = self.aodh.alarm.list.call_args_list[0]
+        self.assertEqual({'all_projects': 'true', 'type': 'event'},
+                         first.kwargs['filters'])
+        self.assertEqual(5, first.kwargs['limit'])
+        self.assertEqual(2, self.aodh.alarm.list.call_count)
+        self.assertEqual('a5', self.aodh.alarm.list.call_args.kwargs[
+            'marker'])
+        self.aodh.alarm.list.side_effect = [
+            [self.alarm('a1', 'p1', 'maintenance.scheduled')]]
+        self.assertEqual(set(), self.cloud.projects_with_manager(
+            ['maintenance.planned']))
+
+    def test_no_aodh_means_no_managers(self):
+        cloud.clients.has_service.return_value = False
+        with self.assertLogs(cloud.LOG, 'WARNING'):
+            self.assertEqual(set(), self.cloud.projects_with_manager())
+        self.assertFalse(self.aodh.alarm.list.called)
