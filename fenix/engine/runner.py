@@ -66,7 +66,8 @@ class SessionRunner(object):
         with self._cond:
             self._stop_reason = reason
             self._cond.notify_all()
-        if timeout is not None and self._thread is not threading.current_thread():
+        current = threading.current_thread()
+        if timeout is not None and self._thread is not current:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
