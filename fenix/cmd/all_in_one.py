@@ -41,7 +41,17 @@ def main(argv=None):
     engine = service.EngineService(local=True)
     engine.start()
     api = api_server.APIServer(CONF.api.host, CONF.api.port)
-    api.start()
+    try:
+        api.start()
+    except api_server.UnsafeBindAddress as e:
+        sys.stderr.write('fenix-all-in-one: %s\n' % e)
+        engine.stop()
+        return 2
+    except OSError as e:
+        sys.stderr.write('fenix-all-in-one: cannot listen on %s: %s\n'
+                         % (api.url, e))
+        engine.stop()
+        return 1
     cmd.wait_for_signal()
     api.stop()
     engine.stop()

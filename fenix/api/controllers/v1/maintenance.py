@@ -1,0 +1,155 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""``/v1/maintenance``: maintenance sessions (infrastructure admin)."""
+from fenix.api.controllers import base
+from fenix.api.controllers.v1 import project
+from fenix.api import validation as v
+from fenix.common import exception
+from fenix.common.policies import maintenance as pol
+from fenix.common import state_machine
+from fenix.common import states
+from fenix.common import timeutils
+
+NAME_PATTERN = '^[A-Za-z0-9_.-]+$'
+URL_PATTERN = r'^[A-Za-z][A-Za-z0-9+.-]*://\S+$'
+NACK_POLICIES = ('fail', 'skip_host')
+
+URL = v.string(2048, pattern=URL_PATTERN)
+
+ACTION_SCHEMA = {
+    'type': 'object',
+    'properties': {
+        'plugin': v.string(255, pattern=NAME_PATTERN),
+        'type': v.enum(states.PLUGIN_TYPES),
+        'metadata': v.OBJECT,
+    },
+    'required': ['plugin', 'type'],
+    'additionalProperties': False,
+}
+
+DOWNLOAD_SCHEMA = {
+    'description': 'a URL, or an object {"url", "sha256", "size"}',
+    'oneOf': [
+        URL,
+        {
+            'type': 'object',
+            'properties': {
+                'url': URL,
+                'sha256': {'type': 'string', 'pattern': '^[0-9A-Fa-f]{64}$'},
+                'size': v.integer(0, 2 ** 53),
+            },
+            'required': ['url'],
+            'additionalProperties': False,
+        },
+    ],
+}
+
+CREATE_SCHEMA = {
+    'type': 'object',
+    'properties': {
+        'hosts': {'type': 'array', 'items': v.string(255),
+                  'uniqueItems': True},
+        'state': v.enum([states.MAINTENANCE]),
+        'maintenance_at': v.string(64),
+        'metadata': v.OBJECT,
+        'workflow': v.string(255, pattern=NAME_PATTERN),
+        'actions': {'type': 'array', 'items': ACTION_SCHEMA},
+        'download': {'type': 'array', 'items': DOWNLOAD_SCHEMA},
+        # Fenix's own additions.
+        'dry_run': v.BOOLEAN,
+        'max_parallel_hosts': v.integer(1),
+        'max_concurrent_migrations': v.integer(1),
+        'nack_policy': v.enum(NACK_POLICIES),
+        'reply_window': v.integer(1),
+    },
+    'additionalProperties': False,
+}
+
+UPDATE_SCHEMA = {
+    'type': 'object',
+    'properties': {
+        'state': v.enum(state_machine.RESUME_TARGETS),
+    },
+    'additionalProperties': False,
+}
+
+
+def normalize_create(values):
+    """The create body as the engine gets it.
+
+    ``maintenance_at`` becomes 'YYYY-MM-DD HH:MM:SS' UTC.
+    """
+    values = dict(values)
+    if 'maintenance_at' in values:
+        try:
+            when = timeutils.parse_time(values['maintenance_at'],
+                                        field='maintenance_at')
+        except (OverflowError, ValueError):
+            raise exception.Invalid(
+                reason="maintenance_at '%s' is out of range"
+                       % values['maintenance_at'])
+        values['maintenance_at'] = timeutils.format_time(when)
+    return values
+
+
+class MaintenanceCollection(base.Resource):
+    """``/v1/maintenance``"""
+
+    def child(self, segment):
+        return Session(segment)
+
+    def get(self):
+        base.query()
+        base.authorize(pol.LIST)
+        sessions = base.engine().list_sessions(base.context())
+        return base.collection('sessions', sessions)
+
+    def post(self):
+        base.authorize(pol.CREATE)
+        values = normalize_create(base.body(CREATE_SCHEMA))
+        result = base.engine().create_session(base.context(), values)
+        if isinstance(result, str):
+            result = {'session_id': result}
+        return result
+
+
+class Session(base.Resource):
+    """``/v1/maintenance/{session_id}``"""
+
+    def __init__(self, session_id):
+        self.session_id = session_id
+
+    def child(self, segment):
+        if segment == 'detail':
+            return SessionDetail(self.session_id)
+        return project.Project(self.session_id, segment)
+
+    def get(self):
+        base.query()
+        base.authorize(pol.GET)
+        return base.engine().get_session(base.context(), self.session_id)
+
+    def put(self):
+        base.authorize(pol.UPDATE)
+        values = base.body(UPDATE_SCHEMA)
+        return base.engine().update_session(base.context(),
+                                            self.session_id, values)
+
+    def delete(self):
+        base.authorize(pol.DELETE)
+        return base.engine().delete_session(base.context(),
+                                            self.session_id)
+
+
+class SessionDetail(base.Resource):
+    """``/v1/maintenance/{session_id}/detail``"""
+
+    def __init__(self, session_id):
+        self.session_id = session_id
+
+    def get(self):
+        base.query()
+        base.authorize(pol.GET_DETAIL)
+        return base.engine().get_session_detail(base.context(),
+                                                self.session_id)

@@ -1,0 +1,50 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""``[api] auth_strategy = noauth``: identity taken from request headers.
+
+For the all-in-one and tests only. The caller says who it is with
+``X-User-Id``, ``X-Project-Id`` and ``X-Roles`` (comma separated);
+``OpenStack-System-Scope: all`` makes a system-scoped caller. A request
+without any of the three headers is an admin. Roles are expanded the way
+Keystone's default role inference does (admin implies member, member
+implies reader), so policies behave as they do behind Keystone.
+"""
+
+IDENTITY_HEADERS = ('HTTP_X_USER_ID', 'HTTP_X_PROJECT_ID', 'HTTP_X_ROLES')
+
+# Keystone's default implied roles.
+IMPLIED_ROLES = {
+    'admin': ('member', 'reader'),
+    'member': ('reader',),
+}
+
+DEFAULT_ROLES = ('admin',)
+
+
+def expand_roles(roles):
+    """Roles plus the roles they imply, in a stable order."""
+    result = []
+    pending = list(roles)
+    while pending:
+        role = pending.pop(0)
+        if role and role not in result:
+            result.append(role)
+            pending.extend(IMPLIED_ROLES.get(role.lower(), ()))
+    return result
+
+
+class NoAuthMiddleware(object):
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if not any(environ.get(h) for h in IDENTITY_HEADERS):
+            roles = list(DEFAULT_ROLES)
+        else:
+            roles = [r.strip() for r in
+                     environ.get('HTTP_X_ROLES', '').split(',')]
+        environ['HTTP_X_ROLES'] = ','.join(expand_roles(roles))
+        environ['HTTP_X_IDENTITY_STATUS'] = 'Confirmed'
+        return self.app(environ, start_response)

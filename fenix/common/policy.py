@@ -1,0 +1,96 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Policy enforcement (oslo.policy, rules defined in code).
+
+The rules live in :mod:`fenix.common.policies`; an operator overrides them
+in the file named by ``[oslo_policy] policy_file``.
+"""
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_policy import opts as policy_opts
+from oslo_policy import policy
+
+from fenix.common import exception
+from fenix.common import policies
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+# Register [oslo_policy] now, so it can be configured before first use.
+policy_opts.set_defaults(CONF)
+
+_ENFORCER = None
+_LOCK = threading.Lock()
+
+
+def init(conf=None):
+    """The process-wide enforcer, created (with every rule) on first use."""
+    global _ENFORCER
+    with _LOCK:
+        if _ENFORCER is None:
+            enforcer = policy.Enforcer(conf or CONF)
+            enforcer.register_defaults(policies.list_rules())
+            _ENFORCER = enforcer
+        return _ENFORCER
+
+
+def reset():
+    """Forget the enforcer (tests; a new configuration)."""
+    global _ENFORCER
+    with _LOCK:
+        if _ENFORCER is not None:
+            _ENFORCER.clear()
+        _ENFORCER = None
+
+
+def get_enforcer():
+    """The enforcer, for the oslopolicy-* command line tools.
+
+    Those tools put options of their own (``--namespace``,
+    ``--output-file`` ...) in ``sys.argv``; only ``--config-file`` and
+    ``--config-dir`` are passed on to Fenix's configuration, so the tools
+    see the policy file the service would use.
+    """
+    conf_args = []
+    args = sys.argv[1:]
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name = arg.split('=', 1)[0]
+        if name in ('--config-file', '--config-dir'):
+            if '=' in arg:
+                conf_args.append(arg)
+            elif i + 1 < len(args):
+                conf_args.extend(args[i:i + 2])
+                i += 1
+        i += 1
+    CONF(conf_args, project='fenix')
+    return init()
+
+
+def check(rule, target, context):
+    """True when ``context`` may do ``rule`` on ``target``."""
+    try:
+        return init().authorize(rule, target, context, do_raise=False)
+    except policy.InvalidScope:
+        return False
+
+
+def authorize(rule, target, context):
+    """Raise Forbidden (403) naming ``rule`` unless it is allowed.
+
+    ``context`` must be allowed to do ``rule`` on ``target``.
+
+    A rule that is not registered is a programming error and raises
+    ``oslo_policy.policy.PolicyNotRegistered``.
+    """
+    try:
+        init().authorize(rule, target, context, do_raise=True,
+                         exc=exception.Forbidden, action=rule)
+    except policy.InvalidScope:
+        LOG.debug('Policy %s refused: wrong token scope', rule)
+        raise exception.Forbidden(action=rule)
