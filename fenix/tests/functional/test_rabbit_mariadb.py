@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from fenix.tests.functional import base
 
-MYSQL_ADMIN = ('mysql+pymysql://openstack_citest:openstack_citest@'
-               '127.0.0.1/openstack_citest')
+MYSQL_URL = ('mysql+pymysql://openstack_citest:openstack_citest@'
+             '127.0.0.1/%s')
+MYSQL_ADMIN = MYSQL_URL % 'openstack_citest'
 RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/'
 PROJECT = uuid.uuid4().hex
 
@@ -51,8 +52,7 @@ class TestSeparateProcesses(base.FunctionalTestCase):
                 'engine': {'topic': self.unique('fenix-engine'),
                            'host': 'engine-a',
                            'heartbeat_interval': 1},
-                'database': {'connection': MYSQL_ADMIN.replace(
-                    '/openstack_citest', '/' + self.db_name)},
+                'database': {'connection': MYSQL_URL % self.db_name},
                 'download': {'directory': self.workdir + '/downloads'},
                 'workflow': {'reply_window_maintenance': 120,
                              'reply_window_maintenance_complete': 120},
