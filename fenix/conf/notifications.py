@@ -9,7 +9,6 @@ service over a message bus; set
 every notification POSTed as JSON instead.
 """
 from oslo_config import cfg
-from oslo_messaging import opts as messaging_opts
 
 GROUP = cfg.OptGroup('notification_http', title='HTTP notification driver')
 
@@ -21,14 +20,6 @@ OPTS = [
 ]
 
 
-# oslo.messaging registers its notification options only when a Notifier
-# is made; Fenix reads them before that (fenix.common.notifier).
-MESSAGING_GROUP = 'oslo_messaging_notifications'
-
-
 def register_opts(conf):
     conf.register_group(GROUP)
     conf.register_opts(OPTS, group=GROUP)
-    for group, opts in messaging_opts.list_opts():
-        if group == MESSAGING_GROUP:
-            conf.register_opts(opts, group=group)
