@@ -11,11 +11,11 @@ the ``oslo.messaging`` namespace of the sample config, not by Fenix's.
 """
 from oslo_messaging import opts as messaging_opts
 
-GROUPS = ('DEFAULT', 'oslo_messaging_notifications')
+# list_opts() names [DEFAULT] None.
+GROUPS = (None, 'oslo_messaging_notifications')
 
 
 def register_opts(conf):
     for group, opts in messaging_opts.list_opts():
         if group in GROUPS:
-            conf.register_opts(opts, group=None if group == 'DEFAULT'
-                               else group)
+            conf.register_opts(opts, group=group)

@@ -186,10 +186,12 @@ class EngineManager(object):
         db_api.event_add(session_id, st.EVENT_STATE, state=target,
                          message='continued by %s from %s'
                          % (context.user_id or 'admin', target))
-        self.notifier.session_event(session_id, target, None,
-                                    context.project_id)
+        summary = views.session_summary(db_api.session_get(session_id))
+        self.notifier.session_event(session_id, target,
+                                    summary['percent_done'],
+                                    summary['project_id'])
         self.start_runner(session_id)
-        return views.session_summary(db_api.session_get(session_id))
+        return summary
 
     def delete_session(self, context, session_id):
         session = db_api.session_get(session_id)

@@ -145,7 +145,9 @@ class SessionRunner(object):
         try:
             percent = (self.workflow.percent_done() if self.workflow
                        else 0)
-            self.notifier.session_event(self.session_id, state, percent)
+            owner = db_api.session_get(self.session_id).get('project_id')
+            self.notifier.session_event(self.session_id, state, percent,
+                                        owner)
         except Exception:
             LOG.exception('Could not send maintenance.session for %s',
                           self.session_id)

@@ -39,6 +39,7 @@ def session_summary(session, hosts=None):
         'error': session.get('error'),
         'failed_state': session.get('failed_state'),
         'engine': session.get('engine'),
+        'project_id': session.get('project_id'),
         'created_at': timeutils.format_time(session.get('created_at')),
         'updated_at': timeutils.format_time(session.get('updated_at')),
     }

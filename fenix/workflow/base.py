@@ -281,7 +281,10 @@ class BaseWorkflow(object):
 
     # --- hosts and action plug-ins ----------------------------------------
     def host_event(self, hostname, state):
-        self.notifier.host_event(self.session_id, hostname, state)
+        # project_id: the admin project that owns the session, so that its
+        # event alarms (AODH matches on the project id) fire.
+        self.notifier.host_event(self.session_id, hostname, state,
+                                 self.session.get('project_id'))
         self.record(st.EVENT_HOST, 'maintenance.host %s %s'
                     % (hostname, state), state=state, host=hostname)
 

@@ -103,6 +103,9 @@ class TestSessions(EngineTestCase):
         self.wait_event(sid, st.MAINTENANCE_COMPLETE)
         self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
         self.wait_state(sid, st.MAINTENANCE_DONE)
+        # The notification follows the state written to the DB.
+        wait_for(lambda: ('session', st.MAINTENANCE_DONE, 100)
+                 in self.notifier.sent, what='maintenance.session DONE')
         summary = self.manager.get_session(self.ctx, sid)
         self.assertEqual(100, summary['percent_done'])
         self.assertEqual(2, summary['hosts_done'])

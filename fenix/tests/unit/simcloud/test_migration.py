@@ -1,0 +1,350 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Cold and live migration, evacuation, migration records and faults.
+
+Topology (base.small_topology): compute-0 holds ha-0 and other-0 (full),
+compute-1 holds ha-1, compute-2 holds vm-0; ha-0/ha-1 are anti-affine.
+"""
+import os
+
+from novaclient import exceptions as nova_exc
+
+from fenix.tests.unit.simcloud import base
+from fenix_tools.simcloud import topology
+
+LONG = 60.0  # a duration no test waits for (aborted or never reached)
+
+
+class TestColdMigration(base.SimCloudTestCase):
+
+    def usage(self, host):
+        return self.sim.cloud.hosts[host].used[0]
+
+    def test_migrate_verify_confirm(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        since = self.sim.events.last_seq
+        nova.servers.migrate(sid)
+        server = self.wait_status(nova, sid, 'VERIFY_RESIZE')
+        self.assertEqual('compute-1', getattr(server, 'OS-EXT-SRV-ATTR:host'))
+        self.assertEqual('resized', getattr(server, 'OS-EXT-STS:vm_state'))
+        # Until confirmed, both hosts hold the server's resources.
+        self.assertEqual((2, 1), (self.usage('compute-1'),
+                                  self.usage('compute-2')))
+        states = [e['status'] for e in self.sim.get_events(
+            since=since, server=sid, kind='server.state')]
+        self.assertEqual(['RESIZE', 'VERIFY_RESIZE'], states)
+        task = [e['task_state'] for e in self.sim.get_events(
+            since=since, server=sid, kind='server.state')][0]
+        self.assertEqual('resize_migrating', task)
+        migs = nova.migrations.list(instance_uuid=sid)
+        self.assertEqual([('finished', 'migration', 'compute-2',
+                           'compute-1')],
+                         [(m.status, m.migration_type, m.source_compute,
+                           m.dest_compute) for m in migs])
+        nova.servers.confirm_resize(sid)
+        server = self.wait_status(nova, sid, 'ACTIVE')
+        self.assertEqual('compute-1', getattr(server, 'OS-EXT-SRV-ATTR:host'))
+        self.assertEqual((2, 0), (self.usage('compute-1'),
+                                  self.usage('compute-2')))
+        self.assertEqual('confirmed',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+        actions = [a.action for a in nova.instance_action.list(sid)]
+        self.assertEqual(['confirmResize', 'migrate', 'create'], actions)
+        self.assertEqual('compute-1', self.sim.history.host_of(sid))
+        hosts = [h for h, _, _ in self.sim.history.host_intervals(sid)]
+        self.assertEqual(['compute-2', 'compute-1'], hosts)
+
+    def test_intermediate_state_is_resize(self):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid)
+        server = nova.servers.get(sid)
+        self.assertEqual('RESIZE', server.status)
+        self.assertEqual('resize_migrating',
+                         getattr(server, 'OS-EXT-STS:task_state'))
+        self.assertEqual('compute-2', getattr(server, 'OS-EXT-SRV-ATTR:host'))
+        self.assertEqual('migrating',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+        self.assertRaises(nova_exc.Conflict, nova.servers.migrate, sid)
+        self.assertRaises(nova_exc.Conflict, nova.servers.live_migrate, sid,
+                          None, 'auto')
+
+    def test_revert_resize(self):
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid)
+        self.wait_status(nova, sid, 'VERIFY_RESIZE')
+        nova.servers.revert_resize(sid)
+        server = self.wait_status(nova, sid, 'ACTIVE')
+        self.assertEqual('compute-2', getattr(server, 'OS-EXT-SRV-ATTR:host'))
+        self.assertEqual((1, 1), (self.usage('compute-1'),
+                                  self.usage('compute-2')))
+        self.assertEqual('reverted',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+
+    def test_confirm_without_resize_is_400(self):
+        nova = self.nova()
+        self.assertRaises(nova_exc.BadRequest, nova.servers.confirm_resize,
+                          self.server_id('vm-0'))
+
+    def test_target_host_checks(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        self.assertRaises(nova_exc.BadRequest, nova.servers.migrate, sid,
+                          host='nowhere')
+        self.assertRaises(nova_exc.BadRequest, nova.servers.migrate, sid,
+                          host='compute-2')  # its own host
+        # compute-0 is full: Nova's scheduler refuses, synchronously.
+        exc = self.assertRaises(nova_exc.BadRequest, nova.servers.migrate,
+                                sid, host='compute-0')
+        self.assertIn('No valid host', str(exc))
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', 'compute-2'), (
+            server.status, getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        migs = nova.migrations.list(instance_uuid=sid)
+        self.assertEqual(['error'], [m.status for m in migs])
+        action = nova.instance_action.list(sid)[0]
+        self.assertEqual(('migrate', 'Error'), (action.action,
+                                                action.message))
+        nova.servers.migrate(sid, host='compute-1')
+        server = self.wait_status(nova, sid, 'VERIFY_RESIZE')
+        self.assertEqual('compute-1', getattr(server, 'OS-EXT-SRV-ATTR:host'))
+
+    def test_disabled_hosts_are_not_targets(self):
+        nova = self.nova()
+        for svc in nova.services.list(binary='nova-compute'):
+            if svc.host == 'compute-1':
+                nova.services.disable_log_reason(svc.id, 'maintenance')
+        self.assertRaises(nova_exc.BadRequest, nova.servers.migrate,
+                          self.server_id('vm-0'))
+
+    def test_injected_failure_leaves_server_active_on_source(self):
+        self.sim.fail_migrations(server='vm-0', type='cold', times=1)
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid)
+        event = self.sim.wait_for_event('migration.error', base.WAIT,
+                                        server=sid)
+        self.assertIsNotNone(event)
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', None, 'compute-2'), (
+            server.status, getattr(server, 'OS-EXT-STS:task_state'),
+            getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        self.assertEqual('error',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+        self.assertEqual(1, self.usage('compute-1'))  # claim released
+        # times: 1 -> the next attempt succeeds
+        nova.servers.migrate(sid)
+        self.wait_status(nova, sid, 'VERIFY_RESIZE')
+
+    def test_injected_failure_to_error_state(self):
+        self.sim.fail_migrations(host='compute-1', vm_state='error',
+                                 reason='disk full')
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid)
+        server = self.wait_status(nova, sid, 'ERROR')
+        self.assertEqual('disk full', server.fault['message'])
+        self.assertEqual('compute-2', getattr(server, 'OS-EXT-SRV-ATTR:host'))
+
+
+class TestLiveMigration(base.SimCloudTestCase):
+
+    def test_live_migrate_scheduler_picks(self):
+        nova = self.nova(version='2.53')
+        sid = self.server_id('vm-0')
+        since = self.sim.events.last_seq
+        nova.servers.live_migrate(sid, None, 'auto')
+        event = self.sim.wait_for_event('migration.finish', base.WAIT,
+                                        since=since, server=sid)
+        self.assertEqual(('live', 'compute-2', 'compute-1'),
+                         (event['type'], event['source'], event['dest']))
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', 'compute-1'), (
+            server.status, getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        states = [e['status'] for e in self.sim.get_events(
+            since=since, server=sid, kind='server.state')]
+        self.assertEqual(['MIGRATING', 'ACTIVE'], states)
+        mig = nova.migrations.list(instance_uuid=sid)[0]
+        self.assertEqual(('completed', 'live-migration'),
+                         (mig.status, mig.migration_type))
+        hosts = {h.hypervisor_hostname: h.running_vms
+                 for h in nova.hypervisors.list()}
+        self.assertEqual({'compute-0': 2, 'compute-1': 2, 'compute-2': 0},
+                         hosts)
+
+    def test_in_progress_listing_and_abort(self):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova(version='2.80')
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, 'compute-1', 'auto')
+        server = nova.servers.get(sid)
+        self.assertEqual(('MIGRATING', 'migrating'), (
+            server.status, getattr(server, 'OS-EXT-STS:task_state')))
+        running = nova.server_migrations.list(sid)
+        self.assertEqual([('running', 'compute-2', 'compute-1')],
+                         [(m.status, m.source_compute, m.dest_compute)
+                          for m in running])
+        record = nova.migrations.list(instance_uuid=sid)[0]
+        self.assertEqual(self.sim.project_id('admin'), record.project_id)
+        self.assertTrue(record.links)
+        # the destination's resources are claimed during the migration
+        self.assertEqual(2, self.sim.cloud.hosts['compute-1'].used[0])
+        nova.server_migrations.live_migration_abort(sid, running[0].id)
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', 'compute-2'), (
+            server.status, getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        self.assertEqual('cancelled',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+        self.assertEqual(1, self.sim.cloud.hosts['compute-1'].used[0])
+        self.assertEqual([], nova.server_migrations.list(sid))
+
+    def test_force_complete(self):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova(version='2.53')
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, None, 'auto')
+        mig = nova.server_migrations.list(sid)[0]
+        nova.server_migrations.live_migrate_force_complete(sid, mig.id)
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', 'compute-1'), (
+            server.status, getattr(server, 'OS-EXT-SRV-ATTR:host')))
+
+    def test_explicit_host_and_errors(self):
+        nova = self.nova(version='2.53')
+        ha0 = self.server_id('ha-0')
+        self.assertRaises(nova_exc.BadRequest, nova.servers.live_migrate,
+                          ha0, 'nowhere', 'auto')
+        # compute-1 holds ha-1: anti-affinity makes it invalid. Since 2.25
+        # this fails asynchronously: 202, then the migration is in error.
+        since = self.sim.events.last_seq
+        nova.servers.live_migrate(ha0, 'compute-1', 'auto')
+        event = self.sim.wait_for_event('migration.error', base.WAIT,
+                                        since=since, server=ha0)
+        self.assertIn('No valid host', event['reason'])
+        self.assertEqual('error',
+                         nova.migrations.list(instance_uuid=ha0)[0].status)
+        self.assertEqual('ACTIVE', nova.servers.get(ha0).status)
+        # Before 2.25 the same request fails at once.
+        old = self.nova(version='2.24')
+        self.assertRaises(nova_exc.BadRequest, old.servers.live_migrate,
+                          ha0, 'compute-1', False, False)
+        # to compute-2 (free slot, no group member) it works
+        nova.servers.live_migrate(ha0, 'compute-2', 'auto')
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=ha0)
+        self.assertEqual('compute-2', self.sim.history.host_of(ha0))
+
+    def test_injected_failures_by_rate_are_seeded(self):
+        self.sim.set_faults({'seed': 7, 'migration_failure_rate': 1.0})
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, None, 'auto')
+        event = self.sim.wait_for_event('migration.error', base.WAIT,
+                                        server=sid)
+        self.assertIn('random', event['reason'])
+        self.assertEqual('compute-2', self.sim.history.host_of(sid))
+        triggers = self.sim.get_events(kind='fault.trigger')
+        self.assertEqual([None], [t['rule'] for t in triggers])
+
+    def test_dest_host_down_fails_the_migration(self):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova(version='2.53')
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, 'compute-1', 'auto')
+        self.sim.set_host_state('compute-1', 'down')
+        mig = nova.server_migrations.list(sid)[0]
+        nova.server_migrations.live_migrate_force_complete(sid, mig.id)
+        self.assertEqual('error',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+        self.assertEqual('compute-2', self.sim.history.host_of(sid))
+        svc = nova.services.list(host='compute-1',
+                                 binary='nova-compute')[0]
+        self.assertEqual('down', svc.state)
+
+
+class TestEvacuate(base.SimCloudTestCase):
+
+    def test_evacuate_after_force_down(self):
+        nova = self.nova(version='2.53')
+        sid = self.server_id('vm-0')
+        self.assertRaises(nova_exc.BadRequest, nova.servers.evacuate, sid)
+        svc = nova.services.list(host='compute-2',
+                                 binary='nova-compute')[0]
+        nova.services.force_down(svc.id, True)
+        nova.servers.evacuate(sid)
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=sid)
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', 'compute-1'), (
+            server.status, getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        self.assertEqual('evacuation', nova.migrations.list(
+            instance_uuid=sid)[0].migration_type)
+
+    def test_evacuate_at_295_leaves_shutoff(self):
+        nova = self.nova(version='2.95')
+        sid = self.server_id('vm-0')
+        self.sim.set_host_state('compute-2', 'down')
+        nova.servers.evacuate(sid)
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=sid)
+        self.assertEqual('SHUTOFF', nova.servers.get(sid).status)
+
+
+class TestMigrationRecords(base.SimCloudTestCase):
+
+    def test_filters_and_versions(self):
+        nova = self.nova(version='2.59')
+        vm0 = self.server_id('vm-0')
+        nova.servers.live_migrate(vm0, None, 'auto')
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=vm0)
+        ha0 = self.server_id('ha-0')
+        nova.servers.migrate(ha0)
+        self.wait_status(nova, ha0, 'VERIFY_RESIZE')
+        everything = nova.migrations.list()
+        self.assertEqual(2, len(everything))
+        self.assertTrue(all(m.uuid for m in everything))
+        live = nova.migrations.list(migration_type='live-migration')
+        self.assertEqual([vm0], [m.instance_uuid for m in live])
+        cold = nova.migrations.list(status='finished')
+        self.assertEqual([ha0], [m.instance_uuid for m in cold])
+        by_host = nova.migrations.list(host='compute-0')
+        self.assertEqual([ha0], [m.instance_uuid for m in by_host])
+        old = self.nova(version='2.1').migrations.list()
+        self.assertFalse(hasattr(old[0], 'migration_type'))
+        self.assertFalse(hasattr(old[0], 'uuid'))
+
+    def test_instance_action_events(self):
+        nova = self.nova(version='2.62')
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, None, 'auto')
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=sid)
+        action = nova.instance_action.list(sid)[0]
+        self.assertEqual('live-migration', action.action)
+        detail = nova.instance_action.get(sid, action.request_id)
+        self.assertEqual(['Success', 'Success'],
+                         [e['result'] for e in detail.events])
+        self.assertEqual('compute-2', detail.events[-1]['host'])
+
+
+class TestTopologyFaults(base.SimCloudTestCase):
+    """Faults declared in a topology file are active from the start."""
+
+    def topology(self):
+        return topology.load(os.path.join(base.ETC, 'faults-example.yaml'))
+
+    def test_faults_example(self):
+        nova = self.nova()
+        vm0 = self.server_id('vm-0')
+        since = self.sim.events.last_seq
+        self.sim.set_timing(live_migration=0.01)
+        # rule 1: the first live migration of vm-0 fails
+        nova.servers.live_migrate(vm0, None, 'auto')
+        event = self.sim.wait_for_event('migration.error', base.WAIT,
+                                        since=since, server=vm0)
+        self.assertEqual('Injected migration failure', event['reason'])
+        # API rule: the first two hypervisor listings answer 503
+        for _ in range(2):
+            self.assertRaises(nova_exc.ClientException,
+                              nova.hypervisors.list)
+        self.assertEqual(3, len(nova.hypervisors.list()))

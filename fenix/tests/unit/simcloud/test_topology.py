@@ -1,0 +1,153 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Topology files, the generator and the example files in etc/simcloud."""
+import os
+import time
+
+import testtools
+
+from fenix.tests.unit.simcloud import base
+from fenix_tools.simcloud import model
+from fenix_tools.simcloud import server as sim_server
+from fenix_tools.simcloud import telemetry
+from fenix_tools.simcloud import topology
+
+
+class TestExampleFiles(testtools.TestCase):
+
+    def test_seed004(self):
+        sim = sim_server.SimCloud(os.path.join(base.ETC, 'seed004.yaml'))
+        cloud = sim.cloud
+        self.assertEqual(['compute-0', 'compute-1', 'compute-2'],
+                         [h.name for h in cloud.compute_hosts])
+        # every compute slot is used: 2 instances per host, none free
+        self.assertEqual([2, 2, 2], [len(h.servers)
+                                     for h in cloud.compute_hosts])
+        self.assertEqual([[2, 4096, 40]] * 3,
+                         [h.used for h in cloud.compute_hosts])
+        ha = [s for s in cloud.servers.values() if s.group_id]
+        self.assertEqual(2, len({s.host for s in ha}))
+        self.assertEqual(['app-active'], [s.name for s in ha
+                                          if s.floating_ip])
+        for name, password in (('admin', 'adminpass'),
+                               ('fenix', 'fenixpass'),
+                               ('vnfm1', 'vnfm1pass'),
+                               ('reader1', 'reader1pass'),
+                               ('vnfm2', 'vnfm2pass')):
+            self.assertEqual(password, sim.identity.user(name)['password'])
+        fenix = sim.identity.user('fenix')
+        self.assertEqual(['admin'],
+                         fenix['roles'][sim.project_id('service')])
+
+    def test_every_example_loads(self):
+        for name in sorted(os.listdir(base.ETC)):
+            if name.endswith('.yaml') and name != 'large.yaml':
+                topo = topology.load(os.path.join(base.ETC, name))
+                self.assertTrue(topo['hosts'], name)
+                sim_server.SimCloud(topo)
+
+    def test_large_generated_cloud_loads_fast(self):
+        started = time.monotonic()
+        sim = sim_server.SimCloud(os.path.join(base.ETC, 'large.yaml'))
+        elapsed = time.monotonic() - started
+        self.assertEqual(1000, len(sim.cloud.compute_hosts))
+        self.assertEqual(10000, len(sim.cloud.servers))
+        self.assertEqual({10}, {len(h.servers)
+                                for h in sim.cloud.compute_hosts})
+        # A generous bound for slow CI machines (about 1 s here).
+        self.assertLess(elapsed, 15.0)
+
+
+class TestNormalize(testtools.TestCase):
+
+    def test_defaults(self):
+        topo = topology.normalize({})
+        self.assertEqual(['admin', 'fenix'],
+                         [u['name'] for u in topo['users']])
+        self.assertEqual(['admin', 'service'],
+                         [p['name'] for p in topo['projects']])
+        self.assertEqual(topology.DEFAULT_TIMING, topo['timing'])
+        self.assertEqual(1000, topo['compute']['max_limit'])
+        # ids are stable: the same name always gives the same id
+        self.assertEqual(topo['projects'][0]['id'],
+                         topology.normalize({})['projects'][0]['id'])
+
+    def test_count_expansion(self):
+        topo = topology.normalize({
+            'hosts': [{'name': 'c-{n}', 'count': 2, 'start': 5}],
+            'servers': [{'name': 'v-{n}', 'count': 3,
+                         'flavor': 'm1.tiny'}]})
+        self.assertEqual(['c-5', 'c-6'], [h['name'] for h in topo['hosts']])
+        self.assertEqual(['v-0', 'v-1', 'v-2'],
+                         [s['name'] for s in topo['servers']])
+
+    def test_errors_name_the_field(self):
+        cases = [
+            ({'hosts': [{'name': 'a', 'type': 'router'}]}, 'hosts[0].type'),
+            ({'hosts': [{'name': 'a', 'vcpus': 'many'}]}, 'hosts[0].vcpus'),
+            ({'servers': [{'name': 's', 'flavor': 'nope'}]},
+             'servers[0].flavor'),
+            ({'servers': [{'name': 's', 'flavor': 'm1.tiny',
+                           'host': 'ghost'}]}, 'servers[0].host'),
+            ({'users': [{'name': 'u', 'roles': {'nowhere': ['admin']}}]},
+             'users[0].roles'),
+            ({'users': [{'name': 'u', 'roles': {'admin': ['god']}}]},
+             'users[0].roles'),
+            ({'server_groups': [{'name': 'g', 'policy': 'random'}]},
+             'server_groups[0].policy'),
+            ({'timing': {'warp': 1}}, 'timing.warp'),
+            ({'faults': {'migration_failure_rate': 2}},
+             'faults.migration_failure_rate'),
+            ({'hosts': [{'name': 'a'}, {'name': 'a'}]}, 'duplicate'),
+        ]
+        for data, where in cases:
+            exc = self.assertRaises(topology.TopologyError,
+                                    topology.normalize, data)
+            self.assertIn(where, str(exc))
+
+    def test_overfull_host_is_refused(self):
+        data = {'hosts': [{'name': 'c', 'vcpus': 1, 'memory_mb': 1024,
+                           'disk_gb': 10}],
+                'servers': [{'name': 's-{n}', 'count': 2,
+                             'flavor': 'm1.tiny', 'host': 'c'}]}
+        self.assertRaises(topology.TopologyError, model.Cloud,
+                          topology.normalize(data))
+
+    def test_unplaced_servers_are_scheduled(self):
+        data = {'hosts': [{'name': 'c-{n}', 'count': 2, 'vcpus': 1,
+                           'memory_mb': 1024, 'disk_gb': 10}],
+                'servers': [{'name': 's-{n}', 'count': 3,
+                             'flavor': 'm1.tiny'}]}
+        cloud = model.Cloud(topology.normalize(data))
+        states = sorted((s.name, s.status) for s in cloud.servers.values())
+        self.assertEqual([('s-0', 'ACTIVE'), ('s-1', 'ACTIVE'),
+                          ('s-2', 'ERROR')], states)
+
+    def test_generate_arguments(self):
+        topo = topology.normalize({'generate': {
+            'computes': 4, 'servers': 8, 'projects': 2,
+            'groups_per_project': 1}})
+        self.assertEqual(4 + 3, len(topo['hosts']))
+        self.assertEqual(8, len(topo['servers']))
+        self.assertIn('vnfm-1', [u['name'] for u in topo['users']])
+        self.assertRaises(topology.TopologyError, topology.generate,
+                          computes=1, servers=1000, vcpus=2)
+
+    def test_custom_event_definitions(self):
+        converter = telemetry.EventConverter([
+            {'event_type': 'compute.*', 'traits': {
+                'host': {'fields': 'payload.host'},
+                'size': {'fields': ['payload.gb', 'payload.size'],
+                         'type': 'float'}}}])
+        event = converter.to_event({
+            'event_type': 'compute.instance.update',
+            'publisher_id': 'nova', 'payload': {'host': 'c1', 'size': 2},
+            'ctxt': {'tenant': 'p1', 'request_id': 'req-1'}})
+        self.assertEqual([['service', 1, 'nova'], ['request_id', 1, 'req-1'],
+                          ['project_id', 1, 'p1'], ['tenant_id', 1, 'p1'],
+                          ['host', 1, 'c1'], ['size', 3, 2.0]],
+                         event['traits'])
+        strict = telemetry.EventConverter([], drop_unmatched=True)
+        self.assertRaises(telemetry.DropEvent, strict.to_event,
+                          {'event_type': 'x', 'payload': {}})
