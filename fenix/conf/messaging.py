@@ -6,16 +6,16 @@
 oslo.messaging registers ``[DEFAULT] transport_url`` and friends only when a
 transport is made, and ``[oslo_messaging_notifications]`` only when a
 Notifier is; Fenix reads and overrides some of them before that (the
-notifier's driver choice, the all-in-one, tests). They are documented by
-the ``oslo.messaging`` namespace of the sample config, not by Fenix's.
+notifier's driver choice, the all-in-one, tests). The very option objects
+oslo.messaging registers later are used (``list_opts()`` hands out copies,
+which would clash with them). They are documented by the
+``oslo.messaging`` namespace of the sample config, not by Fenix's.
 """
-from oslo_messaging import opts as messaging_opts
-
-# list_opts() names [DEFAULT] None.
-GROUPS = (None, 'oslo_messaging_notifications')
+from oslo_messaging.notify import notifier
+from oslo_messaging import transport
 
 
 def register_opts(conf):
-    for group, opts in messaging_opts.list_opts():
-        if group in GROUPS:
-            conf.register_opts(opts, group=group)
+    conf.register_opts(transport._transport_opts)
+    conf.register_opts(notifier._notifier_opts,
+                       group='oslo_messaging_notifications')
