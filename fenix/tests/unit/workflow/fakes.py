@@ -1,0 +1,303 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""In-memory stand-ins for the Cloud facade, the notifier and a VNFM.
+
+:class:`FakeCloud` answers like :class:`fenix.common.cloud.Cloud` from
+dicts: hosts with capacity and a nova-compute service, servers with
+flavors, server groups, managers. ``move()`` relocates a server at once to
+the given host or to the enabled host with most free RAM that fits (and
+respects anti-affinity), as Nova's scheduler would; it refuses disabled
+or full hosts. It also watches for what must never happen (a host put in
+maintenance while it holds a server) and keeps a log of calls.
+"""
+import collections
+import threading
+
+from fenix.common import context
+from fenix.common import states as st
+from fenix.engine import manager
+
+
+class FakeCloud(object):
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.hosts = collections.OrderedDict()
+        self.controllers = []
+        self.servers_ = collections.OrderedDict()
+        self.groups = []
+        self.managers = set()
+        self.calls = []
+        self.moves = []
+        # server id -> message: every move of it fails with that message.
+        self.fail_moves = {}
+        # Called (server id, kind, host) before a move; a dict it returns
+        # is the move's result.
+        self.move_hook = None
+        # Called (server id) whenever one server is read.
+        self.on_server_read = None
+
+    # --- building the cloud -------------------------------------------------
+    def add_host(self, name, vcpus=4, ram=8192, disk=80, status='enabled',
+                 reason=None, state='up'):
+        self.hosts[name] = {'vcpus': vcpus, 'ram': ram, 'disk': disk,
+                            'status': status, 'reason': reason,
+                            'state': state}
+
+    def add_server(self, sid, host, project='p1', vcpus=2, ram=4096,
+                   disk=40, floating_ip=False, name=None,
+                   vm_state='active'):
+        with self.lock:
+            self.servers_[sid] = {
+                'id': sid, 'name': name or sid, 'project_id': project,
+                'user_id': 'u', 'host': host,
+                'status': 'ACTIVE' if vm_state == 'active' else
+                vm_state.upper(),
+                'vm_state': vm_state, 'task_state': None,
+                'flavor': {'vcpus': vcpus, 'ram': ram, 'disk': disk},
+                'floating_ip': floating_ip, 'addresses': {},
+                'metadata': {}}
+
+    def delete_server(self, sid):
+        with self.lock:
+            self.servers_.pop(sid, None)
+
+    def add_group(self, gid, policy, members, project='p1'):
+        self.groups.append({'id': gid, 'name': gid, 'policy': policy,
+                            'policies': [policy], 'rules': {},
+                            'members': list(members), 'project_id': project,
+                            'user_id': 'u'})
+
+    # --- the Cloud facade ---------------------------------------------------
+    def compute_services(self, binary='nova-compute', host=None):
+        self.calls.append(('compute_services', binary, host))
+        if binary != 'nova-compute':
+            names = [c for c in self.controllers]
+            return [{'id': n, 'host': n, 'binary': binary,
+                     'status': 'enabled', 'state': 'up',
+                     'disabled_reason': None, 'forced_down': False}
+                    for n in names if host in (None, n)]
+        with self.lock:
+            return [{'id': 'svc-' + n, 'host': n, 'binary': binary,
+                     'status': h['status'], 'state': h['state'],
+                     'disabled_reason': h['reason'], 'forced_down': False}
+                    for n, h in sorted(self.hosts.items())
+                    if host in (None, n)]
+
+    def controller_hosts(self):
+        return sorted(self.controllers)
+
+    def disable_compute(self, host, reason):
+        self.calls.append(('disable_compute', host, reason))
+        with self.lock:
+            self.hosts[host].update(status='disabled', reason=reason)
+
+    def enable_compute(self, host):
+        self.calls.append(('enable_compute', host))
+        with self.lock:
+            self.hosts[host].update(status='enabled', reason=None)
+
+    def _used(self, host):
+        used = [0, 0, 0]
+        for srv in self.servers_.values():
+            if srv['host'] == host:
+                used[0] += srv['flavor']['vcpus']
+                used[1] += srv['flavor']['ram']
+                used[2] += srv['flavor']['disk']
+        return used
+
+    def hypervisors(self):
+        with self.lock:
+            result = []
+            for name, h in sorted(self.hosts.items()):
+                used = self._used(name)
+                result.append({
+                    'id': name, 'hostname': name,
+                    'hypervisor_hostname': name, 'vcpus': h['vcpus'],
+                    'vcpus_used': used[0], 'memory_mb': h['ram'],
+                    'memory_mb_used': used[1], 'local_gb': h['disk'],
+                    'local_gb_used': used[2],
+                    'running_vms': len(self.servers(name)),
+                    'state': h['state'], 'status': h['status'],
+                    'usage_source': 'hypervisor'})
+            return result
+
+    def servers(self, host=None, all_tenants=True):
+        with self.lock:
+            return [dict(s) for s in self.servers_.values()
+                    if host is None or s['host'] == host]
+
+    def server(self, server_id):
+        if self.on_server_read is not None:
+            self.on_server_read(server_id)
+        with self.lock:
+            srv = self.servers_.get(server_id)
+            return dict(srv) if srv else None
+
+    def server_groups(self):
+        return [dict(g) for g in self.groups]
+
+    def projects_with_manager(self, event_types=None):
+        return set(self.managers)
+
+    def _fits(self, srv, host):
+        h = self.hosts[host]
+        used = self._used(host)
+        f = srv['flavor']
+        if used[0] + f['vcpus'] > h['vcpus'] or \
+                used[1] + f['ram'] > h['ram'] or \
+                used[2] + f['disk'] > h['disk']:
+            return False
+        for group in self.groups:
+            if srv['id'] in group['members'] and \
+                    group['policy'] == 'anti-affinity':
+                for other in group['members']:
+                    o = self.servers_.get(other)
+                    if other != srv['id'] and o and o['host'] == host:
+                        return False
+        return True
+
+    def move(self, server_id, kind, host=None):
+        self.calls.append(('move', server_id, kind, host))
+        if self.move_hook is not None:
+            result = self.move_hook(server_id, kind, host)
+            if result is not None:
+                return result
+        with self.lock:
+            srv = self.servers_.get(server_id)
+            if srv is None:
+                return {'ok': False, 'host': None, 'attempts': 1,
+                        'message': 'server %s does not exist' % server_id}
+            if server_id in self.fail_moves:
+                return {'ok': False, 'host': None, 'attempts': 3,
+                        'message': self.fail_moves[server_id]}
+            if kind == st.LIVE_MIGRATE and srv['vm_state'] not in (
+                    'active', 'paused'):
+                return {'ok': False, 'host': None, 'attempts': 1,
+                        'message': 'Instance %s is not running' % server_id}
+            source = srv['host']
+            names = [host] if host else list(self.hosts)
+            fitting = [n for n in names if n != source and n in self.hosts
+                       and self.hosts[n]['status'] == 'enabled'
+                       and self.hosts[n]['state'] == 'up'
+                       and self._fits(srv, n)]
+            if not fitting:
+                return {'ok': False, 'host': None, 'attempts': 1,
+                        'message': 'No valid host was found.%s' % (
+                            ' (%s)' % host if host else '')}
+            target = max(fitting, key=lambda n: (
+                self.hosts[n]['ram'] - self._used(n)[1], n))
+            srv['host'] = target
+            self.moves.append((server_id, kind, source, target))
+            return {'ok': True, 'host': target, 'attempts': 1,
+                    'message': 'now on %s' % target}
+
+    def wait_for_move(self, server_id, source_host, kind, timeout=None):
+        self.calls.append(('wait_for_move', server_id, source_host, kind))
+        with self.lock:
+            srv = self.servers_.get(server_id)
+            if srv is None:
+                return {'ok': False, 'host': None,
+                        'message': 'the server no longer exists'}
+            if srv.get('pending_target'):
+                srv['host'] = srv.pop('pending_target')
+                srv['task_state'] = None
+                self.moves.append((server_id, kind, source_host,
+                                   srv['host']))
+                return {'ok': True, 'host': srv['host'],
+                        'message': 'now on %s' % srv['host']}
+            return {'ok': False, 'host': None, 'message': 'nothing moved'}
+
+
+class FakeNotifier(object):
+    """Records every notification; hands project events to VNFMs."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.project_events = []
+        self.host_events = []
+        self.session_events = []
+        self.vnfms = {}
+        self.violations = []
+
+    def project_event(self, session_id, project_id, state, instance_ids,
+                      reply_url, allowed_actions=(), actions_at=None,
+                      reply_at=None, metadata=None):
+        payload = {'session_id': session_id, 'project_id': project_id,
+                   'state': state, 'instance_ids': instance_ids,
+                   'reply_url': reply_url,
+                   'allowed_actions': list(allowed_actions),
+                   'actions_at': actions_at, 'reply_at': reply_at,
+                   'metadata': metadata or {}}
+        self.project_events.append(payload)
+        vnfm = self.vnfms.get(project_id)
+        if vnfm is not None:
+            vnfm(payload)
+        return payload
+
+    def host_event(self, session_id, host, state, project_id=None):
+        if state == st.IN_MAINTENANCE and self.cloud.servers(host=host):
+            self.violations.append('%s put in maintenance holding %s' % (
+                host, [s['id'] for s in self.cloud.servers(host=host)]))
+        self.host_events.append((host, state))
+
+    def session_event(self, session_id, state, percent_done,
+                      project_id=None):
+        self.session_events.append((state, percent_done))
+
+    def events_of(self, project_id=None, state=None):
+        return [e for e in self.project_events
+                if project_id in (None, e['project_id']) and
+                state in (None, e['state'])]
+
+
+class FakeVNFM(object):
+    """A project's manager: answers through the engine's reply API.
+
+    ``replies``: event -> 'ACK' | 'NACK' | None (silent) or a list of them
+    used in turn; default ACK. ``actions``: event -> instance action for
+    every instance the event is about (default MIGRATE). ``hooks``: event
+    -> callable(payload, vnfm) run before replying (scale in, own action).
+    """
+
+    def __init__(self, cloud, notifier, project_id, replies=None,
+                 actions=None, hooks=None):
+        self.cloud = cloud
+        self.project_id = project_id
+        self.replies = dict(replies or {})
+        self.actions = dict(actions or {})
+        self.hooks = dict(hooks or {})
+        self.done = []
+        self.received = []
+        self.engine = manager.EngineManager(notifier, host='test-engine')
+        self.ctx = context.get_admin_context()
+        notifier.vnfms[project_id] = self
+        cloud.managers.add(project_id)
+
+    def _reply_for(self, event):
+        reply = self.replies.get(event, 'ACK')
+        if isinstance(reply, list):
+            return reply.pop(0) if len(reply) > 1 else reply[0]
+        return reply
+
+    def __call__(self, payload):
+        event = payload['state']
+        self.received.append(event)
+        if event == st.INSTANCE_ACTION_DONE:
+            self.done.extend(payload['instance_ids'])
+            return
+        sid = payload['session_id']
+        hook = self.hooks.get(event)
+        if hook is not None:
+            hook(payload, self)
+        reply = self._reply_for(event)
+        if reply is None:
+            return
+        body = {'state': '%s_%s' % (reply, event)}
+        if event in (st.PREPARE_MAINTENANCE, st.PLANNED_MAINTENANCE):
+            ids = self.engine.get_project(self.ctx, sid,
+                                          self.project_id)['instance_ids']
+            action = self.actions.get(event, st.MIGRATE)
+            body['instance_actions'] = {i: action for i in ids}
+        self.engine.project_reply(self.ctx, sid, self.project_id, body)

@@ -1,0 +1,725 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The ``default`` workflow end to end: real DB, real session runner, a
+fake cloud and fake VNFMs that answer through the engine's reply API."""
+import os
+import pathlib
+import threading
+import time
+from unittest import mock
+
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.engine import runner as session_runner
+from fenix.tests import base
+from fenix.tests import db_fixture
+from fenix.tests.unit.workflow import fakes
+from fenix.workflow import base as workflow_base
+from fenix.workflow.workflows import default
+
+
+class WorkflowTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.config(group='download',
+                    directory=os.path.join(self.tmpdir, 'downloads'))
+        self.config(group='workflow', nova_poll_interval=0.01)
+        self.cloud = fakes.FakeCloud()
+        self.notifier = fakes.FakeNotifier(self.cloud)
+        patcher = mock.patch('fenix.common.cloud.Cloud',
+                             return_value=self.cloud)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    # --- helpers ------------------------------------------------------------
+    def create(self, hosts=(), options=None, plugins=(), download=(),
+               meta=None, maintenance_at=None):
+        opts = dict(options or {})
+        opts['requested_hosts'] = list(hosts)
+        session = db_api.session_create({
+            'workflow': 'default', 'state': st.MAINTENANCE,
+            'maintenance_at': maintenance_at or timeutils.utcnow(),
+            'meta': meta if meta is not None else
+            {'openstack_version': 'Train'},
+            'options': opts, 'download': list(download),
+            'action_plugins': [{'plugin': 'dummy', 'type': t,
+                                'meta': m or {}} for t, m in plugins]})
+        return session['session_id']
+
+    def run_session(self, sid):
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        runner._run()
+        return db_api.session_get(sid)
+
+    def history(self, sid, kind=None):
+        return [e['message'] for e in db_api.events_get(sid)
+                if kind in (None, e['kind'])]
+
+    def states(self, sid):
+        # Sessions are created in MAINTENANCE; then every transition.
+        return [st.MAINTENANCE] + [e['state'] for e in db_api.events_get(sid)
+                                   if e['kind'] == st.EVENT_STATE]
+
+    def hosts(self, sid):
+        return {h['hostname']: h for h in db_api.hosts_get(sid)}
+
+    def assertDone(self, session):
+        self.assertEqual(st.MAINTENANCE_DONE, session['state'],
+                         session.get('error'))
+        self.assertEqual([], self.notifier.violations)
+
+    def assertAllEnabled(self, *except_hosts):
+        for name, host in self.cloud.hosts.items():
+            if name not in except_hosts:
+                self.assertEqual('enabled', host['status'], name)
+
+    def assertInHistory(self, sid, text):
+        for message in self.history(sid):
+            if text in (message or ''):
+                return
+        self.fail('%r not in history:\n%s' % (
+            text, '\n'.join(m or '' for m in self.history(sid))))
+
+    def two_hosts(self, vms=('a', 'b'), project='p1'):
+        """c1 empty, c2 holding ``vms``."""
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        for vm in vms:
+            self.cloud.add_server(vm, 'c2', project=project)
+
+
+class TestSeed004(WorkflowTest):
+    """Three full computes, an ACT-STDBY VNF: scale in, prepare, roll."""
+
+    def build(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('ha0', 'c1', floating_ip=True)
+        self.cloud.add_server('na0', 'c1')
+        self.cloud.add_server('ha1', 'c2')
+        self.cloud.add_server('na1', 'c2')
+        self.cloud.add_server('na2', 'c3')
+        self.cloud.add_server('na3', 'c3')
+        self.cloud.add_group('ha-group', 'anti-affinity', ['ha0', 'ha1'])
+
+        def scale_in(payload, vnfm):
+            # Heat removes two non-HA instances, from two hosts.
+            self.cloud.delete_server('na1')
+            self.cloud.delete_server('na2')
+
+        def scale_out(payload, vnfm):
+            self.cloud.add_server('na4', 'c1')
+            self.cloud.add_server('na5', 'c2')
+
+        return fakes.FakeVNFM(
+            self.cloud, self.notifier, 'p1',
+            actions={st.PLANNED_MAINTENANCE: st.LIVE_MIGRATE},
+            hooks={st.SCALE_IN: scale_in,
+                   st.MAINTENANCE_COMPLETE: scale_out})
+
+    def test_full_run(self):
+        vnfm = self.build()
+        sid = self.create(plugins=[('pre', None), ('host', None),
+                                   ('compute', None), ('post', None)])
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual(
+            [st.MAINTENANCE, st.SCALE_IN, st.PREPARE_MAINTENANCE,
+             st.START_MAINTENANCE, st.PLANNED_MAINTENANCE,
+             st.START_MAINTENANCE, st.PLANNED_MAINTENANCE,
+             st.START_MAINTENANCE, st.MAINTENANCE_COMPLETE,
+             st.MAINTENANCE_DONE], self.states(sid))
+        self.assertEqual(
+            [st.MAINTENANCE, st.SCALE_IN, st.PREPARE_MAINTENANCE,
+             st.PLANNED_MAINTENANCE, st.PLANNED_MAINTENANCE,
+             st.MAINTENANCE_COMPLETE],
+            [e for e in vnfm.received if e != st.INSTANCE_ACTION_DONE])
+        hosts = self.hosts(sid)
+        self.assertTrue(all(h['maintained'] for h in hosts.values()))
+        self.assertTrue(all(h['state'] == st.HOST_MAINTAINED
+                            for h in hosts.values()))
+        self.assertTrue(all(h['started_at'] and h['finished_at']
+                            for h in hosts.values()))
+        self.assertFalse(any(h['disabled_by_fenix']
+                             for h in hosts.values()))
+        self.assertAllEnabled()
+        # Each host: IN_MAINTENANCE then MAINTENANCE_COMPLETE, one by one.
+        events = self.notifier.host_events
+        self.assertEqual(6, len(events))
+        for i in range(0, 6, 2):
+            self.assertEqual(events[i][0], events[i + 1][0])
+            self.assertEqual(st.IN_MAINTENANCE, events[i][1])
+            self.assertEqual(st.HOST_MAINTENANCE_COMPLETE, events[i + 1][1])
+        # Every move was announced; PLANNED moves were live.
+        moved = [m[0] for m in self.cloud.moves]
+        self.assertEqual(sorted(moved), sorted(vnfm.done))
+        self.assertTrue(all(m[1] == st.LIVE_MIGRATE
+                            for m in self.cloud.moves[1:]))
+        # Anti-affinity held all the way.
+        self.assertNotEqual(self.cloud.server('ha0')['host'],
+                            self.cloud.server('ha1')['host'])
+        # Plug-ins: pre and post once, host and compute on every host.
+        runs = db_api.action_runs_get(sid)
+        self.assertEqual(8, len(runs))
+        self.assertTrue(all(r['state'] == st.RUN_DONE for r in runs))
+        self.assertEqual(1, len([r for r in runs if r['type'] == 'pre']))
+        # Events carry the metadata, deadlines in the future, tagged ids.
+        planned = self.notifier.events_of('p1', st.PLANNED_MAINTENANCE)
+        self.assertEqual({'openstack_version': 'Train'},
+                         planned[0]['metadata'])
+        self.assertEqual(workflow_base.ALL_ACTIONS,
+                         planned[0]['allowed_actions'])
+        for event in self.notifier.events_of('p1'):
+            if event['state'] != st.INSTANCE_ACTION_DONE:
+                self.assertIsNotNone(event['reply_at'])
+        # Scale-out happened; the session ends at 100 %.
+        self.assertEqual((st.MAINTENANCE_DONE, 100),
+                         self.notifier.session_events[-1])
+        self.assertInHistory(sid, 'scale-in needed: to empty a host 4 vCPU '
+                                  '/ 8192 MB RAM / 80 GB disk more must be '
+                                  'free')
+        self.assertInHistory(sid, 'chosen to be emptied')
+        self.assertIsNone(session['plan'].get('exchange'))
+
+    def test_instances_recorded(self):
+        self.build()
+        sid = self.create()
+        self.run_session(sid)
+        rows = {i['instance_id']: i for i in db_api.instances_get(sid)}
+        # Scaled-in instances are gone, the others moved and are DONE.
+        self.assertNotIn('na1', rows)
+        self.assertNotIn('na2', rows)
+        self.assertTrue(rows['ha0']['details']['floating_ip'])
+        self.assertEqual('ha-group', rows['ha0']['details']['group'])
+        self.assertEqual(st.ACTION_DONE, rows['ha0']['action_state'])
+        self.assertEqual(self.cloud.server('ha0')['host'],
+                         rows['ha0']['host'])
+        self.assertEqual(1, rows['ha0']['action_attempts'])
+
+
+class TestProjects(WorkflowTest):
+
+    def test_silent_project_gets_defaults(self):
+        self.two_hosts()
+        vnfm = fakes.FakeVNFM(self.cloud, self.notifier, 'p1', replies={
+            e: None for e in st.REPLY_EVENTS})
+        db_api.instance_constraint_put('a', {
+            'project_id': 'p1', 'migration_type': st.LIVE_MIGRATE})
+        sid = self.create(options={'reply_window': 1})
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual({('a', st.LIVE_MIGRATE), ('b', st.MIGRATE)},
+                         {(m[0], m[1]) for m in self.cloud.moves})
+        self.assertInHistory(sid, 'project p1 did not answer '
+                                  'PLANNED_MAINTENANCE: default '
+                                  'LIVE_MIGRATE (its constraint '
+                                  'migration_type)')
+        self.assertInHistory(sid, 'default MIGRATE ([workflow] '
+                                  'default_migration_type)')
+        self.assertIn(st.MAINTENANCE_COMPLETE, vnfm.received)
+        self.assertAllEnabled()
+
+    def test_project_without_manager(self):
+        self.two_hosts(vms=('a',), project='p2')
+        self.config(group='workflow', default_migration_type=st.LIVE_MIGRATE)
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual([], self.notifier.project_events)
+        self.assertEqual([('a', st.LIVE_MIGRATE, 'c2', 'c1')],
+                         self.cloud.moves)
+        self.assertInHistory(sid, 'project p2 has no manager')
+        self.assertFalse(db_api.project_get(sid, 'p2')['has_manager'])
+
+    def test_waits_for_maintenance_at(self):
+        self.two_hosts(vms=('a',))
+        vnfm = fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        start = timeutils.utcnow().replace(microsecond=0)
+        at = timeutils.after(2, start)
+        sid = self.create(maintenance_at=at)
+        self.assertDone(self.run_session(sid))
+        # Fenix acts at maintenance_at, or at the reply deadline when that
+        # is later (here: the 120 s window) unless everyone answered.
+        event = self.notifier.events_of('p1', st.MAINTENANCE)[0]
+        self.assertEqual(event['reply_at'], event['actions_at'])
+        self.assertGreater(event['actions_at'], at)
+        self.assertInHistory(sid, 'waiting until %s to start'
+                             % timeutils.format_time(at))
+        # Nothing happened to the hosts before maintenance_at.
+        first_host_event = [e for e in db_api.events_get(sid)
+                            if e['kind'] == st.EVENT_HOST][0]
+        self.assertGreaterEqual(first_host_event['created_at'], at)
+        self.assertEqual(1, vnfm.received.count(st.MAINTENANCE))
+
+    def test_own_action_without_manager_falls_back(self):
+        self.two_hosts(vms=('a',), project='p2')
+        db_api.instance_constraint_put('a', {
+            'project_id': 'p2', 'migration_type': st.OWN_ACTION})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([('a', st.MIGRATE, 'c2', 'c1')], self.cloud.moves)
+
+    def test_stopped_instance_is_cold_migrated(self):
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        self.cloud.add_server('a', 'c2', vm_state='stopped')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1', actions={
+            st.PLANNED_MAINTENANCE: st.LIVE_MIGRATE})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([('a', st.MIGRATE, 'c2', 'c1')], self.cloud.moves)
+        self.assertInHistory(sid, 'cold-migrated instead of live-migrated')
+
+    def test_own_action(self):
+        self.two_hosts(vms=('a', 'b'))
+
+        def act(server_id):
+            # Once Fenix waits, the manager re-creates 'a' on the
+            # maintained host and moves 'b' there by its own means.
+            self.cloud.on_server_read = None
+            self.cloud.delete_server('a')
+            self.cloud.add_server('a2', 'c1')
+            with self.cloud.lock:
+                self.cloud.servers_['b']['host'] = 'c1'
+
+        self.cloud.on_server_read = act
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       actions={st.PLANNED_MAINTENANCE: st.OWN_ACTION})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([], [c for c in self.cloud.calls if c[0] == 'move'])
+        self.assertEqual('c1', db_api.instance_get(sid, 'b')['host'])
+        self.assertEqual(st.ACTION_DONE,
+                         db_api.instance_get(sid, 'b')['action_state'])
+        self.assertInHistory(sid, 'instance a left c2 (project p1 chose '
+                                  'OWN_ACTION): deleted')
+
+    def test_own_action_timeout(self):
+        self.config(group='workflow', own_action_timeout=1)
+        self.two_hosts(vms=('a',))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       actions={st.PLANNED_MAINTENANCE: st.OWN_ACTION})
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('could not empty host c2: instance a still on c2 '
+                      'after 1 s (project p1 chose OWN_ACTION)',
+                      session['error'])
+        self.assertEqual(st.ACTION_FAILED,
+                         db_api.instance_get(sid, 'a')['action_state'])
+        self.assertAllEnabled()
+
+
+class TestNack(WorkflowTest):
+
+    def test_fail_at_maintenance_touches_nothing(self):
+        self.two_hosts()
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       replies={st.MAINTENANCE: 'NACK'})
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertEqual(st.MAINTENANCE, session['failed_state'])
+        self.assertIn('project(s) p1 refused MAINTENANCE '
+                      '(NACK_MAINTENANCE); nack_policy is fail',
+                      session['error'])
+        self.assertFalse([c for c in self.cloud.calls
+                          if c[0] in ('disable_compute', 'move')])
+
+    def test_fail_at_planned_enables_hosts(self):
+        self.two_hosts()
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       replies={st.PLANNED_MAINTENANCE: 'NACK'})
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('refused PLANNED_MAINTENANCE', session['error'])
+        self.assertIn(('disable_compute', 'c2', 'fenix maintenance %s'
+                       % sid), self.cloud.calls)
+        self.assertAllEnabled()
+        self.assertFalse(any(h['disabled_by_fenix']
+                             for h in self.hosts(sid).values()))
+        self.assertInHistory(sid, 'enabled on c2 again (session failed)')
+
+    def test_skip_host_defers_then_skips(self):
+        self.two_hosts()
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       replies={st.PLANNED_MAINTENANCE: 'NACK'})
+        sid = self.create(options={'nack_policy': 'skip_host'})
+        session = self.run_session(sid)
+        self.assertDone(session)
+        hosts = self.hosts(sid)
+        self.assertTrue(hosts['c1']['maintained'])
+        self.assertFalse(hosts['c2']['maintained'])
+        self.assertEqual(st.HOST_SKIPPED, hosts['c2']['state'])
+        self.assertEqual([], self.cloud.moves)
+        self.assertEqual(2, len(self.notifier.events_of(
+            'p1', st.PLANNED_MAINTENANCE)))
+        self.assertInHistory(sid, 'host c2 deferred')
+        self.assertInHistory(sid, 'host c2 skipped')
+        self.assertAllEnabled()
+        self.assertEqual(100, self.notifier.session_events[-1][1])
+
+    def test_skip_host_at_maintenance_then_accepted(self):
+        self.two_hosts()
+        self.config(group='workflow', nack_policy='skip_host')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       replies={st.MAINTENANCE: 'NACK'})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertInHistory(sid, 'host c2 deferred (nack_policy '
+                                  'skip_host): project p1 refused '
+                                  'MAINTENANCE')
+        self.assertTrue(all(h['maintained']
+                            for h in self.hosts(sid).values()))
+
+    def test_nack_prepare_skip_host_tries_another(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1', project='p1')
+        self.cloud.add_server('b', 'c2', project='p2', vcpus=1, ram=1024,
+                              disk=10)
+        self.cloud.add_server('c', 'c3', project='p3')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p2', replies={
+            st.PREPARE_MAINTENANCE: 'NACK'})
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p3')
+        sid = self.create(options={'nack_policy': 'skip_host'})
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertInHistory(sid, 'host c2 deferred')
+        states = self.states(sid)
+        self.assertEqual([st.PREPARE_MAINTENANCE, st.PREPARE_MAINTENANCE],
+                         states[1:3])
+
+
+class TestFailures(WorkflowTest):
+
+    def test_migration_failure(self):
+        self.two_hosts()
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        self.cloud.fail_moves['b'] = 'Migration pre-check error: boom'
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertEqual(st.PLANNED_MAINTENANCE, session['failed_state'])
+        self.assertIn('could not empty host c2: MIGRATE of instance b (b) '
+                      'failed after', session['error'])
+        self.assertIn('boom', session['error'])
+        row = db_api.instance_get(sid, 'b')
+        self.assertEqual(st.ACTION_FAILED, row['action_state'])
+        self.assertIn('boom', row['action_message'])
+        self.assertEqual(st.HOST_FAILED, self.hosts(sid)['c2']['state'])
+        self.assertFalse(self.hosts(sid)['c2']['maintained'])
+        self.assertAllEnabled()
+        # The planned target refused: Nova's scheduler was tried as well.
+        tries = [c for c in self.cloud.calls
+                 if c[0] == 'move' and c[1] == 'b']
+        self.assertEqual([('move', 'b', st.MIGRATE, 'c1'),
+                          ('move', 'b', st.MIGRATE, None)], tries)
+
+    def test_continue_after_failure(self):
+        self.two_hosts()
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        self.cloud.fail_moves['b'] = 'boom'
+        sid = self.create()
+        self.run_session(sid)
+        # The admin fixes Nova and continues from where it failed.
+        del self.cloud.fail_moves['b']
+        db_api.session_update(sid, {'state': st.PLANNED_MAINTENANCE,
+                                    'error': None, 'failed_state': None})
+        self.assertDone(self.run_session(sid))
+        self.assertEqual(['a', 'b'], sorted(m[0] for m in self.cloud.moves))
+        self.assertAllEnabled()
+
+    def test_host_plugin_failure(self):
+        self.two_hosts(vms=())
+        sid = self.create(plugins=[('host', {'fail_on': ['c2']})])
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('host plug-in dummy failed on c2', session['error'])
+        self.assertEqual(st.HOST_FAILED, self.hosts(sid)['c2']['state'])
+        self.assertAllEnabled()
+
+    def test_unknown_requested_host(self):
+        self.two_hosts()
+        sid = self.create(hosts=['c1', 'ghost'])
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('ghost', session['error'])
+
+    def test_scale_in_without_progress(self):
+        for name in ('c1', 'c2'):
+            self.cloud.add_host(name)
+            self.cloud.add_server(name + 'a', name)
+            self.cloud.add_server(name + 'b', name)
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertEqual(st.SCALE_IN, session['failed_state'])
+        self.assertIn('to empty a host 4 vCPU / 8192 MB RAM / 80 GB disk '
+                      'more must be free', session['error'])
+        self.assertIn('projects freed 0 vCPU / 0 MB RAM / 0 GB disk (p1: '
+                      'ACK_SCALE_IN)',
+                      session['error'])
+        self.assertFalse([c for c in self.cloud.calls
+                          if c[0] == 'disable_compute'])
+
+    def test_scale_in_forbidden_by_constraints(self):
+        for name in ('c1', 'c2'):
+            self.cloud.add_host(name)
+            self.cloud.add_server(name + 'a', name)
+            self.cloud.add_server(name + 'b', name)
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        db_api.instance_group_constraint_put('g', {
+            'project_id': 'p1', 'resource_mitigation': False})
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('no project with a manager allows scale-in',
+                      session['error'])
+        self.assertInHistory(sid, 'project p1 not asked to scale in')
+
+    def test_scale_in_over_rounds(self):
+        for name in ('c1', 'c2'):
+            self.cloud.add_host(name)
+            self.cloud.add_server(name + 'a', name)
+            self.cloud.add_server(name + 'b', name)
+        victims = ['c1a', 'c2a']
+
+        def scale_in(payload, vnfm):
+            self.cloud.delete_server(victims.pop(0))
+
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       hooks={st.SCALE_IN: scale_in})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([st.MAINTENANCE, st.SCALE_IN, st.SCALE_IN],
+                         self.states(sid)[:3])
+        self.assertInHistory(sid, 'scale-in freed 2 vCPU / 4096 MB RAM / '
+                                  '40 GB disk; not enough yet')
+
+
+class TestHosts(WorkflowTest):
+
+    def test_empty_cloud(self):
+        sid = self.create(plugins=[('pre', None), ('post', None)])
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual([st.MAINTENANCE, st.START_MAINTENANCE,
+                          st.MAINTENANCE_COMPLETE, st.MAINTENANCE_DONE],
+                         self.states(sid))
+        self.assertEqual(2, len(db_api.action_runs_get(sid)))
+
+    def test_hosts_without_instances(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual([], self.notifier.project_events)
+        self.assertTrue(all(h['maintained']
+                            for h in self.hosts(sid).values()))
+        self.assertEqual(3, len([c for c in self.cloud.calls
+                                 if c[0] == 'enable_compute']))
+        self.assertAllEnabled()
+
+    def test_operator_disabled_host_is_skipped(self):
+        self.two_hosts(vms=('a',))
+        self.cloud.add_host('c3', status='disabled', reason='broken disk')
+        self.cloud.add_server('x', 'c3', project='p9')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        hosts = self.hosts(sid)
+        self.assertEqual(st.HOST_SKIPPED, hosts['c3']['state'])
+        self.assertTrue(hosts['c3']['disabled_by_operator'])
+        self.assertFalse(hosts['c3']['maintained'])
+        self.assertEqual({'status': 'disabled', 'reason': 'broken disk'},
+                         {k: self.cloud.hosts['c3'][k]
+                          for k in ('status', 'reason')})
+        self.assertNotIn(('enable_compute', 'c3'), self.cloud.calls)
+        self.assertFalse([m for m in self.cloud.moves if m[3] == 'c3'])
+        self.assertInHistory(sid, 'host c3 skipped: nova-compute disabled '
+                                  'by an operator (broken disk)')
+        self.assertEqual(100, self.notifier.session_events[-1][1])
+
+    def test_operator_disabled_host_requested(self):
+        self.two_hosts(vms=('a',))
+        self.cloud.add_host('c3', status='disabled', reason='broken disk')
+        self.cloud.add_server('x', 'c3')
+        sid = self.create(hosts=['c1', 'c2', 'c3'])
+        session = self.run_session(sid)
+        self.assertDone(session)
+        hosts = self.hosts(sid)
+        self.assertTrue(hosts['c3']['maintained'])
+        self.assertEqual('disabled', self.cloud.hosts['c3']['status'])
+        self.assertEqual('broken disk', self.cloud.hosts['c3']['reason'])
+        self.assertNotIn(('enable_compute', 'c3'), self.cloud.calls)
+        self.assertFalse([m for m in self.cloud.moves if m[3] == 'c3'])
+        self.assertNotEqual('c3', self.cloud.server('x')['host'])
+
+    def test_requested_subset_and_outside_target(self):
+        # Only c2 is maintained; its instance may go to c1 outside.
+        self.two_hosts(vms=('a',))
+        sid = self.create(hosts=['c2'])
+        self.assertDone(self.run_session(sid))
+        self.assertEqual(['c2'], list(self.hosts(sid)))
+        self.assertEqual([('a', st.MIGRATE, 'c2', 'c1')], self.cloud.moves)
+        self.assertEqual([st.MAINTENANCE, st.PREPARE_MAINTENANCE,
+                          st.START_MAINTENANCE], self.states(sid)[:3])
+
+    def test_controllers_after_computes(self):
+        self.two_hosts(vms=())
+        self.cloud.controllers = ['ctl1']
+        sid = self.create(hosts=['c1', 'c2', 'ctl1'],
+                          plugins=[('compute', None),
+                                   ('controller', None)])
+        self.assertDone(self.run_session(sid))
+        hosts = self.hosts(sid)
+        self.assertEqual(st.CONTROLLER, hosts['ctl1']['type'])
+        self.assertTrue(hosts['ctl1']['maintained'])
+        self.assertEqual('ctl1', self.notifier.host_events[-1][0])
+        runs = {(r['type'], r['hostname']): r['state']
+                for r in db_api.action_runs_get(sid)}
+        self.assertEqual({('compute', 'c1'): st.RUN_DONE,
+                          ('compute', 'c2'): st.RUN_DONE,
+                          ('controller', 'ctl1'): st.RUN_DONE}, runs)
+        self.assertNotIn(('disable_compute', 'ctl1'),
+                         [c[:2] for c in self.cloud.calls])
+
+    def test_dry_run(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1')
+        self.cloud.add_server('b', 'c2')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(options={'dry_run': True})
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual([], self.notifier.project_events)
+        self.assertEqual([], self.notifier.host_events)
+        self.assertFalse([c for c in self.cloud.calls
+                          if c[0] in ('disable_compute', 'move',
+                                      'enable_compute')])
+        plan = session['plan']['dry_run']
+        self.assertEqual(['c3', 'c1', 'c2'],
+                         [s['host'] for s in plan['steps']])
+        self.assertIsNone(plan['blocked'])
+        self.assertInHistory(sid, 'dry run: order c3 (empty)')
+
+
+class TestDownloads(WorkflowTest):
+
+    def test_failed_download_touches_nothing(self):
+        self.two_hosts()
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(download=['file:///nonexistent/pkg.rpm'])
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('Download of file:///nonexistent/pkg.rpm failed',
+                      session['error'])
+        self.assertEqual([], self.notifier.project_events)
+        self.assertFalse([c for c in self.cloud.calls
+                          if c[0] in ('disable_compute', 'move')])
+
+    def test_downloads_recorded(self):
+        self.two_hosts(vms=())
+        src = os.path.join(self.tmpdir, 'plugin.py')
+        with open(src, 'w') as f:
+            f.write('print(1)\n')
+        sid = self.create(download=[pathlib.Path(src).as_uri()])
+        self.assertDone(self.run_session(sid))
+        self.assertTrue(os.path.isfile(os.path.join(
+            workflow_base.session_download_dir(sid), 'plugin.py')))
+        self.assertInHistory(sid, 'downloaded file://')
+        self.assertInHistory(sid, 'plugin.py holds Python code: not loaded '
+                                  '([download] allow_plugin_code is off)')
+
+
+class TestRestart(WorkflowTest):
+    """An engine that stops in the middle of PLANNED_MAINTENANCE."""
+
+    def interrupt(self, in_flight):
+        self.two_hosts()
+        vnfm = fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(options={'max_concurrent_migrations': 1})
+        release = threading.Event()
+        runner = session_runner.SessionRunner(sid, self.notifier)
+
+        def hook(server_id, kind, host):
+            if server_id != 'b':
+                return None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and db_api.instance_get(
+                    sid, 'a')['action_state'] != st.ACTION_DONE:
+                time.sleep(0.01)
+            if in_flight:
+                # Nova goes on migrating while no engine watches.
+                with self.cloud.lock:
+                    srv = self.cloud.servers_['b']
+                    srv['task_state'] = 'migrating'
+                    srv['pending_target'] = 'c1'
+            runner.stop(session_runner.STOP_SHUTDOWN)
+            release.wait(10)
+            return {'ok': False, 'host': None, 'attempts': 1,
+                    'message': 'engine went away'}
+
+        self.cloud.move_hook = hook
+        runner.start()
+        runner._thread.join(20)
+        self.assertFalse(runner.is_alive())
+        self.cloud.move_hook = None
+        release.set()
+        session = db_api.session_get(sid)
+        self.assertEqual(st.PLANNED_MAINTENANCE, session['state'])
+        self.assertEqual(st.ACTION_DONE,
+                         db_api.instance_get(sid, 'a')['action_state'])
+        self.assertEqual(st.ACTION_IN_PROGRESS,
+                         db_api.instance_get(sid, 'b')['action_state'])
+        return sid, vnfm
+
+    def test_restart_does_not_repeat_done_move(self):
+        sid, vnfm = self.interrupt(in_flight=False)
+        session = self.run_session(sid)
+        self.assertDone(session)
+        moves = [c for c in self.cloud.calls if c[0] == 'move']
+        self.assertEqual(1, len([m for m in moves if m[1] == 'a']))
+        self.assertEqual(2, len([m for m in moves if m[1] == 'b']))
+        self.assertEqual(1, len(self.notifier.events_of(
+            'p1', st.PLANNED_MAINTENANCE)))
+        self.assertEqual(['a', 'b'], sorted(vnfm.done))
+        self.assertAllEnabled()
+
+    def test_restart_watches_move_in_flight(self):
+        sid, vnfm = self.interrupt(in_flight=True)
+        session = self.run_session(sid)
+        self.assertDone(session)
+        moves = [c for c in self.cloud.calls if c[0] == 'move']
+        self.assertEqual(1, len([m for m in moves if m[1] == 'b']))
+        self.assertIn(('wait_for_move', 'b', 'c2', st.MIGRATE),
+                      self.cloud.calls)
+        self.assertEqual('c1', self.cloud.server('b')['host'])
+        self.assertInHistory(sid, 'MIGRATE of instance b from c2 to c1 '
+                                  'watched again')
+
+    def test_crash_after_disable_is_cleaned_up(self):
+        # The DB says "disabled by Fenix" before Nova is asked: a session
+        # deleted right then enables the host again.
+        self.two_hosts()
+        sid = self.create()
+        db_api.hosts_create(sid, [{'hostname': 'c2', 'type': st.COMPUTE,
+                                   'state': st.HOST_PENDING,
+                                   'disabled_by_fenix': True}])
+        self.cloud.disable_compute('c2', 'fenix maintenance %s' % sid)
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        workflow = default.DefaultWorkflow(sid, runner, self.notifier)
+        workflow.cleanup('session deleted')
+        self.assertAllEnabled()
+        self.assertFalse(self.hosts(sid)['c2']['disabled_by_fenix'])

@@ -1,0 +1,579 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Capacity arithmetic of the default workflow. Pure: no DB, no clients.
+
+Hosts (capacity) and instances (flavor, server group, floating IP) go in;
+answers come out:
+
+* :meth:`Topology.plan_evacuation` -- does everything on host X fit on the
+  allowed target hosts (vCPU, RAM, disk, anti-affinity, affinity,
+  ``max_instances_per_host``), and where would each instance go?
+* :meth:`Topology.choose_host_to_empty` -- which host is cheapest to empty
+  (no floating-IP / active-role instances first, then fewest instances,
+  then most free capacity left after the moves).
+* :meth:`Topology.scale_in_need` -- is scale-in needed, and exactly how
+  much capacity is missing (a message naming vCPU / RAM / disk short).
+
+Usage of a host is the sum of the flavors of the instances on it (plus
+what a host reserves), not Nova's hypervisor counters, which lag behind
+after a scale-in.
+"""
+import collections
+
+ANTI_AFFINITY = 'anti-affinity'
+AFFINITY = 'affinity'
+SOFT_ANTI_AFFINITY = 'soft-anti-affinity'
+SOFT_AFFINITY = 'soft-affinity'
+
+# Upper bound on the placements the exact search tries for one host
+# before it settles for the greedy answer.
+SEARCH_BUDGET = 20000
+
+# Capacity a hypervisor did not report: Nova decides (no limit here).
+UNKNOWN = float('inf')
+
+
+class Resources(collections.namedtuple('Resources', 'vcpus ram disk')):
+    """vCPUs, RAM in MB and disk in GB."""
+
+    __slots__ = ()
+
+    def __new__(cls, vcpus=0, ram=0, disk=0):
+        return super().__new__(cls, vcpus or 0, ram or 0, disk or 0)
+
+    def __add__(self, other):
+        return Resources(self.vcpus + other.vcpus, self.ram + other.ram,
+                         self.disk + other.disk)
+
+    def __sub__(self, other):
+        return Resources(self.vcpus - other.vcpus, self.ram - other.ram,
+                         self.disk - other.disk)
+
+    def clip(self):
+        """Negative parts as zero."""
+        return Resources(max(self.vcpus, 0), max(self.ram, 0),
+                         max(self.disk, 0))
+
+    def fits_in(self, other):
+        return (self.vcpus <= other.vcpus and self.ram <= other.ram and
+                self.disk <= other.disk)
+
+    def is_zero(self):
+        return not (self.vcpus > 0 or self.ram > 0 or self.disk > 0)
+
+    def fraction_of(self, total):
+        """Sum of the parts relative to ``total`` (a size score)."""
+        score = 0.0
+        for part, whole in zip(self, total):
+            if whole > 0:
+                score += float(part) / whole
+            elif part > 0:
+                score += float(part)
+        return score
+
+    def describe(self, skip_zero=False):
+        parts = [('%s vCPU' % _num(self.vcpus), self.vcpus),
+                 ('%s MB RAM' % _num(self.ram), self.ram),
+                 ('%s GB disk' % _num(self.disk), self.disk)]
+        shown = [text for text, value in parts
+                 if not skip_zero or value > 0]
+        return ' / '.join(shown) if shown else 'nothing'
+
+
+def _num(value):
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def total(items):
+    result = Resources()
+    for item in items:
+        result = result + item
+    return result
+
+
+class HostInfo(object):
+    """One host's schedulable capacity."""
+
+    def __init__(self, hostname, capacity, reserved=None):
+        self.hostname = hostname
+        self.capacity = capacity
+        self.reserved = reserved or Resources()
+
+    @classmethod
+    def from_dict(cls, data):
+        """From a hypervisor dict of the Cloud facade.
+
+        Keys ``hostname``, ``vcpus``, ``memory_mb``, ``local_gb`` (None:
+        unknown, no limit); optional ``*_allocation_ratio`` and
+        ``reserved_*`` keys scale and reduce the capacity as Nova's
+        placement does.
+        """
+        ratios = (data.get('cpu_allocation_ratio') or 1.0,
+                  data.get('ram_allocation_ratio') or 1.0,
+                  data.get('disk_allocation_ratio') or 1.0)
+        raw = tuple(UNKNOWN if data.get(k) is None else data[k]
+                    for k in ('vcpus', 'memory_mb', 'local_gb'))
+        capacity = Resources(*[_scaled(v, r) for v, r in zip(raw, ratios)])
+        reserved = Resources(data.get('reserved_vcpus') or 0,
+                             data.get('reserved_memory_mb') or 0,
+                             data.get('reserved_disk_gb') or 0)
+        return cls(data['hostname'], capacity, reserved)
+
+
+def _scaled(value, ratio):
+    scaled = value * ratio
+    if isinstance(scaled, float) and scaled.is_integer():
+        return int(scaled)
+    return scaled
+
+
+class InstanceInfo(object):
+    """One instance: where it is, what it uses, what constrains it."""
+
+    def __init__(self, instance_id, host, size, group=None,
+                 floating_ip=False, active=False, project_id=None,
+                 name=None):
+        self.instance_id = instance_id
+        self.host = host
+        self.size = size
+        self.group = group
+        self.floating_ip = bool(floating_ip)
+        self.active = bool(active)
+        self.project_id = project_id
+        self.name = name
+
+    @property
+    def important(self):
+        """Holds a floating IP or an active role: costly to move."""
+        return self.floating_ip or self.active
+
+    @classmethod
+    def from_dict(cls, data):
+        """From a server dict of the Cloud facade or an instance row.
+
+        Server: ``id``, ``host``, ``flavor`` {vcpus, ram, disk},
+        ``floating_ip``; row: ``instance_id``, ``host`` and ``details``
+        with the same keys. ``group`` names its server group.
+        """
+        details = data.get('details') or {}
+        flavor = data.get('flavor') or details.get('flavor') or {}
+        floating = data.get('floating_ip', details.get('floating_ip'))
+        group = data.get('group', details.get('group'))
+        active = data.get('active', details.get('active'))
+        disk = flavor.get('disk') or 0
+        if data.get('volume_backed', details.get('volume_backed')):
+            disk = 0
+        return cls(data.get('instance_id') or data['id'], data.get('host'),
+                   Resources(flavor.get('vcpus') or 0, flavor.get('ram') or 0,
+                             disk),
+                   group=group, floating_ip=floating, active=active,
+                   project_id=data.get('project_id'),
+                   name=data.get('instance_name') or data.get('name'))
+
+
+class GroupInfo(object):
+    """Placement rule of a server group (or instance-group constraint)."""
+
+    def __init__(self, group_id, policy=None, max_per_host=0):
+        self.group_id = group_id
+        self.policy = policy
+        self.max_per_host = max_per_host or 0
+
+    @property
+    def limit(self):
+        """Most members one host may hold (None: no limit)."""
+        if self.policy == ANTI_AFFINITY:
+            return self.max_per_host or 1
+        if self.max_per_host:
+            return self.max_per_host
+        return None
+
+    @property
+    def affinity(self):
+        return self.policy == AFFINITY
+
+
+class Plan(object):
+    """The answer to "can ``source`` be emptied onto ``targets``?".
+
+    ``moves`` maps instance id -> target host (when it fits); ``missing``
+    is the capacity that must be freed for it to fit (zero when it fits);
+    ``reason`` says in words why it does not fit.
+    """
+
+    def __init__(self, source, fits, moves=None, missing=None, reason='',
+                 need=None, free=None, free_after=None):
+        self.source = source
+        self.fits = fits
+        self.moves = moves or {}
+        self.missing = missing or Resources()
+        self.reason = reason
+        self.need = need or Resources()
+        self.free = free or Resources()
+        self.free_after = free_after or Resources()
+
+    def __repr__(self):
+        return ('Plan(source=%r, fits=%r, moves=%r, missing=%r, reason=%r)'
+                % (self.source, self.fits, self.moves, self.missing,
+                   self.reason))
+
+
+class Choice(object):
+    """The host chosen to be emptied, its plan and why it was chosen."""
+
+    def __init__(self, hostname, plan, why):
+        self.hostname = hostname
+        self.plan = plan
+        self.why = why
+
+
+class ScaleInNeed(object):
+    """How much capacity is missing to empty any host.
+
+    ``needed`` False: some host can be emptied (``host`` names it).
+    """
+
+    def __init__(self, needed, host=None, missing=None, message=''):
+        self.needed = needed
+        self.host = host
+        self.missing = missing or Resources()
+        self.message = message
+
+
+class Topology(object):
+    """Hosts, the instances on them, and the group rules."""
+
+    def __init__(self, hosts, instances, groups=None):
+        self.hosts = collections.OrderedDict()
+        for host in hosts:
+            if not isinstance(host, HostInfo):
+                host = HostInfo.from_dict(host)
+            self.hosts[host.hostname] = host
+        self.instances = collections.OrderedDict()
+        for inst in instances:
+            if not isinstance(inst, InstanceInfo):
+                inst = InstanceInfo.from_dict(inst)
+            self.instances[inst.instance_id] = inst
+        self.groups = {}
+        if isinstance(groups, dict):
+            groups = list(groups.values())
+        for group in groups or []:
+            if not isinstance(group, GroupInfo):
+                group = GroupInfo(group.get('group_id') or group.get('id'),
+                                  group.get('policy'),
+                                  group.get('max_per_host'))
+            self.groups[group.group_id] = group
+
+    def moved(self, moves):
+        """A copy with instances moved (``moves``: id -> host)."""
+        instances = []
+        for inst in self.instances.values():
+            copy = InstanceInfo(inst.instance_id,
+                                moves.get(inst.instance_id, inst.host),
+                                inst.size, inst.group, inst.floating_ip,
+                                inst.active, inst.project_id, inst.name)
+            instances.append(copy)
+        return Topology(list(self.hosts.values()), instances,
+                        list(self.groups.values()))
+
+    # --- simple questions ---------------------------------------------------
+    def on_host(self, hostname):
+        return [i for i in self.instances.values() if i.host == hostname]
+
+    def is_empty(self, hostname):
+        return not self.on_host(hostname)
+
+    def used(self, hostname):
+        host = self.hosts.get(hostname)
+        reserved = host.reserved if host else Resources()
+        return reserved + total(i.size for i in self.on_host(hostname))
+
+    def free(self, hostname):
+        host = self.hosts.get(hostname)
+        if host is None:
+            return Resources()
+        return (host.capacity - self.used(hostname)).clip()
+
+    def capacity(self, hostname):
+        host = self.hosts.get(hostname)
+        return host.capacity if host else Resources()
+
+    def _members(self, group_id):
+        return [i for i in self.instances.values() if i.group == group_id]
+
+    # --- can this host be emptied? ------------------------------------------
+    def plan_evacuation(self, source, targets):
+        """Can every instance on ``source`` move to ``targets``?"""
+        targets = [t for t in targets if t != source and t in self.hosts]
+        moving = self.on_host(source)
+        need = total(i.size for i in moving)
+        free = total(self.free(t) for t in targets)
+        free_after = (free - need).clip()
+        if not moving:
+            return Plan(source, True, {}, need=need, free=free,
+                        free_after=free)
+        aggregate_missing = (need - free).clip()
+        if not aggregate_missing.is_zero():
+            return Plan(
+                source, False, missing=aggregate_missing, need=need,
+                free=free,
+                reason='%s to move from %s, only %s free on %s'
+                % (need.describe(), source, free.describe(),
+                   _names(targets)))
+        units, blocked = self._units(moving, source, targets)
+        if blocked:
+            return Plan(source, False, missing=Resources(), need=need,
+                        free=free, reason=blocked)
+        search = _Search(self, source, targets, units)
+        moves = search.run()
+        if moves is not None:
+            return Plan(source, True, moves, need=need, free=free,
+                        free_after=free_after)
+        unit, missing = search.worst
+        return Plan(source, False, missing=missing, need=need, free=free,
+                    reason='%s (%s) fits on no target host: the free '
+                    'capacity (%s in all) is fragmented%s'
+                    % (unit.label(), unit.size.describe(), free.describe(),
+                       ' or server group rules forbid it'
+                       if unit.group else ''))
+
+    def _units(self, moving, source, targets):
+        """Group the instances that must move together (affinity)."""
+        units = []
+        bundles = collections.OrderedDict()
+        for inst in moving:
+            group = self.groups.get(inst.group)
+            if group is not None and group.affinity:
+                bundles.setdefault(inst.group, []).append(inst)
+            else:
+                units.append(_Unit([inst], group))
+        for group_id, members in bundles.items():
+            group = self.groups[group_id]
+            elsewhere = {i.host for i in self._members(group_id)
+                         if i.host != source}
+            unit = _Unit(members, group)
+            if elsewhere:
+                allowed = [t for t in targets if t in elsewhere]
+                if not allowed:
+                    return None, (
+                        'affinity group %s has members on %s, which is not '
+                        'a target host' % (group_id, _names(elsewhere)))
+                unit.only = set(allowed)
+            units.append(unit)
+        return units, None
+
+    # --- which host? --------------------------------------------------------
+    def choose_host_to_empty(self, candidates, targets, avoid=()):
+        """Cheapest host of ``candidates`` to empty onto ``targets``.
+
+        ``avoid``: hosts to take only when no other fits (e.g. deferred
+        after a refusal). Returns a :class:`Choice`, or None when none of
+        the candidates can be emptied.
+        """
+        ranked = []
+        for hostname in candidates:
+            plan = self.plan_evacuation(hostname, targets)
+            if not plan.fits:
+                continue
+            moving = self.on_host(hostname)
+            important = sum(1 for i in moving if i.important)
+            spare = plan.free_after.fraction_of(total(
+                self.capacity(t) for t in targets if t != hostname))
+            # Homogeneous hosts leave the same spare whichever is
+            # emptied: then the least to move wins.
+            key = (hostname in avoid, important, len(moving),
+                   -round(spare, 9), round(plan.need.fraction_of(
+                       self.capacity(hostname)), 9), hostname)
+            ranked.append((key, hostname, plan, important, len(moving)))
+        if not ranked:
+            return None
+        ranked.sort(key=lambda r: r[0])
+        key, hostname, plan, important, count = ranked[0]
+        why = ('%d instance(s) (%s), %d with a floating IP or active '
+               'role, %s still free elsewhere after the moves'
+               % (count, plan.need.describe(), important,
+                  plan.free_after.describe()))
+        if len(ranked) > 1:
+            why += '; cheapest of %d hosts that can be emptied' % len(ranked)
+        if hostname in avoid:
+            why += '; only a deferred host is left'
+        return Choice(hostname, plan, why)
+
+    def scale_in_need(self, candidates, targets_of):
+        """Is scale-in needed to empty one of ``candidates``?
+
+        ``targets_of(host)`` lists the hosts its instances may go to.
+        When none can be emptied, the candidate that misses least names
+        the shortfall.
+        """
+        best = None
+        for hostname in candidates:
+            plan = self.plan_evacuation(hostname, targets_of(hostname))
+            if plan.fits:
+                return ScaleInNeed(False, hostname, Resources(),
+                                   '%s can be emptied' % hostname)
+            score = plan.missing.fraction_of(self.capacity(hostname))
+            key = (score, len(self.on_host(hostname)), hostname)
+            if best is None or key < best[0]:
+                best = (key, hostname, plan)
+        if best is None:
+            return ScaleInNeed(True, None, Resources(),
+                               'there is no host that could be emptied')
+        _, hostname, plan = best
+        if plan.missing.is_zero():
+            message = ('no host can be emptied: %s' % plan.reason)
+        else:
+            message = ('to empty a host %s more must be free (cheapest: %s, '
+                       '%s)' % (plan.missing.describe(skip_zero=True),
+                                hostname, plan.reason))
+        return ScaleInNeed(True, hostname, plan.missing, message)
+
+
+def _names(hosts):
+    hosts = sorted(hosts)
+    return ', '.join(hosts) if hosts else 'no host'
+
+
+class _Unit(object):
+    """Instances placed together (one, or an affinity bundle)."""
+
+    def __init__(self, members, group):
+        self.members = members
+        self.group = group
+        self.size = total(m.size for m in members)
+        self.only = None
+
+    def label(self):
+        if len(self.members) == 1:
+            return 'instance %s' % self.members[0].instance_id
+        return 'affinity group %s (%d instances)' % (
+            self.group.group_id, len(self.members))
+
+
+class _Search(object):
+    """Depth-first placement of units onto targets, biggest first."""
+
+    def __init__(self, topology, source, targets, units):
+        self.topology = topology
+        self.source = source
+        self.targets = targets
+        scale = total(topology.capacity(t) for t in targets)
+        self.units = sorted(units, key=lambda u: (-u.size.fraction_of(scale),
+                                                  u.label()))
+        self.free = {t: topology.free(t) for t in targets}
+        # Members of each limited group already on each target.
+        self.count = collections.defaultdict(int)
+        for inst in topology.instances.values():
+            if inst.host in self.free and inst.host != source and \
+                    inst.group is not None:
+                self.count[(inst.group, inst.host)] += 1
+        self.budget = SEARCH_BUDGET
+        self.worst = (self.units[0], self.units[0].size)
+        self._deepest = -1
+
+    def _allowed(self, unit, target):
+        if unit.only is not None and target not in unit.only:
+            return False
+        if not unit.size.fits_in(self.free[target]):
+            return False
+        group = unit.group
+        if group is not None and group.limit is not None:
+            if self.count[(group.group_id, target)] + len(unit.members) > \
+                    group.limit:
+                return False
+        return True
+
+    def _note_failure(self, depth, unit):
+        if depth > self._deepest:
+            self._deepest = depth
+            shortfalls = [(unit.size - self.free[t]).clip()
+                          for t in self.targets
+                          if unit.only is None or t in unit.only]
+            missing = min(shortfalls, key=lambda r: (
+                r.fraction_of(unit.size), r)) if shortfalls else unit.size
+            self.worst = (unit, missing)
+
+    def run(self):
+        placed = {}
+        if self._place(0, placed):
+            return {inst.instance_id: target
+                    for unit, target in placed.items()
+                    for inst in unit.members}
+        return None
+
+    def _place(self, depth, placed):
+        if depth == len(self.units):
+            return True
+        self.budget -= 1
+        if self.budget < 0:
+            return False
+        unit = self.units[depth]
+        options = [t for t in self.targets if self._allowed(unit, t)]
+        if not options:
+            self._note_failure(depth, unit)
+            return False
+        # Most free first: spreads like Nova's default weighers.
+        options.sort(key=lambda t: (-self.free[t].fraction_of(
+            self.topology.capacity(t)), t))
+        for target in options:
+            self.free[target] = self.free[target] - unit.size
+            if unit.group is not None:
+                self.count[(unit.group.group_id, target)] += \
+                    len(unit.members)
+            placed[unit] = target
+            if self._place(depth + 1, placed):
+                return True
+            del placed[unit]
+            self.free[target] = self.free[target] + unit.size
+            if unit.group is not None:
+                self.count[(unit.group.group_id, target)] -= \
+                    len(unit.members)
+            if self.budget < 0:
+                return False
+        return False
+
+
+def rolling_plan(topology, hosts, others=(), maintained=(), avoid=()):
+    """Simulate the default workflow's order over ``hosts``.
+
+    ``others``: schedulable hosts outside the session (always targets);
+    ``maintained``: session hosts already done. The first host to empty
+    goes to any other schedulable host (PREPARE_MAINTENANCE); every later
+    one to maintained hosts and ``others`` only (PLANNED_MAINTENANCE).
+
+    Returns ``{'steps': [{'host', 'step', 'moves', 'why'}], 'blocked':
+    message or None, 'scale_in': bool}``.
+    """
+    remaining = [h for h in hosts if h not in maintained]
+    done = list(maintained)
+    others = [h for h in others if h not in hosts]
+    steps = []
+    result = {'steps': steps, 'blocked': None, 'scale_in': False}
+    while remaining:
+        empty = [h for h in remaining if topology.is_empty(h)]
+        if empty:
+            for hostname in empty:
+                steps.append({'host': hostname, 'step': 'empty',
+                              'moves': {}, 'why': 'holds no instance'})
+                done.append(hostname)
+                remaining.remove(hostname)
+            continue
+        if done:
+            step, targets = 'planned', others + done
+        else:
+            step, targets = 'prepare', others + remaining
+        choice = topology.choose_host_to_empty(remaining, targets, avoid)
+        if choice is None:
+            need = topology.scale_in_need(remaining, lambda h: targets)
+            result['blocked'] = need.message
+            result['scale_in'] = not done
+            break
+        steps.append({'host': choice.hostname, 'step': step,
+                      'moves': dict(choice.plan.moves), 'why': choice.why})
+        topology = topology.moved(choice.plan.moves)
+        done.append(choice.hostname)
+        remaining.remove(choice.hostname)
+    return result

@@ -1,0 +1,1105 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""``default``: the rolling maintenance of SPEC 5 (OPNFV Doctor's case).
+
+One host at a time is emptied and maintained; applications hear about
+every step through their manager (VNFM) and choose how their instances
+move. The states:
+
+MAINTENANCE
+    Discover the hosts (the requested ones, else every nova-compute host)
+    and the instances on them; fetch the session's downloads; tell every
+    project with a manager (reply window; ``actions_at`` is
+    ``maintenance_at``, or the reply deadline when that is later); wait
+    until every project answered or the deadline passed, and until
+    ``maintenance_at``; then decide: an empty host -> START_MAINTENANCE,
+    capacity to empty one -> PREPARE_MAINTENANCE, else SCALE_IN.
+SCALE_IN
+    Ask projects that allow it to scale in; re-read Nova; decide again.
+    A round that frees nothing fails, naming what is missing.
+PREPARE_MAINTENANCE
+    Empty the cheapest host (see :mod:`fenix.workflow.capacity`).
+START_MAINTENANCE
+    ``pre`` plug-ins once; disable nova-compute on every host not yet
+    maintained; maintain each empty one (IN_MAINTENANCE, ``host`` and
+    per-type plug-ins, MAINTENANCE_COMPLETE, enable); controllers of the
+    session after the computes; ``post`` plug-ins after the last host.
+PLANNED_MAINTENANCE
+    Move the instances of the next host onto maintained hosts.
+MAINTENANCE_COMPLETE
+    Projects may scale out again.
+
+Decisions of note (all written to the session history):
+
+* A silent project, or one without a manager, gets the default action for
+  each instance: its constraint's ``migration_type``, else ``[workflow]
+  default_migration_type``. OWN_ACTION is only a default for a project
+  that has a manager (nobody else would act on it).
+* A NACK follows ``nack_policy`` (session option, else ``[workflow]``):
+  ``fail`` fails the session naming the project; ``skip_host`` defers the
+  host(s) concerned to the end, and a host refused a second time is
+  skipped (left unmaintained, recorded).
+* A compute whose nova-compute an operator disabled is skipped when hosts
+  were discovered; when the admin named it in ``hosts`` it is maintained
+  (it is never a target and never enabled by Fenix).
+* Instances move to hosts chosen by the capacity model; if Nova refuses
+  that host, the move is tried once more with Nova's scheduler choosing.
+* Moves run in parallel up to the ``max_concurrent_migrations`` session
+  option (default :data:`DEFAULT_CONCURRENT_MIGRATIONS`).
+* The host being emptied in PREPARE_MAINTENANCE is disabled first, so
+  that nothing new lands on it.
+* ``dry_run`` sessions discover, compute the plan into the session's
+  ``plan`` and end without notifying anyone or touching a host.
+
+Every step is safe to run again after an engine restart: the exchange in
+progress (event, host, deadline) is kept in the session's ``plan``, moves
+already done are not repeated (Nova's current host decides), plug-in runs
+already DONE are skipped.
+"""
+import concurrent.futures
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.workflow import base
+from fenix.workflow import capacity
+from fenix.workflow import download
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENT_MIGRATIONS = 4
+NACK_FAIL = 'fail'
+NACK_SKIP_HOST = 'skip_host'
+# A host refused this many times is skipped rather than deferred.
+MAX_REFUSALS = 2
+GONE_STATUSES = ('DELETED', 'SOFT_DELETED')
+LIVE_VM_STATES = ('active', 'paused')
+
+
+def disable_reason(session_id):
+    return 'fenix maintenance %s' % session_id
+
+
+def _alive(server):
+    """Not on its way out (a VNFM scaling in deletes instances)."""
+    return ((server.get('status') or '').upper() not in GONE_STATUSES and
+            server.get('task_state') != 'deleting')
+
+
+def _busy(server):
+    return bool(server.get('task_state')) or \
+        (server.get('status') or '').upper() == 'VERIFY_RESIZE'
+
+
+class DefaultWorkflow(base.BaseWorkflow):
+    """The ``default`` workflow plug-in."""
+
+    # --- small helpers ------------------------------------------------------
+    def _nack_policy(self):
+        return self.options.get('nack_policy') or CONF.workflow.nack_policy
+
+    def _dry_run(self):
+        return bool(self.options.get('dry_run'))
+
+    def _plan(self):
+        return dict(self.session.get('plan') or {})
+
+    def _plan_update(self, **values):
+        """Set keys of the session's plan (None removes a key)."""
+        plan = self._plan()
+        for key, value in values.items():
+            if value is None:
+                plan.pop(key, None)
+            else:
+                plan[key] = value
+        db_api.session_update(self.session_id, {'plan': plan})
+
+    def _decision(self, message, **kwargs):
+        self.record(st.EVENT_DECISION, message, **kwargs)
+
+    def _wake(self, *args):
+        wake = getattr(self.runner, 'wake', None)
+        if wake:
+            wake()
+
+    def _host(self, hostname):
+        return db_api.host_get(self.session_id, hostname)
+
+    def _computes(self):
+        return self.hosts(type=st.COMPUTE)
+
+    def _open_computes(self):
+        """Computes still to maintain (neither maintained nor skipped)."""
+        return [h for h in self._computes()
+                if not h['maintained'] and h['state'] != st.HOST_SKIPPED]
+
+    def _deferred(self):
+        return {h['hostname'] for h in self.hosts()
+                if (h['details'] or {}).get('deferred')}
+
+    def percent_done(self):
+        hosts = [h for h in self.hosts() if h['state'] != st.HOST_SKIPPED]
+        if not hosts:
+            return 100 if self.session['state'] == st.MAINTENANCE_DONE \
+                else 0
+        done = sum(1 for h in hosts if h['maintained'])
+        return int(100 * done / len(hosts))
+
+    # --- discovery ----------------------------------------------------------
+    def _discover(self):
+        """Record the session's hosts (once; later calls keep the rows)."""
+        requested = []
+        for name in self.options.get('requested_hosts') or []:
+            if name not in requested:
+                requested.append(name)
+        services = {s['host']: s for s in self.cloud.compute_services()}
+        known = {h['hostname'] for h in self.hosts()}
+        names = requested or sorted(h for h in services if h)
+        controllers = set(self.cloud.controller_hosts()) if requested \
+            else set()
+        unknown = [n for n in names
+                   if n not in services and n not in controllers]
+        if unknown:
+            raise exception.WorkflowError(
+                reason='requested host(s) %s run neither nova-compute nor '
+                       'a controller service known to Nova'
+                       % ', '.join(unknown))
+        new = []
+        for name in names:
+            if name in known:
+                continue
+            svc = services.get(name)
+            values = {'hostname': name, 'state': st.HOST_PENDING,
+                      'details': {}}
+            if svc is None:
+                values['type'] = st.CONTROLLER
+                new.append(values)
+                continue
+            values['type'] = st.COMPUTE
+            if name in controllers:
+                values['details']['controller'] = True
+            if svc['status'] == 'disabled':
+                ours = (svc.get('disabled_reason') or '') == \
+                    disable_reason(self.session_id)
+                values['disabled_by_fenix'] = ours
+                values['disabled_by_operator'] = not ours
+                if not ours and not requested:
+                    values['state'] = st.HOST_SKIPPED
+                    values['details']['skipped'] = (
+                        'nova-compute disabled by an operator (%s)'
+                        % (svc.get('disabled_reason') or 'no reason given'))
+            new.append(values)
+        if new:
+            db_api.hosts_create(self.session_id, new)
+        for values in new:
+            if values.get('disabled_by_operator'):
+                if values['state'] == st.HOST_SKIPPED:
+                    self._decision(
+                        'host %s skipped: %s; name it in hosts to maintain '
+                        'it anyway' % (values['hostname'],
+                                       values['details']['skipped']),
+                        host=values['hostname'])
+                else:
+                    self._decision(
+                        'host %s was disabled by an operator: it is '
+                        'maintained as requested, never used as a target '
+                        'and left disabled' % values['hostname'],
+                        host=values['hostname'])
+        if not known:
+            computes = [v['hostname'] for v in new
+                        if v['type'] == st.COMPUTE]
+            others = [v['hostname'] for v in new
+                      if v['type'] != st.COMPUTE]
+            self._decision('hosts of the session: computes %s; '
+                           'controllers %s'
+                           % (', '.join(computes) or 'none',
+                              ', '.join(others) or 'none'))
+
+    def _sync(self):
+        """Read Nova: the instances on the session's computes.
+
+        Instance rows are added or refreshed, rows of servers that are gone
+        deleted; projects are added with whether they have a manager.
+        Returns (servers, server groups), all of Nova's live servers.
+        """
+        servers = [s for s in self.cloud.servers() if _alive(s)]
+        groups = self.cloud.server_groups()
+        member_of = {}
+        for group in groups:
+            for member in group.get('members') or []:
+                member_of[member] = group
+        in_scope = {h['hostname'] for h in self._computes()}
+        rows = {i['instance_id']: i
+                for i in db_api.instances_get(self.session_id)}
+        by_id = {s['id']: s for s in servers}
+        for srv in servers:
+            row = rows.get(srv['id'])
+            if srv['host'] not in in_scope:
+                if row is not None and row['host'] != srv['host']:
+                    db_api.instance_update(self.session_id, srv['id'],
+                                           {'host': srv['host']})
+                continue
+            details = dict((row or {}).get('details') or {})
+            group = member_of.get(srv['id'])
+            details.update({
+                'flavor': {k: (srv.get('flavor') or {}).get(k) or 0
+                           for k in ('vcpus', 'ram', 'disk')},
+                'floating_ip': bool(srv.get('floating_ip')),
+                'group': group['id'] if group else None,
+                'group_policy': group['policy'] if group else None,
+                'status': srv.get('status')})
+            db_api.instance_create_or_update(
+                self.session_id, srv['id'],
+                {'project_id': srv['project_id'],
+                 'instance_name': srv.get('name'), 'host': srv['host'],
+                 'vm_state': srv.get('vm_state'), 'details': details})
+        for iid, row in rows.items():
+            if iid in by_id:
+                continue
+            db_api.instance_delete(self.session_id, iid)
+            self.record(st.EVENT_ACTION, 'instance %s (%s) of project %s '
+                        'is gone' % (iid, row['instance_name'],
+                                     row['project_id']),
+                        instance_id=iid, project_id=row['project_id'])
+        self._sync_projects()
+        return servers, groups
+
+    def _sync_projects(self):
+        managers = self.cloud.projects_with_manager(
+            CONF.workflow.project_event_types)
+        existing = {p['project_id']: p
+                    for p in db_api.projects_get(self.session_id)}
+        in_scope = {h['hostname'] for h in self._computes()}
+        wanted = {i['project_id']
+                  for i in db_api.instances_get(self.session_id)
+                  if i['host'] in in_scope}
+        for pid in sorted(wanted | set(existing)):
+            has = pid in managers
+            row = existing.get(pid)
+            if row is not None and bool(row['has_manager']) == has:
+                continue
+            db_api.project_create_or_update(self.session_id, pid,
+                                            {'has_manager': has})
+            if not has:
+                self._decision(
+                    'project %s has no manager (no enabled event alarm for '
+                    '%s): its instances get the default action without '
+                    'being asked' % (
+                        pid, ' or '.join(CONF.workflow.project_event_types)),
+                    project_id=pid)
+
+    def _managed(self, project_ids=None):
+        rows = db_api.projects_get(self.session_id)
+        return [p['project_id'] for p in rows if p['has_manager'] and
+                (project_ids is None or p['project_id'] in project_ids)]
+
+    def _fetch_downloads(self):
+        items = self.session.get('download') or []
+        if not items:
+            return
+        results = download.fetch_all(
+            base.session_download_dir(self.session_id), items)
+        for item in results:
+            if item['fetched']:
+                self.record(st.EVENT_ACTION, 'downloaded %s as %s (%d bytes,'
+                            ' sha256 %s)' % (item['url'], item['name'],
+                                             item['size'], item['sha256']))
+                if item['code']:
+                    self._decision(
+                        '%s holds Python code: %s' % (
+                            item['name'],
+                            'plug-in code from downloads is allowed by '
+                            '[download] allow_plugin_code; it is used only '
+                            'once installed as a plug-in package'
+                            if CONF.download.allow_plugin_code else
+                            'not loaded ([download] allow_plugin_code is '
+                            'off)'))
+
+    # --- capacity -----------------------------------------------------------
+    def _topology(self, servers, groups):
+        constraints = {c['instance_id']: c
+                       for c in db_api.instance_constraints_list()}
+        group_rules = {g['group_id']: g
+                       for g in db_api.instance_group_constraints_list()}
+        member_of = {}
+        infos = {}
+        for group in groups:
+            policy = group.get('policy')
+            rules = group.get('rules') or {}
+            infos[group['id']] = capacity.GroupInfo(
+                group['id'], policy, rules.get('max_server_per_host'))
+            for member in group.get('members') or []:
+                member_of[member] = group['id']
+        instances = []
+        for srv in servers:
+            gid = member_of.get(srv['id'])
+            constraint = constraints.get(srv['id']) or {}
+            cgid = constraint.get('group_id')
+            rule = group_rules.get(gid or cgid)
+            if gid is None and rule is not None:
+                gid = cgid
+                infos.setdefault(gid, capacity.GroupInfo(gid))
+            if rule is not None:
+                info = infos[gid]
+                if rule.get('anti_affinity_group'):
+                    info.policy = capacity.ANTI_AFFINITY
+                if rule.get('max_instances_per_host'):
+                    info.max_per_host = rule['max_instances_per_host']
+            inst = capacity.InstanceInfo.from_dict(srv)
+            inst.group = gid
+            instances.append(inst)
+        hosts = [h for h in self.cloud.hypervisors() if h.get('hostname')]
+        return capacity.Topology(hosts, instances, list(infos.values()))
+
+    def _targets(self):
+        """Hosts Nova may schedule to now (enabled and up)."""
+        return [s['host'] for s in self.cloud.compute_services()
+                if s['status'] == 'enabled' and s['state'] == 'up' and
+                not s.get('forced_down')]
+
+    def _occupied(self, hostname):
+        return bool(self.cloud.servers(host=hostname))
+
+    def _decide(self, servers, groups, quiet_state=None):
+        """The next state once projects were told: see the module doc.
+
+        The reason goes to the history, unless the answer is
+        ``quiet_state`` (the state the caller is in: nothing new).
+        """
+        state, message = self._next(servers, groups)
+        if state != quiet_state:
+            self._decision(message)
+        return state
+
+    def _next(self, servers, groups):
+        open_hosts = [h['hostname'] for h in self._open_computes()]
+        if not open_hosts:
+            return (st.START_MAINTENANCE,
+                    'no compute left to empty: start maintenance')
+        empty = [h for h in open_hosts if not self._occupied(h)]
+        if empty:
+            return (st.START_MAINTENANCE,
+                    '%s holds no instance: maintain it first'
+                    % ', '.join(empty))
+        if any(h['maintained'] for h in self._computes()):
+            return (st.START_MAINTENANCE, 'some hosts are already '
+                    'maintained: go on with the next host')
+        topology = self._topology(servers, groups)
+        targets = self._targets()
+        choice = topology.choose_host_to_empty(open_hosts, targets,
+                                               avoid=self._deferred())
+        if choice is not None:
+            return (st.PREPARE_MAINTENANCE,
+                    'no host is empty, but %s can be emptied (%s)'
+                    % (choice.hostname, choice.why))
+        need = topology.scale_in_need(open_hosts, lambda h: targets)
+        return st.SCALE_IN, 'scale-in needed: %s' % need.message
+
+    def _usage(self, servers):
+        in_scope = {h['hostname'] for h in self._computes()}
+        return capacity.total(
+            capacity.InstanceInfo.from_dict(s).size for s in servers
+            if s['host'] in in_scope)
+
+    # --- exchanges with projects ---------------------------------------------
+    def _exchange(self, key, event, projects, **kwargs):
+        """Send ``event`` to ``projects`` and wait for their replies.
+
+        ``key`` names this exchange: when the session's plan shows it
+        already sent (an engine restart), its deadline is kept and nothing
+        is sent again. Returns {project_id: reply or None}.
+        """
+        pending = self._plan().get('exchange') or {}
+        if pending.get('key') == key:
+            projects = pending['projects']
+            deadline = timeutils.parse_time(pending['reply_at'])
+        else:
+            if not projects:
+                return {}
+            deadline = self.notify_projects(event, projects, **kwargs)
+            self._plan_update(exchange={
+                'key': key, 'event': event, 'projects': list(projects),
+                'reply_at': timeutils.format_time(deadline)})
+        return self.wait_project_replies(event, projects, deadline)
+
+    def _exchange_done(self):
+        self._plan_update(exchange=None)
+
+    def _refused(self, event, replies):
+        return sorted(p for p, r in replies.items() if r == st.nack(event))
+
+    def _fail_on_nack(self, event, refused):
+        raise exception.WorkflowError(
+            reason='project(s) %s refused %s (%s); nack_policy is fail'
+            % (', '.join(refused), event, st.nack(event)))
+
+    def _defer_or_skip(self, hostname, why):
+        """A refusal under skip_host: later first, skipped the next time."""
+        host = self._host(hostname)
+        details = dict(host['details'] or {})
+        details['refusals'] = details.get('refusals', 0) + 1
+        if details['refusals'] >= MAX_REFUSALS:
+            details['skipped'] = why
+            details.pop('deferred', None)
+            db_api.host_update(self.session_id, hostname,
+                               {'details': details,
+                                'state': st.HOST_SKIPPED})
+            self._decision('host %s skipped (nack_policy skip_host): %s; '
+                           'it stays unmaintained' % (hostname, why),
+                           host=hostname)
+        else:
+            details['deferred'] = why
+            db_api.host_update(self.session_id, hostname,
+                               {'details': details})
+            self._decision('host %s deferred (nack_policy skip_host): %s; '
+                           'it is maintained after the others and skipped '
+                           'if refused again' % (hostname, why),
+                           host=hostname)
+
+    def _note_silent(self, event, replies, what):
+        for pid in sorted(p for p, r in replies.items() if r is None):
+            self._decision('project %s did not answer %s: %s'
+                           % (pid, event, what), project_id=pid)
+
+    # --- MAINTENANCE --------------------------------------------------------
+    def maintenance(self):
+        session = self.session
+        self._discover()
+        servers, groups = self._sync()
+        self._fetch_downloads()
+        if self._dry_run():
+            return self._dry_run_plan(servers, groups)
+        if not self._plan().get('told'):
+            self._tell_maintenance(session)
+        left = (session['maintenance_at'] -
+                timeutils.utcnow()).total_seconds()
+        if left > 0:
+            self._decision('waiting until %s to start'
+                           % timeutils.format_time(
+                               session['maintenance_at']))
+            self.sleep(left)
+        servers, groups = self._sync()
+        return self._decide(servers, groups)
+
+    def _tell_maintenance(self, session):
+        managed = self._managed()
+        replies = self._exchange(st.MAINTENANCE, st.MAINTENANCE, managed,
+                                 actions_at=session['maintenance_at'])
+        self._note_silent(st.MAINTENANCE, replies,
+                          'its instances get the default behaviour')
+        refused = self._refused(st.MAINTENANCE, replies)
+        if refused:
+            if self._nack_policy() == NACK_FAIL:
+                self._fail_on_nack(st.MAINTENANCE, refused)
+            open_hosts = {h['hostname'] for h in self._open_computes()}
+            for pid in refused:
+                hosts = sorted({i['host'] for i in db_api.instances_get(
+                    self.session_id, project_id=pid)} & open_hosts)
+                for hostname in hosts:
+                    self._defer_or_skip(
+                        hostname, 'project %s refused MAINTENANCE' % pid)
+        self._plan_update(exchange=None, told=True)
+
+    def _dry_run_plan(self, servers, groups):
+        topology = self._topology(servers, groups)
+        session_hosts = [h['hostname'] for h in self._open_computes()]
+        maintained = [h['hostname'] for h in self._computes()
+                      if h['maintained']]
+        others = [h for h in self._targets()
+                  if h not in {x['hostname'] for x in self.hosts()}]
+        result = capacity.rolling_plan(topology, session_hosts, others,
+                                       maintained)
+        result['controllers'] = [
+            h['hostname'] for h in self.hosts(type=st.CONTROLLER)
+            if not h['maintained'] and h['state'] != st.HOST_SKIPPED]
+        result['projects'] = {
+            p['project_id']: {'has_manager': p['has_manager']}
+            for p in db_api.projects_get(self.session_id)}
+        self._plan_update(dry_run=result)
+        order = ', '.join('%s (%s)' % (s['host'], s['step'])
+                          for s in result['steps']) or 'no compute'
+        self._decision('dry run: order %s%s; nothing was touched'
+                       % (order, '; then blocked: %s' % result['blocked']
+                          if result['blocked'] else ''))
+        return st.MAINTENANCE_COMPLETE
+
+    # --- SCALE_IN -----------------------------------------------------------
+    def _may_scale_in(self, project_id):
+        """Projects that registered constraints must allow mitigation."""
+        rules = db_api.instance_constraints_list(project_id=project_id) + \
+            db_api.instance_group_constraints_list(project_id=project_id)
+        if not rules:
+            return True
+        return any(r.get('resource_mitigation') for r in rules)
+
+    def scale_in(self):
+        servers, groups = self._sync()
+        pending = (self._plan().get('exchange') or {}).get('key') == \
+            st.SCALE_IN
+        if not pending:
+            nxt = self._decide(servers, groups, quiet_state=st.SCALE_IN)
+            if nxt != st.SCALE_IN:
+                return nxt
+            open_hosts = [h['hostname'] for h in self._open_computes()]
+            targets = self._targets()
+            topology = self._topology(servers, groups)
+            need = topology.scale_in_need(open_hosts, lambda h: targets)
+            in_scope = {i['project_id']
+                        for i in db_api.instances_get(self.session_id)
+                        if i['host'] in set(open_hosts)}
+            asked = []
+            for pid in self._managed(in_scope):
+                if self._may_scale_in(pid):
+                    asked.append(pid)
+                else:
+                    self._decision('project %s not asked to scale in: its '
+                                   'constraints forbid resource mitigation'
+                                   % pid, project_id=pid)
+            if not asked:
+                raise exception.WorkflowError(
+                    reason='%s, and no project with a manager allows '
+                           'scale-in; free capacity or add hosts, then '
+                           'continue the session' % need.message)
+            self._plan_update(scale_in={
+                'missing': need.message,
+                'used_before': list(self._usage(servers))})
+        else:
+            asked = None
+        replies = self._exchange(st.SCALE_IN, st.SCALE_IN, asked or [])
+        self._note_silent(st.SCALE_IN, replies, 'no scale-in from it')
+        refused = self._refused(st.SCALE_IN, replies)
+        if refused:
+            if self._nack_policy() == NACK_FAIL:
+                self._fail_on_nack(st.SCALE_IN, refused)
+            self._decision('project(s) %s refused to scale in: going on '
+                           'with what the others freed'
+                           % ', '.join(refused))
+        servers, groups = self._sync()
+        info = self._plan().get('scale_in') or {}
+        before = capacity.Resources(*(info.get('used_before') or (0, 0, 0)))
+        freed = before - self._usage(servers)
+        self._exchange_done()
+        nxt = self._decide(servers, groups)
+        if nxt != st.SCALE_IN:
+            self._plan_update(scale_in=None)
+            return nxt
+        if not any(part > 0 for part in freed):
+            topology = self._topology(servers, groups)
+            need = topology.scale_in_need(
+                [h['hostname'] for h in self._open_computes()],
+                lambda h: self._targets())
+            answers = ', '.join('%s: %s' % (p, r or 'no reply')
+                                for p, r in sorted(replies.items()))
+            raise exception.WorkflowError(
+                reason='%s; projects freed %s (%s)' % (
+                    need.message, freed.clip().describe(), answers))
+        self._decision('scale-in freed %s; not enough yet, asking again'
+                       % freed.clip().describe())
+        self._plan_update(scale_in=None)
+        return st.SCALE_IN
+
+    # --- PREPARE_MAINTENANCE / PLANNED_MAINTENANCE ---------------------------
+    def _pending_host(self, event):
+        """The host an exchange of ``event`` is under way for (restart)."""
+        current = self._plan().get('current') or {}
+        if current.get('event') == event:
+            return current.get('host')
+        return None
+
+    def _choose(self, servers, groups, targets, event):
+        """The next host to empty, or None; records why."""
+        open_hosts = [h['hostname'] for h in self._open_computes()]
+        topology = self._topology(servers, groups)
+        choice = topology.choose_host_to_empty(open_hosts, targets,
+                                               avoid=self._deferred())
+        if choice is None:
+            return None, topology.scale_in_need(open_hosts,
+                                                lambda h: targets)
+        self._decision('%s: host %s chosen to be emptied: %s'
+                       % (event, choice.hostname, choice.why),
+                       host=choice.hostname)
+        return choice, None
+
+    def _ask_and_empty(self, event, hostname, moves):
+        """Tell the projects on ``hostname``, then empty it.
+
+        Returns False when a refusal made the host deferred or skipped.
+        """
+        key = '%s:%s' % (event, hostname)
+        on_host = self.cloud.servers(host=hostname)
+        ids = {}
+        for srv in on_host:
+            ids.setdefault(srv['project_id'], []).append(srv['id'])
+        managed = self._managed(set(ids))
+        self._plan_update(current={'event': event, 'host': hostname},
+                          targets=moves)
+        replies = self._exchange(
+            key, event, managed, allowed_actions=base.ALL_ACTIONS,
+            instance_ids={p: ids[p] for p in managed})
+        refused = self._refused(event, replies)
+        if refused:
+            if self._nack_policy() == NACK_FAIL:
+                self._fail_on_nack(event, refused)
+            self._defer_or_skip(hostname, 'project(s) %s refused %s'
+                                % (', '.join(refused), event))
+            self._plan_update(exchange=None, current=None, targets=None)
+            return False
+        # Nothing new may land on the host while it is emptied.
+        self._disable(self._host(hostname))
+        self._empty_host(hostname, event, replies, moves)
+        self._plan_update(exchange=None, current=None, targets=None)
+        return True
+
+    def prepare_maintenance(self):
+        servers, groups = self._sync()
+        hostname = self._pending_host(st.PREPARE_MAINTENANCE)
+        moves = self._plan().get('targets') or {}
+        if hostname is None:
+            empty = [h['hostname'] for h in self._open_computes()
+                     if not self._occupied(h['hostname'])]
+            if empty:
+                self._decision('%s became empty: maintain it'
+                               % ', '.join(empty))
+                return st.START_MAINTENANCE
+            choice, need = self._choose(servers, groups, self._targets(),
+                                        st.PREPARE_MAINTENANCE)
+            if choice is None:
+                self._decision('no host can be emptied any more: %s'
+                               % need.message)
+                return st.SCALE_IN
+            hostname, moves = choice.hostname, choice.plan.moves
+        if not self._ask_and_empty(st.PREPARE_MAINTENANCE, hostname, moves):
+            return st.PREPARE_MAINTENANCE
+        return st.START_MAINTENANCE
+
+    def planned_maintenance(self):
+        self._disable_unmaintained()
+        servers, groups = self._sync()
+        hostname = self._pending_host(st.PLANNED_MAINTENANCE)
+        moves = self._plan().get('targets') or {}
+        if hostname is None:
+            open_hosts = [h['hostname'] for h in self._open_computes()]
+            empty = [h for h in open_hosts if not self._occupied(h)]
+            if not open_hosts or empty:
+                return st.START_MAINTENANCE
+            targets = self._targets()
+            choice, need = self._choose(servers, groups, targets,
+                                        st.PLANNED_MAINTENANCE)
+            if choice is None:
+                raise exception.WorkflowError(
+                    reason='no host left to maintain can be emptied onto '
+                           'the maintained hosts (%s): %s; scale in or add '
+                           'capacity, then continue the session from '
+                           'SCALE_IN' % (', '.join(sorted(targets)) or
+                                         'none', need.message))
+            hostname, moves = choice.hostname, choice.plan.moves
+        if not self._ask_and_empty(st.PLANNED_MAINTENANCE, hostname, moves):
+            return st.PLANNED_MAINTENANCE
+        return st.START_MAINTENANCE
+
+    # --- moving instances ---------------------------------------------------
+    def _default_action(self, project, constraint):
+        ctype = (constraint or {}).get('migration_type')
+        if ctype in (st.MIGRATE, st.LIVE_MIGRATE):
+            return ctype, 'its constraint migration_type'
+        if ctype == st.OWN_ACTION and project and project['has_manager']:
+            return ctype, 'its constraint migration_type'
+        return (CONF.workflow.default_migration_type,
+                '[workflow] default_migration_type')
+
+    def _choose_action(self, srv, project, reply, event, constraint):
+        """(action, note): note says why a default was used, else None."""
+        pid, iid = srv['project_id'], srv['id']
+        action = note = None
+        if project and project['has_manager'] and reply == st.ack(event):
+            chosen = (project.get('instance_actions') or {}).get(iid)
+            if chosen in st.INSTANCE_ACTIONS:
+                action = chosen
+            else:
+                note = 'project %s gave no action for it' % pid
+        elif project and project['has_manager']:
+            note = 'project %s did not answer %s' % (pid, event)
+        else:
+            note = 'project %s has no manager' % pid
+        if action is None:
+            action, source = self._default_action(project, constraint)
+            note += ': default %s (%s)' % (action, source)
+        vm_state = (srv.get('vm_state') or '').lower()
+        if action == st.LIVE_MIGRATE and vm_state and \
+                vm_state not in LIVE_VM_STATES:
+            note = ((note + '; ') if note else '') + (
+                'it is %s, so it is cold-migrated instead of live-migrated'
+                % vm_state)
+            action = st.MIGRATE
+        return action, note
+
+    def _finish_interrupted(self, hostname):
+        """Moves from ``hostname`` that ended while no engine watched."""
+        for row in db_api.instances_get(self.session_id):
+            details = row['details'] or {}
+            if row['action_state'] != st.ACTION_IN_PROGRESS or \
+                    details.get('move_from') != hostname:
+                continue
+            srv = self.cloud.server(row['instance_id'])
+            if srv is None:
+                db_api.instance_update(self.session_id, row['instance_id'], {
+                    'action_state': st.ACTION_DONE,
+                    'action_message': 'the instance no longer exists'})
+            elif srv['host'] != hostname and not _busy(srv):
+                db_api.instance_update(self.session_id, row['instance_id'], {
+                    'action_state': st.ACTION_DONE, 'host': srv['host'],
+                    'action_message': 'now on %s' % srv['host']})
+                self.record(st.EVENT_ACTION, '%s of instance %s from %s '
+                            'done (seen after a restart): now on %s'
+                            % (row['action'], row['instance_id'], hostname,
+                               srv['host']), instance_id=row['instance_id'],
+                            host=hostname)
+                self._action_done(row)
+
+    def _action_done(self, row):
+        """INSTANCE_ACTION_DONE, to a project that has a manager."""
+        try:
+            project = db_api.project_get(self.session_id, row['project_id'])
+        except exception.NotFound:
+            return
+        if project['has_manager']:
+            self.instance_action_done(row)
+
+    def _empty_host(self, hostname, event, replies, moves):
+        """Move every instance off ``hostname``; raise if one fails."""
+        db_api.host_update(self.session_id, hostname,
+                           {'state': st.HOST_EMPTYING})
+        self._finish_interrupted(hostname)
+        projects = {p['project_id']: p
+                    for p in db_api.projects_get(self.session_id)}
+        constraints = {c['instance_id']: c
+                       for c in db_api.instance_constraints_list()}
+        rows = {i['instance_id']: i
+                for i in db_api.instances_get(self.session_id)}
+        todo, waits = [], {}
+        for srv in self.cloud.servers(host=hostname):
+            iid = srv['id']
+            row = rows.get(iid)
+            if row is None:
+                row = db_api.instance_create_or_update(
+                    self.session_id, iid,
+                    {'project_id': srv['project_id'],
+                     'instance_name': srv.get('name'), 'host': hostname,
+                     'vm_state': srv.get('vm_state')})
+            if not _alive(srv):
+                waits[iid] = 'it is being deleted'
+                continue
+            action, note = self._choose_action(
+                srv, projects.get(srv['project_id']),
+                replies.get(srv['project_id']), event, constraints.get(iid))
+            if note:
+                self._decision('instance %s (%s) on %s: %s'
+                               % (iid, srv.get('name'), hostname, note),
+                               instance_id=iid,
+                               project_id=srv['project_id'], host=hostname)
+            details = dict(row['details'] or {}, move_from=hostname)
+            resume = (row['action_state'] == st.ACTION_IN_PROGRESS and
+                      (row['details'] or {}).get('move_from') == hostname
+                      and _busy(srv))
+            values = {'action': action, 'details': details}
+            if not resume:
+                values.update(action_state=st.ACTION_PENDING,
+                              action_message=None, action_attempts=0)
+            row = db_api.instance_update(self.session_id, iid, values)
+            if action == st.OWN_ACTION:
+                waits[iid] = 'project %s chose OWN_ACTION' % (
+                    srv['project_id'])
+                db_api.instance_update(
+                    self.session_id, iid,
+                    {'action_state': st.ACTION_IN_PROGRESS})
+            else:
+                todo.append((row, srv, action, moves.get(iid), resume))
+        failures = self._run_moves(hostname, todo, waits)
+        if failures:
+            db_api.host_update(self.session_id, hostname,
+                               {'state': st.HOST_FAILED})
+            raise exception.WorkflowError(
+                reason='could not empty host %s: %s'
+                % (hostname, '; '.join(failures)))
+        # Rows of instances that left by other means (the manager).
+        for row in db_api.instances_get(self.session_id, host=hostname):
+            srv = self.cloud.server(row['instance_id'])
+            if srv is not None and srv['host'] != hostname:
+                db_api.instance_update(self.session_id, row['instance_id'],
+                                       {'host': srv['host']})
+        db_api.host_update(self.session_id, hostname,
+                           {'state': st.HOST_PENDING})
+
+    def _move(self, srv, action, target, resume, cancelled):
+        """One move, in a worker thread. Returns the Cloud's result.
+
+        ``cancelled`` is set when the session stops: no new request is
+        then sent to Nova.
+        """
+        if resume:
+            result = self.cloud.wait_for_move(srv['id'], srv['host'],
+                                              action)
+            result.setdefault('attempts', 0)
+            if result['ok']:
+                return result
+        result = self.cloud.move(srv['id'], action, host=target)
+        if result['ok'] or not target or cancelled.is_set():
+            return result
+        retry = self.cloud.move(srv['id'], action, host=None)
+        retry['attempts'] = retry.get('attempts', 1) + \
+            result.get('attempts', 1)
+        if retry['ok']:
+            retry['message'] += (' (to %s it failed: %s; Nova chose '
+                                 'another host)' % (target,
+                                                    result['message']))
+        else:
+            retry['message'] = ('to %s: %s; to a host Nova chose: %s'
+                                % (target, result['message'],
+                                   retry['message']))
+        return retry
+
+    def _move_finished(self, hostname, row, action, future, failures):
+        iid = row['instance_id']
+        try:
+            result = future.result()
+        except Exception as e:  # noqa - a bug must fail the move, loudly
+            LOG.exception('Move of %s failed', iid)
+            result = {'ok': False, 'host': None, 'attempts': 1,
+                      'message': '%s: %s' % (e.__class__.__name__, e)}
+        attempts = (row['action_attempts'] or 0) + \
+            (result.get('attempts') or 0)
+        if result['ok']:
+            db_api.instance_update(self.session_id, iid, {
+                'action_state': st.ACTION_DONE, 'host': result['host'],
+                'action_attempts': attempts,
+                'action_message': result.get('message')})
+            self.record(st.EVENT_ACTION, '%s of instance %s from %s done: '
+                        'now on %s' % (action, iid, hostname,
+                                       result['host']),
+                        instance_id=iid, project_id=row['project_id'],
+                        host=hostname, state=st.ACTION_DONE)
+            self._action_done(row)
+            return
+        message = result.get('message') or 'no reason given'
+        db_api.instance_update(self.session_id, iid, {
+            'action_state': st.ACTION_FAILED, 'action_attempts': attempts,
+            'action_message': message})
+        self.record(st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
+                    % (action, iid, hostname, message), instance_id=iid,
+                    project_id=row['project_id'], host=hostname,
+                    state=st.ACTION_FAILED)
+        failures.append('%s of instance %s (%s) failed after %d attempt(s):'
+                        ' %s' % (action, iid, row['instance_name'],
+                                 attempts, message))
+
+    def _run_moves(self, hostname, todo, waits):
+        """Run the moves (in parallel) and wait for the rest to leave.
+
+        Returns the failures as sentences.
+        """
+        failures = []
+        futures = {}
+        workers = int(self.options.get('max_concurrent_migrations') or
+                      DEFAULT_CONCURRENT_MIGRATIONS)
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, workers),
+            thread_name_prefix='move-%s' % self.session_id[:8])
+        own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
+        cancelled = threading.Event()
+        try:
+            for row, srv, action, target, resume in todo:
+                db_api.instance_update(self.session_id, row['instance_id'], {
+                    'action_state': st.ACTION_IN_PROGRESS})
+                self.record(st.EVENT_ACTION, '%s of instance %s from %s%s '
+                            '%s' % (action, row['instance_id'], hostname,
+                                    ' to %s' % target if target else '',
+                                    'watched again' if resume
+                                    else 'started'),
+                            instance_id=row['instance_id'],
+                            project_id=row['project_id'], host=hostname,
+                            state=st.ACTION_IN_PROGRESS)
+                future = pool.submit(self._move, srv, action, target,
+                                     resume, cancelled)
+                future.add_done_callback(self._wake)
+                futures[future] = (row, action)
+            while futures or waits:
+                for future in [f for f in futures if f.done()]:
+                    row, action = futures.pop(future)
+                    self._move_finished(hostname, row, action, future,
+                                        failures)
+                for iid in list(waits):
+                    srv = self.cloud.server(iid)
+                    if srv is not None and srv['host'] == hostname:
+                        continue
+                    reason = waits.pop(iid)
+                    where = ('now on %s' % srv['host'] if srv
+                             else 'deleted')
+                    values = {'action_state': st.ACTION_DONE,
+                              'action_message': where}
+                    if srv:
+                        values['host'] = srv['host']
+                    db_api.instance_update(self.session_id, iid, values)
+                    self.record(st.EVENT_ACTION, 'instance %s left %s (%s):'
+                                ' %s' % (iid, hostname, reason, where),
+                                instance_id=iid, host=hostname,
+                                state=st.ACTION_DONE)
+                if waits and timeutils.utcnow() >= own_deadline:
+                    for iid, reason in sorted(waits.items()):
+                        message = ('still on %s after %s s (%s)'
+                                   % (hostname,
+                                      CONF.workflow.own_action_timeout,
+                                      reason))
+                        db_api.instance_update(self.session_id, iid, {
+                            'action_state': st.ACTION_FAILED,
+                            'action_message': message})
+                        failures.append('instance %s %s' % (iid, message))
+                    waits = {}
+                if not futures and not waits:
+                    break
+                self.runner.wait(CONF.workflow.nova_poll_interval)
+        finally:
+            cancelled.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+        return failures
+
+    # --- START_MAINTENANCE --------------------------------------------------
+    def _disable(self, host, services=None):
+        """Disable nova-compute on one host unless it is already.
+
+        The DB says it is ours before Nova is asked, so that cleanup after
+        a crash enables it.
+        """
+        hostname = host['hostname']
+        if host['disabled_by_operator']:
+            return
+        if services is None:
+            services = {s['host']: s for s in
+                        self.cloud.compute_services(host=hostname)}
+        svc = services.get(hostname)
+        if svc is None:
+            return
+        if svc['status'] == 'disabled':
+            if host['disabled_by_fenix']:
+                return
+            if (svc.get('disabled_reason') or '') == \
+                    disable_reason(self.session_id):
+                db_api.host_update(self.session_id, hostname,
+                                   {'disabled_by_fenix': True})
+                return
+            db_api.host_update(self.session_id, hostname,
+                               {'disabled_by_operator': True})
+            self._decision('host %s was disabled by someone else (%s): '
+                           'left as it is and never enabled by Fenix'
+                           % (hostname, svc.get('disabled_reason') or
+                              'no reason given'), host=hostname)
+            return
+        db_api.host_update(self.session_id, hostname,
+                           {'disabled_by_fenix': True})
+        self.cloud.disable_compute(hostname, disable_reason(self.session_id))
+        self.record(st.EVENT_HOST, 'nova-compute disabled on %s' % hostname,
+                    host=hostname)
+
+    def _disable_unmaintained(self):
+        services = {s['host']: s for s in self.cloud.compute_services()}
+        for host in self._computes():
+            if not host['maintained']:
+                self._disable(host, services)
+
+    def _maintain(self, host):
+        hostname = host['hostname']
+        db_api.host_update(self.session_id, hostname, {
+            'state': st.HOST_IN_MAINTENANCE,
+            'started_at': host['started_at'] or timeutils.utcnow()})
+        self.host_event(hostname, st.IN_MAINTENANCE)
+        try:
+            self.run_action_plugins(st.PLUGIN_HOST, host)
+            self.run_action_plugins(host['type'], host)
+            if host['type'] == st.COMPUTE and \
+                    (host['details'] or {}).get('controller'):
+                self.run_action_plugins(st.PLUGIN_CONTROLLER, host)
+        except Exception:
+            db_api.host_update(self.session_id, hostname,
+                               {'state': st.HOST_FAILED})
+            raise
+        self.host_event(hostname, st.HOST_MAINTENANCE_COMPLETE)
+        host = self._host(hostname)
+        if host['disabled_by_fenix']:
+            self.cloud.enable_compute(hostname)
+            db_api.host_update(self.session_id, hostname,
+                               {'disabled_by_fenix': False})
+            self.record(st.EVENT_HOST, 'nova-compute enabled on %s'
+                        % hostname, host=hostname)
+        db_api.host_update(self.session_id, hostname, {
+            'maintained': True, 'state': st.HOST_MAINTAINED,
+            'finished_at': timeutils.utcnow()})
+
+    def start_maintenance(self):
+        self.run_action_plugins(st.PLUGIN_PRE)
+        self._disable_unmaintained()
+        for host in self._open_computes():
+            if self._occupied(host['hostname']):
+                continue
+            self._maintain(host)
+        if self._open_computes():
+            return st.PLANNED_MAINTENANCE
+        for host in self.hosts(type=st.CONTROLLER):
+            if not host['maintained'] and host['state'] != st.HOST_SKIPPED:
+                self._maintain(host)
+        self.run_action_plugins(st.PLUGIN_POST)
+        return st.MAINTENANCE_COMPLETE
+
+    # --- MAINTENANCE_COMPLETE -----------------------------------------------
+    def maintenance_complete(self):
+        if self._dry_run():
+            return st.MAINTENANCE_DONE
+        managed = self._managed()
+        replies = self._exchange(st.MAINTENANCE_COMPLETE,
+                                 st.MAINTENANCE_COMPLETE, managed)
+        self._note_silent(st.MAINTENANCE_COMPLETE, replies,
+                          'maintenance is complete all the same')
+        refused = self._refused(st.MAINTENANCE_COMPLETE, replies)
+        if refused:
+            if self._nack_policy() == NACK_FAIL:
+                self._fail_on_nack(st.MAINTENANCE_COMPLETE, refused)
+            self._decision('project(s) %s refused MAINTENANCE_COMPLETE; '
+                           'every host is done, so the session ends'
+                           % ', '.join(refused))
+        self._exchange_done()
+        return st.MAINTENANCE_DONE
+
+    # --- cleanup ------------------------------------------------------------
+    def cleanup(self, why):
+        """Enable every host this session disabled, each on its own.
+
+        One failure does not keep the others disabled.
+        """
+        errors = []
+        for host in self.hosts():
+            if not host['disabled_by_fenix']:
+                continue
+            hostname = host['hostname']
+            try:
+                self.cloud.enable_compute(hostname)
+            except Exception as e:  # noqa - go on with the other hosts
+                LOG.exception('Could not enable %s', hostname)
+                errors.append('%s: %s' % (hostname, e))
+                continue
+            db_api.host_update(self.session_id, hostname,
+                               {'disabled_by_fenix': False})
+            self.record(st.EVENT_HOST, 'nova-compute enabled on %s again '
+                        '(%s)' % (hostname, why), host=hostname)
+        # A continued session asks the projects again.
+        plan = self._plan()
+        if any(k in plan for k in ('exchange', 'current', 'targets')):
+            self._plan_update(exchange=None, current=None, targets=None)
+        if errors:
+            raise exception.WorkflowError(
+                reason='could not enable nova-compute again on %s'
+                % '; '.join(errors))
