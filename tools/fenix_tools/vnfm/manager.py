@@ -646,10 +646,18 @@ class SampleVNFM(object):
                 event.project_id != self.project_id:
             self.events.add(ignored='other project', **record)
             return None
+        # Fenix emits each project event under two event types; a VNFM
+        # subscribed to both gets it twice. Only a delivery under the OTHER
+        # type is a duplicate: two events of one type are two events, even
+        # when they look alike (two PLANNED_MAINTENANCE for two hosts sent
+        # within the same second carry the same reply_at).
         signature = event.signature()
         with self._lock:
-            duplicate = signature in self._seen_events
-            self._seen_events[signature] = common.utc_iso()
+            first_type = self._seen_events.pop(signature, None)
+            duplicate = (first_type is not None and
+                         first_type != event.event_type)
+            if not duplicate:
+                self._seen_events[signature] = event.event_type
             while len(self._seen_events) > _SEEN_EVENTS:
                 self._seen_events.popitem(last=False)
         if duplicate:

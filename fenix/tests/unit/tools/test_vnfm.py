@@ -286,6 +286,17 @@ class TestEvents(VNFMTestCase):
         self.assertEqual([False, True], [bool(e.get('duplicate'))
                                          for e in self.vnfm.events.list()])
 
+    def test_alike_events_of_one_type_are_both_handled(self):
+        # Two PLANNED_MAINTENANCE for two hosts, sent within one second,
+        # carry the same reply_at: both must be answered.
+        self.affect(self.ids())
+        payload = self.payload('PLANNED_MAINTENANCE')
+        self.send(payload, 'maintenance.planned')
+        self.send(payload, 'maintenance.planned')
+        self.assertEqual(2, len(self.fenix.replies))
+        self.assertFalse(any(e.get('duplicate')
+                             for e in self.vnfm.events.list()))
+
     def test_other_project_ignored(self):
         self.send(self.payload('MAINTENANCE', project_id='someone-else'))
         self.assertEqual([], self.fenix.replies)
