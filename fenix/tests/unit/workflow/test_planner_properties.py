@@ -1,0 +1,206 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Properties of the planner on random topologies (hypothesis)."""
+import json
+
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as hs
+
+from fenix.common import states as st
+from fenix.tests import base
+from fenix.workflow import planner as pl
+
+small = hs.integers(min_value=0, max_value=30)
+maybe_limit = hs.one_of(hs.none(), hs.integers(min_value=1, max_value=3))
+
+
+@hs.composite
+def durations(draw):
+    return pl.Durations(
+        cold_migration=draw(hs.integers(1, 40)),
+        live_migration=draw(hs.integers(1, 40)),
+        live_interruption=draw(hs.integers(0, 5)),
+        own_action=draw(hs.integers(1, 60)),
+        own_action_interruption=draw(hs.one_of(hs.none(),
+                                               hs.integers(0, 60))),
+        host_maintenance=draw(hs.integers(1, 100)),
+        by_host_type=draw(hs.sampled_from(
+            [{}, {st.CONTROLLER: 150}, {st.COMPUTE: 20}])),
+        lead_time=draw(hs.integers(0, 10)))
+
+
+@hs.composite
+def topologies(draw, spare=False, constraints=True):
+    """Hosts, then instances placed where they fit (respecting their
+    group's per-host limit), groups, durations and limits.
+
+    ``spare``: one extra host outside the session can take everything.
+    ``constraints``: False leaves out per-host group limits.
+    """
+    hosts = []
+    for i in range(draw(hs.integers(0, 10))):
+        hosts.append(pl.Host(
+            'h%d' % i,
+            pl.Resources(draw(hs.integers(0, 8)),
+                         draw(hs.sampled_from([0, 4096, 8192, 8192])),
+                         draw(hs.sampled_from([0, 40, 80, 80]))),
+            type=draw(hs.sampled_from([st.COMPUTE] * 5 + [st.CONTROLLER])),
+            maintainable=draw(hs.booleans() | hs.just(True)),
+            schedulable=draw(hs.booleans() | hs.just(True)),
+            maintained=draw(hs.sampled_from([False] * 6 + [True])),
+            maintenance_time=draw(hs.one_of(hs.none(), small))))
+    groups = []
+    for g in range(draw(hs.integers(0, 3))):
+        groups.append(pl.Group(
+            'g%d' % g,
+            anti_affinity=constraints and draw(hs.booleans()),
+            max_instances_per_host=(draw(hs.integers(0, 2))
+                                    if constraints else 0),
+            max_impacted_members=draw(hs.integers(0, 3)),
+            recovery_time=draw(small),
+            resource_mitigation=draw(hs.booleans())))
+    limit = {g.group_id: (1 if g.anti_affinity else
+                          g.max_instances_per_host or 99) for g in groups}
+    free = {h.name: h.capacity.as_tuple() for h in hosts}
+    count = {}
+    instances = []
+    wanted = draw(hs.integers(0, 30)) if hosts else 0
+    for i in range(wanted):
+        size = (draw(hs.integers(0, 2)),
+                draw(hs.sampled_from([0, 1024, 1024, 2048])),
+                draw(hs.sampled_from([0, 10, 10, 20])))
+        gid = draw(hs.one_of(hs.none(),
+                             hs.sampled_from(['g%d' % g for g in
+                                              range(len(groups))] +
+                                             ['unknown']))) \
+            if groups else None
+        where = draw(hs.sampled_from([h.name for h in hosts]))
+        if any(s > f for s, f in zip(size, free[where])):
+            continue
+        if count.get((where, gid), 0) >= limit.get(gid, 99):
+            continue
+        free[where] = tuple(f - s for f, s in zip(free[where], size))
+        count[(where, gid)] = count.get((where, gid), 0) + 1
+        instances.append(pl.Instance(
+            'i%d' % i, where, pl.Resources(*size),
+            project_id='p%d' % draw(hs.integers(0, 2)),
+            group_id=gid,
+            max_interruption_time=draw(hs.one_of(hs.none(), small)),
+            migration_type=draw(hs.sampled_from(
+                [st.MIGRATE, st.LIVE_MIGRATE, st.OWN_ACTION, None])),
+            lead_time=draw(hs.integers(0, 20)),
+            live_migratable=draw(hs.booleans() | hs.just(True))))
+    if spare:
+        total = [sum(i.resources.as_tuple()[k] for i in instances)
+                 for k in range(3)]
+        hosts.append(pl.Host('spare', pl.Resources(*total),
+                             maintainable=False))
+    limits = pl.Limits(max_parallel_hosts=draw(maybe_limit),
+                       max_concurrent_migrations=draw(maybe_limit),
+                       max_parallel_controllers=draw(maybe_limit))
+    return pl.Topology(hosts=hosts, instances=instances, groups=groups,
+                       durations=draw(durations()), limits=limits)
+
+
+@hs.composite
+def clouds(draw):
+    """Uniform compute hosts, all in the session, filled with one-slot
+    instances in anti-affinity pairs and larger groups: many waves,
+    budgets and double moves."""
+    slots = draw(hs.integers(2, 5))
+    count = draw(hs.integers(2, 10))
+    hosts = [pl.Host('c%d' % i, pl.Resources(slots, 1024 * slots,
+                                             10 * slots))
+             for i in range(count)]
+    groups, instances = [], []
+    fill = draw(hs.integers(0, (slots - 1) * count))
+    used = [0] * count
+    while len(instances) < fill:
+        size = draw(hs.sampled_from([2, 3, 4]))
+        gid = 'g%d' % len(groups)
+        groups.append(pl.Group(
+            gid, anti_affinity=size == 2,
+            max_instances_per_host=0 if size == 2 else 2,
+            max_impacted_members=draw(hs.integers(1, 2)),
+            recovery_time=draw(hs.integers(0, 30))))
+        start = draw(hs.integers(0, count - 1))
+        for k in range(size):
+            where = [(start + k + j) % count for j in range(count)]
+            where = [h for h in where if used[h] < slots]
+            if not where or len(instances) >= fill:
+                break
+            used[where[0]] += 1
+            instances.append(pl.Instance(
+                'i%d' % len(instances), 'c%d' % where[0],
+                pl.Resources(1, 1024, 10), group_id=gid,
+                max_interruption_time=draw(hs.sampled_from([None, 5])),
+                migration_type=draw(hs.sampled_from(
+                    [st.MIGRATE] * 3 + [st.OWN_ACTION])),
+                lead_time=draw(hs.integers(0, 20))))
+    limits = pl.Limits(max_parallel_hosts=draw(maybe_limit),
+                       max_concurrent_migrations=draw(maybe_limit))
+    return pl.Topology(hosts=hosts, instances=instances, groups=groups,
+                       durations=draw(durations()), limits=limits)
+
+
+def todo(topology):
+    return [h.name for h in topology.hosts
+            if h.maintainable and not h.maintained]
+
+
+class TestPlannerProperties(base.TestCase):
+
+    def check(self, topology):
+        plan = pl.plan_maintenance(topology)
+        json.dumps(plan.to_dict())
+        bound = pl.lower_bound(topology)
+        self.assertEqual(bound, plan.lower_bound)
+        if not plan.feasible:
+            self.assertTrue(plan.message)
+            self.assertTrue(plan.unplanned)
+            return plan
+        # validate() simulates the plan and finds no broken rule.
+        self.assertEqual([], pl.validate(plan, topology))
+        # Every host to maintain is in exactly one wave, and maintained.
+        listed = [h for wave in plan.waves for h in wave.hosts]
+        self.assertEqual(sorted(todo(topology)), sorted(listed))
+        maintained = [w.host for wave in plan.waves
+                      for w in wave.maintenance]
+        self.assertEqual(sorted(listed), sorted(maintained))
+        # No move targets a host that is down while the move runs or
+        # while the instance then sits there.
+        down = {w.host: (w.start, w.end) for wave in plan.waves
+                for w in wave.maintenance}
+        for move in plan.moves:
+            if move.target in down:
+                start, end = down[move.target]
+                self.assertTrue(end <= move.start or move.end <= start,
+                                (move, down[move.target]))
+        # The lower bound is sound.
+        self.assertGreaterEqual(plan.estimated_duration + 1e-6, bound)
+        return plan
+
+    @settings(max_examples=200, deadline=None)
+    @given(topologies())
+    def test_random_topologies(self, topology):
+        self.check(topology)
+
+    @settings(max_examples=150, deadline=None)
+    @given(clouds())
+    def test_full_clouds(self, topology):
+        self.check(topology)
+
+    @settings(max_examples=100, deadline=None)
+    @given(topologies(spare=True, constraints=False))
+    def test_spare_room_is_always_feasible(self, topology):
+        plan = self.check(topology)
+        self.assertTrue(plan.feasible, plan.message)
+        self.assertEqual(0, plan.double_moves)
+
+    @settings(max_examples=50, deadline=None)
+    @given(hs.one_of(topologies(), clouds()))
+    def test_deterministic(self, topology):
+        self.assertEqual(pl.plan_maintenance(topology).to_dict(),
+                         pl.plan_maintenance(topology).to_dict())

@@ -1,0 +1,1863 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Planner for parallel maintenance (SPEC 6). Pure.
+
+No database, no clients, no configuration, no clock, no threads: plain
+dataclasses in (:class:`Topology`), a :class:`Plan` out, deterministic for
+equal input. The NFV workflow asks :func:`plan_maintenance` where and when
+to move each instance and which hosts go down together; the API's dry run
+shows :meth:`Plan.to_dict`.
+
+Time model (seconds from the start of the plan, intervals half-open
+``[start, end)``):
+
+* an instance is counted on the target of a move from the move's start
+  (the space is reserved) and on the source until the move's end;
+* a move causes an interruption at its end (cold migration: the whole
+  move; live migration: ``Durations.live_interruption``); a group member is
+  *out of service* from the start of that interruption until
+  ``recovery_time`` after the move ends;
+* a host is *emptying* from its wave's start until its maintenance starts
+  and *down* while it is maintained; it is never the target of a move then;
+* an instance is acted on no earlier than its notice (``lead_time``) counted
+  from the start of the plan: the workflow sends every notice at once.
+
+See ``doc/source/planner.rst`` for the algorithm and the lower bound.
+"""
+import bisect
+import collections
+import dataclasses
+import heapq
+import math
+
+from fenix.common import states
+
+INFINITY = math.inf
+
+# Host progress inside the simulation.
+_PENDING = 'pending'      # to maintain, not yet chosen
+_EMPTYING = 'emptying'    # chosen in a wave, instances moving off
+_READY = 'ready'          # empty, waiting for a free maintenance slot
+_DOWN = 'down'            # being maintained
+_DONE = 'done'            # maintained (in this plan or before it)
+_FIXED = 'fixed'          # not part of the session
+
+# Kinds of simulation events.
+_EV_MOVE_END = 0
+_EV_MAINT_END = 1
+_EV_WAKE = 2
+
+# Times are compared after rounding to this many decimals.
+_DIGITS = 6
+# With few free maintenance slots, the planner ranks only this many
+# candidates per slot (by size) by the finer, costlier key.
+_LOOKAHEAD = 16
+# Bounds of the backtracking placement tried when the planner is stuck.
+_SEARCH_DEPTH = 200
+_SEARCH_WIDTH = 32
+_SEARCH_BUDGET = 5000
+_SEARCH_TOTAL = 50000
+
+
+# --- Input -----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Resources(object):
+    """vCPUs, RAM (MB) and disk (GB) of a host or an instance."""
+
+    vcpus: float = 0
+    memory_mb: float = 0
+    disk_gb: float = 0
+
+    @classmethod
+    def of(cls, value):
+        """A :class:`Resources` from itself, a dict, a sequence or None."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls(value.get('vcpus', 0) or 0,
+                       value.get('memory_mb', 0) or 0,
+                       value.get('disk_gb', 0) or 0)
+        return cls(*value)
+
+    def as_tuple(self):
+        return (self.vcpus, self.memory_mb, self.disk_gb)
+
+    def describe(self):
+        """E.g. ``'2 vCPU / 4096 MB RAM'``; zero parts are left out."""
+        parts = []
+        for value, unit in zip(self.as_tuple(),
+                               ('vCPU', 'MB RAM', 'GB disk')):
+            if value > 0:
+                parts.append('%s %s' % (_num(value), unit))
+        return ' / '.join(parts) if parts else 'nothing'
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Host(object):
+    """A hypervisor (or a controller) and its part in the session.
+
+    ``maintainable``: in the session. ``schedulable``: may receive
+    instances (False for an operator-disabled host; controllers never
+    receive instances). ``maintained``: already done, so a preferred target
+    and not maintained again. ``maintenance_time`` overrides the durations
+    model for this host (its action plug-ins).
+    """
+
+    name: str
+    capacity: Resources = Resources()
+    type: str = states.COMPUTE
+    maintainable: bool = True
+    schedulable: bool = True
+    maintained: bool = False
+    maintenance_time: float = None
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        data['capacity'] = Resources.of(data.get('capacity'))
+        return _build(cls, data)
+
+
+@dataclasses.dataclass
+class Instance(object):
+    """An instance and its constraints (SPEC 3.3).
+
+    ``max_interruption_time`` None means any interruption is acceptable.
+    ``live_migratable`` False for instances Nova cannot live-migrate
+    (e.g. PCI pass-through).
+    """
+
+    instance_id: str
+    host: str
+    resources: Resources = Resources()
+    project_id: str = None
+    group_id: str = None
+    max_interruption_time: float = None
+    migration_type: str = states.MIGRATE
+    lead_time: float = 0
+    resource_mitigation: bool = False
+    live_migratable: bool = True
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        data['resources'] = Resources.of(data.get('resources'))
+        return _build(cls, data)
+
+
+@dataclasses.dataclass
+class Group(object):
+    """An instance group's constraints (SPEC 3.3).
+
+    ``max_instances_per_host`` 0 = unlimited. ``max_impacted_members`` below
+    1 would forbid any move; it is planned as 1 and reported in the plan's
+    warnings.
+    """
+
+    group_id: str
+    anti_affinity: bool = False
+    max_instances_per_host: int = 0
+    max_impacted_members: int = 1
+    recovery_time: float = 0
+    resource_mitigation: bool = False
+
+    @classmethod
+    def from_dict(cls, data):
+        return _build(cls, data)
+
+
+@dataclasses.dataclass
+class Durations(object):
+    """How long things take, in seconds.
+
+    ``live_interruption``: the outage at the end of a live migration.
+    ``own_action_interruption``: the outage of an OWN_ACTION; None means
+    the whole action. ``host_maintenance`` (the host action plug-ins) can be
+    set per host type in ``by_host_type`` and per host in
+    :attr:`Host.maintenance_time`. ``lead_time``: notice every instance
+    gets at least (an instance's own ``lead_time`` may ask for more).
+    """
+
+    cold_migration: float = 180
+    live_migration: float = 60
+    live_interruption: float = 1
+    own_action: float = 300
+    own_action_interruption: float = None
+    host_maintenance: float = 900
+    by_host_type: dict = dataclasses.field(default_factory=dict)
+    lead_time: float = 0
+
+    @classmethod
+    def from_dict(cls, data):
+        return _build(cls, data)
+
+
+@dataclasses.dataclass
+class Limits(object):
+    """Admin limits; None = unlimited.
+
+    ``max_parallel_controllers`` keeps the control plane up: by default one
+    controller at a time.
+    """
+
+    max_parallel_hosts: int = None
+    max_concurrent_migrations: int = None
+    max_parallel_controllers: int = 1
+
+    @classmethod
+    def from_dict(cls, data):
+        return _build(cls, data)
+
+
+@dataclasses.dataclass
+class Topology(object):
+    """Everything the planner looks at."""
+
+    hosts: list
+    instances: list = dataclasses.field(default_factory=list)
+    groups: list = dataclasses.field(default_factory=list)
+    durations: Durations = dataclasses.field(default_factory=Durations)
+    limits: Limits = dataclasses.field(default_factory=Limits)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build from JSON-like data (lists of dicts, nested dicts)."""
+        return cls(
+            hosts=[_obj(Host, h) for h in data.get('hosts') or ()],
+            instances=[_obj(Instance, i)
+                       for i in data.get('instances') or ()],
+            groups=[_obj(Group, g) for g in data.get('groups') or ()],
+            durations=_obj(Durations, data.get('durations') or {}),
+            limits=_obj(Limits, data.get('limits') or {}))
+
+    def check(self):
+        """Raise ValueError naming the first inconsistent field."""
+        names = set()
+        for host in self.hosts:
+            if host.name in names:
+                raise ValueError('host %s is listed twice' % host.name)
+            names.add(host.name)
+            if host.type not in states.HOST_TYPES:
+                raise ValueError('host %s: unknown type %r'
+                                 % (host.name, host.type))
+            _non_negative('host %s: maintenance_time' % host.name,
+                          host.maintenance_time)
+            _check_resources('host %s: capacity' % host.name, host.capacity)
+        ids = set()
+        for inst in self.instances:
+            if inst.instance_id in ids:
+                raise ValueError('instance %s is listed twice'
+                                 % inst.instance_id)
+            ids.add(inst.instance_id)
+            if inst.host not in names:
+                raise ValueError('instance %s: unknown host %r'
+                                 % (inst.instance_id, inst.host))
+            if (inst.migration_type or states.MIGRATE) \
+                    not in states.INSTANCE_ACTIONS:
+                raise ValueError('instance %s: unknown migration_type %r'
+                                 % (inst.instance_id, inst.migration_type))
+            _non_negative('instance %s: lead_time' % inst.instance_id,
+                          inst.lead_time)
+            _check_resources('instance %s: resources' % inst.instance_id,
+                             inst.resources)
+            _non_negative('instance %s: max_interruption_time'
+                          % inst.instance_id, inst.max_interruption_time)
+        gids = set()
+        for group in self.groups:
+            if group.group_id in gids:
+                raise ValueError('group %s is listed twice' % group.group_id)
+            gids.add(group.group_id)
+            _non_negative('group %s: recovery_time' % group.group_id,
+                          group.recovery_time)
+            _non_negative('group %s: max_instances_per_host'
+                          % group.group_id, group.max_instances_per_host)
+        for field in dataclasses.fields(Durations):
+            if field.name != 'by_host_type':
+                _non_negative('durations: %s' % field.name,
+                              getattr(self.durations, field.name))
+        for htype, value in self.durations.by_host_type.items():
+            _non_negative('durations: by_host_type %s' % htype, value)
+        for field in dataclasses.fields(Limits):
+            value = getattr(self.limits, field.name)
+            if value is not None and value < 1:
+                raise ValueError('limits: %s must be at least 1 or None'
+                                 % field.name)
+
+
+def _obj(cls, value):
+    return value if isinstance(value, cls) else cls.from_dict(value)
+
+
+def _build(cls, data):
+    known = set(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError('%s: unknown field(s) %s'
+                         % (cls.__name__, ', '.join(unknown)))
+    return cls(**data)
+
+
+def _check_resources(what, value):
+    for part, unit in zip(Resources.of(value).as_tuple(),
+                          ('vcpus', 'memory_mb', 'disk_gb')):
+        _non_negative('%s %s' % (what, unit), part)
+
+
+def _non_negative(what, value):
+    if value is not None and value < 0:
+        raise ValueError('%s must not be negative' % what)
+
+
+def _num(value):
+    return ('%d' % value) if float(value).is_integer() else ('%g' % value)
+
+
+# --- Output ----------------------------------------------------------------
+
+@dataclasses.dataclass
+class Move(object):
+    """One instance moved from ``source`` to ``target``.
+
+    ``again``: the target is not maintained yet, so the instance will move
+    once more when the target is emptied.
+    """
+
+    instance_id: str
+    source: str
+    target: str
+    kind: str
+    start: float
+    end: float
+    interruption_start: float
+    project_id: str = None
+    group_id: str = None
+    again: bool = False
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class HostWindow(object):
+    """When a host is down for maintenance."""
+
+    host: str
+    start: float
+    end: float
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Wave(object):
+    """Hosts chosen together at ``start``; each goes down once empty.
+
+    ``moves`` are the moves that empty this wave's hosts.
+    """
+
+    index: int
+    start: float
+    end: float
+    hosts: list
+    maintenance: list
+    moves: list
+
+    def to_dict(self):
+        return {'index': self.index, 'start': self.start, 'end': self.end,
+                'hosts': list(self.hosts),
+                'maintenance': [w.to_dict() for w in self.maintenance],
+                'moves': [m.to_dict() for m in self.moves]}
+
+
+@dataclasses.dataclass
+class Plan(object):
+    """The planner's answer.
+
+    ``feasible`` False: ``message`` says what is missing (``missing`` holds
+    the capacity short, when capacity is the reason) and ``unplanned``
+    names the hosts the plan could not reach; the waves that could be
+    planned are still there.
+    """
+
+    feasible: bool
+    waves: list
+    estimated_duration: float
+    lower_bound: float
+    message: str = ''
+    missing: Resources = None
+    warnings: list = dataclasses.field(default_factory=list)
+    unplanned: list = dataclasses.field(default_factory=list)
+
+    @property
+    def moves(self):
+        return [m for wave in self.waves for m in wave.moves]
+
+    @property
+    def double_moves(self):
+        """Moves onto hosts not yet maintained (the instance moves again)."""
+        return sum(1 for m in self.moves if m.again)
+
+    def to_dict(self):
+        """JSON-able form (infinite values become None)."""
+        return {
+            'feasible': self.feasible,
+            'message': self.message,
+            'missing': self.missing.to_dict() if self.missing else None,
+            'warnings': list(self.warnings),
+            'unplanned': list(self.unplanned),
+            'estimated_duration': _finite(self.estimated_duration),
+            'lower_bound': _finite(self.lower_bound),
+            'hosts': sum(len(w.hosts) for w in self.waves),
+            'moves': len(self.moves),
+            'double_moves': self.double_moves,
+            'waves': [w.to_dict() for w in self.waves],
+        }
+
+
+def _finite(value):
+    return None if value is None or math.isinf(value) else value
+
+
+# --- Rules shared by the planner, the bound and the validator --------------
+
+def choose_move_kind(instance, durations):
+    """(kind, warning or None) for moving ``instance`` (SPEC 6).
+
+    OWN_ACTION and LIVE_MIGRATE when the instance asks for them; a MIGRATE
+    instance is live-migrated when a cold migration would interrupt it for
+    longer than ``max_interruption_time`` and a live one would not; when
+    neither fits it is still cold-migrated and the warning says so.
+    """
+    wanted = instance.migration_type or states.MIGRATE
+    limit = instance.max_interruption_time
+    iid = instance.instance_id
+    cold = move_timing(states.MIGRATE, durations)[1]
+    live = move_timing(states.LIVE_MIGRATE, durations)[1]
+    if wanted == states.OWN_ACTION:
+        return states.OWN_ACTION, None
+    if wanted == states.LIVE_MIGRATE:
+        if not instance.live_migratable:
+            return states.MIGRATE, (
+                'instance %s asks for live migration but cannot be '
+                'live-migrated: cold migration (%ss outage)'
+                % (iid, _num(cold)))
+        if limit is not None and live > limit:
+            return states.LIVE_MIGRATE, (
+                'instance %s: live migration interrupts it for %ss, more '
+                'than its max_interruption_time %ss'
+                % (iid, _num(live), _num(limit)))
+        return states.LIVE_MIGRATE, None
+    if limit is None or cold <= limit:
+        return states.MIGRATE, None
+    if instance.live_migratable and live <= limit:
+        return states.LIVE_MIGRATE, None
+    return states.MIGRATE, (
+        'instance %s: no move fits its max_interruption_time %ss (cold %ss%s)'
+        '; cold migration planned'
+        % (iid, _num(limit), _num(cold),
+           ', live %ss' % _num(live) if instance.live_migratable
+           else ', cannot live-migrate'))
+
+
+def move_timing(kind, durations):
+    """(duration, interruption) in seconds of a move of ``kind``.
+
+    The interruption is at the end of the move.
+    """
+    if kind == states.LIVE_MIGRATE:
+        dur = durations.live_migration
+        return dur, min(durations.live_interruption, dur)
+    if kind == states.OWN_ACTION:
+        dur = durations.own_action
+        if durations.own_action_interruption is None:
+            return dur, dur
+        return dur, min(durations.own_action_interruption, dur)
+    dur = durations.cold_migration
+    return dur, dur
+
+
+def _add(a, b):
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def _sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+def _clip(a):
+    return (max(a[0], 0), max(a[1], 0), max(a[2], 0))
+
+
+def _fits(need, free):
+    return need[0] <= free[0] and need[1] <= free[1] and need[2] <= free[2]
+
+
+_ZERO = (0, 0, 0)
+
+
+class _Model(object):
+    """The topology digested: per-instance moves, per-host times, budgets."""
+
+    def __init__(self, topology):
+        topology.check()
+        self.topology = topology
+        self.durations = topology.durations
+        self.limits = topology.limits
+        self.hosts = collections.OrderedDict(
+            (h.name, h) for h in topology.hosts)
+        self.groups = {g.group_id: g for g in topology.groups}
+        self.instances = collections.OrderedDict(
+            (i.instance_id, i) for i in topology.instances)
+        self.warnings = []
+        # Hosts to maintain, in input order.
+        self.todo = [h.name for h in topology.hosts
+                     if h.maintainable and not h.maintained]
+        self.todo_set = set(self.todo)
+        self.maint = {}
+        for host in topology.hosts:
+            if host.maintenance_time is not None:
+                self.maint[host.name] = host.maintenance_time
+            else:
+                self.maint[host.name] = self.durations.by_host_type.get(
+                    host.type, self.durations.host_maintenance)
+        self.target_ok = {h.name: bool(h.schedulable and
+                                       h.type == states.COMPUTE)
+                          for h in topology.hosts}
+        self.capacity = {h.name: Resources.of(h.capacity).as_tuple()
+                         for h in topology.hosts}
+        self.res = {}
+        self.kind = {}
+        self.dur = {}
+        self.ilen = {}
+        self.lead = {}
+        self.kind_warning = {}
+        self.on_host = collections.OrderedDict(
+            (h.name, []) for h in topology.hosts)
+        self.members = collections.defaultdict(list)
+        for inst in topology.instances:
+            iid = inst.instance_id
+            self.res[iid] = Resources.of(inst.resources).as_tuple()
+            kind, warning = choose_move_kind(inst, self.durations)
+            self.kind[iid] = kind
+            self.kind_warning[iid] = warning
+            self.dur[iid], self.ilen[iid] = move_timing(kind,
+                                                        self.durations)
+            self.lead[iid] = max(inst.lead_time or 0,
+                                 self.durations.lead_time or 0)
+            self.on_host[inst.host].append(iid)
+            if inst.group_id in self.groups:
+                self.members[inst.group_id].append(iid)
+        self.usage0 = {name: _ZERO for name in self.hosts}
+        for iid, inst in self.instances.items():
+            self.usage0[inst.host] = _add(self.usage0[inst.host],
+                                          self.res[iid])
+        # Per group: effective budget, per-host limit, recovery.
+        self.budget = {}
+        self.per_host = {}
+        self.recovery = {}
+        for gid, group in self.groups.items():
+            budget = group.max_impacted_members
+            if budget is None or budget < 1:
+                self.warnings.append(
+                    'group %s: max_impacted_members %r allows no member out '
+                    'of service; planned as 1' % (gid, budget))
+                budget = 1
+            self.budget[gid] = budget
+            limit = INFINITY
+            if group.anti_affinity:
+                limit = 1
+            if group.max_instances_per_host:
+                limit = min(limit, group.max_instances_per_host)
+            self.per_host[gid] = limit
+            self.recovery[gid] = group.recovery_time or 0
+        # The group of each instance (None: no registered group) and the
+        # groups whose budget can ever hold a move back.
+        self.gid = {iid: (inst.group_id if inst.group_id in self.groups
+                          else None)
+                    for iid, inst in self.instances.items()}
+        self.bound = {gid for gid in self.groups
+                      if self.budget[gid] < len(self.members[gid])}
+        # Per instance: (group, notice, move duration, out of service
+        # span, budget if the budget binds else 0).
+        self.info = {}
+        for iid, gid in self.gid.items():
+            if gid in self.bound:
+                self.info[iid] = (gid, self.lead[iid], self.dur[iid],
+                                  self.ilen[iid] + self.recovery[gid],
+                                  self.budget[gid])
+            else:
+                self.info[iid] = (gid, self.lead[iid], self.dur[iid], 0, 0)
+
+    def offset(self, iid):
+        """Seconds from a move's start to the start of its interruption."""
+        return self.dur[iid] - self.ilen[iid]
+
+    def is_controller(self, name):
+        return self.hosts[name].type == states.CONTROLLER
+
+
+# --- The planner -----------------------------------------------------------
+
+class _Pool(object):
+    """Target hosts sorted by free capacity (best fit on vCPU, then RAM)."""
+
+    def __init__(self):
+        self.keys = []
+        self.key_of = {}
+        self.total = [0, 0, 0]
+
+    def __contains__(self, name):
+        return name in self.key_of
+
+    def add(self, name, free):
+        key = (free[0], free[1], free[2], name)
+        bisect.insort(self.keys, key)
+        self.key_of[name] = key
+        for i, part in enumerate(_clip(free)):
+            self.total[i] += part
+
+    def remove(self, name):
+        key = self.key_of.pop(name)
+        del self.keys[bisect.bisect_left(self.keys, key)]
+        for i, part in enumerate(_clip(key[:3])):
+            self.total[i] -= part
+        return key[:3]
+
+    def find(self, need, allowed):
+        keys = self.keys
+        for pos in range(bisect.bisect_left(keys, (need[0],)), len(keys)):
+            key = keys[pos]
+            if key[1] >= need[1] and key[2] >= need[2] and allowed(key[3]):
+                return key[3]
+        return None
+
+
+class _Mv(object):
+    """A move being planned."""
+
+    __slots__ = ('iid', 'source', 'target', 'again', 'prio', 'start',
+                 'end')
+
+    def __init__(self, iid, source, target, again, prio):
+        self.iid = iid
+        self.source = source
+        self.target = target
+        self.again = again
+        self.prio = prio
+        self.start = None
+        self.end = None
+
+
+class _Wave(object):
+
+    def __init__(self, index, start):
+        self.index = index
+        self.start = start
+        self.hosts = []
+        self.moves = []
+
+
+class _Planner(object):
+    """Event-driven list scheduling; see doc/source/planner.rst."""
+
+    def __init__(self, model):
+        self.m = model
+        m = model
+        self.now = 0
+        self.seq = 0
+        self.events = []
+        self.state = {}
+        self.used = {}
+        self.gcount = {}
+        self.present = {}
+        for name, host in m.hosts.items():
+            if name in m.todo_set:
+                self.state[name] = _PENDING
+            elif host.maintainable and host.maintained:
+                self.state[name] = _DONE
+            else:
+                self.state[name] = _FIXED
+            self.used[name] = m.usage0[name]
+            self.gcount[name] = collections.Counter(
+                m.gid[i] for i in m.on_host[name] if m.gid[i])
+            self.present[name] = list(m.on_host[name])
+        self.pending = set(m.todo)
+        self.preferred = _Pool()
+        self.fallback = _Pool()
+        for name in m.hosts:
+            if m.target_ok[name]:
+                pool = (self.fallback if self.state[name] == _PENDING
+                        else self.preferred)
+                pool.add(name, self.free(name))
+        self.incoming = collections.Counter()
+        self.remaining = collections.Counter()
+        self.ready = []
+        self.down = 0
+        self.down_ctrl = 0
+        self.in_progress = 0
+        self.in_progress_ctrl = 0
+        self.windows = {}
+        self.waves = []
+        self.running = 0
+        self.free_q = []
+        self.group_q = collections.defaultdict(list)
+        self.lead_q = []
+        self.heads = []
+        self.asleep = {}
+        self.oos = collections.defaultdict(list)
+        self.fresh = set()
+        self.form_needed = True
+        self.moves = []
+        self.ref = None
+        self.search_left = 0
+        self.load = collections.Counter()
+        # Moves onto hosts not maintained yet, queued or running, and how
+        # many of them the migration limit makes worth it.
+        self.twice = 0
+        self.twice_cap = None
+        limit = m.limits.max_concurrent_migrations
+        if limit is not None and m.todo and m.dur:
+            mean_move = sum(m.dur.values()) / len(m.dur)
+            mean_maint = sum(m.maint[h] for h in m.todo) / len(m.todo)
+            self.twice_cap = limit * mean_maint / max(mean_move, 1)
+        self.per_host = (sum(len(m.on_host[h]) for h in m.todo) /
+                         max(len(m.todo), 1))
+
+    # Helpers.
+
+    def free(self, name):
+        return _sub(self.m.capacity[name], self.used[name])
+
+    def push(self, when, kind, payload):
+        self.seq += 1
+        heapq.heappush(self.events, (when, self.seq, kind, payload))
+
+    def pool_of(self, name):
+        if name in self.preferred:
+            return self.preferred
+        if name in self.fallback:
+            return self.fallback
+        return None
+
+    # Main loop.
+
+    def run(self):
+        while True:
+            self.release_lead()
+            if self.form_needed:
+                self.form_needed = False
+                self.fresh = set()
+                self.form_waves(self.pending)
+            elif self.fresh:
+                fresh, self.fresh = self.fresh, set()
+                self.form_waves(fresh)
+            self.start_moves()
+            self.start_maintenance()
+            if not self.events and self.pending:
+                # Stuck: before giving up, search harder for a host to
+                # empty than the greedy placement does.
+                self.search_left = _SEARCH_TOTAL
+                self.form_waves(self.pending, search=True)
+                self.start_moves()
+                self.start_maintenance()
+            if not self.events:
+                break
+            self.now = self.events[0][0]
+            while self.events and self.events[0][0] <= self.now:
+                _when, _seq, kind, payload = heapq.heappop(self.events)
+                if kind == _EV_MOVE_END:
+                    self.move_ended(payload)
+                elif kind == _EV_MAINT_END:
+                    self.maintenance_ended(payload)
+                elif payload is not None:
+                    self.wake(payload)
+
+    # Waves.
+
+    def slots(self, controller):
+        limit = self.m.limits.max_parallel_hosts
+        free = INFINITY if limit is None else limit - self.in_progress
+        if controller:
+            climit = self.m.limits.max_parallel_controllers
+            if climit is not None:
+                free = min(free, climit - self.in_progress_ctrl)
+        return free
+
+    def size_key(self, name):
+        used = self.used[name]
+        score = sum(u / r for u, r in zip(used, self.ref) if r > 0)
+        return (1 if self.present[name] else 0, score, name)
+
+    def host_key(self, name, rough=False):
+        """Cheapest first: empty hosts, then soonest emptied, then least
+        used. ``rough`` leaves out the waits for notice and budgets, so it
+        never ranks a host later than the full key does."""
+        used = self.used[name]
+        score = sum(u / r for u, r in zip(used, self.ref) if r > 0)
+        present = self.present[name]
+        if not present:
+            return (0, 0, score, 0, name)
+        if rough:
+            info = self.m.info
+            seconds = max(info[i][2] for i in present)
+        else:
+            seconds = self.emptied_in(name)
+        return (1, seconds, score, len(present), name)
+
+    def emptied_in(self, name):
+        """Rough seconds until ``name`` could be empty, given the moves
+        already queued in each group (rounds of its budget)."""
+        now = self.now
+        load = self.load
+        worst = 0
+        seen = {}
+        for iid in self.present[name]:
+            gid, lead, dur, span, budget = self.m.info[iid]
+            wait = lead - now if lead > now else 0
+            if budget:
+                ahead = load[gid] + seen.get(gid, 0)
+                seen[gid] = seen.get(gid, 0) + 1
+                wait += (ahead // budget) * span
+            if wait + dur > worst:
+                worst = wait + dur
+        return worst
+
+    def form_waves(self, hosts, search=False):
+        """Choose hosts among ``hosts`` to empty now (one new wave).
+
+        A full pass looks at every pending host; between full passes
+        (a host came back) free capacity only shrinks, so only hosts that
+        became candidates since (their incoming moves ended) are tried.
+        Hosts are taken best key first; keys are computed lazily (a rough
+        key first, the full one when the host reaches the top, again when
+        the wave changed since). ``search``: place by backtracking when the
+        greedy placement fails.
+        """
+        m = self.m
+        slots = self.slots(False)
+        if slots <= 0:
+            return
+        cands = [h for h in hosts
+                 if self.state[h] == _PENDING and self.incoming[h] == 0]
+        if not cands:
+            return
+        if self.ref is None:
+            caps = [m.capacity[h] for h in m.todo] or [(1, 1, 1)]
+            self.ref = tuple(sum(c[i] for c in caps) / len(caps)
+                             for i in range(3))
+        if slots * _LOOKAHEAD < len(cands):
+            cands = heapq.nsmallest(slots * _LOOKAHEAD, cands,
+                                    key=self.size_key)
+        heap = [self.host_key(h, rough=True) for h in cands]
+        heapq.heapify(heap)
+        stamp = {}
+        commits = 0
+        wave = None
+        while heap and self.slots(False) > 0:
+            name = heapq.heappop(heap)[-1]
+            # Free capacity only shrinks while a wave forms: a host that
+            # does not fit now will not fit later in this pass.
+            if self.incoming[name] or not self.may_fit(name):
+                continue
+            if stamp.get(name) != commits:
+                stamp[name] = commits
+                key = self.host_key(name)
+                if heap and key > heap[0]:
+                    heapq.heappush(heap, key)
+                    continue
+            controller = m.is_controller(name)
+            if self.slots(controller) <= 0:
+                continue
+            placed = self.place_host(name, self.may_move_twice(name),
+                                     search)
+            if placed is None:
+                continue
+            if wave is None:
+                wave = _Wave(len(self.waves), self.now)
+                self.waves.append(wave)
+            self.commit(name, placed, wave, controller)
+            commits += 1
+
+    def may_fit(self, name, twice=True):
+        """Whether everything on ``name`` fits in the free capacity of all
+        targets taken together (a necessary condition)."""
+        have = self.preferred.total
+        if twice:
+            have = [have[i] + self.fallback.total[i] for i in range(3)]
+            if name in self.fallback:
+                have = _sub(have, _clip(self.fallback.key_of[name][:3]))
+        return _fits(self.used[name], have)
+
+    def may_move_twice(self, name):
+        """Whether instances of ``name`` may go to hosts not maintained
+        yet (and so move twice).
+
+        Unlimited migrations: yes, parallel hosts matter more. Limited:
+        only while the hosts in progress hold fewer instances than the
+        migration slots get through during one host maintenance (enough
+        to keep them busy once hosts come back), so that slots are not
+        spent on moving instances twice. At least one host, or nothing
+        would start.
+        """
+        if self.twice_cap is None or not self.in_progress:
+            return True
+        return (self.in_progress * self.per_host +
+                len(self.present[name]) <= self.twice_cap)
+
+    def place_host(self, name, twice=True, search=False):
+        """[(iid, target, again)] for every instance on ``name``, or None.
+
+        Reserves the targets; on failure nothing is left reserved. Hosts
+        not maintained yet are targets only if ``twice``. Largest instance
+        first, each on the best fitting target; with ``search``, a bounded
+        backtracking search when that fails.
+        """
+        m = self.m
+        if not self.may_fit(name, twice):
+            return None
+        own_free = None
+        if name in self.fallback:
+            own_free = self.fallback.remove(name)
+        order = sorted(self.present[name],
+                       key=lambda i: (tuple(-x for x in m.res[i]), i))
+        placed = []
+        for iid in order:
+            target, again = self.find_target(iid, twice)
+            if target is None:
+                for done_iid, done_target, _again in reversed(placed):
+                    self.reserve(done_iid, done_target, -1)
+                placed = None
+                break
+            self.reserve(iid, target, 1)
+            placed.append((iid, target, again))
+        if placed is None and search and len(order) <= _SEARCH_DEPTH:
+            placed = self.search_host(name, twice)
+        if placed is None and own_free is not None:
+            self.fallback.add(name, own_free)
+        return placed
+
+    def allowed_on(self, iid, target):
+        m = self.m
+        gid = m.gid[iid]
+        return (_fits(m.res[iid], self.free(target)) and
+                (gid is None or self.gcount[target][gid] < m.per_host[gid]))
+
+    def search_host(self, name, twice):
+        """Backtracking placement of everything on ``name``: the most
+        constrained instance first, at most ``_SEARCH_WIDTH`` targets each,
+        at most ``_SEARCH_BUDGET`` steps. Reserves what it returns."""
+        m = self.m
+        if self.search_left <= 0:
+            return None
+        pools = [(self.preferred, False)]
+        if twice:
+            pools.append((self.fallback, True))
+        options = {}
+        for iid in self.present[name]:
+            found = []
+            for pool, again in pools:
+                start = bisect.bisect_left(pool.keys, (m.res[iid][0],))
+                for key in pool.keys[start:]:
+                    if len(found) >= _SEARCH_WIDTH:
+                        break
+                    if self.allowed_on(iid, key[3]):
+                        found.append((key[3], again))
+            options[iid] = found
+        order = sorted(self.present[name],
+                       key=lambda i: (len(options[i]),
+                                      tuple(-x for x in m.res[i]), i))
+        placed = []
+        steps = [0]
+        budget = min(_SEARCH_BUDGET, self.search_left)
+
+        def place(depth):
+            if depth == len(order):
+                return True
+            steps[0] += 1
+            if steps[0] > budget:
+                return False
+            iid = order[depth]
+            for target, again in options[iid]:
+                if not self.allowed_on(iid, target):
+                    continue
+                self.reserve(iid, target, 1)
+                placed.append((iid, target, again))
+                if place(depth + 1):
+                    return True
+                placed.pop()
+                self.reserve(iid, target, -1)
+            return False
+
+        found = place(0)
+        self.search_left -= steps[0]
+        return placed if found else None
+
+    def find_target(self, iid, twice=True):
+        m = self.m
+        need = m.res[iid]
+        gid = m.gid[iid]
+        if gid is None:
+            allowed = _always
+        else:
+            limit = m.per_host[gid]
+
+            def allowed(host):
+                return self.gcount[host][gid] < limit
+        target = self.preferred.find(need, allowed)
+        if target is not None or not twice:
+            return target, False
+        target = self.fallback.find(need, allowed)
+        return target, target is not None
+
+    def reserve(self, iid, target, sign):
+        m = self.m
+        pool = self.pool_of(target)
+        pool.remove(target)
+        if sign > 0:
+            self.used[target] = _add(self.used[target], m.res[iid])
+        else:
+            self.used[target] = _sub(self.used[target], m.res[iid])
+        gid = m.gid[iid]
+        if gid is not None:
+            self.gcount[target][gid] += sign
+        pool.add(target, self.free(target))
+
+    def commit(self, name, placed, wave, controller):
+        m = self.m
+        self.state[name] = _EMPTYING
+        self.pending.discard(name)
+        self.in_progress += 1
+        if controller:
+            self.in_progress_ctrl += 1
+        rank = len(wave.hosts)
+        wave.hosts.append(name)
+        for iid, target, again in placed:
+            if again:
+                self.twice += 1
+            gid = m.gid[iid]
+            if gid is not None:
+                self.load[gid] += 1
+            self.incoming[target] += 1
+            self.remaining[name] += 1
+            prio = (wave.index, rank, -m.dur[iid], iid)
+            mv = _Mv(iid, name, target, again, prio)
+            wave.moves.append(mv)
+            if m.lead[iid] > self.now:
+                heapq.heappush(self.lead_q, (m.lead[iid], prio, mv))
+                self.push(m.lead[iid], _EV_WAKE, None)
+            else:
+                self.enqueue(mv)
+        if not placed:
+            self.state[name] = _READY
+            self.ready.append(name)
+
+    # Moves.
+
+    def release_lead(self):
+        while self.lead_q and self.lead_q[0][0] <= self.now:
+            self.enqueue(heapq.heappop(self.lead_q)[2])
+
+    def enqueue(self, mv):
+        gid = self.m.gid[mv.iid]
+        if gid in self.m.bound:
+            queue = self.group_q[gid]
+            heapq.heappush(queue, (mv.prio, mv))
+            if gid not in self.asleep and queue[0][1] is mv:
+                heapq.heappush(self.heads, (mv.prio, gid))
+        else:
+            heapq.heappush(self.free_q, (mv.prio, mv))
+
+    def head(self):
+        """(prio, group) of the best queued move of a group not known to
+        be held back by its budget, or None. Stale entries are dropped."""
+        heads = self.heads
+        while heads:
+            prio, gid = heads[0]
+            queue = self.group_q[gid]
+            if gid in self.asleep or not queue or queue[0][0] != prio:
+                heapq.heappop(heads)
+                continue
+            return heads[0]
+        return None
+
+    def wake(self, gid):
+        when = self.asleep.get(gid)
+        if when is not None and when <= self.now:
+            del self.asleep[gid]
+            queue = self.group_q[gid]
+            if queue:
+                heapq.heappush(self.heads, (queue[0][0], gid))
+
+    def start_moves(self):
+        """List scheduling: start queued moves in priority order while the
+        concurrency limit allows; a group whose budget holds its best move
+        back sleeps until the budget allows it."""
+        limit = self.m.limits.max_concurrent_migrations
+        limit = INFINITY if limit is None else limit
+        while self.running < limit:
+            top_free = self.free_q[0][0] if self.free_q else None
+            head = self.head()
+            if head is None and top_free is None:
+                break
+            if head is None or (top_free is not None and
+                                top_free < head[0]):
+                self.start(heapq.heappop(self.free_q)[1])
+                continue
+            heapq.heappop(self.heads)
+            gid = head[1]
+            queue = self.group_q[gid]
+            mv = queue[0][1]
+            when = self.group_earliest(gid, mv.iid)
+            if when > self.now:
+                self.asleep[gid] = when
+                self.push(when, _EV_WAKE, gid)
+                continue
+            heapq.heappop(queue)
+            self.start(mv)
+            if queue:
+                heapq.heappush(self.heads, (queue[0][0], gid))
+
+    def group_earliest(self, gid, iid):
+        m = self.m
+        now = self.now
+        spans = [s for s in self.oos[gid] if s[1] > now]
+        self.oos[gid] = spans
+        off = m.offset(iid)
+        length = m.ilen[iid] + m.recovery[gid]
+        budget = m.budget[gid]
+        if length <= 0 or len(spans) < budget:
+            return now
+        times = sorted({now} | {end - off for _s, end in spans
+                                if end - off > now})
+        for when in times:
+            if _overlap(spans, when + off, when + off + length) < budget:
+                return when
+        return max(end for _s, end in spans)
+
+    def start(self, mv):
+        m = self.m
+        mv.start = self.now
+        mv.end = self.now + m.dur[mv.iid]
+        gid = m.gid[mv.iid]
+        if gid in m.bound:
+            length = m.ilen[mv.iid] + m.recovery[gid]
+            if length > 0:
+                begin = mv.start + m.offset(mv.iid)
+                self.oos[gid].append((begin, mv.end + m.recovery[gid]))
+        self.running += 1
+        self.moves.append(mv)
+        self.push(mv.end, _EV_MOVE_END, mv)
+
+    def move_ended(self, mv):
+        m = self.m
+        iid, source, target = mv.iid, mv.source, mv.target
+        self.running -= 1
+        if mv.again:
+            self.twice -= 1
+        self.used[source] = _sub(self.used[source], m.res[iid])
+        gid = m.gid[iid]
+        if gid is not None:
+            self.gcount[source][gid] -= 1
+            self.load[gid] -= 1
+        self.present[source].remove(iid)
+        self.present[target].append(iid)
+        self.incoming[target] -= 1
+        if self.incoming[target] == 0 and self.state[target] == _PENDING:
+            self.fresh.add(target)
+        self.remaining[source] -= 1
+        if self.remaining[source] == 0 and self.state[source] == _EMPTYING:
+            self.state[source] = _READY
+            self.ready.append(source)
+
+    # Maintenance.
+
+    def start_maintenance(self):
+        m = self.m
+        limit = m.limits.max_parallel_hosts
+        climit = m.limits.max_parallel_controllers
+        waiting = []
+        for name in self.ready:
+            controller = m.is_controller(name)
+            if ((limit is not None and self.down >= limit) or
+                    (controller and climit is not None and
+                     self.down_ctrl >= climit)):
+                waiting.append(name)
+                continue
+            self.state[name] = _DOWN
+            self.down += 1
+            if controller:
+                self.down_ctrl += 1
+            end = self.now + m.maint[name]
+            self.windows[name] = (self.now, end)
+            self.push(end, _EV_MAINT_END, name)
+        self.ready = waiting
+
+    def maintenance_ended(self, name):
+        m = self.m
+        self.state[name] = _DONE
+        self.down -= 1
+        self.in_progress -= 1
+        if m.is_controller(name):
+            self.down_ctrl -= 1
+            self.in_progress_ctrl -= 1
+        if m.target_ok[name]:
+            self.preferred.add(name, self.free(name))
+        self.form_needed = True
+
+    # Result.
+
+    def explain(self):
+        """(message, missing Resources or None) when stuck."""
+        m = self.m
+        if self.ref is None:
+            self.ref = (1, 1, 1)
+        left = sorted(self.pending, key=self.host_key)
+        targets = set(h for h in m.hosts if m.target_ok[h] and
+                      self.state[h] in (_PENDING, _DONE, _FIXED))
+        total = _ZERO
+        for target in targets:
+            total = _add(total, _clip(self.free(target)))
+        best = None
+        for name in left:
+            have = total
+            if name in targets:
+                have = _sub(have, _clip(self.free(name)))
+            short = _clip(_sub(self.used[name], have))
+            score = sum(x / r for x, r in zip(short, self.ref) if r > 0)
+            if best is None or score < best[0]:
+                best = (score, name, short)
+        mitigable = [i for h in left for i in self.present[h]
+                     if m.instances[i].resource_mitigation or
+                     (m.gid[i] and
+                      m.groups[m.gid[i]].resource_mitigation)]
+        hint = ''
+        if mitigable:
+            hint = ('; %d instance(s) on these hosts allow resource '
+                    'mitigation (scale in)' % len(mitigable))
+        where = ('no host can be emptied' if not self.windows
+                 else '%d host(s) cannot be emptied' % len(left))
+        _score, name, short = best
+        if any(part > 0 for part in short):
+            missing = Resources(*short)
+            return ('%s: emptying %s needs %s more free capacity on other '
+                    'hosts%s' % (where, name, missing.describe(), hint),
+                    missing)
+        blame = self.blame(name)
+        return ('%s: capacity is there but %s%s'
+                % (where, blame, hint), None)
+
+    def blame(self, name):
+        """Why the instances of ``name`` do not fit although capacity does."""
+        m = self.m
+        groups = set()
+        for iid in self.present[name]:
+            need = m.res[iid]
+            fits_alone = False
+            fits_group = False
+            gid = m.gid[iid]
+            for target in m.hosts:
+                if (target == name or not m.target_ok[target] or
+                        self.state[target] not in (_PENDING, _DONE,
+                                                   _FIXED)):
+                    continue
+                if _fits(need, self.free(target)):
+                    fits_alone = True
+                    if gid is None or (self.gcount[target][gid] <
+                                       m.per_host[gid]):
+                        fits_group = True
+                        break
+            if not fits_alone:
+                return ('instance %s (%s) fits on no single host while '
+                        'emptying %s'
+                        % (iid, Resources(*need).describe(), name))
+            if not fits_group:
+                groups.add(gid)
+        if groups:
+            return ('anti-affinity / max_instances_per_host of group(s) %s '
+                    'leave no host for the members on %s'
+                    % (', '.join(sorted(groups)), name))
+        return ('the instances on %s do not fit the free capacity together '
+                '(fragmentation)' % name)
+
+    def result(self):
+        m = self.m
+        waves = []
+        for wave in self.waves:
+            moves = []
+            for mv in wave.moves:
+                inst = m.instances[mv.iid]
+                moves.append(Move(
+                    instance_id=mv.iid, source=mv.source, target=mv.target,
+                    kind=m.kind[mv.iid], start=mv.start, end=mv.end,
+                    interruption_start=mv.start + m.offset(mv.iid),
+                    project_id=inst.project_id, group_id=inst.group_id,
+                    again=mv.again))
+            moves.sort(key=lambda mv: (mv.start, mv.instance_id))
+            windows = [HostWindow(h, *self.windows[h]) for h in wave.hosts
+                       if h in self.windows]
+            end = max([w.end for w in windows] + [mv.end for mv in moves] +
+                      [wave.start])
+            waves.append(Wave(index=wave.index, start=wave.start, end=end,
+                              hosts=list(wave.hosts), maintenance=windows,
+                              moves=moves))
+        duration = max([w.end for w in waves] + [0])
+        warnings = list(m.warnings)
+        seen = set()
+        for wave in waves:
+            for mv in wave.moves:
+                warning = m.kind_warning[mv.instance_id]
+                if warning and mv.instance_id not in seen:
+                    seen.add(mv.instance_id)
+                    warnings.append(warning)
+        unplanned = [h for h in m.todo if self.state[h] != _DONE]
+        bound = lower_bound_of(m)
+        if not unplanned:
+            plan = Plan(feasible=True, waves=waves,
+                        estimated_duration=duration, lower_bound=bound,
+                        message=self.summary(waves, duration),
+                        warnings=warnings)
+            return plan
+        message, missing = self.explain()
+        return Plan(feasible=False, waves=waves, estimated_duration=INFINITY,
+                    lower_bound=bound, message=message, missing=missing,
+                    warnings=warnings, unplanned=unplanned)
+
+    def summary(self, waves, duration):
+        hosts = sum(len(w.hosts) for w in waves)
+        moves = sum(len(w.moves) for w in waves)
+        return ('%d host(s) in %d wave(s), %d move(s), about %ss'
+                % (hosts, len(waves), moves, _num(duration)))
+
+
+def _always(_name):
+    return True
+
+
+def _overlap(spans, begin, end):
+    """Most of ``spans`` covering one point of ``[begin, end)``."""
+    points = [begin] + [s for s, _e in spans if begin < s < end]
+    best = 0
+    for point in points:
+        count = sum(1 for s, e in spans if s <= point < e)
+        best = max(best, count)
+    return best
+
+
+def plan_maintenance(topology):
+    """Plan the maintenance of ``topology``; returns a :class:`Plan`.
+
+    Raises ValueError only for inconsistent input (unknown host, negative
+    time...); a cloud without room gives a plan with ``feasible`` False.
+    """
+    model = _Model(topology)
+    planner = _Planner(model)
+    planner.run()
+    return planner.result()
+
+
+# --- Lower bound -----------------------------------------------------------
+
+def bound_terms(topology):
+    """The lower bounds on the makespan, by name (see :func:`lower_bound`)."""
+    return _bound_terms(_Model(topology))
+
+
+def lower_bound(topology):
+    """A makespan no plan of ``topology`` can beat (seconds, maybe inf)."""
+    return lower_bound_of(_Model(topology))
+
+
+def lower_bound_of(model):
+    return max(_bound_terms(model).values())
+
+
+def max_hosts_down(model):
+    """How many hosts to maintain can be down at once, at most.
+
+    While a set D of hosts is down, every instance sits on another host,
+    which holds at most max(capacity, what it holds at start) if it may
+    receive instances and at most what it holds at start otherwise. So
+    the capacity of D (counted that way) fits in the slack; the k smallest
+    hosts give the largest k, resource by resource.
+    """
+    m = model
+    own = {}
+    total = _ZERO
+    demand = _ZERO
+    for name in m.hosts:
+        usage = m.usage0[name]
+        if m.target_ok[name]:
+            cap = tuple(max(c, u) for c, u in zip(m.capacity[name], usage))
+        else:
+            cap = usage
+        own[name] = cap
+        total = _add(total, cap)
+        demand = _add(demand, usage)
+    slack = _sub(total, demand)
+    best = len(m.todo)
+    for part in range(3):
+        sizes = sorted(own[h][part] for h in m.todo)
+        count = 0
+        used = 0
+        for size in sizes:
+            if used + size > slack[part]:
+                break
+            used += size
+            count += 1
+        best = min(best, count)
+    return best
+
+
+def _parallel_bound(jobs, parallel):
+    """Makespan bound for down windows ``(release, length)``.
+
+    At most ``parallel`` windows overlap, so they split into that many
+    chains of disjoint windows (interval graphs are perfect). For every
+    release r, the n windows released at r or later need r + max(their
+    sum / parallel, the sum of the ceil(n / parallel) shortest, the
+    longest).
+    """
+    best = 0.0
+    lengths = []
+    total = 0.0
+    longest = 0.0
+    jobs = sorted(jobs, reverse=True)
+    for pos, (release, length) in enumerate(jobs):
+        bisect.insort(lengths, length)
+        total += length
+        longest = max(longest, length)
+        if pos + 1 < len(jobs) and jobs[pos + 1][0] == release:
+            continue
+        chain = sum(lengths[:-(-len(lengths) // parallel)])
+        best = max(best, release + max(total / parallel, chain, longest))
+    return best
+
+
+def _bound_terms(m):
+    terms = collections.OrderedDict(
+        (name, 0.0) for name in ('host', 'parallel', 'controllers',
+                                 'groups', 'migrations'))
+    if not m.todo:
+        return terms
+    # A host goes down once its instances are gone: not before each has
+    # had its notice and one move.
+    release = {}
+    for name in m.todo:
+        release[name] = max([m.lead[i] + m.dur[i] for i in m.on_host[name]]
+                            + [0])
+    terms['host'] = max(release[h] + m.maint[h] for h in m.todo)
+    down = max_hosts_down(m)
+    limit = m.limits.max_parallel_hosts
+    if limit is not None:
+        down = min(down, limit)
+    if down < 1:
+        terms['parallel'] = INFINITY
+        return terms
+    terms['parallel'] = _parallel_bound(
+        [(release[h], m.maint[h]) for h in m.todo], down)
+    ctrl = [h for h in m.todo if m.is_controller(h)]
+    climit = m.limits.max_parallel_controllers
+    if ctrl and climit is not None:
+        terms['controllers'] = _parallel_bound(
+            [(release[h], m.maint[h]) for h in ctrl], min(down, climit))
+    moving = [i for h in m.todo for i in m.on_host[h]]
+    if not moving:
+        return terms
+    shortest_maint = min(m.maint[h] for h in m.todo)
+    # Each instance's *first* move leaves a host that is maintained
+    # afterwards (its start: the notice). When every host that may
+    # receive instances is still to be maintained, each instance's *last
+    # evacuating* move (one whose source is maintained afterwards) lands
+    # on a host already maintained, so it starts after the first
+    # maintenance can end (``phase``) and is again followed by one.
+    first = {i: m.lead[i] for i in moving}
+    last = None
+    targets = [h for h in m.hosts if m.target_ok[h]]
+    if targets and all(h in m.todo_set for h in targets):
+        last = min(release[h] + m.maint[h] for h in targets)
+        terms['host'] = max(terms['host'],
+                            last + max(m.dur[i] for i in moving) +
+                            shortest_maint)
+    # Group budgets: those moves give out of service spans of at least
+    # ``span`` seconds, at most ``budget`` at once, so the last one starts
+    # (n - 1) // budget spans after the first; its move ends, its source
+    # is maintained.
+    for gid in m.groups:
+        members = [i for i in m.members[gid] if i in first]
+        if not members:
+            continue
+        span = min(m.ilen[i] for i in members) + m.recovery[gid]
+        rounds = (len(members) - 1) // m.budget[gid]
+        tail = rounds * span + min(m.ilen[i] for i in members)
+        value = (min(first[i] + m.offset(i) for i in members) + tail +
+                 min(m.maint[m.instances[i].host] for i in members))
+        if last is not None:
+            value = max(value, last + min(m.offset(i) for i in members) +
+                        tail + shortest_maint)
+        terms['groups'] = max(terms['groups'], value)
+    # Concurrent moves: those moves, c at a time (so at least n / c
+    # rounds of the shortest move, and their total time / c), then a
+    # maintenance.
+    climit = m.limits.max_concurrent_migrations
+    if climit is not None:
+        hosts = [h for h in m.todo if m.on_host[h]]
+        chain = max(-(-len(moving) // climit) *
+                    min(m.dur[i] for i in moving),
+                    sum(m.dur[i] for i in moving) / climit)
+        value = (min(first.values()) + chain +
+                 min(m.maint[h] for h in hosts))
+        if last is not None:
+            value = max(value, last + chain + shortest_maint)
+        terms['migrations'] = value
+    return terms
+
+
+# --- Validation ------------------------------------------------------------
+
+def _q(value):
+    return round(value, _DIGITS)
+
+
+def _peak(spans):
+    """(most spans open at once, when) for half-open ``(start, end)``."""
+    events = []
+    for start, end in spans:
+        start, end = _q(start), _q(end)
+        if start < end:
+            events.append((start, 1))
+            events.append((end, -1))
+    events.sort()
+    best, when, count = 0, None, 0
+    for time, delta in events:
+        count += delta
+        if count > best:
+            best, when = count, time
+    return best, when
+
+
+def _union(spans):
+    """Half-open spans merged where they overlap or touch."""
+    out = []
+    for start, end in sorted((_q(s), _q(e)) for s, e in spans):
+        if start >= end:
+            continue
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def validate(plan, topology):
+    """Every rule ``plan`` breaks on ``topology``, as a list of messages.
+
+    Simulates the plan over time: capacity on every host at every moment,
+    targets (never down, emptying or unschedulable), anti-affinity and
+    ``max_instances_per_host``, group budgets, admin limits, move kinds,
+    notice, every host maintained exactly once and only when empty.
+    """
+    m = _Model(topology)
+    out = []
+    windows = {}
+    wave_start = {}
+    for wave in plan.waves:
+        for name in wave.hosts:
+            if name in wave_start:
+                out.append('host %s is in more than one wave' % name)
+            wave_start.setdefault(name, wave.start)
+        for win in wave.maintenance:
+            if win.host not in wave.hosts:
+                out.append('host %s maintained in wave %d but not listed '
+                           'in it' % (win.host, wave.index))
+            if win.host in windows:
+                out.append('host %s is maintained more than once'
+                           % win.host)
+                continue
+            windows[win.host] = (win.start, win.end)
+            if win.host not in m.todo_set:
+                out.append('host %s is maintained but is not to be '
+                           'maintained' % win.host)
+            elif _q(win.end - win.start) < _q(m.maint[win.host]):
+                out.append('host %s: maintenance shorter than %ss'
+                           % (win.host, _num(m.maint[win.host])))
+            if _q(win.start) < _q(wave_start.get(win.host, 0)):
+                out.append('host %s goes down before its wave starts'
+                           % win.host)
+    for name in m.todo:
+        if name not in windows:
+            out.append('host %s is never maintained' % name)
+    # Moves, per instance, in order.
+    by_inst = collections.defaultdict(list)
+    for move in plan.moves:
+        by_inst[move.instance_id].append(move)
+    presence = collections.defaultdict(list)  # host -> (start, end, iid, arr)
+    for iid, inst in m.instances.items():
+        moves = sorted(by_inst.pop(iid, ()), key=lambda mv: mv.start)
+        out.extend(_check_moves(m, iid, moves, windows, wave_start))
+        where, since, arrived = inst.host, 0, False
+        for move in moves:
+            presence[where].append((since, move.end, iid, arrived))
+            where, since, arrived = move.target, move.start, True
+        presence[where].append((since, INFINITY, iid, arrived))
+    for iid in sorted(by_inst):
+        out.append('move of unknown instance %s' % iid)
+    out.extend(_check_hosts(m, presence, windows))
+    out.extend(_check_budgets(m, plan))
+    out.extend(_check_limits(m, plan, windows))
+    ends = [w[1] for w in windows.values()] + [mv.end for mv in plan.moves]
+    if plan.feasible and ends and _q(plan.estimated_duration) < _q(
+            max(ends)):
+        out.append('estimated_duration %s ends before the plan does (%s)'
+                   % (_num(plan.estimated_duration), _num(max(ends))))
+    return out
+
+
+def _check_moves(m, iid, moves, windows, wave_start):
+    out = []
+    where = m.instances[iid].host
+    previous_end = None
+    for move in moves:
+        label = 'move of %s %s->%s at %s' % (iid, move.source, move.target,
+                                             _num(move.start))
+        if move.source != where:
+            out.append('%s: the instance is on %s then' % (label, where))
+        if previous_end is not None and _q(move.start) < _q(previous_end):
+            out.append('%s: starts before its previous move ends' % label)
+        if previous_end is None and _q(move.start) < _q(m.lead[iid]):
+            out.append('%s: before its notice of %ss'
+                       % (label, _num(m.lead[iid])))
+        if move.kind != m.kind[iid]:
+            out.append('%s: kind %s, the rules say %s'
+                       % (label, move.kind, m.kind[iid]))
+        if _q(move.end - move.start) < _q(m.dur[iid]):
+            out.append('%s: shorter than a %s takes' % (label, move.kind))
+        if _q(move.interruption_start) != _q(move.end - m.ilen[iid]):
+            out.append('%s: interruption does not end the move' % label)
+        target = move.target
+        if target not in m.hosts:
+            out.append('%s: unknown target' % label)
+        elif not m.target_ok[target]:
+            out.append('%s: target may not receive instances' % label)
+        elif target == move.source:
+            out.append('%s: target is the source' % label)
+        elif target in wave_start:
+            begin = wave_start[target]
+            end = windows.get(target, (begin, INFINITY))[1]
+            if _q(move.start) < _q(end) and _q(begin) < _q(move.end):
+                out.append('%s: target is being emptied or down' % label)
+        where = target
+        previous_end = move.end
+    return out
+
+
+def _check_hosts(m, presence, windows):
+    """Capacity, group limits per host, and empty hosts when down."""
+    out = []
+    for name, spans in presence.items():
+        if name in windows:
+            down_start, down_end = windows[name]
+            for start, end, iid, _arr in spans:
+                if _q(start) < _q(down_end) and _q(down_start) < _q(end):
+                    out.append('host %s is down at %s with instance %s on '
+                               'it' % (name, _num(down_start), iid))
+        events = []
+        for start, end, iid, arrived in spans:
+            events.append((_q(start), 1, iid, arrived))
+            if end != INFINITY:
+                events.append((_q(end), 0, iid, False))
+        events.sort(key=lambda ev: (ev[0], ev[1]))
+        used = _ZERO
+        count = collections.Counter()
+        cap = m.capacity[name]
+        for time, kind, iid, arrived in events:
+            gid = m.gid[iid]
+            if kind == 0:
+                used = _sub(used, m.res[iid])
+                count[gid] -= 1
+                continue
+            used = _add(used, m.res[iid])
+            count[gid] += 1
+            if not arrived:
+                continue
+            over = [unit for u, c, unit in zip(
+                used, cap, ('vCPU', 'RAM', 'disk')) if u > c]
+            if over:
+                out.append('host %s over capacity (%s) at %s when %s '
+                           'arrives' % (name, '/'.join(over), _num(time),
+                                        iid))
+            if gid is not None and count[gid] > m.per_host[gid]:
+                out.append('host %s holds %d members of group %s at %s'
+                           % (name, count[gid], gid, _num(time)))
+    return out
+
+
+def _check_budgets(m, plan):
+    """Members out of service at once, per group (a member counts once
+    even when the spans of two of its moves overlap)."""
+    out = []
+    spans = collections.defaultdict(lambda: collections.defaultdict(list))
+    for move in plan.moves:
+        gid = m.gid.get(move.instance_id)
+        if gid is not None:
+            spans[gid][move.instance_id].append(
+                (move.interruption_start, move.end + m.recovery[gid]))
+    for gid in sorted(spans):
+        merged = []
+        for member_spans in spans[gid].values():
+            merged.extend(_union(member_spans))
+        peak, when = _peak(merged)
+        if peak > m.budget[gid]:
+            out.append('group %s has %d members out of service at %s '
+                       '(max_impacted_members %d)'
+                       % (gid, peak, _num(when), m.budget[gid]))
+    return out
+
+
+def _check_limits(m, plan, windows):
+    out = []
+    limits = m.limits
+    if limits.max_parallel_hosts is not None:
+        peak, when = _peak(windows.values())
+        if peak > limits.max_parallel_hosts:
+            out.append('%d hosts down at %s (max_parallel_hosts %d)'
+                       % (peak, _num(when), limits.max_parallel_hosts))
+    if limits.max_parallel_controllers is not None:
+        peak, when = _peak(w for h, w in windows.items()
+                           if h in m.hosts and m.is_controller(h))
+        if peak > limits.max_parallel_controllers:
+            out.append('%d controllers down at %s '
+                       '(max_parallel_controllers %d)'
+                       % (peak, _num(when),
+                          limits.max_parallel_controllers))
+    if limits.max_concurrent_migrations is not None:
+        peak, when = _peak((mv.start, mv.end) for mv in plan.moves)
+        if peak > limits.max_concurrent_migrations:
+            out.append('%d moves at once at %s '
+                       '(max_concurrent_migrations %d)'
+                       % (peak, _num(when),
+                          limits.max_concurrent_migrations))
+    return out
+
+
+# --- Demo ------------------------------------------------------------------
+
+def demo_topology(hosts=64, per_host=4, slots=6, seed=4):
+    """A cloud of ``hosts`` computes with ``per_host`` instances each.
+
+    Every host has room for ``slots`` instances. Half of the instances form
+    anti-affinity pairs (budget 1, live-migrated: max_interruption_time
+    5s); the rest form groups of eight (budget 2, cold-migrated) and of
+    sixteen (budget 4, at most two per host, one in four OWN_ACTION).
+    """
+    import random
+    rnd = random.Random(seed)
+    flavor = Resources(4, 8192, 40)
+    capacity = Resources(4 * slots, 8192 * slots, 40 * slots)
+    host_list = [Host('compute-%03d' % i, capacity) for i in range(hosts)]
+    total = hosts * per_host
+    groups, members = [], []
+    pairs = total // 4
+    for p in range(pairs):
+        gid = 'pair-%03d' % p
+        groups.append(Group(gid, anti_affinity=True, max_impacted_members=1,
+                            recovery_time=60))
+        members += [(gid, 5, states.MIGRATE)] * 2
+    index = 0
+    while len(members) < total:
+        if index % 2 == 0:
+            gid = 'group8-%03d' % index
+            groups.append(Group(gid, max_impacted_members=2,
+                                recovery_time=120))
+            count = 8
+        else:
+            gid = 'group16-%03d' % index
+            groups.append(Group(gid, max_impacted_members=4,
+                                max_instances_per_host=2,
+                                recovery_time=120))
+            count = 16
+        index += 1
+        for k in range(min(count, total - len(members))):
+            kind = (states.OWN_ACTION if count == 16 and k % 4 == 0
+                    else states.MIGRATE)
+            members.append((gid, None, kind))
+    free = collections.defaultdict(list)
+    by_group = collections.defaultdict(collections.Counter)
+    order = list(range(hosts))
+    instances = []
+    limit = {g.group_id: (1 if g.anti_affinity else
+                          g.max_instances_per_host or per_host)
+             for g in groups}
+    for n, (gid, mit, kind) in enumerate(members):
+        rnd.shuffle(order)
+        for h in order:
+            name = host_list[h].name
+            if len(free[name]) < per_host and by_group[name][gid] < \
+                    limit[gid]:
+                break
+        else:
+            raise RuntimeError('demo topology does not fit')
+        iid = 'vm-%04d' % n
+        free[name].append(iid)
+        by_group[name][gid] += 1
+        instances.append(Instance(iid, name, flavor,
+                                  project_id='project-%d' % (n % 5),
+                                  group_id=gid, max_interruption_time=mit,
+                                  migration_type=kind, lead_time=120))
+    return Topology(hosts=host_list, instances=instances, groups=groups,
+                    durations=Durations())
+
+
+def _demo():
+    import time as clock
+    rows = []
+    for slots in (6, 8, 5):
+        topo = demo_topology(slots=slots)
+        plan = plan_maintenance(topo)
+        serial = plan_maintenance(dataclasses.replace(
+            topo, limits=Limits(max_parallel_hosts=1)))
+        bound = lower_bound(topo)
+        problems = validate(plan, topo) + validate(
+            serial, dataclasses.replace(
+                topo, limits=Limits(max_parallel_hosts=1)))
+        rows.append((slots, plan, serial, bound, problems))
+    print('64 hosts x 4 instances (anti-affinity pairs budget 1, groups of '
+          '8 budget 2, groups of 16 budget 4), host maintenance 900s')
+    for slots, plan, serial, bound, problems in rows:
+        print('  room for %d per host: plan %ss (%d waves, %d moves, %d '
+              'double), one host at a time %ss, lower bound %ss'
+              % (slots, _num(plan.estimated_duration), len(plan.waves),
+                 len(plan.moves), plan.double_moves,
+                 _num(serial.estimated_duration), _num(bound)))
+        print('    plan / one-at-a-time = %.3f   plan / lower bound = %.3f'
+              '   violations: %d'
+              % (plan.estimated_duration / serial.estimated_duration,
+                 plan.estimated_duration / bound, len(problems)))
+    topo = demo_topology(hosts=1000, per_host=10, slots=14, seed=7)
+    begin = clock.perf_counter()
+    plan = plan_maintenance(topo)
+    took = clock.perf_counter() - begin
+    begin = clock.perf_counter()
+    problems = validate(plan, topo)
+    checked = clock.perf_counter() - begin
+    print('1000 hosts / %d instances: planned in %.2fs (%s; lower '
+          'bound %ss, ratio %.3f); validated in %.2fs, %d violations'
+          % (len(topo.instances), took, plan.message,
+             _num(plan.lower_bound),
+             plan.estimated_duration / plan.lower_bound, checked,
+             len(problems)))
+
+
+if __name__ == '__main__':
+    import sys
+    if '--demo' in sys.argv[1:]:
+        _demo()
+    else:
+        print('usage: python -m fenix.workflow.planner --demo')
