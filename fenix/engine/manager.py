@@ -111,10 +111,11 @@ class EngineManager(object):
     # --- RPC: sessions ----------------------------------------------------
     def create_session(self, context, values):
         workflow = values.get('workflow') or 'default'
-        plugins.check_workflow(workflow)
+        downloads = values.get('download') or []
+        plugins.check_workflow(workflow, downloads)
         actions = values.get('actions') or []
         for action in actions:
-            plugins.check_action(action['plugin'])
+            plugins.check_action(action['plugin'], downloads)
         running = len(db_api.session_list_by_states(
             st.ACTIVE_SESSION_STATES, engine=self.host))
         if running >= CONF.engine.max_sessions:

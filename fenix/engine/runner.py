@@ -12,14 +12,18 @@ hosts it disabled).
 """
 import threading
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from fenix.common import exception
 from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.db import api as db_api
+from fenix.workflow import base as workflow_base
+from fenix.workflow import download
 from fenix.workflow import plugins
 
+CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 STOP_SHUTDOWN = 'shutdown'
@@ -95,7 +99,11 @@ class SessionRunner(object):
     def _run(self):
         try:
             session = db_api.session_get(self.session_id)
-            cls = plugins.workflow_class(session['workflow'])
+            try:
+                cls = self._workflow_class(session)
+            except Exception as e:
+                self._fail(session['state'], e)
+                return
             self.workflow = cls(self.session_id, self, self.notifier)
             self._loop()
         except SessionStopped as e:
@@ -110,6 +118,35 @@ class SessionRunner(object):
         finally:
             if self._on_exit:
                 self._on_exit(self)
+
+    def _workflow_class(self, session):
+        """Fetch the session's downloads (before anything is touched; a
+        restarted engine finds them in place), then find its workflow,
+        which may be one of them."""
+        directory = workflow_base.session_download_dir(self.session_id)
+        if session.get('download'):
+            self._record_downloads(download.fetch_all(
+                directory, session['download']))
+        return plugins.workflow_class(session['workflow'], directory)
+
+    def _record_downloads(self, results):
+        for item in results:
+            if not item['fetched']:
+                continue
+            db_api.event_add(
+                self.session_id, st.EVENT_ACTION,
+                message='downloaded %s as %s (%d bytes, sha256 %s)' % (
+                    item['url'], item['name'], item['size'],
+                    item['sha256']))
+            if item['code']:
+                db_api.event_add(
+                    self.session_id, st.EVENT_DECISION,
+                    message='%s holds Python code: %s' % (
+                        item['name'],
+                        'a plug-in of that name may be loaded from it '
+                        '([download] allow_plugin_code is on)'
+                        if CONF.download.allow_plugin_code else
+                        'not loaded ([download] allow_plugin_code is off)'))
 
     def _loop(self):
         while True:

@@ -314,7 +314,8 @@ class BaseWorkflow(object):
                     % (ptype, name, where), host=hostname or None)
         timeout = action_base.ActionPlugin.timeout
         try:
-            cls = plugins.action_class(name)
+            cls = plugins.action_class(
+                name, session_download_dir(self.session_id))
             timeout = cls.timeout
             action = cls(self.session, plugin, host,
                          session_download_dir(self.session_id))

@@ -9,7 +9,8 @@ move. The states:
 
 MAINTENANCE
     Discover the hosts (the requested ones, else every nova-compute host)
-    and the instances on them; fetch the session's downloads; tell every
+    and the instances on them (the engine fetched the session's downloads
+    before the first step); tell every
     project with a manager (reply window; ``actions_at`` is
     ``maintenance_at``, or the reply deadline when that is later); wait
     until every project answered or the deadline passed, and until
@@ -69,7 +70,6 @@ from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow import base
 from fenix.workflow import capacity
-from fenix.workflow import download
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -300,28 +300,6 @@ class DefaultWorkflow(base.BaseWorkflow):
         return [p['project_id'] for p in rows if p['has_manager'] and
                 (project_ids is None or p['project_id'] in project_ids)]
 
-    def _fetch_downloads(self):
-        items = self.session.get('download') or []
-        if not items:
-            return
-        results = download.fetch_all(
-            base.session_download_dir(self.session_id), items)
-        for item in results:
-            if item['fetched']:
-                self.record(st.EVENT_ACTION, 'downloaded %s as %s (%d bytes,'
-                            ' sha256 %s)' % (item['url'], item['name'],
-                                             item['size'], item['sha256']))
-                if item['code']:
-                    self._decision(
-                        '%s holds Python code: %s' % (
-                            item['name'],
-                            'plug-in code from downloads is allowed by '
-                            '[download] allow_plugin_code; it is used only '
-                            'once installed as a plug-in package'
-                            if CONF.download.allow_plugin_code else
-                            'not loaded ([download] allow_plugin_code is '
-                            'off)'))
-
     # --- capacity -----------------------------------------------------------
     def _topology(self, servers, groups):
         constraints = {c['instance_id']: c
@@ -473,7 +451,6 @@ class DefaultWorkflow(base.BaseWorkflow):
         session = self.session
         self._discover()
         servers, groups = self._sync()
-        self._fetch_downloads()
         if self._dry_run():
             return self._dry_run_plan(servers, groups)
         if not self._plan().get('told'):

@@ -241,6 +241,77 @@ class TestSessions(EngineTestCase):
                           self.ctx, group)
 
 
+ACTION_CODE = """
+from fenix.workflow.actions import base
+
+
+class Mine(base.ActionPlugin):
+    def run(self):
+        return base.Result(True, 'mine ran on %s' % self.host['hostname'])
+"""
+
+WORKFLOW_CODE = """
+from fenix.common import states as st
+from fenix.workflow import base
+
+
+class Quick(base.BaseWorkflow):
+    def maintenance(self):
+        self.record(st.EVENT_DECISION, 'quick workflow from a download')
+        return st.MAINTENANCE_COMPLETE
+
+    def maintenance_complete(self):
+        return st.MAINTENANCE_DONE
+
+    def cleanup(self, why):
+        return
+"""
+
+
+class TestDownloadedPlugins(EngineTestCase):
+
+    def _file(self, name, text):
+        path = '%s/%s' % (self.tmpdir, name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return 'file://' + path
+
+    def test_refused_unless_allowed(self):
+        url = self._file('mine.py', ACTION_CODE)
+        e = self.assertRaises(exception.UnknownPlugin, self.create,
+                              actions=[{'plugin': 'mine', 'type': 'host'}],
+                              download=[url])
+        self.assertIn('mine', str(e))
+        self.assertEqual([], db_api.session_list())
+
+    def test_action_plugin_from_download(self):
+        self.config(group='download', allow_plugin_code=True)
+        url = self._file('mine.py', ACTION_CODE)
+        sid = self.create(actions=[{'plugin': 'mine', 'type': 'host'}],
+                          download=[url], hosts=['h1'])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        runs = db_api.action_runs_get(sid, plugin='mine')
+        self.assertEqual(['DONE'], [r['state'] for r in runs])
+        self.assertEqual('mine ran on h1', runs[0]['message'])
+
+    def test_workflow_from_download(self):
+        self.config(group='download', allow_plugin_code=True)
+        url = self._file('quick.py', WORKFLOW_CODE)
+        sid = self.create(workflow='quick', download=[url])
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        self.assertIn('quick workflow from a download',
+                      [e['message'] for e in db_api.events_get(sid)])
+
+    def test_missing_download_fails_before_anything(self):
+        self.config(group='download', allow_plugin_code=True)
+        sid = self.create(workflow='quick',
+                          download=['file://%s/nothing.py' % self.tmpdir])
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        self.assertIn('nothing.py', db_api.session_get(sid)['error'])
+
+
 class TestLocalRPC(EngineTestCase):
 
     def test_rpcapi_reaches_manager_in_process(self):

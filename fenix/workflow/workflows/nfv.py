@@ -1,0 +1,946 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""``nfv`` (also ``vnf``): rolling maintenance driven by the constraints
+(SPEC 6, ETSI FEAT03).
+
+The states are those of the ``default`` workflow; discovery, the Nova
+sync, the MAINTENANCE and MAINTENANCE_COMPLETE exchanges, SCALE_IN,
+disabling, maintaining a host and moving one instance are inherited from
+:class:`~fenix.workflow.workflows.default.DefaultWorkflow`. What differs:
+
+MAINTENANCE
+    As ``default``; then the planner (:mod:`fenix.workflow.planner`) plans
+    the whole session from the registered constraints; the plan is kept in
+    the session's ``plan`` (key ``nfv``). Infeasible -> SCALE_IN. A
+    ``dry_run`` session stores the plan (key ``dry_run``), records that it
+    was a dry run and ends without touching anything.
+START_MAINTENANCE
+    ``pre`` plug-ins; computes left -> PLANNED_MAINTENANCE; else the
+    controllers, ``post`` plug-ins -> MAINTENANCE_COMPLETE.
+PLANNED_MAINTENANCE
+    Executes the plan adaptively (:class:`Executor`): hosts are taken in
+    the planner's order, as many at once as the plan's waves (and the
+    ``max_parallel_hosts`` option) allow, each as soon as its instances fit
+    on the hosts available *now*; every instance gets its own
+    PREPARE_MAINTENANCE (nothing maintained yet) or PLANNED_MAINTENANCE
+    event when its group's budget (``max_impacted_members``) has room; it
+    is moved once the manager answered (or its reply window passed) and its
+    ``lead_time`` passed; a member holds its group's budget from its event
+    until ``recovery_time`` after its move. A host goes down as soon as it
+    is empty; maintained hosts are the preferred targets.
+
+Move kind: the manager's ``instance_action``; a silent manager, or a
+project without one, gets the planner's choice from ``migration_type`` and
+``max_interruption_time`` (:func:`planner.choose_move_kind`). OWN_ACTION:
+Fenix waits (``[workflow] own_action_timeout``) until the manager moved or
+removed the instance.
+"""
+import concurrent.futures
+import threading
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.workflow import base
+from fenix.workflow import nfv_plan
+from fenix.workflow import planner
+from fenix.workflow.workflows import default
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+# Seconds between re-reads of the constraints while executing.
+CONSTRAINTS_REFRESH = 1.0
+# Seconds between checks of OWN_ACTION instances and of host emptiness.
+OWN_POLL = 0.5
+# Longest sleep of the executor when nothing is due (moves, replies,
+# constraint changes and host maintenance ends wake it at once).
+IDLE_WAIT = 2.0
+
+# Phases of one instance to move.
+WAIT_SLOT = 'wait_slot'
+NOTIFIED = 'notified'
+READY = 'ready'
+MOVING = 'moving'
+OWN = 'own'
+DONE = 'done'
+
+# Hosts in the executor.
+H_PENDING = 'pending'
+H_EMPTYING = 'emptying'
+H_DOWN = 'down'
+H_DONE = 'done'
+
+
+class _Job(object):
+    """One instance to take off an emptying host."""
+
+    def __init__(self, iid, server, host):
+        self.iid = iid
+        self.server = server
+        self.host = host
+        self.phase = WAIT_SLOT
+        self.target = None
+        self.kind = None
+        self.action = None
+        self.notified = None
+        self.reply_at = None
+        self.act_at = None
+        self.deadline = None
+        self.resume = False
+        self.event = None
+
+    @property
+    def project_id(self):
+        return self.server.get('project_id')
+
+
+class NFVWorkflow(default.DefaultWorkflow):
+    """The ``nfv`` workflow plug-in."""
+
+    # --- planning ------------------------------------------------------------
+    def _plan_topology(self, servers=None, groups=None, limits=True):
+        if servers is None:
+            servers = [s for s in self.cloud.servers() if default._alive(s)]
+        if groups is None:
+            groups = self.cloud.server_groups()
+        constraints = {c['instance_id']: c
+                       for c in db_api.instance_constraints_list()}
+        rules = {g['group_id']: g
+                 for g in db_api.instance_group_constraints_list()}
+        return nfv_plan.build_topology(
+            self.cloud.hypervisors(), self.cloud.compute_services(),
+            self._computes(), servers, groups, constraints, rules,
+            self.options if limits else {})
+
+    def _make_plan(self, servers, groups):
+        topo = self._plan_topology(servers, groups)
+        plan = planner.plan_maintenance(topo)
+        data = plan.to_dict()
+        data['controllers'] = [
+            h['hostname'] for h in self.hosts(type=st.CONTROLLER)
+            if not h['maintained'] and h['state'] != st.HOST_SKIPPED]
+        return plan, data
+
+    def _next(self, servers, groups):
+        open_hosts = [h['hostname'] for h in self._open_computes()]
+        if not open_hosts:
+            return (st.START_MAINTENANCE,
+                    'no compute left to empty: start maintenance')
+        plan, data = self._make_plan(servers, groups)
+        self._plan_update(nfv=data)
+        if plan.feasible:
+            return (st.START_MAINTENANCE,
+                    'plan: %d host(s) in %d wave(s), %d move(s), estimated '
+                    '%ss (lower bound %ss)'
+                    % (data['hosts'], len(data['waves']), data['moves'],
+                       planner._num(round(plan.estimated_duration, 1)),
+                       planner._num(round(plan.lower_bound, 1))))
+        return st.SCALE_IN, 'no plan reaches every host: %s' % plan.message
+
+    def _dry_run_plan(self, servers, groups):
+        plan, data = self._make_plan(servers, groups)
+        data['projects'] = {
+            p['project_id']: {'has_manager': p['has_manager']}
+            for p in db_api.projects_get(self.session_id)}
+        self._plan_update(dry_run=data)
+        order = '; '.join('wave %d: %s' % (w['index'], ', '.join(w['hosts']))
+                          for w in data['waves']) or 'no compute'
+        self._decision('dry run: %s; %d move(s), estimated %ss, lower bound '
+                       '%ss%s; nothing was touched'
+                       % (order, data['moves'],
+                          planner._num(round(plan.estimated_duration, 1)),
+                          planner._num(round(plan.lower_bound, 1)),
+                          '' if plan.feasible else
+                          '; not feasible: %s' % plan.message))
+        return st.MAINTENANCE_COMPLETE
+
+    # --- states --------------------------------------------------------------
+    def prepare_maintenance(self):
+        # Not entered by this workflow; a continued session goes on.
+        return st.START_MAINTENANCE
+
+    def start_maintenance(self):
+        self.run_action_plugins(st.PLUGIN_PRE)
+        if self._open_computes():
+            return st.PLANNED_MAINTENANCE
+        for host in self.hosts(type=st.CONTROLLER):
+            if not host['maintained'] and host['state'] != st.HOST_SKIPPED:
+                self._maintain(host)
+        self.run_action_plugins(st.PLUGIN_POST)
+        return st.MAINTENANCE_COMPLETE
+
+    def planned_maintenance(self):
+        Executor(self).run()
+        return st.START_MAINTENANCE
+
+    # --- per-instance events ------------------------------------------------
+    def _instance_event(self):
+        if any(h['maintained'] for h in self._computes()):
+            return st.PLANNED_MAINTENANCE
+        return st.PREPARE_MAINTENANCE
+
+
+class Executor(object):
+    """Runs the plan of one session, adaptively (see the module doc)."""
+
+    def __init__(self, wf):
+        self.wf = wf
+        self.sid = wf.session_id
+        self.options = wf.options
+        self.max_hosts = int(self.options.get('max_parallel_hosts') or 0)
+        self.max_moves = int(self.options.get('max_concurrent_migrations')
+                             or 0)
+        self.cancelled = threading.Event()
+        self.failures = []
+        self.moves = {}        # future -> job
+        self.downs = {}        # future -> hostname
+        self.jobs = {}         # hostname -> {iid: job}
+        self.hstate = {}       # hostname -> H_*
+        self.started = []      # hostnames in the order they were started
+        self.holders = {}      # gid -> set of iids holding its budget
+        self.recovering = {}   # gid -> [(until, iid)]
+        self.own_checked = 0
+        self.constraints_at = 0
+
+    # --- the model of the cloud ----------------------------------------------
+    def _load(self):
+        wf = self.wf
+        servers, groups = wf._sync()
+        self.servers = {s['id']: s for s in servers}
+        plan = wf._plan().get('nfv')
+        if not plan:
+            _, plan = wf._make_plan(servers, groups)
+            wf._plan_update(nfv=plan)
+        self.plan = plan
+        self.planned = nfv_plan.planned_moves(plan)
+        hyper = {h['hostname']: h for h in wf.cloud.hypervisors()
+                 if h.get('hostname')}
+        self.capacity = {n: (h.get('vcpus') or 0, h.get('memory_mb') or 0,
+                             h.get('local_gb') or 0)
+                         for n, h in hyper.items()}
+        self.services = {s['host']: s for s in wf.cloud.compute_services()}
+        self.server_groups = groups
+        self._refresh_constraints(force=True)
+        self.session_hosts = {h['hostname']: h for h in wf._computes()}
+        self.any_maintained = any(h['maintained']
+                                  for h in self.session_hosts.values())
+        order = [h for h, _w in nfv_plan.host_order(plan)]
+        wave_of = dict(nfv_plan.host_order(plan))
+        rest = sorted(h for h, row in self.session_hosts.items()
+                      if h not in wave_of and not row['maintained'] and
+                      row['state'] != st.HOST_SKIPPED)
+        last = max(wave_of.values()) + 1 if wave_of else 0
+        for h in rest:
+            wave_of[h] = last
+        self.order = [h for h in order + rest if h in self.session_hosts]
+        self.wave_of = wave_of
+        self.reserved = {}     # target host -> [iids reserved]
+        for name, row in self.session_hosts.items():
+            if row['maintained']:
+                self.hstate[name] = H_DONE
+            elif row['state'] == st.HOST_SKIPPED:
+                self.hstate[name] = H_DONE
+            elif row['state'] in (st.HOST_IN_MAINTENANCE, st.HOST_FAILED) \
+                    and row['started_at'] and not self._occupied(name):
+                self.hstate[name] = H_DOWN
+            elif row['state'] == st.HOST_EMPTYING:
+                self.hstate[name] = H_PENDING
+                self._resume.append(name)
+            else:
+                self.hstate[name] = H_PENDING
+
+    def _refresh_constraints(self, force=False):
+        now = time.monotonic()
+        if not force and now - self.constraints_at < CONSTRAINTS_REFRESH:
+            return
+        self.constraints_at = now
+        self.constraints = {c['instance_id']: c
+                            for c in db_api.instance_constraints_list()}
+        rules = {g['group_id']: g
+                 for g in db_api.instance_group_constraints_list()}
+        self.groups, self.member_of = nfv_plan.groups_of(
+            self.server_groups, rules)
+
+    def _group(self, iid):
+        gid = self.member_of.get(iid) or \
+            (self.constraints.get(iid) or {}).get('group_id')
+        return self.groups.get(gid) if gid else None
+
+    def _size(self, iid):
+        flavor = (self.servers.get(iid) or {}).get('flavor') or {}
+        return (flavor.get('vcpus') or 0, flavor.get('ram') or 0,
+                flavor.get('disk') or 0)
+
+    def _usage(self):
+        used = {}
+        groups = {}
+        for iid, srv in self.servers.items():
+            self._count(used, groups, srv['host'], iid, 1)
+        for target, iids in self.reserved.items():
+            for iid in iids:
+                self._count(used, groups, target, iid, 1)
+        return used, groups
+
+    def _count(self, used, groups, host, iid, sign):
+        size = self._size(iid)
+        u = used.setdefault(host, [0, 0, 0])
+        for k in range(3):
+            u[k] += sign * size[k]
+        group = self._group(iid)
+        if group is not None:
+            c = groups.setdefault(host, {})
+            c[group.group_id] = c.get(group.group_id, 0) + sign
+
+    def _targets(self):
+        """Hosts that may receive instances now, preferred first."""
+        good, later = [], []
+        for name in sorted(self.capacity):
+            svc = self.services.get(name) or {}
+            if svc.get('state', 'up') != 'up' or svc.get('forced_down'):
+                continue
+            row = self.session_hosts.get(name)
+            if row is None:
+                if svc.get('status', 'enabled') == 'enabled':
+                    good.append(name)
+                continue
+            if row['disabled_by_operator'] or \
+                    row['state'] == st.HOST_SKIPPED:
+                continue
+            state = self.hstate.get(name)
+            if state == H_DONE:
+                good.append(name)
+            elif state == H_PENDING:
+                later.append(name)
+        return good, later
+
+    def _fits(self, iid, target, used, gcount):
+        size = self._size(iid)
+        cap = self.capacity.get(target)
+        if cap is None:
+            return False
+        u = used.get(target, (0, 0, 0))
+        if any(u[k] + size[k] > cap[k] for k in range(3)):
+            return False
+        group = self._group(iid)
+        if group is not None:
+            n = gcount.get(target, {}).get(group.group_id, 0)
+            if group.anti_affinity and n >= 1:
+                return False
+            if group.max_instances_per_host and \
+                    n >= group.max_instances_per_host:
+                return False
+        return True
+
+    def _place(self, iid, used, gcount, good, later, avoid=None):
+        """A target for ``iid``: the planned one when it still fits, else
+        the best fit (fewest free vCPUs that fit), maintained first."""
+        planned = (self.planned.get(iid) or {}).get('target')
+        if planned and planned != avoid and \
+                (planned in good or planned in later) and \
+                self._fits(iid, planned, used, gcount):
+            return planned
+        for candidates in (good, later):
+            best = None
+            for name in candidates:
+                if name == avoid or not self._fits(iid, name, used, gcount):
+                    continue
+                free = self.capacity[name][0] - used.get(name, (0,))[0]
+                if best is None or free < best[0]:
+                    best = (free, name)
+            if best:
+                return best[1]
+        return None
+
+    def _occupied(self, hostname):
+        return bool(self.wf.cloud.servers(host=hostname))
+
+    # --- starting hosts ------------------------------------------------------
+    def _in_progress(self):
+        return [h for h in self.started
+                if self.hstate.get(h) in (H_EMPTYING, H_DOWN)]
+
+    def _targeted(self, hostname):
+        return any(j.target == hostname and j.phase != DONE
+                   for jobs in self.jobs.values() for j in jobs.values())
+
+    def _try_start(self, hostname, resume=False):
+        """Start emptying ``hostname`` if all its instances fit now."""
+        if self._targeted(hostname):
+            return False
+        on_host = [s for s in self.servers.values()
+                   if s['host'] == hostname]
+        if not resume:
+            # Nova is the truth for what is on the host.
+            on_host = self.wf.cloud.servers(host=hostname)
+            for srv in on_host:
+                self.servers[srv['id']] = srv
+        used, gcount = self._usage()
+        good, later = self._targets()
+        later = [h for h in later if h != hostname]
+        placed = {}
+        on_host.sort(key=lambda s: self._size(s['id']), reverse=True)
+        for srv in on_host:
+            if not default._alive(srv):
+                continue
+            target = self._place(srv['id'], used, gcount, good, later)
+            if target is None:
+                return False
+            placed[srv['id']] = target
+            self._count(used, gcount, target, srv['id'], 1)
+        jobs = {}
+        for srv in on_host:
+            job = _Job(srv['id'], srv, hostname)
+            if srv['id'] in placed:
+                job.target = placed[srv['id']]
+                self.reserved.setdefault(job.target, []).append(srv['id'])
+            else:
+                job.phase = OWN     # being deleted: wait until it is gone
+                job.action = 'deleted'
+                job.deadline = timeutils.after(
+                    CONF.workflow.own_action_timeout)
+            jobs[srv['id']] = job
+        self.jobs[hostname] = jobs
+        self.hstate[hostname] = H_EMPTYING
+        self.started.append(hostname)
+        row = self.wf._host(hostname)
+        self.wf._disable(row)
+        db_api.host_update(self.sid, hostname, {
+            'state': st.HOST_EMPTYING,
+            'started_at': row['started_at'] or timeutils.utcnow()})
+        if resume:
+            self._resume_jobs(hostname, jobs)
+        self.wf._decision(
+            'host %s (wave %s) started: %s' % (
+                hostname, self.wave_of.get(hostname),
+                '; '.join('%s -> %s' % (j.iid, j.target or '-')
+                          for j in jobs.values()) or 'already empty'),
+            host=hostname)
+        return True
+
+    def _resume_jobs(self, hostname, jobs):
+        """After a restart: keep the events already sent and moves under
+        way (the row says so)."""
+        self.wf._finish_interrupted(hostname)
+        rows = {r['instance_id']: r
+                for r in db_api.instances_get(self.sid, host=hostname)}
+        for iid, job in jobs.items():
+            row = rows.get(iid)
+            if row is None or job.phase != WAIT_SLOT:
+                continue
+            if row['action_state'] == st.ACTION_IN_PROGRESS and \
+                    (row['details'] or {}).get('move_from') == hostname:
+                job.action = row['action']
+                job.resume = default._busy(job.server)
+                if job.action == st.OWN_ACTION:
+                    job.phase = OWN
+                    job.deadline = timeutils.after(
+                        CONF.workflow.own_action_timeout)
+                else:
+                    job.phase = READY
+                self._hold(iid)
+            elif row['event'] in (st.PREPARE_MAINTENANCE,
+                                  st.PLANNED_MAINTENANCE) and \
+                    row['reply_at']:
+                job.phase = NOTIFIED
+                job.event = row['event']
+                job.notified = row['event_at'] or timeutils.utcnow()
+                job.reply_at = row['reply_at']
+                job.act_at = row['actions_at'] or row['reply_at']
+                self._hold(iid)
+
+    def _start_hosts(self):
+        progress = self._in_progress()
+        pending = [h for h in self.order if self.hstate.get(h) == H_PENDING]
+        if not pending:
+            return
+        while self._resume:
+            name = self._resume.pop(0)
+            if self.hstate.get(name) == H_PENDING:
+                self._try_start(name, resume=True)
+        progress = self._in_progress()
+        # Hosts of earlier waves first; a later host may start only when
+        # every earlier one has.
+        for name in pending:
+            if self.hstate.get(name) != H_PENDING:
+                continue
+            if self.max_hosts and len(progress) >= self.max_hosts:
+                return
+            if not self._try_start(name):
+                if progress:
+                    return
+                # Nothing in progress and the head does not fit: try the
+                # others rather than stop.
+                continue
+            progress = self._in_progress()
+
+    # --- budgets -------------------------------------------------------------
+    def _expire(self):
+        now = time.monotonic()
+        for gid, items in list(self.recovering.items()):
+            keep = [(until, iid) for until, iid in items if until > now]
+            if keep:
+                self.recovering[gid] = keep
+            else:
+                del self.recovering[gid]
+
+    def _slot_free(self, iid):
+        group = self._group(iid)
+        if group is None:
+            return True
+        used = len(self.holders.get(group.group_id, ())) + \
+            len(self.recovering.get(group.group_id, ()))
+        return used < max(1, group.max_impacted_members)
+
+    def _hold(self, iid):
+        group = self._group(iid)
+        if group is not None:
+            self.holders.setdefault(group.group_id, set()).add(iid)
+
+    def _release(self, iid, recover=True):
+        for gid, iids in self.holders.items():
+            if iid in iids:
+                iids.discard(iid)
+                group = self.groups.get(gid)
+                rt = group.recovery_time if group else 0
+                if recover and rt > 0:
+                    self.recovering.setdefault(gid, []).append(
+                        (time.monotonic() + rt, iid))
+                return
+
+    # --- one instance --------------------------------------------------------
+    def _notify(self, job):
+        wf = self.wf
+        projects = self.projects
+        project = projects.get(job.project_id)
+        constraint = self.constraints.get(job.iid) or {}
+        lead = float(constraint.get('lead_time') or 0)
+        self._hold(job.iid)
+        if project is None or not project['has_manager']:
+            job.phase = READY
+            job.act_at = None
+            return
+        event = (st.PLANNED_MAINTENANCE if self.any_maintained
+                 else st.PREPARE_MAINTENANCE)
+        window = max(base.reply_window(event, {'options': self.options}),
+                     lead)
+        now = timeutils.utcnow()
+        row = {'instance_id': job.iid, 'project_id': job.project_id}
+        try:
+            job.reply_at = wf.notify_instance(
+                event, row, allowed_actions=base.ALL_ACTIONS,
+                window=int(window + 0.999))
+        except exception.NotFound:
+            db_api.instance_create_or_update(self.sid, job.iid, {
+                'project_id': job.project_id, 'host': job.host,
+                'instance_name': job.server.get('name')})
+            job.reply_at = wf.notify_instance(
+                event, row, allowed_actions=base.ALL_ACTIONS,
+                window=int(window + 0.999))
+        job.notified = now
+        job.act_at = timeutils.after(lead, now)
+        job.event = event
+        job.phase = NOTIFIED
+
+    def _decide(self, job, row):
+        """The move of ``job`` once answered (or silent)."""
+        wf = self.wf
+        inst = nfv_plan.instance_of(job.server,
+                                    self.constraints.get(job.iid),
+                                    None)
+        planned_kind, warn = planner.choose_move_kind(
+            inst, planner.Durations())
+        project = self.projects.get(job.project_id)
+        reply = (row or {}).get('reply')
+        event = getattr(job, 'event', None) or (row or {}).get('event')
+        action = note = None
+        if project and project['has_manager']:
+            if reply and event and reply == st.nack(event):
+                return None
+            if reply and event and reply == st.ack(event):
+                chosen = (row or {}).get('action')
+                if chosen in st.INSTANCE_ACTIONS:
+                    action = chosen
+                else:
+                    note = 'no instance_action in the reply'
+            else:
+                note = 'project %s did not answer %s' % (job.project_id,
+                                                         event)
+        else:
+            note = 'project %s has no manager' % job.project_id
+        if action is None:
+            action = planned_kind
+            if action == st.OWN_ACTION and not (project and
+                                                project['has_manager']):
+                action = CONF.workflow.default_migration_type
+            note += ': %s (its constraints%s)' % (
+                action, '; ' + warn if warn else '')
+        vm_state = (job.server.get('vm_state') or '').lower()
+        if action == st.LIVE_MIGRATE and vm_state and \
+                vm_state not in default.LIVE_VM_STATES:
+            note = ((note + '; ') if note else '') + (
+                'it is %s, so it is cold-migrated' % vm_state)
+            action = st.MIGRATE
+        if note:
+            wf._decision('instance %s on %s: %s' % (job.iid, job.host, note),
+                         instance_id=job.iid, project_id=job.project_id,
+                         host=job.host)
+        return action
+
+    def _start_move(self, job, used, gcount, good, later):
+        wf = self.wf
+        # The target must still be right (an own action or a new server
+        # may have taken its room or broken a group's placement).
+        if job.target:
+            self._count(used, gcount, job.target, job.iid, -1)
+        if not job.target or job.target not in good + later or \
+                not self._fits(job.iid, job.target, used, gcount):
+            new = self._place(job.iid, used, gcount, good, later,
+                              avoid=job.host)
+            if job.target:
+                self.reserved.get(job.target, []).remove(job.iid)
+            if new is None:
+                job.target = None
+                return False
+            job.target = new
+            self.reserved.setdefault(new, []).append(job.iid)
+        self._count(used, gcount, job.target, job.iid, 1)
+        details = dict((self.rows.get(job.iid) or {}).get('details') or {},
+                       move_from=job.host)
+        values = {'action': job.action, 'details': details,
+                  'action_state': st.ACTION_IN_PROGRESS}
+        if not job.resume:
+            values.update(action_message=None, action_attempts=0)
+        try:
+            db_api.instance_update(self.sid, job.iid, values)
+        except exception.NotFound:
+            db_api.instance_create_or_update(self.sid, job.iid, dict(
+                values, project_id=job.project_id, host=job.host,
+                instance_name=job.server.get('name')))
+        wf.record(st.EVENT_ACTION, '%s of instance %s from %s to %s %s'
+                  % (job.action, job.iid, job.host, job.target,
+                     'watched again' if job.resume else 'started'),
+                  instance_id=job.iid, project_id=job.project_id,
+                  host=job.host, state=st.ACTION_IN_PROGRESS)
+        job.phase = MOVING
+        future = self.pool.submit(wf._move, job.server, job.action,
+                                  job.target, job.resume, self.cancelled)
+        future.add_done_callback(wf._wake)
+        self.moves[future] = job
+        return True
+
+    def _move_finished(self, future, job):
+        wf = self.wf
+        row = self.rows.get(job.iid) or {
+            'instance_id': job.iid, 'project_id': job.project_id,
+            'instance_name': job.server.get('name'), 'action_attempts': 0}
+        failures = []
+        wf._move_finished(job.host, row, job.action, future, failures)
+        if job.target in self.reserved and job.iid in \
+                self.reserved[job.target]:
+            self.reserved[job.target].remove(job.iid)
+        self._release(job.iid)
+        if failures:
+            self.failures.extend(failures)
+            job.phase = DONE
+            return
+        try:
+            host = future.result().get('host') or job.target
+        except Exception:  # noqa - already reported as a failure
+            host = job.target
+        self.servers[job.iid] = dict(job.server, host=host)
+        job.phase = DONE
+
+    def _check_own(self, job):
+        srv = self.wf.cloud.server(job.iid)
+        if srv is not None and srv['host'] == job.host:
+            if timeutils.utcnow() >= job.deadline:
+                message = ('still on %s after %s s (%s)'
+                           % (job.host, CONF.workflow.own_action_timeout,
+                              job.action))
+                db_api.instance_update(self.sid, job.iid, {
+                    'action_state': st.ACTION_FAILED,
+                    'action_message': message})
+                self.failures.append('instance %s %s' % (job.iid, message))
+                self._unreserve(job)
+                self._release(job.iid, recover=False)
+                job.phase = DONE
+            return
+        where = 'now on %s' % srv['host'] if srv else 'deleted'
+        values = {'action_state': st.ACTION_DONE, 'action_message': where}
+        if srv:
+            values['host'] = srv['host']
+            self.servers[job.iid] = srv
+        else:
+            self.servers.pop(job.iid, None)
+        try:
+            db_api.instance_update(self.sid, job.iid, values)
+        except exception.NotFound:
+            pass
+        self.wf.record(st.EVENT_ACTION, 'instance %s left %s (%s): %s'
+                       % (job.iid, job.host, job.action, where),
+                       instance_id=job.iid, host=job.host,
+                       state=st.ACTION_DONE)
+        self._unreserve(job)
+        self._release(job.iid)
+        job.phase = DONE
+        self.resync = True
+
+    def _unreserve(self, job):
+        if job.target and job.iid in self.reserved.get(job.target, ()):
+            self.reserved[job.target].remove(job.iid)
+
+    def _refused(self, job):
+        """A NACK: follow nack_policy."""
+        wf = self.wf
+        self._release(job.iid, recover=False)
+        if wf._nack_policy() == default.NACK_FAIL:
+            self.failures.append('project %s refused %s for instance %s '
+                                 '(nack_policy is fail)'
+                                 % (job.project_id, job.event, job.iid))
+            job.phase = DONE
+            return
+        hostname = job.host
+        for other in self.jobs[hostname].values():
+            if other.phase in (WAIT_SLOT, NOTIFIED, READY):
+                self._unreserve(other)
+                if other is not job:
+                    self._release(other.iid, recover=False)
+                other.phase = DONE
+        self.skip[hostname] = ('project %s refused %s for instance %s'
+                               % (job.project_id, job.event, job.iid))
+
+    # --- hosts ---------------------------------------------------------------
+    def _host_emptied(self, hostname):
+        jobs = self.jobs.get(hostname, {})
+        if any(j.phase != DONE for j in jobs.values()):
+            return
+        if hostname in self.skip:
+            return self._skip_host(hostname)
+        left = self.wf.cloud.servers(host=hostname)
+        if left:
+            # Something came in before the host was disabled: move it too.
+            for srv in left:
+                if srv['id'] in jobs and jobs[srv['id']].phase == DONE and \
+                        self.failures:
+                    continue
+                self.servers[srv['id']] = srv
+                used, gcount = self._usage()
+                good, later = self._targets()
+                job = _Job(srv['id'], srv, hostname)
+                job.target = self._place(srv['id'], used, gcount, good,
+                                         later, avoid=hostname)
+                if job.target:
+                    self.reserved.setdefault(job.target, []).append(
+                        srv['id'])
+                jobs[srv['id']] = job
+            return
+        self.hstate[hostname] = H_DOWN
+        future = self.hpool.submit(self._maintain, hostname)
+        future.add_done_callback(self.wf._wake)
+        self.downs[future] = hostname
+
+    def _skip_host(self, hostname):
+        wf = self.wf
+        wf._defer_or_skip(hostname, self.skip.pop(hostname))
+        row = wf._host(hostname)
+        if row['state'] != st.HOST_SKIPPED:
+            # Deferred: start again after the others.
+            self.order.remove(hostname)
+            self.order.append(hostname)
+            self.hstate[hostname] = H_PENDING
+        else:
+            self.hstate[hostname] = H_DONE
+        if row['disabled_by_fenix']:
+            wf.cloud.enable_compute(hostname)
+            db_api.host_update(self.sid, hostname,
+                               {'disabled_by_fenix': False})
+        if row['state'] != st.HOST_SKIPPED:
+            db_api.host_update(self.sid, hostname,
+                               {'state': st.HOST_PENDING})
+        self.jobs.pop(hostname, None)
+
+    def _maintain(self, hostname):
+        wf = self.wf
+        if wf._occupied(hostname):
+            raise exception.WorkflowError(
+                reason='host %s is not empty: not maintained' % hostname)
+        wf._maintain(wf._host(hostname))
+
+    def _maintained(self, future, hostname):
+        try:
+            future.result()
+        except Exception as e:  # noqa - reported as the session's error
+            LOG.warning('Maintenance of %s failed: %s', hostname, e)
+            self.failures.append(str(e))
+            self.hstate[hostname] = H_DONE
+            return
+        self.hstate[hostname] = H_DONE
+        self.any_maintained = True
+        self.jobs.pop(hostname, None)
+
+    # --- the loop ------------------------------------------------------------
+    def run(self):
+        wf = self.wf
+        self._resume = []
+        self.skip = {}
+        self.resync = False
+        self._load()
+        workers = self.max_moves or 64
+        self.pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix='nfv-move-%s' % self.sid[:8])
+        self.hpool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, self.max_hosts or 64),
+            thread_name_prefix='nfv-host-%s' % self.sid[:8])
+        for name, state in list(self.hstate.items()):
+            if state == H_DOWN:
+                future = self.hpool.submit(self._maintain, name)
+                future.add_done_callback(wf._wake)
+                self.downs[future] = name
+                self.started.append(name)
+        try:
+            self._loop()
+        finally:
+            self.cancelled.set()
+            self.pool.shutdown(wait=True)
+            self.hpool.shutdown(wait=True)
+        if self.failures:
+            raise exception.WorkflowError(reason='; '.join(self.failures))
+
+    def _collect(self):
+        for future in [f for f in self.moves if f.done()]:
+            self._move_finished(future, self.moves.pop(future))
+        for future in [f for f in self.downs if f.done()]:
+            self._maintained(future, self.downs.pop(future))
+
+    def _loop(self):
+        wf = self.wf
+        poll = CONF.workflow.nova_poll_interval
+        while True:
+            self._collect()
+            if self.failures:
+                # Let what runs finish (bounded by the move time-outs),
+                # start nothing new.
+                if not self.moves and not self.downs:
+                    return
+                wf.runner.wait(poll)
+                continue
+            self._refresh_constraints()
+            self._expire()
+            if self.resync:
+                self.resync = False
+                self.servers.update({s['id']: s for s in wf.cloud.servers()
+                                     if default._alive(s)})
+            self.projects = {p['project_id']: p
+                             for p in db_api.projects_get(self.sid)}
+            self._start_hosts()
+            wake_at = self._step()
+            for hostname in list(self.started):
+                if self.hstate.get(hostname) == H_EMPTYING:
+                    self._host_emptied(hostname)
+            self._collect()
+            if all(self.hstate.get(h) == H_DONE for h in self.hstate) \
+                    and not self.moves and not self.downs:
+                return
+            open_jobs = [j for jobs in self.jobs.values()
+                         for j in jobs.values() if j.phase != DONE]
+            if open_jobs and not self.moves and not self.downs and \
+                    not self.recovering and \
+                    all(j.phase == READY and j.target is None
+                        for j in open_jobs):
+                raise exception.WorkflowError(
+                    reason='instance(s) %s fit on no available host any '
+                           'more' % ', '.join(sorted(j.iid
+                                                     for j in open_jobs)))
+            if not self.moves and not self.downs and not open_jobs and \
+                    not self._in_progress():
+                stuck = [h for h in self.order
+                         if self.hstate.get(h) == H_PENDING]
+                if stuck:
+                    raise exception.WorkflowError(
+                        reason='no instance of host(s) %s fits on the hosts '
+                               'available (%s); free capacity or scale in, '
+                               'then continue the session'
+                               % (', '.join(stuck), ', '.join(
+                                   sum(self._targets(), [])) or 'none'))
+            wait = IDLE_WAIT if wake_at is None else min(IDLE_WAIT, wake_at)
+            if any(j.phase == OWN for jobs in self.jobs.values()
+                   for j in jobs.values()):
+                wait = min(wait, max(poll, OWN_POLL))
+            if self.recovering:
+                soonest = min(u for items in self.recovering.values()
+                              for u, _i in items) - time.monotonic()
+                wait = min(wait, soonest)
+            if any(j.phase == READY for jobs in self.jobs.values()
+                   for j in jobs.values()):
+                wait = min(wait, poll)
+            wf.runner.wait(max(wait, 0.01))
+
+    def _step(self):
+        """Advance every job; returns seconds until the next deadline."""
+        now = timeutils.utcnow()
+        soonest = None
+        self.rows = {}
+        for hostname in self.started:
+            if self.hstate.get(hostname) == H_EMPTYING:
+                self.rows.update(
+                    (r['instance_id'], r) for r in
+                    db_api.instances_get(self.sid, host=hostname))
+        used = gcount = None
+        own_due = time.monotonic() - self.own_checked >= OWN_POLL
+        if own_due:
+            self.own_checked = time.monotonic()
+        for hostname in list(self.started):
+            if self.hstate.get(hostname) != H_EMPTYING:
+                continue
+            for job in list(self.jobs[hostname].values()):
+                if job.phase == WAIT_SLOT and self._slot_free(job.iid):
+                    self._notify(job)
+                if job.phase == NOTIFIED:
+                    row = self.rows.get(job.iid) or {}
+                    answered = bool(row.get('reply')) and \
+                        row.get('event') == getattr(job, 'event', None)
+                    ready_at = job.act_at
+                    if not answered:
+                        ready_at = max(job.act_at, job.reply_at)
+                    if now < ready_at:
+                        left = (ready_at - now).total_seconds()
+                        soonest = left if soonest is None else \
+                            min(soonest, left)
+                        continue
+                    action = self._decide(job, row)
+                    if action is None:
+                        self._refused(job)
+                        continue
+                    job.action = action
+                    job.phase = READY
+                if job.phase == READY and job.action is None:
+                    job.action = self._decide(job, None)
+                if job.phase == READY:
+                    if job.action == st.OWN_ACTION:
+                        job.phase = OWN
+                        job.deadline = timeutils.after(
+                            CONF.workflow.own_action_timeout)
+                        db_api.instance_update(self.sid, job.iid, {
+                            'action': st.OWN_ACTION,
+                            'action_state': st.ACTION_IN_PROGRESS,
+                            'details': dict(
+                                (self.rows.get(job.iid) or {}).get(
+                                    'details') or {}, move_from=hostname)})
+                        continue
+                    if self.max_moves and len(self.moves) >= self.max_moves:
+                        continue
+                    if used is None:
+                        used, gcount = self._usage()
+                        good, later = self._targets()
+                    self._start_move(job, used, gcount, good, later)
+                elif job.phase == OWN and own_due:
+                    self._check_own(job)
+        return soonest
