@@ -1,7 +1,11 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""[engine]: the engine service that runs sessions."""
+"""[engine]: the engine service that runs sessions.
+
+The threads serving RPC requests are oslo.messaging's
+``[DEFAULT] executor_thread_pool_size``.
+"""
 import socket
 
 from oslo_config import cfg
@@ -18,8 +22,6 @@ OPTS = [
     cfg.IntOpt('max_sessions', default=100, min=1,
                help='Most sessions one engine runs at the same time; a '
                     'create beyond it is refused with 409.'),
-    cfg.IntOpt('rpc_workers', default=16, min=1,
-               help='Threads serving RPC requests in the engine.'),
     cfg.IntOpt('heartbeat_interval', default=10, min=1,
                help='Seconds between an engine\'s heartbeats.'),
     cfg.IntOpt('takeover_after', default=60, min=2,

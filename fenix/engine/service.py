@@ -41,10 +41,6 @@ class EngineService(object):
         if self.local:
             rpc.set_local_manager(self.manager)
         else:
-            # Threads serving RPC requests ([DEFAULT]
-            # executor_thread_pool_size wins when set explicitly).
-            CONF.set_default('executor_thread_pool_size',
-                             CONF.engine.rpc_workers)
             target = messaging.Target(topic=CONF.engine.topic,
                                       server=self.host,
                                       version=rpcapi.RPC_API_VERSION)
