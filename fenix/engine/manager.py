@@ -380,3 +380,23 @@ class EngineManager(object):
         return views.action_run(db_api.action_runs_get(
             session_id, plugin=plugin, type=run['type'],
             hostname=hostname or '')[0])
+
+
+class RPCEndpoint(object):
+    """What the RPC server dispatches to: the manager's methods, with
+    Fenix's own errors (404, 409, ...) marked as expected answers so that
+    the server passes them back without logging a traceback."""
+
+    target = EngineManager.target
+
+    def __init__(self, manager):
+        self._manager = manager
+
+    def __getattr__(self, name):
+        if name.startswith('_'):
+            raise AttributeError(name)
+        value = getattr(self._manager, name)
+        if not callable(value):
+            return value
+        return messaging.expected_exceptions(exception.FenixException)(
+            value)

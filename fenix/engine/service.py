@@ -44,7 +44,8 @@ class EngineService(object):
             target = messaging.Target(topic=CONF.engine.topic,
                                       server=self.host,
                                       version=rpcapi.RPC_API_VERSION)
-            self._server = rpc.get_server(target, [self.manager])
+            self._server = rpc.get_server(
+                target, [engine_manager.RPCEndpoint(self.manager)])
             self._server.start()
         db_api.engine_heartbeat(self.host)
         self.recover()

@@ -47,7 +47,8 @@ class RPCTestMixin(object):
         target = messaging.Target(topic=self.conf.conf.engine.topic,
                                   server='engine-test',
                                   version=rpcapi.RPC_API_VERSION)
-        self.server = rpc.get_server(target, [self.manager])
+        self.server = rpc.get_server(
+            target, [manager.RPCEndpoint(self.manager)])
         self.server.start()
         self.addCleanup(self._stop_server)
         self.api = rpcapi.EngineAPI()
