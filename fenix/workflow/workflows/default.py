@@ -876,11 +876,43 @@ class DefaultWorkflow(base.BaseWorkflow):
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))
 
+    def _wait_computes_up(self, hostnames):
+        """Wait, bounded, until nova-compute is up on every host a move
+        leaves from or goes to.
+
+        Real Nova puts a server it tries to move from or to a compute that
+        is down (restarting) in ERROR; waiting costs nothing but time.
+        Raises WorkflowError when one stays down past
+        ``[workflow] migration_timeout``; nothing was moved then.
+        """
+        deadline = timeutils.after(CONF.workflow.migration_timeout)
+        noted = set()
+        while True:
+            states = {s['host']: s['state']
+                      for s in self.cloud.compute_services()}
+            down = sorted(h for h in hostnames if states.get(h) == 'down')
+            if not down:
+                return
+            for host in sorted(set(down) - noted):
+                self._decision('nova-compute on %s is down: its moves wait '
+                               'until it is up' % host, host=host)
+                noted.add(host)
+            if timeutils.utcnow() >= deadline:
+                raise exception.WorkflowError(
+                    reason='nova-compute stayed down on %s for %s seconds; '
+                           'nothing was moved from or to it'
+                           % (', '.join(down),
+                              CONF.workflow.migration_timeout))
+            self.runner.wait(CONF.workflow.nova_poll_interval)
+
     def _run_moves(self, hostname, todo, waits):
         """Run the moves (in parallel) and wait for the rest to leave.
 
         Returns the failures as sentences.
         """
+        if todo:
+            self._wait_computes_up({hostname} | {
+                target for _r, _s, _a, target, _res in todo if target})
         failures = []
         futures = {}
         workers = int(self.options.get('max_concurrent_migrations') or

@@ -723,3 +723,36 @@ class TestRestart(WorkflowTest):
         workflow.cleanup('session deleted')
         self.assertAllEnabled()
         self.assertFalse(self.hosts(sid)['c2']['disabled_by_fenix'])
+
+
+class TestComputeDown(WorkflowTest):
+    """Moves wait for a nova-compute that is down (restarting)."""
+
+    def test_moves_wait_until_compute_is_up(self):
+        self.two_hosts()
+        self.cloud.hosts['c2']['state'] = 'down'
+        sid = self.create()
+        real = self.cloud.compute_services
+
+        def services(*args, **kwargs):
+            # Back up once the workflow has noted that it waits for it.
+            if any('is down' in (m or '') for m in self.history(sid)):
+                self.cloud.hosts['c2']['state'] = 'up'
+            return real(*args, **kwargs)
+
+        self.cloud.compute_services = services
+        self.assertDone(self.run_session(sid))
+        self.assertInHistory(sid, 'nova-compute on c2 is down: its moves '
+                                  'wait until it is up')
+
+    def test_compute_staying_down_fails_cleanly(self):
+        self.config(group='workflow', migration_timeout=1)
+        self.two_hosts()
+        self.cloud.hosts['c2']['state'] = 'down'
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('nova-compute stayed down on c2', session['error'])
+        self.assertEqual(['a', 'b'], sorted(
+            s['id'] for s in self.cloud.servers(host='c2')))
+        self.assertAllEnabled()
