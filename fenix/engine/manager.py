@@ -172,6 +172,14 @@ class EngineManager(object):
         target = values.get('state') or session.get('failed_state') \
             or st.MAINTENANCE
         state_machine.check_resume(session['state'], target)
+        with self._lock:
+            previous = self._runners.get(session_id)
+        # The runner that failed the session writes the state last; it is
+        # about to end. Continue only once it has.
+        if previous is not None and not previous.join(STOP_TIMEOUT):
+            raise exception.Conflict(
+                reason='session %s is still finishing its failure; try '
+                       'again' % session_id)
         # The step starts afresh: projects are asked again (what was moved
         # or maintained stays recorded and is not repeated).
         db_api.projects_update(session_id, {'event': None, 'reply': None,

@@ -60,6 +60,12 @@ class SessionRunner(object):
     def is_alive(self):
         return self._thread.is_alive()
 
+    def join(self, timeout):
+        """Wait for the thread to end; True when it has."""
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def wake(self):
         """Something changed (a reply, a report, a constraint): look again."""
         with self._cond:
@@ -170,13 +176,15 @@ class SessionRunner(object):
 
     def transition(self, src, dst, message=None):
         state_machine.check_transition(src, dst)
+        if dst == st.MAINTENANCE_DONE:
+            # Undone before the session shows DONE: whoever sees the final
+            # state sees a clean cloud.
+            self._safe_cleanup('session done')
         db_api.session_update(self.session_id, {'state': dst},
                               expected_state=src)
         db_api.event_add(self.session_id, st.EVENT_STATE, state=dst,
                          message=message or '%s -> %s' % (src, dst))
         self._announce(dst)
-        if dst == st.MAINTENANCE_DONE:
-            self._safe_cleanup('session done')
 
     def _announce(self, state):
         try:
@@ -195,6 +203,9 @@ class SessionRunner(object):
             current = db_api.session_get(self.session_id)
         except exception.SessionNotFound:
             return
+        if self.workflow is not None:
+            # Undone before the session shows FAILED (see transition).
+            self._safe_cleanup('session failed')
         values = {'state': st.MAINTENANCE_FAILED, 'error': reason,
                   'failed_state': state or current['state']}
         if current['state'] == st.MAINTENANCE_FAILED:
@@ -203,8 +214,6 @@ class SessionRunner(object):
         db_api.event_add(self.session_id, st.EVENT_ERROR,
                          state=st.MAINTENANCE_FAILED, message=reason)
         self._announce(st.MAINTENANCE_FAILED)
-        if self.workflow is not None:
-            self._safe_cleanup('session failed')
 
     def _safe_cleanup(self, why):
         try:

@@ -432,6 +432,8 @@ class DefaultWorkflow(base.BaseWorkflow):
             self._decision('host %s skipped (nack_policy skip_host): %s; '
                            'it stays unmaintained' % (hostname, why),
                            host=hostname)
+            # Left as it is, in service: not held disabled for the session.
+            self._enable(self._host(hostname), 'skipped')
         else:
             details['deferred'] = why
             db_api.host_update(self.session_id, hostname,
@@ -729,7 +731,23 @@ class DefaultWorkflow(base.BaseWorkflow):
                 db_api.instance_update(self.session_id, row['instance_id'], {
                     'action_state': st.ACTION_DONE,
                     'action_message': 'the instance no longer exists'})
-            elif srv['host'] != hostname and not _busy(srv):
+            elif srv['host'] != hostname:
+                if _busy(srv):
+                    # E.g. a cold migration that reached VERIFY_RESIZE while
+                    # no engine watched: see it through (confirm it).
+                    result = self.cloud.wait_for_move(
+                        row['instance_id'], hostname, row['action'])
+                    if not result['ok']:
+                        db_api.instance_update(
+                            self.session_id, row['instance_id'], {
+                                'action_state': st.ACTION_FAILED,
+                                'action_message': result['message']})
+                        raise exception.WorkflowError(
+                            reason='%s of instance %s from %s, interrupted '
+                                   'by a restart, failed: %s'
+                            % (row['action'], row['instance_id'], hostname,
+                               result['message']))
+                    srv = dict(srv, host=result['host'] or srv['host'])
                 db_api.instance_update(self.session_id, row['instance_id'], {
                     'action_state': st.ACTION_DONE, 'host': srv['host'],
                     'action_message': 'now on %s' % srv['host']})
@@ -1018,8 +1036,18 @@ class DefaultWorkflow(base.BaseWorkflow):
     def _disable_unmaintained(self):
         services = {s['host']: s for s in self.cloud.compute_services()}
         for host in self._computes():
-            if not host['maintained']:
+            if not host['maintained'] and host['state'] != st.HOST_SKIPPED:
                 self._disable(host, services)
+
+    def _enable(self, host, why):
+        """Enable a host this session disabled (never an operator's)."""
+        if not host['disabled_by_fenix']:
+            return
+        self.cloud.enable_compute(host['hostname'])
+        db_api.host_update(self.session_id, host['hostname'],
+                           {'disabled_by_fenix': False})
+        self.record(st.EVENT_HOST, 'nova-compute enabled on %s again (%s)'
+                    % (host['hostname'], why), host=host['hostname'])
 
     def _maintain(self, host):
         hostname = host['hostname']
@@ -1068,6 +1096,9 @@ class DefaultWorkflow(base.BaseWorkflow):
     def maintenance_complete(self):
         if self._dry_run():
             return st.MAINTENANCE_DONE
+        # Projects may scale out now: nothing may still be held disabled.
+        for host in self.hosts():
+            self._enable(host, 'maintenance complete')
         managed = self._managed()
         replies = self._exchange(st.MAINTENANCE_COMPLETE,
                                  st.MAINTENANCE_COMPLETE, managed)
@@ -1093,17 +1124,11 @@ class DefaultWorkflow(base.BaseWorkflow):
         for host in self.hosts():
             if not host['disabled_by_fenix']:
                 continue
-            hostname = host['hostname']
             try:
-                self.cloud.enable_compute(hostname)
+                self._enable(host, why)
             except Exception as e:  # noqa - go on with the other hosts
-                LOG.exception('Could not enable %s', hostname)
-                errors.append('%s: %s' % (hostname, e))
-                continue
-            db_api.host_update(self.session_id, hostname,
-                               {'disabled_by_fenix': False})
-            self.record(st.EVENT_HOST, 'nova-compute enabled on %s again '
-                        '(%s)' % (hostname, why), host=hostname)
+                LOG.exception('Could not enable %s', host['hostname'])
+                errors.append('%s: %s' % (host['hostname'], e))
         # A continued session asks the projects again.
         plan = self._plan()
         if any(k in plan for k in ('exchange', 'current', 'targets')):
