@@ -146,9 +146,9 @@ def host_order(plan):
 
 
 def planned_moves(plan):
-    """{instance_id: move dict} of a plan dict (the first move of each)."""
+    """{(instance_id, source): move dict} of a plan dict."""
     out = {}
     for wave in plan.get('waves') or ():
         for move in wave.get('moves') or ():
-            out.setdefault(move['instance_id'], move)
+            out.setdefault((move['instance_id'], move['source']), move)
     return out

@@ -62,9 +62,14 @@ OWN_POLL = 0.5
 # Longest sleep of the executor when nothing is due (moves, replies,
 # constraint changes and host maintenance ends wake it at once).
 IDLE_WAIT = 2.0
+# Shortest time between two passes of the executor over its jobs.
+MIN_PASS = 0.02
+# Workers sending per-instance events.
+NOTIFY_WORKERS = 8
 
 # Phases of one instance to move.
 WAIT_SLOT = 'wait_slot'
+NOTIFYING = 'notifying'
 NOTIFIED = 'notified'
 READY = 'ready'
 MOVING = 'moving'
@@ -201,6 +206,7 @@ class Executor(object):
         self.failures = []
         self.moves = {}        # future -> job
         self.downs = {}        # future -> hostname
+        self.notes = {}        # future -> job (events being sent)
         self.jobs = {}         # hostname -> {iid: job}
         self.hstate = {}       # hostname -> H_*
         self.started = []      # hostnames in the order they were started
@@ -208,11 +214,17 @@ class Executor(object):
         self.recovering = {}   # gid -> [(until, iid)]
         self.own_checked = 0
         self.constraints_at = 0
+        self.last_pass = 0
+        self.projects = None
 
     # --- the model of the cloud ----------------------------------------------
     def _load(self):
         wf = self.wf
-        servers, groups = wf._sync()
+        # MAINTENANCE (or SCALE_IN) already wrote the instance rows; here
+        # only Nova's view is needed (a row missing for an instance that
+        # appeared since is created when the instance gets its event).
+        servers = [s for s in wf.cloud.servers() if default._alive(s)]
+        groups = wf.cloud.server_groups()
         self.servers = {s['id']: s for s in servers}
         plan = wf._plan().get('nfv')
         if not plan:
@@ -242,6 +254,7 @@ class Executor(object):
         self.order = [h for h in order + rest if h in self.session_hosts]
         self.wave_of = wave_of
         self.reserved = {}     # target host -> [iids reserved]
+        self._recount()
         for name, row in self.session_hosts.items():
             if row['maintained']:
                 self.hstate[name] = H_DONE
@@ -259,7 +272,7 @@ class Executor(object):
     def _refresh_constraints(self, force=False):
         now = time.monotonic()
         if not force and now - self.constraints_at < CONSTRAINTS_REFRESH:
-            return
+            return False
         self.constraints_at = now
         self.constraints = {c['instance_id']: c
                             for c in db_api.instance_constraints_list()}
@@ -267,6 +280,9 @@ class Executor(object):
                  for g in db_api.instance_group_constraints_list()}
         self.groups, self.member_of = nfv_plan.groups_of(
             self.server_groups, rules)
+        if hasattr(self, 'used'):
+            self._recount()
+        return True
 
     def _group(self, iid):
         gid = self.member_of.get(iid) or \
@@ -278,7 +294,9 @@ class Executor(object):
         return (flavor.get('vcpus') or 0, flavor.get('ram') or 0,
                 flavor.get('disk') or 0)
 
-    def _usage(self):
+    def _recount(self):
+        """Usage of every host (servers where they are, plus the room
+        reserved for moves), kept up to date incrementally afterwards."""
         used = {}
         groups = {}
         for iid, srv in self.servers.items():
@@ -286,7 +304,29 @@ class Executor(object):
         for target, iids in self.reserved.items():
             for iid in iids:
                 self._count(used, groups, target, iid, 1)
-        return used, groups
+        self.used, self.gcount = used, groups
+
+    def _usage(self):
+        return self.used, self.gcount
+
+    def _set_server(self, srv):
+        """Nova says where ``srv`` is: keep the usage right."""
+        old = self.servers.get(srv['id'])
+        if old is not None and old.get('host') == srv.get('host'):
+            self.servers[srv['id']] = srv
+            return
+        if old is not None and old.get('host'):
+            self._count(self.used, self.gcount, old['host'], srv['id'], -1)
+        self.servers[srv['id']] = srv
+        if srv.get('host'):
+            self._count(self.used, self.gcount, srv['host'], srv['id'], 1)
+
+    def _drop_server(self, iid):
+        old = self.servers.pop(iid, None)
+        if old is not None and old.get('host'):
+            self.servers[iid] = old
+            self._count(self.used, self.gcount, old['host'], iid, -1)
+            del self.servers[iid]
 
     def _count(self, used, groups, host, iid, sign):
         size = self._size(iid)
@@ -341,7 +381,8 @@ class Executor(object):
     def _place(self, iid, used, gcount, good, later, avoid=None):
         """A target for ``iid``: the planned one when it still fits, else
         the best fit (fewest free vCPUs that fit), maintained first."""
-        planned = (self.planned.get(iid) or {}).get('target')
+        source = (self.servers.get(iid) or {}).get('host')
+        planned = (self.planned.get((iid, source)) or {}).get('target')
         if planned and planned != avoid and \
                 (planned in good or planned in later) and \
                 self._fits(iid, planned, used, gcount):
@@ -367,8 +408,7 @@ class Executor(object):
                 if self.hstate.get(h) in (H_EMPTYING, H_DOWN)]
 
     def _targeted(self, hostname):
-        return any(j.target == hostname and j.phase != DONE
-                   for jobs in self.jobs.values() for j in jobs.values())
+        return bool(self.reserved.get(hostname))
 
     def _try_start(self, hostname, resume=False):
         """Start emptying ``hostname`` if all its instances fit now."""
@@ -380,17 +420,24 @@ class Executor(object):
             # Nova is the truth for what is on the host.
             on_host = self.wf.cloud.servers(host=hostname)
             for srv in on_host:
-                self.servers[srv['id']] = srv
+                self._set_server(srv)
         used, gcount = self._usage()
         good, later = self._targets()
         later = [h for h in later if h != hostname]
+        busy_free = not self._in_progress()
         placed = {}
         on_host.sort(key=lambda s: self._size(s['id']), reverse=True)
         for srv in on_host:
             if not default._alive(srv):
                 continue
-            target = self._place(srv['id'], used, gcount, good, later)
+            # A host not yet maintained is a target only where the plan
+            # says so, or when nothing else is under way.
+            move = self.planned.get((srv['id'], hostname)) or {}
+            allowed = later if (move.get('again') or busy_free) else []
+            target = self._place(srv['id'], used, gcount, good, allowed)
             if target is None:
+                for iid, placed_on in placed.items():
+                    self._count(used, gcount, placed_on, iid, -1)
                 return False
             placed[srv['id']] = target
             self._count(used, gcount, target, srv['id'], 1)
@@ -531,22 +578,31 @@ class Executor(object):
         window = max(base.reply_window(event, {'options': self.options}),
                      lead)
         now = timeutils.utcnow()
+        job.notified = now
+        job.act_at = timeutils.after(lead, now)
+        job.event = event
+        job.phase = NOTIFYING
+        # Sent by a worker: a pass over the jobs is not held up by the
+        # notifications (database rows and HTTP) of many instances.
+        future = self.npool.submit(self._send_event, job, event,
+                                   int(window + 0.999))
+        future.add_done_callback(wf._wake)
+        self.notes[future] = job
+
+    def _send_event(self, job, event, window):
+        wf = self.wf
         row = {'instance_id': job.iid, 'project_id': job.project_id}
         try:
-            job.reply_at = wf.notify_instance(
-                event, row, allowed_actions=base.ALL_ACTIONS,
-                window=int(window + 0.999))
+            return wf.notify_instance(event, row,
+                                      allowed_actions=base.ALL_ACTIONS,
+                                      window=window)
         except exception.NotFound:
             db_api.instance_create_or_update(self.sid, job.iid, {
                 'project_id': job.project_id, 'host': job.host,
                 'instance_name': job.server.get('name')})
-            job.reply_at = wf.notify_instance(
-                event, row, allowed_actions=base.ALL_ACTIONS,
-                window=int(window + 0.999))
-        job.notified = now
-        job.act_at = timeutils.after(lead, now)
-        job.event = event
-        job.phase = NOTIFIED
+            return wf.notify_instance(event, row,
+                                      allowed_actions=base.ALL_ACTIONS,
+                                      window=window)
 
     def _decide(self, job, row):
         """The move of ``job`` once answered (or silent)."""
@@ -603,8 +659,8 @@ class Executor(object):
                 not self._fits(job.iid, job.target, used, gcount):
             new = self._place(job.iid, used, gcount, good, later,
                               avoid=job.host)
-            if job.target:
-                self.reserved.get(job.target, []).remove(job.iid)
+            if job.target and job.iid in self.reserved.get(job.target, ()):
+                self.reserved[job.target].remove(job.iid)
             if new is None:
                 job.target = None
                 return False
@@ -642,9 +698,7 @@ class Executor(object):
             'instance_name': job.server.get('name'), 'action_attempts': 0}
         failures = []
         wf._move_finished(job.host, row, job.action, future, failures)
-        if job.target in self.reserved and job.iid in \
-                self.reserved[job.target]:
-            self.reserved[job.target].remove(job.iid)
+        self._unreserve(job)
         self._release(job.iid)
         if failures:
             self.failures.extend(failures)
@@ -654,7 +708,7 @@ class Executor(object):
             host = future.result().get('host') or job.target
         except Exception:  # noqa - already reported as a failure
             host = job.target
-        self.servers[job.iid] = dict(job.server, host=host)
+        self._set_server(dict(job.server, host=host))
         job.phase = DONE
 
     def _check_own(self, job):
@@ -676,9 +730,9 @@ class Executor(object):
         values = {'action_state': st.ACTION_DONE, 'action_message': where}
         if srv:
             values['host'] = srv['host']
-            self.servers[job.iid] = srv
+            self._set_server(srv)
         else:
-            self.servers.pop(job.iid, None)
+            self._drop_server(job.iid)
         try:
             db_api.instance_update(self.sid, job.iid, values)
         except exception.NotFound:
@@ -695,6 +749,7 @@ class Executor(object):
     def _unreserve(self, job):
         if job.target and job.iid in self.reserved.get(job.target, ()):
             self.reserved[job.target].remove(job.iid)
+            self._count(self.used, self.gcount, job.target, job.iid, -1)
 
     def _refused(self, job):
         """A NACK: follow nack_policy."""
@@ -721,6 +776,7 @@ class Executor(object):
         jobs = self.jobs.get(hostname, {})
         if any(j.phase != DONE for j in jobs.values()):
             return
+        jobs.clear()
         if hostname in self.skip:
             return self._skip_host(hostname)
         left = self.wf.cloud.servers(host=hostname)
@@ -730,7 +786,7 @@ class Executor(object):
                 if srv['id'] in jobs and jobs[srv['id']].phase == DONE and \
                         self.failures:
                     continue
-                self.servers[srv['id']] = srv
+                self._set_server(srv)
                 used, gcount = self._usage()
                 good, later = self._targets()
                 job = _Job(srv['id'], srv, hostname)
@@ -739,6 +795,7 @@ class Executor(object):
                 if job.target:
                     self.reserved.setdefault(job.target, []).append(
                         srv['id'])
+                    self._count(used, gcount, job.target, srv['id'], 1)
                 jobs[srv['id']] = job
             return
         self.hstate[hostname] = H_DOWN
@@ -799,6 +856,9 @@ class Executor(object):
         self.hpool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, self.max_hosts or 64),
             thread_name_prefix='nfv-host-%s' % self.sid[:8])
+        self.npool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=NOTIFY_WORKERS,
+            thread_name_prefix='nfv-event-%s' % self.sid[:8])
         for name, state in list(self.hstate.items()):
             if state == H_DOWN:
                 future = self.hpool.submit(self._maintain, name)
@@ -809,12 +869,25 @@ class Executor(object):
             self._loop()
         finally:
             self.cancelled.set()
+            self.npool.shutdown(wait=True)
             self.pool.shutdown(wait=True)
             self.hpool.shutdown(wait=True)
         if self.failures:
             raise exception.WorkflowError(reason='; '.join(self.failures))
 
     def _collect(self):
+        for future in [f for f in self.notes if f.done()]:
+            job = self.notes.pop(future)
+            try:
+                job.reply_at = future.result()
+                job.phase = NOTIFIED
+            except Exception as e:  # noqa - a failed event fails the run
+                LOG.exception('Event for %s failed', job.iid)
+                self.failures.append('could not send %s for instance %s: '
+                                     '%s' % (job.event, job.iid, e))
+                self._release(job.iid, recover=False)
+                self._unreserve(job)
+                job.phase = DONE
         for future in [f for f in self.moves if f.done()]:
             self._move_finished(future, self.moves.pop(future))
         for future in [f for f in self.downs if f.done()]:
@@ -828,18 +901,27 @@ class Executor(object):
             if self.failures:
                 # Let what runs finish (bounded by the move time-outs),
                 # start nothing new.
-                if not self.moves and not self.downs:
+                if not self.moves and not self.downs and not self.notes:
                     return
                 wf.runner.wait(poll)
                 continue
-            self._refresh_constraints()
+            # Bursts of wake-ups (moves ending together, replies) are
+            # handled in one pass: at most one pass per MIN_PASS seconds.
+            since = time.monotonic() - self.last_pass
+            if since < MIN_PASS:
+                time.sleep(MIN_PASS - since)
+            self.last_pass = time.monotonic()
+            self._collect()
+            refreshed = self._refresh_constraints()
             self._expire()
             if self.resync:
                 self.resync = False
                 self.servers.update({s['id']: s for s in wf.cloud.servers()
                                      if default._alive(s)})
-            self.projects = {p['project_id']: p
-                             for p in db_api.projects_get(self.sid)}
+                self._recount()
+            if refreshed or self.projects is None:
+                self.projects = {p['project_id']: p
+                                 for p in db_api.projects_get(self.sid)}
             self._start_hosts()
             wake_at = self._step()
             for hostname in list(self.started):
@@ -847,7 +929,8 @@ class Executor(object):
                     self._host_emptied(hostname)
             self._collect()
             if all(self.hstate.get(h) == H_DONE for h in self.hstate) \
-                    and not self.moves and not self.downs:
+                    and not self.moves and not self.downs \
+                    and not self.notes:
                 return
             open_jobs = [j for jobs in self.jobs.values()
                          for j in jobs.values() if j.phase != DONE]
@@ -889,7 +972,9 @@ class Executor(object):
         soonest = None
         self.rows = {}
         for hostname in self.started:
-            if self.hstate.get(hostname) == H_EMPTYING:
+            if self.hstate.get(hostname) == H_EMPTYING and any(
+                    j.phase == NOTIFIED
+                    for j in self.jobs[hostname].values()):
                 self.rows.update(
                     (r['instance_id'], r) for r in
                     db_api.instances_get(self.sid, host=hostname))
@@ -900,7 +985,10 @@ class Executor(object):
         for hostname in list(self.started):
             if self.hstate.get(hostname) != H_EMPTYING:
                 continue
-            for job in list(self.jobs[hostname].values()):
+            jobs = self.jobs[hostname]
+            for iid in [i for i, j in jobs.items() if j.phase == DONE]:
+                del jobs[iid]
+            for job in list(jobs.values()):
                 if job.phase == WAIT_SLOT and self._slot_free(job.iid):
                     self._notify(job)
                 if job.phase == NOTIFIED:

@@ -1,0 +1,454 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The ``nfv`` workflow: real DB, real session runner, a fake cloud and
+fake managers that answer per instance through the engine's API."""
+import collections
+import os
+import threading
+import time
+from unittest import mock
+
+from fenix.common import context
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.engine import manager
+from fenix.engine import runner as session_runner
+from fenix.tests import base
+from fenix.tests import db_fixture
+from fenix.tests.unit.workflow import fakes
+from fenix.workflow import nfv_plan
+from fenix.workflow import plugins
+from fenix.workflow.workflows import nfv
+
+
+class InstanceVNFM(object):
+    """A manager answering per-instance events (the ``vnf`` way).
+
+    ``actions``: {instance_id: action}, default MIGRATE; ``silent``: a set
+    of events never answered; ``nack``: instance ids refused.
+    """
+
+    def __init__(self, cloud, notifier, project_id, actions=None,
+                 silent=(), nack=(), on_event=None):
+        self.cloud = cloud
+        self.project_id = project_id
+        self.actions = dict(actions or {})
+        self.silent = set(silent)
+        self.nack = set(nack)
+        self.on_event = on_event
+        self.events = []
+        self.done = []
+        self.engine = manager.EngineManager(notifier, host='test-engine')
+        self.ctx = context.get_admin_context()
+        notifier.vnfms[project_id] = self
+        cloud.managers.add(project_id)
+
+    def __call__(self, payload):
+        event = payload['state']
+        self.events.append(payload)
+        if event == st.INSTANCE_ACTION_DONE:
+            self.done.extend(payload['instance_ids'])
+            return
+        if self.on_event:
+            self.on_event(payload, self)
+        if event in self.silent:
+            return
+        sid = payload['session_id']
+        if isinstance(payload['instance_ids'], list):
+            iid = payload['instance_ids'][0]
+            if iid in self.nack:
+                body = {'state': 'NACK_' + event}
+            else:
+                body = {'state': 'ACK_' + event,
+                        'instance_action': self.actions.get(iid,
+                                                            st.MIGRATE)}
+            self.engine.project_instance_reply(self.ctx, sid,
+                                               self.project_id, iid, body)
+        else:
+            self.engine.project_reply(self.ctx, sid, self.project_id,
+                                      {'state': 'ACK_' + event})
+
+
+class Watch(object):
+    """Counts members of each group moving at once (and recovering)."""
+
+    def __init__(self, cloud, delay=0.05):
+        self.cloud = cloud
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.group_of = {}
+        self.moving = collections.Counter()
+        self.peak = collections.Counter()
+        self.ends = collections.defaultdict(list)
+        self.starts = collections.defaultdict(list)
+        self.concurrent = 0
+        self.peak_concurrent = 0
+        cloud.move_hook = self.hook
+
+    def hook(self, sid, kind, host):
+        gid = self.group_of.get(sid)
+        with self.lock:
+            self.concurrent += 1
+            self.peak_concurrent = max(self.peak_concurrent,
+                                       self.concurrent)
+            if gid:
+                self.moving[gid] += 1
+                self.peak[gid] = max(self.peak[gid], self.moving[gid])
+                self.starts[gid].append(time.monotonic())
+        time.sleep(self.delay)
+        with self.lock:
+            self.concurrent -= 1
+            if gid:
+                self.moving[gid] -= 1
+                self.ends[gid].append(time.monotonic())
+        return None
+
+
+class NFVTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.config(group='download',
+                    directory=os.path.join(self.tmpdir, 'downloads'))
+        self.config(group='workflow', nova_poll_interval=0.01,
+                    own_action_timeout=5)
+        for event in ('maintenance', 'prepare_maintenance',
+                      'planned_maintenance', 'maintenance_complete',
+                      'scale_in'):
+            self.config(group='workflow',
+                        **{'reply_window_%s' % event: 1})
+        self.cloud = fakes.FakeCloud()
+        self.notifier = fakes.FakeNotifier(self.cloud)
+        patcher = mock.patch('fenix.common.cloud.Cloud',
+                             return_value=self.cloud)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    # --- helpers ------------------------------------------------------------
+    def create(self, options=None, workflow='nfv', plugins=()):
+        opts = dict(options or {})
+        opts['requested_hosts'] = []
+        session = db_api.session_create({
+            'workflow': workflow, 'state': st.MAINTENANCE,
+            'maintenance_at': timeutils.utcnow(),
+            'meta': {'openstack_version': 'Train'}, 'options': opts,
+            'download': [],
+            'action_plugins': [{'plugin': 'dummy', 'type': t, 'meta': {}}
+                               for t in plugins]})
+        return session['session_id']
+
+    def run_session(self, sid):
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        runner._run()
+        return db_api.session_get(sid)
+
+    def history(self, sid):
+        return [e['message'] or '' for e in db_api.events_get(sid)]
+
+    def assertInHistory(self, sid, text):
+        for message in self.history(sid):
+            if text in message:
+                return message
+        self.fail('%r not in history:\n%s' % (text,
+                                              '\n'.join(self.history(sid))))
+
+    def assertDone(self, session):
+        self.assertEqual(st.MAINTENANCE_DONE, session['state'],
+                         session.get('error'))
+        self.assertEqual([], self.notifier.violations)
+        for name, host in self.cloud.hosts.items():
+            self.assertEqual('enabled', host['status'], name)
+
+    def group(self, gid, members, project='p1', anti=False, budget=1,
+              recovery=0, per_host=0, lead=0, mtype=st.MIGRATE, mit=None):
+        db_api.instance_group_constraint_put(gid, {
+            'project_id': project, 'group_name': gid,
+            'anti_affinity_group': anti, 'max_instances_per_host': per_host,
+            'max_impacted_members': budget, 'recovery_time': recovery,
+            'resource_mitigation': True})
+        for iid in members:
+            db_api.instance_constraint_put(iid, {
+                'project_id': project, 'group_id': gid,
+                'instance_name': iid, 'max_interruption_time': mit,
+                'migration_type': mtype, 'resource_mitigation': True,
+                'lead_time': lead})
+
+    def doctor(self, hosts=4, recovery=0.2):
+        """Doctor-style: an active/standby pair (anti-affinity, budget 1)
+        and four non-redundant members (budget 2) on ``hosts`` hosts of
+        four slots."""
+        for n in range(hosts):
+            self.cloud.add_host('c%d' % n, vcpus=8, ram=16384, disk=160)
+        self.cloud.add_server('ha0', 'c0', floating_ip=True)
+        self.cloud.add_server('ha1', 'c1')
+        self.cloud.add_server('na0', 'c0')
+        self.cloud.add_server('na1', 'c1')
+        self.cloud.add_server('na2', 'c2')
+        self.cloud.add_server('na3', 'c2')
+        self.cloud.add_group('ha', 'anti-affinity', ['ha0', 'ha1'])
+        self.group('ha', ['ha0', 'ha1'], anti=True, budget=1,
+                   recovery=recovery, per_host=1, mit=600)
+        self.group('nonha', ['na0', 'na1', 'na2', 'na3'], budget=2,
+                   recovery=recovery, mit=600)
+        watch = Watch(self.cloud)
+        watch.group_of.update({'ha0': 'ha', 'ha1': 'ha', 'na0': 'nonha',
+                               'na1': 'nonha', 'na2': 'nonha',
+                               'na3': 'nonha'})
+        return watch
+
+    # --- tests --------------------------------------------------------------
+    def test_plugin_names(self):
+        self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('nfv'))
+        self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('vnf'))
+
+    def test_per_instance_run(self):
+        watch = self.doctor()
+        vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(plugins=('pre', 'host', 'post'))
+        session = self.run_session(sid)
+        self.assertDone(session)
+        # Every compute maintained once, each only when empty.
+        downs = [h for h, s in self.notifier.host_events
+                 if s == st.IN_MAINTENANCE]
+        self.assertEqual(['c0', 'c1', 'c2', 'c3'], sorted(downs))
+        # One event per instance, instance_ids = [id], reply_url its URL.
+        moves = [e for e in vnfm.events
+                 if e['state'] in (st.PREPARE_MAINTENANCE,
+                                   st.PLANNED_MAINTENANCE)]
+        self.assertEqual(6, len({e['instance_ids'][0] for e in moves}))
+        for e in moves:
+            self.assertEqual(1, len(e['instance_ids']))
+            self.assertTrue(e['reply_url'].endswith(
+                '/p1/%s' % e['instance_ids'][0]))
+        self.assertEqual(['ha0', 'ha1', 'na0', 'na1', 'na2', 'na3'],
+                         sorted(set(vnfm.done)))
+        # Budgets held, recovery time respected.
+        self.assertLessEqual(watch.peak['ha'], 1)
+        self.assertLessEqual(watch.peak['nonha'], 2)
+        starts, ends = sorted(watch.starts['ha']), sorted(watch.ends['ha'])
+        self.assertGreaterEqual(len(starts), 2)
+        for k in range(1, len(starts)):
+            self.assertGreaterEqual(starts[k] - ends[k - 1], 0.2)
+        rows = {i['instance_id']: i for i in db_api.instances_get(sid)}
+        self.assertEqual({st.MIGRATE}, {r['action'] for r in rows.values()})
+        self.assertEqual({st.ACTION_DONE},
+                         {r['action_state'] for r in rows.values()})
+        # Anti-affinity held on every target.
+        self.assertNotEqual(self.cloud.servers_['ha0']['host'],
+                            self.cloud.servers_['ha1']['host'])
+        plan = session['plan']['nfv']
+        self.assertTrue(plan['feasible'])
+        self.assertGreaterEqual(len(plan['waves']), 1)
+        self.assertIn('lower_bound', plan)
+
+    def test_instance_actions_and_silent(self):
+        self.doctor()
+        vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1',
+                            actions={'ha0': st.LIVE_MIGRATE})
+        # The standby manager of p2 never answers per-instance events.
+        self.cloud.add_server('x0', 'c3', project='p2')
+        db_api.instance_constraint_put('x0', {
+            'project_id': 'p2', 'group_id': None, 'instance_name': 'x0',
+            'migration_type': st.LIVE_MIGRATE, 'lead_time': 0})
+        InstanceVNFM(self.cloud, self.notifier, 'p2',
+                     silent={st.PREPARE_MAINTENANCE,
+                             st.PLANNED_MAINTENANCE})
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        kinds = {m[0]: m[1] for m in self.cloud.moves}
+        self.assertEqual(st.LIVE_MIGRATE, kinds['ha0'])
+        self.assertEqual(st.LIVE_MIGRATE, kinds['x0'])
+        self.assertEqual(st.MIGRATE, kinds['na0'])
+        self.assertInHistory(sid, 'project p2 did not answer')
+        self.assertIn('ha0', vnfm.done)
+
+    def test_lead_time_respected(self):
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('a', 'c0')
+        self.group('g', ['a'], lead=1)
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        seen = {}
+
+        def hook(sid, kind, host):
+            seen[sid] = timeutils.utcnow()
+        self.cloud.move_hook = hook
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        event = [e for e in self.notifier.project_events
+                 if e['state'] in (st.PREPARE_MAINTENANCE,
+                                   st.PLANNED_MAINTENANCE)][0]
+        sent = [e['created_at'] for e in db_api.events_get(sid)
+                if e['kind'] == st.EVENT_NOTIFY and e['instance_id'] == 'a']
+        self.assertTrue(event['reply_at'])
+        self.assertGreaterEqual((seen['a'] - sent[0]).total_seconds(), 0.9)
+
+    def test_own_action(self):
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('a', 'c0')
+        self.group('g', ['a'], mtype=st.OWN_ACTION)
+
+        def replace(payload, vnfm):
+            if payload['state'] in (st.PREPARE_MAINTENANCE,
+                                    st.PLANNED_MAINTENANCE):
+                def later():
+                    time.sleep(0.2)
+                    self.cloud.delete_server('a')
+                    self.cloud.add_server('a2', 'c1')
+                threading.Thread(target=later).start()
+        InstanceVNFM(self.cloud, self.notifier, 'p1',
+                     actions={'a': st.OWN_ACTION}, on_event=replace)
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual([], self.cloud.moves)
+        self.assertInHistory(sid, 'instance a left c0 (OWN_ACTION): deleted')
+
+    def test_parallel_waves(self):
+        # Eight hosts, half full: the planner maintains several at once.
+        for n in range(8):
+            self.cloud.add_host('c%d' % n)
+        for n in range(4):
+            self.cloud.add_server('v%d' % n, 'c%d' % n)
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        plan = session['plan']['nfv']
+        self.assertLess(len(plan['waves']), 8)
+        sid1 = self.create(options={'max_parallel_hosts': 1})
+        session = self.run_session(sid1)
+        self.assertDone(session)
+        plan1 = session['plan']['nfv']
+        self.assertTrue(all(len(w['hosts']) == 1 for w in plan1['waves']))
+
+    def test_max_concurrent_migrations(self):
+        for n in range(6):
+            self.cloud.add_host('c%d' % n, vcpus=16, ram=32768, disk=320)
+        for n in range(9):
+            self.cloud.add_server('v%d' % n, 'c%d' % (n % 3))
+        watch = Watch(self.cloud)
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(options={'max_concurrent_migrations': 2})
+        self.assertDone(self.run_session(sid))
+        self.assertLessEqual(watch.peak_concurrent, 2)
+
+    def test_nack_fails(self):
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('a', 'c0')
+        InstanceVNFM(self.cloud, self.notifier, 'p1', nack={'a'})
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('refused', session['error'])
+        for name, host in self.cloud.hosts.items():
+            self.assertEqual('enabled', host['status'], name)
+        self.assertEqual([], self.cloud.moves)
+
+    def test_dry_run_touches_nothing(self):
+        self.doctor()
+        vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(options={'dry_run': True})
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_DONE, session['state'])
+        self.assertEqual([], self.cloud.moves)
+        self.assertEqual([], vnfm.events)
+        self.assertEqual([], self.notifier.host_events)
+        self.assertFalse([c for c in self.cloud.calls
+                          if c[0] in ('disable_compute', 'move')])
+        plan = session['plan']['dry_run']
+        self.assertTrue(plan['feasible'])
+        moves = [m for w in plan['waves'] for m in w['moves']]
+        self.assertEqual(6, len({m['instance_id'] for m in moves}))
+        for m in moves:
+            for key in ('source', 'target', 'kind', 'start', 'end'):
+                self.assertIn(key, m)
+        self.assertIsNotNone(plan['lower_bound'])
+        self.assertIsNotNone(plan['estimated_duration'])
+        self.assertInHistory(sid, 'dry run')
+        # The real run does what the dry run said: same hosts in the same
+        # order of waves, the same instances moved the same way.
+        sid2 = self.create()
+        session2 = self.run_session(sid2)
+        self.assertDone(session2)
+        real = session2['plan']['nfv']
+        self.assertEqual([w['hosts'] for w in plan['waves']],
+                         [w['hosts'] for w in real['waves']])
+        self.assertEqual(sorted((m['instance_id'], m['kind'], m['source'],
+                                 m['target']) for m in moves),
+                         sorted(self.cloud.moves))
+
+    def test_continue_does_not_repeat_moves(self):
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        calls = {'n': 0}
+        real_maintain = nfv.NFVWorkflow._maintain
+
+        def fail_once(wf, host):
+            calls['n'] += 1
+            if calls['n'] == 2:
+                raise RuntimeError('host action crashed')
+            return real_maintain(wf, host)
+        with mock.patch.object(nfv.NFVWorkflow, '_maintain', fail_once):
+            session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('host action crashed', session['error'])
+        moved = collections.Counter(m[0] for m in self.cloud.moves)
+        before = len(self.cloud.moves)
+        # The admin continues the session from where it failed.
+        db_api.session_update(sid, {'state': session['failed_state'],
+                                    'error': None})
+        session = self.run_session(sid)
+        self.assertDone(session)
+        for host in db_api.hosts_get(sid):
+            self.assertTrue(host['maintained'], host)
+        # Moves done before are not repeated: each instance that had
+        # finished its moves off a host does not move off it again.
+        again = [(m[0], m[2]) for m in self.cloud.moves[before:]]
+        done = [(m[0], m[2]) for m in self.cloud.moves[:before]]
+        self.assertEqual([], sorted(set(again) & set(done)))
+        self.assertTrue(moved)
+
+
+class TopologyTest(base.TestCase):
+
+    def test_build(self):
+        hyper = [{'hostname': 'c0', 'vcpus': 4, 'memory_mb': 8192,
+                  'local_gb': 80},
+                 {'hostname': 'c1', 'vcpus': 4, 'memory_mb': 8192,
+                  'local_gb': 80}]
+        services = [{'host': 'c0', 'status': 'enabled', 'state': 'up'},
+                    {'host': 'c1', 'status': 'disabled', 'state': 'up'}]
+        rows = [{'hostname': 'c0', 'type': st.COMPUTE, 'maintained': False,
+                 'state': st.HOST_PENDING, 'disabled_by_operator': False}]
+        servers = [{'id': 'a', 'host': 'c0', 'project_id': 'p',
+                    'flavor': {'vcpus': 2, 'ram': 4096, 'disk': 40}}]
+        groups = [{'id': 'g', 'policy': 'anti-affinity', 'members': ['a'],
+                   'rules': {}}]
+        topo = nfv_plan.build_topology(
+            hyper, services, rows, servers, groups,
+            {'a': {'lead_time': 5, 'migration_type': st.LIVE_MIGRATE}},
+            {'g': {'max_impacted_members': 2, 'recovery_time': 3}},
+            {'max_parallel_hosts': 1})
+        topo.check()
+        hosts = {h.name: h for h in topo.hosts}
+        self.assertTrue(hosts['c0'].maintainable)
+        self.assertFalse(hosts['c1'].maintainable)
+        self.assertFalse(hosts['c1'].schedulable)
+        self.assertEqual(1, topo.limits.max_parallel_hosts)
+        inst = topo.instances[0]
+        self.assertEqual(('g', 5, st.LIVE_MIGRATE),
+                         (inst.group_id, inst.lead_time,
+                          inst.migration_type))
+        group = topo.groups[0]
+        self.assertTrue(group.anti_affinity)
+        self.assertEqual((2, 3), (group.max_impacted_members,
+                                  group.recovery_time))

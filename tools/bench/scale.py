@@ -1,0 +1,212 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Scale of the ``nfv`` workflow: 1000 hosts, 10 000 instances.
+
+A simulated cloud of 1000 computes holding 10 000 instances of 100
+projects (anti-affinity pairs as Nova server groups), instant migrations
+and no host action; every project's manager answers at once (the light
+in-process responder of ``makespan.py``, subscribed through AODH). One
+``fenix-all-in-one`` runs the session with the ``nfv`` workflow.
+
+Printed: wall time of the session, CPU time of the engine process, time
+per host, peak RSS of the engine (VmHWM); with ``--json`` one JSON object
+as the last line. ``--quick``: 100 hosts, 1000 instances, 10 projects.
+``--profile FILE``: sample the stacks of every thread of the all-in-one
+(every 10 ms, through a ``sitecustomize`` put on its ``PYTHONPATH``) and
+print the functions where busy threads spend their time (inclusive and
+leaf counts, idle waits left out); the raw counts go to FILE.
+
+Usage: python tools/bench/scale.py [--quick] [--json] [--profile FILE]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import makespan  # noqa: E402
+
+from fenix.tests.functional import cloud_fixture as cf  # noqa: E402
+
+from fenix_tools.simcloud import topology as topo_mod  # noqa: E402
+
+
+SAMPLER = """
+import collections, json, os, sys, threading, time
+_OUT = os.environ.get('FENIX_BENCH_SAMPLES')
+_IDLE = ('wait', 'acquire', 'select', 'poll', 'sleep', 'recv_into',
+         'accept', 'readinto', 'read', '_wait_for_tstate_lock', 'recv',
+         '_worker', 'serve_forever')
+if _OUT:
+    _incl = collections.Counter()
+    _leaf = collections.Counter()
+    _n = [0, 0]
+
+    def _name(f):
+        return '%s:%s' % (f.f_code.co_filename.split('/site-packages/')[-1]
+                          .split('/work/main/')[-1], f.f_code.co_name)
+
+    def _sample():
+        me = threading.get_ident()
+        last = time.monotonic()
+        while True:
+            time.sleep(0.01)
+            for tid, frame in list(sys._current_frames().items()):
+                if tid == me:
+                    continue
+                _n[0] += 1
+                if frame.f_code.co_name in _IDLE:
+                    continue
+                _n[1] += 1
+                _leaf[_name(frame)] += 1
+                seen = set()
+                f = frame
+                while f is not None:
+                    n = _name(f)
+                    if n not in seen:
+                        seen.add(n)
+                        _incl[n] += 1
+                    f = f.f_back
+            if time.monotonic() - last > 2:
+                last = time.monotonic()
+                with open(_OUT + '.tmp', 'w') as fh:
+                    json.dump({'samples': _n[0], 'busy': _n[1],
+                               'inclusive': _incl.most_common(60),
+                               'leaf': _leaf.most_common(40)}, fh)
+                os.replace(_OUT + '.tmp', _OUT)
+
+    threading.Thread(target=_sample, daemon=True).start()
+"""
+
+
+def start_sampler(path):
+    """Make the next child Python processes sample their stacks."""
+    directory = os.path.join(os.path.dirname(os.path.abspath(path)),
+                             'fenix-bench-sampler')
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, 'sitecustomize.py'), 'w') as f:
+        f.write(SAMPLER)
+    os.environ['PYTHONPATH'] = os.pathsep.join(
+        [directory] + [p for p in [os.environ.get('PYTHONPATH')] if p])
+    os.environ['FENIX_BENCH_SAMPLES'] = os.path.abspath(path)
+
+
+def print_samples(path):
+    with open(path) as f:
+        data = json.load(f)
+    busy = max(1, data['busy'])
+    print('stack samples of the all-in-one: %d busy of %d (thread x 10 ms)'
+          % (data['busy'], data['samples']))
+    print('inclusive (share of busy samples):')
+    for name, n in data['inclusive'][:40]:
+        print('  %5.1f%%  %s' % (100.0 * n / busy, name))
+    print('leaf:')
+    for name, n in data['leaf'][:20]:
+        print('  %5.1f%%  %s' % (100.0 * n / busy, name))
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a process."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    ticks = os.sysconf('SC_CLK_TCK')
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def proc_status(pid, key):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith(key + ':'):
+                return int(line.split()[1])     # kB
+    return None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--quick', action='store_true')
+    p.add_argument('--json', action='store_true')
+    p.add_argument('--hosts', type=int, default=1000)
+    p.add_argument('--instances', type=int, default=10000)
+    p.add_argument('--projects', type=int, default=100)
+    p.add_argument('--timeout', type=float, default=600,
+                   help='seconds the session may take before it is '
+                        'stopped (the benchmark always ends)')
+    p.add_argument('--profile', help='cProfile output file')
+    args = p.parse_args(argv)
+    if args.quick:
+        args.hosts, args.instances, args.projects = 100, 1000, 10
+    mapping = topo_mod.generate(
+        computes=args.hosts, servers=args.instances, controllers=1,
+        projects=args.projects, flavor='m1.small', group_size=2,
+        groups_per_project=5, name='scale')
+    mapping['timing'] = {'cold_migration': 0.0, 'live_migration': 0.0,
+                         'confirm_resize': 0.0, 'boot': 0.0}
+    mapping['users'] = list({u['name']: u for u in
+                             mapping['users'] + cf.ADMIN_USERS}.values())
+    if args.profile:
+        start_sampler(args.profile)
+    build = time.monotonic()
+    cloud = cf.FenixCloud(mapping, reply_window=30,
+                          workflow={'nova_poll_interval': 0.05,
+                                    'migration_timeout': 300})
+    cloud.setUp()
+    responder = None
+    try:
+        sim = cloud.sim
+        projects = sorted({sim.project_id('project-%d' % n)
+                           for n in range(args.projects)})
+        responder = makespan.Responder(sim, cloud.url, {},
+                                       workers=32).start(projects)
+        pid = cloud.fenix.pid
+        setup = time.monotonic() - build
+        cpu0 = proc_cpu(pid)
+        begin = time.monotonic()
+        sid = cloud.create_session(hosts=[], workflow='nfv')
+        try:
+            state = cloud.wait_final(sid, timeout=args.timeout)
+        except AssertionError:
+            state = 'STOPPED after %ss' % args.timeout
+        wall = time.monotonic() - begin
+        cpu = proc_cpu(pid) - cpu0
+        hwm = proc_status(pid, 'VmHWM')
+        summary = cloud.summary(sid)
+        if state.startswith('STOPPED'):
+            cloud.client.delete('/v1/maintenance/%s' % sid)
+        moves = len(sim.get_events(kind='migration.start'))
+        out = {'hosts': args.hosts, 'instances': args.instances,
+               'projects': args.projects, 'state': state,
+               'wall_seconds': round(wall, 2),
+               'engine_cpu_seconds': round(cpu, 2),
+               'seconds_per_host': round(wall / args.hosts, 4),
+               'engine_peak_rss_mb': round((hwm or 0) / 1024.0, 1),
+               'migrations': moves, 'setup_seconds': round(setup, 1),
+               'replies': dict(responder.answered),
+               'responder_errors': responder.errors[:5],
+               'hosts_done': summary.get('hosts_done'),
+               'error': summary.get('error')}
+    finally:
+        if responder:
+            responder.stop()
+        cloud.cleanUp()
+    print('%d hosts, %d instances, %d projects: %s' % (
+        args.hosts, args.instances, args.projects, out['state']))
+    print('wall %.2fs (target < 60), engine CPU %.2fs, %.4fs per host, '
+          'engine peak RSS %.1f MB (target < 1024)'
+          % (out['wall_seconds'], out['engine_cpu_seconds'],
+             out['seconds_per_host'], out['engine_peak_rss_mb']))
+    print('%d migrations; %s of %d hosts maintained; replies %s'
+          % (moves, out['hosts_done'], args.hosts, out['replies']))
+    if out['error']:
+        print('error: %s' % out['error'])
+    if args.profile and os.path.exists(args.profile):
+        print_samples(args.profile)
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
