@@ -54,3 +54,46 @@ rules = [
 
 def list_rules():
     return rules
+
+
+def constraint_rules(resource, path, noun):
+    """The five rules of a constraint API (/v1/instance, /v1/instance_group).
+
+    ``resource``: the rule name part and the collection path; ``path``:
+    the item path; ``noun``: what the constraints are of, for the docs.
+    Returns (rules, names) with names keyed list, list_all, get, put,
+    delete.
+    """
+    names = {k: 'fenix:%s:%s' % (resource, k)
+             for k in ('list', 'list_all', 'get', 'put', 'delete')}
+    collection = '/v1/%s' % resource
+    rules = [
+        policy.DocumentedRuleDefault(
+            name=names['list'], check_str=READER_OF_PROJECT,
+            scope_types=SCOPES,
+            description='List the %s constraints of the caller\'s project.'
+                        % noun,
+            operations=[{'path': collection, 'method': 'GET'}]),
+        policy.DocumentedRuleDefault(
+            name=names['list_all'], check_str=ADMIN_OR_SYSTEM_READER,
+            scope_types=SCOPES,
+            description='List the %s constraints of every project, or of a '
+                        'project given with ?project_id=.' % noun,
+            operations=[{'path': collection, 'method': 'GET'}]),
+        policy.DocumentedRuleDefault(
+            name=names['get'], check_str=READER_OF_PROJECT,
+            scope_types=SCOPES,
+            description='Show the constraints of an %s.' % noun,
+            operations=[{'path': path, 'method': 'GET'}]),
+        policy.DocumentedRuleDefault(
+            name=names['put'], check_str=MEMBER_OF_PROJECT,
+            scope_types=SCOPES,
+            description='Create or replace the constraints of an %s.' % noun,
+            operations=[{'path': path, 'method': 'PUT'}]),
+        policy.DocumentedRuleDefault(
+            name=names['delete'], check_str=MEMBER_OF_PROJECT,
+            scope_types=SCOPES,
+            description='Remove the constraints of an %s.' % noun,
+            operations=[{'path': path, 'method': 'DELETE'}]),
+    ]
+    return rules, names

@@ -7,45 +7,15 @@ The target's ``project_id`` is the project that owns the constraint (for
 a PUT: the project named in the body, and also the current owner when the
 constraint already exists).
 """
-from oslo_policy import policy
-
 from fenix.common.policies import base
 
-PREFIX = 'fenix:instance_group:%s'
-LIST = PREFIX % 'list'
-LIST_ALL = PREFIX % 'list_all'
-GET = PREFIX % 'get'
-PUT = PREFIX % 'put'
-DELETE = PREFIX % 'delete'
-
-_PATH = '/v1/instance_group/{group_id}'
-
-rules = [
-    policy.DocumentedRuleDefault(
-        name=LIST, check_str=base.READER_OF_PROJECT, scope_types=base.SCOPES,
-        description='List the instance group constraints of the caller\'s '
-                    'project.',
-        operations=[{'path': '/v1/instance_group', 'method': 'GET'}]),
-    policy.DocumentedRuleDefault(
-        name=LIST_ALL, check_str=base.ADMIN_OR_SYSTEM_READER,
-        scope_types=base.SCOPES,
-        description='List the instance group constraints of every project, or '
-                    'of a project given with ?project_id=.',
-        operations=[{'path': '/v1/instance_group', 'method': 'GET'}]),
-    policy.DocumentedRuleDefault(
-        name=GET, check_str=base.READER_OF_PROJECT, scope_types=base.SCOPES,
-        description='Show the constraints of an instance group.',
-        operations=[{'path': _PATH, 'method': 'GET'}]),
-    policy.DocumentedRuleDefault(
-        name=PUT, check_str=base.MEMBER_OF_PROJECT, scope_types=base.SCOPES,
-        description='Create or replace the constraints of an instance group.',
-        operations=[{'path': _PATH, 'method': 'PUT'}]),
-    policy.DocumentedRuleDefault(
-        name=DELETE, check_str=base.MEMBER_OF_PROJECT,
-        scope_types=base.SCOPES,
-        description='Remove the constraints of an instance group.',
-        operations=[{'path': _PATH, 'method': 'DELETE'}]),
-]
+rules, _names = base.constraint_rules(
+    'instance_group', '/v1/instance_group/{group_id}', 'instance group')
+LIST = _names['list']
+LIST_ALL = _names['list_all']
+GET = _names['get']
+PUT = _names['put']
+DELETE = _names['delete']
 
 
 def list_rules():
