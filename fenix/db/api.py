@@ -20,7 +20,11 @@ Concurrency:
   race with an insert of the same key are retried, as are deadlocks.
 - On SQLite, writing transactions start with ``BEGIN IMMEDIATE``: writers
   queue up (busy timeout) instead of failing with "database is locked" when
-  two of them read before they write.
+  two of them read before they write. Writers of one process also queue on
+  a lock of their own (:data:`_SQLITE_WRITER`), so a waiting thread starts
+  the moment the previous writer commits instead of polling SQLite's busy
+  handler; a database file is put in WAL mode, so readers never wait for a
+  writer.
 """
 import contextlib
 import threading
@@ -31,6 +35,7 @@ from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import pool as sa_pool
 
 from fenix.common import exception
 from fenix.common import states
@@ -40,6 +45,12 @@ from fenix.db.sqlalchemy import models
 
 # Milliseconds an SQLite connection waits for another writer to finish.
 SQLITE_BUSY_TIMEOUT_MS = 30000
+# Connections kept open (and opened beyond that) to an SQLite file.
+SQLITE_POOL_SIZE = 5
+SQLITE_POOL_OVERFLOW = 20
+
+# Keys per ``IN (...)`` list: inside every database's parameter limit.
+IN_CHUNK = 500
 
 # Tables holding the rows of one session, children first.
 SESSION_CHILD_MODELS = (models.ActionPluginRun, models.ActionPlugin,
@@ -51,15 +62,43 @@ SESSION_CHILD_MODELS = (models.ActionPluginRun, models.ActionPlugin,
 _CONTEXT = threading.local()
 # Depth of writer blocks in this thread (see _sqlite_begin).
 _WRITING = threading.local()
+# Held by the outermost writer block of a thread while the engine is
+# SQLite's (one writer at a time in any case; see the module doc).
+_SQLITE_WRITER = threading.Lock()
+
+
+def _pooled(engine):
+    """Give a file SQLite engine a pool of connections.
+
+    oslo.db opens (and sets up) a new connection for every transaction of
+    a file database (NullPool); that cost more than the statements
+    themselves. The new pool keeps the listeners of the old one.
+    """
+    old = engine.pool
+    if not isinstance(old, sa_pool.NullPool):
+        return
+    engine.pool = sa_pool.QueuePool(
+        old._creator, pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_OVERFLOW, timeout=SQLITE_BUSY_TIMEOUT_MS /
+        1000.0, echo=old.echo, logging_name=old._orig_logging_name,
+        reset_on_return=old._reset_on_return, _dispatch=old.dispatch,
+        dialect=old._dialect)
+    old.dispose()
 
 
 def _on_engine_create(engine):
     if engine.dialect.name != 'sqlite':
         return
 
+    in_memory = engine.url.database in (None, '', ':memory:')
+    if not in_memory:
+        _pooled(engine)
+
     @event.listens_for(engine, 'connect')
-    def _sqlite_busy_timeout(dbapi_con, con_record):
+    def _sqlite_connect(dbapi_con, con_record):
         dbapi_con.execute('PRAGMA busy_timeout = %d' % SQLITE_BUSY_TIMEOUT_MS)
+        if not in_memory:
+            dbapi_con.execute('PRAGMA journal_mode = WAL')
 
     def _sqlite_begin(conn):
         if (getattr(_WRITING, 'depth', 0) and
@@ -87,12 +126,17 @@ transaction_context.append_on_engine_create(_on_engine_create)
 @contextlib.contextmanager
 def _writer():
     depth = getattr(_WRITING, 'depth', 0)
+    serial = depth == 0 and get_engine().dialect.name == 'sqlite'
+    if serial:
+        _SQLITE_WRITER.acquire()
     _WRITING.depth = depth + 1
     try:
         with transaction_context.writer.using(_CONTEXT) as session:
             yield session
     finally:
         _WRITING.depth = depth
+        if serial:
+            _SQLITE_WRITER.release()
 
 
 def _reader():
@@ -164,10 +208,12 @@ def _reloaded(session, rows):
     model = type(rows[0])
     pk = sa.inspect(model).primary_key[0]
     keys = [getattr(r, pk.key) for r in rows]
-    stmt = (sa.select(model).where(pk.in_(keys))
-            .execution_options(populate_existing=True))
-    by_key = {getattr(r, pk.key): r
-              for r in session.execute(stmt).scalars()}
+    by_key = {}
+    for start in range(0, len(keys), IN_CHUNK):
+        stmt = (sa.select(model).where(pk.in_(keys[start:start + IN_CHUNK]))
+                .execution_options(populate_existing=True))
+        by_key.update((getattr(r, pk.key), r)
+                      for r in session.execute(stmt).scalars())
     return [by_key[k].to_dict() for k in keys]
 
 
@@ -301,9 +347,21 @@ def session_create(values):
             reason='maintenance session %s already exists' % session_id)
 
 
-def session_get(session_id):
+def session_get(session_id, with_plan=True):
+    """The session's row. ``with_plan=False`` leaves out ``plan`` (the
+    largest column: the whole nfv plan), for the many callers that only
+    need the state, options and metadata."""
+    if with_plan:
+        with _reader() as session:
+            return _session_row(session, session_id).to_dict()
+    columns = [c for c in models.Session.__table__.columns
+               if c.name != 'plan']
     with _reader() as session:
-        return _session_row(session, session_id).to_dict()
+        row = session.execute(sa.select(*columns).where(
+            models.Session.session_id == session_id)).first()
+    if row is None:
+        raise exception.SessionNotFound(session_id=session_id)
+    return dict(row._mapping)
 
 
 def session_list():
@@ -482,21 +540,50 @@ def project_get(session_id, project_id):
         return _project_row(session, session_id, project_id).to_dict()
 
 
+def _upsert_rows(session, session_id, model, key, items, required=()):
+    """Insert or update rows of one session in the open transaction.
+
+    ``items`` maps each key (the ``key`` column) to the values to set;
+    only values that differ are written. ``required`` columns must be in
+    the values of a row to insert (ValueError otherwise). Returns the
+    rows, in the order of ``items``.
+    """
+    column = getattr(model, key)
+    keys = list(items)
+    existing = {}
+    for start in range(0, len(keys), IN_CHUNK):
+        chunk = keys[start:start + IN_CHUNK]
+        existing.update(
+            (getattr(r, key), r) for r in session.execute(
+                sa.select(model).where(model.session_id == session_id,
+                                       column.in_(chunk))).scalars())
+    rows = []
+    for k in keys:
+        values = items[k]
+        row = existing.get(k)
+        if row is None:
+            missing = [c for c in required if not values.get(c)]
+            if missing:
+                raise ValueError('%s is needed to add %s %s' % (
+                    ', '.join(missing), model.__tablename__, k))
+            row = model(session_id=session_id, **dict(values, **{key: k}))
+            session.add(row)
+        else:
+            _update_row(row, {c: v for c, v in values.items()
+                              if getattr(row, c) != v})
+        rows.append(row)
+    return rows
+
+
 @_retry_on_duplicate
 def project_create_or_update(session_id, project_id, values):
     """Insert the project of a session, or update it if it is there."""
     values = _check_values(models.Project, values,
                            forbidden=('id', 'session_id', 'project_id'))
     with _session_must_exist(session_id), _writer() as session:
-        try:
-            row = _project_row(session, session_id, project_id)
-        except exception.ProjectNotFound:
-            row = models.Project(session_id=session_id,
-                                 project_id=project_id, **values)
-            session.add(row)
-        else:
-            _update_row(row, values)
-        return _reloaded_one(session, row)
+        rows = _upsert_rows(session, session_id, models.Project,
+                            'project_id', {project_id: values})
+        return _reloaded_one(session, rows[0])
 
 
 @_retry_on_deadlock
@@ -568,31 +655,80 @@ def instance_create_or_update(session_id, instance_id, values):
 
     ``project_id`` is needed to insert.
     """
-    values = _check_values(models.Instance, values,
-                           forbidden=('id', 'session_id', 'instance_id'))
+    return instances_put(session_id, {instance_id: values})[0]
+
+
+@_retry_on_duplicate
+def instances_put(session_id, items, delete=()):
+    """Insert or update many instances of a session in one transaction.
+
+    ``items``: {instance_id: values} (``project_id`` is needed to insert);
+    only changed values are written. The instances in ``delete`` are
+    removed in the same transaction (those not there are ignored).
+    Returns the rows of ``items`` in its order.
+    """
+    items = {iid: _check_values(models.Instance, values,
+                                forbidden=('id', 'session_id',
+                                           'instance_id'))
+             for iid, values in items.items()}
     with _session_must_exist(session_id), _writer() as session:
-        try:
-            row = _instance_row(session, session_id, instance_id)
-        except exception.InstanceNotFound:
-            if not values.get('project_id'):
-                raise ValueError('project_id is needed to add instance %s'
-                                 % instance_id)
-            row = models.Instance(session_id=session_id,
-                                  instance_id=instance_id, **values)
-            session.add(row)
-        else:
-            _update_row(row, values)
-        return _reloaded_one(session, row)
+        delete = [iid for iid in delete if iid not in items]
+        for start in range(0, len(delete), IN_CHUNK):
+            session.execute(sa.delete(models.Instance).where(
+                models.Instance.session_id == session_id,
+                models.Instance.instance_id.in_(
+                    delete[start:start + IN_CHUNK]))
+                .execution_options(synchronize_session=False))
+        rows = _upsert_rows(session, session_id, models.Instance,
+                            'instance_id', items, required=('project_id',))
+        return _reloaded(session, rows)
 
 
 @_retry_on_deadlock
-def instance_update(session_id, instance_id, values):
+def instance_update(session_id, instance_id, values, history=None):
+    """Update an instance of a session.
+
+    ``history``: the keyword arguments of :func:`event_add` for an entry
+    of the session's history written in the same transaction (the change
+    and its record are kept together, in one commit).
+    """
     values = _check_values(models.Instance, values,
                            forbidden=('id', 'session_id', 'instance_id'))
     with _writer() as session:
         row = _instance_row(session, session_id, instance_id)
         _update_row(row, values)
+        if history:
+            session.add(_event_row(session_id, **history))
         return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def instances_update(session_id, values, project_id=None, instance_ids=None):
+    """Set ``values`` on many instances of a session in one statement.
+
+    Those of ``project_id`` and/or in ``instance_ids`` (all of the session
+    when both are None). Returns how many matched.
+    """
+    values = _check_values(models.Instance, values,
+                           forbidden=('id', 'session_id', 'instance_id'))
+    if not values:
+        raise ValueError('nothing to update')
+    where = [models.Instance.session_id == session_id]
+    if project_id is not None:
+        where.append(models.Instance.project_id == project_id)
+    chunks = [None]
+    if instance_ids is not None:
+        ids = list(instance_ids)
+        chunks = [ids[k:k + IN_CHUNK] for k in range(0, len(ids), IN_CHUNK)]
+    count = 0
+    with _writer() as session:
+        for chunk in chunks:
+            stmt = sa.update(models.Instance).where(*where)
+            if chunk is not None:
+                stmt = stmt.where(models.Instance.instance_id.in_(chunk))
+            count += session.execute(stmt.values(**values).execution_options(
+                synchronize_session=False)).rowcount
+    return count
 
 
 @_retry_on_deadlock
@@ -789,13 +925,20 @@ def instance_group_constraint_delete(group_id):
 # --- history -----------------------------------------------------------------
 
 @_retry_on_deadlock
-def event_add(session_id, kind, message=None, state=None, host=None,
-              project_id=None, instance_id=None, data=None):
-    """Append an entry to the history of a session; returns it."""
-    row = models.SessionEvent(
+def _event_row(session_id, kind, message=None, state=None, host=None,
+               project_id=None, instance_id=None, data=None):
+    return models.SessionEvent(
         session_id=session_id, kind=kind, message=message, state=state,
         host=host, project_id=project_id, instance_id=instance_id,
         data=dict(data or {}))
+
+
+def event_add(session_id, kind, **values):
+    """Append an entry to the history of a session; returns it.
+
+    ``values``: message, state, host, project_id, instance_id, data.
+    """
+    row = _event_row(session_id, kind, **values)
     with _session_must_exist(session_id), _writer() as session:
         session.add(row)
         return _reloaded_one(session, row)

@@ -162,13 +162,14 @@ class EngineManager(object):
         return [views.session_summary(s) for s in db_api.session_list()]
 
     def get_session(self, context, session_id):
-        return views.session_summary(db_api.session_get(session_id))
+        return views.session_summary(
+            db_api.session_get(session_id, with_plan=False))
 
     def get_session_detail(self, context, session_id):
         return views.session_detail(db_api.session_get(session_id))
 
     def update_session(self, context, session_id, values):
-        session = db_api.session_get(session_id)
+        session = db_api.session_get(session_id, with_plan=False)
         target = values.get('state') or session.get('failed_state') \
             or st.MAINTENANCE
         state_machine.check_resume(session['state'], target)
@@ -195,7 +196,8 @@ class EngineManager(object):
         db_api.event_add(session_id, st.EVENT_STATE, state=target,
                          message='continued by %s from %s'
                          % (context.user_id or 'admin', target))
-        summary = views.session_summary(db_api.session_get(session_id))
+        summary = views.session_summary(
+            db_api.session_get(session_id, with_plan=False))
         self.notifier.session_event(session_id, target,
                                     summary['percent_done'],
                                     summary['project_id'])
@@ -203,7 +205,7 @@ class EngineManager(object):
         return summary
 
     def delete_session(self, context, session_id):
-        session = db_api.session_get(session_id)
+        session = db_api.session_get(session_id, with_plan=False)
         with self._lock:
             runner = self._runners.get(session_id)
         if runner is not None:
@@ -245,7 +247,7 @@ class EngineManager(object):
         return True
 
     def project_reply(self, context, session_id, project_id, reply):
-        session = db_api.session_get(session_id)
+        session = db_api.session_get(session_id, with_plan=False)
         project = db_api.project_get(session_id, project_id)
         state = reply['state']
         if not self._check_reply(state, project['event'],
@@ -287,8 +289,9 @@ class EngineManager(object):
                 'action_state': instance['action_state']}
 
     @staticmethod
-    def _instance_of(session_id, project_id, instance_id):
-        db_api.session_get(session_id)
+    def _instance_of(session_id, project_id, instance_id, session=None):
+        if session is None:
+            db_api.session_get(session_id, with_plan=False)
         try:
             instance = db_api.instance_get(session_id, instance_id)
         except exception.NotFound:
@@ -301,8 +304,9 @@ class EngineManager(object):
 
     def project_instance_reply(self, context, session_id, project_id,
                                instance_id, reply):
-        session = db_api.session_get(session_id)
-        instance = self._instance_of(session_id, project_id, instance_id)
+        session = db_api.session_get(session_id, with_plan=False)
+        instance = self._instance_of(session_id, project_id, instance_id,
+                                     session=session)
         state = reply['state']
         if not self._check_reply(state, instance['event'],
                                  project_id=project_id):
@@ -311,12 +315,10 @@ class EngineManager(object):
         values = {'reply': state, 'replied_at': timeutils.utcnow()}
         if reply.get('instance_action'):
             values['action'] = reply['instance_action']
-        db_api.instance_update(session_id, instance_id, values)
-        db_api.event_add(session_id, st.EVENT_REPLY, state=state,
-                         project_id=project_id, instance_id=instance_id,
-                         message='instance %s: %s %s' % (
-                             instance_id, state,
-                             reply.get('instance_action') or ''))
+        db_api.instance_update(session_id, instance_id, values, history=dict(
+            kind=st.EVENT_REPLY, state=state, project_id=project_id,
+            instance_id=instance_id, message='instance %s: %s %s' % (
+                instance_id, state, reply.get('instance_action') or '')))
         self._wake(context, session)
         return {'session_id': session_id, 'project_id': project_id,
                 'instance_id': instance_id, 'state': state,
@@ -357,13 +359,13 @@ class EngineManager(object):
 
     # --- RPC: action plug-in runs -----------------------------------------
     def list_action_runs(self, context, session_id):
-        db_api.session_get(session_id)
+        db_api.session_get(session_id, with_plan=False)
         return [views.action_run(r)
                 for r in db_api.action_runs_get(session_id)]
 
     def report_action_run(self, context, session_id, plugin, hostname,
                           report):
-        session = db_api.session_get(session_id)
+        session = db_api.session_get(session_id, with_plan=False)
         runs = db_api.action_runs_get(session_id, plugin=plugin,
                                       hostname=hostname or '')
         running = [r for r in runs if r['state'] == st.RUN_RUNNING]

@@ -157,7 +157,7 @@ class SessionRunner(object):
     def _loop(self):
         while True:
             self.check_stop()
-            session = db_api.session_get(self.session_id)
+            session = db_api.session_get(self.session_id, with_plan=False)
             state = session['state']
             if state in st.FINAL_SESSION_STATES:
                 return
@@ -200,7 +200,7 @@ class SessionRunner(object):
     def _fail(self, state, error):
         reason = str(error) or type(error).__name__
         try:
-            current = db_api.session_get(self.session_id)
+            current = db_api.session_get(self.session_id, with_plan=False)
         except exception.SessionNotFound:
             return
         if self.workflow is not None:

@@ -114,7 +114,8 @@ class BaseWorkflow(object):
     # --- data -------------------------------------------------------------
     @property
     def session(self):
-        return db_api.session_get(self.session_id)
+        """The session's row as it is now, without its ``plan``."""
+        return db_api.session_get(self.session_id, with_plan=False)
 
     @property
     def options(self):
@@ -142,6 +143,16 @@ class BaseWorkflow(object):
         LOG.info('Session %s: %s', self.session_id, message)
         return db_api.event_add(self.session_id, kind, message=message,
                                 **kwargs)
+
+    def update_instance(self, instance_id, values, kind, message,
+                        **kwargs):
+        """Update an instance row and record ``message`` in the history,
+        in one transaction (see :meth:`record`)."""
+        LOG.info('Session %s: %s', self.session_id, message)
+        kwargs.setdefault('instance_id', instance_id)
+        return db_api.instance_update(
+            self.session_id, instance_id, values,
+            history=dict(kwargs, kind=kind, message=message))
 
     # --- waiting ----------------------------------------------------------
     def sleep(self, seconds):
@@ -195,13 +206,12 @@ class BaseWorkflow(object):
                 'event': event, 'event_at': now, 'actions_at': actions_at,
                 'reply_at': reply_at, 'reply': None, 'replied_at': None})
             tagged = (instance_ids or {}).get(project_id)
-            for inst in db_api.instances_get(self.session_id,
-                                             project_id=project_id):
-                db_api.instance_update(
-                    self.session_id, inst['instance_id'],
-                    {'event': event if (tagged is None or
-                                        inst['instance_id'] in tagged)
-                     else None})
+            if tagged is not None:
+                db_api.instances_update(self.session_id, {'event': None},
+                                        project_id=project_id)
+            db_api.instances_update(self.session_id, {'event': event},
+                                    project_id=project_id,
+                                    instance_ids=tagged)
             self.notifier.project_event(
                 self.session_id, project_id, event,
                 instance_ids=self.project_url(project_id),
@@ -215,31 +225,41 @@ class BaseWorkflow(object):
         return reply_at
 
     def notify_instance(self, event, instance, allowed_actions=(),
-                        actions_at=None, window=None, metadata=None):
+                        actions_at=None, window=None, metadata=None,
+                        session=None):
         """Per-instance event (nfv workflow): instance_ids holds the one id
-        and reply_url is the instance's own URL. Returns the deadline."""
-        session = self.session
+        and reply_url is the instance's own URL. Returns the deadline.
+
+        ``session``: the session's row when the caller has it (saves a
+        read per instance). The row and the history entry are written
+        before the event goes out (a reply may come back at once); a
+        failure to send is recorded as well.
+        """
+        session = session or self.session
         window = window or reply_window(event, session)
         now = timeutils.utcnow()
         reply_at = timeutils.after(window, now)
         actions_at = max(actions_at or reply_at, reply_at)
         if metadata is None:
             metadata = session.get('meta') or {}
-        db_api.instance_update(self.session_id, instance['instance_id'], {
-            'event': event, 'event_at': now, 'actions_at': actions_at,
-            'reply_at': reply_at, 'reply': None, 'replied_at': None})
-        self.notifier.project_event(
-            self.session_id, instance['project_id'], event,
-            instance_ids=[instance['instance_id']],
-            reply_url=self.project_url(instance['project_id'],
-                                       instance['instance_id']),
-            allowed_actions=allowed_actions, actions_at=actions_at,
-            reply_at=reply_at, metadata=metadata)
-        self.record(st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s'
-                    % (event, instance['instance_id'],
-                       timeutils.format_time(reply_at)),
-                    state=event, project_id=instance['project_id'],
-                    instance_id=instance['instance_id'])
+        iid, pid = instance['instance_id'], instance['project_id']
+        self.update_instance(
+            iid, {'event': event, 'event_at': now, 'actions_at': actions_at,
+                  'reply_at': reply_at, 'reply': None, 'replied_at': None},
+            st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s'
+            % (event, iid, timeutils.format_time(reply_at)),
+            state=event, project_id=pid)
+        try:
+            self.notifier.project_event(
+                self.session_id, pid, event, instance_ids=[iid],
+                reply_url=self.project_url(pid, iid),
+                allowed_actions=allowed_actions, actions_at=actions_at,
+                reply_at=reply_at, metadata=metadata)
+        except Exception as e:
+            self.record(st.EVENT_ERROR, 'sending %s for instance %s failed: '
+                        '%s' % (event, iid, e), state=event,
+                        project_id=pid, instance_id=iid)
+            raise
         return reply_at
 
     def instance_action_done(self, instance):

@@ -109,7 +109,7 @@ class DefaultWorkflow(base.BaseWorkflow):
         return bool(self.options.get('dry_run'))
 
     def _plan(self):
-        return dict(self.session.get('plan') or {})
+        return dict(db_api.session_get(self.session_id).get('plan') or {})
 
     def _plan_update(self, **values):
         """Set keys of the session's plan (None removes a key)."""
@@ -239,12 +239,12 @@ class DefaultWorkflow(base.BaseWorkflow):
         rows = {i['instance_id']: i
                 for i in db_api.instances_get(self.session_id)}
         by_id = {s['id']: s for s in servers}
+        changes = {}
         for srv in servers:
             row = rows.get(srv['id'])
             if srv['host'] not in in_scope:
                 if row is not None and row['host'] != srv['host']:
-                    db_api.instance_update(self.session_id, srv['id'],
-                                           {'host': srv['host']})
+                    changes[srv['id']] = {'host': srv['host']}
                 continue
             details = dict((row or {}).get('details') or {})
             group = member_of.get(srv['id'])
@@ -255,15 +255,19 @@ class DefaultWorkflow(base.BaseWorkflow):
                 'group': group['id'] if group else None,
                 'group_policy': group['policy'] if group else None,
                 'status': srv.get('status')})
-            db_api.instance_create_or_update(
-                self.session_id, srv['id'],
-                {'project_id': srv['project_id'],
-                 'instance_name': srv.get('name'), 'host': srv['host'],
-                 'vm_state': srv.get('vm_state'), 'details': details})
-        for iid, row in rows.items():
-            if iid in by_id:
-                continue
-            db_api.instance_delete(self.session_id, iid)
+            values = {'project_id': srv['project_id'],
+                      'instance_name': srv.get('name'), 'host': srv['host'],
+                      'vm_state': srv.get('vm_state'), 'details': details}
+            if row is None or any(row.get(k) != v
+                                  for k, v in values.items()):
+                changes[srv['id']] = values
+        gone = [iid for iid in rows if iid not in by_id]
+        # One transaction for the whole cloud (10 000 instances are one
+        # commit, not 10 000).
+        if changes or gone:
+            db_api.instances_put(self.session_id, changes, delete=gone)
+        for iid in gone:
+            row = rows[iid]
             self.record(st.EVENT_ACTION, 'instance %s (%s) of project %s '
                         'is gone' % (iid, row['instance_name'],
                                      row['project_id']),
@@ -871,25 +875,24 @@ class DefaultWorkflow(base.BaseWorkflow):
         attempts = (row['action_attempts'] or 0) + \
             (result.get('attempts') or 0)
         if result['ok']:
-            db_api.instance_update(self.session_id, iid, {
-                'action_state': st.ACTION_DONE, 'host': result['host'],
-                'action_attempts': attempts,
-                'action_message': result.get('message')})
-            self.record(st.EVENT_ACTION, '%s of instance %s from %s done: '
-                        'now on %s' % (action, iid, hostname,
-                                       result['host']),
-                        instance_id=iid, project_id=row['project_id'],
-                        host=hostname, state=st.ACTION_DONE)
+            self.update_instance(
+                iid, {'action_state': st.ACTION_DONE,
+                      'host': result['host'], 'action_attempts': attempts,
+                      'action_message': result.get('message')},
+                st.EVENT_ACTION, '%s of instance %s from %s done: now on %s'
+                % (action, iid, hostname, result['host']),
+                project_id=row['project_id'], host=hostname,
+                state=st.ACTION_DONE)
             self._action_done(row)
             return
         message = result.get('message') or 'no reason given'
-        db_api.instance_update(self.session_id, iid, {
-            'action_state': st.ACTION_FAILED, 'action_attempts': attempts,
-            'action_message': message})
-        self.record(st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
-                    % (action, iid, hostname, message), instance_id=iid,
-                    project_id=row['project_id'], host=hostname,
-                    state=st.ACTION_FAILED)
+        self.update_instance(
+            iid, {'action_state': st.ACTION_FAILED,
+                  'action_attempts': attempts, 'action_message': message},
+            st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
+            % (action, iid, hostname, message),
+            project_id=row['project_id'], host=hostname,
+            state=st.ACTION_FAILED)
         failures.append('%s of instance %s (%s) failed after %d attempt(s):'
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))

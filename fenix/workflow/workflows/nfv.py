@@ -274,6 +274,7 @@ class Executor(object):
         if not force and now - self.constraints_at < CONSTRAINTS_REFRESH:
             return False
         self.constraints_at = now
+        self.session = self.wf.session
         self.constraints = {c['instance_id']: c
                             for c in db_api.instance_constraints_list()}
         rules = {g['group_id']: g
@@ -592,17 +593,15 @@ class Executor(object):
     def _send_event(self, job, event, window):
         wf = self.wf
         row = {'instance_id': job.iid, 'project_id': job.project_id}
+        kwargs = dict(allowed_actions=base.ALL_ACTIONS, window=window,
+                      session=self.session)
         try:
-            return wf.notify_instance(event, row,
-                                      allowed_actions=base.ALL_ACTIONS,
-                                      window=window)
+            return wf.notify_instance(event, row, **kwargs)
         except exception.NotFound:
             db_api.instance_create_or_update(self.sid, job.iid, {
                 'project_id': job.project_id, 'host': job.host,
                 'instance_name': job.server.get('name')})
-            return wf.notify_instance(event, row,
-                                      allowed_actions=base.ALL_ACTIONS,
-                                      window=window)
+            return wf.notify_instance(event, row, **kwargs)
 
     def _decide(self, job, row):
         """The move of ``job`` once answered (or silent)."""
@@ -673,17 +672,20 @@ class Executor(object):
                   'action_state': st.ACTION_IN_PROGRESS}
         if not job.resume:
             values.update(action_message=None, action_attempts=0)
+        message = '%s of instance %s from %s to %s %s' % (
+            job.action, job.iid, job.host, job.target,
+            'watched again' if job.resume else 'started')
+        history = dict(project_id=job.project_id, host=job.host,
+                       state=st.ACTION_IN_PROGRESS)
         try:
-            db_api.instance_update(self.sid, job.iid, values)
+            wf.update_instance(job.iid, values, st.EVENT_ACTION, message,
+                               **history)
         except exception.NotFound:
             db_api.instance_create_or_update(self.sid, job.iid, dict(
                 values, project_id=job.project_id, host=job.host,
                 instance_name=job.server.get('name')))
-        wf.record(st.EVENT_ACTION, '%s of instance %s from %s to %s %s'
-                  % (job.action, job.iid, job.host, job.target,
-                     'watched again' if job.resume else 'started'),
-                  instance_id=job.iid, project_id=job.project_id,
-                  host=job.host, state=st.ACTION_IN_PROGRESS)
+            wf.record(st.EVENT_ACTION, message, instance_id=job.iid,
+                      **history)
         job.phase = MOVING
         future = self.pool.submit(wf._move, job.server, job.action,
                                   job.target, job.resume, self.cancelled)

@@ -133,6 +133,13 @@ class DBAPITests:
         self.assertEqual({'hosts': ['c1', 'c2']}, got['plan'])
         self.assertEqual(('admin', 'u1'), (got['project_id'],
                                            got['user_id']))
+        # Without the plan: the same values, decoded the same way.
+        light = db_api.session_get(sid, with_plan=False)
+        self.assertNotIn('plan', light)
+        self.assertEqual({k: v for k, v in got.items() if k != 'plan'},
+                         light)
+        self.assertRaises(exception.SessionNotFound, db_api.session_get,
+                          'nope', with_plan=False)
 
     def test_session_create_with_hosts_and_plugins(self):
         s = self._session(
@@ -585,6 +592,64 @@ class DBAPITests:
                           db_api.instance_create_or_update, 'nope', 'i1',
                           {'project_id': 'p1'})
 
+    def test_instances_put(self):
+        sid = self._session()['session_id']
+        db_api.instance_create_or_update(sid, 'old', {'project_id': 'p1'})
+        db_api.instance_create_or_update(sid, 'keep', {
+            'project_id': 'p1', 'host': 'c1', 'details': {'a': 1}})
+        items = {'i%04d' % n: {'project_id': 'p%d' % (n % 3),
+                               'host': 'c%d' % (n % 7),
+                               'details': {'n': n}}
+                 for n in range(1200)}      # more than one IN chunk
+        items['keep'] = {'host': 'c9', 'details': {'a': 2}}
+        rows = db_api.instances_put(sid, items, delete=['old', 'never'])
+        self.assertEqual(list(items), [r['instance_id'] for r in rows])
+        self.assertIsPlainDict(rows[0])
+        got = {i['instance_id']: i for i in db_api.instances_get(sid)}
+        self.assertEqual(set(items), set(got))
+        self.assertEqual(('p2', 'c2', {'n': 1199}),
+                         (got['i1199']['project_id'], got['i1199']['host'],
+                          got['i1199']['details']))
+        # An update keeps what it does not name.
+        self.assertEqual(('p1', 'c9', {'a': 2}),
+                         (got['keep']['project_id'], got['keep']['host'],
+                          got['keep']['details']))
+        # A row to insert without project_id: nothing of the call is kept.
+        self.assertRaises(ValueError, db_api.instances_put, sid,
+                          {'i0000': {'host': 'x'}, 'new': {'host': 'c1'}},
+                          delete=['keep'])
+        self.assertEqual('c0', db_api.instance_get(sid, 'i0000')['host'])
+        self.assertEqual('c9', db_api.instance_get(sid, 'keep')['host'])
+        self.assertRaises(ValueError, db_api.instances_put, sid,
+                          {'i0000': {'session_id': 'other'}})
+        self.assertRaises(exception.SessionNotFound, db_api.instances_put,
+                          'nope', {'i1': {'project_id': 'p1'}})
+        self.assertEqual([], db_api.instances_put(sid, {}))
+
+    def test_instances_update(self):
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        db_api.instances_put(sid, {
+            'i%04d' % n: {'project_id': 'p%d' % (n % 2), 'host': 'c1'}
+            for n in range(1100)})
+        db_api.instance_create_or_update(other, 'i0000',
+                                         {'project_id': 'p0'})
+        self.assertEqual(550, db_api.instances_update(
+            sid, {'event': 'MAINTENANCE'}, project_id='p0'))
+        ids = ['i%04d' % n for n in range(0, 1100, 2)][:520] + ['i0001']
+        self.assertEqual(520, db_api.instances_update(
+            sid, {'event': 'PLANNED_MAINTENANCE'}, project_id='p0',
+            instance_ids=ids))
+        rows = {i['instance_id']: i for i in db_api.instances_get(sid)}
+        self.assertEqual('PLANNED_MAINTENANCE', rows['i1038']['event'])
+        self.assertEqual('MAINTENANCE', rows['i1040']['event'])
+        self.assertIsNone(rows['i0001']['event'])
+        self.assertIsNone(db_api.instance_get(other, 'i0000')['event'])
+        self.assertEqual(1100, db_api.instances_update(sid, {'reply': None}))
+        self.assertRaises(ValueError, db_api.instances_update, sid, {})
+        self.assertRaises(ValueError, db_api.instances_update, sid,
+                          {'instance_id': 'x'})
+
     def test_instances_get(self):
         sid = self._session()['session_id']
         other = self._session()['session_id']
@@ -629,6 +694,24 @@ class DBAPITests:
                           i['reply_at']))
         self.assertRaises(exception.InstanceNotFound, db_api.instance_update,
                           sid, 'i9', {'host': 'c1'})
+
+    def test_instance_update_with_history(self):
+        sid = self._session()['session_id']
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        db_api.instance_update(sid, 'i1', {'reply': 'ACK_X'}, history={
+            'kind': states.EVENT_REPLY, 'message': 'i1 said yes',
+            'state': 'ACK_X', 'project_id': 'p1', 'instance_id': 'i1'})
+        events = db_api.events_get(sid)
+        self.assertEqual([(states.EVENT_REPLY, 'i1 said yes', 'ACK_X', 'p1',
+                           'i1')],
+                         [(e['kind'], e['message'], e['state'],
+                           e['project_id'], e['instance_id'])
+                          for e in events])
+        # Nothing is recorded when the update fails.
+        self.assertRaises(exception.InstanceNotFound, db_api.instance_update,
+                          sid, 'i9', {'host': 'c1'},
+                          history={'kind': states.EVENT_ACTION})
+        self.assertEqual(1, len(db_api.events_get(sid)))
 
     def test_instance_delete(self):
         sid = self._session()['session_id']

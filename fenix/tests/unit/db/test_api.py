@@ -3,6 +3,8 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The DB API on SQLite (the database of the all-in-one and of most unit
 tests), through the Database fixture."""
+import threading
+
 import sqlalchemy as sa
 
 from fenix import conf as fenix_conf
@@ -57,6 +59,53 @@ class SQLiteDBAPITestCase(api_cases.DBAPITests, base.TestCase):
         with db_api.get_engine().connect() as conn:
             self.assertEqual(
                 1, conn.execute(sa.text('PRAGMA foreign_keys')).scalar())
+
+    def test_database_file_in_wal_mode(self):
+        with db_api.get_engine().connect() as conn:
+            self.assertEqual('wal', conn.execute(
+                sa.text('PRAGMA journal_mode')).scalar())
+
+    def test_bulk_put_is_one_transaction(self):
+        sid = db_api.session_create({})['session_id']
+        items = {'i%d' % n: {'project_id': 'p', 'host': 'c1'}
+                 for n in range(50)}
+        statements = self._statements(db_api.instances_put, sid, items)
+        self.assertEqual(1, statements.count('BEGIN IMMEDIATE'))
+        # Unchanged values are not written again.
+        statements = self._statements(db_api.instances_put, sid, items)
+        self.assertEqual([], [s for s in statements
+                              if s.startswith(('UPDATE', 'INSERT'))])
+
+    def test_writers_of_a_process_queue_on_a_lock(self):
+        # A second writer waits on the process's lock, not in SQLite's
+        # busy handler: it starts right after the first one commits.
+        sid = db_api.session_create({})['session_id']
+        inside = threading.Event()
+        release = threading.Event()
+        order = []
+
+        def first():
+            with db_api._writer():
+                inside.set()
+                release.wait(10)
+                order.append('first')
+
+        def second():
+            db_api.session_update(sid, {'error': 'second'})
+            order.append('second')
+
+        t1 = threading.Thread(target=first)
+        t1.start()
+        self.assertTrue(inside.wait(10))
+        t2 = threading.Thread(target=second)
+        t2.start()
+        self.assertTrue(db_api._SQLITE_WRITER.locked())
+        self.assertEqual([], order)
+        release.set()
+        t1.join(10)
+        t2.join(10)
+        self.assertEqual(['first', 'second'], order)
+        self.assertEqual('second', db_api.session_get(sid)['error'])
 
     def test_writers_begin_immediate(self):
         sid = db_api.session_create({})['session_id']
