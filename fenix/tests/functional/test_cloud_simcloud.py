@@ -28,35 +28,14 @@ from fenix.tests import base
 
 from fenix_tools import simcloud
 
-TOPOLOGY = {
-    'name': 'test-cloud',
-    'projects': [{'name': 'admin'}, {'name': 'service'},
-                 {'name': 'tenant1'}, {'name': 'tenant2'}],
-    'users': [
-        {'name': 'admin', 'password': 'adminpass',
-         'roles': {'admin': ['admin']}},
-        {'name': 'fenix', 'password': 'fenixpass',
-         'roles': {'service': ['admin']}},
-        {'name': 'vnfm1', 'password': 'vnfm1pass',
-         'roles': {'tenant1': ['member']}},
-        {'name': 'vnfm2', 'password': 'vnfm2pass',
-         'roles': {'tenant2': ['member']}},
-    ],
-    'hosts': [
-        {'name': 'controller-0', 'type': 'controller'},
-        {'name': 'compute-{n}', 'count': 4, 'type': 'compute',
-         'vcpus': 4, 'memory_mb': 8192, 'disk_gb': 80},
-    ],
-    'flavors': [
-        {'id': '1', 'name': 'm1.small', 'vcpus': 1, 'ram': 2048,
-         'disk': 20},
-        {'id': '2', 'name': 'm1.medium', 'vcpus': 2, 'ram': 4096,
-         'disk': 40},
-    ],
-    'server_groups': [
-        {'name': 'app-ha', 'project': 'tenant1', 'policy': 'anti-affinity'},
-    ],
-    'servers': [
+# The tests' two-tenant cloud, with four bigger computes.
+TOPOLOGY = simcloud.two_tenants(
+    name='test-cloud', computes=4, vcpus=4, memory_mb=8192, disk_gb=80,
+    flavors=[{'id': '2', 'name': 'm1.medium', 'vcpus': 2, 'ram': 4096,
+              'disk': 40}],
+    server_groups=[{'name': 'app-ha', 'project': 'tenant1',
+                    'policy': 'anti-affinity'}],
+    servers=[
         {'name': 'app-active', 'project': 'tenant1', 'flavor': 'm1.small',
          'server_group': 'app-ha', 'host': 'compute-0',
          'floating_ip': True},
@@ -67,9 +46,8 @@ TOPOLOGY = {
         {'name': 'other-0', 'project': 'tenant2', 'flavor': 'm1.small',
          'host': 'compute-2'},
     ],
-    'timing': {'cold_migration': 0.1, 'live_migration': 0.1,
-               'confirm_resize': 0.05},
-}
+    timing={'cold_migration': 0.1, 'live_migration': 0.1,
+            'confirm_resize': 0.05})
 
 
 class SimCloudTestCase(base.TestCase):

@@ -12,3 +12,4 @@ from fenix_tools.simcloud.server import SimCloud  # noqa: F401
 from fenix_tools.simcloud.topology import generate  # noqa: F401
 from fenix_tools.simcloud.topology import load  # noqa: F401
 from fenix_tools.simcloud.topology import TopologyError  # noqa: F401
+from fenix_tools.simcloud.topology import two_tenants  # noqa: F401

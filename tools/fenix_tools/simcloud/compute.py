@@ -10,7 +10,9 @@ echoed in the answer); the views change where Nova's do (2.11
 and hostname patterns, 2.56 migrate to a host, 2.59 migration uuids, 2.64
 group ``policy``, 2.80 migration owners, 2.88 no hypervisor usage fields).
 Lists are capped at ``compute.max_limit`` (1000) like Nova's
-``osapi_max_limit``; use ``limit=-1`` in novaclient for everything.
+``osapi_max_limit``; use ``limit=-1`` in novaclient for everything. Server
+metadata follows Nova's schema, quota, policy and state checks; every
+answer carries the request id that the instance actions record.
 """
 import json
 import re
@@ -31,6 +33,9 @@ ERROR_KEYS = {400: 'badRequest', 401: 'unauthorized', 403: 'forbidden',
 
 LEGACY_SERVICE_ACTIONS = ('enable', 'disable', 'disable-log-reason',
                           'force-down')
+
+# Nova's schema for metadata keys (values: strings of up to 255).
+METADATA_KEY = re.compile(r'^[a-zA-Z0-9-_:. ]{1,255}$')
 
 
 def parse_version(text):
@@ -82,6 +87,17 @@ class ComputeApp(service.ServiceApp):
         r.add('GET', v + '/servers/{server_id}', self.show_server)
         r.add('DELETE', v + '/servers/{server_id}', self.delete_server)
         r.add('POST', v + '/servers/{server_id}/action', self.server_action)
+        r.add('GET', v + '/servers/{server_id}/metadata', self.list_metadata)
+        r.add('POST', v + '/servers/{server_id}/metadata',
+              self.update_metadata)
+        r.add('PUT', v + '/servers/{server_id}/metadata',
+              self.replace_metadata)
+        r.add('GET', v + '/servers/{server_id}/metadata/{key}',
+              self.show_metadata_item)
+        r.add('PUT', v + '/servers/{server_id}/metadata/{key}',
+              self.set_metadata_item)
+        r.add('DELETE', v + '/servers/{server_id}/metadata/{key}',
+              self.delete_metadata_item)
         r.add('GET', v + '/servers/{server_id}/migrations',
               self.list_server_migrations)
         r.add('GET', v + '/servers/{server_id}/migrations/{migration_id}',
@@ -189,13 +205,24 @@ class ComputeApp(service.ServiceApp):
                                  % policy)
         return ctx
 
+    @staticmethod
+    def visible_to(ctx):
+        """Whether ``ctx`` may see a project's item (else it is 404)."""
+        return lambda item: ctx.is_admin or item.project_id == \
+            ctx.project_id
+
     def get_server(self, ctx, server_id):
-        server = self.cloud.servers.get(server_id)
-        if server is None or (not ctx.is_admin and
-                              server.project_id != ctx.project_id):
-            raise util.NotFound('Instance %s could not be found.'
-                                % server_id)
-        return server
+        return util.find(self.cloud.servers, server_id,
+                         'Instance %s could not be found.' % server_id,
+                         self.visible_to(ctx))
+
+    @staticmethod
+    def listing(key, views, links):
+        """A list answer: ``{key: views}``, ``{key}_links`` when paged."""
+        body = {key: views}
+        if links:
+            body[key + '_links'] = links
+        return wsgi.json_response(body)
 
     def page(self, req, items, key, name, href):
         """Apply ``limit``/``marker`` (capped at max_limit) to ``items``.
@@ -435,6 +462,11 @@ class ComputeApp(service.ServiceApp):
                 d['links'] = self.links(
                     'servers/%s/migrations' % mig.instance_uuid,
                     str(mig.id))
+        return self._migration_owner(d, mig, mv)
+
+    @staticmethod
+    def _migration_owner(d, mig, mv):
+        """Add the 2.59 uuid and the 2.80 owner to a migration view."""
         if mv >= (2, 59):
             d['uuid'] = mig.uuid
         if mv >= (2, 80):
@@ -456,12 +488,7 @@ class ComputeApp(service.ServiceApp):
              'memory_total_bytes': total, 'memory_processed_bytes': 0,
              'memory_remaining_bytes': total, 'disk_total_bytes': 0,
              'disk_processed_bytes': 0, 'disk_remaining_bytes': 0}
-        if mv >= (2, 59):
-            d['uuid'] = mig.uuid
-        if mv >= (2, 80):
-            d['user_id'] = mig.user_id
-            d['project_id'] = mig.project_id
-        return d
+        return self._migration_owner(d, mig, mv)
 
     def group_view(self, g, mv):
         if mv >= (2, 64):
@@ -597,10 +624,7 @@ class ComputeApp(service.ServiceApp):
                 views = [{'id': s.id, 'name': s.name,
                           'links': self.links('servers', s.id)}
                          for s in chunk]
-        body = {'servers': views}
-        if links:
-            body['servers_links'] = links
-        return wsgi.json_response(body)
+        return self.listing('servers', views, links)
 
     def list_servers(self, req):
         return self._servers(req, False)
@@ -615,18 +639,23 @@ class ComputeApp(service.ServiceApp):
             view = self.server_view(server, self.mv(req), ctx, show=True)
         return wsgi.json_response({'server': view})
 
-    def create_server(self, req):
+    def _create_request(self, req, key, policy):
+        """A create call by a project member: ``(ctx, mv, body, body[key])``
+        (403 for readers, 400 without the ``key`` object)."""
         ctx = self.authenticate(req)
         if 'member' not in ctx.roles:
-            raise util.Forbidden("Policy doesn't allow "
-                                 "os_compute_api:servers:create to be "
-                                 "performed.")
-        mv = self.mv(req)
+            raise util.Forbidden("Policy doesn't allow %s to be performed."
+                                 % policy)
         body = wsgi.json_body(req)
-        spec = body.get('server') if isinstance(body, dict) else None
+        spec = body.get(key) if isinstance(body, dict) else None
         if not isinstance(spec, dict):
-            raise util.BadRequest("Invalid input for field/attribute server."
-                                  " 'server' is a required property")
+            raise util.BadRequest("Invalid input for field/attribute %s. "
+                                  "'%s' is a required property" % (key, key))
+        return ctx, self.mv(req), body, spec
+
+    def create_server(self, req):
+        ctx, mv, body, spec = self._create_request(
+            req, 'server', 'os_compute_api:servers:create')
         name = spec.get('name')
         if not isinstance(name, str) or not name.strip():
             raise util.BadRequest("Invalid input for field/attribute name. "
@@ -823,6 +852,91 @@ class ComputeApp(service.ServiceApp):
             return wsgi.json_response({'adminPass': util.new_uuid()[:12]})
         return wsgi.json_response(None, status=200)
 
+    # --- server metadata -----------------------------------------------------
+
+    @staticmethod
+    def _metadata_arg(body, key, one=False):
+        """``body[key]`` checked as Nova's schema does (400 otherwise)."""
+        if not isinstance(body, dict) or set(body) != {key}:
+            raise util.BadRequest("Invalid input for field/attribute %s. "
+                                  "'%s' is a required property and nothing "
+                                  "else is allowed." % (key, key))
+        meta = body[key]
+        if not isinstance(meta, dict) or (one and len(meta) != 1):
+            raise util.BadRequest('Invalid input for field/attribute %s. '
+                                  'Value: %s. It must be an object%s.' % (
+                                      key, meta, ' with exactly one item'
+                                      if one else ''))
+        for name, value in meta.items():
+            if not METADATA_KEY.match(name):
+                raise util.BadRequest(
+                    "Invalid input for field/attribute %s. Value: %s. "
+                    "'%s' does not match any of the regexes: '%s'"
+                    % (key, meta, name, METADATA_KEY.pattern))
+            if not isinstance(value, str) or len(value) > 255:
+                raise util.BadRequest(
+                    'Invalid input for field/attribute %s. Value: %s. The '
+                    'value of %r must be a string of at most 255 '
+                    'characters.' % (key, meta, name))
+        return meta
+
+    def _metadata_target(self, req, server_id, policy, write):
+        """The caller and its server: readers may look, members (or an
+        admin) may change; another project's server is 404."""
+        ctx = self.authenticate(req)
+        server = self.get_server(ctx, server_id)
+        role = 'member' if write else 'reader'
+        if not (ctx.is_admin or role in ctx.roles):
+            raise util.Forbidden("Policy doesn't allow os_compute_api:"
+                                 "server-metadata:%s to be performed."
+                                 % policy)
+        return ctx, server
+
+    def list_metadata(self, req, server_id):
+        with self.sim.lock:
+            _, server = self._metadata_target(req, server_id, 'index', False)
+            return wsgi.json_response({'metadata': dict(server.metadata)})
+
+    def update_metadata(self, req, server_id):
+        meta = self._metadata_arg(wsgi.json_body(req), 'metadata')
+        with self.sim.lock:
+            ctx, server = self._metadata_target(req, server_id, 'create',
+                                                True)
+            new = self.cloud.update_metadata(ctx, server, meta)
+        return wsgi.json_response({'metadata': new})
+
+    def replace_metadata(self, req, server_id):
+        meta = self._metadata_arg(wsgi.json_body(req), 'metadata')
+        with self.sim.lock:
+            ctx, server = self._metadata_target(req, server_id, 'update_all',
+                                                True)
+            new = self.cloud.update_metadata(ctx, server, meta, replace=True)
+        return wsgi.json_response({'metadata': new})
+
+    def show_metadata_item(self, req, server_id, key):
+        with self.sim.lock:
+            _, server = self._metadata_target(req, server_id, 'show', False)
+            value = util.find(server.metadata, key,
+                              'Metadata item was not found')
+        return wsgi.json_response({'meta': {key: value}})
+
+    def set_metadata_item(self, req, server_id, key):
+        meta = self._metadata_arg(wsgi.json_body(req), 'meta', one=True)
+        with self.sim.lock:
+            ctx, server = self._metadata_target(req, server_id, 'update',
+                                                True)
+            if key not in meta:
+                raise util.BadRequest('Request body and URI mismatch')
+            self.cloud.update_metadata(ctx, server, meta)
+        return wsgi.json_response({'meta': meta})
+
+    def delete_metadata_item(self, req, server_id, key):
+        with self.sim.lock:
+            ctx, server = self._metadata_target(req, server_id, 'delete',
+                                                True)
+            self.cloud.delete_metadata(ctx, server, key)
+        return wsgi.json_response(None, status=204)
+
     # --- server migrations and actions ---------------------------------------
 
     def _server_migrations_guard(self, req, mv):
@@ -844,13 +958,13 @@ class ComputeApp(service.ServiceApp):
 
     def _server_migration(self, ctx, server_id, migration_id):
         server = self.get_server(ctx, server_id)
-        mig = self.cloud.migrations.get(_int_or_str(migration_id))
-        if (mig is None or mig.instance_uuid != server.id or
-                mig.migration_type != 'live-migration' or
-                mig.status not in model.IN_PROGRESS_LIVE):
-            raise util.NotFound('In-progress live migration %s is not found'
-                                ' for server %s.' % (migration_id,
-                                                     server_id))
+        mig = util.find(
+            self.cloud.migrations, _int_or_str(migration_id),
+            'In-progress live migration %s is not found for server %s.'
+            % (migration_id, server_id),
+            lambda m: (m.instance_uuid == server.id and
+                       m.migration_type == 'live-migration' and
+                       m.status in model.IN_PROGRESS_LIVE))
         return server, mig
 
     def show_server_migration(self, req, server_id, migration_id):
@@ -1003,10 +1117,8 @@ class ComputeApp(service.ServiceApp):
             raise util.BadRequest('At least one of status or forced_down '
                                   'must be specified in the request body.')
         with self.sim.lock:
-            svc = self.cloud.services_by_uuid.get(service_id)
-            if svc is None:
-                raise util.NotFound('Service %s could not be found.'
-                                    % service_id)
+            svc = util.find(self.cloud.services_by_uuid, service_id,
+                            'Service %s could not be found.' % service_id)
             if svc.binary != 'nova-compute':
                 raise util.BadRequest(
                     'Updating a %(b)s service is not supported. Only '
@@ -1027,16 +1139,14 @@ class ComputeApp(service.ServiceApp):
 
     def _find_hypervisor(self, ident, mv):
         if mv >= (2, 53):
-            h = self.cloud.hosts_by_uuid.get(ident)
+            hosts, key = self.cloud.hosts_by_uuid, ident
         else:
             try:
-                h = self.cloud.hosts_by_id.get(int(ident))
+                hosts, key = self.cloud.hosts_by_id, int(ident)
             except ValueError:
                 raise util.BadRequest('Invalid ID %s' % ident)
-        if h is None or h.type != 'compute':
-            raise util.NotFound('Hypervisor with ID %s could not be found.'
-                                % ident)
-        return h
+        return util.find(hosts, key, 'Hypervisor with ID %s could not be '
+                         'found.' % ident, lambda h: h.type == 'compute')
 
     def _list_hypervisors(self, req, detail):
         self.admin(req, 'os_compute_api:os-hypervisors:list')
@@ -1067,10 +1177,7 @@ class ComputeApp(service.ServiceApp):
                     'hypervisors', href)
             views = [self.hypervisor_view(h, mv, detail, with_servers)
                      for h in hosts]
-        body = {'hypervisors': views}
-        if links:
-            body['hypervisors_links'] = links
-        return wsgi.json_response(body)
+        return self.listing('hypervisors', views, links)
 
     def list_hypervisors(self, req):
         return self._list_hypervisors(req, False)
@@ -1190,10 +1297,7 @@ class ComputeApp(service.ServiceApp):
                                        'migrations',
                                        self.url('os-migrations'))
             views = [self.migration_view(m, mv) for m in out]
-        body = {'migrations': views}
-        if links:
-            body['migrations_links'] = links
-        return wsgi.json_response(body)
+        return self.listing('migrations', views, links)
 
     # --- server groups -------------------------------------------------------
 
@@ -1219,12 +1323,9 @@ class ComputeApp(service.ServiceApp):
         return wsgi.json_response({'server_groups': views})
 
     def _find_group(self, ctx, group_id):
-        group = self.cloud.groups.get(group_id)
-        if group is None or (not ctx.is_admin and
-                             group.project_id != ctx.project_id):
-            raise util.NotFound('Instance group %s could not be found.'
-                                % group_id)
-        return group
+        return util.find(self.cloud.groups, group_id,
+                         'Instance group %s could not be found.' % group_id,
+                         self.visible_to(ctx))
 
     def show_group(self, req, group_id):
         ctx = self.authenticate(req)
@@ -1234,15 +1335,9 @@ class ComputeApp(service.ServiceApp):
         return wsgi.json_response({'server_group': view})
 
     def create_group(self, req):
-        ctx = self.authenticate(req)
-        if 'member' not in ctx.roles:
-            raise util.Forbidden("Policy doesn't allow "
-                                 "os_compute_api:os-server-groups:create to "
-                                 "be performed.")
-        mv = self.mv(req)
-        body = wsgi.json_body(req)
-        spec = body.get('server_group') if isinstance(body, dict) else None
-        if not isinstance(spec, dict) or not spec.get('name'):
+        ctx, mv, _, spec = self._create_request(
+            req, 'server_group', 'os_compute_api:os-server-groups:create')
+        if not spec.get('name'):
             raise util.BadRequest("Invalid input for field/attribute "
                                   "server_group. 'name' is a required "
                                   "property")
@@ -1298,10 +1393,7 @@ class ComputeApp(service.ServiceApp):
                 req, flavors, lambda f: f.id, 'flavors',
                 self.url('flavors' + ('/detail' if detail else '')))
             views = [self.flavor_view(f, mv, detail) for f in flavors]
-        body = {'flavors': views}
-        if links:
-            body['flavors_links'] = links
-        return wsgi.json_response(body)
+        return self.listing('flavors', views, links)
 
     def list_flavors(self, req):
         return self._flavors(req, False)
@@ -1310,10 +1402,8 @@ class ComputeApp(service.ServiceApp):
         return self._flavors(req, True)
 
     def _flavor(self, flavor_id):
-        flavor = self.cloud.flavors.get(flavor_id)
-        if flavor is None:
-            raise util.NotFound('Flavor %s could not be found.' % flavor_id)
-        return flavor
+        return util.find(self.cloud.flavors, flavor_id,
+                         'Flavor %s could not be found.' % flavor_id)
 
     def show_flavor(self, req, flavor_id):
         self.authenticate(req)

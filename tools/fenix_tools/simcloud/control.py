@@ -28,6 +28,8 @@ ROUTES = [
     ('DELETE', '/faults', 'clear all faults'),
     ('POST', '/faults/migrations', 'add one migration fault rule'),
     ('POST', '/faults/api', 'add one API fault rule'),
+    ('POST', '/allocations/heal', 'drop the claims leaked by failed '
+                                  'migrations (faults leak_allocations)'),
     ('GET', '/timing', 'operation durations (seconds)'),
     ('PUT', '/timing', 'change some durations'),
     ('GET', '/endpoints', 'extra catalog endpoints'),
@@ -62,6 +64,7 @@ class ControlApp(service.ServiceApp):
         r.add('DELETE', '/faults', self.delete_faults)
         r.add('POST', '/faults/migrations', self.add_migration_fault)
         r.add('POST', '/faults/api', self.add_api_fault)
+        r.add('POST', '/allocations/heal', self.heal_allocations)
         r.add('GET', '/timing', self.get_timing)
         r.add('PUT', '/timing', self.put_timing)
         r.add('GET', '/endpoints', self.get_endpoints)
@@ -177,29 +180,20 @@ class ControlApp(service.ServiceApp):
     def delete_faults(self, req):
         return self._set_faults(self.sim.clear_faults)
 
-    def add_migration_fault(self, req):
+    def _add_fault(self, req, kind):
         body = wsgi.json_body(req)
         if not isinstance(body, dict):
             raise util.BadRequest('A rule must be a JSON object.')
+        return self._set_faults(lambda: self.sim.add_fault(kind, **body))
 
-        def apply():
-            with self.sim.lock:
-                self.sim.cloud.faults.add_migration_rule(**body)
-            self.sim.events.record(
-                'fault.set', faults=self.sim.cloud.faults.to_dict())
-        return self._set_faults(apply)
+    def add_migration_fault(self, req):
+        return self._add_fault(req, 'migrations')
 
     def add_api_fault(self, req):
-        body = wsgi.json_body(req)
-        if not isinstance(body, dict):
-            raise util.BadRequest('A rule must be a JSON object.')
+        return self._add_fault(req, 'api')
 
-        def apply():
-            with self.sim.lock:
-                self.sim.cloud.faults.add_api_rule(**body)
-            self.sim.events.record(
-                'fault.set', faults=self.sim.cloud.faults.to_dict())
-        return self._set_faults(apply)
+    def heal_allocations(self, req):
+        return wsgi.json_response({'healed': self.sim.heal_allocations()})
 
     def get_timing(self, req):
         with self.sim.lock:
@@ -261,14 +255,8 @@ class ControlApp(service.ServiceApp):
         return wsgi.json_response({'idle': self.sim.wait_idle(timeout)})
 
     def server_history(self, req, server):
-        with self.sim.lock:
-            found = self.sim.cloud.servers.get(server)
-            if found is None:
-                for s in self.sim.cloud.servers.values():
-                    if s.name == server:
-                        found = s
-                        break
-            server_id = found.id if found else server
+        found = self.sim.cloud.find_server(server)
+        server_id = found.id if found else server
         history = self.sim.history
         return wsgi.json_response({
             'server': server_id,

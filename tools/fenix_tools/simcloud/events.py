@@ -27,6 +27,8 @@ KINDS = {
     'server.state': 'status/vm_state/task_state changed',
     'server.host': 'a server now runs on another host (host, previous)',
     'server.delete': 'a server was deleted',
+    'server.metadata': 'the metadata of a server changed (metadata, '
+                       'previous)',
     'service.update': 'a service was disabled/enabled/forced down',
     'host.state': 'a host went down or came back up',
     'migration.start': 'a migration started (type, source, dest)',
@@ -36,6 +38,9 @@ KINDS = {
     'migration.revert': 'a resize was reverted',
     'migration.error': 'a migration failed (reason)',
     'migration.cancel': 'a live migration was aborted',
+    'allocation.leak': 'a failed migration left its claim on a host '
+                       '(fault leak_allocations)',
+    'allocation.heal': 'leaked claims were dropped (hosts)',
     'server_group.create': 'a server group was created',
     'server_group.delete': 'a server group was deleted',
     'alarm.create': 'an AODH alarm was created',

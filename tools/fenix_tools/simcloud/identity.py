@@ -286,13 +286,9 @@ class IdentityApp(service.ServiceApp):
         if not subject_token:
             raise util.BadRequest('X-Subject-Token is required.')
         subject = self.store.validate(subject_token)
-        allowed = (caller.is_admin or 'service' in caller.roles or
-                   (subject is not None and
-                    subject.user_id == caller.user_id))
-        if not allowed:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: identity:'
-                                 'validate_token.')
+        self._allow(caller.is_admin or 'service' in caller.roles or
+                    (subject is not None and
+                     subject.user_id == caller.user_id), 'validate_token')
         if subject is None:
             raise util.NotFound('Could not find token: %s' % subject_token)
         return subject
@@ -329,6 +325,29 @@ class IdentityApp(service.ServiceApp):
                 'password_expires_at': None, 'options': {}, 'links': {
                     'self': self.sim.identity_url + '/v3/users/' + u['id']}}
 
+    @staticmethod
+    def _allow(allowed, policy):
+        if not allowed:
+            raise util.Forbidden('You are not authorized to perform the '
+                                 'requested action: identity:%s.' % policy)
+
+    def _admin_list(self, req, what, table, view):
+        """``GET /v3/<what>[?name=N]``: admin only."""
+        self._allow(self.authenticate(req).is_admin, 'list_' + what)
+        name = req.GET.get('name')
+        return wsgi.json_response({what: [
+            view(item) for item in table.values()
+            if name is None or item['name'] == name], 'links': {}})
+
+    def _owned(self, req, table, ident, kind, policy, own):
+        """One project or user: 404 if unknown, 403 unless the caller is
+        an admin or ``own(ctx)``."""
+        ctx = self.authenticate(req)
+        item = util.find(table, ident, 'Could not find %s: %s'
+                         % (kind, ident))
+        self._allow(ctx.is_admin or own(ctx), policy)
+        return item
+
     def auth_projects(self, req):
         ctx = self.authenticate(req)
         user = self.store.users[ctx.user_id]
@@ -337,56 +356,29 @@ class IdentityApp(service.ServiceApp):
             self._project_view(p) for p in projects], 'links': {}})
 
     def list_projects(self, req):
-        ctx = self.authenticate(req)
-        if not ctx.is_admin:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: identity:list_projects.')
-        name = req.GET.get('name')
-        projects = [p for p in self.store.projects.values()
-                    if name is None or p['name'] == name]
-        return wsgi.json_response({'projects': [
-            self._project_view(p) for p in projects], 'links': {}})
+        return self._admin_list(req, 'projects', self.store.projects,
+                                self._project_view)
 
     def get_project(self, req, project_id):
-        ctx = self.authenticate(req)
-        p = self.store.projects.get(project_id)
-        if p is None:
-            raise util.NotFound('Could not find project: %s' % project_id)
-        if not ctx.is_admin and ctx.project_id != project_id:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: identity:get_project.')
+        p = self._owned(req, self.store.projects, project_id, 'project',
+                        'get_project',
+                        lambda ctx: ctx.project_id == project_id)
         return wsgi.json_response({'project': self._project_view(p)})
 
     def list_users(self, req):
-        ctx = self.authenticate(req)
-        if not ctx.is_admin:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: identity:list_users.')
-        name = req.GET.get('name')
-        users = [u for u in self.store.users.values()
-                 if name is None or u['name'] == name]
-        return wsgi.json_response({'users': [
-            self._user_view(u) for u in users], 'links': {}})
+        return self._admin_list(req, 'users', self.store.users,
+                                self._user_view)
+
+    def _own_user(self, req, user_id, policy):
+        return self._owned(req, self.store.users, user_id, 'user', policy,
+                           lambda ctx: ctx.user_id == user_id)
 
     def get_user(self, req, user_id):
-        ctx = self.authenticate(req)
-        u = self.store.users.get(user_id)
-        if u is None:
-            raise util.NotFound('Could not find user: %s' % user_id)
-        if not ctx.is_admin and ctx.user_id != user_id:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: identity:get_user.')
+        u = self._own_user(req, user_id, 'get_user')
         return wsgi.json_response({'user': self._user_view(u)})
 
     def user_projects(self, req, user_id):
-        ctx = self.authenticate(req)
-        u = self.store.users.get(user_id)
-        if u is None:
-            raise util.NotFound('Could not find user: %s' % user_id)
-        if not ctx.is_admin and ctx.user_id != user_id:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: '
-                                 'identity:list_user_projects.')
+        u = self._own_user(req, user_id, 'list_user_projects')
         return wsgi.json_response({'projects': [
             self._project_view(self.store.projects[p])
             for p in u['roles']], 'links': {}})
@@ -402,10 +394,8 @@ class IdentityApp(service.ServiceApp):
         ctx = self.authenticate(req)
         user_id = req.GET.get('user.id')
         project_id = req.GET.get('scope.project.id')
-        if not ctx.is_admin and user_id != ctx.user_id:
-            raise util.Forbidden('You are not authorized to perform the '
-                                 'requested action: '
-                                 'identity:list_role_assignments.')
+        self._allow(ctx.is_admin or user_id == ctx.user_id,
+                    'list_role_assignments')
         out = []
         for u in self.store.users.values():
             if user_id and u['id'] != user_id:

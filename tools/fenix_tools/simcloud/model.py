@@ -10,8 +10,9 @@ in time proportional to the answer. Operations behave like Nova's: a cold
 migration goes ACTIVE -> RESIZE (task ``resize_migrating``) -> VERIFY_RESIZE
 on the target -> (confirm) ACTIVE; a live migration shows MIGRATING (task
 ``migrating``) and ends ACTIVE on the target; a failed migration leaves its
-record in ``error`` and the server ACTIVE on its source. Operations that
-take time complete on the background timer thread.
+record in ``error`` and the server ACTIVE on its source, or in ERROR when a
+nova-compute it needed went down during the move. Operations that take time
+complete on the background timer thread.
 """
 import collections
 import hashlib
@@ -46,6 +47,11 @@ _STATUS = {
     'deleted': {'default': 'DELETED'},
 }
 
+# Nova's default quota for metadata items, and the states (task_state
+# None) in which metadata may change.
+MAX_SERVER_META = 128
+METADATA_VM_STATES = ('active', 'paused', 'suspended', 'stopped')
+
 POWER_RUNNING = 1
 POWER_SHUTDOWN = 4
 POWER_NOSTATE = 0
@@ -62,8 +68,8 @@ def server_status(vm_state, task_state):
 
 class Host:
     __slots__ = ('name', 'type', 'vcpus', 'memory_mb', 'disk_gb', 'id',
-                 'uuid', 'ip', 'state', 'servers', 'used', 'services',
-                 'compute_service', 'state_changed')
+                 'uuid', 'ip', 'state', 'servers', 'used', 'leaked',
+                 'services', 'compute_service', 'state_changed')
 
     def __init__(self, spec, host_id, ip):
         self.name = spec['name']
@@ -77,6 +83,10 @@ class Host:
         self.state = spec.get('state', 'up')
         self.servers = set()
         self.used = [0, 0, 0]
+        # Claimed in "Placement" by failed migrations (fault
+        # ``leak_allocations``): the scheduler counts it, the hypervisor
+        # view does not.
+        self.leaked = [0, 0, 0]
         self.services = []
         self.compute_service = None
         self.state_changed = util.utcnow()
@@ -174,7 +184,10 @@ class InstanceAction:
 
     def __init__(self, action, server, ctx):
         self.action = action
-        self.request_id = util.request_id()
+        # The id of the API request that started it (the one answered in
+        # its X-Openstack-Request-Id), as Nova records it.
+        self.request_id = getattr(ctx, 'request_id', None) or \
+            util.request_id()
         self.instance_uuid = server.id
         self.user_id = ctx.user_id if ctx else server.user_id
         self.project_id = ctx.project_id if ctx else server.project_id
@@ -268,6 +281,12 @@ class Cloud:
 
     def find_flavor(self, ref):
         return self.flavors.get(ref) or self.flavors_by_name.get(ref)
+
+    def find_server(self, ref):
+        """A server by id or (first match) name, or None."""
+        with self.lock:
+            return self.servers.get(ref) or next(
+                (s for s in self.servers.values() if s.name == ref), None)
 
     def _new_server(self, server_id, name, project_id, user_id, flavor,
                     image_id, group_id=None, metadata=None):
@@ -455,8 +474,10 @@ class Cloud:
                 "Cannot '%s' instance %s while it is in task_state %s"
                 % (action, server.id, server.task_state))
 
-    def _check_source_up(self, server):
-        if server.host and not self._host_up(server.host):
+    def _check_up(self, host):
+        """Nova's API refusal (ServiceUnavailable, 409) of an operation
+        that needs ``host``'s nova-compute when it is known down."""
+        if host and not self._host_up(host):
             raise util.Conflict('Service is unavailable at this time.')
 
     def _target_host(self, name):
@@ -466,9 +487,22 @@ class Cloud:
                                   % name)
         return host
 
-    def _fail_migration(self, server, mig, action, reason, vm_state=None):
-        if mig.dest_compute:
-            self._release(server, mig.dest_compute)
+    def _fail_migration(self, server, mig, action, reason, vm_state=None,
+                        leak=False, event=None):
+        """End a move in failure.
+
+        The server keeps its current host; the claim on the migration's
+        other host is released (or leaked, see :meth:`_leak`). With
+        ``vm_state='error'`` the server goes to ERROR with a fault, as Nova
+        does when a compute fails a move, and answers 409 to further moves
+        until ``os-resetState``.
+        """
+        other = (mig.source_compute if server.host == mig.dest_compute
+                 else mig.dest_compute)
+        if other and leak:
+            self._leak(server, other, mig)
+        elif other:
+            self._release(server, other)
         self._mig_status(mig, 'error')
         mig.message = reason
         server.migration_dest = None
@@ -479,13 +513,54 @@ class Cloud:
         else:
             self._set_state(server, task_state=None)
         if action is not None:
-            action.event(self._event_name(mig), host=mig.source_compute,
-                         ok=False, traceback=reason)
+            action.event(event or self._event_name(mig),
+                         host=mig.source_compute, ok=False, traceback=reason)
         self.events.record('migration.error', server=server.id,
                            name=server.name, migration=mig.id,
                            type=mig.migration_type,
                            source=mig.source_compute,
-                           dest=mig.dest_compute, reason=reason)
+                           dest=mig.dest_compute, reason=reason,
+                           vm_state=server.vm_state)
+
+    def _refuse_move(self, server, mig, action, event, reason):
+        """A move the conductor could not start (no valid host...)."""
+        action.event(event, ok=False, traceback=reason)
+        self._fail_migration(server, mig, None, reason)
+
+    def _leak(self, server, host_name, mig):
+        """Keep a failed move's claim on ``host_name`` for the scheduler
+        only (a Placement allocation nobody owns any more)."""
+        amount = server.claims.pop(host_name, None)
+        host = self.hosts.get(host_name)
+        if not amount or host is None:
+            return
+        for i in range(3):
+            host.used[i] -= amount[i]
+            host.leaked[i] += amount[i]
+        self.events.record('allocation.leak', server=server.id,
+                           name=server.name, host=host_name,
+                           migration=mig.id, vcpus=amount[0],
+                           memory_mb=amount[1], disk_gb=amount[2])
+
+    def heal_allocations(self):
+        """Drop every leaked claim (what an operator does with
+        ``nova-manage placement audit --delete``); returns the hosts."""
+        with self.lock:
+            healed = sorted(h.name for h in self.hosts.values()
+                            if any(h.leaked))
+            for name in healed:
+                self.hosts[name].leaked = [0, 0, 0]
+            if healed:
+                self.events.record('allocation.heal', hosts=healed)
+            return healed
+
+    def _down_reason(self, *hosts):
+        """Why a move cannot go on: one of ``hosts`` is down (or None)."""
+        for name in hosts:
+            if name and not self._host_up(name):
+                return 'Compute service of %s is unavailable at this ' \
+                       'time.' % name
+        return None
 
     @staticmethod
     def _event_name(mig):
@@ -506,17 +581,92 @@ class Cloud:
             return
         server.pending = self.timers.call_later(delay, func)
 
-    def _outcome(self, mig, mtype, server, dest):
-        fail, duration, vm_state, reason, rule = \
-            self.faults.migration_outcome(mtype, server, mig.source_compute,
-                                          dest)
-        mig.outcome = (fail, vm_state, reason)
-        if fail:
+    def _start_move(self, server, mig, dest, mtype, status, task_state,
+                    finish):
+        """Claim ``dest`` for a move and run ``finish`` when it is due."""
+        mig.dest_compute = dest.name
+        mig.dest_host = dest.ip
+        self._claim(server, dest)
+        server.migration_dest = dest.name
+        outcome = self.faults.migration_outcome(
+            mtype, server, mig.source_compute, dest.name)
+        mig.outcome = outcome
+        if outcome.fail:
             self.events.record('fault.trigger', server=server.id,
                                migration=mig.id, type=mtype,
-                               source=mig.source_compute, dest=dest,
-                               rule=rule, reason=reason)
-        return duration
+                               source=mig.source_compute, dest=dest.name,
+                               rule=outcome.rule, reason=outcome.reason)
+        self._mig_status(mig, status)
+        self._set_state(server, task_state=task_state)
+        self.events.record('migration.start', server=server.id,
+                           name=server.name, migration=mig.id, type=mtype,
+                           source=mig.source_compute, dest=dest.name)
+        duration = outcome.duration
+        if duration is None:
+            duration = self.timing[{'cold': 'cold_migration',
+                                    'live': 'live_migration'}.get(mtype,
+                                                                  mtype)]
+        self._start_timer(server, duration, finish)
+
+    def _schedule(self, server, mig, action, event, host=None):
+        """The scheduler's destination for a move, or None: then the move
+        is refused (migration in error, server unchanged)."""
+        dest, reasons = scheduler.select_destination(
+            self, server, exclude={server.host}, only=host)
+        if dest is None:
+            self._refuse_move(server, mig, action, event, '%s (filters: %s)'
+                              % (scheduler.NO_VALID_HOST, reasons))
+        return dest
+
+    def _arrive(self, server, mig, action, status, mtype, event, event_host,
+                **state):
+        """A move puts the server on its destination (a cold migration
+        keeps the source's claim until the resize is confirmed)."""
+        if mtype != 'cold':
+            self._release(server, mig.source_compute)
+        server.migration_dest = None
+        self._set_host(server, mig.dest_compute)
+        self._mig_status(mig, status)
+        action.event(event, host=event_host)
+        self._set_state(server, task_state=None, **state)
+        self.events.record('migration.finish', server=server.id,
+                           name=server.name, migration=mig.id, type=mtype,
+                           source=mig.source_compute, dest=mig.dest_compute)
+
+    def _end_resize(self, server, mig, action, status, event, kind):
+        """A confirmed or reverted resize: back to the state before it."""
+        self._mig_status(mig, status)
+        action.event(event, host=mig.source_compute)
+        back = server.old_vm_state or 'active'
+        self._set_state(server, vm_state=back, task_state=None,
+                        power_state=(POWER_SHUTDOWN if back == 'stopped'
+                                     else POWER_RUNNING))
+        self.events.record('migration.' + kind, server=server.id,
+                           name=server.name, migration=mig.id,
+                           source=mig.source_compute, dest=mig.dest_compute)
+
+    def _landed(self, server, mig, status, action, hosts, event=None,
+                outcome=None):
+        """Whether a move due now may complete.
+
+        False when it no longer applies (server deleted, migration no
+        longer in ``status``) or when it fails now: an injected fault, or
+        one of ``hosts`` went down meanwhile (then, as with real Nova, the
+        server goes to ERROR).
+        """
+        server.pending = None
+        if server.id not in self.servers or mig.status != status:
+            return False
+        if outcome is not None and outcome.fail:
+            self._fail_migration(server, mig, action, outcome.reason,
+                                 outcome.vm_state, outcome.leak, event)
+            return False
+        reason = self._down_reason(*hosts)
+        if reason:
+            self._fail_migration(server, mig, action, reason, 'error',
+                                 self.faults.leak_allocations, event)
+            return False
+        return True
 
     # --- services and hosts --------------------------------------------------
 
@@ -549,9 +699,7 @@ class Cloud:
     def set_host_state(self, name, state):
         """Simulate a host crash (``down``) or its return (``up``)."""
         with self.lock:
-            host = self.hosts.get(name)
-            if host is None:
-                raise util.NotFound('Host %s not found' % name)
+            host = util.find(self.hosts, name, 'Host %s not found' % name)
             if state not in ('up', 'down'):
                 raise util.BadRequest('state must be up or down')
             if host.state != state:
@@ -653,6 +801,12 @@ class Cloud:
         if mig is not None and mig.status in IN_PROGRESS:
             self._mig_status(mig, 'error')
             mig.message = 'Instance deleted during migration'
+        # Nova soft-deletes an instance's migration records with it: they
+        # are no longer listed by os-migrations.
+        for mig in [m for m in self.migrations.values()
+                    if m.instance_uuid == server.id]:
+            del self.migrations[mig.id]
+            self.migrations_by_uuid.pop(mig.uuid, None)
         for host_name in list(server.claims):
             self._release(server, host_name)
         group = self.groups.get(server.group_id)
@@ -671,7 +825,7 @@ class Cloud:
     def stop_server(self, ctx, server):
         with self.lock:
             self._check_state(server, 'stop', ('active', 'error'))
-            self._check_source_up(server)
+            self._check_up(server.host)
             self._action(server, ctx, 'stop').event('compute_stop_instance',
                                                     host=server.host)
             self._set_state(server, vm_state='stopped',
@@ -680,11 +834,46 @@ class Cloud:
     def start_server(self, ctx, server):
         with self.lock:
             self._check_state(server, 'start', ('stopped',))
-            self._check_source_up(server)
+            self._check_up(server.host)
             self._action(server, ctx, 'start').event(
                 'compute_start_instance', host=server.host)
             self._set_state(server, vm_state='active',
                             power_state=POWER_RUNNING)
+
+    def update_metadata(self, ctx, server, metadata, replace=False):
+        """Merge ``metadata`` into the server's (or replace it all).
+
+        Nova's rules: not while locked, only in a stable state (else 409),
+        at most :data:`MAX_SERVER_META` items (else 403). Returns the
+        server's metadata.
+        """
+        with self.lock:
+            self._check_state(server, 'update metadata', METADATA_VM_STATES)
+            new = dict(metadata) if replace else dict(server.metadata,
+                                                      **metadata)
+            if len(new) > MAX_SERVER_META:
+                raise util.Forbidden('Maximum number of metadata items '
+                                     'exceeds %d' % MAX_SERVER_META)
+            self._set_metadata(server, new)
+            return dict(new)
+
+    def delete_metadata(self, ctx, server, key):
+        with self.lock:
+            if key not in server.metadata:
+                raise util.NotFound('Metadata item was not found')
+            self._check_state(server, 'delete metadata', METADATA_VM_STATES)
+            new = dict(server.metadata)
+            del new[key]
+            self._set_metadata(server, new)
+
+    def _set_metadata(self, server, new):
+        if new == server.metadata:
+            return
+        previous, server.metadata = server.metadata, new
+        server.updated = util.utcnow()
+        self.events.record('server.metadata', server=server.id,
+                           name=server.name, metadata=dict(new),
+                           previous=previous)
 
     def reset_state(self, ctx, server, state):
         with self.lock:
@@ -699,7 +888,7 @@ class Cloud:
     def cold_migrate(self, ctx, server, host=None):
         with self.lock:
             self._check_state(server, 'migrate', ('active', 'stopped'))
-            self._check_source_up(server)
+            self._check_up(server.host)
             if host is not None:
                 self._target_host(host)
                 if host == server.host:
@@ -709,131 +898,77 @@ class Cloud:
             action = self._action(server, ctx, 'migrate')
             mig = self._new_migration(server, ctx, 'migration')
             self._mig_status(mig, 'pre-migrating')
-            dest, reasons = scheduler.select_destination(
-                self, server, exclude={server.host}, only=host)
+            dest = self._schedule(server, mig, action,
+                                  'conductor_migrate_server', host)
             if dest is None:
-                reason = '%s (filters: %s)' % (scheduler.NO_VALID_HOST,
-                                               reasons)
-                action.event('conductor_migrate_server', ok=False,
-                             traceback=reason)
-                self._fail_migration(server, mig, None, reason)
                 raise util.BadRequest(
                     'No valid host was found. No valid host found for cold '
                     'migrate')
-            mig.dest_compute = dest.name
-            mig.dest_host = dest.ip
-            self._claim(server, dest)
-            server.migration_dest = dest.name
             server.old_vm_state = server.vm_state
-            duration = self._outcome(mig, 'cold', server, dest.name)
             action.event('conductor_migrate_server')
-            self._mig_status(mig, 'migrating')
-            self._set_state(server, task_state='resize_migrating')
-            self.events.record('migration.start', server=server.id,
-                               name=server.name, migration=mig.id,
-                               type='cold', source=mig.source_compute,
-                               dest=dest.name)
-            if duration is None:
-                duration = self.timing['cold_migration']
-            self._start_timer(server, duration,
-                              lambda: self._finish_cold(server, mig, action))
+            self._start_move(server, mig, dest, 'cold', 'migrating',
+                             'resize_migrating',
+                             lambda: self._finish_cold(server, mig, action))
             return mig
 
     def _finish_cold(self, server, mig, action):
         with self.lock:
-            server.pending = None
-            if server.id not in self.servers or mig.status != 'migrating':
+            if not self._landed(server, mig, 'migrating', action,
+                                (mig.dest_compute, mig.source_compute),
+                                outcome=mig.outcome):
                 return
-            fail, vm_state, reason = mig.outcome
-            if not fail and not self._host_up(mig.dest_compute):
-                fail, reason = True, 'Destination host %s is down' % \
-                    mig.dest_compute
-            if not fail and not self._host_up(mig.source_compute):
-                fail, reason = True, 'Source host %s is down' % \
-                    mig.source_compute
-            if fail:
-                self._fail_migration(server, mig, action, reason, vm_state)
-                return
-            server.migration_dest = None
-            self._set_host(server, mig.dest_compute)
-            self._mig_status(mig, 'finished')
-            action.event('compute_finish_resize', host=mig.dest_compute)
-            self._set_state(server, vm_state='resized', task_state=None)
-            self.events.record('migration.finish', server=server.id,
-                               name=server.name, migration=mig.id,
-                               type='cold', source=mig.source_compute,
-                               dest=mig.dest_compute)
+            self._arrive(server, mig, action, 'finished', 'cold',
+                         'compute_finish_resize', mig.dest_compute,
+                         vm_state='resized')
 
-    def _resized_migration(self, server):
+    def _resized_migration(self, server, action):
+        self._check_state(server, action, ('resized',))
         mig = self.migrations.get(server.migration_id)
-        if (server.vm_state != 'resized' or mig is None or
-                mig.status != 'finished'):
+        if mig is None or mig.status != 'finished':
             raise util.BadRequest('Instance has not been resized.')
         return mig
 
     def confirm_resize(self, ctx, server):
         with self.lock:
-            if server.task_state is not None:
-                raise util.Conflict(
-                    "Cannot 'confirmResize' instance %s while it is in "
-                    "task_state %s" % (server.id, server.task_state))
-            mig = self._resized_migration(server)
-            self._check_source_up(server)
+            mig = self._resized_migration(server, 'confirmResize')
+            # compute.api: the migration's source compute must be up.
+            self._check_up(mig.source_compute)
             action = self._action(server, ctx, 'confirmResize')
             self._mig_status(mig, 'confirming')
 
             def finish():
                 with self.lock:
-                    server.pending = None
-                    if server.id not in self.servers or \
-                            mig.status != 'confirming':
+                    # Confirming cleans the source up, on the source.
+                    if not self._landed(server, mig, 'confirming', action,
+                                        (mig.source_compute,),
+                                        event='compute_confirm_resize'):
                         return
                     self._release(server, mig.source_compute)
-                    self._mig_status(mig, 'confirmed')
-                    action.event('compute_confirm_resize',
-                                 host=mig.source_compute)
-                    back = server.old_vm_state or 'active'
-                    self._set_state(
-                        server, vm_state=back, task_state=None,
-                        power_state=(POWER_SHUTDOWN if back == 'stopped'
-                                     else POWER_RUNNING))
-                    self.events.record('migration.confirm',
-                                       server=server.id, name=server.name,
-                                       migration=mig.id,
-                                       source=mig.source_compute,
-                                       dest=mig.dest_compute)
+                    self._end_resize(server, mig, action, 'confirmed',
+                                     'compute_confirm_resize', 'confirm')
 
             self._start_timer(server, self.timing['confirm_resize'], finish)
 
     def revert_resize(self, ctx, server):
         with self.lock:
-            if server.task_state is not None:
-                raise util.Conflict(
-                    "Cannot 'revertResize' instance %s while it is in "
-                    "task_state %s" % (server.id, server.task_state))
-            mig = self._resized_migration(server)
+            mig = self._resized_migration(server, 'revertResize')
             action = self._action(server, ctx, 'revertResize')
             self._mig_status(mig, 'reverting')
             self._set_state(server, task_state='resize_reverting')
 
             def finish():
                 with self.lock:
-                    server.pending = None
-                    if server.id not in self.servers or \
-                            mig.status != 'reverting':
+                    # Reverting runs on the destination, then the source.
+                    if not self._landed(server, mig, 'reverting', action,
+                                        (mig.dest_compute,
+                                         mig.source_compute),
+                                        event='compute_revert_resize'):
                         return
                     self._release(server, mig.dest_compute)
                     self._set_host(server, mig.source_compute)
-                    self._mig_status(mig, 'reverted')
-                    action.event('compute_finish_revert_resize',
-                                 host=mig.source_compute)
-                    back = server.old_vm_state or 'active'
-                    self._set_state(server, vm_state=back, task_state=None)
-                    self.events.record('migration.revert',
-                                       server=server.id, name=server.name,
-                                       migration=mig.id,
-                                       source=mig.source_compute,
-                                       dest=mig.dest_compute)
+                    self._end_resize(server, mig, action, 'reverted',
+                                     'compute_finish_revert_resize',
+                                     'revert')
 
             self._start_timer(server, self.timing['revert_resize'], finish)
 
@@ -848,84 +983,49 @@ class Cloud:
                 self._target_host(host)
             action = self._action(server, ctx, 'live-migration')
             mig = self._new_migration(server, ctx, 'live-migration')
-            reason = None
+            # The conductor's checks: ComputeServiceUnavailable, self
+            # migration, then the scheduler (or the forced host).
             dest = None
-            if not self._host_up(server.host):
-                reason = 'Compute service of %s is unavailable at this ' \
-                         'time.' % server.host
-            elif host is not None and host == server.host:
+            reason = self._down_reason(server.host)
+            if reason is None and host is not None and host == server.host:
                 reason = 'Unable to migrate instance (%s) to current host ' \
                          '(%s).' % (server.id, host)
-            elif host is not None and force:
+            elif reason is None and host is not None and force:
+                reason = self._down_reason(host)
                 dest = self.hosts[host]
-                if not self._host_up(host):
-                    reason = 'Compute service of %s is unavailable at ' \
-                             'this time.' % host
-                    dest = None
-            else:
-                dest, reasons = scheduler.select_destination(
-                    self, server, exclude={server.host}, only=host)
-                if dest is None:
-                    reason = '%s (filters: %s)' % (scheduler.NO_VALID_HOST,
-                                                   reasons)
+            if reason is not None:
+                self._refuse_move(server, mig, action,
+                                  'conductor_live_migrate_instance', reason)
+                dest = None
+            elif dest is None:
+                dest = self._schedule(server, mig, action,
+                                      'conductor_live_migrate_instance', host)
             if dest is None:
-                action.event('conductor_live_migrate_instance', ok=False,
-                             traceback=reason)
-                self._fail_migration(server, mig, None, reason)
                 if not async_:
-                    raise util.BadRequest(reason)
+                    raise util.BadRequest(mig.message)
                 return mig
-            mig.dest_compute = dest.name
-            mig.dest_host = dest.ip
-            self._claim(server, dest)
-            server.migration_dest = dest.name
-            duration = self._outcome(mig, 'live', server, dest.name)
             action.event('conductor_live_migrate_instance')
-            self._mig_status(mig, 'running')
-            self._set_state(server, task_state='migrating')
-            self.events.record('migration.start', server=server.id,
-                               name=server.name, migration=mig.id,
-                               type='live', source=mig.source_compute,
-                               dest=dest.name)
-            if duration is None:
-                duration = self.timing['live_migration']
-            self._start_timer(server, duration,
-                              lambda: self._finish_live(server, mig, action))
+            self._start_move(server, mig, dest, 'live', 'running',
+                             'migrating',
+                             lambda: self._finish_live(server, mig, action))
             return mig
 
     def _finish_live(self, server, mig, action):
         with self.lock:
-            server.pending = None
-            if server.id not in self.servers or mig.status != 'running':
+            if not self._landed(server, mig, 'running', action,
+                                (mig.dest_compute, mig.source_compute),
+                                outcome=mig.outcome):
                 return
-            fail, vm_state, reason = mig.outcome
-            if not fail and not self._host_up(mig.dest_compute):
-                fail, reason = True, 'Destination host %s is down' % \
-                    mig.dest_compute
-            if not fail and not self._host_up(mig.source_compute):
-                fail, reason = True, 'Source host %s is down' % \
-                    mig.source_compute
-            if fail:
-                self._fail_migration(server, mig, action, reason, vm_state)
-                return
-            self._release(server, mig.source_compute)
-            server.migration_dest = None
-            self._set_host(server, mig.dest_compute)
-            self._mig_status(mig, 'completed')
-            action.event('compute_live_migration', host=mig.source_compute)
-            self._set_state(server, task_state=None)
-            self.events.record('migration.finish', server=server.id,
-                               name=server.name, migration=mig.id,
-                               type='live', source=mig.source_compute,
-                               dest=mig.dest_compute)
+            self._arrive(server, mig, action, 'completed', 'live',
+                         'compute_live_migration', mig.source_compute)
 
     def _live_migration_of(self, server, migration_id):
-        mig = self.migrations.get(migration_id)
-        if (mig is None or mig.instance_uuid != server.id or
-                mig.migration_type != 'live-migration'):
-            raise util.NotFound('Migration %s could not be found for '
-                                'instance %s' % (migration_id, server.id))
-        return mig
+        return util.find(
+            self.migrations, migration_id,
+            'Migration %s could not be found for instance %s'
+            % (migration_id, server.id),
+            lambda m: (m.instance_uuid == server.id and
+                       m.migration_type == 'live-migration'))
 
     def abort_live_migration(self, ctx, server, migration_id):
         with self.lock:
@@ -980,66 +1080,30 @@ class Cloud:
             action = self._action(server, ctx, 'evacuate')
             mig = self._new_migration(server, ctx, 'evacuation')
             if host is not None and force:
-                dest, reasons = self.hosts[host], None
+                dest = self.hosts[host]
             else:
-                dest, reasons = scheduler.select_destination(
-                    self, server, exclude={server.host}, only=host)
+                dest = self._schedule(server, mig, action,
+                                      'conductor_rebuild_server', host)
             if dest is None:
-                reason = '%s (filters: %s)' % (scheduler.NO_VALID_HOST,
-                                               reasons)
-                action.event('conductor_rebuild_server', ok=False,
-                             traceback=reason)
-                self._fail_migration(server, mig, None, reason)
                 return mig
-            mig.dest_compute = dest.name
-            mig.dest_host = dest.ip
-            self._claim(server, dest)
-            server.migration_dest = dest.name
-            duration = self._outcome(mig, 'evacuate', server, dest.name)
-            self._mig_status(mig, 'pre-migrating')
-            self._set_state(server, task_state='rebuilding')
-            self.events.record('migration.start', server=server.id,
-                               name=server.name, migration=mig.id,
-                               type='evacuate', source=mig.source_compute,
-                               dest=dest.name)
 
             def finish():
                 with self.lock:
-                    server.pending = None
-                    if server.id not in self.servers or \
-                            mig.status != 'pre-migrating':
+                    # The source is down by definition: only the
+                    # destination matters.
+                    if not self._landed(server, mig, 'pre-migrating',
+                                        action, (mig.dest_compute,),
+                                        outcome=mig.outcome):
                         return
-                    fail, vm_state, reason = mig.outcome
-                    if not fail and not self._host_up(mig.dest_compute):
-                        fail, reason = True, 'Destination host %s is down' \
-                            % mig.dest_compute
-                    if fail:
-                        self._fail_migration(server, mig, action, reason,
-                                             vm_state)
-                        return
-                    self._release(server, mig.source_compute)
-                    server.migration_dest = None
-                    self._set_host(server, mig.dest_compute)
-                    self._mig_status(mig, 'done')
-                    action.event('compute_rebuild_instance',
-                                 host=mig.dest_compute)
-                    if stopped:
-                        self._set_state(server, vm_state='stopped',
-                                        task_state=None,
-                                        power_state=POWER_SHUTDOWN)
-                    else:
-                        self._set_state(server, vm_state='active',
-                                        task_state=None,
-                                        power_state=POWER_RUNNING)
-                    self.events.record('migration.finish',
-                                       server=server.id, name=server.name,
-                                       migration=mig.id, type='evacuate',
-                                       source=mig.source_compute,
-                                       dest=mig.dest_compute)
+                    self._arrive(
+                        server, mig, action, 'done', 'evacuate',
+                        'compute_rebuild_instance', mig.dest_compute,
+                        vm_state='stopped' if stopped else 'active',
+                        power_state=(POWER_SHUTDOWN if stopped
+                                     else POWER_RUNNING))
 
-            if duration is None:
-                duration = self.timing['evacuate']
-            self._start_timer(server, duration, finish)
+            self._start_move(server, mig, dest, 'evacuate', 'pre-migrating',
+                             'rebuilding', finish)
             return mig
 
     # --- server groups -------------------------------------------------------
@@ -1097,6 +1161,9 @@ class Cloud:
                         'forced_down': s.forced_down} for s in h.services},
                     'usage': {'vcpus': h.used[0], 'memory_mb': h.used[1],
                               'disk_gb': h.used[2]},
+                    'leaked': {'vcpus': h.leaked[0],
+                               'memory_mb': h.leaked[1],
+                               'disk_gb': h.leaked[2]},
                     'servers': sorted(h.servers)})
             servers = []
             for s in self.servers.values():

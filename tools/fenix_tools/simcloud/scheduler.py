@@ -38,8 +38,12 @@ def _group_hosts(cloud, server, group):
 
 
 def host_fits(cloud, host, flavor):
+    """Whether the flavor fits the host's free resources as Placement sees
+    them: used plus leaked allocations (see ``faults.leak_allocations``).
+    """
     ratios = cloud.sched
-    used_vcpus, used_ram, used_disk = host.used
+    used_vcpus, used_ram, used_disk = [
+        u + k for u, k in zip(host.used, host.leaked)]
     return (used_vcpus + flavor.vcpus <= host.vcpus *
             ratios['cpu_allocation_ratio'] and
             used_ram + flavor.ram <= host.memory_mb *

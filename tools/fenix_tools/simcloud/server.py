@@ -387,31 +387,55 @@ class SimCloud:
     def clear_faults(self):
         self.set_faults({})
 
+    def add_fault(self, kind, **rule):
+        """Add one rule to ``faults.migrations`` or ``faults.api``."""
+        with self.lock:
+            if kind == 'migrations':
+                self.cloud.faults.add_migration_rule(**rule)
+            else:
+                self.cloud.faults.add_api_rule(**rule)
+            faults = self.cloud.faults.to_dict()
+        self.events.record('fault.set', faults=faults)
+
     def fail_migrations(self, server=None, host=None, type='any',
                         times=None, vm_state='active', reason=None,
-                        duration=None):
-        """Make matching migrations fail (see :mod:`faults`)."""
-        with self.lock:
-            self.cloud.faults.add_migration_rule(
-                server=server, host=host, type=type, times=times,
-                vm_state=vm_state, reason=reason, duration=duration)
-        self.events.record('fault.set', faults=self.cloud.faults.to_dict())
+                        duration=None, leak=None):
+        """Make matching migrations fail (see :mod:`faults`).
+
+        ``leak=True`` leaves their destination's resources claimed for
+        the scheduler (None: the ``leak_allocations`` setting).
+        """
+        self.add_fault('migrations', server=server, host=host, type=type,
+                       times=times, vm_state=vm_state, reason=reason,
+                       duration=duration, leak=leak)
 
     def slow_migrations(self, duration, server=None, host=None, type='any',
                         times=None):
-        with self.lock:
-            self.cloud.faults.add_migration_rule(
-                server=server, host=host, type=type, times=times,
-                fail=False, duration=duration)
-        self.events.record('fault.set', faults=self.cloud.faults.to_dict())
+        self.add_fault('migrations', server=server, host=host, type=type,
+                       times=times, fail=False, duration=duration)
 
     def fail_api(self, path, status=503, service='any', method=None,
                  times=None, delay=0.0, message=None):
+        self.add_fault('api', path=path, status=status, service=service,
+                       method=method, times=times, delay=delay,
+                       message=message)
+
+    def complete_now(self, server):
+        """Make the operation in flight on ``server`` (id or name: a
+        migration, boot, confirm...) due now, whatever its duration.
+
+        It completes (or fails) on the timer thread, as it would have at
+        its time; wait for its event. False if nothing is in flight.
+        """
         with self.lock:
-            self.cloud.faults.add_api_rule(
-                path=path, status=status, service=service, method=method,
-                times=times, delay=delay, message=message)
-        self.events.record('fault.set', faults=self.cloud.faults.to_dict())
+            found = self.cloud.find_server(server)
+            handle = found.pending if found is not None else None
+        return handle is not None and self.timers.run_now(handle)
+
+    def heal_allocations(self):
+        """Drop the claims leaked by failed migrations; returns the hosts.
+        """
+        return self.cloud.heal_allocations()
 
     def set_timing(self, **timing):
         unknown = set(timing) - set(topology_mod.DEFAULT_TIMING)

@@ -4,6 +4,7 @@
 """What every simulated service's front end shares: routing, injected API
 faults, token checking and error bodies in the service's own format."""
 import logging
+import re
 import time
 import traceback
 
@@ -13,6 +14,31 @@ from fenix_tools.simcloud import wsgi
 LOG = logging.getLogger(__name__)
 
 UNAUTHORIZED = 'The request you have made requires authentication.'
+
+# What oslo.middleware's RequestId accepts as an inbound (global) id.
+GLOBAL_REQUEST_ID = re.compile(
+    r'^req-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$')
+
+
+class RequestContext:
+    """The caller of one request: the token's context plus the request ids.
+
+    ``request_id`` is the id this request was given (the one answered in
+    ``X-Openstack-Request-Id`` and recorded in Nova's instance actions);
+    ``global_request_id`` is the caller's ``X-Openstack-Request-Id`` when
+    it is a valid ``req-<uuid>`` (else None). Everything else (user,
+    project, roles, ``is_admin``...) is the token's.
+    """
+
+    __slots__ = ('auth', 'request_id', 'global_request_id')
+
+    def __init__(self, auth, request_id, global_request_id=None):
+        self.auth = auth
+        self.request_id = request_id
+        self.global_request_id = global_request_id
+
+    def __getattr__(self, name):
+        return getattr(self.auth, name)
 
 
 class ServiceApp:
@@ -42,17 +68,25 @@ class ServiceApp:
         resp.headers['X-Openstack-Request-Id'] = request_id
 
     def authenticate(self, req):
-        """The caller's context from ``X-Auth-Token`` (401 if none)."""
+        """The caller's :class:`RequestContext` (401 without a valid token).
+        """
         ctx = self.sim.identity.validate(req.headers.get('X-Auth-Token'))
         if ctx is None:
             raise util.Unauthorized(UNAUTHORIZED, headers={
                 'WWW-Authenticate': 'Keystone uri="%s"'
                 % self.sim.identity_url})
-        return ctx
+        return RequestContext(ctx, req.environ['simcloud.request_id'],
+                              req.environ.get('simcloud.global_request_id'))
 
     def __call__(self, req, path):
+        # As oslo.middleware's RequestId (Nova, Keystone, AODH): every
+        # request gets a new id, answered in X-Openstack-Request-Id; the
+        # caller's own id, if valid, is kept as the global request id.
         request_id = util.request_id()
         req.environ['simcloud.request_id'] = request_id
+        inbound = req.headers.get('X-Openstack-Request-Id', '')
+        if GLOBAL_REQUEST_ID.match(inbound):
+            req.environ['simcloud.global_request_id'] = inbound
         try:
             fault = None
             if self.faultable:

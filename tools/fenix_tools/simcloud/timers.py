@@ -62,6 +62,18 @@ class Timers:
             self._cond.notify_all()
         return handle
 
+    def run_now(self, handle):
+        """Make a scheduled callback due now (it still runs on the timer
+        thread); False if it was cancelled or has run."""
+        with self._cond:
+            if handle.cancelled or handle.done:
+                return False
+            handle.due = time.monotonic()
+            self._heap = [(h.due, n, h) for _, n, h in self._heap]
+            heapq.heapify(self._heap)
+            self._cond.notify_all()
+            return True
+
     def wait_idle(self, timeout):
         """Wait until nothing is scheduled or running; True if so."""
         deadline = time.monotonic() + timeout

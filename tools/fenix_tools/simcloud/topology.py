@@ -143,6 +143,46 @@ def generate(computes=1000, servers=10000, controllers=3, projects=10,
             'server_groups': groups, 'servers': srv}
 
 
+def two_tenants(computes=3, vcpus=2, memory_mb=4096, disk_gb=40,
+                flavors=(), server_groups=(), servers=(), timing=None,
+                name='two-tenants'):
+    """The small cloud the tests build, as a mapping in the file format.
+
+    Projects ``admin``, ``service``, ``tenant1`` and ``tenant2``; users
+    ``admin`` (admin), ``fenix`` (the service user, admin of
+    ``service``), ``vnfm1`` (member of tenant1), ``reader1`` (reader of
+    tenant1) and ``vnfm2`` (member of tenant2), each with password
+    ``<name>pass``; ``controller-0`` and ``computes`` hosts
+    ``compute-0``.. of the given size; flavor ``m1.small`` (id ``1``: 1
+    vCPU, 2048 MB, 20 GB) plus ``flavors``; the ``server_groups`` and
+    ``servers`` given (topology entries).
+    """
+    def user(name, project, role):
+        return {'name': name, 'password': name + 'pass',
+                'roles': {project: [role]}}
+
+    topo = {
+        'name': name,
+        'projects': DEFAULT_PROJECTS + [{'name': 'tenant1'},
+                                        {'name': 'tenant2'}],
+        'users': copy.deepcopy(DEFAULT_USERS) + [
+            user('vnfm1', 'tenant1', 'member'),
+            user('reader1', 'tenant1', 'reader'),
+            user('vnfm2', 'tenant2', 'member')],
+        'hosts': [{'name': 'controller-0', 'type': 'controller'},
+                  {'name': 'compute-{n}', 'count': computes,
+                   'type': 'compute', 'vcpus': vcpus,
+                   'memory_mb': memory_mb, 'disk_gb': disk_gb}],
+        'flavors': [{'id': '1', 'name': 'm1.small', 'vcpus': 1,
+                     'ram': 2048, 'disk': 20}] + list(flavors),
+        'server_groups': list(server_groups),
+        'servers': list(servers),
+    }
+    if timing:
+        topo['timing'] = dict(timing)
+    return topo
+
+
 # --- normalization -----------------------------------------------------------
 
 def _num(value, where, kind=int, minimum=0):
@@ -452,6 +492,19 @@ def normalize(data):
     return out
 
 
+def _flag(value, where):
+    if not isinstance(value, bool):
+        raise TopologyError('%s: must be true or false' % where)
+    return value
+
+
+def _times(rule, where):
+    # 0 is an exhausted rule (as saved after it fired its last time).
+    if rule.get('times') is None:
+        return None
+    return _num(rule['times'], where + '.times', int, 0)
+
+
 def normalize_faults(data):
     """Check a fault-injection mapping.
 
@@ -465,6 +518,8 @@ def normalize_faults(data):
                'faults.migration_failure_rate', float)}
     if out['migration_failure_rate'] > 1:
         raise TopologyError('faults.migration_failure_rate: must be <= 1')
+    out['leak_allocations'] = _flag(data.get('leak_allocations', False),
+                                    'faults.leak_allocations')
     rules = []
     for i, r in enumerate(data.get('migrations') or []):
         where = 'faults.migrations[%d]' % i
@@ -472,14 +527,15 @@ def normalize_faults(data):
             raise TopologyError('%s: must be a mapping' % where)
         rule = {'server': r.get('server'), 'host': r.get('host'),
                 'type': r.get('type', 'any'),
-                'times': (None if r.get('times') is None else
-                          _num(r['times'], where + '.times', int, 1)),
+                'times': _times(r, where),
                 'fail': bool(r.get('fail', True)),
                 'duration': (None if r.get('duration') is None else
                              _num(r['duration'], where + '.duration',
                                   float)),
                 'vm_state': r.get('vm_state', 'active'),
-                'reason': r.get('reason') or 'Injected migration failure'}
+                'reason': r.get('reason') or 'Injected migration failure',
+                'leak': (None if r.get('leak') is None else
+                         _flag(r['leak'], where + '.leak'))}
         if rule['type'] not in MIGRATION_TYPES:
             raise TopologyError('%s.type: must be one of %s' % (
                 where, ', '.join(MIGRATION_TYPES)))
@@ -498,8 +554,7 @@ def normalize_faults(data):
                 'path': r.get('path') or '',
                 'status': _num(r.get('status', 503), where + '.status', int,
                                100),
-                'times': (None if r.get('times') is None else
-                          _num(r['times'], where + '.times', int, 1)),
+                'times': _times(r, where),
                 'delay': _num(r.get('delay', 0), where + '.delay', float),
                 'message': r.get('message') or 'Injected API failure'}
         if rule['service'] not in ('any', 'identity', 'compute',

@@ -130,6 +130,19 @@ def parse_bool(value, default=None, strict=False):
     return default
 
 
+def find(mapping, key, message, visible=None):
+    """``mapping[key]``, or :class:`NotFound` with ``message``.
+
+    Also NotFound when ``visible(item)`` is false: the item exists but the
+    caller may not see it (another project's), which the APIs answer as
+    if it did not exist.
+    """
+    item = mapping.get(key)
+    if item is None or (visible is not None and not visible(item)):
+        raise NotFound(message)
+    return item
+
+
 class HTTPError(Exception):
     """An error that becomes an HTTP answer with this status."""
 

@@ -439,6 +439,13 @@ class SampleVNFM(object):
             try:
                 self.nova.servers.set_meta_item(sid, ROLE_KEY, role)
             except Exception as e:
+                if getattr(e, 'code', None) == 409:
+                    # Nova refuses metadata changes while the server is
+                    # busy (a move under way): this one stays stale until
+                    # the next change of roles.
+                    LOG.info('%s: role of %s not recorded now: %s',
+                             self.name, sid, e)
+                    continue
                 # Not every Nova (or simulation) has the server metadata
                 # API: the roles are still tracked here.
                 self._roles_in_nova = False

@@ -16,6 +16,7 @@ import testtools
 
 from fenix.tests.unit import simcloud  # noqa: F401  (puts tools/ on path)
 from fenix_tools.simcloud import server as sim_server
+from fenix_tools.simcloud import topology
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                     '..', '..'))
@@ -26,33 +27,19 @@ WAIT = 10.0
 
 
 def small_topology(**overrides):
-    """Three computes for two m1.small each, a controller, two tenants."""
-    topo = {
-        'name': 'unit',
-        'projects': [{'name': 'admin'}, {'name': 'service'},
-                     {'name': 'tenant1'}, {'name': 'tenant2'}],
-        'users': [
-            {'name': 'admin', 'password': 'adminpass',
-             'roles': {'admin': ['admin']}},
-            {'name': 'fenix', 'password': 'fenixpass',
-             'roles': {'service': ['admin']}},
-            {'name': 'vnfm1', 'password': 'vnfm1pass',
-             'roles': {'tenant1': ['member']}},
-            {'name': 'reader1', 'password': 'reader1pass',
-             'roles': {'tenant1': ['reader']}},
-            {'name': 'vnfm2', 'password': 'vnfm2pass',
-             'roles': {'tenant2': ['member']}},
-        ],
-        'hosts': [{'name': 'controller-0', 'type': 'controller'},
-                  {'name': 'compute-{n}', 'count': 3, 'vcpus': 2,
-                   'memory_mb': 4096, 'disk_gb': 40}],
-        'flavors': [{'id': '1', 'name': 'm1.small', 'vcpus': 1,
-                     'ram': 2048, 'disk': 20},
-                    {'id': '2', 'name': 'm1.large', 'vcpus': 2,
-                     'ram': 4096, 'disk': 40}],
-        'server_groups': [{'name': 'ha', 'project': 'tenant1',
-                           'policy': 'anti-affinity'}],
-        'servers': [
+    """Three computes for two m1.small each, a controller, two tenants.
+
+    compute-0 holds ha-0 (floating IP) and other-0 (tenant2), compute-1
+    ha-1, compute-2 vm-0; ha-0 and ha-1 are in the anti-affinity group
+    ``ha`` of tenant1.
+    """
+    topo = topology.two_tenants(
+        name='unit',
+        flavors=[{'id': '2', 'name': 'm1.large', 'vcpus': 2, 'ram': 4096,
+                  'disk': 40}],
+        server_groups=[{'name': 'ha', 'project': 'tenant1',
+                        'policy': 'anti-affinity'}],
+        servers=[
             {'name': 'ha-0', 'project': 'tenant1', 'flavor': 'm1.small',
              'server_group': 'ha', 'host': 'compute-0',
              'floating_ip': True},
@@ -63,9 +50,8 @@ def small_topology(**overrides):
             {'name': 'other-0', 'project': 'tenant2',
              'flavor': 'm1.small', 'host': 'compute-0'},
         ],
-        'timing': {'cold_migration': 0.05, 'live_migration': 0.05,
-                   'evacuate': 0.05, 'boot': 0.02},
-    }
+        timing={'cold_migration': 0.05, 'live_migration': 0.05,
+                'evacuate': 0.05, 'boot': 0.02})
     topo.update(overrides)
     return topo
 

@@ -2,6 +2,9 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Nova subset through the real python-novaclient."""
+import re
+import uuid
+
 from novaclient import api_versions
 from novaclient import client as nova_client
 from novaclient import exceptions as nova_exc
@@ -363,3 +366,71 @@ class TestGroupsFlavorsLimits(base.SimCloudTestCase):
         self.assertEqual(-1, absolute['maxTotalInstances'])
         zones = nova.availability_zones.list(detailed=False)
         self.assertEqual(['nova'], [z.zoneName for z in zones])
+
+
+REQUEST_ID = re.compile(
+    r'^req-[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$')
+
+
+class TestRequestIds(base.SimCloudTestCase):
+    """As oslo.middleware's RequestId in Nova, Keystone and AODH: every
+    answer carries a new ``X-Openstack-Request-Id``, which is also the
+    ``request_id`` of the instance action the request started. A caller's
+    own (valid) id is its global request id: not echoed."""
+
+    def test_every_answer_has_one(self):
+        token = self.session().get_token()
+        seen = set()
+        for url, headers, status in (
+                (self.sim.auth_url, {}, 200),
+                (self.sim.compute_url + '/servers', {}, 401),
+                (self.sim.compute_url + '/servers/nope',
+                 {'X-Auth-Token': token}, 404),
+                (self.sim.compute_url + '/os-services',
+                 {'X-Auth-Token': token}, 200),
+                (self.sim.alarming_url + '/v2/alarms',
+                 {'X-Auth-Token': token}, 200)):
+            resp = requests.get(url, headers=headers)
+            self.assertEqual(status, resp.status_code, url)
+            rid = resp.headers['X-Openstack-Request-Id']
+            self.assertRegex(rid, REQUEST_ID)
+            if url.startswith(self.sim.compute_url):
+                self.assertEqual(rid, resp.headers['X-Compute-Request-Id'])
+            seen.add(rid)
+        self.assertEqual(5, len(seen))
+
+    def test_instance_actions_record_the_answered_id(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        resp = nova.servers.migrate(sid)
+        rid = resp.request_ids[0]
+        self.assertRegex(rid, REQUEST_ID)
+        action = nova.instance_action.get(sid, rid)
+        self.assertEqual(('migrate', rid), (action.action,
+                                            action.request_id))
+        self.wait_status(nova, sid, 'VERIFY_RESIZE')
+        confirm = nova.servers.confirm_resize(sid).request_ids[0]
+        self.assertEqual('confirmResize',
+                         nova.instance_action.get(sid, confirm).action)
+        member = self.nova('vnfm1', version='2.37')
+        server = member.servers.create('new', None, '1', nics='none')
+        self.assertEqual(
+            ['create'], [a.action for a in member.instance_action.list(
+                server.id) if a.request_id == server.request_ids[0]])
+
+    def test_the_callers_id_is_not_echoed(self):
+        mine = 'req-' + str(uuid.uuid4())
+        nova = nova_client.Client('2.53', session=self.session(),
+                                  global_request_id=mine)
+        sid = self.server_id('vm-0')
+        rid = nova.servers.live_migrate(sid, None, 'auto').request_ids[0]
+        self.assertNotEqual(mine, rid)
+        self.assertRegex(rid, REQUEST_ID)
+        self.assertEqual('live-migration',
+                         nova.instance_action.get(sid, rid).action)
+        self.assertRaises(nova_exc.NotFound, nova.instance_action.get, sid,
+                          mine)
+        # An invalid inbound id is ignored the same way.
+        resp = requests.get(self.sim.compute_url + '/', headers={
+            'X-Openstack-Request-Id': 'not-an-id'})
+        self.assertRegex(resp.headers['X-Openstack-Request-Id'], REQUEST_ID)

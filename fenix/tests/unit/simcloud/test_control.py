@@ -67,6 +67,37 @@ class TestControl(base.SimCloudTestCase):
         self.assertEqual([], cleared['migrations'])
         self.assertEqual(0.0, cleared['migration_failure_rate'])
 
+    def test_rule_added_after_one_is_used_up(self):
+        # A rule that has fired its last time (times: 0) is kept and
+        # saved as such; adding another rule must still work.
+        self.sim.fail_migrations(server='vm-0', type='live', times=1)
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, None, 'auto')
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'migration.error', base.WAIT, server=sid))
+        got = self.sim_call('POST', '/faults/migrations',
+                            {'host': 'compute-1', 'leak': True})['faults']
+        self.assertEqual([(0, None), (None, True)],
+                         [(r['times'], r['leak'])
+                          for r in got['migrations']])
+        self.assertEqual(got, topology.normalize_faults(got))
+
+    def test_heal_allocations(self):
+        self.sim.set_faults({'leak_allocations': True, 'migrations': [
+            {'server': 'vm-0', 'type': 'live'}]})
+        self.nova().servers.live_migrate(self.server_id('vm-0'),
+                                         'compute-1', 'auto')
+        self.assertIsNotNone(self.sim.wait_for_event('allocation.leak',
+                                                     base.WAIT))
+        hosts = {h['name']: h for h in self.sim_get('/topology')['hosts']}
+        self.assertEqual({'vcpus': 1, 'memory_mb': 2048, 'disk_gb': 20},
+                         hosts['compute-1']['leaked'])
+        self.assertEqual({'healed': ['compute-1']},
+                         self.sim_call('POST', '/allocations/heal'))
+        self.assertEqual({'healed': []},
+                         self.sim_call('POST', '/allocations/heal'))
+
     def test_api_fault(self):
         self.sim_call('POST', '/faults/api', {
             'service': 'compute', 'method': 'GET',

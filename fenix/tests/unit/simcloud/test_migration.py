@@ -85,10 +85,15 @@ class TestColdMigration(base.SimCloudTestCase):
         self.assertEqual('reverted',
                          nova.migrations.list(instance_uuid=sid)[0].status)
 
-    def test_confirm_without_resize_is_400(self):
+    def test_confirm_or_revert_without_resize_is_409(self):
+        # Nova's check_instance_state(vm_state=[RESIZED]): InvalidState.
         nova = self.nova()
-        self.assertRaises(nova_exc.BadRequest, nova.servers.confirm_resize,
-                          self.server_id('vm-0'))
+        sid = self.server_id('vm-0')
+        for call, action in ((nova.servers.confirm_resize, 'confirmResize'),
+                             (nova.servers.revert_resize, 'revertResize')):
+            exc = self.assertRaises(nova_exc.Conflict, call, sid)
+            self.assertIn("Cannot '%s' instance %s while it is in vm_state "
+                          "active" % (action, sid), str(exc))
 
     def test_target_host_checks(self):
         nova = self.nova(version='2.56')
@@ -249,21 +254,6 @@ class TestLiveMigration(base.SimCloudTestCase):
         triggers = self.sim.get_events(kind='fault.trigger')
         self.assertEqual([None], [t['rule'] for t in triggers])
 
-    def test_dest_host_down_fails_the_migration(self):
-        self.sim.slow_migrations(LONG, server='vm-0')
-        nova = self.nova(version='2.53')
-        sid = self.server_id('vm-0')
-        nova.servers.live_migrate(sid, 'compute-1', 'auto')
-        self.sim.set_host_state('compute-1', 'down')
-        mig = nova.server_migrations.list(sid)[0]
-        nova.server_migrations.live_migrate_force_complete(sid, mig.id)
-        self.assertEqual('error',
-                         nova.migrations.list(instance_uuid=sid)[0].status)
-        self.assertEqual('compute-2', self.sim.history.host_of(sid))
-        svc = nova.services.list(host='compute-1',
-                                 binary='nova-compute')[0]
-        self.assertEqual('down', svc.state)
-
 
 class TestEvacuate(base.SimCloudTestCase):
 
@@ -348,3 +338,245 @@ class TestTopologyFaults(base.SimCloudTestCase):
             self.assertRaises(nova_exc.ClientException,
                               nova.hypervisors.list)
         self.assertEqual(3, len(nova.hypervisors.list()))
+
+
+class TestDeletedServers(base.SimCloudTestCase):
+    """Nova soft-deletes a server's migration records with it."""
+
+    def test_migrations_of_deleted_servers_are_not_listed(self):
+        nova = self.nova(version='2.80')
+        vm0, ha0 = self.server_id('vm-0'), self.server_id('ha-0')
+        nova.servers.live_migrate(vm0, None, 'auto')
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=vm0)
+        nova.servers.live_migrate(ha0, 'compute-2', 'auto')
+        self.sim.wait_for_event('migration.finish', base.WAIT, server=ha0)
+        self.assertEqual({vm0, ha0}, {m.instance_uuid for m in
+                                      nova.migrations.list()})
+        nova.servers.delete(vm0)
+        self.assertEqual([ha0], [m.instance_uuid for m in
+                                 nova.migrations.list()])
+        self.assertEqual([], nova.migrations.list(instance_uuid=vm0))
+        self.assertRaises(nova_exc.NotFound, nova.server_migrations.list,
+                          vm0)
+        self.assertEqual(1, len(nova.migrations.list(host='compute-2')))
+
+
+class TestComputeDown(base.SimCloudTestCase):
+    """Moves from or to a nova-compute that is down, as in real Nova.
+
+    Refused when the API or the conductor can tell (the service is known
+    down); a move under way when a compute goes down leaves the server in
+    ERROR (409 to further moves) until an admin resets its state.
+    """
+
+    def server(self, nova, sid):
+        server = nova.servers.get(sid)
+        return (server.status, getattr(server, 'OS-EXT-STS:vm_state'),
+                getattr(server, 'OS-EXT-STS:task_state'),
+                getattr(server, 'OS-EXT-SRV-ATTR:host'))
+
+    def test_cold_migration_with_the_destination_going_down(self):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid, host='compute-1')
+        self.sim.set_host_state('compute-1', 'down')
+        self.assertTrue(self.sim.complete_now(sid))
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'migration.error', base.WAIT, server=sid))
+        self.assertEqual(('ERROR', 'error', None, 'compute-2'),
+                         self.server(nova, sid))
+        server = nova.servers.get(sid)
+        self.assertEqual(500, server.fault['code'])
+        self.assertIn('compute-1', server.fault['message'])
+        self.assertEqual(['error'], [m.status for m in
+                                     nova.migrations.list(
+                                         instance_uuid=sid)])
+        # The destination's claim is released (no leak by default).
+        self.assertEqual([1, 2048, 20],
+                         self.sim.cloud.hosts['compute-1'].used)
+        action = nova.instance_action.list(sid)[0]
+        self.assertEqual(('migrate', 'Error'), (action.action,
+                                                action.message))
+        self.sim.set_host_state('compute-1', 'up')
+        self._refused_until_reset(nova, sid, 'compute-2')
+
+    def _refused_until_reset(self, nova, sid, host):
+        exc = self.assertRaises(nova_exc.Conflict, nova.servers.migrate,
+                                sid)
+        self.assertIn('vm_state error', str(exc))
+        self.assertRaises(nova_exc.Conflict, nova.servers.live_migrate,
+                          sid, None, 'auto')
+        nova.servers.reset_state(sid, 'active')
+        self.assertEqual(('ACTIVE', 'active', None, host),
+                         self.server(nova, sid))
+        self.assertNotIn('fault', nova.servers.get(sid).to_dict())
+        self.sim.clear_faults()
+        nova.servers.live_migrate(sid, None, 'auto')
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'migration.finish', base.WAIT, server=sid))
+        self.assertNotEqual(host, self.sim.history.host_of(sid))
+
+    def _live_migration_with_a_host_going_down(self, down):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova(version='2.53')
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, 'compute-1', 'auto')
+        self.sim.set_host_state(down, 'down')
+        mig = nova.server_migrations.list(sid)[0]
+        nova.server_migrations.live_migrate_force_complete(sid, mig.id)
+        self.assertEqual(('ERROR', 'error', None, 'compute-2'),
+                         self.server(nova, sid))
+        self.assertIn(down, nova.servers.get(sid).fault['message'])
+        self.assertEqual('error',
+                         nova.migrations.list(instance_uuid=sid)[0].status)
+        event = self.sim.get_events(kind='migration.error', server=sid)[-1]
+        self.assertEqual('error', event['vm_state'])
+        svc = nova.services.list(host=down, binary='nova-compute')[0]
+        self.assertEqual('down', svc.state)
+        self.sim.set_host_state(down, 'up')
+        self._refused_until_reset(nova, sid, 'compute-2')
+
+    def test_live_migration_with_the_source_going_down(self):
+        self._live_migration_with_a_host_going_down('compute-2')
+
+    def test_live_migration_with_the_destination_going_down(self):
+        self._live_migration_with_a_host_going_down('compute-1')
+
+    def test_confirm_with_the_source_going_down(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid, host='compute-1')
+        self.wait_status(nova, sid, 'VERIFY_RESIZE')
+        self.sim.set_timing(confirm_resize=LONG)
+        nova.servers.confirm_resize(sid)
+        self.assertEqual('confirming', nova.migrations.list(
+            instance_uuid=sid)[0].status)
+        self.sim.set_host_state('compute-2', 'down')
+        self.assertTrue(self.sim.complete_now(sid))
+        event = self.sim.wait_for_event('migration.error', base.WAIT,
+                                        server=sid)
+        self.assertIn('compute-2', event['reason'])
+        # On its destination, in ERROR; the source's claim is released.
+        self.assertEqual(('ERROR', 'error', None, 'compute-1'),
+                         self.server(nova, sid))
+        self.assertEqual([0, 0, 0], self.sim.cloud.hosts['compute-2'].used)
+        self.assertEqual('error', nova.migrations.list(
+            instance_uuid=sid)[0].status)
+        self.assertRaises(nova_exc.Conflict, nova.servers.confirm_resize,
+                          sid)
+
+    def test_refused_at_once_when_known_down(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        self.sim.set_host_state('compute-2', 'down')
+        # compute.api: check_instance_host(check_is_up=True) on resize.
+        exc = self.assertRaises(nova_exc.Conflict, nova.servers.migrate,
+                                sid)
+        self.assertIn('Service is unavailable at this time.', str(exc))
+        # The conductor's ComputeServiceUnavailable: the migration is in
+        # error, the server untouched (still ACTIVE).
+        nova.servers.live_migrate(sid, None, 'auto')
+        self.assertEqual(('ACTIVE', 'active', None, 'compute-2'),
+                         self.server(nova, sid))
+        self.assertEqual('error', nova.migrations.list(
+            instance_uuid=sid)[0].status)
+        # A down destination is filtered out by the scheduler.
+        self.sim.set_host_state('compute-2', 'up')
+        self.sim.set_host_state('compute-1', 'down')
+        self.assertRaises(nova_exc.BadRequest, nova.servers.migrate, sid,
+                          host='compute-1')
+        self.assertEqual('ACTIVE', nova.servers.get(sid).status)
+
+    def test_confirm_refused_when_the_source_is_known_down(self):
+        nova = self.nova()
+        sid = self.server_id('vm-0')
+        nova.servers.migrate(sid)
+        self.wait_status(nova, sid, 'VERIFY_RESIZE')
+        self.sim.set_host_state('compute-2', 'down')
+        self.assertRaises(nova_exc.Conflict, nova.servers.confirm_resize,
+                          sid)
+        self.assertEqual('VERIFY_RESIZE', nova.servers.get(sid).status)
+
+
+class TestAllocationLeak(base.SimCloudTestCase):
+    """Opt-in fault ``leak_allocations``: as real Nova sometimes does, a
+    failed migration leaves its destination's resources claimed in
+    Placement: the scheduler finds no valid host there while the
+    hypervisor still reports the resources free."""
+
+    def usage(self, nova, host):
+        hyp = [h for h in nova.hypervisors.list()
+               if h.hypervisor_hostname == host][0]
+        return hyp.vcpus_used, hyp.memory_mb_used
+
+    def fail_once_to_compute_1(self, nova):
+        sid = self.server_id('vm-0')
+        nova.servers.live_migrate(sid, 'compute-1', 'auto')
+        event = self.sim.wait_for_event('migration.error', base.WAIT,
+                                        server=sid)
+        self.assertIsNotNone(event)
+        self.assertEqual('compute-2', self.sim.history.host_of(sid))
+
+    def test_off_by_default(self):
+        self.sim.fail_migrations(server='vm-0', type='live', times=1)
+        nova = self.nova(version='2.56')
+        self.fail_once_to_compute_1(nova)
+        self.assertEqual([], self.sim.get_events(kind='allocation.leak'))
+        nova.servers.migrate(self.server_id('other-0'), host='compute-1')
+        self.wait_status(nova, self.server_id('other-0'), 'VERIFY_RESIZE')
+
+    def test_leak_blocks_scheduling_until_healed(self):
+        self.sim.set_faults({'leak_allocations': True, 'migrations': [
+            {'server': 'vm-0', 'type': 'live', 'times': 1}]})
+        nova = self.nova(version='2.56')
+        self.fail_once_to_compute_1(nova)
+        leak = self.sim.get_events(kind='allocation.leak')
+        self.assertEqual([('compute-1', 1, 2048)],
+                         [(e['host'], e['vcpus'], e['memory_mb'])
+                          for e in leak])
+        # The hypervisor (resource tracker) sees one free slot...
+        self.assertEqual((1, 2048), self.usage(self.nova(version='2.87'),
+                                               'compute-1'))
+        # ...Placement does not: the scheduler refuses compute-1.
+        other = self.server_id('other-0')
+        exc = self.assertRaises(nova_exc.BadRequest, nova.servers.migrate,
+                                other, host='compute-1')
+        self.assertIn('No valid host', str(exc))
+        snap = {h['name']: h for h in self.sim.snapshot()['hosts']}
+        self.assertEqual(1, snap['compute-1']['leaked']['vcpus'])
+        self.assertEqual(['compute-1'], self.sim.heal_allocations())
+        self.assertEqual([], self.sim.heal_allocations())
+        nova.servers.migrate(other, host='compute-1')
+        self.wait_status(nova, other, 'VERIFY_RESIZE')
+
+    def test_per_rule_leak_and_compute_down(self):
+        # A rule's leak: true applies without the global switch...
+        self.sim.fail_migrations(server='vm-0', type='live', times=1,
+                                 leak=True)
+        nova = self.nova(version='2.56')
+        self.fail_once_to_compute_1(nova)
+        self.assertEqual([1, 2048, 20],
+                         self.sim.cloud.hosts['compute-1'].leaked)
+        self.sim.heal_allocations()
+        # ...and the switch covers moves failed by a compute going down.
+        self.sim.set_faults({'leak_allocations': True})
+        self.sim.slow_migrations(LONG, server='vm-0')
+        sid = self.server_id('vm-0')
+        since = self.sim.events.last_seq
+        nova.servers.live_migrate(sid, 'compute-1', 'auto')
+        self.sim.set_host_state('compute-2', 'down')
+        self.assertTrue(self.sim.complete_now(sid))
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'allocation.leak', base.WAIT, since=since, server=sid))
+        self.assertEqual('ERROR', nova.servers.get(sid).status)
+        self.assertEqual([1, 2048, 20],
+                         self.sim.cloud.hosts['compute-1'].leaked)
+
+    def test_bad_switch_is_refused(self):
+        err = self.assertRaises(topology.TopologyError, self.sim.set_faults,
+                                {'leak_allocations': 'yes'})
+        self.assertIn('faults.leak_allocations', str(err))
+        err = self.assertRaises(topology.TopologyError, self.sim.set_faults,
+                                {'migrations': [{'leak': 1}]})
+        self.assertIn('faults.migrations[0].leak', str(err))

@@ -10,6 +10,7 @@ Fenix received.
 """
 import datetime
 
+from novaclient import exceptions as nova_exc
 import requests
 
 from fenix.tests.unit.tools import base
@@ -226,6 +227,32 @@ class TestEvents(VNFMTestCase):
                           switch[0]['reason']))
         self.assertEqual('standby',
                          self.nova.data[active]['metadata']['ha_role'])
+
+    def test_busy_server_does_not_stop_role_marking(self):
+        # Real Nova answers 409 to a metadata change while the server is
+        # busy (e.g. migrating): that one role stays stale, the others
+        # are still written, now and at the next change.
+        active = self.vnfm.roles()['active']
+        standby = self.vnfm.roles()['standby'][0]
+        set_item = self.nova.servers.set_meta_item
+
+        def busy_active(sid, key, value):
+            if sid == active:
+                raise nova_exc.Conflict(409, 'task_state migrating')
+            return set_item(sid, key, value)
+
+        self.nova.servers.set_meta_item = busy_active
+        self.affect([sid for sid in self.ids()
+                     if self.nova.host_of(sid) == self.nova.host_of(
+                         active)])
+        self.send(self.payload('PREPARE_MAINTENANCE'))
+        self.assertEqual(standby, self.vnfm.roles()['active'])
+        self.assertEqual('active',
+                         self.nova.data[standby]['metadata']['ha_role'])
+        self.assertEqual('active',  # stale: Nova refused the change
+                         self.nova.data[active]['metadata']['ha_role'])
+        self.assertEqual([], [a for a in self.vnfm.actions.list()
+                              if a['action'] == 'roles_in_nova'])
 
     def test_planned_without_active_keeps_roles(self):
         active = self.vnfm.roles()['active']
