@@ -113,3 +113,9 @@ EVENT_ACTION = 'action'
 EVENT_ERROR = 'error'
 EVENT_HOST = 'host'
 EVENT_PLUGIN = 'plugin'
+
+# What wakes a session's runner (SessionRunner.wake/wait): a waiter for one
+# topic sleeps through wake-ups of the others.
+WAKE_REPLY = 'reply'          # a project or an instance answered
+WAKE_REPORT = 'report'        # an action plug-in reported
+WAKE_INTERNAL = 'internal'    # the workflow's own workers (a move ended)

@@ -76,11 +76,11 @@ class EngineManager(object):
         for r in runners:
             r.stop(session_runner.STOP_SHUTDOWN, timeout=timeout)
 
-    def _wake(self, context, session):
+    def _wake(self, context, session, topic=None):
         with self._lock:
             runner = self._runners.get(session['session_id'])
         if runner is not None:
-            runner.wake()
+            runner.wake(topic)
         elif session.get('engine') and session['engine'] != self.host \
                 and not rpc.local_mode():
             # Owned by another engine: tell it to look.
@@ -272,7 +272,7 @@ class EngineManager(object):
                          message='project %s replied %s' % (project_id,
                                                             state),
                          data={'instance_actions': actions})
-        self._wake(context, session)
+        self._wake(context, session, st.WAKE_REPLY)
         return {'session_id': session_id, 'project_id': project_id,
                 'state': state, 'instance_actions': merged}
 
@@ -319,7 +319,7 @@ class EngineManager(object):
             kind=st.EVENT_REPLY, state=state, project_id=project_id,
             instance_id=instance_id, message='instance %s: %s %s' % (
                 instance_id, state, reply.get('instance_action') or '')))
-        self._wake(context, session)
+        self._wake(context, session, st.WAKE_REPLY)
         return {'session_id': session_id, 'project_id': project_id,
                 'instance_id': instance_id, 'state': state,
                 'instance_action': values.get('action', instance['action'])}
@@ -386,7 +386,7 @@ class EngineManager(object):
                          message='%s plug-in %s reported %s on %s' % (
                              run['type'], plugin, report['state'],
                              hostname or 'session'))
-        self._wake(context, session)
+        self._wake(context, session, st.WAKE_REPORT)
         return views.action_run(db_api.action_runs_get(
             session_id, plugin=plugin, type=run['type'],
             hostname=hostname or '')[0])

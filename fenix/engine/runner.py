@@ -46,7 +46,9 @@ class SessionRunner(object):
         self.notifier = notifier
         self._on_exit = on_exit
         self._cond = threading.Condition()
-        self._wakeups = 0
+        self._wakeups = 0      # every wake-up
+        self._generic = 0      # wake-ups without a topic
+        self._topics = {}      # topic -> wake-ups with that topic
         self._stop_reason = None
         self._thread = threading.Thread(
             target=self._run, name='session-%s' % session_id[:8],
@@ -66,10 +68,18 @@ class SessionRunner(object):
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def wake(self):
-        """Something changed (a reply, a report, a constraint): look again."""
+    def wake(self, topic=None):
+        """Something changed (a reply, a report, a constraint): look again.
+
+        ``topic`` (one of ``fenix.common.states.WAKE_*``) says what changed: a
+        waiter for another topic sleeps on. Without one, every waiter wakes.
+        """
         with self._cond:
             self._wakeups += 1
+            if topic is None:
+                self._generic += 1
+            else:
+                self._topics[topic] = self._topics.get(topic, 0) + 1
             self._cond.notify_all()
 
     def stop(self, reason, timeout=None):
@@ -86,20 +96,34 @@ class SessionRunner(object):
         if self._stop_reason:
             raise SessionStopped(self._stop_reason)
 
-    def wait(self, timeout):
+    def _count(self, topic):
+        if topic is None:
+            return self._wakeups
+        return (self._generic, self._topics.get(topic, 0))
+
+    def mark(self, topic=None):
+        """Where the wake-ups (of ``topic``) stand now; see :meth:`wait`."""
+        with self._cond:
+            return self._count(topic)
+
+    def wait(self, timeout, topic=None, since=None):
         """Block until woken, stopped or ``timeout`` seconds passed.
 
-        Returns True when woken. Raises SessionStopped when stopped.
+        ``topic``: wake only for wake-ups of that topic (or without one).
+        ``since``: a :meth:`mark` taken before the caller last looked; a
+        wake-up after it returns at once (none is lost while the caller
+        was busy looking). Returns True when woken. Raises SessionStopped
+        when stopped.
         """
         with self._cond:
             self.check_stop()
-            seen = self._wakeups
+            seen = self._count(topic) if since is None else since
             if timeout > 0:
                 self._cond.wait_for(
-                    lambda: self._wakeups != seen or self._stop_reason,
+                    lambda: self._count(topic) != seen or self._stop_reason,
                     timeout)
             self.check_stop()
-            return self._wakeups != seen
+            return self._count(topic) != seen
 
     # --- the loop ---------------------------------------------------------
     def _run(self):

@@ -164,18 +164,25 @@ class BaseWorkflow(object):
                 return
             self.runner.wait(left)
 
-    def wait_until(self, predicate, deadline):
+    def wait_until(self, predicate, deadline, topic=None):
         """Call ``predicate`` now and after every wake-up until it returns
         something true or ``deadline`` (naive UTC) passes. Returns the last
-        value of the predicate."""
+        value of the predicate.
+
+        ``topic``: look again only on wake-ups about that (one of
+        ``states.WAKE_*``; wake-ups without a topic always count).
+        """
         while True:
+            # Marked before looking: a wake-up while the predicate runs
+            # is not lost.
+            mark = self.runner.mark(topic)
             value = predicate()
             if value:
                 return value
             left = (deadline - timeutils.utcnow()).total_seconds()
             if left <= 0:
                 return predicate()
-            self.runner.wait(left)
+            self.runner.wait(left, topic=topic, since=mark)
 
     # --- project events ---------------------------------------------------
     def project_url(self, project_id, instance_id=None):
@@ -368,7 +375,10 @@ class BaseWorkflow(object):
             return (rows[0] if rows and rows[0]['state'] in
                     st.RUN_REPORT_STATES else None)
 
-        row = self.wait_until(reported, timeutils.after(timeout))
+        # Many hosts may wait at once (nfv): each looks again only when a
+        # plug-in reported, not on every reply or finished move.
+        row = self.wait_until(reported, timeutils.after(timeout),
+                              topic=st.WAKE_REPORT)
         if not row:
             return action_base.Result(
                 False, 'no report within %s seconds' % timeout)

@@ -71,6 +71,13 @@ def instance_of(server, constraint, group_id):
         live_migratable=vm_state in ('', 'active', 'paused'))
 
 
+def durations_of(options):
+    """The planner's durations: the session's ``estimates`` (seconds)
+    over the planner's defaults."""
+    return planner.Durations.from_dict(dict((options or {}).get('estimates')
+                                            or {}))
+
+
 def build_topology(hypervisors, services, session_hosts, servers,
                    server_groups, constraints, group_rules, options=None,
                    durations=None):
@@ -133,7 +140,7 @@ def build_topology(hypervisors, services, session_hosts, servers,
     return planner.Topology(
         hosts=hosts, instances=instances,
         groups=[g for gid, g in sorted(groups.items()) if gid in used],
-        durations=durations or planner.Durations(), limits=limits)
+        durations=durations or durations_of(options), limits=limits)
 
 
 def host_order(plan):

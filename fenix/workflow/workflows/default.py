@@ -125,9 +125,10 @@ class DefaultWorkflow(base.BaseWorkflow):
         self.record(st.EVENT_DECISION, message, **kwargs)
 
     def _wake(self, *args):
+        """Wake the session's loop (a future's done-callback)."""
         wake = getattr(self.runner, 'wake', None)
         if wake:
-            wake()
+            wake(st.WAKE_INTERNAL)
 
     def _host(self, hostname):
         return db_api.host_get(self.session_id, hostname)
@@ -960,6 +961,7 @@ class DefaultWorkflow(base.BaseWorkflow):
                 future.add_done_callback(self._wake)
                 futures[future] = (row, action)
             while futures or waits:
+                mark = self.runner.mark()
                 for future in [f for f in futures if f.done()]:
                     row, action = futures.pop(future)
                     self._move_finished(hostname, row, action, future,
@@ -993,7 +995,8 @@ class DefaultWorkflow(base.BaseWorkflow):
                     waits = {}
                 if not futures and not waits:
                     break
-                self.runner.wait(CONF.workflow.nova_poll_interval)
+                self.runner.wait(CONF.workflow.nova_poll_interval,
+                                 since=mark)
         finally:
             cancelled.set()
             pool.shutdown(wait=False, cancel_futures=True)

@@ -610,7 +610,7 @@ class Executor(object):
                                     self.constraints.get(job.iid),
                                     None)
         planned_kind, warn = planner.choose_move_kind(
-            inst, planner.Durations())
+            inst, nfv_plan.durations_of(self.options))
         project = self.projects.get(job.project_id)
         reply = (row or {}).get('reply')
         event = getattr(job, 'event', None) or (row or {}).get('event')
@@ -672,6 +672,24 @@ class Executor(object):
                   'action_state': st.ACTION_IN_PROGRESS}
         if not job.resume:
             values.update(action_message=None, action_attempts=0)
+        row = dict(self.rows.get(job.iid) or {
+            'instance_id': job.iid, 'project_id': job.project_id,
+            'instance_name': job.server.get('name'), 'action_attempts': 0},
+            **values)
+        job.phase = MOVING
+        # The rows, the move and its INSTANCE_ACTION_DONE are the worker's:
+        # the loop is not held up by the database and HTTP of many moves.
+        future = self.pool.submit(self._run_move, job, row, values)
+        future.add_done_callback(wf._wake)
+        self.moves[future] = job
+        return True
+
+    def _run_move(self, job, row, values):
+        """In a worker: record the move, run it, record its outcome.
+
+        Returns (the move's future, failures as sentences).
+        """
+        wf = self.wf
         message = '%s of instance %s from %s to %s %s' % (
             job.action, job.iid, job.host, job.target,
             'watched again' if job.resume else 'started')
@@ -686,31 +704,31 @@ class Executor(object):
                 instance_name=job.server.get('name')))
             wf.record(st.EVENT_ACTION, message, instance_id=job.iid,
                       **history)
-        job.phase = MOVING
-        future = self.pool.submit(wf._move, job.server, job.action,
-                                  job.target, job.resume, self.cancelled)
-        future.add_done_callback(wf._wake)
-        self.moves[future] = job
-        return True
+        moved = concurrent.futures.Future()
+        try:
+            moved.set_result(wf._move(job.server, job.action, job.target,
+                                      job.resume, self.cancelled))
+        except Exception as e:  # noqa - reported by _move_finished
+            moved.set_exception(e)
+        failures = []
+        wf._move_finished(job.host, row, job.action, moved, failures)
+        return moved, failures
 
     def _move_finished(self, future, job):
-        wf = self.wf
-        row = self.rows.get(job.iid) or {
-            'instance_id': job.iid, 'project_id': job.project_id,
-            'instance_name': job.server.get('name'), 'action_attempts': 0}
-        failures = []
-        wf._move_finished(job.host, row, job.action, future, failures)
+        try:
+            moved, failures = future.result()
+        except Exception as e:  # noqa - a bug in recording: fail the move
+            LOG.exception('Move of %s failed', job.iid)
+            moved, failures = None, ['%s of instance %s failed: %s' % (
+                job.action, job.iid, e)]
         self._unreserve(job)
         self._release(job.iid)
         if failures:
             self.failures.extend(failures)
             job.phase = DONE
             return
-        try:
-            host = future.result().get('host') or job.target
-        except Exception:  # noqa - already reported as a failure
-            host = job.target
-        self._set_server(dict(job.server, host=host))
+        self._set_server(dict(job.server,
+                              host=moved.result().get('host') or job.target))
         job.phase = DONE
 
     def _check_own(self, job):
@@ -899,13 +917,16 @@ class Executor(object):
         wf = self.wf
         poll = CONF.workflow.nova_poll_interval
         while True:
+            # Wake-ups during the pass (replies, moves ending) end the
+            # wait below at once.
+            mark = wf.runner.mark()
             self._collect()
             if self.failures:
                 # Let what runs finish (bounded by the move time-outs),
                 # start nothing new.
                 if not self.moves and not self.downs and not self.notes:
                     return
-                wf.runner.wait(poll)
+                wf.runner.wait(poll, since=mark)
                 continue
             # Bursts of wake-ups (moves ending together, replies) are
             # handled in one pass: at most one pass per MIN_PASS seconds.
@@ -966,7 +987,7 @@ class Executor(object):
             if any(j.phase == READY for jobs in self.jobs.values()
                    for j in jobs.values()):
                 wait = min(wait, poll)
-            wf.runner.wait(max(wait, 0.01))
+            wf.runner.wait(max(wait, 0.01), since=mark)
 
     def _step(self):
         """Advance every job; returns seconds until the next deadline."""

@@ -45,6 +45,17 @@ DOWNLOAD_SCHEMA = {
     ],
 }
 
+# Seconds; the planner's defaults (fenix.workflow.planner.Durations) for
+# what is not given.
+SECONDS = {'type': 'number', 'minimum': 0, 'maximum': 10 ** 7}
+ESTIMATES_SCHEMA = {
+    'type': 'object',
+    'properties': {name: SECONDS for name in (
+        'cold_migration', 'live_migration', 'live_interruption',
+        'own_action', 'host_maintenance')},
+    'additionalProperties': False,
+}
+
 CREATE_SCHEMA = {
     'type': 'object',
     'properties': {
@@ -62,6 +73,7 @@ CREATE_SCHEMA = {
         'max_concurrent_migrations': v.integer(1),
         'nack_policy': v.enum(NACK_POLICIES),
         'reply_window': v.integer(1),
+        'estimates': ESTIMATES_SCHEMA,
     },
     'additionalProperties': False,
 }

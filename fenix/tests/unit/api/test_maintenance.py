@@ -37,6 +37,7 @@ FULL_BODY = {
     'max_concurrent_migrations': 4,
     'nack_policy': 'skip_host',
     'reply_window': 60,
+    'estimates': {'cold_migration': 0.5, 'host_maintenance': 1200},
 }
 
 
@@ -126,6 +127,12 @@ class TestCreate(base.APITestCase):
                                        'fail, skip_host'),
             ({'reply_window': 0}, 'reply_window: 0 is less than'),
             ({'reply_window': None}, 'reply_window: null is not of type'),
+            ({'estimates': {'cold_migration': -1}},
+             'estimates.cold_migration: -1 is less than the minimum of 0'),
+            ({'estimates': {'warp': 1}}, "estimates: 'warp'"),
+            ({'estimates': {'host_maintenance': '9'}},
+             'estimates.host_maintenance: "9" is not of type number'),
+            ({'estimates': []}, 'estimates: [] is not of type object'),
         ]
         for body, fragment in cases:
             resp = self.post('/v1/maintenance', body)

@@ -385,6 +385,27 @@ class NFVTest(base.TestCase):
                                  m['target']) for m in moves),
                          sorted(self.cloud.moves))
 
+    def test_estimates_drive_the_plan(self):
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        fast = {'cold_migration': 2, 'live_migration': 2,
+                'host_maintenance': 10}
+        plans = {}
+        for name, estimates in (('default', None), ('fast', fast)):
+            options = {'dry_run': True}
+            if estimates:
+                options['estimates'] = estimates
+            session = self.run_session(self.create(options=options))
+            plans[name] = session['plan']['dry_run']
+        # Planned with the planner's defaults (180 s moves, 900 s hosts)
+        # a session takes far longer than with this cloud's estimates.
+        self.assertGreaterEqual(plans['default']['lower_bound'], 900)
+        self.assertLess(plans['fast']['estimated_duration'], 100)
+        self.assertGreaterEqual(plans['fast']['estimated_duration'],
+                                plans['fast']['lower_bound'])
+        for m in [m for w in plans['fast']['waves'] for m in w['moves']]:
+            self.assertLessEqual(m['end'] - m['start'], 2)
+
     def test_continue_does_not_repeat_moves(self):
         self.doctor()
         InstanceVNFM(self.cloud, self.notifier, 'p1')

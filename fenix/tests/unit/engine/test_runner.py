@@ -1,0 +1,93 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""SessionRunner's wake-ups: topics, and stop."""
+import threading
+
+from fenix.common import states as st
+from fenix.engine import runner as session_runner
+from fenix.tests import base
+
+WAIT = 10
+
+
+class WakeTopicsTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        # Not started: only its wake/wait are used here.
+        self.runner = session_runner.SessionRunner('s1', notifier=None)
+
+    def waiter(self, topic):
+        """A thread in wait(topic=...); returns (thread, result).
+
+        Returns once the thread has read the wake-up count under the
+        runner's lock: a wake() from here then comes after it.
+        """
+        entered = threading.Event()
+        count = self.runner._count
+
+        def counting(t):
+            entered.set()
+            return count(t)
+        self.runner._count = counting
+        result = []
+        thread = threading.Thread(
+            target=lambda: result.append(self.runner.wait(WAIT,
+                                                          topic=topic)))
+        thread.start()
+        self.assertTrue(entered.wait(WAIT))
+        self.addCleanup(thread.join, WAIT)
+        return thread, result
+
+    def test_wait_without_topic_wakes_for_any(self):
+        thread, result = self.waiter(None)
+        self.runner.wake(st.WAKE_INTERNAL)
+        thread.join(WAIT)
+        self.assertEqual([True], result)
+
+    def test_topic_waiter_sleeps_through_other_topics(self):
+        thread, result = self.waiter(st.WAKE_REPORT)
+        self.runner.wake(st.WAKE_REPLY)
+        self.runner.wake(st.WAKE_INTERNAL)
+        # Still waiting: a wait of its own on the same condition times out
+        # while the first one has not returned.
+        self.assertFalse(self.runner.wait(0.1, topic=st.WAKE_REPORT))
+        self.assertTrue(thread.is_alive())
+        self.runner.wake(st.WAKE_REPORT)
+        thread.join(WAIT)
+        self.assertEqual([True], result)
+
+    def test_untopical_wake_wakes_topic_waiters(self):
+        thread, result = self.waiter(st.WAKE_REPORT)
+        self.runner.wake()
+        thread.join(WAIT)
+        self.assertEqual([True], result)
+
+    def test_stop_interrupts_a_topic_wait(self):
+        errors = []
+
+        def run():
+            try:
+                self.runner.wait(WAIT, topic=st.WAKE_REPORT)
+            except session_runner.SessionStopped as e:
+                errors.append(e)
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.runner.stop('deleted')
+        thread.join(WAIT)
+        self.assertFalse(thread.is_alive())
+        self.assertEqual(1, len(errors))
+
+    def test_wake_while_looking_is_not_lost(self):
+        # A wake-up between mark() and wait() (the caller was busy
+        # looking) ends the wait at once, whatever its timeout.
+        for topic in (None, st.WAKE_REPORT):
+            mark = self.runner.mark(topic)
+            self.runner.wake(topic)
+            self.assertTrue(self.runner.wait(WAIT * 100, topic=topic,
+                                             since=mark))
+        mark = self.runner.mark(st.WAKE_REPORT)
+        self.runner.wake(st.WAKE_REPLY)
+        self.assertFalse(self.runner.wait(0.05, topic=st.WAKE_REPORT,
+                                          since=mark))
