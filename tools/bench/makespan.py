@@ -356,7 +356,7 @@ def run_once(args, parallel, label):
             body['max_parallel_hosts'] = 1
         begin = time.monotonic()
         sid = cloud.create_session(**body)
-        state = cloud.wait_final(sid, timeout=args.timeout)
+        state = cloud.wait_final(sid, timeout=args.timeout, interval=0.2)
         took = time.monotonic() - begin
         detail = cloud.detail(sid)
         if args.trace:

@@ -298,8 +298,10 @@ class FenixCloud(fixtures.Fixture):
         except AssertionError as e:
             raise AssertionError('%s; states seen: %s' % (e, seen))
 
-    def wait_final(self, session_id, timeout=SESSION_TIMEOUT):
-        return self.wait_state(session_id, FINAL_STATES, timeout)
+    def wait_final(self, session_id, timeout=SESSION_TIMEOUT,
+                   interval=0.05):
+        return self.wait_state(session_id, FINAL_STATES, timeout,
+                               interval=interval)
 
     def summary(self, session_id):
         resp = self.client.get('/v1/maintenance/%s' % session_id)
