@@ -70,6 +70,8 @@ from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow import base
 from fenix.workflow import capacity
+from fenix.workflow import nfv_plan
+from fenix.workflow import planner
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -500,6 +502,7 @@ class DefaultWorkflow(base.BaseWorkflow):
                   if h not in {x['hostname'] for x in self.hosts()}]
         result = capacity.rolling_plan(topology, session_hosts, others,
                                        maintained)
+        result.update(self._dry_run_waves(result))
         result['controllers'] = [
             h['hostname'] for h in self.hosts(type=st.CONTROLLER)
             if not h['maintained'] and h['state'] != st.HOST_SKIPPED]
@@ -513,6 +516,47 @@ class DefaultWorkflow(base.BaseWorkflow):
                        % (order, '; then blocked: %s' % result['blocked']
                           if result['blocked'] else ''))
         return st.MAINTENANCE_COMPLETE
+
+    def _dry_run_waves(self, result):
+        """The steps of :func:`capacity.rolling_plan` in the shape of the
+        nfv planner's plan (:meth:`planner.Plan.to_dict`): one host per
+        wave, each move with its source, target, kind and estimated times
+        (the session's ``estimates`` over the planner's defaults; moves of
+        a host run ``max_concurrent_migrations`` at a time)."""
+        durations = nfv_plan.durations_of(self.options)
+        constraints = {c['instance_id']: c
+                       for c in db_api.instance_constraints_list()}
+        projects = {p['project_id']: p
+                    for p in db_api.projects_get(self.session_id)}
+        owners = {i['instance_id']: i['project_id']
+                  for i in db_api.instances_get(self.session_id)}
+        at_once = max(1, int(self.options.get('max_concurrent_migrations')
+                             or DEFAULT_CONCURRENT_MIGRATIONS))
+        waves = []
+        now = 0.0
+        for index, step in enumerate(result['steps']):
+            moves = []
+            ends = []
+            for n, (iid, target) in enumerate(sorted(step['moves'].items())):
+                kind, _why = self._default_action(
+                    projects.get(owners.get(iid)), constraints.get(iid))
+                took, outage = planner.move_timing(kind, durations)
+                start = ends[n - at_once] if n >= at_once else now
+                ends.append(start + took)
+                moves.append({'instance_id': iid, 'source': step['host'],
+                              'target': target, 'kind': kind,
+                              'start': start, 'end': start + took,
+                              'interruption_start': start + took - outage,
+                              'project_id': owners.get(iid)})
+            end = max(ends or [now]) + durations.host_maintenance
+            waves.append({'index': index, 'start': now, 'end': end,
+                          'hosts': [step['host']], 'moves': moves})
+            now = end
+        return {'feasible': result['blocked'] is None,
+                'message': result['blocked'] or '',
+                'waves': waves, 'hosts': len(waves),
+                'moves': sum(len(w['moves']) for w in waves),
+                'estimated_duration': now}
 
     # --- SCALE_IN -----------------------------------------------------------
     def _may_scale_in(self, project_id):

@@ -613,6 +613,22 @@ class TestHosts(WorkflowTest):
                          [s['host'] for s in plan['steps']])
         self.assertIsNone(plan['blocked'])
         self.assertInHistory(sid, 'dry run: order c3 (empty)')
+        # The nfv plan's shape: one host a wave, moves with their kind and
+        # times from the planner's default durations.
+        self.assertTrue(plan['feasible'])
+        self.assertEqual([['c3'], ['c1'], ['c2']],
+                         [w['hosts'] for w in plan['waves']])
+        moves = [m for w in plan['waves'] for m in w['moves']]
+        self.assertEqual(plan['moves'], len(moves))
+        self.assertEqual([('a', 'c1', 'c3', st.MIGRATE)],
+                         [(m['instance_id'], m['source'], m['target'],
+                           m['kind']) for m in moves
+                          if m['instance_id'] == 'a'])
+        # c3 is empty: host time only; c1: a cold move (180 s), then 900 s.
+        self.assertEqual([0, 900, 1980], [w['start']
+                                          for w in plan['waves']])
+        self.assertEqual(plan['waves'][-1]['end'],
+                         plan['estimated_duration'])
 
 
 class TestDownloads(WorkflowTest):
