@@ -632,16 +632,26 @@ def _instance_row(session, session_id, instance_id):
     return row
 
 
-def instances_get(session_id, project_id=None, host=None):
+def instances_get(session_id, project_id=None, host=None,
+                  instance_ids=None):
+    """Instances of a session (of a project, on a host, with these ids)."""
     stmt = sa.select(models.Instance).where(
         models.Instance.session_id == session_id)
     if project_id is not None:
         stmt = stmt.where(models.Instance.project_id == project_id)
     if host is not None:
         stmt = stmt.where(models.Instance.host == host)
+    if instance_ids is None:
+        chunks = [stmt]
+    else:
+        ids = list(instance_ids)
+        chunks = [stmt.where(models.Instance.instance_id.in_(
+            ids[k:k + IN_CHUNK])) for k in range(0, len(ids), IN_CHUNK)]
+    rows = []
     with _reader() as session:
-        return _dicts(session.execute(stmt.order_by(models.Instance.id))
-                      .scalars())
+        for chunk in chunks:
+            rows.extend(session.execute(chunk).scalars())
+    return _dicts(sorted(rows, key=lambda r: r.id))
 
 
 def instance_get(session_id, instance_id):

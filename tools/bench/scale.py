@@ -124,6 +124,29 @@ def proc_status(pid, key):
     return None
 
 
+def fresh_database(url):
+    """Create the (empty) database of ``url``; returns its dropper."""
+    import sqlalchemy as sa
+    target = sa.engine.make_url(url)
+    server = sa.create_engine(target.set(database=''
+                                         if target.get_backend_name() ==
+                                         'mysql' else 'postgres'),
+                              isolation_level='AUTOCOMMIT')
+    quote = '`' if target.get_backend_name() == 'mysql' else '"'
+    name = '%s%s%s' % (quote, target.database, quote)
+
+    def run(sql):
+        with server.connect() as conn:
+            conn.execute(sa.text(sql))
+    run('DROP DATABASE IF EXISTS %s' % name)
+    run('CREATE DATABASE %s' % name)
+
+    def drop():
+        run('DROP DATABASE IF EXISTS %s' % name)
+        server.dispose()
+    return drop
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--quick', action='store_true')
@@ -135,6 +158,11 @@ def main(argv=None):
                    help='seconds the session may take before it is '
                         'stopped (the benchmark always ends)')
     p.add_argument('--profile', help='cProfile output file')
+    p.add_argument('--database', metavar='URL',
+                   help='a server database for the engine instead of '
+                        'SQLite, e.g. mysql+pymysql://openstack_citest:'
+                        'openstack_citest@127.0.0.1/fenix_bench (created '
+                        'for the run and dropped after it)')
     args = p.parse_args(argv)
     if args.quick:
         args.hosts, args.instances, args.projects = 100, 1000, 10
@@ -149,9 +177,14 @@ def main(argv=None):
     if args.profile:
         start_sampler(args.profile)
     build = time.monotonic()
+    extra = {}
+    if args.database:
+        drop = fresh_database(args.database)
+        extra = {'database': {'connection': args.database}}
     cloud = cf.FenixCloud(mapping, reply_window=30,
                           workflow={'nova_poll_interval': 0.05,
-                                    'migration_timeout': 300})
+                                    'migration_timeout': 300},
+                          extra_config=extra)
     cloud.setUp()
     responder = None
     try:
@@ -196,8 +229,12 @@ def main(argv=None):
         if responder:
             responder.stop()
         cloud.cleanUp()
-    print('%d hosts, %d instances, %d projects: %s' % (
-        args.hosts, args.instances, args.projects, out['state']))
+        if args.database:
+            drop()
+    out['database'] = (args.database or 'sqlite').split(':')[0]
+    print('%d hosts, %d instances, %d projects, %s: %s' % (
+        args.hosts, args.instances, args.projects, out['database'],
+        out['state']))
     print('wall %.2fs (target < 60), engine CPU %.2fs, %.4fs per host, '
           'engine peak RSS %.1f MB (target < 1024)'
           % (out['wall_seconds'], out['engine_cpu_seconds'],

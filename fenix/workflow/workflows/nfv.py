@@ -78,6 +78,7 @@ DONE = 'done'
 
 # Hosts in the executor.
 H_PENDING = 'pending'
+H_STARTING = 'starting'    # chosen: being disabled, jobs not yet stepped
 H_EMPTYING = 'emptying'
 H_DOWN = 'down'
 H_DONE = 'done'
@@ -206,6 +207,7 @@ class Executor(object):
         self.failures = []
         self.moves = {}        # future -> job
         self.downs = {}        # future -> hostname
+        self.starts = {}       # future -> hostname (being disabled)
         self.notes = {}        # future -> job (events being sent)
         self.jobs = {}         # hostname -> {iid: job}
         self.hstate = {}       # hostname -> H_*
@@ -406,7 +408,7 @@ class Executor(object):
     # --- starting hosts ------------------------------------------------------
     def _in_progress(self):
         return [h for h in self.started
-                if self.hstate.get(h) in (H_EMPTYING, H_DOWN)]
+                if self.hstate.get(h) in (H_STARTING, H_EMPTYING, H_DOWN)]
 
     def _targeted(self, hostname):
         return bool(self.reserved.get(hostname))
@@ -455,22 +457,32 @@ class Executor(object):
                     CONF.workflow.own_action_timeout)
             jobs[srv['id']] = job
         self.jobs[hostname] = jobs
-        self.hstate[hostname] = H_EMPTYING
         self.started.append(hostname)
+        if resume:
+            self._begin_host(hostname, jobs)
+            self._resume_jobs(hostname, jobs)
+            self.hstate[hostname] = H_EMPTYING
+            return True
+        # Disabling the service and the rows are a worker's (many hosts
+        # start at once); the jobs are stepped once it is done.
+        self.hstate[hostname] = H_STARTING
+        future = self.npool.submit(self._begin_host, hostname, jobs)
+        future.add_done_callback(self.wf._wake)
+        self.starts[future] = hostname
+        return True
+
+    def _begin_host(self, hostname, jobs):
         row = self.wf._host(hostname)
         self.wf._disable(row)
         db_api.host_update(self.sid, hostname, {
             'state': st.HOST_EMPTYING,
             'started_at': row['started_at'] or timeutils.utcnow()})
-        if resume:
-            self._resume_jobs(hostname, jobs)
         self.wf._decision(
             'host %s (wave %s) started: %s' % (
                 hostname, self.wave_of.get(hostname),
                 '; '.join('%s -> %s' % (j.iid, j.target or '-')
-                          for j in jobs.values()) or 'already empty'),
+                          for j in list(jobs.values())) or 'already empty'),
             host=hostname)
-        return True
 
     def _resume_jobs(self, hostname, jobs):
         """After a restart: keep the events already sent and moves under
@@ -896,6 +908,20 @@ class Executor(object):
             raise exception.WorkflowError(reason='; '.join(self.failures))
 
     def _collect(self):
+        for future in [f for f in self.starts if f.done()]:
+            hostname = self.starts.pop(future)
+            try:
+                future.result()
+            except Exception as e:  # noqa - a failed start fails the run
+                LOG.exception('Starting %s failed', hostname)
+                self.failures.append('could not start host %s: %s'
+                                     % (hostname, e))
+                for job in self.jobs.get(hostname, {}).values():
+                    self._unreserve(job)
+                    job.phase = DONE
+                self.hstate[hostname] = H_DONE
+                continue
+            self.hstate[hostname] = H_EMPTYING
         for future in [f for f in self.notes if f.done()]:
             job = self.notes.pop(future)
             try:
@@ -924,7 +950,8 @@ class Executor(object):
             if self.failures:
                 # Let what runs finish (bounded by the move time-outs),
                 # start nothing new.
-                if not self.moves and not self.downs and not self.notes:
+                if not (self.moves or self.downs or self.notes or
+                        self.starts):
                     return
                 wf.runner.wait(poll, since=mark)
                 continue
@@ -952,8 +979,8 @@ class Executor(object):
                     self._host_emptied(hostname)
             self._collect()
             if all(self.hstate.get(h) == H_DONE for h in self.hstate) \
-                    and not self.moves and not self.downs \
-                    and not self.notes:
+                    and not (self.moves or self.downs or self.notes or
+                             self.starts):
                 return
             open_jobs = [j for jobs in self.jobs.values()
                          for j in jobs.values() if j.phase != DONE]
@@ -993,14 +1020,14 @@ class Executor(object):
         """Advance every job; returns seconds until the next deadline."""
         now = timeutils.utcnow()
         soonest = None
-        self.rows = {}
-        for hostname in self.started:
-            if self.hstate.get(hostname) == H_EMPTYING and any(
-                    j.phase == NOTIFIED
-                    for j in self.jobs[hostname].values()):
-                self.rows.update(
-                    (r['instance_id'], r) for r in
-                    db_api.instances_get(self.sid, host=hostname))
+        # The rows of the jobs that may act in this pass (replies, and the
+        # details a move keeps), in one read.
+        wanted = [j.iid for h in self.started
+                  if self.hstate.get(h) == H_EMPTYING
+                  for j in self.jobs[h].values()
+                  if j.phase in (NOTIFIED, READY)]
+        self.rows = {r['instance_id']: r for r in db_api.instances_get(
+            self.sid, instance_ids=wanted)} if wanted else {}
         used = gcount = None
         own_due = time.monotonic() - self.own_checked >= OWN_POLL
         if own_due:

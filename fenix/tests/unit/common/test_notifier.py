@@ -77,9 +77,13 @@ class TestNotifier(base.TestCase):
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
     received = None
+    clients = None
+    protocol_version = 'HTTP/1.1'
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers['Content-Length']))
+        if self.clients is not None:
+            self.clients.put(self.client_address)
         self.received.put((self.path, self.headers['Content-Type'],
                            json.loads(body)))
         self.send_response(204)
@@ -114,6 +118,29 @@ class TestHTTPDriver(base.TestCase):
         self.assertEqual('info', body['priority'])
         self.assertTrue(body['message_id'])
         self.assertTrue(body['timestamp'])
+
+    def test_connection_is_kept_for_the_next_notification(self):
+        received, clients = queue.Queue(), queue.Queue()
+        handler = type('H', (_Receiver,), {'received': received,
+                                           'clients': clients})
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        self.config(group='notification_http',
+                    url='http://127.0.0.1:%s/n' % server.server_port)
+        self.addCleanup(rpc.cleanup)
+        transport = messaging.get_notification_transport(
+            CONF, url='fake:///')
+        n = messaging.Notifier(transport, publisher_id='fenix',
+                               driver='fenix-http')
+        for host in ('c1', 'c2', 'c3'):
+            n.info({}, 'maintenance.host', {'host': host})
+        self.assertEqual(['c1', 'c2', 'c3'], [
+            received.get(timeout=10)[2]['payload']['host']
+            for _ in range(3)])
+        # The same client port: one connection for all three.
+        ports = {clients.get(timeout=10)[1] for _ in range(3)}
+        self.assertEqual(1, len(ports), ports)
 
     def test_default_driver_follows_mode(self):
         self.assertEqual('messagingv2', notifier._driver())

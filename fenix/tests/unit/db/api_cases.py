@@ -670,6 +670,13 @@ class DBAPITests:
         self.assertEqual(['i3'], ids(sid, project_id='p1', host='c2'))
         self.assertEqual([], ids(sid, project_id='p9'))
         self.assertEqual(['i1'], ids(other))
+        self.assertEqual(['i1', 'i3'], ids(sid, instance_ids=['i3', 'i1',
+                                                              'i9']))
+        self.assertEqual(['i1'], ids(sid, instance_ids=['i1', 'i2'],
+                                     project_id='p1'))
+        self.assertEqual([], ids(sid, instance_ids=[]))
+        many = ['x%d' % n for n in range(1100)] + ['i4', 'i2']
+        self.assertEqual(['i2', 'i4'], ids(sid, instance_ids=many))
 
     def test_instance_get(self):
         sid = self._session()['session_id']

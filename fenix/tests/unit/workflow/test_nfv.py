@@ -265,6 +265,10 @@ class NFVTest(base.TestCase):
         self.assertEqual(st.MIGRATE, kinds['na0'])
         self.assertInHistory(sid, 'project p2 did not answer')
         self.assertIn('ha0', vnfm.done)
+        # A move keeps what the sync recorded of the instance.
+        for row in db_api.instances_get(sid):
+            self.assertIn('flavor', row['details'] or {}, row)
+            self.assertIn('move_from', row['details'] or {}, row)
 
     def test_lead_time_respected(self):
         self.cloud.add_host('c0')
