@@ -198,19 +198,20 @@ class HostAgent(object):
     def _run(self):
         since = 0
         while not self.stop_event.is_set():
-            events = self.sim.get_events(since=since,
-                                         kind='notification.receive',
-                                         event_type='maintenance.host')
-            for e in events:
-                since = max(since, e['seq'])
-                p = e.get('payload') or {}
-                if p.get('state') == 'IN_MAINTENANCE':
-                    t = threading.Timer(self.delay, self._report,
-                                        (p['session_id'], p['host']))
-                    t.daemon = True
-                    t.start()
-                    self.timers.append(t)
-            self.stop_event.wait(0.01)
+            # Woken by the cloud's record (no polling).
+            e = self.sim.wait_for_event('notification.receive', timeout=0.5,
+                                        since=since,
+                                        event_type='maintenance.host')
+            if e is None:
+                continue
+            since = e['seq']
+            p = e.get('payload') or {}
+            if p.get('state') == 'IN_MAINTENANCE':
+                t = threading.Timer(self.delay, self._report,
+                                    (p['session_id'], p['host']))
+                t.daemon = True
+                t.start()
+                self.timers.append(t)
 
 
 # --- the cloud's record ------------------------------------------------------
