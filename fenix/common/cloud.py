@@ -114,6 +114,18 @@ def _sort_key(mig):
             str(mig.get('created_at') or ''))
 
 
+def _working(server):
+    """Nova has a task under way on the server (and it is not in ERROR):
+    :func:`judge_move` then waits or confirms whatever its migration
+    records say."""
+    if server is None or not server.get('OS-EXT-STS:task_state'):
+        return False
+    status = (server.get('status') or '').upper()
+    vm_state = (server.get('OS-EXT-STS:vm_state') or '').lower()
+    return status not in ('ERROR', 'VERIFY_RESIZE') and \
+        vm_state not in ('error', 'resized')
+
+
 def judge_move(kind, source_host, server, migrations, confirmed=False,
                seen_busy=False):
     """Decide, from Nova's state alone, where a move stands.
@@ -149,6 +161,15 @@ def judge_move(kind, source_host, server, migrations, confirmed=False,
                and vm_state in _SETTLED_VM_STATES[kind])
     if settled and host and host != source_host:
         return 'done', 'now on %s' % host
+    if settled and host == source_host and mig is not None and \
+            mig_status not in MIGRATION_TERMINAL:
+        # Nova still counts the migration as under way although the
+        # server rests on the source: a nova-compute restarted meanwhile
+        # cleared the task state (init_host) while the migration's next
+        # RPC may still wait in its queue. A new request now would race
+        # with that RPC; wait until the record ends (or the time-out).
+        return 'wait', ("migration %s is still '%s'"
+                        % (_migration_id(mig), mig_status))
     if settled and host == source_host and (
             seen_busy or mig_status in MIGRATION_TERMINAL):
         detail = ''
@@ -253,6 +274,15 @@ class Cloud(object):
                                                  self.conf)
                 self._novas[key] = client
             return client
+
+    def _poll_interval(self, started, base):
+        """Seconds to the next read of a move that began at ``started``
+        (monotonic): ``base``, growing to a tenth of the move's age (Nova
+        is asked less often about long moves; a move is noticed done
+        within about 10 % of its time), at most ``[workflow]
+        nova_poll_max_interval``."""
+        age = time.monotonic() - started
+        return max(base, min(age / 10.0, self._wf.nova_poll_max_interval))
 
     def _pause(self, seconds):
         """Wait between two reads of Nova; True if Fenix is stopping."""
@@ -700,7 +730,8 @@ class Cloud(object):
         (``status``, ``OS-EXT-STS:vm_state``/``task_state``,
         ``OS-EXT-SRV-ATTR:host``) and its migration records
         (``os-migrations?instance_uuid=``) every ``[workflow]
-        nova_poll_interval`` seconds, for at most ``timeout`` (default
+        nova_poll_interval`` seconds (more seldom as the move gets old:
+        :meth:`_poll_interval`), for at most ``timeout`` (default
         ``[workflow] migration_timeout``) seconds:
 
         * cold: when it waits in ``VERIFY_RESIZE`` it is confirmed, then it
@@ -729,15 +760,21 @@ class Cloud(object):
             marker = None
         known = marker['known'] if marker else None
         request_id = marker['request_id'] if marker else None
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         confirmed = seen_busy = False
         raw, new = None, []
+        migrations = None
         read_errors = 0
         while True:
             try:
                 with self._errors('%s: reading server' % what):
                     raw = self._raw_server(server_id)
-                migrations = self._migrations(server_id, kind)
+                # While Nova works on the server (a task state, not in
+                # ERROR) only the server decides (judge_move): its
+                # migration records are read when it has settled.
+                if migrations is None or not _working(raw):
+                    migrations = self._migrations(server_id, kind)
             except exception.CloudError as e:
                 # Nova may blink (a restarted API, a proxy): keep waiting,
                 # but not forever on an error that will not go away.
@@ -787,7 +824,8 @@ class Cloud(object):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if self._pause(min(interval, remaining)):
+            if self._pause(min(self._poll_interval(started, interval),
+                               remaining)):
                 message = '%s: Fenix is stopping, no longer waiting' % what
                 LOG.warning(message)
                 return {'ok': False, 'host': None, 'message': message}
@@ -835,8 +873,16 @@ class Cloud(object):
             with contextlib.suppress(exception.CloudError):
                 with self._errors('reading server %s' % server_id):
                     raw = self._raw_server(server_id)
-            stuck = raw is None or (
+            in_error = raw is not None and (
                 (raw.get('OS-EXT-STS:vm_state') or '').lower() == 'error')
+            if in_error and 'went to ERROR' not in failures[-1]:
+                # E.g. the migration record ended first: say what the
+                # operator must deal with before anything moves it again.
+                fault = ((raw.get('fault') or {}).get('message') or
+                         '').strip()
+                failures[-1] += '; the server is now in ERROR%s' % (
+                    ' (%s)' % fault if fault else '')
+            stuck = raw is None or in_error
             if attempts > retries or stuck or self._stop.is_set():
                 break
             LOG.warning('Retrying the move of server %s (attempt %d of %d)'

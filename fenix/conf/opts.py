@@ -15,7 +15,7 @@ def list_opts():
         (api.GROUP, api.OPTS),
         (download.GROUP, download.OPTS),
         (engine.GROUP, engine.OPTS),
-        (notifications.GROUP, notifications.OPTS),
+    ] + notifications.list_opts() + [
         (service_user.GROUP, service_user.list_opts()),
         (workflow.GROUP, workflow.OPTS),
     ]

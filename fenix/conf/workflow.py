@@ -40,6 +40,11 @@ OPTS = [
     cfg.FloatOpt('nova_poll_interval', default=1.0, min=0.01,
                  help='Seconds between reads of Nova while a migration or '
                       'an own action is in progress.'),
+    cfg.FloatOpt('nova_poll_max_interval', default=10.0, min=0.01,
+                 help='Longest wait between two reads of a migration: the '
+                      'wait grows from nova_poll_interval to a tenth of '
+                      'the time the migration has taken so far, up to '
+                      'this.'),
     cfg.ListOpt('project_event_types',
                 default=['maintenance.planned', 'maintenance.scheduled'],
                 help='Event types of the project event. maintenance.planned '

@@ -13,6 +13,11 @@
 #   stack.sh stop     stops exactly the processes start recorded
 #   stack.sh status   what runs
 #   stack.sh stop-compute|start-compute|restart-compute computeN
+#   stack.sh kill-compute computeN     SIGKILL (a crash: no graceful stop)
+#   stack.sh ensure-compute computeN   starts it unless it runs
+#   stack.sh stop-ceilometer|start-ceilometer   a cloud without Ceilometer;
+#                     start-ceilometer drops what queued meanwhile on
+#                     notifications.* and waits until it consumes again
 #   stack.sh env      prints shell exports for the tests
 #
 # Shared services (already running on the machine): MariaDB on
@@ -449,13 +454,66 @@ start_services() {
     spawn aodh-api "$VB/python" "$HERE/helpers/wsgi_serve.py" "$P_AODH" aodh.api.app:build_wsgi_app -- $A
     spawn aodh-listener "$VB/aodh-listener" $A
     spawn aodh-notifier "$VB/aodh-notifier" $A
-    spawn ceilometer-notification "$VB/ceilometer-agent-notification" \
-        --config-file "$D/etc/ceilometer/ceilometer.conf"
+    start_ceilometer
 }
 
 start_compute() {
     spawn "nova-$1" "$VB/nova-compute" --config-file "$D/etc/nova/nova.conf" \
         --config-file "$D/etc/nova/$1.conf"
+}
+
+kill_compute() {
+    local pid c; pid=$(pid_of "nova-$1" || true)
+    [ -n "$pid" ] || die "no nova-$1 recorded"
+    for c in $(descendants "$pid") "$pid"; do
+        kill -KILL "$c" 2>/dev/null || true
+    done
+    for c in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+    alive "$pid" && die "nova-$1 (pid $pid) survived SIGKILL"
+    forget "nova-$1"
+    log "killed nova-$1 (pid $pid)"
+}
+
+compute_runs() {
+    local pid; pid=$(pid_of "nova-$1" || true)
+    [ -n "$pid" ] && alive "$pid"
+}
+
+ensure_compute() {
+    if compute_runs "$1"; then
+        log "nova-$1 runs"
+    else
+        forget "nova-$1"
+        start_compute "$1"
+    fi
+}
+
+start_ceilometer() {
+    spawn ceilometer-notification "$VB/ceilometer-agent-notification" \
+        --config-file "$D/etc/ceilometer/ceilometer.conf"
+}
+
+stop_ceilometer() {
+    local pid; pid=$(pid_of ceilometer-notification || true)
+    [ -n "$pid" ] || die "no ceilometer-notification recorded"
+    stop_pid "$pid" ceilometer-notification
+    forget ceilometer-notification
+    log "stopped ceilometer-notification (pid $pid)"
+}
+
+restart_ceilometer() {  # after stop_ceilometer: a clean start
+    local q
+    # Notifications sent while no agent ran would reach AODH as stale
+    # events of finished sessions: drop them (a fresh start has none).
+    for q in notifications.info notifications.error notifications.warn \
+            notifications.audit notifications.critical notifications.debug \
+            notifications.sample; do
+        rabbitmqctl -q purge_queue -p "$MQ_VHOST" "$q" > /dev/null 2>&1 || true
+    done
+    start_ceilometer
+    "$VB/python" "$HERE/helpers/wait_ready.py" consumers "$AMQP" \
+        notifications.info --timeout 90 \
+        || die "ceilometer not consuming (logs/ceilometer-*.log)"
 }
 
 stop_compute() {
@@ -564,7 +622,7 @@ EOF
     log "ready: Keystone $AUTH_URL; source $D/env.sh (admin)"
 }
 
-usage() { sed -n '6,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '6,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 cmd=${1:-}
 case "$cmd" in
@@ -575,6 +633,10 @@ case "$cmd" in
     stop-compute) stop_compute "${2:?computeN}" ;;
     start-compute) start_compute "${2:?computeN}" ;;
     restart-compute) stop_compute "${2:?computeN}"; start_compute "$2" ;;
+    kill-compute) kill_compute "${2:?computeN}" ;;
+    ensure-compute) ensure_compute "${2:?computeN}" ;;
+    stop-ceilometer) stop_ceilometer ;;
+    start-ceilometer) restart_ceilometer ;;
     env) cat "$D/env.sh" ;;
     *) usage ;;
 esac

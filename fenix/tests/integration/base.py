@@ -15,6 +15,7 @@ Each test class gets fresh ``fenix-api`` and ``fenix-engine`` processes
 (servers, server groups and alarms of the tenant projects deleted,
 computes enabled).
 """
+import datetime
 import json
 import os
 import subprocess
@@ -39,6 +40,22 @@ def load_cloud():
                           os.path.join(DIR, 'cloud.json'))
     with open(path) as f:
         return json.load(f)
+
+
+def utcnow():
+    """Naive UTC now, as Nova's timestamps are."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def parse_time(value):
+    """A Nova timestamp ('2026-01-01T10:00:00.000000', maybe with an
+    offset or 'Z') as naive UTC."""
+    value = value.replace('Z', '+00:00')
+    parsed = datetime.datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.timezone.utc).replace(
+            tzinfo=None)
+    return parsed
 
 
 def wait_for(predicate, timeout, interval=0.5, what='condition'):
@@ -98,14 +115,39 @@ class Cloud(object):
         from aodhclient import client
         return client.Client('2', session=self.session(user))
 
-    def stack(self, *args):
-        return subprocess.run(['bash', self.data.get('stack', STACK)]
-                              + list(args), capture_output=True, text=True,
-                              timeout=120)
+    def stack(self, *args, check=False):
+        out = subprocess.run(['bash', self.data.get('stack', STACK)]
+                             + list(args), capture_output=True, text=True,
+                             timeout=180)
+        if check and out.returncode:
+            raise AssertionError('stack.sh %s: rc %s: %s%s' % (
+                ' '.join(args), out.returncode, out.stdout, out.stderr))
+        return out
+
+    def compute_service(self, host):
+        found = [s for s in self.nova().services.list(
+            host=host, binary='nova-compute') if s.host == host]
+        return found[0] if found else None
+
+    def wait_compute(self, host, state, timeout=120):
+        """Wait until Nova reports nova-compute of ``host`` ``state``
+        ('up' or 'down': Nova marks it down [DEFAULT] service_down_time
+        after its last report)."""
+        wait_for(lambda: getattr(self.compute_service(host), 'state',
+                                 None) == state, timeout, interval=1,
+                 what='nova-compute on %s %s' % (host, state))
+
+    def ensure_computes(self):
+        """Every compute's process runs and Nova sees it up."""
+        for host in self.data['computes']:
+            self.stack('ensure-compute', host, check=True)
+        for host in self.data['computes']:
+            self.wait_compute(host, 'up')
 
     # --- leave the cloud as it was -----------------------------------------
 
     def cleanup(self):
+        self.ensure_computes()
         nova = self.nova()
         tenants = {self.project_id(t) for t in TENANTS}
         doomed = [s for s in nova.servers.list(search_opts={

@@ -8,6 +8,7 @@ keystoneauth session from the stack's fenix.conf, novaclient/aodhclient
 through the catalog) with servers of tenant vnfm1 on fake-driver computes.
 """
 import os
+import threading
 
 from oslo_config import cfg
 
@@ -115,6 +116,60 @@ class TestCloudFacade(base.IntegrationTestCase):
         result = self.facade.move(b, 'LIVE_MIGRATE')
         self.assertTrue(result['ok'], result)
         self.assertNotIn(b, [s['id'] for s in self.facade.servers(src)])
+
+    def test_cold_migration_caught_by_a_compute_restart(self):
+        """Real Nova, nova-compute of the source restarted under a move.
+
+        Asked while the source's nova-compute is gone (killed here: a
+        crash, restarted at once as systemd would) but not yet marked
+        down, the migration's resize_instance RPC waits in the compute's
+        queue; the restarted compute first clears the server's resize_prep
+        task (init_host), so the server looks back, unmoved, with its
+        migration still 'pre-migrating'; then it takes the queued RPC,
+        which finds no resize_prep and puts the server in ERROR. A move
+        retried in between makes that stale RPC carry the server off
+        under the retry, and leaves its Placement allocation on a host it
+        is not on. Cloud.move must wait for the record to end, report the
+        ERROR and not retry; Placement must agree with Nova.
+        """
+        a = self.boot('it-restart')
+        src = self.cloud.hosts_of({a})[a]
+        self.addCleanup(self.cloud.ensure_computes)
+        self.cloud.stack('kill-compute', src, check=True)
+        self.assertEqual('up', self.cloud.compute_service(src).state,
+                         'Nova marked %s down too early for this test' % src)
+        result = {}
+        mover = threading.Thread(target=lambda: result.update(
+            self.facade.move(a, 'MIGRATE')), daemon=True)
+        mover.start()
+        nova = self.cloud.nova()
+
+        def queued():
+            srv = nova.servers.get(a)
+            return getattr(srv, 'OS-EXT-STS:task_state') == 'resize_prep'
+        base.wait_for(queued, 60, what='the migration queued on %s' % src)
+        self.cloud.stack('start-compute', src, check=True)
+        mover.join(240)
+        self.assertFalse(mover.is_alive())
+        self.assertFalse(result['ok'], result)
+        self.assertIn('ERROR', result['message'])
+        self.assertEqual(1, result['attempts'], result)
+        migrations = self.cloud.migrations()
+        self.assertEqual(1, len([m for m in migrations
+                                 if m.instance_uuid == a]))
+        server = nova.servers.get(a)
+        self.assertEqual(('ERROR', src), (
+            server.status, getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        # Placement holds the server where Nova says it is, nowhere else.
+        placement = {'service_type': 'placement'}
+        session = self.cloud.session('admin')
+        providers = {rp['uuid']: rp['name'] for rp in session.get(
+            '/resource_providers',
+            endpoint_filter=placement).json()['resource_providers']}
+        allocations = session.get('/allocations/%s' % a,
+                                  endpoint_filter=placement).json()
+        self.assertEqual([src], [providers[rp] for rp in
+                                 allocations['allocations']])
 
     def test_projects_with_manager(self):
         vnfm1 = self.cloud.project_id('vnfm1')

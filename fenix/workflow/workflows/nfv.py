@@ -271,6 +271,18 @@ class Executor(object):
             else:
                 self.hstate[name] = H_PENDING
 
+    def _reload_cloud(self):
+        """Nova's view again: servers, capacity and compute services."""
+        wf = self.wf
+        self.servers = {s['id']: s for s in wf.cloud.servers()
+                        if default._alive(s)}
+        self.capacity.update(
+            (h['hostname'], (h.get('vcpus') or 0, h.get('memory_mb') or 0,
+                             h.get('local_gb') or 0))
+            for h in wf.cloud.hypervisors() if h.get('hostname'))
+        self.services = {s['host']: s for s in wf.cloud.compute_services()}
+        self._recount()
+
     def _refresh_constraints(self, force=False):
         now = time.monotonic()
         if not force and now - self.constraints_at < CONSTRAINTS_REFRESH:
@@ -458,6 +470,7 @@ class Executor(object):
             jobs[srv['id']] = job
         self.jobs[hostname] = jobs
         self.started.append(hostname)
+        self.rechecked = False
         if resume:
             self._begin_host(hostname, jobs)
             self._resume_jobs(hostname, jobs)
@@ -880,6 +893,7 @@ class Executor(object):
         self._resume = []
         self.skip = {}
         self.resync = False
+        self.rechecked = False
         self._load()
         workers = self.max_moves or 64
         self.pool = concurrent.futures.ThreadPoolExecutor(
@@ -996,6 +1010,13 @@ class Executor(object):
                     not self._in_progress():
                 stuck = [h for h in self.order
                          if self.hstate.get(h) == H_PENDING]
+                if stuck and not self.rechecked:
+                    # The model may lag behind Nova (a server that just
+                    # moved or went): read Nova again and try once more
+                    # before calling the session stuck.
+                    self.rechecked = True
+                    self._reload_cloud()
+                    continue
                 if stuck:
                     raise exception.WorkflowError(
                         reason='no instance of host(s) %s fits on the hosts '

@@ -101,6 +101,22 @@ class TestJudgeMove(base.TestCase):
         self.assertEqual('failed', verdict)
         self.assertIn('without having moved', message)
 
+    def test_back_on_source_while_migration_under_way_waits(self):
+        # Real Nova: nova-compute restarted during a cold migration clears
+        # the server's resize_prep task (init_host) but leaves the record
+        # 'pre-migrating'; the queued resize_instance RPC may still come.
+        verdict, message = cloud.judge_move(
+            st.MIGRATE, SRC, server(), [migration(5, 'pre-migrating')],
+            seen_busy=True)
+        self.assertEqual('wait', verdict)
+        self.assertIn("migration 5 is still 'pre-migrating'", message)
+        # ... until the record ends: that RPC failing puts it in 'error'.
+        self.assertEqual('failed', self.judge(
+            st.MIGRATE, server(), [migration(5, 'error')], seen_busy=True))
+        self.assertEqual('failed', self.judge(
+            st.MIGRATE, server(status='ERROR', vm_state='error'),
+            [migration(5, 'pre-migrating')], seen_busy=True))
+
 
 class FakeVersion(object):
     min_version = '2.1'
@@ -303,6 +319,37 @@ class TestWaitAndMove(CloudTestCase):
         self.assertTrue(result['ok'], result['message'])
         self.assertEqual([0.01], self.pauses)
 
+    def test_long_moves_are_read_less_often(self):
+        self.config(group='workflow', nova_poll_max_interval=5)
+        waits = []
+        for age in (0.0, 0.05, 30.0, 100.0):
+            with mock.patch.object(cloud.time, 'monotonic',
+                                   return_value=1000.0 + age):
+                waits.append(self.cloud._poll_interval(1000.0, 0.01))
+        # nova_poll_interval first, then a tenth of the age, at most 5 s.
+        self.assertEqual([0.01, 0.01, 3.0, 5.0], waits)
+
+    def test_busy_server_polls_skip_migration_records(self):
+        # While Nova has a task under way, only the server is read; the
+        # records are read again once it settles (they decide then).
+        busy = server(task_state='migrating')
+        self.script([busy, busy, busy, server(host=DST)],
+                    [[], [migration(4, 'completed', 'live-migration')]])
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(4, self.nova.servers.get.call_count)
+        self.assertEqual(2, self.nova.migrations.list.call_count)
+
+    def test_failed_record_after_busy_polls_still_fails(self):
+        busy = server(task_state='migrating')
+        self.script([busy, busy, server()],
+                    [[], [migration(5, 'error', 'live-migration')]])
+        self.cloud._moves['vm1'] = {'kind': cloud.LIVE, 'known': set(),
+                                    'request_id': None}
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertIn("'error'", result['message'])
+
     def test_timeout(self):
         self.script([server(task_state='migrating')], [[]])
         result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE,
@@ -352,6 +399,24 @@ class TestWaitAndMove(CloudTestCase):
         self.assertFalse(result['ok'])
         self.assertEqual(1, result['attempts'])
         self.assertIn('ERROR', result['message'])
+
+    def test_move_says_server_went_to_error_after_its_record(self):
+        # Nova marks the migration 'error' a moment before the server: the
+        # verdict comes from the record; the message must still say ERROR.
+        self.script([server(), server(task_state='resize_prep'),
+                     server(),
+                     server(status='ERROR', vm_state='error',
+                            fault={'message': 'Conflict updating instance'})],
+                    [[], [migration(1, 'pre-migrating')],
+                     [migration(1, 'error')]])
+        result = self.cloud.move('vm1', st.MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertEqual(1, result['attempts'])
+        self.assertIn("migration 1 ended in status 'error'",
+                      result['message'])
+        self.assertIn('the server is now in ERROR (Conflict updating '
+                      'instance)', result['message'])
+        self.nova.servers.migrate.assert_called_once_with('vm1', host=None)
 
     def test_wait_host_empty(self):
         self.nova.client.get.side_effect = [
