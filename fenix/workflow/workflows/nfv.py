@@ -30,6 +30,11 @@ PLANNED_MAINTENANCE
     until ``recovery_time`` after its move. A host goes down as soon as it
     is empty; maintained hosts are the preferred targets.
 
+A move from a host whose nova-compute is down waits until it is up again
+(the computes' state is read every second and when a host starts), at
+most ``[workflow] migration_timeout``, then the run fails with nothing
+more moved from it; down computes are never targets.
+
 Move kind: the manager's ``instance_action``; a silent manager, or a
 project without one, gets the planner's choice from ``migration_type`` and
 ``max_interruption_time`` (:func:`planner.choose_move_kind`). OWN_ACTION:
@@ -289,6 +294,10 @@ class Executor(object):
             return False
         self.constraints_at = now
         self.session = self.wf.session
+        if hasattr(self, 'services'):
+            # Which computes are up (a move from a down one waits).
+            self.services = {s['host']: s
+                             for s in self.wf.cloud.compute_services()}
         self.constraints = {c['instance_id']: c
                             for c in db_api.instance_constraints_list()}
         rules = {g['group_id']: g
@@ -416,6 +425,29 @@ class Executor(object):
 
     def _occupied(self, hostname):
         return bool(self.wf.cloud.servers(host=hostname))
+
+    def _source_down(self, hostname):
+        """True while nova-compute on ``hostname`` is down: its moves wait
+        (real Nova puts a server moved from a down compute in ERROR), at
+        most ``[workflow] migration_timeout`` seconds, then the run fails
+        with nothing moved from it."""
+        svc = self.services.get(hostname) or {}
+        if svc.get('state', 'up') == 'up':
+            self.down_since.pop(hostname, None)
+            return False
+        if hostname not in self.down_since:
+            self.down_since[hostname] = time.monotonic()
+            self.wf._decision('nova-compute on %s is down: its moves wait '
+                              'until it is up' % hostname, host=hostname)
+        elif time.monotonic() - self.down_since[hostname] > \
+                CONF.workflow.migration_timeout and \
+                hostname not in self.gave_up:
+            self.gave_up.add(hostname)
+            self.failures.append(
+                'nova-compute stayed down on %s for %s seconds; nothing '
+                'more was moved from it' % (hostname,
+                                            CONF.workflow.migration_timeout))
+        return True
 
     # --- starting hosts ------------------------------------------------------
     def _in_progress(self):
@@ -894,6 +926,8 @@ class Executor(object):
         self.skip = {}
         self.resync = False
         self.rechecked = False
+        self.down_since = {}   # hostname -> when its compute was seen down
+        self.gave_up = set()
         self._load()
         workers = self.max_moves or 64
         self.pool = concurrent.futures.ThreadPoolExecutor(
@@ -936,6 +970,8 @@ class Executor(object):
                 self.hstate[hostname] = H_DONE
                 continue
             self.hstate[hostname] = H_EMPTYING
+            # Read the computes' state again before its first move.
+            self.constraints_at = 0
         for future in [f for f in self.notes if f.done()]:
             job = self.notes.pop(future)
             try:
@@ -1095,6 +1131,8 @@ class Executor(object):
                                     'details') or {}, move_from=hostname)})
                         continue
                     if self.max_moves and len(self.moves) >= self.max_moves:
+                        continue
+                    if self._source_down(hostname):
                         continue
                     if used is None:
                         used, gcount = self._usage()

@@ -270,6 +270,54 @@ class NFVTest(base.TestCase):
             self.assertIn('flavor', row['details'] or {}, row)
             self.assertIn('move_from', row['details'] or {}, row)
 
+    def _compute_dies_when_disabled(self, comes_back):
+        """c1 (holding a) goes down as its maintenance starts; it comes
+        back once the executor said it waits for it (``comes_back``)."""
+        for name in ('c1', 'c2'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1')
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        disable, services = (self.cloud.disable_compute,
+                             self.cloud.compute_services)
+        sid = self.create()
+
+        def dying_disable(host, reason):
+            disable(host, reason)
+            self.cloud.hosts['c1']['state'] = 'down'
+
+        def watched_services(*args, **kwargs):
+            said = any('is down: its moves wait' in m
+                       for m in self.history(sid))
+            if comes_back and said:
+                self.cloud.hosts['c1']['state'] = 'up'
+            return services(*args, **kwargs)
+        self.cloud.disable_compute = dying_disable
+        self.cloud.compute_services = watched_services
+        states = []
+        self.cloud.move_hook = lambda server_id, kind, host: states.append(
+            self.cloud.hosts['c1']['state'])
+        return sid, states
+
+    def test_move_waits_for_a_down_source_compute(self):
+        sid, states = self._compute_dies_when_disabled(comes_back=True)
+        session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertInHistory(sid, 'nova-compute on c1 is down')
+        # Moved, and only once c1 was up again.
+        self.assertEqual(['up'], states)
+        self.assertEqual('c2', self.cloud.servers_['a']['host'])
+
+    def test_source_compute_down_too_long_fails_cleanly(self):
+        self.config(group='workflow', migration_timeout=1)
+        sid, states = self._compute_dies_when_disabled(comes_back=False)
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('nova-compute stayed down on c1', session['error'])
+        self.assertEqual([], states)
+        self.assertEqual('c1', self.cloud.servers_['a']['host'])
+        for name, host in self.cloud.hosts.items():
+            self.assertEqual('enabled', host['status'], name)
+
     def test_lead_time_respected(self):
         self.cloud.add_host('c0')
         self.cloud.add_host('c1')
