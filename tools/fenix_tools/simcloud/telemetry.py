@@ -40,11 +40,11 @@ DEFAULT_TRAITS = [
     ('service', {'type': 'text', 'fields': 'publisher_id'}),
     ('request_id', {'type': 'text', 'fields': 'ctxt.request_id'}),
     ('project_id', {'type': 'text',
-                    'fields': ['payload.tenant_id', 'ctxt.tenant']}),
+                    'fields': ['payload.tenant_id', 'ctxt.project_id']}),
     ('user_id', {'type': 'text',
                  'fields': ['payload.user_id', 'ctxt.user_id']}),
     ('tenant_id', {'type': 'text',
-                   'fields': ['payload.tenant_id', 'ctxt.tenant']}),
+                   'fields': ['payload.tenant_id', 'ctxt.project_id']}),
 ]
 
 
@@ -52,21 +52,25 @@ def _t(field, ttype='text'):
     return {'type': ttype, 'fields': 'payload.' + field}
 
 
+# The same definitions, in the same order, as the integration tier gives
+# the real Ceilometer (tools/integration/etc/event_definitions.yaml; a
+# test keeps them equal).
 DEFAULT_DEFINITIONS = [
-    {'event_type': ['maintenance.scheduled', 'maintenance.planned'],
+    {'event_type': ['maintenance.planned', 'maintenance.scheduled'],
      'traits': {
          'service': _t('service'),
-         'allowed_actions': _t('allowed_actions'),
-         'instance_ids': _t('instance_ids'),
-         'reply_url': _t('reply_url'),
-         'state': _t('state'),
-         'session_id': _t('session_id'),
-         'actions_at': _t('actions_at', 'datetime'),
          'project_id': _t('project_id'),
+         'session_id': _t('session_id'),
+         'state': _t('state'),
+         'instance_ids': _t('instance_ids'),
+         'allowed_actions': _t('allowed_actions'),
+         'actions_at': _t('actions_at', 'datetime'),
          'reply_at': _t('reply_at', 'datetime'),
+         'reply_url': _t('reply_url'),
          'metadata': _t('metadata')}},
     {'event_type': 'maintenance.host',
      'traits': {
+         'service': _t('service'),
          'host': _t('host'),
          'project_id': _t('project_id'),
          'session_id': _t('session_id'),
@@ -74,10 +78,10 @@ DEFAULT_DEFINITIONS = [
     {'event_type': 'maintenance.session',
      'traits': {
          'service': _t('service'),
+         'project_id': _t('project_id'),
          'session_id': _t('session_id'),
          'state': _t('state'),
-         'percent_done': _t('percent_done', 'int'),
-         'project_id': _t('project_id')}},
+         'percent_done': _t('percent_done', 'int')}},
 ]
 
 

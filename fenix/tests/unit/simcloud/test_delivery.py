@@ -85,16 +85,19 @@ class TestWebhookBody(DeliveryTestCase):
             body['reason'])
         url = payload['reply_url']
         self.assertEqual([
+            # Ceilometer's order: its default traits first (a definition's
+            # trait of the same name takes its place), then the rest of
+            # the definition in its order.
             ['service', 1, 'fenix'],
             ['project_id', 1, self.t1],
+            ['session_id', 1, SESSION],
+            ['state', 1, 'PREPARE_MAINTENANCE'],
+            ['instance_ids', 1, url],
             ['allowed_actions', 1, "['MIGRATE', 'LIVE_MIGRATE', "
                                    "'OWN_ACTION']"],
-            ['instance_ids', 1, url],
-            ['reply_url', 1, url],
-            ['state', 1, 'PREPARE_MAINTENANCE'],
-            ['session_id', 1, SESSION],
             ['actions_at', 4, '2026-11-22T13:36:40'],
             ['reply_at', 4, '2026-11-22T13:32:40'],
+            ['reply_url', 1, url],
             ['metadata', 1, "{'openstack_release': '2025.2', "
                             "'reason': 'test'}"],
         ], event['traits'])
@@ -128,8 +131,9 @@ class TestWebhookBody(DeliveryTestCase):
                    event_type='maintenance.session')
         service = self.sim.project_id('service')
         self.sim.notify('maintenance.host', {
-            'project_id': service, 'session_id': SESSION,
-            'state': 'IN_MAINTENANCE', 'host': 'compute-1'})
+            'service': 'fenix', 'project_id': service,
+            'session_id': SESSION, 'state': 'IN_MAINTENANCE',
+            'host': 'compute-1'})
         self.sim.notify('maintenance.session', {
             'service': 'fenix', 'project_id': service,
             'session_id': SESSION, 'state': 'START_MAINTENANCE',

@@ -6,6 +6,7 @@ import os
 import time
 
 import testtools
+import yaml
 
 from fenix.tests.unit.simcloud import base
 from fenix_tools.simcloud import model
@@ -143,11 +144,38 @@ class TestNormalize(testtools.TestCase):
         event = converter.to_event({
             'event_type': 'compute.instance.update',
             'publisher_id': 'nova', 'payload': {'host': 'c1', 'size': 2},
-            'ctxt': {'tenant': 'p1', 'request_id': 'req-1'}})
+            'ctxt': {'project_id': 'p1', 'request_id': 'req-1'}})
+        # Ceilometer 27's defaults: project_id/tenant_id from the context's
+        # project_id (as the real agent in the integration tier showed).
         self.assertEqual([['service', 1, 'nova'], ['request_id', 1, 'req-1'],
                           ['project_id', 1, 'p1'], ['tenant_id', 1, 'p1'],
                           ['host', 1, 'c1'], ['size', 3, 2.0]],
                          event['traits'])
+        old_style = converter.to_event({
+            'event_type': 'compute.x', 'publisher_id': 'nova',
+            'payload': {}, 'ctxt': {'tenant': 'p1'}})
+        self.assertNotIn('project_id', [t[0] for t in old_style['traits']])
         strict = telemetry.EventConverter([], drop_unmatched=True)
         self.assertRaises(telemetry.DropEvent, strict.to_event,
                           {'event_type': 'x', 'payload': {}})
+
+    def test_default_definitions_are_the_integration_tiers(self):
+        # The real Ceilometer of tools/integration gets these definitions;
+        # the simulated one must convert Fenix's notifications the same
+        # way (same traits, types and order).
+        path = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                            '..', 'tools', 'integration', 'etc',
+                            'event_definitions.yaml')
+        with open(path) as f:
+            real = yaml.safe_load(f)
+
+        def norm(definitions):
+            out = []
+            for d in definitions:
+                types = d['event_type']
+                types = sorted([types] if isinstance(types, str) else types)
+                out.append((types, [(name, spec['fields'],
+                                     spec.get('type', 'text'))
+                                    for name, spec in d['traits'].items()]))
+            return out
+        self.assertEqual(norm(real), norm(telemetry.DEFAULT_DEFINITIONS))
