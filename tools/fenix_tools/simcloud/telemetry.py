@@ -25,9 +25,8 @@ event_definitions:``, same shape as Ceilometer's ``event_definitions.yaml``
 but with plain dotted ``fields`` paths).
 """
 import fnmatch
-import hashlib
-import hmac
 
+from fenix.common import aodh_events
 from fenix_tools.simcloud import util
 
 TEXT, INT, FLOAT, DATETIME = 1, 2, 3, 4
@@ -121,14 +120,14 @@ def convert_value(name, ttype, value):
 
 
 def sign(event):
-    """An HMAC-SHA256 over the event's fields (AODH does not check it)."""
-    digest = hmac.new(SIGNING_SECRET, b'', hashlib.sha256)
-    for key in sorted(event):
-        if key == 'message_signature':
-            continue
-        digest.update(key.encode('utf-8'))
-        digest.update(repr(event[key]).encode('utf-8'))
-    return digest.hexdigest()
+    """Ceilometer's ``message_signature`` of the event, with Ceilometer's
+    default ``telemetry_secret`` (AODH does not check it). The algorithm is
+    Fenix's copy of Ceilometer's (checked against the real agent in the
+    integration tier); it signs the traits as tuples, as Ceilometer does
+    before the event crosses the bus."""
+    return aodh_events.event_signature(
+        dict(event, traits=[tuple(t) for t in event['traits']]),
+        SIGNING_SECRET)
 
 
 class EventConverter:

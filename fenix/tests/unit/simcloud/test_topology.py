@@ -2,12 +2,14 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Topology files, the generator and the example files in etc/simcloud."""
+import datetime
 import os
 import time
 
 import testtools
 import yaml
 
+from fenix.common import aodh_events
 from fenix.tests.unit.simcloud import base
 from fenix_tools.simcloud import model
 from fenix_tools.simcloud import server as sim_server
@@ -179,3 +181,35 @@ class TestNormalize(testtools.TestCase):
                                     for name, spec in d['traits'].items()]))
             return out
         self.assertEqual(norm(real), norm(telemetry.DEFAULT_DEFINITIONS))
+
+    def test_events_equal_ceilometers_for_fenix_notifications(self):
+        # Fenix's own copy of Ceilometer's conversion and signature is
+        # checked against the real agent in the integration tier; the
+        # simulated Ceilometer must give the same event, signature included.
+        when = datetime.datetime(2026, 11, 24, 7, 30, 1, 250000)
+        payloads = {
+            'maintenance.planned': (aodh_events.PROJECT_EVENT_TRAITS, {
+                'service': 'fenix', 'project_id': 'p1', 'session_id': 's1',
+                'state': 'PLANNED_MAINTENANCE', 'instance_ids': ['i1'],
+                'allowed_actions': ['MIGRATE'],
+                'actions_at': '2026-11-24 07:35:00',
+                'reply_at': '2026-11-24 07:31:00',
+                'reply_url': 'http://fenix/v1/maintenance/s1/p1/i1',
+                'metadata': {'openstack_version': 'Train'}}),
+            'maintenance.host': (aodh_events.HOST_EVENT_TRAITS, {
+                'service': 'fenix', 'host': 'c1', 'project_id': 'admin',
+                'session_id': 's1', 'state': 'IN_MAINTENANCE'}),
+            'maintenance.session': (aodh_events.SESSION_EVENT_TRAITS, {
+                'service': 'fenix', 'project_id': 'admin',
+                'session_id': 's1', 'state': 'DONE', 'percent_done': 100}),
+        }
+        converter = telemetry.EventConverter()
+        for event_type, (traits, payload) in payloads.items():
+            ours = converter.to_event({
+                'event_type': event_type, 'publisher_id': 'fenix',
+                'payload': payload, 'message_id': 'm-1',
+                'timestamp': when.isoformat()})
+            real = aodh_events.ceilometer_event(
+                event_type, payload, traits, message_id='m-1',
+                generated=when, secret=telemetry.SIGNING_SECRET)
+            self.assertEqual(real, ours, event_type)
