@@ -12,6 +12,7 @@ first, the Nova default) or pack, soft-(anti-)affinity first; ties are
 broken by host name so results are reproducible.
 """
 import collections
+import random
 
 NO_VALID_HOST = 'No valid host was found. There are not enough hosts ' \
                 'available.'
@@ -106,6 +107,18 @@ def select_destination(cloud, server, flavor=None, exclude=(), only=None):
     if not passing:
         return None, dict(rejected)
     pack = cloud.sched['weigher'] == 'pack'
+    seed = cloud.sched.get('shuffle_ties')
+    if seed is None:
+        def tie(host):
+            return host.name
+    else:
+        rng = getattr(cloud, 'tie_rng', None)
+        if rng is None:
+            rng = cloud.tie_rng = random.Random(seed)
+        order = {h.name: rng.random() for h in passing}
+
+        def tie(host):
+            return order[host.name]
 
     def weight(host):
         free_ram = host.memory_mb * cloud.sched['ram_allocation_ratio'] - \
@@ -117,6 +130,6 @@ def select_destination(cloud, server, flavor=None, exclude=(), only=None):
             key = (counts.get(host.name, 0),) + key
         elif group is not None and group.policy == 'soft-affinity':
             key = (-counts.get(host.name, 0),) + key
-        return key + (host.name,)
+        return key + (tie(host),)
 
     return min(passing, key=weight), None

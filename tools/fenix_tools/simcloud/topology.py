@@ -460,9 +460,15 @@ def normalize(data):
             sched.get('disk_allocation_ratio', 1.0),
             'scheduler.disk_allocation_ratio', float),
         'weigher': sched.get('weigher', 'spread'),
+        # None: ties go to the first host by name (reproducible runs);
+        # an integer: a seeded random order, as real Nova's scheduler
+        # varies between runs among hosts of equal weight.
+        'shuffle_ties': sched.get('shuffle_ties'),
     }
     if out['scheduler']['weigher'] not in ('spread', 'pack'):
         raise TopologyError('scheduler.weigher: must be spread or pack')
+    if out['scheduler']['shuffle_ties'] is not None:
+        _num(out['scheduler']['shuffle_ties'], 'scheduler.shuffle_ties', int)
 
     compute = dict(data.get('compute') or {})
     out['compute'] = {
