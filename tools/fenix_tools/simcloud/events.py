@@ -38,6 +38,11 @@ KINDS = {
     'migration.revert': 'a resize was reverted',
     'migration.error': 'a migration failed (reason)',
     'migration.cancel': 'a live migration was aborted',
+    'migration.held': 'a cold migration waits for a crashed host that Nova '
+                      'still reads up (timing.service_down_time)',
+    'migration.task_cleared': 'the restarted source compute cleared a '
+                              'held migration\'s task (its queued resize '
+                              'fails next)',
     'allocation.leak': 'a failed migration left its claim on a host '
                        '(fault leak_allocations)',
     'allocation.heal': 'leaked claims were dropped (hosts)',

@@ -95,7 +95,7 @@ class Host:
 class Service:
     __slots__ = ('id', 'uuid', 'binary', 'host', 'zone', 'disabled',
                  'disabled_reason', 'forced_down', 'updated_at',
-                 'created_at')
+                 'created_at', 'down_time')
 
     def __init__(self, service_id, binary, host, spec):
         self.id = service_id
@@ -108,11 +108,23 @@ class Service:
         self.disabled_reason = spec['disabled_reason']
         self.forced_down = spec['forced_down']
         self.created_at = self.updated_at = util.utcnow()
+        # timing.service_down_time: how long a crashed host still reads up
+        self.down_time = 0.0
 
     @property
     def state(self):
-        return 'down' if (self.forced_down or self.host.state != 'up') \
-            else 'up'
+        """The reported state: with ``down_time`` > 0 a host that went
+        down still reads 'up' until its heartbeat is that old (Nova's
+        ``service_down_time``); ``forced_down`` is immediate."""
+        if self.forced_down:
+            return 'down'
+        if self.host.state == 'up':
+            return 'up'
+        if self.down_time > 0 and (
+                util.utcnow() - self.host.state_changed).total_seconds() \
+                < self.down_time:
+            return 'up'
+        return 'down'
 
 
 class Flavor:
@@ -216,6 +228,9 @@ class Cloud:
         self.timers = timers if timers is not None else timers_mod.Timers()
         self.faults = faults_mod.Faults(topo['faults'])
         self.timing = dict(topo['timing'])
+        # Cold migrations waiting for a crashed host: {host: [(server,
+        # migration, action)]} (see _hold_cold).
+        self.held = {}
         self.sched = dict(topo['scheduler'])
         self.max_limit = topo['compute']['max_limit']
         self.hosts = {}
@@ -250,6 +265,7 @@ class Cloud:
             self.hosts_by_uuid[host.uuid] = host
             for binary, sspec in spec['services'].items():
                 svc = Service(next(self._svc_ids), binary, host, sspec)
+                svc.down_time = self.timing.get('service_down_time', 0.0)
                 host.services.append(svc)
                 self.services[svc.id] = svc
                 self.services_by_uuid[svc.uuid] = svc
@@ -474,10 +490,16 @@ class Cloud:
                 "Cannot '%s' instance %s while it is in task_state %s"
                 % (action, server.id, server.task_state))
 
+    def _reported_up(self, name):
+        """Whether ``name``'s nova-compute reads up (see Service.state)."""
+        host = self.hosts.get(name)
+        return bool(host and host.compute_service and
+                    host.compute_service.state == 'up')
+
     def _check_up(self, host):
         """Nova's API refusal (ServiceUnavailable, 409) of an operation
         that needs ``host``'s nova-compute when it is known down."""
-        if host and not self._host_up(host):
+        if host and not self._reported_up(host):
             raise util.Conflict('Service is unavailable at this time.')
 
     def _target_host(self, name):
@@ -706,6 +728,8 @@ class Cloud:
                 host.state = state
                 host.state_changed = util.utcnow()
                 self.events.record('host.state', host=name, state=state)
+                if state == 'up':
+                    self._release_held(name)
             return host
 
     def find_service(self, host, binary):
@@ -913,6 +937,8 @@ class Cloud:
 
     def _finish_cold(self, server, mig, action):
         with self.lock:
+            if self._hold_cold(server, mig, action):
+                return
             if not self._landed(server, mig, 'migrating', action,
                                 (mig.dest_compute, mig.source_compute),
                                 outcome=mig.outcome):
@@ -920,6 +946,62 @@ class Cloud:
             self._arrive(server, mig, action, 'finished', 'cold',
                          'compute_finish_resize', mig.dest_compute,
                          vm_state='resized')
+
+    def _hold_cold(self, server, mig, action):
+        """With ``timing.service_down_time`` > 0 (Nova has not noticed a
+        crash yet): a cold migration due while its source or destination
+        host is down waits in Nova, as the RPC waits in the compute's
+        queue: migration ``pre-migrating``, server ``resize_prep``, until
+        the host is up again (:meth:`_release_held`). True when held."""
+        if self.timing.get('service_down_time', 0) <= 0 or \
+                server.id not in self.servers or mig.status != 'migrating':
+            return False
+        for name in (mig.source_compute, mig.dest_compute):
+            if name and not self._host_up(name):
+                self._mig_status(mig, 'pre-migrating')
+                self._set_state(server, task_state='resize_prep')
+                self.held.setdefault(name, []).append((server, mig, action))
+                self.events.record('migration.held', server=server.id,
+                                   name=server.name, migration=mig.id,
+                                   host=name)
+                return True
+        return False
+
+    def _release_held(self, name):
+        """``name`` is up again: the moves held for it go on. Its own
+        servers' moves (it was their source): the restarted compute first
+        clears the task (the server rests on it, ACTIVE), then the queued
+        resize fails on it (server ERROR). Moves to it: run again."""
+        for server, mig, action in self.held.pop(name, ()):
+            if server.id not in self.servers or \
+                    mig.status != 'pre-migrating':
+                continue
+            if name == mig.source_compute:
+                self._set_state(server, task_state=None)
+                self.events.record('migration.task_cleared',
+                                   server=server.id, name=server.name,
+                                   migration=mig.id, host=name)
+                self._start_timer(server, self.timing['cold_migration'],
+                                  lambda s=server, m=mig, a=action:
+                                  self._fail_queued(s, m, a))
+            else:
+                self._start_move(
+                    server, mig, self.hosts[mig.dest_compute], 'cold',
+                    'migrating', 'resize_migrating',
+                    lambda s=server, m=mig, a=action:
+                    self._finish_cold(s, m, a))
+
+    def _fail_queued(self, server, mig, action):
+        with self.lock:
+            server.pending = None
+            if server.id not in self.servers or \
+                    mig.status != 'pre-migrating':
+                return
+            self._fail_migration(
+                server, mig, action,
+                "Conflict updating instance %s. Expected: {'task_state': "
+                "['resize_prep']}. Actual: {'task_state': None}"
+                % server.id, 'error', False, 'compute_resize_instance')
 
     def _resized_migration(self, server, action):
         self._check_state(server, action, ('resized',))

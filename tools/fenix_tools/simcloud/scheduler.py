@@ -61,8 +61,7 @@ def check_host(cloud, host, server, flavor, group_counts=None, group=None):
     if host.type != 'compute':
         return 'ComputeFilter'
     service = host.compute_service
-    if (host.state != 'up' or service is None or service.forced_down or
-            service.disabled):
+    if service is None or service.state != 'up' or service.disabled:
         return 'ComputeFilter'
     if not host_fits(cloud, host, flavor):
         return 'ResourceFilter'

@@ -26,6 +26,9 @@ DEFAULT_TIMING = {
     'revert_resize': 0.0,
     'boot': 0.1,
     'delete': 0.0,
+    # Nova's service_down_time: a crashed compute still reads 'up' this
+    # long (0: down at once)
+    'service_down_time': 0.0,
 }
 
 DEFAULT_HOST = {

@@ -7,6 +7,7 @@ Topology (base.small_topology): compute-0 holds ha-0 and other-0 (full),
 compute-1 holds ha-1, compute-2 holds vm-0; ha-0/ha-1 are anti-affine.
 """
 import os
+import time
 
 from novaclient import exceptions as nova_exc
 
@@ -580,3 +581,107 @@ class TestAllocationLeak(base.SimCloudTestCase):
         err = self.assertRaises(topology.TopologyError, self.sim.set_faults,
                                 {'migrations': [{'leak': 1}]})
         self.assertIn('faults.migrations[0].leak', str(err))
+
+
+class TestServiceDownTime(base.SimCloudTestCase):
+    """timing.service_down_time: a crashed compute reads up for a while."""
+
+    DOWN_TIME = 0.5
+
+    def topology(self):
+        topo = base.small_topology()
+        topo['timing'] = dict(topo['timing'],
+                              service_down_time=self.DOWN_TIME)
+        return topo
+
+    def compute_state(self, nova, host):
+        return [s.state for s in nova.services.list(
+            host=host, binary='nova-compute')][0]
+
+    def test_crashed_compute_reads_up_then_down(self):
+        self.sim.slow_migrations(LONG, server='vm-0')
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        self.sim.set_host_state('compute-1', 'down')
+        self.assertEqual('up', self.compute_state(nova, 'compute-1'))
+        # During the lag the API and the scheduler accept the move.
+        nova.servers.migrate(sid, host='compute-1')
+        self.assertEqual('RESIZE', nova.servers.get(sid).status)
+        deadline = time.monotonic() + 10 * self.DOWN_TIME + 5
+        while self.compute_state(nova, 'compute-1') != 'down':
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+
+    def test_forced_down_is_immediate(self):
+        nova = self.nova(version='2.53')
+        svc = nova.services.list(host='compute-1',
+                                 binary='nova-compute')[0]
+        nova.services.force_down(svc.id, True)
+        self.assertEqual('down', self.compute_state(nova, 'compute-1'))
+
+
+class TestHeldColdMigration(base.SimCloudTestCase):
+    """With a service_down_time, a cold migration due while its source or
+    destination crashed waits, as its RPC waits in the compute's queue."""
+
+    def topology(self):
+        topo = base.small_topology()
+        # Moves and the lag last long; complete_now drives every step.
+        topo['timing'] = dict(topo['timing'], cold_migration=60,
+                              service_down_time=60)
+        return topo
+
+    def held(self, nova, sid, **migrate):
+        since = self.sim.events.last_seq
+        nova.servers.migrate(sid, **migrate)
+        self.assertTrue(self.sim.complete_now(sid))
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'migration.held', since=since, server=sid))
+        self.assertEqual('RESIZE', nova.servers.get(sid).status)
+        return self.migration(nova, sid)
+
+    def migration(self, nova, sid):
+        return [m for m in nova.migrations.list(instance_uuid=sid)][-1]
+
+    def test_destination_back_then_the_move_completes(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        self.sim.set_host_state('compute-1', 'down')
+        mig = self.held(nova, sid, host='compute-1')
+        self.assertEqual('pre-migrating', mig.status)
+        since = self.sim.events.last_seq
+        self.sim.set_host_state('compute-1', 'up')
+        self.assertTrue(self.sim.complete_now(sid))
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'migration.finish', since=since, server=sid))
+        server = nova.servers.get(sid)
+        self.assertEqual(('VERIFY_RESIZE', 'compute-1'),
+                         (server.status,
+                          getattr(server, 'OS-EXT-SRV-ATTR:host')))
+
+    def test_source_back_clears_the_task_then_the_queued_resize_fails(self):
+        nova = self.nova(version='2.56')
+        sid = self.server_id('vm-0')
+        self.sim.set_host_state('compute-2', 'down')
+        self.held(nova, sid)
+        self.sim.set_host_state('compute-2', 'up')
+        # The restarted compute cleared the task: the server rests on its
+        # source while Nova's record of the migration is still open.
+        server = nova.servers.get(sid)
+        self.assertEqual(('ACTIVE', None, 'compute-2'),
+                         (server.status,
+                          getattr(server, 'OS-EXT-STS:task_state'),
+                          getattr(server, 'OS-EXT-SRV-ATTR:host')))
+        self.assertEqual('pre-migrating', self.migration(nova, sid).status)
+        since = self.sim.events.last_seq
+        self.assertTrue(self.sim.complete_now(sid))
+        self.assertIsNotNone(self.sim.wait_for_event(
+            'migration.error', since=since, server=sid))
+        server = nova.servers.get(sid)
+        self.assertEqual('ERROR', server.status)
+        self.assertIn("Conflict updating instance", server.fault['message'])
+        self.assertEqual('error', self.migration(nova, sid).status)
+        action = nova.instance_action.list(sid)[0]
+        events = nova.instance_action.get(sid, action.request_id).events
+        self.assertIn(('compute_resize_instance', 'Error'),
+                      [(e['event'], e['result']) for e in events])
