@@ -157,7 +157,8 @@ class SessionRunner(object):
         if session.get('download'):
             self._record_downloads(download.fetch_all(
                 directory, session['download']))
-        return plugins.workflow_class(session['workflow'], directory)
+        return plugins.workflow_class(session['workflow'], directory,
+                                      base_class=workflow_base.BaseWorkflow)
 
     def _record_downloads(self, results):
         for item in results:

@@ -102,12 +102,18 @@ def _from_download(directory, name, kind, base_class):
     return found[0]
 
 
-def workflow_class(name, download_dir=None):
+def workflow_class(name, download_dir=None, base_class=None):
+    """The workflow plug-in ``name``: an entry point, else (with
+    ``[download] allow_plugin_code``) the one ``base_class`` subclass of a
+    downloaded ``<name>.py``. The caller gives ``base_class``
+    (:class:`fenix.workflow.base.BaseWorkflow`), which itself loads action
+    plug-ins from here."""
     if name in _names(WORKFLOW_NAMESPACE):
         return _load(WORKFLOW_NAMESPACE, name, 'workflow')
-    from fenix.workflow import base
-    return _from_download(download_dir, name, 'workflow',
-                          base.BaseWorkflow)
+    if base_class is None:
+        raise exception.WorkflowError(
+            reason='workflow %s is not installed' % name)
+    return _from_download(download_dir, name, 'workflow', base_class)
 
 
 def action_class(name, download_dir=None):
