@@ -12,11 +12,15 @@ or full hosts. It also watches for what must never happen (a host put in
 maintenance while it holds a server) and keeps a log of calls.
 """
 import collections
+import os
 import threading
+from unittest import mock
 
 from fenix.common import context
 from fenix.common import states as st
 from fenix.engine import manager
+from fenix.tests import base
+from fenix.tests import db_fixture
 
 
 class FakeCloud(object):
@@ -301,3 +305,21 @@ class FakeVNFM(object):
             action = self.actions.get(event, st.MIGRATE)
             body['instance_actions'] = {i: action for i in ids}
         self.engine.project_reply(self.ctx, sid, self.project_id, body)
+
+
+class FakeCloudTestCase(base.TestCase):
+    """A database, a download directory, fast polls, and a FakeCloud (with
+    its FakeNotifier) standing in for fenix.common.cloud.Cloud."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.config(group='download',
+                    directory=os.path.join(self.tmpdir, 'downloads'))
+        self.config(group='workflow', nova_poll_interval=0.01)
+        self.cloud = FakeCloud()
+        self.notifier = FakeNotifier(self.cloud)
+        patcher = mock.patch('fenix.common.cloud.Cloud',
+                             return_value=self.cloud)
+        patcher.start()
+        self.addCleanup(patcher.stop)

@@ -7,33 +7,17 @@ import os
 import pathlib
 import threading
 import time
-from unittest import mock
 
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.engine import runner as session_runner
-from fenix.tests import base
-from fenix.tests import db_fixture
 from fenix.tests.unit.workflow import fakes
 from fenix.workflow import base as workflow_base
 from fenix.workflow.workflows import default
 
 
-class WorkflowTest(base.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.useFixture(db_fixture.Database())
-        self.config(group='download',
-                    directory=os.path.join(self.tmpdir, 'downloads'))
-        self.config(group='workflow', nova_poll_interval=0.01)
-        self.cloud = fakes.FakeCloud()
-        self.notifier = fakes.FakeNotifier(self.cloud)
-        patcher = mock.patch('fenix.common.cloud.Cloud',
-                             return_value=self.cloud)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+class WorkflowTest(fakes.FakeCloudTestCase):
 
     # --- helpers ------------------------------------------------------------
     def create(self, hosts=(), options=None, plugins=(), download=(),

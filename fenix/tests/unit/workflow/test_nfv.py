@@ -4,7 +4,6 @@
 """The ``nfv`` workflow: real DB, real session runner, a fake cloud and
 fake managers that answer per instance through the engine's API."""
 import collections
-import os
 import threading
 import time
 from unittest import mock
@@ -16,7 +15,6 @@ from fenix.db import api as db_api
 from fenix.engine import manager
 from fenix.engine import runner as session_runner
 from fenix.tests import base
-from fenix.tests import db_fixture
 from fenix.tests.unit.workflow import fakes
 from fenix.workflow import nfv_plan
 from fenix.workflow import plugins
@@ -106,26 +104,16 @@ class Watch(object):
         return None
 
 
-class NFVTest(base.TestCase):
+class NFVTest(fakes.FakeCloudTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(db_fixture.Database())
-        self.config(group='download',
-                    directory=os.path.join(self.tmpdir, 'downloads'))
-        self.config(group='workflow', nova_poll_interval=0.01,
-                    own_action_timeout=5)
+        self.config(group='workflow', own_action_timeout=5)
         for event in ('maintenance', 'prepare_maintenance',
                       'planned_maintenance', 'maintenance_complete',
                       'scale_in'):
             self.config(group='workflow',
                         **{'reply_window_%s' % event: 1})
-        self.cloud = fakes.FakeCloud()
-        self.notifier = fakes.FakeNotifier(self.cloud)
-        patcher = mock.patch('fenix.common.cloud.Cloud',
-                             return_value=self.cloud)
-        patcher.start()
-        self.addCleanup(patcher.stop)
 
     # --- helpers ------------------------------------------------------------
     def create(self, options=None, workflow='nfv', plugins=()):
