@@ -53,9 +53,9 @@ SQLITE_POOL_OVERFLOW = 20
 IN_CHUNK = 500
 
 # Tables holding the rows of one session, children first.
-SESSION_CHILD_MODELS = (models.ActionPluginRun, models.ActionPlugin,
-                        models.SessionEvent, models.Instance,
-                        models.Project, models.Host)
+SESSION_CHILD_MODELS = (models.OutboxMessage, models.ActionPluginRun,
+                        models.ActionPlugin, models.SessionEvent,
+                        models.Instance, models.Project, models.Host)
 
 # The per-thread state enginefacade keeps while a transaction is open; a DB
 # API call made inside another one (same thread) joins its transaction.
@@ -141,6 +141,21 @@ def _writer():
 
 def _reader():
     return transaction_context.reader.using(_CONTEXT)
+
+
+def transaction():
+    """One transaction for several DB API calls of this thread::
+
+        with db_api.transaction():
+            db_api.host_update(...)
+            db_api.event_add(...)
+            db_api.outbox_add([...])
+
+    Every call inside joins it; all of it is committed at the end of the
+    block, or nothing is (record, then act: a change, its history entry and
+    the notifications it causes are kept together).
+    """
+    return _writer()
 
 
 # Retry a whole call (a new transaction) on deadlock, and when an upsert
@@ -930,6 +945,84 @@ def instance_group_constraint_put(group_id, values):
 def instance_group_constraint_delete(group_id):
     _delete(models.InstanceGroupConstraint, group_id,
             exception.InstanceGroupNotFound(group_id=group_id))
+
+
+# --- outbox ------------------------------------------------------------------
+
+def outbox_add(messages):
+    """Queue notifications; each a dict with ``message_id``,
+    ``session_id``, ``event_type``, ``priority`` and ``payload``. A
+    ``message_id`` already queued is left as it is (the message was
+    recorded before; it is not queued twice). Returns the new rows."""
+    messages = list(messages)
+    if not messages:
+        return []
+    with _writer() as session:
+        ids = [m['message_id'] for m in messages]
+        known = set()
+        for start in range(0, len(ids), IN_CHUNK):
+            known.update(session.execute(
+                sa.select(models.OutboxMessage.message_id).where(
+                    models.OutboxMessage.message_id.in_(
+                        ids[start:start + IN_CHUNK]))).scalars())
+        rows = []
+        for m in messages:
+            if m['message_id'] in known:
+                continue
+            known.add(m['message_id'])
+            rows.append(models.OutboxMessage(
+                message_id=m['message_id'], session_id=m['session_id'],
+                event_type=m['event_type'],
+                priority=m.get('priority') or 'info',
+                payload=dict(m.get('payload') or {}), attempts=0))
+        session.add_all(rows)
+        return _reloaded(session, rows)
+
+
+def outbox_unsent(engine=None, session_id=None, limit=200):
+    """Messages not sent yet, oldest first: those of the sessions
+    ``engine`` owns (all when None), or of one session."""
+    stmt = sa.select(models.OutboxMessage).where(
+        models.OutboxMessage.sent_at.is_(None))
+    if session_id is not None:
+        stmt = stmt.where(models.OutboxMessage.session_id == session_id)
+    if engine is not None:
+        stmt = stmt.join(
+            models.Session,
+            models.Session.session_id == models.OutboxMessage.session_id
+        ).where(models.Session.engine == engine)
+    stmt = stmt.order_by(models.OutboxMessage.id).limit(limit)
+    with _reader() as session:
+        return _dicts(session.execute(stmt).scalars())
+
+
+@_retry_on_deadlock
+def outbox_mark_sent(ids):
+    """Mark the messages with these row ids sent (one statement)."""
+    ids = list(ids)
+    now = timeutils.utcnow()
+    with _writer() as session:
+        for start in range(0, len(ids), IN_CHUNK):
+            session.execute(
+                sa.update(models.OutboxMessage).where(
+                    models.OutboxMessage.id.in_(
+                        ids[start:start + IN_CHUNK])).values(
+                    sent_at=now, updated_at=now,
+                    attempts=models.OutboxMessage.attempts + 1)
+                .execution_options(synchronize_session=False))
+
+
+@_retry_on_deadlock
+def outbox_mark_failed(row_id, error):
+    """Count a failed try to send a message and keep why."""
+    with _writer() as session:
+        session.execute(
+            sa.update(models.OutboxMessage).where(
+                models.OutboxMessage.id == row_id).values(
+                attempts=models.OutboxMessage.attempts + 1,
+                last_error=str(error)[:2000],
+                updated_at=timeutils.utcnow())
+            .execution_options(synchronize_session=False))
 
 
 # --- history -----------------------------------------------------------------

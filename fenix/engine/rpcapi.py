@@ -21,7 +21,11 @@ CONF = cfg.CONF
 #         delete), project and project-instance queries and replies,
 #         instance and instance-group constraints, action plug-in run
 #         reports, ping.
-RPC_API_VERSION = '1.0'
+#   1.1 - Event identity and session control: project_reply and
+#         project_instance_reply take the event_id the reply answers;
+#         report_action_run takes the attempt it reports on;
+#         pause_session, resume_session, skip_host and retry_step.
+RPC_API_VERSION = '1.1'
 
 # Failures that mean "the engine cannot be reached" (HTTP 503).
 _UNREACHABLE = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,

@@ -66,6 +66,11 @@ class Session(Base, FenixBase):
     engine = sa.Column(sa.String(255), index=True)
     # Bumped on every change of state, for optimistic concurrency.
     version = sa.Column(sa.Integer, nullable=False, default=0)
+    # An admin asked to pause: steps in flight finish, none starts; the
+    # session then shows PAUSED and ``hold_state`` is where it resumes.
+    hold_requested = sa.Column(sa.Boolean, nullable=False, default=False,
+                               server_default=sa.false())
+    hold_state = sa.Column(sa.String(32))
 
 
 class Host(Base, FenixBase):
@@ -87,6 +92,9 @@ class Host(Base, FenixBase):
                                      default=False)
     details = sa.Column(db_types.JsonEncodedDict, nullable=False,
                         default=dict)
+    # An admin asked to skip the host: its steps are cancelled.
+    skip_requested = sa.Column(sa.Boolean, nullable=False, default=False,
+                               server_default=sa.false())
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
 
@@ -101,8 +109,9 @@ class Project(Base, FenixBase):
     project_id = sa.Column(sa.String(64), nullable=False)
     # Whether the project owns an event alarm for the project event.
     has_manager = sa.Column(sa.Boolean, nullable=False, default=False)
-    # The last event sent and its window.
+    # The last event sent, its id (a reply answers that id) and window.
     event = sa.Column(sa.String(37))
+    event_id = sa.Column(sa.String(36))
     event_at = sa.Column(sa.DateTime)
     actions_at = sa.Column(sa.DateTime)
     reply_at = sa.Column(sa.DateTime)
@@ -130,6 +139,7 @@ class Instance(Base, FenixBase):
     vm_state = sa.Column(sa.String(32))
     # Per-instance event exchange (nfv workflow) ...
     event = sa.Column(sa.String(37))
+    event_id = sa.Column(sa.String(36))
     event_at = sa.Column(sa.DateTime)
     actions_at = sa.Column(sa.DateTime)
     reply_at = sa.Column(sa.DateTime)
@@ -172,6 +182,10 @@ class ActionPluginRun(Base, FenixBase):
     type = sa.Column(sa.String(32), nullable=False)
     hostname = sa.Column(sa.String(255), nullable=False, default='')
     state = sa.Column(sa.String(32), nullable=False)
+    # Which attempt is current: a report names it (an earlier attempt's
+    # report is refused).
+    attempt = sa.Column(sa.Integer, nullable=False, default=0,
+                        server_default='0')
     message = sa.Column(sa.Text)
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
@@ -224,6 +238,27 @@ class SessionEvent(Base, FenixBase):
     message = sa.Column(sa.Text)
     data = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
                      nullable=False, default=dict)
+
+
+class OutboxMessage(Base, FenixBase):
+    """A notification to send: written in the transaction of the change
+    that causes it, sent afterwards by the engine's dispatcher, which marks
+    it sent. A consumer may see a message twice (same ``message_id``),
+    never lose one. Every message belongs to a session."""
+    __tablename__ = 'outbox'
+    __table_args__ = (sa.UniqueConstraint('message_id'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    message_id = sa.Column(sa.String(36), nullable=False)
+    # Deleting a session first sends what its outbox still holds.
+    session_id = _session_fk()
+    event_type = sa.Column(sa.String(64), nullable=False)
+    priority = sa.Column(sa.String(16), nullable=False)
+    payload = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                        nullable=False, default=dict)
+    sent_at = sa.Column(sa.DateTime, index=True)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0)
+    last_error = sa.Column(sa.Text)
 
 
 class Engine(Base, FenixBase):

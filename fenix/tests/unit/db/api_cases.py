@@ -73,6 +73,10 @@ class DBAPITests:
                                                      'host': 'c1'})
         db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1', {})
         db_api.event_add(sid, states.EVENT_STATE, state=states.MAINTENANCE)
+        db_api.outbox_add([{'message_id': uuidutils.generate_uuid(),
+                            'session_id': sid,
+                            'event_type': 'maintenance.session',
+                            'payload': {'state': states.MAINTENANCE}}])
         return sid
 
     def _count_rows(self, session_id):
@@ -901,6 +905,75 @@ class DBAPITests:
                           db_api.instance_group_constraint_delete, 'g1')
         self.assertRaises(exception.Invalid,
                           db_api.instance_group_constraint_put, 'g3', {})
+
+    # --- outbox ---------------------------------------------------------
+
+    def _message(self, sid, mid=None, **payload):
+        return {'message_id': mid or uuidutils.generate_uuid(),
+                'session_id': sid, 'event_type': 'maintenance.session',
+                'payload': payload}
+
+    def test_outbox_add_unsent_mark_sent(self):
+        sid = self._session()['session_id']
+        m1, m2 = self._message(sid, n=1), self._message(sid, n=2)
+        rows = db_api.outbox_add([m1, m2])
+        self.assertEqual([m1['message_id'], m2['message_id']],
+                         [r['message_id'] for r in rows])
+        self.assertEqual('info', rows[0]['priority'])
+        unsent = db_api.outbox_unsent()
+        self.assertEqual([{'n': 1}, {'n': 2}], [r['payload'] for r in unsent])
+        db_api.outbox_mark_sent([unsent[0]['id']])
+        unsent = db_api.outbox_unsent()
+        self.assertEqual([m2['message_id']],
+                         [r['message_id'] for r in unsent])
+
+    def test_outbox_add_same_message_id_once(self):
+        sid = self._session()['session_id']
+        m = self._message(sid, n=1)
+        db_api.outbox_add([m])
+        self.assertEqual([], db_api.outbox_add([dict(m, payload={'n': 2})]))
+        self.assertEqual([{'n': 1}],
+                         [r['payload'] for r in db_api.outbox_unsent()])
+
+    def test_outbox_unsent_of_an_engine_and_of_a_session(self):
+        mine = self._session()['session_id']
+        theirs = self._session()['session_id']
+        db_api.session_set_engine(mine, 'e1', expected_engine=None)
+        db_api.session_set_engine(theirs, 'e2', expected_engine=None)
+        db_api.outbox_add([self._message(mine), self._message(theirs)])
+        self.assertEqual([mine], [r['session_id'] for r in
+                                  db_api.outbox_unsent(engine='e1')])
+        self.assertEqual([theirs], [r['session_id'] for r in
+                                    db_api.outbox_unsent(session_id=theirs)])
+
+    def test_outbox_mark_failed(self):
+        sid = self._session()['session_id']
+        row = db_api.outbox_add([self._message(sid)])[0]
+        db_api.outbox_mark_failed(row['id'], 'broker down')
+        row = db_api.outbox_unsent()[0]
+        self.assertEqual((1, 'broker down'),
+                         (row['attempts'], row['last_error']))
+
+    def test_transaction_commits_all_or_nothing(self):
+        sid = self._session(hosts=[{'hostname': 'c1'}])['session_id']
+        with db_api.transaction():
+            db_api.host_update(sid, 'c1', {'state': states.HOST_EMPTYING})
+            db_api.outbox_add([self._message(sid)])
+        self.assertEqual(states.HOST_EMPTYING,
+                         db_api.host_get(sid, 'c1')['state'])
+        self.assertEqual(1, len(db_api.outbox_unsent()))
+
+        def fail():
+            with db_api.transaction():
+                db_api.host_update(sid, 'c1',
+                                   {'state': states.HOST_MAINTAINED})
+                db_api.outbox_add([self._message(sid)])
+                raise RuntimeError('crash before commit')
+
+        self.assertRaises(RuntimeError, fail)
+        self.assertEqual(states.HOST_EMPTYING,
+                         db_api.host_get(sid, 'c1')['state'])
+        self.assertEqual(1, len(db_api.outbox_unsent()))
 
     # --- history --------------------------------------------------------
 

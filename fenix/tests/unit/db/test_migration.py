@@ -111,6 +111,7 @@ class MigrationAPITestCase(base.TestCase):
 
     def test_revision(self):
         versions = self._scratch_scripts()
+        previous = migration.head()
         path = migration.revision('add widgets')
         self.assertEqual(versions, os.path.dirname(path))
         new = migration.head()
@@ -119,7 +120,7 @@ class MigrationAPITestCase(base.TestCase):
         with open(path) as f:
             text = f.read()
         self.assertTrue(text.startswith('# Licensed under the Apache'))
-        self.assertIn("down_revision = '%s'" % INITIAL, text)
+        self.assertIn("down_revision = '%s'" % previous, text)
         py_compile.compile(path, doraise=True)
         # The empty revision applies.
         migration.upgrade()
