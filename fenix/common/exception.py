@@ -44,6 +44,12 @@ class InvalidTransition(FenixException):
     code = 409
 
 
+class InvalidStepTransition(InvalidTransition):
+    """A row of a session (host, move, plug-in run) was asked to take an
+    edge its declared machine does not have."""
+    msg_fmt = 'A %(machine)s cannot move from %(src)s to %(dst)s.'
+
+
 class UnknownPlugin(Invalid):
     msg_fmt = "Unknown %(kind)s plug-in '%(name)s'."
 

@@ -57,3 +57,150 @@ def check_resume(current, target):
             allowed=', '.join(RESUMABLE_FROM))
     if target not in RESUME_TARGETS:
         raise exception.InvalidState(state=target)
+
+
+# --- The machines of a session's rows ---------------------------------------
+#
+# Each is declared as {state: {event: next state}}: the events are named, so
+# that code says *what happened* (``HOST.next(state, 'emptied')``) and the
+# table says where that leads. ``python -m fenix_tools.machines`` (``tox -e
+# statemachines``) draws every machine for doc/source/machines.rst.
+
+class Machine(object):
+    """A small declared state machine: named states, named events."""
+
+    def __init__(self, name, initial, table, doc=''):
+        self.name = name
+        self.initial = initial
+        self.table = {src: dict(edges) for src, edges in table.items()}
+        self.doc = doc
+        for src, edges in self.table.items():
+            for event, dst in edges.items():
+                if dst not in self.table:
+                    raise ValueError('%s: %s --%s--> %s: no such state'
+                                     % (name, src, event, dst))
+
+    @property
+    def states(self):
+        return tuple(self.table)
+
+    @property
+    def final_states(self):
+        return tuple(s for s, edges in self.table.items() if not edges)
+
+    def edges(self):
+        """(source, event, target) for every edge, in declaration order."""
+        return [(src, event, dst) for src, edges in self.table.items()
+                for event, dst in edges.items()]
+
+    def events(self, state):
+        """The events a row in ``state`` may take."""
+        try:
+            return tuple(self.table[state])
+        except KeyError:
+            raise exception.InvalidState(state=state)
+
+    def next(self, state, event):
+        """Where ``event`` takes a row in ``state``; raises
+        InvalidStepTransition when it may not happen there."""
+        edges = self.table.get(state)
+        if edges is None:
+            raise exception.InvalidState(state=state)
+        if event not in edges:
+            raise exception.InvalidStepTransition(
+                machine=self.name, src=state, dst='(%s)' % event)
+        return edges[event]
+
+    def can_move(self, src, dst):
+        """Whether some edge leads from ``src`` to ``dst`` (staying in a
+        state is always allowed: a write that repeats it changes
+        nothing)."""
+        if src == dst or src is None:
+            return True
+        return dst in self.table.get(src, {}).values()
+
+    def check_move(self, src, dst):
+        """Raise InvalidStepTransition unless a row may go src -> dst."""
+        if dst not in self.table:
+            raise exception.InvalidState(state=dst)
+        if not self.can_move(src, dst):
+            raise exception.InvalidStepTransition(machine=self.name,
+                                                  src=src, dst=dst)
+
+
+def _session_table():
+    table = {}
+    for src in st.SESSION_STATES:
+        edges = {'to_%s' % dst.lower(): dst for dst in allowed_next(src)
+                 if dst != st.MAINTENANCE_FAILED}
+        if st.MAINTENANCE_FAILED in allowed_next(src):
+            edges['fail'] = st.MAINTENANCE_FAILED
+        if src in RESUMABLE_FROM:
+            for dst in RESUME_TARGETS:
+                edges['continue_in_%s' % dst.lower()] = dst
+        table[src] = edges
+    return table
+
+
+SESSION = Machine(
+    'session', st.MAINTENANCE, _session_table(),
+    doc='A maintenance session: the workflow moves it along TRANSITIONS; '
+        'any active state may fail; PUT continues a failed one.')
+
+HOST = Machine('host', st.HOST_PENDING, {
+    st.HOST_PENDING: {'empty': st.HOST_EMPTYING,
+                      'maintain': st.HOST_IN_MAINTENANCE,
+                      'skip': st.HOST_SKIPPED,
+                      'fail': st.HOST_FAILED},
+    st.HOST_EMPTYING: {'emptied': st.HOST_PENDING,
+                       'defer': st.HOST_PENDING,
+                       'maintain': st.HOST_IN_MAINTENANCE,
+                       'skip': st.HOST_SKIPPED,
+                       'fail': st.HOST_FAILED},
+    st.HOST_IN_MAINTENANCE: {'maintained': st.HOST_MAINTAINED,
+                             'fail': st.HOST_FAILED},
+    st.HOST_FAILED: {'retry': st.HOST_PENDING,
+                     'retry_emptying': st.HOST_EMPTYING,
+                     'retry_maintenance': st.HOST_IN_MAINTENANCE,
+                     'skip': st.HOST_SKIPPED},
+    st.HOST_MAINTAINED: {},
+    st.HOST_SKIPPED: {},
+}, doc='A host of a session: emptied (its instances moved away), then '
+       'maintained (IN_MAINTENANCE, plug-ins, MAINTENANCE_COMPLETE); '
+       'skipped by a refusal or an admin; a failed host is retried by '
+       'continuing the session.')
+
+MOVE = Machine('move', st.ACTION_PENDING, {
+    st.ACTION_PENDING: {'start': st.ACTION_IN_PROGRESS,
+                        'done': st.ACTION_DONE,
+                        'fail': st.ACTION_FAILED},
+    st.ACTION_IN_PROGRESS: {'done': st.ACTION_DONE,
+                            'fail': st.ACTION_FAILED,
+                            'restart': st.ACTION_PENDING},
+    st.ACTION_FAILED: {'retry': st.ACTION_PENDING},
+    st.ACTION_DONE: {'again': st.ACTION_PENDING,
+                     'start_again': st.ACTION_IN_PROGRESS},
+}, doc="An instance's move off the host being emptied (its action_state): "
+       "started once Nova was asked (or the manager's OWN_ACTION is "
+       "awaited), done when the instance left the host. A done move is "
+       "planned again when the instance is back on a host still to empty.")
+
+PLUGIN_RUN = Machine('plug-in run', st.RUN_PENDING, {
+    st.RUN_PENDING: {'start': st.RUN_RUNNING},
+    st.RUN_RUNNING: {'done': st.RUN_DONE, 'fail': st.RUN_FAILED,
+                     'start_again': st.RUN_RUNNING},
+    st.RUN_FAILED: {'retry': st.RUN_RUNNING},
+    st.RUN_DONE: {},
+}, doc='One action plug-in on one host (or for the session): each start '
+       'is a new attempt; a report names its attempt.')
+
+OUTBOX_QUEUED = 'QUEUED'
+OUTBOX_SENT = 'SENT'
+OUTBOX_MESSAGE = Machine('notification', OUTBOX_QUEUED, {
+    OUTBOX_QUEUED: {'sent': OUTBOX_SENT, 'send_failed': OUTBOX_QUEUED},
+    OUTBOX_SENT: {},
+}, doc='A notification in the outbox: written with the change that causes '
+       'it, sent by the dispatcher (again after a restart until it is '
+       'marked sent).')
+
+MACHINES = (SESSION, HOST, MOVE, PLUGIN_RUN, OUTBOX_MESSAGE)

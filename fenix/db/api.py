@@ -38,6 +38,7 @@ from sqlalchemy import event
 from sqlalchemy import pool as sa_pool
 
 from fenix.common import exception
+from fenix.common import state_machine
 from fenix.common import states
 from fenix.common import timeutils
 from fenix import conf  # noqa: F401  (registers [database] defaults)
@@ -267,7 +268,23 @@ def _session_must_exist(session_id):
         raise exception.SessionNotFound(session_id=session_id)
 
 
+# Which declared machine (fenix.common.state_machine) a column follows:
+# a write that takes an edge the machine does not have is refused.
+_MACHINE_COLUMNS = {
+    models.Host: ('state', state_machine.HOST),
+    models.Instance: ('action_state', state_machine.MOVE),
+    models.ActionPluginRun: ('state', state_machine.PLUGIN_RUN),
+}
+
+
+def _check_machine(row, values):
+    column, machine = _MACHINE_COLUMNS.get(type(row), (None, None))
+    if column in values:
+        machine.check_move(getattr(row, column), values[column])
+
+
 def _update_row(row, values):
+    _check_machine(row, values)
     for key, value in values.items():
         setattr(row, key, value)
 

@@ -67,6 +67,8 @@ class WaitReplyWorkflow(base.BaseWorkflow):
         for host in self.hosts():
             if host['maintained']:
                 continue
+            db_api.host_update(self.session_id, host['hostname'],
+                               {'state': st.HOST_IN_MAINTENANCE})
             self.host_event(host['hostname'], st.IN_MAINTENANCE)
             self.run_action_plugins(st.PLUGIN_HOST, host)
             self.run_action_plugins(host['type'], host)

@@ -63,3 +63,75 @@ class TestStateMachine(base.TestCase):
         self.assertIn('NACK_PLANNED_MAINTENANCE', st.REPLY_STATES)
         self.assertIn('ACK_INSTANCE_ACTION_DONE', st.REPLY_STATES)
         self.assertNotIn('NACK_INSTANCE_ACTION_DONE', st.REPLY_STATES)
+
+
+class TestMachines(base.TestCase):
+
+    def test_every_row_state_is_in_its_machine(self):
+        sm = state_machine
+        self.assertEqual({st.HOST_PENDING, st.HOST_EMPTYING,
+                          st.HOST_IN_MAINTENANCE, st.HOST_MAINTAINED,
+                          st.HOST_FAILED, st.HOST_SKIPPED},
+                         set(sm.HOST.states))
+        self.assertEqual({st.ACTION_PENDING, st.ACTION_IN_PROGRESS,
+                          st.ACTION_DONE, st.ACTION_FAILED},
+                         set(sm.MOVE.states))
+        self.assertEqual(set(st.RUN_STATES), set(sm.PLUGIN_RUN.states))
+        self.assertEqual(set(st.SESSION_STATES), set(sm.SESSION.states))
+
+    def test_session_machine_is_the_transition_table(self):
+        edges = {(src, dst) for src, _e, dst in state_machine.SESSION.edges()}
+        for src in st.SESSION_STATES:
+            for dst in state_machine.allowed_next(src):
+                self.assertIn((src, dst), edges)
+        for src in state_machine.RESUMABLE_FROM:
+            for dst in state_machine.RESUME_TARGETS:
+                self.assertEqual(dst, state_machine.SESSION.next(
+                    src, 'continue_in_%s' % dst.lower()))
+
+    def test_named_events(self):
+        host = state_machine.HOST
+        self.assertEqual(st.HOST_EMPTYING, host.next(st.HOST_PENDING,
+                                                     'empty'))
+        self.assertEqual(st.HOST_MAINTAINED,
+                         host.next(st.HOST_IN_MAINTENANCE, 'maintained'))
+        e = self.assertRaises(exception.InvalidStepTransition, host.next,
+                              st.HOST_MAINTAINED, 'empty')
+        self.assertIn('host cannot move from MAINTAINED', str(e))
+        self.assertRaises(exception.InvalidState, host.next, 'BOGUS',
+                          'empty')
+        self.assertEqual((), host.events(st.HOST_SKIPPED))
+
+    def test_final_states(self):
+        self.assertEqual({st.HOST_MAINTAINED, st.HOST_SKIPPED},
+                         set(state_machine.HOST.final_states))
+        self.assertEqual({st.RUN_DONE},
+                         set(state_machine.PLUGIN_RUN.final_states))
+        # A failed session leaves its state only when an admin continues it.
+        self.assertEqual({st.MAINTENANCE_DONE},
+                         set(state_machine.SESSION.final_states))
+
+    def test_check_move(self):
+        run = state_machine.PLUGIN_RUN
+        run.check_move(None, st.RUN_RUNNING)
+        run.check_move(st.RUN_RUNNING, st.RUN_RUNNING)
+        run.check_move(st.RUN_FAILED, st.RUN_RUNNING)
+        self.assertRaises(exception.InvalidStepTransition, run.check_move,
+                          st.RUN_DONE, st.RUN_RUNNING)
+        self.assertRaises(exception.InvalidState, run.check_move,
+                          st.RUN_RUNNING, 'BOGUS')
+
+    def test_a_machine_refuses_an_unknown_target(self):
+        self.assertRaises(ValueError, state_machine.Machine, 'm', 'A',
+                          {'A': {'go': 'B'}})
+
+    def test_every_machine_reaches_every_state(self):
+        for machine in state_machine.MACHINES:
+            seen = {machine.initial}
+            todo = [machine.initial]
+            while todo:
+                for dst in machine.table[todo.pop()].values():
+                    if dst not in seen:
+                        seen.add(dst)
+                        todo.append(dst)
+            self.assertEqual(set(machine.states), seen, machine.name)

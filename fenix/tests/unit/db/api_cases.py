@@ -771,6 +771,8 @@ class DBAPITests:
         self.assertEqual(('', states.RUN_RUNNING),
                          (pre['hostname'], pre['state']))
         db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c2', {})
+        db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1',
+                                           {'state': states.RUN_RUNNING})
         r2 = db_api.action_run_create_or_update(
             sid, 'dummy', 'host', 'c1',
             {'state': states.RUN_DONE, 'message': 'ok', 'finished_at': T1})
@@ -795,10 +797,38 @@ class DBAPITests:
                           db_api.action_run_create_or_update, 'nope',
                           'dummy', 'host', 'c1', {})
 
-    def test_action_run_update(self):
-        sid = self._session()['session_id']
+    def test_row_states_follow_their_machines(self):
+        sid = self._session(hosts=[{'hostname': 'c1'}])['session_id']
         r = db_api.action_run_create_or_update(sid, 'dummy', 'host', 'c1',
                                                {})
+        e = self.assertRaises(exception.InvalidStepTransition,
+                              db_api.action_run_update, r['id'],
+                              {'state': states.RUN_DONE})
+        self.assertIn('plug-in run cannot move from PENDING to DONE', str(e))
+        self.assertEqual(states.RUN_PENDING,
+                         db_api.action_runs_get(sid)[0]['state'])
+        e = self.assertRaises(exception.InvalidStepTransition,
+                              db_api.host_update, sid, 'c1',
+                              {'state': states.HOST_MAINTAINED})
+        self.assertIn('host cannot move from PENDING to MAINTAINED', str(e))
+        db_api.host_update(sid, 'c1', {'state': states.HOST_IN_MAINTENANCE})
+        db_api.host_update(sid, 'c1', {'state': states.HOST_MAINTAINED})
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.host_update, sid, 'c1',
+                          {'state': states.HOST_PENDING})
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        db_api.instance_update(sid, 'i1',
+                               {'action_state': states.ACTION_IN_PROGRESS})
+        db_api.instance_update(sid, 'i1',
+                               {'action_state': states.ACTION_FAILED})
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.instance_update, sid, 'i1',
+                          {'action_state': states.ACTION_DONE})
+
+    def test_action_run_update(self):
+        sid = self._session()['session_id']
+        r = db_api.action_run_create_or_update(
+            sid, 'dummy', 'host', 'c1', {'state': states.RUN_RUNNING})
         u = db_api.action_run_update(r['id'], {'state': states.RUN_FAILED,
                                                'message': 'disk full'})
         self.assertEqual((states.RUN_FAILED, 'disk full'),
@@ -966,7 +996,7 @@ class DBAPITests:
         def fail():
             with db_api.transaction():
                 db_api.host_update(sid, 'c1',
-                                   {'state': states.HOST_MAINTAINED})
+                                   {'state': states.HOST_IN_MAINTENANCE})
                 db_api.outbox_add([self._message(sid)])
                 raise RuntimeError('crash before commit')
 
