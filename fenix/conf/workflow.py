@@ -29,6 +29,18 @@ OPTS = [
                         ('skip_host', 'the host is left for later and the '
                                       'session goes on')],
                help='What a NACK from a project does.'),
+    cfg.StrOpt('silent_own_action', default='move',
+               choices=[('move', 'Fenix moves the instance itself (live '
+                                 'or cold, as for a silent manager of '
+                                 'any other instance)'),
+                        ('skip_host', 'the host is left for later, then '
+                                      'skipped, as a NACK under '
+                                      'nack_policy skip_host')],
+               help='What happens to an instance whose constraint says '
+                    'OWN_ACTION when its manager does not answer the '
+                    'event that asks it to act: nobody would move it, so '
+                    'waiting own_action_timeout would only fail the '
+                    'session.'),
     cfg.IntOpt('migration_retries', default=2, min=0,
                help='How many times a failed migration is retried before '
                     'it is reported as failed.'),

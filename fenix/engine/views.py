@@ -11,7 +11,7 @@ from fenix.db import api as db_api
 # Our own optional fields of the create body, kept in session.options.
 SESSION_OPTIONS = ('dry_run', 'max_parallel_hosts',
                    'max_concurrent_migrations', 'nack_policy',
-                   'reply_window', 'estimates')
+                   'silent_own_action', 'reply_window', 'estimates')
 
 
 def _times(row):

@@ -79,6 +79,10 @@ LOG = logging.getLogger(__name__)
 DEFAULT_CONCURRENT_MIGRATIONS = 4
 NACK_FAIL = 'fail'
 NACK_SKIP_HOST = 'skip_host'
+# What an OWN_ACTION instance of a silent manager gets ([workflow]
+# silent_own_action, or the session option of that name).
+SILENT_OWN_MOVE = 'move'
+SILENT_OWN_SKIP_HOST = 'skip_host'
 # A host refused this many times is skipped rather than deferred.
 MAX_REFUSALS = 2
 GONE_STATUSES = ('DELETED', 'SOFT_DELETED')
@@ -106,6 +110,10 @@ class DefaultWorkflow(base.BaseWorkflow):
     # --- small helpers ------------------------------------------------------
     def _nack_policy(self):
         return self.options.get('nack_policy') or CONF.workflow.nack_policy
+
+    def _silent_own_action(self):
+        return (self.options.get('silent_own_action') or
+                CONF.workflow.silent_own_action)
 
     def _dry_run(self):
         return bool(self.options.get('dry_run'))
@@ -661,6 +669,10 @@ class DefaultWorkflow(base.BaseWorkflow):
         Returns False when a refusal made the host deferred or skipped.
         """
         key = '%s:%s' % (event, hostname)
+        # Nothing new may land on the host once its instances are asked to
+        # leave: disabled first, then read (a server Nova placed there a
+        # moment ago is in the event too).
+        self._disable(self._host(hostname))
         on_host = self.cloud.servers(host=hostname)
         ids = {}
         for srv in on_host:
@@ -675,15 +687,28 @@ class DefaultWorkflow(base.BaseWorkflow):
         if refused:
             if self._nack_policy() == NACK_FAIL:
                 self._fail_on_nack(event, refused)
-            self._defer_or_skip(hostname, 'project(s) %s refused %s'
-                                % (', '.join(refused), event))
-            self._plan_update(exchange=None, current=None, targets=None)
+            self._put_off(event, hostname, 'project(s) %s refused %s'
+                          % (', '.join(refused), event))
             return False
-        # Nothing new may land on the host while it is emptied.
-        self._disable(self._host(hostname))
+        silent_own = self._silent_own_actions(on_host, replies)
+        if silent_own and self._silent_own_action() == SILENT_OWN_SKIP_HOST:
+            self._put_off(
+                event, hostname, 'instance(s) %s must move by their '
+                'manager\'s own action, but the manager was silent '
+                '(silent_own_action skip_host)' % ', '.join(silent_own))
+            return False
         self._empty_host(hostname, event, replies, moves)
         self._plan_update(exchange=None, current=None, targets=None)
         return True
+
+    def _put_off(self, event, hostname, why):
+        """The host is deferred or skipped (:meth:`_defer_or_skip`); one
+        deferred before any host was maintained is in service again
+        meanwhile (later, every host not yet maintained is disabled)."""
+        self._defer_or_skip(hostname, why)
+        self._plan_update(exchange=None, current=None, targets=None)
+        if event == st.PREPARE_MAINTENANCE:
+            self._enable(self._host(hostname), 'deferred')
 
     def prepare_maintenance(self):
         servers, groups = self._sync()
@@ -758,6 +783,14 @@ class DefaultWorkflow(base.BaseWorkflow):
             note = 'project %s has no manager' % pid
         if action is None:
             action, source = self._default_action(project, constraint)
+            if action == st.OWN_ACTION and reply is None:
+                # Nobody would act: Fenix moves it ([workflow]
+                # silent_own_action move; skip_host never gets here, see
+                # _silent_own_actions).
+                action = CONF.workflow.default_migration_type
+                source = ('its constraint says OWN_ACTION but its manager '
+                          'was silent: silent_own_action move, [workflow] '
+                          'default_migration_type')
             note += ': default %s (%s)' % (action, source)
         vm_state = (srv.get('vm_state') or '').lower()
         if action == st.LIVE_MIGRATE and vm_state and \
@@ -767,6 +800,20 @@ class DefaultWorkflow(base.BaseWorkflow):
                 % vm_state)
             action = st.MIGRATE
         return action, note
+
+    def _silent_own_actions(self, servers, replies):
+        """Ids of ``servers`` whose manager is silent although only it
+        would move them (OWN_ACTION by their constraint)."""
+        projects = {p['project_id']: p
+                    for p in db_api.projects_get(self.session_id)}
+        constraints = {c['instance_id']: c
+                       for c in db_api.instance_constraints_list()}
+        return sorted(
+            srv['id'] for srv in servers
+            if replies.get(srv['project_id']) is None and
+            self._default_action(projects.get(srv['project_id']),
+                                 constraints.get(srv['id']))[0] ==
+            st.OWN_ACTION)
 
     def _finish_interrupted(self, hostname):
         """Moves from ``hostname`` that ended while no engine watched."""

@@ -72,6 +72,9 @@ MIN_PASS = 0.02
 # Workers sending per-instance events.
 NOTIFY_WORKERS = 8
 
+# What _decide returns for a host to put off (silent_own_action).
+SKIP_HOST = 'skip_host'
+
 # Phases of one instance to move.
 WAIT_SLOT = 'wait_slot'
 NOTIFYING = 'notifying'
@@ -691,6 +694,20 @@ class Executor(object):
             if action == st.OWN_ACTION and not (project and
                                                 project['has_manager']):
                 action = CONF.workflow.default_migration_type
+            elif action == st.OWN_ACTION and not reply:
+                # Its manager was asked to act and was silent: nobody
+                # would move it.
+                if wf._silent_own_action() == default.SILENT_OWN_SKIP_HOST:
+                    return SKIP_HOST
+                action, warn = planner.choose_move_kind(
+                    nfv_plan.instance_of(
+                        dict(job.server), dict(
+                            self.constraints.get(job.iid) or {},
+                            migration_type=None), None),
+                    nfv_plan.durations_of(self.options))
+                warn = ('its constraint says OWN_ACTION but its manager '
+                        'was silent: silent_own_action move') + (
+                    '; ' + warn if warn else '')
             note += ': %s (its constraints%s)' % (
                 action, '; ' + warn if warn else '')
         vm_state = (job.server.get('vm_state') or '').lower()
@@ -828,11 +845,12 @@ class Executor(object):
             self.reserved[job.target].remove(job.iid)
             self._count(self.used, self.gcount, job.target, job.iid, -1)
 
-    def _refused(self, job):
-        """A NACK: follow nack_policy."""
+    def _refused(self, job, why=None):
+        """A NACK: follow nack_policy. With ``why``: the host is put off
+        for that reason whatever nack_policy says."""
         wf = self.wf
         self._release(job.iid, recover=False)
-        if wf._nack_policy() == default.NACK_FAIL:
+        if why is None and wf._nack_policy() == default.NACK_FAIL:
             self.failures.append('project %s refused %s for instance %s '
                                  '(nack_policy is fail)'
                                  % (job.project_id, job.event, job.iid))
@@ -845,8 +863,9 @@ class Executor(object):
                 if other is not job:
                     self._release(other.iid, recover=False)
                 other.phase = DONE
-        self.skip[hostname] = ('project %s refused %s for instance %s'
-                               % (job.project_id, job.event, job.iid))
+        self.skip[hostname] = why or (
+            'project %s refused %s for instance %s'
+            % (job.project_id, job.event, job.iid))
 
     # --- hosts ---------------------------------------------------------------
     def _host_emptied(self, hostname):
@@ -1113,6 +1132,12 @@ class Executor(object):
                     action = self._decide(job, row)
                     if action is None:
                         self._refused(job)
+                        continue
+                    if action == SKIP_HOST:
+                        self._refused(job, why=(
+                            'instance %s must move by its manager\'s own '
+                            'action, but the manager was silent '
+                            '(silent_own_action skip_host)' % job.iid))
                         continue
                     job.action = action
                     job.phase = READY

@@ -14,6 +14,7 @@ from fenix.common import timeutils
 NAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 URL_PATTERN = r'^[A-Za-z][A-Za-z0-9+.-]*://\S+$'
 NACK_POLICIES = ('fail', 'skip_host')
+SILENT_OWN_ACTION_POLICIES = ('move', 'skip_host')
 
 URL = v.string(2048, pattern=URL_PATTERN)
 
@@ -72,6 +73,7 @@ CREATE_SCHEMA = {
         'max_parallel_hosts': v.integer(1),
         'max_concurrent_migrations': v.integer(1),
         'nack_policy': v.enum(NACK_POLICIES),
+        'silent_own_action': v.enum(SILENT_OWN_ACTION_POLICIES),
         'reply_window': v.integer(1),
         'estimates': ESTIMATES_SCHEMA,
     },

@@ -207,6 +207,63 @@ class TestProjects(WorkflowTest):
         self.assertIn(st.MAINTENANCE_COMPLETE, vnfm.received)
         self.assertAllEnabled()
 
+    def test_silent_manager_of_own_action_instance_moved(self):
+        # Only its manager would move it, and the manager is silent:
+        # Fenix moves it rather than wait own_action_timeout and fail.
+        self.two_hosts(vms=('a',))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1', replies={
+            st.PREPARE_MAINTENANCE: None, st.PLANNED_MAINTENANCE: None})
+        db_api.instance_constraint_put('a', {
+            'project_id': 'p1', 'migration_type': st.OWN_ACTION})
+        self.config(group='workflow', own_action_timeout=600)
+        sid = self.create(options={'reply_window': 1})
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([('a', st.MIGRATE)],
+                         [(m[0], m[1]) for m in self.cloud.moves])
+        self.assertInHistory(sid, 'its constraint says OWN_ACTION but its '
+                                  'manager was silent: silent_own_action '
+                                  'move')
+
+    def test_silent_manager_of_own_action_instance_skip_host(self):
+        self.two_hosts(vms=('a',))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1', replies={
+            st.PREPARE_MAINTENANCE: None, st.PLANNED_MAINTENANCE: None})
+        db_api.instance_constraint_put('a', {
+            'project_id': 'p1', 'migration_type': st.OWN_ACTION})
+        sid = self.create(options={'reply_window': 1,
+                                   'silent_own_action': 'skip_host'})
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([], self.cloud.moves)
+        hosts = self.hosts(sid)
+        self.assertEqual(st.HOST_SKIPPED, hosts['c2']['state'])
+        self.assertTrue(hosts['c1']['maintained'])
+        self.assertInHistory(sid, 'instance(s) a must move by their '
+                                  "manager's own action, but the manager "
+                                  'was silent (silent_own_action skip_host)')
+        self.assertAllEnabled()
+
+    def test_host_disabled_before_its_instances_are_asked_to_leave(self):
+        # No host is empty: PREPARE_MAINTENANCE empties one; nothing new
+        # may land on it from the moment its instances are asked to leave.
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        self.cloud.add_server('a', 'c1', vcpus=1, ram=1024)
+        self.cloud.add_server('b', 'c2', vcpus=1, ram=1024)
+        seen = []
+
+        def prepare(payload, vnfm):
+            seen.append(sorted(name for name, h in self.cloud.hosts.items()
+                               if h['status'] == 'disabled'))
+
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       hooks={st.PREPARE_MAINTENANCE: prepare})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertEqual(1, len(seen))
+        self.assertEqual(1, len(seen[0]), seen)
+        self.assertIn('%s chosen to be emptied' % seen[0][0],
+                      '\n'.join(self.history(sid)))
+
     def test_project_without_manager(self):
         self.two_hosts(vms=('a',), project='p2')
         self.config(group='workflow', default_migration_type=st.LIVE_MIGRATE)

@@ -258,6 +258,42 @@ class NFVTest(fakes.FakeCloudTestCase):
             self.assertIn('flavor', row['details'] or {}, row)
             self.assertIn('move_from', row['details'] or {}, row)
 
+    def _silent_own_action(self, options=None):
+        for name in ('c1', 'c2'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1')
+        db_api.instance_constraint_put('a', {
+            'project_id': 'p1', 'group_id': None, 'instance_name': 'a',
+            'migration_type': st.OWN_ACTION, 'lead_time': 0})
+        InstanceVNFM(self.cloud, self.notifier, 'p1',
+                     silent={st.PREPARE_MAINTENANCE,
+                             st.PLANNED_MAINTENANCE})
+        self.config(group='workflow', own_action_timeout=600)
+        sid = self.create(options=dict(options or {}, reply_window=1))
+        return sid, self.run_session(sid)
+
+    def test_silent_manager_of_own_action_instance_moved(self):
+        sid, session = self._silent_own_action()
+        self.assertDone(session)
+        self.assertEqual([('a', st.MIGRATE)],
+                         [(m[0], m[1]) for m in self.cloud.moves])
+        self.assertInHistory(sid, 'its constraint says OWN_ACTION but its '
+                                  'manager was silent: silent_own_action '
+                                  'move')
+
+    def test_silent_manager_of_own_action_instance_skip_host(self):
+        sid, session = self._silent_own_action(
+            {'silent_own_action': 'skip_host'})
+        self.assertDone(session)
+        self.assertEqual([], self.cloud.moves)
+        hosts = {h['hostname']: h for h in db_api.hosts_get(sid)}
+        self.assertEqual(st.HOST_SKIPPED, hosts['c1']['state'])
+        self.assertTrue(hosts['c2']['maintained'])
+        self.assertInHistory(sid, "instance a must move by its manager's "
+                                  'own action, but the manager was silent')
+        for name, host in self.cloud.hosts.items():
+            self.assertEqual('enabled', host['status'], name)
+
     def _compute_dies_when_disabled(self, comes_back):
         """c1 (holding a) goes down as its maintenance starts; it comes
         back once the executor said it waits for it (``comes_back``)."""
