@@ -928,11 +928,13 @@ class DefaultWorkflow(base.BaseWorkflow):
         db_api.host_update(self.session_id, hostname,
                            {'state': st.HOST_PENDING})
 
-    def _move(self, srv, action, target, resume, cancelled):
+    def _move(self, srv, action, target, resume, cancelled,
+              nova_may_choose=True):
         """One move, in a worker thread. Returns the Cloud's result.
 
         ``cancelled`` is set when the session stops: no new request is
-        then sent to Nova.
+        then sent to Nova. ``nova_may_choose``: when the move to
+        ``target`` fails, try once more with Nova's scheduler choosing.
         """
         if resume:
             result = self.cloud.wait_for_move(srv['id'], srv['host'],
@@ -941,7 +943,8 @@ class DefaultWorkflow(base.BaseWorkflow):
             if result['ok']:
                 return result
         result = self.cloud.move(srv['id'], action, host=target)
-        if result['ok'] or not target or cancelled.is_set():
+        if result['ok'] or not target or cancelled.is_set() or \
+                not nova_may_choose:
             return result
         retry = self.cloud.move(srv['id'], action, host=None)
         retry['attempts'] = retry.get('attempts', 1) + \

@@ -74,6 +74,9 @@ NOTIFY_WORKERS = 8
 
 # What _decide returns for a host to put off (silent_own_action).
 SKIP_HOST = 'skip_host'
+# What a move's worker returns when its target failed and another may be
+# tried (Executor._may_retarget).
+RETARGET = 'retarget'
 
 # Phases of one instance to move.
 WAIT_SLOT = 'wait_slot'
@@ -109,6 +112,8 @@ class _Job(object):
         self.deadline = None
         self.resume = False
         self.event = None
+        # Targets a move of this instance failed to reach.
+        self.failed_targets = set()
 
     @property
     def project_id(self):
@@ -405,19 +410,20 @@ class Executor(object):
                 return False
         return True
 
-    def _place(self, iid, used, gcount, good, later, avoid=None):
+    def _place(self, iid, used, gcount, good, later, avoid=()):
         """A target for ``iid``: the planned one when it still fits, else
-        the best fit (fewest free vCPUs that fit), maintained first."""
+        the best fit (fewest free vCPUs that fit), maintained first; never
+        one of the hosts in ``avoid``."""
         source = (self.servers.get(iid) or {}).get('host')
         planned = (self.planned.get((iid, source)) or {}).get('target')
-        if planned and planned != avoid and \
+        if planned and planned not in avoid and \
                 (planned in good or planned in later) and \
                 self._fits(iid, planned, used, gcount):
             return planned
         for candidates in (good, later):
             best = None
             for name in candidates:
-                if name == avoid or not self._fits(iid, name, used, gcount):
+                if name in avoid or not self._fits(iid, name, used, gcount):
                     continue
                 free = self.capacity[name][0] - used.get(name, (0,))[0]
                 if best is None or free < best[0]:
@@ -731,7 +737,7 @@ class Executor(object):
         if not job.target or job.target not in good + later or \
                 not self._fits(job.iid, job.target, used, gcount):
             new = self._place(job.iid, used, gcount, good, later,
-                              avoid=job.host)
+                              avoid={job.host} | job.failed_targets)
             if job.target and job.iid in self.reserved.get(job.target, ()):
                 self.reserved[job.target].remove(job.iid)
             if new is None:
@@ -780,13 +786,32 @@ class Executor(object):
                       **history)
         moved = concurrent.futures.Future()
         try:
-            moved.set_result(wf._move(job.server, job.action, job.target,
-                                      job.resume, self.cancelled))
+            # Never Nova's choice: it could take room reserved for another
+            # instance. A target that failed is replaced by the model's.
+            result = wf._move(job.server, job.action, job.target,
+                              job.resume, self.cancelled,
+                              nova_may_choose=False)
+            if self._may_retarget(job, result):
+                return RETARGET, result['message']
+            moved.set_result(result)
         except Exception as e:  # noqa - reported by _move_finished
             moved.set_exception(e)
         failures = []
         wf._move_finished(job.host, row, job.action, moved, failures)
         return moved, failures
+
+    def _may_retarget(self, job, result):
+        """Whether a failed move to ``job.target`` may go to another target
+        of the model's choosing: the instance is still on its host, whole
+        (not in ERROR), nothing is stopping, and fewer than
+        ``[workflow] migration_retries`` targets failed already."""
+        if result['ok'] or not job.target or self.cancelled.is_set() or \
+                len(job.failed_targets) >= CONF.workflow.migration_retries:
+            return False
+        srv = self.wf.cloud.server(job.iid)
+        return (srv is not None and srv['host'] == job.host and
+                (srv.get('vm_state') or '').lower() != 'error' and
+                not srv.get('task_state'))
 
     def _move_finished(self, future, job):
         try:
@@ -795,6 +820,21 @@ class Executor(object):
             LOG.exception('Move of %s failed', job.iid)
             moved, failures = None, ['%s of instance %s failed: %s' % (
                 job.action, job.iid, e)]
+        if moved == RETARGET:
+            reason = failures
+            self._unreserve(job)
+            job.failed_targets.add(job.target)
+            self.wf._decision(
+                '%s of instance %s from %s to %s failed: %s; it is placed '
+                'again on another host (never where Nova chooses: that '
+                'room may be reserved for another instance)'
+                % (job.action, job.iid, job.host, job.target, reason),
+                instance_id=job.iid, project_id=job.project_id,
+                host=job.host)
+            job.target = None
+            job.resume = False
+            job.phase = READY
+            return
         self._unreserve(job)
         self._release(job.iid)
         if failures:

@@ -258,6 +258,32 @@ class NFVTest(fakes.FakeCloudTestCase):
             self.assertIn('flavor', row['details'] or {}, row)
             self.assertIn('move_from', row['details'] or {}, row)
 
+    def test_failed_target_is_replaced_by_the_model_not_nova(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1')
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        refused = []
+
+        def refuse_first(server_id, kind, host):
+            if not refused:
+                refused.append(host)
+                return {'ok': False, 'host': None, 'attempts': 1,
+                        'message': 'No valid host was found. (%s)' % host}
+            return None
+
+        self.cloud.move_hook = refuse_first
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        asked = [c[3] for c in self.cloud.calls if c[0] == 'move']
+        # Every request named a target: Nova never chose.
+        self.assertNotIn(None, asked)
+        self.assertEqual(refused, asked[:1])
+        (iid, _kind, source, target), = self.cloud.moves
+        self.assertEqual(('a', 'c1'), (iid, source))
+        self.assertNotEqual(refused[0], target)
+        self.assertInHistory(sid, 'it is placed again on another host')
+
     def _silent_own_action(self, options=None):
         for name in ('c1', 'c2'):
             self.cloud.add_host(name)
