@@ -1093,14 +1093,29 @@ class Executor(object):
                 return
             open_jobs = [j for jobs in self.jobs.values()
                          for j in jobs.values() if j.phase != DONE]
-            if open_jobs and not self.moves and not self.downs and \
+            homeless = [j for j in open_jobs
+                        if j.phase == READY and j.target is None]
+            if homeless and not self.moves and not self.downs and \
                     not self.recovering and \
-                    all(j.phase == READY and j.target is None
+                    all(j.phase == WAIT_SLOT or
+                        (j.phase == READY and j.target is None)
                         for j in open_jobs):
+                # Nothing in flight can free room or a group's budget: the
+                # members without a target hold their budgets for good and
+                # the others wait for them.
+                if not self.rechecked:
+                    self.rechecked = True
+                    self._reload_cloud()
+                    continue
                 raise exception.WorkflowError(
                     reason='instance(s) %s fit on no available host any '
-                           'more' % ', '.join(sorted(j.iid
-                                                     for j in open_jobs)))
+                           'more%s' % (
+                               ', '.join(sorted(j.iid for j in homeless)),
+                               '; %s wait(s) for their group\'s budget '
+                               'held by them' % ', '.join(sorted(
+                                   j.iid for j in open_jobs
+                                   if j.phase == WAIT_SLOT))
+                               if len(homeless) < len(open_jobs) else ''))
             if not self.moves and not self.downs and not open_jobs and \
                     not self._in_progress():
                 stuck = [h for h in self.order

@@ -284,6 +284,35 @@ class NFVTest(fakes.FakeCloudTestCase):
         self.assertNotEqual(refused[0], target)
         self.assertInHistory(sid, 'it is placed again on another host')
 
+    def test_member_without_room_fails_the_session_not_hangs(self):
+        # a and b share a budget of one; once a is told, its room on c2 is
+        # taken by a new server: a has nowhere to go and holds the budget
+        # b waits for. Nothing in flight can change that: a clear failure,
+        # never a session that waits for good.
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        self.cloud.add_server('a', 'c1', vcpus=1, ram=1024)
+        self.cloud.add_server('b', 'c1', vcpus=1, ram=1024)
+        self.group('g', ['a', 'b'], budget=1)
+
+        def fill_c2(payload, vnfm):
+            if payload['state'] in (st.PREPARE_MAINTENANCE,
+                                    st.PLANNED_MAINTENANCE) and \
+                    'x' not in self.cloud.servers_:
+                self.cloud.add_server('x', 'c2', project='p9', vcpus=4,
+                                      ram=8192)
+
+        InstanceVNFM(self.cloud, self.notifier, 'p1', on_event=fill_c2)
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('fit on no available host any more', session['error'])
+        self.assertIn("wait(s) for their group's budget held by them",
+                      session['error'])
+        self.assertEqual([], self.cloud.moves)
+        for name, host in self.cloud.hosts.items():
+            self.assertEqual('enabled', host['status'], name)
+
     def _silent_own_action(self, options=None):
         for name in ('c1', 'c2'):
             self.cloud.add_host(name)
