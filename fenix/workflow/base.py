@@ -205,7 +205,9 @@ class BaseWorkflow(object):
         window = window or reply_window(event, session)
         now = timeutils.utcnow()
         reply_at = timeutils.after(window, now)
-        actions_at = max(actions_at or reply_at, reply_at)
+        # The earliest time Fenix acts on what the event is about (it acts
+        # once answered, and never before this); default the deadline.
+        actions_at = actions_at or reply_at
         if metadata is None:
             metadata = session.get('meta') or {}
         for project_id in project_ids:
@@ -246,7 +248,9 @@ class BaseWorkflow(object):
         window = window or reply_window(event, session)
         now = timeutils.utcnow()
         reply_at = timeutils.after(window, now)
-        actions_at = max(actions_at or reply_at, reply_at)
+        # The earliest time Fenix acts on what the event is about (it acts
+        # once answered, and never before this); default the deadline.
+        actions_at = actions_at or reply_at
         if metadata is None:
             metadata = session.get('meta') or {}
         iid, pid = instance['instance_id'], instance['project_id']

@@ -12,7 +12,7 @@ MAINTENANCE
     and the instances on them (the engine fetched the session's downloads
     before the first step); tell every
     project with a manager (reply window; ``actions_at`` is
-    ``maintenance_at``, or the reply deadline when that is later); wait
+    ``maintenance_at``: Fenix never starts earlier); wait
     until every project answered or the deadline passed, and until
     ``maintenance_at``; then decide: an empty host -> START_MAINTENANCE,
     capacity to empty one -> PREPARE_MAINTENANCE, else SCALE_IN.
@@ -20,7 +20,10 @@ SCALE_IN
     Ask projects that allow it to scale in; re-read Nova; decide again.
     A round that frees nothing fails, naming what is missing.
 PREPARE_MAINTENANCE
-    Empty the cheapest host (see :mod:`fenix.workflow.capacity`).
+    Empty the cheapest host (see :mod:`fenix.workflow.capacity`). The
+    host is disabled before its projects are told; ``actions_at`` is when
+    the notice the instances' ``lead_time`` asks for ends, and Fenix waits
+    for it even when the projects answered sooner.
 START_MAINTENANCE
     ``pre`` plug-ins once; disable nova-compute on every host not yet
     maintained; maintain each empty one (IN_MAINTENANCE, ``host`` and
@@ -682,7 +685,8 @@ class DefaultWorkflow(base.BaseWorkflow):
                           targets=moves)
         replies = self._exchange(
             key, event, managed, allowed_actions=base.ALL_ACTIONS,
-            instance_ids={p: ids[p] for p in managed})
+            instance_ids={p: ids[p] for p in managed},
+            actions_at=self._lead_until(on_host))
         refused = self._refused(event, replies)
         if refused:
             if self._nack_policy() == NACK_FAIL:
@@ -697,9 +701,32 @@ class DefaultWorkflow(base.BaseWorkflow):
                 'manager\'s own action, but the manager was silent '
                 '(silent_own_action skip_host)' % ', '.join(silent_own))
             return False
+        self._wait_lead_time(managed)
         self._empty_host(hostname, event, replies, moves)
         self._plan_update(exchange=None, current=None, targets=None)
         return True
+
+    def _lead_until(self, servers):
+        """When the notice the instances' constraints ask for
+        (``lead_time``) ends, counted from now (now without one: Fenix
+        acts as soon as the projects answered)."""
+        ids = {s['id'] for s in servers}
+        leads = [c.get('lead_time') or 0 for c in
+                 db_api.instance_constraints_list()
+                 if c['instance_id'] in ids]
+        return timeutils.after(max(leads or [0]))
+
+    def _wait_lead_time(self, project_ids):
+        """Never act before the ``actions_at`` the projects were told (it
+        is on their rows, so a restart keeps it)."""
+        times = [p['actions_at'] for p in db_api.projects_get(self.session_id)
+                 if p['project_id'] in set(project_ids) and p['actions_at']]
+        left = (max(times) - timeutils.utcnow()).total_seconds() \
+            if times else 0
+        if left > 0:
+            self._decision('waiting %d s more: the notice the instances\' '
+                           'lead_time asks for' % (left + 0.999))
+            self.sleep(left)
 
     def _put_off(self, event, hostname, why):
         """The host is deferred or skipped (:meth:`_defer_or_skip`); one

@@ -660,7 +660,7 @@ class Executor(object):
         wf = self.wf
         row = {'instance_id': job.iid, 'project_id': job.project_id}
         kwargs = dict(allowed_actions=base.ALL_ACTIONS, window=window,
-                      session=self.session)
+                      session=self.session, actions_at=job.act_at)
         try:
             return wf.notify_instance(event, row, **kwargs)
         except exception.NotFound:

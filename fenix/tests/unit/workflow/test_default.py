@@ -306,6 +306,50 @@ class TestProjects(WorkflowTest):
         self.assertEqual([], host_events)
         self.assertEqual(1, vnfm.received.count(st.MAINTENANCE))
 
+    def test_lead_time_is_announced_and_kept(self):
+        self.two_hosts(vms=('a', 'b'))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        db_api.instance_constraint_put('a', {'project_id': 'p1',
+                                             'lead_time': 300})
+        waits = []
+
+        def sleep(wf, seconds):
+            waits.append((seconds, list(self.cloud.moves)))
+
+        self.useFixture(fixtures.MockPatchObject(
+            workflow_base.BaseWorkflow, 'sleep', sleep))
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        event = self.notifier.events_of('p1', st.PLANNED_MAINTENANCE)[0]
+        # Fenix announces when it will act on the host's instances: after
+        # the notice a's constraint asks for (the reply window is 120 s).
+        told = db_api.events_get(sid)
+        sent = [e for e in told if e['kind'] == st.EVENT_NOTIFY and
+                e['state'] == st.PLANNED_MAINTENANCE][0]['created_at']
+        self.assertGreaterEqual((event['actions_at'] - sent).total_seconds(),
+                                299)
+        self.assertGreater(event['actions_at'], event['reply_at'])
+        # ... and waits for it although the manager answered at once.
+        (seconds, moved), = waits
+        self.assertGreater(seconds, 290)
+        self.assertEqual([], moved)
+        self.assertInHistory(sid, "the notice the instances' lead_time "
+                                  'asks for')
+
+    def test_actions_at_without_lead_time_is_now(self):
+        self.two_hosts(vms=('a',))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        event = self.notifier.events_of('p1', st.PLANNED_MAINTENANCE)[0]
+        # Fenix acts as soon as the project answered: no later than the
+        # deadline, and never before what it announced.
+        self.assertLess(event['actions_at'], event['reply_at'])
+        moved = [e for e in db_api.events_get(sid)
+                 if e['kind'] == st.EVENT_ACTION and
+                 e['state'] == st.ACTION_IN_PROGRESS][0]['created_at']
+        self.assertGreaterEqual(moved, event['actions_at'])
+
     def test_own_action_without_manager_falls_back(self):
         self.two_hosts(vms=('a',), project='p2')
         db_api.instance_constraint_put('a', {
