@@ -111,6 +111,17 @@ class ReplyConflict(Conflict):
                "%(event)s of project %(project_id)s.")
 
 
+class ActionRunStateConflict(Conflict):
+    msg_fmt = ("Run of action plug-in %(plugin)s on %(host)s (attempt "
+               "%(current)s) is %(state)s, not RUNNING.")
+
+
+class ActionRunAttemptConflict(Conflict):
+    msg_fmt = ("Attempt %(attempt)s of action plug-in %(plugin)s on "
+               "%(host)s is not the current one: the current attempt is "
+               "%(current)s (%(state)s).")
+
+
 class TooManySessions(Conflict):
     msg_fmt = ('The engine already runs %(count)s sessions, the configured '
                'limit ([engine] max_sessions).')

@@ -844,6 +844,89 @@ def action_run_create_or_update(session_id, plugin, type, hostname, values):
         return _reloaded_one(session, row)
 
 
+def _run_conflict(row, attempt=None):
+    """Why ``attempt`` (None: the current one) of a run cannot change."""
+    host = row.hostname or 'session'
+    if attempt is not None and attempt != row.attempt:
+        return exception.ActionRunAttemptConflict(
+            attempt=attempt, plugin=row.plugin, host=host,
+            current=row.attempt, state=row.state)
+    return exception.ActionRunStateConflict(
+        plugin=row.plugin, host=host, current=row.attempt, state=row.state)
+
+
+@_retry_on_duplicate
+def action_run_start(session_id, plugin, type, hostname, expected_attempt=0):
+    """Record a new attempt of the run of a plug-in on a host.
+
+    Written before the plug-in is started (or handed to an agent): state
+    RUNNING, ``attempt`` one more than before (1 for a first run),
+    ``started_at`` now, no outcome yet, not handed to an agent. A
+    compare-and-set: the run must still be at ``expected_attempt`` (0 when
+    the caller saw no run); otherwise ActionRunAttemptConflict is raised
+    and nothing changes, so two starters never both win.
+    Returns the run's dict.
+    """
+    hostname = hostname or ''
+    key = dict(session_id=session_id, plugin=plugin, type=type,
+               hostname=hostname)
+    values = {'state': states.RUN_RUNNING, 'started_at': timeutils.utcnow(),
+              'finished_at': None, 'message': None, 'asynchronous': False,
+              'attempt': expected_attempt + 1}
+    with _session_must_exist(session_id), _writer() as session:
+        row = session.execute(
+            sa.select(models.ActionPluginRun).filter_by(**key)
+            .with_for_update()).scalar_one_or_none()
+        if row is None and expected_attempt:
+            raise exception.ActionPluginRunNotFound(
+                session_id=session_id, plugin=plugin,
+                host=hostname or '(session)')
+        if row is not None and row.attempt != expected_attempt:
+            raise _run_conflict(row, expected_attempt)
+        if row is None:
+            row = models.ActionPluginRun(**key, **values)
+            session.add(row)
+        else:
+            _update_row(row, values)
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def action_run_update_attempt(run_id, attempt, values,
+                              expected_state=states.RUN_RUNNING):
+    """Update one attempt of a run, if it still is the current one.
+
+    A compare-and-set in one statement: the row changes only while its
+    ``attempt`` is ``attempt`` and (unless ``expected_state`` is None) its
+    state is ``expected_state``. Otherwise nothing changes and
+    ActionRunAttemptConflict (another attempt is current) or
+    ActionRunStateConflict (the attempt already ended) says why; of two
+    concurrent reports, exactly one wins. Returns the updated run's dict.
+    """
+    values = _check_values(
+        models.ActionPluginRun, values,
+        forbidden=('id', 'session_id', 'plugin', 'type', 'hostname',
+                   'attempt'))
+    model = models.ActionPluginRun
+    stmt = sa.update(model).where(model.id == run_id,
+                                  model.attempt == attempt)
+    if expected_state is not None:
+        stmt = stmt.where(model.state == expected_state)
+    stmt = stmt.values(**values).execution_options(
+        synchronize_session=False)
+    with _writer() as session:
+        changed = session.execute(stmt).rowcount
+        row = session.execute(
+            sa.select(model).where(model.id == run_id)
+            .execution_options(populate_existing=True)).scalar_one_or_none()
+        if row is None:
+            raise exception.ActionPluginRunNotFound(
+                'Action plug-in run %s not found.' % run_id)
+        if not changed:
+            raise _run_conflict(row, attempt)
+        return row.to_dict()
+
+
 @_retry_on_deadlock
 def action_run_update(run_id, values):
     values = _check_values(models.ActionPluginRun, values,

@@ -95,6 +95,11 @@ class Host(Base, FenixBase):
     # An admin asked to skip the host: its steps are cancelled.
     skip_requested = sa.Column(sa.Boolean, nullable=False, default=False,
                                server_default=sa.false())
+    # The last maintenance.host state announced for the host (written with
+    # the history entry of the announcement): a host still IN_MAINTENANCE
+    # for the listeners is not announced again when its maintenance is
+    # resumed (engine restart, continued session).
+    announced_state = sa.Column(sa.String(32))
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
 
@@ -186,6 +191,11 @@ class ActionPluginRun(Base, FenixBase):
     # report is refused).
     attempt = sa.Column(sa.Integer, nullable=False, default=0,
                         server_default='0')
+    # The current attempt's run() handed the work to an agent (returned
+    # ASYNC): its outcome comes as a report, and an engine that restarts
+    # waits for it instead of starting the plug-in again.
+    asynchronous = sa.Column(sa.Boolean, nullable=False, default=False,
+                             server_default=sa.false())
     message = sa.Column(sa.Text)
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)

@@ -840,6 +840,114 @@ class DBAPITests:
         self.assertEqual(404, e.code)
         self.assertIn(str(r['id'] + 1000), str(e))
 
+    def test_action_run_start_counts_attempts(self):
+        sid = self._session()['session_id']
+        first = db_api.action_run_start(sid, 'dummy', 'host', 'c1')
+        self.assertEqual((states.RUN_RUNNING, 1, False, None, None),
+                         (first['state'], first['attempt'],
+                          first['asynchronous'], first['message'],
+                          first['finished_at']))
+        self.assertIsNotNone(first['started_at'])
+        db_api.action_run_update_attempt(first['id'], 1, {
+            'state': states.RUN_FAILED, 'message': 'disk full',
+            'finished_at': T1, 'asynchronous': True})
+        second = db_api.action_run_start(sid, 'dummy', 'host', 'c1',
+                                         expected_attempt=1)
+        self.assertEqual(first['id'], second['id'])
+        # A new attempt starts clean: no outcome, not handed over.
+        self.assertEqual((states.RUN_RUNNING, 2, False, None, None),
+                         (second['state'], second['attempt'],
+                          second['asynchronous'], second['message'],
+                          second['finished_at']))
+        self.assertEqual([second], db_api.action_runs_get(sid))
+
+    def test_action_run_start_is_compare_and_set(self):
+        sid = self._session()['session_id']
+        db_api.action_run_start(sid, 'dummy', 'host', 'c1')
+        # The starter saw no run (or an old attempt): nothing changes.
+        for seen in (0, 2):
+            e = self.assertRaises(exception.ActionRunAttemptConflict,
+                                  db_api.action_run_start, sid, 'dummy',
+                                  'host', 'c1', expected_attempt=seen)
+            self.assertEqual(409, e.code)
+            self.assertIn('the current attempt is 1 (RUNNING)', str(e))
+        self.assertEqual([1], [r['attempt']
+                               for r in db_api.action_runs_get(sid)])
+        self.assertRaises(exception.ActionPluginRunNotFound,
+                          db_api.action_run_start, sid, 'dummy', 'host',
+                          'c2', expected_attempt=1)
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.action_run_start, 'nope', 'dummy', 'host',
+                          'c1')
+
+    def test_action_run_start_race_has_one_winner(self):
+        sid = self._session()['session_id']
+        db_api.action_run_start(sid, 'dummy', 'host', 'c1')
+        results, errors = run_in_threads(
+            lambda i: db_api.action_run_start(sid, 'dummy', 'host', 'c1',
+                                              expected_attempt=1))
+        self.assertEqual(1, len([r for r in results if r]))
+        self.assertEqual(
+            THREADS - 1,
+            len([e for e in errors
+                 if isinstance(e, exception.ActionRunAttemptConflict)]))
+        self.assertEqual(2, db_api.action_runs_get(sid)[0]['attempt'])
+
+    def test_action_run_update_attempt(self):
+        sid = self._session()['session_id']
+        run = db_api.action_run_start(sid, 'dummy', 'host', 'c1')
+        db_api.action_run_update_attempt(run['id'], 1, {'message': 'x'})
+        db_api.action_run_start(sid, 'dummy', 'host', 'c1',
+                                expected_attempt=1)
+        # An earlier attempt is refused, naming the current one.
+        e = self.assertRaises(exception.ActionRunAttemptConflict,
+                              db_api.action_run_update_attempt, run['id'],
+                              1, {'state': states.RUN_DONE})
+        self.assertEqual(409, e.code)
+        self.assertEqual('Attempt 1 of action plug-in dummy on c1 is not '
+                         'the current one: the current attempt is 2 '
+                         '(RUNNING).', str(e))
+        done = db_api.action_run_update_attempt(
+            run['id'], 2, {'state': states.RUN_DONE, 'message': 'ok'})
+        self.assertEqual((states.RUN_DONE, 2, 'ok'),
+                         (done['state'], done['attempt'], done['message']))
+        # The attempt ended: a second outcome is refused.
+        e = self.assertRaises(exception.ActionRunStateConflict,
+                              db_api.action_run_update_attempt, run['id'],
+                              2, {'state': states.RUN_FAILED})
+        self.assertEqual('Run of action plug-in dummy on c1 (attempt 2) is '
+                         'DONE, not RUNNING.', str(e))
+        self.assertEqual([done], db_api.action_runs_get(sid))
+        # Without a state to expect, only the attempt counts.
+        marked = db_api.action_run_update_attempt(
+            run['id'], 2, {'asynchronous': True}, expected_state=None)
+        self.assertEqual((states.RUN_DONE, True),
+                         (marked['state'], marked['asynchronous']))
+        self.assertRaises(ValueError, db_api.action_run_update_attempt,
+                          run['id'], 2, {'attempt': 5})
+        self.assertRaises(exception.ActionPluginRunNotFound,
+                          db_api.action_run_update_attempt, run['id'] + 99,
+                          1, {'state': states.RUN_DONE})
+
+    def test_action_run_reports_race_has_one_winner(self):
+        sid = self._session()['session_id']
+        run = db_api.action_run_start(sid, 'dummy', 'host', 'c1')
+
+        def report(i):
+            return db_api.action_run_update_attempt(
+                run['id'], 1, {'state': states.RUN_DONE,
+                               'message': str(i)})
+
+        results, errors = run_in_threads(report)
+        winners = [r for r in results if r]
+        self.assertEqual(1, len(winners))
+        self.assertEqual(
+            THREADS - 1,
+            len([e for e in errors
+                 if isinstance(e, exception.ActionRunStateConflict)]))
+        self.assertEqual(winners[0]['message'],
+                         db_api.action_runs_get(sid)[0]['message'])
+
     # --- constraints ----------------------------------------------------
 
     def test_instance_constraints(self):

@@ -12,10 +12,14 @@ Create Date: 2026-12-05 07:00:00
 * ``outbox``: every notification, written in the transaction of the change
   that causes it and sent afterwards by the engine's dispatcher.
 * ``action_plugin_runs.attempt``: which attempt of a run is current; a
-  report for another attempt is refused.
+  report for another attempt is refused. ``action_plugin_runs.
+  asynchronous``: the current attempt was handed to an agent (a restarted
+  engine waits for its report rather than start it again).
 * ``sessions.hold_requested`` / ``hold_state``: an admin's pause (steps in
   flight finish, none starts) and the state a paused session resumes in.
 * ``hosts.skip_requested``: an admin asked to skip the host.
+* ``hosts.announced_state``: the last ``maintenance.host`` state announced
+  for the host (IN_MAINTENANCE is not announced twice).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -38,6 +42,9 @@ def upgrade():
     op.add_column('action_plugin_runs',
                   sa.Column('attempt', sa.Integer(), nullable=False,
                             server_default='0'))
+    op.add_column('action_plugin_runs',
+                  sa.Column('asynchronous', sa.Boolean(), nullable=False,
+                            server_default=sa.false()))
     op.add_column('sessions',
                   sa.Column('hold_requested', sa.Boolean(), nullable=False,
                             server_default=sa.false()))
@@ -46,6 +53,8 @@ def upgrade():
     op.add_column('hosts',
                   sa.Column('skip_requested', sa.Boolean(), nullable=False,
                             server_default=sa.false()))
+    op.add_column('hosts', sa.Column('announced_state', sa.String(32),
+                                     nullable=True))
     op.create_table(
         'outbox',
         sa.Column('created_at', sa.DateTime(), nullable=False),
