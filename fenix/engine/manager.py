@@ -364,32 +364,53 @@ class EngineManager(object):
                 for r in db_api.action_runs_get(session_id)]
 
     def report_action_run(self, context, session_id, plugin, hostname,
-                          report):
+                          report, attempt=None):
+        """An agent's report on a run it was handed (RPC 1.1: ``attempt``).
+
+        ``attempt``: the attempt the agent was given; a report of another
+        attempt than the current one is refused (409, naming the current
+        one) and changes nothing. Without it (an agent of before 1.1) the
+        report applies to the current attempt of the one RUNNING run of
+        ``plugin`` on the host. A run that is not RUNNING: 409. The check
+        and the write are one compare-and-set on the attempt and the
+        state, so of two reports at once exactly one wins.
+        """
         session = db_api.session_get(session_id, with_plan=False)
+        where = hostname or 'session'
         runs = db_api.action_runs_get(session_id, plugin=plugin,
                                       hostname=hostname or '')
+        if not runs:
+            raise exception.ActionPluginRunNotFound(
+                session_id=session_id, plugin=plugin,
+                host=hostname or '(session)')
         running = [r for r in runs if r['state'] == st.RUN_RUNNING]
-        if not running:
-            if not runs:
-                raise exception.ActionPluginRunNotFound(
-                    session_id=session_id, plugin=plugin,
-                    host=hostname or '(session)')
+        if attempt is not None:
+            # The run of that attempt, else the one that is current.
+            named = [r for r in running if r['attempt'] == attempt]
+            run = (named or running or runs)[0]
+        elif len(running) > 1:
             raise exception.Conflict(
-                reason='run of %s on %s is %s, not RUNNING' % (
-                    plugin, hostname or 'session', runs[0]['state']))
-        run = running[0]
-        db_api.action_run_update(run['id'], {
-            'state': report['state'], 'message': report.get('message'),
-            'finished_at': timeutils.utcnow()})
-        db_api.event_add(session_id, st.EVENT_PLUGIN, host=hostname or None,
-                         state=report['state'],
-                         message='%s plug-in %s reported %s on %s' % (
-                             run['type'], plugin, report['state'],
-                             hostname or 'session'))
+                reason='%d runs of %s on %s are RUNNING (types %s); name '
+                       'the attempt' % (len(running), plugin, where,
+                                        ', '.join(r['type']
+                                                  for r in running)))
+        else:
+            run = (running or runs)[0]
+        if attempt is None:
+            attempt = run['attempt']
+        with db_api.transaction():
+            updated = db_api.action_run_update_attempt(
+                run['id'], attempt, {
+                    'state': report['state'],
+                    'message': report.get('message'),
+                    'finished_at': timeutils.utcnow()})
+            db_api.event_add(
+                session_id, st.EVENT_PLUGIN, host=hostname or None,
+                state=report['state'],
+                message='%s plug-in %s reported %s on %s (attempt %d)' % (
+                    run['type'], plugin, report['state'], where, attempt))
         self._wake(context, session, st.WAKE_REPORT)
-        return views.action_run(db_api.action_runs_get(
-            session_id, plugin=plugin, type=run['type'],
-            hostname=hostname or '')[0])
+        return views.action_run(updated)
 
 
 class RPCEndpoint(object):

@@ -140,7 +140,12 @@ class EngineAPI(object):
         return self._call(context, 'list_action_runs', session_id=session_id)
 
     def report_action_run(self, context, session_id, plugin, hostname,
-                          report):
-        return self._call(context, 'report_action_run',
+                          report, attempt=None):
+        if attempt is None:
+            # Understood by an engine of any version.
+            return self._call(context, 'report_action_run',
+                              session_id=session_id, plugin=plugin,
+                              hostname=hostname, report=report)
+        return self._call(context, 'report_action_run', version='1.1',
                           session_id=session_id, plugin=plugin,
-                          hostname=hostname, report=report)
+                          hostname=hostname, report=report, attempt=attempt)

@@ -51,6 +51,7 @@ def session_summary(session, hosts=None):
 
 def action_run(run):
     return _times({k: run[k] for k in ('plugin', 'type', 'hostname', 'state',
+                                       'attempt', 'asynchronous',
                                        'message', 'started_at',
                                        'finished_at')})
 

@@ -8,6 +8,12 @@ An agent running a plug-in outside the engine reports how its run ended:
 one host, ``PUT /v1/action_plugin_run/{session_id}/{plugin}`` for a
 session-wide (``pre``/``post``) run. The prefix keeps these paths apart
 from the project routes under ``/v1/maintenance``.
+
+The body names the attempt the agent was given (``attempt``, from the
+plug-in): a report of another attempt than the current one is refused
+with 409 and changes nothing, as is a report on a run that is no longer
+RUNNING. Without ``attempt`` (agents written before attempts existed) the
+report applies to the current attempt of the one RUNNING run.
 """
 from fenix.api.controllers import base
 from fenix.api import validation as v
@@ -19,6 +25,7 @@ REPORT_SCHEMA = {
     'properties': {
         'state': v.enum(states.RUN_REPORT_STATES),
         'message': v.string(65535, min_length=0),
+        'attempt': v.integer(minimum=1),
     },
     'required': ['state'],
     'additionalProperties': False,
@@ -28,9 +35,11 @@ REPORT_SCHEMA = {
 def report(session_id, plugin, hostname):
     base.authorize(pol.REPORT)
     base.check_path_id('plugin', plugin)
-    values = base.body(REPORT_SCHEMA)
+    values = dict(base.body(REPORT_SCHEMA))
+    attempt = values.pop('attempt', None)
     return base.engine().report_action_run(base.context(), session_id,
-                                           plugin, hostname, values)
+                                           plugin, hostname, values,
+                                           attempt=attempt)
 
 
 class ActionPluginRunRoot(base.Resource):

@@ -218,11 +218,17 @@ class FakeEngineAPI(object):
         return [dict(r) for r in self._session(session_id)['runs']]
 
     def report_action_run(self, context, session_id, plugin, hostname,
-                          report):
+                          report, attempt=None):
         self._record('report_action_run', context, session_id=session_id,
-                     plugin=plugin, hostname=hostname, report=report)
+                     plugin=plugin, hostname=hostname, report=report,
+                     attempt=attempt)
         for run in self._session(session_id)['runs']:
             if run['plugin'] == plugin and run['hostname'] == hostname:
+                current = run.get('attempt', 1)
+                if attempt not in (None, current):
+                    raise exception.ActionRunAttemptConflict(
+                        attempt=attempt, plugin=plugin, current=current,
+                        host=hostname or 'session', state=run['state'])
                 run.update(report)
                 return dict(run)
         raise exception.ActionPluginRunNotFound(

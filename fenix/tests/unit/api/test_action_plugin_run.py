@@ -32,7 +32,26 @@ class TestActionPluginRun(base.APITestCase):
         self.assertEqual('DONE', doc['state'])
         _, kwargs = self.engine.last_call('report_action_run')
         self.assertEqual({'session_id': self.sid, 'plugin': 'upgrade_agent',
-                          'hostname': 'compute-0', 'report': body}, kwargs)
+                          'hostname': 'compute-0', 'report': body,
+                          'attempt': None}, kwargs)
+
+    def test_report_names_its_attempt(self):
+        body = {'state': 'DONE', 'message': 'upgraded', 'attempt': 1}
+        self.put(self.url + '/upgrade_agent/compute-0', body,
+                 headers=base.SERVICE, status=200)
+        _, kwargs = self.engine.last_call('report_action_run')
+        # The attempt goes to the engine beside the report, not in it.
+        self.assertEqual(1, kwargs['attempt'])
+        self.assertEqual({'state': 'DONE', 'message': 'upgraded'},
+                         kwargs['report'])
+
+    def test_report_of_another_attempt_is_a_conflict(self):
+        resp = self.put(self.url + '/upgrade_agent/compute-0',
+                        {'state': 'DONE', 'attempt': 2},
+                        headers=base.SERVICE)
+        self.assertError(resp, 409, 'Attempt 2 of action plug-in '
+                                    'upgrade_agent on compute-0 is not the '
+                                    'current one: the current attempt is 1')
 
     def test_report_session_wide_run(self):
         self.put(self.url + '/prepare_agent', {'state': 'FAILED'},
@@ -55,7 +74,13 @@ class TestActionPluginRun(base.APITestCase):
                 ({'state': 'DONE', 'message': 5},
                  'message: 5 is not of type string'),
                 ({'state': 'DONE', 'details': {}},
-                 "Unknown field(s) in request body: 'details'")]:
+                 "Unknown field(s) in request body: 'details'"),
+                ({'state': 'DONE', 'attempt': 0},
+                 'attempt: 0 is less than the minimum of 1'),
+                ({'state': 'DONE', 'attempt': '1'},
+                 'attempt: "1" is not of type integer'),
+                ({'state': 'DONE', 'attempt': True},
+                 'attempt: true is not of type integer')]:
             self.assertError(self.put(url, body, headers=base.SERVICE),
                              400, fragment)
         resp = self.put(self.url + '/upgrade_agent/' + 'h' * 256,

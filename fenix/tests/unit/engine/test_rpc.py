@@ -16,6 +16,7 @@ import oslo_messaging as messaging
 from fenix.common import context
 from fenix.common import exception
 from fenix.common import rpc
+from fenix.db import api as db_api
 from fenix.engine import manager
 from fenix.engine import rpcapi
 from fenix.tests import base
@@ -78,6 +79,25 @@ class RPCTestMixin(object):
                               self.api.create_session, self.ctx,
                               {'workflow': 'bogus'})
         self.assertEqual(400, e.code)
+
+    def test_report_names_its_attempt(self):
+        # RPC 1.1: the attempt goes beside the report; a report of another
+        # attempt comes back as the engine's 409.
+        sid = db_api.session_create({})['session_id']
+        db_api.action_run_start(sid, 'dummy', 'host', 'c1')
+        e = self.assertRaises(exception.ActionRunAttemptConflict,
+                              self.api.report_action_run, self.ctx, sid,
+                              'dummy', 'c1', {'state': 'DONE'}, attempt=2)
+        self.assertEqual(409, e.code)
+        self.assertIn('the current attempt is 1', str(e))
+        run = self.api.report_action_run(self.ctx, sid, 'dummy', 'c1',
+                                         {'state': 'DONE'}, attempt=1)
+        self.assertEqual(('DONE', 1), (run['state'], run['attempt']))
+        # Without one (1.0), a report on the ended run is refused too.
+        e = self.assertRaises(exception.ActionRunStateConflict,
+                              self.api.report_action_run, self.ctx, sid,
+                              'dummy', 'c1', {'state': 'FAILED'})
+        self.assertEqual(409, e.code)
 
     def test_no_engine_is_503(self):
         self._stop_server()
