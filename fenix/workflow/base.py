@@ -39,6 +39,11 @@ LOG = logging.getLogger(__name__)
 
 ALL_ACTIONS = list(st.INSTANCE_ACTIONS)
 
+# Why a run found RUNNING after an engine restart, whose plug-in is not
+# idempotent, fails instead of being started again.
+INTERRUPTED_NOT_REPEATABLE = ('interrupted by an engine restart; not safe to '
+                              'repeat: retry it after checking the host')
+
 
 def api_base_url():
     """The URL managers use to reach this Fenix (without /v1)."""
@@ -311,81 +316,223 @@ class BaseWorkflow(object):
         return result
 
     # --- hosts and action plug-ins ----------------------------------------
-    def host_event(self, hostname, state):
+    def host_event(self, hostname, state, host_values=None):
+        """Announce ``state`` of ``hostname`` (``maintenance.host``).
+
+        The host's ``announced_state``, ``host_values`` (the change of the
+        host row the event stands for) and the history entry are written
+        in one transaction, so that an engine that restarts knows what
+        was announced and does not announce it again.
+        """
         # project_id: the admin project that owns the session, so that its
         # event alarms (AODH matches on the project id) fire.
         self.notifier.host_event(self.session_id, hostname, state,
                                  self.session.get('project_id'))
-        self.record(st.EVENT_HOST, 'maintenance.host %s %s'
-                    % (hostname, state), state=state, host=hostname)
+        # NOTE(actonce): the event is sent before the write that records
+        # it: an engine that dies between the two announces it again after
+        # its restart (at least once, never lost). Once notifications go
+        # through the outbox, the message joins the transaction below and
+        # is announced exactly once.
+        values = dict(host_values or {}, announced_state=state)
+        with db_api.transaction():
+            db_api.host_update(self.session_id, hostname, values)
+            self.record(st.EVENT_HOST, 'maintenance.host %s %s'
+                        % (hostname, state), state=state, host=hostname)
+
+    def begin_host_maintenance(self, host):
+        """Put ``host`` (its row) in maintenance: IN_MAINTENANCE, once.
+
+        A host whose IN_MAINTENANCE was announced already (the engine
+        restarted while it was in maintenance, or the session is continued
+        after one of its plug-ins failed) is resumed: its state is written
+        again, nothing is announced. Returns True when resumed.
+        """
+        hostname = host['hostname']
+        values = {'state': st.HOST_IN_MAINTENANCE,
+                  'started_at': host['started_at'] or timeutils.utcnow()}
+        if host.get('announced_state') != st.IN_MAINTENANCE:
+            self.host_event(hostname, st.IN_MAINTENANCE, values)
+            return False
+        with db_api.transaction():
+            db_api.host_update(self.session_id, hostname, values)
+            self.record(st.EVENT_HOST, '%s resumed in maintenance '
+                        '(IN_MAINTENANCE was announced before)' % hostname,
+                        host=hostname, state=st.HOST_IN_MAINTENANCE)
+        return True
+
+    def end_host_maintenance(self, hostname):
+        """MAINTENANCE_COMPLETE for ``hostname``, announced with the write
+        that marks it maintained (never announced twice)."""
+        self.host_event(hostname, st.HOST_MAINTENANCE_COMPLETE, {
+            'maintained': True, 'state': st.HOST_MAINTAINED,
+            'finished_at': timeutils.utcnow()})
+
+    def report_url(self, plugin, hostname=''):
+        """Where an agent reports on a run of ``plugin`` (on ``hostname``;
+        '' for a session-wide run)."""
+        url = '%s/v1/action_plugin_run/%s/%s' % (api_base_url(),
+                                                 self.session_id, plugin)
+        return url + '/' + hostname if hostname else url
 
     def run_action_plugins(self, type, host=None):
         """Run every action plug-in of ``type`` (on ``host``), in order.
 
-        A run already DONE (before an engine restart) is not repeated.
-        Raises WorkflowError naming the plug-in and host on failure.
+        Every start of a plug-in is a new attempt, recorded (RUNNING,
+        attempt + 1) before the plug-in is called. A run already DONE is
+        not repeated. A run found RUNNING was interrupted by an engine
+        restart and is resumed, never simply started again (see
+        :meth:`_resume_plugin`). Raises WorkflowError naming the plug-in
+        and host on failure.
         """
         hostname = host['hostname'] if host else ''
         for plugin in db_api.action_plugins_get(self.session_id, type=type):
             runs = db_api.action_runs_get(self.session_id,
                                           plugin=plugin['plugin'],
                                           type=type, hostname=hostname)
-            if runs and runs[0]['state'] == st.RUN_DONE:
+            previous = runs[0] if runs else None
+            if previous and previous['state'] == st.RUN_DONE:
                 continue
-            self._run_one_plugin(plugin, host, hostname)
+            if previous and previous['state'] == st.RUN_RUNNING:
+                run, result = self._resume_plugin(plugin, host, previous)
+            else:
+                run, result = self._run_one_plugin(plugin, host, previous)
+            if not result.ok:
+                raise exception.WorkflowError(
+                    reason='%s plug-in %s failed on %s: %s'
+                    % (plugin['type'], plugin['plugin'],
+                       hostname or 'session', result.message))
 
-    def _run_one_plugin(self, plugin, host, hostname):
+    def _action_class(self, name):
+        return plugins.action_class(name,
+                                    session_download_dir(self.session_id))
+
+    @staticmethod
+    def _where(run):
+        return run['hostname'] or 'session'
+
+    def _run_one_plugin(self, plugin, host, previous=None):
+        """Start a new attempt of ``plugin`` (on ``host``) and see it to
+        its end. ``previous``: the run's row as last seen (None: never
+        run). Returns (run, Result)."""
         name, ptype = plugin['plugin'], plugin['type']
-        where = hostname or 'session'
-        run = db_api.action_run_create_or_update(
+        hostname = host['hostname'] if host else ''
+        run = db_api.action_run_start(
             self.session_id, name, ptype, hostname,
-            {'state': st.RUN_RUNNING, 'started_at': timeutils.utcnow(),
-             'message': None, 'finished_at': None})
-        self.record(st.EVENT_PLUGIN, '%s plug-in %s started on %s'
-                    % (ptype, name, where), host=hostname or None)
+            expected_attempt=previous['attempt'] if previous else 0)
+        self.record(st.EVENT_PLUGIN, '%s plug-in %s started on %s '
+                    '(attempt %d)' % (ptype, name, self._where(run),
+                                      run['attempt']),
+                    host=hostname or None, state=st.RUN_RUNNING)
         timeout = action_base.ActionPlugin.timeout
         try:
-            cls = plugins.action_class(
-                name, session_download_dir(self.session_id))
+            cls = self._action_class(name)
             timeout = cls.timeout
             action = cls(self.session, plugin, host,
                          session_download_dir(self.session_id))
+            action.attempt = run['attempt']
+            action.report_url = self.report_url(name, hostname)
             result = action.run()
         except Exception as e:  # noqa - a plug-in error fails the run
             LOG.exception('Action plug-in %s failed', name)
             result = action_base.Result(False, '%s: %s'
                                         % (e.__class__.__name__, e))
         if result == action_base.ASYNC:
-            result = self._wait_plugin_report(name, ptype, hostname,
-                                              timeout)
-        state = st.RUN_DONE if result.ok else st.RUN_FAILED
-        db_api.action_run_update(run['id'], {
-            'state': state, 'message': result.message,
-            'finished_at': timeutils.utcnow()})
-        self.record(st.EVENT_PLUGIN, '%s plug-in %s %s on %s%s'
-                    % (ptype, name, state, where,
-                       (': ' + result.message) if result.message else ''),
-                    host=hostname or None, state=state)
-        if not result.ok:
-            raise exception.WorkflowError(
-                reason='%s plug-in %s failed on %s: %s'
-                % (ptype, name, where, result.message))
+            # Recorded before the wait: a restarted engine waits for this
+            # attempt's report instead of starting the plug-in again.
+            run = db_api.action_run_update_attempt(
+                run['id'], run['attempt'], {'asynchronous': True},
+                expected_state=None)
+            return run, self._wait_plugin_report(run, timeout)
+        return run, self._finish_run(run, result)
 
-    def _wait_plugin_report(self, name, ptype, hostname, timeout):
-        """Wait for an out-of-process plug-in to report through the API."""
+    def _resume_plugin(self, plugin, host, run):
+        """A run found RUNNING: its engine stopped while it ran.
+
+        Handed to an agent: wait for the agent's report again (the same
+        attempt; the time-out counts from its start). In process: start
+        it again (a new attempt) only if the plug-in declares itself
+        ``idempotent``; otherwise fail the run, so that an admin checks
+        the host before continuing the session. Returns (run, Result).
+        """
+        name, ptype = plugin['plugin'], plugin['type']
+        where = self._where(run)
+        try:
+            cls = self._action_class(name)
+        except Exception as e:  # noqa - decided below without the class
+            LOG.warning('Action plug-in %s cannot be loaded: %s', name, e)
+            cls = None
+        if run['asynchronous']:
+            self.record(st.EVENT_PLUGIN, '%s plug-in %s on %s: attempt %d '
+                        'was handed to its agent before the engine '
+                        'restarted; waiting for its report'
+                        % (ptype, name, where, run['attempt']),
+                        host=run['hostname'] or None)
+            timeout = (cls or action_base.ActionPlugin).timeout
+            return run, self._wait_plugin_report(run, timeout)
+        if cls is not None and cls.idempotent:
+            self.record(st.EVENT_PLUGIN, '%s plug-in %s on %s: attempt %d '
+                        'was interrupted by an engine restart; the plug-in '
+                        'is idempotent: started again'
+                        % (ptype, name, where, run['attempt']),
+                        host=run['hostname'] or None)
+            return self._run_one_plugin(plugin, host, previous=run)
+        return run, self._finish_run(
+            run, action_base.Result(False, INTERRUPTED_NOT_REPEATABLE))
+
+    def _finish_run(self, run, result):
+        """Write the outcome of an attempt that ran in process, with its
+        history entry; an outcome reported for the same attempt in the
+        meantime stands instead. Returns the Result that stands."""
+        state = st.RUN_DONE if result.ok else st.RUN_FAILED
+        try:
+            with db_api.transaction():
+                db_api.action_run_update_attempt(run['id'], run['attempt'], {
+                    'state': state, 'message': result.message,
+                    'finished_at': timeutils.utcnow()})
+                self._record_outcome(run, state, result.message)
+        except exception.ActionRunStateConflict:
+            row = self._run_row(run)
+            return action_base.Result(row['state'] == st.RUN_DONE,
+                                      row.get('message') or '')
+        return result
+
+    def _record_outcome(self, run, state, message):
+        self.record(st.EVENT_PLUGIN, '%s plug-in %s %s on %s (attempt %d)%s'
+                    % (run['type'], run['plugin'], state, self._where(run),
+                       run['attempt'], (': ' + message) if message else ''),
+                    host=run['hostname'] or None, state=state)
+
+    def _run_row(self, run):
+        return db_api.action_runs_get(
+            self.session_id, plugin=run['plugin'], type=run['type'],
+            hostname=run['hostname'])[0]
+
+    def _wait_plugin_report(self, run, timeout):
+        """Wait for the report of an attempt handed to an agent.
+
+        Bounded by ``timeout`` seconds from the attempt's start (also when
+        the wait is resumed after a restart). No report in time: the
+        attempt fails (unless its report wins the race).
+        """
         def reported():
-            rows = db_api.action_runs_get(self.session_id, plugin=name,
-                                          type=ptype, hostname=hostname)
-            return (rows[0] if rows and rows[0]['state'] in
-                    st.RUN_REPORT_STATES else None)
+            row = self._run_row(run)
+            return (row if row['attempt'] != run['attempt'] or
+                    row['state'] != st.RUN_RUNNING else None)
 
         # Many hosts may wait at once (nfv): each looks again only when a
         # plug-in reported, not on every reply or finished move.
-        row = self.wait_until(reported, timeutils.after(timeout),
-                              topic=st.WAKE_REPORT)
+        deadline = timeutils.after(timeout, run['started_at'])
+        row = self.wait_until(reported, deadline, topic=st.WAKE_REPORT)
         if not row:
-            return action_base.Result(
-                False, 'no report within %s seconds' % timeout)
+            return self._finish_run(run, action_base.Result(
+                False, 'no report within %s seconds' % timeout))
+        if row['attempt'] != run['attempt']:
+            raise exception.WorkflowError(
+                reason='%s plug-in %s on %s: attempt %d was replaced by '
+                       'attempt %d' % (run['type'], run['plugin'],
+                                       self._where(run), run['attempt'],
+                                       row['attempt']))
+        self._record_outcome(row, row['state'], row.get('message'))
         return action_base.Result(row['state'] == st.RUN_DONE,
                                   row.get('message') or '')
 

@@ -8,7 +8,15 @@ An action plug-in runs once per host (types ``host``, ``compute``,
 ``post`` after the last). ``run()`` either finishes the work and returns
 a result, or starts work elsewhere (an agent on the host) and returns
 :data:`ASYNC`; the agent then reports DONE or FAILED through
-``PUT /v1/action_plugin_run/{session_id}/{plugin}/{hostname}``.
+``PUT /v1/action_plugin_run/{session_id}/{plugin}/{hostname}``, naming
+the attempt it was given (:attr:`ActionPlugin.attempt`).
+
+Every start of a run is a new attempt, recorded (RUNNING, attempt + 1)
+before ``run()`` is called. After an engine restart a run found RUNNING
+is never started behind the operator's back: an ASYNC one is waited for
+again (its agent's report may still come), an in-process one is started
+again only when its class says that is safe (:attr:`ActionPlugin.
+idempotent`), otherwise it fails and waits for the admin.
 """
 import abc
 
@@ -33,8 +41,27 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
         session fetched), or None.
     """
 
-    #: How long the engine waits for an ASYNC run's report, in seconds.
+    #: How long the engine waits for an ASYNC run's report, in seconds
+    #: (counted from the start of the attempt, also across a restart).
     timeout = 3600
+
+    #: True when running the plug-in again on the same host is harmless
+    #: (it checks what is already done, or its work may simply be done
+    #: twice). Only then does an engine that restarted while ``run()`` was
+    #: in progress start it again (as a new attempt); otherwise that run
+    #: fails with a message asking the admin to check the host and to
+    #: continue the session.
+    idempotent = False
+
+    #: The attempt this object runs (1 for the first start of the run on
+    #: this host, one more for each start after it); set by the engine
+    #: before ``run()``. An agent names it in its report: a report of
+    #: another attempt is refused (409).
+    attempt = None
+
+    #: The URL an agent PUTs its report to (set by the engine with
+    #: :attr:`attempt`).
+    report_url = None
 
     def __init__(self, session, plugin, host=None, download_dir=None):
         self.session = session
@@ -42,6 +69,12 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
         self.host = host
         self.download_dir = download_dir
         self.metadata = plugin.get('meta') or {}
+
+    def report_body(self, state, message=''):
+        """The body an agent PUTs to :attr:`report_url` for this attempt
+        (``state``: DONE or FAILED)."""
+        return {'state': state, 'message': message,
+                'attempt': self.attempt}
 
     @abc.abstractmethod
     def run(self):

@@ -5,6 +5,8 @@
 
 Metadata: ``fail_on`` (list of host names it fails on), ``async`` (bool:
 return ASYNC and let a test report the result through the API).
+It does nothing on the host, so starting it again is harmless
+(``idempotent``).
 """
 from oslo_log import log as logging
 
@@ -14,6 +16,8 @@ LOG = logging.getLogger(__name__)
 
 
 class DummyAction(base.ActionPlugin):
+
+    idempotent = True
 
     def run(self):
         hostname = (self.host or {}).get('hostname', '')

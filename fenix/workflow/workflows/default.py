@@ -1177,11 +1177,17 @@ class DefaultWorkflow(base.BaseWorkflow):
                     % (host['hostname'], why), host=host['hostname'])
 
     def _maintain(self, host):
+        """IN_MAINTENANCE, the host's plug-ins, MAINTENANCE_COMPLETE, enable.
+
+        Resumable: a host whose IN_MAINTENANCE was announced already is
+        not announced again, plug-in runs DONE are skipped and a run found
+        RUNNING is resumed (see BaseWorkflow.run_action_plugins).
+        MAINTENANCE_COMPLETE is announced with the write that marks the
+        host maintained; enabling it comes after (see
+        :meth:`_enable_maintained` for a restart in between).
+        """
         hostname = host['hostname']
-        db_api.host_update(self.session_id, hostname, {
-            'state': st.HOST_IN_MAINTENANCE,
-            'started_at': host['started_at'] or timeutils.utcnow()})
-        self.host_event(hostname, st.IN_MAINTENANCE)
+        self.begin_host_maintenance(host)
         try:
             self.run_action_plugins(st.PLUGIN_HOST, host)
             self.run_action_plugins(host['type'], host)
@@ -1192,7 +1198,7 @@ class DefaultWorkflow(base.BaseWorkflow):
             db_api.host_update(self.session_id, hostname,
                                {'state': st.HOST_FAILED})
             raise
-        self.host_event(hostname, st.HOST_MAINTENANCE_COMPLETE)
+        self.end_host_maintenance(hostname)
         host = self._host(hostname)
         if host['disabled_by_fenix']:
             self.cloud.enable_compute(hostname)
@@ -1200,11 +1206,20 @@ class DefaultWorkflow(base.BaseWorkflow):
                                {'disabled_by_fenix': False})
             self.record(st.EVENT_HOST, 'nova-compute enabled on %s'
                         % hostname, host=hostname)
-        db_api.host_update(self.session_id, hostname, {
-            'maintained': True, 'state': st.HOST_MAINTAINED,
-            'finished_at': timeutils.utcnow()})
+
+    def _enable_maintained(self):
+        """Enable maintained hosts this session still holds disabled.
+
+        Only an engine that stopped between a host's MAINTENANCE_COMPLETE
+        and enabling it leaves one so; a maintained host is a target for
+        the moves to come.
+        """
+        for host in self.hosts():
+            if host['maintained'] and host['disabled_by_fenix']:
+                self._enable(host, 'maintained before the engine restarted')
 
     def start_maintenance(self):
+        self._enable_maintained()
         self.run_action_plugins(st.PLUGIN_PRE)
         self._disable_unmaintained()
         for host in self._open_computes():

@@ -186,6 +186,7 @@ class NFVWorkflow(default.DefaultWorkflow):
         return st.START_MAINTENANCE
 
     def start_maintenance(self):
+        self._enable_maintained()
         self.run_action_plugins(st.PLUGIN_PRE)
         if self._open_computes():
             return st.PLANNED_MAINTENANCE
@@ -196,6 +197,7 @@ class NFVWorkflow(default.DefaultWorkflow):
         return st.MAINTENANCE_COMPLETE
 
     def planned_maintenance(self):
+        self._enable_maintained()
         Executor(self).run()
         return st.START_MAINTENANCE
 

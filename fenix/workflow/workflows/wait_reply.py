@@ -67,15 +67,10 @@ class WaitReplyWorkflow(base.BaseWorkflow):
         for host in self.hosts():
             if host['maintained']:
                 continue
-            db_api.host_update(self.session_id, host['hostname'],
-                               {'state': st.HOST_IN_MAINTENANCE})
-            self.host_event(host['hostname'], st.IN_MAINTENANCE)
+            self.begin_host_maintenance(host)
             self.run_action_plugins(st.PLUGIN_HOST, host)
             self.run_action_plugins(host['type'], host)
-            self.host_event(host['hostname'], st.HOST_MAINTENANCE_COMPLETE)
-            db_api.host_update(self.session_id, host['hostname'],
-                               {'maintained': True,
-                                'state': st.HOST_MAINTAINED})
+            self.end_host_maintenance(host['hostname'])
         self.run_action_plugins(st.PLUGIN_POST)
         return st.MAINTENANCE_COMPLETE
 
