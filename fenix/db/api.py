@@ -860,31 +860,38 @@ def action_run_start(session_id, plugin, type, hostname, expected_attempt=0):
     """Record a new attempt of the run of a plug-in on a host.
 
     Written before the plug-in is started (or handed to an agent): state
-    RUNNING, ``attempt`` one more than before (1 for a first run),
-    ``started_at`` now, no outcome yet, not handed to an agent. A
-    compare-and-set: the run must still be at ``expected_attempt`` (0 when
-    the caller saw no run); otherwise ActionRunAttemptConflict is raised
-    and nothing changes, so two starters never both win.
-    Returns the run's dict.
+    RUNNING, a new ``attempt``, ``started_at`` now, no outcome yet, not
+    handed to an agent. The attempt is one more than the highest of the
+    plug-in on that host over all its types (1 for a first run): a report
+    names a plug-in, a host and an attempt, so the report of a run of
+    another type never matches this one. A compare-and-set: the run must
+    still be at ``expected_attempt`` (0 when the caller saw no run);
+    otherwise ActionRunAttemptConflict is raised and nothing changes, so
+    two starters never both win. Returns the run's dict.
     """
     hostname = hostname or ''
-    key = dict(session_id=session_id, plugin=plugin, type=type,
-               hostname=hostname)
-    values = {'state': states.RUN_RUNNING, 'started_at': timeutils.utcnow(),
-              'finished_at': None, 'message': None, 'asynchronous': False,
-              'attempt': expected_attempt + 1}
+    model = models.ActionPluginRun
     with _session_must_exist(session_id), _writer() as session:
-        row = session.execute(
-            sa.select(models.ActionPluginRun).filter_by(**key)
-            .with_for_update()).scalar_one_or_none()
+        rows = session.execute(
+            sa.select(model).where(model.session_id == session_id,
+                                   model.plugin == plugin,
+                                   model.hostname == hostname)
+            .with_for_update()).scalars().all()
+        row = next((r for r in rows if r.type == type), None)
         if row is None and expected_attempt:
             raise exception.ActionPluginRunNotFound(
                 session_id=session_id, plugin=plugin,
                 host=hostname or '(session)')
         if row is not None and row.attempt != expected_attempt:
             raise _run_conflict(row, expected_attempt)
+        values = {'state': states.RUN_RUNNING,
+                  'started_at': timeutils.utcnow(), 'finished_at': None,
+                  'message': None, 'asynchronous': False,
+                  'attempt': max([r.attempt for r in rows] +
+                                 [expected_attempt]) + 1}
         if row is None:
-            row = models.ActionPluginRun(**key, **values)
+            row = model(session_id=session_id, plugin=plugin, type=type,
+                        hostname=hostname, **values)
             session.add(row)
         else:
             _update_row(row, values)

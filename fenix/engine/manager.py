@@ -384,10 +384,15 @@ class EngineManager(object):
                 session_id=session_id, plugin=plugin,
                 host=hostname or '(session)')
         running = [r for r in runs if r['state'] == st.RUN_RUNNING]
+        # Judged against: the run of that attempt if it waits for a
+        # report, else the run that waits (the report is of another
+        # attempt), else the run of that attempt (it ended), else the
+        # latest run.
+        latest = max(runs, key=lambda r: r['attempt'])
+        named = [r for r in runs if r['attempt'] == attempt]
         if attempt is not None:
-            # The run of that attempt, else the one that is current.
-            named = [r for r in running if r['attempt'] == attempt]
-            run = (named or running or runs)[0]
+            run = ([r for r in named if r in running] or running or named or
+                   [latest])[0]
         elif len(running) > 1:
             raise exception.Conflict(
                 reason='%d runs of %s on %s are RUNNING (types %s); name '
@@ -395,7 +400,7 @@ class EngineManager(object):
                                         ', '.join(r['type']
                                                   for r in running)))
         else:
-            run = (running or runs)[0]
+            run = (running or [latest])[0]
         if attempt is None:
             attempt = run['attempt']
         with db_api.transaction():

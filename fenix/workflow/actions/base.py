@@ -53,10 +53,10 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
     #: continue the session.
     idempotent = False
 
-    #: The attempt this object runs (1 for the first start of the run on
-    #: this host, one more for each start after it); set by the engine
-    #: before ``run()``. An agent names it in its report: a report of
-    #: another attempt is refused (409).
+    #: The attempt this object runs: a number, new for each start of the
+    #: plug-in on this host (over all its types; 1 for the first); set by
+    #: the engine before ``run()``. An agent names it in its report: a
+    #: report of another attempt is refused (409).
     attempt = None
 
     #: The URL an agent PUTs its report to (set by the engine with

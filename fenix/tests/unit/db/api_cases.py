@@ -861,6 +861,23 @@ class DBAPITests:
                           second['finished_at']))
         self.assertEqual([second], db_api.action_runs_get(sid))
 
+    def test_action_run_attempts_unique_over_types(self):
+        # A report names plug-in, host and attempt (no type): the compute
+        # run of a plug-in that also ran as ``host`` on c1 gets a new
+        # number, so a late report of the host run never matches it.
+        sid = self._session()['session_id']
+        host = db_api.action_run_start(sid, 'tool', 'host', 'c1')
+        other = db_api.action_run_start(sid, 'tool', 'host', 'c2')
+        compute = db_api.action_run_start(sid, 'tool', 'compute', 'c1')
+        self.assertEqual((1, 1, 2), (host['attempt'], other['attempt'],
+                                     compute['attempt']))
+        again = db_api.action_run_start(sid, 'tool', 'host', 'c1',
+                                        expected_attempt=1)
+        self.assertEqual(3, again['attempt'])
+        self.assertRaises(exception.ActionRunAttemptConflict,
+                          db_api.action_run_update_attempt, compute['id'],
+                          1, {'state': states.RUN_DONE})
+
     def test_action_run_start_is_compare_and_set(self):
         sid = self._session()['session_id']
         db_api.action_run_start(sid, 'dummy', 'host', 'c1')

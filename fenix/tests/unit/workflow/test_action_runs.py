@@ -236,6 +236,36 @@ class TestReports(ActionRunTestCase):
                       str(e))
         self.assertEqual(st.RUN_DONE, self.row()['state'])
 
+    def test_late_report_of_another_type_does_not_end_this_run(self):
+        # The host run's agent was given up on (time-out); the same
+        # plug-in now runs as ``compute`` on the host. The old agent's
+        # report names its attempt and cannot end the compute run.
+        old = db_api.action_run_start(self.sid, 'tool', st.PLUGIN_HOST, 'c1')
+        db_api.action_run_update_attempt(old['id'], 1, {
+            'state': st.RUN_FAILED, 'message': 'no report within 1 seconds'})
+        new = db_api.action_run_start(self.sid, 'tool', st.PLUGIN_COMPUTE,
+                                      'c1')
+        self.assertEqual(2, new['attempt'])
+        e = self.assertRaises(exception.ActionRunAttemptConflict,
+                              self.report, attempt=old['attempt'])
+        self.assertIn('the current attempt is 2 (RUNNING)', str(e))
+        runs = {r['type']: r['state']
+                for r in db_api.action_runs_get(self.sid)}
+        self.assertEqual({st.PLUGIN_HOST: st.RUN_FAILED,
+                          st.PLUGIN_COMPUTE: st.RUN_RUNNING}, runs)
+        view = self.report(attempt=2)
+        self.assertEqual((st.PLUGIN_COMPUTE, st.RUN_DONE),
+                         (view['type'], view['state']))
+        # Both ended: each attempt is told about its own run.
+        for attempt, state in ((1, st.RUN_FAILED), (2, st.RUN_DONE)):
+            e = self.assertRaises(exception.ActionRunStateConflict,
+                                  self.report, attempt=attempt)
+            self.assertIn('(attempt %d) is %s, not RUNNING'
+                          % (attempt, state), str(e))
+        e = self.assertRaises(exception.ActionRunAttemptConflict,
+                              self.report, attempt=5)
+        self.assertIn('the current attempt is 2 (DONE)', str(e))
+
     def test_concurrent_reports_exactly_one_wins(self):
         self.start_async()
         barrier = threading.Barrier(6)
