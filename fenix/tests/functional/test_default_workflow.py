@@ -665,6 +665,94 @@ class DefaultWorkflowTestCase(testtools.TestCase):
         down: the restarted engine must confirm it."""
         self._kill_during_move('MIGRATE', {'cold_migration': 1.0})
 
+    def kill_during_agent_run(self, workflow, **options):
+        """SIGKILL the engine while a host is in maintenance and its
+        ``host`` plug-in is with its agent (RUNNING, handed over).
+
+        The restarted engine must not announce IN_MAINTENANCE again nor
+        start the plug-in again: it waits for the agent's report of that
+        attempt, which then completes the session. This test is the
+        agents: each reports DONE for the attempt it was handed.
+        """
+        cloud = self.start_cloud(SEED004_EMPTY)
+        sid = cloud.create_session(
+            workflow=workflow, actions=[{'plugin': 'dummy', 'type': 'host',
+                                         'metadata': {'async': True}}],
+            **options)
+        runs_url = '/v1/action_plugin_run/%s' % sid
+
+        def handed_over():
+            resp = cloud.client.get(runs_url)
+            self.assertEqual(200, resp.status_code, resp.text)
+            return [r for r in resp.json()['action_plugin_runs']
+                    if r['state'] == 'RUNNING' and r['asynchronous']]
+
+        # The kill point: the hand-over is recorded, the engine waits.
+        [victim] = base.wait_for(handed_over, cf.SESSION_TIMEOUT,
+                                 interval=0.02,
+                                 what='a run handed to its agent')
+        host = victim['hostname']
+        self.assertEqual(1, victim['attempt'])
+        self.assertEqual({host: 1},
+                         dict(self.maintained_counts(cloud, sid)))
+        cloud.kill_fenix()
+        cloud.start_fenix()
+
+        # The new engine resumed the host and waits for the same attempt.
+        waiting = ('host plug-in dummy on %s: attempt 1 was handed to its '
+                   'agent before the engine restarted; waiting for its '
+                   'report' % host)
+        base.wait_for(lambda: any(e['message'] == waiting for e in
+                                  cloud.detail(sid)['history']),
+                      cf.SESSION_TIMEOUT, interval=0.05,
+                      what='the engine to wait for the report again')
+        url = '%s/dummy/%s' % (runs_url, host)
+        resp = cloud.client.put(url, {'state': 'DONE', 'attempt': 2})
+        self.assertEqual(409, resp.status_code, resp.text)
+        self.assertIn('the current attempt is 1 (RUNNING)',
+                      resp.json()['error']['message'])
+        resp = cloud.client.put(url, {'state': 'DONE', 'attempt': 1,
+                                      'message': 'upgraded'})
+        self.assertEqual(200, resp.status_code, resp.text)
+        self.assertEqual(('DONE', 1), (resp.json()['state'],
+                                       resp.json()['attempt']))
+
+        reported = {host}
+
+        def agents():
+            state = cloud.state(sid)
+            if state in cf.FINAL_STATES:
+                return state
+            for run in handed_over():
+                if run['hostname'] in reported:
+                    continue
+                resp = cloud.client.put(
+                    '%s/dummy/%s' % (runs_url, run['hostname']),
+                    {'state': 'DONE', 'attempt': run['attempt']})
+                self.assertEqual(200, resp.status_code, resp.text)
+                reported.add(run['hostname'])
+            return None
+
+        state = base.wait_for(agents, cf.SESSION_TIMEOUT, interval=0.05,
+                              what='the session to end')
+        self.assertEqual(DONE, state, cloud.summary(sid).get('error'))
+        self.assertEqual(set(COMPUTES3), reported)
+        detail = cloud.detail(sid)
+        self.assertEqual({h: ('DONE', 1) for h in COMPUTES3},
+                         {r['hostname']: (r['state'], r['attempt'])
+                          for r in detail['action_plugin_runs']})
+        # Started once per host: never again on the victim.
+        started = [e['host'] for e in self.history(detail, 'plugin')
+                   if 'started on' in (e['message'] or '')]
+        self.assertEqual(sorted(COMPUTES3), sorted(started))
+        self.assert_history_says(detail, host, 'resumed in maintenance',
+                                 kind='host')
+        self.assert_each_maintained_once(cloud, sid, COMPUTES3)
+        self.assert_clean(cloud)
+
+    def test_engine_killed_while_agent_runs_plugin(self):
+        self.kill_during_agent_run('default')
+
     # --- 8. empty cloud, operator-disabled host ------------------------------
 
     def test_empty_cloud(self):

@@ -137,6 +137,11 @@ class NFVWorkflowTestCase(tdw.DefaultWorkflowTestCase):
         self.assertEqual([], vnfm.violations())
         self.assert_clean(cloud)
 
+    def test_engine_killed_while_agent_runs_plugin(self):
+        # One host at a time, so that the kill finds exactly one run with
+        # its agent (and no other half-started).
+        self.kill_during_agent_run('nfv', max_parallel_hosts=1)
+
 
 # Only the helpers of the default workflow's tests are wanted here.
 for _name in dir(tdw.DefaultWorkflowTestCase):
