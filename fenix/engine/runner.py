@@ -92,6 +92,12 @@ class SessionRunner(object):
         return not self._thread.is_alive()
 
     # --- used by the workflow ---------------------------------------------
+    @property
+    def stopping(self):
+        """True once the session was asked to stop (engine shutdown,
+        delete): what is interrupted now has not failed."""
+        return self._stop_reason is not None
+
     def check_stop(self):
         if self._stop_reason:
             raise SessionStopped(self._stop_reason)

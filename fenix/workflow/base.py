@@ -160,6 +160,11 @@ class BaseWorkflow(object):
             history=dict(kwargs, kind=kind, message=message))
 
     # --- waiting ----------------------------------------------------------
+    def stopping(self):
+        """The engine is stopping this session (shutdown or delete): an
+        error now is the interruption, not a failure of the step."""
+        return bool(getattr(self.runner, 'stopping', False))
+
     def sleep(self, seconds):
         """Wait ``seconds``, but stop at once if the session is stopped."""
         deadline = timeutils.utcnow() + datetime.timedelta(seconds=seconds)

@@ -1195,8 +1195,11 @@ class DefaultWorkflow(base.BaseWorkflow):
                     (host['details'] or {}).get('controller'):
                 self.run_action_plugins(st.PLUGIN_CONTROLLER, host)
         except Exception:
-            db_api.host_update(self.session_id, hostname,
-                               {'state': st.HOST_FAILED})
+            # Stopped by an engine shutdown, the host is still in
+            # maintenance: the next engine resumes it.
+            if not self.stopping():
+                db_api.host_update(self.session_id, hostname,
+                                   {'state': st.HOST_FAILED})
             raise
         self.end_host_maintenance(hostname)
         host = self._host(hostname)

@@ -79,6 +79,11 @@ class WakeTopicsTest(base.TestCase):
         self.assertFalse(thread.is_alive())
         self.assertEqual(1, len(errors))
 
+    def test_stopping_says_a_stop_was_asked(self):
+        self.assertFalse(self.runner.stopping)
+        self.runner.stop(session_runner.STOP_SHUTDOWN)
+        self.assertTrue(self.runner.stopping)
+
     def test_wake_while_looking_is_not_lost(self):
         # A wake-up between mark() and wait() (the caller was busy
         # looking) ends the wait at once, whatever its timeout.

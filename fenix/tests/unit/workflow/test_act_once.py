@@ -193,6 +193,9 @@ class ActOnceMixin(object):
                          (run['state'], run['attempt'],
                           run['asynchronous']))
         self.assertEqual({Plugin.victim: 1}, agent.held)
+        # Interrupted, not failed: still in maintenance.
+        self.assertEqual(st.HOST_IN_MAINTENANCE,
+                         db_api.host_get(self.sid, Plugin.victim)['state'])
 
         # The next engine resumes the host and waits for that report; the
         # agent sends it once the engine waits for it.
