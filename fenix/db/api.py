@@ -914,6 +914,13 @@ def action_run_update_attempt(run_id, attempt, values,
         models.ActionPluginRun, values,
         forbidden=('id', 'session_id', 'plugin', 'type', 'hostname',
                    'attempt'))
+    if 'state' in values:
+        # The UPDATE is conditional on expected_state: that is the edge
+        # taken, and it must be one of the declared machine's.
+        if expected_state is None:
+            raise ValueError('a new state of a plug-in run needs the state '
+                             'it is expected in')
+        state_machine.PLUGIN_RUN.check_move(expected_state, values['state'])
     model = models.ActionPluginRun
     stmt = sa.update(model).where(model.id == run_id,
                                   model.attempt == attempt)

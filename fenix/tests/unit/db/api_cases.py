@@ -942,6 +942,20 @@ class DBAPITests:
                          (marked['state'], marked['asynchronous']))
         self.assertRaises(ValueError, db_api.action_run_update_attempt,
                           run['id'], 2, {'attempt': 5})
+        # A state is written only along an edge of the declared machine.
+        self.assertRaises(ValueError, db_api.action_run_update_attempt,
+                          run['id'], 2, {'state': states.RUN_FAILED},
+                          expected_state=None)
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.action_run_update_attempt, run['id'], 2,
+                          {'state': states.RUN_FAILED},
+                          expected_state=states.RUN_DONE)
+        # Nor is a finished run started again.
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.action_run_start, sid, 'dummy', 'host',
+                          'c1', expected_attempt=2)
+        self.assertEqual(states.RUN_DONE,
+                         db_api.action_runs_get(sid)[0]['state'])
         self.assertRaises(exception.ActionPluginRunNotFound,
                           db_api.action_run_update_attempt, run['id'] + 99,
                           1, {'state': states.RUN_DONE})
