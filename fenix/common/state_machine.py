@@ -157,7 +157,10 @@ HOST = Machine('host', st.HOST_PENDING, {
                        'maintain': st.HOST_IN_MAINTENANCE,
                        'skip': st.HOST_SKIPPED,
                        'fail': st.HOST_FAILED},
+    # 'occupied': an instance appeared on a host found IN_MAINTENANCE at a
+    # restart (forced onto it meanwhile): it is emptied again first.
     st.HOST_IN_MAINTENANCE: {'maintained': st.HOST_MAINTAINED,
+                             'occupied': st.HOST_EMPTYING,
                              'fail': st.HOST_FAILED},
     st.HOST_FAILED: {'retry': st.HOST_PENDING,
                      'retry_emptying': st.HOST_EMPTYING,
