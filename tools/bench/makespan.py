@@ -301,6 +301,34 @@ def lower_bound(hosts, per_host, slots, seed, mig_time, host_time):
     return planner.lower_bound(topo), planner.plan_maintenance(topo)
 
 
+def per_instance(moves, instances):
+    """Moves per moved instance (None when nothing moved)."""
+    return round(float(moves) / instances, 4) if instances else None
+
+
+def plan_figures(plan):
+    """Moves of a plan (a :class:`planner.Plan` or its dict) per instance
+    it moves: the planner's own count."""
+    if isinstance(plan, planner.Plan):
+        plan = plan.to_dict()
+    moves = [mv for wave in (plan or {}).get('waves') or ()
+             for mv in wave.get('moves') or ()]
+    moved = len({mv['instance_id'] for mv in moves})
+    return {'planned_moves': len(moves), 'planned_instances': moved,
+            'planned_moves_per_instance': per_instance(len(moves), moved)}
+
+
+def move_figures(sim, plan=None):
+    """Migrations in the cloud's record per instance moved, and the same
+    figure of the session's plan (``plan``: the session's ``nfv`` plan)."""
+    starts = sim.get_events(kind='migration.start')
+    moved = len({e['server'] for e in starts})
+    out = {'migrations': len(starts), 'instances_moved': moved,
+           'moves_per_instance': per_instance(len(starts), moved)}
+    out.update(plan_figures(plan))
+    return out
+
+
 # --- one run -----------------------------------------------------------------
 
 def run_once(args, parallel, label):
@@ -368,8 +396,9 @@ def run_once(args, parallel, label):
                     open('%s.%s.log' % (args.trace, label), 'wb') as dst:
                 dst.write(src.read())
         problems = violations(sim, names, constraints, rules)
-        moves = len([e for e in sim.get_events(kind='migration.start')])
         plan = (detail.get('plan') or {}).get('nfv') or {}
+        figures = move_figures(sim, plan)
+        moves = figures['migrations']
         result = {'label': label, 'state': state, 'seconds': round(took, 2),
                   'moves': moves, 'waves': len(plan.get('waves') or ()),
                   'violations': problems,
@@ -377,6 +406,7 @@ def run_once(args, parallel, label):
                   'error': detail.get('session', detail).get('error')
                   if isinstance(detail.get('session'), dict)
                   else detail.get('error')}
+        result.update(figures)
         return result
     finally:
         if agent:
@@ -416,15 +446,23 @@ def main(argv=None):
           'migration %ss, host action %ss, recovery 1s'
           % (args.hosts, args.per_host, args.slots, args.projects,
              args.mig_time, args.host_time))
-    print('planner: estimate %.2fs in %d waves, lower bound %.2fs'
-          % (plan.estimated_duration, len(plan.waves), bound))
+    own = plan_figures(plan)
+    print('planner: estimate %.2fs in %d waves, lower bound %.2fs, %d '
+          'moves (%s per instance moved)'
+          % (plan.estimated_duration, len(plan.waves), bound,
+             own['planned_moves'], own['planned_moves_per_instance']))
     par = run_once(args, True, 'nfv')
-    print('nfv (parallel):     %s in %.2fs, %d migrations, %d waves, '
-          '%d violations' % (par['state'], par['seconds'], par['moves'],
-                             par['waves'], len(par['violations'])))
+    print('nfv (parallel):     %s in %.2fs, %d migrations (%s per instance '
+          'moved; planned %s), %d waves, %d violations'
+          % (par['state'], par['seconds'], par['moves'],
+             par['moves_per_instance'], par['planned_moves_per_instance'],
+             par['waves'], len(par['violations'])))
     out = {'hosts': args.hosts, 'instances': args.hosts * args.per_host,
            'lower_bound': round(bound, 3),
            'planner_estimate': round(plan.estimated_duration, 3),
+           'planner_moves_per_instance': own['planned_moves_per_instance'],
+           'moves_per_instance': par['moves_per_instance'],
+           'planned_moves_per_instance': par['planned_moves_per_instance'],
            'nfv': par}
     if not args.skip_serial:
         ser = run_once(args, False, 'one-at-a-time')

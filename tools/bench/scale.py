@@ -211,9 +211,12 @@ def main(argv=None):
         cpu = proc_cpu(pid) - cpu0
         hwm = proc_status(pid, 'VmHWM')
         summary = cloud.summary(sid)
+        detail = cloud.detail(sid)
         if state.startswith('STOPPED'):
             cloud.client.delete('/v1/maintenance/%s' % sid)
-        moves = len(sim.get_events(kind='migration.start'))
+        figures = makespan.move_figures(
+            sim, (detail.get('plan') or {}).get('nfv'))
+        moves = figures['migrations']
         out = {'hosts': args.hosts, 'instances': args.instances,
                'projects': args.projects, 'state': state,
                'wall_seconds': round(wall, 2),
@@ -225,6 +228,7 @@ def main(argv=None):
                'responder_errors': responder.errors[:5],
                'hosts_done': summary.get('hosts_done'),
                'error': summary.get('error')}
+        out.update(figures)
     finally:
         if responder:
             responder.stop()
@@ -239,8 +243,11 @@ def main(argv=None):
           'engine peak RSS %.1f MB (target < 1024)'
           % (out['wall_seconds'], out['engine_cpu_seconds'],
              out['seconds_per_host'], out['engine_peak_rss_mb']))
-    print('%d migrations; %s of %d hosts maintained; replies %s'
-          % (moves, out['hosts_done'], args.hosts, out['replies']))
+    print('%d migrations (%s per instance moved; the plan: %s moves, %s '
+          'per instance); %s of %d hosts maintained; replies %s'
+          % (moves, out['moves_per_instance'], out['planned_moves'],
+             out['planned_moves_per_instance'], out['hosts_done'],
+             args.hosts, out['replies']))
     if out['error']:
         print('error: %s' % out['error'])
     if args.profile and os.path.exists(args.profile):
