@@ -58,6 +58,16 @@ _SEARCH_DEPTH = 200
 _SEARCH_WIDTH = 32
 _SEARCH_BUDGET = 5000
 _SEARCH_TOTAL = 50000
+# What an extra move is worth against the makespan, per second of that
+# move (see plan_maintenance): 1 = an instance moved twice costs the plan
+# the time of its second move, as if it ran alone.
+MOVE_WEIGHT = 1.0
+# Most simulations plan_maintenance runs to weigh extra moves against
+# time (each allows about 1.4 times the extra moves of the one before).
+_MAX_PLANS = 12
+# Work (instances looked at) of the search for a one-host-at-a-time order
+# when the simulation finds no plan: small clouds exhaustively.
+_SERIAL_WORK = 200000
 
 
 # --- Input -----------------------------------------------------------------
@@ -395,6 +405,7 @@ class Plan(object):
     missing: Resources = None
     warnings: list = dataclasses.field(default_factory=list)
     unplanned: list = dataclasses.field(default_factory=list)
+    alternatives: list = dataclasses.field(default_factory=list)
 
     @property
     def moves(self):
@@ -404,6 +415,14 @@ class Plan(object):
     def double_moves(self):
         """Moves onto hosts not yet maintained (the instance moves again)."""
         return sum(1 for m in self.moves if m.again)
+
+    @property
+    def moves_per_instance(self):
+        """Moves per instance moved (1.0: every instance moves once;
+        None when nothing moves)."""
+        moves = self.moves
+        moved = len({m.instance_id for m in moves})
+        return len(moves) / moved if moved else None
 
     def to_dict(self):
         """JSON-able form (infinite values become None)."""
@@ -418,6 +437,10 @@ class Plan(object):
             'hosts': sum(len(w.hosts) for w in self.waves),
             'moves': len(self.moves),
             'double_moves': self.double_moves,
+            'moves_per_instance': self.moves_per_instance,
+            'alternatives': [dict(a, estimated_duration=_finite(
+                a['estimated_duration']), cost=_finite(a['cost']))
+                for a in self.alternatives],
             'waves': [w.to_dict() for w in self.waves],
         }
 
@@ -517,6 +540,7 @@ class _Model(object):
         self.instances = collections.OrderedDict(
             (i.instance_id, i) for i in topology.instances)
         self.warnings = []
+        self._bound = None
         # Hosts to maintain, in input order.
         self.todo = [h.name for h in topology.hosts
                      if h.maintainable and not h.maintained]
@@ -603,6 +627,18 @@ class _Model(object):
     def is_controller(self, name):
         return self.hosts[name].type == states.CONTROLLER
 
+    def per_host_moves(self):
+        """Mean number of instances on a host to maintain."""
+        if not self.todo:
+            return 0
+        return sum(len(self.on_host[h]) for h in self.todo) / len(self.todo)
+
+    def lower_bound(self):
+        """:func:`lower_bound_of` this model (computed once)."""
+        if self._bound is None:
+            self._bound = lower_bound_of(self)
+        return self._bound
+
 
 # --- The planner -----------------------------------------------------------
 
@@ -668,8 +704,13 @@ class _Wave(object):
 class _Planner(object):
     """Event-driven list scheduling; see doc/source/planner.rst."""
 
-    def __init__(self, model):
+    def __init__(self, model, extra_cap=None, script=None):
+        """``extra_cap``: most moves onto hosts not maintained yet, beyond
+        those made while nothing else is in progress (None: no cap).
+        ``script``: ``[(host, {instance: target})]`` to follow one host
+        at a time instead of choosing (see :class:`_SerialSearch`)."""
         self.m = model
+        self.script = list(script) if script is not None else None
         m = model
         self.now = 0
         self.seq = 0
@@ -723,6 +764,14 @@ class _Planner(object):
         # many of them the migration limit makes worth it.
         self.twice = 0
         self.twice_cap = None
+        # Extra moves (onto hosts not maintained yet) this simulation may
+        # make beyond those it must (None: any number); how many it made
+        # in all and beyond those it had to; whether the cap ever held a
+        # host back.
+        self.extra_cap = extra_cap
+        self.spent = 0
+        self.chosen_extra = 0
+        self.capped = False
         limit = m.limits.max_concurrent_migrations
         if limit is not None and m.todo and m.dur:
             mean_move = sum(m.dur.values()) / len(m.dur)
@@ -841,6 +890,9 @@ class _Planner(object):
         the wave changed since). ``search``: place by backtracking when the
         greedy placement fails.
         """
+        if self.script is not None:
+            self.follow_script()
+            return
         m = self.m
         slots = self.slots(False)
         if slots <= 0:
@@ -876,15 +928,55 @@ class _Planner(object):
             controller = m.is_controller(name)
             if self.slots(controller) <= 0:
                 continue
-            placed = self.place_host(name, self.may_move_twice(name),
-                                     search)
+            allowance = self.allowance()
+            twice = self.may_move_twice(name)
+            placed = self.place_host(name, twice and allowance > 0, search)
             if placed is None:
+                if twice and allowance <= 0:
+                    self.capped = True
                 continue
+            again = sum(1 for _iid, _target, extra in placed if extra)
+            if again > allowance:
+                # More moves onto hosts not maintained yet than this plan
+                # allows: wait for maintained room instead.
+                self.unplace(name, placed)
+                self.capped = True
+                continue
+            self.spent += again
+            if self.in_progress:
+                self.chosen_extra += again
             if wave is None:
                 wave = _Wave(len(self.waves), self.now)
                 self.waves.append(wave)
             self.commit(name, placed, wave, controller)
             commits += 1
+
+    def follow_script(self):
+        """The next host of the script, once nothing is in progress."""
+        if self.in_progress or not self.script:
+            return
+        name, targets = self.script.pop(0)
+        if name in self.fallback:
+            self.fallback.remove(name)
+        placed = []
+        for iid in self.present[name]:
+            target = targets[iid]
+            again = self.state[target] == _PENDING
+            self.reserve(iid, target, 1)
+            placed.append((iid, target, again))
+            self.spent += again
+        wave = _Wave(len(self.waves), self.now)
+        self.waves.append(wave)
+        self.commit(name, placed, wave, self.m.is_controller(name))
+
+    def allowance(self):
+        """How many more moves onto hosts not maintained yet (extra moves)
+        this plan may make now: any number when nothing else is in
+        progress (no maintained room is coming: waiting would never end),
+        else what ``extra_cap`` leaves."""
+        if not self.in_progress or self.extra_cap is None:
+            return INFINITY
+        return self.extra_cap - self.chosen_extra
 
     def may_fit(self, name, twice=True):
         """Whether everything on ``name`` fits in the free capacity of all
@@ -943,6 +1035,14 @@ class _Planner(object):
         if placed is None and own_free is not None:
             self.fallback.add(name, own_free)
         return placed
+
+    def unplace(self, name, placed):
+        """Undo :meth:`place_host` (``placed`` is what it returned)."""
+        for iid, target, _again in reversed(placed):
+            self.reserve(iid, target, -1)
+        if self.state[name] == _PENDING and self.m.target_ok[name] and \
+                name not in self.fallback:
+            self.fallback.add(name, self.free(name))
 
     def allowed_on(self, iid, target):
         m = self.m
@@ -1318,7 +1418,7 @@ class _Planner(object):
                     seen.add(mv.instance_id)
                     warnings.append(warning)
         unplanned = [h for h in m.todo if self.state[h] != _DONE]
-        bound = lower_bound_of(m)
+        bound = m.lower_bound()
         if not unplanned:
             plan = Plan(feasible=True, waves=waves,
                         estimated_duration=duration, lower_bound=bound,
@@ -1333,8 +1433,27 @@ class _Planner(object):
     def summary(self, waves, duration):
         hosts = sum(len(w.hosts) for w in waves)
         moves = sum(len(w.moves) for w in waves)
-        return ('%d host(s) in %d wave(s), %d move(s), about %ss'
-                % (hosts, len(waves), moves, _num(duration)))
+        extra = sum(1 for w in waves for mv in w.moves if mv.again)
+        return ('%d host(s) in %d wave(s), %d move(s)%s, about %ss'
+                % (hosts, len(waves), moves,
+                   ' (%d onto hosts not maintained yet)' % extra
+                   if extra else '', _num(duration)))
+
+    def finished(self):
+        """Whether every host to maintain was maintained."""
+        return all(self.state[h] == _DONE for h in self.m.todo)
+
+    def makespan(self):
+        """When the last move or maintenance ends (inf: not finished)."""
+        if not self.finished():
+            return INFINITY
+        return max([end for _start, end in self.windows.values()] +
+                   [mv.end for mv in self.moves] + [0])
+
+    def extra_seconds(self):
+        """Seconds of the second moves the extra moves cause."""
+        dur = self.m.dur
+        return sum(dur[mv.iid] for mv in self.moves if mv.again)
 
 
 def _always(_name):
@@ -1351,16 +1470,260 @@ def _overlap(spans, begin, end):
     return best
 
 
-def plan_maintenance(topology):
+def plan_maintenance(topology, move_weight=MOVE_WEIGHT):
     """Plan the maintenance of ``topology``; returns a :class:`Plan`.
+
+    Moving an instance onto a host not maintained yet (an *extra* move:
+    it moves again when that host is emptied) lets more hosts be emptied
+    at once while few are maintained, but moves the instance twice. The
+    planner simulates the session with caps on the extra moves (none
+    beyond those it must make, then one, two, three, four, six, eight...
+    hosts' worth, see :func:`_next_cap`) and keeps
+    the plan of least ``estimated_duration + move_weight * seconds of the
+    second moves`` (ties: fewer moves). ``move_weight`` 0 gives the
+    fastest plan whatever it moves, ``math.inf`` the fewest moves. The
+    plans compared are in :attr:`Plan.alternatives`.
 
     Raises ValueError only for inconsistent input (unknown host, negative
     time...); a cloud without room gives a plan with ``feasible`` False.
     """
+    if move_weight is None or move_weight < 0:
+        raise ValueError('move_weight must be a number >= 0')
     model = _Model(topology)
-    planner = _Planner(model)
+    step = max(1, math.ceil(model.per_host_moves()))
+    tried = []
+    best = None
+    worse = 0
+    # Without a weight, the fastest plan: no cap.
+    cap = 0 if move_weight else None
+    for _n in range(_MAX_PLANS if move_weight else 1):
+        sim = _simulate(model, cap)
+        cost = _cost(sim, move_weight)
+        tried.append((cap, sim, cost))
+        if best is None or cost < best[2]:
+            best = tried[-1]
+            worse = 0
+        elif cost > best[2]:
+            # Costs are not quite convex in the cap: stop at the second
+            # plan in a row worse than the best.
+            worse += 1
+            if worse == 2:
+                break
+        if math.isinf(move_weight) and not math.isinf(cost):
+            break
+        if not sim.capped:
+            # The cap held nothing back: larger ones plan the same.
+            break
+        cap = _next_cap(cap, step)
+    if math.isinf(best[2]) and tried[-1][0] is not None and \
+            tried[-1][1].capped:
+        # No capped plan reaches every host: the uncapped one may.
+        sim = _simulate(model, None)
+        tried.append((None, sim, _cost(sim, move_weight)))
+        if not math.isinf(tried[-1][2]):
+            best = tried[-1]
+    if math.isinf(best[2]):
+        # Greedy simulations paint themselves into a corner now and then:
+        # search the orders of one host at a time.
+        script = _SerialSearch(model).order()
+        if script is not None:
+            sim = _Planner(model, script=script)
+            sim.run()
+            tried.append(('one host at a time', sim, _cost(sim, move_weight)))
+            best = tried[-1]
+    plan = best[1].result()
+    if best[0] == 'one host at a time' and plan.feasible:
+        plan.warnings.append(
+            'no parallel plan found: hosts are maintained one at a time, '
+            'in an order found by search')
+    plan.alternatives = [
+        {'extra_move_cap': cap, 'feasible': sim.finished(),
+         'estimated_duration': sim.makespan(), 'moves': len(sim.moves),
+         'double_moves': sim.spent, 'cost': cost,
+         'chosen': sim is best[1]}
+        for cap, sim, cost in tried]
+    return plan
+
+
+class _OutOfWork(Exception):
+    """A bounded search used up its work."""
+
+
+class _SerialSearch(object):
+    """Depth-first search for an order of the hosts to maintain, one at a
+    time, with a target for every instance of each: the hosts that
+    receive are any schedulable compute but the one being emptied
+    (maintained ones and those outside the session first, best fit).
+    Hosts with the fewest instances are tried first (an empty host is
+    not always best maintained first: a host not maintained yet can hold
+    instances for a while).
+    Targets that differ only by name are tried once per instance, states
+    already found to lead nowhere are not searched again, and the search
+    stops after :data:`_SERIAL_WORK` (instances looked at).
+
+    Feasibility of a one-host-at-a-time order does not depend on time
+    (notices, budgets, durations), so this is exact on small clouds.
+    """
+
+    def __init__(self, model):
+        m = model
+        self.m = m
+        self.present = {h: list(m.on_host[h]) for h in m.hosts}
+        self.used = dict(m.usage0)
+        self.gcount = {h: collections.Counter(
+            m.gid[i] for i in m.on_host[h] if m.gid[i]) for h in m.hosts}
+        self.targets = [h for h in m.hosts if m.target_ok[h]]
+        self.work = _SERIAL_WORK
+        self.size = max(1, len(m.instances))
+        self.failed = set()
+
+    def order(self):
+        """``[(host, {instance: target})]`` or None."""
+        try:
+            return self._search(list(self.m.todo))
+        except _OutOfWork:
+            return None
+
+    def _spend(self, amount):
+        self.work -= amount
+        if self.work < 0:
+            raise _OutOfWork()
+
+    def _search(self, left):
+        if not left:
+            return []
+        self._spend(self.size)
+        key = (frozenset(left), frozenset(
+            (h, tuple(sorted(self.present[h]))) for h in self.m.hosts))
+        if key in self.failed:
+            return None
+        todo = set(left)
+        for name in sorted(left, key=lambda h: (len(self.present[h]), h)):
+            for moves in self._placements(name, todo):
+                rest = self._search([h for h in left if h != name])
+                if rest is not None:
+                    # Leave the state as found (the placement generator
+                    # is not resumed).
+                    self._apply(name, moves, -1)
+                    return [(name, moves)] + rest
+        self.failed.add(key)
+        return None
+
+    def _apply(self, name, moves, sign):
+        """Move (``sign`` 1) or move back (-1) the instances of
+        ``moves``."""
+        m = self.m
+        for iid, target in moves.items():
+            src, dst = (name, target) if sign > 0 else (target, name)
+            self.present[src].remove(iid)
+            self.present[dst].append(iid)
+            self.used[src] = _sub(self.used[src], m.res[iid])
+            self.used[dst] = _add(self.used[dst], m.res[iid])
+            gid = m.gid[iid]
+            if gid is not None:
+                self.gcount[src][gid] -= 1
+                self.gcount[dst][gid] += 1
+
+    def _placements(self, name, todo):
+        """Every placement of the instances on ``name`` (applied while
+        yielded: the caller searches on, then undoes it)."""
+        m = self.m
+        order = sorted(self.present[name],
+                       key=lambda i: (tuple(-x for x in m.res[i]), i))
+        targets = [t for t in self.targets if t != name]
+        placed = {}
+        extra = collections.defaultdict(list)
+
+        def signature(target):
+            # Hosts maintained later carry what lands there into their
+            # own emptying; the others only their free room and groups.
+            later = target in todo
+            groups = tuple(sorted((g, n) for g, n in
+                                  self.gcount[target].items() if n))
+            if later:
+                content = tuple(sorted(
+                    (m.res[i], m.gid[i] or '')
+                    for i in self.present[target] + extra[target]))
+                return (True, m.capacity[target], content, groups)
+            return (False, _sub(m.capacity[target], self.used[target]),
+                    groups)
+
+        def fit_key(target):
+            free = _sub(m.capacity[target], self.used[target])
+            return (target in todo, free, target)
+
+        def allowed(iid, target):
+            gid = m.gid[iid]
+            return (_fits(m.res[iid], _sub(m.capacity[target],
+                                           self.used[target])) and
+                    (gid is None or self.gcount[target][gid] <
+                     m.per_host[gid]))
+
+        def place(depth):
+            if depth == len(order):
+                moves = dict(placed)
+                # The state holds the reservations; make them moves.
+                for iid, target in moves.items():
+                    self._reserve(iid, target, -1)
+                self._apply(name, moves, 1)
+                yield moves
+                self._apply(name, moves, -1)
+                for iid, target in moves.items():
+                    self._reserve(iid, target, 1)
+                return
+            self._spend(len(targets))
+            iid = order[depth]
+            seen = set()
+            for target in sorted(targets, key=fit_key):
+                if not allowed(iid, target):
+                    continue
+                sig = signature(target)
+                if sig in seen:
+                    continue
+                seen.add(sig)
+                self._reserve(iid, target, 1)
+                extra[target].append(iid)
+                placed[iid] = target
+                yield from place(depth + 1)
+                del placed[iid]
+                extra[target].pop()
+                self._reserve(iid, target, -1)
+
+        return place(0)
+
+    def _reserve(self, iid, target, sign):
+        m = self.m
+        if sign > 0:
+            self.used[target] = _add(self.used[target], m.res[iid])
+        else:
+            self.used[target] = _sub(self.used[target], m.res[iid])
+        gid = m.gid[iid]
+        if gid is not None:
+            self.gcount[target][gid] += sign
+
+
+def _next_cap(cap, step):
+    """0, then 1, 2, 3, 4, 6, 8, 12, 16, 24... times ``step``: about 1.4
+    times the one before, so that few simulations cover any size."""
+    units = cap // step
+    if units < 4:
+        return (units + 1) * step
+    high = 1 << (units.bit_length() - 1)
+    return (high * 3 // 2 if units == high else high * 2) * step
+
+
+def _simulate(model, extra_cap):
+    planner = _Planner(model, extra_cap)
     planner.run()
-    return planner.result()
+    return planner
+
+
+def _cost(sim, weight):
+    """What :func:`plan_maintenance` minimises (inf: not feasible)."""
+    if not sim.finished():
+        return INFINITY
+    extra = sim.extra_seconds()
+    return sim.makespan() + (weight * extra if extra else 0)
 
 
 # --- Lower bound -----------------------------------------------------------
