@@ -11,7 +11,9 @@ answers come out:
   ``max_instances_per_host``), and where would each instance go?
 * :meth:`Topology.choose_host_to_empty` -- which host is cheapest to empty
   (no floating-IP / active-role instances first, then fewest instances,
-  then most free capacity left after the moves).
+  then most free capacity left after the moves) among those whose emptying
+  still leaves a feasible order for the rest (a bounded search of the
+  orders, :class:`_OrderSearch`).
 * :meth:`Topology.scale_in_need` -- is scale-in needed, and exactly how
   much capacity is missing (a message naming vCPU / RAM / disk short).
 
@@ -32,6 +34,12 @@ SEARCH_BUDGET = 20000
 
 # Capacity a hypervisor did not report: Nova decides (no limit here).
 UNKNOWN = float('inf')
+
+# Work the look-ahead of choose_host_to_empty may do for one choice, in
+# instances looked at (each state of the search it visits costs about the
+# number of instances): small clouds are searched exhaustively, large ones
+# at least along the greedy order.
+LOOKAHEAD_WORK = 2000000
 
 
 class Resources(collections.namedtuple('Resources', 'vcpus ram disk')):
@@ -222,12 +230,18 @@ class Plan(object):
 
 
 class Choice(object):
-    """The host chosen to be emptied, its plan and why it was chosen."""
+    """The host chosen to be emptied, its plan and why it was chosen.
 
-    def __init__(self, hostname, plan, why):
+    ``rest``: the order the look-ahead found for the other hosts after
+    this one (``[(hostname, moves)]``), None when it found none (the
+    search was cut short, or no order exists: then the cheapest host).
+    """
+
+    def __init__(self, hostname, plan, why, rest=None):
         self.hostname = hostname
         self.plan = plan
         self.why = why
+        self.rest = rest
 
 
 class ScaleInNeed(object):
@@ -257,6 +271,12 @@ class Topology(object):
             if not isinstance(inst, InstanceInfo):
                 inst = InstanceInfo.from_dict(inst)
             self.instances[inst.instance_id] = inst
+        # What is on each host and what it uses (a Topology is not
+        # changed once built: see moved()).
+        self._by_host = collections.defaultdict(list)
+        for inst in self.instances.values():
+            self._by_host[inst.host].append(inst)
+        self._used = {}
         self.groups = {}
         if isinstance(groups, dict):
             groups = list(groups.values())
@@ -271,25 +291,35 @@ class Topology(object):
         """A copy with instances moved (``moves``: id -> host)."""
         instances = []
         for inst in self.instances.values():
-            copy = InstanceInfo(inst.instance_id,
-                                moves.get(inst.instance_id, inst.host),
-                                inst.size, inst.group, inst.floating_ip,
-                                inst.active, inst.project_id, inst.name)
-            instances.append(copy)
+            target = moves.get(inst.instance_id)
+            if target is not None and target != inst.host:
+                inst = InstanceInfo(inst.instance_id, target, inst.size,
+                                    inst.group, inst.floating_ip,
+                                    inst.active, inst.project_id, inst.name)
+            instances.append(inst)
         return Topology(list(self.hosts.values()), instances,
                         list(self.groups.values()))
 
+    def placement(self):
+        """Where every instance is, as a hashable value."""
+        return frozenset((i.instance_id, i.host)
+                         for i in self.instances.values())
+
     # --- simple questions ---------------------------------------------------
     def on_host(self, hostname):
-        return [i for i in self.instances.values() if i.host == hostname]
+        return list(self._by_host.get(hostname, ()))
 
     def is_empty(self, hostname):
         return not self.on_host(hostname)
 
     def used(self, hostname):
-        host = self.hosts.get(hostname)
-        reserved = host.reserved if host else Resources()
-        return reserved + total(i.size for i in self.on_host(hostname))
+        used = self._used.get(hostname)
+        if used is None:
+            host = self.hosts.get(hostname)
+            reserved = host.reserved if host else Resources()
+            used = reserved + total(i.size for i in self.on_host(hostname))
+            self._used[hostname] = used
+        return used
 
     def free(self, hostname):
         host = self.hosts.get(hostname)
@@ -305,8 +335,12 @@ class Topology(object):
         return [i for i in self.instances.values() if i.group == group_id]
 
     # --- can this host be emptied? ------------------------------------------
-    def plan_evacuation(self, source, targets):
-        """Can every instance on ``source`` move to ``targets``?"""
+    def plan_evacuation(self, source, targets, prefer=None):
+        """Can every instance on ``source`` move to ``targets``?
+
+        ``prefer``: targets filled first (hosts that are not emptied
+        later, so that what lands there does not move again).
+        """
         targets = [t for t in targets if t != source and t in self.hosts]
         moving = self.on_host(source)
         need = total(i.size for i in moving)
@@ -327,7 +361,7 @@ class Topology(object):
         if blocked:
             return Plan(source, False, missing=Resources(), need=need,
                         free=free, reason=blocked)
-        search = _Search(self, source, targets, units)
+        search = _Search(self, source, targets, units, prefer)
         moves = search.run()
         if moves is not None:
             return Plan(source, True, moves, need=need, free=free,
@@ -366,41 +400,114 @@ class Topology(object):
         return units, None
 
     # --- which host? --------------------------------------------------------
-    def choose_host_to_empty(self, candidates, targets, avoid=()):
+    def _rank_key(self, hostname, targets, avoid, free=None, capacity=None):
+        """The cost of emptying ``hostname`` onto ``targets`` (lower is
+        cheaper), without placing anything: floating IPs / active roles,
+        instances, then the most free capacity left elsewhere.
+
+        ``free`` / ``capacity``: the totals over ``targets`` when known.
+        """
+        moving = self.on_host(hostname)
+        need = total(i.size for i in moving)
+        if free is None:
+            free = total(self.free(t) for t in targets
+                         if t != hostname and t in self.hosts)
+            capacity = total(self.capacity(t) for t in targets
+                             if t != hostname)
+        elif hostname in targets:
+            free = free - self.free(hostname)
+            capacity = capacity - self.capacity(hostname)
+        spare = (free - need).clip().fraction_of(capacity)
+        # Homogeneous hosts leave the same spare whichever is emptied:
+        # then the least to move wins.
+        return (hostname in avoid, sum(1 for i in moving if i.important),
+                len(moving), -round(spare, 9),
+                round(need.fraction_of(self.capacity(hostname)), 9),
+                hostname)
+
+    def _ranked(self, candidates, targets, avoid):
+        """[(key, hostname, plan)] of the candidates that can be emptied
+        onto ``targets``, cheapest first. Targets that are not candidates
+        (never emptied later) are filled first."""
+        stable = [t for t in targets if t not in candidates]
+        ranked = []
+        for hostname in candidates:
+            plan = self.plan_evacuation(hostname, targets, stable)
+            if plan.fits:
+                ranked.append((self._rank_key(hostname, targets, avoid),
+                               hostname, plan))
+        ranked.sort(key=lambda r: r[0])
+        return ranked
+
+    def choose_host_to_empty(self, candidates, targets, avoid=(),
+                             lookahead=True):
         """Cheapest host of ``candidates`` to empty onto ``targets``.
 
         ``avoid``: hosts to take only when no other fits (e.g. deferred
-        after a refusal). Returns a :class:`Choice`, or None when none of
-        the candidates can be emptied.
+        after a refusal). With ``lookahead`` (the default) a host whose
+        emptying leaves no feasible order for the other candidates is
+        passed over for the next cheapest: after this host, the others go
+        to the targets that are not candidates and to the hosts maintained
+        by then (the default workflow's rule, see :func:`rolling_plan`).
+        Returns a :class:`Choice`, or None when none of the candidates can
+        be emptied.
         """
-        ranked = []
-        for hostname in candidates:
-            plan = self.plan_evacuation(hostname, targets)
-            if not plan.fits:
-                continue
-            moving = self.on_host(hostname)
-            important = sum(1 for i in moving if i.important)
-            spare = plan.free_after.fraction_of(total(
-                self.capacity(t) for t in targets if t != hostname))
-            # Homogeneous hosts leave the same spare whichever is
-            # emptied: then the least to move wins.
-            key = (hostname in avoid, important, len(moving),
-                   -round(spare, 9), round(plan.need.fraction_of(
-                       self.capacity(hostname)), 9), hostname)
-            ranked.append((key, hostname, plan, important, len(moving)))
+        candidates = list(candidates)
+        ranked = self._ranked(candidates, targets, avoid)
         if not ranked:
             return None
-        ranked.sort(key=lambda r: r[0])
-        key, hostname, plan, important, count = ranked[0]
+        if lookahead and len(candidates) > 1:
+            found = _OrderSearch(self, candidates, targets,
+                                 avoid).first_step()
+            if found is not None:
+                return self._choice(ranked, targets, avoid, *found)
+        return self._choice(ranked, targets, avoid, ranked[0][1])
+
+    def _choice(self, ranked, targets, avoid, hostname, moves=None,
+                rest=None):
+        """The :class:`Choice` of ``hostname`` (its ``moves`` when given)
+        among ``ranked``, with the reasons."""
+        names = [h for _k, h, _p in ranked]
+        if hostname in names:
+            plan = ranked[names.index(hostname)][2]
+            passed = names[:names.index(hostname)]
+        else:
+            stable = [t for t in targets if t not in names]
+            plan = self.plan_evacuation(hostname, targets, stable)
+            passed = []
+        if moves is not None:
+            plan.moves = dict(moves)
+        moving = self.on_host(hostname)
+        important = sum(1 for i in moving if i.important)
         why = ('%d instance(s) (%s), %d with a floating IP or active '
                'role, %s still free elsewhere after the moves'
-               % (count, plan.need.describe(), important,
+               % (len(moving), plan.need.describe(), important,
                   plan.free_after.describe()))
-        if len(ranked) > 1:
+        if passed:
+            why += ('; %s would be cheaper but leave no feasible order for '
+                    'the other hosts' % _names(passed))
+        elif len(ranked) > 1:
             why += '; cheapest of %d hosts that can be emptied' % len(ranked)
         if hostname in avoid:
             why += '; only a deferred host is left'
-        return Choice(hostname, plan, why)
+        return Choice(hostname, plan, why, rest)
+
+    def placements(self, source, targets, prefer, signature):
+        """Every way to empty ``source`` onto ``targets`` (dicts instance
+        id -> target), the one :meth:`plan_evacuation` gives first; see
+        :meth:`_Search.placements` for ``signature``."""
+        targets = [t for t in targets if t != source and t in self.hosts]
+        moving = self.on_host(source)
+        if not moving:
+            return iter([{}])
+        if not total(i.size for i in moving).fits_in(
+                total(self.free(t) for t in targets)):
+            return iter(())
+        units, blocked = self._units(moving, source, targets)
+        if blocked:
+            return iter(())
+        return _Search(self, source, targets, units,
+                       prefer).placements(signature)
 
     def scale_in_need(self, candidates, targets_of):
         """Is scale-in needed to empty one of ``candidates``?
@@ -456,20 +563,24 @@ class _Unit(object):
 class _Search(object):
     """Depth-first placement of units onto targets, biggest first."""
 
-    def __init__(self, topology, source, targets, units):
+    def __init__(self, topology, source, targets, units, prefer=None):
         self.topology = topology
         self.source = source
         self.targets = targets
+        self.prefer = set(prefer) if prefer is not None else None
         scale = total(topology.capacity(t) for t in targets)
         self.units = sorted(units, key=lambda u: (-u.size.fraction_of(scale),
                                                   u.label()))
         self.free = {t: topology.free(t) for t in targets}
-        # Members of each limited group already on each target.
+        # Members of each group already on each target, by (group,
+        # target) and by target.
         self.count = collections.defaultdict(int)
-        for inst in topology.instances.values():
-            if inst.host in self.free and inst.host != source and \
-                    inst.group is not None:
-                self.count[(inst.group, inst.host)] += 1
+        self.groups_on = collections.defaultdict(collections.Counter)
+        for target in targets:
+            for inst in topology.on_host(target):
+                if inst.group is not None:
+                    self.count[(inst.group, target)] += 1
+                    self.groups_on[target][inst.group] += 1
         self.budget = SEARCH_BUDGET
         self.worst = (self.units[0], self.units[0].size)
         self._deepest = -1
@@ -485,6 +596,67 @@ class _Search(object):
                     group.limit:
                 return False
         return True
+
+    def _order(self, target):
+        """Preferred targets first, then most free first: spreads like
+        Nova's default weighers."""
+        return (self.prefer is not None and target not in self.prefer,
+                -self.free[target].fraction_of(
+                    self.topology.capacity(target)), target)
+
+    def _place_unit(self, unit, target, sign):
+        if sign > 0:
+            self.free[target] = self.free[target] - unit.size
+        else:
+            self.free[target] = self.free[target] + unit.size
+        if unit.group is not None:
+            gid = unit.group.group_id
+            self.count[(gid, target)] += sign * len(unit.members)
+            self.groups_on[target][gid] += sign * len(unit.members)
+
+    def placements(self, signature):
+        """Every placement (``{instance id: target}``), the one
+        :meth:`run` finds first, without its budget.
+
+        ``signature(target, placed)``: targets with equal signatures (and
+        equal free capacity and group counts) are interchangeable for
+        what comes after, so only the first of them is tried for a unit;
+        ``placed`` lists the units this search put on the target.
+        """
+        on = collections.defaultdict(list)
+        placed = {}
+
+        def sig(target):
+            groups = tuple(sorted((gid, n) for gid, n in
+                                  self.groups_on[target].items() if n))
+            return (signature(target, tuple(sorted(on[target]))),
+                    tuple(self.free[target]), groups)
+
+        def place(depth):
+            if depth == len(self.units):
+                yield {inst.instance_id: target
+                       for unit, target in placed.items()
+                       for inst in unit.members}
+                return
+            unit = self.units[depth]
+            seen = set()
+            for target in sorted((t for t in self.targets
+                                  if self._allowed(unit, t)),
+                                 key=self._order):
+                key = sig(target)
+                if key in seen:
+                    continue
+                seen.add(key)
+                self._place_unit(unit, target, 1)
+                on[target].append(_unit_key(unit))
+                placed[unit] = target
+                for result in place(depth + 1):
+                    yield result
+                del placed[unit]
+                on[target].pop()
+                self._place_unit(unit, target, -1)
+
+        return place(0)
 
     def _note_failure(self, depth, unit):
         if depth > self._deepest:
@@ -515,28 +687,130 @@ class _Search(object):
         if not options:
             self._note_failure(depth, unit)
             return False
-        # Most free first: spreads like Nova's default weighers.
-        options.sort(key=lambda t: (-self.free[t].fraction_of(
-            self.topology.capacity(t)), t))
+        options.sort(key=self._order)
         for target in options:
-            self.free[target] = self.free[target] - unit.size
-            if unit.group is not None:
-                self.count[(unit.group.group_id, target)] += \
-                    len(unit.members)
+            self._place_unit(unit, target, 1)
             placed[unit] = target
             if self._place(depth + 1, placed):
                 return True
             del placed[unit]
-            self.free[target] = self.free[target] + unit.size
-            if unit.group is not None:
-                self.count[(unit.group.group_id, target)] -= \
-                    len(unit.members)
+            self._place_unit(unit, target, -1)
             if self.budget < 0:
                 return False
         return False
 
 
-def rolling_plan(topology, hosts, others=(), maintained=(), avoid=()):
+def _unit_key(unit):
+    """What matters of a unit for the hosts after it: sizes and groups."""
+    return tuple(sorted((tuple(m.size), m.group or '', m.important)
+                        for m in unit.members))
+
+
+class _OutOfWork(Exception):
+    """The look-ahead used up :data:`LOOKAHEAD_WORK`."""
+
+
+class _OrderSearch(object):
+    """Depth-first search for an order in which every candidate can be
+    emptied, one host at a time, by the default workflow's rule.
+
+    The first host goes to ``targets``; once it is maintained, every other
+    host goes to the targets that are not candidates (``stable``: hosts
+    outside the session or maintained) and to the candidates maintained
+    by then. A host that is empty is maintained at once. Hosts are tried
+    cheapest first (:meth:`Topology._rank_key`), each with its possible
+    placements (the one :meth:`Topology.plan_evacuation` gives first; two
+    targets that differ only by name are tried once); states already
+    found to lead nowhere are not searched again. The search stops after
+    :data:`LOOKAHEAD_WORK` (then the host it was looking at is taken, as
+    the greedy choice would).
+    """
+
+    def __init__(self, topology, candidates, targets, avoid):
+        self.topology = topology
+        self.candidates = list(candidates)
+        self.targets = list(targets)
+        self.avoid = set(avoid or ())
+        self.stable = [t for t in targets if t not in self.candidates]
+        self.work = LOOKAHEAD_WORK
+        self.size = max(1, len(topology.instances))
+        self.failed = set()
+
+    def first_step(self):
+        """(hostname, moves, rest) to empty first: ``rest`` is the order
+        of the others (``[(hostname, moves)]``) or None when the search
+        was cut short. None when no candidate leaves a feasible order."""
+        topo = self.topology
+        current = None
+        try:
+            for hostname, moves in self._steps(topo, self.candidates,
+                                               self.targets):
+                current = (hostname, moves, None)
+                rest = self._order(
+                    self._spend(topo, moves),
+                    [c for c in self.candidates if c != hostname],
+                    self.stable + [hostname])
+                if rest is not None:
+                    return hostname, moves, rest
+        except _OutOfWork:
+            return current
+        return None
+
+    def _spend(self, topo, moves):
+        self.work -= self.size
+        if self.work < 0:
+            raise _OutOfWork()
+        return topo.moved(moves)
+
+    def _order(self, topo, remaining, stable):
+        steps = []
+        empty = [h for h in remaining if topo.is_empty(h)]
+        if empty:
+            steps = [(h, {}) for h in empty]
+            stable = stable + empty
+            remaining = [h for h in remaining if h not in empty]
+        if not remaining:
+            return steps
+        # The maintained hosts follow from ``remaining``.
+        key = (frozenset(remaining), topo.placement())
+        if key in self.failed:
+            return None
+        for hostname, moves in self._steps(topo, remaining, stable):
+            rest = self._order(self._spend(topo, moves),
+                               [h for h in remaining if h != hostname],
+                               stable + [hostname])
+            if rest is not None:
+                return steps + [(hostname, moves)] + rest
+        self.failed.add(key)
+        return None
+
+    def _steps(self, topo, remaining, targets):
+        """(hostname, moves) to try next, cheapest host first."""
+        free = total(topo.free(t) for t in targets)
+        capacity = total(topo.capacity(t) for t in targets)
+        order = sorted(remaining, key=lambda h: topo._rank_key(
+            h, targets, self.avoid, free, capacity))
+        stable = [t for t in targets if t not in remaining]
+
+        def signature(target, placed):
+            if target not in remaining:
+                return ('stable',)
+            host = topo.hosts[target]
+            return ('later', tuple(host.capacity), tuple(host.reserved),
+                    tuple(sorted(_unit_key(_Unit([i], None))
+                                 for i in topo.on_host(target))), placed)
+
+        for hostname in order:
+            self.work -= self.size
+            if self.work < 0:
+                raise _OutOfWork()
+            for moves in topo.placements(hostname, targets, stable,
+                                         signature):
+                yield hostname, moves
+
+
+def rolling_plan(topology, hosts, others=(), maintained=(), avoid=(),
+                 lookahead=True):
     """Simulate the default workflow's order over ``hosts``.
 
     ``others``: schedulable hosts outside the session (always targets);
@@ -552,6 +826,9 @@ def rolling_plan(topology, hosts, others=(), maintained=(), avoid=()):
     others = [h for h in others if h not in hosts]
     steps = []
     result = {'steps': steps, 'blocked': None, 'scale_in': False}
+    # The rest of the order the look-ahead found (followed as long as the
+    # choices go that way).
+    ahead = []
     while remaining:
         empty = [h for h in remaining if topology.is_empty(h)]
         if empty:
@@ -560,12 +837,21 @@ def rolling_plan(topology, hosts, others=(), maintained=(), avoid=()):
                               'moves': {}, 'why': 'holds no instance'})
                 done.append(hostname)
                 remaining.remove(hostname)
+            ahead = [s for s in ahead if s[0] not in empty]
             continue
         if done:
             step, targets = 'planned', others + done
         else:
             step, targets = 'prepare', others + remaining
-        choice = topology.choose_host_to_empty(remaining, targets, avoid)
+        if ahead and ahead[0][0] in remaining:
+            hostname, moves = ahead.pop(0)
+            ranked = topology._ranked(remaining, targets, avoid)
+            choice = topology._choice(ranked, targets, avoid, hostname,
+                                      moves)
+        else:
+            choice = topology.choose_host_to_empty(remaining, targets, avoid,
+                                                   lookahead)
+            ahead = list((choice.rest or ()) if choice else ())
         if choice is None:
             need = topology.scale_in_need(remaining, lambda h: targets)
             result['blocked'] = need.message
