@@ -1579,10 +1579,26 @@ class _SerialSearch(object):
 
     def order(self):
         """``[(host, {instance: target})]`` or None."""
+        if self.hopeless():
+            return None
         try:
             return self._search(list(self.m.todo))
         except _OutOfWork:
             return None
+
+    def hopeless(self):
+        """Quick proofs that no order exists: fewer than one host can be
+        down at once (:func:`max_hosts_down`), or an instance on a host to
+        maintain fits on no other host even empty."""
+        m = self.m
+        if math.isinf(m.lower_bound()):
+            return True
+        for name in m.todo:
+            for iid in m.on_host[name]:
+                if not any(_fits(m.res[iid], m.capacity[t])
+                           for t in self.targets if t != name):
+                    return True
+        return False
 
     def _spend(self, amount):
         self.work -= amount
