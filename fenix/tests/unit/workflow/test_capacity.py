@@ -4,6 +4,10 @@
 """Unit tests of the pure capacity module."""
 import itertools
 
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as hs
+
 from fenix.tests import base
 from fenix.workflow import capacity as cap
 
@@ -521,3 +525,198 @@ class TestRollingPlan(base.TestCase):
                            'moves': {'a': 'c1'},
                            'why': result['steps'][0]['why']}],
                          result['steps'])
+
+
+def dead_end():
+    """Greedy paints itself into a corner: after the empty c3, b (on c2)
+    is cheaper to move than a (on c1, more disk); then a fits nowhere (c3
+    is full, c2 has no disk). a first works: a -> c3, then b -> c1."""
+    hosts = [hv('c1', 4, 8192, 80), hv('c2', 4, 8192, 0),
+             hv('c3', 2, 8192, 80)]
+    vms = [vm('a', 'c1', 2, 1024, 40), vm('b', 'c2', 2, 1024, 0)]
+    return cap.Topology(hosts, vms), ['c1', 'c2', 'c3']
+
+
+class TestLookahead(base.TestCase):
+
+    def test_greedy_dead_end_avoided(self):
+        topo, names = dead_end()
+        greedy = cap.rolling_plan(topo, names, lookahead=False)
+        self.assertEqual(['c3', 'c2'], [s['host'] for s in greedy['steps']])
+        self.assertIn('more must be free', greedy['blocked'])
+        result = cap.rolling_plan(topo, names)
+        self.assertIsNone(result['blocked'])
+        self.assertEqual([('c3', {}), ('c1', {'a': 'c3'}),
+                          ('c2', {'b': 'c1'})],
+                         [(s['host'], s['moves']) for s in result['steps']])
+        self.assertIn('c2 would be cheaper but leave no feasible order',
+                      result['steps'][1]['why'])
+
+    def test_choice_carries_the_rest_of_the_order(self):
+        topo, _names = dead_end()
+        topo = topo.moved({})
+        choice = topo.choose_host_to_empty(['c1', 'c2'], ['c3'])
+        self.assertEqual('c1', choice.hostname)
+        self.assertEqual({'a': 'c3'}, choice.plan.moves)
+        self.assertEqual([('c2', {'b': 'c1'})], choice.rest)
+        greedy = topo.choose_host_to_empty(['c1', 'c2'], ['c3'],
+                                           lookahead=False)
+        self.assertEqual('c2', greedy.hostname)
+        self.assertIsNone(greedy.rest)
+
+    def test_work_limit_falls_back_to_the_cheapest(self):
+        self.patch(cap, 'LOOKAHEAD_WORK', 1)
+        topo, _names = dead_end()
+        choice = topo.choose_host_to_empty(['c1', 'c2'], ['c3'])
+        self.assertEqual('c2', choice.hostname)
+        self.assertIsNone(choice.rest)
+
+    def test_no_order_at_all_gives_the_cheapest(self):
+        # c2 can be emptied, c1 never: the cheapest is still named.
+        topo = cap.Topology([hv('c1', 8, 16384, 160), hv('c2'), hv('o')],
+                            [vm('big', 'c1', 8, 8192, 80), vm('s', 'c2')])
+        choice = topo.choose_host_to_empty(['c1', 'c2'], ['o'])
+        self.assertEqual('c2', choice.hostname)
+        self.assertIsNone(choice.rest)
+
+    def test_first_host_prefers_hosts_outside(self):
+        # Prepare step: c1's instance could go to c2 (maintained later:
+        # it would move again) or to the spare host outside.
+        topo = cap.Topology([hv('c1'), hv('c2', 8, 16384, 160),
+                             hv('spare')], [vm('a', 'c1'), vm('b', 'c2')])
+        names = ['c1', 'c2']
+        choice = topo.choose_host_to_empty(names, names + ['spare'])
+        self.assertEqual({'a': 'spare'}, choice.plan.moves)
+        result = cap.rolling_plan(topo, names, others=['spare'])
+        moved = [i for s in result['steps'] for i in s['moves']]
+        self.assertEqual(sorted(moved), sorted(set(moved)))
+
+
+# --- properties ----------------------------------------------------------
+
+GROUPS = [cap.GroupInfo('aa', cap.ANTI_AFFINITY),
+          cap.GroupInfo('two', None, 2)]
+
+
+@hs.composite
+def small_sessions(draw, empty_host=False, same_size=False):
+    """(topology, session hosts, hosts outside): two to four hosts in the
+    session, maybe one outside, up to six instances placed where they fit
+    (anti-affinity, at most two per host, or no group)."""
+    names = ['c%d' % i for i in range(draw(hs.integers(2, 4)))]
+    others = ['o'] if draw(hs.booleans()) and not empty_host else []
+    size = (draw(hs.integers(1, 4)), 1024 * draw(hs.integers(1, 4)),
+            draw(hs.sampled_from([0, 20, 40])))
+    hosts = []
+    for name in names + others:
+        if not same_size:
+            size = (draw(hs.integers(1, 4)), 1024 * draw(hs.integers(1, 4)),
+                    draw(hs.sampled_from([0, 20, 40])))
+        hosts.append(hv(name, *size))
+    where = [h for h in names + others if not (empty_host and h == 'c0')]
+    topo = cap.Topology(hosts, [], GROUPS)
+    vms = []
+    for i in range(draw(hs.integers(0, 6))):
+        flavor = (draw(hs.integers(1, 2)), 512 * draw(hs.integers(0, 3)),
+                  draw(hs.sampled_from([0, 10, 20])))
+        new = vm('v%d' % i, draw(hs.sampled_from(where)), *flavor,
+                 group=draw(hs.sampled_from([None, None, 'aa', 'two'])))
+        trial = cap.Topology(hosts, vms + [new], GROUPS)
+        if trial.used(new['host']).fits_in(trial.capacity(new['host'])) \
+                and placement_ok(trial, new['host']):
+            vms.append(new)
+            topo = trial
+    return topo, names, others
+
+
+def placement_ok(topo, host):
+    """Group limits hold on ``host``."""
+    for group in topo.groups.values():
+        members = [i for i in topo.on_host(host) if i.group == group.group_id]
+        if group.limit is not None and len(members) > group.limit:
+            return False
+    return True
+
+
+def brute_placements(topo, source, targets):
+    """Every way to empty ``source`` onto ``targets`` (no search order,
+    no pruning)."""
+    moving = topo.on_host(source)
+    targets = [t for t in targets if t != source]
+    for choice in itertools.product(targets, repeat=len(moving)):
+        moves = {i.instance_id: t for i, t in zip(moving, choice)}
+        after = topo.moved(moves)
+        if all(after.used(t).fits_in(after.capacity(t)) and
+               placement_ok(after, t) for t in set(choice)):
+            yield moves
+
+
+def order_exists(topo, hosts, others):
+    """Brute force over orders and placements, by the default workflow's
+    rule: an empty host is maintained at once; the first host goes to any
+    other host, the later ones to the hosts outside and those maintained."""
+    def search(topo, left, done):
+        empty = [h for h in left if topo.is_empty(h)]
+        if empty:
+            return search(topo, [h for h in left if h not in empty],
+                          done + empty)
+        if not left:
+            return True
+        targets = others + (done if done else left)
+        return any(search(topo.moved(moves), [h for h in left if h != host],
+                          done + [host])
+                   for host in left
+                   for moves in brute_placements(topo, host, targets))
+    return search(topo, list(hosts), [])
+
+
+class TestRollingProperties(base.TestCase):
+
+    def replay(self, topo, names, others, result):
+        """Every step fits (capacity, group limits) on the targets the
+        workflow allows then; returns {instance: moves}."""
+        done = []
+        count = {}
+        for step in result['steps']:
+            host = step['host']
+            allowed = others + (done if done else names)
+            for iid, target in step['moves'].items():
+                self.assertIn(target, allowed)
+                self.assertNotEqual(host, target)
+                count[iid] = count.get(iid, 0) + 1
+            topo = topo.moved(step['moves'])
+            self.assertTrue(topo.is_empty(host), step)
+            for target in set(step['moves'].values()):
+                self.assertTrue(topo.used(target).fits_in(
+                    topo.capacity(target)), step)
+                self.assertTrue(placement_ok(topo, target), step)
+            done.append(host)
+        return count
+
+    @settings(max_examples=120, deadline=None)
+    @given(small_sessions())
+    def test_order_found_whenever_one_exists(self, session):
+        topo, names, others = session
+        result = cap.rolling_plan(topo, names, others)
+        self.replay(topo, names, others, result)
+        self.assertEqual(order_exists(topo, names, others),
+                         result['blocked'] is None, result)
+        if result['blocked'] is None:
+            self.assertEqual(sorted(names),
+                             sorted(s['host'] for s in result['steps']))
+
+    @settings(max_examples=60, deadline=None)
+    @given(small_sessions(empty_host=True, same_size=True))
+    def test_one_host_of_slack_moves_each_instance_once(self, session):
+        # Equal hosts and an empty one: each host fits on the one
+        # maintained just before it, and nothing lands on a host that is
+        # emptied later.
+        topo, names, others = session
+        result = cap.rolling_plan(topo, names, others)
+        self.assertIsNone(result['blocked'])
+        self.assertEqual('empty', result['steps'][0]['step'])
+        count = self.replay(topo, names, others, result)
+        self.assertEqual(sorted(i.instance_id
+                                for i in topo.instances.values()),
+                         sorted(count))
+        self.assertEqual({1}, set(count.values()) or {1})
