@@ -731,6 +731,9 @@ class _Planner(object):
                 m.gid[i] for i in m.on_host[name] if m.gid[i])
             self.present[name] = list(m.on_host[name])
         self.pending = set(m.todo)
+        # Changes of what is on each host, and the scores computed since.
+        self.changed = collections.Counter()
+        self.scores = {}
         self.preferred = _Pool()
         self.fallback = _Pool()
         for name in m.hosts:
@@ -840,23 +843,32 @@ class _Planner(object):
                 free = min(free, climit - self.in_progress_ctrl)
         return free
 
-    def size_key(self, name):
+    def score(self, name):
+        """(usage relative to the mean host, slowest move off it), kept
+        until what is on the host changes (``changed``)."""
+        cached = self.scores.get(name)
+        if cached is not None and cached[0] == self.changed[name]:
+            return cached[1]
         used = self.used[name]
-        score = sum(u / r for u, r in zip(used, self.ref) if r > 0)
-        return (1 if self.present[name] else 0, score, name)
+        info = self.m.info
+        value = (sum(u / r for u, r in zip(used, self.ref) if r > 0),
+                 max([info[i][2] for i in self.present[name]] + [0]))
+        self.scores[name] = (self.changed[name], value)
+        return value
+
+    def size_key(self, name):
+        return (1 if self.present[name] else 0, self.score(name)[0], name)
 
     def host_key(self, name, rough=False):
         """Cheapest first: empty hosts, then soonest emptied, then least
         used. ``rough`` leaves out the waits for notice and budgets, so it
         never ranks a host later than the full key does."""
-        used = self.used[name]
-        score = sum(u / r for u, r in zip(used, self.ref) if r > 0)
+        score, slowest = self.score(name)
         present = self.present[name]
         if not present:
             return (0, 0, score, 0, name)
         if rough:
-            info = self.m.info
-            seconds = max(info[i][2] for i in present)
+            seconds = slowest
         else:
             seconds = self.emptied_in(name)
         return (1, seconds, score, len(present), name)
@@ -908,6 +920,10 @@ class _Planner(object):
         if slots * _LOOKAHEAD < len(cands):
             cands = heapq.nsmallest(slots * _LOOKAHEAD, cands,
                                     key=self.size_key)
+        if self.allowance() <= 0:
+            # Maintained room only (the cap on extra moves is used up): a
+            # quick look at the total room first.
+            cands = [h for h in cands if self.may_fit(h, False)]
         heap = [self.host_key(h, rough=True) for h in cands]
         heapq.heapify(heap)
         stamp = {}
@@ -915,9 +931,16 @@ class _Planner(object):
         wave = None
         while heap and self.slots(False) > 0:
             name = heapq.heappop(heap)[-1]
+            allowance = self.allowance()
+            twice = self.may_move_twice(name)
+            if twice and allowance <= 0:
+                # Hosts not maintained yet are no targets now only
+                # because of the cap on extra moves.
+                self.capped = True
+            twice = twice and allowance > 0
             # Free capacity only shrinks while a wave forms: a host that
             # does not fit now will not fit later in this pass.
-            if self.incoming[name] or not self.may_fit(name):
+            if self.incoming[name] or not self.may_fit(name, twice):
                 continue
             if stamp.get(name) != commits:
                 stamp[name] = commits
@@ -928,12 +951,8 @@ class _Planner(object):
             controller = m.is_controller(name)
             if self.slots(controller) <= 0:
                 continue
-            allowance = self.allowance()
-            twice = self.may_move_twice(name)
-            placed = self.place_host(name, twice and allowance > 0, search)
+            placed = self.place_host(name, twice, search)
             if placed is None:
-                if twice and allowance <= 0:
-                    self.capped = True
                 continue
             again = sum(1 for _iid, _target, extra in placed if extra)
             if again > allowance:
@@ -1119,6 +1138,7 @@ class _Planner(object):
 
     def reserve(self, iid, target, sign):
         m = self.m
+        self.changed[target] += 1
         pool = self.pool_of(target)
         pool.remove(target)
         if sign > 0:
@@ -1259,6 +1279,8 @@ class _Planner(object):
     def move_ended(self, mv):
         m = self.m
         iid, source, target = mv.iid, mv.source, mv.target
+        self.changed[source] += 1
+        self.changed[target] += 1
         self.running -= 1
         if mv.again:
             self.twice -= 1
