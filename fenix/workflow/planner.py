@@ -923,7 +923,11 @@ class _Planner(object):
         if self.allowance() <= 0:
             # Maintained room only (the cap on extra moves is used up): a
             # quick look at the total room first.
-            cands = [h for h in cands if self.may_fit(h, False)]
+            fit = [h for h in cands if self.may_fit(h, False)]
+            if not self.capped and any(self.may_fit(h) for h in cands
+                                       if h not in fit):
+                self.capped = True
+            cands = fit
         heap = [self.host_key(h, rough=True) for h in cands]
         heapq.heapify(heap)
         stamp = {}
@@ -931,16 +935,19 @@ class _Planner(object):
         wave = None
         while heap and self.slots(False) > 0:
             name = heapq.heappop(heap)[-1]
+            if self.incoming[name]:
+                continue
             allowance = self.allowance()
-            twice = self.may_move_twice(name)
-            if twice and allowance <= 0:
-                # Hosts not maintained yet are no targets now only
-                # because of the cap on extra moves.
-                self.capped = True
-            twice = twice and allowance > 0
-            # Free capacity only shrinks while a wave forms: a host that
-            # does not fit now will not fit later in this pass.
-            if self.incoming[name] or not self.may_fit(name, twice):
+            wanted = self.may_move_twice(name)
+            twice = wanted and allowance > 0
+            # Hosts not maintained yet are no targets when the cap on extra
+            # moves is used up; a host that then does not fit was held
+            # back by the cap. Free capacity only shrinks while a wave
+            # forms: a host that does not fit now will not fit later in
+            # this pass.
+            if not self.may_fit(name, twice):
+                self.capped = self.capped or (wanted != twice and
+                                              self.may_fit(name))
                 continue
             if stamp.get(name) != commits:
                 stamp[name] = commits
@@ -953,6 +960,7 @@ class _Planner(object):
                 continue
             placed = self.place_host(name, twice, search)
             if placed is None:
+                self.capped = self.capped or wanted != twice
                 continue
             again = sum(1 for _iid, _target, extra in placed if extra)
             if again > allowance:
