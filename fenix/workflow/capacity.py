@@ -443,10 +443,11 @@ class Topology(object):
                              lookahead=True):
         """Cheapest host of ``candidates`` to empty onto ``targets``.
 
-        ``avoid``: hosts to take only when no other fits (e.g. deferred
-        after a refusal). With ``lookahead`` (the default) a host whose
-        emptying leaves no feasible order for the other candidates is
-        passed over for the next cheapest: after this host, the others go
+        ``avoid``: hosts to take only when no other fits, or when every
+        other leaves no feasible order (e.g. deferred after a refusal).
+        With ``lookahead`` (the default) a host whose emptying leaves no
+        feasible order for the other candidates is passed over for the
+        next cheapest: after this host, the others go
         to the targets that are not candidates and to the hosts maintained
         by then (the default workflow's rule, see :func:`rolling_plan`).
         Returns a :class:`Choice`, or None when none of the candidates can
