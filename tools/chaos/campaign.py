@@ -220,8 +220,11 @@ class ProbeAgent(object):
             self._cond.notify_all()
             again = start['attempt'] is not None and key in self._reported
             self._reported.add(key)
+            # Read with the start: a kill it triggers comes after.
+            restarts = self._restarts
         if not again:
-            thread = threading.Thread(target=self._report, args=(start,),
+            thread = threading.Thread(target=self._report,
+                                      args=(start, restarts),
                                       name='chaos-agent-report',
                                       daemon=True)
             self._threads.append(thread)
@@ -259,9 +262,7 @@ class ProbeAgent(object):
             return True
         return False
 
-    def _report(self, start):
-        with self._cond:
-            restarts = self._restarts
+    def _report(self, start, restarts):
         if self._stop.wait(self.report_delay):
             return
         path = '/v1/action_plugin_run/%s/%s' % (
