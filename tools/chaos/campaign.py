@@ -99,6 +99,9 @@ EVENT_WAIT = 0.05
 # while Fenix restarts (a real manager retries a 503 or a refused
 # connection; the sample one would NACK at once).
 VNFM_PATIENCE = 30
+# Starts tried before an engine that does not come back after a kill
+# is given up (each bounded by START_TIMEOUT).
+RESTART_ATTEMPTS = 3
 # Consecutive sessions that may fail to set up before the campaign gives
 # up.
 MAX_SETUP_ERRORS = 3
@@ -320,6 +323,7 @@ class FenixDeployment(object):
         self._db_admin = None
         self.starts = 0
         self.unexpected_exits = []
+        self.restart_failures = []
 
     # configuration
 
@@ -503,7 +507,16 @@ class FenixDeployment(object):
         proc.stop()
         module = ('fenix.cmd.all_in_one' if self.mode == ALL_IN_ONE
                   else 'fenix.cmd.engine')
-        self._start_engine(module, proc.name)
+        for attempt in range(1, RESTART_ATTEMPTS + 1):
+            try:
+                self._start_engine(module, proc.name)
+                break
+            except SetupError as e:
+                self.restart_failures.append(str(e)[:2000])
+                if self.engine is not None:
+                    self.engine.stop(grace=3)
+                if attempt == RESTART_ATTEMPTS:
+                    raise
         return time.monotonic() - began
 
     def check_exits(self):
@@ -631,7 +644,7 @@ class SessionRun(object):
     """One session on a fresh cloud and Fenix, with its kills."""
 
     def __init__(self, args, workflow, mode, names, workdir, kill_plan,
-                 triggers=(), reference=None, out=None):
+                 triggers=(), reference=None):
         self.args = args
         self.workflow = workflow
         self.mode = mode
@@ -640,7 +653,7 @@ class SessionRun(object):
         self.kill_plan = kill_plan
         self.triggers = list(triggers)
         self.reference = reference
-        self.out = out or sys.stdout
+        self.deadline = None
         self.cloud = None
         self.fenix = None
         self.vnfm = None
@@ -678,10 +691,10 @@ class SessionRun(object):
                                      self.args, self.names)
         self.fenix.start()
         self.cloud.set_fenix_url(self.fenix.url + '/v1')
-        self.deadline = time.monotonic() + self.args.session_timeout
+        # The deadline is set again when the session is created.
         self.agent = ProbeAgent(self.fenix.url, self.args.plugin_time,
                                 self.args.plugin_after_restart,
-                                self.deadline + self.args.settle).start()
+                                time.monotonic() + START_TIMEOUT).start()
         creds = self.cloud.tenant_credentials()
         session = common.make_session(creds['auth_url'], creds['username'],
                                       creds['password'],
@@ -735,6 +748,8 @@ class SessionRun(object):
                             for t in PROBE_TYPES]}
         client = common.FenixClient(url=self.fenix.url)
         self.session_id = client.create_session(body)['session_id']
+        self.deadline = time.monotonic() + self.args.session_timeout
+        self.agent.deadline = self.deadline + self.args.settle
         self.watcher = StateWatcher(self.fenix.db_url,
                                     self.session_id).start()
 
@@ -866,6 +881,7 @@ class SessionRun(object):
             'disabled_hosts': sorted(set(sim.history.disabled_hosts()) &
                                      computes),
             'violations': self.vnfm.violations(),
+            'restart_failures': len(self.fenix.restart_failures),
             'overlaps': [(names.get(s, s), h) for s, h, _a, _b in
                          sim.history.maintenance_violations(created)],
             'vnfm_errors': len(self.vnfm.errors.list()),
@@ -879,8 +895,29 @@ class SessionRun(object):
             'kills': self.kills, 'skipped': self.skipped,
             'engine_starts': self.fenix.starts,
             'unexpected_exits': exits,
+            'restart_failures': self.fenix.restart_failures,
             'agent_errors': list(self.agent.errors)})
         return result
+
+    def _kill(self):
+        """Make the planned kills; True when the engine did not come
+        back after one (the session cannot go on)."""
+        for index, trigger in enumerate(self.triggers):
+            moment = self.wait_trigger(trigger)
+            if moment is None:
+                self.skipped.extend(self.triggers[index:])
+                return False
+            self.agent.engine_down()
+            kill = {'trigger': trigger, 'moment': moment}
+            self.kills.append(kill)
+            try:
+                kill['down'] = round(self.fenix.kill_and_restart(), 2)
+            except SetupError:
+                self.skipped.extend(self.triggers[index + 1:])
+                return True
+            finally:
+                self.agent.engine_up()
+        return False
 
     def run(self):
         """Returns the session's result (see :func:`tally.evaluate`)."""
@@ -893,23 +930,13 @@ class SessionRun(object):
             self._create_session()
             created = time.monotonic()
             times['setup'] = created - began
-            for index, trigger in enumerate(self.triggers):
-                moment = self.wait_trigger(trigger)
-                if moment is None:
-                    self.skipped.extend(self.triggers[index:])
-                    break
-                self.agent.engine_down()
-                try:
-                    away = self.fenix.kill_and_restart()
-                finally:
-                    self.agent.engine_up()
-                self.kills.append({'trigger': trigger, 'moment': moment,
-                                   'down': round(away, 2)})
-            state = self.wait_final()
+            broken = self._kill()
+            state = self.watcher.state if broken else self.wait_final()
             ended = time.monotonic()
             times['session'] = ended - created
             hung = state not in tally.FINAL_STATES
-            self.settle(state)
+            if not broken:
+                self.settle(state)
             times['settle'] = time.monotonic() - ended
             self.fenix.check_exits()
             result = self.collect(before, hung)
@@ -1000,7 +1027,7 @@ class Campaign(object):
         workdir = os.path.join(self.workdir, 's%03d-%s-%s'
                                % (index, workflow, mode))
         run = SessionRun(self.args, workflow, mode, self.names, workdir,
-                         self.plan, triggers, reference, self.out)
+                         self.plan, triggers, reference)
         return run.run()
 
     def _reference(self, workflow, mode):
@@ -1096,6 +1123,9 @@ class Campaign(object):
             result['state'], _seconds(result), len(result['kills']), kills,
             ('; skipped %s' % ', '.join(result['skipped']))
             if result['skipped'] else ''))
+        if result['unexpected_exits']:
+            self.say('  Fenix processes that exited by themselves (exit '
+                     'codes): %s' % result['unexpected_exits'])
         if problems:
             self.say('  problems: %s' % ', '.join(
                 '%s=%d' % kv for kv in sorted(problems.items())))

@@ -36,6 +36,7 @@ SESSIONS = 'sessions'
 # Each of these must be zero.
 NOT_DONE = 'not_done'
 HUNG = 'hung'
+RESTART_FAILURES = 'restart_failures'
 INSTANCES_LOST = 'instances_lost'
 EXTRA_MIGRATIONS = 'extra_migrations'
 HOSTS_LEFT_DISABLED = 'hosts_left_disabled'
@@ -53,7 +54,7 @@ KILLS_SKIPPED = 'kills_skipped'
 REDELIVERED = 'redelivered_notifications'
 VNFM_ERRORS = 'vnfm_errors'
 
-FAILING = (NOT_DONE, HUNG, INSTANCES_LOST, EXTRA_MIGRATIONS,
+FAILING = (NOT_DONE, HUNG, RESTART_FAILURES, INSTANCES_LOST, EXTRA_MIGRATIONS,
            HOSTS_LEFT_DISABLED, DUPLICATE_HOST_STARTS,
            DUPLICATE_PLUGIN_STARTS, UNANNOUNCED_FINAL_STATES,
            LOST_FINAL_STATES, APP_VIOLATIONS, UNSETTLED_INSTANCES,
@@ -69,6 +70,7 @@ MEANING = {
     NOT_DONE: 'sessions whose final state is not MAINTENANCE_DONE '
               '(hung ones included)',
     HUNG: 'sessions not final within their time bound',
+    RESTART_FAILURES: 'engine starts after a kill that did not come up',
     INSTANCES_LOST: 'servers gone without their manager deleting them, '
                     'or in ERROR',
     EXTRA_MIGRATIONS: 'migrations started beyond the crash-free run of '
@@ -234,6 +236,7 @@ def evaluate(data):
     end), ``hung`` (bool), ``kills`` (int), ``kills_skipped`` (int),
     ``notifications``, ``starts``, ``before``, ``after``,
     ``owner_deleted``, ``migrations`` and ``reference_migrations`` (ints),
+    ``restart_failures`` (int: engine starts that did not come up),
     ``disabled_hosts`` (names), ``violations`` (the VNFM checker's
     records), ``overlaps`` (``[(server, host)]``), ``vnfm_errors`` (int).
     """
@@ -256,6 +259,7 @@ def evaluate(data):
         SESSIONS: 1,
         NOT_DONE: int(state != DONE),
         HUNG: int(bool(data.get('hung'))),
+        RESTART_FAILURES: int(data.get('restart_failures') or 0),
         INSTANCES_LOST: len(lost),
         EXTRA_MIGRATIONS: extra,
         HOSTS_LEFT_DISABLED: len(disabled),

@@ -187,9 +187,10 @@ class TestEvaluate(base.TestCase):
             before={'1': 'a', '2': 'b'},
             migrations=8, disabled_hosts=['c1'],
             violations=[{'kind': 'no_active', 'detail': 'x'}],
-            overlaps=[('a', 'c0', 1.0, 2.0)]))
+            overlaps=[('a', 'c0', 1.0, 2.0)], restart_failures=2))
         self.assertEqual({
-            tally.NOT_DONE: 1, tally.INSTANCES_LOST: 1,
+            tally.NOT_DONE: 1, tally.RESTART_FAILURES: 2,
+            tally.INSTANCES_LOST: 1,
             tally.EXTRA_MIGRATIONS: 3, tally.HOSTS_LEFT_DISABLED: 1,
             tally.DUPLICATE_HOST_STARTS: 1,
             tally.DUPLICATE_PLUGIN_STARTS: 1,
