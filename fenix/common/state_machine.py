@@ -5,6 +5,11 @@
 
 Every workflow plug-in moves a session only along these edges; the engine
 checks each transition here before writing it to the database.
+
+Besides the workflow's own edges, an admin may hold a session (SPEC 3.7):
+any state a workflow handles may go to PAUSED once nothing of the session
+is in flight, and PAUSED goes back to the state it was paused in (the
+session's ``hold_state``), never elsewhere.
 """
 from fenix.common import exception
 from fenix.common import states as st
@@ -25,26 +30,40 @@ TRANSITIONS = {
     st.MAINTENANCE_COMPLETE: (st.MAINTENANCE_DONE,),
     st.MAINTENANCE_DONE: (),
     st.MAINTENANCE_FAILED: (),
+    # Back to where it was paused: see check_transition.
+    st.PAUSED: st.WORKFLOW_STATES,
 }
 
 # States an admin may resume a failed session from (PUT /v1/maintenance/ID).
 RESUMABLE_FROM = (st.MAINTENANCE_FAILED,)
-RESUME_TARGETS = st.ACTIVE_SESSION_STATES
+RESUME_TARGETS = st.WORKFLOW_STATES
+# States a session may be paused in (PAUSED itself is left out: a paused
+# session is not paused again).
+PAUSABLE = st.WORKFLOW_STATES
 
 
 def allowed_next(state):
-    """States a workflow may move to from ``state``."""
+    """States a session may move to from ``state``."""
     nexts = TRANSITIONS.get(state)
     if nexts is None:
         raise exception.InvalidState(state=state)
+    if state in PAUSABLE:
+        nexts = tuple(nexts) + (st.PAUSED,)
     if state in st.ACTIVE_SESSION_STATES:
         return tuple(nexts) + (st.MAINTENANCE_FAILED,)
     return tuple(nexts)
 
 
-def check_transition(src, dst):
-    """Raise InvalidTransition unless a workflow may go from src to dst."""
+def check_transition(src, dst, hold_state=None):
+    """Raise InvalidTransition unless a session may go from src to dst.
+
+    ``hold_state``: where a PAUSED session was paused; it only goes back
+    there.
+    """
     if dst not in allowed_next(src):
+        raise exception.InvalidTransition(src=src, dst=dst)
+    if src == st.PAUSED and dst != st.MAINTENANCE_FAILED and \
+            dst != hold_state:
         raise exception.InvalidTransition(src=src, dst=dst)
 
 
@@ -57,6 +76,30 @@ def check_resume(current, target):
             allowed=', '.join(RESUMABLE_FROM))
     if target not in RESUME_TARGETS:
         raise exception.InvalidState(state=target)
+
+
+def check_pause(current, hold_requested):
+    """Raise SessionStateConflict unless a session in ``current`` may be
+    paused (it runs, and no pause is asked for yet)."""
+    if current not in PAUSABLE:
+        raise exception.SessionStateConflict(
+            state=current, action='paused',
+            allowed=', '.join(PAUSABLE))
+    if hold_requested:
+        raise exception.Conflict(
+            reason='a pause of the session was already requested; it '
+                   'shows %s once the steps in flight are done'
+                   % st.PAUSED)
+
+
+def check_unpause(current, hold_requested):
+    """Raise SessionStateConflict unless a session in ``current`` may be
+    resumed: it is PAUSED, or runs with a pause requested (pausing)."""
+    if current == st.PAUSED or (current in PAUSABLE and hold_requested):
+        return
+    raise exception.SessionStateConflict(
+        state=current, action='resumed',
+        allowed='%s, or while a pause is requested' % st.PAUSED)
 
 
 # --- The machines of a session's rows ---------------------------------------

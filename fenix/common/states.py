@@ -16,15 +16,23 @@ PLANNED_MAINTENANCE = 'PLANNED_MAINTENANCE'
 MAINTENANCE_COMPLETE = 'MAINTENANCE_COMPLETE'
 MAINTENANCE_DONE = 'MAINTENANCE_DONE'
 MAINTENANCE_FAILED = 'MAINTENANCE_FAILED'
+# Our own (SPEC 3.7): an admin paused the session and nothing of it is in
+# flight; ``hold_state`` says where it resumes.
+PAUSED = 'PAUSED'
 
 SESSION_STATES = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
                   START_MAINTENANCE, PLANNED_MAINTENANCE,
                   MAINTENANCE_COMPLETE, MAINTENANCE_DONE,
-                  MAINTENANCE_FAILED)
-# States in which a session is still being worked on by an engine.
-ACTIVE_SESSION_STATES = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
-                         START_MAINTENANCE, PLANNED_MAINTENANCE,
-                         MAINTENANCE_COMPLETE)
+                  MAINTENANCE_FAILED, PAUSED)
+# States a workflow plug-in has a handler for.
+WORKFLOW_STATES = (MAINTENANCE, SCALE_IN, PREPARE_MAINTENANCE,
+                   START_MAINTENANCE, PLANNED_MAINTENANCE,
+                   MAINTENANCE_COMPLETE)
+# States in which a session still belongs to an engine: it is resumed
+# after a restart, taken over from a dead engine and counts towards
+# ``[engine] max_sessions``. A paused session is one of them: its runner
+# waits for the admin to resume it.
+ACTIVE_SESSION_STATES = WORKFLOW_STATES + (PAUSED,)
 # States a session never leaves by itself.
 FINAL_SESSION_STATES = (MAINTENANCE_DONE, MAINTENANCE_FAILED)
 
@@ -113,9 +121,11 @@ EVENT_ACTION = 'action'
 EVENT_ERROR = 'error'
 EVENT_HOST = 'host'
 EVENT_PLUGIN = 'plugin'
+EVENT_ADMIN = 'admin'         # an admin's request: pause, resume, skip
 
 # What wakes a session's runner (SessionRunner.wake/wait): a waiter for one
 # topic sleeps through wake-ups of the others.
 WAKE_REPLY = 'reply'          # a project or an instance answered
 WAKE_REPORT = 'report'        # an action plug-in reported
 WAKE_INTERNAL = 'internal'    # the workflow's own workers (a move ended)
+WAKE_CONTROL = 'control'      # an admin paused, resumed or skipped a host

@@ -162,27 +162,19 @@ class EngineManager(object):
         return [views.session_summary(s) for s in db_api.session_list()]
 
     def get_session(self, context, session_id):
-        return views.session_summary(
-            db_api.session_get(session_id, with_plan=False))
+        return self._summary(session_id)
 
     def get_session_detail(self, context, session_id):
         return views.session_detail(db_api.session_get(session_id))
 
     def update_session(self, context, session_id, values):
+        """Continue a failed session (PUT): the step starts afresh and
+        projects are asked again; what was moved or maintained stays
+        recorded and is not repeated. Compare :meth:`retry_step`."""
         session = db_api.session_get(session_id, with_plan=False)
-        target = values.get('state') or session.get('failed_state') \
-            or st.MAINTENANCE
+        target = values.get('state') or _failed_in(session)
         state_machine.check_resume(session['state'], target)
-        with self._lock:
-            previous = self._runners.get(session_id)
-        # The runner that failed the session writes the state last; it is
-        # about to end. Continue only once it has.
-        if previous is not None and not previous.join(STOP_TIMEOUT):
-            raise exception.Conflict(
-                reason='session %s is still finishing its failure; try '
-                       'again' % session_id)
-        # The step starts afresh: projects are asked again (what was moved
-        # or maintained stays recorded and is not repeated).
+        self._wait_failed_runner(session_id)
         db_api.projects_update(session_id, {'event': None, 'reply': None,
                                             'reply_at': None})
         for instance in db_api.instances_get(session_id):
@@ -190,12 +182,45 @@ class EngineManager(object):
                 db_api.instance_update(session_id, instance['instance_id'],
                                        {'event': None, 'reply': None,
                                         'reply_at': None})
+        self._workflow(session).restart_step()
+        return self._restart(context, session, target,
+                             'continued by %s from %s'
+                             % (_who(context), target))
+
+    def _wait_failed_runner(self, session_id):
+        """The runner that failed the session writes the state last; it is
+        about to end. Go on only once it has."""
+        with self._lock:
+            previous = self._runners.get(session_id)
+        if previous is not None and not previous.join(STOP_TIMEOUT):
+            raise exception.Conflict(
+                reason='session %s is still finishing its failure; try '
+                       'again' % session_id)
+
+    def _workflow(self, session):
+        """An instance of the session's workflow plug-in, without a runner
+        (for what the manager asks of it while no handler runs)."""
+        sid = session['session_id']
+        try:
+            cls = plugins.workflow_class(
+                session['workflow'], workflow_base.session_download_dir(sid),
+                base_class=workflow_base.BaseWorkflow)
+        except exception.FenixException:
+            # A downloaded plug-in that is gone: the base class's behaviour
+            # (its runner will fail the session, saying why).
+            cls = workflow_base.BaseWorkflow
+        return cls(sid, None, self.notifier)
+
+    def _restart(self, context, session, target, message):
+        """Put a failed session back into ``target`` on this engine, record
+        and announce it, and start its runner."""
+        session_id = session['session_id']
         db_api.session_update(session_id, {
             'state': target, 'error': None, 'failed_state': None,
+            'hold_requested': False, 'hold_state': None,
             'engine': self.host}, expected_state=session['state'])
         db_api.event_add(session_id, st.EVENT_STATE, state=target,
-                         message='continued by %s from %s'
-                         % (context.user_id or 'admin', target))
+                         message=message)
         summary = views.session_summary(
             db_api.session_get(session_id, with_plan=False))
         self.notifier.session_event(session_id, target,
@@ -223,6 +248,141 @@ class EngineManager(object):
             .remove_downloads()
         db_api.session_delete(session_id)
         return None
+
+    # --- RPC: admin control of a running session (1.1) -------------------
+    def pause_session(self, context, session_id, reason=None):
+        """Ask the session to pause: the steps in flight finish, no new one
+        starts; the runner shows PAUSED once nothing is in flight.
+
+        Any engine may take the request: it is written to the database and
+        the runner (here or on the owning engine) is woken at once.
+        """
+        session = db_api.session_get(session_id, with_plan=False)
+        state_machine.check_pause(session['state'],
+                                  session.get('hold_requested'))
+        db_api.session_update(session_id, {'hold_requested': True},
+                              expected_state=state_machine.PAUSABLE)
+        db_api.event_add(session_id, st.EVENT_ADMIN, state=session['state'],
+                         message='pause requested by %s%s: the steps in '
+                                 'flight finish, no new one starts'
+                         % (_who(context), _because(reason)))
+        self._wake(context, session, st.WAKE_CONTROL)
+        return self._summary(session_id)
+
+    def resume_session(self, context, session_id):
+        """Lift a pause: a PAUSED session goes back to the state it was
+        paused in and its workflow goes on from the recorded rows; a
+        session still pausing simply goes on."""
+        session = db_api.session_get(session_id, with_plan=False)
+        state_machine.check_unpause(session['state'],
+                                    session.get('hold_requested'))
+        db_api.session_update(session_id, {'hold_requested': False},
+                              expected_state=st.ACTIVE_SESSION_STATES)
+        paused = session['state'] == st.PAUSED
+        db_api.event_add(
+            session_id, st.EVENT_ADMIN, state=session['state'],
+            message=('resumed by %s: back to %s' % (
+                _who(context), session.get('hold_state'))) if paused else
+            ('pause withdrawn by %s before the session was paused'
+             % _who(context)))
+        self._wake(context, session, st.WAKE_CONTROL)
+        if session.get('engine') in (None, self.host):
+            # Its runner may be gone (it failed to start after a restart):
+            # a paused session always has one waiting.
+            self.start_runner(session_id)
+        return self._summary(session_id)
+
+    def skip_host(self, context, session_id, hostname, reason=None):
+        """Skip a host of the session: its pending steps are cancelled,
+        the moves already in flight from it finish, it is re-enabled if
+        this session disabled it, and it ends SKIPPED with ``reason``; the
+        session goes on with the other hosts."""
+        session = db_api.session_get(session_id, with_plan=False)
+        state = session['state']
+        if state == st.MAINTENANCE_DONE:
+            raise exception.SessionStateConflict(
+                state=state, action='changed (a host skipped)',
+                allowed=', '.join(st.ACTIVE_SESSION_STATES +
+                                  (st.MAINTENANCE_FAILED,)))
+        host = db_api.host_get(session_id, hostname)
+        if host['maintained']:
+            raise exception.Conflict(
+                reason='host %s is already maintained; there is nothing '
+                       'left to skip' % hostname)
+        if host['state'] == st.HOST_SKIPPED:
+            raise exception.Conflict(
+                reason='host %s is already skipped (%s)' % (
+                    hostname, (host['details'] or {}).get('skipped')))
+        if host['skip_requested']:
+            raise exception.Conflict(
+                reason='a skip of host %s was already requested' % hostname)
+        in_maintenance = host['state'] == st.HOST_IN_MAINTENANCE or any(
+            r['state'] == st.RUN_RUNNING
+            for r in db_api.action_runs_get(session_id, hostname=hostname))
+        if in_maintenance and state != st.MAINTENANCE_FAILED:
+            raise exception.Conflict(
+                reason='host %s is in maintenance (its action plug-ins '
+                       'run); it cannot be skipped now' % hostname)
+        reason = reason or 'skipped by %s' % _who(context)
+        details = dict(host['details'] or {}, skip_reason=reason)
+        db_api.host_update(session_id, hostname, {'skip_requested': True,
+                                                  'details': details})
+        db_api.event_add(session_id, st.EVENT_ADMIN, state=state,
+                         host=hostname,
+                         message='skip of host %s requested by %s: %s'
+                         % (hostname, _who(context), reason))
+        if state == st.MAINTENANCE_FAILED:
+            # No runner: nothing is in flight; skip it now.
+            self._wait_failed_runner(session_id)
+            self._workflow(session).skip_host(hostname, reason)
+        else:
+            self._wake(context, session, st.WAKE_CONTROL)
+        return self._summary(session_id)
+
+    def retry_step(self, context, session_id):
+        """Retry the step a session failed in.
+
+        Unlike a continue (PUT, :meth:`update_session`), the exchanges
+        with projects are kept (nobody is asked again): what failed is
+        reset (failed moves back to pending, failed action plug-in runs
+        to pending, run again as a new attempt) and the session goes on
+        from the state it failed in.
+        """
+        session = db_api.session_get(session_id, with_plan=False)
+        if session['state'] != st.MAINTENANCE_FAILED:
+            raise exception.SessionStateConflict(
+                state=session['state'], action='retried',
+                allowed=st.MAINTENANCE_FAILED)
+        target = _failed_in(session)
+        state_machine.check_resume(session['state'], target)
+        self._wait_failed_runner(session_id)
+        reset = []
+        for row in db_api.instances_get(session_id):
+            if row['action_state'] != st.ACTION_FAILED:
+                continue
+            db_api.instance_update(session_id, row['instance_id'], {
+                'action_state': st.ACTION_PENDING,
+                'action_message': 'retried after: %s'
+                                  % (row['action_message'] or 'a failure')})
+            reset.append('move of instance %s' % row['instance_id'])
+        for run in db_api.action_runs_get(session_id):
+            if run['state'] != st.RUN_FAILED:
+                continue
+            db_api.action_run_update(run['id'], {
+                'state': st.RUN_PENDING,
+                'message': 'retried after: %s'
+                           % (run['message'] or 'a failure')})
+            reset.append('%s plug-in %s on %s' % (
+                run['type'], run['plugin'], run['hostname'] or 'session'))
+        return self._restart(
+            context, session, target,
+            'retried by %s from %s (%s reset; projects are not asked '
+            'again)' % (_who(context), target,
+                        ', '.join(reset) or 'nothing failed to reset'))
+
+    def _summary(self, session_id):
+        return views.session_summary(
+            db_api.session_get(session_id, with_plan=False))
 
     # --- RPC: projects ----------------------------------------------------
     def get_project(self, context, session_id, project_id):
@@ -416,6 +576,23 @@ class EngineManager(object):
                     run['type'], plugin, report['state'], where, attempt))
         self._wake(context, session, st.WAKE_REPORT)
         return views.action_run(updated)
+
+
+def _failed_in(session):
+    """The workflow state a failed session resumes in: where it failed
+    (where it was paused, if it failed while paused)."""
+    state = session.get('failed_state') or st.MAINTENANCE
+    if state == st.PAUSED:
+        state = session.get('hold_state') or st.MAINTENANCE
+    return state
+
+
+def _who(context):
+    return getattr(context, 'user_id', None) or 'admin'
+
+
+def _because(reason):
+    return ' (%s)' % reason if reason else ''
 
 
 class RPCEndpoint(object):

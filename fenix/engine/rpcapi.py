@@ -81,6 +81,24 @@ class EngineAPI(object):
     def delete_session(self, context, session_id):
         return self._call(context, 'delete_session', session_id=session_id)
 
+    # --- admin control of a running session (1.1) -------------------------
+    def pause_session(self, context, session_id, reason=None):
+        return self._call(context, 'pause_session', version='1.1',
+                          session_id=session_id, reason=reason)
+
+    def resume_session(self, context, session_id):
+        return self._call(context, 'resume_session', version='1.1',
+                          session_id=session_id)
+
+    def skip_host(self, context, session_id, hostname, reason=None):
+        return self._call(context, 'skip_host', version='1.1',
+                          session_id=session_id, hostname=hostname,
+                          reason=reason)
+
+    def retry_step(self, context, session_id):
+        return self._call(context, 'retry_step', version='1.1',
+                          session_id=session_id)
+
     # --- projects (VNFM) --------------------------------------------------
     def get_project(self, context, session_id, project_id):
         return self._call(context, 'get_project', session_id=session_id,

@@ -9,6 +9,11 @@ next handler runs, so an engine that restarts continues where it stood.
 A handler that raises ends the session in MAINTENANCE_FAILED with the
 reason recorded, after the workflow has undone what it must (re-enabling
 hosts it disabled).
+
+An admin's pause (the session's ``hold_requested``) is honoured between
+handlers and at the workflow's safe points (HoldRequested); the runner
+then shows the session PAUSED (``hold_state`` keeps where it was) and runs
+no handler until the pause is lifted, also after an engine restart.
 """
 import threading
 
@@ -28,6 +33,11 @@ LOG = logging.getLogger(__name__)
 
 STOP_SHUTDOWN = 'shutdown'
 STOP_DELETE = 'delete'
+
+# Seconds a paused session's runner sleeps before it looks at the database
+# again by itself (a resume wakes it at once; this only covers a wake-up
+# lost between engines).
+PAUSED_POLL = 30
 
 
 class SessionStopped(Exception):
@@ -50,6 +60,10 @@ class SessionRunner(object):
         self._generic = 0      # wake-ups without a topic
         self._topics = {}      # topic -> wake-ups with that topic
         self._stop_reason = None
+        # The admin's pause and host skips, read again from the database
+        # after a control (or untopical) wake-up.
+        self._control = (False, {})
+        self._control_stale = True
         self._thread = threading.Thread(
             target=self._run, name='session-%s' % session_id[:8],
             daemon=True)
@@ -80,6 +94,8 @@ class SessionRunner(object):
                 self._generic += 1
             else:
                 self._topics[topic] = self._topics.get(topic, 0) + 1
+            if topic in (None, st.WAKE_CONTROL):
+                self._control_stale = True
             self._cond.notify_all()
 
     def stop(self, reason, timeout=None):
@@ -97,6 +113,37 @@ class SessionRunner(object):
         """True once the session was asked to stop (engine shutdown,
         delete): what is interrupted now has not failed."""
         return self._stop_reason is not None
+
+    def control(self):
+        """(pause requested, {hostname: reason} of hosts to skip).
+
+        Cached: the database is read again only after a control wake-up
+        (or one without a topic), so workflows may ask before every step.
+        """
+        with self._cond:
+            stale = self._control_stale
+            # Cleared before reading: a change while reading marks it
+            # stale again.
+            self._control_stale = False
+        if stale:
+            try:
+                session = db_api.session_get(self.session_id,
+                                             with_plan=False)
+                skips = {h['hostname']: (h['details'] or {}).get(
+                    'skip_reason') for h in db_api.hosts_get(
+                        self.session_id) if h['skip_requested']}
+            except Exception:
+                self.control_changed()
+                raise
+            with self._cond:
+                self._control = (bool(session.get('hold_requested')), skips)
+        with self._cond:
+            return self._control[0], dict(self._control[1])
+
+    def control_changed(self):
+        """Read the admin's requests again at the next :meth:`control`."""
+        with self._cond:
+            self._control_stale = True
 
     def check_stop(self):
         if self._stop_reason:
@@ -192,11 +239,25 @@ class SessionRunner(object):
             state = session['state']
             if state in st.FINAL_SESSION_STATES:
                 return
+            if state == st.PAUSED:
+                self._paused()
+                continue
+            if session.get('hold_requested'):
+                # Between two handlers nothing is in flight.
+                self._pause(state)
+                continue
             handler = self.workflow.handler(state)
             try:
                 next_state = handler()
+                if next_state == st.PAUSED:
+                    raise exception.WorkflowError(
+                        reason='a workflow does not pause a session by '
+                               'itself; an admin does')
             except SessionStopped:
                 raise
+            except workflow_base.HoldRequested:
+                self._pause(state)
+                continue
             except Exception as e:
                 LOG.warning('Session %s failed in %s: %s', self.session_id,
                             state, e, exc_info=not isinstance(
@@ -205,13 +266,49 @@ class SessionRunner(object):
                 return
             self.transition(state, next_state)
 
-    def transition(self, src, dst, message=None):
-        state_machine.check_transition(src, dst)
+    # --- pause -----------------------------------------------------------
+    def _pause(self, state):
+        """Nothing of the session is in flight: show it PAUSED (unless the
+        pause was lifted meanwhile: then the handler simply runs again)."""
+        self.workflow.apply_skips()
+        if not db_api.session_get(self.session_id,
+                                  with_plan=False).get('hold_requested'):
+            return
+        self.transition(state, st.PAUSED, values={'hold_state': state},
+                        message='%s -> %s: paused by an admin; nothing is '
+                                'in flight, no step starts until it is '
+                                'resumed' % (state, st.PAUSED))
+
+    def _paused(self):
+        """Run no handler until the pause is lifted; then go back to the
+        state the session was paused in. Skips asked for meanwhile are
+        applied at once (nothing is in flight)."""
+        while True:
+            mark = self.mark()
+            self.workflow.apply_skips()
+            session = db_api.session_get(self.session_id, with_plan=False)
+            if session['state'] != st.PAUSED:
+                return
+            if not session.get('hold_requested'):
+                target = session.get('hold_state') or st.MAINTENANCE
+                self.transition(st.PAUSED, target,
+                                values={'hold_state': None},
+                                hold_state=target,
+                                message='%s -> %s: resumed' % (st.PAUSED,
+                                                               target))
+                return
+            self.wait(PAUSED_POLL, since=mark)
+
+    def transition(self, src, dst, message=None, values=None,
+                   hold_state=None):
+        """Write ``src`` -> ``dst`` (and ``values``), record, announce."""
+        state_machine.check_transition(src, dst, hold_state=hold_state)
         if dst == st.MAINTENANCE_DONE:
             # Undone before the session shows DONE: whoever sees the final
             # state sees a clean cloud.
             self._safe_cleanup('session done')
-        db_api.session_update(self.session_id, {'state': dst},
+        db_api.session_update(self.session_id,
+                              dict(values or {}, state=dst),
                               expected_state=src)
         db_api.event_add(self.session_id, st.EVENT_STATE, state=dst,
                          message=message or '%s -> %s' % (src, dst))

@@ -7,6 +7,7 @@ import datetime
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.workflow import estimate
 
 # Our own optional fields of the create body, kept in session.options.
 SESSION_OPTIONS = ('dry_run', 'max_parallel_hosts',
@@ -20,15 +21,21 @@ def _times(row):
 
 
 def _progress(hosts):
-    total = len(hosts)
+    """Hosts done of those to maintain: a skipped host is no work left
+    (as the workflows count it in ``maintenance.session``)."""
+    skipped = sum(1 for h in hosts if h['state'] == st.HOST_SKIPPED and
+                  not h['maintained'])
+    total = len(hosts) - skipped
     done = sum(1 for h in hosts if h['maintained'])
     return {'hosts_total': total, 'hosts_done': done,
+            'hosts_skipped': skipped,
             'percent_done': int(100 * done / total) if total else 0}
 
 
-def session_summary(session, hosts=None):
+def session_summary(session, hosts=None, now=None):
     if hosts is None:
         hosts = db_api.hosts_get(session['session_id'])
+    state = session['state']
     view = {
         'session_id': session['session_id'],
         'state': session['state'],
@@ -46,6 +53,14 @@ def session_summary(session, hosts=None):
     view.update(_progress(hosts))
     if view['state'] == st.MAINTENANCE_DONE and not hosts:
         view['percent_done'] = 100
+    # Admin control (SPEC 3.7): a pause asked for and not yet reached,
+    # and where a PAUSED session resumes.
+    view['pause_requested'] = bool(session.get('hold_requested')) and \
+        state in st.ACTIVE_SESSION_STATES and state != st.PAUSED
+    view['hold_state'] = session.get('hold_state') \
+        if state == st.PAUSED else None
+    view['dry_run'] = bool((session.get('options') or {}).get('dry_run'))
+    view.update(estimate.eta(session, hosts, now=now))
     return view
 
 
@@ -64,7 +79,8 @@ def session_detail(session):
     view['plan'] = session.get('plan')
     view['hosts'] = [_times({k: h[k] for k in (
         'hostname', 'type', 'state', 'maintained', 'disabled_by_fenix',
-        'disabled_by_operator', 'details', 'started_at', 'finished_at')})
+        'disabled_by_operator', 'skip_requested', 'details', 'started_at',
+        'finished_at')})
         for h in hosts]
     view['projects'] = [_times({k: p[k] for k in (
         'project_id', 'has_manager', 'event', 'event_at', 'actions_at',

@@ -18,7 +18,25 @@ The base class gives plug-ins:
   that wakes at once when one arrives (:meth:`notify_projects`,
   :meth:`wait_project_replies`, and the per-instance variants);
 * host events and action plug-in runs (:meth:`run_action_plugins`);
-* the OpenStack facade (:attr:`cloud`) and cleanup of hosts it disabled.
+* the OpenStack facade (:attr:`cloud`) and cleanup of hosts it disabled;
+* the admin's control of a running session (SPEC 3.7): :meth:`may_start`
+  and :meth:`safe_point`, the one check a workflow makes where it would
+  start a new step, honour a pause or a host skip (see "Admin control"
+  below).
+
+Admin control
+-------------
+
+A workflow calls :meth:`safe_point` (or, where other work of the session
+may be in flight, :meth:`may_start`) before each new step: an exchange
+with projects, choosing, emptying or maintaining a host, a move, an
+instance event. A pause then lets the steps in flight finish, starts no
+new one and unwinds the handler (:class:`HoldRequested`) to the runner,
+which shows the session PAUSED; a resume runs the handler again, which,
+being safe to re-enter (as after a restart), goes on from the recorded
+rows. A host an admin asked to skip gets no new step; once nothing of it
+is in flight :meth:`skip_host` re-enables it if this session disabled it
+and marks it SKIPPED, and the session goes on with the others.
 """
 import datetime
 import os
@@ -62,6 +80,19 @@ def reply_window(event, session=None):
 
 def session_download_dir(session_id):
     return os.path.join(CONF.download.directory, session_id)
+
+
+class HoldRequested(Exception):
+    """An admin asked to pause the session and nothing is in flight.
+
+    Raised at a safe point; the runner catches it and shows the session
+    PAUSED. Nothing is lost: the handler runs again on resume, as after an
+    engine restart.
+    """
+
+
+# Why a host was skipped when the admin gave no reason.
+SKIPPED_BY_ADMIN = 'skipped by an admin'
 
 
 class BaseWorkflow(object):
@@ -137,7 +168,8 @@ class BaseWorkflow(object):
         return db_api.hosts_get(self.session_id, type=type)
 
     def percent_done(self):
-        hosts = self.hosts()
+        # A skipped host is no work left.
+        hosts = [h for h in self.hosts() if h['state'] != st.HOST_SKIPPED]
         if not hosts:
             state = self.session['state']
             return 100 if state == st.MAINTENANCE_DONE else 0
@@ -159,28 +191,137 @@ class BaseWorkflow(object):
             self.session_id, instance_id, values,
             history=dict(kwargs, kind=kind, message=message))
 
+    # --- admin control: pause and skip (SPEC 3.7) --------------------------
+    def _control(self):
+        """(pause requested, {hostname: reason} of hosts to skip), as the
+        runner last read them from the database (it reads them again after
+        every control wake-up, so this costs no query)."""
+        control = getattr(self.runner, 'control', None)
+        if control is None:
+            return False, {}
+        return control()
+
+    def may_start(self, hostname=None):
+        """May a new step (on ``hostname``) start now?
+
+        False while a pause is requested, and for a host an admin asked to
+        skip. For workflows that run several steps at once (the ``nfv``
+        executor): called before each one; what is in flight goes on.
+        """
+        hold, skips = self._control()
+        return not hold and not (hostname and hostname in skips)
+
+    def held(self):
+        """True while a pause is requested."""
+        return self._control()[0]
+
+    def skip_requests(self):
+        """{hostname: reason} of the hosts an admin asked to skip that are
+        not skipped yet."""
+        return self._control()[1]
+
+    def safe_point(self, hostname=None):
+        """A point where nothing of the session is in flight and a new
+        step (on ``hostname``, if given) is about to start.
+
+        Applies every skip an admin asked for (:meth:`skip_host`), then
+        raises HoldRequested when a pause is requested. Returns False when
+        ``hostname`` is skipped (its step must not start), else True.
+        """
+        skips = self.apply_skips()
+        if self.held():
+            raise HoldRequested()
+        if hostname is None:
+            return True
+        return hostname not in skips and \
+            db_api.host_get(self.session_id, hostname)['state'] != \
+            st.HOST_SKIPPED
+
+    def apply_skips(self):
+        """Skip every host an admin asked to skip (where nothing of the
+        session is in flight). Returns the hostnames skipped."""
+        skips = self._control()[1]
+        for name in sorted(skips):
+            self.skip_host(name, skips[name])
+        return set(skips)
+
+    def skip_host(self, hostname, reason=None):
+        """Skip ``hostname`` as an admin asked; nothing of it may be in
+        flight.
+
+        Re-enables nova-compute when this session disabled it (never when
+        an operator did), marks the host SKIPPED with the reason, and
+        clears the request. A host already maintained or skipped only
+        loses the request.
+        """
+        host = db_api.host_get(self.session_id, hostname)
+        details = dict(host['details'] or {})
+        reason = reason or details.get('skip_reason') or SKIPPED_BY_ADMIN
+        if host['maintained'] or host['state'] == st.HOST_SKIPPED:
+            db_api.host_update(self.session_id, hostname,
+                               {'skip_requested': False})
+            self._control_changed()
+            return
+        if host['disabled_by_fenix']:
+            self.cloud.enable_compute(hostname)
+            db_api.host_update(self.session_id, hostname,
+                               {'disabled_by_fenix': False})
+            self.record(st.EVENT_HOST, 'nova-compute enabled on %s again '
+                        '(skipped)' % hostname, host=hostname)
+        details.pop('deferred', None)
+        details['skipped'] = reason
+        db_api.host_update(self.session_id, hostname, {
+            'state': st.HOST_SKIPPED, 'skip_requested': False,
+            'details': details})
+        self.record(st.EVENT_DECISION, 'host %s skipped: %s; it stays '
+                    'unmaintained' % (hostname, reason), host=hostname,
+                    state=st.HOST_SKIPPED)
+        self._control_changed()
+
+    def _control_changed(self):
+        changed = getattr(self.runner, 'control_changed', None)
+        if changed is not None:
+            changed()
+
+    def restart_step(self):
+        """The admin continues a failed session (PUT): the step starts
+        afresh, projects are asked again. Forget what the workflow keeps
+        of the exchange that was under way; a retry keeps it.
+
+        Nothing to forget here; workflows that keep such state override
+        it.
+        """
+
     # --- waiting ----------------------------------------------------------
     def stopping(self):
         """The engine is stopping this session (shutdown or delete): an
         error now is the interruption, not a failure of the step."""
         return bool(getattr(self.runner, 'stopping', False))
 
-    def sleep(self, seconds):
-        """Wait ``seconds``, but stop at once if the session is stopped."""
+    def sleep(self, seconds, holdable=False):
+        """Wait ``seconds``, but stop at once if the session is stopped.
+
+        ``holdable``: give way to a pause (raise HoldRequested) at once.
+        """
         deadline = timeutils.utcnow() + datetime.timedelta(seconds=seconds)
         while True:
+            if holdable:
+                self.safe_point()
             left = (deadline - timeutils.utcnow()).total_seconds()
             if left <= 0:
                 return
             self.runner.wait(left)
 
-    def wait_until(self, predicate, deadline, topic=None):
+    def wait_until(self, predicate, deadline, topic=None, holdable=False):
         """Call ``predicate`` now and after every wake-up until it returns
         something true or ``deadline`` (naive UTC) passes. Returns the last
         value of the predicate.
 
         ``topic``: look again only on wake-ups about that (one of
         ``states.WAKE_*``; wake-ups without a topic always count).
+        ``holdable``: the wait itself is no step in flight (e.g. for
+        replies to an event already recorded): give way to a pause at once
+        (:meth:`safe_point`); the caller must be safe to run again.
         """
         while True:
             # Marked before looking: a wake-up while the predicate runs
@@ -189,6 +330,8 @@ class BaseWorkflow(object):
             value = predicate()
             if value:
                 return value
+            if holdable:
+                self.safe_point()
             left = (deadline - timeutils.utcnow()).total_seconds()
             if left <= 0:
                 return predicate()
@@ -311,7 +454,9 @@ class BaseWorkflow(object):
         def all_answered():
             return all(replies().values())
 
-        self.wait_until(all_answered, deadline)
+        # Waiting is no step in flight: a pause needs not wait for the
+        # replies (the exchange is recorded; it is waited for on resume).
+        self.wait_until(all_answered, deadline, holdable=True)
         result = replies()
         for pid, reply in result.items():
             if reply is None:

@@ -77,6 +77,16 @@ def body(schema):
     return values
 
 
+def body_field(name, schema):
+    """One field of the request body, validated against ``schema`` (the
+    field is required), before the rest of the body is looked at: e.g.
+    the ``action`` that says which policy rule and schema apply."""
+    values = validation.parse_body(pecan.request)
+    validation.validate({'type': 'object', 'properties': {name: schema},
+                         'required': [name]}, values)
+    return values[name]
+
+
 def query(*allowed):
     return validation.query(pecan.request, allowed)
 

@@ -71,6 +71,10 @@ class Session(Base, FenixBase):
     hold_requested = sa.Column(sa.Boolean, nullable=False, default=False,
                                server_default=sa.false())
     hold_state = sa.Column(sa.String(32))
+    # A few numbers of the plan (planned seconds, hosts), written with the
+    # plan, so that the ETA of GET /v1/maintenance/{id} does not read the
+    # whole plan.
+    estimate = sa.Column(db_types.JsonEncodedDict)
 
 
 class Host(Base, FenixBase):

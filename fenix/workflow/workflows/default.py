@@ -60,6 +60,15 @@ Every step is safe to run again after an engine restart: the exchange in
 progress (event, host, deadline) is kept in the session's ``plan``, moves
 already done are not repeated (Nova's current host decides), plug-in runs
 already DONE are skipped.
+
+An admin's pause or host skip (SPEC 3.7) is honoured at the safe points
+(:meth:`~fenix.workflow.base.BaseWorkflow.safe_point`): before every
+exchange with projects, before a host is chosen, emptied or maintained,
+before the ``pre`` and ``post`` plug-ins, and before every move (the
+moves already requested from Nova finish first). Waiting for replies and
+for ``maintenance_at`` gives way to a pause at once. A continued session
+(PUT) asks the projects again (:meth:`restart_step`); a retried one keeps
+their answers.
 """
 import concurrent.futures
 import threading
@@ -73,6 +82,7 @@ from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow import base
 from fenix.workflow import capacity
+from fenix.workflow import estimate
 from fenix.workflow import nfv_plan
 from fenix.workflow import planner
 
@@ -405,19 +415,20 @@ class DefaultWorkflow(base.BaseWorkflow):
             if s['host'] in in_scope)
 
     # --- exchanges with projects ---------------------------------------------
-    def _exchange(self, key, event, projects, **kwargs):
+    def _exchange(self, key, event, projects, hostname=None, **kwargs):
         """Send ``event`` to ``projects`` and wait for their replies.
 
         ``key`` names this exchange: when the session's plan shows it
         already sent (an engine restart), its deadline is kept and nothing
-        is sent again. Returns {project_id: reply or None}.
+        is sent again. ``hostname``: the host it is about (nothing is sent
+        once an admin skipped it). Returns {project_id: reply or None}.
         """
         pending = self._plan().get('exchange') or {}
         if pending.get('key') == key:
             projects = pending['projects']
             deadline = timeutils.parse_time(pending['reply_at'])
         else:
-            if not projects:
+            if not projects or not self.safe_point(hostname):
                 return {}
             deadline = self.notify_projects(event, projects, **kwargs)
             self._plan_update(exchange={
@@ -473,6 +484,8 @@ class DefaultWorkflow(base.BaseWorkflow):
         servers, groups = self._sync()
         if self._dry_run():
             return self._dry_run_plan(servers, groups)
+        if not session.get('estimate'):
+            self._estimate(servers)
         if not self._plan().get('told'):
             self._tell_maintenance(session)
         left = (session['maintenance_at'] -
@@ -481,7 +494,7 @@ class DefaultWorkflow(base.BaseWorkflow):
             self._decision('waiting until %s to start'
                            % timeutils.format_time(
                                session['maintenance_at']))
-            self.sleep(left)
+            self.sleep(left, holdable=True)
         servers, groups = self._sync()
         return self._decide(servers, groups)
 
@@ -504,6 +517,27 @@ class DefaultWorkflow(base.BaseWorkflow):
                         hostname, 'project %s refused MAINTENANCE' % pid)
         self._plan_update(exchange=None, told=True)
 
+    def _set_estimate(self, plan, source):
+        """The session's ``estimate`` (for the ETA) of a plan dict."""
+        db_api.session_update(self.session_id, {
+            'estimate': estimate.of_plan(
+                plan, nfv_plan.durations_of(self.options), source)})
+
+    def _estimate(self, servers):
+        """The ETA's estimate of a real run: every compute left, one after
+        the other, its instances moved as a dry run would (see
+        :meth:`_dry_run_waves`; the targets do not change the times)."""
+        on_host = {}
+        for srv in servers:
+            on_host.setdefault(srv['host'], []).append(srv['id'])
+        steps = [{'host': h['hostname'],
+                  'moves': {iid: None for iid in
+                            on_host.get(h['hostname'], ())}}
+                 for h in self._open_computes()]
+        self._set_estimate(self._dry_run_waves({'steps': steps,
+                                                'blocked': None}),
+                           'default')
+
     def _dry_run_plan(self, servers, groups):
         topology = self._topology(servers, groups)
         session_hosts = [h['hostname'] for h in self._open_computes()]
@@ -521,6 +555,7 @@ class DefaultWorkflow(base.BaseWorkflow):
             p['project_id']: {'has_manager': p['has_manager']}
             for p in db_api.projects_get(self.session_id)}
         self._plan_update(dry_run=result)
+        self._set_estimate(result, 'default')
         order = ', '.join('%s (%s)' % (s['host'], s['step'])
                           for s in result['steps']) or 'no compute'
         self._decision('dry run: order %s%s; nothing was touched'
@@ -672,6 +707,12 @@ class DefaultWorkflow(base.BaseWorkflow):
         Returns False when a refusal made the host deferred or skipped.
         """
         key = '%s:%s' % (event, hostname)
+        if not self.safe_point(hostname):
+            return self._skipped(hostname)
+        if not self._host(hostname)['started_at']:
+            # Fenix works on the host from now on (the ETA measures it).
+            db_api.host_update(self.session_id, hostname,
+                               {'started_at': timeutils.utcnow()})
         # Nothing new may land on the host once its instances are asked to
         # leave: disabled first, then read (a server Nova placed there a
         # moment ago is in the event too).
@@ -684,9 +725,12 @@ class DefaultWorkflow(base.BaseWorkflow):
         self._plan_update(current={'event': event, 'host': hostname},
                           targets=moves)
         replies = self._exchange(
-            key, event, managed, allowed_actions=base.ALL_ACTIONS,
+            key, event, managed, hostname=hostname,
+            allowed_actions=base.ALL_ACTIONS,
             instance_ids={p: ids[p] for p in managed},
             actions_at=self._lead_until(on_host))
+        if not self.safe_point(hostname):
+            return self._skipped(hostname)
         refused = self._refused(event, replies)
         if refused:
             if self._nack_policy() == NACK_FAIL:
@@ -702,9 +746,21 @@ class DefaultWorkflow(base.BaseWorkflow):
                 '(silent_own_action skip_host)' % ', '.join(silent_own))
             return False
         self._wait_lead_time(managed)
-        self._empty_host(hostname, event, replies, moves)
+        if not self.safe_point(hostname):
+            return self._skipped(hostname)
+        while not self._empty_host(hostname, event, replies, moves):
+            # A pause (raises HoldRequested here: the exchange stays
+            # recorded and the host is emptied on resume) or a skip.
+            if not self.safe_point(hostname):
+                return self._skipped(hostname)
         self._plan_update(exchange=None, current=None, targets=None)
         return True
+
+    def _skipped(self, hostname):
+        """An admin skipped ``hostname`` (safe_point applied it): forget
+        its exchange; the handler chooses again."""
+        self._plan_update(exchange=None, current=None, targets=None)
+        return False
 
     def _lead_until(self, servers):
         """When the notice the instances' constraints ask for
@@ -718,7 +774,8 @@ class DefaultWorkflow(base.BaseWorkflow):
 
     def _wait_lead_time(self, project_ids):
         """Never act before the ``actions_at`` the projects were told (it
-        is on their rows, so a restart keeps it)."""
+        is on their rows, so a restart keeps it). Waiting is no step: it
+        gives way to a pause."""
         times = [p['actions_at'] for p in db_api.projects_get(self.session_id)
                  if p['project_id'] in set(project_ids) and p['actions_at']]
         left = (max(times) - timeutils.utcnow()).total_seconds() \
@@ -726,18 +783,21 @@ class DefaultWorkflow(base.BaseWorkflow):
         if left > 0:
             self._decision('waiting %d s more: the notice the instances\' '
                            'lead_time asks for' % (left + 0.999))
-            self.sleep(left)
+            self.sleep(left, holdable=True)
 
     def _put_off(self, event, hostname, why):
         """The host is deferred or skipped (:meth:`_defer_or_skip`); one
         deferred before any host was maintained is in service again
         meanwhile (later, every host not yet maintained is disabled)."""
         self._defer_or_skip(hostname, why)
+        # Not worked on until it is chosen again (the ETA measures it).
+        db_api.host_update(self.session_id, hostname, {'started_at': None})
         self._plan_update(exchange=None, current=None, targets=None)
         if event == st.PREPARE_MAINTENANCE:
             self._enable(self._host(hostname), 'deferred')
 
     def prepare_maintenance(self):
+        self.safe_point()
         servers, groups = self._sync()
         hostname = self._pending_host(st.PREPARE_MAINTENANCE)
         moves = self._plan().get('targets') or {}
@@ -760,6 +820,7 @@ class DefaultWorkflow(base.BaseWorkflow):
         return st.START_MAINTENANCE
 
     def planned_maintenance(self):
+        self.safe_point()
         self._disable_unmaintained()
         servers, groups = self._sync()
         hostname = self._pending_host(st.PLANNED_MAINTENANCE)
@@ -891,7 +952,11 @@ class DefaultWorkflow(base.BaseWorkflow):
             self.instance_action_done(row)
 
     def _empty_host(self, hostname, event, replies, moves):
-        """Move every instance off ``hostname``; raise if one fails."""
+        """Move every instance off ``hostname``; raise if one fails.
+
+        Returns False when a pause or a skip of the host stopped it
+        (the moves in flight finished; the others were not started).
+        """
         db_api.host_update(self.session_id, hostname,
                            {'state': st.HOST_EMPTYING})
         self._finish_interrupted(hostname)
@@ -940,12 +1005,17 @@ class DefaultWorkflow(base.BaseWorkflow):
             else:
                 todo.append((row, srv, action, moves.get(iid), resume))
         failures = self._run_moves(hostname, todo, waits)
+        if hostname in self.skip_requests():
+            # Skipped: its failed moves (recorded) fail nothing.
+            return False
         if failures:
             db_api.host_update(self.session_id, hostname,
                                {'state': st.HOST_FAILED})
             raise exception.WorkflowError(
                 reason='could not empty host %s: %s'
                 % (hostname, '; '.join(failures)))
+        if not self.may_start(hostname):
+            return False
         # Rows of instances that left by other means (the manager).
         for row in db_api.instances_get(self.session_id, host=hostname):
             srv = self.cloud.server(row['instance_id'])
@@ -954,6 +1024,7 @@ class DefaultWorkflow(base.BaseWorkflow):
                                        {'host': srv['host']})
         db_api.host_update(self.session_id, hostname,
                            {'state': st.HOST_PENDING})
+        return True
 
     def _move(self, srv, action, target, resume, cancelled,
               nova_may_choose=True):
@@ -1019,9 +1090,9 @@ class DefaultWorkflow(base.BaseWorkflow):
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))
 
-    def _wait_computes_up(self, hostnames):
+    def _wait_computes_up(self, hostnames, source=None):
         """Wait, bounded, until nova-compute is up on every host a move
-        leaves from or goes to.
+        leaves from or goes to (from ``source``).
 
         Real Nova puts a server it tries to move from or to a compute that
         is down (restarting) in ERROR; waiting costs nothing but time.
@@ -1031,6 +1102,9 @@ class DefaultWorkflow(base.BaseWorkflow):
         deadline = timeutils.after(CONF.workflow.migration_timeout)
         noted = set()
         while True:
+            if not self.may_start(source):
+                # A pause or a skip of the host: no move starts anyway.
+                return
             states = {s['host']: s['state']
                       for s in self.cloud.compute_services()}
             down = sorted(h for h in hostnames if states.get(h) == 'down')
@@ -1051,38 +1125,36 @@ class DefaultWorkflow(base.BaseWorkflow):
     def _run_moves(self, hostname, todo, waits):
         """Run the moves (in parallel) and wait for the rest to leave.
 
+        Moves are submitted ``max_concurrent_migrations`` at a time, each
+        at a safe point: once a pause or a skip of the host is requested
+        no new one starts (their rows stay PENDING; instances that leave
+        by their manager's action are watched again on resume), and this
+        returns when the moves in flight are done.
+
         Returns the failures as sentences.
         """
         if todo:
             self._wait_computes_up({hostname} | {
-                target for _r, _s, _a, target, _res in todo if target})
+                target for _r, _s, _a, target, _res in todo if target},
+                source=hostname)
         failures = []
         futures = {}
-        workers = int(self.options.get('max_concurrent_migrations') or
-                      DEFAULT_CONCURRENT_MIGRATIONS)
+        workers = max(1, int(self.options.get('max_concurrent_migrations')
+                             or DEFAULT_CONCURRENT_MIGRATIONS))
         pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, workers),
+            max_workers=workers,
             thread_name_prefix='move-%s' % self.session_id[:8])
         own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
         cancelled = threading.Event()
+        queue = list(todo)
         try:
-            for row, srv, action, target, resume in todo:
-                db_api.instance_update(self.session_id, row['instance_id'], {
-                    'action_state': st.ACTION_IN_PROGRESS})
-                self.record(st.EVENT_ACTION, '%s of instance %s from %s%s '
-                            '%s' % (action, row['instance_id'], hostname,
-                                    ' to %s' % target if target else '',
-                                    'watched again' if resume
-                                    else 'started'),
-                            instance_id=row['instance_id'],
-                            project_id=row['project_id'], host=hostname,
-                            state=st.ACTION_IN_PROGRESS)
-                future = pool.submit(self._move, srv, action, target,
-                                     resume, cancelled)
-                future.add_done_callback(self._wake)
-                futures[future] = (row, action)
-            while futures or waits:
+            while True:
                 mark = self.runner.mark()
+                if (queue or waits) and not self.may_start(hostname):
+                    queue, waits = [], {}
+                while queue and len(futures) < workers:
+                    self._submit_move(pool, futures, hostname, cancelled,
+                                      *queue.pop(0))
                 for future in [f for f in futures if f.done()]:
                     row, action = futures.pop(future)
                     self._move_finished(hostname, row, action, future,
@@ -1114,14 +1186,34 @@ class DefaultWorkflow(base.BaseWorkflow):
                             'action_message': message})
                         failures.append('instance %s %s' % (iid, message))
                     waits = {}
-                if not futures and not waits:
+                if not futures and not waits and not queue:
                     break
+                if queue and len(futures) < workers:
+                    # A move just ended: submit the next one at once.
+                    continue
                 self.runner.wait(CONF.workflow.nova_poll_interval,
                                  since=mark)
         finally:
             cancelled.set()
             pool.shutdown(wait=False, cancel_futures=True)
         return failures
+
+    def _submit_move(self, pool, futures, hostname, cancelled, row, srv,
+                     action, target, resume):
+        """Record one move as started and hand it to a worker."""
+        db_api.instance_update(self.session_id, row['instance_id'], {
+            'action_state': st.ACTION_IN_PROGRESS})
+        self.record(st.EVENT_ACTION, '%s of instance %s from %s%s %s'
+                    % (action, row['instance_id'], hostname,
+                       ' to %s' % target if target else '',
+                       'watched again' if resume else 'started'),
+                    instance_id=row['instance_id'],
+                    project_id=row['project_id'], host=hostname,
+                    state=st.ACTION_IN_PROGRESS)
+        future = pool.submit(self._move, srv, action, target, resume,
+                             cancelled)
+        future.add_done_callback(self._wake)
+        futures[future] = (row, action)
 
     # --- START_MAINTENANCE --------------------------------------------------
     def _disable(self, host, services=None):
@@ -1223,19 +1315,27 @@ class DefaultWorkflow(base.BaseWorkflow):
 
     def start_maintenance(self):
         self._enable_maintained()
+        self.safe_point()
         self.run_action_plugins(st.PLUGIN_PRE)
         self._disable_unmaintained()
         for host in self._open_computes():
-            if self._occupied(host['hostname']):
+            if not self.safe_point(host['hostname']) or \
+                    self._occupied(host['hostname']):
                 continue
             self._maintain(host)
         if self._open_computes():
             return st.PLANNED_MAINTENANCE
-        for host in self.hosts(type=st.CONTROLLER):
-            if not host['maintained'] and host['state'] != st.HOST_SKIPPED:
-                self._maintain(host)
+        self._maintain_controllers()
+        self.safe_point()
         self.run_action_plugins(st.PLUGIN_POST)
         return st.MAINTENANCE_COMPLETE
+
+    def _maintain_controllers(self):
+        """The session's controllers, after the computes, one at a time."""
+        for host in self.hosts(type=st.CONTROLLER):
+            if not host['maintained'] and host['state'] != st.HOST_SKIPPED \
+                    and self.safe_point(host['hostname']):
+                self._maintain(host)
 
     # --- MAINTENANCE_COMPLETE -----------------------------------------------
     def maintenance_complete(self):
@@ -1260,6 +1360,14 @@ class DefaultWorkflow(base.BaseWorkflow):
         return st.MAINTENANCE_DONE
 
     # --- cleanup ------------------------------------------------------------
+    def restart_step(self):
+        """A continued session (PUT) asks the projects again: forget the
+        exchange under way and the host it was about. (A retry keeps
+        them: the answers given stand.)"""
+        plan = self._plan()
+        if any(k in plan for k in ('exchange', 'current', 'targets')):
+            self._plan_update(exchange=None, current=None, targets=None)
+
     def cleanup(self, why):
         """Enable every host this session disabled, each on its own.
 
@@ -1274,10 +1382,6 @@ class DefaultWorkflow(base.BaseWorkflow):
             except Exception as e:  # noqa - go on with the other hosts
                 LOG.exception('Could not enable %s', host['hostname'])
                 errors.append('%s: %s' % (host['hostname'], e))
-        # A continued session asks the projects again.
-        plan = self._plan()
-        if any(k in plan for k in ('exchange', 'current', 'targets')):
-            self._plan_update(exchange=None, current=None, targets=None)
         if errors:
             raise exception.WorkflowError(
                 reason='could not enable nova-compute again on %s'

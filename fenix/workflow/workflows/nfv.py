@@ -30,6 +30,15 @@ PLANNED_MAINTENANCE
     until ``recovery_time`` after its move. A host goes down as soon as it
     is empty; maintained hosts are the preferred targets.
 
+An admin's pause or host skip (SPEC 3.7) is honoured by the executor
+before it starts a host, sends an instance event, starts a move or takes
+a host down (:meth:`~fenix.workflow.base.BaseWorkflow.may_start`): on a
+pause, what is in flight (moves requested from Nova, events being sent,
+hosts being disabled or maintained) finishes and the handler gives way
+(the next run of the executor resumes from the rows, as after a restart);
+a skipped host's pending jobs are cancelled and, once its moves in flight
+are done, it is skipped and the others go on.
+
 A move from a host whose nova-compute is down waits until it is up again
 (the computes' state is read every second and when a host starts), at
 most ``[workflow] migration_timeout``, then the run fails with nothing
@@ -153,7 +162,7 @@ class NFVWorkflow(default.DefaultWorkflow):
             return (st.START_MAINTENANCE,
                     'no compute left to empty: start maintenance')
         plan, data = self._make_plan(servers, groups)
-        self._plan_update(nfv=data)
+        self._store_plan(data)
         if plan.feasible:
             return (st.START_MAINTENANCE,
                     'plan: %d host(s) in %d wave(s), %d move(s), estimated '
@@ -163,12 +172,23 @@ class NFVWorkflow(default.DefaultWorkflow):
                        planner._num(round(plan.lower_bound, 1))))
         return st.SCALE_IN, 'no plan reaches every host: %s' % plan.message
 
+    def _store_plan(self, data):
+        """Keep the plan (the executor runs it) and its estimate (the
+        ETA)."""
+        self._plan_update(nfv=data)
+        self._set_estimate(data, 'nfv')
+
+    def _estimate(self, servers):
+        # The plan made once the projects were told brings its own.
+        return
+
     def _dry_run_plan(self, servers, groups):
         plan, data = self._make_plan(servers, groups)
         data['projects'] = {
             p['project_id']: {'has_manager': p['has_manager']}
             for p in db_api.projects_get(self.session_id)}
         self._plan_update(dry_run=data)
+        self._set_estimate(data, 'nfv')
         order = '; '.join('wave %d: %s' % (w['index'], ', '.join(w['hosts']))
                           for w in data['waves']) or 'no compute'
         self._decision('dry run: %s; %d move(s), estimated %ss, lower bound '
@@ -187,12 +207,12 @@ class NFVWorkflow(default.DefaultWorkflow):
 
     def start_maintenance(self):
         self._enable_maintained()
+        self.safe_point()
         self.run_action_plugins(st.PLUGIN_PRE)
         if self._open_computes():
             return st.PLANNED_MAINTENANCE
-        for host in self.hosts(type=st.CONTROLLER):
-            if not host['maintained'] and host['state'] != st.HOST_SKIPPED:
-                self._maintain(host)
+        self._maintain_controllers()
+        self.safe_point()
         self.run_action_plugins(st.PLUGIN_POST)
         return st.MAINTENANCE_COMPLETE
 
@@ -246,7 +266,7 @@ class Executor(object):
         plan = wf._plan().get('nfv')
         if not plan:
             _, plan = wf._make_plan(servers, groups)
-            wf._plan_update(nfv=plan)
+            wf._store_plan(plan)
         self.plan = plan
         self.planned = nfv_plan.planned_moves(plan)
         hyper = {h['hostname']: h for h in wf.cloud.hypervisors()
@@ -578,13 +598,16 @@ class Executor(object):
             return
         while self._resume:
             name = self._resume.pop(0)
-            if self.hstate.get(name) == H_PENDING:
+            if self.hstate.get(name) == H_PENDING and \
+                    self.wf.may_start(name):
                 self._try_start(name, resume=True)
         progress = self._in_progress()
         # Hosts of earlier waves first; a later host may start only when
         # every earlier one has.
         for name in pending:
             if self.hstate.get(name) != H_PENDING:
+                continue
+            if not self.wf.may_start(name):
                 continue
             if self.max_hosts and len(progress) >= self.max_hosts:
                 return
@@ -914,6 +937,9 @@ class Executor(object):
         jobs = self.jobs.get(hostname, {})
         if any(j.phase != DONE for j in jobs.values()):
             return
+        if not self.wf.may_start(hostname):
+            # No host goes down while a pause or its skip is requested.
+            return
         jobs.clear()
         if hostname in self.skip:
             return self._skip_host(hostname)
@@ -945,6 +971,8 @@ class Executor(object):
         wf = self.wf
         wf._defer_or_skip(hostname, self.skip.pop(hostname))
         row = wf._host(hostname)
+        # A SKIPPED row is no target (see _targets), though done here.
+        self.session_hosts[hostname] = row
         if row['state'] != st.HOST_SKIPPED:
             # Deferred: start again after the others.
             self.order.remove(hostname)
@@ -1016,6 +1044,36 @@ class Executor(object):
         if self.failures:
             raise exception.WorkflowError(reason='; '.join(self.failures))
 
+    def _in_flight(self):
+        """Anything handed to a worker and not collected yet."""
+        return bool(self.moves or self.downs or self.notes or self.starts)
+
+    def _skip_requested(self):
+        """Hosts an admin asked to skip: their pending jobs are cancelled
+        (no event, no move); once nothing of a host is in flight (moves
+        from it, its start or its maintenance) it is skipped."""
+        skips = self.wf.skip_requests()
+        if not skips:
+            return
+        starting = set(self.starts.values())
+        going_down = set(self.downs.values())
+        for hostname in sorted(skips):
+            jobs = self.jobs.get(hostname) or {}
+            for job in jobs.values():
+                if job.phase in (WAIT_SLOT, NOTIFIED, READY, OWN):
+                    self._unreserve(job)
+                    self._release(job.iid, recover=False)
+                    job.phase = DONE
+            if hostname in starting or hostname in going_down or any(
+                    j.phase in (NOTIFYING, MOVING) for j in jobs.values()):
+                continue
+            self.wf.skip_host(hostname, skips[hostname])
+            self.jobs.pop(hostname, None)
+            if hostname in self.hstate:
+                self.hstate[hostname] = H_DONE
+                # SKIPPED: no target (see _targets), though done here.
+                self.session_hosts[hostname] = self.wf._host(hostname)
+
     def _collect(self):
         for future in [f for f in self.starts if f.done()]:
             hostname = self.starts.pop(future)
@@ -1061,9 +1119,15 @@ class Executor(object):
             if self.failures:
                 # Let what runs finish (bounded by the move time-outs),
                 # start nothing new.
-                if not (self.moves or self.downs or self.notes or
-                        self.starts):
+                if not self._in_flight():
                     return
+                wf.runner.wait(poll, since=mark)
+                continue
+            if wf.held():
+                # A pause: the same, then give way (HoldRequested); the
+                # next run resumes from the rows.
+                if not self._in_flight():
+                    wf.safe_point()
                 wf.runner.wait(poll, since=mark)
                 continue
             # Bursts of wake-ups (moves ending together, replies) are
@@ -1083,6 +1147,7 @@ class Executor(object):
             if refreshed or self.projects is None:
                 self.projects = {p['project_id']: p
                                  for p in db_api.projects_get(self.sid)}
+            self._skip_requested()
             self._start_hosts()
             wake_at = self._step()
             for hostname in list(self.started):
@@ -1171,8 +1236,10 @@ class Executor(object):
             jobs = self.jobs[hostname]
             for iid in [i for i, j in jobs.items() if j.phase == DONE]:
                 del jobs[iid]
+            may_start = self.wf.may_start(hostname)
             for job in list(jobs.values()):
-                if job.phase == WAIT_SLOT and self._slot_free(job.iid):
+                if job.phase == WAIT_SLOT and may_start and \
+                        self._slot_free(job.iid):
                     self._notify(job)
                 if job.phase == NOTIFIED:
                     row = self.rows.get(job.iid) or {}
@@ -1214,7 +1281,7 @@ class Executor(object):
                         continue
                     if self.max_moves and len(self.moves) >= self.max_moves:
                         continue
-                    if self._source_down(hostname):
+                    if not may_start or self._source_down(hostname):
                         continue
                     if used is None:
                         used, gcount = self._usage()

@@ -8,7 +8,8 @@ For tests and for checking a deployment's plumbing (API -> RPC -> engine
 the session metadata (``{"projects": ["<project id>", ...]}``). It sends
 them MAINTENANCE, waits for every ACK (a NACK or silence fails the session),
 runs the ``pre``, ``host`` and ``post`` action plug-ins for the requested
-hosts, then sends MAINTENANCE_COMPLETE and waits again.
+hosts, then sends MAINTENANCE_COMPLETE and waits again. It honours an
+admin's pause and host skips before each host and each plug-in type.
 """
 from fenix.common import exception
 from fenix.common import states as st
@@ -63,14 +64,16 @@ class WaitReplyWorkflow(base.BaseWorkflow):
         return st.START_MAINTENANCE
 
     def start_maintenance(self):
+        self.safe_point()
         self.run_action_plugins(st.PLUGIN_PRE)
         for host in self.hosts():
-            if host['maintained']:
+            if host['maintained'] or not self.safe_point(host['hostname']):
                 continue
             self.begin_host_maintenance(host)
             self.run_action_plugins(st.PLUGIN_HOST, host)
             self.run_action_plugins(host['type'], host)
             self.end_host_maintenance(host['hostname'])
+        self.safe_point()
         self.run_action_plugins(st.PLUGIN_POST)
         return st.MAINTENANCE_COMPLETE
 

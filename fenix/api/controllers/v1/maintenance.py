@@ -1,7 +1,16 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""``/v1/maintenance``: maintenance sessions (infrastructure admin)."""
+"""``/v1/maintenance``: maintenance sessions (infrastructure admin).
+
+The control of a running session (SPEC 3.7) is ``POST
+/v1/maintenance/{session_id}`` with the action in the body (``pause``,
+``resume``, ``skip_host``, ``retry``), after the ``POST /servers/{id}/
+action`` idiom of Nova. A body, not a path segment: any segment under a
+session (``.../pause``) is also a valid project id of the project routes
+``/v1/maintenance/{session_id}/{project_id}``, while nothing else answers
+``POST`` on the session itself.
+"""
 from fenix.api.controllers import base
 from fenix.api.controllers.v1 import project
 from fenix.api import validation as v
@@ -88,6 +97,39 @@ UPDATE_SCHEMA = {
     'additionalProperties': False,
 }
 
+# POST /v1/maintenance/{session_id}: {"action": ...}
+ACTION_PAUSE = 'pause'
+ACTION_RESUME = 'resume'
+ACTION_SKIP_HOST = 'skip_host'
+ACTION_RETRY = 'retry'
+CONTROL_ACTIONS = (ACTION_PAUSE, ACTION_RESUME, ACTION_SKIP_HOST,
+                   ACTION_RETRY)
+REASON = v.string(255)
+
+
+def _control_schema(action, required=(), **fields):
+    return {
+        'type': 'object',
+        'properties': dict(fields, action=v.enum([action])),
+        'required': ['action'] + list(required),
+        'additionalProperties': False,
+    }
+
+
+CONTROL_SCHEMAS = {
+    ACTION_PAUSE: _control_schema(ACTION_PAUSE, reason=REASON),
+    ACTION_RESUME: _control_schema(ACTION_RESUME),
+    ACTION_SKIP_HOST: _control_schema(ACTION_SKIP_HOST, required=['host'],
+                                      host=v.string(255), reason=REASON),
+    ACTION_RETRY: _control_schema(ACTION_RETRY),
+}
+CONTROL_RULES = {
+    ACTION_PAUSE: pol.PAUSE,
+    ACTION_RESUME: pol.RESUME,
+    ACTION_SKIP_HOST: pol.SKIP_HOST,
+    ACTION_RETRY: pol.RETRY,
+}
+
 
 def normalize_create(values):
     """The create body as the engine gets it.
@@ -149,6 +191,28 @@ class Session(base.Resource):
         values = base.body(UPDATE_SCHEMA)
         return base.engine().update_session(base.context(),
                                             self.session_id, values)
+
+    def post(self):
+        """Control of the session: pause, resume, skip a host, retry.
+
+        The ``action`` picks the policy rule and the body schema; the
+        answer is the session as it stands (a pause shows
+        ``pause_requested`` until the steps in flight are done and the
+        state becomes PAUSED).
+        """
+        action = base.body_field('action', v.enum(CONTROL_ACTIONS))
+        base.authorize(CONTROL_RULES[action])
+        values = base.body(CONTROL_SCHEMAS[action])
+        engine, ctx = base.engine(), base.context()
+        if action == ACTION_PAUSE:
+            return engine.pause_session(ctx, self.session_id,
+                                        reason=values.get('reason'))
+        if action == ACTION_RESUME:
+            return engine.resume_session(ctx, self.session_id)
+        if action == ACTION_SKIP_HOST:
+            return engine.skip_host(ctx, self.session_id, values['host'],
+                                    reason=values.get('reason'))
+        return engine.retry_step(ctx, self.session_id)
 
     def delete(self):
         base.authorize(pol.DELETE)

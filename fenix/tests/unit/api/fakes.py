@@ -113,6 +113,28 @@ class FakeEngineAPI(object):
         del self.sessions[session_id]
         return None
 
+    # Admin control: recorded and answered with the session; the engine's
+    # own checks (409, 404 of a host) are the manager tests' (fail_with
+    # makes any call fail).
+    def pause_session(self, context, session_id, reason=None):
+        self._record('pause_session', context, session_id=session_id,
+                     reason=reason)
+        return dict(self._summary(self._session(session_id)),
+                    pause_requested=True)
+
+    def resume_session(self, context, session_id):
+        self._record('resume_session', context, session_id=session_id)
+        return self._summary(self._session(session_id))
+
+    def skip_host(self, context, session_id, hostname, reason=None):
+        self._record('skip_host', context, session_id=session_id,
+                     hostname=hostname, reason=reason)
+        return self._summary(self._session(session_id))
+
+    def retry_step(self, context, session_id):
+        self._record('retry_step', context, session_id=session_id)
+        return self._summary(self._session(session_id))
+
     # --- projects ---------------------------------------------------------
     def get_project(self, context, session_id, project_id):
         self._record('get_project', context, session_id=session_id,

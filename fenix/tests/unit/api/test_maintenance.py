@@ -236,3 +236,89 @@ class TestSession(base.APITestCase):
 
     def test_get_ignores_a_body(self):
         self.request('GET', self.url, raw=b'{"x": 1}', status=200)
+
+
+class TestSessionControl(base.APITestCase):
+    """POST /v1/maintenance/{id} {"action": ...}: pause, resume, skip a
+    host, retry."""
+
+    def setUp(self):
+        super().setUp()
+        self.sid = self.engine.add_session(projects={base.PROJECT: ['i1']})
+        self.url = '/v1/maintenance/%s' % self.sid
+
+    def test_each_action_reaches_its_engine_call(self):
+        cases = [
+            ({'action': 'pause'}, 'pause_session',
+             {'session_id': self.sid, 'reason': None}),
+            ({'action': 'pause', 'reason': 'rack power work'},
+             'pause_session',
+             {'session_id': self.sid, 'reason': 'rack power work'}),
+            ({'action': 'resume'}, 'resume_session',
+             {'session_id': self.sid}),
+            ({'action': 'skip_host', 'host': 'compute-1'}, 'skip_host',
+             {'session_id': self.sid, 'hostname': 'compute-1',
+              'reason': None}),
+            ({'action': 'skip_host', 'host': 'compute-1', 'reason': 'RMA'},
+             'skip_host', {'session_id': self.sid, 'hostname': 'compute-1',
+                           'reason': 'RMA'}),
+            ({'action': 'retry'}, 'retry_step', {'session_id': self.sid}),
+        ]
+        for body, method, kwargs in cases:
+            doc = self.post(self.url, body, status=200).json
+            self.assertEqual(self.sid, doc['session_id'])
+            _, got = self.engine.last_call(method)
+            self.assertEqual(kwargs, got, body)
+
+    def test_bad_bodies_name_the_field(self):
+        for body, fragment in [
+                ({}, "Missing required field(s) in request body: 'action'"),
+                ({'action': 'stop'}, 'action: "stop" is not one of pause, '
+                                     'resume, skip_host, retry'),
+                ({'action': 3}, 'action: 3 is not of type string'),
+                ({'action': 'skip_host'},
+                 "Missing required field(s) in request body: 'host'"),
+                ({'action': 'skip_host', 'host': ''},
+                 'host: must not be empty'),
+                ({'action': 'skip_host', 'host': 'h' * 256}, 'host: '),
+                ({'action': 'resume', 'reason': 'x'},
+                 "Unknown field(s) in request body: 'reason'"),
+                ({'action': 'pause', 'host': 'compute-0'},
+                 "Unknown field(s) in request body: 'host'"),
+                ({'action': 'pause', 'reason': 'r' * 256}, 'reason: ')]:
+            self.assertError(self.post(self.url, body), 400, fragment)
+        self.assertEqual([], self.engine.calls)
+
+    def test_engine_answers_keep_their_status(self):
+        for error, code in [
+                (exception.SessionNotFound(session_id=self.sid), 404),
+                (exception.NotFound('Host h9 is not in maintenance session '
+                                    '%s.' % self.sid), 404),
+                (exception.SessionStateConflict(
+                    state='MAINTENANCE_DONE', action='paused',
+                    allowed='MAINTENANCE'), 409),
+                (exception.EngineUnavailable(reason='timeout'), 503)]:
+            self.engine.fail_with = error
+            self.assertError(self.post(self.url, {'action': 'pause'}),
+                             code, str(error))
+
+    def test_project_named_like_an_action_is_still_a_project(self):
+        # The control is a body on the session, not a path segment: a
+        # project called "pause" keeps its routes.
+        self.engine.sessions[self.sid]['projects']['pause'] = {
+            'instance_ids': ['i9'], 'reply': None, 'instances': {'i9': None}}
+        doc = self.get(self.url + '/pause', status=200).json
+        self.assertEqual(['i9'], doc['instance_ids'])
+        self.put(self.url + '/pause', {'state': 'ACK_MAINTENANCE'},
+                 status=200)
+        self.assertRaises(AssertionError, self.engine.last_call,
+                          'pause_session')
+
+    def test_post_on_the_collection_is_still_create(self):
+        self.post('/v1/maintenance', {'action': 'pause'}, status=400)
+        self.assertEqual([], self.engine.calls)
+
+    def test_allow_header_lists_post(self):
+        resp = self.request('PATCH', self.url)
+        self.assertEqual(405, resp.status_int)
+        self.assertIn('POST', resp.headers['Allow'])

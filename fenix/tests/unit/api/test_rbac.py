@@ -32,6 +32,15 @@ ROUTES = [
      'fenix:maintenance:get_detail'),
     ('PUT', '/v1/maintenance/S', {}, ADMIN, 'fenix:maintenance:update'),
     ('DELETE', '/v1/maintenance/S', None, ADMIN, 'fenix:maintenance:delete'),
+    ('POST', '/v1/maintenance/S', {'action': 'pause'}, ADMIN,
+     'fenix:maintenance:session:pause'),
+    ('POST', '/v1/maintenance/S', {'action': 'resume'}, ADMIN,
+     'fenix:maintenance:session:resume'),
+    ('POST', '/v1/maintenance/S', {'action': 'skip_host',
+                                   'host': 'compute-0'}, ADMIN,
+     'fenix:maintenance:session:skip_host'),
+    ('POST', '/v1/maintenance/S', {'action': 'retry'}, ADMIN,
+     'fenix:maintenance:session:retry'),
     ('GET', '/v1/maintenance/S/P', None, PROJECT_READ, 'fenix:project:get'),
     ('PUT', '/v1/maintenance/S/P', {'state': 'ACK_MAINTENANCE'},
      PROJECT_WRITE, 'fenix:project:reply'),
@@ -64,6 +73,7 @@ ROUTES = [
 
 # Engine methods that change something.
 WRITES = {'create_session', 'update_session', 'delete_session',
+          'pause_session', 'resume_session', 'skip_host', 'retry_step',
           'project_reply', 'project_instance_reply',
           'put_instance_constraint', 'delete_instance_constraint',
           'put_instance_group_constraint',

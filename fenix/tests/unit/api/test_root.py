@@ -68,7 +68,8 @@ class TestRouting(base.APITestCase):
         sid = self.engine.add_session()
         cases = [
             ('DELETE', '/v1/maintenance', 'GET, POST, HEAD'),
-            ('PATCH', '/v1/maintenance/%s' % sid, 'GET, PUT, DELETE, HEAD'),
+            ('PATCH', '/v1/maintenance/%s' % sid,
+             'GET, POST, PUT, DELETE, HEAD'),
             ('POST', '/v1/maintenance/%s/detail' % sid, 'GET, HEAD'),
             ('DELETE', '/v1/maintenance/%s/p' % sid, 'GET, PUT, HEAD'),
             ('POST', '/v1/instance', 'GET, HEAD'),

@@ -34,8 +34,9 @@ class TestPolicy(base.TestCase):
         names = [r.name for r in rules]
         self.assertEqual(len(names), len(set(names)))
         api_rules = [r for r in rules if r.name.startswith('fenix:')]
-        # sessions 6, project 4, instance 5, instance_group 5, runs 2
-        self.assertEqual(22, len(api_rules))
+        # sessions 6 (+ 4 of session control), project 4, instance 5,
+        # instance_group 5, runs 2
+        self.assertEqual(26, len(api_rules))
         for rule in api_rules:
             self.assertIsInstance(rule, oslo_policy.DocumentedRuleDefault)
             self.assertTrue(rule.description)

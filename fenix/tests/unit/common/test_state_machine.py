@@ -58,6 +58,58 @@ class TestStateMachine(base.TestCase):
                           state_machine.check_resume,
                           st.MAINTENANCE_FAILED, st.MAINTENANCE_DONE)
 
+    def test_every_workflow_state_may_pause(self):
+        for src in st.WORKFLOW_STATES:
+            state_machine.check_transition(src, st.PAUSED)
+        for src in (st.PAUSED,) + st.FINAL_SESSION_STATES:
+            self.assertRaises(exception.InvalidTransition,
+                              state_machine.check_transition, src,
+                              st.PAUSED)
+
+    def test_paused_goes_back_where_it_was_only(self):
+        for hold in st.WORKFLOW_STATES:
+            state_machine.check_transition(st.PAUSED, hold, hold_state=hold)
+            for other in st.WORKFLOW_STATES:
+                if other != hold:
+                    self.assertRaises(
+                        exception.InvalidTransition,
+                        state_machine.check_transition, st.PAUSED, other,
+                        hold_state=hold)
+        self.assertRaises(exception.InvalidTransition,
+                          state_machine.check_transition, st.PAUSED,
+                          st.MAINTENANCE_DONE,
+                          hold_state=st.MAINTENANCE_COMPLETE)
+        # Without a hold state it goes nowhere but to a failure.
+        self.assertRaises(exception.InvalidTransition,
+                          state_machine.check_transition, st.PAUSED,
+                          st.MAINTENANCE)
+        state_machine.check_transition(st.PAUSED, st.MAINTENANCE_FAILED)
+
+    def test_paused_is_active_but_not_a_workflow_state(self):
+        self.assertIn(st.PAUSED, st.ACTIVE_SESSION_STATES)
+        self.assertNotIn(st.PAUSED, st.WORKFLOW_STATES)
+        self.assertNotIn(st.PAUSED, state_machine.RESUME_TARGETS)
+
+    def test_pause_and_unpause_checks(self):
+        state_machine.check_pause(st.PLANNED_MAINTENANCE, False)
+        e = self.assertRaises(exception.Conflict, state_machine.check_pause,
+                              st.PLANNED_MAINTENANCE, True)
+        self.assertEqual(409, e.code)
+        self.assertIn('already requested', str(e))
+        for state in (st.PAUSED, st.MAINTENANCE_DONE, st.MAINTENANCE_FAILED):
+            e = self.assertRaises(exception.SessionStateConflict,
+                                  state_machine.check_pause, state, False)
+            self.assertIn('cannot be paused', str(e))
+        state_machine.check_unpause(st.PAUSED, True)
+        state_machine.check_unpause(st.START_MAINTENANCE, True)
+        for state, hold in ((st.START_MAINTENANCE, False),
+                            (st.MAINTENANCE_DONE, True),
+                            (st.MAINTENANCE_FAILED, False)):
+            e = self.assertRaises(exception.SessionStateConflict,
+                                  state_machine.check_unpause, state, hold)
+            self.assertEqual(409, e.code)
+            self.assertIn('cannot be resumed', str(e))
+
     def test_reply_states(self):
         self.assertIn('ACK_MAINTENANCE', st.REPLY_STATES)
         self.assertIn('NACK_PLANNED_MAINTENANCE', st.REPLY_STATES)

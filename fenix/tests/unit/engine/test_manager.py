@@ -391,3 +391,280 @@ class TestRecovery(EngineTestCase):
         svc.take_over()
         self.assertEqual('e1', db_api.session_get(sid)['engine'])
         self.wait_state(sid, st.MAINTENANCE_DONE)
+
+
+class TestSessionControl(EngineTestCase):
+    """Pause, resume, skip a host and retry (SPEC 3.7), on the wait_reply
+    workflow: no cloud, every step driven by the test."""
+
+    def summary(self, sid):
+        return self.manager.get_session(self.ctx, sid)
+
+    def admin_events(self, sid):
+        return [e['message'] for e in db_api.events_get(sid)
+                if e['kind'] == st.EVENT_ADMIN]
+
+    def wait_run(self, sid, hostname, state=st.RUN_RUNNING):
+        wait_for(lambda: [r for r in db_api.action_runs_get(
+            sid, hostname=hostname) if r['state'] == state],
+            what='run on %s %s' % (hostname, state))
+
+    def report(self, sid, hostname, state):
+        return self.manager.report_action_run(
+            self.ctx, sid, 'dummy', hostname, {'state': state})
+
+    def test_pause_while_waiting_for_replies_then_resume(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        answer = self.manager.pause_session(self.ctx, sid, reason='lunch')
+        self.assertEqual(sid, answer['session_id'])
+        # Waiting for replies is no step in flight: it gives way at once.
+        self.wait_state(sid, st.PAUSED)
+        session = db_api.session_get(sid)
+        self.assertEqual(st.MAINTENANCE, session['hold_state'])
+        summary = self.summary(sid)
+        self.assertEqual(st.PAUSED, summary['state'])
+        self.assertEqual(st.MAINTENANCE, summary['hold_state'])
+        self.assertFalse(summary['pause_requested'])
+        wait_for(lambda: ('session', st.PAUSED, 0) in self.notifier.sent,
+                 what='maintenance.session PAUSED')
+        self.assertIn('pause requested by admin (lunch): the steps in '
+                      'flight finish, no new one starts',
+                      self.admin_events(sid))
+        e = self.assertRaises(exception.Conflict,
+                              self.manager.pause_session, self.ctx, sid)
+        self.assertEqual(409, e.code)
+        # A reply while paused is kept; nothing moves on.
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.assertEqual(st.PAUSED, self.state(sid))
+        self.manager.resume_session(self.ctx, sid)
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        # The MAINTENANCE event was not sent again.
+        self.assertEqual(1, len([n for n in self.notifier.sent
+                                 if n[:3] == ('project', PROJECT,
+                                              st.MAINTENANCE)]))
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        wait_for(lambda: ('session', st.MAINTENANCE_DONE, 100)
+                 in self.notifier.sent, what='maintenance.session DONE')
+        sessions = [n[1] for n in self.notifier.sent if n[0] == 'session']
+        self.assertEqual([st.MAINTENANCE, st.PAUSED, st.MAINTENANCE,
+                          st.START_MAINTENANCE, st.MAINTENANCE_COMPLETE,
+                          st.MAINTENANCE_DONE], sessions)
+        self.assertIsNone(db_api.session_get(sid)['hold_state'])
+        e = self.assertRaises(exception.SessionStateConflict,
+                              self.manager.resume_session, self.ctx, sid)
+        self.assertEqual(409, e.code)
+        self.assertIn('cannot be resumed', str(e))
+
+    def test_steps_in_flight_finish_then_pause(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host',
+                                    'metadata': {'async': True}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_run(sid, 'h1')
+        self.manager.pause_session(self.ctx, sid)
+        # The plug-in running on h1 is in flight: the session is pausing.
+        summary = self.summary(sid)
+        self.assertEqual(st.START_MAINTENANCE, summary['state'])
+        self.assertTrue(summary['pause_requested'])
+        self.report(sid, 'h1', st.RUN_DONE)
+        self.wait_state(sid, st.PAUSED)
+        self.assertEqual(st.START_MAINTENANCE,
+                         db_api.session_get(sid)['hold_state'])
+        # No new step: nothing ran on h2, no event about it.
+        self.assertEqual([], db_api.action_runs_get(sid, hostname='h2'))
+        hosts = {n[1] for n in self.notifier.sent if n[0] == 'host'}
+        self.assertEqual({'h1'}, hosts)
+        self.manager.resume_session(self.ctx, sid)
+        self.wait_run(sid, 'h2')
+        self.report(sid, 'h2', st.RUN_DONE)
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        # h1 was not maintained twice.
+        self.assertEqual(['h1', 'h2'], [n[1] for n in self.notifier.sent
+                                        if n[0] == 'host' and
+                                        n[2] == st.IN_MAINTENANCE])
+
+    def test_resume_while_pausing_withdraws_the_pause(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host',
+                                    'metadata': {'async': True}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_run(sid, 'h1')
+        self.manager.pause_session(self.ctx, sid)
+        summary = self.manager.resume_session(self.ctx, sid)
+        self.assertFalse(summary['pause_requested'])
+        self.assertIn('pause withdrawn by admin before the session was '
+                      'paused', self.admin_events(sid))
+        self.report(sid, 'h1', st.RUN_DONE)
+        self.wait_run(sid, 'h2')
+        self.report(sid, 'h2', st.RUN_DONE)
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.assertNotIn(st.PAUSED, [e['state'] for e in db_api.events_get(
+            sid) if e['kind'] == st.EVENT_STATE])
+
+    def test_pause_and_resume_conflicts(self):
+        e = self.assertRaises(exception.SessionNotFound,
+                              self.manager.pause_session, self.ctx, 'nope')
+        self.assertEqual(404, e.code)
+        sid = self.create(metadata={'projects': []})
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        e = self.assertRaises(exception.SessionStateConflict,
+                              self.manager.pause_session, self.ctx, sid)
+        self.assertEqual(409, e.code)
+        self.assertIn('MAINTENANCE_DONE and cannot be paused', str(e))
+        e = self.assertRaises(exception.SessionStateConflict,
+                              self.manager.resume_session, self.ctx, sid)
+        self.assertIn('PAUSED, or while a pause is requested', str(e))
+        running = self.create()
+        self.wait_event(running, st.MAINTENANCE)
+        e = self.assertRaises(exception.SessionStateConflict,
+                              self.manager.resume_session, self.ctx,
+                              running)
+        self.assertIn('MAINTENANCE and cannot be resumed', str(e))
+        e = self.assertRaises(exception.SessionStateConflict,
+                              self.manager.retry_step, self.ctx, running)
+        self.assertIn('cannot be retried', str(e))
+
+    def test_delete_paused_session(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        self.manager.pause_session(self.ctx, sid)
+        self.wait_state(sid, st.PAUSED)
+        self.assertIsNone(self.manager.delete_session(self.ctx, sid))
+        self.assertRaises(exception.SessionNotFound, db_api.session_get,
+                          sid)
+        self.assertEqual([], self.manager.running_sessions())
+
+    def test_skip_pending_host(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        self.manager.skip_host(self.ctx, sid, 'h2', reason='disk RMA')
+        # Applied at once: the workflow only waits for replies.
+        wait_for(lambda: db_api.host_get(sid, 'h2')['state'] ==
+                 st.HOST_SKIPPED, what='h2 skipped')
+        host = db_api.host_get(sid, 'h2')
+        self.assertFalse(host['skip_requested'])
+        self.assertEqual('disk RMA', host['details']['skipped'])
+        e = self.assertRaises(exception.Conflict, self.manager.skip_host,
+                              self.ctx, sid, 'h2')
+        self.assertIn('already skipped (disk RMA)', str(e))
+        e = self.assertRaises(exception.NotFound, self.manager.skip_host,
+                              self.ctx, sid, 'h9')
+        self.assertEqual(404, e.code)
+        self.assertIn('h9', str(e))
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        self.assertEqual(['h1'], [n[1] for n in self.notifier.sent
+                                  if n[0] == 'host' and
+                                  n[2] == st.IN_MAINTENANCE])
+        e = self.assertRaises(exception.Conflict, self.manager.skip_host,
+                              self.ctx, sid, 'h1')
+        self.assertEqual(409, e.code)
+
+    def test_skip_maintained_host_is_409(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host',
+                                    'metadata': {'async': True}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_run(sid, 'h1')
+        # In maintenance (its plug-in runs): not now.
+        e = self.assertRaises(exception.Conflict, self.manager.skip_host,
+                              self.ctx, sid, 'h1')
+        self.assertIn('h1 is in maintenance', str(e))
+        self.report(sid, 'h1', st.RUN_DONE)
+        self.wait_run(sid, 'h2')
+        e = self.assertRaises(exception.Conflict, self.manager.skip_host,
+                              self.ctx, sid, 'h1')
+        self.assertIn('h1 is already maintained', str(e))
+
+    def test_retry_failed_plugin_run(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host',
+                                    'metadata': {'async': True}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_run(sid, 'h1')
+        self.report(sid, 'h1', st.RUN_FAILED)
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        answer = self.manager.retry_step(self.ctx, sid)
+        self.assertEqual(st.START_MAINTENANCE, answer['state'])
+        # A new run of the failed one; the projects are not asked again.
+        self.wait_run(sid, 'h1')
+        self.report(sid, 'h1', st.RUN_DONE)
+        self.wait_run(sid, 'h2')
+        self.report(sid, 'h2', st.RUN_DONE)
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        self.assertEqual(1, len([n for n in self.notifier.sent
+                                 if n[:3] == ('project', PROJECT,
+                                              st.MAINTENANCE)]))
+        messages = [e['message'] or '' for e in db_api.events_get(sid)]
+        self.assertTrue(any('retried by admin from START_MAINTENANCE (host '
+                            'plug-in dummy on h1 reset' in m
+                            for m in messages), messages)
+
+    def test_skip_host_of_failed_session_then_retry(self):
+        sid = self.create(actions=[{'plugin': 'dummy', 'type': 'host',
+                                    'metadata': {'fail_on': ['h1']}}])
+        self.wait_event(sid, st.MAINTENANCE)
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        # No runner: applied at once.
+        self.manager.skip_host(self.ctx, sid, 'h1')
+        host = db_api.host_get(sid, 'h1')
+        self.assertEqual(st.HOST_SKIPPED, host['state'])
+        self.assertEqual('skipped by admin', host['details']['skipped'])
+        self.manager.retry_step(self.ctx, sid)
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        self.reply(sid, 'ACK_MAINTENANCE_COMPLETE')
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        hosts = {h['hostname']: h for h in db_api.hosts_get(sid)}
+        self.assertTrue(hosts['h2']['maintained'])
+        self.assertFalse(hosts['h1']['maintained'])
+        # A skipped host is not work left undone.
+        summary = self.summary(sid)
+        self.assertEqual((100, 1, 1, 1), (
+            summary['percent_done'], summary['hosts_done'],
+            summary['hosts_total'], summary['hosts_skipped']))
+
+
+class TestRecoveryWhilePaused(EngineTestCase):
+
+    _service = TestRecovery._service
+
+    def test_restart_keeps_a_paused_session_paused(self):
+        self.config(group='oslo_messaging_notifications', driver=['noop'])
+        svc = self._service()
+        sid = svc.manager.create_session(self.ctx, {
+            'workflow': 'wait_reply', 'hosts': ['h1', 'h2'],
+            'metadata': {'projects': [PROJECT]}})['session_id']
+        self.wait_event(sid, st.MAINTENANCE)
+        svc.manager.pause_session(self.ctx, sid)
+        self.wait_state(sid, st.PAUSED)
+        svc.stop()
+        svc2 = self._service()
+        self.assertEqual([sid], svc2.manager.running_sessions())
+        # The new runner waits, paused: it applies a skip (nothing is in
+        # flight) and stays PAUSED.
+        svc2.manager.skip_host(self.ctx, sid, 'h1')
+        wait_for(lambda: db_api.host_get(sid, 'h1')['state'] ==
+                 st.HOST_SKIPPED, what='h1 skipped while paused')
+        self.assertEqual(st.PAUSED, self.state(sid))
+        svc2.manager.resume_session(self.ctx, sid)
+        self.wait_state(sid, st.MAINTENANCE)
+        svc2.manager.project_reply(self.ctx, sid, PROJECT,
+                                   {'state': 'ACK_MAINTENANCE'})
+        self.wait_event(sid, st.MAINTENANCE_COMPLETE)
+        svc2.manager.project_reply(self.ctx, sid, PROJECT,
+                                   {'state': 'ACK_MAINTENANCE_COMPLETE'})
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        states = [e['state'] for e in db_api.events_get(sid)
+                  if e['kind'] == st.EVENT_STATE]
+        self.assertNotIn(st.MAINTENANCE_FAILED, states)
+        self.assertEqual(['h2'], [h['hostname'] for h in db_api.hosts_get(
+            sid) if h['maintained']])

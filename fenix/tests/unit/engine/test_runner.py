@@ -1,12 +1,14 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""SessionRunner's wake-ups: topics, and stop."""
+"""SessionRunner's wake-ups: topics, stop, and the admin's requests."""
 import threading
 
 from fenix.common import states as st
+from fenix.db import api as db_api
 from fenix.engine import runner as session_runner
 from fenix.tests import base
+from fenix.tests import db_fixture
 
 WAIT = 10
 
@@ -96,3 +98,33 @@ class WakeTopicsTest(base.TestCase):
         self.runner.wake(st.WAKE_REPLY)
         self.assertFalse(self.runner.wait(0.05, topic=st.WAKE_REPORT,
                                           since=mark))
+
+
+class ControlCacheTest(base.TestCase):
+    """SessionRunner.control(): the admin's requests, read from the
+    database again only after a control (or untopical) wake-up."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = db_api
+        self.useFixture(db_fixture.Database(self.tmpdir))
+        self.sid = db_api.session_create({
+            'state': st.MAINTENANCE, 'workflow': 'wait_reply',
+            'hosts': [{'hostname': 'h1'}, {'hostname': 'h2'}]})[
+                'session_id']
+        self.runner = session_runner.SessionRunner(self.sid, notifier=None)
+
+    def test_read_again_only_after_a_control_wake_up(self):
+        self.assertEqual((False, {}), self.runner.control())
+        self.db.session_update(self.sid, {'hold_requested': True})
+        self.db.host_update(self.sid, 'h2', {
+            'skip_requested': True, 'details': {'skip_reason': 'RMA'}})
+        # Other wake-ups do not make it look again.
+        self.runner.wake(st.WAKE_REPLY)
+        self.runner.wake(st.WAKE_INTERNAL)
+        self.assertEqual((False, {}), self.runner.control())
+        self.runner.wake(st.WAKE_CONTROL)
+        self.assertEqual((True, {'h2': 'RMA'}), self.runner.control())
+        self.db.session_update(self.sid, {'hold_requested': False})
+        self.runner.wake()
+        self.assertEqual((False, {'h2': 'RMA'}), self.runner.control())

@@ -20,6 +20,8 @@ Create Date: 2026-12-05 07:00:00
 * ``hosts.skip_requested``: an admin asked to skip the host.
 * ``hosts.announced_state``: the last ``maintenance.host`` state announced
   for the host (IN_MAINTENANCE is not announced twice).
+* ``sessions.estimate``: a small summary of the plan's durations, for the
+  ETA.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -49,6 +51,8 @@ def upgrade():
                   sa.Column('hold_requested', sa.Boolean(), nullable=False,
                             server_default=sa.false()))
     op.add_column('sessions', sa.Column('hold_state', sa.String(32),
+                                        nullable=True))
+    op.add_column('sessions', sa.Column('estimate', sa.Text(),
                                         nullable=True))
     op.add_column('hosts',
                   sa.Column('skip_requested', sa.Boolean(), nullable=False,
