@@ -376,6 +376,11 @@ class FenixClient(object):
     def update_session(self, session_id, body):
         return self.put('/v1/maintenance/%s' % session_id, body)
 
+    def control_session(self, session_id, action, **fields):
+        """Pause, resume, skip a host or retry: POST {"action": ...}."""
+        return self.request('POST', '/v1/maintenance/%s' % session_id,
+                            dict(fields, action=action))
+
     def delete_session(self, session_id):
         return self.delete('/v1/maintenance/%s' % session_id)
 

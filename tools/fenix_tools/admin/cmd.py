@@ -161,13 +161,36 @@ def build_parser():
     delete.add_argument('session_id')
 
     cont = sub.add_parser('continue',
-                          help='Continue a failed or paused session.')
+                          help='Continue a failed session: its step starts '
+                               'afresh, projects are asked again.')
     cont.add_argument('session_id')
     cont.add_argument('--state', help='State to continue from.')
     cont.add_argument('--follow', action='store_true',
                       help='Follow the session until it ends.')
     _add_follow_options(cont)
-    for sp in (create, show, follow, listing, delete, cont):
+
+    pause = sub.add_parser('pause',
+                           help='Pause a session: steps in flight finish, '
+                                'no new one starts.')
+    pause.add_argument('session_id')
+    pause.add_argument('--reason', help='Why (kept in the history).')
+    resume = sub.add_parser('resume', help='Resume a paused session.')
+    resume.add_argument('session_id')
+    skip = sub.add_parser('skip', help='Skip a host of a session: it is '
+                                       'left unmaintained and in service.')
+    skip.add_argument('session_id')
+    skip.add_argument('host')
+    skip.add_argument('--reason', help='Why (shown on the host).')
+    retry = sub.add_parser('retry',
+                           help='Retry the failed step of a failed session, '
+                                'keeping the answers projects gave.')
+    retry.add_argument('session_id')
+    for sp in (resume, retry):
+        sp.add_argument('--follow', action='store_true',
+                        help='Follow the session until it ends.')
+        _add_follow_options(sp)
+    for sp in (create, show, follow, listing, delete, cont, pause, resume,
+               skip, retry):
         _add_common_options(sp)
     return parser
 
@@ -279,7 +302,40 @@ def run(args, out=sys.stdout, client=None):
         if args.follow:
             return _follow(client, args.session_id, args, out)
         return EXIT_OK
+    if command in CONTROL_COMMANDS:
+        return _control(client, args, out)
     raise ValueError('unknown command %r' % command)
+
+
+# fenix-admin command -> the action of POST /v1/maintenance/{id}.
+CONTROL_COMMANDS = {'pause': 'pause', 'resume': 'resume',
+                    'skip': 'skip_host', 'retry': 'retry'}
+
+
+def _control(client, args, out):
+    fields = {}
+    if getattr(args, 'reason', None):
+        fields['reason'] = args.reason
+    if args.command == 'skip':
+        fields['host'] = args.host
+    answer = client.control_session(args.session_id,
+                                    CONTROL_COMMANDS[args.command],
+                                    **fields) or {}
+    if args.command == 'pause':
+        text = ('Session %s: pause requested; it shows PAUSED once the '
+                'steps in flight are done' % args.session_id)
+    elif args.command == 'skip':
+        text = 'Session %s: host %s to be skipped' % (args.session_id,
+                                                      args.host)
+    else:
+        text = 'Session %s: %s, now %s' % (
+            args.session_id,
+            'resumed' if args.command == 'resume' else 'retried',
+            answer.get('state') or '?')
+    _print(out, args, answer or {'session_id': args.session_id}, text)
+    if getattr(args, 'follow', False):
+        return _follow(client, args.session_id, args, out)
+    return EXIT_OK
 
 
 def main(argv=None, out=None, client=None):

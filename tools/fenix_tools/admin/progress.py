@@ -158,15 +158,20 @@ def render_bar(done, total, width=BAR_WIDTH):
 def render_progress(detail, elapsed=None):
     """One line: bar, hosts done/total, state, per-project state."""
     done, total = host_counts(detail)
-    line = '%s %d/%d hosts %3.0f%% %s' % (
+    part = session_part(detail)
+    line = '%s %d/%d hosts %3.0f%% %s%s' % (
         render_bar(done, total), done, total, percent_of(detail),
-        state_of(detail) or '?')
+        state_of(detail) or '?',
+        ' (pausing)' if part.get('pause_requested') else '')
     projects = projects_of(detail)
     if projects:
         line += ' | ' + ' '.join(
             '%s=%s' % (short_id(_first(p, 'project_id', 'id')),
                        project_state(p))
             for p in projects)
+    if part.get('seconds_left') is not None and \
+            state_of(detail) not in FINAL_STATES:
+        line += ' | ~%ds left' % int(part['seconds_left'])
     if elapsed is not None:
         line += ' | %ds' % int(elapsed)
     return line

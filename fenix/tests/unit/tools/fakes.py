@@ -80,6 +80,7 @@ class FakeFenix(object):
                     self._detail)
         s.add_route('GET', r'/v1/maintenance/(?P<sid>[^/]+)', self._show)
         s.add_route('PUT', r'/v1/maintenance/(?P<sid>[^/]+)', self._update)
+        s.add_route('POST', r'/v1/maintenance/(?P<sid>[^/]+)', self._update)
         s.add_route('DELETE', r'/v1/maintenance/(?P<sid>[^/]+)',
                     self._delete)
         s.add_route('GET', r'/v1/maintenance/(?P<sid>[^/]+)/(?P<pid>[^/]+)',

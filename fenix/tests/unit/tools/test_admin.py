@@ -117,6 +117,15 @@ class TestRendering(base.TestCase):
                    reply='ACK_PLANNED_MAINTENANCE'))
         self.assertIn('abcdef01=ACK_PLANNED_MAINTENANCE', line)
 
+    def test_progress_shows_pausing_and_time_left(self):
+        doc = dict(detail('PLANNED_MAINTENANCE', done=1),
+                   pause_requested=True, seconds_left=125)
+        line = progress.render_progress(doc)
+        self.assertIn('PLANNED_MAINTENANCE (pausing)', line)
+        self.assertIn('~125s left', line)
+        done = dict(detail('MAINTENANCE_DONE', done=3), seconds_left=0)
+        self.assertNotIn('left', progress.render_progress(done))
+
     def test_progress_from_summary_only(self):
         doc = {'session_id': 'S', 'state': 'SCALE_IN',
                'hosts_done': 2, 'hosts_total': 4, 'percent_done': 50}
@@ -274,6 +283,26 @@ class TestAgainstFakeFenix(base.TestCase):
         self.assertEqual(2, code)
         self.assertIn('HTTP 404', self.stderr.getvalue())
         self.assertIn('Session S not found', self.stderr.getvalue())
+
+    def test_pause_resume_skip_retry(self):
+        self.fenix.details['S'] = [detail('MAINTENANCE_DONE', done=3)]
+        for argv, body, words in [
+                (('pause', 'S', '--reason', 'freeze'),
+                 {'action': 'pause', 'reason': 'freeze'},
+                 'pause requested'),
+                (('resume', 'S'), {'action': 'resume'}, 'resumed'),
+                (('skip', 'S', 'compute-2', '--reason', 'RMA'),
+                 {'action': 'skip_host', 'host': 'compute-2',
+                  'reason': 'RMA'}, 'host compute-2 to be skipped'),
+                (('retry', 'S', '--follow', '--interval', '0.01'),
+                 {'action': 'retry'}, 'retried')]:
+            code, out = self.run_cmd(*argv)
+            self.assertEqual(0, code, out)
+            self.assertIn(words, out)
+            post = [c for c in self.fenix.calls if c[0] == 'POST'][-1]
+            self.assertEqual(('/v1/maintenance/S', body), post[1:3])
+        # --follow followed the session to its end.
+        self.assertIn('Session S: MAINTENANCE_DONE', out)
 
     def test_unreachable(self):
         port = common.free_port()
