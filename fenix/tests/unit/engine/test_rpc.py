@@ -99,6 +99,31 @@ class RPCTestMixin(object):
                               'dummy', 'c1', {'state': 'FAILED'})
         self.assertEqual(409, e.code)
 
+    def test_session_control_calls_are_1_1(self):
+        sid = self.api.create_session(self.ctx, {
+            'workflow': 'wait_reply', 'hosts': ['h1'],
+            'metadata': {'projects': []}})['session_id']
+        test_manager.wait_for(
+            lambda: self.api.get_session(self.ctx, sid)['state'] ==
+            'MAINTENANCE_DONE', what='session done')
+        # Each reaches the engine (RPC 1.1) and its answer keeps its
+        # status across the bus.
+        for call, args, error, code in [
+                (self.api.pause_session, (sid,),
+                 exception.SessionStateConflict, 409),
+                (self.api.resume_session, (sid,),
+                 exception.SessionStateConflict, 409),
+                (self.api.retry_step, (sid,),
+                 exception.SessionStateConflict, 409),
+                (self.api.skip_host, (sid, 'h1'),
+                 exception.SessionStateConflict, 409),
+                (self.api.skip_host, ('missing', 'h1'),
+                 exception.SessionNotFound, 404)]:
+            e = self.assertRaises(error, call, self.ctx, *args)
+            self.assertEqual(code, e.code)
+        cctxt = self.api.client.prepare(version='1.1')
+        self.assertTrue(cctxt.can_send_version('1.1'))
+
     def test_no_engine_is_503(self):
         self._stop_server()
         self.server = None
