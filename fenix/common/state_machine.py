@@ -174,8 +174,15 @@ class Machine(object):
 def _session_table():
     table = {}
     for src in st.SESSION_STATES:
-        edges = {'to_%s' % dst.lower(): dst for dst in allowed_next(src)
-                 if dst != st.MAINTENANCE_FAILED}
+        if src == st.PAUSED:
+            # Back to where it was paused (hold_state), by a resume.
+            edges = {'resume_in_%s' % dst.lower(): dst
+                     for dst in TRANSITIONS[st.PAUSED]}
+        else:
+            edges = {'to_%s' % dst.lower(): dst for dst in allowed_next(src)
+                     if dst not in (st.MAINTENANCE_FAILED, st.PAUSED)}
+            if st.PAUSED in allowed_next(src):
+                edges['pause'] = st.PAUSED
         if st.MAINTENANCE_FAILED in allowed_next(src):
             edges['fail'] = st.MAINTENANCE_FAILED
         if src in RESUMABLE_FROM:
@@ -188,7 +195,9 @@ def _session_table():
 SESSION = Machine(
     'session', st.MAINTENANCE, _session_table(),
     doc='A maintenance session: the workflow moves it along TRANSITIONS; '
-        'any active state may fail; PUT continues a failed one.')
+        'any active state may fail; PUT continues (or a retry retries) a '
+        'failed one; an admin\'s pause holds it in PAUSED, once nothing is '
+        'in flight, until it resumes where it was paused.')
 
 HOST = Machine('host', st.HOST_PENDING, {
     st.HOST_PENDING: {'empty': st.HOST_EMPTYING,

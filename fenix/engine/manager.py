@@ -320,6 +320,7 @@ class EngineManager(object):
             r['state'] == st.RUN_RUNNING
             for r in db_api.action_runs_get(session_id, hostname=hostname))
         if in_maintenance and state != st.MAINTENANCE_FAILED:
+            # In a failed session nothing of it runs any more.
             raise exception.Conflict(
                 reason='host %s is in maintenance (its action plug-ins '
                        'run); it cannot be skipped now' % hostname)
@@ -344,9 +345,10 @@ class EngineManager(object):
 
         Unlike a continue (PUT, :meth:`update_session`), the exchanges
         with projects are kept (nobody is asked again): what failed is
-        reset (failed moves back to pending, failed action plug-in runs
-        to pending, run again as a new attempt) and the session goes on
-        from the state it failed in.
+        reset (failed moves back to pending; a failed action plug-in run
+        stays FAILED until it runs again, as a new attempt: its machine's
+        ``retry`` edge) and the session goes on from the state it failed
+        in.
         """
         session = db_api.session_get(session_id, with_plan=False)
         if session['state'] != st.MAINTENANCE_FAILED:
@@ -364,21 +366,17 @@ class EngineManager(object):
                 'action_state': st.ACTION_PENDING,
                 'action_message': 'retried after: %s'
                                   % (row['action_message'] or 'a failure')})
-            reset.append('move of instance %s' % row['instance_id'])
+            reset.append('move of instance %s reset' % row['instance_id'])
         for run in db_api.action_runs_get(session_id):
-            if run['state'] != st.RUN_FAILED:
-                continue
-            db_api.action_run_update(run['id'], {
-                'state': st.RUN_PENDING,
-                'message': 'retried after: %s'
-                           % (run['message'] or 'a failure')})
-            reset.append('%s plug-in %s on %s' % (
-                run['type'], run['plugin'], run['hostname'] or 'session'))
+            if run['state'] == st.RUN_FAILED:
+                reset.append('%s plug-in %s on %s runs again' % (
+                    run['type'], run['plugin'],
+                    run['hostname'] or 'session'))
         return self._restart(
             context, session, target,
-            'retried by %s from %s (%s reset; projects are not asked '
-            'again)' % (_who(context), target,
-                        ', '.join(reset) or 'nothing failed to reset'))
+            'retried by %s from %s (%s; projects are not asked again)'
+            % (_who(context), target,
+               ', '.join(reset) or 'nothing failed to reset'))
 
     def _summary(self, session_id):
         return views.session_summary(

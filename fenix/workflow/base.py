@@ -268,6 +268,11 @@ class BaseWorkflow(object):
                                {'disabled_by_fenix': False})
             self.record(st.EVENT_HOST, 'nova-compute enabled on %s again '
                         '(skipped)' % hostname, host=hostname)
+        if host['state'] == st.HOST_IN_MAINTENANCE:
+            # Its maintenance did not complete (the session failed in it):
+            # it failed, then it is skipped (the host machine's edges).
+            db_api.host_update(self.session_id, hostname,
+                               {'state': st.HOST_FAILED})
         details.pop('deferred', None)
         details['skipped'] = reason
         db_api.host_update(self.session_id, hostname, {

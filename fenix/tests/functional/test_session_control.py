@@ -98,7 +98,9 @@ class SessionControlTestCase(tdw.DefaultWorkflowTestCase):
         # 3. Resume: the session goes on until the doomed migration fails.
         self.control(cloud, sid, action='resume')
         self.assertEqual(tdw.FAILED, cloud.wait_final(sid))
-        self.assertIn(doomed, cloud.summary(sid)['error'])
+        doomed_id = [i for i, n in cloud.server_names().items()
+                     if n == doomed][0]
+        self.assertIn(doomed_id, cloud.summary(sid)['error'])
         self.wait_hosts_enabled(cloud)
 
         # 4. Fixed: retry what failed.
@@ -130,8 +132,8 @@ class SessionControlTestCase(tdw.DefaultWorkflowTestCase):
         self.assert_history_says(detail, 'skip of host %s' % skipped,
                                  kind='admin')
         self.assert_history_says(detail, 'PAUSED', 'resumed', kind='state')
-        self.assert_history_says(detail, 'retried by', 'move of instance',
-                                 kind='state')
+        self.assert_history_says(detail, 'retried by', 'projects are not '
+                                 'asked again', kind='state')
         self.assert_clean(cloud)
 
     def test_default_workflow(self):

@@ -605,7 +605,7 @@ class TestSessionControl(EngineTestCase):
                                               st.MAINTENANCE)]))
         messages = [e['message'] or '' for e in db_api.events_get(sid)]
         self.assertTrue(any('retried by admin from START_MAINTENANCE (host '
-                            'plug-in dummy on h1 reset' in m
+                            'plug-in dummy on h1 runs again' in m
                             for m in messages), messages)
 
     def test_skip_host_of_failed_session_then_retry(self):

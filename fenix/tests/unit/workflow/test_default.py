@@ -285,7 +285,7 @@ class TestProjects(WorkflowTest):
         at = timeutils.after(600, start)
         slept = []
 
-        def sleep(wf, seconds):
+        def sleep(wf, seconds, holdable=False):
             # What had happened to the hosts when the wait began.
             slept.append((seconds, [e for e in db_api.events_get(sid)
                                     if e['kind'] == st.EVENT_HOST]))
@@ -313,7 +313,7 @@ class TestProjects(WorkflowTest):
                                              'lead_time': 300})
         waits = []
 
-        def sleep(wf, seconds):
+        def sleep(wf, seconds, holdable=False):
             waits.append((seconds, list(self.cloud.moves)))
 
         self.useFixture(fixtures.MockPatchObject(
