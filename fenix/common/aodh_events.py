@@ -53,7 +53,7 @@ PROJECT_EVENT_TRAITS = _payload(
     ('service', TEXT), ('project_id', TEXT), ('session_id', TEXT),
     ('state', TEXT), ('instance_ids', TEXT), ('allowed_actions', TEXT),
     ('actions_at', DATETIME), ('reply_at', DATETIME), ('reply_url', TEXT),
-    ('metadata', TEXT))
+    ('metadata', TEXT), ('event_id', TEXT))
 HOST_EVENT_TRAITS = _payload(
     ('service', TEXT), ('host', TEXT), ('project_id', TEXT),
     ('session_id', TEXT), ('state', TEXT))

@@ -7,6 +7,8 @@ Payload versions (bump on any change, keep the history):
 
   1.0 - project event (maintenance.planned / maintenance.scheduled),
         maintenance.host and maintenance.session as in SPEC 4.
+  1.1 - project event: ``event_id``, the id of the event (its
+        ``reply_url`` names it too); every key of 1.0 is unchanged.
 
 With ``[notification_aodh] enabled`` each notification is also published
 straight to AODH's listener as the event Ceilometer's notification agent
@@ -24,7 +26,7 @@ from fenix.common import timeutils
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
-PAYLOAD_VERSION = '1.0'
+PAYLOAD_VERSION = '1.1'
 PUBLISHER_ID = aev.PUBLISHER_ID
 SERVICE = 'fenix'
 HOST_EVENT_TYPE = 'maintenance.host'
@@ -87,7 +89,9 @@ class Notifier(object):
 
     def project_event(self, session_id, project_id, state, instance_ids,
                       reply_url, allowed_actions=(), actions_at=None,
-                      reply_at=None, metadata=None):
+                      reply_at=None, metadata=None, event_id=None):
+        """``event_id``: the id of this event (payload key ``event_id``);
+        a reply names it to be taken as the answer to this very event."""
         payload = {
             'service': SERVICE,
             'project_id': project_id,
@@ -99,6 +103,7 @@ class Notifier(object):
             'reply_at': timeutils.format_time(reply_at),
             'reply_url': reply_url,
             'metadata': metadata or {},
+            'event_id': event_id,
         }
         for event_type in CONF.workflow.project_event_types:
             self._send(event_type, payload, aev.PROJECT_EVENT_TRAITS)

@@ -167,6 +167,13 @@ def _retry_on_deadlock(fn):
         retry_on_deadlock=True)(fn)
 
 
+def retry_on_deadlock(fn):
+    """For a caller's function that opens a :func:`transaction` of its
+    own: run it again (a new transaction) when the database chose it as
+    a deadlock's victim."""
+    return _retry_on_deadlock(fn)
+
+
 def _retry_on_duplicate(fn):
     return oslo_db_api.wrap_db_retry(
         max_retries=5, retry_interval=0.05, max_retry_interval=1,
@@ -549,27 +556,48 @@ def host_update(session_id, hostname, values):
 
 # --- projects --------------------------------------------------------------
 
-def _project_row(session, session_id, project_id):
-    row = session.execute(sa.select(models.Project).where(
+def _project_row(session, session_id, project_id, for_update=False):
+    stmt = sa.select(models.Project).where(
         models.Project.session_id == session_id,
-        models.Project.project_id == project_id)).scalar_one_or_none()
+        models.Project.project_id == project_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
     if row is None:
         raise exception.ProjectNotFound(project_id=project_id,
                                         session_id=session_id)
     return row
 
 
-def projects_get(session_id):
-    with _reader() as session:
-        return _dicts(session.execute(
-            sa.select(models.Project)
+def _locking(for_update):
+    """The transaction of a read: a locking read (``for_update``) is a
+    writer's, so that on SQLite too it waits for the writer before it (and
+    the writer after it waits for its transaction to end)."""
+    return _writer() if for_update else _reader()
+
+
+def projects_get(session_id, for_update=False):
+    """The projects of a session, in insert order.
+
+    ``for_update``: lock the rows (``SELECT ... FOR UPDATE``) until the
+    end of the enclosing :func:`transaction`; a reply being stored at the
+    same time is then either seen or stored after it.
+    """
+    stmt = (sa.select(models.Project)
             .where(models.Project.session_id == session_id)
-            .order_by(models.Project.id)).scalars())
+            .order_by(models.Project.id))
+    if for_update:
+        stmt = stmt.with_for_update()
+    with _locking(for_update) as session:
+        return _dicts(session.execute(stmt).scalars())
 
 
-def project_get(session_id, project_id):
-    with _reader() as session:
-        return _project_row(session, session_id, project_id).to_dict()
+def project_get(session_id, project_id, for_update=False):
+    """One project of a session; ``for_update`` as for
+    :func:`projects_get`."""
+    with _locking(for_update) as session:
+        return _project_row(session, session_id, project_id,
+                            for_update=for_update).to_dict()
 
 
 def _upsert_rows(session, session_id, model, key, items, required=()):
@@ -654,10 +682,13 @@ def projects_update(session_id, values, project_ids=None):
 
 # --- instances -------------------------------------------------------------
 
-def _instance_row(session, session_id, instance_id):
-    row = session.execute(sa.select(models.Instance).where(
+def _instance_row(session, session_id, instance_id, for_update=False):
+    stmt = sa.select(models.Instance).where(
         models.Instance.session_id == session_id,
-        models.Instance.instance_id == instance_id)).scalar_one_or_none()
+        models.Instance.instance_id == instance_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
     if row is None:
         raise exception.InstanceNotFound(
             instance_id=instance_id, project_id='?', session_id=session_id)
@@ -686,9 +717,12 @@ def instances_get(session_id, project_id=None, host=None,
     return _dicts(sorted(rows, key=lambda r: r.id))
 
 
-def instance_get(session_id, instance_id):
-    with _reader() as session:
-        return _instance_row(session, session_id, instance_id).to_dict()
+def instance_get(session_id, instance_id, for_update=False):
+    """One instance of a session; ``for_update`` as for
+    :func:`projects_get`."""
+    with _locking(for_update) as session:
+        return _instance_row(session, session_id, instance_id,
+                             for_update=for_update).to_dict()
 
 
 @_retry_on_duplicate

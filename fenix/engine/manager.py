@@ -20,6 +20,7 @@ from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.engine import replies
 from fenix.engine import rpcapi
 from fenix.engine import runner as session_runner
 from fenix.engine import views
@@ -175,13 +176,17 @@ class EngineManager(object):
         target = values.get('state') or _failed_in(session)
         state_machine.check_resume(session['state'], target)
         self._wait_failed_runner(session_id)
-        db_api.projects_update(session_id, {'event': None, 'reply': None,
-                                            'reply_at': None})
+        # The step starts afresh: projects are asked again (what was moved
+        # or maintained stays recorded and is not repeated). The events
+        # are closed with their ids: a late reply to one is refused.
+        cleared = {'event': None, 'event_id': None, 'reply': None,
+                   'reply_at': None}
+        db_api.projects_update(session_id, cleared)
         for instance in db_api.instances_get(session_id):
-            if instance['event'] or instance['reply']:
+            if instance['event'] or instance['reply'] or \
+                    instance['event_id']:
                 db_api.instance_update(session_id, instance['instance_id'],
-                                       {'event': None, 'reply': None,
-                                        'reply_at': None})
+                                       cleared)
         self._workflow(session).restart_step()
         return self._restart(context, session, target,
                              'continued by %s from %s'
@@ -383,104 +388,168 @@ class EngineManager(object):
             db_api.session_get(session_id, with_plan=False))
 
     # --- RPC: projects ----------------------------------------------------
-    def get_project(self, context, session_id, project_id):
+    # Which event a reply answers, and why one is refused: see
+    # fenix.engine.replies.
+
+    def get_project(self, context, session_id, project_id, event_id=None):
         project = db_api.project_get(session_id, project_id)
+        replies.check_current(project, replies.project_subject(project_id),
+                              event_id, 'The request')
         instances = db_api.instances_get(session_id, project_id=project_id)
-        tagged = [i['instance_id'] for i in instances
-                  if project['event'] and i['event'] == project['event']]
         return {'session_id': session_id, 'project_id': project_id,
-                'state': project['event'], 'reply': project['reply'],
+                'state': project['event'], 'event_id': project['event_id'],
+                'reply': project['reply'],
                 'reply_at': timeutils.format_time(project['reply_at']),
-                'instance_ids': tagged or [i['instance_id']
-                                           for i in instances]}
+                'instance_ids': replies.concerned_instances(project,
+                                                            instances)}
 
     @staticmethod
-    def _check_reply(reply_state, event, **ids):
-        if reply_state == st.ack(st.INSTANCE_ACTION_DONE):
-            return False
-        if not event or reply_state not in (st.ack(event), st.nack(event)):
-            raise exception.ReplyConflict(
-                reply=reply_state, event=event or 'none',
-                project_id=ids.get('project_id'))
-        return True
+    def _informational(state):
+        """ACK_INSTANCE_ACTION_DONE: existing managers answer the
+        informational events; accepted and ignored, at any time."""
+        return state == st.ack(st.INSTANCE_ACTION_DONE)
 
-    def project_reply(self, context, session_id, project_id, reply):
-        session = db_api.session_get(session_id, with_plan=False)
-        project = db_api.project_get(session_id, project_id)
+    def project_reply(self, context, session_id, project_id, reply,
+                      event_id=None):
         state = reply['state']
-        if not self._check_reply(state, project['event'],
-                                 project_id=project_id):
+        if self._informational(state):
+            db_api.session_get(session_id, with_plan=False)
+            db_api.project_get(session_id, project_id)
             return {'session_id': session_id, 'project_id': project_id,
                     'state': state}
-        actions = reply.get('instance_actions') or {}
-        known = {i['instance_id'] for i in
-                 db_api.instances_get(session_id, project_id=project_id)}
-        unknown = sorted(set(actions) - known)
-        if unknown:
-            raise exception.Invalid(
-                reason='instance_actions: %s not instance(s) of project %s '
-                       'in this session' % (', '.join(unknown), project_id))
-        merged = dict(project.get('instance_actions') or {})
-        merged.update(actions)
-        db_api.project_update(session_id, project_id, {
-            'reply': state, 'replied_at': timeutils.utcnow(),
-            'instance_actions': merged})
-        db_api.event_add(session_id, st.EVENT_REPLY, state=state,
-                         project_id=project_id,
-                         message='project %s replied %s' % (project_id,
-                                                            state),
-                         data={'instance_actions': actions})
+        session, project = self._apply_project_reply(
+            session_id, project_id, reply, event_id)
         self._wake(context, session, st.WAKE_REPLY)
         return {'session_id': session_id, 'project_id': project_id,
-                'state': state, 'instance_actions': merged}
+                'state': state, 'event_id': project['event_id'],
+                'instance_actions': project['instance_actions']}
+
+    @staticmethod
+    def _locked_row(read, session_id):
+        """``read()`` (a locking read of a project or instance row, first
+        in its transaction: on MySQL the snapshot of the reads after it
+        is then not older than the row); a session that does not exist is
+        SessionNotFound, not the row's NotFound."""
+        try:
+            return read()
+        except exception.NotFound:
+            db_api.session_get(session_id, with_plan=False)
+            raise
+
+    @db_api.retry_on_deadlock
+    def _apply_project_reply(self, session_id, project_id, reply, event_id):
+        """Judge and store a project reply in one transaction, the
+        project's row locked: two copies of one reply cannot both be
+        applied, nor one be applied to an event that replaced its own.
+        Returns (the session's row, the project's updated row)."""
+        state = reply['state']
+        actions = reply.get('instance_actions') or {}
+        with db_api.transaction():
+            project = self._locked_row(lambda: db_api.project_get(
+                session_id, project_id, for_update=True), session_id)
+            session = db_api.session_get(session_id, with_plan=False)
+            instances = db_api.instances_get(session_id,
+                                             project_id=project_id)
+            unknown = sorted(set(actions) -
+                             {i['instance_id'] for i in instances})
+            if unknown:
+                raise exception.Invalid(
+                    reason='instance_actions: %s not instance(s) of project '
+                           '%s in this session' % (', '.join(unknown),
+                                                   project_id))
+            replies.judge(state, project,
+                          replies.project_subject(project_id), session,
+                          event_id=event_id, named=actions,
+                          concerned=replies.concerned_instances(
+                              project, instances))
+            merged = dict(project.get('instance_actions') or {})
+            merged.update(actions)
+            updated = db_api.project_update(session_id, project_id, {
+                'reply': state, 'replied_at': timeutils.utcnow(),
+                'instance_actions': merged})
+            db_api.event_add(session_id, st.EVENT_REPLY, state=state,
+                             project_id=project_id,
+                             message='project %s replied %s to event %s'
+                             % (project_id, state, project['event_id']),
+                             data={'instance_actions': actions,
+                                   'event_id': project['event_id']})
+        return session, updated
 
     def get_project_instance(self, context, session_id, project_id,
-                             instance_id):
+                             instance_id, event_id=None):
         instance = self._instance_of(session_id, project_id, instance_id)
+        replies.check_current(
+            instance, replies.instance_subject(project_id, instance_id),
+            event_id, 'The request')
         return {'session_id': session_id, 'project_id': project_id,
                 'instance_id': instance_id,
                 'instance_ids': [instance_id],
-                'state': instance['event'], 'reply': instance['reply'],
+                'state': instance['event'],
+                'event_id': instance['event_id'],
+                'reply': instance['reply'],
                 'reply_at': timeutils.format_time(instance['reply_at']),
                 'host': instance['host'],
                 'instance_action': instance['action'],
                 'action_state': instance['action_state']}
 
     @staticmethod
-    def _instance_of(session_id, project_id, instance_id, session=None):
-        if session is None:
+    def _instance_of(session_id, project_id, instance_id, session=None,
+                     for_update=False):
+        if session is None and not for_update:
             db_api.session_get(session_id, with_plan=False)
         try:
-            instance = db_api.instance_get(session_id, instance_id)
+            instance = db_api.instance_get(session_id, instance_id,
+                                           for_update=for_update)
         except exception.NotFound:
             instance = None
         if instance is None or instance['project_id'] != project_id:
+            if for_update:
+                db_api.session_get(session_id, with_plan=False)
             raise exception.InstanceNotFound(
                 session_id=session_id, project_id=project_id,
                 instance_id=instance_id)
         return instance
 
     def project_instance_reply(self, context, session_id, project_id,
-                               instance_id, reply):
-        session = db_api.session_get(session_id, with_plan=False)
-        instance = self._instance_of(session_id, project_id, instance_id,
-                                     session=session)
+                               instance_id, reply, event_id=None):
         state = reply['state']
-        if not self._check_reply(state, instance['event'],
-                                 project_id=project_id):
+        if self._informational(state):
+            self._instance_of(session_id, project_id, instance_id)
             return {'session_id': session_id, 'instance_id': instance_id,
                     'state': state}
-        values = {'reply': state, 'replied_at': timeutils.utcnow()}
-        if reply.get('instance_action'):
-            values['action'] = reply['instance_action']
-        db_api.instance_update(session_id, instance_id, values, history=dict(
-            kind=st.EVENT_REPLY, state=state, project_id=project_id,
-            instance_id=instance_id, message='instance %s: %s %s' % (
-                instance_id, state, reply.get('instance_action') or '')))
+        session, instance = self._apply_instance_reply(
+            session_id, project_id, instance_id, reply, event_id)
         self._wake(context, session, st.WAKE_REPLY)
         return {'session_id': session_id, 'project_id': project_id,
                 'instance_id': instance_id, 'state': state,
-                'instance_action': values.get('action', instance['action'])}
+                'event_id': instance['event_id'],
+                'instance_action': instance['action']}
+
+    @db_api.retry_on_deadlock
+    def _apply_instance_reply(self, session_id, project_id, instance_id,
+                              reply, event_id):
+        """As :meth:`_apply_project_reply`, for one instance's event."""
+        state = reply['state']
+        with db_api.transaction():
+            instance = self._instance_of(session_id, project_id,
+                                         instance_id, for_update=True)
+            session = db_api.session_get(session_id, with_plan=False)
+            replies.judge(state, instance,
+                          replies.instance_subject(project_id, instance_id),
+                          session, event_id=event_id)
+            values = {'reply': state, 'replied_at': timeutils.utcnow()}
+            if reply.get('instance_action'):
+                values['action'] = reply['instance_action']
+            instance = db_api.instance_update(
+                session_id, instance_id, values, history=dict(
+                    kind=st.EVENT_REPLY, state=state, project_id=project_id,
+                    instance_id=instance_id,
+                    message='instance %s: %s %s to event %s' % (
+                        instance_id, state,
+                        reply.get('instance_action') or '',
+                        instance['event_id']),
+                    data={'event_id': instance['event_id']}))
+        return session, instance
 
     # --- RPC: constraints -------------------------------------------------
     def list_instance_constraints(self, context, project_id=None):

@@ -22,7 +22,9 @@ CONF = cfg.CONF
 #         instance and instance-group constraints, action plug-in run
 #         reports, ping.
 #   1.1 - Event identity and session control: project_reply and
-#         project_instance_reply take the event_id the reply answers;
+#         project_instance_reply take the event_id the reply answers
+#         (get_project and get_project_instance the event_id the request
+#         names);
 #         report_action_run takes the attempt it reports on;
 #         pause_session, resume_session, skip_host and retry_step.
 RPC_API_VERSION = '1.1'
@@ -100,25 +102,36 @@ class EngineAPI(object):
                           session_id=session_id)
 
     # --- projects (VNFM) --------------------------------------------------
-    def get_project(self, context, session_id, project_id):
-        return self._call(context, 'get_project', session_id=session_id,
-                          project_id=project_id)
+    # ``event_id``: the event the request names (the ``?event_id=`` of the
+    # URL an event gave); only then is the call sent as 1.1, so that a
+    # request without one still reaches an engine of 1.0.
+    def _call_event(self, context, method, event_id, **kwargs):
+        if event_id is None:
+            return self._call(context, method, **kwargs)
+        return self._call(context, method, version='1.1', event_id=event_id,
+                          **kwargs)
 
-    def project_reply(self, context, session_id, project_id, reply):
-        return self._call(context, 'project_reply', session_id=session_id,
-                          project_id=project_id, reply=reply)
+    def get_project(self, context, session_id, project_id, event_id=None):
+        return self._call_event(context, 'get_project', event_id,
+                                session_id=session_id, project_id=project_id)
+
+    def project_reply(self, context, session_id, project_id, reply,
+                      event_id=None):
+        return self._call_event(context, 'project_reply', event_id,
+                                session_id=session_id, project_id=project_id,
+                                reply=reply)
 
     def get_project_instance(self, context, session_id, project_id,
-                             instance_id):
-        return self._call(context, 'get_project_instance',
-                          session_id=session_id, project_id=project_id,
-                          instance_id=instance_id)
+                             instance_id, event_id=None):
+        return self._call_event(context, 'get_project_instance', event_id,
+                                session_id=session_id, project_id=project_id,
+                                instance_id=instance_id)
 
     def project_instance_reply(self, context, session_id, project_id,
-                               instance_id, reply):
-        return self._call(context, 'project_instance_reply',
-                          session_id=session_id, project_id=project_id,
-                          instance_id=instance_id, reply=reply)
+                               instance_id, reply, event_id=None):
+        return self._call_event(context, 'project_instance_reply', event_id,
+                                session_id=session_id, project_id=project_id,
+                                instance_id=instance_id, reply=reply)
 
     # --- constraints ------------------------------------------------------
     def list_instance_constraints(self, context, project_id=None):

@@ -83,12 +83,14 @@ def session_detail(session):
         'finished_at')})
         for h in hosts]
     view['projects'] = [_times({k: p[k] for k in (
-        'project_id', 'has_manager', 'event', 'event_at', 'actions_at',
-        'reply_at', 'reply', 'replied_at', 'instance_actions')})
+        'project_id', 'has_manager', 'event', 'event_id', 'event_at',
+        'actions_at', 'reply_at', 'reply', 'replied_at',
+        'instance_actions')})
         for p in db_api.projects_get(sid)]
     view['instances'] = [_times({k: i[k] for k in (
         'instance_id', 'instance_name', 'project_id', 'host', 'vm_state',
-        'event', 'reply', 'action', 'action_state', 'action_attempts',
+        'event', 'event_id', 'reply', 'action', 'action_state',
+        'action_attempts',
         'action_message', 'details')})
         for i in db_api.instances_get(sid)]
     view['action_plugins'] = [

@@ -14,9 +14,11 @@ The base class gives plug-ins:
 
 * the session and its rows (always read fresh from the database);
 * the history (:meth:`record`);
-* project events with deadlines in the future, and waiting for replies
-  that wakes at once when one arrives (:meth:`notify_projects`,
-  :meth:`wait_project_replies`, and the per-instance variants);
+* project events with deadlines in the future, each with an id of its
+  own that its ``reply_url`` names, and waiting for the replies to those
+  very events, waking at once when one arrives (:meth:`notify_projects`,
+  :meth:`wait_project_replies`, and the per-instance variants; see
+  :mod:`fenix.engine.replies` for how a reply is matched to its event);
 * host events and action plug-in runs (:meth:`run_action_plugins`);
 * the OpenStack facade (:attr:`cloud`) and cleanup of hosts it disabled;
 * the admin's control of a running session (SPEC 3.7): :meth:`may_start`
@@ -38,9 +40,12 @@ rows. A host an admin asked to skip gets no new step; once nothing of it
 is in flight :meth:`skip_host` re-enables it if this session disabled it
 and marks it SKIPPED, and the session goes on with the others.
 """
+import collections
 import datetime
 import os
 import shutil
+from urllib import parse as urlparse
+import uuid
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -61,6 +66,17 @@ ALL_ACTIONS = list(st.INSTANCE_ACTIONS)
 # idempotent, fails instead of being started again.
 INTERRUPTED_NOT_REPEATABLE = ('interrupted by an engine restart; not safe to '
                               'repeat: retry it after checking the host')
+
+# What :meth:`BaseWorkflow.notify_projects` and
+# :meth:`BaseWorkflow.notify_instance` return: the event's name, its reply
+# deadline and {project_id (or instance_id): event_id} of what was sent.
+SentEvent = collections.namedtuple('SentEvent',
+                                   ['event', 'reply_at', 'event_ids'])
+
+
+def new_event_id():
+    """The id of a new project or instance event."""
+    return str(uuid.uuid4())
 
 
 def api_base_url():
@@ -343,117 +359,201 @@ class BaseWorkflow(object):
             self.runner.wait(left, topic=topic, since=mark)
 
     # --- project events ---------------------------------------------------
-    def project_url(self, project_id, instance_id=None):
+    def project_url(self, project_id, instance_id=None, event_id=None):
+        """The project's (or instance's) URL in the API; with ``event_id``
+        it names that event (the ``reply_url`` of the event)."""
         url = '%s/v1/maintenance/%s/%s' % (api_base_url(), self.session_id,
                                            project_id)
         if instance_id:
             url += '/' + instance_id
+        if event_id:
+            url += '?' + urlparse.urlencode({'event_id': event_id})
         return url
 
-    def notify_projects(self, event, project_ids, allowed_actions=(),
-                        actions_at=None, window=None, metadata=None,
-                        instance_ids=None):
-        """Send ``event`` to each project, recording it first.
+    def _event_times(self, event, session, window, actions_at):
+        """(now, reply_at, actions_at) of an event sent now.
 
-        ``instance_ids``: optional {project_id: [ids]} of the instances the
-        event is about (tagged so that GET of the project URL lists them).
-        Returns the reply deadline.
+        ``reply_at`` is a whole second (rounded up): the deadline the
+        workflow waits for is then exactly the one every database stores
+        and the payload shows, so a reply the engine takes in time is one
+        the workflow sees.
         """
-        session = self.session
         window = window or reply_window(event, session)
         now = timeutils.utcnow()
         reply_at = timeutils.after(window, now)
+        if reply_at.microsecond:
+            reply_at = reply_at.replace(microsecond=0) + \
+                datetime.timedelta(seconds=1)
         # The earliest time Fenix acts on what the event is about (it acts
         # once answered, and never before this); default the deadline.
-        actions_at = actions_at or reply_at
+        return now, reply_at, actions_at or reply_at
+
+    def notify_projects(self, event, project_ids, allowed_actions=(),
+                        actions_at=None, window=None, metadata=None,
+                        instance_ids=None, on_recorded=None):
+        """Send ``event`` to each project, recording it first.
+
+        Each project's event gets an id of its own; the rows (the
+        project's, and its instances tagged for the event), the history and
+        whatever ``on_recorded(sent)`` writes (a workflow keeps its
+        exchange there, so that after a restart it is found exactly when
+        the event was recorded) are one transaction, committed before the
+        first event goes out (a reply may come back at once).
+
+        ``instance_ids``: optional {project_id: [ids]} of the instances the
+        event is about (tagged so that GET of the project URL lists them);
+        without it the event is about all of the project's instances.
+        Returns a :class:`SentEvent`.
+        """
+        session = self.session
+        now, reply_at, actions_at = self._event_times(event, session, window,
+                                                      actions_at)
         if metadata is None:
             metadata = session.get('meta') or {}
+        sent = SentEvent(event, reply_at, {pid: new_event_id()
+                                           for pid in project_ids})
+        row = {'event': event, 'event_at': now, 'actions_at': actions_at,
+               'reply_at': reply_at, 'reply': None, 'replied_at': None}
+        with db_api.transaction():
+            for project_id in project_ids:
+                event_id = sent.event_ids[project_id]
+                db_api.project_update(self.session_id, project_id,
+                                      dict(row, event_id=event_id))
+                tagged = (instance_ids or {}).get(project_id)
+                if tagged is not None:
+                    db_api.instances_update(
+                        self.session_id, {'event': None, 'event_id': None},
+                        project_id=project_id)
+                db_api.instances_update(self.session_id,
+                                        dict(row, event_id=event_id),
+                                        project_id=project_id,
+                                        instance_ids=tagged)
+                self.record(st.EVENT_NOTIFY, '%s sent to project %s, reply '
+                            'by %s (event_id %s)'
+                            % (event, project_id,
+                               timeutils.format_time(reply_at), event_id),
+                            state=event, project_id=project_id)
+            if on_recorded is not None:
+                on_recorded(sent)
         for project_id in project_ids:
-            db_api.project_update(self.session_id, project_id, {
-                'event': event, 'event_at': now, 'actions_at': actions_at,
-                'reply_at': reply_at, 'reply': None, 'replied_at': None})
-            tagged = (instance_ids or {}).get(project_id)
-            if tagged is not None:
-                db_api.instances_update(self.session_id, {'event': None},
-                                        project_id=project_id)
-            db_api.instances_update(self.session_id, {'event': event},
-                                    project_id=project_id,
-                                    instance_ids=tagged)
-            self.notifier.project_event(
-                self.session_id, project_id, event,
-                instance_ids=self.project_url(project_id),
-                reply_url=self.project_url(project_id),
-                allowed_actions=allowed_actions, actions_at=actions_at,
-                reply_at=reply_at, metadata=metadata)
-            self.record(st.EVENT_NOTIFY, '%s sent to project %s, reply by %s'
-                        % (event, project_id,
-                           timeutils.format_time(reply_at)),
-                        state=event, project_id=project_id)
-        return reply_at
+            event_id = sent.event_ids[project_id]
+            try:
+                self.notifier.project_event(
+                    self.session_id, project_id, event,
+                    instance_ids=self.project_url(project_id,
+                                                  event_id=event_id),
+                    reply_url=self.project_url(project_id,
+                                               event_id=event_id),
+                    allowed_actions=allowed_actions, actions_at=actions_at,
+                    reply_at=reply_at, metadata=metadata, event_id=event_id)
+            except Exception as e:
+                self.record(st.EVENT_ERROR, 'sending %s to project %s failed:'
+                            ' %s' % (event, project_id, e), state=event,
+                            project_id=project_id)
+                raise
+        return sent
 
     def notify_instance(self, event, instance, allowed_actions=(),
                         actions_at=None, window=None, metadata=None,
                         session=None):
         """Per-instance event (nfv workflow): instance_ids holds the one id
-        and reply_url is the instance's own URL. Returns the deadline.
+        and reply_url is the instance's own URL naming the event. Returns
+        a :class:`SentEvent`.
 
         ``session``: the session's row when the caller has it (saves a
-        read per instance). The row and the history entry are written
-        before the event goes out (a reply may come back at once); a
-        failure to send is recorded as well.
+        read per instance). The row (with the event's id) and the history
+        entry are written before the event goes out (a reply may come back
+        at once); a failure to send is recorded as well.
         """
         session = session or self.session
-        window = window or reply_window(event, session)
-        now = timeutils.utcnow()
-        reply_at = timeutils.after(window, now)
-        # The earliest time Fenix acts on what the event is about (it acts
-        # once answered, and never before this); default the deadline.
-        actions_at = actions_at or reply_at
+        now, reply_at, actions_at = self._event_times(event, session, window,
+                                                      actions_at)
         if metadata is None:
             metadata = session.get('meta') or {}
         iid, pid = instance['instance_id'], instance['project_id']
+        event_id = new_event_id()
         self.update_instance(
-            iid, {'event': event, 'event_at': now, 'actions_at': actions_at,
-                  'reply_at': reply_at, 'reply': None, 'replied_at': None},
-            st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s'
-            % (event, iid, timeutils.format_time(reply_at)),
+            iid, {'event': event, 'event_id': event_id, 'event_at': now,
+                  'actions_at': actions_at, 'reply_at': reply_at,
+                  'reply': None, 'replied_at': None},
+            st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s '
+            '(event_id %s)' % (event, iid, timeutils.format_time(reply_at),
+                               event_id),
             state=event, project_id=pid)
         try:
             self.notifier.project_event(
                 self.session_id, pid, event, instance_ids=[iid],
-                reply_url=self.project_url(pid, iid),
+                reply_url=self.project_url(pid, iid, event_id=event_id),
                 allowed_actions=allowed_actions, actions_at=actions_at,
-                reply_at=reply_at, metadata=metadata)
+                reply_at=reply_at, metadata=metadata, event_id=event_id)
         except Exception as e:
             self.record(st.EVENT_ERROR, 'sending %s for instance %s failed: '
                         '%s' % (event, iid, e), state=event,
                         project_id=pid, instance_id=iid)
             raise
-        return reply_at
+        return SentEvent(event, reply_at, {iid: event_id})
 
     def instance_action_done(self, instance):
-        """Informational INSTANCE_ACTION_DONE for one moved instance."""
-        self.notifier.project_event(
-            self.session_id, instance['project_id'], st.INSTANCE_ACTION_DONE,
-            instance_ids=[instance['instance_id']],
-            reply_url=self.project_url(instance['project_id'],
-                                       instance['instance_id']),
-            metadata={})
+        """Informational INSTANCE_ACTION_DONE for one moved instance.
 
-    def wait_project_replies(self, event, project_ids, deadline):
+        It is the instance's current event from now on (with an id of its
+        own): a late reply to the event that asked about the move is
+        refused. It expects no answer (ACK_INSTANCE_ACTION_DONE is
+        accepted and ignored).
+        """
+        iid, pid = instance['instance_id'], instance['project_id']
+        event_id = new_event_id()
+        message = '%s sent for instance %s (event_id %s)' % (
+            st.INSTANCE_ACTION_DONE, iid, event_id)
+        try:
+            self.update_instance(
+                iid, {'event': st.INSTANCE_ACTION_DONE,
+                      'event_id': event_id, 'event_at': timeutils.utcnow(),
+                      'actions_at': None, 'reply_at': None, 'reply': None,
+                      'replied_at': None},
+                st.EVENT_NOTIFY, message, state=st.INSTANCE_ACTION_DONE,
+                project_id=pid)
+        except exception.NotFound:
+            # No row (any more): the manager is told all the same.
+            self.record(st.EVENT_NOTIFY, message, instance_id=iid,
+                        state=st.INSTANCE_ACTION_DONE, project_id=pid)
+        self.notifier.project_event(
+            self.session_id, pid, st.INSTANCE_ACTION_DONE,
+            instance_ids=[iid],
+            reply_url=self.project_url(pid, iid, event_id=event_id),
+            metadata={}, event_id=event_id)
+        return event_id
+
+    def wait_project_replies(self, event, project_ids, deadline,
+                             event_ids=None):
         """Wait until every project answered ``event`` or ``deadline``.
 
+        ``event_ids``: {project_id: id} of the events sent (the
+        :class:`SentEvent`'s): only a reply to that very event counts.
+        Without it (a plug-in written before event ids) a reply counts
+        when the project's current event has the name ``event``.
+
         Returns {project_id: reply} with None for a silent project. Wakes
-        at once when a reply is stored (the engine wakes the runner).
+        at once when a reply is stored (the engine wakes the runner). At
+        the deadline the rows are read once more with a lock: a reply
+        stored meanwhile is seen, one that comes later is refused by the
+        engine as late.
         """
         wanted = set(project_ids)
+        ids = dict(event_ids or {})
 
-        def replies():
+        def ours(row):
+            if ids.get(row['project_id']):
+                return row['event_id'] == ids[row['project_id']]
+            return row['event'] == event
+
+        def replies(for_update=False):
             rows = {p['project_id']: p for p in
-                    db_api.projects_get(self.session_id)
+                    db_api.projects_get(self.session_id,
+                                        for_update=for_update)
                     if p['project_id'] in wanted}
             return {pid: (rows[pid]['reply'] if rows.get(pid) and
-                          rows[pid]['event'] == event else None)
+                          ours(rows[pid]) else None)
                     for pid in wanted}
 
         def all_answered():
@@ -461,14 +561,25 @@ class BaseWorkflow(object):
 
         # Waiting is no step in flight: a pause needs not wait for the
         # replies (the exchange is recorded; it is waited for on resume).
-        self.wait_until(all_answered, deadline, holdable=True)
-        result = replies()
+        if not self.wait_until(all_answered, deadline, holdable=True):
+            with db_api.transaction():
+                result = replies(for_update=True)
+        else:
+            result = replies()
         for pid, reply in result.items():
             if reply is None:
                 self.record(st.EVENT_DECISION,
                             'project %s did not answer %s in time'
                             % (pid, event), state=event, project_id=pid)
         return result
+
+    def instance_reply_final(self, instance_id):
+        """The instance's row read with a lock: for a workflow about to
+        treat it as silent (its deadline passed), so that a reply stored
+        at that moment is either seen here or refused as late."""
+        with db_api.transaction():
+            return db_api.instance_get(self.session_id, instance_id,
+                                       for_update=True)
 
     # --- hosts and action plug-ins ----------------------------------------
     def host_event(self, hostname, state, host_values=None):

@@ -10,6 +10,8 @@ with a budget of 2) and answers every per-instance event. The VNFM's own
 checker must see no invariant broken; the cloud's record must show every
 host maintained once, only when empty, and nothing left disabled.
 """
+from urllib import parse as urlparse
+
 from fenix.tests.functional import cloud_fixture as cf
 from fenix.tests.functional import test_default_workflow as tdw
 
@@ -52,8 +54,10 @@ class NFVWorkflowTestCase(tdw.DefaultWorkflowTestCase):
         self.assertTrue(events)
         for e in events:
             self.assertEqual(1, len(e['instance_ids']), e)
-            self.assertTrue(e['reply_url'].endswith(
+            url = urlparse.urlsplit(e['reply_url'])
+            self.assertTrue(url.path.endswith(
                 '/%s' % e['instance_ids'][0]), e)
+            self.assertIn('event_id=', url.query, e)
         replies = [r for r in vnfm.replies.list()
                    if r['state'].split('_', 1)[1] in MOVE_EVENTS]
         self.assertEqual(len(events), len(replies))

@@ -28,6 +28,7 @@ none left disabled and no application invariant violated:
 import sys
 import threading
 import time
+from urllib import parse as urlparse
 
 from fenix.tests.integration import base
 
@@ -240,8 +241,9 @@ class TestSeed004NFV(Seed004TestCase):
         self.assertTrue(per_instance)
         for event in per_instance:
             self.assertEqual(1, len(event['instance_ids']), event)
-            self.assertTrue(event['reply_url'].endswith(
-                '/%s' % event['instance_ids'][0]), event)
+            self.assertTrue(urlparse.urlsplit(event['reply_url']).path
+                            .endswith('/%s' % event['instance_ids'][0]),
+                            event)
 
 
 class ComputeDownTestCase(Seed004TestCase):

@@ -57,7 +57,8 @@ Decisions of note (all written to the session history):
   ``plan`` and end without notifying anyone or touching a host.
 
 Every step is safe to run again after an engine restart: the exchange in
-progress (event, host, deadline) is kept in the session's ``plan``, moves
+progress (event, host, deadline, the id of each project's event) is kept
+in the session's ``plan``, moves
 already done are not repeated (Nova's current host decides), plug-in runs
 already DONE are skipped.
 
@@ -418,23 +419,41 @@ class DefaultWorkflow(base.BaseWorkflow):
     def _exchange(self, key, event, projects, hostname=None, **kwargs):
         """Send ``event`` to ``projects`` and wait for their replies.
 
-        ``key`` names this exchange: when the session's plan shows it
-        already sent (an engine restart), its deadline is kept and nothing
-        is sent again. ``hostname``: the host it is about (nothing is sent
-        once an admin skipped it). Returns {project_id: reply or None}.
+        ``key`` names this exchange. It is kept in the session's plan, in
+        the transaction that records the events, with its deadline and the
+        id of each project's event: when the plan shows it already sent (an
+        engine restart), nothing is sent again and a reply given meanwhile
+        (to those ids) counts. Only a reply to an event of this exchange
+        counts. ``hostname``: the host it is about (nothing is sent once an
+        admin skipped it). Returns {project_id: reply or None}.
         """
         pending = self._plan().get('exchange') or {}
         if pending.get('key') == key:
             projects = pending['projects']
             deadline = timeutils.parse_time(pending['reply_at'])
+            event_ids = pending.get('event_ids')
+            if event_ids is None:
+                # Kept by an engine that had no event ids: the rows have
+                # them if they were written since.
+                event_ids = {p['project_id']: p['event_id']
+                             for p in db_api.projects_get(self.session_id)
+                             if p['project_id'] in projects and
+                             p['event'] == event and p['event_id']}
         else:
             if not projects or not self.safe_point(hostname):
                 return {}
-            deadline = self.notify_projects(event, projects, **kwargs)
-            self._plan_update(exchange={
-                'key': key, 'event': event, 'projects': list(projects),
-                'reply_at': timeutils.format_time(deadline)})
-        return self.wait_project_replies(event, projects, deadline)
+
+            def keep(sent):
+                self._plan_update(exchange={
+                    'key': key, 'event': event, 'projects': list(projects),
+                    'reply_at': timeutils.format_time(sent.reply_at),
+                    'event_ids': dict(sent.event_ids)})
+
+            sent = self.notify_projects(event, projects, on_recorded=keep,
+                                        **kwargs)
+            deadline, event_ids = sent.reply_at, sent.event_ids
+        return self.wait_project_replies(event, projects, deadline,
+                                         event_ids=event_ids)
 
     def _exchange_done(self):
         self._plan_update(exchange=None)

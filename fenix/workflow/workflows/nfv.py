@@ -123,6 +123,8 @@ class _Job(object):
         self.event = None
         # Targets a move of this instance failed to reach.
         self.failed_targets = set()
+        # The id of the event sent for it: only a reply to that counts.
+        self.event_id = None
 
     @property
     def project_id(self):
@@ -586,6 +588,7 @@ class Executor(object):
                     row['reply_at']:
                 job.phase = NOTIFIED
                 job.event = row['event']
+                job.event_id = row['event_id']
                 job.notified = row['event_at'] or timeutils.utcnow()
                 job.reply_at = row['reply_at']
                 job.act_at = row['actions_at'] or row['reply_at']
@@ -694,6 +697,16 @@ class Executor(object):
                 'instance_name': job.server.get('name')})
             return wf.notify_instance(event, row, **kwargs)
 
+    @staticmethod
+    def _answers(job, row):
+        """The instance's row holds a reply to the event sent for ``job``
+        (not to an earlier or a later one)."""
+        if not row or not row.get('reply'):
+            return False
+        if job.event_id:
+            return row.get('event_id') == job.event_id
+        return row.get('event') == job.event
+
     def _decide(self, job, row):
         """The move of ``job`` once answered (or silent)."""
         wf = self.wf
@@ -703,6 +716,8 @@ class Executor(object):
         planned_kind, warn = planner.choose_move_kind(
             inst, nfv_plan.durations_of(self.options))
         project = self.projects.get(job.project_id)
+        if row and not self._answers(job, row):
+            row = None
         reply = (row or {}).get('reply')
         event = getattr(job, 'event', None) or (row or {}).get('event')
         action = note = None
@@ -1094,7 +1109,9 @@ class Executor(object):
         for future in [f for f in self.notes if f.done()]:
             job = self.notes.pop(future)
             try:
-                job.reply_at = future.result()
+                sent = future.result()
+                job.reply_at = sent.reply_at
+                job.event_id = sent.event_ids[job.iid]
                 job.phase = NOTIFIED
             except Exception as e:  # noqa - a failed event fails the run
                 LOG.exception('Event for %s failed', job.iid)
@@ -1243,11 +1260,21 @@ class Executor(object):
                     self._notify(job)
                 if job.phase == NOTIFIED:
                     row = self.rows.get(job.iid) or {}
-                    answered = bool(row.get('reply')) and \
-                        row.get('event') == getattr(job, 'event', None)
+                    answered = self._answers(job, row)
                     ready_at = job.act_at
                     if not answered:
                         ready_at = max(job.act_at, job.reply_at)
+                        if now >= ready_at:
+                            # Silent until now: look once more, with a
+                            # lock (a reply stored this moment counts;
+                            # a later one is refused as late).
+                            try:
+                                row = self.wf.instance_reply_final(job.iid)
+                            except exception.NotFound:
+                                row = {}
+                            self.rows[job.iid] = row
+                            if self._answers(job, row):
+                                ready_at = job.act_at
                     if now < ready_at:
                         left = (ready_at - now).total_seconds()
                         soonest = left if soonest is None else \

@@ -33,16 +33,20 @@ class WaitReplyWorkflow(base.BaseWorkflow):
         projects = self._projects()
         session = self.session
         # Resumed after a restart with the event already out: keep its
-        # deadline rather than send it again.
+        # deadline and its ids (a reply given meanwhile counts) rather
+        # than send it again.
         rows = {p['project_id']: p for p in
                 db_api.projects_get(self.session_id)}
         if projects and all(rows[p]['event'] == event and rows[p]['reply_at']
                             for p in projects):
             deadline = max(rows[p]['reply_at'] for p in projects)
+            event_ids = {p: rows[p]['event_id'] for p in projects}
         else:
-            deadline = self.notify_projects(
+            sent = self.notify_projects(
                 event, projects, actions_at=session['maintenance_at'])
-        replies = self.wait_project_replies(event, projects, deadline)
+            deadline, event_ids = sent.reply_at, sent.event_ids
+        replies = self.wait_project_replies(event, projects, deadline,
+                                            event_ids=event_ids)
         bad = {p: r for p, r in replies.items() if r != st.ack(event)}
         if bad:
             raise exception.WorkflowError(

@@ -66,7 +66,8 @@ DEFAULT_DEFINITIONS = [
          'actions_at': _t('actions_at', 'datetime'),
          'reply_at': _t('reply_at', 'datetime'),
          'reply_url': _t('reply_url'),
-         'metadata': _t('metadata')}},
+         'metadata': _t('metadata'),
+         'event_id': _t('event_id')}},
     {'event_type': 'maintenance.host',
      'traits': {
          'service': _t('service'),

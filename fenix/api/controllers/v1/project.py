@@ -7,11 +7,25 @@ project (VNFM) API.
 Existing managers send keys of their own in replies (``session_id``,
 ``instance_ids``, ...): they are accepted and dropped before the reply
 reaches the engine.
+
+Each event's ``reply_url`` names the event: ``?event_id=<id>``. The query
+parameter is passed to the engine, which refuses (409) a reply, or a
+read, that names an event no longer current (see
+:mod:`fenix.engine.replies`). Without it a reply is judged by what it
+says, as upstream managers build the URL themselves.
 """
+import uuid
+
+from oslo_utils import uuidutils
+
 from fenix.api.controllers import base
 from fenix.api import validation as v
+from fenix.common import exception
 from fenix.common.policies import project as pol
 from fenix.common import states
+
+# The query parameter naming the event a request is about.
+EVENT_ID = 'event_id'
 
 REPLY_SCHEMA = {
     'type': 'object',
@@ -41,6 +55,21 @@ def _reply(values, fields):
     return {k: values[k] for k in fields if values.get(k) is not None}
 
 
+def event_id():
+    """The ``event_id`` query parameter (None when absent); anything but
+    a UUID is a 400 naming it."""
+    value = base.query(EVENT_ID).get(EVENT_ID)
+    if value is None:
+        return None
+    if not uuidutils.is_uuid_like(value):
+        raise exception.Invalid(
+            reason="query parameter '%s': '%s' is not the id of an event "
+                   "(a UUID)" % (EVENT_ID, value if len(value) <= 60
+                                 else value[:57] + '...'))
+    # The form Fenix writes (lower case, dashes), whatever the caller did.
+    return str(uuid.UUID(value))
+
+
 class Project(base.Resource):
 
     def __init__(self, session_id, project_id):
@@ -56,14 +85,17 @@ class Project(base.Resource):
     def get(self):
         base.authorize(pol.GET, self.target())
         return base.engine().get_project(base.context(), self.session_id,
-                                         self.project_id)
+                                         self.project_id,
+                                         event_id=event_id())
 
     def put(self):
         base.authorize(pol.REPLY, self.target())
+        named = event_id()
         values = base.body(REPLY_SCHEMA)
         reply = _reply(values, ('state', 'instance_actions'))
         return base.engine().project_reply(base.context(), self.session_id,
-                                           self.project_id, reply)
+                                           self.project_id, reply,
+                                           event_id=named)
 
 
 class ProjectInstance(base.Resource):
@@ -80,12 +112,13 @@ class ProjectInstance(base.Resource):
         base.authorize(pol.INSTANCE_GET, self.target())
         return base.engine().get_project_instance(
             base.context(), self.session_id, self.project_id,
-            self.instance_id)
+            self.instance_id, event_id=event_id())
 
     def put(self):
         base.authorize(pol.INSTANCE_REPLY, self.target())
+        named = event_id()
         values = base.body(INSTANCE_REPLY_SCHEMA)
         reply = _reply(values, ('state', 'instance_action'))
         return base.engine().project_instance_reply(
             base.context(), self.session_id, self.project_id,
-            self.instance_id, reply)
+            self.instance_id, reply, event_id=named)

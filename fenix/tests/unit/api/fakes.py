@@ -136,15 +136,16 @@ class FakeEngineAPI(object):
         return self._summary(self._session(session_id))
 
     # --- projects ---------------------------------------------------------
-    def get_project(self, context, session_id, project_id):
+    def get_project(self, context, session_id, project_id, event_id=None):
         self._record('get_project', context, session_id=session_id,
-                     project_id=project_id)
+                     project_id=project_id, event_id=event_id)
         project = self._project(session_id, project_id)
         return {'instance_ids': list(project['instance_ids'])}
 
-    def project_reply(self, context, session_id, project_id, reply):
+    def project_reply(self, context, session_id, project_id, reply,
+                      event_id=None):
         self._record('project_reply', context, session_id=session_id,
-                     project_id=project_id, reply=reply)
+                     project_id=project_id, reply=reply, event_id=event_id)
         project = self._project(session_id, project_id)
         project['reply'] = reply
         return {'session_id': session_id, 'project_id': project_id,
@@ -159,17 +160,19 @@ class FakeEngineAPI(object):
         return project
 
     def get_project_instance(self, context, session_id, project_id,
-                             instance_id):
+                             instance_id, event_id=None):
         self._record('get_project_instance', context, session_id=session_id,
-                     project_id=project_id, instance_id=instance_id)
+                     project_id=project_id, instance_id=instance_id,
+                     event_id=event_id)
         self._instance(session_id, project_id, instance_id)
         return {'instance_id': instance_id, 'project_id': project_id}
 
     def project_instance_reply(self, context, session_id, project_id,
-                               instance_id, reply):
+                               instance_id, reply, event_id=None):
         self._record('project_instance_reply', context,
                      session_id=session_id, project_id=project_id,
-                     instance_id=instance_id, reply=reply)
+                     instance_id=instance_id, reply=reply,
+                     event_id=event_id)
         project = self._instance(session_id, project_id, instance_id)
         project['instances'][instance_id] = reply
         return dict(reply, instance_id=instance_id)

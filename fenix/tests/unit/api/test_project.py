@@ -6,6 +6,8 @@ from fenix.common import exception
 from fenix.tests.unit.api import base
 
 INSTANCE = '8a3f6b1c-2d4e-4f5a-9b8c-7d6e5f4a3b2c'
+EVENT = '0b6c6a4e-7f2d-4c1e-9a3b-5d8e7f6a1b2c'
+BAD_EVENT_IDS = ('nope', '', '0b6c6a4e-7f2d-4c1e-9a3b', 'x' * 300)
 
 
 class TestProject(base.APITestCase):
@@ -21,7 +23,8 @@ class TestProject(base.APITestCase):
         self.assertEqual({'instance_ids': [INSTANCE, 'i2']}, doc)
         _, kwargs = self.engine.last_call('get_project')
         self.assertEqual({'session_id': self.sid,
-                          'project_id': base.PROJECT}, kwargs)
+                          'project_id': base.PROJECT, 'event_id': None},
+                         kwargs)
 
     def test_get_unknown(self):
         self.assertError(
@@ -89,6 +92,57 @@ class TestProject(base.APITestCase):
         resp = self.put(self.url, {'state': 'ACK_SCALE_IN'},
                         headers=base.OWNER_MEMBER)
         self.assertError(resp, 409, 'ACK_SCALE_IN', 'MAINTENANCE')
+        # The engine's own explanation reaches the manager as it is.
+        self.engine.fail_with = exception.ReplyConflict(
+            message='Reply ACK_MAINTENANCE refused: the current event of '
+                    'project p, MAINTENANCE (event_id e), was already '
+                    'answered')
+        resp = self.put(self.url + '?event_id=' + EVENT,
+                        {'state': 'ACK_MAINTENANCE'},
+                        headers=base.OWNER_MEMBER)
+        self.assertError(resp, 409, 'already answered', 'event_id e')
+
+    def test_reply_names_its_event(self):
+        body = {'state': 'ACK_MAINTENANCE'}
+        self.put(self.url + '?event_id=' + EVENT, body,
+                 headers=base.OWNER_MEMBER, status=200)
+        _, kwargs = self.engine.last_call('project_reply')
+        self.assertEqual((EVENT, body), (kwargs['event_id'],
+                                         kwargs['reply']))
+        # Any spelling of the UUID is the one Fenix wrote.
+        self.put(self.url + '?event_id=' + EVENT.upper().replace('-', ''),
+                 body, headers=base.OWNER_MEMBER, status=200)
+        self.assertEqual(EVENT,
+                         self.engine.last_call('project_reply')[1][
+                             'event_id'])
+        self.put(self.url, body, headers=base.OWNER_MEMBER, status=200)
+        self.assertIsNone(
+            self.engine.last_call('project_reply')[1]['event_id'])
+
+    def test_get_names_its_event(self):
+        self.get(self.url + '?event_id=' + EVENT,
+                 headers=base.OWNER_MEMBER, status=200)
+        self.assertEqual(EVENT, self.engine.last_call('get_project')[1][
+            'event_id'])
+
+    def test_bad_event_id_is_400(self):
+        for value in BAD_EVENT_IDS:
+            for method in ('GET', 'PUT'):
+                resp = self.request(method, self.url + '?event_id=' + value,
+                                    body={'state': 'ACK_MAINTENANCE'},
+                                    headers=base.OWNER_MEMBER)
+                self.assertError(resp, 400, "query parameter 'event_id'",
+                                 'not the id of an event')
+        resp = self.put('%s?event_id=%s&event_id=%s' % (self.url, EVENT,
+                                                        EVENT),
+                        {'state': 'ACK_MAINTENANCE'},
+                        headers=base.OWNER_MEMBER)
+        self.assertError(resp, 400, "'event_id' is given more than once")
+        resp = self.put(self.url + '?event=' + EVENT,
+                        {'state': 'ACK_MAINTENANCE'},
+                        headers=base.OWNER_MEMBER)
+        self.assertError(resp, 400, "Unknown query parameter(s): 'event'")
+        self.assertEqual([], self.engine.calls)
 
 
 class TestProjectInstance(base.APITestCase):
@@ -116,6 +170,22 @@ class TestProjectInstance(base.APITestCase):
                           'instance_action': 'LIVE_MIGRATE'},
                          kwargs['reply'])
         self.assertEqual(INSTANCE, kwargs['instance_id'])
+
+    def test_event_id_passed_on(self):
+        self.get(self.url + '?event_id=' + EVENT,
+                 headers=base.OWNER_READER, status=200)
+        self.assertEqual(EVENT, self.engine.last_call(
+            'get_project_instance')[1]['event_id'])
+        self.put(self.url + '?event_id=' + EVENT,
+                 {'state': 'ACK_PLANNED_MAINTENANCE'},
+                 headers=base.OWNER_MEMBER, status=200)
+        self.assertEqual(EVENT, self.engine.last_call(
+            'project_instance_reply')[1]['event_id'])
+        for value in BAD_EVENT_IDS:
+            self.assertError(
+                self.put(self.url + '?event_id=' + value,
+                         {'state': 'ACK_PLANNED_MAINTENANCE'},
+                         headers=base.OWNER_MEMBER), 400, 'event_id')
 
     def test_reply_without_action(self):
         for body in ({'state': 'ACK_PLANNED_MAINTENANCE'},

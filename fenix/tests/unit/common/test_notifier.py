@@ -50,7 +50,22 @@ class TestNotifier(base.TestCase):
                           'actions_at': '2026-01-01 12:00:00',
                           'reply_at': '2026-01-01 12:00:00',
                           'reply_url': 'http://x/u',
-                          'metadata': {'a': 1}}, payload)
+                          'metadata': {'a': 1}, 'event_id': None}, payload)
+
+    def test_project_event_names_its_event(self):
+        eid = '6f1d4a52-0000-4000-8000-000000000001'
+        payload = self.n.project_event(
+            'sid', 'pid', 'PLANNED_MAINTENANCE', instance_ids=['i1'],
+            reply_url='http://x/u?event_id=' + eid, event_id=eid)
+        self.assertEqual(eid, payload['event_id'])
+        for _, sent in self.capture.sent:
+            self.assertEqual(eid, sent['event_id'])
+        # Every key of payload 1.0 is still there.
+        self.assertEqual(
+            {'service', 'project_id', 'session_id', 'state', 'instance_ids',
+             'allowed_actions', 'actions_at', 'reply_at', 'reply_url',
+             'metadata'}, set(payload) - {'event_id'})
+        self.assertEqual('1.1', notifier.PAYLOAD_VERSION)
 
     def test_event_types_configurable(self):
         self.config(group='workflow',

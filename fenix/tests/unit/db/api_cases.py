@@ -525,6 +525,28 @@ class DBAPITests:
         self.assertIn(sid, str(e))
         self.assertEqual([], db_api.projects_get('nope'))
 
+    def test_locking_reads(self):
+        # The same rows as the plain reads, alone or in a transaction
+        # that writes what it read.
+        sid = self._full_session()
+        self.assertEqual(db_api.projects_get(sid),
+                         db_api.projects_get(sid, for_update=True))
+        self.assertEqual(db_api.instance_get(sid, 'i1'),
+                         db_api.instance_get(sid, 'i1', for_update=True))
+        with db_api.transaction():
+            row = db_api.project_get(sid, 'p1', for_update=True)
+            db_api.project_update(sid, 'p1', {'reply': 'ACK_MAINTENANCE',
+                                              'event_id': 'e1'})
+            db_api.instance_get(sid, 'i1', for_update=True)
+        self.assertTrue(row['has_manager'])
+        self.assertEqual(('ACK_MAINTENANCE', 'e1'),
+                         (db_api.project_get(sid, 'p1')['reply'],
+                          db_api.project_get(sid, 'p1')['event_id']))
+        self.assertRaises(exception.ProjectNotFound, db_api.project_get,
+                          sid, 'px', for_update=True)
+        self.assertRaises(exception.InstanceNotFound, db_api.instance_get,
+                          sid, 'ix', for_update=True)
+
     def test_project_update(self):
         sid = self._session()['session_id']
         db_api.project_create_or_update(sid, 'p1', {})

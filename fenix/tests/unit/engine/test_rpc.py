@@ -124,6 +124,60 @@ class RPCTestMixin(object):
         cctxt = self.api.client.prepare(version='1.1')
         self.assertTrue(cctxt.can_send_version('1.1'))
 
+    def test_reply_naming_its_event(self):
+        sid = self.api.create_session(self.ctx, {
+            'workflow': 'wait_reply', 'hosts': ['h1'],
+            'metadata': {'projects': [test_manager.PROJECT]}})['session_id']
+        test_manager.wait_for(
+            lambda: self._event_id(sid), what='the MAINTENANCE event')
+        current = self._event_id(sid)
+        view = self.api.get_project(self.ctx, sid, test_manager.PROJECT,
+                                    event_id=current)
+        self.assertEqual(current, view['event_id'])
+        stale = str(uuid.uuid4())
+        # Refusals cross RPC as 409 with the engine's explanation.
+        for call, args in (
+                (self.api.project_reply, ({'state': 'ACK_MAINTENANCE'},)),
+                (self.api.get_project, ())):
+            e = self.assertRaises(exception.ReplyConflict, call, self.ctx,
+                                  sid, test_manager.PROJECT, *args,
+                                  event_id=stale)
+            self.assertEqual(409, e.code)
+            self.assertIn(current, str(e))
+        result = self.api.project_reply(self.ctx, sid, test_manager.PROJECT,
+                                        {'state': 'ACK_MAINTENANCE'},
+                                        event_id=current)
+        self.assertEqual(current, result['event_id'])
+        # The copy is refused (answered, or already replaced by the next
+        # event: the session goes on at once).
+        e = self.assertRaises(exception.ReplyConflict, self.api.project_reply,
+                              self.ctx, sid, test_manager.PROJECT,
+                              {'state': 'ACK_MAINTENANCE'}, event_id=current)
+        self.assertIn(current, str(e))
+
+    def test_calls_naming_an_event_are_version_1_1(self):
+        versions = []
+        real = self.api.client.prepare
+
+        def prepare(**kwargs):
+            versions.append(kwargs.get('version'))
+            return real(**kwargs)
+
+        self.api.client.prepare = prepare
+        for event_id in (None, str(uuid.uuid4())):
+            self.assertRaises(exception.SessionNotFound,
+                              self.api.project_instance_reply, self.ctx,
+                              'missing', 'p', 'i', {'state': 'ACK_X'},
+                              event_id=event_id)
+        self.assertEqual(['1.0', '1.1'], versions)
+
+    @staticmethod
+    def _event_id(sid):
+        try:
+            return db_api.project_get(sid, test_manager.PROJECT)['event_id']
+        except exception.NotFound:
+            return None
+
     def test_no_engine_is_503(self):
         self._stop_server()
         self.server = None

@@ -227,13 +227,13 @@ class FakeNotifier(object):
 
     def project_event(self, session_id, project_id, state, instance_ids,
                       reply_url, allowed_actions=(), actions_at=None,
-                      reply_at=None, metadata=None):
+                      reply_at=None, metadata=None, event_id=None):
         payload = {'session_id': session_id, 'project_id': project_id,
                    'state': state, 'instance_ids': instance_ids,
                    'reply_url': reply_url,
                    'allowed_actions': list(allowed_actions),
                    'actions_at': actions_at, 'reply_at': reply_at,
-                   'metadata': metadata or {}}
+                   'metadata': metadata or {}, 'event_id': event_id}
         self.project_events.append(payload)
         vnfm = self.vnfms.get(project_id)
         if vnfm is not None:
@@ -263,17 +263,23 @@ class FakeVNFM(object):
     used in turn; default ACK. ``actions``: event -> instance action for
     every instance the event is about (default MIGRATE). ``hooks``: event
     -> callable(payload, vnfm) run before replying (scale in, own action).
+    ``name_events``: reply naming the event (its ``event_id``, as a
+    manager PUTting to the ``reply_url`` does); off: as a manager that
+    builds the upstream URL itself. ``answered``: the payloads answered,
+    with the engine's answer (or the error) of each reply.
     """
 
     def __init__(self, cloud, notifier, project_id, replies=None,
-                 actions=None, hooks=None):
+                 actions=None, hooks=None, name_events=True):
         self.cloud = cloud
         self.project_id = project_id
         self.replies = dict(replies or {})
         self.actions = dict(actions or {})
         self.hooks = dict(hooks or {})
+        self.name_events = name_events
         self.done = []
         self.received = []
+        self.answered = []
         self.engine = manager.EngineManager(notifier, host='test-engine')
         self.ctx = context.get_admin_context()
         notifier.vnfms[project_id] = self
@@ -299,12 +305,14 @@ class FakeVNFM(object):
         if reply is None:
             return
         body = {'state': '%s_%s' % (reply, event)}
+        event_id = payload['event_id'] if self.name_events else None
         if event in (st.PREPARE_MAINTENANCE, st.PLANNED_MAINTENANCE):
-            ids = self.engine.get_project(self.ctx, sid,
-                                          self.project_id)['instance_ids']
+            ids = self.engine.get_project(self.ctx, sid, self.project_id,
+                                          event_id=event_id)['instance_ids']
             action = self.actions.get(event, st.MIGRATE)
             body['instance_actions'] = {i: action for i in ids}
-        self.engine.project_reply(self.ctx, sid, self.project_id, body)
+        self.answered.append((payload, body, self.engine.project_reply(
+            self.ctx, sid, self.project_id, body, event_id=event_id)))
 
 
 class FakeCloudTestCase(base.TestCase):

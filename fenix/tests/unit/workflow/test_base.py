@@ -2,7 +2,10 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """BaseWorkflow's helpers that write rows and history together."""
+from unittest import mock
+
 from fenix.common import states as st
+from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.tests import base
 from fenix.tests import db_fixture
@@ -40,12 +43,13 @@ class NotifyInstanceTest(base.TestCase):
     def test_row_and_history_written_before_the_event(self):
         notifier = SentNotifier()
         wf = wf_base.BaseWorkflow(self.sid, None, notifier)
-        reply_at = wf.notify_instance(st.PLANNED_MAINTENANCE,
-                                      {'instance_id': 'i1',
-                                       'project_id': 'p1'}, window=30)
+        sent = wf.notify_instance(st.PLANNED_MAINTENANCE,
+                                  {'instance_id': 'i1', 'project_id': 'p1'},
+                                  window=30)
         row = db_api.instance_get(self.sid, 'i1')
-        self.assertEqual((st.PLANNED_MAINTENANCE, reply_at),
-                         (row['event'], row['reply_at']))
+        self.assertEqual((st.PLANNED_MAINTENANCE, sent.reply_at,
+                          sent.event_ids['i1']),
+                         (row['event'], row['reply_at'], row['event_id']))
         self.assertEqual([('p1', st.PLANNED_MAINTENANCE, ['i1'])],
                          notifier.sent)
         self.assertEqual([(st.EVENT_NOTIFY, st.PLANNED_MAINTENANCE, 'i1')],
@@ -69,3 +73,107 @@ class NotifyInstanceTest(base.TestCase):
         self.assertEqual('c2', db_api.instance_get(self.sid, 'i1')['host'])
         self.assertEqual([(st.EVENT_ACTION, st.ACTION_DONE, 'i1')],
                          self.history())
+
+
+class StubRunner(object):
+    """What wait_until needs of a session runner; never woken."""
+
+    def mark(self, topic=None):
+        return 0
+
+    def wait(self, timeout, topic=None, since=None):
+        return False
+
+
+class NotifyProjectsTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({})['session_id']
+        for pid in ('p1', 'p2'):
+            db_api.project_create_or_update(self.sid, pid,
+                                            {'has_manager': True})
+        db_api.instances_put(self.sid, {
+            'i1': {'project_id': 'p1'}, 'i2': {'project_id': 'p1'},
+            'i3': {'project_id': 'p2'}})
+        self.notifier = SentNotifier()
+        self.wf = wf_base.BaseWorkflow(self.sid, StubRunner(), self.notifier)
+
+    def test_each_project_gets_its_own_event(self):
+        seen = []
+
+        def on_recorded(sent):
+            # Inside the transaction that records the events: the rows
+            # are written, nothing is sent yet.
+            seen.append((db_api.project_get(self.sid, 'p1')['event_id'],
+                         list(self.notifier.sent)))
+
+        sent = self.wf.notify_projects(
+            st.PLANNED_MAINTENANCE, ['p1', 'p2'], window=30,
+            instance_ids={'p1': ['i1'], 'p2': ['i3']},
+            on_recorded=on_recorded)
+        self.assertEqual(st.PLANNED_MAINTENANCE, sent.event)
+        self.assertEqual({'p1', 'p2'}, set(sent.event_ids))
+        self.assertEqual(2, len(set(sent.event_ids.values())))
+        self.assertEqual([(sent.event_ids['p1'], [])], seen)
+        for pid in ('p1', 'p2'):
+            row = db_api.project_get(self.sid, pid)
+            self.assertEqual((sent.event_ids[pid], sent.reply_at),
+                             (row['event_id'], row['reply_at']))
+        rows = {i['instance_id']: i for i in db_api.instances_get(self.sid)}
+        self.assertEqual(sent.event_ids['p1'], rows['i1']['event_id'])
+        self.assertIsNone(rows['i2']['event_id'])
+        self.assertEqual(sent.event_ids['p2'], rows['i3']['event_id'])
+        self.assertEqual(2, len(self.notifier.sent))
+        notes = [e['message'] for e in db_api.events_get(self.sid)
+                 if e['kind'] == st.EVENT_NOTIFY]
+        for pid in ('p1', 'p2'):
+            self.assertTrue(any(sent.event_ids[pid] in m for m in notes))
+
+    def test_nothing_recorded_or_sent_when_recording_fails(self):
+        def on_recorded(sent):
+            raise RuntimeError('disk full')
+
+        self.assertRaises(RuntimeError, self.wf.notify_projects,
+                          st.MAINTENANCE, ['p1', 'p2'], window=30,
+                          on_recorded=on_recorded)
+        self.assertEqual([], self.notifier.sent)
+        self.assertEqual({None}, {p['event_id'] for p in
+                                  db_api.projects_get(self.sid)})
+        self.assertEqual([], db_api.events_get(self.sid))
+
+    def test_only_a_reply_to_the_sent_event_counts(self):
+        sent = self.wf.notify_projects(st.MAINTENANCE, ['p1', 'p2'],
+                                       window=30)
+        db_api.project_update(self.sid, 'p1', {'reply': 'ACK_MAINTENANCE'})
+        # p2 answered an event of the same name but another id (as if
+        # the row had been written for another exchange).
+        db_api.project_update(self.sid, 'p2', {'reply': 'ACK_MAINTENANCE',
+                                               'event_id': 'other'})
+        past = timeutils.utcnow()
+        result = self.wf.wait_project_replies(
+            st.MAINTENANCE, ['p1', 'p2'], past, event_ids=sent.event_ids)
+        self.assertEqual({'p1': 'ACK_MAINTENANCE', 'p2': None}, result)
+        # Without ids (a plug-in of before): by the event's name.
+        result = self.wf.wait_project_replies(st.MAINTENANCE, ['p1', 'p2'],
+                                              past)
+        self.assertEqual({'p1': 'ACK_MAINTENANCE', 'p2': 'ACK_MAINTENANCE'},
+                         result)
+
+    def test_silent_projects_are_read_with_a_lock_at_the_deadline(self):
+        sent = self.wf.notify_projects(st.MAINTENANCE, ['p1'], window=30)
+        calls = []
+        real = db_api.projects_get
+
+        def spy(session_id, for_update=False):
+            calls.append(for_update)
+            return real(session_id, for_update=for_update)
+
+        with mock.patch.object(db_api, 'projects_get', side_effect=spy):
+            result = self.wf.wait_project_replies(
+                st.MAINTENANCE, ['p1'], timeutils.utcnow(),
+                event_ids=sent.event_ids)
+        self.assertEqual({'p1': None}, result)
+        self.assertEqual(True, calls[-1])
+        self.assertNotIn(True, calls[:-1])

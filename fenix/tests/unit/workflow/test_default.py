@@ -10,6 +10,7 @@ import time
 
 import fixtures
 
+from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
@@ -834,6 +835,104 @@ class TestRestart(WorkflowTest):
         workflow.cleanup('session deleted')
         self.assertAllEnabled()
         self.assertFalse(self.hosts(sid)['c2']['disabled_by_fenix'])
+
+
+class TestOneReplyOneEvent(WorkflowTest):
+    """A reply answers the event it was given for, never the next one of
+    the same name (SPEC 3.7)."""
+
+    def three_hosts(self):
+        """c1 empty, a on c2, b on c3: two PLANNED_MAINTENANCE events."""
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c2')
+        self.cloud.add_server('b', 'c3')
+
+    def repeating_vnfm(self, name_events):
+        """Answers the first PLANNED_MAINTENANCE; when the second comes it
+        sends its previous answer again (a retry, late) and stays
+        silent."""
+        repeats = []
+
+        def repeat(payload, vnfm):
+            old_payload, body, _result = vnfm.answered[-1]
+            old = old_payload['event_id'] if name_events else None
+            try:
+                vnfm.engine.project_reply(vnfm.ctx, payload['session_id'],
+                                          vnfm.project_id, dict(body),
+                                          event_id=old)
+                repeats.append('applied')
+            except exception.ReplyConflict as e:
+                repeats.append(str(e))
+
+        vnfm = fakes.FakeVNFM(
+            self.cloud, self.notifier, 'p1', name_events=name_events,
+            replies={st.PLANNED_MAINTENANCE: ['ACK', None]},
+            hooks={st.PLANNED_MAINTENANCE: lambda payload, vnfm: (
+                repeat(payload, vnfm) if any(
+                    p['state'] == st.PLANNED_MAINTENANCE
+                    for p, _b, _r in vnfm.answered) else None)})
+        return vnfm, repeats
+
+    def check_repeat_refused(self, name_events, words):
+        self.three_hosts()
+        vnfm, repeats = self.repeating_vnfm(name_events)
+        sid = self.create(options={'reply_window': 1})
+        self.assertDone(self.run_session(sid))
+        self.assertEqual(1, len(repeats))
+        for word in words:
+            self.assertIn(word, repeats[0])
+        planned = self.notifier.events_of('p1', st.PLANNED_MAINTENANCE)
+        self.assertEqual(2, len(planned))
+        self.assertIn(planned[1]['event_id'], repeats[0])
+        # The second host waited for its own deadline: its project was
+        # silent, and its instance got the default action.
+        self.assertInHistory(sid, 'project p1 did not answer '
+                                  'PLANNED_MAINTENANCE: default MIGRATE')
+        replies = [e for e in db_api.events_get(sid)
+                   if e['kind'] == st.EVENT_REPLY and
+                   e['state'] == st.ack(st.PLANNED_MAINTENANCE)]
+        self.assertEqual([planned[0]['event_id']],
+                         [e['data']['event_id'] for e in replies])
+        self.assertEqual({'a', 'b'}, {m[0] for m in self.cloud.moves})
+
+    def test_repeat_naming_its_event(self):
+        self.check_repeat_refused(True, ['not the current event'])
+
+    def test_repeat_to_the_upstream_url(self):
+        # Judged by its content: it names c2's instance, not c3's.
+        self.check_repeat_refused(False, ['instance(s) a', 'is not about'])
+
+    def test_restart_keeps_the_exchange_and_its_ids(self):
+        self.two_hosts(vms=('a',))
+        vnfm = fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                              replies={st.MAINTENANCE: None})
+        sid = self.create(options={'reply_window': 60})
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        runner.start()
+
+        def exchange():
+            plan = db_api.session_get(sid)['plan'] or {}
+            return (plan.get('exchange') or {}).get('event_ids')
+
+        deadline = time.monotonic() + 20
+        while not exchange() and time.monotonic() < deadline:
+            runner.join(0.01)
+        ids = exchange()
+        runner.stop(session_runner.STOP_SHUTDOWN, timeout=20)
+        self.assertFalse(runner.is_alive())
+        event = self.notifier.events_of('p1', st.MAINTENANCE)[0]
+        self.assertEqual({'p1': event['event_id']}, ids)
+        # Answered while no engine ran the session.
+        vnfm.engine.project_reply(vnfm.ctx, sid, 'p1',
+                                  {'state': st.ack(st.MAINTENANCE)},
+                                  event_id=event['event_id'])
+        self.assertDone(self.run_session(sid))
+        # Not sent again, and the answer given meanwhile counted.
+        self.assertEqual(1, len(self.notifier.events_of(
+            'p1', st.MAINTENANCE)))
+        self.assertNotIn('project p1 did not answer MAINTENANCE',
+                         '\n'.join(m or '' for m in self.history(sid)))
 
 
 class TestComputeDown(WorkflowTest):

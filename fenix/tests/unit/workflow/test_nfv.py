@@ -7,8 +7,10 @@ import collections
 import threading
 import time
 from unittest import mock
+from urllib import parse as urlparse
 
 from fenix.common import context
+from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
@@ -192,6 +194,48 @@ class NFVTest(fakes.FakeCloudTestCase):
         self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('nfv'))
         self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('vnf'))
 
+    def test_repeated_instance_replies_are_refused(self):
+        """Every earlier answer, sent again whenever a new event comes
+        (retries, late), is refused; each instance moves on its own
+        answer."""
+        self.doctor()
+        outcomes = []
+
+        def repeat(payload, vnfm):
+            for old in vnfm.events[:-1]:
+                if old['state'] not in (st.PREPARE_MAINTENANCE,
+                                        st.PLANNED_MAINTENANCE):
+                    continue
+                iid = old['instance_ids'][0]
+                try:
+                    vnfm.engine.project_instance_reply(
+                        vnfm.ctx, old['session_id'], 'p1', iid,
+                        {'state': 'ACK_' + old['state'],
+                         'instance_action': st.LIVE_MIGRATE},
+                        event_id=old['event_id'])
+                    outcomes.append('applied')
+                except exception.ReplyConflict:
+                    outcomes.append('refused')
+
+        vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1',
+                            on_event=repeat)
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertDone(session)
+        moves = [e for e in vnfm.events
+                 if e['state'] in (st.PREPARE_MAINTENANCE,
+                                   st.PLANNED_MAINTENANCE)]
+        self.assertEqual(6, len({e['instance_ids'][0] for e in moves}))
+        self.assertTrue(outcomes)
+        self.assertEqual({'refused'}, set(outcomes))
+        # One applied answer per event, each to its own event.
+        replies = [e for e in db_api.events_get(sid)
+                   if e['kind'] == st.EVENT_REPLY and e['instance_id']]
+        self.assertEqual(sorted(e['event_id'] for e in moves),
+                         sorted(e['data']['event_id'] for e in replies))
+        # The repeats asked for live migration: none was applied.
+        self.assertEqual({st.MIGRATE}, {m[1] for m in self.cloud.moves})
+
     def test_per_instance_run(self):
         watch = self.doctor()
         vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1')
@@ -209,8 +253,13 @@ class NFVTest(fakes.FakeCloudTestCase):
         self.assertEqual(6, len({e['instance_ids'][0] for e in moves}))
         for e in moves:
             self.assertEqual(1, len(e['instance_ids']))
-            self.assertTrue(e['reply_url'].endswith(
+            url = urlparse.urlsplit(e['reply_url'])
+            self.assertTrue(url.path.endswith(
                 '/p1/%s' % e['instance_ids'][0]))
+            # The URL names the event.
+            self.assertEqual({'event_id': [e['event_id']]},
+                             urlparse.parse_qs(url.query))
+        self.assertEqual(len(moves), len({e['event_id'] for e in moves}))
         self.assertEqual(['ha0', 'ha1', 'na0', 'na1', 'na2', 'na3'],
                          sorted(set(vnfm.done)))
         # Budgets held, recovery time respected.
