@@ -100,13 +100,18 @@ class Behaviour(object):
     ACK_INSTANCE_ACTION_DONE as Tacker does. ``switch_over``: move the
     active role away from an instance about to be moved (turn off to see
     the checker catch it). ``reply_retries``/``retry_interval``: the
-    bounded retries of a reply.
+    bounded retries of a reply. ``repeat_replies``: seconds after each
+    reply at which it is delivered again, as it was (same URL, same body:
+    what an HTTP retry after a time-out or a proxy would do), e.g.
+    ``(1.2, 2.5)``; Fenix must refuse the copies (409) and never take one
+    as the answer to another event.
     """
 
     def __init__(self, silent=(), nack=(), reply_delay=0.0,
                  honour_reply_at=True, instance_actions=None,
                  ack_instance_action_done=False, switch_over=True,
-                 reply_retries=5, retry_interval=0.5, reply_margin=0.5):
+                 reply_retries=5, retry_interval=0.5, reply_margin=0.5,
+                 repeat_replies=()):
         self.silent = set(silent)
         self.nack = set(nack)
         self.reply_delay = float(reply_delay)
@@ -121,6 +126,10 @@ class Behaviour(object):
         self.reply_retries = max(1, int(reply_retries))
         self.retry_interval = float(retry_interval)
         self.reply_margin = float(reply_margin)
+        self.repeat_replies = tuple(float(d) for d in repeat_replies)
+        if any(d < 0 for d in self.repeat_replies):
+            raise ValueError('repeat_replies: delays must be >= 0, not %s'
+                             % (self.repeat_replies,))
 
     def is_silent(self, state):
         return '*' in self.silent or state in self.silent
@@ -132,4 +141,5 @@ class Behaviour(object):
         data = dict(vars(self))
         data['silent'] = sorted(self.silent)
         data['nack'] = sorted(self.nack)
+        data['repeat_replies'] = list(self.repeat_replies)
         return data

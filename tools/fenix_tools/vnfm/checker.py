@@ -31,8 +31,19 @@ Invariants, checked on every poll:
 
 Each violation is recorded once per episode with the time it was first
 seen (``since``) and the time it ended (``until``).
+
+One more, about the order of things rather than a state
+(:class:`ReplyOrder`):
+
+``moved_without_reply``        an instance an event E named
+                               (PREPARE/PLANNED_MAINTENANCE) started to move
+                               before E's ``reply_at`` although the VNFM
+                               had not (successfully) answered E: Fenix
+                               took something else, e.g. a repeated answer
+                               to an earlier event, as E's answer.
 """
 import collections
+import datetime
 import logging
 import threading
 
@@ -47,6 +58,7 @@ MAX_IMPACTED_MEMBERS = 'max_impacted_members'
 ANTI_AFFINITY = 'anti_affinity'
 MAX_INSTANCES_PER_HOST = 'max_instances_per_host'
 SERVER_LOST = 'server_lost'
+MOVED_WITHOUT_REPLY = 'moved_without_reply'
 
 ACTIVE = 'ACTIVE'
 ERROR = 'ERROR'
@@ -284,3 +296,130 @@ class Checker(object):
                 'last_error': self.last_error,
                 'last_check': self.last_check,
                 'interval': self.interval}
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class ReplyOrder(object):
+    """Tells "an instance of event E was moved although E had no reply
+    from the manager" (``moved_without_reply``).
+
+    The VNFM says when an event arrived (:meth:`event_received`), which
+    instances it is about (:meth:`event_instances`, for a project-wide
+    event once the VNFM read them), when its answer left
+    (:meth:`reply_started`) and whether Fenix took it
+    (:meth:`reply_finished`); every snapshot of Nova goes to
+    :meth:`observe`, which notes when each server started to move (a task
+    state appears, or its host changes). A move of an instance of E that
+    started after E arrived and before E's ``reply_at`` (less ``grace``
+    seconds, for clocks) is a violation unless the VNFM's answer to E had
+    left before it and was taken. Each (event, instance) is recorded once.
+
+    Times are naive UTC datetimes; ``clock`` gives now.
+    """
+
+    # Events remembered (the oldest are forgotten).
+    KEEP = 1000
+
+    def __init__(self, recorder, grace=0.5, clock=_utcnow):
+        self.recorder = recorder
+        self.grace = datetime.timedelta(seconds=grace)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._events = collections.OrderedDict()
+        self._last = {}          # server id -> (task_state, host key)
+        self._moves = collections.defaultdict(list)  # id -> [start times]
+        self._flagged = set()
+
+    def event_received(self, key, state, reply_at, instance_ids=None,
+                       at=None):
+        with self._lock:
+            self._events[key] = {
+                'key': key, 'state': state, 'reply_at': reply_at,
+                'received': at or self.clock(),
+                'instances': (list(instance_ids)
+                              if instance_ids is not None else None),
+                'reply_started': None, 'reply_ok': None}
+            while len(self._events) > self.KEEP:
+                self._events.popitem(last=False)
+        self.evaluate()
+
+    def event_instances(self, key, instance_ids):
+        with self._lock:
+            if key in self._events:
+                self._events[key]['instances'] = list(instance_ids)
+        self.evaluate()
+
+    def reply_started(self, key, at=None):
+        with self._lock:
+            event = self._events.get(key)
+            if event is not None and event['reply_started'] is None:
+                event['reply_started'] = at or self.clock()
+
+    def reply_finished(self, key, ok):
+        with self._lock:
+            event = self._events.get(key)
+            if event is not None:
+                event['reply_ok'] = bool(ok)
+        self.evaluate()
+
+    def observe(self, views, at=None):
+        """One snapshot: {id: :func:`server_view`} of the project's
+        servers."""
+        now = at or self.clock()
+        with self._lock:
+            for sid, view in views.items():
+                current = (view.get('task_state') or None, host_key(view))
+                previous = self._last.get(sid)
+                self._last[sid] = current
+                if previous is None:
+                    continue
+                started = current[0] and not previous[0]
+                jumped = (not current[0] and not previous[0] and
+                          current[1] and previous[1] and
+                          current[1] != previous[1])
+                if started or jumped:
+                    self._moves[sid].append(now)
+        self.evaluate()
+
+    def evaluate(self):
+        found = []
+        with self._lock:
+            for event in self._events.values():
+                if not event['instances']:
+                    continue
+                for sid in event['instances']:
+                    if (event['key'], sid) in self._flagged:
+                        continue
+                    for moved in self._moves.get(sid, ()):
+                        if self._unanswered_move(event, moved):
+                            self._flagged.add((event['key'], sid))
+                            found.append((event, sid, moved))
+                            break
+        for event, sid, moved in found:
+            self.recorder.record(
+                MOVED_WITHOUT_REPLY, sid,
+                'instance %s of %s event %s started to move at %s, before '
+                'its reply_at %s, although %s' % (
+                    sid, event['state'], event['key'], moved.isoformat(),
+                    event['reply_at'].isoformat()
+                    if event['reply_at'] else None,
+                    'the event had no answer then'
+                    if event['reply_started'] is None or
+                    moved < event['reply_started'] else
+                    'Fenix did not take its answer'))
+        return found
+
+    def _unanswered_move(self, event, moved):
+        if moved < event['received']:
+            return False
+        reply_at = event['reply_at']
+        if reply_at is not None and moved >= reply_at - self.grace:
+            return False
+        started = event['reply_started']
+        if started is None or moved < started:
+            return True
+        # Answered before the move: a violation once Fenix refused it.
+        return event['reply_ok'] is False

@@ -29,6 +29,19 @@ def _instance_action(text):
     return name, action
 
 
+def _delays(text):
+    """'1.2,2.5' -> (1.2, 2.5): seconds, each >= 0."""
+    try:
+        delays = tuple(float(d) for d in text.split(',') if d.strip())
+    except ValueError:
+        delays = None
+    if not delays or any(d < 0 for d in delays):
+        raise argparse.ArgumentTypeError(
+            '%r: want seconds >= 0 separated by commas, e.g. 1.2,2.5'
+            % text)
+    return delays
+
+
 def build_parser():
     env = os.environ.get
     p = argparse.ArgumentParser(
@@ -105,6 +118,12 @@ def build_parser():
                    help='Answer INSTANCE_ACTION_DONE (as Tacker does).')
     b.add_argument('--no-switch-over', action='store_true',
                    help='Never move the active role (to see violations).')
+    b.add_argument('--repeat-replies', type=_delays, default=(),
+                   metavar='SECONDS[,SECONDS...]',
+                   help='Deliver every reply again, as it was, this many '
+                        'seconds after it (e.g. 1.2,2.5: two copies), as '
+                        'an HTTP retry or a proxy would; Fenix must refuse '
+                        'each copy (409, not counted as an error).')
     p.add_argument('--fail-on-violation', action='store_true',
                    help='Exit 1 if any violation was recorded.')
     p.add_argument('--verbose', '-v', action='store_true')
@@ -125,7 +144,8 @@ def make_vnfm(args, session=None):
         honour_reply_at=not args.ignore_reply_at,
         instance_actions=dict(args.instance_action),
         ack_instance_action_done=args.ack_instance_action_done,
-        switch_over=not args.no_switch_over)
+        switch_over=not args.no_switch_over,
+        repeat_replies=args.repeat_replies)
     if session is None:
         missing = [n for n in ('auth_url', 'username', 'password',
                                'project') if not getattr(args, n)]
@@ -147,9 +167,11 @@ def make_vnfm(args, session=None):
 
 
 def summary_text(status):
-    lines = ['%s (project %s): %d events, %d replies, %d violations'
+    lines = ['%s (project %s): %d events, %d replies (%d repeated), %d '
+             'violations'
              % (status['name'], status['project_id'], len(status['events']),
-                len(status['replies']), len(status['violations']))]
+                len(status['replies']), len(status.get('repeats') or ()),
+                len(status['violations']))]
     for event in status['events']:
         lines.append('  event %s %s%s' % (
             event['time'], event.get('state'),
@@ -158,6 +180,9 @@ def summary_text(status):
         lines.append('  reply %s %s %s' % (
             reply['time'], reply.get('state'),
             'ok' if reply.get('ok') else 'FAILED: %s' % reply.get('error')))
+    for repeat in status.get('repeats') or ():
+        lines.append('  repeat %s %s HTTP %s' % (
+            repeat['time'], repeat.get('state'), repeat.get('status')))
     for v in status['violations']:
         lines.append('  VIOLATION %s..%s %s: %s' % (
             v['since'], v['until'] or 'now', v['kind'], v['detail']))

@@ -10,7 +10,8 @@ the constraints with Fenix, subscribes to the project event with aodhclient
 and starts the invariant checker. ``stop()`` undoes all of that.
 
 Events are handled one at a time, in arrival order, by a worker thread; the
-webhook answers AODH at once.
+webhook answers AODH at once. Every reply is PUT to the ``reply_url`` the
+event gave (which names the event), never to a URL of its own making.
 """
 import collections
 import datetime
@@ -46,6 +47,12 @@ STANDBY_ROLE = 'standby'
 
 # Replies that will not get better by sending them again.
 _FINAL_HTTP = (400, 401, 403, 404, 409, 413)
+# Fenix's answer to a reply that does not answer the current event (or a
+# repeat of one already applied).
+_CONFLICT = 409
+# Events whose instances are moved: the checker watches that each move
+# waits for the answer.
+MOVE_EVENTS = (PREPARE_MAINTENANCE, PLANNED_MAINTENANCE)
 # How many event signatures are remembered to drop duplicate deliveries.
 _SEEN_EVENTS = 1000
 
@@ -132,9 +139,13 @@ class SampleVNFM(object):
 
         self.events = common.EventLog()
         self.replies = common.EventLog()
+        # The copies of replies delivered again (Behaviour.repeat_replies).
+        self.repeats = common.EventLog()
         self.actions = common.EventLog()
         self.errors = common.EventLog()
         self.recorder = checker_mod.ViolationRecorder()
+        self.reply_order = checker_mod.ReplyOrder(self.recorder)
+        self._timers = {}         # repeated replies not delivered yet
         self.checker = None
         self._queue = queue.Queue()
         self._busy = 0
@@ -246,6 +257,7 @@ class SampleVNFM(object):
         if not self._started:
             return
         self._stop.set()
+        self._cancel_repeats()
         if self.checker is not None:
             self.checker.stop()
         if self._worker is not None:
@@ -459,6 +471,7 @@ class SampleVNFM(object):
         return self._check_nova.servers.list(detailed=True)
 
     def _on_snapshot(self, views):
+        self.reply_order.observe(views)
         with self._lock:
             self._views = views
             for sid, view in views.items():
@@ -609,15 +622,16 @@ class SampleVNFM(object):
         """Queue one webhook body for the worker (what POST does)."""
         with self._idle:
             self._busy += 1
-        self._queue.put(body)
+        self._queue.put((body, traits.utcnow()))
 
     def _work(self):
         while True:
-            body = self._queue.get()
-            if body is None:
+            item = self._queue.get()
+            if item is None:
                 return
+            body, received = item
             try:
-                self.handle(body)
+                self.handle(body, received_at=received)
             except Exception as e:
                 LOG.exception('%s: event handling failed', self.name)
                 self._error('event handling failed: %s' % e)
@@ -627,14 +641,16 @@ class SampleVNFM(object):
                     self._idle.notify_all()
 
     def wait_idle(self, timeout):
-        """Wait until every queued event has been handled."""
+        """Wait until every queued event has been handled (and every
+        repeated reply delivered)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
     # --- events -------------------------------------------------------------
 
-    def handle(self, body):
-        """Decode and act on one event (synchronously)."""
+    def handle(self, body, received_at=None):
+        """Decode and act on one event (synchronously). ``received_at``:
+        when the webhook got it (default now)."""
         try:
             event = traits.decode_body(body)
         except traits.DecodeError as e:
@@ -642,6 +658,7 @@ class SampleVNFM(object):
             return None
         record = {'event_type': event.event_type, 'state': event.state,
                   'session_id': event.session_id,
+                  'event_id': event.event_id,
                   'instance_ids': event.instance_ids,
                   'reply_url': event.reply_url,
                   'reply_at': _iso(event.reply_at),
@@ -672,6 +689,12 @@ class SampleVNFM(object):
             return None
         self.events.add(**record)
         state = event.state
+        if state in MOVE_EVENTS:
+            self.reply_order.event_received(
+                event.key, state, event.reply_at,
+                instance_ids=([str(i) for i in event.instance_ids]
+                              if event.per_instance else None),
+                at=received_at)
         if event.problems:
             self._error('event %s: could not decode %s' % (
                 state, ', '.join('%s (%s)' % kv
@@ -813,6 +836,8 @@ class SampleVNFM(object):
         except (VNFMError, common.FenixError) as e:
             self._error('%s: cannot read the instances: %s' % (state, e))
             return self._reply(event, {'state': nack(state)})
+        if not event.per_instance:
+            self.reply_order.event_instances(event.key, ids)
         own = self.own_ids()
         affected = [i for i in ids if i in own]
         foreign = sorted(set(ids) - own)
@@ -909,10 +934,12 @@ class SampleVNFM(object):
 
     def _reply(self, event, body):
         """PUT ``body`` to the event's reply_url, with bounded retries;
-        returns the reply record."""
+        returns the reply record. With ``Behaviour.repeat_replies`` the
+        same PUT is made again later (see :meth:`_repeat`)."""
         url = event.reply_url
         record = {'state': body.get('state'), 'event': event.state,
                   'session_id': event.session_id, 'url': url,
+                  'event_id': event.event_id,
                   'body': body, 'attempts': 0, 'ok': False,
                   'status': None, 'error': None}
         if not url:
@@ -928,6 +955,7 @@ class SampleVNFM(object):
             if self._stop.wait(delay):
                 record['error'] = 'stopped'
                 return self.replies.add(**record)
+        self.reply_order.reply_started(event.key)
         for attempt in range(1, behaviour.reply_retries + 1):
             record['attempts'] = attempt
             try:
@@ -939,6 +967,13 @@ class SampleVNFM(object):
             except common.FenixError as e:
                 record['status'] = e.status
                 record['error'] = str(e)
+                if attempt > 1 and e.status == _CONFLICT and \
+                        'already answered' in str(e):
+                    # An earlier attempt got through (its answer was
+                    # lost on the way back): the reply was taken.
+                    record['ok'] = True
+                    record['note'] = 'taken at an earlier attempt'
+                    break
                 if e.status in _FINAL_HTTP:
                     break
             left = _seconds_until(event.reply_at)
@@ -949,10 +984,68 @@ class SampleVNFM(object):
                 break
         left = _seconds_until(event.reply_at)
         record['late'] = left is not None and left < 0
+        self.reply_order.reply_finished(event.key, record['ok'])
         if not record['ok']:
             self._error('reply %s to %s failed: %s'
                         % (body.get('state'), url, record['error']))
+        for delay in behaviour.repeat_replies:
+            self._schedule_repeat(delay, event, url, body, record['ok'])
         return self.replies.add(**record)
+
+    # --- repeated replies (Behaviour.repeat_replies) -------------------------
+
+    def _schedule_repeat(self, delay, event, url, body, original_ok):
+        token = object()
+        timer = threading.Timer(delay, self._repeat,
+                                args=(token, event, url, body, original_ok))
+        timer.daemon = True
+        timer.name = '%s-repeat' % self.name
+        with self._idle:
+            self._busy += 1
+        with self._lock:
+            self._timers[token] = timer
+        timer.start()
+
+    def _repeat(self, token, event, url, body, original_ok):
+        """Deliver a reply again, once, as it was. Fenix must refuse it
+        (409: already answered, not the current event, late or after the
+        end); that is expected and no error. A copy Fenix takes after the
+        original was taken is an error (a reply applied twice)."""
+        with self._lock:
+            if self._timers.pop(token, None) is None:
+                return  # cancelled (and counted) by stop()
+        try:
+            record = {'state': body.get('state'), 'event': event.state,
+                      'event_id': event.event_id,
+                      'session_id': event.session_id, 'url': url,
+                      'body': body, 'status': None, 'error': None}
+            try:
+                self.fenix.put(url, body)
+                record['status'] = 200
+            except common.FenixError as e:
+                record['status'] = e.status
+                record['error'] = str(e)
+            self.repeats.add(**record)
+            informational = body.get('state') == ack(INSTANCE_ACTION_DONE)
+            if record['status'] == 200 and original_ok and \
+                    not informational:
+                self._error('a repeated reply %s to %s was taken again'
+                            % (body.get('state'), url), repeat=record)
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def _cancel_repeats(self):
+        """Drop the copies not delivered yet."""
+        with self._lock:
+            timers = list(self._timers.values())
+            self._timers.clear()
+        for timer in timers:
+            timer.cancel()
+        with self._idle:
+            self._busy -= len(timers)
+            self._idle.notify_all()
 
     # --- inspection ---------------------------------------------------------
 
@@ -1012,6 +1105,7 @@ class SampleVNFM(object):
             'pending_moves': pending,
             'events': self.events.list(),
             'replies': self.replies.list(),
+            'repeats': self.repeats.list(),
             'actions': self.actions.list(),
             'errors': self.errors.list(),
             'violations': self.violations(),

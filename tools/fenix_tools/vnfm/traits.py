@@ -159,6 +159,8 @@ class Event(object):
     reply_at = property(lambda self: self.payload.get('reply_at'))
     actions_at = property(lambda self: self.payload.get('actions_at'))
     host = property(lambda self: self.payload.get('host'))
+    # The id of the event (Fenix payload 1.1; its reply_url names it too).
+    event_id = property(lambda self: self.payload.get('event_id'))
 
     @property
     def metadata(self):
@@ -191,7 +193,13 @@ class Event(object):
         if isinstance(ids, list):
             ids = tuple(ids)
         return (self.session_id, self.state, ids, self.reply_url,
-                str(self.reply_at))
+                str(self.reply_at), self.event_id)
+
+    @property
+    def key(self):
+        """What names this event: its id, else (an older Fenix) what it
+        says."""
+        return self.event_id or repr(self.signature())
 
     def to_dict(self):
         def plain(value):

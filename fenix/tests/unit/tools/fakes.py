@@ -5,6 +5,7 @@
 and an encoder of AODH webhook bodies that follows the real rules."""
 import datetime
 import itertools
+import json
 import threading
 import uuid
 
@@ -55,7 +56,10 @@ class FakeFenix(object):
     ``details[session]``: a list of detail documents; each GET of /detail
     returns the next one (the last one repeats).
     ``on_reply(record)``: called inside the PUT handler (tests look at the
-    VNFM's state at the moment the reply arrives).
+    VNFM's state at the moment the reply arrives). ``refuse_repeats``: a
+    reply PUT again (same path, query and body) is a 409 "already
+    answered", as Fenix answers it. ``lose_answers``: that many replies
+    are taken but answered 503 (the answer lost on the way back).
     """
 
     def __init__(self):
@@ -71,6 +75,9 @@ class FakeFenix(object):
         self.created = []
         self.on_reply = None
         self.fail_replies = 0
+        self.refuse_repeats = False
+        self.lose_answers = 0
+        self._answered = set()
         self.next_session_id = None
         self._detail_index = {}
         s = self.server
@@ -149,11 +156,25 @@ class FakeFenix(object):
         record = {'session_id': groups['sid'],
                   'project_id': groups['pid'],
                   'instance_id': groups.get('iid'),
+                  'query': request.query,
                   'body': request.json(), 'headers': dict(request.headers)}
+        key = (request.path, json.dumps(request.query, sort_keys=True),
+               json.dumps(request.json(), sort_keys=True))
+        with self.lock:
+            if self.refuse_repeats and key in self._answered:
+                return 409, {'error': {
+                    'code': 409, 'title': 'Conflict',
+                    'message': 'Reply %s refused: the current event was '
+                               'already answered' % record['body'].get(
+                                   'state')}}
+            self._answered.add(key)
         if self.on_reply is not None:
             self.on_reply(record)
         with self.lock:
             self.replies.append(record)
+            if self.lose_answers > 0:
+                self.lose_answers -= 1
+                return 503, {'error': 'proxy timed out'}
         return 200, request.json()
 
     def _list(self, request):

@@ -154,6 +154,96 @@ class TestRecorder(base.TestCase):
                            'until': 'T', 'time': 'T'}], rec.violations())
 
 
+T0 = datetime.datetime(2026, 12, 5, 10, 0, 0)
+
+
+def at(seconds):
+    return T0 + datetime.timedelta(seconds=seconds)
+
+
+class TestReplyOrder(base.TestCase):
+    """moved_without_reply: a move must wait for the manager's answer to
+    its event (or that event's deadline)."""
+
+    def setUp(self):
+        super().setUp()
+        self.recorder = checker.ViolationRecorder(clock=lambda: 'T')
+        self.order = checker.ReplyOrder(self.recorder, grace=0.5)
+        # E (PLANNED, reply by +10 s) about x and y, received at +1 s.
+        self.order.event_received('E', 'PLANNED_MAINTENANCE', at(10),
+                                  ['x', 'y'], at=at(1))
+        self.snap(0)
+
+    def snap(self, seconds, **moving):
+        """A snapshot: x and y on h1, those in ``moving`` with that task
+        state (or host, for a value starting with 'h')."""
+        views = {}
+        for sid in ('x', 'y', 'z'):
+            value = moving.get(sid)
+            host = value if value and value.startswith('h') else 'h1'
+            task = value if value and not value.startswith('h') else None
+            views[sid] = checker.server_view(view(sid, task=task,
+                                                  host=host))
+        self.order.observe(views, at=at(seconds))
+
+    def kinds(self):
+        return [(v['kind'], v['subject']) for v in
+                self.recorder.violations()]
+
+    def test_move_before_any_answer(self):
+        self.snap(2, x='migrating')
+        self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'x')], self.kinds())
+        detail = self.recorder.violations()[0]['detail']
+        self.assertIn('event E', detail)
+        self.assertIn('had no answer', detail)
+        # Once per (event, instance).
+        self.snap(3, x='migrating')
+        self.snap(4)
+        self.snap(5, x='migrating')
+        self.assertEqual(1, len(self.kinds()))
+
+    def test_move_after_the_answer_is_fine(self):
+        self.order.reply_started('E', at=at(2))
+        self.order.reply_finished('E', True)
+        self.snap(3, x='migrating', y='h2')
+        self.assertEqual([], self.kinds())
+
+    def test_answer_refused_then_moved(self):
+        # The answer left before the move but Fenix refused it (it had
+        # taken something else as E's answer).
+        self.order.reply_started('E', at=at(2))
+        self.snap(3, y='migrating')
+        self.assertEqual([], self.kinds())
+        self.order.reply_finished('E', False)
+        self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'y')], self.kinds())
+        self.assertIn('did not take', self.recorder.violations()[0]['detail'])
+
+    def test_silent_manager_moved_at_the_deadline(self):
+        self.snap(9.6, x='migrating')
+        self.snap(12, y='h3')
+        self.assertEqual([], self.kinds())
+
+    def test_fast_move_seen_as_a_new_host(self):
+        self.snap(2, y='h2')
+        self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'y')], self.kinds())
+
+    def test_project_wide_event_instances_known_later(self):
+        self.order.event_received('F', 'PREPARE_MAINTENANCE', at(20),
+                                  at=at(11))
+        self.snap(12, z='migrating')
+        self.assertEqual([], self.kinds())
+        # The VNFM read the event's instances (GET) after the move began.
+        self.order.event_instances('F', ['z'])
+        self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'z')], self.kinds())
+
+    def test_moves_before_the_event_do_not_count(self):
+        self.order.event_received('G', 'PLANNED_MAINTENANCE', at(30),
+                                  ['z'], at=at(8))
+        self.snap(7, z='migrating')
+        self.snap(8.5, z='h2')
+        self.assertEqual([], self.kinds())
+
+
 class TestCheckerThread(base.TestCase):
     timeout = 30
 

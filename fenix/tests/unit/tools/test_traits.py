@@ -68,6 +68,27 @@ class TestDecodeBody(base.TestCase):
         self.assertEqual(['i-1'], event.instance_ids)
         self.assertIsNone(event.instances_url)
 
+    def test_event_id_names_the_event(self):
+        eid = '5e1c2f0a-0000-4000-8000-00000000000e'
+        url = URL + '/i-1?event_id=' + eid
+        body = fakes.aodh_body({'state': 'PLANNED_MAINTENANCE',
+                                'instance_ids': ['i-1'], 'reply_url': url,
+                                'event_id': eid})
+        event = traits.decode_body(body)
+        self.assertEqual((eid, eid, url),
+                         (event.event_id, event.key, event.reply_url))
+        # Two events alike but for their ids are two events.
+        other = traits.decode_body(fakes.aodh_body(
+            {'state': 'PLANNED_MAINTENANCE', 'instance_ids': ['i-1'],
+             'reply_url': url, 'event_id': 'another'}))
+        self.assertNotEqual(event.signature(), other.signature())
+        # An older Fenix: no id; the key is what the event says.
+        old = traits.decode_body(fakes.aodh_body(
+            {'state': 'PLANNED_MAINTENANCE', 'instance_ids': ['i-1'],
+             'reply_url': URL + '/i-1'}))
+        self.assertIsNone(old.event_id)
+        self.assertEqual(repr(old.signature()), old.key)
+
     def test_cut_metadata_is_reported_not_fatal(self):
         metadata = {'key%d' % i: 'x' * 20 for i in range(20)}
         body = fakes.aodh_body({'state': 'PLANNED_MAINTENANCE',

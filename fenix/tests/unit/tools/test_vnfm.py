@@ -433,6 +433,92 @@ class TestReplyDelay(VNFMTestCase):
         self.assertLess(sent, payload['reply_at'])
 
 
+class TestRepeatedReplies(VNFMTestCase):
+
+    behaviour = app_mod.Behaviour(repeat_replies=(0.05, 0.1),
+                                  retry_interval=0.05)
+    EVENT = '5e1c2f0a-0000-4000-8000-00000000000e'
+
+    def event_url(self):
+        return '%s?event_id=%s' % (self.url, self.EVENT)
+
+    def test_every_reply_delivered_again_to_its_url(self):
+        self.fenix.refuse_repeats = True
+        self.affect(self.ids())
+        self.send(self.payload('MAINTENANCE', reply_url=self.event_url(),
+                               instance_ids=self.event_url(),
+                               event_id=self.EVENT))
+        self.assertEqual(1, len(self.fenix.replies))
+        self.assertEqual({'event_id': [self.EVENT]},
+                         self.fenix.replies[0]['query'])
+        repeats = self.vnfm.repeats.list()
+        self.assertEqual([409, 409], [r['status'] for r in repeats])
+        puts = [c for c in self.fenix.calls if c[0] == 'PUT' and
+                '/maintenance/' in c[1]]
+        self.assertEqual(3, len(puts))
+        self.assertEqual(1, len({(c[1], str(c[2])) for c in puts}))
+        self.assertEqual({self.event_url()}, {r['url'] for r in repeats})
+        # Refused copies are what Fenix must do: no error, no violation.
+        self.assertEqual([], self.vnfm.errors.list())
+        self.assertEqual([], self.vnfm.violations())
+        self.assertTrue(self.vnfm.replies.list()[0]['ok'])
+        self.assertEqual(self.EVENT, self.vnfm.events.list()[0]['event_id'])
+
+    def test_copy_taken_again_is_an_error(self):
+        self.affect(self.ids())
+        self.send(self.payload('MAINTENANCE'))
+        self.assertEqual(3, len(self.fenix.replies))
+        errors = [e['message'] for e in self.vnfm.errors.list()]
+        self.assertEqual(2, len(errors))
+        self.assertIn('taken again', errors[0])
+
+    def test_answer_lost_then_already_answered_is_taken(self):
+        self.fenix.refuse_repeats = True
+        self.fenix.lose_answers = 1
+        self.affect(self.ids())
+        self.send(self.payload('MAINTENANCE'))
+        reply = self.vnfm.replies.list()[0]
+        self.assertTrue(reply['ok'], reply)
+        self.assertEqual(2, reply['attempts'])
+        self.assertEqual('taken at an earlier attempt', reply['note'])
+        self.assertEqual([], self.vnfm.errors.list())
+
+    def test_stop_drops_copies_not_sent(self):
+        self.vnfm.behaviour = app_mod.Behaviour(repeat_replies=(30,))
+        self.affect(self.ids())
+        requests.post(self.vnfm.webhook_url, timeout=10,
+                      json=fakes.aodh_body(self.payload('MAINTENANCE'),
+                                           'maintenance.planned'))
+        self.fenix.wait_replies(1)
+        self.vnfm.stop()
+        self.assertTrue(self.vnfm.wait_idle(5))
+        self.assertEqual([], self.vnfm.repeats.list())
+        self.assertEqual(1, len(self.fenix.replies))
+
+
+class TestReplyOrder(VNFMTestCase):
+    """The checker's moved_without_reply, with the VNFM's own events."""
+
+    behaviour = app_mod.Behaviour(silent=['PLANNED_MAINTENANCE'])
+
+    def test_move_of_an_unanswered_instance(self):
+        sid = self.ids(app_mod.NON_HA)[0]
+        self.send(self.payload('PLANNED_MAINTENANCE', event_id='E1',
+                               instance_ids=[sid],
+                               reply_url='%s/%s' % (self.url, sid)))
+        self.assertTrue(self.vnfm.checker.wait_checks(2, timeout=10))
+        self.assertEqual([], self.vnfm.violations())
+        # Fenix moves it although the manager did not answer and the
+        # deadline (60 s) is far.
+        self.nova.set_state(sid, 'RESIZE', 'resize_migrating')
+        self.assertTrue(self.vnfm.checker.wait_checks(2, timeout=10))
+        found = [v for v in self.vnfm.violations()
+                 if v['kind'] == checker.MOVED_WITHOUT_REPLY]
+        self.assertEqual([sid], [v['subject'] for v in found])
+        self.assertIn('E1', found[0]['detail'])
+        self.assertIn('had no answer', found[0]['detail'])
+
+
 class TestNoSwitchOver(VNFMTestCase):
 
     behaviour = app_mod.Behaviour(switch_over=False)

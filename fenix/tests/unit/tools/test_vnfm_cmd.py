@@ -35,6 +35,7 @@ class TestArguments(base.TestCase):
             '--reply-delay', '2', '--ignore-reply-at',
             '--instance-action', 'seed004-ha-0=LIVE_MIGRATE',
             '--ack-instance-action-done', '--no-switch-over',
+            '--repeat-replies', '1.2,2.5',
             '--listen', '127.0.0.1:0', '--fenix-url', 'http://f:1'])
         vnfm = cmd.make_vnfm(args, session=object())
         self.assertEqual(2, vnfm.app.nonha_count)
@@ -53,6 +54,7 @@ class TestArguments(base.TestCase):
                          b.instance_actions)
         self.assertTrue(b.ack_instance_action_done)
         self.assertFalse(b.switch_over)
+        self.assertEqual((1.2, 2.5), b.repeat_replies)
         self.assertEqual(('127.0.0.1', 0), vnfm.listen)
 
     def test_bad_arguments(self):
@@ -60,7 +62,8 @@ class TestArguments(base.TestCase):
         parser = cmd.build_parser()
         for argv in (['--instance-action', 'x=JUMP'],
                      ['--event-type', 'maintenance.host'],
-                     ['--app', 'nope']):
+                     ['--app', 'nope'], ['--repeat-replies', 'soon'],
+                     ['--repeat-replies', '1,-2'], ['--repeat-replies', '']):
             self.assertRaises(SystemExit, parser.parse_args, argv)
         args = parser.parse_args([])
         for name in ('auth_url', 'username', 'password', 'project'):
