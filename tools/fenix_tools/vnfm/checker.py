@@ -306,16 +306,19 @@ class ReplyOrder(object):
     """Tells "an instance of event E was moved although E had no reply
     from the manager" (``moved_without_reply``).
 
-    The VNFM says when an event arrived (:meth:`event_received`), which
-    instances it is about (:meth:`event_instances`, for a project-wide
-    event once the VNFM read them), when its answer left
-    (:meth:`reply_started`) and whether Fenix took it
-    (:meth:`reply_finished`); every snapshot of Nova goes to
-    :meth:`observe`, which notes when each server started to move (a task
-    state appears, or its host changes). A move of an instance of E that
-    started after E arrived and before E's ``reply_at`` (less ``grace``
-    seconds, for clocks) is a violation unless the VNFM's answer to E had
-    left before it and was taken. Each (event, instance) is recorded once.
+    The VNFM says when an event was sent (its ``generated`` time, else
+    when it arrived: :meth:`event_received`), which instances it is about
+    (:meth:`event_instances`, for a project-wide event once the VNFM read
+    them), when its answer left (:meth:`reply_started`) and whether Fenix
+    took it (:meth:`reply_finished`); every snapshot of Nova goes to
+    :meth:`observe`, which notes when each server started to move (it
+    leaves service, ACTIVE without a task state, or shows up on another
+    host). A move of an instance of E that started after E was sent and
+    before E's ``reply_at`` (less ``grace`` seconds, for clocks) is a
+    violation unless the VNFM's answer to E had left before it and was
+    taken. (Fenix sends an instance's next event only once its previous
+    move is over, so a move that starts after E was sent is E's.) Each
+    (event, instance) is recorded once.
 
     Times are naive UTC datetimes; ``clock`` gives now.
     """
@@ -329,16 +332,19 @@ class ReplyOrder(object):
         self.clock = clock
         self._lock = threading.Lock()
         self._events = collections.OrderedDict()
-        self._last = {}          # server id -> (task_state, host key)
+        self._last = {}          # server id -> (in service, host key)
         self._moves = collections.defaultdict(list)  # id -> [start times]
         self._flagged = set()
 
     def event_received(self, key, state, reply_at, instance_ids=None,
-                       at=None):
+                       at=None, sent=None):
+        """``at``: when it arrived (default now); ``sent``: when Fenix
+        sent it (the event's ``generated`` time), if known."""
+        received = at or self.clock()
         with self._lock:
             self._events[key] = {
                 'key': key, 'state': state, 'reply_at': reply_at,
-                'received': at or self.clock(),
+                'since': min(sent, received) if sent else received,
                 'instances': (list(instance_ids)
                               if instance_ids is not None else None),
                 'reply_started': None, 'reply_ok': None}
@@ -371,17 +377,25 @@ class ReplyOrder(object):
         now = at or self.clock()
         with self._lock:
             for sid, view in views.items():
-                current = (view.get('task_state') or None, host_key(view))
+                current = (in_service(view), host_key(view))
                 previous = self._last.get(sid)
                 self._last[sid] = current
-                if previous is None:
+                if previous is None or not previous[0]:
                     continue
-                started = current[0] and not previous[0]
-                jumped = (not current[0] and not previous[0] and
-                          current[1] and previous[1] and
+                left = not current[0]
+                jumped = (current[1] and previous[1] and
                           current[1] != previous[1])
-                if started or jumped:
+                if left or jumped:
                     self._moves[sid].append(now)
+        self.evaluate()
+
+    def note_move(self, server_id, at):
+        """A move of ``server_id`` that began at ``at``, known from
+        elsewhere (e.g. a cloud's own record of its migrations, which is
+        exact where snapshots come a poll late)."""
+        with self._lock:
+            if at not in self._moves[server_id]:
+                self._moves[server_id].append(at)
         self.evaluate()
 
     def evaluate(self):
@@ -413,7 +427,7 @@ class ReplyOrder(object):
         return found
 
     def _unanswered_move(self, event, moved):
-        if moved < event['received']:
+        if moved < event['since']:
             return False
         reply_at = event['reply_at']
         if reply_at is not None and moved >= reply_at - self.grace:

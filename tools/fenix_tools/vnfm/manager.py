@@ -694,7 +694,7 @@ class SampleVNFM(object):
                 event.key, state, event.reply_at,
                 instance_ids=([str(i) for i in event.instance_ids]
                               if event.per_instance else None),
-                at=received_at)
+                at=received_at, sent=event.generated)
         if event.problems:
             self._error('event %s: could not decode %s' % (
                 state, ', '.join('%s (%s)' % kv

@@ -236,6 +236,15 @@ class TestReplyOrder(base.TestCase):
         self.order.event_instances('F', ['z'])
         self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'z')], self.kinds())
 
+    def test_move_before_the_event_arrived_but_after_it_was_sent(self):
+        # Fenix took something else as H's answer and moved z before the
+        # manager even got H.
+        self.snap(20)
+        self.snap(21, z='migrating')
+        self.order.event_received('H', 'PLANNED_MAINTENANCE', at(30),
+                                  ['z'], at=at(22), sent=at(20.5))
+        self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'z')], self.kinds())
+
     def test_moves_before_the_event_do_not_count(self):
         self.order.event_received('G', 'PLANNED_MAINTENANCE', at(30),
                                   ['z'], at=at(8))
