@@ -236,6 +236,59 @@ class NFVTest(fakes.FakeCloudTestCase):
         # The repeats asked for live migration: none was applied.
         self.assertEqual({st.MIGRATE}, {m[1] for m in self.cloud.moves})
 
+    def test_restart_keeps_instance_events_and_their_ids(self):
+        """An engine stops while a per-instance event waits for its
+        answer; the answer comes meanwhile (naming the event). The next
+        engine does not send it again and takes the answer."""
+        for event in ('prepare_maintenance', 'planned_maintenance'):
+            self.config(group='workflow',
+                        **{'reply_window_%s' % event: 60})
+        self.doctor()
+        vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1',
+                            silent={st.PREPARE_MAINTENANCE,
+                                    st.PLANNED_MAINTENANCE})
+        sid = self.create()
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        runner.start()
+
+        def told():
+            return [i for i in db_api.instances_get(sid)
+                    if i['event'] in (st.PREPARE_MAINTENANCE,
+                                      st.PLANNED_MAINTENANCE)]
+
+        deadline = time.monotonic() + 20
+        while not told() and time.monotonic() < deadline:
+            runner.join(0.01)
+        runner.stop(session_runner.STOP_SHUTDOWN, timeout=20)
+        self.assertFalse(runner.is_alive())
+        rows = told()
+        row = rows[0]
+        iid, event, eid = row['instance_id'], row['event'], row['event_id']
+        sent = [e for e in vnfm.events if e['instance_ids'] == [iid]]
+        self.assertEqual([eid], [e['event_id'] for e in sent])
+        vnfm.silent = set()
+        # Every event out gets its answer (else the next engine waits for
+        # their deadlines).
+        for told_row in rows:
+            vnfm.engine.project_instance_reply(
+                vnfm.ctx, sid, 'p1', told_row['instance_id'],
+                {'state': st.ack(told_row['event']),
+                 'instance_action': st.LIVE_MIGRATE},
+                event_id=told_row['event_id'])
+        self.assertDone(self.run_session(sid))
+        # Not sent again; its answer (live migration, where the planner
+        # would have chosen a cold one) was taken.
+        sent = [e for e in vnfm.events if e['instance_ids'] == [iid] and
+                e['state'] == event]
+        self.assertEqual(eid, sent[0]['event_id'])
+        self.assertEqual(1, len([e for e in sent
+                                 if e['event_id'] == eid]))
+        moves = [m for m in self.cloud.moves if m[0] == iid]
+        self.assertEqual(st.LIVE_MIGRATE, moves[0][1])
+        self.assertNotIn('instance %s on' % iid,
+                         ' '.join(m for m in self.history(sid)
+                                  if 'did not answer' in m))
+
     def test_per_instance_run(self):
         watch = self.doctor()
         vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1')
