@@ -17,6 +17,7 @@ import threading
 from unittest import mock
 
 from fenix.common import context
+from fenix.common import exception
 from fenix.common import states as st
 from fenix.engine import manager
 from fenix.tests import base
@@ -265,8 +266,8 @@ class FakeVNFM(object):
     -> callable(payload, vnfm) run before replying (scale in, own action).
     ``name_events``: reply naming the event (its ``event_id``, as a
     manager PUTting to the ``reply_url`` does); off: as a manager that
-    builds the upstream URL itself. ``answered``: the payloads answered,
-    with the engine's answer (or the error) of each reply.
+    builds the upstream URL itself. ``answered``: (payload, body, the
+    engine's answer or the ReplyConflict it raised) of each reply.
     """
 
     def __init__(self, cloud, notifier, project_id, replies=None,
@@ -311,8 +312,14 @@ class FakeVNFM(object):
                                           event_id=event_id)['instance_ids']
             action = self.actions.get(event, st.MIGRATE)
             body['instance_actions'] = {i: action for i in ids}
-        self.answered.append((payload, body, self.engine.project_reply(
-            self.ctx, sid, self.project_id, body, event_id=event_id)))
+        try:
+            result = self.engine.project_reply(
+                self.ctx, sid, self.project_id, body, event_id=event_id)
+        except exception.ReplyConflict as e:
+            # Fenix refused it (409); a real manager's error does not
+            # reach Fenix's notifier either.
+            result = e
+        self.answered.append((payload, body, result))
 
 
 class FakeCloudTestCase(base.TestCase):
