@@ -28,14 +28,11 @@ import json
 import logging
 import sys
 
-from fenix.tests.functional import cloud_fixture as cf
 from fenix.tests.functional import replies_scenario as scenario
 
 
 def run(args):
-    cloud = cf.FenixCloud(
-        scenario.topology(args.cells), reply_window=args.reply_window,
-        extra_config={'engine': {'max_sessions': args.cells}})
+    cloud = scenario.fenix_cloud(args.cells, reply_window=args.reply_window)
     cloud.setUp()
     try:
         _storm, result = scenario.run(
@@ -70,7 +67,8 @@ def main(argv=None):
                    default=scenario.REPEAT_REPLIES,
                    help='seconds after each answer at which it is '
                         'delivered again (comma separated)')
-    p.add_argument('--reply-window', type=int, default=5)
+    p.add_argument('--reply-window', type=int,
+                   default=scenario.REPLY_WINDOW)
     p.add_argument('--timeout', type=float, default=300,
                    help='seconds one session may take')
     p.add_argument('--json', action='store_true')

@@ -20,13 +20,16 @@ before the manager had handled B's event.
 
 A round runs one session per cell (its ``hosts`` are the cell's
 computes), all at once in one Fenix. Instances may still move from one
-cell to another (a session's targets are every enabled compute), so a
-session may tell another cell's manager about its instances: every event
-must still get its own answer. What is counted (:meth:`ReplyStorm.report`):
-sessions and how they ended, the checker's ``moved_without_reply``
-(an instance of an event moved before that event had its manager's
-answer, or its deadline passed), the other checker findings, the managers'
-errors (a copy taken again is one) and Fenix's answers to the copies.
+cell to another (a session's targets are every enabled compute; nfv
+prefers hosts outside its session), so a session may tell another cell's
+manager about its instances: every event must still get its own answer;
+and a target another session filled meanwhile is replaced
+(``[workflow] migration_retries``). What is counted
+(:meth:`ReplyStorm.report`): sessions and how they ended, the checker's
+``moved_without_reply`` (an instance of an event moved before that event
+had its manager's answer, or its deadline passed), the other checker
+findings, the managers' errors (a copy taken again is one) and Fenix's
+answers to the copies.
 """
 import collections
 import datetime
@@ -51,6 +54,12 @@ REPEAT_REPLIES = (1.2, 2.5, 4.0)
 # machine; moves are also seen by the host they end on).
 CHECK_INTERVAL = 0.1
 WORKFLOWS = ('default', 'nfv')
+# Seconds each event gives its manager.
+REPLY_WINDOW = 5
+# Targets a move may try: sessions running at once do not know each
+# other's reservations, so a target another session just filled is
+# replaced (as Fenix does), not a failure of the run.
+MIGRATION_RETRIES = 3
 
 
 def cell_hosts(cell):
@@ -82,6 +91,15 @@ def topology(cells):
         'timing': {'cold_migration': 0.1, 'live_migration': 0.1,
                    'confirm_resize': 0.0, 'boot': 0.05},
     }
+
+
+def fenix_cloud(cells, reply_window=REPLY_WINDOW):
+    """The :class:`cloud_fixture.FenixCloud` for ``cells`` cells (not set
+    up): :func:`topology`, every cell's session at once."""
+    return cf.FenixCloud(
+        topology(cells), reply_window=reply_window,
+        workflow={'migration_retries': MIGRATION_RETRIES},
+        extra_config={'engine': {'max_sessions': cells}})
 
 
 def application():

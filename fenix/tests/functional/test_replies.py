@@ -17,7 +17,6 @@ import fixtures
 import testtools
 from testtools import content
 
-from fenix.tests.functional import cloud_fixture as cf
 from fenix.tests.functional import replies_scenario as scenario
 
 # Sessions of each workflow, all at once (one per cell).
@@ -30,9 +29,7 @@ class RepliesTestCase(testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(fixtures.Timeout(400, gentle=True))
-        self.cloud = self.useFixture(cf.FenixCloud(
-            scenario.topology(CELLS), reply_window=5,
-            extra_config={'engine': {'max_sessions': CELLS}}))
+        self.cloud = self.useFixture(scenario.fenix_cloud(CELLS))
 
         def attach(exc_info):
             self.addDetail('fenix-log', content.text_content(
