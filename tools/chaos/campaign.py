@@ -1281,7 +1281,10 @@ def build_parser():
                         '(default 3600)')
     p.add_argument('--mysql-url', default=DEFAULT_MYSQL,
                    help='MariaDB server URL for split mode, without a '
-                        'database (default %s)' % DEFAULT_MYSQL)
+                        'database; its user creates and drops one '
+                        'database per session, connected to its '
+                        'openstack_citest database (default %s)'
+                        % DEFAULT_MYSQL)
     p.add_argument('--rabbit-url', default=DEFAULT_RABBIT,
                    help='RabbitMQ URL for split mode (default %s)'
                         % DEFAULT_RABBIT)
