@@ -99,6 +99,8 @@ EVENT_WAIT = 0.05
 # while Fenix restarts (a real manager retries a 503 or a refused
 # connection; the sample one would NACK at once).
 VNFM_PATIENCE = 30
+# VNFM error messages kept per session in the report.
+VNFM_ERRORS_KEPT = 10
 # Starts tried before an engine that does not come back after a kill
 # is given up (each bounded by START_TIMEOUT).
 RESTART_ATTEMPTS = 3
@@ -896,6 +898,8 @@ class SessionRun(object):
             'engine_starts': self.fenix.starts,
             'unexpected_exits': exits,
             'restart_failures': self.fenix.restart_failures,
+            'vnfm_errors': [e['message'][:300] for e in
+                            self.vnfm.errors.list()][:VNFM_ERRORS_KEPT],
             'agent_errors': list(self.agent.errors)})
         return result
 
@@ -1277,7 +1281,10 @@ def build_parser():
                         '(default 3600)')
     p.add_argument('--mysql-url', default=DEFAULT_MYSQL,
                    help='MariaDB server URL for split mode, without a '
-                        'database (default %s)' % DEFAULT_MYSQL)
+                        'database; its user creates and drops one '
+                        'database per session, connected to its '
+                        'openstack_citest database (default %s)'
+                        % DEFAULT_MYSQL)
     p.add_argument('--rabbit-url', default=DEFAULT_RABBIT,
                    help='RabbitMQ URL for split mode (default %s)'
                         % DEFAULT_RABBIT)
