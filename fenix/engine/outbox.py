@@ -19,6 +19,9 @@ the change that causes it (:mod:`fenix.common.notifier`). One
   a consumer sees each session's notifications in order. Nothing is
   dropped.
 
+A row follows the declared notification machine
+(``fenix.common.state_machine.OUTBOX_MESSAGE``): ``QUEUED`` while
+``sent_at`` is empty (a failed try leaves it there), ``SENT`` once marked.
 A message is marked sent after it went out: a crash in between sends it
 again after the restart (same ``message_id``). Consumers may see a
 duplicate, never a loss. When a session is taken over by another engine,

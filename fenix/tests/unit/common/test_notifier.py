@@ -13,6 +13,7 @@ import oslo_messaging as messaging
 from fenix.common import notifier
 from fenix.common import notify_http
 from fenix.common import rpc
+from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.tests import base
 from fenix.tests import db_fixture
@@ -120,7 +121,8 @@ class TestNotifier(base.TestCase):
     def test_woken_once_after_the_commit(self):
         db_api.hosts_create(self.sid, [{'hostname': 'c1'}])
         with self.n.transaction():
-            db_api.host_update(self.sid, 'c1', {'state': 'IN_MAINTENANCE'})
+            db_api.host_update(self.sid, 'c1',
+                               {'state': st.HOST_IN_MAINTENANCE})
             self.n.host_event(self.sid, 'c1', 'IN_MAINTENANCE')
             with self.n.transaction():
                 self.n.session_event(self.sid, 'START_MAINTENANCE', 0)
@@ -134,13 +136,15 @@ class TestNotifier(base.TestCase):
 
         def crash():
             with self.n.transaction():
-                db_api.host_update(self.sid, 'c1', {'state': 'X'})
+                db_api.host_update(self.sid, 'c1',
+                                   {'state': st.HOST_EMPTYING})
                 self.n.host_event(self.sid, 'c1', 'IN_MAINTENANCE')
                 raise RuntimeError('crash before the commit')
 
         self.assertRaises(RuntimeError, crash)
         self.assertEqual([], self.recorded())
-        self.assertNotEqual('X', db_api.host_get(self.sid, 'c1')['state'])
+        self.assertEqual(st.HOST_PENDING,
+                         db_api.host_get(self.sid, 'c1')['state'])
         self.assertEqual(0, self.dispatcher.kicks)
         # The next transaction is not mixed up with the failed one.
         self.n.session_event(self.sid, 'MAINTENANCE', 0)
