@@ -20,10 +20,12 @@ in the transaction of the change that causes them::
         notifier.session_event(...)       # its announcement
 
 Either all three are committed or none is. Once the transaction is
-committed the engine's dispatcher (:mod:`fenix.engine.outbox`) is woken
-and sends the messages through :mod:`fenix.common.publisher`; a crash
-between the commit and the send leaves the message in the table, and the
-restarted engine sends it. Every message has its own ``message_id``
+committed the recording thread sends the messages itself through
+:mod:`fenix.common.publisher`, and the engine's dispatcher
+(:mod:`fenix.engine.outbox`) sends whatever that did not (a failure, a
+session with older messages still to send); a crash between the commit
+and the send leaves the message in the table, and the restarted engine
+sends it. Every message has its own ``message_id``
 (carried by the oslo.messaging message): a consumer may see a message
 twice after a crash, never lose one.
 """
@@ -93,7 +95,8 @@ def message(session_id, event_type, payload, message_id=None):
     """An outbox message (see ``fenix.db.api.outbox_add``)."""
     return {'message_id': message_id or str(uuid.uuid4()),
             'session_id': session_id, 'event_type': event_type,
-            'priority': PRIORITY_INFO, 'payload': payload}
+            'priority': PRIORITY_INFO, 'payload': payload,
+            'created_at': timeutils.utcnow()}
 
 
 class RecordingError(RuntimeError):
@@ -104,7 +107,8 @@ class Notifier(object):
     """Records Fenix's notifications in the outbox; one per engine.
 
     ``dispatcher``: what sends them (:class:`fenix.engine.outbox.
-    Dispatcher`); it is woken after every commit that recorded one.
+    Dispatcher`): the recording thread through it right after the commit,
+    its own thread what is left.
     """
 
     def __init__(self, dispatcher=None):
@@ -120,8 +124,8 @@ class Notifier(object):
         recorded messages are sent once it is committed.
 
         Blocks nest (an inner one joins the outer). It must not be opened
-        inside a bare ``db_api.transaction()``: the dispatcher would be
-        woken before the messages are committed.
+        inside a bare ``db_api.transaction()``: the messages would be sent
+        before they are committed.
         """
         local = self._local
         outermost = not getattr(local, 'depth', 0)
@@ -132,18 +136,25 @@ class Notifier(object):
                     'of its own: open the notifier\'s first')
             local.depth = 0
             local.queued = []
+            local.claimed = []
         local.depth += 1
+        committed = False
         try:
             with db_api.transaction():
                 yield
+            committed = True
         finally:
             local.depth -= 1
             if outermost:
                 queued, local.queued = local.queued, []
-        # Committed (an exception skips this: nothing was).
+                claimed, local.claimed = local.claimed, []
+                if not committed and claimed:
+                    self.dispatcher.unclaim(claimed)
         if outermost and queued:
             faults.after_commit(queued)
-            self.kick()
+            if self.dispatcher is not None:
+                self.dispatcher.send(claimed,
+                                     left=len(claimed) < len(queued))
 
     def record(self, messages, check_known=False):
         """Add ``messages`` to the outbox, in the open :meth:`transaction`
@@ -156,19 +167,22 @@ class Notifier(object):
         messages = list(messages)
         if not messages:
             return
-        if not getattr(self._local, 'depth', 0):
+        local = self._local
+        if not getattr(local, 'depth', 0):
             with self.transaction():
                 self.record(messages, check_known)
             return
-        db_api.outbox_add(messages, check_known=check_known, fetch=False)
-        self._local.queued.extend(messages)
+        ids = db_api.outbox_add(messages, check_known=check_known,
+                                fetch=False)
+        rows = [dict(m, id=ids[m['message_id']]) for m in messages
+                if m['message_id'] in ids]
+        local.queued.extend(rows)
+        if self.dispatcher is not None:
+            # Claimed before the commit: the dispatcher never reads a row
+            # that this thread is about to send.
+            local.claimed.extend(self.dispatcher.claim(rows))
 
     # --- the dispatcher ----------------------------------------------------
-    def kick(self):
-        """Wake the dispatcher: something was recorded."""
-        if self.dispatcher is not None:
-            self.dispatcher.kick()
-
     def flush_session(self, session_id, timeout):
         """Send what the outbox still holds for one session (before it is
         deleted with the session). True when nothing is left unsent."""

@@ -4,9 +4,9 @@
 """[outbox]: how the engine sends the notifications it recorded.
 
 Every notification is first written to the ``outbox`` table in the
-transaction of the change that causes it; the engine's dispatcher sends
-them afterwards (fenix/engine/outbox.py, doc/source/architecture.rst "The
-outbox").
+transaction of the change that causes it and sent once that is committed;
+the engine's dispatcher sends what was not and marks what was
+(fenix/engine/outbox.py, doc/source/architecture.rst "The outbox").
 """
 from oslo_config import cfg
 
@@ -19,8 +19,9 @@ GROUP = cfg.OptGroup(
 
 OPTS = [
     cfg.IntOpt('batch_size', default=200, min=1,
-               help='Recorded notifications read from the database at '
-                    'once by the dispatcher.'),
+               help='Recorded notifications the dispatcher reads from the '
+                    'database at once (those not sent right after their '
+                    'commit).'),
     cfg.FloatOpt('retry_interval', default=1.0, min=0.01,
                  help='Seconds before a notification that could not be '
                       'sent is tried again; doubled after every further '
@@ -36,8 +37,8 @@ OPTS = [
                     'used instead of [oslo_messaging_notifications] retry; '
                     'the fenix-http driver makes that many more POSTs). '
                     'The dispatcher tries again after retry_interval '
-                    'anyway, so a small number keeps it from blocking on '
-                    'a broker that is down.'),
+                    'anyway, so a small number keeps the engine\'s '
+                    'threads from blocking on a broker that is down.'),
     cfg.IntOpt('delete_timeout', default=30, min=0,
                help='Seconds the delete of a session waits for its '
                     'notifications not sent yet to go out (they are '

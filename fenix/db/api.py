@@ -1113,11 +1113,13 @@ def outbox_add(messages, check_known=True, fetch=True):
     The notifier queues on the hot path, in the transaction of the change
     that causes the messages, and needs no more than the insert:
     ``check_known=False`` when the ids are new (random; nothing to look
-    up), ``fetch=False`` to return None instead of reading the rows back.
+    up), ``fetch=False`` to get ``{message_id: row id}`` of the rows added
+    (from the insert itself) instead of reading them back. A message may
+    give its ``created_at``.
     """
     messages = list(messages)
     if not messages:
-        return [] if fetch else None
+        return [] if fetch else {}
     with _writer() as session:
         known = set()
         if check_known:
@@ -1136,11 +1138,13 @@ def outbox_add(messages, check_known=True, fetch=True):
                 message_id=m['message_id'], session_id=m['session_id'],
                 event_type=m['event_type'],
                 priority=m.get('priority') or 'info',
-                payload=dict(m.get('payload') or {}), attempts=0))
+                payload=dict(m.get('payload') or {}), attempts=0,
+                created_at=m.get('created_at') or timeutils.utcnow()))
         session.add_all(rows)
         if fetch:
             return _reloaded(session, rows)
-        return None
+        session.flush()
+        return {row.message_id: row.id for row in rows}
 
 
 def outbox_unsent(engine=None, session_id=None, limit=200, after_id=None):

@@ -89,7 +89,6 @@ class EngineService(object):
                  if (now - e['heartbeat_at']).total_seconds()
                  < CONF.engine.takeover_after}
         alive.add(self.host)
-        claimed = False
         for session in db_api.session_list_by_states(
                 st.ACTIVE_SESSION_STATES):
             owner = session.get('engine')
@@ -103,7 +102,9 @@ class EngineService(object):
                                  state=session['state'],
                                  message='engine %s took over from %s'
                                  % (self.host, owner))
-                claimed = True
+                # What the dead engine did not send goes before what the
+                # resumed session sends.
+                self.dispatcher.hold(session['session_id'])
                 self.manager.start_runner(session['session_id'])
         # A finished session is not resumed, but what its dead engine did
         # not announce (its final state, say) must still go out.
@@ -115,9 +116,7 @@ class EngineService(object):
                                          expected_engine=owner):
                 LOG.warning('Taking over the notifications of session %s '
                             'from engine %s', pending['session_id'], owner)
-                claimed = True
-        if claimed:
-            self.dispatcher.kick()
+                self.dispatcher.hold(pending['session_id'])
 
     def _heartbeat_loop(self):
         while not self._stop.wait(CONF.engine.heartbeat_interval):

@@ -3,12 +3,14 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The outbox, sent synchronously, for tests.
 
-Fenix records every notification in the ``outbox`` table and an engine's
-dispatcher thread sends it afterwards (fenix/engine/outbox.py). Tests want
-to see a notification as soon as it was committed, without waiting for a
-thread: :class:`InlineNotifier` is a real
-:class:`fenix.common.notifier.Notifier` whose dispatcher sends in the
-thread that committed, right after the commit, through a
+Fenix records every notification in the ``outbox`` table, sends it after
+the commit and has an engine's dispatcher thread send what is left and
+mark what was sent (fenix/engine/outbox.py). Tests want
+to see a notification as soon as it was committed, and its row marked,
+without waiting for a thread: :class:`InlineNotifier` is a real
+:class:`fenix.common.notifier.Notifier` whose dispatcher has no thread (a
+committing thread sends its messages, as in production; what is left is
+sent at once by the thread that asks), through a
 :class:`RecordingPublisher` that keeps what it was given (and may hand it
 to a callback, e.g. a fake VNFM)::
 
@@ -29,13 +31,15 @@ class RecordingPublisher(object):
 
     ``sent``: every row sent, in order. ``fail``: while set (an exception
     or a callable(row) returning one or None), sends fail with it.
-    ``on_send``: called with every row sent.
+    ``on_send``: called with every row sent. ``threads``: the name of
+    the thread that sent each.
     """
 
     WAY = 'recorder'
 
     def __init__(self, on_send=None):
         self.sent = []
+        self.threads = []
         self.fail = None
         self.on_send = on_send
         self._lock = threading.Lock()
@@ -48,16 +52,21 @@ class RecordingPublisher(object):
             raise fenix_publisher.PublishError({self.WAY: error}, skip)
         with self._lock:
             self.sent.append(row)
+            self.threads.append(threading.current_thread().name)
         if self.on_send is not None:
             self.on_send(row)
 
 
 class InlineDispatcher(outbox.Dispatcher):
-    """A dispatcher without a thread: :meth:`kick` sends at once."""
+    """A dispatcher without a thread: what its thread would do is done at
+    once, in the thread that asks (a kick makes a pass, rows sent by a
+    committing thread are marked at once)."""
 
     def __init__(self, publisher, engine=None):
         super().__init__(publisher, engine=engine)
         self._local = threading.local()
+        # No table left by a previous run to read first.
+        self.ready.set()
 
     def kick(self):
         local = self._local
@@ -74,6 +83,12 @@ class InlineDispatcher(outbox.Dispatcher):
                 self.flush()
         finally:
             local.flushing = False
+
+    def _marks_waiting(self):
+        if getattr(self._local, 'flushing', False):
+            return  # the pass of this thread marks them
+        with self._pass_lock:
+            self._mark_sent()
 
 
 class InlineNotifier(fenix_notifier.Notifier):

@@ -22,11 +22,27 @@ CONF = cfg.CONF
 
 
 class Dispatcher(object):
-    def __init__(self):
-        self.kicks = 0
+    """Claims every row; records what it is asked to send."""
 
-    def kick(self):
-        self.kicks += 1
+    def __init__(self):
+        self.claimed = []
+        self.sends = []
+        self.unclaimed = []
+
+    def claim(self, rows):
+        self.claimed.extend(r['id'] for r in rows)
+        return rows
+
+    def unclaim(self, rows):
+        self.unclaimed.extend(r['id'] for r in rows)
+
+    def send(self, rows, left=False):
+        self.sends.append(([(r['event_type'], r['id']) for r in rows],
+                           left))
+
+    @property
+    def kicks(self):
+        return len(self.sends)
 
 
 class TestNotifier(base.TestCase):
@@ -66,8 +82,12 @@ class TestNotifier(base.TestCase):
         rows = db_api.outbox_unsent()
         self.assertEqual(['info', 'info'], [r['priority'] for r in rows])
         self.assertNotEqual(rows[0]['message_id'], rows[1]['message_id'])
-        # Recorded on its own (no transaction open): committed, then woken.
-        self.assertEqual(1, self.dispatcher.kicks)
+        # Recorded on its own (no transaction open): committed, then sent,
+        # both rows, claimed before the commit.
+        self.assertEqual([([('maintenance.planned', rows[0]['id']),
+                            ('maintenance.scheduled', rows[1]['id'])],
+                           False)], self.dispatcher.sends)
+        self.assertEqual([r['id'] for r in rows], self.dispatcher.claimed)
 
     def test_project_event_names_its_event(self):
         eid = '6f1d4a52-0000-4000-8000-000000000001'
@@ -97,11 +117,12 @@ class TestNotifier(base.TestCase):
                                            'u', 'u', event_id='e-1')
         self.assertEqual('e-1', payload['event_id'])
         rows = db_api.outbox_unsent()
-        # The same event recorded twice is queued once per type.
+        # The same event recorded twice is queued (and sent) once per type.
         self.assertEqual(
             [notifier.message_id_of('e-1', 'maintenance.planned'),
              notifier.message_id_of('e-1', 'maintenance.scheduled')],
             [r['message_id'] for r in rows])
+        self.assertEqual(2, len(self.dispatcher.claimed))
 
     def test_host_and_session_events(self):
         self.n.host_event(self.sid, 'c1', 'IN_MAINTENANCE', 'admin')
@@ -126,9 +147,12 @@ class TestNotifier(base.TestCase):
             self.n.host_event(self.sid, 'c1', 'IN_MAINTENANCE')
             with self.n.transaction():
                 self.n.session_event(self.sid, 'START_MAINTENANCE', 0)
-            # Not committed yet: not woken yet (the inner block joined).
+            # Not committed yet: nothing sent yet (the inner block
+            # joined).
             self.assertEqual(0, self.dispatcher.kicks)
-        self.assertEqual(1, self.dispatcher.kicks)
+        self.assertEqual([['maintenance.host', 'maintenance.session']],
+                         [[t for t, _ in rows]
+                          for rows, _ in self.dispatcher.sends])
         self.assertEqual(2, len(self.recorded()))
 
     def test_rolled_back_records_nothing_and_wakes_nobody(self):
@@ -146,6 +170,7 @@ class TestNotifier(base.TestCase):
         self.assertEqual(st.HOST_PENDING,
                          db_api.host_get(self.sid, 'c1')['state'])
         self.assertEqual(0, self.dispatcher.kicks)
+        self.assertEqual(self.dispatcher.claimed, self.dispatcher.unclaimed)
         # The next transaction is not mixed up with the failed one.
         self.n.session_event(self.sid, 'MAINTENANCE', 0)
         self.assertEqual(['maintenance.session'],

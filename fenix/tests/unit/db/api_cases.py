@@ -1140,11 +1140,12 @@ class DBAPITests:
     def test_outbox_add_lean(self):
         sid = self._session()['session_id']
         m = self._message(sid, n=1)
+        m['created_at'] = T0
         # Nothing read back, nothing looked up: only the insert.
-        self.assertIsNone(db_api.outbox_add([m], check_known=False,
-                                            fetch=False))
-        self.assertEqual([m['message_id']],
-                         [r['message_id'] for r in db_api.outbox_unsent()])
+        ids = db_api.outbox_add([m], check_known=False, fetch=False)
+        [row] = db_api.outbox_unsent()
+        self.assertEqual({m['message_id']: row['id']}, ids)
+        self.assertEqual(T0, row['created_at'])
         self.assertRaises(db_exc.DBDuplicateEntry, db_api.outbox_add,
                           [m], check_known=False, fetch=False)
 

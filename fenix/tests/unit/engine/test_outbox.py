@@ -7,10 +7,13 @@ import datetime
 import threading
 from unittest import mock
 
+import fixtures
+
 from fenix.common import context
 from fenix.common import exception
 from fenix.common import faults
 from fenix.common import notifier
+from fenix.common import publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
@@ -149,7 +152,7 @@ class TestDispatcher(OutboxTestCase):
             def send(self, row, skip=()):
                 ways.append(sorted(set(['bus', 'aodh']) - set(skip)))
                 if self.fail:
-                    raise outbox.fenix_publisher.PublishError(
+                    raise publisher.PublishError(
                         {'aodh': RuntimeError('down')}, {'bus'})
 
         two = TwoWays()
@@ -168,8 +171,10 @@ class TestDispatcher(OutboxTestCase):
         d = self.dispatcher()
         with mock.patch.object(db_api, 'outbox_mark_sent',
                                side_effect=RuntimeError('db away')):
-            self.assertEqual(1, d.flush())
+            self.assertRaises(RuntimeError, d.flush)
         self.assertEqual(1, len(db_api.outbox_unsent()))
+        # The thread looks again at once (the marking is owed).
+        self.assertEqual(0, d._next_wait())
         self.assertEqual(0, d.flush())
         self.assertEqual([(sid, 'A')], self.sent())
         self.assertEqual([], db_api.outbox_unsent())
@@ -196,17 +201,29 @@ class TestDispatcher(OutboxTestCase):
         self.assertTrue(got.wait(WAIT))
         self.assertEqual([(sid, st.MAINTENANCE_DONE)], self.sent())
 
-    def test_thread_woken_by_a_commit(self):
+    def test_a_commit_sends_at_once_and_the_thread_marks(self):
         sid = self.session()
-        got = threading.Event()
-        self.publisher.on_send = lambda row: got.set()
         d = outbox.Dispatcher(self.publisher, engine='e1')
+        marked = threading.Event()
+        real_mark = db_api.outbox_mark_sent
+
+        def mark(ids):
+            real_mark(ids)
+            marked.set()
+
+        self.useFixture(fixtures.MockPatchObject(db_api, 'outbox_mark_sent',
+                                                 side_effect=mark))
         d.start()
         self.addCleanup(d.stop)
+        # Once the thread read what was there, a commit sends itself.
+        self.assertTrue(d.ready.wait(WAIT))
         n = notifier.Notifier(d)
         n.session_event(sid, st.SCALE_IN, 0)
-        self.assertTrue(got.wait(WAIT))
         self.assertEqual([(sid, st.SCALE_IN)], self.sent())
+        self.assertEqual(threading.current_thread().name,
+                         self.publisher.threads[0])
+        self.assertTrue(marked.wait(WAIT))
+        self.assertEqual([], db_api.outbox_unsent())
 
     def test_started_again_after_a_stop(self):
         sid = self.session()
@@ -228,6 +245,102 @@ class TestDispatcher(OutboxTestCase):
         d.clock.now += 3600
         self.assertTrue(d.flush_session(sid, 0))
         self.assertEqual([(sid, 'A')], self.sent())
+
+
+class TestSentByTheCommittingThread(OutboxTestCase):
+    """After the commit the recording thread sends; the dispatcher only
+    what that did not."""
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.dispatcher()
+        self.n = notifier.Notifier(self.d)
+        self.sid = self.session()
+
+    def test_sent_without_reading_the_table(self):
+        self.d.ready.set()
+        with mock.patch.object(db_api, 'outbox_unsent',
+                               side_effect=AssertionError('read')):
+            self.n.session_event(self.sid, 'A', 0)
+        self.assertEqual([(self.sid, 'A')], self.sent())
+        # Sent, to be marked by the thread (nothing to send for a pass).
+        self.assertEqual(0, self.d._next_wait())
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(self.sid, 'A')], self.sent())
+        self.assertEqual([], db_api.outbox_unsent())
+
+    def test_a_pass_leaves_a_claimed_row_to_its_thread(self):
+        self.d.ready.set()
+        self.record(self.sid, 'A')
+        [row] = db_api.outbox_unsent()
+        self.assertEqual([row], self.d.claim([row]))
+        self.assertEqual(1, self.d.flush())
+        self.assertEqual([], self.sent())
+        self.d.send([row])
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(self.sid, 'A')], self.sent())
+
+    def test_rolled_back_claims_are_released(self):
+        self.d.ready.set()
+
+        def crash():
+            with self.n.transaction():
+                self.n.session_event(self.sid, 'A', 0)
+                self.assertEqual(1, len(self.d._claimed))
+                raise RuntimeError('crash')
+
+        self.assertRaises(RuntimeError, crash)
+        self.assertEqual(set(), self.d._claimed)
+        self.assertEqual([], self.sent())
+
+    def test_before_the_first_pass_older_rows_go_first(self):
+        self.record(self.sid, 'left by a killed engine')
+        self.n.session_event(self.sid, 'new', 0)
+        self.assertEqual([], self.sent())
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(self.sid, 'left by a killed engine'),
+                          (self.sid, 'new')], self.sent())
+        # Then each commit sends its own again.
+        self.n.session_event(self.sid, 'newer', 0)
+        self.assertEqual((self.sid, 'newer'), self.sent()[-1])
+        self.assertEqual(3, len(self.sent()))
+
+    def test_after_a_failure_the_session_waits_behind_it(self):
+        self.config(group='outbox', retry_interval=5)
+        other = self.session()
+        self.d.ready.set()
+        self.publisher.fail = RuntimeError('bus down')
+        self.n.session_event(self.sid, 'A', 0)
+        self.publisher.fail = None
+        # B would overtake A: it waits; another session does not.
+        self.n.session_event(self.sid, 'B', 0)
+        self.n.session_event(other, 'X', 0)
+        self.assertEqual([(other, 'X')], self.sent())
+        self.assertEqual(2, self.d.flush())
+        self.d.clock.now += 5
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(other, 'X'), (self.sid, 'A'), (self.sid, 'B')],
+                         self.sent())
+        # The session is released: its next commit sends itself.
+        self.n.session_event(self.sid, 'C', 0)
+        self.assertEqual((self.sid, 'C'), self.sent()[-1])
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([], db_api.outbox_unsent())
+
+    def test_a_held_session_is_released_only_by_a_later_pass(self):
+        self.d.ready.set()
+        self.record(self.sid, 'left by a dead engine')
+        # Taken over: held before its runner records anything.
+        self.d.hold(self.sid)
+        self.n.session_event(self.sid, 'resumed', 0)
+        self.assertEqual([], self.sent())
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(self.sid, 'left by a dead engine'),
+                          (self.sid, 'resumed')], self.sent())
+        # Held until a pass found nothing deferred since it began.
+        self.assertEqual(0, self.d.flush())
+        self.n.session_event(self.sid, 'next', 0)
+        self.assertEqual((self.sid, 'next'), self.sent()[-1])
 
 
 class Killed(BaseException):
