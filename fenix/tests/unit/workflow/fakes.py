@@ -23,6 +23,7 @@ from fenix.common import context
 from fenix.common import exception
 from fenix.common import notifier
 from fenix.common import states as st
+from fenix.common import timeutils
 from fenix.engine import manager
 from fenix.tests import base
 from fenix.tests import db_fixture
@@ -248,6 +249,10 @@ class FakeNotifier(outbox_fixture.InlineNotifier):
                                         payload['percent_done']))
         elif event_type == CONF.workflow.project_event_types[0]:
             # One project event is a message per configured type: seen once.
+            # Its times as datetimes, for the tests to compare.
+            payload = dict(payload, **{
+                k: timeutils.parse_time(payload[k])
+                for k in ('actions_at', 'reply_at') if payload.get(k)})
             self.project_events.append(payload)
             vnfm = self.vnfms.get(payload['project_id'])
             if vnfm is not None:
