@@ -1,7 +1,7 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""The three notifications Fenix sends (SPEC 4).
+"""The three notifications Fenix sends (SPEC 4), recorded before sent.
 
 Payload versions (bump on any change, keep the history):
 
@@ -10,115 +10,216 @@ Payload versions (bump on any change, keep the history):
   1.1 - project event: ``event_id``, the id of the event (its
         ``reply_url`` names it too); every key of 1.0 is unchanged.
 
-With ``[notification_aodh] enabled`` each notification is also published
-straight to AODH's listener as the event Ceilometer's notification agent
-would make of it (:func:`fenix.common.aodh_events.ceilometer_event`),
-for clouds without Ceilometer.
+Record, then send: :class:`Notifier` sends nothing itself. Each of its
+methods builds the payload and adds the message(s) to the ``outbox`` table
+in the transaction of the change that causes them::
+
+    with notifier.transaction():
+        db_api.session_update(...)        # the change
+        db_api.event_add(...)             # its history entry
+        notifier.session_event(...)       # its announcement
+
+Either all three are committed or none is. Once the transaction is
+committed the recording thread sends the messages itself through
+:mod:`fenix.common.publisher`, and the engine's dispatcher
+(:mod:`fenix.engine.outbox`) sends whatever that did not (a failure, a
+session with older messages still to send); a crash between the commit
+and the send leaves the message in the table, and the restarted engine
+sends it. Every message has its own ``message_id``
+(carried by the oslo.messaging message): a consumer may see a message
+twice after a crash, never lose one.
 """
+import contextlib
+import threading
+import uuid
+
 from oslo_config import cfg
 from oslo_log import log as logging
-import oslo_messaging as messaging
 
-from fenix.common import aodh_events as aev
-from fenix.common import rpc
+from fenix.common import faults
 from fenix.common import timeutils
+from fenix.db import api as db_api
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
 PAYLOAD_VERSION = '1.1'
-PUBLISHER_ID = aev.PUBLISHER_ID
+PUBLISHER_ID = 'fenix'
 SERVICE = 'fenix'
 HOST_EVENT_TYPE = 'maintenance.host'
 SESSION_EVENT_TYPE = 'maintenance.session'
+PRIORITY_INFO = 'info'
+
+# Message ids of the project event with a given event id: the same for
+# the same (event, type), so that recording one event twice queues it
+# once.
+_MESSAGE_ID_NAMESPACE = uuid.UUID('0f1b3a5e-6d2c-4b8e-9a7f-5c4d3e2b1a09')
 
 
-def _driver():
-    """None when drivers are configured (oslo.messaging reads them), else
-    the sensible one for the mode."""
-    if CONF.oslo_messaging_notifications.driver:
-        return None
-    if CONF.notification_http.url:
-        return 'fenix-http'
-    if rpc.local_mode():
-        # No broker in the all-in-one: log rather than block on one.
-        return 'log'
-    return 'messagingv2'
+def project_event_payload(session_id, project_id, state, instance_ids,
+                          reply_url, allowed_actions=(), actions_at=None,
+                          reply_at=None, metadata=None, event_id=None):
+    payload = {
+        'service': SERVICE,
+        'project_id': project_id,
+        'session_id': session_id,
+        'state': state,
+        'instance_ids': instance_ids,
+        'allowed_actions': list(allowed_actions),
+        'actions_at': timeutils.format_time(actions_at),
+        'reply_at': timeutils.format_time(reply_at),
+        'reply_url': reply_url,
+        'metadata': metadata or {},
+    }
+    payload['event_id'] = event_id
+    return payload
+
+
+def host_event_payload(session_id, host, state, project_id=None):
+    return {'service': SERVICE, 'host': host, 'state': state,
+            'session_id': session_id, 'project_id': project_id}
+
+
+def session_event_payload(session_id, state, percent_done, project_id=None):
+    return {'service': SERVICE, 'session_id': session_id, 'state': state,
+            'percent_done': percent_done, 'project_id': project_id}
+
+
+def message_id_of(event_id, event_type):
+    """The message id of the ``event_type`` message of one project event."""
+    return str(uuid.uuid5(_MESSAGE_ID_NAMESPACE,
+                          '%s/%s' % (event_id, event_type)))
+
+
+def message(session_id, event_type, payload, message_id=None):
+    """An outbox message (see ``fenix.db.api.outbox_add``)."""
+    return {'message_id': message_id or str(uuid.uuid4()),
+            'session_id': session_id, 'event_type': event_type,
+            'priority': PRIORITY_INFO, 'payload': payload,
+            'created_at': timeutils.utcnow()}
+
+
+class RecordingError(RuntimeError):
+    """A notification recorded where its commit cannot be seen (a bug)."""
 
 
 class Notifier(object):
-    """Sends Fenix's notifications; one instance per engine."""
+    """Records Fenix's notifications in the outbox; one per engine.
 
-    def __init__(self):
-        transport = rpc.get_notification_transport()
-        self._notifier = messaging.Notifier(
-            transport, publisher_id=PUBLISHER_ID, driver=_driver())
-        self._aodh = None
-        self._aodh_transport = None
-        aodh = CONF.notification_aodh
-        if aodh.enabled:
-            if aodh.transport_url:
-                transport = self._aodh_transport = \
-                    messaging.get_notification_transport(
-                        CONF, url=aodh.transport_url)
-            self._aodh = messaging.Notifier(
-                transport, publisher_id=PUBLISHER_ID, driver='messagingv2',
-                topics=[aodh.topic])
-            LOG.info('Notifications also go to AODH as events (topic %s)',
-                     aodh.topic)
+    ``dispatcher``: what sends them (:class:`fenix.engine.outbox.
+    Dispatcher`): the recording thread through it right after the commit,
+    its own thread what is left.
+    """
 
-    def _send(self, event_type, payload, traits=()):
-        LOG.debug('Notification %s: %s', event_type, payload)
-        self._notifier.info({}, event_type, payload)
-        if self._aodh is not None:
-            self._send_event(event_type, payload, traits)
+    def __init__(self, dispatcher=None):
+        self.dispatcher = dispatcher
+        # Per thread: depth of transaction() blocks, messages recorded in
+        # the outermost one.
+        self._local = threading.local()
 
-    def _send_event(self, event_type, payload, traits):
+    # --- transactions ------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self):
+        """One database transaction (``fenix.db.api.transaction``) whose
+        recorded messages are sent once it is committed.
+
+        Blocks nest (an inner one joins the outer). It must not be opened
+        inside a bare ``db_api.transaction()``: the messages would be sent
+        before they are committed.
+        """
+        local = self._local
+        outermost = not getattr(local, 'depth', 0)
+        if outermost:
+            if db_api.in_transaction():
+                raise RecordingError(
+                    'Notifier.transaction() inside a database transaction '
+                    'of its own: open the notifier\'s first')
+            local.depth = 0
+            local.queued = []
+            local.claimed = []
+        local.depth += 1
+        committed = False
         try:
-            event = aev.ceilometer_event(
-                event_type, payload, traits,
-                secret=CONF.notification_aodh.telemetry_secret)
-        except (TypeError, ValueError) as e:
-            # Ceilometer would drop it too; say so rather than fail.
-            LOG.error('Notification %s cannot become an AODH event (%s): '
-                      '%s', event_type, e, payload)
-            return
-        LOG.debug('Event to AODH: %s', event)
-        # oslo.messaging logs (and swallows) a failed send, as for info().
-        self._aodh.sample({}, aev.AODH_EVENT_TYPE, [event])
+            with db_api.transaction():
+                yield
+            committed = True
+        finally:
+            local.depth -= 1
+            if outermost:
+                queued, local.queued = local.queued, []
+                claimed, local.claimed = local.claimed, []
+                if not committed and claimed:
+                    self.dispatcher.unclaim(claimed)
+        if outermost and queued:
+            faults.after_commit(queued)
+            if self.dispatcher is not None:
+                self.dispatcher.send(claimed,
+                                     left=len(claimed) < len(queued))
 
+    def record(self, messages, check_known=False):
+        """Add ``messages`` to the outbox, in the open :meth:`transaction`
+        (else in one of their own).
+
+        ``check_known``: their ids may have been recorded before (derived
+        from an event id); those are not queued twice. Random ids are new:
+        nothing to look up.
+        """
+        messages = list(messages)
+        if not messages:
+            return
+        local = self._local
+        if not getattr(local, 'depth', 0):
+            with self.transaction():
+                self.record(messages, check_known)
+            return
+        ids = db_api.outbox_add(messages, check_known=check_known,
+                                fetch=False)
+        rows = [dict(m, id=ids[m['message_id']]) for m in messages
+                if m['message_id'] in ids]
+        local.queued.extend(rows)
+        if self.dispatcher is not None:
+            # Claimed before the commit: the dispatcher never reads a row
+            # that this thread is about to send.
+            local.claimed.extend(self.dispatcher.claim(rows))
+
+    # --- the dispatcher ----------------------------------------------------
+    def flush_session(self, session_id, timeout):
+        """Send what the outbox still holds for one session (before it is
+        deleted with the session). True when nothing is left unsent."""
+        if self.dispatcher is None:
+            return not db_api.outbox_unsent(session_id=session_id, limit=1)
+        return self.dispatcher.flush_session(session_id, timeout)
+
+    # --- the notifications -------------------------------------------------
     def project_event(self, session_id, project_id, state, instance_ids,
                       reply_url, allowed_actions=(), actions_at=None,
                       reply_at=None, metadata=None, event_id=None):
-        """``event_id``: the id of this event (payload key ``event_id``);
-        a reply names it to be taken as the answer to this very event."""
-        payload = {
-            'service': SERVICE,
-            'project_id': project_id,
-            'session_id': session_id,
-            'state': state,
-            'instance_ids': instance_ids,
-            'allowed_actions': list(allowed_actions),
-            'actions_at': timeutils.format_time(actions_at),
-            'reply_at': timeutils.format_time(reply_at),
-            'reply_url': reply_url,
-            'metadata': metadata or {},
-            'event_id': event_id,
-        }
-        for event_type in CONF.workflow.project_event_types:
-            self._send(event_type, payload, aev.PROJECT_EVENT_TRAITS)
+        """Record the project event, once per configured event type
+        (``[workflow] project_event_types``). ``event_id``: the id of this
+        event (payload key ``event_id``; a reply names it to be taken as
+        the answer to this very event); its messages' ids are derived
+        from it. Returns the payload."""
+        payload = project_event_payload(
+            session_id, project_id, state, instance_ids, reply_url,
+            allowed_actions=allowed_actions, actions_at=actions_at,
+            reply_at=reply_at, metadata=metadata, event_id=event_id)
+        self.record([message(session_id, event_type, payload,
+                             event_id and message_id_of(event_id,
+                                                        event_type))
+                     for event_type in CONF.workflow.project_event_types],
+                    check_known=event_id is not None)
         return payload
 
     def host_event(self, session_id, host, state, project_id=None):
-        payload = {'service': SERVICE, 'host': host, 'state': state,
-                   'session_id': session_id, 'project_id': project_id}
-        self._send(HOST_EVENT_TYPE, payload, aev.HOST_EVENT_TRAITS)
+        """Record maintenance.host; returns the payload."""
+        payload = host_event_payload(session_id, host, state, project_id)
+        self.record([message(session_id, HOST_EVENT_TYPE, payload)])
         return payload
 
     def session_event(self, session_id, state, percent_done,
                       project_id=None):
-        payload = {'service': SERVICE, 'session_id': session_id,
-                   'state': state, 'percent_done': percent_done,
-                   'project_id': project_id}
-        self._send(SESSION_EVENT_TYPE, payload, aev.SESSION_EVENT_TRAITS)
+        """Record maintenance.session; returns the payload."""
+        payload = session_event_payload(session_id, state, percent_done,
+                                        project_id)
+        self.record([message(session_id, SESSION_EVENT_TYPE, payload)])
         return payload

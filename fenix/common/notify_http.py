@@ -8,6 +8,10 @@ how its notifications reach an alarm service (the simulated cloud's
 ``/sim/notifications``, or any receiver of your own). Each notification is
 one POST of ``{"event_type", "payload", "publisher_id", "timestamp",
 "priority", "message_id"}`` to ``[notification_http] url``.
+
+A notification that no POST got through raises :class:`HTTPNotifyError`
+(after ``retry`` more tries), so that Fenix's outbox tries it again later
+(oslo.messaging's own ``Notifier`` logs such errors and goes on).
 """
 from oslo_log import log as logging
 from oslo_messaging.notify import notifier
@@ -18,6 +22,12 @@ LOG = logging.getLogger(__name__)
 
 # Connections kept open to the receiver (one per thread sending at once).
 POOL_SIZE = 16
+# POSTs of one notification when oslo.messaging says "retry forever" (-1).
+ATTEMPTS_FOREVER = 3
+
+
+class HTTPNotifyError(Exception):
+    """No POST of a notification got through."""
 
 
 class HTTPNotifyDriver(notifier.Driver):
@@ -44,7 +54,9 @@ class HTTPNotifyDriver(notifier.Driver):
                 'timestamp': message.get('timestamp'),
                 'message_id': message.get('message_id'),
                 'priority': priority.lower()}
-        attempts = 1 + max(0, retry or 0) if retry != -1 else 3
+        attempts = (1 + max(0, retry or 0) if retry != -1
+                    else ATTEMPTS_FOREVER)
+        error = None
         for attempt in range(attempts):
             try:
                 resp = self.http.post(
@@ -52,8 +64,11 @@ class HTTPNotifyDriver(notifier.Driver):
                     timeout=self.conf.notification_http.timeout)
                 if resp.status_code < 300:
                     return
-                LOG.warning('Notification %s to %s answered %s',
-                            body['event_type'], url, resp.status_code)
+                error = 'answered %s' % resp.status_code
             except requests.RequestException as e:
-                LOG.warning('Notification %s to %s failed: %s',
-                            body['event_type'], url, e)
+                error = str(e)
+            LOG.warning('Notification %s to %s failed: %s',
+                        body['event_type'], url, error)
+        raise HTTPNotifyError('notification %s (%s) to %s failed: %s'
+                              % (body['event_type'], body['message_id'],
+                                 url, error))

@@ -255,7 +255,8 @@ OUTBOX_MESSAGE = Machine('notification', OUTBOX_QUEUED, {
     OUTBOX_QUEUED: {'sent': OUTBOX_SENT, 'send_failed': OUTBOX_QUEUED},
     OUTBOX_SENT: {},
 }, doc='A notification in the outbox: written with the change that causes '
-       'it, sent by the dispatcher (again after a restart until it is '
-       'marked sent).')
+       'it, sent once that is committed (by the thread that wrote it, else '
+       'by the dispatcher, which retries a failed send), marked sent after '
+       'it went out (sent again after a restart until it is marked).')
 
 MACHINES = (SESSION, HOST, MOVE, PLUGIN_RUN, OUTBOX_MESSAGE)

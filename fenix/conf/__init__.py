@@ -8,8 +8,10 @@ from oslo_db import options as db_options
 from fenix.conf import api
 from fenix.conf import download
 from fenix.conf import engine
+from fenix.conf import fault_injection
 from fenix.conf import messaging
 from fenix.conf import notifications
+from fenix.conf import outbox
 from fenix.conf import service_user
 from fenix.conf import workflow
 
@@ -20,8 +22,10 @@ DEFAULT_SQLITE = 'sqlite:///fenix.sqlite'
 api.register_opts(CONF)
 download.register_opts(CONF)
 engine.register_opts(CONF)
+fault_injection.register_opts(CONF)
 messaging.register_opts(CONF)
 notifications.register_opts(CONF)
+outbox.register_opts(CONF)
 service_user.register_opts(CONF)
 workflow.register_opts(CONF)
 db_options.set_defaults(CONF, connection=DEFAULT_SQLITE)

@@ -5,7 +5,9 @@
 from fenix.conf import api
 from fenix.conf import download
 from fenix.conf import engine
+from fenix.conf import fault_injection
 from fenix.conf import notifications
+from fenix.conf import outbox
 from fenix.conf import service_user
 from fenix.conf import workflow
 
@@ -15,7 +17,9 @@ def list_opts():
         (api.GROUP, api.OPTS),
         (download.GROUP, download.OPTS),
         (engine.GROUP, engine.OPTS),
+        (fault_injection.GROUP, fault_injection.OPTS),
     ] + notifications.list_opts() + [
+        (outbox.GROUP, outbox.OPTS),
         (service_user.GROUP, service_user.list_opts()),
         (workflow.GROUP, workflow.OPTS),
     ]

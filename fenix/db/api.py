@@ -159,6 +159,13 @@ def transaction():
     return _writer()
 
 
+def in_transaction():
+    """True inside a writing block (:func:`transaction` or a DB API call
+    that writes) of this thread: what is written now is not committed
+    yet."""
+    return getattr(_WRITING, 'depth', 0) > 0
+
+
 # Retry a whole call (a new transaction) on deadlock, and when an upsert
 # lost the race for an insert of the same key.
 def _retry_on_deadlock(fn):
@@ -1097,22 +1104,31 @@ def instance_group_constraint_delete(group_id):
 
 # --- outbox ------------------------------------------------------------------
 
-def outbox_add(messages):
+def outbox_add(messages, check_known=True, fetch=True):
     """Queue notifications; each a dict with ``message_id``,
     ``session_id``, ``event_type``, ``priority`` and ``payload``. A
     ``message_id`` already queued is left as it is (the message was
-    recorded before; it is not queued twice). Returns the new rows."""
+    recorded before; it is not queued twice). Returns the new rows.
+
+    The notifier queues on the hot path, in the transaction of the change
+    that causes the messages, and needs no more than the insert:
+    ``check_known=False`` when the ids are new (random; nothing to look
+    up), ``fetch=False`` to get ``{message_id: row id}`` of the rows added
+    (from the insert itself) instead of reading them back. A message may
+    give its ``created_at``.
+    """
     messages = list(messages)
     if not messages:
-        return []
+        return [] if fetch else {}
     with _writer() as session:
-        ids = [m['message_id'] for m in messages]
         known = set()
-        for start in range(0, len(ids), IN_CHUNK):
-            known.update(session.execute(
-                sa.select(models.OutboxMessage.message_id).where(
-                    models.OutboxMessage.message_id.in_(
-                        ids[start:start + IN_CHUNK]))).scalars())
+        if check_known:
+            ids = [m['message_id'] for m in messages]
+            for start in range(0, len(ids), IN_CHUNK):
+                known.update(session.execute(
+                    sa.select(models.OutboxMessage.message_id).where(
+                        models.OutboxMessage.message_id.in_(
+                            ids[start:start + IN_CHUNK]))).scalars())
         rows = []
         for m in messages:
             if m['message_id'] in known:
@@ -1122,18 +1138,25 @@ def outbox_add(messages):
                 message_id=m['message_id'], session_id=m['session_id'],
                 event_type=m['event_type'],
                 priority=m.get('priority') or 'info',
-                payload=dict(m.get('payload') or {}), attempts=0))
+                payload=dict(m.get('payload') or {}), attempts=0,
+                created_at=m.get('created_at') or timeutils.utcnow()))
         session.add_all(rows)
-        return _reloaded(session, rows)
+        if fetch:
+            return _reloaded(session, rows)
+        session.flush()
+        return {row.message_id: row.id for row in rows}
 
 
-def outbox_unsent(engine=None, session_id=None, limit=200):
+def outbox_unsent(engine=None, session_id=None, limit=200, after_id=None):
     """Messages not sent yet, oldest first: those of the sessions
-    ``engine`` owns (all when None), or of one session."""
+    ``engine`` owns (all when None), or of one session; only those after
+    the row id ``after_id`` if given (to page through them)."""
     stmt = sa.select(models.OutboxMessage).where(
         models.OutboxMessage.sent_at.is_(None))
     if session_id is not None:
         stmt = stmt.where(models.OutboxMessage.session_id == session_id)
+    if after_id is not None:
+        stmt = stmt.where(models.OutboxMessage.id > after_id)
     if engine is not None:
         stmt = stmt.join(
             models.Session,
@@ -1142,6 +1165,20 @@ def outbox_unsent(engine=None, session_id=None, limit=200):
     stmt = stmt.order_by(models.OutboxMessage.id).limit(limit)
     with _reader() as session:
         return _dicts(session.execute(stmt).scalars())
+
+
+def outbox_pending_sessions():
+    """``[{session_id, engine}]`` of the sessions that have messages not
+    sent yet, with their owners (an engine that died after recording
+    them leaves them to another)."""
+    stmt = sa.select(models.Session.session_id, models.Session.engine).where(
+        models.Session.session_id.in_(
+            sa.select(models.OutboxMessage.session_id).where(
+                models.OutboxMessage.sent_at.is_(None)))).order_by(
+        models.Session.session_id)
+    with _reader() as session:
+        return [{'session_id': sid, 'engine': engine}
+                for sid, engine in session.execute(stmt)]
 
 
 @_retry_on_deadlock

@@ -137,25 +137,28 @@ class EngineManager(object):
             plugin_rows.append({'plugin': action['plugin'], 'type': ptype,
                                 'position': positions[ptype],
                                 'meta': action.get('metadata') or {}})
-        db_api.session_create({
-            'session_id': session_id,
-            'state': st.MAINTENANCE,
-            'workflow': workflow,
-            'maintenance_at': maintenance_at,
-            'meta': values.get('metadata') or {},
-            'options': options,
-            'download': values.get('download') or [],
-            'project_id': context.project_id,
-            'user_id': context.user_id,
-            'engine': self.host,
-            'action_plugins': plugin_rows,
-        })
-        db_api.event_add(session_id, st.EVENT_STATE, state=st.MAINTENANCE,
-                         message='session created (workflow %s, '
-                                 'maintenance at %s)'
-                         % (workflow, timeutils.format_time(maintenance_at)))
-        self.notifier.session_event(session_id, st.MAINTENANCE, 0,
-                                    context.project_id)
+        # The session, its first history entry and its announcement are
+        # one transaction.
+        with self.notifier.transaction():
+            db_api.session_create({
+                'session_id': session_id,
+                'state': st.MAINTENANCE,
+                'workflow': workflow,
+                'maintenance_at': maintenance_at,
+                'meta': values.get('metadata') or {},
+                'options': options,
+                'download': values.get('download') or [],
+                'project_id': context.project_id,
+                'user_id': context.user_id,
+                'engine': self.host,
+                'action_plugins': plugin_rows,
+            })
+            db_api.event_add(
+                session_id, st.EVENT_STATE, state=st.MAINTENANCE,
+                message='session created (workflow %s, maintenance at %s)'
+                % (workflow, timeutils.format_time(maintenance_at)))
+            self.notifier.session_event(session_id, st.MAINTENANCE, 0,
+                                        context.project_id)
         self.start_runner(session_id)
         return {'session_id': session_id}
 
@@ -220,17 +223,20 @@ class EngineManager(object):
         """Put a failed session back into ``target`` on this engine, record
         and announce it, and start its runner."""
         session_id = session['session_id']
-        db_api.session_update(session_id, {
-            'state': target, 'error': None, 'failed_state': None,
-            'hold_requested': False, 'hold_state': None,
-            'engine': self.host}, expected_state=session['state'])
-        db_api.event_add(session_id, st.EVENT_STATE, state=target,
-                         message=message)
-        summary = views.session_summary(
-            db_api.session_get(session_id, with_plan=False))
-        self.notifier.session_event(session_id, target,
-                                    summary['percent_done'],
-                                    summary['project_id'])
+        # The state, its history entry and its announcement are one
+        # transaction.
+        with self.notifier.transaction():
+            db_api.session_update(session_id, {
+                'state': target, 'error': None, 'failed_state': None,
+                'hold_requested': False, 'hold_state': None,
+                'engine': self.host}, expected_state=session['state'])
+            db_api.event_add(session_id, st.EVENT_STATE, state=target,
+                             message=message)
+            summary = views.session_summary(
+                db_api.session_get(session_id, with_plan=False))
+            self.notifier.session_event(session_id, target,
+                                        summary['percent_done'],
+                                        summary['project_id'])
         self.start_runner(session_id)
         return summary
 
@@ -249,6 +255,14 @@ class EngineManager(object):
             raise exception.Conflict(
                 reason='session %s runs on engine %s; delete it there'
                 % (session_id, session['engine']))
+        # Its notifications not sent yet would go with the session.
+        if not self.notifier.flush_session(session_id,
+                                           CONF.outbox.delete_timeout):
+            raise exception.Conflict(
+                reason='notifications of session %s could not be sent '
+                       'within %s seconds (see the engine log); the '
+                       'session is kept until they are: try again'
+                       % (session_id, CONF.outbox.delete_timeout))
         workflow_base.BaseWorkflow(session_id, None, self.notifier) \
             .remove_downloads()
         db_api.session_delete(session_id)

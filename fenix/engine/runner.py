@@ -307,23 +307,30 @@ class SessionRunner(object):
             # Undone before the session shows DONE: whoever sees the final
             # state sees a clean cloud.
             self._safe_cleanup('session done')
-        db_api.session_update(self.session_id,
-                              dict(values or {}, state=dst),
-                              expected_state=src)
-        db_api.event_add(self.session_id, st.EVENT_STATE, state=dst,
-                         message=message or '%s -> %s' % (src, dst))
-        self._announce(dst)
+        # The state, its history entry and its announcement are committed
+        # together: an engine that dies right after still announces it
+        # when it restarts.
+        with self.notifier.transaction():
+            db_api.session_update(self.session_id,
+                                  dict(values or {}, state=dst),
+                                  expected_state=src)
+            db_api.event_add(self.session_id, st.EVENT_STATE, state=dst,
+                             message=message or '%s -> %s' % (src, dst))
+            self._announce(dst)
 
-    def _announce(self, state):
+    def _announce(self, state, session=None):
+        """Record maintenance.session for ``state``, in the caller's
+        transaction (it reads the new state and progress)."""
         try:
             percent = (self.workflow.percent_done() if self.workflow
                        else 0)
-            owner = db_api.session_get(self.session_id).get('project_id')
-            self.notifier.session_event(self.session_id, state, percent,
-                                        owner)
-        except Exception:
-            LOG.exception('Could not send maintenance.session for %s',
+        except Exception:  # noqa - a plug-in's bug must not block a state
+            LOG.exception('Progress of session %s unknown',
                           self.session_id)
+            percent = 0
+        owner = (session or db_api.session_get(
+            self.session_id, with_plan=False)).get('project_id')
+        self.notifier.session_event(self.session_id, state, percent, owner)
 
     def _fail(self, state, error):
         reason = str(error) or type(error).__name__
@@ -338,10 +345,11 @@ class SessionRunner(object):
                   'failed_state': state or current['state']}
         if current['state'] == st.MAINTENANCE_FAILED:
             values.pop('failed_state')
-        db_api.session_update(self.session_id, values)
-        db_api.event_add(self.session_id, st.EVENT_ERROR,
-                         state=st.MAINTENANCE_FAILED, message=reason)
-        self._announce(st.MAINTENANCE_FAILED)
+        with self.notifier.transaction():
+            db_api.session_update(self.session_id, values)
+            db_api.event_add(self.session_id, st.EVENT_ERROR,
+                             state=st.MAINTENANCE_FAILED, message=reason)
+            self._announce(st.MAINTENANCE_FAILED, session=current)
 
     def _safe_cleanup(self, why):
         try:

@@ -1,11 +1,14 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""The engine service: RPC server, session recovery, heartbeat, takeover.
+"""The engine service: RPC server, session recovery, heartbeat, takeover,
+and the outbox dispatcher that sends the engine's notifications.
 
-On start the engine resumes every unfinished session it owns. While it runs
-it heartbeats, and takes over the unfinished sessions of an engine whose
-heartbeat stopped ``[engine] takeover_after`` seconds ago.
+On start the engine sends what its outbox still holds and resumes every
+unfinished session it owns. While it runs it heartbeats, and takes over
+the unfinished sessions of an engine whose heartbeat stopped ``[engine]
+takeover_after`` seconds ago, and the sessions (finished or not) whose
+notifications such an engine recorded but did not send.
 """
 import threading
 
@@ -14,11 +17,13 @@ from oslo_log import log as logging
 import oslo_messaging as messaging
 
 from fenix.common import notifier as fenix_notifier
+from fenix.common import publisher as fenix_publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.engine import manager as engine_manager
+from fenix.engine import outbox
 from fenix.engine import rpcapi
 
 CONF = cfg.CONF
@@ -27,17 +32,23 @@ LOG = logging.getLogger(__name__)
 
 class EngineService(object):
 
-    def __init__(self, local=False):
+    def __init__(self, local=False, publisher=None):
+        """``publisher``: what sends notifications (default: a
+        :class:`fenix.common.publisher.Publisher` of the configuration)."""
         self.local = local
         self.host = CONF.engine.host
         self.manager = None
+        self.dispatcher = None
+        self._publisher = publisher
         self._server = None
         self._stop = threading.Event()
         self._heartbeat = None
 
     def start(self):
+        self.dispatcher = outbox.Dispatcher(
+            self._publisher or fenix_publisher.Publisher(), engine=self.host)
         self.manager = engine_manager.EngineManager(
-            fenix_notifier.Notifier(), host=self.host)
+            fenix_notifier.Notifier(self.dispatcher), host=self.host)
         if self.local:
             rpc.set_local_manager(self.manager)
         else:
@@ -48,6 +59,8 @@ class EngineService(object):
                 target, [engine_manager.RPCEndpoint(self.manager)])
             self._server.start()
         db_api.engine_heartbeat(self.host)
+        # First what a killed engine recorded and did not send.
+        self.dispatcher.start()
         self.recover()
         self._heartbeat = threading.Thread(target=self._heartbeat_loop,
                                            name='engine-heartbeat',
@@ -69,7 +82,8 @@ class EngineService(object):
             self.manager.start_runner(session['session_id'])
 
     def take_over(self):
-        """Claim the unfinished sessions of engines that stopped beating."""
+        """Claim the unfinished sessions of engines that stopped beating,
+        and the notifications they recorded but did not send."""
         now = timeutils.utcnow()
         alive = {e['host'] for e in db_api.engines_get()
                  if (now - e['heartbeat_at']).total_seconds()
@@ -88,7 +102,21 @@ class EngineService(object):
                                  state=session['state'],
                                  message='engine %s took over from %s'
                                  % (self.host, owner))
+                # What the dead engine did not send goes before what the
+                # resumed session sends.
+                self.dispatcher.hold(session['session_id'])
                 self.manager.start_runner(session['session_id'])
+        # A finished session is not resumed, but what its dead engine did
+        # not announce (its final state, say) must still go out.
+        for pending in db_api.outbox_pending_sessions():
+            owner = pending['engine']
+            if owner in alive:
+                continue
+            if db_api.session_set_engine(pending['session_id'], self.host,
+                                         expected_engine=owner):
+                LOG.warning('Taking over the notifications of session %s '
+                            'from engine %s', pending['session_id'], owner)
+                self.dispatcher.hold(pending['session_id'])
 
     def _heartbeat_loop(self):
         while not self._stop.wait(CONF.engine.heartbeat_interval):
@@ -107,4 +135,11 @@ class EngineService(object):
             self.manager.stop_all(timeout=timeout)
         if self._heartbeat is not None:
             self._heartbeat.join(timeout)
+        if self.dispatcher is not None:
+            # A last pass: what the stopped runners recorded goes out now
+            # rather than at the next start.
+            self.dispatcher.stop(timeout)
+            cleanup = getattr(self.dispatcher.publisher, 'cleanup', None)
+            if cleanup is not None:
+                cleanup()
         LOG.info('Engine %s stopped', self.host)

@@ -197,6 +197,12 @@ class BaseWorkflow(object):
         return db_api.event_add(self.session_id, kind, message=message,
                                 **kwargs)
 
+    def transaction(self):
+        """One transaction for rows, history and notifications (see
+        :meth:`fenix.common.notifier.Notifier.transaction`): a plug-in
+        writes a change and records what it announces together."""
+        return self.notifier.transaction()
+
     def update_instance(self, instance_id, values, kind, message,
                         **kwargs):
         """Update an instance row and record ``message`` in the history,
@@ -394,11 +400,12 @@ class BaseWorkflow(object):
         """Send ``event`` to each project, recording it first.
 
         Each project's event gets an id of its own; the rows (the
-        project's, and its instances tagged for the event), the history and
-        whatever ``on_recorded(sent)`` writes (a workflow keeps its
-        exchange there, so that after a restart it is found exactly when
-        the event was recorded) are one transaction, committed before the
-        first event goes out (a reply may come back at once).
+        project's, and its instances tagged for the event), the history,
+        the events themselves (in the outbox) and whatever
+        ``on_recorded(sent)`` writes (a workflow keeps its exchange there,
+        so that after a restart it is found exactly when the event was
+        recorded) are one transaction; the events go out once it is
+        committed (a reply may come back at once), never lost.
 
         ``instance_ids``: optional {project_id: [ids]} of the instances the
         event is about (tagged so that GET of the project URL lists them);
@@ -414,7 +421,7 @@ class BaseWorkflow(object):
                                            for pid in project_ids})
         row = {'event': event, 'event_at': now, 'actions_at': actions_at,
                'reply_at': reply_at, 'reply': None, 'replied_at': None}
-        with db_api.transaction():
+        with self.notifier.transaction():
             for project_id in project_ids:
                 event_id = sent.event_ids[project_id]
                 db_api.project_update(self.session_id, project_id,
@@ -433,11 +440,6 @@ class BaseWorkflow(object):
                             % (event, project_id,
                                timeutils.format_time(reply_at), event_id),
                             state=event, project_id=project_id)
-            if on_recorded is not None:
-                on_recorded(sent)
-        for project_id in project_ids:
-            event_id = sent.event_ids[project_id]
-            try:
                 self.notifier.project_event(
                     self.session_id, project_id, event,
                     instance_ids=self.project_url(project_id,
@@ -446,11 +448,8 @@ class BaseWorkflow(object):
                                                event_id=event_id),
                     allowed_actions=allowed_actions, actions_at=actions_at,
                     reply_at=reply_at, metadata=metadata, event_id=event_id)
-            except Exception as e:
-                self.record(st.EVENT_ERROR, 'sending %s to project %s failed:'
-                            ' %s' % (event, project_id, e), state=event,
-                            project_id=project_id)
-                raise
+            if on_recorded is not None:
+                on_recorded(sent)
         return sent
 
     def notify_instance(self, event, instance, allowed_actions=(),
@@ -461,9 +460,9 @@ class BaseWorkflow(object):
         a :class:`SentEvent`.
 
         ``session``: the session's row when the caller has it (saves a
-        read per instance). The row (with the event's id) and the history
-        entry are written before the event goes out (a reply may come back
-        at once); a failure to send is recorded as well.
+        read per instance). The row (with the event's id), the history
+        entry and the event (in the outbox) are one transaction; the event
+        goes out once it is committed (a reply may come back at once).
         """
         session = session or self.session
         now, reply_at, actions_at = self._event_times(event, session, window,
@@ -472,25 +471,21 @@ class BaseWorkflow(object):
             metadata = session.get('meta') or {}
         iid, pid = instance['instance_id'], instance['project_id']
         event_id = new_event_id()
-        self.update_instance(
-            iid, {'event': event, 'event_id': event_id, 'event_at': now,
-                  'actions_at': actions_at, 'reply_at': reply_at,
-                  'reply': None, 'replied_at': None},
-            st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s '
-            '(event_id %s)' % (event, iid, timeutils.format_time(reply_at),
-                               event_id),
-            state=event, project_id=pid)
-        try:
+        with self.notifier.transaction():
+            self.update_instance(
+                iid, {'event': event, 'event_id': event_id, 'event_at': now,
+                      'actions_at': actions_at, 'reply_at': reply_at,
+                      'reply': None, 'replied_at': None},
+                st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s '
+                '(event_id %s)' % (event, iid,
+                                   timeutils.format_time(reply_at),
+                                   event_id),
+                state=event, project_id=pid)
             self.notifier.project_event(
                 self.session_id, pid, event, instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
                 allowed_actions=allowed_actions, actions_at=actions_at,
                 reply_at=reply_at, metadata=metadata, event_id=event_id)
-        except Exception as e:
-            self.record(st.EVENT_ERROR, 'sending %s for instance %s failed: '
-                        '%s' % (event, iid, e), state=event,
-                        project_id=pid, instance_id=iid)
-            raise
         return SentEvent(event, reply_at, {iid: event_id})
 
     def instance_action_done(self, instance):
@@ -499,29 +494,33 @@ class BaseWorkflow(object):
         It is the instance's current event from now on (with an id of its
         own): a late reply to the event that asked about the move is
         refused. It expects no answer (ACK_INSTANCE_ACTION_DONE is
-        accepted and ignored).
+        accepted and ignored). The row, the history entry and the event
+        (in the outbox) are one transaction, in the caller's if one is
+        open (the write that says the move is done).
         """
         iid, pid = instance['instance_id'], instance['project_id']
         event_id = new_event_id()
         message = '%s sent for instance %s (event_id %s)' % (
             st.INSTANCE_ACTION_DONE, iid, event_id)
-        try:
-            self.update_instance(
-                iid, {'event': st.INSTANCE_ACTION_DONE,
-                      'event_id': event_id, 'event_at': timeutils.utcnow(),
-                      'actions_at': None, 'reply_at': None, 'reply': None,
-                      'replied_at': None},
-                st.EVENT_NOTIFY, message, state=st.INSTANCE_ACTION_DONE,
-                project_id=pid)
-        except exception.NotFound:
-            # No row (any more): the manager is told all the same.
-            self.record(st.EVENT_NOTIFY, message, instance_id=iid,
-                        state=st.INSTANCE_ACTION_DONE, project_id=pid)
-        self.notifier.project_event(
-            self.session_id, pid, st.INSTANCE_ACTION_DONE,
-            instance_ids=[iid],
-            reply_url=self.project_url(pid, iid, event_id=event_id),
-            metadata={}, event_id=event_id)
+        with self.notifier.transaction():
+            try:
+                self.update_instance(
+                    iid, {'event': st.INSTANCE_ACTION_DONE,
+                          'event_id': event_id,
+                          'event_at': timeutils.utcnow(),
+                          'actions_at': None, 'reply_at': None,
+                          'reply': None, 'replied_at': None},
+                    st.EVENT_NOTIFY, message,
+                    state=st.INSTANCE_ACTION_DONE, project_id=pid)
+            except exception.NotFound:
+                # No row (any more): the manager is told all the same.
+                self.record(st.EVENT_NOTIFY, message, instance_id=iid,
+                            state=st.INSTANCE_ACTION_DONE, project_id=pid)
+            self.notifier.project_event(
+                self.session_id, pid, st.INSTANCE_ACTION_DONE,
+                instance_ids=[iid],
+                reply_url=self.project_url(pid, iid, event_id=event_id),
+                metadata={}, event_id=event_id)
         return event_id
 
     def wait_project_replies(self, event, project_ids, deadline,
@@ -585,23 +584,19 @@ class BaseWorkflow(object):
     def host_event(self, hostname, state, host_values=None):
         """Announce ``state`` of ``hostname`` (``maintenance.host``).
 
-        The host's ``announced_state``, ``host_values`` (the change of the
-        host row the event stands for) and the history entry are written
-        in one transaction, so that an engine that restarts knows what
-        was announced and does not announce it again.
+        The event (in the outbox), the host's ``announced_state``,
+        ``host_values`` (the change of the host row the event stands for)
+        and the history entry are one transaction: an engine that restarts
+        knows what was announced (and sends it if it was not sent yet), so
+        it does not announce it again.
         """
-        # project_id: the admin project that owns the session, so that its
-        # event alarms (AODH matches on the project id) fire.
-        self.notifier.host_event(self.session_id, hostname, state,
-                                 self.session.get('project_id'))
-        # NOTE(actonce): the event is sent before the write that records
-        # it: an engine that dies between the two announces it again after
-        # its restart (at least once, never lost). Once notifications go
-        # through the outbox, the message joins the transaction below and
-        # is announced exactly once.
         values = dict(host_values or {}, announced_state=state)
-        with db_api.transaction():
+        with self.notifier.transaction():
             db_api.host_update(self.session_id, hostname, values)
+            # project_id: the admin project that owns the session, so that
+            # its event alarms (AODH matches on the project id) fire.
+            self.notifier.host_event(self.session_id, hostname, state,
+                                     self.session.get('project_id'))
             self.record(st.EVENT_HOST, 'maintenance.host %s %s'
                         % (hostname, state), state=state, host=hostname)
 

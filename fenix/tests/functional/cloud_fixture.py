@@ -21,6 +21,7 @@ Python access here is the test looking at the cloud's own record (where
 every server was, every migration, every service change, every
 notification).
 """
+import collections
 import os
 import signal
 import subprocess
@@ -234,6 +235,11 @@ class FenixCloud(fixtures.Fixture):
         self.kill_fenix()
         self.start_fenix()
 
+    def reconfigure(self, extra_config):
+        """Replace the extra config sections (used from the next start)."""
+        self.extra_config = extra_config
+        self._write_config()
+
     def _stop_fenix(self):
         if self.fenix is not None and self.fenix.poll() is None:
             self.fenix.send_signal(signal.SIGTERM)
@@ -300,8 +306,26 @@ class FenixCloud(fixtures.Fixture):
 
     def wait_final(self, session_id, timeout=SESSION_TIMEOUT,
                    interval=0.05):
-        return self.wait_state(session_id, FINAL_STATES, timeout,
-                               interval=interval)
+        """Wait until the session ended and its end was announced.
+
+        Fenix announces a state (maintenance.session) once it is committed,
+        from its outbox: the cloud's record of a finished session is
+        complete only once the announcement arrived.
+        """
+        state = self.wait_state(session_id, FINAL_STATES, timeout,
+                                interval=interval)
+        self.wait_announced(session_id, state, timeout)
+        return state
+
+    def wait_announced(self, session_id, state, timeout=SESSION_TIMEOUT):
+        """Wait for maintenance.session ``state`` of the session."""
+        def announced():
+            return any(p.get('session_id') == session_id and
+                       p.get('state') == state
+                       for p in self.notifications('maintenance.session'))
+        base.wait_for(announced, timeout, interval=0.05,
+                      what='maintenance.session %s of %s'
+                      % (state, session_id))
 
     def summary(self, session_id):
         resp = self.client.get('/v1/maintenance/%s' % session_id)
@@ -378,12 +402,32 @@ class FenixCloud(fixtures.Fixture):
                     move['ok'] = False
         return sorted(moves.values(), key=lambda m: m['seq'])
 
-    def notifications(self, event_type, since=0):
+    def notifications(self, event_type, since=0, repeats=False):
         """Payloads of the notifications of ``event_type`` the cloud got
-        (what Fenix sent, whoever listens)."""
-        return [e.get('payload') or {} for e in self.sim.get_events(
-            since=since, kind='notification.receive',
-            event_type=event_type)]
+        (what Fenix sent, whoever listens).
+
+        A message Fenix sent again after a crash (the same
+        ``message_id``) is left out, as a consumer drops it, unless
+        ``repeats``.
+        """
+        seen = set()
+        out = []
+        for e in self.sim.get_events(since=since,
+                                     kind='notification.receive',
+                                     event_type=event_type):
+            if not repeats and e.get('message_id'):
+                if e['message_id'] in seen:
+                    continue
+                seen.add(e['message_id'])
+            out.append(e.get('payload') or {})
+        return out
+
+    def repeated_notifications(self):
+        """Message ids the cloud got more than once."""
+        counts = collections.Counter(
+            e.get('message_id') for e in self.sim.get_events(
+                kind='notification.receive'))
+        return sorted(m for m, n in counts.items() if n > 1)
 
     def host_events(self, session_id=None):
         """[(host, state)] of maintenance.host, in order."""

@@ -17,6 +17,7 @@ maintained while it held an instance.
 import collections
 import json
 import os
+import signal
 
 import fixtures
 import testtools
@@ -331,6 +332,8 @@ class DefaultWorkflowTestCase(testtools.TestCase):
                                        detail['instances']
                                        if i['action']})
         self.assert_clean(cloud, allowed_deletes=deleted)
+        # Nothing was sent twice in a run without crashes.
+        self.assertEqual([], cloud.repeated_notifications())
 
     # --- 2. a silent manager -------------------------------------------------
 
@@ -622,6 +625,38 @@ class DefaultWorkflowTestCase(testtools.TestCase):
         self.settle_vnfm(vnfm)
         self.assertEqual([], vnfm.violations())
         self.assert_clean(cloud, allowed_deletes=self.vnfm_deletes(vnfm))
+
+    def test_engine_killed_right_after_committing_done_announces_it(self):
+        """The engine dies (SIGKILL, by fault injection) right after it
+        committed MAINTENANCE_DONE, before maintenance.session went out:
+        the restarted engine sends it from its outbox, and the history
+        entry is there."""
+        cloud = self.start_cloud(cf.topology(computes=2), extra_config={
+            'fault_injection': {
+                'kill_after_commit': 'maintenance.session:%s' % DONE}})
+        sid = cloud.create_session()
+        self.assertEqual(-signal.SIGKILL,
+                         cloud.fenix.wait(cf.SESSION_TIMEOUT))
+
+        def done_announced():
+            return [p for p in cloud.notifications('maintenance.session',
+                                                   repeats=True)
+                    if p.get('session_id') == sid and p.get('state') == DONE]
+        self.assertEqual([], done_announced())
+        cloud.reconfigure({})
+        cloud.start_fenix()
+        self.assertEqual(DONE, cloud.wait_final(sid))
+        self.assertEqual(1, len(done_announced()))
+        detail = cloud.detail(sid)
+        path = self.state_path(detail)
+        self.assertEqual(DONE, path[-1])
+        # None lost: every state announced, in order.
+        self.assertEqual(path, [p['state'] for p in cloud.notifications(
+            'maintenance.session') if p.get('session_id') == sid])
+        self.assert_each_maintained_once(cloud, sid,
+                                         ['compute-0', 'compute-1'])
+        self.assert_progress_reached_100(cloud, sid)
+        self.assert_clean(cloud)
 
     def _kill_during_move(self, migration_type, timing):
         cloud = self.start_cloud(cf.vnfm_topology(timing=timing),

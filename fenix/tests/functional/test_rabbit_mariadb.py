@@ -12,8 +12,11 @@ not there, unless FENIX_REQUIRE_OPPORTUNISTIC_DB=1 (CI), where that fails.
 import os
 import subprocess
 import sys
+import threading
 import uuid
 
+from oslo_config import cfg
+import oslo_messaging as messaging
 import sqlalchemy as sa
 
 from fenix.tests.functional import base
@@ -23,6 +26,23 @@ MYSQL_URL = ('mysql+pymysql://openstack_citest:openstack_citest@'
 MYSQL_ADMIN = MYSQL_URL % 'openstack_citest'
 RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/'
 PROJECT = uuid.uuid4().hex
+
+
+class NotificationCollector(object):
+    """A notification listener's endpoint: keeps every message."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.received = []
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        with self.lock:
+            self.received.append((metadata['message_id'], event_type,
+                                  payload))
+
+    def messages(self):
+        with self.lock:
+            return list(self.received)
 
 
 class TestSeparateProcesses(base.FunctionalTestCase):
@@ -43,10 +63,13 @@ class TestSeparateProcesses(base.FunctionalTestCase):
             conn.execute(sa.text('CREATE DATABASE %s' % self.db_name))
         self.addCleanup(self._drop_db, admin)
         self.port = base.free_port()
+        exchange = self.unique('fenix-ft')
+        topic = self.unique('fenix-ft-notifications')
+        self.collector = self._listen(exchange, topic)
         self.conf = base.write_config(
             os.path.join(self.workdir, 'fenix.conf'), {
                 'DEFAULT': {'transport_url': RABBIT,
-                            'control_exchange': self.unique('fenix-ft')},
+                            'control_exchange': exchange},
                 'api': {'port': self.port, 'auth_strategy': 'noauth',
                         'rpc_timeout': 5},
                 'engine': {'topic': self.unique('fenix-engine'),
@@ -56,7 +79,8 @@ class TestSeparateProcesses(base.FunctionalTestCase):
                 'download': {'directory': self.workdir + '/downloads'},
                 'workflow': {'reply_window_maintenance': 120,
                              'reply_window_maintenance_complete': 120},
-                'oslo_messaging_notifications': {'driver': 'messagingv2'},
+                'oslo_messaging_notifications': {'driver': 'messagingv2',
+                                                 'topics': topic},
             })
         subprocess.run([sys.executable, '-m', 'fenix.cmd.manage',
                         '--config-file', self.conf, 'db', 'upgrade'],
@@ -66,6 +90,21 @@ class TestSeparateProcesses(base.FunctionalTestCase):
         self.api = self.start_process('fenix.cmd.api', self.conf, 'api')
         self.wait_api(self.port, self.api)
         self.client = base.FenixClient('http://127.0.0.1:%s' % self.port)
+
+    def _listen(self, exchange, topic):
+        """Listen to Fenix's notifications (bound before Fenix sends)."""
+        conf = cfg.ConfigOpts()
+        conf([], project='fenix-ft', default_config_files=[])
+        transport = messaging.get_notification_transport(conf, url=RABBIT)
+        self.addCleanup(transport.cleanup)
+        collector = NotificationCollector()
+        listener = messaging.get_notification_listener(
+            transport, [messaging.Target(topic=topic, exchange=exchange)],
+            [collector], executor='threading')
+        listener.start()
+        self.addCleanup(listener.wait)
+        self.addCleanup(listener.stop)
+        return collector
 
     def _drop_db(self, admin):
         with admin.connect() as conn:
@@ -108,6 +147,26 @@ class TestSeparateProcesses(base.FunctionalTestCase):
         messages = [e['message'] for e in detail['history']]
         self.assertTrue(any('resumed' in m for m in messages), messages)
         self.assertTrue(detail['hosts'][0]['maintained'])
+
+        # Every notification recorded went out on the bus with its outbox
+        # message id; the final state's among them.
+        def announced():
+            return any(p.get('session_id') == sid and
+                       p.get('state') == 'MAINTENANCE_DONE'
+                       for _m, t, p in self.collector.messages()
+                       if t == 'maintenance.session')
+        base.wait_for(announced, 60, what='maintenance.session DONE')
+        engine = sa.create_engine(MYSQL_URL % self.db_name)
+        self.addCleanup(engine.dispose)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                'SELECT message_id, event_type, sent_at FROM outbox '
+                'WHERE session_id = :sid'), {'sid': sid}).fetchall()
+        self.assertTrue(rows)
+        self.assertEqual([], [r for r in rows if r.sent_at is None])
+        received = {m for m, _t, _p in self.collector.messages()}
+        self.assertEqual([], [r for r in rows
+                              if r.message_id not in received])
         # SIGTERM stops both cleanly.
         self.assertEqual(0, self.engine.terminate())
         self.assertEqual(0, self.api.terminate())

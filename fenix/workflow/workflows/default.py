@@ -951,15 +951,19 @@ class DefaultWorkflow(base.BaseWorkflow):
                             % (row['action'], row['instance_id'], hostname,
                                result['message']))
                     srv = dict(srv, host=result['host'] or srv['host'])
-                db_api.instance_update(self.session_id, row['instance_id'], {
-                    'action_state': st.ACTION_DONE, 'host': srv['host'],
-                    'action_message': 'now on %s' % srv['host']})
-                self.record(st.EVENT_ACTION, '%s of instance %s from %s '
-                            'done (seen after a restart): now on %s'
-                            % (row['action'], row['instance_id'], hostname,
-                               srv['host']), instance_id=row['instance_id'],
-                            host=hostname)
-                self._action_done(row)
+                with self.transaction():
+                    db_api.instance_update(
+                        self.session_id, row['instance_id'], {
+                            'action_state': st.ACTION_DONE,
+                            'host': srv['host'],
+                            'action_message': 'now on %s' % srv['host']})
+                    self.record(st.EVENT_ACTION, '%s of instance %s from %s '
+                                'done (seen after a restart): now on %s'
+                                % (row['action'], row['instance_id'],
+                                   hostname, srv['host']),
+                                instance_id=row['instance_id'],
+                                host=hostname)
+                    self._action_done(row)
 
     def _action_done(self, row):
         """INSTANCE_ACTION_DONE, to a project that has a manager."""
@@ -1087,15 +1091,18 @@ class DefaultWorkflow(base.BaseWorkflow):
         attempts = (row['action_attempts'] or 0) + \
             (result.get('attempts') or 0)
         if result['ok']:
-            self.update_instance(
-                iid, {'action_state': st.ACTION_DONE,
-                      'host': result['host'], 'action_attempts': attempts,
-                      'action_message': result.get('message')},
-                st.EVENT_ACTION, '%s of instance %s from %s done: now on %s'
-                % (action, iid, hostname, result['host']),
-                project_id=row['project_id'], host=hostname,
-                state=st.ACTION_DONE)
-            self._action_done(row)
+            # The move recorded done and INSTANCE_ACTION_DONE together.
+            with self.transaction():
+                self.update_instance(
+                    iid, {'action_state': st.ACTION_DONE,
+                          'host': result['host'],
+                          'action_attempts': attempts,
+                          'action_message': result.get('message')},
+                    st.EVENT_ACTION, '%s of instance %s from %s done: now '
+                    'on %s' % (action, iid, hostname, result['host']),
+                    project_id=row['project_id'], host=hostname,
+                    state=st.ACTION_DONE)
+                self._action_done(row)
             return
         message = result.get('message') or 'no reason given'
         self.update_instance(

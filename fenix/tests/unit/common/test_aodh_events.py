@@ -17,8 +17,6 @@ from oslo_config import cfg
 import yaml
 
 from fenix.common import aodh_events
-from fenix.common import notifier
-from fenix.common import rpc
 from fenix.tests import base
 
 CONF = cfg.CONF
@@ -177,75 +175,3 @@ class TestCeilometerEvent(base.TestCase):
                      for name, spec in definition['traits'].items()],
                     list(ours[event_type]), event_type)
         self.assertEqual(set(ours), seen)
-
-
-class Capture(object):
-    def __init__(self):
-        self.sent = []
-
-    def info(self, ctxt, event_type, payload):
-        self.sent.append(('info', event_type, payload))
-
-    def sample(self, ctxt, event_type, payload):
-        self.sent.append(('sample', event_type, payload))
-
-
-class TestNotifierToAodh(base.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.addCleanup(rpc.cleanup)
-
-    def notifier(self, **aodh):
-        for key, value in aodh.items():
-            self.config(group='notification_aodh', **{key: value})
-        n = notifier.Notifier()
-        self.capture = Capture()
-        n._notifier = self.capture
-        if n._aodh is not None:
-            self.assertEqual([CONF.notification_aodh.topic],
-                             n._aodh._topics)
-            self.assertEqual(['messagingv2'], n._aodh._driver_names)
-            n._aodh = self.capture
-        return n
-
-    def test_off_by_default(self):
-        n = self.notifier()
-        self.assertIsNone(n._aodh)
-        n.host_event('sid', 'c1', 'IN_MAINTENANCE', 'admin')
-        self.assertEqual(['info'], [s[0] for s in self.capture.sent])
-
-    def test_each_notification_also_goes_to_aodh(self):
-        n = self.notifier(enabled=True, topic='alarm.all',
-                          telemetry_secret=SECRET)
-        n.project_event(SID, PID, 'MAINTENANCE', URL, URL,
-                        allowed_actions=['MIGRATE'])
-        n.host_event(SID, 'c1', 'IN_MAINTENANCE', 'admin')
-        n.session_event(SID, 'START_MAINTENANCE', 33, 'admin')
-        kinds = [(s[0], s[1]) for s in self.capture.sent]
-        self.assertEqual([('info', 'maintenance.planned'),
-                          ('sample', 'event'),
-                          ('info', 'maintenance.scheduled'),
-                          ('sample', 'event'),
-                          ('info', 'maintenance.host'), ('sample', 'event'),
-                          ('info', 'maintenance.session'),
-                          ('sample', 'event')], kinds)
-        events = [s[2] for s in self.capture.sent if s[0] == 'sample']
-        for batch in events:
-            self.assertEqual(1, len(batch))
-            self.assertEqual(64, len(batch[0]['message_signature']))
-        self.assertEqual(['maintenance.planned', 'maintenance.scheduled',
-                          'maintenance.host', 'maintenance.session'],
-                         [b[0]['event_type'] for b in events])
-        first = {t[0]: t for t in events[0][0]['traits']}
-        self.assertEqual(['project_id', 1, PID], first['project_id'])
-        self.assertEqual(['allowed_actions', 1, "['MIGRATE']"],
-                         first['allowed_actions'])
-        self.assertEqual(['percent_done', 2, 33],
-                         events[3][0]['traits'][-1])
-
-    def test_event_ceilometer_would_drop_is_logged_not_sent(self):
-        n = self.notifier(enabled=True)
-        n._send('maintenance.scheduled', project_payload(reply_at='bogus'),
-                aodh_events.PROJECT_EVENT_TRAITS)
-        self.assertEqual(['info'], [s[0] for s in self.capture.sent])

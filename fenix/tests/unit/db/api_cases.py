@@ -1137,6 +1137,49 @@ class DBAPITests:
         self.assertEqual([theirs], [r['session_id'] for r in
                                     db_api.outbox_unsent(session_id=theirs)])
 
+    def test_outbox_add_lean(self):
+        sid = self._session()['session_id']
+        m = self._message(sid, n=1)
+        m['created_at'] = T0
+        # Nothing read back, nothing looked up: only the insert.
+        ids = db_api.outbox_add([m], check_known=False, fetch=False)
+        [row] = db_api.outbox_unsent()
+        self.assertEqual({m['message_id']: row['id']}, ids)
+        self.assertEqual(T0, row['created_at'])
+        self.assertRaises(db_exc.DBDuplicateEntry, db_api.outbox_add,
+                          [m], check_known=False, fetch=False)
+
+    def test_outbox_unsent_after_id(self):
+        sid = self._session()['session_id']
+        rows = db_api.outbox_add([self._message(sid, n=n)
+                                  for n in range(3)])
+        self.assertEqual([{'n': 1}, {'n': 2}], [
+            r['payload'] for r in db_api.outbox_unsent(
+                after_id=rows[0]['id'])])
+        self.assertEqual([{'n': 1}], [
+            r['payload'] for r in db_api.outbox_unsent(
+                after_id=rows[0]['id'], limit=1)])
+
+    def test_outbox_pending_sessions(self):
+        mine = self._session(engine='e1')['session_id']
+        other = self._session(engine='e2')['session_id']
+        self._session(engine='e3')
+        db_api.outbox_add([self._message(mine), self._message(mine)])
+        row = db_api.outbox_add([self._message(other)])[0]
+        self.assertEqual(sorted([{'session_id': mine, 'engine': 'e1'},
+                                 {'session_id': other, 'engine': 'e2'}],
+                                key=lambda p: p['session_id']),
+                         db_api.outbox_pending_sessions())
+        db_api.outbox_mark_sent([row['id']])
+        self.assertEqual([{'session_id': mine, 'engine': 'e1'}],
+                         db_api.outbox_pending_sessions())
+
+    def test_in_transaction(self):
+        self.assertFalse(db_api.in_transaction())
+        with db_api.transaction():
+            self.assertTrue(db_api.in_transaction())
+        self.assertFalse(db_api.in_transaction())
+
     def test_outbox_mark_failed(self):
         sid = self._session()['session_id']
         row = db_api.outbox_add([self._message(sid)])[0]

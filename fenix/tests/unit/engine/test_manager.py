@@ -8,6 +8,7 @@ import uuid
 
 from fenix.common import context
 from fenix.common import exception
+from fenix.common import notifier
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
@@ -16,23 +17,28 @@ from fenix.engine import rpcapi
 from fenix.engine import service
 from fenix.tests import base
 from fenix.tests import db_fixture
+from fenix.tests import outbox_fixture
 
 PROJECT = 'p' * 32
 
 
-class FakeNotifier(object):
+class FakeNotifier(outbox_fixture.InlineNotifier):
+    """The real notifier, sent at once: ``sent`` lists (kind, ...) of the
+    messages sent, a project event once (not once per event type)."""
+
     def __init__(self):
+        super().__init__()
         self.sent = []
 
-    def project_event(self, session_id, project_id, state, **kw):
-        self.sent.append(('project', project_id, state, kw))
-
-    def host_event(self, session_id, host, state, project_id=None):
-        self.sent.append(('host', host, state))
-
-    def session_event(self, session_id, state, percent_done,
-                      project_id=None):
-        self.sent.append(('session', state, percent_done))
+    def deliver(self, row):
+        p = row['payload']
+        if row['event_type'] == notifier.HOST_EVENT_TYPE:
+            self.sent.append(('host', p['host'], p['state']))
+        elif row['event_type'] == notifier.SESSION_EVENT_TYPE:
+            self.sent.append(('session', p['state'], p['percent_done']))
+        elif row['event_type'] == \
+                base.CONF.workflow.project_event_types[0]:
+            self.sent.append(('project', p['project_id'], p['state'], p))
 
 
 def wait_for(predicate, timeout=30, what='condition'):
@@ -340,10 +346,10 @@ class TestLocalRPC(EngineTestCase):
 class TestRecovery(EngineTestCase):
 
     def _service(self):
-        svc = service.EngineService(local=True)
+        svc = service.EngineService(local=True,
+                                    publisher=self.notifier.publisher)
         svc.host = 'e1'
         svc.start()
-        svc.manager.notifier = self.notifier
         self.addCleanup(svc.stop)
         self.addCleanup(rpc.cleanup)
         return svc

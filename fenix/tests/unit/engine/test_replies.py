@@ -23,6 +23,7 @@ from fenix.db import api as db_api
 from fenix.engine import manager
 from fenix.tests import base
 from fenix.tests import db_fixture
+from fenix.tests import outbox_fixture
 from fenix.tests.unit.db import utils as db_utils
 from fenix.tests.unit.engine import test_manager
 from fenix.workflow import base as wf_base
@@ -39,26 +40,17 @@ OTHERS = ['0e0e0e0e-0000-4000-8000-000000000004']
 ACK_PLANNED = st.ack(st.PLANNED_MAINTENANCE)
 
 
-class RecordingNotifier(object):
-    """Keeps the payload of every project event, as the manager got it."""
+class RecordingNotifier(outbox_fixture.InlineNotifier):
+    """Keeps the payload of every project event, as the manager got it
+    (once, not once per event type)."""
 
     def __init__(self):
+        super().__init__()
         self.payloads = []
 
-    def project_event(self, session_id, project_id, state, instance_ids,
-                      reply_url, allowed_actions=(), actions_at=None,
-                      reply_at=None, metadata=None, event_id=None):
-        self.payloads.append({
-            'session_id': session_id, 'project_id': project_id,
-            'state': state, 'instance_ids': instance_ids,
-            'reply_url': reply_url, 'reply_at': reply_at,
-            'event_id': event_id})
-
-    def host_event(self, *args, **kwargs):
-        pass
-
-    def session_event(self, *args, **kwargs):
-        pass
+    def deliver(self, row):
+        if row['event_type'] == base.CONF.workflow.project_event_types[0]:
+            self.payloads.append(row['payload'])
 
 
 class ReplyCases(object):

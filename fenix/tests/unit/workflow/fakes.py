@@ -1,7 +1,8 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""In-memory stand-ins for the Cloud facade, the notifier and a VNFM.
+"""In-memory stand-ins for the Cloud facade and a VNFM, and the real
+notifier with its outbox sent at once (:class:`FakeNotifier`).
 
 :class:`FakeCloud` answers like :class:`fenix.common.cloud.Cloud` from
 dicts: hosts with capacity and a nova-compute service, servers with
@@ -16,12 +17,19 @@ import os
 import threading
 from unittest import mock
 
+from oslo_config import cfg
+
 from fenix.common import context
 from fenix.common import exception
+from fenix.common import notifier
 from fenix.common import states as st
+from fenix.common import timeutils
 from fenix.engine import manager
 from fenix.tests import base
 from fenix.tests import db_fixture
+from fenix.tests import outbox_fixture
+
+CONF = cfg.CONF
 
 
 class FakeCloud(object):
@@ -215,10 +223,12 @@ class FakeCloud(object):
             return {'ok': False, 'host': None, 'message': 'nothing moved'}
 
 
-class FakeNotifier(object):
-    """Records every notification; hands project events to VNFMs."""
+class FakeNotifier(outbox_fixture.InlineNotifier):
+    """The real notifier, its outbox sent at once after every commit: the
+    messages sent are recorded and project events handed to VNFMs."""
 
     def __init__(self, cloud):
+        super().__init__()
         self.cloud = cloud
         self.project_events = []
         self.host_events = []
@@ -226,30 +236,27 @@ class FakeNotifier(object):
         self.vnfms = {}
         self.violations = []
 
-    def project_event(self, session_id, project_id, state, instance_ids,
-                      reply_url, allowed_actions=(), actions_at=None,
-                      reply_at=None, metadata=None, event_id=None):
-        payload = {'session_id': session_id, 'project_id': project_id,
-                   'state': state, 'instance_ids': instance_ids,
-                   'reply_url': reply_url,
-                   'allowed_actions': list(allowed_actions),
-                   'actions_at': actions_at, 'reply_at': reply_at,
-                   'metadata': metadata or {}, 'event_id': event_id}
-        self.project_events.append(payload)
-        vnfm = self.vnfms.get(project_id)
-        if vnfm is not None:
-            vnfm(payload)
-        return payload
-
-    def host_event(self, session_id, host, state, project_id=None):
-        if state == st.IN_MAINTENANCE and self.cloud.servers(host=host):
-            self.violations.append('%s put in maintenance holding %s' % (
-                host, [s['id'] for s in self.cloud.servers(host=host)]))
-        self.host_events.append((host, state))
-
-    def session_event(self, session_id, state, percent_done,
-                      project_id=None):
-        self.session_events.append((state, percent_done))
+    def deliver(self, row):
+        payload, event_type = row['payload'], row['event_type']
+        if event_type == notifier.HOST_EVENT_TYPE:
+            host, state = payload['host'], payload['state']
+            if state == st.IN_MAINTENANCE and self.cloud.servers(host=host):
+                self.violations.append('%s put in maintenance holding %s' % (
+                    host, [s['id'] for s in self.cloud.servers(host=host)]))
+            self.host_events.append((host, state))
+        elif event_type == notifier.SESSION_EVENT_TYPE:
+            self.session_events.append((payload['state'],
+                                        payload['percent_done']))
+        elif event_type == CONF.workflow.project_event_types[0]:
+            # One project event is a message per configured type: seen once.
+            # Its times as datetimes, for the tests to compare.
+            payload = dict(payload, **{
+                k: timeutils.parse_time(payload[k])
+                for k in ('actions_at', 'reply_at') if payload.get(k)})
+            self.project_events.append(payload)
+            vnfm = self.vnfms.get(payload['project_id'])
+            if vnfm is not None:
+                vnfm(payload)
 
     def events_of(self, project_id=None, state=None):
         return [e for e in self.project_events

@@ -1,30 +1,34 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""BaseWorkflow's helpers that write rows and history together."""
+"""BaseWorkflow's helpers that write rows, history and notifications
+together."""
 from unittest import mock
 
+from fenix.common import notifier as notifier_mod
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.tests import base
 from fenix.tests import db_fixture
+from fenix.tests import outbox_fixture
 from fenix.workflow import base as wf_base
 
 
-class BrokenNotifier(object):
-
-    def project_event(self, *args, **kwargs):
-        raise RuntimeError('bus down')
-
-
-class SentNotifier(object):
+class SentNotifier(outbox_fixture.InlineNotifier):
+    """The real notifier, sent at once: ``sent`` lists (project, state,
+    instance_ids) of each project event sent (once, not once per event
+    type)."""
 
     def __init__(self):
+        super().__init__()
         self.sent = []
 
-    def project_event(self, session_id, project_id, state, **kwargs):
-        self.sent.append((project_id, state, kwargs['instance_ids']))
+    def deliver(self, row):
+        p = row['payload']
+        if row['event_type'] == base.CONF.workflow.project_event_types[0]:
+            self.sent.append((p['project_id'], p['state'],
+                              p['instance_ids']))
 
 
 class NotifyInstanceTest(base.TestCase):
@@ -40,8 +44,8 @@ class NotifyInstanceTest(base.TestCase):
         return [(e['kind'], e['state'], e['instance_id'])
                 for e in db_api.events_get(self.sid)]
 
-    def test_row_and_history_written_before_the_event(self):
-        notifier = SentNotifier()
+    def test_row_history_and_event_committed_together(self):
+        notifier = outbox_fixture.InlineNotifier()
         wf = wf_base.BaseWorkflow(self.sid, None, notifier)
         sent = wf.notify_instance(st.PLANNED_MAINTENANCE,
                                   {'instance_id': 'i1', 'project_id': 'p1'},
@@ -50,24 +54,65 @@ class NotifyInstanceTest(base.TestCase):
         self.assertEqual((st.PLANNED_MAINTENANCE, sent.reply_at,
                           sent.event_ids['i1']),
                          (row['event'], row['reply_at'], row['event_id']))
-        self.assertEqual([('p1', st.PLANNED_MAINTENANCE, ['i1'])],
-                         notifier.sent)
+        # Sent once committed: one message per project event type, with
+        # ids derived from the event's.
+        self.assertEqual(
+            [('maintenance.planned', 'p1', st.PLANNED_MAINTENANCE, ['i1'],
+              sent.event_ids['i1']),
+             ('maintenance.scheduled', 'p1', st.PLANNED_MAINTENANCE,
+              ['i1'], sent.event_ids['i1'])],
+            [(m['event_type'], m['payload']['project_id'],
+              m['payload']['state'], m['payload']['instance_ids'],
+              m['payload']['event_id'])
+             for m in notifier.messages])
+        self.assertEqual(
+            [notifier_mod.message_id_of(sent.event_ids['i1'], t)
+             for t in ('maintenance.planned', 'maintenance.scheduled')],
+            [m['message_id'] for m in notifier.messages])
+        self.assertEqual([], db_api.outbox_unsent())
         self.assertEqual([(st.EVENT_NOTIFY, st.PLANNED_MAINTENANCE, 'i1')],
                          self.history())
 
-    def test_failed_send_is_recorded(self):
-        wf = wf_base.BaseWorkflow(self.sid, None, BrokenNotifier())
-        self.assertRaises(RuntimeError, wf.notify_instance,
-                          st.PLANNED_MAINTENANCE,
-                          {'instance_id': 'i1', 'project_id': 'p1'},
-                          window=30)
-        self.assertEqual([(st.EVENT_NOTIFY, st.PLANNED_MAINTENANCE, 'i1'),
-                          (st.EVENT_ERROR, st.PLANNED_MAINTENANCE, 'i1')],
-                         self.history())
-        self.assertIn('bus down', db_api.events_get(self.sid)[-1]['message'])
+    def test_failure_before_commit_leaves_neither_row_nor_event(self):
+        notifier = outbox_fixture.InlineNotifier()
+        wf = wf_base.BaseWorkflow(self.sid, None, notifier)
+        with mock.patch.object(db_api, 'outbox_add',
+                               side_effect=RuntimeError('disk full')):
+            self.assertRaises(RuntimeError, wf.notify_instance,
+                              st.PLANNED_MAINTENANCE,
+                              {'instance_id': 'i1', 'project_id': 'p1'},
+                              window=30)
+        self.assertIsNone(db_api.instance_get(self.sid, 'i1')['event'])
+        self.assertEqual([], self.history())
+        self.assertEqual([], notifier.messages)
+
+    def test_host_event_writes_the_host_with_its_event(self):
+        db_api.hosts_create(self.sid, [{'hostname': 'c1',
+                                        'state': st.HOST_PENDING}])
+        notifier = outbox_fixture.InlineNotifier()
+        wf = wf_base.BaseWorkflow(self.sid, None, notifier)
+        wf.host_event('c1', st.IN_MAINTENANCE,
+                      host_values={'state': st.HOST_IN_MAINTENANCE})
+        host = db_api.host_get(self.sid, 'c1')
+        self.assertEqual((st.HOST_IN_MAINTENANCE, st.IN_MAINTENANCE),
+                         (host['state'], host['announced_state']))
+        self.assertEqual([('c1', st.IN_MAINTENANCE)],
+                         [(p['host'], p['state'])
+                          for p in notifier.payloads('maintenance.host')])
+        with mock.patch.object(db_api, 'event_add',
+                               side_effect=RuntimeError('crash')):
+            self.assertRaises(RuntimeError, wf.host_event, 'c1',
+                              st.HOST_MAINTENANCE_COMPLETE,
+                              host_values={'state': st.HOST_MAINTAINED})
+        # Neither the state nor the message of the failed one.
+        self.assertEqual(st.HOST_IN_MAINTENANCE,
+                         db_api.host_get(self.sid, 'c1')['state'])
+        self.assertEqual(1, len(notifier.messages))
+        self.assertEqual([], db_api.outbox_unsent())
 
     def test_update_instance_records_in_one_transaction(self):
-        wf = wf_base.BaseWorkflow(self.sid, None, SentNotifier())
+        wf = wf_base.BaseWorkflow(self.sid, None,
+                                  outbox_fixture.InlineNotifier())
         wf.update_instance('i1', {'host': 'c2'}, st.EVENT_ACTION,
                            'moved', host='c1', state=st.ACTION_DONE)
         self.assertEqual('c2', db_api.instance_get(self.sid, 'i1')['host'])

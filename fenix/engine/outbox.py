@@ -1,0 +1,364 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Sending the notifications recorded in the outbox.
+
+Every notification is recorded (``outbox`` table) in the transaction of
+the change that causes it (:mod:`fenix.common.notifier`). One
+:class:`Dispatcher` per engine process sees that each is sent:
+
+* Right after the commit, the thread that recorded messages sends them
+  itself (:meth:`Dispatcher.claim` inside the transaction,
+  :meth:`Dispatcher.send` after it): no read of the table and no hand-over
+  to another thread on the hot path, and the threads of a session (its
+  runner, the nfv workflow's workers) send in parallel. The dispatcher's
+  thread marks what they sent, many rows per statement.
+* The dispatcher's thread sends everything else, reading the unsent rows
+  of the sessions its engine owns in the order they were recorded: what a
+  killed engine recorded but did not send (it reads the table when it
+  starts), what could not be sent, the rows of a session taken over from a
+  dead engine.
+
+A session whose messages the dispatcher owes (a failed send, a restart, a
+takeover) is *held*: its new messages go through the dispatcher too,
+behind the older ones, until it has sent them all. So a session's
+notifications go out in the order they were recorded, except that two
+threads that record at the same moment (each about its own instance,
+project or host) may send in either order.
+
+A row that could not be sent is counted (``attempts``, ``last_error``)
+and tried again after a growing delay (``[outbox] retry_interval`` up to
+``max_retry_interval``). Nothing is dropped. A row follows the declared
+notification machine (``fenix.common.state_machine.OUTBOX_MESSAGE``):
+``QUEUED`` while ``sent_at`` is empty (a failed try leaves it there),
+``SENT`` once marked. It is marked after it went out: a crash in between
+sends it again after the restart (same ``message_id``). Consumers may see
+a duplicate, never a loss. When a session is taken over by another engine,
+its unsent rows become that engine's (ownership is read with the rows).
+"""
+import threading
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from fenix.db import api as db_api
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+# Seconds the dispatcher lets rows sent by other threads gather before it
+# marks them sent (one statement for many). A crash in that window sends
+# them again after the restart.
+MARK_DELAY = 0.2
+
+
+class _Retry(object):
+    """What the dispatcher knows of a row that failed to go out."""
+
+    __slots__ = ('failures', 'due', 'done')
+
+    def __init__(self):
+        self.failures = 0
+        self.due = 0.0
+        self.done = frozenset()
+
+
+class Dispatcher(object):
+    """Sees that the outbox of one engine is sent (see the module doc).
+
+    :param publisher: sends one row; raises (e.g.
+        :class:`fenix.common.publisher.PublishError`) when it failed.
+    :param engine: the engine whose sessions' rows the thread sends (None:
+        every session's, for tools and tests).
+    """
+
+    def __init__(self, publisher, engine=None):
+        self.publisher = publisher
+        self.engine = engine
+        # One pass over the table at a time.
+        self._pass_lock = threading.Lock()
+        # Guards the state below, shared with the committing threads.
+        self._state = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+        self._scan = False       # a pass over the table is wanted
+        # Set once a pass read what the table held at start.
+        self.ready = threading.Event()
+        self._held = set()       # sessions whose messages only it sends
+        self._deferred = set()   # sessions held since its pass began
+        self._claimed = set()    # row ids a committing thread sends
+        self._unmarked = set()   # row ids sent, not marked sent yet
+        self._retries = {}       # row id -> _Retry
+        self._db_failures = 0
+        # Seconds, for retry times (tests replace it).
+        self.clock = time.monotonic
+
+    # --- the committing threads ----------------------------------------------
+    def claim(self, rows):
+        """Inside the transaction that records ``rows`` (dicts with their
+        ``id``): which of them the recording thread sends itself once it
+        committed (:meth:`send`). The others are left to the dispatcher
+        (their session is held)."""
+        mine = []
+        with self._state:
+            for row in rows:
+                sid = row['session_id']
+                if not self.ready.is_set() or sid in self._held:
+                    self._hold(sid)
+                else:
+                    self._claimed.add(row['id'])
+                    mine.append(row)
+        return mine
+
+    def unclaim(self, rows):
+        """The transaction that claimed ``rows`` was rolled back."""
+        with self._state:
+            self._claimed.difference_update(r['id'] for r in rows)
+
+    def send(self, rows, left=False):
+        """After the commit: send the claimed ``rows``, in order.
+        ``left``: the transaction recorded rows it did not claim (the
+        dispatcher is woken for them)."""
+        sent = False
+        for row in rows:
+            sid = row['session_id']
+            with self._state:
+                held = sid in self._held
+                if held:
+                    # An earlier row of the session is not out (it
+                    # failed, here or in another thread): this one waits.
+                    self._claimed.discard(row['id'])
+                    self._hold(sid)
+            if held:
+                left = True
+                continue
+            try:
+                self.publisher.send(row)
+            except Exception as e:  # noqa - any error: the dispatcher's
+                with self._state:
+                    self._claimed.discard(row['id'])
+                    self._hold(sid)
+                self._failed(row, e)
+                left = True
+                continue
+            with self._state:
+                self._claimed.discard(row['id'])
+                self._unmarked.add(row['id'])
+            sent = True
+        if left:
+            self.kick()
+        elif sent:
+            self._marks_waiting()
+
+    def _marks_waiting(self):
+        """Rows were sent by a committing thread: the thread marks them
+        (after a short while, with whatever else was sent meanwhile)."""
+        self._wake.set()
+
+    def _hold(self, session_id):
+        # Under self._state.
+        self._held.add(session_id)
+        self._deferred.add(session_id)
+
+    def hold(self, session_id):
+        """The dispatcher sends the session's messages from now on, until
+        it has sent what the table holds for it (a session taken over)."""
+        with self._state:
+            self._hold(session_id)
+        self.kick()
+
+    # --- the thread ----------------------------------------------------------
+    def start(self):
+        """Start the thread; what the table already holds goes first."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run,
+                                        name='outbox-dispatcher',
+                                        daemon=True)
+        self._thread.start()
+        self.kick()
+
+    def kick(self):
+        """Look at the table at once."""
+        with self._state:
+            self._scan = True
+        self._wake.set()
+
+    def stop(self, timeout=10):
+        """Stop after a last pass (bounded by ``timeout``); what is left
+        stays recorded for the next start."""
+        self._stopping.set()
+        self.kick()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                LOG.warning('Outbox dispatcher still sending after %ss; '
+                            'left behind', timeout)
+            self._thread = None
+
+    def _run(self):
+        while True:
+            self._wake.wait(self._next_wait())
+            self._wake.clear()
+            stopping = self._stopping.is_set()
+            with self._state:
+                scan, self._scan = self._scan, False
+            try:
+                if scan or stopping or self._retry_due():
+                    self.flush()
+                else:
+                    # Rows sent by the committing threads: let more come,
+                    # then mark them all at once.
+                    self._stopping.wait(MARK_DELAY)
+                    with self._pass_lock:
+                        self._mark_sent()
+                self._db_failures = 0
+            except Exception:  # noqa - keep the thread through DB hiccups
+                self._db_failures += 1
+                with self._state:
+                    self._scan = True
+                LOG.exception('Outbox dispatcher pass failed')
+            if stopping:
+                return
+
+    def _backoff(self, failures):
+        return min(CONF.outbox.max_retry_interval,
+                   CONF.outbox.retry_interval * 2 ** max(0, failures - 1))
+
+    def _retry_due(self):
+        now = self.clock()
+        with self._state:
+            return any(r.due <= now for r in self._retries.values())
+
+    def _next_wait(self):
+        """Seconds until the thread must look again (None: when woken)."""
+        if self._db_failures:
+            return self._backoff(self._db_failures)
+        with self._state:
+            if self._unmarked:
+                return 0
+            dues = [r.due for r in self._retries.values()]
+        if not dues:
+            return None
+        return max(0.0, min(dues) - self.clock())
+
+    # --- passes over the table -----------------------------------------------
+    def flush(self, session_id=None):
+        """One pass, in the caller's thread: send every unsent row that is
+        due (of this engine's sessions, or of one session whoever owns
+        it). Returns how many rows are still unsent."""
+        with self._pass_lock:
+            return self._pass(session_id)
+
+    def _pass(self, session_id):
+        engine = self.engine if session_id is None else None
+        full = session_id is None
+        if full:
+            with self._state:
+                self._deferred = set()
+        batch = CONF.outbox.batch_size
+        pending = set()   # sessions with a row not sent by this pass
+        seen = set()
+        left = 0
+        after = None
+        while True:
+            rows = db_api.outbox_unsent(engine=engine, session_id=session_id,
+                                        limit=batch, after_id=after)
+            if not rows:
+                break
+            for row in rows:
+                after = row['id']
+                seen.add(row['id'])
+                sid = row['session_id']
+                with self._state:
+                    busy = row['id'] in self._claimed
+                    done = row['id'] in self._unmarked
+                if done:
+                    continue
+                if busy or sid in pending or not self._due(row) or \
+                        not self._send(row):
+                    pending.add(sid)
+                    left += 1
+            self._mark_sent()
+            if len(rows) < batch:
+                break
+        with self._state:
+            if full:
+                # Rows gone (their session deleted) need no retry.
+                for row_id in set(self._retries) - seen:
+                    del self._retries[row_id]
+                release = self._held - pending - self._deferred
+                self.ready.set()
+            else:
+                release = {session_id} & self._held - pending - \
+                    self._deferred
+            self._held -= release
+            unmarked = len(self._unmarked & seen)
+        return left + unmarked
+
+    def _due(self, row):
+        with self._state:
+            retry = self._retries.get(row['id'])
+        return retry is None or retry.due <= self.clock()
+
+    def _send(self, row):
+        with self._state:
+            retry = self._retries.get(row['id'])
+        try:
+            self.publisher.send(row, skip=retry.done if retry else ())
+        except Exception as e:  # noqa - any error: try again later
+            self._failed(row, e)
+            return False
+        with self._state:
+            self._retries.pop(row['id'], None)
+            self._unmarked.add(row['id'])
+        return True
+
+    def _failed(self, row, error):
+        with self._state:
+            retry = self._retries.setdefault(row['id'], _Retry())
+            retry.failures += 1
+            retry.done = retry.done | frozenset(getattr(error, 'done', ()))
+            delay = self._backoff(retry.failures)
+            retry.due = self.clock() + delay
+            failures = retry.failures
+        LOG.warning('Notification %s (%s of session %s) not sent, try %d; '
+                    'again in %.1fs: %s', row['message_id'],
+                    row['event_type'], row['session_id'],
+                    row.get('attempts', 0) + failures, delay, error,
+                    exc_info=not hasattr(error, 'failed'))
+        try:
+            db_api.outbox_mark_failed(row['id'], error)
+        except Exception:  # noqa - the count is only for the operator
+            LOG.exception('Could not record the failure of notification %s',
+                          row['message_id'])
+
+    def _mark_sent(self):
+        """Mark the rows sent so far (the caller holds the pass lock: no
+        pass reads a row between its send and its mark). A database error
+        is raised; the rows stay known as sent and are marked later."""
+        with self._state:
+            ids = sorted(self._unmarked)
+        if not ids:
+            return
+        db_api.outbox_mark_sent(ids)
+        with self._state:
+            self._unmarked.difference_update(ids)
+
+    # --- before a session is deleted ----------------------------------------
+    def flush_session(self, session_id, timeout):
+        """Send the unsent rows of one session, whichever engine owns it,
+        trying again until ``timeout`` seconds passed. True when none is
+        left (the session may then be deleted with its outbox)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.flush(session_id=session_id):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait = self._next_wait() or CONF.outbox.retry_interval
+            self._stopping.wait(min(left, max(wait, 0.01)))
+            if self._stopping.is_set():
+                return False
