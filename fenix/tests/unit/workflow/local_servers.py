@@ -11,10 +11,17 @@ from these servers allows 127.0.0.0/8 in ``[download] allowed_networks``.
 """
 import datetime
 import http.server
+import ipaddress
 import os
 import socket
 import ssl
 import threading
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 # Seconds a handler waits at most for what the test does (a bound, not a
 # pause: the waits end on events).
@@ -146,13 +153,6 @@ class Banner(object):
 def tls_context(directory):
     """(server context, CA file): a self-signed certificate for
     127.0.0.1 and localhost, made here."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.x509.oid import NameOID
-    import ipaddress
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
                                          'fenix test')])
