@@ -141,5 +141,19 @@ class DownloadError(WorkflowError):
     msg_fmt = 'Download of %(url)s failed: %(reason)s'
 
 
+class DownloadRefused(DownloadError):
+    """The operator's download policy ([download]) refuses the URL;
+    ``policy`` names the rule (scheme, host, file, redirect, size,
+    deadline, plug-in code)."""
+    msg_fmt = ('Download of %(url)s refused by the download policy '
+               '(%(policy)s): %(reason)s')
+
+
+class DownloadStopped(DownloadError):
+    """The session was stopped (deleted, engine shutdown) while it
+    downloaded."""
+    msg_fmt = 'Download of %(url)s stopped: %(reason)s'
+
+
 class CloudError(WorkflowError):
     msg_fmt = 'OpenStack call failed: %(reason)s'

@@ -208,8 +208,13 @@ class SessionRunner(object):
         which may be one of them."""
         directory = workflow_base.session_download_dir(self.session_id)
         if session.get('download'):
-            self._record_downloads(download.fetch_all(
-                directory, session['download']))
+            try:
+                self._record_downloads(download.fetch_all(
+                    directory, session['download'],
+                    stopping=lambda: self.stopping))
+            except exception.DownloadStopped:
+                self.check_stop()
+                raise
         return plugins.workflow_class(session['workflow'], directory,
                                       base_class=workflow_base.BaseWorkflow)
 

@@ -4,6 +4,7 @@
 """How the engine presents its records to API callers (plain JSON data)."""
 import datetime
 
+from fenix.common import download_policy
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
@@ -75,7 +76,9 @@ def session_detail(session):
     sid = session['session_id']
     hosts = db_api.hosts_get(sid)
     view = session_summary(session, hosts)
-    view['download'] = session.get('download') or []
+    # Credentials in a URL are never shown.
+    view['download'] = download_policy.redact_entries(
+        session.get('download'))
     view['plan'] = session.get('plan')
     view['hosts'] = [_times({k: h[k] for k in (
         'hostname', 'type', 'state', 'maintained', 'disabled_by_fenix',

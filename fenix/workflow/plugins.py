@@ -13,8 +13,9 @@ Installed plug-ins are stevedore entry points:
 A session may also bring its own plug-ins in its downloads (SPEC 3.6): a
 file ``<name>.py`` in the session's download directory defining one such
 class. They are loaded only when the operator set
-``[download] allow_plugin_code``; an installed plug-in of the same name
-always wins.
+``[download] allow_plugin_code``, and only when that file came from an
+https URL with a sha256 (the download manifest says so); an installed
+plug-in of the same name always wins.
 """
 import functools
 import importlib.util
@@ -25,6 +26,7 @@ from oslo_config import cfg
 import stevedore
 
 from fenix.common import exception
+from fenix.workflow import download
 
 CONF = cfg.CONF
 
@@ -83,6 +85,10 @@ def _from_download(directory, name, kind, base_class):
     path = os.path.join(directory, name + '.py')
     if not os.path.isfile(path):
         raise exception.UnknownPlugin(kind=kind, name=name)
+    if not download.is_trusted_code(directory, name + '.py'):
+        raise exception.WorkflowError(
+            reason='%s plug-in %s.py was not downloaded from an https URL '
+                   'with a sha256: it is not loaded' % (kind, name))
     spec = importlib.util.spec_from_file_location(
         'fenix_download_%s_%s' % (kind, name), path)
     module = importlib.util.module_from_spec(spec)

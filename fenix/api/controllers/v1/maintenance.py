@@ -14,6 +14,7 @@ session (``.../pause``) is also a valid project id of the project routes
 from fenix.api.controllers import base
 from fenix.api.controllers.v1 import project
 from fenix.api import validation as v
+from fenix.common import download_policy
 from fenix.common import exception
 from fenix.common.policies import maintenance as pol
 from fenix.common import state_machine
@@ -134,9 +135,12 @@ CONTROL_RULES = {
 def normalize_create(values):
     """The create body as the engine gets it.
 
-    ``maintenance_at`` becomes 'YYYY-MM-DD HH:MM:SS' UTC.
+    ``maintenance_at`` becomes 'YYYY-MM-DD HH:MM:SS' UTC. A ``download``
+    URL the operator's policy refuses is a 400 now, not a failed session
+    later (the engine checks again, also what needs the network).
     """
     values = dict(values)
+    download_policy.check_entries(values.get('download'))
     if 'maintenance_at' in values:
         try:
             when = timeutils.parse_time(values['maintenance_at'],

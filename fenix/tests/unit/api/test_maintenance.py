@@ -139,6 +139,37 @@ class TestCreate(base.APITestCase):
             self.assertError(resp, 400, fragment)
         self.assertEqual([], self.engine.calls)
 
+    def test_download_policy_checked_at_create(self):
+        # The operator's [download] policy (defaults: https to public
+        # addresses only) answers 400 naming the item, before the engine.
+        cases = [
+            (['http://repo.example/a.tgz'],
+             'download[0]: Download of http://repo.example/a.tgz refused '
+             'by the download policy (scheme)'),
+            (['https://repo.example/a', {'url': 'https://127.0.0.1:8080/b'}],
+             'download[1].url: Download of https://127.0.0.1:8080/b '
+             'refused by the download policy (host): host 127.0.0.1 has '
+             'a loopback address'),
+            (['https://169.254.169.254/latest/meta-data'], '(host)'),
+            (['file:///etc/shadow'], '(scheme)'),
+            (['https://admin:secret@10.1.1.1/x'],
+             'https://***@10.1.1.1/x refused'),
+        ]
+        for download, fragment in cases:
+            resp = self.post('/v1/maintenance', {'download': download})
+            self.assertError(resp, 400, fragment)
+            self.assertNotIn('secret', resp.text)
+        self.assertEqual([], self.engine.calls)
+        self.config(group='download', allow_plugin_code=True)
+        resp = self.post('/v1/maintenance',
+                         {'download': ['https://repo.example/mine.py']})
+        self.assertError(resp, 400, 'download[0]: ')
+        self.assertIn('(plug-in code)', resp.text)
+        self.config(group='download', allowed_schemes=['https', 'http'],
+                    allowed_networks=['10.0.0.0/8'])
+        self.post('/v1/maintenance', {'download': ['http://10.1.1.1/x']},
+                  status=200)
+
     def test_unknown_fields_all_named_sorted(self):
         resp = self.post('/v1/maintenance', {'zz': 1, 'aa': 2, 'hosts': []})
         self.assertError(resp, 400, "request body: 'aa', 'zz'")

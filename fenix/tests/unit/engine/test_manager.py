@@ -3,6 +3,7 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The engine manager and session runner, in process, on a real DB."""
 import datetime
+import hashlib
 import time
 import uuid
 
@@ -18,6 +19,7 @@ from fenix.engine import service
 from fenix.tests import base
 from fenix.tests import db_fixture
 from fenix.tests import outbox_fixture
+from fenix.tests.unit.workflow import local_servers
 
 PROJECT = 'p' * 32
 
@@ -275,12 +277,21 @@ class Quick(base.BaseWorkflow):
 
 
 class TestDownloadedPlugins(EngineTestCase):
+    """Plug-in code comes from a real HTTPS server on 127.0.0.1 (allowed
+    here explicitly), with its sha256."""
+
+    def setUp(self):
+        super().setUp()
+        context, ca_file = local_servers.tls_context(self.tmpdir)
+        self.server = local_servers.Server(self, tls=context)
+        self.config(group='download', ca_file=ca_file,
+                    allowed_networks=['127.0.0.0/8'])
 
     def _file(self, name, text):
-        path = '%s/%s' % (self.tmpdir, name)
-        with open(path, 'w') as f:
-            f.write(text)
-        return 'file://' + path
+        data = text.encode()
+        self.server.routes['/' + name] = local_servers.body(data)
+        return {'url': self.server.url('/' + name),
+                'sha256': hashlib.sha256(data).hexdigest()}
 
     def test_refused_unless_allowed(self):
         url = self._file('mine.py', ACTION_CODE)
@@ -312,10 +323,51 @@ class TestDownloadedPlugins(EngineTestCase):
 
     def test_missing_download_fails_before_anything(self):
         self.config(group='download', allow_plugin_code=True)
-        sid = self.create(workflow='quick',
-                          download=['file://%s/nothing.py' % self.tmpdir])
+        sid = self.create(workflow='quick', download=[
+            {'url': self.server.url('/nothing.py'), 'sha256': 'a' * 64}])
         self.wait_state(sid, st.MAINTENANCE_FAILED)
         self.assertIn('nothing.py', db_api.session_get(sid)['error'])
+
+    def test_plugin_code_without_sha256_is_refused(self):
+        self.config(group='download', allow_plugin_code=True)
+        sid = self.create(workflow='quick', download=[
+            self._file('quick.py', WORKFLOW_CODE)['url']])
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        self.assertIn('(plug-in code)', db_api.session_get(sid)['error'])
+        self.assertEqual([], self.server.requests)
+
+
+class TestDownloadStop(EngineTestCase):
+
+    def test_delete_cancels_a_trickling_download(self):
+        # A server that sends one byte and then nothing: the session is
+        # deleted at once, its download cut (the RPC worker is not held).
+        self.config(group='download', allowed_schemes=['http'],
+                    allowed_networks=['127.0.0.0/8'])
+        server = local_servers.Server(self)
+        server.routes['/slow.rpm'] = local_servers.trickle(server)
+        sid = self.create(download=[server.url('/slow.rpm')])
+        self.assertTrue(server.trickling.wait(local_servers.BOUND))
+        self.assertIsNone(self.manager.delete_session(self.ctx, sid))
+        self.assertRaises(exception.SessionNotFound, db_api.session_get,
+                          sid)
+        self.assertEqual([], self.manager.running_sessions())
+        self.assertTrue(server.closed.wait(local_servers.BOUND))
+
+    def test_detail_never_shows_credentials(self):
+        # 10.0.0.1 is refused by the default policy: the session fails
+        # at once, its error naming the URL.
+        sid = self.create(download=['https://fenix:secret@10.0.0.1/a',
+                                    {'url': 'https://u:pw@10.0.0.1/b'}])
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+        detail = self.manager.get_session_detail(self.ctx, sid)
+        self.assertEqual(['https://***@10.0.0.1/a',
+                          {'url': 'https://***@10.0.0.1/b'}],
+                         detail['download'])
+        self.assertIn('https://***@10.0.0.1/a refused', detail['error'])
+        text = repr(detail) + repr(self.manager.list_sessions(self.ctx))
+        self.assertNotIn('secret', text)
+        self.assertNotIn('pw@', text)
 
 
 class TestLocalRPC(EngineTestCase):

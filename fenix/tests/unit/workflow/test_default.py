@@ -729,13 +729,19 @@ class TestHosts(WorkflowTest):
 
 class TestDownloads(WorkflowTest):
 
+    def setUp(self):
+        super().setUp()
+        self.config(group='download', allowed_schemes=['https', 'file'],
+                    file_directories=[self.tmpdir])
+
     def test_failed_download_touches_nothing(self):
         self.two_hosts()
         fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
-        sid = self.create(download=['file:///nonexistent/pkg.rpm'])
+        missing = pathlib.Path(self.tmpdir, 'nonexistent', 'pkg.rpm')
+        sid = self.create(download=[missing.as_uri()])
         session = self.run_session(sid)
         self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
-        self.assertIn('Download of file:///nonexistent/pkg.rpm failed',
+        self.assertIn('Download of %s failed' % missing.as_uri(),
                       session['error'])
         self.assertEqual([], self.notifier.project_events)
         self.assertFalse([c for c in self.cloud.calls
