@@ -31,6 +31,10 @@ OPTS = [
     cfg.IntOpt('rpc_timeout', default=30, min=1,
                help='Seconds the API waits for the engine to answer before '
                     'it replies 503.'),
+    cfg.IntOpt('healthcheck_timeout', default=5, min=1,
+               help='Seconds /healthcheck waits for the engine to answer its '
+                    'ping (which also checks the database) before it '
+                    'reports 503.'),
     # The HTTP server of fenix-api and the all-in-one (cheroot). Not used
     # when fenix.api.wsgi runs under another server.
     cfg.IntOpt('backlog', default=1024, min=1,

@@ -194,6 +194,12 @@ def get_engine():
     return transaction_context.writer.get_engine()
 
 
+def ping():
+    """``SELECT 1`` on the database: raises when it cannot be reached."""
+    with _reader() as session:
+        session.execute(sa.text('SELECT 1')).scalar()
+
+
 def reset_for_tests():
     """Forget the current engine (tests).
 

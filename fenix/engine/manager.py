@@ -101,7 +101,18 @@ class EngineManager(object):
 
     # --- RPC: misc --------------------------------------------------------
     def ping(self, context):
-        return {'engine': self.host, 'sessions': len(self.running_sessions())}
+        """Who answers, how many sessions it runs, and whether it reaches
+        the database (``database``: ``ok``, else why not: a ``SELECT 1``
+        failed)."""
+        try:
+            db_api.ping()
+            database = 'ok'
+        except Exception as e:
+            LOG.warning('Health check: the database cannot be reached: %s',
+                        e)
+            database = 'unreachable: %s' % type(e).__name__
+        return {'engine': self.host, 'sessions': len(self.running_sessions()),
+                'database': database}
 
     def wake_session(self, context, session_id):
         with self._lock:

@@ -196,6 +196,33 @@ class RPCTestMixin(object):
         # The API's calls still work.
         self.assertEqual('engine-test', self.api.ping(self.ctx)['engine'])
 
+    def test_healthcheck_pings_over_rpc(self):
+        # The API's /healthcheck probe, over the real bus: the engine
+        # answers and its database works; then no engine: unreachable.
+        from fenix.api import health
+        self.config(group='api', healthcheck_timeout=1)
+        probe = health.EngineProbe(self.conf.conf)
+        probe.cache_seconds = 0
+        engine, database = probe.results()
+        self.assertTrue(engine.available, engine.details)
+        self.assertTrue(database.available, database.details)
+        self._stop_server()
+        engine, database = probe.results()
+        self.assertFalse(engine.available)
+        self.assertFalse(database.available)
+        self.assertEqual('engine: unreachable', engine.reason)
+
+    def test_ping_reports_the_database(self):
+        self.assertEqual('ok', self.api.ping(self.ctx)['database'])
+        # The database goes away (a path SQLite cannot open).
+        self.config(group='database', connection='sqlite:///%s/no/such/'
+                    'dir/fenix.sqlite' % self.tmpdir)
+        self.addCleanup(db_api.reset_for_tests())
+        answer = self.api.ping(self.ctx)
+        self.assertEqual('engine-test', answer['engine'])
+        self.assertTrue(answer['database'].startswith('unreachable: '),
+                        answer)
+
     @staticmethod
     def _event_id(sid):
         try:
