@@ -32,6 +32,7 @@ from oslo_log import log as logging
 from oslo_middleware import http_proxy_to_wsgi
 from oslo_middleware import request_id
 import pecan
+import webob.multidict
 
 from fenix.api.controllers import root
 from fenix.api import health
@@ -57,6 +58,13 @@ class Request(pecan.Request):
     (Fenix controllers take none); this makes that read safe and shares
     its result with the controllers.
     """
+
+    @property
+    def POST(self):
+        # Fenix reads JSON bodies only: never parse a form (webob would for
+        # a POST, PUT, PATCH or DELETE with a form media type, and fail on
+        # a broken multipart body).
+        return webob.multidict.NoVars('Fenix bodies are JSON')
 
     @property
     def json(self):

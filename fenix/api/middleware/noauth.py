@@ -29,6 +29,9 @@ IMPLIED_ROLES = {
 
 DEFAULT_ROLES = ('admin',)
 
+# Longest user or project id (Keystone's, and the database columns').
+MAX_ID_LENGTH = 64
+
 
 def expand_roles(roles):
     """Roles plus the roles they imply, in a stable order."""
@@ -48,6 +51,14 @@ class NoAuthMiddleware(object):
         self.app = app
 
     def __call__(self, environ, start_response):
+        for key, header in (('HTTP_X_USER_ID', 'X-User-Id'),
+                            ('HTTP_X_PROJECT_ID', 'X-Project-Id')):
+            if len(environ.get(key) or '') > MAX_ID_LENGTH:
+                # Keystone ids are at most 64 characters: so are the
+                # columns that record who asked.
+                return errors.error_response(
+                    400, 'Invalid request: %s: longer than %d characters'
+                    % (header, MAX_ID_LENGTH))(environ, start_response)
         if not any(environ.get(h) for h in IDENTITY_HEADERS):
             roles = list(DEFAULT_ROLES)
         else:
