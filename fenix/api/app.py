@@ -14,8 +14,10 @@ From the outside in, a request passes:
    goes wrong below leaves as a JSON error document.
 4. :class:`~fenix.api.middleware.urlcheck.URLCheck`: 400 for a URL that
    is not UTF-8.
-5. ``/healthcheck`` (oslo.middleware ``Healthcheck``, ``[healthcheck]``
-   options): answered here, without authentication.
+5. ``/healthcheck`` (:mod:`fenix.api.health`: oslo.middleware's
+   ``Healthcheck`` with ``[healthcheck]`` options, plus an engine ping that
+   also checks the database): answered here, without authentication; 503
+   when the engine or the database cannot be reached.
 6. :class:`~fenix.api.middleware.sizelimit.BodySizeLimit`: 413 beyond
    ``[api] max_request_body_size``.
 7. Authentication, ``[api] auth_strategy``: keystonemiddleware
@@ -27,12 +29,13 @@ From the outside in, a request passes:
 """
 from oslo_config import cfg
 from oslo_log import log as logging
-from oslo_middleware import healthcheck
 from oslo_middleware import http_proxy_to_wsgi
 from oslo_middleware import request_id
 import pecan
+import webob.multidict
 
 from fenix.api.controllers import root
+from fenix.api import health
 from fenix.api import hooks
 from fenix.api.middleware import auth_token
 from fenix.api.middleware import errors as error_middleware
@@ -55,6 +58,13 @@ class Request(pecan.Request):
     (Fenix controllers take none); this makes that read safe and shares
     its result with the controllers.
     """
+
+    @property
+    def POST(self):
+        # Fenix reads JSON bodies only: never parse a form (webob would for
+        # a POST, PUT, PATCH or DELETE with a form media type, and fail on
+        # a broken multipart body).
+        return webob.multidict.NoVars('Fenix bodies are JSON')
 
     @property
     def json(self):
@@ -127,7 +137,7 @@ def setup_app(engine_api=None, auth_strategy=None, conf=None):
     # Outside allowed_source_ranges the health check passes the request on
     # (where it is a 404).
     app = PathDispatch(app, {
-        HEALTHCHECK_PATH: healthcheck.Healthcheck(app, conf)})
+        HEALTHCHECK_PATH: health.Healthcheck(app, conf, engine_api)})
     app = urlcheck.URLCheck(app)
     app = error_middleware.JSONErrorMiddleware(app)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)

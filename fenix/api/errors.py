@@ -26,6 +26,15 @@ INTERNAL_ERROR = ('The server hit an unexpected error. It has been logged; '
                   'answer.')
 
 
+class ClientTimeout(TimeoutError):
+    """The client did not send its request in time (408).
+
+    Raised by the API's HTTP server (fenix.api.server) when a request's
+    headers or body do not arrive within their deadline; a socket timeout,
+    so that the server itself answers it while it reads headers.
+    """
+
+
 def title(code):
     try:
         return http.HTTPStatus(code).phrase
@@ -93,6 +102,9 @@ def describe(exc, request=None):
         if code >= 500:
             LOG.warning('%s', message)
         return code, message, {}
+    if isinstance(exc, ClientTimeout):
+        return 408, ('The request body did not arrive in time ([api] '
+                     'body_timeout, client_timeout).'), {}
     if isinstance(exc, webob.exc.WSGIHTTPException):
         code = exc.status_int
         headers = {}

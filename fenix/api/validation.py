@@ -16,6 +16,10 @@ from fenix.common import exception
 # Largest integer a constraint or option may hold (a signed 32-bit column).
 MAX_INT = 2 ** 31 - 1
 
+# Deepest nesting of arrays and objects a body may have (the body object
+# itself is level 1).
+MAX_DEPTH = 32
+
 # The cache of a request's parsed body, in its WSGI environ.
 _BODY_KEY = 'fenix.json_body'
 
@@ -54,6 +58,73 @@ def _reject_constant(name):
     raise ValueError('%s is not a JSON value' % name)
 
 
+def _finite_float(text):
+    value = float(text)
+    if value in (float('inf'), float('-inf')):
+        raise ValueError('number %s is too large' % text)
+    return value
+
+
+def _check_depth(text):
+    """Raise Invalid when arrays and objects nest deeper than MAX_DEPTH.
+
+    Counted on the text, before the parser recurses into it.
+    """
+    if text.count('[') + text.count('{') <= MAX_DEPTH:
+        return
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == '\\':
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in '[{':
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise exception.Invalid(
+                    reason='Request body is nested too deeply: arrays '
+                           'and objects deeper than %d levels.' % MAX_DEPTH)
+        elif char in ']}':
+            depth -= 1
+
+
+def _check_text(value, path=''):
+    """Raise Invalid naming the field of a string (or key) that is not
+    valid Unicode (a lone surrogate such as "\\ud800")."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                name = '%s.%s' % (where, key) if where else str(key)
+                if not _encodable(key):
+                    raise exception.Invalid(
+                        reason='%s: a key is not valid Unicode (lone '
+                               'surrogate)' % (where or 'request body'))
+                stack.append((child, name))
+        elif isinstance(item, list):
+            for i, child in enumerate(item):
+                stack.append((child, '%s[%d]' % (where, i)))
+        elif isinstance(item, str) and not _encodable(item):
+            raise exception.Invalid(
+                reason='%s: not valid Unicode (lone surrogate)'
+                       % (where or 'request body'))
+
+
+def _encodable(text):
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse(raw):
     if not raw:
         return {}
@@ -65,8 +136,10 @@ def _parse(raw):
         text = text[1:]
     if not text.strip():
         return {}
+    _check_depth(text)
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(text, parse_constant=_reject_constant,
+                          parse_float=_finite_float)
     except RecursionError:
         raise exception.Invalid(reason='Request body is nested too deeply.')
     except ValueError as e:
@@ -75,6 +148,7 @@ def _parse(raw):
     if not isinstance(body, dict):
         raise exception.Invalid(reason='Request body must be a JSON object, '
                                        'not %s.' % _json_type(body))
+    _check_text(body)
     return body
 
 

@@ -10,11 +10,21 @@ defaults, a missing named one is an error)::
 
     uwsgi --http-socket :12347 --module fenix.api.wsgi:application
     gunicorn 'fenix.api.wsgi:application'
+
+With ``[api] auth_strategy = noauth`` (and not ``noauth_allow_remote``) it
+answers loopback clients only, as ``fenix-api`` listens only on a loopback
+address then: a request from any other peer is 403.
 """
 import os
 
+from oslo_log import log as logging
+
 from fenix.api import app
+from fenix.api.middleware import noauth
 from fenix.common import config
+from fenix.conf import CONF
+
+LOG = logging.getLogger(__name__)
 
 CONFIG_ENV = 'FENIX_CONFIG_FILE'
 DEFAULT_CONFIG_FILE = '/etc/fenix/fenix.conf'
@@ -36,7 +46,13 @@ def config_files(environ=None):
 def init_application(environ=None):
     """Parse the configuration (not the server's argv) and build the app."""
     config.parse_args([], default_config_files=config_files(environ))
-    return app.setup_app()
+    application = app.setup_app()
+    if (CONF.api.auth_strategy == 'noauth'
+            and not CONF.api.noauth_allow_remote):
+        LOG.warning('[api] auth_strategy = noauth: only loopback clients '
+                    'are answered.')
+        application = noauth.LoopbackOnly(application)
+    return application
 
 
 application = init_application()

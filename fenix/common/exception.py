@@ -122,6 +122,19 @@ class ActionRunAttemptConflict(Conflict):
                "%(current)s (%(state)s).")
 
 
+class GroupOfAnotherProject(Conflict):
+    msg_fmt = ("Instance %(instance_id)s of project %(project_id)s cannot "
+               "join instance group %(group_id)s: the group belongs to "
+               "another project. An instance constraint may only name a "
+               "group of its own project.")
+
+
+class GroupHasOtherMembers(Conflict):
+    msg_fmt = ("Instance group %(group_id)s cannot move to project "
+               "%(project_id)s: instances of another project are its "
+               "members (%(members)s).")
+
+
 class TooManySessions(Conflict):
     msg_fmt = ('The engine already runs %(count)s sessions, the configured '
                'limit ([engine] max_sessions).')

@@ -68,11 +68,53 @@ def cleanup():
         _TRANSPORT = _NOTIFICATION_TRANSPORT = _LOCAL_MANAGER = None
 
 
+# Deepest nesting of lists and dicts an RPC argument or result may have.
+# The API refuses bodies deeper than fenix.api.validation.MAX_DEPTH (32);
+# the engine adds a few levels around them.
+MAX_ENTITY_DEPTH = 64
+
+
+def to_primitive(value):
+    """``value`` as JSON data (dicts, lists, str, numbers, bool, None).
+
+    Walks containers itself, without recursion, so that no nesting raises
+    RecursionError: beyond MAX_ENTITY_DEPTH it raises Invalid (400) instead.
+    Other objects (datetimes, ...) go through oslo's to_primitive.
+    """
+    root = [value]
+    stack = [(root, 0, value, 0)]
+    while stack:
+        parent, key, item, depth = stack.pop()
+        if isinstance(item, (str, int, float, bool)) or item is None:
+            parent[key] = item
+            continue
+        if isinstance(item, (dict, list, tuple, set, frozenset)):
+            if depth >= MAX_ENTITY_DEPTH:
+                raise exception.Invalid(
+                    reason='data nested deeper than %d levels'
+                           % MAX_ENTITY_DEPTH)
+            if isinstance(item, dict):
+                copy = {}
+                for k, v in item.items():
+                    k = k if isinstance(k, str) else jsonutils.to_primitive(
+                        k, convert_instances=True)
+                    copy[k] = None
+                    stack.append((copy, k, v, depth + 1))
+            else:
+                copy = [None] * len(item)
+                for i, v in enumerate(item):
+                    stack.append((copy, i, v, depth + 1))
+            parent[key] = copy
+            continue
+        parent[key] = jsonutils.to_primitive(item, convert_instances=True)
+    return root[0]
+
+
 class RequestContextSerializer(messaging.Serializer):
     """Carries the request context across RPC; entities are JSON already."""
 
     def serialize_entity(self, ctxt, entity):
-        return jsonutils.to_primitive(entity, convert_instances=True)
+        return to_primitive(entity)
 
     def deserialize_entity(self, ctxt, entity):
         return entity
@@ -110,9 +152,9 @@ class LocalClient(object):
             raise exception.EngineUnavailable(
                 reason='no engine in this process')
         ctxt = fenix_context.RequestContext.from_dict(ctxt.to_dict())
-        kwargs = jsonutils.loads(jsonutils.dumps(kwargs))
+        kwargs = jsonutils.loads(jsonutils.dumps(to_primitive(kwargs)))
         result = getattr(manager, method)(ctxt, **kwargs)
-        return jsonutils.loads(jsonutils.dumps(result))
+        return jsonutils.loads(jsonutils.dumps(to_primitive(result)))
 
     def call(self, ctxt, method, **kwargs):
         return self._invoke(ctxt, method, kwargs)

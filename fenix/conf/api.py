@@ -31,6 +31,37 @@ OPTS = [
     cfg.IntOpt('rpc_timeout', default=30, min=1,
                help='Seconds the API waits for the engine to answer before '
                     'it replies 503.'),
+    cfg.IntOpt('healthcheck_timeout', default=5, min=1,
+               help='Seconds /healthcheck waits for the engine to answer its '
+                    'ping (which also checks the database) before it '
+                    'reports 503.'),
+    # The HTTP server of fenix-api and the all-in-one (cheroot). Not used
+    # when fenix.api.wsgi runs under another server.
+    cfg.IntOpt('backlog', default=1024, min=1,
+               help='Listen backlog: connections the kernel queues before '
+                    'the server accepts them (capped by the kernel\'s '
+                    'net.core.somaxconn). Too small a backlog resets '
+                    'connections of a burst.'),
+    cfg.IntOpt('min_threads', default=8, min=1,
+               help='Worker threads kept ready to serve requests.'),
+    cfg.IntOpt('max_threads', default=64, min=1,
+               help='Most worker threads: requests served at once. Further '
+                    'connections wait (idle keep-alive connections hold no '
+                    'thread).'),
+    cfg.IntOpt('header_timeout', default=30, min=1,
+               help='Seconds a client has to send the request line and all '
+                    'the headers of a request, from its first byte; then '
+                    'it gets 408 and the connection is closed.'),
+    cfg.IntOpt('body_timeout', default=60, min=1,
+               help='Seconds a client has to send the body of a request '
+                    'once its headers arrived; then it gets 408.'),
+    cfg.IntOpt('client_timeout', default=30, min=1,
+               help='Seconds a connection may stay silent: while the server '
+                    'waits for any byte of a request, and an idle '
+                    'keep-alive connection before it is closed.'),
+    cfg.IntOpt('max_request_header_size', default=65536, min=1024,
+               help='Largest request line plus headers, in bytes: a longer '
+                    'request line is 414, more headers 431.'),
 ]
 
 

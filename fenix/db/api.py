@@ -119,6 +119,26 @@ def _on_engine_create(engine):
         event.listen(engine, 'begin', fn)
 
 
+def _mysql_utf8mb4(dbapi_con, connection_record):
+    """Every MySQL/MariaDB connection speaks utf8mb4.
+
+    oslo.db connects MySQL in ``utf8`` (3-byte) unless the URL names a
+    charset: a 4-byte character (an emoji) in an id or a name then fails
+    ("Incorrect string value", "Illegal mix of collations"). Set for every
+    connection of every engine of the process (the DB API's, the
+    migrations', the tests'), whatever the URL says.
+    """
+    set_charset = getattr(dbapi_con, 'set_character_set', None)
+    module = type(dbapi_con).__module__ or ''
+    if set_charset is not None and module.split('.')[0] in ('pymysql',
+                                                            'MySQLdb'):
+        if getattr(dbapi_con, 'charset', None) != 'utf8mb4':
+            set_charset('utf8mb4')
+
+
+event.listen(sa_pool.Pool, 'connect', _mysql_utf8mb4)
+
+
 transaction_context = enginefacade.transaction_context()
 transaction_context.configure(sqlite_fk=True)
 transaction_context.append_on_engine_create(_on_engine_create)
@@ -192,6 +212,12 @@ def _retry_on_duplicate(fn):
 def get_engine():
     """The SQLAlchemy engine the DB API uses (starts the facade)."""
     return transaction_context.writer.get_engine()
+
+
+def ping():
+    """``SELECT 1`` on the database: raises when it cannot be reached."""
+    with _reader() as session:
+        session.execute(sa.text('SELECT 1')).scalar()
 
 
 def reset_for_tests():

@@ -101,7 +101,18 @@ class EngineManager(object):
 
     # --- RPC: misc --------------------------------------------------------
     def ping(self, context):
-        return {'engine': self.host, 'sessions': len(self.running_sessions())}
+        """Who answers, how many sessions it runs, and whether it reaches
+        the database (``database``: ``ok``, else why not: a ``SELECT 1``
+        failed)."""
+        try:
+            db_api.ping()
+            database = 'ok'
+        except Exception as e:
+            LOG.warning('Health check: the database cannot be reached: %s',
+                        e)
+            database = 'unreachable: %s' % type(e).__name__
+        return {'engine': self.host, 'sessions': len(self.running_sessions()),
+                'database': database}
 
     def wake_session(self, context, session_id):
         with self._lock:
@@ -573,8 +584,12 @@ class EngineManager(object):
         return db_api.instance_constraint_get(instance_id)
 
     def put_instance_constraint(self, context, instance_id, values):
+        """Insert or update; the instance may only join a group of its
+        own project (409 otherwise, nothing written)."""
         values = dict(values, instance_id=instance_id)
-        result = db_api.instance_constraint_put(instance_id, values)
+        with db_api.transaction():
+            _check_group_project(instance_id, values)
+            result = db_api.instance_constraint_put(instance_id, values)
         self._wake_all()
         return result
 
@@ -589,8 +604,22 @@ class EngineManager(object):
         return db_api.instance_group_constraint_get(group_id)
 
     def put_instance_group_constraint(self, context, group_id, values):
+        """Insert or update; a group whose members are instances of its
+        project cannot move to another project (409)."""
         values = dict(values, group_id=group_id)
-        result = db_api.instance_group_constraint_put(group_id, values)
+        with db_api.transaction():
+            project_id = values.get('project_id')
+            if project_id:
+                others = sorted(
+                    c['instance_id'] for c in
+                    db_api.instance_constraints_list(group_id=group_id)
+                    if c['project_id'] != project_id)
+                if others:
+                    raise exception.GroupHasOtherMembers(
+                        group_id=group_id, project_id=project_id,
+                        members=', '.join(others[:5]) +
+                        (', ...' if len(others) > 5 else ''))
+            result = db_api.instance_group_constraint_put(group_id, values)
         self._wake_all()
         return result
 
@@ -659,6 +688,29 @@ class EngineManager(object):
         return views.action_run(updated)
 
 
+def _check_group_project(instance_id, values):
+    """Raise GroupOfAnotherProject when the instance constraint ``values``
+    (a PUT: missing fields keep their stored value) would put the
+    instance in a group of another project. A group not registered (yet)
+    has no project to compare with."""
+    try:
+        existing = db_api.instance_constraint_get(instance_id)
+    except exception.InstanceConstraintNotFound:
+        existing = {}
+    group_id = values.get('group_id', existing.get('group_id'))
+    project_id = values.get('project_id') or existing.get('project_id')
+    if not group_id or not project_id:
+        return
+    try:
+        group = db_api.instance_group_constraint_get(group_id)
+    except exception.InstanceGroupNotFound:
+        return
+    if group['project_id'] != project_id:
+        raise exception.GroupOfAnotherProject(
+            instance_id=instance_id, project_id=project_id,
+            group_id=group_id)
+
+
 def _failed_in(session):
     """The workflow state a failed session resumes in: where it failed
     (where it was paused, if it failed while paused)."""
@@ -676,8 +728,32 @@ def _because(reason):
     return ' (%s)' % reason if reason else ''
 
 
+# The manager methods callable over the message bus: exactly the calls of
+# fenix.engine.rpcapi.EngineAPI (the API's), plus wake_session, which one
+# engine casts to another. A unit test keeps this equal to EngineAPI.
+RPC_METHODS = frozenset([
+    'ping',
+    'create_session', 'list_sessions', 'get_session', 'get_session_detail',
+    'update_session', 'delete_session',
+    'pause_session', 'resume_session', 'skip_host', 'retry_step',
+    'get_project', 'project_reply', 'get_project_instance',
+    'project_instance_reply',
+    'list_instance_constraints', 'get_instance_constraint',
+    'put_instance_constraint', 'delete_instance_constraint',
+    'list_instance_group_constraints', 'get_instance_group_constraint',
+    'put_instance_group_constraint', 'delete_instance_group_constraint',
+    'list_action_runs', 'report_action_run',
+])
+ENGINE_TO_ENGINE_METHODS = frozenset(['wake_session'])
+EXPOSED_METHODS = RPC_METHODS | ENGINE_TO_ENGINE_METHODS
+# Names oslo.messaging itself looks up on an endpoint (not calls).
+_PROBED = frozenset(['oslo_rpc_server_ping'])
+
+
 class RPCEndpoint(object):
-    """What the RPC server dispatches to: the manager's methods, with
+    """What the RPC server dispatches to: the manager methods named in
+    :data:`EXPOSED_METHODS` and nothing else (a call of any other name is
+    refused by oslo.messaging as an unknown method, and logged here), with
     Fenix's own errors (404, 409, ...) marked as expected answers so that
     the server passes them back without logging a traceback."""
 
@@ -687,10 +763,11 @@ class RPCEndpoint(object):
         self._manager = manager
 
     def __getattr__(self, name):
-        if name.startswith('_'):
+        if name not in EXPOSED_METHODS:
+            if not name.startswith('__') and name not in _PROBED:
+                LOG.warning('Refused RPC call of %r: not a method of the '
+                            'engine RPC API', name)
             raise AttributeError(name)
         value = getattr(self._manager, name)
-        if not callable(value):
-            return value
         return messaging.expected_exceptions(exception.FenixException)(
             value)

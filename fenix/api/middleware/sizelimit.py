@@ -4,7 +4,9 @@
 """Refuse request bodies larger than ``[api] max_request_body_size`` (413).
 
 A declared Content-Length over the limit is refused before anything is
-read; a body without one (chunked) is cut off while it is read.
+read; a body without one (chunked) is cut off while it is read. A chunked
+body under a WSGI server that does not de-chunk it (no
+``wsgi.input_terminated``) is 411: the application would read it as empty.
 """
 from oslo_middleware import sizelimit
 
@@ -34,6 +36,15 @@ class BodySizeLimit(object):
                     413, 'Request body is %d bytes; the limit is %d bytes '
                          '([api] max_request_body_size).'
                     % (length, limit))(environ, start_response)
+        elif 'chunked' in environ.get('HTTP_TRANSFER_ENCODING', '').lower():
+            if not environ.get('wsgi.input_terminated'):
+                # A server that does not de-chunk would hand the app an
+                # empty body: refuse rather than act on nothing.
+                return errors.error_response(
+                    411, 'This server cannot read chunked request bodies; '
+                         'send a Content-Length.')(environ, start_response)
+            environ['wsgi.input'] = sizelimit.LimitingReader(
+                environ['wsgi.input'], limit)
         elif 'wsgi.input' in environ:
             environ['wsgi.input'] = sizelimit.LimitingReader(
                 environ['wsgi.input'], limit)

@@ -10,9 +10,20 @@ and goes when the session is deleted (ON DELETE CASCADE).
 from oslo_db.sqlalchemy import models as oslo_models
 from oslo_db.sqlalchemy import types as db_types
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy import orm
 
 from fenix.common import timeutils
+
+
+# Text the API fills: on MySQL a MEDIUMTEXT (16 MiB), as a TEXT (64 KiB)
+# holds less than one request body ([api] max_request_body_size, 1 MiB)
+# can carry. Other backends have one unbounded text type.
+MEDIUM_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), 'mysql')
+
+
+def _json_dict():
+    return db_types.JsonEncodedDict(mysql_as_medium=True)
 
 
 class Base(orm.DeclarativeBase):
@@ -50,15 +61,14 @@ class Session(Base, FenixBase):
     meta = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
                      nullable=False, default=dict)
     # Our own additions to the create body (dry run, limits, policies).
-    options = sa.Column(db_types.JsonEncodedDict, nullable=False,
-                        default=dict)
+    options = sa.Column(_json_dict(), nullable=False, default=dict)
     # Software to fetch before the session starts (SPEC 3.6).
-    download = sa.Column(db_types.JsonEncodedList, nullable=False,
-                         default=list)
+    download = sa.Column(db_types.JsonEncodedList(mysql_as_medium=True),
+                         nullable=False, default=list)
     # The plan of a dry run, or of the running session.
     plan = sa.Column(db_types.JsonEncodedDict(mysql_as_long=True))
     # Why the session failed, for a person to read.
-    error = sa.Column(sa.Text)
+    error = sa.Column(MEDIUM_TEXT)
     # Who created the session (admin project / user).
     project_id = sa.Column(sa.String(64))
     user_id = sa.Column(sa.String(64))
@@ -74,7 +84,7 @@ class Session(Base, FenixBase):
     # A few numbers of the plan (planned seconds, hosts), written with the
     # plan, so that the ETA of GET /v1/maintenance/{id} does not read the
     # whole plan.
-    estimate = sa.Column(db_types.JsonEncodedDict)
+    estimate = sa.Column(_json_dict())
 
 
 class Host(Base, FenixBase):
@@ -94,8 +104,7 @@ class Host(Base, FenixBase):
     # Disabled by someone else when the session found it.
     disabled_by_operator = sa.Column(sa.Boolean, nullable=False,
                                      default=False)
-    details = sa.Column(db_types.JsonEncodedDict, nullable=False,
-                        default=dict)
+    details = sa.Column(_json_dict(), nullable=False, default=dict)
     # An admin asked to skip the host: its steps are cancelled.
     skip_requested = sa.Column(sa.Boolean, nullable=False, default=False,
                                server_default=sa.false())
@@ -158,10 +167,9 @@ class Instance(Base, FenixBase):
     action = sa.Column(sa.String(32))
     action_state = sa.Column(sa.String(32))
     action_attempts = sa.Column(sa.Integer, nullable=False, default=0)
-    action_message = sa.Column(sa.Text)
+    action_message = sa.Column(MEDIUM_TEXT)
     # floating_ip, flavor resources, server group, ...
-    details = sa.Column(db_types.JsonEncodedDict, nullable=False,
-                        default=dict)
+    details = sa.Column(_json_dict(), nullable=False, default=dict)
 
 
 class ActionPlugin(Base, FenixBase):
@@ -175,7 +183,7 @@ class ActionPlugin(Base, FenixBase):
     type = sa.Column(sa.String(32), nullable=False)
     # Order within the type (position in the create body).
     position = sa.Column(sa.Integer, nullable=False, default=0)
-    meta = sa.Column(db_types.JsonEncodedDict, nullable=False, default=dict)
+    meta = sa.Column(_json_dict(), nullable=False, default=dict)
 
 
 class ActionPluginRun(Base, FenixBase):
@@ -200,7 +208,7 @@ class ActionPluginRun(Base, FenixBase):
     # waits for it instead of starting the plug-in again.
     asynchronous = sa.Column(sa.Boolean, nullable=False, default=False,
                              server_default=sa.false())
-    message = sa.Column(sa.Text)
+    message = sa.Column(MEDIUM_TEXT)
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
 
@@ -249,7 +257,7 @@ class SessionEvent(Base, FenixBase):
     host = sa.Column(sa.String(255))
     project_id = sa.Column(sa.String(64))
     instance_id = sa.Column(sa.String(36))
-    message = sa.Column(sa.Text)
+    message = sa.Column(MEDIUM_TEXT)
     data = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
                      nullable=False, default=dict)
 
@@ -272,7 +280,7 @@ class OutboxMessage(Base, FenixBase):
                         nullable=False, default=dict)
     sent_at = sa.Column(sa.DateTime, index=True)
     attempts = sa.Column(sa.Integer, nullable=False, default=0)
-    last_error = sa.Column(sa.Text)
+    last_error = sa.Column(MEDIUM_TEXT)
 
 
 class Engine(Base, FenixBase):

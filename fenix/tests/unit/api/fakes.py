@@ -73,7 +73,8 @@ class FakeEngineAPI(object):
     # --- sessions ---------------------------------------------------------
     def ping(self, context):
         self._record('ping', context)
-        return 'pong'
+        return {'engine': 'fake-engine', 'sessions': len(self.sessions),
+                'database': getattr(self, 'database', 'ok')}
 
     def create_session(self, context, values):
         self._record('create_session', context, values=values)

@@ -5,6 +5,7 @@
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -120,6 +121,206 @@ class TestAPIServer(base.APITestCase):
         self.assertEqual(200, _http(api.url, path='/v1')[0])
 
 
+def _raw(port, data, timeout=30):
+    """Send raw bytes; the whole answer until the server closes."""
+    with socket.create_connection(('127.0.0.1', port), timeout) as sock:
+        sock.sendall(data)
+        return _read_to_end(sock)
+
+
+def _read_to_end(sock):
+    """What the server sends until it closes the connection."""
+    out = b''
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def _parse(answer):
+    head, _, body = answer.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    status = int(lines[0].split(' ')[1])
+    headers = {k.lower(): v.strip() for k, v in
+               (line.split(':', 1) for line in lines[1:])}
+    return status, headers, body
+
+
+class TestHTTPServer(base.APITestCase):
+    """What the HTTP server (cheroot) does for the API."""
+
+    def make_server(self, **options):
+        for name, value in options.items():
+            self.config(group='api', **{name: value})
+        api = server.APIServer('127.0.0.1', 0, app=app.setup_app(
+            engine_api=self.engine, auth_strategy='noauth'))
+        api.start()
+        self.addCleanup(api.stop)
+        return api
+
+    def test_chunked_body_is_read(self):
+        # A chunked dry run of one host is that dry run, not {} (which
+        # would be a real session of every host).
+        api = self.make_server()
+        body = json.dumps({'hosts': ['c0'], 'dry_run': True}).encode()
+        pieces = [body[:7], body[7:]]
+        request = (b'POST /v1/maintenance HTTP/1.1\r\nHost: fenix\r\n'
+                   b'Content-Type: application/json\r\n'
+                   b'Transfer-Encoding: chunked\r\nConnection: close'
+                   b'\r\n\r\n')
+        for piece in pieces:
+            request += b'%x\r\n%s\r\n' % (len(piece), piece)
+        request += b'0\r\n\r\n'
+        status, _, answer = _parse(_raw(api.port, request))
+        self.assertEqual(200, status, answer)
+        _, kwargs = self.engine.last_call('create_session')
+        self.assertEqual({'hosts': ['c0'], 'dry_run': True},
+                         kwargs['values'])
+
+    def test_chunked_body_over_the_limit_is_413(self):
+        api = self.make_server(max_request_body_size=1024)
+        piece = b'{"metadata": {"x": "' + b'a' * 2000 + b'"}}'
+        request = (b'POST /v1/maintenance HTTP/1.1\r\nHost: fenix\r\n'
+                   b'Transfer-Encoding: chunked\r\nConnection: close'
+                   b'\r\n\r\n%x\r\n%s\r\n0\r\n\r\n'
+                   % (len(piece), piece))
+        status, headers, answer = _parse(_raw(api.port, request))
+        self.assertEqual(413, status, answer)
+        self.assertEqual(413, json.loads(answer)['error']['code'])
+        self.assertNotIn('create_session', [c[0] for c in self.engine.calls])
+
+    def test_body_without_content_type_is_json(self):
+        api = self.make_server()
+        body = json.dumps({'hosts': ['c1'], 'dry_run': True}).encode()
+        status, _, answer = _parse(_raw(api.port, (
+            b'POST /v1/maintenance HTTP/1.1\r\nHost: fenix\r\n'
+            b'Content-Length: %d\r\nConnection: close\r\n\r\n%s'
+            % (len(body), body))))
+        self.assertEqual(200, status, answer)
+        _, kwargs = self.engine.last_call('create_session')
+        self.assertEqual(['c1'], kwargs['values']['hosts'])
+
+    def test_keep_alive(self):
+        api = self.make_server()
+        conn = http.client.HTTPConnection('127.0.0.1', api.port, timeout=30)
+        self.addCleanup(conn.close)
+        sockets = set()
+        for _ in range(3):
+            conn.request('GET', '/v1')
+            resp = conn.getresponse()
+            self.assertEqual(200, resp.status)
+            resp.read()
+            sockets.add(id(conn.sock))
+        self.assertEqual(1, len(sockets))
+
+    def test_burst_of_connections_is_served(self):
+        # 150 clients connect at once: none is reset (the old server's
+        # listen backlog of 5 reset 44-75 % of them).
+        api = self.make_server()
+        clients = 150
+        barrier = threading.Barrier(clients)
+        results = []
+        lock = threading.Lock()
+
+        def client():
+            try:
+                barrier.wait(60)
+                status = _http(api.url, path='/v1')[0]
+            except Exception as e:
+                status = repr(e)
+            with lock:
+                results.append(status)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual([200] * clients, results)
+
+    def test_slow_client_is_cut_off(self):
+        # A client that sends a byte every 0.1 s, well within the silence
+        # allowed (client_timeout 30 s), is cut off by header_timeout: it
+        # gets 408 long before its 200 bytes are sent.
+        api = self.make_server(header_timeout=1, client_timeout=30)
+        sock = socket.create_connection(('127.0.0.1', api.port), 30)
+        self.addCleanup(sock.close)
+        sock.sendall(b'GET /v1 HTTP/1.1\r\nHost: fenix\r\nX-Slow: ')
+        answer = b''
+        for _ in range(200):
+            try:
+                sock.sendall(b'a')
+            except OSError:
+                break
+            readable, _, _ = select.select([sock], [], [], 0.1)
+            if readable:
+                answer = _read_to_end(sock)
+                break
+        status, headers, body = _parse(answer)
+        self.assertEqual(408, status)
+        self.assertEqual('application/json', headers['content-type'])
+        self.assertEqual(408, json.loads(body)['error']['code'])
+        self.assertIn('header_timeout', json.loads(body)['error']['message'])
+
+    def test_slow_body_is_cut_off(self):
+        api = self.make_server(body_timeout=1, client_timeout=30)
+        sock = socket.create_connection(('127.0.0.1', api.port), 30)
+        self.addCleanup(sock.close)
+        sock.sendall(b'POST /v1/maintenance HTTP/1.1\r\nHost: fenix\r\n'
+                     b'Content-Type: application/json\r\n'
+                     b'Content-Length: 100000\r\n\r\n{"hosts": [')
+        answer = b''
+        for _ in range(200):
+            try:
+                sock.sendall(b' ')
+            except OSError:
+                break
+            readable, _, _ = select.select([sock], [], [], 0.1)
+            if readable:
+                answer = _read_to_end(sock)
+                break
+        status, headers, body = _parse(answer)
+        self.assertEqual(408, status, answer)
+        self.assertEqual(408, json.loads(body)['error']['code'])
+        self.assertNotIn('create_session', [c[0] for c in self.engine.calls])
+
+    def test_silent_client_is_cut_off(self):
+        api = self.make_server(client_timeout=1)
+        status, headers, body = _parse(_raw(
+            api.port, b'GET /v1 HTTP/1.1\r\nHost: fenix\r\n'))
+        self.assertEqual(408, status)
+        self.assertEqual(408, json.loads(body)['error']['code'])
+
+    def test_server_errors_are_json(self):
+        api = self.make_server(max_request_header_size=4096)
+        cases = [
+            (414, b'GET /' + b'a' * 5000 + b' HTTP/1.1\r\nHost: x\r\n\r\n'),
+            (431, b'GET /v1 HTTP/1.1\r\nHost: x\r\nX-Big: '
+             + b'b' * 5000 + b'\r\n\r\n'),
+            (400, b'NOT HTTP AT ALL\r\n\r\n'),
+            (400, b'POST /v1/maintenance HTTP/1.1\r\nHost: x\r\n'
+             b'Content-Length: x\r\n\r\n'),
+        ]
+        for code, request in cases:
+            status, headers, body = _parse(_raw(api.port, request))
+            self.assertEqual(code, status, body)
+            self.assertEqual('application/json', headers['content-type'])
+            error = json.loads(body)['error']
+            self.assertEqual(code, error['code'])
+            self.assertTrue(error['message'])
+            self.assertIn('x-openstack-request-id', headers)
+            self.assertEqual('close', headers['connection'])
+
+    def test_server_options_are_used(self):
+        api = self.make_server(backlog=333, min_threads=2, max_threads=7,
+                               client_timeout=11)
+        self.assertEqual(333, api._server.request_queue_size)
+        self.assertEqual(2, api._server.requests.min)
+        self.assertEqual(7, api._server.requests.max)
+        self.assertEqual(11, api._server.timeout)
+
+
 class TestNoAuthBinding(base.APITestCase):
 
     def test_loopback_addresses(self):
@@ -205,16 +406,48 @@ class TestWSGIModule(base.APITestCase):
         code = textwrap.dedent('''\
             import json, webob
             from fenix.api import wsgi
-            resp = webob.Request.blank('/').get_response(wsgi.application)
+            resp = webob.Request.blank(
+                '/', remote_addr='127.0.0.1').get_response(wsgi.application)
             print(resp.status_int, json.loads(resp.body)
                   ['versions'][0]['links'][0]['href'])
+            for peer in ('10.0.0.5', None, '::1'):
+                req = webob.Request.blank('/v1')
+                if peer:
+                    req.remote_addr = peer
+                resp = req.get_response(wsgi.application)
+                print(peer, resp.status_int, resp.content_type)
             ''')
         env = dict(os.environ, FENIX_CONFIG_FILE=path)
         out = subprocess.run([sys.executable, '-c', code], env=env,
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(0, out.returncode, out.stderr)
-        self.assertEqual('200 https://fenix.example/v1/',
-                         out.stdout.strip().splitlines()[-1])
+        # (log lines may be among the printed ones)
+        lines = [line for line in out.stdout.strip().splitlines()
+                 if not line[:4].isdigit()][-4:]
+        self.assertEqual('200 https://fenix.example/v1/', lines[0])
+        # noauth under another server: loopback clients only, as
+        # fenix-api (a peer that is not, or not known, is 403).
+        self.assertEqual(['10.0.0.5 403 application/json',
+                          'None 403 application/json',
+                          '::1 200 application/json'], lines[1:])
+
+    def test_noauth_allow_remote_lifts_the_guard(self):
+        path = os.path.join(self.tmpdir, 'fenix.conf')
+        with open(path, 'w') as f:
+            f.write('[api]\nauth_strategy = noauth\n'
+                    'noauth_allow_remote = true\n')
+        code = textwrap.dedent('''\
+            import webob
+            from fenix.api import wsgi
+            resp = webob.Request.blank(
+                '/', remote_addr='10.0.0.5').get_response(wsgi.application)
+            print(resp.status_int)
+            ''')
+        env = dict(os.environ, FENIX_CONFIG_FILE=path)
+        out = subprocess.run([sys.executable, '-c', code], env=env,
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(0, out.returncode, out.stderr)
+        self.assertEqual('200', out.stdout.strip().splitlines()[-1])
 
     def test_named_config_file_must_exist(self):
         env = dict(os.environ, FENIX_CONFIG_FILE=os.path.join(

@@ -248,6 +248,46 @@ class TestSessions(EngineTestCase):
                           self.manager.get_instance_group_constraint,
                           self.ctx, group)
 
+    def test_instance_joins_only_a_group_of_its_project(self):
+        other = 'other-project'
+        group = str(uuid.uuid4())
+        self.manager.put_instance_group_constraint(self.ctx, group, {
+            'project_id': PROJECT, 'group_name': 'ha'})
+        # Another project's instance may not join it: 409, nothing stored.
+        e = self.assertRaises(
+            exception.GroupOfAnotherProject,
+            self.manager.put_instance_constraint, self.ctx, 'i-other',
+            {'project_id': other, 'group_id': group})
+        self.assertEqual(409, e.code)
+        self.assertIn('belongs to another project', str(e))
+        self.assertRaises(exception.InstanceConstraintNotFound,
+                          self.manager.get_instance_constraint, self.ctx,
+                          'i-other')
+        # Nor by an update that keeps the stored group and names no group.
+        self.manager.put_instance_constraint(self.ctx, 'i-own', {
+            'project_id': PROJECT, 'group_id': group})
+        self.assertRaises(exception.GroupOfAnotherProject,
+                          self.manager.put_instance_constraint, self.ctx,
+                          'i-own', {'project_id': other})
+        # Its own project's instance may, and may leave it.
+        self.manager.put_instance_constraint(self.ctx, 'i-own', {
+            'project_id': PROJECT, 'group_id': None})
+        # An instance naming a group not registered yet is stored; the
+        # group may then not be registered in another project.
+        group2 = str(uuid.uuid4())
+        self.manager.put_instance_constraint(self.ctx, 'i-early', {
+            'project_id': other, 'group_id': group2})
+        e = self.assertRaises(
+            exception.GroupHasOtherMembers,
+            self.manager.put_instance_group_constraint, self.ctx, group2,
+            {'project_id': PROJECT})
+        self.assertIn('i-early', str(e))
+        self.assertRaises(exception.InstanceGroupNotFound,
+                          self.manager.get_instance_group_constraint,
+                          self.ctx, group2)
+        self.manager.put_instance_group_constraint(self.ctx, group2,
+                                                   {'project_id': other})
+
 
 ACTION_CODE = """
 from fenix.workflow.actions import base

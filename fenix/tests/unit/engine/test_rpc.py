@@ -7,10 +7,12 @@ The in-process ``fake://`` driver always runs; the same tests run over the
 local RabbitMQ when it is there (required in CI, where
 FENIX_REQUIRE_OPPORTUNISTIC_DB=1).
 """
+import logging
 import os
 import socket
 import uuid
 
+import fixtures
 import oslo_messaging as messaging
 
 from fenix.common import context
@@ -171,6 +173,56 @@ class RPCTestMixin(object):
                               event_id=event_id)
         self.assertEqual(['1.0', '1.1'], versions)
 
+    def test_only_the_api_calls_are_exposed(self):
+        # Anything on the bus may call only the API's methods: a public
+        # manager method that is not one of them is refused, logged, and
+        # not run.
+        log = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        stopped = []
+        self.manager.stop_all = lambda *a, **k: stopped.append(a)
+        cctxt = self.api.client.prepare()
+        for name in ('stop_all', 'start_runner', 'running_sessions',
+                     '_wake_all'):
+            try:
+                cctxt.call(self.ctx, name)
+            except Exception as e:
+                self.assertIn('NoSuchMethod', type(e).__name__ + str(e),
+                              name)
+            else:
+                self.fail('%s was run' % name)
+        self.assertEqual([], stopped)
+        self.assertIn("Refused RPC call of 'stop_all'", log.output)
+        self.assertIn("Refused RPC call of 'start_runner'", log.output)
+        # The API's calls still work.
+        self.assertEqual('engine-test', self.api.ping(self.ctx)['engine'])
+
+    def test_healthcheck_pings_over_rpc(self):
+        # The API's /healthcheck probe, over the real bus: the engine
+        # answers and its database works; then no engine: unreachable.
+        from fenix.api import health
+        self.config(group='api', healthcheck_timeout=1)
+        probe = health.EngineProbe(self.conf.conf)
+        probe.cache_seconds = 0
+        engine, database = probe.results()
+        self.assertTrue(engine.available, engine.details)
+        self.assertTrue(database.available, database.details)
+        self._stop_server()
+        engine, database = probe.results()
+        self.assertFalse(engine.available)
+        self.assertFalse(database.available)
+        self.assertEqual('engine: unreachable', engine.reason)
+
+    def test_ping_reports_the_database(self):
+        self.assertEqual('ok', self.api.ping(self.ctx)['database'])
+        # The database goes away (a path SQLite cannot open).
+        self.config(group='database', connection='sqlite:///%s/no/such/'
+                    'dir/fenix.sqlite' % self.tmpdir)
+        self.addCleanup(db_api.reset_for_tests())
+        answer = self.api.ping(self.ctx)
+        self.assertEqual('engine-test', answer['engine'])
+        self.assertTrue(answer['database'].startswith('unreachable: '),
+                        answer)
+
     @staticmethod
     def _event_id(sid):
         try:
@@ -207,3 +259,19 @@ class TestRabbitTransport(RPCTestMixin, base.TestCase):
                 self.fail('RabbitMQ is not running on 127.0.0.1:5672')
             self.skipTest('RabbitMQ is not running on 127.0.0.1:5672')
         super().setUp()
+
+
+class TestExposedMethods(base.TestCase):
+
+    def test_allow_list_is_the_api_calls(self):
+        import inspect
+        public = {n for n, f in inspect.getmembers(rpcapi.EngineAPI,
+                                                   inspect.isfunction)
+                  if not n.startswith('_')}
+        self.assertEqual(public, set(manager.RPC_METHODS))
+        for name in manager.EXPOSED_METHODS:
+            self.assertTrue(callable(getattr(manager.EngineManager, name)),
+                            name)
+        endpoint = manager.RPCEndpoint(object())
+        self.assertFalse(hasattr(endpoint, 'stop_all'))
+        self.assertFalse(hasattr(endpoint, 'start_runner'))
