@@ -897,15 +897,18 @@ def _run_conflict(row, attempt=None):
 
 
 @_retry_on_duplicate
-def action_run_start(session_id, plugin, type, hostname, expected_attempt=0):
+def action_run_start(session_id, plugin, type, hostname, expected_attempt=0,
+                     asynchronous=False):
     """Record a new attempt of the run of a plug-in on a host.
 
     Written before the plug-in is started (or handed to an agent): state
-    RUNNING, a new ``attempt``, ``started_at`` now, no outcome yet, not
-    handed to an agent. The attempt is one more than the highest of the
-    plug-in on that host over all its types (1 for a first run): a report
-    names a plug-in, a host and an attempt, so the report of a run of
-    another type never matches this one. A compare-and-set: the run must
+    RUNNING, a new ``attempt``, ``started_at`` now, no outcome yet, and
+    ``asynchronous`` (handed to an agent: True when the plug-in declares
+    its hand-over, which is then recorded before it happens). The attempt
+    is one more than the highest of the plug-in on that host over all its
+    types (1 for a first run): a report names a plug-in, a host and an
+    attempt, so the report of a run of another type never matches this
+    one. A compare-and-set: the run must
     still be at ``expected_attempt`` (0 when the caller saw no run);
     otherwise ActionRunAttemptConflict is raised and nothing changes, so
     two starters never both win. Returns the run's dict.
@@ -927,7 +930,7 @@ def action_run_start(session_id, plugin, type, hostname, expected_attempt=0):
             raise _run_conflict(row, expected_attempt)
         values = {'state': states.RUN_RUNNING,
                   'started_at': timeutils.utcnow(), 'finished_at': None,
-                  'message': None, 'asynchronous': False,
+                  'message': None, 'asynchronous': bool(asynchronous),
                   'attempt': max([r.attempt for r in rows] +
                                  [expected_attempt]) + 1}
         if row is None:
