@@ -724,6 +724,32 @@ def instances_get(session_id, project_id=None, host=None,
     return _dicts(sorted(rows, key=lambda r: r.id))
 
 
+def instances_moving_elsewhere(session_id, done_since):
+    """The moves of other live sessions that impact their instances now.
+
+    Rows (``session_id``, ``instance_id``, ``action_state``,
+    ``updated_at``) of the instances of every session in an active state
+    other than ``session_id`` whose move is in progress, or done at or
+    after ``done_since`` (naive UTC: the caller filters these by the
+    ``recovery_time`` of each instance's group). A workflow counts them
+    against its groups' ``max_impacted_members``, so that sessions at
+    once never take more members of a group out of service together than
+    the group allows. Only the few moves in flight are read.
+    """
+    inst = models.Instance
+    stmt = sa.select(inst.session_id, inst.instance_id, inst.action_state,
+                     inst.updated_at).join(
+        models.Session, models.Session.session_id == inst.session_id
+    ).where(
+        inst.session_id != session_id,
+        models.Session.state.in_(states.ACTIVE_SESSION_STATES),
+        sa.or_(inst.action_state == states.ACTION_IN_PROGRESS,
+               sa.and_(inst.action_state == states.ACTION_DONE,
+                       inst.updated_at >= done_since)))
+    with _reader() as session:
+        return [dict(r._mapping) for r in session.execute(stmt)]
+
+
 def instance_get(session_id, instance_id, for_update=False):
     """One instance of a session; ``for_update`` as for
     :func:`projects_get`."""
