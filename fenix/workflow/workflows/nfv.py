@@ -654,7 +654,12 @@ class Executor(object):
         moved less than the group's ``recovery_time`` ago: a group's
         budget is shared by every session at once. Read from the
         database at most every CONSTRAINTS_REFRESH seconds, and only
-        while a member waits for its budget."""
+        while a member waits for its budget.
+
+        Bounded: a move recorded in progress for longer than ``[workflow]
+        migration_timeout`` (its session fails it, or its engine is gone)
+        holds no budget here, so no session waits for another for good.
+        """
         now = time.monotonic()
         if self.elsewhere_at is not None and \
                 now - self.elsewhere_at < CONSTRAINTS_REFRESH:
@@ -673,6 +678,10 @@ class Executor(object):
             recovery = group.recovery_time + 1 if group.recovery_time else 0
             if row['action_state'] == st.ACTION_DONE and \
                     timeutils.after(recovery,
+                                    row['updated_at'] or utcnow) <= utcnow:
+                continue
+            if row['action_state'] == st.ACTION_IN_PROGRESS and \
+                    timeutils.after(CONF.workflow.migration_timeout,
                                     row['updated_at'] or utcnow) <= utcnow:
                 continue
             counts[group.group_id] = counts.get(group.group_id, 0) + 1

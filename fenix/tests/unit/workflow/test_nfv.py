@@ -4,6 +4,7 @@
 """The ``nfv`` workflow: real DB, real session runner, a fake cloud and
 fake managers that answer per instance through the engine's API."""
 import collections
+import datetime
 import threading
 import time
 from unittest import mock
@@ -14,6 +15,7 @@ from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
 from fenix.engine import manager
 from fenix.engine import runner as session_runner
 from fenix.tests import base
@@ -657,6 +659,30 @@ class NFVTest(fakes.FakeCloudTestCase):
         self.assertEqual({'ha0', 'ha1', 'na0'},
                          {e['instance_ids'][0] for e in vnfm.events
                           if isinstance(e['instance_ids'], list)})
+
+    def test_stale_move_of_another_session_holds_no_budget(self):
+        """A move another live session recorded in progress longer ago
+        than migration_timeout (its engine is gone) does not hold the
+        group's budget: the session does not wait for it for good."""
+        self.config(group='workflow', migration_timeout=60)
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('ha0', 'c0')
+        self.group('ha', ['ha0', 'hb'], budget=1)
+        other = self.create()
+        db_api.session_update(other, {'state': st.PLANNED_MAINTENANCE})
+        db_api.instance_create_or_update(other, 'hb', {
+            'project_id': 'p1', 'host': 'cell2-c0',
+            'action_state': st.ACTION_IN_PROGRESS})
+        stale = timeutils.utcnow() - datetime.timedelta(seconds=61)
+        with db_api.get_engine().begin() as conn:
+            conn.execute(models.Instance.__table__.update().where(
+                models.Instance.__table__.c.session_id == other).values(
+                updated_at=stale))
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        self.assertDone(self.run_session(self.create()))
+        self.assertEqual(st.ACTION_IN_PROGRESS,
+                         db_api.instance_get(other, 'hb')['action_state'])
 
     def test_nack_fails(self):
         self.cloud.add_host('c0')
