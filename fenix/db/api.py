@@ -750,6 +750,32 @@ def instances_get(session_id, project_id=None, host=None,
     return _dicts(sorted(rows, key=lambda r: r.id))
 
 
+def instances_moving_elsewhere(session_id, done_since):
+    """The moves of other live sessions that impact their instances now.
+
+    Rows (``session_id``, ``instance_id``, ``action_state``,
+    ``updated_at``) of the instances of every session in an active state
+    other than ``session_id`` whose move is in progress, or done at or
+    after ``done_since`` (naive UTC: the caller filters these by the
+    ``recovery_time`` of each instance's group). A workflow counts them
+    against its groups' ``max_impacted_members``, so that sessions at
+    once never take more members of a group out of service together than
+    the group allows. Only the few moves in flight are read.
+    """
+    inst = models.Instance
+    stmt = sa.select(inst.session_id, inst.instance_id, inst.action_state,
+                     inst.updated_at).join(
+        models.Session, models.Session.session_id == inst.session_id
+    ).where(
+        inst.session_id != session_id,
+        models.Session.state.in_(states.ACTIVE_SESSION_STATES),
+        sa.or_(inst.action_state == states.ACTION_IN_PROGRESS,
+               sa.and_(inst.action_state == states.ACTION_DONE,
+                       inst.updated_at >= done_since)))
+    with _reader() as session:
+        return [dict(r._mapping) for r in session.execute(stmt)]
+
+
 def instance_get(session_id, instance_id, for_update=False):
     """One instance of a session; ``for_update`` as for
     :func:`projects_get`."""
@@ -923,15 +949,18 @@ def _run_conflict(row, attempt=None):
 
 
 @_retry_on_duplicate
-def action_run_start(session_id, plugin, type, hostname, expected_attempt=0):
+def action_run_start(session_id, plugin, type, hostname, expected_attempt=0,
+                     asynchronous=False):
     """Record a new attempt of the run of a plug-in on a host.
 
     Written before the plug-in is started (or handed to an agent): state
-    RUNNING, a new ``attempt``, ``started_at`` now, no outcome yet, not
-    handed to an agent. The attempt is one more than the highest of the
-    plug-in on that host over all its types (1 for a first run): a report
-    names a plug-in, a host and an attempt, so the report of a run of
-    another type never matches this one. A compare-and-set: the run must
+    RUNNING, a new ``attempt``, ``started_at`` now, no outcome yet, and
+    ``asynchronous`` (handed to an agent: True when the plug-in declares
+    its hand-over, which is then recorded before it happens). The attempt
+    is one more than the highest of the plug-in on that host over all its
+    types (1 for a first run): a report names a plug-in, a host and an
+    attempt, so the report of a run of another type never matches this
+    one. A compare-and-set: the run must
     still be at ``expected_attempt`` (0 when the caller saw no run);
     otherwise ActionRunAttemptConflict is raised and nothing changes, so
     two starters never both win. Returns the run's dict.
@@ -953,7 +982,7 @@ def action_run_start(session_id, plugin, type, hostname, expected_attempt=0):
             raise _run_conflict(row, expected_attempt)
         values = {'state': states.RUN_RUNNING,
                   'started_at': timeutils.utcnow(), 'finished_at': None,
-                  'message': None, 'asynchronous': False,
+                  'message': None, 'asynchronous': bool(asynchronous),
                   'attempt': max([r.attempt for r in rows] +
                                  [expected_attempt]) + 1}
         if row is None:

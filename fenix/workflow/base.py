@@ -639,7 +639,8 @@ class BaseWorkflow(object):
         """Run every action plug-in of ``type`` (on ``host``), in order.
 
         Every start of a plug-in is a new attempt, recorded (RUNNING,
-        attempt + 1) before the plug-in is called. A run already DONE is
+        attempt + 1, and the hand-over to an agent when the plug-in
+        declares one) before the plug-in is called. A run already DONE is
         not repeated. A run found RUNNING was interrupted by an engine
         restart and is resumed, never simply started again (see
         :meth:`_resume_plugin`). Raises WorkflowError naming the plug-in
@@ -667,6 +668,12 @@ class BaseWorkflow(object):
         return plugins.action_class(name,
                                     session_download_dir(self.session_id))
 
+    def _new_action(self, plugin, host):
+        """The plug-in object for a run of ``plugin`` (on ``host``)."""
+        cls = self._action_class(plugin['plugin'])
+        return cls(self.session, plugin, host,
+                   session_download_dir(self.session_id))
+
     @staticmethod
     def _where(run):
         return run['hostname'] or 'session'
@@ -674,63 +681,105 @@ class BaseWorkflow(object):
     def _run_one_plugin(self, plugin, host, previous=None):
         """Start a new attempt of ``plugin`` (on ``host``) and see it to
         its end. ``previous``: the run's row as last seen (None: never
-        run). Returns (run, Result)."""
-        name, ptype = plugin['plugin'], plugin['type']
+        run). Returns (run, Result).
+
+        The attempt and its history entry are one write, before the
+        plug-in is called; for a plug-in that hands its work over
+        (:attr:`~fenix.workflow.actions.base.ActionPlugin.hands_over`)
+        that write records the hand-over too, so that an engine killed
+        while the agent takes the job resumes the attempt.
+        """
+        name = plugin['plugin']
         hostname = host['hostname'] if host else ''
-        run = db_api.action_run_start(
-            self.session_id, name, ptype, hostname,
-            expected_attempt=previous['attempt'] if previous else 0)
-        self.record(st.EVENT_PLUGIN, '%s plug-in %s started on %s '
-                    '(attempt %d)' % (ptype, name, self._where(run),
-                                      run['attempt']),
-                    host=hostname or None, state=st.RUN_RUNNING)
-        timeout = action_base.ActionPlugin.timeout
         try:
-            cls = self._action_class(name)
-            timeout = cls.timeout
-            action = cls(self.session, plugin, host,
-                         session_download_dir(self.session_id))
-            action.attempt = run['attempt']
-            action.report_url = self.report_url(name, hostname)
+            action, failure = self._new_action(plugin, host), None
+        except Exception as e:  # noqa - a plug-in error fails the run
+            LOG.exception('Action plug-in %s cannot be loaded', name)
+            action, failure = None, action_base.Result(
+                False, '%s: %s' % (e.__class__.__name__, e))
+        hands_over = bool(action is not None and action.hands_over)
+        run = self._start_attempt(plugin, hostname, previous, hands_over)
+        if failure is not None:
+            return run, self._finish_run(run, failure)
+        return run, self._call_plugin(action, run)
+
+    @db_api.retry_on_deadlock
+    def _start_attempt(self, plugin, hostname, previous, hands_over):
+        """Record a new attempt (and the hand-over) with its history
+        entry, in one transaction. Returns the run's dict."""
+        name, ptype = plugin['plugin'], plugin['type']
+        with db_api.transaction():
+            run = db_api.action_run_start(
+                self.session_id, name, ptype, hostname,
+                expected_attempt=previous['attempt'] if previous else 0,
+                asynchronous=hands_over)
+            self.record(st.EVENT_PLUGIN, '%s plug-in %s started on %s '
+                        '(attempt %d%s)' % (
+                            ptype, name, self._where(run), run['attempt'],
+                            ', handed to its agent' if hands_over else ''),
+                        host=hostname or None, state=st.RUN_RUNNING)
+        return run
+
+    def _call_plugin(self, action, run):
+        """Call ``action.run()`` for the attempt ``run`` and see the
+        attempt to its end (its report, when it returns ASYNC). Returns
+        the Result that stands."""
+        action.attempt = run['attempt']
+        action.report_url = self.report_url(run['plugin'], run['hostname'])
+        try:
             result = action.run()
         except Exception as e:  # noqa - a plug-in error fails the run
-            LOG.exception('Action plug-in %s failed', name)
+            LOG.exception('Action plug-in %s failed', run['plugin'])
             result = action_base.Result(False, '%s: %s'
                                         % (e.__class__.__name__, e))
         if result == action_base.ASYNC:
-            # Recorded before the wait: a restarted engine waits for this
-            # attempt's report instead of starting the plug-in again.
-            run = db_api.action_run_update_attempt(
-                run['id'], run['attempt'], {'asynchronous': True},
-                expected_state=None)
-            return run, self._wait_plugin_report(run, timeout)
-        return run, self._finish_run(run, result)
+            if not run['asynchronous']:
+                # A plug-in that does not declare its hand-over: recorded
+                # before the wait, so that a restarted engine waits for
+                # this attempt's report instead of starting it again.
+                run = db_api.action_run_update_attempt(
+                    run['id'], run['attempt'], {'asynchronous': True},
+                    expected_state=None)
+            return self._wait_plugin_report(run, action.timeout)
+        return self._finish_run(run, result)
 
     def _resume_plugin(self, plugin, host, run):
         """A run found RUNNING: its engine stopped while it ran.
 
-        Handed to an agent: wait for the agent's report again (the same
-        attempt; the time-out counts from its start). In process: start
-        it again (a new attempt) only if the plug-in declares itself
-        ``idempotent``; otherwise fail the run, so that an admin checks
-        the host before continuing the session. Returns (run, Result).
+        Handed to an agent: the same attempt goes on. A plug-in that
+        declares its hand-over gets that attempt again (the engine may
+        have stopped before the agent had it; the agent takes a repeated
+        attempt as a re-delivery); either way the agent's report of that
+        attempt is waited for (the time-out counts from its start). In
+        process: start it again (a new attempt) only if the plug-in
+        declares itself ``idempotent``; otherwise fail the run, so that
+        an admin checks the host before continuing the session. Returns
+        (run, Result).
         """
         name, ptype = plugin['plugin'], plugin['type']
         where = self._where(run)
         try:
-            cls = self._action_class(name)
-        except Exception as e:  # noqa - decided below without the class
+            action = self._new_action(plugin, host)
+        except Exception as e:  # noqa - decided below without the object
             LOG.warning('Action plug-in %s cannot be loaded: %s', name, e)
-            cls = None
+            action = None
+        if run['asynchronous'] and action is not None and action.hands_over:
+            self.record(st.EVENT_PLUGIN, '%s plug-in %s on %s: attempt %d '
+                        'was handed to its agent before the engine '
+                        'restarted; handed over again (the same attempt) '
+                        'and waiting for its report'
+                        % (ptype, name, where, run['attempt']),
+                        host=run['hostname'] or None)
+            return run, self._call_plugin(action, run)
         if run['asynchronous']:
             self.record(st.EVENT_PLUGIN, '%s plug-in %s on %s: attempt %d '
                         'was handed to its agent before the engine '
                         'restarted; waiting for its report'
                         % (ptype, name, where, run['attempt']),
                         host=run['hostname'] or None)
-            timeout = (cls or action_base.ActionPlugin).timeout
+            timeout = (action or action_base.ActionPlugin).timeout
             return run, self._wait_plugin_report(run, timeout)
-        if cls is not None and cls.idempotent:
+        if action is not None and action.idempotent:
             self.record(st.EVENT_PLUGIN, '%s plug-in %s on %s: attempt %d '
                         'was interrupted by an engine restart; the plug-in '
                         'is idempotent: started again'

@@ -11,7 +11,9 @@ type, host, attempt, pid}`` to ``metadata['agent_url']``, then ASYNC; the
 agent reports DONE through ``/v1/action_plugin_run`` a moment later, as an
 agent on a real host would. The work lives outside the engine, so a run
 that an engine starts again after a crash is a second start of the same
-work: the campaign counts them.
+work: the campaign counts them. It declares ``hands_over``: the engine
+records the hand-over before the POST, and after a restart POSTs the same
+attempt again (the agent takes an attempt it has as a re-delivery).
 """
 import os
 
@@ -27,6 +29,10 @@ class ProbeAction(base.ActionPlugin):
 
     #: Seconds the engine waits for the agent's report.
     timeout = 120
+
+    #: The work is the agent's; the same attempt POSTed again is a
+    #: re-delivery (the campaign's agent reports each attempt once).
+    hands_over = True
 
     def _attempt(self):
         """The attempt number, wherever this engine version gives it

@@ -722,7 +722,8 @@ class DefaultWorkflowTestCase(testtools.TestCase):
             return [r for r in resp.json()['action_plugin_runs']
                     if r['state'] == 'RUNNING' and r['asynchronous']]
 
-        # The kill point: the hand-over is recorded, the engine waits.
+        # The kill point: the hand-over is recorded (with the attempt's
+        # start, before the agent is called).
         [victim] = base.wait_for(handed_over, cf.SESSION_TIMEOUT,
                                  interval=0.02,
                                  what='a run handed to its agent')
@@ -733,10 +734,12 @@ class DefaultWorkflowTestCase(testtools.TestCase):
         cloud.kill_fenix()
         cloud.start_fenix()
 
-        # The new engine resumed the host and waits for the same attempt.
+        # The new engine resumed the host, handed the same attempt over
+        # again (the dummy declares its hand-over when async) and waits
+        # for that attempt's report.
         waiting = ('host plug-in dummy on %s: attempt 1 was handed to its '
-                   'agent before the engine restarted; waiting for its '
-                   'report' % host)
+                   'agent before the engine restarted; handed over again '
+                   '(the same attempt) and waiting for its report' % host)
         base.wait_for(lambda: any(e['message'] == waiting for e in
                                   cloud.detail(sid)['history']),
                       cf.SESSION_TIMEOUT, interval=0.05,

@@ -17,6 +17,15 @@ is never started behind the operator's back: an ASYNC one is waited for
 again (its agent's report may still come), an in-process one is started
 again only when its class says that is safe (:attr:`ActionPlugin.
 idempotent`), otherwise it fails and waits for the admin.
+
+A plug-in that hands its work to an agent says so
+(:attr:`ActionPlugin.hands_over`): the hand-over is then recorded with
+the attempt's start, before ``run()`` calls the agent, so that an engine
+killed in the middle of the hand-over (the agent has the job, the engine
+had not heard back) resumes the attempt instead of failing it. The
+restarted engine hands the same attempt over again (the agent may never
+have got it) and waits for that attempt's report: an agent must take an
+attempt it already has as a re-delivery, not as a second job.
 """
 import abc
 
@@ -52,6 +61,15 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
     #: fails with a message asking the admin to check the host and to
     #: continue the session.
     idempotent = False
+
+    #: True when ``run()`` hands the work to an agent and returns ASYNC,
+    #: and giving the agent the same attempt again is harmless (it takes
+    #: each attempt once: a repeated one is a re-delivery). The engine
+    #: then records the hand-over before ``run()`` is called, and after
+    #: a restart calls ``run()`` again with the same :attr:`attempt`
+    #: rather than failing the run as interrupted. May be set per object
+    #: (in ``__init__``) when it depends on the plug-in's metadata.
+    hands_over = False
 
     #: The attempt this object runs: a number, new for each start of the
     #: plug-in on this host (over all its types; 1 for the first); set by

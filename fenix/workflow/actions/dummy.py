@@ -6,7 +6,9 @@
 Metadata: ``fail_on`` (list of host names it fails on), ``async`` (bool:
 return ASYNC and let a test report the result through the API).
 It does nothing on the host, so starting it again is harmless
-(``idempotent``).
+(``idempotent``); with ``async`` it hands its run over
+(:attr:`~fenix.workflow.actions.base.ActionPlugin.hands_over`) to whoever
+reports it, and a second hand-over of the same attempt changes nothing.
 """
 from oslo_log import log as logging
 
@@ -18,6 +20,10 @@ LOG = logging.getLogger(__name__)
 class DummyAction(base.ActionPlugin):
 
     idempotent = True
+
+    @property
+    def hands_over(self):
+        return bool(self.metadata.get('async'))
 
     def run(self):
         hostname = (self.host or {}).get('hostname', '')

@@ -27,8 +27,10 @@ PLANNED_MAINTENANCE
     event when its group's budget (``max_impacted_members``) has room; it
     is moved once the manager answered (or its reply window passed) and its
     ``lead_time`` passed; a member holds its group's budget from its event
-    until ``recovery_time`` after its move. A host goes down as soon as it
-    is empty; maintained hosts are the preferred targets.
+    until ``recovery_time`` after its move (members other live sessions
+    move, or moved less than ``recovery_time`` ago, count too). A host
+    goes down as soon as it is empty; maintained hosts are the preferred
+    targets.
 
 An admin's pause or host skip (SPEC 3.7) is honoured by the executor
 before it starts a host, sends an instance event, starts a move or takes
@@ -251,6 +253,10 @@ class Executor(object):
         self.started = []      # hostnames in the order they were started
         self.holders = {}      # gid -> set of iids holding its budget
         self.recovering = {}   # gid -> [(until, iid)]
+        # gid -> members other live sessions impact (read every
+        # CONSTRAINTS_REFRESH while a member waits for its budget).
+        self.elsewhere = {}
+        self.elsewhere_at = None
         self.own_checked = 0
         self.constraints_at = 0
         self.last_pass = 0
@@ -638,7 +644,49 @@ class Executor(object):
             return True
         used = len(self.holders.get(group.group_id, ())) + \
             len(self.recovering.get(group.group_id, ()))
+        if used >= max(1, group.max_impacted_members):
+            return False
+        used += self._impacted_elsewhere().get(group.group_id, 0)
         return used < max(1, group.max_impacted_members)
+
+    def _impacted_elsewhere(self):
+        """{group_id: members} that other live sessions are moving, or
+        moved less than the group's ``recovery_time`` ago: a group's
+        budget is shared by every session at once. Read from the
+        database at most every CONSTRAINTS_REFRESH seconds, and only
+        while a member waits for its budget.
+
+        Bounded: a move recorded in progress for longer than ``[workflow]
+        migration_timeout`` (its session fails it, or its engine is gone)
+        holds no budget here, so no session waits for another for good.
+        """
+        now = time.monotonic()
+        if self.elsewhere_at is not None and \
+                now - self.elsewhere_at < CONSTRAINTS_REFRESH:
+            return self.elsewhere
+        self.elsewhere_at = now
+        utcnow = timeutils.utcnow()
+        longest = max([g.recovery_time for g in self.groups.values()] + [0])
+        counts = {}
+        for row in db_api.instances_moving_elsewhere(
+                self.sid, timeutils.after(-longest - 1, utcnow)):
+            group = self._group(row['instance_id'])
+            if group is None:
+                continue
+            # A database may keep whole seconds: a second more of
+            # recovery, never less.
+            recovery = group.recovery_time + 1 if group.recovery_time else 0
+            if row['action_state'] == st.ACTION_DONE and \
+                    timeutils.after(recovery,
+                                    row['updated_at'] or utcnow) <= utcnow:
+                continue
+            if row['action_state'] == st.ACTION_IN_PROGRESS and \
+                    timeutils.after(CONF.workflow.migration_timeout,
+                                    row['updated_at'] or utcnow) <= utcnow:
+                continue
+            counts[group.group_id] = counts.get(group.group_id, 0) + 1
+        self.elsewhere = counts
+        return counts
 
     def _hold(self, iid):
         group = self._group(iid)
@@ -1180,7 +1228,7 @@ class Executor(object):
             homeless = [j for j in open_jobs
                         if j.phase == READY and j.target is None]
             if homeless and not self.moves and not self.downs and \
-                    not self.recovering and \
+                    not self.recovering and not self.elsewhere and \
                     all(j.phase == WAIT_SLOT or
                         (j.phase == READY and j.target is None)
                         for j in open_jobs):

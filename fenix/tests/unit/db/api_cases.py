@@ -704,6 +704,40 @@ class DBAPITests:
         many = ['x%d' % n for n in range(1100)] + ['i4', 'i2']
         self.assertEqual(['i2', 'i4'], ids(sid, instance_ids=many))
 
+    def test_instances_moving_elsewhere(self):
+        sid = self._session()['session_id']
+        other = self._session(state=states.PLANNED_MAINTENANCE)['session_id']
+        ended = self._session(state=states.MAINTENANCE_FAILED)['session_id']
+        for session, iid in ((sid, 'mine'), (other, 'moving'),
+                             (other, 'moved'), (other, 'waiting'),
+                             (ended, 'left')):
+            db_api.instance_create_or_update(session, iid,
+                                             {'project_id': 'p1'})
+        for session, iid in ((sid, 'mine'), (other, 'moving'),
+                             (other, 'moved'), (ended, 'left')):
+            db_api.instance_update(
+                session, iid, {'action_state': states.ACTION_IN_PROGRESS})
+        db_api.instance_update(other, 'moved',
+                               {'action_state': states.ACTION_DONE})
+
+        def moving(since):
+            return sorted((r['session_id'] == other, r['instance_id'],
+                           r['action_state'])
+                          for r in db_api.instances_moving_elsewhere(
+                              sid, since))
+
+        # Only other live sessions; a move done since ``since`` too.
+        past = timeutils.utcnow() - datetime.timedelta(seconds=60)
+        self.assertEqual([(True, 'moved', states.ACTION_DONE),
+                          (True, 'moving', states.ACTION_IN_PROGRESS)],
+                         moving(past))
+        future = timeutils.utcnow() + datetime.timedelta(seconds=60)
+        self.assertEqual([(True, 'moving', states.ACTION_IN_PROGRESS)],
+                         moving(future))
+        row = db_api.instances_moving_elsewhere(other, past)
+        self.assertEqual(['mine'], [r['instance_id'] for r in row])
+        self.assertIsNotNone(row[0]['updated_at'])
+
     def test_instance_get(self):
         sid = self._session()['session_id']
         db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})

@@ -233,6 +233,43 @@ class ActOnceMixin(object):
         self.assertIn('%s resumed in maintenance (IN_MAINTENANCE was '
                       'announced before)' % Plugin.victim, self.history())
 
+    def test_killed_during_a_declared_hand_over_resumes_the_attempt(self):
+        # The agent took the job and the engine died before run()
+        # returned. The hand-over was recorded first: the next engine
+        # hands the same attempt over again (a re-delivery, which the
+        # agent takes as the job it has) and that attempt's report
+        # completes the host; no new attempt, no failed session.
+        agent = Plugin.agent = Agent(self.engine, self.sid)
+        Plugin.hands_over = True
+        self.addCleanup(delattr, Plugin, 'hands_over')
+
+        def handed_then_killed(plugin):
+            agent.start(plugin)
+            raise Killed()
+
+        Plugin.on_victim = handed_then_killed
+        self.assertRaises(Killed, self.run_here)
+        run = self.victim_run()
+        self.assertEqual((st.RUN_RUNNING, 1, True),
+                         (run['state'], run['attempt'], run['asynchronous']))
+        self.assertEqual({Plugin.victim: 1}, agent.held)
+        # The agent finishes the job it has when it is given it again
+        # (it holds no host's report any more).
+        Plugin.victim, victim = '(none held)', Plugin.victim
+        session = self.run_to_end()
+        agent.join()
+        Plugin.victim = victim
+        self.assertDone(session)
+        self.assertEqual([(victim, 1), (victim, 1)],
+                         [s for s in Plugin.starts if s[0] == victim])
+        self.assertEqual({1}, {r['attempt']
+                               for r in db_api.action_runs_get(self.sid)})
+        self.assertEachMaintainedOnce()
+        self.assertIn('host plug-in dummy on %s: attempt 1 was handed to '
+                      'its agent before the engine restarted; handed over '
+                      'again (the same attempt) and waiting for its report'
+                      % victim, self.history())
+
     def test_unsafe_run_interrupted_fails_the_host_until_continued(self):
         session = self.crash_in_run(idempotent=False)
         self.assertEqual(st.MAINTENANCE_FAILED, session['state'])

@@ -51,6 +51,11 @@ class Agent(Recording):
     timeout = 600
 
 
+class HandsOver(Agent):
+    """Declares its hand-over: the engine records it before run()."""
+    hands_over = True
+
+
 class ActionRunTestCase(fakes.FakeCloudTestCase):
 
     def setUp(self):
@@ -309,6 +314,34 @@ class TestReports(ActionRunTestCase):
         self.assertEqual((st.RUN_DONE, 1, True),
                          (row['state'], row['attempt'], row['asynchronous']))
 
+    def test_declared_hand_over_recorded_before_the_agent_is_called(self):
+        # run() (the call to the agent) already sees its attempt handed
+        # over: an engine killed during the call resumes the attempt.
+        test = self
+
+        class Handing(HandsOver):
+            def run(self):
+                result = super().run()
+                test.report(attempt=self.attempt)
+                return result
+
+        cls = self.use(Handing, action_base.ASYNC)
+        self.run_plugins()
+        [call] = cls.calls
+        self.assertEqual((st.RUN_RUNNING, 1, True),
+                         (call['row']['state'], call['row']['attempt'],
+                          call['row']['asynchronous']))
+        self.assertEqual((st.RUN_DONE, 1), (self.row()['state'],
+                                            self.row()['attempt']))
+        self.assertIn('host plug-in tool started on c1 (attempt 1, handed '
+                      'to its agent)', self.history())
+
+    def test_undeclared_hand_over_recorded_after_run(self):
+        cls = self.use(Agent, action_base.Result(True, 'in process'))
+        self.run_plugins()
+        self.assertFalse(cls.calls[0]['row']['asynchronous'])
+        self.assertFalse(self.row()['asynchronous'])
+
     def test_in_process_outcome_loses_to_a_report(self):
         test = self
 
@@ -349,6 +382,42 @@ class TestRestart(ActionRunTestCase):
         self.assertIn('host plug-in tool on c1: attempt 1 was handed to its '
                       'agent before the engine restarted; waiting for its '
                       'report', self.history())
+
+    def test_declared_hand_over_is_given_the_same_attempt_again(self):
+        # The engine died during the hand-over (the agent may not have
+        # the job): the same attempt is handed over again, never a new
+        # one, and that attempt's report completes the run.
+        self.interrupted(asynchronous=True)
+        test = self
+        waited = []
+
+        class Redelivered(HandsOver):
+            def run(self):
+                super().run()
+                # The agent has the job (again): it reports once the
+                # engine waits.
+                waited.append(self.attempt)
+                return action_base.ASYNC
+
+        cls = self.use(Redelivered)
+        real_wait = self.runner.wait
+
+        def wait(*args, **kwargs):
+            if len(waited) == 1:
+                waited.append(test.report(attempt=1))
+            return real_wait(*args, **kwargs)
+
+        with mock.patch.object(self.runner, 'wait', side_effect=wait):
+            self.run_plugins()
+        self.assertEqual([1], [c['attempt'] for c in cls.calls])
+        self.assertEqual(1, cls.calls[0]['row']['attempt'])
+        row = self.row()
+        self.assertEqual((st.RUN_DONE, 1, 'agent'),
+                         (row['state'], row['attempt'], row['message']))
+        self.assertIn('host plug-in tool on c1: attempt 1 was handed to its '
+                      'agent before the engine restarted; handed over again '
+                      '(the same attempt) and waiting for its report',
+                      self.history())
 
     def test_async_run_timeout_counts_from_its_start(self):
         started = timeutils.utcnow() - datetime.timedelta(
@@ -394,6 +463,14 @@ class TestRestart(ActionRunTestCase):
         from fenix.workflow.actions import dummy
         self.assertTrue(dummy.DummyAction.idempotent)
         self.assertFalse(action_base.ActionPlugin.idempotent)
+
+    def test_dummy_declares_its_hand_over_when_async(self):
+        from fenix.workflow.actions import dummy
+        self.assertFalse(action_base.ActionPlugin.hands_over)
+        plugin = {'plugin': 'dummy', 'type': st.PLUGIN_HOST}
+        self.assertFalse(dummy.DummyAction({}, plugin).hands_over)
+        self.assertTrue(dummy.DummyAction(
+            {}, dict(plugin, meta={'async': True})).hands_over)
 
 
 class TestHostMaintenance(ActionRunTestCase):

@@ -4,6 +4,7 @@
 """The ``nfv`` workflow: real DB, real session runner, a fake cloud and
 fake managers that answer per instance through the engine's API."""
 import collections
+import datetime
 import threading
 import time
 from unittest import mock
@@ -14,6 +15,7 @@ from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
 from fenix.engine import manager
 from fenix.engine import runner as session_runner
 from fenix.tests import base
@@ -597,6 +599,90 @@ class NFVTest(fakes.FakeCloudTestCase):
         sid = self.create(options={'max_concurrent_migrations': 2})
         self.assertDone(self.run_session(sid))
         self.assertLessEqual(watch.peak_concurrent, 2)
+
+    def test_group_budget_shared_with_other_live_sessions(self):
+        """Another live session (another cell) is moving a member of the
+        pair: no member here gets its event (and so no move) before that
+        move is done and its group's recovery_time has passed."""
+        for n in range(3):
+            self.cloud.add_host('c%d' % n)
+        self.cloud.add_server('ha0', 'c0')
+        self.cloud.add_server('ha1', 'c1')
+        self.cloud.add_server('na0', 'c0')
+        self.group('ha', ['ha0', 'ha1', 'hb'], anti=True, budget=1,
+                   recovery=0.2)
+        other = self.create()
+        db_api.session_update(other, {'state': st.PLANNED_MAINTENANCE})
+        db_api.instance_create_or_update(other, 'hb', {
+            'project_id': 'p1', 'host': 'cell2-c0',
+            'action': st.MIGRATE, 'action_state': st.ACTION_IN_PROGRESS})
+        seen = []
+
+        def other_state():
+            row = db_api.instance_get(other, 'hb')
+            return row['action_state'], row['updated_at']
+
+        def at_event(payload, vnfm):
+            if payload['state'] in (st.PREPARE_MAINTENANCE,
+                                    st.PLANNED_MAINTENANCE) and \
+                    isinstance(payload['instance_ids'], list) and \
+                    payload['instance_ids'][0].startswith('ha'):
+                seen.append((payload['instance_ids'][0], other_state(),
+                             timeutils.utcnow()))
+
+        vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1',
+                            on_event=at_event)
+        real = db_api.instances_moving_elsewhere
+        looks = []
+
+        def moving_elsewhere(*args, **kwargs):
+            rows = real(*args, **kwargs)
+            looks.append([r['instance_id'] for r in rows])
+            if len(looks) == 2:
+                # The other session's move ends once this one has seen
+                # it twice (and waited for it).
+                db_api.instance_update(other, 'hb', {
+                    'action_state': st.ACTION_DONE})
+            return rows
+
+        sid = self.create()
+        with mock.patch.object(db_api, 'instances_moving_elsewhere',
+                               side_effect=moving_elsewhere):
+            session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual({'ha0', 'ha1'}, {s[0] for s in seen})
+        for iid, (state, done_at), sent_at in seen:
+            self.assertEqual(st.ACTION_DONE, state, iid)
+            self.assertGreaterEqual((sent_at - done_at).total_seconds(),
+                                    0.2, iid)
+        self.assertEqual(['hb'], looks[0])
+        self.assertEqual({'ha0', 'ha1', 'na0'},
+                         {e['instance_ids'][0] for e in vnfm.events
+                          if isinstance(e['instance_ids'], list)})
+
+    def test_stale_move_of_another_session_holds_no_budget(self):
+        """A move another live session recorded in progress longer ago
+        than migration_timeout (its engine is gone) does not hold the
+        group's budget: the session does not wait for it for good."""
+        self.config(group='workflow', migration_timeout=60)
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('ha0', 'c0')
+        self.group('ha', ['ha0', 'hb'], budget=1)
+        other = self.create()
+        db_api.session_update(other, {'state': st.PLANNED_MAINTENANCE})
+        db_api.instance_create_or_update(other, 'hb', {
+            'project_id': 'p1', 'host': 'cell2-c0',
+            'action_state': st.ACTION_IN_PROGRESS})
+        stale = timeutils.utcnow() - datetime.timedelta(seconds=61)
+        with db_api.get_engine().begin() as conn:
+            conn.execute(models.Instance.__table__.update().where(
+                models.Instance.__table__.c.session_id == other).values(
+                updated_at=stale))
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        self.assertDone(self.run_session(self.create()))
+        self.assertEqual(st.ACTION_IN_PROGRESS,
+                         db_api.instance_get(other, 'hb')['action_state'])
 
     def test_nack_fails(self):
         self.cloud.add_host('c0')
