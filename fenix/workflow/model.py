@@ -35,7 +35,7 @@ GROUP_POLICIES = (AFFINITY, ANTI_AFFINITY, SOFT_AFFINITY, SOFT_ANTI_AFFINITY)
 
 # --- Input -----------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, order=True)
 class Resources(object):
     """vCPUs, RAM (MB) and disk (GB) of a host or an instance."""
 
@@ -54,17 +54,54 @@ class Resources(object):
             return cls(value.get('vcpus', 0) or 0,
                        value.get('memory_mb', 0) or 0,
                        value.get('disk_gb', 0) or 0)
-        return cls(*value)
+        return cls(*[part or 0 for part in value])
 
     def as_tuple(self):
         return (self.vcpus, self.memory_mb, self.disk_gb)
 
-    def describe(self):
-        """E.g. ``'2 vCPU / 4096 MB RAM'``; zero parts are left out."""
+    def __iter__(self):
+        return iter(self.as_tuple())
+
+    def __add__(self, other):
+        return Resources(*_add(self.as_tuple(), tuple(other)))
+
+    def __sub__(self, other):
+        return Resources(*_sub(self.as_tuple(), tuple(other)))
+
+    def clip(self):
+        """Negative parts as zero."""
+        return Resources(*_clip(self.as_tuple()))
+
+    def fits_in(self, other):
+        return _fits(self.as_tuple(), tuple(other))
+
+    def is_zero(self):
+        return not any(part > 0 for part in self.as_tuple())
+
+    def fraction_of(self, whole):
+        """Sum of the parts relative to ``whole`` (a size score)."""
+        score = 0.0
+        for part, of in zip(self.as_tuple(), tuple(whole)):
+            if of > 0:
+                score += float(part) / of
+            elif part > 0:
+                score += float(part)
+        return score
+
+    @classmethod
+    def total(cls, items):
+        result = cls()
+        for item in items:
+            result = result + item
+        return result
+
+    def describe(self, skip_zero=True):
+        """E.g. ``'2 vCPU / 4096 MB RAM'``: zero parts are left out unless
+        ``skip_zero`` is False."""
         parts = []
         for value, unit in zip(self.as_tuple(),
                                ('vCPU', 'MB RAM', 'GB disk')):
-            if value > 0:
+            if value > 0 or not skip_zero:
                 parts.append('%s %s' % (_num(value), unit))
         return ' / '.join(parts) if parts else 'nothing'
 
@@ -202,13 +239,12 @@ class Group(object):
         return self.policy == AFFINITY
 
     def per_host_limit(self):
-        """Most members one host may hold (math.inf: no limit)."""
-        limit = INFINITY
-        if self.anti_affinity:
-            limit = 1
+        """Most members one host may hold (math.inf: no limit): one for
+        anti-affinity unless ``max_instances_per_host`` allows more (Nova's
+        ``max_server_per_host`` rule)."""
         if self.max_instances_per_host:
-            limit = min(limit, self.max_instances_per_host)
-        return limit
+            return self.max_instances_per_host
+        return 1 if self.anti_affinity else INFINITY
 
 
 @dataclasses.dataclass
