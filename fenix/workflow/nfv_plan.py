@@ -1,46 +1,74 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""From Fenix's records and the cloud to a planner :class:`Topology`.
+"""From Fenix's records and the cloud to the one model of the cloud
+(:class:`fenix.workflow.model.Topology`).
 
 Pure functions over plain data (the rows of the database, the dicts of
-:class:`fenix.common.cloud.Cloud`), so that the ``nfv`` workflow, its dry
-run and the benchmarks build the planner's input the same way.
+:class:`fenix.common.cloud.Cloud`), so that both workflows, their dry
+runs and the benchmarks build the model the same way.
 """
-from fenix.common import states as st
-from fenix.workflow import planner
+import math
 
-ANTI_AFFINITY_POLICIES = ('anti-affinity',)
+from fenix.common import states as st
+from fenix.workflow import model
+
+ANTI_AFFINITY_POLICIES = (model.ANTI_AFFINITY,)
 
 
 def flavor_resources(server):
     flavor = server.get('flavor') or {}
-    return planner.Resources(flavor.get('vcpus') or 0,
-                             flavor.get('ram') or 0,
-                             flavor.get('disk') or 0)
+    return model.Resources(flavor.get('vcpus') or 0,
+                           flavor.get('ram') or 0,
+                           flavor.get('disk') or 0)
+
+
+def host_of(hypervisor, **kwargs):
+    """A model Host from a hypervisor dict of the Cloud facade: a capacity
+    it does not report is unbounded (Nova decides); the optional
+    ``*_allocation_ratio`` and ``reserved_*`` keys as Nova's placement
+    uses them."""
+    def part(key):
+        value = hypervisor.get(key)
+        return math.inf if value is None else value
+
+    return model.Host(
+        hypervisor['hostname'],
+        model.Resources(part('vcpus'), part('memory_mb'), part('local_gb')),
+        allocation_ratios=model.Resources(
+            hypervisor.get('cpu_allocation_ratio') or 1.0,
+            hypervisor.get('ram_allocation_ratio') or 1.0,
+            hypervisor.get('disk_allocation_ratio') or 1.0),
+        reserved=model.Resources(hypervisor.get('reserved_vcpus') or 0,
+                                 hypervisor.get('reserved_memory_mb') or 0,
+                                 hypervisor.get('reserved_disk_gb') or 0),
+        **kwargs)
 
 
 def groups_of(server_groups, group_rules):
-    """{group_id: planner.Group} and {instance_id: group_id}.
+    """{group_id: model.Group} and {instance_id: group_id}.
 
     Registered instance-group constraints (SPEC 3.3) decide; a Nova server
-    group without constraints counts with its policy (anti-affinity, its
-    ``max_server_per_host`` rule) and a budget of one member.
+    group without constraints counts with its policy (affinity,
+    anti-affinity and their soft variants, its ``max_server_per_host``
+    rule) and a budget of one member.
     """
     groups = {}
     member_of = {}
     for sg in server_groups or ():
         gid = sg['id']
         rules = sg.get('rules') or {}
-        groups[gid] = planner.Group(
-            gid, anti_affinity=sg.get('policy') in ANTI_AFFINITY_POLICIES,
+        policy = sg.get('policy')
+        groups[gid] = model.Group(
+            gid, anti_affinity=policy in ANTI_AFFINITY_POLICIES,
             max_instances_per_host=int(rules.get('max_server_per_host')
-                                       or 0))
+                                       or 0),
+            policy=policy if policy in model.GROUP_POLICIES else None)
         for member in sg.get('members') or ():
             member_of[member] = gid
     for gid, rule in (group_rules or {}).items():
         old = groups.get(gid)
-        groups[gid] = planner.Group(
+        groups[gid] = model.Group(
             gid,
             anti_affinity=bool(rule.get('anti_affinity_group') or
                                (old is not None and old.anti_affinity)),
@@ -50,38 +78,44 @@ def groups_of(server_groups, group_rules):
             max_impacted_members=max(
                 1, int(rule.get('max_impacted_members') or 1)),
             recovery_time=float(rule.get('recovery_time') or 0),
-            resource_mitigation=bool(rule.get('resource_mitigation')))
+            resource_mitigation=bool(rule.get('resource_mitigation')),
+            policy=old.policy if old is not None else None)
     return groups, member_of
 
 
 def instance_of(server, constraint, group_id):
-    """A planner Instance from a server dict and its constraint row."""
+    """A model Instance from a server dict and its constraint row
+    (``volume_backed``, ``floating_ip`` and ``active`` from the server
+    dict when it has them)."""
     c = constraint or {}
     mtype = c.get('migration_type') or st.MIGRATE
     if mtype not in st.INSTANCE_ACTIONS:
         mtype = st.MIGRATE
     mit = c.get('max_interruption_time')
     vm_state = (server.get('vm_state') or '').lower()
-    return planner.Instance(
+    return model.Instance(
         server['id'], server['host'], flavor_resources(server),
         project_id=server.get('project_id'), group_id=group_id,
         max_interruption_time=(float(mit) if mit is not None else None),
         migration_type=mtype, lead_time=float(c.get('lead_time') or 0),
         resource_mitigation=bool(c.get('resource_mitigation')),
-        live_migratable=vm_state in ('', 'active', 'paused'))
+        live_migratable=vm_state in ('', 'active', 'paused'),
+        volume_backed=bool(server.get('volume_backed')),
+        floating_ip=bool(server.get('floating_ip')),
+        active=bool(server.get('active')))
 
 
 def durations_of(options):
     """The planner's durations: the session's ``estimates`` (seconds)
     over the planner's defaults."""
-    return planner.Durations.from_dict(dict((options or {}).get('estimates')
-                                            or {}))
+    return model.Durations.from_dict(dict((options or {}).get('estimates')
+                                          or {}))
 
 
 def build_topology(hypervisors, services, session_hosts, servers,
                    server_groups, constraints, group_rules, options=None,
                    durations=None):
-    """The planner's input.
+    """The model of the cloud (the planner's input).
 
     ``session_hosts``: the session's host rows (hostname, type,
     maintained, state, disabled_by_operator); ``services``: nova-compute
@@ -114,12 +148,8 @@ def build_topology(hypervisors, services, session_hosts, servers,
                                                  'enabled') == 'enabled'
             maintainable = False
             maintained = False
-        hosts.append(planner.Host(
-            name, planner.Resources(hv.get('vcpus') or 0,
-                                    hv.get('memory_mb') or 0,
-                                    hv.get('local_gb') or 0),
-            maintainable=maintainable, schedulable=schedulable,
-            maintained=maintained))
+        hosts.append(host_of(hv, maintainable=maintainable,
+                             schedulable=schedulable, maintained=maintained))
     groups, member_of = groups_of(server_groups, group_rules)
     instances = []
     used = set()
@@ -133,11 +163,11 @@ def build_topology(hypervisors, services, session_hosts, servers,
         if gid:
             used.add(gid)
         instances.append(instance_of(srv, constraint, gid))
-    limits = planner.Limits(
+    limits = model.Limits(
         max_parallel_hosts=options.get('max_parallel_hosts') or None,
         max_concurrent_migrations=(options.get('max_concurrent_migrations')
                                    or None))
-    return planner.Topology(
+    return model.Topology(
         hosts=hosts, instances=instances,
         groups=[g for gid, g in sorted(groups.items()) if gid in used],
         durations=durations or durations_of(options), limits=limits)

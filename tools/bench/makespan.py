@@ -34,8 +34,10 @@ import time
 import requests
 
 from fenix.tests.functional import cloud_fixture as cf
+from fenix.workflow import bounds
 from fenix.workflow import planner
 
+from fenix_tools import topologies
 from fenix_tools.vnfm import traits
 
 LOG = logging.getLogger('bench')
@@ -48,11 +50,11 @@ EVENT_TYPE = 'maintenance.planned'
 def build_cloud(hosts, per_host, slots, projects, seed=4, groups=True):
     """(topology mapping, {name: constraint}, {gid: group constraint}).
 
-    The placement comes from :func:`planner.demo_topology` (same shape as
-    the planner's own demo), servers are named after its instances.
+    The placement comes from :func:`fenix_tools.topologies.demo_topology`
+    (the planner's demo), servers are named after its instances.
     """
-    topo = planner.demo_topology(hosts=hosts, per_host=per_host,
-                                 slots=slots, seed=seed)
+    topo = topologies.demo_topology(hosts=hosts, per_host=per_host,
+                                    slots=slots, seed=seed)
     tenants = ['bench-%d' % p for p in range(projects)]
     users = list(cf.ADMIN_USERS)
     servers = []
@@ -286,8 +288,8 @@ def estimates(args):
 
 
 def lower_bound(hosts, per_host, slots, seed, mig_time, host_time):
-    topo = planner.demo_topology(hosts=hosts, per_host=per_host,
-                                 slots=slots, seed=seed)
+    topo = topologies.demo_topology(hosts=hosts, per_host=per_host,
+                                    slots=slots, seed=seed)
     for inst in topo.instances:
         if inst.migration_type == 'OWN_ACTION':
             inst.migration_type = 'MIGRATE'
@@ -298,7 +300,7 @@ def lower_bound(hosts, per_host, slots, seed, mig_time, host_time):
         cold_migration=mig_time, live_migration=mig_time,
         live_interruption=mig_time, own_action=mig_time,
         host_maintenance=host_time, lead_time=0)
-    return planner.lower_bound(topo), planner.plan_maintenance(topo)
+    return bounds.lower_bound(topo), planner.plan_maintenance(topo)
 
 
 def per_instance(moves, instances):

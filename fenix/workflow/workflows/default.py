@@ -20,7 +20,8 @@ SCALE_IN
     Ask projects that allow it to scale in; re-read Nova; decide again.
     A round that frees nothing fails, naming what is missing.
 PREPARE_MAINTENANCE
-    Empty the cheapest host (see :mod:`fenix.workflow.capacity`). The
+    Empty the cheapest host (the planner's ``serial`` policy,
+    :mod:`fenix.workflow.serial`, over the model of the cloud). The
     host is disabled before its projects are told; ``actions_at`` is when
     the notice the instances' ``lead_time`` asks for ends, and Fenix waits
     for it even when the projects answered sooner.
@@ -47,7 +48,7 @@ Decisions of note (all written to the session history):
 * A compute whose nova-compute an operator disabled is skipped when hosts
   were discovered; when the admin named it in ``hosts`` it is maintained
   (it is never a target and never enabled by Fenix).
-* Instances move to hosts chosen by the capacity model; if Nova refuses
+* Instances move to hosts chosen by the serial policy; if Nova refuses
   that host, the move is tried once more with Nova's scheduler choosing.
 * Moves run in parallel up to the ``max_concurrent_migrations`` session
   option (default :data:`DEFAULT_CONCURRENT_MIGRATIONS`).
@@ -82,10 +83,10 @@ from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow import base
-from fenix.workflow import capacity
 from fenix.workflow import estimate
+from fenix.workflow import model
 from fenix.workflow import nfv_plan
-from fenix.workflow import planner
+from fenix.workflow import serial
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -331,39 +332,17 @@ class DefaultWorkflow(base.BaseWorkflow):
 
     # --- capacity -----------------------------------------------------------
     def _topology(self, servers, groups):
+        """The model of the cloud (:func:`nfv_plan.build_topology`) as the
+        serial policy reads it."""
         constraints = {c['instance_id']: c
                        for c in db_api.instance_constraints_list()}
         group_rules = {g['group_id']: g
                        for g in db_api.instance_group_constraints_list()}
-        member_of = {}
-        infos = {}
-        for group in groups:
-            policy = group.get('policy')
-            rules = group.get('rules') or {}
-            infos[group['id']] = capacity.GroupInfo(
-                group['id'], policy, rules.get('max_server_per_host'))
-            for member in group.get('members') or []:
-                member_of[member] = group['id']
-        instances = []
-        for srv in servers:
-            gid = member_of.get(srv['id'])
-            constraint = constraints.get(srv['id']) or {}
-            cgid = constraint.get('group_id')
-            rule = group_rules.get(gid or cgid)
-            if gid is None and rule is not None:
-                gid = cgid
-                infos.setdefault(gid, capacity.GroupInfo(gid))
-            if rule is not None:
-                info = infos[gid]
-                if rule.get('anti_affinity_group'):
-                    info.policy = capacity.ANTI_AFFINITY
-                if rule.get('max_instances_per_host'):
-                    info.max_per_host = rule['max_instances_per_host']
-            inst = capacity.InstanceInfo.from_dict(srv)
-            inst.group = gid
-            instances.append(inst)
-        hosts = [h for h in self.cloud.hypervisors() if h.get('hostname')]
-        return capacity.Topology(hosts, instances, list(infos.values()))
+        hypervisors = [h for h in self.cloud.hypervisors()
+                       if h.get('hostname')]
+        return serial.Snapshot(nfv_plan.build_topology(
+            hypervisors, self.cloud.compute_services(), self.hosts(),
+            servers, groups, constraints, group_rules, self.options))
 
     def _targets(self):
         """Hosts Nova may schedule to now (enabled and up)."""
@@ -411,8 +390,8 @@ class DefaultWorkflow(base.BaseWorkflow):
 
     def _usage(self, servers):
         in_scope = {h['hostname'] for h in self._computes()}
-        return capacity.total(
-            capacity.InstanceInfo.from_dict(s).size for s in servers
+        return model.Resources.total(
+            nfv_plan.instance_of(s, None, None).need() for s in servers
             if s['host'] in in_scope)
 
     # --- exchanges with projects ---------------------------------------------
@@ -553,9 +532,11 @@ class DefaultWorkflow(base.BaseWorkflow):
                   'moves': {iid: None for iid in
                             on_host.get(h['hostname'], ())}}
                  for h in self._open_computes()]
-        self._set_estimate(self._dry_run_waves({'steps': steps,
-                                                'blocked': None}),
-                           'default')
+        self._set_estimate(
+            self._dry_run_waves({'steps': steps, 'blocked': None},
+                                self._topology(servers,
+                                               self.cloud.server_groups())),
+            'default')
 
     def _dry_run_plan(self, servers, groups):
         topology = self._topology(servers, groups)
@@ -564,9 +545,9 @@ class DefaultWorkflow(base.BaseWorkflow):
                       if h['maintained']]
         others = [h for h in self._targets()
                   if h not in {x['hostname'] for x in self.hosts()}]
-        result = capacity.rolling_plan(topology, session_hosts, others,
-                                       maintained)
-        result.update(self._dry_run_waves(result))
+        result = serial.rolling_plan(topology, session_hosts, others,
+                                     maintained)
+        result.update(self._dry_run_waves(result, topology))
         result['controllers'] = [
             h['hostname'] for h in self.hosts(type=st.CONTROLLER)
             if not h['maintained'] and h['state'] != st.HOST_SKIPPED]
@@ -582,13 +563,14 @@ class DefaultWorkflow(base.BaseWorkflow):
                           if result['blocked'] else ''))
         return st.MAINTENANCE_COMPLETE
 
-    def _dry_run_waves(self, result):
-        """The steps of :func:`capacity.rolling_plan` in the shape of the
-        nfv planner's plan (:meth:`planner.Plan.to_dict`): one host per
-        wave, each move with its source, target, kind and estimated times
-        (the session's ``estimates`` over the planner's defaults; moves of
-        a host run ``max_concurrent_migrations`` at a time)."""
-        durations = nfv_plan.durations_of(self.options)
+    def _dry_run_waves(self, result, topology):
+        """The steps of :func:`serial.rolling_plan` in the shape of the
+        nfv planner's plan (:func:`serial.schedule`): one host per wave,
+        each move with its source, target, kind (the action a silent
+        project gets) and estimated times (the session's ``estimates``
+        over the planner's defaults; moves of a host run
+        ``max_concurrent_migrations`` at a time, within every group's
+        budget and after every instance's notice)."""
         constraints = {c['instance_id']: c
                        for c in db_api.instance_constraints_list()}
         projects = {p['project_id']: p
@@ -597,31 +579,16 @@ class DefaultWorkflow(base.BaseWorkflow):
                   for i in db_api.instances_get(self.session_id)}
         at_once = max(1, int(self.options.get('max_concurrent_migrations')
                              or DEFAULT_CONCURRENT_MIGRATIONS))
-        waves = []
-        now = 0.0
-        for index, step in enumerate(result['steps']):
-            moves = []
-            ends = []
-            for n, (iid, target) in enumerate(sorted(step['moves'].items())):
-                kind, _why = self._default_action(
+        kinds = {}
+        for step in result['steps']:
+            for iid in step['moves']:
+                kinds[iid], _why = self._default_action(
                     projects.get(owners.get(iid)), constraints.get(iid))
-                took, outage = planner.move_timing(kind, durations)
-                start = ends[n - at_once] if n >= at_once else now
-                ends.append(start + took)
-                moves.append({'instance_id': iid, 'source': step['host'],
-                              'target': target, 'kind': kind,
-                              'start': start, 'end': start + took,
-                              'interruption_start': start + took - outage,
-                              'project_id': owners.get(iid)})
-            end = max(ends or [now]) + durations.host_maintenance
-            waves.append({'index': index, 'start': now, 'end': end,
-                          'hosts': [step['host']], 'moves': moves})
-            now = end
-        return {'feasible': result['blocked'] is None,
-                'message': result['blocked'] or '',
-                'waves': waves, 'hosts': len(waves),
-                'moves': sum(len(w['moves']) for w in waves),
-                'estimated_duration': now}
+        plan = serial.schedule(result['steps'], topology.topology, kinds,
+                               at_once, owners)
+        plan.update(feasible=result['blocked'] is None,
+                    message=result['blocked'] or '')
+        return plan
 
     # --- SCALE_IN -----------------------------------------------------------
     def _may_scale_in(self, project_id):
@@ -676,7 +643,7 @@ class DefaultWorkflow(base.BaseWorkflow):
                            % ', '.join(refused))
         servers, groups = self._sync()
         info = self._plan().get('scale_in') or {}
-        before = capacity.Resources(*(info.get('used_before') or (0, 0, 0)))
+        before = model.Resources(*(info.get('used_before') or (0, 0, 0)))
         freed = before - self._usage(servers)
         self._exchange_done()
         nxt = self._decide(servers, groups)
@@ -692,9 +659,10 @@ class DefaultWorkflow(base.BaseWorkflow):
                                 for p, r in sorted(replies.items()))
             raise exception.WorkflowError(
                 reason='%s; projects freed %s (%s)' % (
-                    need.message, freed.clip().describe(), answers))
+                    need.message, freed.clip().describe(skip_zero=False),
+                    answers))
         self._decision('scale-in freed %s; not enough yet, asking again'
-                       % freed.clip().describe())
+                       % freed.clip().describe(skip_zero=False))
         self._plan_update(scale_in=None)
         return st.SCALE_IN
 
@@ -1152,7 +1120,10 @@ class DefaultWorkflow(base.BaseWorkflow):
         """Run the moves (in parallel) and wait for the rest to leave.
 
         Moves are submitted ``max_concurrent_migrations`` at a time, each
-        at a safe point: once a pause or a skip of the host is requested
+        at a safe point, and a move of a group member only while its group
+        has fewer than ``max_impacted_members`` members moving or
+        recovering (:class:`serial.Budgets`; the queue's order otherwise):
+        once a pause or a skip of the host is requested
         no new one starts (their rows stay PENDING; instances that leave
         by their manager's action are watched again on resume), and this
         returns when the moves in flight are done.
@@ -1173,16 +1144,34 @@ class DefaultWorkflow(base.BaseWorkflow):
         own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
         cancelled = threading.Event()
         queue = list(todo)
+        budgets = self._budgets() if todo else None
+
+        def next_move():
+            """Index in ``queue`` of the next move its group allows."""
+            now = timeutils.utcnow().timestamp()
+            for index, item in enumerate(queue):
+                if item[4] or budgets.may_start(item[0]['instance_id'],
+                                                now):
+                    return index
+            return None
+
         try:
             while True:
                 mark = self.runner.mark()
                 if (queue or waits) and not self.may_start(hostname):
                     queue, waits = [], {}
                 while queue and len(futures) < workers:
+                    index = next_move()
+                    if index is None:
+                        break
+                    item = queue.pop(index)
+                    budgets.started(item[0]['instance_id'])
                     self._submit_move(pool, futures, hostname, cancelled,
-                                      *queue.pop(0))
+                                      *item)
                 for future in [f for f in futures if f.done()]:
                     row, action = futures.pop(future)
+                    budgets.ended(row['instance_id'],
+                                  timeutils.utcnow().timestamp())
                     self._move_finished(hostname, row, action, future,
                                         failures)
                 for iid in list(waits):
@@ -1214,7 +1203,8 @@ class DefaultWorkflow(base.BaseWorkflow):
                     waits = {}
                 if not futures and not waits and not queue:
                     break
-                if queue and len(futures) < workers:
+                if queue and len(futures) < workers and \
+                        next_move() is not None:
                     # A move just ended: submit the next one at once.
                     continue
                 self.runner.wait(CONF.workflow.nova_poll_interval,
@@ -1223,6 +1213,19 @@ class DefaultWorkflow(base.BaseWorkflow):
             cancelled.set()
             pool.shutdown(wait=False, cancel_futures=True)
         return failures
+
+    def _budgets(self):
+        """The group budgets of the moves (:class:`serial.Budgets`): Nova's
+        server groups and the registered group constraints, as
+        :func:`nfv_plan.groups_of` reads them."""
+        group_rules = {g['group_id']: g
+                       for g in db_api.instance_group_constraints_list()}
+        groups, member_of = nfv_plan.groups_of(self.cloud.server_groups(),
+                                               group_rules)
+        for c in db_api.instance_constraints_list():
+            if c.get('group_id') in groups:
+                member_of.setdefault(c['instance_id'], c['group_id'])
+        return serial.Budgets(groups, member_of)
 
     def _submit_move(self, pool, futures, hostname, cancelled, row, srv,
                      action, target, resume):

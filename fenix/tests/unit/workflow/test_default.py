@@ -307,6 +307,35 @@ class TestProjects(WorkflowTest):
         self.assertEqual([], host_events)
         self.assertEqual(1, vnfm.received.count(st.MAINTENANCE))
 
+    def test_group_budget_holds_while_moving(self):
+        # a and b of group g may not be out of service together
+        # (max_impacted_members 1): b's move starts after a's is done,
+        # although four moves may run at once; c, in no group, with a.
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        for vm in ('a', 'b', 'c'):
+            self.cloud.add_server(vm, 'c2', vcpus=1, ram=2048, disk=20)
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        db_api.instance_group_constraint_put('g', {
+            'project_id': 'p1', 'max_impacted_members': 1})
+        for iid in ('a', 'b'):
+            db_api.instance_constraint_put(iid, {'project_id': 'p1',
+                                                 'group_id': 'g'})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        history = self.history(sid, st.EVENT_ACTION)
+
+        def at(iid, what):
+            """Where in the history the move of ``iid`` ``what``
+            ('started' or 'done:')."""
+            return [n for n, m in enumerate(history)
+                    if 'of instance %s from c2 ' % iid in m and
+                    what in m][0]
+
+        first, second = sorted(('a', 'b'), key=lambda i: at(i, 'started'))
+        self.assertLess(at(first, 'done:'), at(second, 'started'))
+        self.assertLess(at('c', 'started'), at(first, 'done:'))
+
     def test_lead_time_is_announced_and_kept(self):
         self.two_hosts(vms=('a', 'b'))
         fakes.FakeVNFM(self.cloud, self.notifier, 'p1')

@@ -8,7 +8,11 @@ import math
 
 from fenix.common import states as st
 from fenix.tests import base
+from fenix.workflow import bounds
+from fenix.workflow import plan_check
 from fenix.workflow import planner as pl
+
+from fenix_tools import topologies
 
 SLOT = pl.Resources(1, 1024, 10)
 DUR = pl.Durations(cold_migration=60, live_migration=30,
@@ -54,7 +58,7 @@ class PlanTestCase(base.TestCase):
         plan = pl.plan_maintenance(topology)
         self.assertEqual(feasible, plan.feasible, plan.message)
         if feasible:
-            self.assertEqual([], pl.validate(plan, topology))
+            self.assertEqual([], plan_check.validate(plan, topology))
             self.assertGreaterEqual(plan.estimated_duration,
                                     plan.lower_bound)
         json.dumps(plan.to_dict())
@@ -463,7 +467,7 @@ class TestValidate(PlanTestCase):
         t = seed_004()
         plan = pl.plan_maintenance(t)
         mutate(plan)
-        return pl.validate(plan, t)
+        return plan_check.validate(plan, t)
 
     def test_host_down_with_instances(self):
         def mutate(plan):
@@ -503,9 +507,9 @@ class TestValidate(PlanTestCase):
         t.groups[1].max_impacted_members = 1
         t.groups[1].recovery_time = 1000
         plan = pl.plan_maintenance(t)
-        self.assertEqual([], pl.validate(plan, t))
+        self.assertEqual([], plan_check.validate(plan, t))
         t.groups[1].recovery_time = 2000
-        out = pl.validate(plan, t)
+        out = plan_check.validate(plan, t)
         self.assertTrue(any('out of service' in v for v in out), out)
 
     def test_limits(self):
@@ -513,7 +517,7 @@ class TestValidate(PlanTestCase):
         plan = pl.plan_maintenance(t)
         t.limits.max_parallel_hosts = 2
         self.assertIn('3 hosts down at 0 (max_parallel_hosts 2)',
-                      pl.validate(plan, t))
+                      plan_check.validate(plan, t))
 
     def test_wrong_kind_and_too_early(self):
         def mutate(plan):
@@ -576,16 +580,16 @@ class TestInterface(PlanTestCase):
             self.assertRaises(ValueError, pl.plan_maintenance, bad)
 
     def test_deterministic(self):
-        t = pl.demo_topology(hosts=16, slots=6)
+        t = topologies.demo_topology(hosts=16, slots=6)
         self.assertEqual(pl.plan_maintenance(t).to_dict(),
                          pl.plan_maintenance(t).to_dict())
 
     def test_bound_terms(self):
-        terms = pl.bound_terms(seed_004())
+        terms = bounds.bound_terms(seed_004())
         self.assertEqual(['host', 'parallel', 'controllers', 'groups',
                           'migrations'], list(terms))
         self.assertEqual(1800, terms['parallel'])
-        self.assertEqual(max(terms.values()), pl.lower_bound(seed_004()))
+        self.assertEqual(max(terms.values()), bounds.lower_bound(seed_004()))
 
 
 class TestQuality(PlanTestCase):
@@ -596,12 +600,12 @@ class TestQuality(PlanTestCase):
     def plan(self, topology, feasible=True, **kw):
         plan = pl.plan_maintenance(topology, **kw)
         self.assertEqual(feasible, plan.feasible, plan.message)
-        self.assertEqual([], pl.validate(plan, topology))
+        self.assertEqual([], plan_check.validate(plan, topology))
         return plan
 
     def test_demo_ratios(self):
         for slots in (5, 6, 8):
-            t = pl.demo_topology(slots=slots)
+            t = topologies.demo_topology(slots=slots)
             plan = self.plan(t)
             fastest = self.plan(t, move_weight=0)
             serial = self.plan(dataclasses.replace(
@@ -614,7 +618,7 @@ class TestQuality(PlanTestCase):
             self.assertLess(plan.double_moves, fastest.double_moves)
 
     def test_move_weight(self):
-        t = pl.demo_topology(hosts=32, slots=6)
+        t = topologies.demo_topology(hosts=32, slots=6)
         fastest = self.plan(t, move_weight=0)
         default = self.plan(t)
         fewest = self.plan(t, move_weight=math.inf)
@@ -637,7 +641,7 @@ class TestQuality(PlanTestCase):
         self.assertRaises(ValueError, pl.plan_maintenance, t, -1)
 
     def test_limited_migrations_avoid_double_moves(self):
-        t = pl.demo_topology(hosts=32, slots=6)
+        t = topologies.demo_topology(hosts=32, slots=6)
         limited = dataclasses.replace(
             t, limits=pl.Limits(max_concurrent_migrations=4))
         plan = self.plan(limited, move_weight=0)

@@ -1,39 +1,40 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""Capacity arithmetic of the default workflow. Pure: no DB, no clients.
+"""The planner's ``serial`` policy: one host at a time. Pure.
 
-Hosts (capacity) and instances (flavor, server group, floating IP) go in;
-answers come out:
+What the ``default`` workflow decides (SPEC 5, seed 004's flow), over the
+one model of the cloud (:class:`fenix.workflow.model.Topology`):
 
-* :meth:`Topology.plan_evacuation` -- does everything on host X fit on the
+* :meth:`Snapshot.plan_evacuation` -- does everything on host X fit on the
   allowed target hosts (vCPU, RAM, disk, anti-affinity, affinity,
   ``max_instances_per_host``), and where would each instance go?
-* :meth:`Topology.choose_host_to_empty` -- which host is cheapest to empty
+* :meth:`Snapshot.choose_host_to_empty` -- which host is cheapest to empty
   (no floating-IP / active-role instances first, then fewest instances,
   then most free capacity left after the moves) among those whose emptying
   still leaves a feasible order for the rest (a bounded search of the
   orders, :class:`_OrderSearch`).
-* :meth:`Topology.scale_in_need` -- is scale-in needed, and exactly how
+* :meth:`Snapshot.scale_in_need` -- is scale-in needed, and exactly how
   much capacity is missing (a message naming vCPU / RAM / disk short).
+* :func:`rolling_plan` -- the whole order, host by host;
+  :func:`schedule` -- its moves in time, in the planner's plan format,
+  within every group budget (``max_impacted_members``, ``recovery_time``),
+  each instance's notice (``lead_time``) and ``max_concurrent_migrations``.
 
-Usage of a host is the sum of the flavors of the instances on it (plus
-what a host reserves), not Nova's hypervisor counters, which lag behind
-after a scale-in.
+Usage of a host is the sum of what the instances on it need
+(:meth:`~fenix.workflow.model.Instance.need`) against what the host may
+give (:meth:`~fenix.workflow.model.Host.usable`), not Nova's hypervisor
+counters, which lag behind after a scale-in.
 """
 import collections
 
-ANTI_AFFINITY = 'anti-affinity'
-AFFINITY = 'affinity'
-SOFT_ANTI_AFFINITY = 'soft-anti-affinity'
-SOFT_AFFINITY = 'soft-affinity'
+from fenix.common import states
+from fenix.workflow import model
+from fenix.workflow.model import Resources
 
 # Upper bound on the placements the exact search tries for one host
 # before it settles for the greedy answer.
 SEARCH_BUDGET = 20000
-
-# Capacity a hypervisor did not report: Nova decides (no limit here).
-UNKNOWN = float('inf')
 
 # Work the look-ahead of choose_host_to_empty may do for one choice, in
 # instances looked at (each state of the search it visits costs about the
@@ -41,170 +42,24 @@ UNKNOWN = float('inf')
 # at least along the greedy order.
 LOOKAHEAD_WORK = 2000000
 
+total = Resources.total
 
-class Resources(collections.namedtuple('Resources', 'vcpus ram disk')):
-    """vCPUs, RAM in MB and disk in GB."""
+
+class _Member(collections.namedtuple(
+        '_Member', 'instance_id host size group important')):
+    """A model instance as the search sees it: where it is, what it needs
+    on a host, its group id, whether it is costly to move."""
 
     __slots__ = ()
 
-    def __new__(cls, vcpus=0, ram=0, disk=0):
-        return super().__new__(cls, vcpus or 0, ram or 0, disk or 0)
-
-    def __add__(self, other):
-        return Resources(self.vcpus + other.vcpus, self.ram + other.ram,
-                         self.disk + other.disk)
-
-    def __sub__(self, other):
-        return Resources(self.vcpus - other.vcpus, self.ram - other.ram,
-                         self.disk - other.disk)
-
-    def clip(self):
-        """Negative parts as zero."""
-        return Resources(max(self.vcpus, 0), max(self.ram, 0),
-                         max(self.disk, 0))
-
-    def fits_in(self, other):
-        return (self.vcpus <= other.vcpus and self.ram <= other.ram and
-                self.disk <= other.disk)
-
-    def is_zero(self):
-        return not (self.vcpus > 0 or self.ram > 0 or self.disk > 0)
-
-    def fraction_of(self, total):
-        """Sum of the parts relative to ``total`` (a size score)."""
-        score = 0.0
-        for part, whole in zip(self, total):
-            if whole > 0:
-                score += float(part) / whole
-            elif part > 0:
-                score += float(part)
-        return score
-
-    def describe(self, skip_zero=False):
-        parts = [('%s vCPU' % _num(self.vcpus), self.vcpus),
-                 ('%s MB RAM' % _num(self.ram), self.ram),
-                 ('%s GB disk' % _num(self.disk), self.disk)]
-        shown = [text for text, value in parts
-                 if not skip_zero or value > 0]
-        return ' / '.join(shown) if shown else 'nothing'
-
-
-def _num(value):
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def total(items):
-    result = Resources()
-    for item in items:
-        result = result + item
-    return result
-
-
-class HostInfo(object):
-    """One host's schedulable capacity."""
-
-    def __init__(self, hostname, capacity, reserved=None):
-        self.hostname = hostname
-        self.capacity = capacity
-        self.reserved = reserved or Resources()
-
     @classmethod
-    def from_dict(cls, data):
-        """From a hypervisor dict of the Cloud facade.
-
-        Keys ``hostname``, ``vcpus``, ``memory_mb``, ``local_gb`` (None:
-        unknown, no limit); optional ``*_allocation_ratio`` and
-        ``reserved_*`` keys scale and reduce the capacity as Nova's
-        placement does.
-        """
-        ratios = (data.get('cpu_allocation_ratio') or 1.0,
-                  data.get('ram_allocation_ratio') or 1.0,
-                  data.get('disk_allocation_ratio') or 1.0)
-        raw = tuple(UNKNOWN if data.get(k) is None else data[k]
-                    for k in ('vcpus', 'memory_mb', 'local_gb'))
-        capacity = Resources(*[_scaled(v, r) for v, r in zip(raw, ratios)])
-        reserved = Resources(data.get('reserved_vcpus') or 0,
-                             data.get('reserved_memory_mb') or 0,
-                             data.get('reserved_disk_gb') or 0)
-        return cls(data['hostname'], capacity, reserved)
+    def of(cls, inst, groups):
+        gid = inst.group_id if inst.group_id in groups else None
+        return cls(inst.instance_id, inst.host, inst.need(), gid,
+                   inst.important)
 
 
-def _scaled(value, ratio):
-    scaled = value * ratio
-    if isinstance(scaled, float) and scaled.is_integer():
-        return int(scaled)
-    return scaled
-
-
-class InstanceInfo(object):
-    """One instance: where it is, what it uses, what constrains it."""
-
-    def __init__(self, instance_id, host, size, group=None,
-                 floating_ip=False, active=False, project_id=None,
-                 name=None):
-        self.instance_id = instance_id
-        self.host = host
-        self.size = size
-        self.group = group
-        self.floating_ip = bool(floating_ip)
-        self.active = bool(active)
-        self.project_id = project_id
-        self.name = name
-
-    @property
-    def important(self):
-        """Holds a floating IP or an active role: costly to move."""
-        return self.floating_ip or self.active
-
-    @classmethod
-    def from_dict(cls, data):
-        """From a server dict of the Cloud facade or an instance row.
-
-        Server: ``id``, ``host``, ``flavor`` {vcpus, ram, disk},
-        ``floating_ip``; row: ``instance_id``, ``host`` and ``details``
-        with the same keys. ``group`` names its server group.
-        """
-        details = data.get('details') or {}
-        flavor = data.get('flavor') or details.get('flavor') or {}
-        floating = data.get('floating_ip', details.get('floating_ip'))
-        group = data.get('group', details.get('group'))
-        active = data.get('active', details.get('active'))
-        disk = flavor.get('disk') or 0
-        if data.get('volume_backed', details.get('volume_backed')):
-            disk = 0
-        return cls(data.get('instance_id') or data['id'], data.get('host'),
-                   Resources(flavor.get('vcpus') or 0, flavor.get('ram') or 0,
-                             disk),
-                   group=group, floating_ip=floating, active=active,
-                   project_id=data.get('project_id'),
-                   name=data.get('instance_name') or data.get('name'))
-
-
-class GroupInfo(object):
-    """Placement rule of a server group (or instance-group constraint)."""
-
-    def __init__(self, group_id, policy=None, max_per_host=0):
-        self.group_id = group_id
-        self.policy = policy
-        self.max_per_host = max_per_host or 0
-
-    @property
-    def limit(self):
-        """Most members one host may hold (None: no limit)."""
-        if self.policy == ANTI_AFFINITY:
-            return self.max_per_host or 1
-        if self.max_per_host:
-            return self.max_per_host
-        return None
-
-    @property
-    def affinity(self):
-        return self.policy == AFFINITY
-
-
-class Plan(object):
+class Evacuation(object):
     """The answer to "can ``source`` be emptied onto ``targets``?".
 
     ``moves`` maps instance id -> target host (when it fits); ``missing``
@@ -224,9 +79,9 @@ class Plan(object):
         self.free_after = free_after or Resources()
 
     def __repr__(self):
-        return ('Plan(source=%r, fits=%r, moves=%r, missing=%r, reason=%r)'
-                % (self.source, self.fits, self.moves, self.missing,
-                   self.reason))
+        return ('Evacuation(source=%r, fits=%r, moves=%r, missing=%r, '
+                'reason=%r)' % (self.source, self.fits, self.moves,
+                                self.missing, self.reason))
 
 
 class Choice(object):
@@ -257,35 +112,27 @@ class ScaleInNeed(object):
         self.message = message
 
 
-class Topology(object):
-    """Hosts, the instances on them, and the group rules."""
+class Snapshot(object):
+    """A :class:`fenix.workflow.model.Topology` as the serial policy reads
+    it: each host's usable capacity, the instances on it, the group rules.
+    A snapshot is not changed once built (see :meth:`moved`)."""
 
-    def __init__(self, hosts, instances, groups=None):
-        self.hosts = collections.OrderedDict()
-        for host in hosts:
-            if not isinstance(host, HostInfo):
-                host = HostInfo.from_dict(host)
-            self.hosts[host.hostname] = host
-        self.instances = collections.OrderedDict()
-        for inst in instances:
-            if not isinstance(inst, InstanceInfo):
-                inst = InstanceInfo.from_dict(inst)
-            self.instances[inst.instance_id] = inst
-        # What is on each host and what it uses (a Topology is not
+    def __init__(self, topology, members=None):
+        self.topology = topology
+        self.groups = {g.group_id: g for g in topology.groups}
+        self.hosts = collections.OrderedDict(
+            (h.name, h.usable()) for h in topology.hosts)
+        if members is None:
+            members = [_Member.of(i, self.groups)
+                       for i in topology.instances]
+        self.instances = collections.OrderedDict(
+            (m.instance_id, m) for m in members)
+        # What is on each host and what it uses (a Snapshot is not
         # changed once built: see moved()).
         self._by_host = collections.defaultdict(list)
         for inst in self.instances.values():
             self._by_host[inst.host].append(inst)
         self._used = {}
-        self.groups = {}
-        if isinstance(groups, dict):
-            groups = list(groups.values())
-        for group in groups or []:
-            if not isinstance(group, GroupInfo):
-                group = GroupInfo(group.get('group_id') or group.get('id'),
-                                  group.get('policy'),
-                                  group.get('max_per_host'))
-            self.groups[group.group_id] = group
 
     def moved(self, moves):
         """A copy with instances moved (``moves``: id -> host)."""
@@ -293,12 +140,9 @@ class Topology(object):
         for inst in self.instances.values():
             target = moves.get(inst.instance_id)
             if target is not None and target != inst.host:
-                inst = InstanceInfo(inst.instance_id, target, inst.size,
-                                    inst.group, inst.floating_ip,
-                                    inst.active, inst.project_id, inst.name)
+                inst = inst._replace(host=target)
             instances.append(inst)
-        return Topology(list(self.hosts.values()), instances,
-                        list(self.groups.values()))
+        return Snapshot(self.topology, instances)
 
     def placement(self):
         """Where every instance is, as a hashable value."""
@@ -315,21 +159,20 @@ class Topology(object):
     def used(self, hostname):
         used = self._used.get(hostname)
         if used is None:
-            host = self.hosts.get(hostname)
-            reserved = host.reserved if host else Resources()
-            used = reserved + total(i.size for i in self.on_host(hostname))
+            used = total(i.size for i in self.on_host(hostname))
             self._used[hostname] = used
         return used
 
     def free(self, hostname):
-        host = self.hosts.get(hostname)
-        if host is None:
+        usable = self.hosts.get(hostname)
+        if usable is None:
             return Resources()
-        return (host.capacity - self.used(hostname)).clip()
+        return (usable - self.used(hostname)).clip()
 
     def capacity(self, hostname):
-        host = self.hosts.get(hostname)
-        return host.capacity if host else Resources()
+        """What ``hostname`` may give instances (see
+        :meth:`fenix.workflow.model.Host.usable`)."""
+        return self.hosts.get(hostname) or Resources()
 
     def _members(self, group_id):
         return [i for i in self.instances.values() if i.group == group_id]
@@ -347,32 +190,31 @@ class Topology(object):
         free = total(self.free(t) for t in targets)
         free_after = (free - need).clip()
         if not moving:
-            return Plan(source, True, {}, need=need, free=free,
-                        free_after=free)
+            return Evacuation(source, True, {}, need=need, free=free,
+                              free_after=free)
         aggregate_missing = (need - free).clip()
         if not aggregate_missing.is_zero():
-            return Plan(
+            return Evacuation(
                 source, False, missing=aggregate_missing, need=need,
                 free=free,
                 reason='%s to move from %s, only %s free on %s'
-                % (need.describe(), source, free.describe(),
-                   _names(targets)))
+                % (_all(need), source, _all(free), _names(targets)))
         units, blocked = self._units(moving, source, targets)
         if blocked:
-            return Plan(source, False, missing=Resources(), need=need,
-                        free=free, reason=blocked)
+            return Evacuation(source, False, missing=Resources(),
+                              need=need, free=free, reason=blocked)
         search = _Search(self, source, targets, units, prefer)
         moves = search.run()
         if moves is not None:
-            return Plan(source, True, moves, need=need, free=free,
-                        free_after=free_after)
+            return Evacuation(source, True, moves, need=need, free=free,
+                              free_after=free_after)
         unit, missing = search.worst
-        return Plan(source, False, missing=missing, need=need, free=free,
-                    reason='%s (%s) fits on no target host: the free '
-                    'capacity (%s in all) is fragmented%s'
-                    % (unit.label(), unit.size.describe(), free.describe(),
-                       ' or server group rules forbid it'
-                       if unit.group else ''))
+        return Evacuation(
+            source, False, missing=missing, need=need, free=free,
+            reason='%s (%s) fits on no target host: the free capacity (%s '
+            'in all) is fragmented%s'
+            % (unit.label(), _all(unit.size), _all(free),
+               ' or server group rules forbid it' if unit.group else ''))
 
     def _units(self, moving, source, targets):
         """Group the instances that must move together (affinity)."""
@@ -482,8 +324,8 @@ class Topology(object):
         important = sum(1 for i in moving if i.important)
         why = ('%d instance(s) (%s), %d with a floating IP or active '
                'role, %s still free elsewhere after the moves'
-               % (len(moving), plan.need.describe(), important,
-                  plan.free_after.describe()))
+               % (len(moving), _all(plan.need), important,
+                  _all(plan.free_after)))
         if passed:
             why += ('; %s would be cheaper but leave no feasible order for '
                     'the other hosts' % _names(passed))
@@ -535,9 +377,13 @@ class Topology(object):
             message = ('no host can be emptied: %s' % plan.reason)
         else:
             message = ('to empty a host %s more must be free (cheapest: %s, '
-                       '%s)' % (plan.missing.describe(skip_zero=True),
+                       '%s)' % (plan.missing.describe(),
                                 hostname, plan.reason))
         return ScaleInNeed(True, hostname, plan.missing, message)
+
+
+def _all(resources):
+    return resources.describe(skip_zero=False)
 
 
 def _names(hosts):
@@ -592,9 +438,9 @@ class _Search(object):
         if not unit.size.fits_in(self.free[target]):
             return False
         group = unit.group
-        if group is not None and group.limit is not None:
+        if group is not None:
             if self.count[(group.group_id, target)] + len(unit.members) > \
-                    group.limit:
+                    group.per_host_limit():
                 return False
         return True
 
@@ -719,8 +565,8 @@ class _OrderSearch(object):
     host goes to the targets that are not candidates (``stable``: hosts
     outside the session or maintained) and to the candidates maintained
     by then. A host that is empty is maintained at once. Hosts are tried
-    cheapest first (:meth:`Topology._rank_key`), each with its possible
-    placements (the one :meth:`Topology.plan_evacuation` gives first; two
+    cheapest first (:meth:`Snapshot._rank_key`), each with its possible
+    placements (the one :meth:`Snapshot.plan_evacuation` gives first; two
     targets that differ only by name are tried once); states already
     found to lead nowhere are not searched again. The search stops after
     :data:`LOOKAHEAD_WORK` (then the host it was looking at is taken, as
@@ -796,8 +642,7 @@ class _OrderSearch(object):
         def signature(target, placed):
             if target not in remaining:
                 return ('stable',)
-            host = topo.hosts[target]
-            return ('later', tuple(host.capacity), tuple(host.reserved),
+            return ('later', tuple(topo.hosts[target]),
                     tuple(sorted(_unit_key(_Unit([i], None))
                                  for i in topo.on_host(target))), placed)
 
@@ -864,3 +709,121 @@ def rolling_plan(topology, hosts, others=(), maintained=(), avoid=(),
         done.append(choice.hostname)
         remaining.remove(choice.hostname)
     return result
+
+
+def _count_at(spans, begin, end):
+    """Most of ``spans`` ([(start, end)]) open at one point of
+    ``[begin, end)``."""
+    points = [begin] + [s for s, _e in spans if begin < s < end]
+    return max(sum(1 for s, e in spans if s <= p < e and s < e)
+               for p in points)
+
+
+def schedule(steps, topology, kinds, at_once, owners=None):
+    """The moves of ``steps`` (:func:`rolling_plan`'s) in time, in the
+    shape of the planner's plan (:meth:`fenix.workflow.planner.Plan.to_dict`):
+    one host per wave, each move with its source, target, kind and times.
+
+    A host's projects hear of it when its wave starts; each move starts no
+    sooner than its instance's notice (``lead_time``) after that, at most
+    ``at_once`` at a time, and a group never has more than its
+    ``max_impacted_members`` out of service at once (from the start of a
+    move's interruption until ``recovery_time`` after its end, across the
+    waves). ``kinds``: {instance id: move kind}; ``owners``: {instance id:
+    project}. Durations come from ``topology.durations``.
+    """
+    m = model.Model(topology)
+    owners = owners or {}
+    waves = []
+    group_spans = collections.defaultdict(list)
+    now = 0.0
+    for index, step in enumerate(steps):
+        moves = []
+        running = []
+        for iid, target in sorted(step['moves'].items()):
+            kind = kinds.get(iid) or m.kind.get(iid, states.MIGRATE)
+            took, outage = model.move_timing(kind, m.durations)
+            gid = m.gid.get(iid)
+            budget = m.budget[gid] if gid else 0
+            recovery = m.recovery[gid] if gid else 0
+            ready = now + m.lead.get(iid, m.durations.lead_time or 0)
+            # The earliest start at or after ``ready`` where a slot is free
+            # and the group's budget holds: at ``ready``, at the end of a
+            # move, or where a member's span ends.
+            options = {ready} | {e for _s, e in running}
+            if gid:
+                options |= {e - took + outage for _s, e in group_spans[gid]}
+            for start in sorted(t for t in options if t >= ready):
+                end = start + took
+                if _count_at(running, start, end) >= at_once:
+                    continue
+                if gid and _count_at(group_spans[gid], end - outage,
+                                     end + recovery) >= budget:
+                    continue
+                break
+            running.append((start, end))
+            if gid:
+                group_spans[gid].append((end - outage, end + recovery))
+            moves.append({'instance_id': iid, 'source': step['host'],
+                          'target': target, 'kind': kind,
+                          'start': start, 'end': end,
+                          'interruption_start': end - outage,
+                          'project_id': owners.get(iid)})
+        ends = [mv['end'] for mv in moves]
+        end = max(ends or [now]) + m.maint.get(
+            step['host'], m.durations.host_maintenance)
+        waves.append({'index': index, 'start': now, 'end': end,
+                      'hosts': [step['host']], 'moves': moves})
+        now = end
+    return {'waves': waves, 'hosts': len(waves),
+            'moves': sum(len(w['moves']) for w in waves),
+            'estimated_duration': now}
+
+
+class Budgets(object):
+    """The group budgets while a host's moves run (the executor's side of
+    :func:`schedule`): a group member is out of service from the start of
+    its move until ``recovery_time`` after its end, and a group has at
+    most ``max_impacted_members`` out at once.
+
+    ``groups``: {group id: :class:`fenix.workflow.model.Group`};
+    ``member_of``: {instance id: group id}. Times are seconds on any clock
+    the caller uses consistently.
+    """
+
+    def __init__(self, groups, member_of):
+        self.gid = {iid: gid for iid, gid in member_of.items()
+                    if gid in groups}
+        self.budget = {gid: max(1, g.max_impacted_members or 1)
+                       for gid, g in groups.items()}
+        self.recovery = {gid: g.recovery_time or 0
+                         for gid, g in groups.items()}
+        self.moving = collections.Counter()
+        self.until = collections.defaultdict(list)
+
+    @classmethod
+    def of(cls, topology):
+        """The budgets of a :class:`fenix.workflow.model.Topology`."""
+        return cls({g.group_id: g for g in topology.groups},
+                   {i.instance_id: i.group_id for i in topology.instances})
+
+    def out(self, gid, now):
+        """Members of ``gid`` out of service at ``now``."""
+        self.until[gid] = [t for t in self.until[gid] if t > now]
+        return self.moving[gid] + len(self.until[gid])
+
+    def may_start(self, iid, now):
+        gid = self.gid.get(iid)
+        return gid is None or self.out(gid, now) < self.budget[gid]
+
+    def started(self, iid):
+        gid = self.gid.get(iid)
+        if gid is not None:
+            self.moving[gid] += 1
+
+    def ended(self, iid, now):
+        gid = self.gid.get(iid)
+        if gid is not None:
+            self.moving[gid] -= 1
+            if self.recovery[gid]:
+                self.until[gid].append(now + self.recovery[gid])
