@@ -50,6 +50,15 @@ DEADLINE_MARGIN = 1.0
 _OUTAGE = transient.OutageLog('The Fenix engine', LOG)
 
 
+def _transport_error(exc):
+    """True for a connection error of the messaging driver (socket,
+    kombu, py-amqp) that oslo.messaging let through."""
+    if isinstance(exc, (OSError, ConnectionError, EOFError)):
+        return True
+    module = type(exc).__module__ or ''
+    return module.split('.')[0] in ('kombu', 'amqp')
+
+
 class EngineAPI(object):
     """Client side of the engine RPC API.
 
@@ -122,6 +131,13 @@ class EngineAPI(object):
         except _UNREACHABLE as e:
             raise exception.EngineUnavailable(reason=str(e) or
                                               type(e).__name__)
+        except Exception as e:
+            if not _transport_error(e):
+                raise
+            # The driver's own connection errors (the broker went away
+            # under a bounded publish): the engine cannot be reached.
+            raise exception.EngineUnavailable(reason='%s: %s' % (
+                type(e).__name__, e))
 
     def ping(self, context):
         return self._call(context, 'ping')

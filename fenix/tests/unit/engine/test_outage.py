@@ -337,3 +337,47 @@ class TestOutageLog(base.TestCase):
         self.assertEqual(['The thing unreachable: gone',
                           'The thing reachable again'],
                          log.output.splitlines())
+
+
+class TestTransportErrors(base.TestCase):
+
+    def test_driver_connection_errors_are_unavailable(self):
+        import amqp.exceptions
+        import kombu.exceptions
+        for error in (ConnectionRefusedError(111, 'refused'),
+                      amqp.exceptions.RecoverableConnectionError('gone'),
+                      kombu.exceptions.OperationalError('gone')):
+            api = TestEngineAPIBounds._api(self, HangingClient(error))
+            self.assertRaises(exception.EngineUnavailable, api.ping,
+                              test_manager.context.RequestContext())
+
+    def test_other_errors_are_not_hidden(self):
+        api = TestEngineAPIBounds._api(self, HangingClient(
+            TypeError('a bug')))
+        self.assertRaises(TypeError, api.ping,
+                          test_manager.context.RequestContext())
+
+
+class TestDriverLogThrottle(base.TestCase):
+
+    def test_one_line_per_interval_then_a_count(self):
+        import logging as std_logging
+
+        from fenix.common import config
+        now = [0.0]
+        throttle = config.Throttle(interval=60, clock=lambda: now[0])
+
+        def record(level=std_logging.ERROR):
+            return std_logging.LogRecord('x', level, 'p', 1,
+                                         'AMQP server %s unreachable',
+                                         ('h:1',), None)
+        self.assertTrue(throttle.filter(record()))
+        now[0] = 10
+        self.assertFalse(throttle.filter(record()))
+        self.assertFalse(throttle.filter(record()))
+        self.assertTrue(throttle.filter(record(std_logging.INFO)))
+        now[0] = 61
+        passed = record()
+        self.assertTrue(throttle.filter(passed))
+        self.assertEqual('AMQP server h:1 unreachable [2 similar line(s) '
+                         'of the last 60 s not logged]', passed.getMessage())
