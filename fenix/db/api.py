@@ -236,13 +236,6 @@ def _retry_read(fn):
     return wrapper
 
 
-def ping():
-    """One round trip to the database (raises DBConnectionError when it
-    cannot be reached)."""
-    with _reader() as session:
-        session.execute(sa.text('SELECT 1'))
-
-
 def get_engine():
     """The SQLAlchemy engine the DB API uses (starts the facade)."""
     return transaction_context.writer.get_engine()
