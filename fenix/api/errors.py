@@ -12,6 +12,7 @@ logged with its traceback, under the request id the client got).
 """
 import http
 
+from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_serialization import jsonutils
 import webob
@@ -33,6 +34,14 @@ class ClientTimeout(TimeoutError):
     headers or body do not arrive within their deadline; a socket timeout,
     so that the server itself answers it while it reads headers.
     """
+
+
+def retry_after():
+    """Seconds a 503 tells the client to wait (``[api] retry_after``)."""
+    try:
+        return cfg.CONF.api.retry_after
+    except cfg.NoSuchOptError:
+        return 5
 
 
 def title(code):
@@ -99,8 +108,11 @@ def describe(exc, request=None):
         # .message, not str(): a remote exception's str() carries the
         # engine's traceback.
         message = getattr(exc, 'message', None) or str(exc)
-        if code >= 500:
-            LOG.warning('%s', message)
+        if code == 503:
+            # Logged once per outage where it is detected (rpcapi), not
+            # once per request.
+            LOG.debug('%s', message)
+            return code, message, {'Retry-After': str(retry_after())}
         return code, message, {}
     if isinstance(exc, ClientTimeout):
         return 408, ('The request body did not arrive in time ([api] '

@@ -145,6 +145,28 @@ class EngineUnavailable(FenixException):
     code = 503
 
 
+class DatabaseUnavailable(EngineUnavailable):
+    msg_fmt = ('The Fenix database cannot be reached right now; nothing '
+               'was changed. Try again later.')
+
+
+class RequestExpired(EngineUnavailable):
+    """The engine got the request after the API had given up on it (and
+    answered 503): it is not carried out."""
+    msg_fmt = ('The request %(method)s reached the engine after its '
+               'deadline; it was not carried out.')
+
+
+class IdempotencyKeyInUse(Conflict):
+    """Two creates with the same key at the same time: the other won."""
+    msg_fmt = 'A session was created with this Idempotency-Key meanwhile.'
+
+
+class IdempotencyConflict(Conflict):
+    msg_fmt = ('Idempotency-Key %(key)s was used before with another '
+               'request body; use a new key for a new request.')
+
+
 class WorkflowError(FenixException):
     """A workflow step failed; the session goes to MAINTENANCE_FAILED."""
     msg_fmt = '%(reason)s'

@@ -10,7 +10,10 @@ Two modes:
   manager object in the same process. Arguments and results still make a
   JSON round trip so both modes see exactly the same data.
 """
+import copy
+import functools
 import threading
+import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -19,6 +22,7 @@ from oslo_serialization import jsonutils
 
 from fenix.common import context as fenix_context
 from fenix.common import exception
+from fenix.common import transient
 
 LOG = logging.getLogger(__name__)
 
@@ -29,6 +33,16 @@ _TRANSPORT = None
 _NOTIFICATION_TRANSPORT = None
 # The manager serving calls in local mode (set by the all-in-one).
 _LOCAL_MANAGER = None
+
+# The context key carrying a request's deadline (seconds since the epoch):
+# the engine does not carry out a request it gets later (the API has
+# answered 503 by then). Engines and APIs are expected to keep their clocks
+# in step (NTP).
+DEADLINE_KEY = 'fenix_deadline'
+
+# The engine's database, as its RPC endpoint sees it (one log line per
+# outage).
+_ENDPOINT_DB = transient.OutageLog('Engine RPC: the database', LOG)
 
 
 def set_local_manager(manager):
@@ -120,10 +134,56 @@ class RequestContextSerializer(messaging.Serializer):
         return entity
 
     def serialize_context(self, ctxt):
-        return ctxt.to_dict()
+        values = ctxt.to_dict()
+        deadline = getattr(ctxt, DEADLINE_KEY, None)
+        if deadline is not None:
+            values[DEADLINE_KEY] = deadline
+        return values
 
     def deserialize_context(self, ctxt):
-        return fenix_context.RequestContext.from_dict(ctxt)
+        ctxt = dict(ctxt)
+        deadline = ctxt.pop(DEADLINE_KEY, None)
+        context = fenix_context.RequestContext.from_dict(ctxt)
+        setattr(context, DEADLINE_KEY, deadline)
+        return context
+
+
+def with_deadline(context, deadline):
+    """A copy of ``context`` that carries ``deadline`` to the engine."""
+    context = copy.copy(context)
+    setattr(context, DEADLINE_KEY, deadline)
+    return context
+
+
+def guarded(name, fn):
+    """What the engine's RPC endpoint runs for ``fn`` (the manager's
+    method ``name``):
+
+    * a request whose deadline passed is dropped (RequestExpired): the API
+      answered 503 for it already, it must not take effect later;
+    * the database being unreachable answers DatabaseUnavailable (503;
+      the API says "try again later"), logged once per outage rather than
+      with a traceback per request.
+    """
+    @functools.wraps(fn)
+    def call(ctxt, *args, **kwargs):
+        deadline = getattr(ctxt, DEADLINE_KEY, None)
+        if deadline is not None and time.time() > deadline:
+            LOG.info('Dropped %s: it arrived %.1f s after its deadline',
+                     name, time.time() - deadline)
+            raise exception.RequestExpired(method=name)
+        try:
+            result = fn(ctxt, *args, **kwargs)
+        except exception.FenixException:
+            raise
+        except Exception as e:
+            if not transient.is_transient_db(e):
+                raise
+            _ENDPOINT_DB.down('%s: %s' % (type(e).__name__, e))
+            raise exception.DatabaseUnavailable() from e
+        _ENDPOINT_DB.up()
+        return result
+    return call
 
 
 def get_server(target, endpoints, conf=None):
@@ -153,7 +213,7 @@ class LocalClient(object):
                 reason='no engine in this process')
         ctxt = fenix_context.RequestContext.from_dict(ctxt.to_dict())
         kwargs = jsonutils.loads(jsonutils.dumps(to_primitive(kwargs)))
-        result = getattr(manager, method)(ctxt, **kwargs)
+        result = guarded(method, getattr(manager, method))(ctxt, **kwargs)
         return jsonutils.loads(jsonutils.dumps(to_primitive(result)))
 
     def call(self, ctxt, method, **kwargs):
@@ -166,9 +226,11 @@ class LocalClient(object):
             LOG.exception('Local cast %s failed', method)
 
 
-def get_client(target, version_cap, timeout=None, conf=None):
+def get_client(target, version_cap, timeout=None, conf=None, retry=None):
+    """``retry``: how many times a message is tried again when the broker
+    cannot be reached (None: until it can; 0: not)."""
     if local_mode():
         return LocalClient(version_cap)
     return messaging.get_rpc_client(
         get_transport(conf), target, version_cap=version_cap,
-        serializer=RequestContextSerializer(), timeout=timeout)
+        serializer=RequestContextSerializer(), timeout=timeout, retry=retry)

@@ -62,6 +62,15 @@ OPTS = [
     cfg.IntOpt('max_request_header_size', default=65536, min=1024,
                help='Largest request line plus headers, in bytes: a longer '
                     'request line is 414, more headers 431.'),
+    cfg.IntOpt('rpc_publish_retries', default=2, min=0,
+               help='Times the API tries again to send a request when the '
+                    'message broker cannot be reached (with the transport\'s '
+                    'back-off) before it replies 503. The whole request is '
+                    'bounded by rpc_timeout in any case.'),
+    cfg.IntOpt('retry_after', default=5, min=1,
+               help='Seconds a 503 answer (engine, broker or database '
+                    'unreachable) tells the client to wait before it tries '
+                    'again (the Retry-After header).'),
 ]
 
 

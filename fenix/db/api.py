@@ -27,7 +27,9 @@ Concurrency:
   writer.
 """
 import contextlib
+import functools
 import threading
+import time
 
 from oslo_db import api as oslo_db_api
 from oslo_db import exception as db_exc
@@ -207,6 +209,31 @@ def _retry_on_duplicate(fn):
         retry_on_deadlock=True,
         exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry)
     )(fn)
+
+
+# Reads (idempotent) are tried again on a lost connection too, briefly:
+# a fail-over of a second or so goes unnoticed; a longer outage surfaces
+# as DBConnectionError (the engine answers "unavailable", a runner waits).
+# Inside a writing block a lost connection lost the whole transaction:
+# the caller decides.
+READ_RETRIES = 2
+READ_RETRY_INTERVAL = 0.2
+
+
+def _retry_read(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if in_transaction():
+            return fn(*args, **kwargs)
+        for attempt in range(READ_RETRIES + 1):
+            try:
+                return fn(*args, **kwargs)
+            except (db_exc.DBConnectionError, db_exc.DBDeadlock):
+                # Not logged here: the caller reports an outage once.
+                if attempt == READ_RETRIES:
+                    raise
+            time.sleep(READ_RETRY_INTERVAL * (attempt + 1))
+    return wrapper
 
 
 def get_engine():
@@ -414,11 +441,26 @@ def session_create(values):
             session.add_all(host_rows)
             session.add_all(plugin_rows)
             return _reloaded_one(session, row)
-    except db_exc.DBDuplicateEntry:
+    except db_exc.DBDuplicateEntry as e:
+        if 'idempotency_key' in (e.columns or []):
+            raise exception.IdempotencyKeyInUse()
         raise exception.Conflict(
             reason='maintenance session %s already exists' % session_id)
 
 
+@_retry_read
+def session_find_by_idempotency_key(key):
+    """The session (without its plan) created with ``key`` (see
+    ``Session.idempotency_key``), or None."""
+    columns = [c for c in models.Session.__table__.columns
+               if c.name != 'plan']
+    with _reader() as session:
+        row = session.execute(sa.select(*columns).where(
+            models.Session.idempotency_key == key)).first()
+    return None if row is None else dict(row._mapping)
+
+
+@_retry_read
 def session_get(session_id, with_plan=True):
     """The session's row. ``with_plan=False`` leaves out ``plan`` (the
     largest column: the whole nfv plan), for the many callers that only
@@ -436,6 +478,7 @@ def session_get(session_id, with_plan=True):
     return dict(row._mapping)
 
 
+@_retry_read
 def session_list():
     """Every session, oldest first."""
     with _reader() as session:
@@ -445,6 +488,7 @@ def session_list():
         ).scalars())
 
 
+@_retry_read
 def session_list_by_states(states, engine=None):
     """Sessions in one of ``states`` (run by ``engine`` if given)."""
     states = list(_as_tuple(states))
@@ -548,6 +592,7 @@ def _host_row(session, session_id, hostname):
     return row
 
 
+@_retry_read
 def hosts_get(session_id, type=None):
     """The hosts of a session (of one type if given), in insert order."""
     stmt = sa.select(models.Host).where(models.Host.session_id == session_id)
@@ -609,6 +654,7 @@ def _locking(for_update):
     return _writer() if for_update else _reader()
 
 
+@_retry_read
 def projects_get(session_id, for_update=False):
     """The projects of a session, in insert order.
 
@@ -728,6 +774,7 @@ def _instance_row(session, session_id, instance_id, for_update=False):
     return row
 
 
+@_retry_read
 def instances_get(session_id, project_id=None, host=None,
                   instance_ids=None):
     """Instances of a session (of a project, on a host, with these ids)."""
@@ -1287,6 +1334,7 @@ def event_add(session_id, kind, **values):
         return _reloaded_one(session, row)
 
 
+@_retry_read
 def events_get(session_id, since_id=None, limit=None):
     """The history of a session, in order.
 
@@ -1319,6 +1367,7 @@ def engine_heartbeat(host):
         return _reloaded_one(session, row)
 
 
+@_retry_read
 def engines_get():
     with _reader() as session:
         return _dicts(session.execute(

@@ -7,12 +7,14 @@ The manager validates what only the engine can know (plug-in names, session
 state, who owns a reply), writes every change to the database first, and
 then wakes the session's runner so that it acts at once.
 """
+import hashlib
 import threading
 import uuid
 
 from oslo_config import cfg
 from oslo_log import log as logging
 import oslo_messaging as messaging
+from oslo_serialization import jsonutils
 
 from fenix.common import exception
 from fenix.common import rpc
@@ -44,6 +46,7 @@ class EngineManager(object):
         self.host = host or CONF.engine.host
         self.notifier = notifier
         self._runners = {}
+        self._crashed = set()
         self._lock = threading.RLock()
 
     # --- runners ----------------------------------------------------------
@@ -62,6 +65,19 @@ class EngineManager(object):
         with self._lock:
             if self._runners.get(runner.session_id) is runner:
                 del self._runners[runner.session_id]
+                if not runner.ended and not runner.stopping:
+                    # Ended unexpectedly: the engine service starts it
+                    # again (EngineService.revive_runners).
+                    self._crashed.add(runner.session_id)
+
+    def take_crashed(self):
+        """Session ids whose runner ended unexpectedly since the last
+        call (and that no runner runs now)."""
+        with self._lock:
+            crashed = {sid for sid in self._crashed
+                       if sid not in self._runners}
+            self._crashed.clear()
+            return sorted(crashed)
 
     def running_sessions(self):
         with self._lock:
@@ -121,7 +137,45 @@ class EngineManager(object):
             runner.wake()
 
     # --- RPC: sessions ----------------------------------------------------
-    def create_session(self, context, values):
+    def create_session(self, context, values, idempotency_key=None):
+        """Create a session and start its runner.
+
+        ``idempotency_key`` (RPC 1.2; the client's ``Idempotency-Key``
+        header): a create of the same project with the same key answers
+        the session the first one created (with another body: 409), so a
+        client that retries after a time-out does not make a second one.
+        """
+        scoped = request_hash = None
+        if idempotency_key is not None:
+            scoped = _sha256('%s\n%s' % (context.project_id or '',
+                                         idempotency_key))
+            request_hash = _sha256(jsonutils.dumps(values, sort_keys=True))
+            first = self._created_with(scoped, request_hash,
+                                       idempotency_key)
+            if first is not None:
+                return first
+        try:
+            return self._create_session(context, values, scoped,
+                                        request_hash)
+        except exception.IdempotencyKeyInUse:
+            # Another create with the key won the race: its session.
+            first = self._created_with(scoped, request_hash,
+                                       idempotency_key)
+            if first is None:
+                raise
+            return first
+
+    def _created_with(self, scoped, request_hash, key):
+        first = db_api.session_find_by_idempotency_key(scoped)
+        if first is None:
+            return None
+        if first.get('request_hash') != request_hash:
+            raise exception.IdempotencyConflict(key=key)
+        LOG.info('Create with a known Idempotency-Key: session %s',
+                 first['session_id'])
+        return {'session_id': first['session_id']}
+
+    def _create_session(self, context, values, scoped, request_hash):
         workflow = values.get('workflow') or 'default'
         downloads = values.get('download') or []
         plugins.check_workflow(workflow, downloads)
@@ -163,6 +217,8 @@ class EngineManager(object):
                 'user_id': context.user_id,
                 'engine': self.host,
                 'action_plugins': plugin_rows,
+                'idempotency_key': scoped,
+                'request_hash': request_hash,
             })
             db_api.event_add(
                 session_id, st.EVENT_STATE, state=st.MAINTENANCE,
@@ -750,6 +806,10 @@ EXPOSED_METHODS = RPC_METHODS | ENGINE_TO_ENGINE_METHODS
 _PROBED = frozenset(['oslo_rpc_server_ping'])
 
 
+def _sha256(text):
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
 class RPCEndpoint(object):
     """What the RPC server dispatches to: the manager methods named in
     :data:`EXPOSED_METHODS` and nothing else (a call of any other name is
@@ -770,4 +830,4 @@ class RPCEndpoint(object):
             raise AttributeError(name)
         value = getattr(self._manager, name)
         return messaging.expected_exceptions(exception.FenixException)(
-            value)
+            rpc.guarded(name, value))

@@ -42,6 +42,7 @@ import time
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from fenix.common import transient
 from fenix.db import api as db_api
 
 CONF = cfg.CONF
@@ -92,6 +93,8 @@ class Dispatcher(object):
         self._unmarked = set()   # row ids sent, not marked sent yet
         self._retries = {}       # row id -> _Retry
         self._db_failures = 0
+        self._db_outage = transient.OutageLog(
+            'Outbox dispatcher: the database', LOG)
         # Seconds, for retry times (tests replace it).
         self.clock = time.monotonic
 
@@ -214,11 +217,16 @@ class Dispatcher(object):
                     with self._pass_lock:
                         self._mark_sent()
                 self._db_failures = 0
-            except Exception:  # noqa - keep the thread through DB hiccups
+                self._db_outage.up()
+            except Exception as e:  # noqa - keep the thread through DB hiccups
                 self._db_failures += 1
                 with self._state:
                     self._scan = True
-                LOG.exception('Outbox dispatcher pass failed')
+                if transient.is_transient_db(e):
+                    # One line per outage, not a traceback per pass.
+                    self._db_outage.down('%s: %s' % (type(e).__name__, e))
+                else:
+                    LOG.exception('Outbox dispatcher pass failed')
             if stopping:
                 return
 

@@ -6,13 +6,19 @@
 The API service uses this class, and only this class, to reach the engine.
 Every method returns plain JSON data (dicts, lists, strings).
 """
+import threading
+import time
+
 from oslo_config import cfg
+from oslo_log import log as logging
 import oslo_messaging as messaging
 
 from fenix.common import exception
 from fenix.common import rpc
+from fenix.common import transient
 
 CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
 
 # The version of the RPC API. The engine manager imports this constant so
 # both sides always agree.
@@ -27,44 +33,122 @@ CONF = cfg.CONF
 #         names);
 #         report_action_run takes the attempt it reports on;
 #         pause_session, resume_session, skip_host and retry_step.
-RPC_API_VERSION = '1.1'
+#   1.2 - create_session takes the client's idempotency_key.
+RPC_API_VERSION = '1.2'
 
 # Failures that mean "the engine cannot be reached" (HTTP 503).
 _UNREACHABLE = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
                 messaging.MessagingServerError,
                 messaging.exceptions.MessagingException)
 
+# Seconds before the API gives up that the engine must have started a
+# request; one it gets later is dropped (see rpc.guarded).
+DEADLINE_MARGIN = 1.0
+
+# The engine (and the broker and database behind it), as the API sees it:
+# one log line when it becomes unreachable, one when it is back.
+_OUTAGE = transient.OutageLog('The Fenix engine', LOG)
+
+
+def _transport_error(exc):
+    """True for a connection error of the messaging driver (socket,
+    kombu, py-amqp) that oslo.messaging let through."""
+    if isinstance(exc, (OSError, ConnectionError, EOFError)):
+        return True
+    module = type(exc).__module__ or ''
+    return module.split('.')[0] in ('kombu', 'amqp')
+
 
 class EngineAPI(object):
-    """Client side of the engine RPC API."""
+    """Client side of the engine RPC API.
+
+    Every call answers within ``[api] rpc_timeout`` seconds: the message
+    is published with a bounded number of tries (``[api]
+    rpc_publish_retries``), and whatever hangs beyond the time-out (a
+    broker that does not answer) is abandoned with EngineUnavailable.
+    The message carries a deadline: an engine that gets it later does not
+    carry it out.
+    """
 
     def __init__(self, timeout=None):
         target = messaging.Target(topic=CONF.engine.topic,
                                   version=RPC_API_VERSION)
+        self.timeout = timeout or CONF.api.rpc_timeout
         self.client = rpc.get_client(
-            target, version_cap=RPC_API_VERSION,
-            timeout=timeout or CONF.api.rpc_timeout)
+            target, version_cap=RPC_API_VERSION, timeout=self.timeout,
+            retry=CONF.api.rpc_publish_retries)
 
     def _call(self, context, method, version='1.0', **kwargs):
+        try:
+            result = self._send(context, method, version, kwargs)
+        except exception.EngineUnavailable as e:
+            _OUTAGE.down(e.message if hasattr(e, 'message') else str(e))
+            raise
+        _OUTAGE.up()
+        return result
+
+    def _send(self, context, method, version, kwargs):
         cctxt = self.client.prepare(version=version)
+        if rpc.local_mode():
+            return self._invoke(cctxt, context, method, kwargs)
+        started = time.time()
+        context = rpc.with_deadline(
+            context, started + max(0.0, self.timeout - DEADLINE_MARGIN))
+        outcome = {}
+        done = threading.Event()
+
+        def run():
+            try:
+                outcome['result'] = self._invoke(cctxt, context, method,
+                                                 kwargs)
+            except BaseException as e:  # noqa - handed to the caller
+                outcome['error'] = e
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name='rpc-%s' % method,
+                         daemon=True).start()
+        if not done.wait(self.timeout):
+            raise exception.EngineUnavailable(
+                reason='no answer within %s seconds (rpc_timeout)'
+                % self.timeout)
+        if 'error' in outcome:
+            raise outcome['error']
+        return outcome['result']
+
+    def _invoke(self, cctxt, context, method, kwargs):
         try:
             return cctxt.call(context, method, **kwargs)
         except exception.FenixException:
             raise
         except messaging.RemoteError as e:
+            if e.exc_type in transient.DB_ERROR_NAMES:
+                # An engine that does not map them itself.
+                raise exception.DatabaseUnavailable()
             # An unexpected engine error; never let it look like a 200.
             raise exception.FenixException(
                 'Engine error %s: %s' % (e.exc_type, e.value))
         except _UNREACHABLE as e:
             raise exception.EngineUnavailable(reason=str(e) or
                                               type(e).__name__)
+        except Exception as e:
+            if not _transport_error(e):
+                raise
+            # The driver's own connection errors (the broker went away
+            # under a bounded publish): the engine cannot be reached.
+            raise exception.EngineUnavailable(reason='%s: %s' % (
+                type(e).__name__, e))
 
     def ping(self, context):
         return self._call(context, 'ping')
 
     # --- sessions ---------------------------------------------------------
-    def create_session(self, context, values):
-        return self._call(context, 'create_session', values=values)
+    def create_session(self, context, values, idempotency_key=None):
+        if idempotency_key is None:
+            # Understood by an engine of any version.
+            return self._call(context, 'create_session', values=values)
+        return self._call(context, 'create_session', version='1.2',
+                          values=values, idempotency_key=idempotency_key)
 
     def list_sessions(self, context):
         return self._call(context, 'list_sessions')

@@ -23,6 +23,7 @@ from oslo_log import log as logging
 from fenix.common import exception
 from fenix.common import state_machine
 from fenix.common import states as st
+from fenix.common import transient
 from fenix.db import api as db_api
 from fenix.workflow import base as workflow_base
 from fenix.workflow import download
@@ -68,6 +69,10 @@ class SessionRunner(object):
             target=self._run, name='session-%s' % session_id[:8],
             daemon=True)
         self.workflow = None
+        # True once the run ended as it should (final state recorded,
+        # session gone, stopped); a thread that ends without it ended
+        # unexpectedly and the engine starts the session again.
+        self.ended = False
 
     # --- control from the engine -----------------------------------------
     def start(self):
@@ -181,26 +186,78 @@ class SessionRunner(object):
     # --- the loop ---------------------------------------------------------
     def _run(self):
         try:
-            session = db_api.session_get(self.session_id)
-            try:
-                cls = self._workflow_class(session)
-            except Exception as e:
-                self._fail(session['state'], e)
-                return
-            self.workflow = cls(self.session_id, self, self.notifier)
-            self._loop()
+            self._run_until_done()
         except SessionStopped as e:
             LOG.info('Session %s stopped (%s)', self.session_id, e.reason)
+            self.ended = True
             if e.reason == STOP_DELETE and self.workflow is not None:
                 self._safe_cleanup('session deleted')
-        except exception.SessionNotFound:
-            LOG.info('Session %s is gone', self.session_id)
-        except Exception as e:  # noqa - never let a session thread die mute
+        except Exception:  # noqa - never let a session thread die mute
+            # Only what _fail itself could not record ends up here: the
+            # engine starts the runner again (see EngineManager).
             LOG.exception('Session %s runner crashed', self.session_id)
-            self._fail(None, e)
         finally:
             if self._on_exit:
                 self._on_exit(self)
+
+    def _run_until_done(self):
+        """Run the session to its end. The database going away never ends
+        it: the runner waits for it and goes on where the session stood
+        (as a restarted engine would)."""
+        while True:
+            try:
+                self._start_and_loop()
+                self.ended = True
+                return
+            except SessionStopped:
+                raise
+            except exception.SessionNotFound:
+                LOG.info('Session %s is gone', self.session_id)
+                self.ended = True
+                return
+            except Exception as e:  # noqa
+                if transient.is_transient_db(e):
+                    self._await_db(e)
+                    continue
+                LOG.exception('Session %s runner hit an unexpected error',
+                              self.session_id)
+                self._fail(None, e)
+                self.ended = True
+                return
+
+    def _start_and_loop(self):
+        session = db_api.session_get(self.session_id)
+        if self.workflow is None:
+            try:
+                cls = self._workflow_class(session)
+            except Exception as e:
+                if transient.is_transient_db(e):
+                    raise
+                self._fail(session['state'], e)
+                return
+            self.workflow = cls(self.session_id, self, self.notifier)
+        self._loop()
+
+    def _await_db(self, error):
+        """Wait (bounded back-off, stoppable) until the database answers
+        again. One log line when the wait starts, one when it ends."""
+        LOG.warning('Session %s waits for the database (%s: %s); it goes '
+                    'on where it stood once the database is back',
+                    self.session_id, type(error).__name__, error)
+        self.control_changed()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.wait(transient.backoff(attempt))
+            try:
+                db_api.ping()
+            except Exception as e:  # noqa
+                if not transient.is_transient_db(e):
+                    raise
+                continue
+            LOG.info('Session %s: the database is back after %d tries; '
+                     'going on', self.session_id, attempt)
+            return
 
     def _workflow_class(self, session):
         """Fetch the session's downloads (before anything is touched; a
@@ -264,6 +321,10 @@ class SessionRunner(object):
                 self._pause(state)
                 continue
             except Exception as e:
+                if transient.is_transient_db(e):
+                    # Not the step's failure: wait for the database and run
+                    # the step's handler again (see _run_until_done).
+                    raise
                 LOG.warning('Session %s failed in %s: %s', self.session_id,
                             state, e, exc_info=not isinstance(
                                 e, exception.FenixException))
@@ -338,6 +399,21 @@ class SessionRunner(object):
         self.notifier.session_event(self.session_id, state, percent, owner)
 
     def _fail(self, state, error):
+        """Record the session MAINTENANCE_FAILED (after the workflow's
+        cleanup). When the database is away meanwhile, wait for it and
+        record it then: the failure is never lost and the thread never
+        dies of it."""
+        while True:
+            try:
+                return self._record_failure(state, error)
+            except SessionStopped:
+                raise
+            except Exception as e:  # noqa
+                if not transient.is_transient_db(e):
+                    raise
+                self._await_db(e)
+
+    def _record_failure(self, state, error):
         reason = str(error) or type(error).__name__
         try:
             current = db_api.session_get(self.session_id, with_plan=False)
@@ -360,6 +436,10 @@ class SessionRunner(object):
         try:
             self.workflow.cleanup(why)
         except Exception as e:  # noqa
+            if transient.is_transient_db(e):
+                # Not done: the caller waits for the database and does it
+                # again (hosts are never left disabled).
+                raise
             LOG.exception('Cleanup of session %s failed', self.session_id)
             try:
                 db_api.event_add(self.session_id, st.EVENT_ERROR,

@@ -21,6 +21,7 @@ from fenix.common import publisher as fenix_publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.common import timeutils
+from fenix.common import transient
 from fenix.db import api as db_api
 from fenix.engine import manager as engine_manager
 from fenix.engine import outbox
@@ -28,6 +29,10 @@ from fenix.engine import rpcapi
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
+
+# Times the engine starts again the runner of one session that ended
+# unexpectedly (then it logs an error and leaves it to an engine restart).
+MAX_RUNNER_RESTARTS = 5
 
 
 class EngineService(object):
@@ -43,6 +48,9 @@ class EngineService(object):
         self._server = None
         self._stop = threading.Event()
         self._heartbeat = None
+        self._revivals = {}
+        self._db_outage = transient.OutageLog(
+            'Engine %s heartbeat: the database' % self.host, LOG)
 
     def start(self):
         self.dispatcher = outbox.Dispatcher(
@@ -118,13 +126,41 @@ class EngineService(object):
                             'from engine %s', pending['session_id'], owner)
                 self.dispatcher.hold(pending['session_id'])
 
+    def revive_runners(self):
+        """Start again the runners of this engine that ended unexpectedly
+        (a bug, not a stop or the end of the session): at most
+        :data:`MAX_RUNNER_RESTARTS` times per session, each logged."""
+        for sid in self.manager.take_crashed():
+            count = self._revivals.get(sid, 0) + 1
+            self._revivals[sid] = count
+            if count > MAX_RUNNER_RESTARTS:
+                if count == MAX_RUNNER_RESTARTS + 1:
+                    LOG.error('The runner of session %s ended unexpectedly '
+                              '%d times; not started again (restart the '
+                              'engine to resume it)', sid,
+                              MAX_RUNNER_RESTARTS + 1)
+                continue
+            LOG.warning('The runner of session %s ended unexpectedly; '
+                        'starting it again (%d of at most %d)', sid, count,
+                        MAX_RUNNER_RESTARTS)
+            self.manager.start_runner(sid)
+
     def _heartbeat_loop(self):
         while not self._stop.wait(CONF.engine.heartbeat_interval):
             try:
+                self.revive_runners()
+            except Exception:  # noqa - a bug here must not stop the beat
+                LOG.exception('Restarting runners failed')
+            try:
                 db_api.engine_heartbeat(self.host)
                 self.take_over()
-            except Exception:  # noqa - keep beating through DB hiccups
-                LOG.exception('Heartbeat failed')
+            except Exception as e:  # noqa - keep beating through DB hiccups
+                if transient.is_transient_db(e):
+                    self._db_outage.down('%s: %s' % (type(e).__name__, e))
+                else:
+                    LOG.exception('Heartbeat failed')
+            else:
+                self._db_outage.up()
 
     def stop(self, timeout=10):
         self._stop.set()

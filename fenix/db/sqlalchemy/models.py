@@ -51,6 +51,8 @@ def _session_fk():
 class Session(Base, FenixBase):
     """One maintenance session and where its state machine stands."""
     __tablename__ = 'sessions'
+    __table_args__ = (sa.UniqueConstraint(
+        'idempotency_key', name='uniq_sessions0idempotency_key'),)
 
     session_id = sa.Column(sa.String(36), primary_key=True)
     state = sa.Column(sa.String(32), nullable=False)
@@ -85,6 +87,11 @@ class Session(Base, FenixBase):
     # plan, so that the ETA of GET /v1/maintenance/{id} does not read the
     # whole plan.
     estimate = sa.Column(_json_dict())
+    # sha256 of the creating project and the create's Idempotency-Key
+    # header, and of the create's body: a create sent again with the same
+    # key gets this session (another body: 409).
+    idempotency_key = sa.Column(sa.String(64))
+    request_hash = sa.Column(sa.String(64))
 
 
 class Host(Base, FenixBase):

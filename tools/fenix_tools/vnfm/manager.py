@@ -19,6 +19,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 import uuid
 
 from fenix_tools import common
@@ -50,6 +51,15 @@ _FINAL_HTTP = (400, 401, 403, 404, 409, 413)
 # Fenix's answer to a reply that does not answer the current event (or a
 # repeat of one already applied).
 _CONFLICT = 409
+# Fenix cannot answer right now (engine, broker or database away; or no
+# connection at all, status None): tried again, never taken as an answer.
+_UNAVAILABLE_HTTP = (502, 503, 504)
+# Seconds a call without a deadline of its own (a constraint update, a
+# read or reply when reply_at is not honoured) keeps being tried through
+# an outage.
+OUTAGE_PATIENCE = 300
+# Longest pause between two tries through an outage.
+OUTAGE_RETRY_MAX = 5
 # Events whose instances are moved: the checker watches that each move
 # waits for the answer.
 MOVE_EVENTS = (PREPARE_MAINTENANCE, PLANNED_MAINTENANCE)
@@ -532,6 +542,48 @@ class SampleVNFM(object):
                 'resource_mitigation': self.app.resource_mitigation,
                 'lead_time': self.app.lead_time}
 
+    def _through_outage(self, what, call, left=None):
+        """``call()``, tried again while Fenix answers 'unavailable' (503,
+        no connection) and ``left()`` (seconds; None: OUTAGE_PATIENCE from
+        now) says there is time. Any other error is raised at once; the
+        last 'unavailable' one when the time is up or the VNFM stops."""
+        started = time.monotonic()
+        if left is None:
+            def left():
+                return OUTAGE_PATIENCE - (time.monotonic() - started)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = call()
+            except common.FenixError as e:
+                if not unavailable(e):
+                    raise
+                pause = min(OUTAGE_RETRY_MAX,
+                            self.behaviour.retry_interval * attempt)
+                remaining = left()
+                if remaining is not None and remaining <= pause:
+                    raise
+                if attempt == 1:
+                    self.actions.add(action='fenix_unavailable', what=what,
+                                     error=str(e))
+                if self._stop.wait(pause):
+                    raise
+                continue
+            if attempt > 1:
+                self.actions.add(action='fenix_available', what=what,
+                                 attempts=attempt)
+            return result
+
+    def _reply_time_left(self, event):
+        """Seconds left to answer ``event`` (None: not bounded by it)."""
+        if not self.behaviour.honour_reply_at:
+            return None
+        left = _seconds_until(event.reply_at)
+        if left is None:
+            return None
+        return left - self.behaviour.reply_margin
+
     def register_constraints(self):
         """PUT every group and instance constraint (idempotent)."""
         with self._lock:
@@ -543,7 +595,9 @@ class SampleVNFM(object):
         ok = True
         for body in bodies:
             try:
-                self.fenix.put_instance_group(body)
+                self._through_outage(
+                    'register group', lambda b=body:
+                    self.fenix.put_instance_group(b))
                 self._registered_groups.add(body['group_id'])
             except common.FenixError as e:
                 ok = False
@@ -555,7 +609,8 @@ class SampleVNFM(object):
 
     def _put_instance_constraint(self, body):
         try:
-            self.fenix.put_instance(body)
+            self._through_outage('register instance',
+                                 lambda: self.fenix.put_instance(body))
             self._registered_instances.add(body['instance_id'])
             return True
         except common.FenixError as e:
@@ -565,7 +620,8 @@ class SampleVNFM(object):
 
     def _delete_instance_constraint(self, sid):
         try:
-            self.fenix.delete_instance(sid)
+            self._through_outage('unregister instance',
+                                 lambda: self.fenix.delete_instance(sid))
         except common.FenixError as e:
             if e.status != 404:
                 self._error('unregister instance %s: %s' % (sid, e))
@@ -720,14 +776,17 @@ class SampleVNFM(object):
             return set(self._servers)
 
     def _affected(self, event):
-        """The instance ids an event is about."""
+        """The instance ids an event is about (read through an outage of
+        Fenix until the event's reply_at)."""
         if event.per_instance:
             return [str(i) for i in event.instance_ids]
         url = event.instances_url
         if not url:
             raise VNFMError('event has no instance list nor URL: %r'
                             % (event.instance_ids,))
-        data = self.fenix.get(url) or {}
+        data = self._through_outage(
+            'read the instances', lambda: self.fenix.get(url),
+            left=lambda: self._reply_time_left(event)) or {}
         ids = data.get('instance_ids') if isinstance(data, dict) else data
         if not isinstance(ids, list):
             raise VNFMError('%s did not give an instance_ids list' % url)
@@ -739,7 +798,16 @@ class SampleVNFM(object):
             return self._reply(event, {'state': nack(state)})
         try:
             ids = self._affected(event)
-        except (VNFMError, common.FenixError) as e:
+        except common.FenixError as e:
+            if unavailable(e):
+                # Fenix is away until the deadline: no answer at all is
+                # what it gets (it decides), never a NACK.
+                self._error('MAINTENANCE: Fenix unavailable until the '
+                            'deadline; not answered: %s' % e)
+                return None
+            self._error('MAINTENANCE: cannot read the instances: %s' % e)
+            return self._reply(event, {'state': nack(state)})
+        except VNFMError as e:
             self._error('MAINTENANCE: cannot read the instances: %s' % e)
             return self._reply(event, {'state': nack(state)})
         unknown = sorted(set(ids) - self.own_ids())
@@ -833,7 +901,14 @@ class SampleVNFM(object):
             return self._reply(event, {'state': nack(state)})
         try:
             ids = self._affected(event)
-        except (VNFMError, common.FenixError) as e:
+        except common.FenixError as e:
+            if unavailable(e):
+                self._error('%s: Fenix unavailable until the deadline; '
+                            'not answered: %s' % (state, e))
+                return None
+            self._error('%s: cannot read the instances: %s' % (state, e))
+            return self._reply(event, {'state': nack(state)})
+        except VNFMError as e:
             self._error('%s: cannot read the instances: %s' % (state, e))
             return self._reply(event, {'state': nack(state)})
         if not event.per_instance:
@@ -956,8 +1031,12 @@ class SampleVNFM(object):
                 record['error'] = 'stopped'
                 return self.replies.add(**record)
         self.reply_order.reply_started(event.key)
-        for attempt in range(1, behaviour.reply_retries + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             record['attempts'] = attempt
+            away = False
             try:
                 self.fenix.put(url, body)
                 record['ok'] = True
@@ -976,6 +1055,20 @@ class SampleVNFM(object):
                     break
                 if e.status in _FINAL_HTTP:
                     break
+                # Fenix unavailable (503, no connection): tried again
+                # until reply_at, beyond reply_retries; the engine drops
+                # a request it answered 503 for, so the reply is applied
+                # once, by the try that gets a 200 (or was already taken:
+                # 409 "already answered" above).
+                away = unavailable(e)
+            if away:
+                record['outage'] = True
+                if not behaviour.honour_reply_at or \
+                        event.reply_at is None:
+                    if time.monotonic() - started > OUTAGE_PATIENCE:
+                        break
+            elif attempt >= behaviour.reply_retries:
+                break
             left = _seconds_until(event.reply_at)
             if behaviour.honour_reply_at and left is not None and \
                     left <= behaviour.retry_interval:
@@ -1118,6 +1211,11 @@ def _iso(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     return value
+
+
+def unavailable(error):
+    """True when a FenixError says Fenix cannot answer *right now*."""
+    return error.status is None or error.status in _UNAVAILABLE_HTTP
 
 
 def _seconds_until(when):

@@ -11,6 +11,8 @@ session (``.../pause``) is also a valid project id of the project routes
 ``/v1/maintenance/{session_id}/{project_id}``, while nothing else answers
 ``POST`` on the session itself.
 """
+import pecan
+
 from fenix.api.controllers import base
 from fenix.api.controllers.v1 import project
 from fenix.api import validation as v
@@ -20,6 +22,11 @@ from fenix.common.policies import maintenance as pol
 from fenix.common import state_machine
 from fenix.common import states
 from fenix.common import timeutils
+
+# A create sent again with the same key (and body) answers the session
+# the first one created (see EngineManager.create_session).
+IDEMPOTENCY_HEADER = 'Idempotency-Key'
+IDEMPOTENCY_KEY_MAX = 255
 
 NAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 URL_PATTERN = r'^[A-Za-z][A-Za-z0-9+.-]*://\S+$'
@@ -153,6 +160,21 @@ def normalize_create(values):
     return values
 
 
+def idempotency_key():
+    """The create's ``Idempotency-Key`` header (None without one): 1 to
+    :data:`IDEMPOTENCY_KEY_MAX` printable ASCII characters, no spaces."""
+    key = pecan.request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX or \
+            any(not 32 < ord(c) < 127 for c in key):
+        raise exception.Invalid(
+            reason='the %s header must be 1 to %d printable ASCII '
+                   'characters without spaces' % (IDEMPOTENCY_HEADER,
+                                                  IDEMPOTENCY_KEY_MAX))
+    return key
+
+
 class MaintenanceCollection(base.Resource):
     """``/v1/maintenance``"""
 
@@ -168,7 +190,12 @@ class MaintenanceCollection(base.Resource):
     def post(self):
         base.authorize(pol.CREATE)
         values = normalize_create(base.body(CREATE_SCHEMA))
-        result = base.engine().create_session(base.context(), values)
+        key = idempotency_key()
+        if key is None:
+            result = base.engine().create_session(base.context(), values)
+        else:
+            result = base.engine().create_session(base.context(), values,
+                                                  idempotency_key=key)
         if isinstance(result, str):
             result = {'session_id': result}
         return result

@@ -76,8 +76,10 @@ class FakeEngineAPI(object):
         return {'engine': 'fake-engine', 'sessions': len(self.sessions),
                 'database': getattr(self, 'database', 'ok')}
 
-    def create_session(self, context, values):
-        self._record('create_session', context, values=values)
+    def create_session(self, context, values, idempotency_key=None):
+        extra = ({} if idempotency_key is None
+                 else {'idempotency_key': idempotency_key})
+        self._record('create_session', context, values=values, **extra)
         session_id = self.add_session()
         self.sessions[session_id]['values'] = copy.deepcopy(values)
         return {'session_id': session_id}

@@ -1350,3 +1350,21 @@ class DBAPITests:
         self.assertEqual(sorted(results), [e['id'] for e in events])
         self.assertEqual({str(i) for i in range(THREADS)},
                          {e['message'] for e in events})
+
+    # --- idempotency keys and outages (outage11) ---------------------------
+    def test_idempotency_key_is_unique(self):
+        first = db_api.session_create({'idempotency_key': 'k' * 64,
+                                       'request_hash': 'h' * 64})
+        self.assertEqual(first['session_id'], db_api.
+                         session_find_by_idempotency_key('k' * 64)[
+                             'session_id'])
+        self.assertIsNone(db_api.session_find_by_idempotency_key('x' * 64))
+        self.assertRaises(exception.IdempotencyKeyInUse,
+                          db_api.session_create,
+                          {'idempotency_key': 'k' * 64})
+        # Without a key (NULL) any number of sessions.
+        db_api.session_create({})
+        db_api.session_create({})
+
+    def test_ping(self):
+        self.assertIsNone(db_api.ping())

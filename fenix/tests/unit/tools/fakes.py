@@ -77,6 +77,9 @@ class FakeFenix(object):
         self.fail_replies = 0
         self.refuse_repeats = False
         self.lose_answers = 0
+        # That many calls (reads of a project, constraint PUT/DELETE,
+        # replies) are answered 503 as Fenix does through an outage.
+        self.outage = 0
         self._answered = set()
         self.next_session_id = None
         self._detail_index = {}
@@ -119,9 +122,23 @@ class FakeFenix(object):
             self.calls.append((request.method, request.path,
                                request.json(), dict(request.headers)))
 
+    def _away(self):
+        """True (and one less) while an outage is on."""
+        with self.lock:
+            if self.outage > 0:
+                self.outage -= 1
+                return True
+            return False
+
+    UNAVAILABLE = (503, {'error': {
+        'code': 503, 'title': 'Service Unavailable',
+        'message': 'The Fenix database cannot be reached right now'}})
+
     def _putter(self, store):
         def put(request):
             self._log(request)
+            if self._away():
+                return self.UNAVAILABLE
             store[request.match.group('id')] = request.json()
             return 200, request.json()
         return put
@@ -129,6 +146,8 @@ class FakeFenix(object):
     def _deleter(self, store):
         def delete(request):
             self._log(request)
+            if self._away():
+                return self.UNAVAILABLE
             if store.pop(request.match.group('id'), None) is None:
                 return 404, {'error': 'not found'}
             return 204, None
@@ -142,6 +161,8 @@ class FakeFenix(object):
 
     def _project_get(self, request):
         self._log(request)
+        if self._away():
+            return self.UNAVAILABLE
         key = (request.match.group('sid'), request.match.group('pid'))
         if key not in self.affected:
             return 404, {'error': 'unknown session or project'}
@@ -149,6 +170,8 @@ class FakeFenix(object):
 
     def _reply(self, request):
         self._log(request)
+        if self._away():
+            return self.UNAVAILABLE
         if self.fail_replies > 0:
             self.fail_replies -= 1
             return 503, {'error': 'engine unreachable'}

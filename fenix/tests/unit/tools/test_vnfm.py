@@ -545,6 +545,53 @@ class TestNoSwitchOver(VNFMTestCase):
             self.assertIsNotNone(v['until'])
 
 
+class TestThroughFenixOutage(VNFMTestCase):
+    """Fenix answering 503 (engine, broker or database away) is waited
+    out until reply_at: never a NACK, a reply applied once."""
+
+    behaviour = app_mod.Behaviour(retry_interval=0.05, reply_retries=2)
+
+    def test_reading_the_instances_waits_for_fenix(self):
+        self.affect(self.ids())
+        self.fenix.outage = 4
+        self.send(self.payload('MAINTENANCE'))
+        self.assertEqual([{'state': 'ACK_MAINTENANCE'}],
+                         self.reply_bodies())
+        self.assertEqual(0, self.fenix.outage)
+
+    def test_a_reply_is_tried_beyond_its_retries_until_it_lands(self):
+        self.affect(self.ids())
+        self.fenix.fail_replies = 6
+        self.send(self.payload('MAINTENANCE'))
+        # Taken once, after 6 refusals (reply_retries is 2).
+        self.assertEqual([{'state': 'ACK_MAINTENANCE'}],
+                         self.reply_bodies())
+        reply = self.vnfm.replies.list()[0]
+        self.assertTrue(reply['ok'])
+        self.assertEqual(7, reply['attempts'])
+        self.assertTrue(reply['outage'])
+
+    def test_fenix_away_until_the_deadline_gets_no_nack(self):
+        self.affect(self.ids())
+        self.fenix.outage = 10 ** 6
+        self.send(self.payload('MAINTENANCE', reply_in=2))
+        self.fenix.outage = 0
+        self.assertEqual([], self.reply_bodies())
+        self.assertIn('unavailable', self.vnfm.errors.list()[-1]['message'])
+
+    def test_constraint_updates_wait_for_fenix(self):
+        victims = [self.by_name('seed004-nonha-3'),
+                   self.by_name('seed004-nonha-2')]
+        self.fenix.outage = 3
+        self.send(self.payload('SCALE_IN'))
+        self.assertEqual([{'state': 'ACK_SCALE_IN'}], self.reply_bodies())
+        for sid in victims:
+            self.assertNotIn(sid, self.fenix.instances)
+        self.assertEqual(set(self.ids()), set(self.fenix.instances))
+        self.assertEqual([], [e for e in self.vnfm.errors.list()
+                              if 'register' in e['message']])
+
+
 class TestStartFailure(base.TestCase):
 
     def test_cleans_up_and_raises(self):
