@@ -221,8 +221,16 @@ class HostAgent(object):
         self.thread.join(5)
 
     def _report(self, sid, host):
-        self.client.put('/v1/action_plugin_run/%s/%s/%s'
-                        % (sid, self.plugin, host), {'state': 'DONE'})
+        # On a busy engine the plug-in run may start after ``delay``: its
+        # row does not exist yet (404); report again until it does.
+        deadline = time.monotonic() + 120
+        while not self.stop_event.is_set():
+            r = self.client.put('/v1/action_plugin_run/%s/%s/%s'
+                                % (sid, self.plugin, host),
+                                {'state': 'DONE'})
+            if r.status_code != 404 or time.monotonic() > deadline:
+                return
+            self.stop_event.wait(0.2)
 
     def _run(self):
         since = 0
