@@ -331,12 +331,14 @@ class _ServerWatch(object):
             except Exception as e:  # noqa - waiters read by themselves
                 LOG.warning('%s', e)
                 raw = []
+            # One Nova writes one format: the newest by text, parsed once.
+            newest = _updated({'updated': max(
+                (str(item.get('updated') or '') for item in raw),
+                default='')})
             with self.cond:
+                if newest is not None and newest > self.since:
+                    self.since = newest
                 for item in raw:
-                    updated = _updated(item)
-                    if updated is not None and (self.since is None or
-                                                updated > self.since):
-                        self.since = updated
                     entry = self.entries.get(item.get('id'))
                     if entry is not None and entry[2] < number:
                         entry[1] = item
