@@ -239,14 +239,16 @@ class _ServerWatch(object):
     def __init__(self, cloud):
         self.cloud = cloud
         self.cond = threading.Condition()
-        self.entries = {}       # server id -> [waiters, raw, listing]
+        # server id -> [waiters, raw, listing, when its wait began]
+        self.entries = {}
         self.started = 0        # listings started (each one's number)
         self.since = None       # newest ``updated`` seen (naive UTC)
         self.thread = None
 
     def add(self, server_id):
         with self.cond:
-            entry = self.entries.setdefault(server_id, [0, None, -1])
+            entry = self.entries.setdefault(
+                server_id, [0, None, -1, time.monotonic()])
             entry[0] += 1
             self._start()
             self.cond.notify_all()
@@ -315,7 +317,11 @@ class _ServerWatch(object):
                         self.thread = None
                         return
                 since = self.since
-            interval = cloud._wf.nova_poll_interval
+                # As often as the youngest move asks (Cloud._poll_interval:
+                # long moves are read less often).
+                base = cloud._wf.nova_poll_interval
+                interval = min([cloud._poll_interval(e[3], base)
+                                for e in self.entries.values()] or [base])
             with self.cond:
                 self.started += 1
                 number = self.started
