@@ -12,11 +12,13 @@ configuration (tests, a reloaded config file) gets a fresh session.
 Only :mod:`fenix.common.cloud` should use this module; workflows talk to
 OpenStack through :class:`fenix.common.cloud.Cloud`.
 """
+import contextlib
 import threading
 
 from aodhclient import client as aodh_client_mod
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
+from novaclient import base as nova_base
 from novaclient import client as nova_client_mod
 
 from fenix.common import exception
@@ -116,10 +118,30 @@ def nova_client(version, session=None, conf=None):
     """
     session = session or get_session(conf)
     opts = endpoint_options(conf)
-    return nova_client_mod.Client(version, session=session,
-                                  endpoint_type=opts['interface'],
-                                  region_name=opts['region_name'],
-                                  service_type=COMPUTE_SERVICE_TYPE)
+    client = nova_client_mod.Client(version, session=session,
+                                    endpoint_type=opts['interface'],
+                                    region_name=opts['region_name'],
+                                    service_type=COMPUTE_SERVICE_TYPE)
+    _no_completion_cache(client)
+    return client
+
+
+@contextlib.contextmanager
+def _no_cache(*_args, **_kwargs):
+    yield
+
+
+def _no_completion_cache(client):
+    """No shell completion cache in a service.
+
+    novaclient's managers keep a bash-completion cache: every ``get`` and
+    ``list`` opens a file under ``~/.novaclient`` and holds one lock shared
+    by every manager of the process for the whole request, so the threads
+    of an engine (moves in flight) would read Nova one at a time.
+    """
+    for manager in vars(client).values():
+        if isinstance(manager, nova_base.Manager):
+            manager.completion_cache = _no_cache
 
 
 def aodh_client(session=None, conf=None):

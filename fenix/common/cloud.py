@@ -40,6 +40,7 @@ Calls whose shape depends on the version pick the right form:
   both keys are always returned.
 """
 import contextlib
+import datetime
 import fnmatch
 import logging
 import threading
@@ -89,6 +90,19 @@ ALARM_PAGE_SIZE = 1000
 
 # Consecutive failed reads of Nova a wait tolerates before giving up.
 MAX_READ_ERRORS = 3
+
+# Moves in flight are watched with one server listing for all of them
+# (:class:`_ServerWatch`): ``changes-since`` the newest ``updated`` Nova
+# showed, minus this many seconds (Nova keeps ``updated_at`` to the second,
+# and a change committed while a listing ran may be older than the newest
+# one that listing showed).
+CHANGES_SINCE_MARGIN = 2.0
+# A watched server that no listing showed for this many seconds is read by
+# itself (a deleted server drops out of the listings; a long move changes
+# nothing for a while).
+WATCH_FALLBACK = 2.0
+# Seconds the listing thread lingers with nothing to watch before it ends.
+WATCH_LINGER = 5.0
 
 
 def normalize_kind(kind):
@@ -182,6 +196,167 @@ def judge_move(kind, source_host, server, migrations, confirmed=False,
     return 'wait', ''
 
 
+def _verifying(server, kind):
+    """A cold migration waits in VERIFY_RESIZE (its record is 'finished'):
+    it is confirmed without reading the records."""
+    if kind != COLD or server is None:
+        return False
+    return ((server.get('status') or '').upper() == 'VERIFY_RESIZE' or
+            (server.get('OS-EXT-STS:vm_state') or '').lower() == 'resized')
+
+
+def _updated(raw):
+    """The ``updated`` time of a Nova server (naive UTC), or None."""
+    text = (raw or {}).get('updated')
+    if not text:
+        return None
+    text = str(text).replace('Z', '').replace(' ', 'T')
+    text = text.split('+')[0]
+    for fmt in ('%Y-%m-%dT%H:%M:%S.%f', '%Y-%m-%dT%H:%M:%S'):
+        try:
+            return datetime.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+class _ServerWatch(object):
+    """Nova's view of the servers being moved, read for all of them at
+    once.
+
+    Every move in flight (:meth:`Cloud.wait_for_move`) registers its
+    server; one thread lists ``GET /servers/detail?all_tenants=True&
+    changes-since=<newest updated seen - CHANGES_SINCE_MARGIN>`` every
+    ``[workflow] nova_poll_interval`` seconds while any is registered,
+    keeps the latest view of each registered server and wakes its waiter
+    when it changed. Nova thus sees one request per poll interval for all
+    moves, not one per move. A waiter reads its server by itself before
+    the first listing (which needs a ``changes-since`` marker from Nova's
+    own clock) and when no listing showed it for ``WATCH_FALLBACK``
+    seconds.
+    """
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.cond = threading.Condition()
+        # server id -> [waiters, raw, listing, when its wait began]
+        self.entries = {}
+        self.started = 0        # listings started (each one's number)
+        self.since = None       # newest ``updated`` seen (naive UTC)
+        self.thread = None
+
+    def add(self, server_id):
+        with self.cond:
+            entry = self.entries.setdefault(
+                server_id, [0, None, -1, time.monotonic()])
+            entry[0] += 1
+            self._start()
+            self.cond.notify_all()
+
+    def _start(self):
+        # Called with the lock held: listings need a marker.
+        if self.thread is None and self.since is not None:
+            self.thread = threading.Thread(
+                target=self._run, name='nova-server-watch', daemon=True)
+            self.thread.start()
+
+    def remove(self, server_id):
+        with self.cond:
+            entry = self.entries.get(server_id)
+            if entry is not None:
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    del self.entries[server_id]
+
+    def seen(self, raw):
+        """A server read by other means: its ``updated`` moves the
+        marker (the listings start from Nova's clock)."""
+        updated = _updated(raw)
+        if updated is None:
+            return
+        with self.cond:
+            if self.since is None or updated > self.since:
+                self.since = updated
+            if self.entries:
+                self._start()
+
+    def ready(self):
+        """Listings run (a marker is known)."""
+        return self.since is not None
+
+    def latest(self, server_id, after):
+        """``(raw, listing)`` of the server as the latest listing started
+        after listing number ``after`` showed it, or None."""
+        with self.cond:
+            entry = self.entries.get(server_id)
+            if entry is None or entry[2] <= after:
+                return None
+            return entry[1], entry[2]
+
+    def wait(self, server_id, after, timeout):
+        """Wait at most ``timeout`` seconds for a listing started after
+        listing number ``after`` that shows the server."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                entry = self.entries.get(server_id)
+                if entry is None or entry[2] > after:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0 or self.cloud._stop.is_set():
+                    return
+                self.cond.wait(left)
+
+    def _run(self):
+        cloud = self.cloud
+        while True:
+            with self.cond:
+                if not self.entries:
+                    self.cond.wait(WATCH_LINGER)
+                    if not self.entries:
+                        self.thread = None
+                        return
+                since = self.since
+                # As often as the youngest move asks (Cloud._poll_interval:
+                # long moves are read less often).
+                base = cloud._wf.nova_poll_interval
+                interval = min([cloud._poll_interval(e[3], base)
+                                for e in self.entries.values()] or [base])
+            with self.cond:
+                self.started += 1
+                number = self.started
+            marker = since - datetime.timedelta(
+                seconds=CHANGES_SINCE_MARGIN)
+            params = {'all_tenants': 'True',
+                      'changes-since': marker.strftime('%Y-%m-%dT%H:%M:%SZ')}
+            try:
+                with cloud._errors('listing the servers changed since %s'
+                                   % params['changes-since']):
+                    raw = cloud._nova_list(cloud._nova(), '/servers/detail',
+                                           'servers', params)
+            except Exception as e:  # noqa - waiters read by themselves
+                LOG.warning('%s', e)
+                raw = []
+            # One Nova writes one format: the newest by text, parsed once.
+            newest = _updated({'updated': max(
+                (str(item.get('updated') or '') for item in raw),
+                default='')})
+            with self.cond:
+                if newest is not None and newest > self.since:
+                    self.since = newest
+                for item in raw:
+                    entry = self.entries.get(item.get('id'))
+                    if entry is not None and entry[2] < number:
+                        entry[1] = item
+                        entry[2] = number
+                self.cond.notify_all()
+            if cloud._stop.wait(interval):
+                with self.cond:
+                    self.thread = None
+                    self.cond.notify_all()
+                return
+
+
 def _to_dict(resource):
     if resource is None:
         return None
@@ -213,6 +388,8 @@ class Cloud(object):
         self._novas = {}
         # server id -> (migration ids known before the move, request id)
         self._moves = {}
+        # One server listing for every move in flight.
+        self._watch = _ServerWatch(self)
 
     # --- plumbing ----------------------------------------------------------
 
@@ -764,71 +941,109 @@ class Cloud(object):
         deadline = started + timeout
         confirmed = seen_busy = False
         raw, new = None, []
-        migrations = None
+        # Migration records are read once a move is known (``known``) only
+        # when the server has settled: while Nova works on it (a task
+        # state, not in ERROR) only the server decides (judge_move).
+        migrations = None if known is None else []
         read_errors = 0
-        while True:
-            try:
-                with self._errors('%s: reading server' % what):
-                    raw = self._raw_server(server_id)
-                # While Nova works on the server (a task state, not in
-                # ERROR) only the server decides (judge_move): its
-                # migration records are read when it has settled.
-                if migrations is None or not _working(raw):
-                    migrations = self._migrations(server_id, kind)
-            except exception.CloudError as e:
-                # Nova may blink (a restarted API, a proxy): keep waiting,
-                # but not forever on an error that will not go away.
-                read_errors += 1
-                LOG.warning('%s: %s', what, e)
-                if read_errors >= MAX_READ_ERRORS:
-                    message = '%s: cannot read its state: %s' % (what, e)
-                    return {'ok': False, 'host': None, 'message': message}
-                if (time.monotonic() >= deadline
-                        or self._pause(interval)):
-                    return {'ok': False, 'host': None,
-                            'message': '%s: %s' % (what, e)}
-                continue
-            read_errors = 0
-            if known is None:
-                known = {_migration_id(m) for m in migrations
-                         if (m.get('status') or '').lower()
-                         in MIGRATION_TERMINAL}
-            new = [m for m in migrations if _migration_id(m) not in known]
-            verdict, detail = judge_move(kind, source_host, raw, new,
-                                         confirmed, seen_busy)
-            if raw is not None and (raw.get('OS-EXT-STS:task_state')
-                                    or new):
-                seen_busy = True
-            if verdict == 'done':
-                LOG.info('%s done: %s', what, detail)
-                return {'ok': True,
-                        'host': raw.get('OS-EXT-SRV-ATTR:host'),
-                        'message': '%s done: %s' % (what, detail)}
-            if verdict == 'failed':
-                reason = ''
-                if raw is not None:
-                    reason = self._nova_reason(server_id, raw, request_id)
-                message = '%s failed: %s%s' % (
-                    what, detail, ': %s' % reason if reason else '')
-                LOG.warning(message)
-                return {'ok': False, 'host': None, 'message': message}
-            if verdict == 'confirm':
+        watch = self._watch
+        watch.add(server_id)
+        # Views of the server from listings started after ``listed``
+        # count (an earlier listing may show it as it was before the
+        # move); ``seen_at``: when a view or a read last came.
+        listed = watch.started
+        seen_at = None
+        try:
+            while True:
+                now = time.monotonic()
+                fresh = False
                 try:
-                    self.confirm_resize(server_id)
+                    view = watch.latest(server_id, listed)
+                    if view is not None:
+                        raw, listed = view
+                        fresh = True
+                    elif not watch.ready() or now - (seen_at or started) >= \
+                            max(WATCH_FALLBACK,
+                                self._poll_interval(started, interval)):
+                        listed = watch.started
+                        with self._errors('%s: reading server' % what):
+                            raw = self._raw_server(server_id)
+                        watch.seen(raw)
+                        fresh = True
+                    if fresh:
+                        seen_at = now
+                        if migrations is None or not (
+                                _working(raw) or _verifying(raw, kind)):
+                            migrations = self._migrations(server_id, kind)
                 except exception.CloudError as e:
-                    message = '%s failed: %s' % (what, e)
+                    # Nova may blink (a restarted API, a proxy): keep
+                    # waiting, but not forever on an error that will not
+                    # go away.
+                    read_errors += 1
+                    LOG.warning('%s: %s', what, e)
+                    if read_errors >= MAX_READ_ERRORS:
+                        message = '%s: cannot read its state: %s' % (what, e)
+                        return {'ok': False, 'host': None, 'message': message}
+                    if (time.monotonic() >= deadline
+                            or self._pause(interval)):
+                        return {'ok': False, 'host': None,
+                                'message': '%s: %s' % (what, e)}
+                    continue
+                if fresh:
+                    read_errors = 0
+                if seen_at is not None:
+                    if known is None:
+                        known = {_migration_id(m) for m in migrations or ()
+                                 if (m.get('status') or '').lower()
+                                 in MIGRATION_TERMINAL}
+                    new = [m for m in migrations or ()
+                           if _migration_id(m) not in known]
+                    verdict, detail = judge_move(kind, source_host, raw, new,
+                                                 confirmed, seen_busy)
+                    if raw is not None and (raw.get('OS-EXT-STS:task_state')
+                                            or new):
+                        seen_busy = True
+                    if verdict == 'done':
+                        LOG.info('%s done: %s', what, detail)
+                        return {'ok': True,
+                                'host': raw.get('OS-EXT-SRV-ATTR:host'),
+                                'message': '%s done: %s' % (what, detail)}
+                    if verdict == 'failed':
+                        reason = ''
+                        if raw is not None:
+                            reason = self._nova_reason(server_id, raw,
+                                                       request_id)
+                        message = '%s failed: %s%s' % (
+                            what, detail, ': %s' % reason if reason else '')
+                        LOG.warning(message)
+                        return {'ok': False, 'host': None, 'message': message}
+                    if verdict == 'confirm':
+                        try:
+                            self.confirm_resize(server_id)
+                        except exception.CloudError as e:
+                            message = '%s failed: %s' % (what, e)
+                            LOG.warning(message)
+                            return {'ok': False, 'host': None,
+                                    'message': message}
+                        confirmed = True
+                        continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                step = min(self._poll_interval(started, interval), remaining)
+                if watch.ready():
+                    # Woken by the next listing that shows the server.
+                    watch.wait(server_id, listed, step)
+                    stopping = self._stop.is_set()
+                else:
+                    stopping = self._pause(step)
+                if stopping:
+                    message = ('%s: Fenix is stopping, no longer waiting'
+                               % what)
                     LOG.warning(message)
                     return {'ok': False, 'host': None, 'message': message}
-                confirmed = True
-                continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            if self._pause(min(self._poll_interval(started, interval),
-                               remaining)):
-                message = '%s: Fenix is stopping, no longer waiting' % what
-                LOG.warning(message)
-                return {'ok': False, 'host': None, 'message': message}
+        finally:
+            watch.remove(server_id)
         state = 'gone'
         if raw is not None:
             state = 'status %s, task_state %s, host %s' % (

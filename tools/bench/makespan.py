@@ -116,6 +116,9 @@ class Responder(object):
         self.http.mount('http://', adapter)
         self.answered = collections.Counter()
         self.errors = []
+        # (instance id, monotonic time the reply was sent, time it was
+        # answered): see reply_latency().
+        self.replies = []
         self.lock = threading.Lock()
 
     def start(self, project_ids):
@@ -159,15 +162,41 @@ class Responder(object):
                                             'PLANNED_MAINTENANCE'):
             iid = event.instance_ids[0]
             body['instance_action'] = self.actions.get(iid, 'MIGRATE')
+        sent = time.monotonic()
         try:
             resp = self.http.put(event.reply_url, json=body, timeout=30)
             ok = resp.status_code == 200
         except requests.RequestException as e:
             ok, resp = False, e
+        answered = time.monotonic()
         with self.lock:
             self.answered[state] += 1
             if not ok:
                 self.errors.append('%s: %s' % (state, resp))
+            elif body.get('instance_action') in ('MIGRATE', 'LIVE_MIGRATE'):
+                self.replies.append((event.instance_ids[0], sent, answered))
+
+    def reply_latency(self):
+        """How soon a reply was acted on: for every per-instance reply
+        asking for a move, the time from the reply's PUT answered to the
+        instance's next migration start in the cloud's record (0 when the
+        move started before the answer reached the manager).
+
+        :returns: {count, p50_ms, p99_ms, max_ms, unmatched}.
+        """
+        starts = collections.defaultdict(list)
+        for e in self.sim.get_events(kind='migration.start'):
+            starts[e['server']].append(e['t'])
+        with self.lock:
+            replies = list(self.replies)
+        lat, unmatched = [], 0
+        for iid, sent, answered in replies:
+            after = [t for t in starts.get(iid, ()) if t >= sent]
+            if not after:
+                unmatched += 1
+                continue
+            lat.append(max(0.0, min(after) - answered) * 1000.0)
+        return latency_figures(lat, unmatched)
 
 
 class HostAgent(object):
@@ -194,8 +223,16 @@ class HostAgent(object):
         self.thread.join(5)
 
     def _report(self, sid, host):
-        self.client.put('/v1/action_plugin_run/%s/%s/%s'
-                        % (sid, self.plugin, host), {'state': 'DONE'})
+        # On a busy engine the plug-in run may start after ``delay``: its
+        # row does not exist yet (404); report again until it does.
+        deadline = time.monotonic() + 120
+        while not self.stop_event.is_set():
+            r = self.client.put('/v1/action_plugin_run/%s/%s/%s'
+                                % (sid, self.plugin, host),
+                                {'state': 'DONE'})
+            if r.status_code != 404 or time.monotonic() > deadline:
+                return
+            self.stop_event.wait(0.2)
 
     def _run(self):
         since = 0
@@ -303,6 +340,89 @@ def lower_bound(hosts, per_host, slots, seed, mig_time, host_time):
     return bounds.lower_bound(topo), planner.plan_maintenance(topo)
 
 
+def latency_figures(samples, unmatched=0):
+    """Percentiles (ms) of ``samples`` (ms)."""
+    ordered = sorted(samples)
+
+    def pct(f):
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1,
+                                 int(round(f * (len(ordered) - 1))))], 1)
+    return {'count': len(ordered), 'p50_ms': pct(0.5), 'p99_ms': pct(0.99),
+            'max_ms': round(ordered[-1], 1) if ordered else None,
+            'unmatched': unmatched}
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of a process (``/proc/<pid>/stat``)."""
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    ticks = os.sysconf('SC_CLK_TCK')
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+class CpuSampler(object):
+    """Samples a process's CPU time every ``interval`` seconds (monotonic
+    time, CPU seconds), to split a run's CPU at a moment of the cloud's
+    record (:meth:`at`)."""
+
+    def __init__(self, pid, interval=0.5):
+        self.pid = pid
+        self.interval = interval
+        self.samples = []
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.samples.append((time.monotonic(), proc_cpu(self.pid)))
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(5)
+        try:
+            self.samples.append((time.monotonic(), proc_cpu(self.pid)))
+        except OSError:
+            pass
+
+    def _run(self):
+        while not self.stop_event.wait(self.interval):
+            try:
+                self.samples.append((time.monotonic(), proc_cpu(self.pid)))
+            except OSError:
+                return
+
+    def at(self, t):
+        """CPU seconds used from the start until about ``t``."""
+        before = [cpu for when, cpu in self.samples if when <= t]
+        return (before[-1] if before else self.samples[0][1]) - \
+            self.samples[0][1]
+
+
+def split_cpu(sampler, sim, migrations):
+    """The engine's CPU before the first move (the session's fixed
+    costs: Nova sync, plan, project events) and per migration from
+    then on."""
+    starts = sim.get_events(kind='migration.start')
+    if not starts or not sampler.samples:
+        return {}
+    first = min(e['t'] for e in starts)
+    setup = sampler.at(first)
+    total = sampler.samples[-1][1] - sampler.samples[0][1]
+    return {'engine_cpu_before_first_move_seconds': round(setup, 2),
+            'engine_cpu_per_migration_after_first_move_ms':
+            cpu_per_migration(total - setup, migrations)}
+
+
+def cpu_per_migration(cpu_seconds, migrations):
+    """Engine CPU milliseconds per migration in the cloud's record."""
+    if not migrations:
+        return None
+    return round(1000.0 * cpu_seconds / migrations, 2)
+
+
 def per_instance(moves, instances):
     """Moves per moved instance (None when nothing moved)."""
     return round(float(moves) / instances, 4) if instances else None
@@ -385,10 +505,15 @@ def run_once(args, parallel, label):
                 'estimates': estimates(args)}
         if not parallel:
             body['max_parallel_hosts'] = 1
+        pid = cloud.fenix.pid
+        cpu0 = proc_cpu(pid)
+        sampler = CpuSampler(pid).start()
         begin = time.monotonic()
         sid = cloud.create_session(**body)
         state = cloud.wait_final(sid, timeout=args.timeout, interval=0.2)
         took = time.monotonic() - begin
+        cpu = proc_cpu(pid) - cpu0
+        sampler.stop()
         detail = cloud.detail(sid)
         if args.trace:
             with open('%s.%s.json' % (args.trace, label), 'w') as f:
@@ -409,6 +534,10 @@ def run_once(args, parallel, label):
                   if isinstance(detail.get('session'), dict)
                   else detail.get('error')}
         result.update(figures)
+        result['engine_cpu_seconds'] = round(cpu, 2)
+        result['engine_cpu_per_migration_ms'] = cpu_per_migration(cpu, moves)
+        result['reply_to_move'] = responder.reply_latency()
+        result.update(split_cpu(sampler, sim, moves))
         return result
     finally:
         if agent:
@@ -416,6 +545,20 @@ def run_once(args, parallel, label):
         if responder:
             responder.stop()
         cloud.cleanUp()
+
+
+def print_costs(run):
+    lat = run['reply_to_move']
+    print('  engine CPU before the first move %s s, then %s ms per migration'
+          % (run.get('engine_cpu_before_first_move_seconds'),
+             run.get('engine_cpu_per_migration_after_first_move_ms')))
+    print('  engine CPU %.2fs = %s ms per migration (target <= 5); reply '
+          'answered -> move started: p50 %s ms, p99 %s ms (target <= 50), '
+          'max %s ms over %d replies%s'
+          % (run['engine_cpu_seconds'], run['engine_cpu_per_migration_ms'],
+             lat['p50_ms'], lat['p99_ms'], lat['max_ms'], lat['count'],
+             ' (%d without a move)' % lat['unmatched']
+             if lat['unmatched'] else ''))
 
 
 def main(argv=None):
@@ -459,18 +602,23 @@ def main(argv=None):
           % (par['state'], par['seconds'], par['moves'],
              par['moves_per_instance'], par['planned_moves_per_instance'],
              par['waves'], len(par['violations'])))
+    print_costs(par)
     out = {'hosts': args.hosts, 'instances': args.hosts * args.per_host,
            'lower_bound': round(bound, 3),
            'planner_estimate': round(plan.estimated_duration, 3),
            'planner_moves_per_instance': own['planned_moves_per_instance'],
            'moves_per_instance': par['moves_per_instance'],
            'planned_moves_per_instance': par['planned_moves_per_instance'],
+           'engine_cpu_per_migration_ms':
+           par['engine_cpu_per_migration_ms'],
+           'reply_to_move_p99_ms': par['reply_to_move']['p99_ms'],
            'nfv': par}
     if not args.skip_serial:
         ser = run_once(args, False, 'one-at-a-time')
         print('one host at a time: %s in %.2fs, %d migrations, '
               '%d violations' % (ser['state'], ser['seconds'], ser['moves'],
                                  len(ser['violations'])))
+        print_costs(ser)
         out['serial'] = ser
         out['ratio_to_serial'] = round(par['seconds'] / ser['seconds'], 3)
         print('nfv / one-at-a-time = %.3f (target <= 0.25)'

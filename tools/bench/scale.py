@@ -108,12 +108,7 @@ def print_samples(path):
         print('  %5.1f%%  %s' % (100.0 * n / busy, name))
 
 
-def proc_cpu(pid):
-    """User + system CPU seconds of a process."""
-    with open('/proc/%d/stat' % pid) as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    ticks = os.sysconf('SC_CLK_TCK')
-    return (int(fields[11]) + int(fields[12])) / ticks
+proc_cpu = makespan.proc_cpu
 
 
 def proc_status(pid, key):
@@ -196,6 +191,7 @@ def main(argv=None):
         pid = cloud.fenix.pid
         setup = time.monotonic() - build
         cpu0 = proc_cpu(pid)
+        sampler = makespan.CpuSampler(pid).start()
         begin = time.monotonic()
         # Instant moves and host actions: tell the planner so.
         sid = cloud.create_session(hosts=[], workflow='nfv', estimates={
@@ -209,11 +205,15 @@ def main(argv=None):
             state = 'STOPPED after %ss' % args.timeout
         wall = time.monotonic() - begin
         cpu = proc_cpu(pid) - cpu0
+        sampler.stop()
         hwm = proc_status(pid, 'VmHWM')
         summary = cloud.summary(sid)
         detail = cloud.detail(sid)
         if state.startswith('STOPPED'):
-            cloud.client.delete('/v1/maintenance/%s' % sid)
+            try:
+                cloud.client.delete('/v1/maintenance/%s' % sid)
+            except Exception as e:  # noqa - the figures are printed anyway
+                print('deleting the stopped session failed: %s' % e)
         figures = makespan.move_figures(
             sim, (detail.get('plan') or {}).get('nfv'))
         moves = figures['migrations']
@@ -229,6 +229,10 @@ def main(argv=None):
                'hosts_done': summary.get('hosts_done'),
                'error': summary.get('error')}
         out.update(figures)
+        out['engine_cpu_per_migration_ms'] = makespan.cpu_per_migration(
+            cpu, moves)
+        out['reply_to_move'] = responder.reply_latency()
+        out.update(makespan.split_cpu(sampler, sim, moves))
     finally:
         if responder:
             responder.stop()
@@ -243,6 +247,14 @@ def main(argv=None):
           'engine peak RSS %.1f MB (target < 1024)'
           % (out['wall_seconds'], out['engine_cpu_seconds'],
              out['seconds_per_host'], out['engine_peak_rss_mb']))
+    lat = out['reply_to_move']
+    print('engine CPU before the first move %s s, then %s ms per migration'
+          % (out.get('engine_cpu_before_first_move_seconds'),
+             out.get('engine_cpu_per_migration_after_first_move_ms')))
+    print('engine CPU per migration %s ms (target <= 5); reply answered -> '
+          'move started: p50 %s ms, p99 %s ms, max %s ms (%d replies)'
+          % (out['engine_cpu_per_migration_ms'], lat['p50_ms'],
+             lat['p99_ms'], lat['max_ms'], lat['count']))
     print('%d migrations (%s per instance moved; the plan: %s moves, %s '
           'per instance); %s of %d hosts maintained; replies %s'
           % (moves, out['moves_per_instance'], out['planned_moves'],

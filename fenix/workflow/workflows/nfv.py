@@ -52,6 +52,7 @@ project without one, gets the planner's choice from ``migration_type`` and
 Fenix waits (``[workflow] own_action_timeout``) until the manager moved or
 removed the instance.
 """
+import collections
 import concurrent.futures
 import threading
 import time
@@ -82,6 +83,9 @@ IDLE_WAIT = 2.0
 MIN_PASS = 0.02
 # Workers sending per-instance events.
 NOTIFY_WORKERS = 8
+# Hosts being started (disabled, their rows written) at once, by their own
+# workers: instance events and moves are never queued behind host starts.
+START_WORKERS = 4
 
 # What _decide returns for a host to put off (silent_own_action).
 SKIP_HOST = 'skip_host'
@@ -261,6 +265,18 @@ class Executor(object):
         self.constraints_at = 0
         self.last_pass = 0
         self.projects = None
+        # Bumped whenever room, a group's count or a host's state may have
+        # changed: a host that did not fit is tried again only then.
+        self.epoch = 0
+        self.tried = {}        # hostname -> epoch of its failed start
+        self.group_key = None  # what the group counts were made from
+        self.reply_mark = None  # reply wake-ups when the rows were read
+        self.rows = {}
+        self.new_notified = set()   # iids NOTIFIED since the rows were read
+        self.n_ready = self.n_own = 0
+        # Futures of the workers, as they complete (the completion queue:
+        # a pass looks at what finished, not at everything in flight).
+        self.completed = collections.deque()
 
     # --- the model of the cloud ----------------------------------------------
     def _load(self):
@@ -342,8 +358,15 @@ class Executor(object):
                  for g in db_api.instance_group_constraints_list()}
         self.groups, self.member_of = nfv_plan.groups_of(
             self.server_groups, rules)
-        if hasattr(self, 'used'):
+        # The counts per group change only with the groups (a pass must
+        # not recount every server of a large cloud each second).
+        key = (dict(self.member_of),
+               {i: c.get('group_id') for i, c in self.constraints.items()},
+               {g: (grp.anti_affinity, grp.max_instances_per_host)
+                for g, grp in self.groups.items()})
+        if hasattr(self, 'used') and key != self.group_key:
             self._recount()
+        self.group_key = key
         return True
 
     def _group(self, iid):
@@ -361,8 +384,12 @@ class Executor(object):
         reserved for moves), kept up to date incrementally afterwards."""
         used = {}
         groups = {}
+        on_host = {}
         for iid, srv in self.servers.items():
             self._count(used, groups, srv['host'], iid, 1)
+            on_host.setdefault(srv['host'], set()).add(iid)
+        self.on_host = on_host
+        self.epoch += 1
         for target, iids in self.reserved.items():
             for iid in iids:
                 self._count(used, groups, target, iid, 1)
@@ -379,15 +406,20 @@ class Executor(object):
             return
         if old is not None and old.get('host'):
             self._count(self.used, self.gcount, old['host'], srv['id'], -1)
+            self.on_host.get(old['host'], set()).discard(srv['id'])
+            self.epoch += 1
         self.servers[srv['id']] = srv
         if srv.get('host'):
             self._count(self.used, self.gcount, srv['host'], srv['id'], 1)
+            self.on_host.setdefault(srv['host'], set()).add(srv['id'])
 
     def _drop_server(self, iid):
         old = self.servers.pop(iid, None)
         if old is not None and old.get('host'):
             self.servers[iid] = old
             self._count(self.used, self.gcount, old['host'], iid, -1)
+            self.on_host.get(old['host'], set()).discard(iid)
+            self.epoch += 1
             del self.servers[iid]
 
     def _count(self, used, groups, host, iid, sign):
@@ -500,33 +532,20 @@ class Executor(object):
         """Start emptying ``hostname`` if all its instances fit now."""
         if self._targeted(hostname):
             return False
-        on_host = [s for s in self.servers.values()
-                   if s['host'] == hostname]
+        on_host = [self.servers[i] for i in self.on_host.get(hostname, ())
+                   if i in self.servers]
         if not resume:
+            # The model first: a host whose instances do not fit now is
+            # not worth a read of Nova.
+            if self._place_all(hostname, on_host, keep=False) is None:
+                return False
             # Nova is the truth for what is on the host.
             on_host = self.wf.cloud.servers(host=hostname)
             for srv in on_host:
                 self._set_server(srv)
-        used, gcount = self._usage()
-        good, later = self._targets()
-        later = [h for h in later if h != hostname]
-        busy_free = not self._in_progress()
-        placed = {}
-        on_host.sort(key=lambda s: self._size(s['id']), reverse=True)
-        for srv in on_host:
-            if not default._alive(srv):
-                continue
-            # A host not yet maintained is a target only where the plan
-            # says so, or when nothing else is under way.
-            move = self.planned.get((srv['id'], hostname)) or {}
-            allowed = later if (move.get('again') or busy_free) else []
-            target = self._place(srv['id'], used, gcount, good, allowed)
-            if target is None:
-                for iid, placed_on in placed.items():
-                    self._count(used, gcount, placed_on, iid, -1)
-                return False
-            placed[srv['id']] = target
-            self._count(used, gcount, target, srv['id'], 1)
+        placed = self._place_all(hostname, on_host)
+        if placed is None:
+            return False
         jobs = {}
         for srv in on_host:
             job = _Job(srv['id'], srv, hostname)
@@ -550,10 +569,39 @@ class Executor(object):
         # Disabling the service and the rows are a worker's (many hosts
         # start at once); the jobs are stepped once it is done.
         self.hstate[hostname] = H_STARTING
-        future = self.npool.submit(self._begin_host, hostname, jobs)
-        future.add_done_callback(self.wf._wake)
+        future = self.spool.submit(self._begin_host, hostname, jobs)
+        future.add_done_callback(self._completed)
         self.starts[future] = hostname
         return True
+
+    def _place_all(self, hostname, on_host, keep=True):
+        """{iid: target} for every live instance of ``on_host`` (counted
+        in the usage when ``keep``), or None when one fits nowhere."""
+        used, gcount = self._usage()
+        good, later = self._targets()
+        later = [h for h in later if h != hostname]
+        busy_free = not self._in_progress()
+        placed = {}
+        for srv in sorted(on_host, key=lambda s: self._size(s['id']),
+                          reverse=True):
+            if not default._alive(srv):
+                continue
+            # A host not yet maintained is a target only where the plan
+            # says so, or when nothing else is under way.
+            move = self.planned.get((srv['id'], hostname)) or {}
+            allowed = later if (move.get('again') or busy_free) else []
+            target = self._place(srv['id'], used, gcount, good, allowed)
+            if target is None:
+                break
+            placed[srv['id']] = target
+            self._count(used, gcount, target, srv['id'], 1)
+        else:
+            if keep:
+                return placed
+        for iid, placed_on in placed.items():
+            self._count(used, gcount, placed_on, iid, -1)
+        return None if len(placed) < sum(
+            1 for srv in on_host if default._alive(srv)) else placed
 
     def _begin_host(self, hostname, jobs):
         row = self.wf._host(hostname)
@@ -620,13 +668,21 @@ class Executor(object):
                 continue
             if self.max_hosts and len(progress) >= self.max_hosts:
                 return
-            if not self._try_start(name):
+            if len(self.starts) >= START_WORKERS * 2:
+                # Enough being started: the next pass starts more (events
+                # and moves are not queued behind host starts).
+                return
+            # A host that did not fit is tried again only once something
+            # changed (room freed, a host done, the groups re-read).
+            if self.tried.get(name) == self.epoch or \
+                    not self._try_start(name):
+                self.tried[name] = self.epoch
                 if progress:
                     return
                 # Nothing in progress and the head does not fit: try the
                 # others rather than stop.
                 continue
-            progress = self._in_progress()
+            progress.append(name)
 
     # --- budgets -------------------------------------------------------------
     def _expire(self):
@@ -706,7 +762,6 @@ class Executor(object):
 
     # --- one instance --------------------------------------------------------
     def _notify(self, job):
-        wf = self.wf
         projects = self.projects
         project = projects.get(job.project_id)
         constraint = self.constraints.get(job.iid) or {}
@@ -729,7 +784,7 @@ class Executor(object):
         # notifications (database rows and HTTP) of many instances.
         future = self.npool.submit(self._send_event, job, event,
                                    int(window + 0.999))
-        future.add_done_callback(wf._wake)
+        future.add_done_callback(self._completed)
         self.notes[future] = job
 
     def _send_event(self, job, event, window):
@@ -817,7 +872,6 @@ class Executor(object):
         return action
 
     def _start_move(self, job, used, gcount, good, later):
-        wf = self.wf
         # The target must still be right (an own action or a new server
         # may have taken its room or broken a group's placement).
         if job.target:
@@ -848,7 +902,7 @@ class Executor(object):
         # The rows, the move and its INSTANCE_ACTION_DONE are the worker's:
         # the loop is not held up by the database and HTTP of many moves.
         future = self.pool.submit(self._run_move, job, row, values)
-        future.add_done_callback(wf._wake)
+        future.add_done_callback(self._completed)
         self.moves[future] = job
         return True
 
@@ -972,6 +1026,7 @@ class Executor(object):
         if job.target and job.iid in self.reserved.get(job.target, ()):
             self.reserved[job.target].remove(job.iid)
             self._count(self.used, self.gcount, job.target, job.iid, -1)
+            self.epoch += 1
 
     def _refused(self, job, why=None):
         """A NACK: follow nack_policy. With ``why``: the host is put off
@@ -1027,7 +1082,7 @@ class Executor(object):
             return
         self.hstate[hostname] = H_DOWN
         future = self.hpool.submit(self._maintain, hostname)
-        future.add_done_callback(self.wf._wake)
+        future.add_done_callback(self._completed)
         self.downs[future] = hostname
 
     def _skip_host(self, hostname):
@@ -1073,7 +1128,6 @@ class Executor(object):
 
     # --- the loop ------------------------------------------------------------
     def run(self):
-        wf = self.wf
         self._resume = []
         self.skip = {}
         self.resync = False
@@ -1091,16 +1145,20 @@ class Executor(object):
         self.npool = concurrent.futures.ThreadPoolExecutor(
             max_workers=NOTIFY_WORKERS,
             thread_name_prefix='nfv-event-%s' % self.sid[:8])
+        self.spool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=START_WORKERS,
+            thread_name_prefix='nfv-start-%s' % self.sid[:8])
         for name, state in list(self.hstate.items()):
             if state == H_DOWN:
                 future = self.hpool.submit(self._maintain, name)
-                future.add_done_callback(wf._wake)
+                future.add_done_callback(self._completed)
                 self.downs[future] = name
                 self.started.append(name)
         try:
             self._loop()
         finally:
             self.cancelled.set()
+            self.spool.shutdown(wait=True)
             self.npool.shutdown(wait=True)
             self.pool.shutdown(wait=True)
             self.hpool.shutdown(wait=True)
@@ -1137,8 +1195,22 @@ class Executor(object):
                 # SKIPPED: no target (see _targets), though done here.
                 self.session_hosts[hostname] = self.wf._host(hostname)
 
+    def _completed(self, future):
+        """A worker's future is done (in the worker's thread): queue it
+        and wake the loop."""
+        self.completed.append(future)
+        self.wf._wake(future)
+
     def _collect(self):
-        for future in [f for f in self.starts if f.done()]:
+        done = []
+        while self.completed:
+            done.append(self.completed.popleft())
+        if not done:
+            return
+        # Room or hosts may have changed: hosts that did not fit may be
+        # tried again.
+        self.epoch += 1
+        for future in [f for f in done if f in self.starts]:
             hostname = self.starts.pop(future)
             try:
                 future.result()
@@ -1154,13 +1226,14 @@ class Executor(object):
             self.hstate[hostname] = H_EMPTYING
             # Read the computes' state again before its first move.
             self.constraints_at = 0
-        for future in [f for f in self.notes if f.done()]:
+        for future in [f for f in done if f in self.notes]:
             job = self.notes.pop(future)
             try:
                 sent = future.result()
                 job.reply_at = sent.reply_at
                 job.event_id = sent.event_ids[job.iid]
                 job.phase = NOTIFIED
+                self.new_notified.add(job.iid)
             except Exception as e:  # noqa - a failed event fails the run
                 LOG.exception('Event for %s failed', job.iid)
                 self.failures.append('could not send %s for instance %s: '
@@ -1168,9 +1241,9 @@ class Executor(object):
                 self._release(job.iid, recover=False)
                 self._unreserve(job)
                 job.phase = DONE
-        for future in [f for f in self.moves if f.done()]:
+        for future in [f for f in done if f in self.moves]:
             self._move_finished(future, self.moves.pop(future))
-        for future in [f for f in self.downs if f.done()]:
+        for future in [f for f in done if f in self.downs]:
             self._maintained(future, self.downs.pop(future))
 
     def _loop(self):
@@ -1223,8 +1296,10 @@ class Executor(object):
                     and not (self.moves or self.downs or self.notes or
                              self.starts):
                 return
-            open_jobs = [j for jobs in self.jobs.values()
-                         for j in jobs.values() if j.phase != DONE]
+            # What follows matters only when nothing is in flight.
+            open_jobs = [] if self.moves or self.downs else [
+                j for jobs in self.jobs.values()
+                for j in jobs.values() if j.phase != DONE]
             homeless = [j for j in open_jobs
                         if j.phase == READY and j.target is None]
             if homeless and not self.moves and not self.downs and \
@@ -1267,15 +1342,13 @@ class Executor(object):
                                % (', '.join(stuck), ', '.join(
                                    sum(self._targets(), [])) or 'none'))
             wait = IDLE_WAIT if wake_at is None else min(IDLE_WAIT, wake_at)
-            if any(j.phase == OWN for jobs in self.jobs.values()
-                   for j in jobs.values()):
+            if self.n_own:
                 wait = min(wait, max(poll, OWN_POLL))
             if self.recovering:
                 soonest = min(u for items in self.recovering.values()
                               for u, _i in items) - time.monotonic()
                 wait = min(wait, soonest)
-            if any(j.phase == READY for jobs in self.jobs.values()
-                   for j in jobs.values()):
+            if self.n_ready:
                 wait = min(wait, poll)
             wf.runner.wait(max(wait, 0.01), since=mark)
 
@@ -1284,18 +1357,32 @@ class Executor(object):
         now = timeutils.utcnow()
         soonest = None
         # The rows of the jobs that may act in this pass (replies, and the
-        # details a move keeps), in one read.
-        wanted = [j.iid for h in self.started
-                  if self.hstate.get(h) == H_EMPTYING
-                  for j in self.jobs[h].values()
-                  if j.phase in (NOTIFIED, READY)]
-        self.rows = {r['instance_id']: r for r in db_api.instances_get(
-            self.sid, instance_ids=wanted)} if wanted else {}
+        # details a move keeps), in one read; read again only after a
+        # reply came (a wake-up) or for jobs told since the last read.
+        emptying = [h for h in self.started
+                    if self.hstate.get(h) == H_EMPTYING]
+        mark = self.wf.runner.mark(st.WAKE_REPLY)
+        if mark != self.reply_mark:
+            wanted = [j.iid for h in emptying
+                      for j in self.jobs[h].values()
+                      if j.phase in (NOTIFIED, READY)]
+        else:
+            wanted = [i for i in self.new_notified if i not in self.rows]
+        self.new_notified = set()
+        if mark != self.reply_mark or wanted:
+            rows = {r['instance_id']: r for r in db_api.instances_get(
+                self.sid, instance_ids=wanted)} if wanted else {}
+            if mark != self.reply_mark:
+                self.rows = rows
+            else:
+                self.rows.update(rows)
+            self.reply_mark = mark
+        n_ready = n_own = 0
         used = gcount = None
         own_due = time.monotonic() - self.own_checked >= OWN_POLL
         if own_due:
             self.own_checked = time.monotonic()
-        for hostname in list(self.started):
+        for hostname in emptying:
             if self.hstate.get(hostname) != H_EMPTYING:
                 continue
             jobs = self.jobs[hostname]
@@ -1364,4 +1451,9 @@ class Executor(object):
                     self._start_move(job, used, gcount, good, later)
                 elif job.phase == OWN and own_due:
                     self._check_own(job)
+                if job.phase == READY:
+                    n_ready += 1
+                elif job.phase == OWN:
+                    n_own += 1
+        self.n_ready, self.n_own = n_ready, n_own
         return soonest

@@ -342,8 +342,10 @@ class TestWaitAndMove(CloudTestCase):
 
     def test_failed_record_after_busy_polls_still_fails(self):
         busy = server(task_state='migrating')
+        # The move is known (its marker): the records are read only once
+        # the server settles.
         self.script([busy, busy, server()],
-                    [[], [migration(5, 'error', 'live-migration')]])
+                    [[migration(5, 'error', 'live-migration')]])
         self.cloud._moves['vm1'] = {'kind': cloud.LIVE, 'known': set(),
                                     'request_id': None}
         result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
@@ -407,8 +409,9 @@ class TestWaitAndMove(CloudTestCase):
                      server(),
                      server(status='ERROR', vm_state='error',
                             fault={'message': 'Conflict updating instance'})],
-                    [[], [migration(1, 'pre-migrating')],
-                     [migration(1, 'error')]])
+                    # Before the move, then once the server settled (not
+                    # while it is busy).
+                    [[], [migration(1, 'error')]])
         result = self.cloud.move('vm1', st.MIGRATE)
         self.assertFalse(result['ok'])
         self.assertEqual(1, result['attempts'])
@@ -417,6 +420,30 @@ class TestWaitAndMove(CloudTestCase):
         self.assertIn('the server is now in ERROR (Conflict updating '
                       'instance)', result['message'])
         self.nova.servers.migrate.assert_called_once_with('vm1', host=None)
+
+    def test_moves_are_watched_with_one_listing(self):
+        # The first read is the server's own; it gives Nova's clock, and
+        # from then on one listing of the servers changed since shows
+        # every move in flight (no more reads of this server).
+        self.config(group='workflow', nova_poll_interval=0.01)
+        stamp = '2026-12-05T10:00:07Z'
+        first = server(task_state='migrating', updated=stamp)
+        self.nova.servers.get.side_effect = [first]
+        self.nova.migrations.list.side_effect = [
+            [], [migration(7, 'completed', 'live-migration')]]
+        self.nova.client.get.return_value = (None, {'servers': [
+            server(host=DST, updated='2026-12-05T10:00:08Z')]})
+        self.cloud._moves['vm1'] = {'kind': cloud.LIVE, 'known': set(),
+                                    'request_id': None}
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(DST, result['host'])
+        self.assertEqual(1, self.nova.servers.get.call_count)
+        url = self.nova.client.get.call_args_list[0][0][0]
+        self.assertTrue(url.startswith('/servers/detail?'), url)
+        # Two seconds before the newest change Nova showed.
+        self.assertIn('changes-since=2026-12-05T10%3A00%3A05Z', url)
+        self.assertIn('all_tenants=True', url)
 
     def test_wait_host_empty(self):
         self.nova.client.get.side_effect = [
@@ -492,3 +519,21 @@ class TestManagers(CloudTestCase):
         with self.assertLogs(cloud.LOG, 'WARNING'):
             self.assertEqual(set(), self.cloud.projects_with_manager())
         self.assertFalse(self.aodh.alarm.list.called)
+
+
+class TestNovaClient(base.TestCase):
+
+    def test_no_completion_cache(self):
+        # A service keeps no bash-completion cache: novaclient would open a
+        # file per call under one lock shared by every thread.
+        from keystoneauth1 import session as ks_session
+        from novaclient import base as nova_base
+
+        from fenix.common import clients
+        client = clients.nova_client('2.60', session=ks_session.Session())
+        with mock.patch.object(nova_base.os, 'makedirs') as makedirs:
+            for manager in (client.servers, client.migrations,
+                            client.services):
+                with manager.completion_cache('uuid', object, 'w'):
+                    pass
+        makedirs.assert_not_called()
