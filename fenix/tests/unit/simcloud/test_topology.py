@@ -4,7 +4,6 @@
 """Topology files, the generator and the example files in etc/simcloud."""
 import datetime
 import os
-import time
 
 import testtools
 import yaml
@@ -50,16 +49,14 @@ class TestExampleFiles(testtools.TestCase):
                 self.assertTrue(topo['hosts'], name)
                 sim_server.SimCloud(topo)
 
-    def test_large_generated_cloud_loads_fast(self):
-        started = time.monotonic()
+    def test_large_generated_cloud_loads(self):
+        # How fast it loads is a figure of tools/bench (simcloud_bench.py),
+        # not a unit test's business.
         sim = sim_server.SimCloud(os.path.join(base.ETC, 'large.yaml'))
-        elapsed = time.monotonic() - started
         self.assertEqual(1000, len(sim.cloud.compute_hosts))
         self.assertEqual(10000, len(sim.cloud.servers))
         self.assertEqual({10}, {len(h.servers)
                                 for h in sim.cloud.compute_hosts})
-        # A generous bound for slow CI machines (about 1 s here).
-        self.assertLess(elapsed, 15.0)
 
 
 class TestNormalize(testtools.TestCase):
