@@ -1,0 +1,57 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The plan stored as steps.
+
+Revision ID: a7c3e9f15b42
+Revises: 5d1c0e7a9b21
+Create Date: 2026-12-05 10:30:00
+
+* ``steps``: one row per step of a session's plan (notify a project or an
+  instance, move an instance, wait for its manager's own action,
+  disable/enable nova-compute, run a plug-in on a host, maintain a host,
+  announce), with its inputs, the ids of the steps it depends on (a JSON
+  list), its state (machine ``step`` of fenix.common.state_machine), the
+  attempt, times and result. A restarted engine goes on from these rows.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+# revision identifiers, used by Alembic.
+revision = 'a7c3e9f15b42'
+down_revision = '5d1c0e7a9b21'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'steps',
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=True),
+        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column('session_id', sa.String(36), nullable=False),
+        sa.Column('kind', sa.String(32), nullable=False),
+        sa.Column('host', sa.String(255), nullable=True),
+        sa.Column('instance_id', sa.String(36), nullable=True),
+        sa.Column('project_id', sa.String(64), nullable=True),
+        sa.Column('wave', sa.Integer(), nullable=True),
+        sa.Column('seq', sa.Integer(), nullable=False),
+        sa.Column('inputs', sa.Text(), nullable=False),
+        sa.Column('depends_on', sa.Text(), nullable=False),
+        sa.Column('state', sa.String(32), nullable=False),
+        sa.Column('attempt', sa.Integer(), nullable=False),
+        sa.Column('started_at', sa.DateTime(), nullable=True),
+        sa.Column('finished_at', sa.DateTime(), nullable=True),
+        sa.Column('result', sa.Text(), nullable=False),
+        sa.Column('message', sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint('id', name='pk_steps'),
+        sa.ForeignKeyConstraint(['session_id'], ['sessions.session_id'],
+                                name='fk_steps_session_id',
+                                ondelete='CASCADE'),
+        mysql_engine='InnoDB', mysql_charset='utf8mb4')
+    op.create_index('ix_steps_session_id', 'steps', ['session_id'])
+    op.create_index('ix_steps_session_id_state', 'steps',
+                    ['session_id', 'state'])
+    op.create_index('ix_steps_session_id_host', 'steps',
+                    ['session_id', 'host'])
