@@ -63,6 +63,8 @@ def key_of(step):
     if kind == st.STEP_PLUGIN:
         return (kind, step.get('host') or '', inputs.get('plugin'),
                 inputs.get('type'))
+    if kind == st.STEP_ANNOUNCE:
+        return (kind, step.get('host') or '', inputs.get('event'))
     if kind == st.STEP_NOTIFY_PROJECT:
         return (kind, step.get('host') or '', step.get('project_id'),
                 inputs.get('event'))

@@ -56,11 +56,14 @@ Decisions of note (all written to the session history):
 * ``dry_run`` sessions discover, compute the plan into the session's
   ``plan`` and end without notifying anyone or touching a host.
 
-Every step is safe to run again after an engine restart: the exchange in
-progress (event, host, deadline, the id of each project's event) is kept
-in the session's ``plan``, moves
-already done are not repeated (Nova's current host decides), plug-in runs
-already DONE are skipped.
+Every step is safe to run again after an engine restart: the host chosen
+is written as steps (:mod:`fenix.workflow.steps`) when it is chosen; the
+host being emptied is the one whose move steps are not all over, its
+exchange (event, deadline, the id of each project's event) is in its
+``notify_project`` steps (an exchange about the whole session is in the
+session's ``plan``), a move step RUNNING is watched again, not started,
+moves already done are not repeated, plug-in runs already DONE are
+skipped.
 
 An admin's pause or host skip (SPEC 3.7) is honoured at the safe points
 (:meth:`~fenix.workflow.base.BaseWorkflow.safe_point`): before every
@@ -466,6 +469,17 @@ class DefaultWorkflow(base.BaseWorkflow):
                     'key': key, 'event': event, 'projects': list(projects),
                     'reply_at': timeutils.format_time(sent.reply_at),
                     'event_ids': dict(sent.event_ids)})
+                # The session-wide event, as a step (for the detail).
+                if self.steps.state(st.STEP_ANNOUNCE,
+                                    event_name=event) == st.STEP_DONE:
+                    self.mark_step(st.STEP_ANNOUNCE, event='again',
+                                   event_name=event)
+                self.mark_step(st.STEP_ANNOUNCE, event='done',
+                               event_name=event, values={'result': {
+                                   'event': event,
+                                   'projects': sorted(projects),
+                                   'reply_at': timeutils.format_time(
+                                       sent.reply_at)}})
 
             sent = self.notify_projects(event, projects, on_recorded=keep,
                                         **kwargs)

@@ -12,7 +12,9 @@ disabling, maintaining a host and moving one instance are inherited from
 MAINTENANCE
     As ``default``; then the planner (:mod:`fenix.workflow.planner`) plans
     the whole session from the registered constraints; the plan is kept in
-    the session's ``plan`` (key ``nfv``). Infeasible -> SCALE_IN. A
+    the session's ``plan`` (key ``nfv``) and, in the same transaction, as
+    steps (:mod:`fenix.workflow.steps`): a restarted executor goes on from
+    the step rows. Infeasible -> SCALE_IN. A
     ``dry_run`` session stores the plan (key ``dry_run``), records that it
     was a dry run and ends without touching anything.
 START_MAINTENANCE

@@ -869,6 +869,13 @@ class TestRestart(WorkflowTest):
                           after[(st.STEP_MOVE, 'b')]['attempt']))
         self.assertEqual([], [k for k, s in after.items()
                               if s['state'] not in st.STEP_OVER])
+        # The events about the whole session are steps too.
+        announced = [s for s in db_api.steps_get(sid,
+                                                 kind=st.STEP_ANNOUNCE)]
+        self.assertEqual([(None, st.STEP_DONE)] * len(announced),
+                         [(s['host'], s['state']) for s in announced])
+        self.assertIn(st.MAINTENANCE_COMPLETE,
+                      [s['result']['event'] for s in announced])
 
     def test_crash_after_disable_is_cleaned_up(self):
         # The DB says "disabled by Fenix" before Nova is asked: a session
