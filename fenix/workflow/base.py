@@ -323,9 +323,12 @@ class BaseWorkflow(object):
                                {'state': st.HOST_FAILED})
         details.pop('deferred', None)
         details['skipped'] = reason
-        db_api.host_update(self.session_id, hostname, {
-            'state': st.HOST_SKIPPED, 'skip_requested': False,
-            'details': details})
+        with self.transaction():
+            db_api.host_update(self.session_id, hostname, {
+                'state': st.HOST_SKIPPED, 'skip_requested': False,
+                'details': details})
+            # Its steps not started are cancelled with it.
+            self.steps.cancel_pending(hostname, why=reason)
         self.record(st.EVENT_DECISION, 'host %s skipped: %s; it stays '
                     'unmaintained' % (hostname, reason), host=hostname,
                     state=st.HOST_SKIPPED)

@@ -519,9 +519,11 @@ class DefaultWorkflow(base.BaseWorkflow):
         if details['refusals'] >= MAX_REFUSALS:
             details['skipped'] = why
             details.pop('deferred', None)
-            db_api.host_update(self.session_id, hostname,
-                               {'details': details,
-                                'state': st.HOST_SKIPPED})
+            with self.transaction():
+                db_api.host_update(self.session_id, hostname,
+                                   {'details': details,
+                                    'state': st.HOST_SKIPPED})
+                self.steps.cancel_pending(hostname, why=why)
             self._decision('host %s skipped (nack_policy skip_host): %s; '
                            'it stays unmaintained' % (hostname, why),
                            host=hostname)
