@@ -119,7 +119,8 @@ class Watch(object):
         return None
 
 
-class NFVTest(fakes.FakeCloudTestCase):
+class NFVTestBase(fakes.FakeCloudTestCase):
+    """A fake cloud and the helpers of the nfv tests (no tests)."""
 
     def setUp(self):
         super().setUp()
@@ -204,6 +205,9 @@ class NFVTest(fakes.FakeCloudTestCase):
                                'na1': 'nonha', 'na2': 'nonha',
                                'na3': 'nonha'})
         return watch
+
+
+class NFVTest(NFVTestBase):
 
     # --- tests --------------------------------------------------------------
     def test_plugin_names(self):
@@ -820,7 +824,7 @@ class TopologyTest(base.TestCase):
                                   group.recovery_time))
 
 
-class TestRestartFromSteps(NFVTest):
+class TestRestartFromSteps(NFVTestBase):
     """An engine that stopped in the middle of PLANNED_MAINTENANCE: the
     next one continues from the step rows, never from the instance and
     host rows (here left as if nothing had started)."""
@@ -866,7 +870,13 @@ class TestRestartFromSteps(NFVTest):
                      st.STEP_ENABLE_COMPUTE, st.STEP_PLUGIN):
             self.assertEqual(sorted(hosts), sorted(
                 s['host'] for s in steps if s['kind'] == kind), kind)
-        self.assertEqual({st.STEP_PENDING}, {s['state'] for s in steps})
+        self.assertEqual({st.STEP_PENDING}, {
+            s['state'] for s in steps if s['kind'] != st.STEP_ANNOUNCE})
+        # The MAINTENANCE event to the projects was sent: its step is
+        # done.
+        self.assertEqual([(st.MAINTENANCE, st.STEP_DONE)], [
+            (s['result']['event'], s['state']) for s in steps
+            if s['kind'] == st.STEP_ANNOUNCE])
         # A move depends on its instance's event, which depends on the
         # host being disabled; the host's maintenance on its moves.
         move = self.first_move(sid)
