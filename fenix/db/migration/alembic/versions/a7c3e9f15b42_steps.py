@@ -4,7 +4,7 @@
 """The plan stored as steps.
 
 Revision ID: a7c3e9f15b42
-Revises: 5d1c0e7a9b21
+Revises: c4a11e5d7b32
 Create Date: 2026-12-05 10:30:00
 
 * ``steps``: one row per step of a session's plan (notify a project or an
@@ -19,9 +19,24 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'a7c3e9f15b42'
-down_revision = '5d1c0e7a9b21'
+down_revision = 'c4a11e5d7b32'
 branch_labels = None
 depends_on = None
+
+
+def _collation(bind):
+    """On MySQL/MariaDB, the binary collation the other tables have (see
+    revision c4a11e5d7b32): the foreign key on session_id needs it."""
+    if bind.dialect.name != 'mysql':
+        return {}
+    known = set(bind.exec_driver_sql(
+        "SELECT collation_name FROM information_schema.collations "
+        "WHERE collation_name IN ('utf8mb4_nopad_bin', "
+        "'utf8mb4_0900_bin')").scalars())
+    for name in ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin'):
+        if name in known:
+            return {'mysql_collate': name}
+    return {'mysql_collate': 'utf8mb4_bin'}
 
 
 def upgrade():
@@ -49,7 +64,8 @@ def upgrade():
         sa.ForeignKeyConstraint(['session_id'], ['sessions.session_id'],
                                 name='fk_steps_session_id',
                                 ondelete='CASCADE'),
-        mysql_engine='InnoDB', mysql_charset='utf8mb4')
+        mysql_engine='InnoDB', mysql_charset='utf8mb4',
+        **_collation(op.get_bind()))
     op.create_index('ix_steps_session_id', 'steps', ['session_id'])
     op.create_index('ix_steps_session_id_state', 'steps',
                     ['session_id', 'state'])
