@@ -289,17 +289,20 @@ class Step(Base, FenixBase):
     project_id = sa.Column(sa.String(64))
     wave = sa.Column(sa.Integer)
     seq = sa.Column(sa.Integer, nullable=False, default=0)
-    inputs = sa.Column(db_types.JsonEncodedDict, nullable=False,
+    inputs = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                       nullable=False,
                        default=dict)
-    depends_on = sa.Column(db_types.JsonEncodedList, nullable=False,
+    depends_on = sa.Column(db_types.JsonEncodedList(mysql_as_medium=True),
+                           nullable=False,
                            default=list)
     state = sa.Column(sa.String(32), nullable=False)
     attempt = sa.Column(sa.Integer, nullable=False, default=0)
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
-    result = sa.Column(db_types.JsonEncodedDict, nullable=False,
+    result = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                       nullable=False,
                        default=dict)
-    message = sa.Column(sa.Text)
+    message = sa.Column(MEDIUM_TEXT)
 
 
 class OutboxMessage(Base, FenixBase):

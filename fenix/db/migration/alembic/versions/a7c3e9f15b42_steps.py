@@ -16,12 +16,15 @@ Create Date: 2026-12-05 10:30:00
 """
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 # revision identifiers, used by Alembic.
 revision = 'a7c3e9f15b42'
 down_revision = 'c4a11e5d7b32'
 branch_labels = None
 depends_on = None
+
+MEDIUM_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), 'mysql')
 
 
 def _collation(bind):
@@ -52,14 +55,14 @@ def upgrade():
         sa.Column('project_id', sa.String(64), nullable=True),
         sa.Column('wave', sa.Integer(), nullable=True),
         sa.Column('seq', sa.Integer(), nullable=False),
-        sa.Column('inputs', sa.Text(), nullable=False),
-        sa.Column('depends_on', sa.Text(), nullable=False),
+        sa.Column('inputs', MEDIUM_TEXT, nullable=False),
+        sa.Column('depends_on', MEDIUM_TEXT, nullable=False),
         sa.Column('state', sa.String(32), nullable=False),
         sa.Column('attempt', sa.Integer(), nullable=False),
         sa.Column('started_at', sa.DateTime(), nullable=True),
         sa.Column('finished_at', sa.DateTime(), nullable=True),
-        sa.Column('result', sa.Text(), nullable=False),
-        sa.Column('message', sa.Text(), nullable=True),
+        sa.Column('result', MEDIUM_TEXT, nullable=False),
+        sa.Column('message', MEDIUM_TEXT, nullable=True),
         sa.PrimaryKeyConstraint('id', name='pk_steps'),
         sa.ForeignKeyConstraint(['session_id'], ['sessions.session_id'],
                                 name='fk_steps_session_id',
