@@ -96,6 +96,10 @@ class ActionPluginRunNotFound(NotFound):
                "session %(session_id)s.")
 
 
+class StepNotFound(NotFound):
+    msg_fmt = 'Step %(step_id)s of a plan not found.'
+
+
 class Conflict(FenixException):
     msg_fmt = 'Conflict: %(reason)s'
     code = 409
@@ -133,6 +137,10 @@ class GroupHasOtherMembers(Conflict):
     msg_fmt = ("Instance group %(group_id)s cannot move to project "
                "%(project_id)s: instances of another project are its "
                "members (%(members)s).")
+
+
+class StepStateConflict(Conflict):
+    msg_fmt = 'Step %(step_id)s is %(state)s, not %(expected)s.'
 
 
 class TooManySessions(Conflict):

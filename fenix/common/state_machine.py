@@ -259,4 +259,33 @@ OUTBOX_MESSAGE = Machine('notification', OUTBOX_QUEUED, {
        'by the dispatcher, which retries a failed send), marked sent after '
        'it went out (sent again after a restart until it is marked).')
 
-MACHINES = (SESSION, HOST, MOVE, PLUGIN_RUN, OUTBOX_MESSAGE)
+STEP = Machine('step', st.STEP_PENDING, {
+    st.STEP_PENDING: {'start': st.STEP_RUNNING,
+                      'done': st.STEP_DONE,
+                      'fail': st.STEP_FAILED,
+                      'skip': st.STEP_SKIPPED,
+                      'cancel': st.STEP_CANCELLED},
+    # 'resume': an engine that restarted watches the step again (a move in
+    # flight, a host in maintenance), the same attempt; 'requeue': it was
+    # never really under way and waits for its turn again.
+    st.STEP_RUNNING: {'done': st.STEP_DONE,
+                      'fail': st.STEP_FAILED,
+                      'resume': st.STEP_RUNNING,
+                      'requeue': st.STEP_PENDING,
+                      'skip': st.STEP_SKIPPED},
+    st.STEP_FAILED: {'retry': st.STEP_PENDING,
+                     'retry_now': st.STEP_RUNNING,
+                     'skip': st.STEP_SKIPPED,
+                     'cancel': st.STEP_CANCELLED},
+    # 'again': planned once more (an instance back on a host still to
+    # empty).
+    st.STEP_DONE: {'again': st.STEP_PENDING},
+    st.STEP_SKIPPED: {},
+    st.STEP_CANCELLED: {},
+}, doc='One step of the stored plan (notify, move, disable, plug-in, '
+       'maintain, enable, announce): written with the plan, marked in the '
+       'transaction of the change it stands for; a restarted engine goes '
+       'on from these rows (done steps are not done again, a running one '
+       'is resumed). Every start of a new attempt counts in ``attempt``.')
+
+MACHINES = (SESSION, HOST, MOVE, PLUGIN_RUN, STEP, OUTBOX_MESSAGE)

@@ -112,6 +112,32 @@ HOST_MAINTAINED = 'MAINTAINED'
 HOST_FAILED = 'FAILED'
 HOST_SKIPPED = 'SKIPPED'
 
+# --- Steps of a stored plan (the ``steps`` table) ---------------------------
+# What one step does.
+STEP_NOTIFY_PROJECT = 'notify_project'    # an event to a project
+STEP_NOTIFY_INSTANCE = 'notify_instance'  # a per-instance event (nfv)
+STEP_MOVE = 'move'                        # an instance off its host
+STEP_OWN_ACTION = 'own_action'            # wait: the manager moves it
+STEP_DISABLE_COMPUTE = 'disable_compute'  # nova-compute disabled
+STEP_ENABLE_COMPUTE = 'enable_compute'    # nova-compute enabled again
+STEP_PLUGIN = 'plugin'                    # an action plug-in on a host
+STEP_MAINTAIN_HOST = 'maintain_host'      # IN_MAINTENANCE .. COMPLETE
+STEP_ANNOUNCE = 'announce'                # an event to every project
+STEP_KINDS = (STEP_NOTIFY_PROJECT, STEP_NOTIFY_INSTANCE, STEP_MOVE,
+              STEP_OWN_ACTION, STEP_DISABLE_COMPUTE, STEP_ENABLE_COMPUTE,
+              STEP_PLUGIN, STEP_MAINTAIN_HOST, STEP_ANNOUNCE)
+# Where one step stands (fenix.common.state_machine.STEP).
+STEP_PENDING = 'PENDING'
+STEP_RUNNING = 'RUNNING'
+STEP_DONE = 'DONE'
+STEP_FAILED = 'FAILED'
+STEP_SKIPPED = 'SKIPPED'
+STEP_CANCELLED = 'CANCELLED'
+STEP_STATES = (STEP_PENDING, STEP_RUNNING, STEP_DONE, STEP_FAILED,
+               STEP_SKIPPED, STEP_CANCELLED)
+# A step in one of these is over: nothing of it is done again.
+STEP_OVER = (STEP_DONE, STEP_SKIPPED, STEP_CANCELLED)
+
 # --- Kinds of entries in a session's history -------------------------------
 EVENT_STATE = 'state'
 EVENT_NOTIFY = 'notify'

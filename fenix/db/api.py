@@ -56,7 +56,8 @@ SQLITE_POOL_OVERFLOW = 20
 IN_CHUNK = 500
 
 # Tables holding the rows of one session, children first.
-SESSION_CHILD_MODELS = (models.OutboxMessage, models.ActionPluginRun,
+SESSION_CHILD_MODELS = (models.Step, models.OutboxMessage,
+                        models.ActionPluginRun,
                         models.ActionPlugin, models.SessionEvent,
                         models.Instance, models.Project, models.Host)
 
@@ -341,6 +342,7 @@ _MACHINE_COLUMNS = {
     models.Host: ('state', state_machine.HOST),
     models.Instance: ('action_state', state_machine.MOVE),
     models.ActionPluginRun: ('state', state_machine.PLUGIN_RUN),
+    models.Step: ('state', state_machine.STEP),
 }
 
 
@@ -1310,6 +1312,189 @@ def outbox_mark_failed(row_id, error):
                 last_error=str(error)[:2000],
                 updated_at=timeutils.utcnow())
             .execution_options(synchronize_session=False))
+
+
+# --- steps of the stored plan -----------------------------------------------
+
+def _step_rows(session, session_id, steps):
+    """Step rows of ``steps`` (dicts), added to ``session``; ``ref`` (not
+    stored) names a step of the batch so that ``depends_on`` may name it
+    before it has an id."""
+    rows, refs, deps = [], {}, []
+    for n, step in enumerate(steps):
+        step = dict(step)
+        ref = step.pop('ref', None)
+        depends = list(step.pop('depends_on', None) or ())
+        step = _check_values(models.Step, step,
+                             forbidden=('id', 'session_id'))
+        if step.get('kind') not in states.STEP_KINDS:
+            raise exception.Invalid(reason='unknown kind of step: %s'
+                                    % step.get('kind'))
+        step.setdefault('state', state_machine.STEP.initial)
+        if step['state'] not in state_machine.STEP.states:
+            raise exception.InvalidState(state=step['state'])
+        step.setdefault('seq', n)
+        step.setdefault('attempt', 0)
+        step.setdefault('inputs', {})
+        step.setdefault('result', {})
+        row = models.Step(session_id=session_id, depends_on=[], **step)
+        if ref is not None:
+            if ref in refs:
+                raise exception.Invalid(reason='step ref %s is given twice'
+                                        % ref)
+            refs[ref] = row
+        rows.append(row)
+        deps.append(depends)
+    session.add_all(rows)
+    session.flush()
+    known = None
+    for row, depends in zip(rows, deps):
+        if not depends:
+            continue
+        ids = []
+        for dep in depends:
+            if dep in refs:
+                ids.append(refs[dep].id)
+                continue
+            if not isinstance(dep, int):
+                raise exception.Invalid(reason='step %s depends on %r: '
+                                        'no such step in the batch'
+                                        % (row.kind, dep))
+            if known is None:
+                known = set(session.execute(
+                    sa.select(models.Step.id).where(
+                        models.Step.session_id == session_id)).scalars())
+            if dep not in known:
+                raise exception.Invalid(reason='step %s depends on step '
+                                        '%s, not one of session %s'
+                                        % (row.kind, dep, session_id))
+            ids.append(dep)
+        row.depends_on = ids
+    return rows
+
+
+@_retry_on_deadlock
+def steps_create(session_id, steps):
+    """Add many steps to a session in one transaction (the caller's if
+    one is open: the plan and its steps are written together).
+
+    Each step: kind (``states.STEP_KINDS``), host, instance_id,
+    project_id, wave, seq (default: its position in ``steps``), inputs,
+    state (default PENDING), and ``depends_on``: ids of steps of the
+    session, or ``ref`` values of steps of this batch. Returns the rows
+    in the given order.
+    """
+    steps = list(steps)
+    if not steps:
+        return []
+    with _session_must_exist(session_id), _writer() as session:
+        return _reloaded(session, _step_rows(session, session_id, steps))
+
+
+def _step_values(row, event, values, bump_attempt):
+    """The change ``event`` makes to ``row`` (raises on an undeclared
+    edge), merged with ``values``."""
+    dst = state_machine.STEP.next(row.state, event)
+    now = timeutils.utcnow()
+    change = {'state': dst}
+    if dst == states.STEP_RUNNING:
+        if row.state != dst or bump_attempt:
+            change['started_at'] = now
+            change['finished_at'] = None
+    elif dst == states.STEP_PENDING:
+        change['finished_at'] = None
+    elif dst != states.STEP_RUNNING:
+        change['finished_at'] = now
+    if bump_attempt:
+        change['attempt'] = (row.attempt or 0) + 1
+    change.update(values)
+    return change
+
+
+@_retry_on_deadlock
+def step_transition(step_id, event, values=None, bump_attempt=False,
+                    expected_state=None):
+    """Take ``event`` (a named edge of ``state_machine.STEP``) on a step.
+
+    An event the step's state has no edge for raises
+    InvalidStepTransition and changes nothing. ``values``: other columns
+    to set with it (result, message, inputs). ``bump_attempt``: a new
+    attempt (attempt + 1). ``expected_state``: a compare-and-set, the step
+    must still be in that state (StepStateConflict otherwise). The row is
+    locked for the change; ``started_at``/``finished_at`` follow the
+    state. Returns the step's dict.
+    """
+    values = _check_values(models.Step, values,
+                           forbidden=('id', 'session_id', 'state', 'kind',
+                                      'attempt'))
+    with _writer() as session:
+        row = session.execute(
+            sa.select(models.Step).where(models.Step.id == step_id)
+            .with_for_update()).scalar_one_or_none()
+        if row is None:
+            raise exception.StepNotFound(step_id=step_id)
+        if expected_state is not None and row.state != expected_state:
+            raise exception.StepStateConflict(
+                step_id=step_id, state=row.state, expected=expected_state)
+        _update_row(row, _step_values(row, event, values, bump_attempt))
+        return _reloaded_one(session, row)
+
+
+@_retry_on_deadlock
+def steps_transition(session_id, step_ids, event, values=None,
+                     bump_attempt=False):
+    """Take ``event`` on many steps of a session in one transaction; all
+    of them or none (InvalidStepTransition names the first that may not
+    take it). Returns their dicts."""
+    values = _check_values(models.Step, values,
+                           forbidden=('id', 'session_id', 'state', 'kind',
+                                      'attempt'))
+    ids = list(step_ids)
+    if not ids:
+        return []
+    with _writer() as session:
+        rows = []
+        for start in range(0, len(ids), IN_CHUNK):
+            rows.extend(session.execute(
+                sa.select(models.Step).where(
+                    models.Step.session_id == session_id,
+                    models.Step.id.in_(ids[start:start + IN_CHUNK]))
+                .order_by(models.Step.id).with_for_update()).scalars())
+        missing = set(ids) - {r.id for r in rows}
+        if missing:
+            raise exception.StepNotFound(step_id=min(missing))
+        for row in rows:
+            _update_row(row, _step_values(row, event, values, bump_attempt))
+        return _reloaded(session, rows)
+
+
+def steps_get(session_id, state=None, host=None, kind=None,
+              instance_id=None):
+    """The steps of a session in plan order (wave, seq, id): only those
+    in ``state`` (a state or a list), on ``host``, of ``kind`` (one or a
+    list), of ``instance_id``, when given."""
+    model = models.Step
+    stmt = sa.select(model).where(model.session_id == session_id)
+    if state is not None:
+        stmt = stmt.where(model.state.in_(_as_tuple(state)))
+    if host is not None:
+        stmt = stmt.where(model.host == host)
+    if kind is not None:
+        stmt = stmt.where(model.kind.in_(_as_tuple(kind)))
+    if instance_id is not None:
+        stmt = stmt.where(model.instance_id == instance_id)
+    stmt = stmt.order_by(sa.func.coalesce(model.wave, -1), model.seq,
+                         model.id)
+    with _reader() as session:
+        return _dicts(session.execute(stmt).scalars())
+
+
+def step_get(step_id):
+    with _reader() as session:
+        row = session.get(models.Step, step_id)
+        if row is None:
+            raise exception.StepNotFound(step_id=step_id)
+        return row.to_dict()
 
 
 # --- history -----------------------------------------------------------------

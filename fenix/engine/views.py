@@ -72,6 +72,13 @@ def action_run(run):
                                        'finished_at')})
 
 
+def step(row):
+    """A step of the stored plan, compact (GET /detail lists them)."""
+    return _times({k: row[k] for k in (
+        'id', 'kind', 'host', 'instance_id', 'project_id', 'wave', 'state',
+        'attempt', 'depends_on', 'started_at', 'finished_at', 'message')})
+
+
 def session_detail(session):
     sid = session['session_id']
     hosts = db_api.hosts_get(sid)
@@ -102,6 +109,7 @@ def session_detail(session):
         for a in db_api.action_plugins_get(sid)]
     view['action_plugin_runs'] = [action_run(r)
                                   for r in db_api.action_runs_get(sid)]
+    view['steps'] = [step(s) for s in db_api.steps_get(sid)]
     view['history'] = [_times({k: e[k] for k in (
         'id', 'created_at', 'kind', 'state', 'host', 'project_id',
         'instance_id', 'message', 'data')})

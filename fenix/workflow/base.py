@@ -56,6 +56,7 @@ from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow.actions import base as action_base
 from fenix.workflow import plugins
+from fenix.workflow import steps as plan_steps
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class BaseWorkflow(object):
         self.runner = runner
         self.notifier = notifier
         self._cloud = None
+        self._steps = None
 
     # --- dispatch ---------------------------------------------------------
     def handlers(self):
@@ -182,6 +184,30 @@ class BaseWorkflow(object):
 
     def hosts(self, type=None):
         return db_api.hosts_get(self.session_id, type=type)
+
+    # --- the plan's steps (fenix.workflow.steps) ---------------------------
+    @property
+    def steps(self):
+        """The session's steps (:class:`fenix.workflow.steps.Book`), read
+        once per workflow object (an engine that restarts reads them
+        again)."""
+        if self._steps is None:
+            self._steps = plan_steps.Book(self.session_id)
+        return self._steps
+
+    def mark_step(self, kind, host=None, instance_id=None, event='done',
+                  **kwargs):
+        """Mark a step of the plan (:meth:`Book.mark`), in the caller's
+        transaction: called where the change the step stands for is
+        written. A step that may not take the event (the machine has no
+        such edge) is left as it is and the refusal logged: the change
+        itself stands."""
+        try:
+            return self.steps.mark(kind, host, instance_id, event, **kwargs)
+        except exception.InvalidStepTransition as e:
+            LOG.warning('Session %s: step %s of %s: %s', self.session_id,
+                        kind, instance_id or host or 'session', e)
+            return None
 
     def percent_done(self):
         # A skipped host is no work left.
@@ -297,9 +323,12 @@ class BaseWorkflow(object):
                                {'state': st.HOST_FAILED})
         details.pop('deferred', None)
         details['skipped'] = reason
-        db_api.host_update(self.session_id, hostname, {
-            'state': st.HOST_SKIPPED, 'skip_requested': False,
-            'details': details})
+        with self.transaction():
+            db_api.host_update(self.session_id, hostname, {
+                'state': st.HOST_SKIPPED, 'skip_requested': False,
+                'details': details})
+            # Its steps not started are cancelled with it.
+            self.steps.cancel_pending(hostname, why=reason)
         self.record(st.EVENT_DECISION, 'host %s skipped: %s; it stays '
                     'unmaintained' % (hostname, reason), host=hostname,
                     state=st.HOST_SKIPPED)
@@ -611,11 +640,18 @@ class BaseWorkflow(object):
         hostname = host['hostname']
         values = {'state': st.HOST_IN_MAINTENANCE,
                   'started_at': host['started_at'] or timeutils.utcnow()}
-        if host.get('announced_state') != st.IN_MAINTENANCE:
-            self.host_event(hostname, st.IN_MAINTENANCE, values)
+        step = self.steps.get(st.STEP_MAINTAIN_HOST, hostname)
+        in_maintenance = host.get('announced_state') == st.IN_MAINTENANCE \
+            or (step is not None and step['state'] == st.STEP_RUNNING)
+        if not in_maintenance:
+            with self.transaction():
+                self.mark_step(st.STEP_MAINTAIN_HOST, hostname, event='start',
+                               bump_attempt=True)
+                self.host_event(hostname, st.IN_MAINTENANCE, values)
             return False
-        with db_api.transaction():
+        with self.transaction():
             db_api.host_update(self.session_id, hostname, values)
+            self.mark_step(st.STEP_MAINTAIN_HOST, hostname, event='start')
             self.record(st.EVENT_HOST, '%s resumed in maintenance '
                         '(IN_MAINTENANCE was announced before)' % hostname,
                         host=hostname, state=st.HOST_IN_MAINTENANCE)
@@ -623,10 +659,13 @@ class BaseWorkflow(object):
 
     def end_host_maintenance(self, hostname):
         """MAINTENANCE_COMPLETE for ``hostname``, announced with the write
-        that marks it maintained (never announced twice)."""
-        self.host_event(hostname, st.HOST_MAINTENANCE_COMPLETE, {
-            'maintained': True, 'state': st.HOST_MAINTAINED,
-            'finished_at': timeutils.utcnow()})
+        that marks it maintained (never announced twice), and with its
+        maintain_host step done."""
+        with self.transaction():
+            self.mark_step(st.STEP_MAINTAIN_HOST, hostname, event='done')
+            self.host_event(hostname, st.HOST_MAINTENANCE_COMPLETE, {
+                'maintained': True, 'state': st.HOST_MAINTAINED,
+                'finished_at': timeutils.utcnow()})
 
     def report_url(self, plugin, hostname=''):
         """Where an agent reports on a run of ``plugin`` (on ``hostname``;
@@ -653,6 +692,12 @@ class BaseWorkflow(object):
                                           type=type, hostname=hostname)
             previous = runs[0] if runs else None
             if previous and previous['state'] == st.RUN_DONE:
+                if self.steps.state(
+                        st.STEP_PLUGIN, hostname or None,
+                        plugin=plugin['plugin'], type=type) not in (
+                        st.STEP_DONE, None):
+                    with self.transaction():
+                        self._mark_run(previous, 'done')
                 continue
             if previous and previous['state'] == st.RUN_RUNNING:
                 run, result = self._resume_plugin(plugin, host, previous)
@@ -713,6 +758,7 @@ class BaseWorkflow(object):
                 self.session_id, name, ptype, hostname,
                 expected_attempt=previous['attempt'] if previous else 0,
                 asynchronous=hands_over)
+            self._mark_run(run, 'start', bump_attempt=True)
             self.record(st.EVENT_PLUGIN, '%s plug-in %s started on %s '
                         '(attempt %d%s)' % (
                             ptype, name, self._where(run), run['attempt'],
@@ -799,12 +845,19 @@ class BaseWorkflow(object):
                 db_api.action_run_update_attempt(run['id'], run['attempt'], {
                     'state': state, 'message': result.message,
                     'finished_at': timeutils.utcnow()})
+                self._mark_run(run, 'done' if result.ok else 'fail',
+                               values={'message': result.message})
                 self._record_outcome(run, state, result.message)
         except exception.ActionRunStateConflict:
             row = self._run_row(run)
             return action_base.Result(row['state'] == st.RUN_DONE,
                                       row.get('message') or '')
         return result
+
+    def _mark_run(self, run, event, **kwargs):
+        """The plugin step of ``run`` (its plug-in on its host)."""
+        self.mark_step(st.STEP_PLUGIN, run['hostname'] or None, None, event,
+                       plugin=run['plugin'], type=run['type'], **kwargs)
 
     def _record_outcome(self, run, state, message):
         self.record(st.EVENT_PLUGIN, '%s plug-in %s %s on %s (attempt %d)%s'
@@ -842,7 +895,11 @@ class BaseWorkflow(object):
                        'attempt %d' % (run['type'], run['plugin'],
                                        self._where(run), run['attempt'],
                                        row['attempt']))
-        self._record_outcome(row, row['state'], row.get('message'))
+        with self.transaction():
+            # The agent's report wrote the run; its step follows here.
+            self._mark_run(row, 'done' if row['state'] == st.RUN_DONE
+                           else 'fail', values={'message': row.get('message')})
+            self._record_outcome(row, row['state'], row.get('message'))
         return action_base.Result(row['state'] == st.RUN_DONE,
                                   row.get('message') or '')
 

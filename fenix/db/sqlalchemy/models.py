@@ -269,6 +269,49 @@ class SessionEvent(Base, FenixBase):
                      nullable=False, default=dict)
 
 
+class Step(Base, FenixBase):
+    """One step of a session's stored plan (``states.STEP_KINDS``).
+
+    Written with the plan (the nfv plan at once, the default workflow's
+    one host at a time), each marked (``state``, machine
+    ``state_machine.STEP``) in the transaction of the change it stands
+    for. ``depends_on`` lists the ids of the steps of the same session
+    that must be over first (JSON: written once with the plan and read
+    with the session's steps, never queried by edge). ``wave``/``seq``:
+    the plan's order. ``inputs``: what the step acts on (target, kind of
+    move, event, plug-in); ``result``: what it left (event id, reply
+    deadline, the host an instance went to).
+    """
+    __tablename__ = 'steps'
+    __table_args__ = (
+        sa.Index('ix_steps_session_id_state', 'session_id', 'state'),
+        sa.Index('ix_steps_session_id_host', 'session_id', 'host'),
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    session_id = _session_fk()
+    kind = sa.Column(sa.String(32), nullable=False)
+    host = sa.Column(sa.String(255))
+    instance_id = sa.Column(sa.String(36))
+    project_id = sa.Column(sa.String(64))
+    wave = sa.Column(sa.Integer)
+    seq = sa.Column(sa.Integer, nullable=False, default=0)
+    inputs = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                       nullable=False,
+                       default=dict)
+    depends_on = sa.Column(db_types.JsonEncodedList(mysql_as_medium=True),
+                           nullable=False,
+                           default=list)
+    state = sa.Column(sa.String(32), nullable=False)
+    attempt = sa.Column(sa.Integer, nullable=False, default=0)
+    started_at = sa.Column(sa.DateTime)
+    finished_at = sa.Column(sa.DateTime)
+    result = sa.Column(db_types.JsonEncodedDict(mysql_as_medium=True),
+                       nullable=False,
+                       default=dict)
+    message = sa.Column(MEDIUM_TEXT)
+
+
 class OutboxMessage(Base, FenixBase):
     """A notification to send: written in the transaction of the change
     that causes it, sent afterwards by the engine's dispatcher, which marks

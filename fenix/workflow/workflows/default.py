@@ -57,11 +57,14 @@ Decisions of note (all written to the session history):
 * ``dry_run`` sessions discover, compute the plan into the session's
   ``plan`` and end without notifying anyone or touching a host.
 
-Every step is safe to run again after an engine restart: the exchange in
-progress (event, host, deadline, the id of each project's event) is kept
-in the session's ``plan``, moves
-already done are not repeated (Nova's current host decides), plug-in runs
-already DONE are skipped.
+Every step is safe to run again after an engine restart: the host chosen
+is written as steps (:mod:`fenix.workflow.steps`) when it is chosen; the
+host being emptied is the one whose move steps are not all over, its
+exchange (event, deadline, the id of each project's event) is in its
+``notify_project`` steps (an exchange about the whole session is in the
+session's ``plan``), a move step RUNNING is watched again, not started,
+moves already done are not repeated, plug-in runs already DONE are
+skipped.
 
 An admin's pause or host skip (SPEC 3.7) is honoured at the safe points
 (:meth:`~fenix.workflow.base.BaseWorkflow.safe_point`): before every
@@ -87,6 +90,7 @@ from fenix.workflow import estimate
 from fenix.workflow import model
 from fenix.workflow import nfv_plan
 from fenix.workflow import serial
+from fenix.workflow import steps as plan_steps
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -406,8 +410,16 @@ class DefaultWorkflow(base.BaseWorkflow):
         counts. ``hostname``: the host it is about (nothing is sent once an
         admin skipped it). Returns {project_id: reply or None}.
         """
+        told = self._told(event, hostname) if hostname else None
         pending = self._plan().get('exchange') or {}
-        if pending.get('key') == key:
+        if told:
+            # Sent before a restart (the host's notify steps say so): the
+            # replies to those events count, nothing is sent again.
+            projects = sorted(told)
+            deadline = max(plan_steps.parse(r['reply_at'])
+                           for r in told.values())
+            event_ids = {pid: r.get('event_id') for pid, r in told.items()}
+        elif pending.get('key') == key:
             projects = pending['projects']
             deadline = timeutils.parse_time(pending['reply_at'])
             event_ids = pending.get('event_ids')
@@ -423,16 +435,49 @@ class DefaultWorkflow(base.BaseWorkflow):
                 return {}
 
             def keep(sent):
+                if hostname:
+                    # The host's notify steps keep the exchange.
+                    for pid in projects:
+                        self.mark_step(
+                            st.STEP_NOTIFY_PROJECT, hostname, event='done',
+                            values={'result': plan_steps.event_result(
+                                sent, pid, kwargs.get('actions_at'))},
+                            project_id=pid, event_name=event)
+                    return
                 self._plan_update(exchange={
                     'key': key, 'event': event, 'projects': list(projects),
                     'reply_at': timeutils.format_time(sent.reply_at),
                     'event_ids': dict(sent.event_ids)})
+                # The session-wide event, as a step (for the detail).
+                if self.steps.state(st.STEP_ANNOUNCE,
+                                    event_name=event) == st.STEP_DONE:
+                    self.mark_step(st.STEP_ANNOUNCE, event='again',
+                                   event_name=event)
+                self.mark_step(st.STEP_ANNOUNCE, event='done',
+                               event_name=event, values={'result': {
+                                   'event': event,
+                                   'projects': sorted(projects),
+                                   'reply_at': timeutils.format_time(
+                                       sent.reply_at)}})
 
             sent = self.notify_projects(event, projects, on_recorded=keep,
                                         **kwargs)
             deadline, event_ids = sent.reply_at, sent.event_ids
         return self.wait_project_replies(event, projects, deadline,
                                          event_ids=event_ids)
+
+    def _told(self, event, hostname):
+        """{project_id: result} of the events of ``event`` sent for
+        ``hostname``, from its notify steps (only while its moves are not
+        over: a host chosen again is told again)."""
+        if not any(s['host'] == hostname for s in self._host_moves(event)):
+            return {}
+        return {s['project_id']: s['result']
+                for s in self.steps.host_steps(hostname)
+                if s['kind'] == st.STEP_NOTIFY_PROJECT and
+                s['state'] == st.STEP_DONE and
+                (s['inputs'] or {}).get('event') == event and
+                (s['result'] or {}).get('reply_at')}
 
     def _exchange_done(self):
         self._plan_update(exchange=None)
@@ -453,9 +498,11 @@ class DefaultWorkflow(base.BaseWorkflow):
         if details['refusals'] >= MAX_REFUSALS:
             details['skipped'] = why
             details.pop('deferred', None)
-            db_api.host_update(self.session_id, hostname,
-                               {'details': details,
-                                'state': st.HOST_SKIPPED})
+            with self.transaction():
+                db_api.host_update(self.session_id, hostname,
+                                   {'details': details,
+                                    'state': st.HOST_SKIPPED})
+                self.steps.cancel_pending(hostname, why=why)
             self._decision('host %s skipped (nack_policy skip_host): %s; '
                            'it stays unmaintained' % (hostname, why),
                            host=hostname)
@@ -667,12 +714,56 @@ class DefaultWorkflow(base.BaseWorkflow):
         return st.SCALE_IN
 
     # --- PREPARE_MAINTENANCE / PLANNED_MAINTENANCE ---------------------------
+    def _host_moves(self, event, live=True):
+        """Move steps of hosts chosen for ``event``; only those not over
+        (PENDING, RUNNING, FAILED) when ``live``."""
+        return [s for s in self.steps.all()
+                if s['kind'] in plan_steps.MOVE_KINDS and
+                (s['inputs'] or {}).get('event') == event and
+                (not live or s['state'] not in st.STEP_OVER)]
+
     def _pending_host(self, event):
-        """The host an exchange of ``event`` is under way for (restart)."""
-        current = self._plan().get('current') or {}
+        """The host being emptied for ``event`` (after a restart, a pause,
+        a retry): the one whose move steps are not all over. Returns
+        (hostname, {iid: target}) or (None, {}). A session whose host
+        steps were never written (made before steps) keeps them in its
+        plan."""
+        moves = self._host_moves(event)
+        if moves:
+            hostname = moves[0]['host']
+            return hostname, {s['instance_id']: s['inputs'].get('target')
+                              for s in self.steps.host_steps(hostname)
+                              if s['kind'] in plan_steps.MOVE_KINDS and
+                              s['inputs'].get('target')}
+        if self._host_moves(event, live=False):
+            return None, {}
+        plan = self._plan()
+        current = plan.get('current') or {}
         if current.get('event') == event:
-            return current.get('host')
-        return None
+            return current.get('host'), plan.get('targets') or {}
+        return None, {}
+
+    def _write_host_steps(self, event, hostname, on_host, managed, moves):
+        """The steps of the host chosen to empty (unless they are there:
+        a restart), written with its disable_compute step done (it was
+        disabled just before)."""
+        live = [s for s in self.steps.host_steps(hostname)
+                if s['kind'] in plan_steps.MOVE_KINDS and
+                s['state'] not in st.STEP_OVER and
+                (s['inputs'] or {}).get('event') == event]
+        host = self._host(hostname)
+        with self.transaction():
+            if not live:
+                self.steps.cancel_pending(hostname, why='chosen again')
+                self.steps.add(plan_steps.host_steps(
+                    hostname, event, managed,
+                    [s for s in on_host if _alive(s)], moves,
+                    db_api.action_plugins_get(self.session_id),
+                    host['type'],
+                    bool((host['details'] or {}).get('controller'))))
+            if self.steps.state(st.STEP_DISABLE_COMPUTE, hostname) != \
+                    st.STEP_DONE:
+                self.mark_step(st.STEP_DISABLE_COMPUTE, hostname)
 
     def _choose(self, servers, groups, targets, event):
         """The next host to empty, or None; records why."""
@@ -709,8 +800,7 @@ class DefaultWorkflow(base.BaseWorkflow):
         for srv in on_host:
             ids.setdefault(srv['project_id'], []).append(srv['id'])
         managed = self._managed(set(ids))
-        self._plan_update(current={'event': event, 'host': hostname},
-                          targets=moves)
+        self._write_host_steps(event, hostname, on_host, managed, moves)
         replies = self._exchange(
             key, event, managed, hostname=hostname,
             allowed_actions=base.ALL_ACTIONS,
@@ -745,8 +835,11 @@ class DefaultWorkflow(base.BaseWorkflow):
 
     def _skipped(self, hostname):
         """An admin skipped ``hostname`` (safe_point applied it): forget
-        its exchange; the handler chooses again."""
-        self._plan_update(exchange=None, current=None, targets=None)
+        its exchange and cancel its steps not started; the handler chooses
+        again."""
+        with self.transaction():
+            self._plan_update(exchange=None, current=None, targets=None)
+            self.steps.cancel_pending(hostname, why='skipped')
         return False
 
     def _lead_until(self, servers):
@@ -778,16 +871,18 @@ class DefaultWorkflow(base.BaseWorkflow):
         meanwhile (later, every host not yet maintained is disabled)."""
         self._defer_or_skip(hostname, why)
         # Not worked on until it is chosen again (the ETA measures it).
-        db_api.host_update(self.session_id, hostname, {'started_at': None})
-        self._plan_update(exchange=None, current=None, targets=None)
+        with self.transaction():
+            db_api.host_update(self.session_id, hostname,
+                               {'started_at': None})
+            self._plan_update(exchange=None, current=None, targets=None)
+            self.steps.cancel_pending(hostname, why=why)
         if event == st.PREPARE_MAINTENANCE:
             self._enable(self._host(hostname), 'deferred')
 
     def prepare_maintenance(self):
         self.safe_point()
         servers, groups = self._sync()
-        hostname = self._pending_host(st.PREPARE_MAINTENANCE)
-        moves = self._plan().get('targets') or {}
+        hostname, moves = self._pending_host(st.PREPARE_MAINTENANCE)
         if hostname is None:
             empty = [h['hostname'] for h in self._open_computes()
                      if not self._occupied(h['hostname'])]
@@ -810,8 +905,7 @@ class DefaultWorkflow(base.BaseWorkflow):
         self.safe_point()
         self._disable_unmaintained()
         servers, groups = self._sync()
-        hostname = self._pending_host(st.PLANNED_MAINTENANCE)
-        moves = self._plan().get('targets') or {}
+        hostname, moves = self._pending_host(st.PLANNED_MAINTENANCE)
         if hostname is None:
             open_hosts = [h['hostname'] for h in self._open_computes()]
             empty = [h for h in open_hosts if not self._occupied(h)]
@@ -890,18 +984,44 @@ class DefaultWorkflow(base.BaseWorkflow):
                                  constraints.get(srv['id']))[0] ==
             st.OWN_ACTION)
 
+    def _interrupted_moves(self, hostname):
+        """The instance rows of the moves from ``hostname`` under way when
+        the engine stopped: their move steps RUNNING (the rows
+        IN_PROGRESS from that host, for a session without steps)."""
+        running = [s['instance_id'] for s in self.steps.host_steps(hostname)
+                   if s['kind'] in plan_steps.MOVE_KINDS and
+                   s['state'] == st.STEP_RUNNING]
+        if running or self.steps.host_steps(hostname):
+            if not running:
+                return []
+            rows = db_api.instances_get(self.session_id,
+                                        instance_ids=running)
+            found = {r['instance_id'] for r in rows}
+            for iid in sorted(set(running) - found):
+                # No row: nothing is left to watch.
+                with self.transaction():
+                    self.mark_step(st.STEP_MOVE, hostname, iid, 'done',
+                                   values={'message': 'no instance row'})
+            return rows
+        return [row for row in db_api.instances_get(self.session_id)
+                if row['action_state'] == st.ACTION_IN_PROGRESS and
+                (row['details'] or {}).get('move_from') == hostname]
+
     def _finish_interrupted(self, hostname):
         """Moves from ``hostname`` that ended while no engine watched."""
-        for row in db_api.instances_get(self.session_id):
-            details = row['details'] or {}
-            if row['action_state'] != st.ACTION_IN_PROGRESS or \
-                    details.get('move_from') != hostname:
-                continue
+        for row in self._interrupted_moves(hostname):
             srv = self.cloud.server(row['instance_id'])
             if srv is None:
-                db_api.instance_update(self.session_id, row['instance_id'], {
-                    'action_state': st.ACTION_DONE,
-                    'action_message': 'the instance no longer exists'})
+                with self.transaction():
+                    db_api.instance_update(
+                        self.session_id, row['instance_id'], {
+                            'action_state': st.ACTION_DONE,
+                            'action_message': 'the instance no longer '
+                                              'exists'})
+                    self.mark_step(st.STEP_MOVE, hostname,
+                                   row['instance_id'], 'done',
+                                   values={'message': 'the instance no '
+                                                      'longer exists'})
             elif srv['host'] != hostname:
                 if _busy(srv):
                     # E.g. a cold migration that reached VERIFY_RESIZE while
@@ -909,10 +1029,15 @@ class DefaultWorkflow(base.BaseWorkflow):
                     result = self.cloud.wait_for_move(
                         row['instance_id'], hostname, row['action'])
                     if not result['ok']:
-                        db_api.instance_update(
-                            self.session_id, row['instance_id'], {
-                                'action_state': st.ACTION_FAILED,
-                                'action_message': result['message']})
+                        with self.transaction():
+                            db_api.instance_update(
+                                self.session_id, row['instance_id'], {
+                                    'action_state': st.ACTION_FAILED,
+                                    'action_message': result['message']})
+                            self.mark_step(
+                                st.STEP_MOVE, hostname, row['instance_id'],
+                                'fail', values={'message':
+                                                result['message']})
                         raise exception.WorkflowError(
                             reason='%s of instance %s from %s, interrupted '
                                    'by a restart, failed: %s'
@@ -925,6 +1050,10 @@ class DefaultWorkflow(base.BaseWorkflow):
                             'action_state': st.ACTION_DONE,
                             'host': srv['host'],
                             'action_message': 'now on %s' % srv['host']})
+                    self.mark_step(st.STEP_MOVE, hostname,
+                                   row['instance_id'], 'done', values={
+                                       'result': {'action': row['action'],
+                                                  'host': srv['host']}})
                     self.record(st.EVENT_ACTION, '%s of instance %s from %s '
                                 'done (seen after a restart): now on %s'
                                 % (row['action'], row['instance_id'],
@@ -979,9 +1108,14 @@ class DefaultWorkflow(base.BaseWorkflow):
                                instance_id=iid,
                                project_id=srv['project_id'], host=hostname)
             details = dict(row['details'] or {}, move_from=hostname)
-            resume = (row['action_state'] == st.ACTION_IN_PROGRESS and
-                      (row['details'] or {}).get('move_from') == hostname
-                      and _busy(srv))
+            step = self.steps.get(st.STEP_MOVE, hostname, iid)
+            if step is not None:
+                # A move under way when the engine stopped is watched.
+                resume = step['state'] == st.STEP_RUNNING and _busy(srv)
+            else:
+                resume = (row['action_state'] == st.ACTION_IN_PROGRESS and
+                          (row['details'] or {}).get('move_from') ==
+                          hostname and _busy(srv))
             values = {'action': action, 'details': details}
             if not resume:
                 values.update(action_state=st.ACTION_PENDING,
@@ -1070,16 +1204,23 @@ class DefaultWorkflow(base.BaseWorkflow):
                     'on %s' % (action, iid, hostname, result['host']),
                     project_id=row['project_id'], host=hostname,
                     state=st.ACTION_DONE)
+                self.mark_step(st.STEP_MOVE, hostname, iid, 'done', values={
+                    'message': result.get('message'),
+                    'result': {'action': action, 'host': result['host']}})
                 self._action_done(row)
             return
         message = result.get('message') or 'no reason given'
-        self.update_instance(
-            iid, {'action_state': st.ACTION_FAILED,
-                  'action_attempts': attempts, 'action_message': message},
-            st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
-            % (action, iid, hostname, message),
-            project_id=row['project_id'], host=hostname,
-            state=st.ACTION_FAILED)
+        with self.transaction():
+            self.update_instance(
+                iid, {'action_state': st.ACTION_FAILED,
+                      'action_attempts': attempts,
+                      'action_message': message},
+                st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
+                % (action, iid, hostname, message),
+                project_id=row['project_id'], host=hostname,
+                state=st.ACTION_FAILED)
+            self.mark_step(st.STEP_MOVE, hostname, iid, 'fail',
+                           values={'message': message})
         failures.append('%s of instance %s (%s) failed after %d attempt(s):'
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))
@@ -1185,20 +1326,28 @@ class DefaultWorkflow(base.BaseWorkflow):
                               'action_message': where}
                     if srv:
                         values['host'] = srv['host']
-                    db_api.instance_update(self.session_id, iid, values)
-                    self.record(st.EVENT_ACTION, 'instance %s left %s (%s):'
-                                ' %s' % (iid, hostname, reason, where),
-                                instance_id=iid, host=hostname,
-                                state=st.ACTION_DONE)
+                    with self.transaction():
+                        db_api.instance_update(self.session_id, iid, values)
+                        self.mark_step(st.STEP_MOVE, hostname, iid, 'done',
+                                       values={'message': where})
+                        self.record(st.EVENT_ACTION, 'instance %s left %s '
+                                    '(%s): %s' % (iid, hostname, reason,
+                                                  where),
+                                    instance_id=iid, host=hostname,
+                                    state=st.ACTION_DONE)
                 if waits and timeutils.utcnow() >= own_deadline:
                     for iid, reason in sorted(waits.items()):
                         message = ('still on %s after %s s (%s)'
                                    % (hostname,
                                       CONF.workflow.own_action_timeout,
                                       reason))
-                        db_api.instance_update(self.session_id, iid, {
-                            'action_state': st.ACTION_FAILED,
-                            'action_message': message})
+                        with self.transaction():
+                            db_api.instance_update(self.session_id, iid, {
+                                'action_state': st.ACTION_FAILED,
+                                'action_message': message})
+                            self.mark_step(st.STEP_MOVE, hostname, iid,
+                                           'fail', values={'message':
+                                                           message})
                         failures.append('instance %s %s' % (iid, message))
                     waits = {}
                 if not futures and not waits and not queue:
@@ -1229,16 +1378,23 @@ class DefaultWorkflow(base.BaseWorkflow):
 
     def _submit_move(self, pool, futures, hostname, cancelled, row, srv,
                      action, target, resume):
-        """Record one move as started and hand it to a worker."""
-        db_api.instance_update(self.session_id, row['instance_id'], {
-            'action_state': st.ACTION_IN_PROGRESS})
-        self.record(st.EVENT_ACTION, '%s of instance %s from %s%s %s'
-                    % (action, row['instance_id'], hostname,
-                       ' to %s' % target if target else '',
-                       'watched again' if resume else 'started'),
-                    instance_id=row['instance_id'],
-                    project_id=row['project_id'], host=hostname,
-                    state=st.ACTION_IN_PROGRESS)
+        """Record one move as started (its step with it) and hand it to a
+        worker."""
+        with self.transaction():
+            db_api.instance_update(self.session_id, row['instance_id'], {
+                'action_state': st.ACTION_IN_PROGRESS})
+            self.mark_step(st.STEP_MOVE, hostname, row['instance_id'],
+                           'start', bump_attempt=not resume,
+                           values={'result': {'action': action,
+                                              'target': target}},
+                           create={'project_id': row['project_id']})
+            self.record(st.EVENT_ACTION, '%s of instance %s from %s%s %s'
+                        % (action, row['instance_id'], hostname,
+                           ' to %s' % target if target else '',
+                           'watched again' if resume else 'started'),
+                        instance_id=row['instance_id'],
+                        project_id=row['project_id'], host=hostname,
+                        state=st.ACTION_IN_PROGRESS)
         future = pool.submit(self._move, srv, action, target, resume,
                              cancelled)
         future.add_done_callback(self._wake)
@@ -1292,10 +1448,14 @@ class DefaultWorkflow(base.BaseWorkflow):
         if not host['disabled_by_fenix']:
             return
         self.cloud.enable_compute(host['hostname'])
-        db_api.host_update(self.session_id, host['hostname'],
-                           {'disabled_by_fenix': False})
-        self.record(st.EVENT_HOST, 'nova-compute enabled on %s again (%s)'
-                    % (host['hostname'], why), host=host['hostname'])
+        with self.transaction():
+            db_api.host_update(self.session_id, host['hostname'],
+                               {'disabled_by_fenix': False})
+            if host['maintained']:
+                self.mark_step(st.STEP_ENABLE_COMPUTE, host['hostname'])
+            self.record(st.EVENT_HOST, 'nova-compute enabled on %s again '
+                        '(%s)' % (host['hostname'], why),
+                        host=host['hostname'])
 
     def _maintain(self, host):
         """IN_MAINTENANCE, the host's plug-ins, MAINTENANCE_COMPLETE, enable.
@@ -1326,10 +1486,17 @@ class DefaultWorkflow(base.BaseWorkflow):
         host = self._host(hostname)
         if host['disabled_by_fenix']:
             self.cloud.enable_compute(hostname)
-            db_api.host_update(self.session_id, hostname,
-                               {'disabled_by_fenix': False})
-            self.record(st.EVENT_HOST, 'nova-compute enabled on %s'
-                        % hostname, host=hostname)
+            with self.transaction():
+                db_api.host_update(self.session_id, hostname,
+                                   {'disabled_by_fenix': False})
+                self.mark_step(st.STEP_ENABLE_COMPUTE, hostname)
+                self.record(st.EVENT_HOST, 'nova-compute enabled on %s'
+                            % hostname, host=hostname)
+        elif self.steps.state(st.STEP_ENABLE_COMPUTE, hostname) == \
+                st.STEP_PENDING:
+            with self.transaction():
+                self.mark_step(st.STEP_ENABLE_COMPUTE, hostname,
+                               values={'message': 'not disabled by Fenix'})
 
     def _enable_maintained(self):
         """Enable maintained hosts this session still holds disabled.
@@ -1396,6 +1563,18 @@ class DefaultWorkflow(base.BaseWorkflow):
         plan = self._plan()
         if any(k in plan for k in ('exchange', 'current', 'targets')):
             self._plan_update(exchange=None, current=None, targets=None)
+        # The host being emptied is chosen again, with new steps.
+        self.steps.reload()
+        for event in (st.PREPARE_MAINTENANCE, st.PLANNED_MAINTENANCE):
+            for hostname in sorted({s['host']
+                                    for s in self._host_moves(event)}):
+                ids = [s['id'] for s in self.steps.host_steps(hostname)
+                       if s['state'] in (st.STEP_PENDING, st.STEP_FAILED)]
+                db_api.steps_transition(self.session_id, ids, 'cancel',
+                                        values={'message': 'continued: '
+                                                'the projects are asked '
+                                                'again'})
+        self.steps.reload()
 
     def cleanup(self, why):
         """Enable every host this session disabled, each on its own.

@@ -12,7 +12,9 @@ disabling, maintaining a host and moving one instance are inherited from
 MAINTENANCE
     As ``default``; then the planner (:mod:`fenix.workflow.planner`) plans
     the whole session from the registered constraints; the plan is kept in
-    the session's ``plan`` (key ``nfv``). Infeasible -> SCALE_IN. A
+    the session's ``plan`` (key ``nfv``) and, in the same transaction, as
+    steps (:mod:`fenix.workflow.steps`): a restarted executor goes on from
+    the step rows. Infeasible -> SCALE_IN. A
     ``dry_run`` session stores the plan (key ``dry_run``), records that it
     was a dry run and ends without touching anything.
 START_MAINTENANCE
@@ -67,6 +69,7 @@ from fenix.db import api as db_api
 from fenix.workflow import base
 from fenix.workflow import nfv_plan
 from fenix.workflow import planner
+from fenix.workflow import steps as plan_steps
 from fenix.workflow.workflows import default
 
 CONF = cfg.CONF
@@ -181,9 +184,15 @@ class NFVWorkflow(default.DefaultWorkflow):
         return st.SCALE_IN, 'no plan reaches every host: %s' % plan.message
 
     def _store_plan(self, data):
-        """Keep the plan (the executor runs it) and its estimate (the
-        ETA)."""
-        self._plan_update(nfv=data)
+        """Keep the plan (the executor runs it) and its steps, in one
+        transaction (steps of an earlier plan not started yet are
+        cancelled), and its estimate (the ETA)."""
+        hosts = {h['hostname']: h for h in self._computes()}
+        plugins = db_api.action_plugins_get(self.session_id)
+        with self.transaction():
+            self._plan_update(nfv=data)
+            self.steps.cancel_pending(why='planned again')
+            self.steps.add(plan_steps.nfv_plan_steps(data, hosts, plugins))
         self._set_estimate(data, 'nfv')
 
     def _estimate(self, servers):
@@ -316,8 +325,14 @@ class Executor(object):
         self.wave_of = wave_of
         self.reserved = {}     # target host -> [iids reserved]
         self._recount()
+        book = wf.steps
         for name, row in self.session_hosts.items():
-            if row['maintained']:
+            maintain = book.state(st.STEP_MAINTAIN_HOST, name)
+            if maintain is not None and not row['maintained'] and \
+                    row['state'] != st.HOST_SKIPPED:
+                # Where the host stands, from its steps.
+                self.hstate[name] = self._host_from_steps(name, maintain)
+            elif row['maintained']:
                 self.hstate[name] = H_DONE
             elif row['state'] == st.HOST_SKIPPED:
                 self.hstate[name] = H_DONE
@@ -329,6 +344,21 @@ class Executor(object):
                 self._resume.append(name)
             else:
                 self.hstate[name] = H_PENDING
+
+    def _host_from_steps(self, name, maintain):
+        """The executor's state of a host, from its steps: maintained;
+        in maintenance (running, or failed there: resumed, never
+        announced again) when empty; being emptied once it was disabled
+        for it; else pending."""
+        if maintain == st.STEP_DONE:
+            return H_DONE
+        if maintain in (st.STEP_RUNNING, st.STEP_FAILED) and \
+                not self._occupied(name):
+            return H_DOWN
+        if self.wf.steps.state(st.STEP_DISABLE_COMPUTE, name) == \
+                st.STEP_DONE:
+            self._resume.append(name)
+        return H_PENDING
 
     def _reload_cloud(self):
         """Nova's view again: servers, capacity and compute services."""
@@ -606,9 +636,12 @@ class Executor(object):
     def _begin_host(self, hostname, jobs):
         row = self.wf._host(hostname)
         self.wf._disable(row)
-        db_api.host_update(self.sid, hostname, {
-            'state': st.HOST_EMPTYING,
-            'started_at': row['started_at'] or timeutils.utcnow()})
+        with self.wf.transaction():
+            db_api.host_update(self.sid, hostname, {
+                'state': st.HOST_EMPTYING,
+                'started_at': row['started_at'] or timeutils.utcnow()})
+            self.wf.mark_step(st.STEP_DISABLE_COMPUTE, hostname, None,
+                              'done')
         self.wf._decision(
             'host %s (wave %s) started: %s' % (
                 hostname, self.wave_of.get(hostname),
@@ -618,8 +651,10 @@ class Executor(object):
 
     def _resume_jobs(self, hostname, jobs):
         """After a restart: keep the events already sent and moves under
-        way (the row says so)."""
+        way (the steps say so; the rows of a session without steps)."""
         self.wf._finish_interrupted(hostname)
+        if self.wf.steps.host_steps(hostname):
+            return self._resume_from_steps(hostname, jobs)
         rows = {r['instance_id']: r
                 for r in db_api.instances_get(self.sid, host=hostname)}
         for iid, job in jobs.items():
@@ -646,6 +681,40 @@ class Executor(object):
                 job.notified = row['event_at'] or timeutils.utcnow()
                 job.reply_at = row['reply_at']
                 job.act_at = row['actions_at'] or row['reply_at']
+                self._hold(iid)
+
+    def _resume_from_steps(self, hostname, jobs):
+        """After a restart, from the host's steps: a move RUNNING is
+        watched again (not started again), an instance whose event was
+        sent (its notify step DONE) waits for the reply to that event."""
+        book = self.wf.steps
+        for iid, job in jobs.items():
+            if job.phase != WAIT_SLOT:
+                continue
+            move = book.get(st.STEP_MOVE, hostname, iid)
+            note = book.get(st.STEP_NOTIFY_INSTANCE, hostname, iid)
+            if move is not None and move['state'] == st.STEP_RUNNING:
+                job.action = (move['result'] or {}).get('action') or \
+                    (move['inputs'] or {}).get('action')
+                job.resume = default._busy(job.server)
+                if job.action == st.OWN_ACTION:
+                    job.phase = OWN
+                    job.deadline = timeutils.after(
+                        CONF.workflow.own_action_timeout)
+                else:
+                    job.phase = READY
+                self._hold(iid)
+            elif note is not None and note['state'] == st.STEP_DONE and \
+                    (move is None or move['state'] == st.STEP_PENDING) and \
+                    (note['result'] or {}).get('reply_at'):
+                sent = note['result']
+                job.phase = NOTIFIED
+                job.event = sent.get('event')
+                job.event_id = sent.get('event_id')
+                job.notified = note['finished_at'] or timeutils.utcnow()
+                job.reply_at = plan_steps.parse(sent['reply_at'])
+                job.act_at = plan_steps.parse(sent.get('actions_at')) or \
+                    job.reply_at
                 self._hold(iid)
 
     def _start_hosts(self):
@@ -788,17 +857,33 @@ class Executor(object):
         self.notes[future] = job
 
     def _send_event(self, job, event, window):
-        wf = self.wf
         row = {'instance_id': job.iid, 'project_id': job.project_id}
         kwargs = dict(allowed_actions=base.ALL_ACTIONS, window=window,
                       session=self.session, actions_at=job.act_at)
         try:
-            return wf.notify_instance(event, row, **kwargs)
+            return self._notify_and_mark(job, event, row, kwargs)
         except exception.NotFound:
             db_api.instance_create_or_update(self.sid, job.iid, {
                 'project_id': job.project_id, 'host': job.host,
                 'instance_name': job.server.get('name')})
-            return wf.notify_instance(event, row, **kwargs)
+            return self._notify_and_mark(job, event, row, kwargs)
+
+    def _notify_and_mark(self, job, event, row, kwargs):
+        """The event, and its notify step done with what a restart needs
+        (the event's id and times), in one transaction."""
+        wf = self.wf
+        with wf.transaction():
+            sent = wf.notify_instance(event, row, **kwargs)
+            if wf.steps.state(st.STEP_NOTIFY_INSTANCE, job.host,
+                              job.iid) == st.STEP_DONE:
+                # A second event for the instance (it came back).
+                wf.mark_step(st.STEP_NOTIFY_INSTANCE, job.host, job.iid,
+                             'again')
+            wf.mark_step(st.STEP_NOTIFY_INSTANCE, job.host, job.iid, 'done',
+                         values={'result': plan_steps.event_result(
+                             sent, job.iid, job.act_at)},
+                         create={'project_id': job.project_id})
+        return sent
 
     @staticmethod
     def _answers(job, row):
@@ -917,15 +1002,19 @@ class Executor(object):
             'watched again' if job.resume else 'started')
         history = dict(project_id=job.project_id, host=job.host,
                        state=st.ACTION_IN_PROGRESS)
-        try:
-            wf.update_instance(job.iid, values, st.EVENT_ACTION, message,
-                               **history)
-        except exception.NotFound:
-            db_api.instance_create_or_update(self.sid, job.iid, dict(
-                values, project_id=job.project_id, host=job.host,
-                instance_name=job.server.get('name')))
-            wf.record(st.EVENT_ACTION, message, instance_id=job.iid,
-                      **history)
+        with wf.transaction():
+            try:
+                wf.update_instance(job.iid, values, st.EVENT_ACTION,
+                                   message, **history)
+            except exception.NotFound:
+                db_api.instance_create_or_update(self.sid, job.iid, dict(
+                    values, project_id=job.project_id, host=job.host,
+                    instance_name=job.server.get('name')))
+                wf.record(st.EVENT_ACTION, message, instance_id=job.iid,
+                          **history)
+            # A move watched again is the same attempt; a new request to
+            # Nova (a first one, another target) is a new one.
+            self._mark_move(job, 'start', bump_attempt=not job.resume)
         moved = concurrent.futures.Future()
         try:
             # Never Nova's choice: it could take room reserved for another
@@ -941,6 +1030,16 @@ class Executor(object):
         failures = []
         wf._move_finished(job.host, row, job.action, moved, failures)
         return moved, failures
+
+    def _mark_move(self, job, event, **kwargs):
+        """The move step of ``job`` (in the caller's transaction)."""
+        result = {'action': job.action, 'target': job.target}
+        return self.wf.mark_step(
+            st.STEP_MOVE, job.host, job.iid, event,
+            values={'result': result}, create={
+                'project_id': job.project_id,
+                'inputs': {'target': job.target, 'action': job.action}},
+            **kwargs)
 
     def _may_retarget(self, job, result):
         """Whether a failed move to ``job.target`` may go to another target
@@ -994,9 +1093,12 @@ class Executor(object):
                 message = ('still on %s after %s s (%s)'
                            % (job.host, CONF.workflow.own_action_timeout,
                               job.action))
-                db_api.instance_update(self.sid, job.iid, {
-                    'action_state': st.ACTION_FAILED,
-                    'action_message': message})
+                with self.wf.transaction():
+                    db_api.instance_update(self.sid, job.iid, {
+                        'action_state': st.ACTION_FAILED,
+                        'action_message': message})
+                    self.wf.mark_step(st.STEP_MOVE, job.host, job.iid,
+                                      'fail', values={'message': message})
                 self.failures.append('instance %s %s' % (job.iid, message))
                 self._unreserve(job)
                 self._release(job.iid, recover=False)
@@ -1009,14 +1111,19 @@ class Executor(object):
             self._set_server(srv)
         else:
             self._drop_server(job.iid)
-        try:
-            db_api.instance_update(self.sid, job.iid, values)
-        except exception.NotFound:
-            pass
-        self.wf.record(st.EVENT_ACTION, 'instance %s left %s (%s): %s'
-                       % (job.iid, job.host, job.action, where),
-                       instance_id=job.iid, host=job.host,
-                       state=st.ACTION_DONE)
+        with self.wf.transaction():
+            try:
+                db_api.instance_update(self.sid, job.iid, values)
+            except exception.NotFound:
+                pass
+            self.wf.mark_step(st.STEP_MOVE, job.host, job.iid, 'done',
+                              values={'message': where, 'result': {
+                                  'action': job.action,
+                                  'host': srv['host'] if srv else None}})
+            self.wf.record(st.EVENT_ACTION, 'instance %s left %s (%s): %s'
+                           % (job.iid, job.host, job.action, where),
+                           instance_id=job.iid, host=job.host,
+                           state=st.ACTION_DONE)
         self._unreserve(job)
         self._release(job.iid)
         job.phase = DONE
@@ -1134,6 +1241,9 @@ class Executor(object):
         self.rechecked = False
         self.down_since = {}   # hostname -> when its compute was seen down
         self.gave_up = set()
+        # Where the session stands is in its steps, as the database has
+        # them now (another engine may have run it).
+        self.wf.steps.reload()
         self._load()
         workers = self.max_moves or 64
         self.pool = concurrent.futures.ThreadPoolExecutor(
@@ -1434,12 +1544,15 @@ class Executor(object):
                         job.phase = OWN
                         job.deadline = timeutils.after(
                             CONF.workflow.own_action_timeout)
-                        db_api.instance_update(self.sid, job.iid, {
-                            'action': st.OWN_ACTION,
-                            'action_state': st.ACTION_IN_PROGRESS,
-                            'details': dict(
-                                (self.rows.get(job.iid) or {}).get(
-                                    'details') or {}, move_from=hostname)})
+                        with self.wf.transaction():
+                            db_api.instance_update(self.sid, job.iid, {
+                                'action': st.OWN_ACTION,
+                                'action_state': st.ACTION_IN_PROGRESS,
+                                'details': dict(
+                                    (self.rows.get(job.iid) or {}).get(
+                                        'details') or {},
+                                    move_from=hostname)})
+                            self._mark_move(job, 'start')
                         continue
                     if self.max_moves and len(self.moves) >= self.max_moves:
                         continue

@@ -129,6 +129,7 @@ class TestMachines(base.TestCase):
                           st.ACTION_DONE, st.ACTION_FAILED},
                          set(sm.MOVE.states))
         self.assertEqual(set(st.RUN_STATES), set(sm.PLUGIN_RUN.states))
+        self.assertEqual(set(st.STEP_STATES), set(sm.STEP.states))
         self.assertEqual(set(st.SESSION_STATES), set(sm.SESSION.states))
 
     def test_session_machine_is_the_transition_table(self):
@@ -162,6 +163,26 @@ class TestMachines(base.TestCase):
         # A failed session leaves its state only when an admin continues it.
         self.assertEqual({st.MAINTENANCE_DONE},
                          set(state_machine.SESSION.final_states))
+
+    def test_step_machine(self):
+        step = state_machine.STEP
+        self.assertEqual(st.STEP_PENDING, step.initial)
+        self.assertEqual({st.STEP_SKIPPED, st.STEP_CANCELLED},
+                         set(step.final_states))
+        path = [('start', st.STEP_RUNNING), ('fail', st.STEP_FAILED),
+                ('retry', st.STEP_PENDING), ('start', st.STEP_RUNNING),
+                ('resume', st.STEP_RUNNING), ('done', st.STEP_DONE),
+                ('again', st.STEP_PENDING), ('cancel', st.STEP_CANCELLED)]
+        state = step.initial
+        for event, expected in path:
+            state = step.next(state, event)
+            self.assertEqual(expected, state, event)
+        # A done step is not started again, a cancelled one goes nowhere.
+        self.assertRaises(exception.InvalidStepTransition, step.next,
+                          st.STEP_DONE, 'start')
+        self.assertRaises(exception.InvalidStepTransition, step.check_move,
+                          st.STEP_CANCELLED, st.STEP_PENDING)
+        self.assertIn(state_machine.STEP, state_machine.MACHINES)
 
     def test_check_move(self):
         run = state_machine.PLUGIN_RUN

@@ -77,6 +77,8 @@ class DBAPITests:
                             'session_id': sid,
                             'event_type': 'maintenance.session',
                             'payload': {'state': states.MAINTENANCE}}])
+        db_api.steps_create(sid, [{'kind': states.STEP_MOVE, 'host': 'c1',
+                                   'instance_id': 'i1'}])
         return sid
 
     def _count_rows(self, session_id):
@@ -1368,3 +1370,171 @@ class DBAPITests:
 
     def test_ping(self):
         self.assertIsNone(db_api.ping())
+
+    # --- steps of the plan ------------------------------------------------
+
+    def _plan_steps(self, sid):
+        return db_api.steps_create(sid, [
+            {'ref': 'off', 'kind': states.STEP_DISABLE_COMPUTE, 'host': 'c1',
+             'wave': 0},
+            {'ref': 'tell', 'kind': states.STEP_NOTIFY_INSTANCE,
+             'host': 'c1', 'instance_id': 'i1', 'project_id': 'p1',
+             'wave': 0, 'depends_on': ['off']},
+            {'ref': 'mv', 'kind': states.STEP_MOVE, 'host': 'c1',
+             'instance_id': 'i1', 'project_id': 'p1', 'wave': 0,
+             'inputs': {'target': 'c2', 'action': states.LIVE_MIGRATE},
+             'depends_on': ['tell']},
+            {'kind': states.STEP_MAINTAIN_HOST, 'host': 'c1', 'wave': 0,
+             'depends_on': ['mv']},
+        ])
+
+    def test_steps_create_in_bulk(self):
+        sid = self._session()['session_id']
+        steps = self._plan_steps(sid)
+        self.assertEqual([states.STEP_DISABLE_COMPUTE,
+                          states.STEP_NOTIFY_INSTANCE, states.STEP_MOVE,
+                          states.STEP_MAINTAIN_HOST],
+                         [s['kind'] for s in steps])
+        for step in steps:
+            self.assertIsPlainDict(step)
+            self.assertEqual(states.STEP_PENDING, step['state'])
+            self.assertEqual(0, step['attempt'])
+            self.assertIsNone(step['started_at'])
+        self.assertEqual([0, 1, 2, 3], [s['seq'] for s in steps])
+        ids = [s['id'] for s in steps]
+        self.assertEqual([[], [ids[0]], [ids[1]], [ids[2]]],
+                         [s['depends_on'] for s in steps])
+        self.assertEqual({'target': 'c2', 'action': states.LIVE_MIGRATE},
+                         steps[2]['inputs'])
+        self.assertEqual(steps, db_api.steps_get(sid))
+        # A later batch may depend on steps already there, by id.
+        more = db_api.steps_create(sid, [
+            {'kind': states.STEP_ENABLE_COMPUTE, 'host': 'c1', 'wave': 0,
+             'seq': 9, 'depends_on': [ids[3]]}])
+        self.assertEqual([ids[3]], more[0]['depends_on'])
+        self.assertEqual([], db_api.steps_create(sid, []))
+
+    def test_steps_create_refuses_bad_steps(self):
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        theirs = db_api.steps_create(other, [
+            {'kind': states.STEP_MOVE, 'instance_id': 'x'}])[0]
+        self.assertRaises(exception.Invalid, db_api.steps_create, sid,
+                          [{'kind': 'dance'}])
+        self.assertRaises(exception.InvalidState, db_api.steps_create, sid,
+                          [{'kind': states.STEP_MOVE, 'state': 'BOGUS'}])
+        self.assertRaises(exception.Invalid, db_api.steps_create, sid,
+                          [{'kind': states.STEP_MOVE,
+                            'depends_on': ['nope']}])
+        self.assertRaises(exception.Invalid, db_api.steps_create, sid,
+                          [{'kind': states.STEP_MOVE,
+                            'depends_on': [theirs['id']]}])
+        self.assertRaises(exception.Invalid, db_api.steps_create, sid,
+                          [{'kind': states.STEP_MOVE, 'ref': 'a'},
+                           {'kind': states.STEP_MOVE, 'ref': 'a'}])
+        self.assertRaises(ValueError, db_api.steps_create, sid,
+                          [{'kind': states.STEP_MOVE, 'colour': 'red'}])
+        self.assertRaises(exception.SessionNotFound, db_api.steps_create,
+                          'nope', [{'kind': states.STEP_MOVE}])
+        # Nothing of a refused batch was written.
+        self.assertEqual([], db_api.steps_get(sid))
+
+    def test_steps_list_by_state_host_kind(self):
+        sid = self._session()['session_id']
+        steps = self._plan_steps(sid)
+        db_api.steps_create(sid, [{'kind': states.STEP_MAINTAIN_HOST,
+                                   'host': 'c2', 'wave': 1}])
+        db_api.step_transition(steps[0]['id'], 'start')
+        self.assertEqual([steps[0]['id']], [s['id'] for s in db_api.steps_get(
+            sid, state=states.STEP_RUNNING)])
+        self.assertEqual(4, len(db_api.steps_get(sid, host='c1')))
+        self.assertEqual(['c1', 'c2'], [s['host'] for s in db_api.steps_get(
+            sid, kind=states.STEP_MAINTAIN_HOST)])
+        self.assertEqual(2, len(db_api.steps_get(
+            sid, kind=[states.STEP_MOVE, states.STEP_NOTIFY_INSTANCE],
+            instance_id='i1')))
+        self.assertEqual(4, len(db_api.steps_get(
+            sid, state=[states.STEP_PENDING])))
+        self.assertEqual(steps[2], db_api.step_get(steps[2]['id']))
+        self.assertRaises(exception.StepNotFound, db_api.step_get, -1)
+
+    def test_step_transition_follows_the_machine(self):
+        sid = self._session()['session_id']
+        move = self._plan_steps(sid)[2]
+        running = db_api.step_transition(move['id'], 'start',
+                                         bump_attempt=True)
+        self.assertEqual(states.STEP_RUNNING, running['state'])
+        self.assertEqual(1, running['attempt'])
+        self.assertIsNotNone(running['started_at'])
+        self.assertIsNone(running['finished_at'])
+        # Resumed after a restart: the same attempt, the same start.
+        resumed = db_api.step_transition(move['id'], 'resume')
+        self.assertEqual((1, running['started_at']),
+                         (resumed['attempt'], resumed['started_at']))
+        failed = db_api.step_transition(move['id'], 'fail',
+                                        values={'message': 'no room'})
+        self.assertEqual((states.STEP_FAILED, 'no room'),
+                         (failed['state'], failed['message']))
+        self.assertIsNotNone(failed['finished_at'])
+        # An edge the machine does not have changes nothing.
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.step_transition, move['id'], 'done')
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.step_transition, move['id'], 'again')
+        self.assertEqual(states.STEP_FAILED,
+                         db_api.step_get(move['id'])['state'])
+        again = db_api.step_transition(move['id'], 'retry_now',
+                                       bump_attempt=True)
+        self.assertEqual((states.STEP_RUNNING, 2),
+                         (again['state'], again['attempt']))
+        done = db_api.step_transition(move['id'], 'done',
+                                      values={'result': {'host': 'c2'}})
+        self.assertEqual({'host': 'c2'}, done['result'])
+        self.assertRaises(exception.StepStateConflict,
+                          db_api.step_transition, move['id'], 'again',
+                          expected_state=states.STEP_RUNNING)
+        self.assertRaises(exception.StepNotFound, db_api.step_transition,
+                          -1, 'start')
+        self.assertRaises(ValueError, db_api.step_transition, move['id'],
+                          'again', values={'state': states.STEP_PENDING})
+
+    def test_step_state_written_directly_is_checked(self):
+        # The generic row check refuses an undeclared edge too.
+        sid = self._session()['session_id']
+        step = self._plan_steps(sid)[0]
+        db_api.step_transition(step['id'], 'cancel')
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.step_transition, step['id'], 'start')
+
+    def test_steps_transition_all_or_nothing(self):
+        sid = self._session()['session_id']
+        steps = self._plan_steps(sid)
+        ids = [s['id'] for s in steps]
+        db_api.step_transition(ids[0], 'start')
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.steps_transition, sid, ids, 'start')
+        self.assertEqual([states.STEP_RUNNING] + [states.STEP_PENDING] * 3,
+                         [s['state'] for s in db_api.steps_get(sid)])
+        cancelled = db_api.steps_transition(sid, ids[1:], 'cancel',
+                                            values={'message': 'skipped'})
+        self.assertEqual({states.STEP_CANCELLED},
+                         {s['state'] for s in cancelled})
+        self.assertRaises(exception.StepNotFound, db_api.steps_transition,
+                          sid, [ids[0], -5], 'done')
+        self.assertEqual([], db_api.steps_transition(sid, [], 'done'))
+
+    def test_steps_with_the_plan_in_one_transaction(self):
+        sid = self._session()['session_id']
+
+        class Boom(Exception):
+            pass
+
+        try:
+            with db_api.transaction():
+                db_api.session_update(sid, {'plan': {'nfv': {'waves': []}}})
+                self._plan_steps(sid)
+                raise Boom()
+        except Boom:
+            pass
+        self.assertEqual([], db_api.steps_get(sid))
+        self.assertFalse(db_api.session_get(sid)['plan'])

@@ -129,6 +129,17 @@ class TestSessions(EngineTestCase):
         detail = self.manager.get_session_detail(self.ctx, sid)
         self.assertEqual({'DONE'}, {r['state'] for r in
                                     detail['action_plugin_runs']})
+        # The steps it took, each done once.
+        steps = detail['steps']
+        self.assertEqual({st.STEP_DONE}, {s['state'] for s in steps})
+        kinds = [(s['kind'], s['host']) for s in steps]
+        for host in ('h1', 'h2'):
+            for kind in (st.STEP_MAINTAIN_HOST, st.STEP_PLUGIN):
+                self.assertEqual(1, kinds.count((kind, host)),
+                                 (kind, host))
+        self.assertEqual({1}, {s['attempt'] for s in steps
+                               if s['kind'] in (st.STEP_MAINTAIN_HOST,
+                                                st.STEP_PLUGIN)})
         self.assertTrue(all(isinstance(e['created_at'], str)
                             for e in detail['history']))
 

@@ -73,3 +73,38 @@ class TestSessionSummary(base.TestCase):
         self.assertEqual((1, 1, 1, 100),
                          (got['hosts_done'], got['hosts_total'],
                           got['hosts_skipped'], got['percent_done']))
+
+
+class TestSessionDetailSteps(base.TestCase):
+    """GET /detail lists the stored plan's steps, compact."""
+
+    def setUp(self):
+        super().setUp()
+        from fenix.tests import db_fixture
+        self.useFixture(db_fixture.Database())
+
+    def test_steps_in_detail(self):
+        from fenix.db import api as db_api
+        sid = db_api.session_create({'workflow': 'nfv',
+                                     'hosts': [{'hostname': 'c1'}]})[
+            'session_id']
+        steps = db_api.steps_create(sid, [
+            {'ref': 'a', 'kind': st.STEP_DISABLE_COMPUTE, 'host': 'c1',
+             'wave': 0},
+            {'kind': st.STEP_MOVE, 'host': 'c1', 'instance_id': 'i1',
+             'project_id': 'p1', 'wave': 0, 'depends_on': ['a'],
+             'inputs': {'target': 'c2'}}])
+        db_api.step_transition(steps[0]['id'], 'start', bump_attempt=True)
+        db_api.step_transition(steps[0]['id'], 'done')
+        detail = views.session_detail(db_api.session_get(sid))
+        self.assertEqual(
+            [(st.STEP_DISABLE_COMPUTE, 'c1', None, st.STEP_DONE, 1),
+             (st.STEP_MOVE, 'c1', 'i1', st.STEP_PENDING, 0)],
+            [(s['kind'], s['host'], s['instance_id'], s['state'],
+              s['attempt']) for s in detail['steps']])
+        self.assertIsInstance(detail['steps'][0]['started_at'], str)
+        self.assertIsInstance(detail['steps'][0]['finished_at'], str)
+        self.assertIsNone(detail['steps'][1]['started_at'])
+        self.assertEqual([steps[0]['id']], detail['steps'][1]['depends_on'])
+        # Compact: no inputs or results.
+        self.assertNotIn('inputs', detail['steps'][1])

@@ -172,6 +172,13 @@ class ControlTest(ControlTestBase):
         summary = self.engine.get_session(self.ctx, sid)
         self.assertEqual(100, summary['percent_done'])
         self.assertEqual(1, summary['hosts_skipped'])
+        # Its steps: the move in flight done, the rest cancelled.
+        steps = {(s['kind'], s['instance_id']): s['state'] for s in sorted(
+            db_api.steps_get(sid, host='c2'), key=lambda s: s['id'])}
+        self.assertEqual(st.STEP_DONE, steps[(st.STEP_MOVE, 'a')])
+        self.assertEqual(st.STEP_CANCELLED, steps[(st.STEP_MOVE, 'b')])
+        self.assertEqual(st.STEP_CANCELLED,
+                         steps[(st.STEP_MAINTAIN_HOST, None)])
 
     def test_retry_a_failed_move(self):
         self.cloud.fail_moves['b'] = 'injected: always'

@@ -856,6 +856,56 @@ class TestRestart(WorkflowTest):
         self.assertInHistory(sid, 'MIGRATE of instance b from c2 to c1 '
                                   'watched again')
 
+    def test_restart_continues_from_the_steps(self):
+        sid, vnfm = self.interrupt(in_flight=True)
+        steps = {(s['kind'], s['instance_id'] or s['project_id']): s
+                 for s in db_api.steps_get(sid, host='c2')
+                 if s['state'] != st.STEP_CANCELLED}
+        self.assertEqual(st.STEP_DONE,
+                         steps[(st.STEP_DISABLE_COMPUTE, None)]['state'])
+        told = steps[(st.STEP_NOTIFY_PROJECT, 'p1')]
+        self.assertEqual(st.STEP_DONE, told['state'])
+        event = self.notifier.events_of('p1', st.PLANNED_MAINTENANCE)[0]
+        self.assertEqual(event['event_id'], told['result']['event_id'])
+        self.assertEqual((st.STEP_DONE, 1),
+                         (steps[(st.STEP_MOVE, 'a')]['state'],
+                          steps[(st.STEP_MOVE, 'a')]['attempt']))
+        self.assertEqual((st.STEP_RUNNING, 1),
+                         (steps[(st.STEP_MOVE, 'b')]['state'],
+                          steps[(st.STEP_MOVE, 'b')]['attempt']))
+        self.assertEqual(st.STEP_PENDING,
+                         steps[(st.STEP_MAINTAIN_HOST, None)]['state'])
+        # The host being emptied is no key of the plan any more.
+        plan = db_api.session_get(sid)['plan'] or {}
+        self.assertNotIn('current', plan)
+        self.assertNotIn('targets', plan)
+        # The instance row no longer tells that b's move is under way:
+        # the steps do.
+        db_api.instance_update(sid, 'b', {'action_state': st.ACTION_PENDING,
+                                          'details': {}})
+        self.assertDone(self.run_session(sid))
+        moves = [c for c in self.cloud.calls if c[0] == 'move']
+        self.assertEqual(1, len([m for m in moves if m[1] == 'b']))
+        self.assertIn(('wait_for_move', 'b', 'c2', st.MIGRATE),
+                      self.cloud.calls)
+        self.assertEqual(1, len(self.notifier.events_of(
+            'p1', st.PLANNED_MAINTENANCE)))
+        after = {(s['kind'], s['instance_id']): s
+                 for s in db_api.steps_get(sid, host='c2')
+                 if s['state'] != st.STEP_CANCELLED}
+        self.assertEqual((st.STEP_DONE, 1),
+                         (after[(st.STEP_MOVE, 'b')]['state'],
+                          after[(st.STEP_MOVE, 'b')]['attempt']))
+        self.assertEqual([], [k for k, s in after.items()
+                              if s['state'] not in st.STEP_OVER])
+        # The events about the whole session are steps too.
+        announced = [s for s in db_api.steps_get(sid,
+                                                 kind=st.STEP_ANNOUNCE)]
+        self.assertEqual([(None, st.STEP_DONE)] * len(announced),
+                         [(s['host'], s['state']) for s in announced])
+        self.assertIn(st.MAINTENANCE_COMPLETE,
+                      [s['result']['event'] for s in announced])
+
     def test_crash_after_disable_is_cleaned_up(self):
         # The DB says "disabled by Fenix" before Nova is asked: a session
         # deleted right then enables the host again.

@@ -119,7 +119,8 @@ class Watch(object):
         return None
 
 
-class NFVTest(fakes.FakeCloudTestCase):
+class NFVTestBase(fakes.FakeCloudTestCase):
+    """A fake cloud and the helpers of the nfv tests (no tests)."""
 
     def setUp(self):
         super().setUp()
@@ -204,6 +205,9 @@ class NFVTest(fakes.FakeCloudTestCase):
                                'na1': 'nonha', 'na2': 'nonha',
                                'na3': 'nonha'})
         return watch
+
+
+class NFVTest(NFVTestBase):
 
     # --- tests --------------------------------------------------------------
     def test_plugin_names(self):
@@ -818,3 +822,164 @@ class TopologyTest(base.TestCase):
         self.assertTrue(group.anti_affinity)
         self.assertEqual((2, 3), (group.max_impacted_members,
                                   group.recovery_time))
+
+
+class TestRestartFromSteps(NFVTestBase):
+    """An engine that stopped in the middle of PLANNED_MAINTENANCE: the
+    next one continues from the step rows, never from the instance and
+    host rows (here left as if nothing had started)."""
+
+    def planned(self, **kwargs):
+        """A session planned (MAINTENANCE ran: the plan and its steps are
+        stored) and moved to PLANNED_MAINTENANCE, as an engine leaves it
+        when it stops there."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create(**kwargs)
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        wf = nfv.NFVWorkflow(sid, runner, self.notifier)
+        self.assertEqual(st.START_MAINTENANCE, wf.maintenance())
+        db_api.session_update(sid, {'state': st.PLANNED_MAINTENANCE})
+        return sid, wf
+
+    def step(self, sid, kind, host=None, instance_id=None):
+        found = [s for s in db_api.steps_get(sid, kind=kind, host=host,
+                                             instance_id=instance_id)
+                 if s['state'] != st.STEP_CANCELLED]
+        self.assertEqual(1, len(found), (kind, host, instance_id))
+        return found[0]
+
+    def first_move(self, sid):
+        moves = [s for s in db_api.steps_get(sid, kind=st.STEP_MOVE)
+                 if s['wave'] == 0]
+        self.assertTrue(moves)
+        return moves[0]
+
+    def test_the_plan_is_stored_as_steps(self):
+        sid, _wf = self.planned(plugins=('host',))
+        plan = db_api.session_get(sid)['plan']['nfv']
+        steps = db_api.steps_get(sid)
+        planned = {(m['instance_id'], m['source'])
+                   for w in plan['waves'] for m in w['moves']}
+        self.assertEqual(planned, {(s['instance_id'], s['host'])
+                                   for s in steps
+                                   if s['kind'] in (st.STEP_MOVE,
+                                                    st.STEP_OWN_ACTION)})
+        hosts = [h for w in plan['waves'] for h in w['hosts']]
+        for kind in (st.STEP_DISABLE_COMPUTE, st.STEP_MAINTAIN_HOST,
+                     st.STEP_ENABLE_COMPUTE, st.STEP_PLUGIN):
+            self.assertEqual(sorted(hosts), sorted(
+                s['host'] for s in steps if s['kind'] == kind), kind)
+        self.assertEqual({st.STEP_PENDING}, {
+            s['state'] for s in steps if s['kind'] != st.STEP_ANNOUNCE})
+        # The MAINTENANCE event to the projects was sent: its step is
+        # done.
+        self.assertEqual([(st.MAINTENANCE, st.STEP_DONE)], [
+            (s['result']['event'], s['state']) for s in steps
+            if s['kind'] == st.STEP_ANNOUNCE])
+        # A move depends on its instance's event, which depends on the
+        # host being disabled; the host's maintenance on its moves.
+        move = self.first_move(sid)
+        note = self.step(sid, st.STEP_NOTIFY_INSTANCE, move['host'],
+                         move['instance_id'])
+        off = self.step(sid, st.STEP_DISABLE_COMPUTE, move['host'])
+        maintain = self.step(sid, st.STEP_MAINTAIN_HOST, move['host'])
+        self.assertEqual([note['id']], move['depends_on'])
+        self.assertEqual([off['id']], note['depends_on'])
+        self.assertIn(move['id'], maintain['depends_on'])
+
+    def test_a_run_marks_every_step(self):
+        sid, _wf = self.planned(plugins=('host',))
+        self.assertDone(self.run_session(sid))
+        steps = db_api.steps_get(sid)
+        left = [(s['kind'], s['host'], s['instance_id'], s['state'])
+                for s in steps if s['state'] not in st.STEP_OVER]
+        self.assertEqual([], left)
+        for step in steps:
+            if step['state'] == st.STEP_DONE and step['kind'] in (
+                    st.STEP_MOVE, st.STEP_MAINTAIN_HOST, st.STEP_PLUGIN):
+                self.assertEqual(1, step['attempt'], step)
+                self.assertIsNotNone(step['started_at'])
+            if step['state'] == st.STEP_DONE:
+                self.assertIsNotNone(step['finished_at'])
+
+    def test_move_in_flight_is_watched_not_started_again(self):
+        sid, wf = self.planned()
+        move = self.first_move(sid)
+        host, iid = move['host'], move['instance_id']
+        target = move['inputs']['target']
+        # What the stopped engine had written: the host disabled for it,
+        # the instance's event sent, its move started; Nova goes on.
+        wf._disable(wf._host(host))
+        wf.steps.mark(st.STEP_DISABLE_COMPUTE, host)
+        wf.steps.mark(st.STEP_NOTIFY_INSTANCE, host, iid, 'skip')
+        wf.steps.mark(st.STEP_MOVE, host, iid, 'start', bump_attempt=True,
+                      values={'result': {'action': st.MIGRATE,
+                                         'target': target}})
+        with self.cloud.lock:
+            srv = self.cloud.servers_[iid]
+            srv['task_state'] = 'migrating'
+            srv['pending_target'] = target
+        self.assertDone(self.run_session(sid))
+        self.assertIn(('wait_for_move', iid, host, st.MIGRATE),
+                      self.cloud.calls)
+        # Nova was not asked again to move it there.
+        self.assertNotIn(('move', iid, st.MIGRATE, target),
+                         self.cloud.calls)
+        done = self.step(sid, st.STEP_MOVE, host, iid)
+        self.assertEqual((st.STEP_DONE, 1), (done['state'],
+                                             done['attempt']))
+        # Its event was not sent (its step was over): events only for
+        # its moves from other hosts.
+        sent = [e for e in self.notifier.vnfms['p1'].events
+                if e['instance_ids'] == [iid] and e['state'] in (
+                    st.PREPARE_MAINTENANCE, st.PLANNED_MAINTENANCE)]
+        others = [s for s in db_api.steps_get(
+                  sid, kind=st.STEP_NOTIFY_INSTANCE, instance_id=iid)
+                  if s['host'] != host and s['state'] == st.STEP_DONE]
+        self.assertEqual(len(others), len(sent))
+        self.assertEqual(st.STEP_SKIPPED, self.step(
+            sid, st.STEP_NOTIFY_INSTANCE, host, iid)['state'])
+        self.assertInHistory(sid, 'of instance %s from %s to %s watched '
+                                  'again' % (iid, host, target))
+
+    def test_host_in_maintenance_is_not_announced_again(self):
+        sid, wf = self.planned()
+        # An empty host whose maintenance had begun (its step RUNNING)
+        # when the engine stopped; its row does not say so.
+        host = self.step(sid, st.STEP_MAINTAIN_HOST, 'c3')['host']
+        self.assertEqual([], self.cloud.servers(host=host))
+        wf._disable(wf._host(host))
+        wf.steps.mark(st.STEP_DISABLE_COMPUTE, host)
+        wf.steps.mark(st.STEP_MAINTAIN_HOST, host, event='start',
+                      bump_attempt=True)
+        self.assertIsNone(wf._host(host)['announced_state'])
+        self.assertDone(self.run_session(sid))
+        events = [s for h, s in self.notifier.host_events if h == host]
+        self.assertEqual([st.HOST_MAINTENANCE_COMPLETE], events)
+        self.assertInHistory(sid, '%s resumed in maintenance' % host)
+        maintain = self.step(sid, st.STEP_MAINTAIN_HOST, host)
+        self.assertEqual((st.STEP_DONE, 1), (maintain['state'],
+                                             maintain['attempt']))
+
+    def test_done_steps_are_not_done_again(self):
+        sid, wf = self.planned()
+        move = self.first_move(sid)
+        host, iid = move['host'], move['instance_id']
+        target = move['inputs']['target']
+        # The move ended before the engine stopped: Nova has the instance
+        # on its target; the steps say so, the rows do not.
+        wf._disable(wf._host(host))
+        wf.steps.mark(st.STEP_DISABLE_COMPUTE, host)
+        wf.steps.mark(st.STEP_NOTIFY_INSTANCE, host, iid, 'skip')
+        wf.steps.mark(st.STEP_MOVE, host, iid, 'start', bump_attempt=True)
+        self.assertTrue(self.cloud.move(iid, st.MIGRATE, target)['ok'])
+        wf.steps.mark(st.STEP_MOVE, host, iid, 'done')
+        calls = len(self.cloud.calls)
+        self.assertDone(self.run_session(sid))
+        again = [c for c in self.cloud.calls[calls:]
+                 if c[0] in ('move', 'wait_for_move') and c[1] == iid and
+                 c[2] == host]
+        self.assertEqual([], again)
+        self.assertEqual(1, self.step(sid, st.STEP_MOVE, host,
+                                      iid)['attempt'])

@@ -1,0 +1,316 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The plan stored as steps (the ``steps`` table).
+
+A workflow writes its plan as step rows when it stores the plan (``nfv``:
+the whole session at once, :func:`nfv_plan_steps`; ``default``: one host
+at a time when it chooses the host, :func:`host_steps`), in the same
+transaction. Each step is marked (:meth:`Book.mark`) in the transaction of
+the change it stands for (a move started or done, a host disabled, in
+maintenance or maintained, a plug-in run started or ended). An engine
+that restarts reads where the session stood from these rows: a step over
+(DONE, SKIPPED, CANCELLED) is not done again, a RUNNING one is resumed
+according to its kind (a move in flight is watched, a host in
+maintenance is not announced again).
+
+Steps of one host::
+
+    disable_compute
+      -> notify_instance (nfv) / notify_project (default), per instance /
+         project
+        -> move (or own_action), per instance
+          -> maintain_host    (its plugin steps run while it runs)
+            -> enable_compute
+
+``depends_on`` holds the ids of the steps that must be over first.
+"""
+import threading
+
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.common import state_machine
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+
+LOG = logging.getLogger(__name__)
+
+MOVE_KINDS = (st.STEP_MOVE, st.STEP_OWN_ACTION)
+
+# What an event asked of a step in a state becomes (the declared edges
+# only): 'start' of a step already running is its resumption, of a failed
+# one a retry, of a done one (planned again) 'again' then 'start'.
+_ROUTES = {
+    ('start', st.STEP_RUNNING): ('resume',),
+    ('start', st.STEP_FAILED): ('retry_now',),
+    ('start', st.STEP_DONE): ('again', 'start'),
+    ('done', st.STEP_FAILED): ('retry_now', 'done'),
+    ('fail', st.STEP_DONE): ('again', 'fail'),
+}
+
+# Where each event leads (whatever the state it is taken in).
+_TARGETS = {event: dst for _src, event, dst in state_machine.STEP.edges()}
+
+
+def key_of(step):
+    """What identifies a step within its session's plan."""
+    kind = step['kind']
+    inputs = step.get('inputs') or {}
+    if kind in MOVE_KINDS:
+        kind = st.STEP_MOVE
+    if kind == st.STEP_PLUGIN:
+        return (kind, step.get('host') or '', inputs.get('plugin'),
+                inputs.get('type'))
+    if kind == st.STEP_ANNOUNCE:
+        return (kind, step.get('host') or '', inputs.get('event'))
+    if kind == st.STEP_NOTIFY_PROJECT:
+        return (kind, step.get('host') or '', step.get('project_id'),
+                inputs.get('event'))
+    return (kind, step.get('host') or '', step.get('instance_id'))
+
+
+def _inputs(extra):
+    """Keyword arguments naming a step as its inputs (``event_name`` is
+    the ``event`` of a notify step)."""
+    return {('event' if k == 'event_name' else k): v
+            for k, v in extra.items()}
+
+
+def _time(value):
+    return timeutils.format_time(value) if value is not None else None
+
+
+class Book(object):
+    """The steps of one session, indexed by what they are about; marks
+    them. Many threads of one workflow may use it (each step is marked
+    by the one thread that does its work)."""
+
+    def __init__(self, session_id):
+        self.sid = session_id
+        self._lock = threading.Lock()
+        self.reload()
+
+    def reload(self):
+        rows = db_api.steps_get(self.sid)
+        with self._lock:
+            self._by_key = {}
+            for row in sorted(rows, key=lambda r: r['id']):
+                self._index(row)
+
+    def _index(self, row):
+        key = key_of(row)
+        old = self._by_key.get(key)
+        # A cancelled step (of a plan made again) gives way to a newer
+        # one; a newer cancelled one never hides a live one.
+        if old is None or old['id'] <= row['id'] and (
+                row['state'] != st.STEP_CANCELLED or
+                old['state'] == st.STEP_CANCELLED) or old['id'] == row['id']:
+            self._by_key[key] = row
+
+    def __bool__(self):
+        return bool(self._by_key)
+
+    def all(self):
+        with self._lock:
+            return sorted(self._by_key.values(), key=lambda r: r['id'])
+
+    def get(self, kind, host=None, instance_id=None, **extra):
+        """The step of ``kind`` on ``host`` (of ``instance_id``); for a
+        plug-in step ``plugin`` and ``type``, for a project's event
+        ``project_id`` and ``event_name`` say which."""
+        extra = _inputs(extra)
+        probe = dict(kind=kind, host=host, instance_id=instance_id,
+                     project_id=extra.pop('project_id', None), inputs=extra)
+        with self._lock:
+            return self._by_key.get(key_of(probe))
+
+    def state(self, kind, host=None, instance_id=None, **extra):
+        row = self.get(kind, host, instance_id, **extra)
+        return row['state'] if row else None
+
+    def host_steps(self, hostname):
+        with self._lock:
+            return [r for r in self._by_key.values()
+                    if r['host'] == hostname and
+                    r['state'] != st.STEP_CANCELLED]
+
+    def add(self, steps):
+        """Write new steps (in the caller's transaction) and index them."""
+        rows = db_api.steps_create(self.sid, steps)
+        with self._lock:
+            for row in rows:
+                self._index(row)
+        return rows
+
+    def mark(self, kind, host=None, instance_id=None, event='done',
+             values=None, bump_attempt=False, create=None, **extra):
+        """Take ``event`` on the step (in the caller's transaction).
+
+        A step the plan does not have (the executor adapts: an instance
+        that came, a host of the session the plan left out) is added
+        first, with ``create`` (more columns) if given. ``event`` is
+        routed along the declared edges (see _ROUTES); a step already in
+        the state the event leads to is left as it is. Returns the row.
+        """
+        row = self.get(kind, host, instance_id, **extra)
+        if row is None or row['state'] == st.STEP_CANCELLED:
+            step = dict(create or {}, kind=kind, host=host,
+                        instance_id=instance_id)
+            if extra:
+                step['inputs'] = dict(step.get('inputs') or {},
+                                      **_inputs(extra))
+                if 'project_id' in extra:
+                    step['project_id'] = step['inputs'].pop('project_id')
+            row = self.add([step])[0]
+        machine = state_machine.STEP
+        events = _ROUTES.get((event, row['state']), (event,))
+        if events[0] not in machine.table[row['state']]:
+            if row['state'] == _TARGETS.get(event) or (
+                    row['state'] in st.STEP_OVER and
+                    event in ('skip', 'cancel')):
+                return row      # already there: nothing to change
+            raise exception.InvalidStepTransition(
+                machine=machine.name, src=row['state'],
+                dst='(%s)' % event)
+        for n, ev in enumerate(events):
+            last = n == len(events) - 1
+            row = db_api.step_transition(
+                row['id'], ev, values=values if last else None,
+                bump_attempt=bump_attempt and last)
+        with self._lock:
+            self._index(row)
+        return row
+
+    def cancel_pending(self, hostname=None, why=None):
+        """Cancel the steps not started yet (of ``hostname`` if given)."""
+        with self._lock:
+            ids = [r['id'] for r in self._by_key.values()
+                   if r['state'] == st.STEP_PENDING and
+                   (hostname is None or r['host'] == hostname)]
+        if not ids:
+            return []
+        rows = db_api.steps_transition(self.sid, ids, 'cancel',
+                                       values={'message': why})
+        with self._lock:
+            for row in rows:
+                self._index(row)
+        return rows
+
+
+# --- plans as steps ----------------------------------------------------------
+
+def _plugin_types(host_type, controller=False):
+    types = [st.PLUGIN_HOST, host_type]
+    if host_type == st.COMPUTE and controller:
+        types.append(st.PLUGIN_CONTROLLER)
+    return types
+
+
+def _host_tail(hostname, wave, moves_refs, plugins, host_type=st.COMPUTE,
+               controller=False, first_ref=None):
+    """maintain_host, its plug-ins and enable_compute of one host."""
+    steps = []
+    deps = list(moves_refs) + ([first_ref] if first_ref else [])
+    maintain = 'maintain:%s' % hostname
+    steps.append({'ref': maintain, 'kind': st.STEP_MAINTAIN_HOST,
+                  'host': hostname, 'wave': wave, 'depends_on': deps})
+    for ptype in _plugin_types(host_type, controller):
+        for plugin in plugins:
+            if plugin['type'] != ptype:
+                continue
+            steps.append({'kind': st.STEP_PLUGIN, 'host': hostname,
+                          'wave': wave, 'depends_on': list(deps),
+                          'inputs': {'plugin': plugin['plugin'],
+                                     'type': ptype}})
+    steps.append({'kind': st.STEP_ENABLE_COMPUTE, 'host': hostname,
+                  'wave': wave, 'depends_on': [maintain]})
+    return steps
+
+
+def nfv_plan_steps(plan, hosts, plugins):
+    """The steps of an nfv plan dict (:meth:`planner.Plan.to_dict`):
+    every host of every wave, with its instance events and moves.
+
+    ``hosts``: {hostname: host row} of the session; ``plugins``: the
+    session's action plug-ins.
+    """
+    steps = []
+    for wave in plan.get('waves') or ():
+        index = wave['index']
+        by_source = {}
+        for move in wave.get('moves') or ():
+            by_source.setdefault(move['source'], []).append(move)
+        for hostname in wave.get('hosts') or ():
+            row = hosts.get(hostname) or {}
+            off = 'disable:%s' % hostname
+            steps.append({'ref': off, 'kind': st.STEP_DISABLE_COMPUTE,
+                          'host': hostname, 'wave': index})
+            refs = []
+            for move in by_source.get(hostname, ()):
+                iid = move['instance_id']
+                tell = 'notify:%s:%s' % (hostname, iid)
+                steps.append({'ref': tell, 'kind': st.STEP_NOTIFY_INSTANCE,
+                              'host': hostname, 'instance_id': iid,
+                              'project_id': move.get('project_id'),
+                              'wave': index, 'depends_on': [off]})
+                ref = 'move:%s:%s' % (hostname, iid)
+                kind = (st.STEP_OWN_ACTION if move.get('kind') ==
+                        st.OWN_ACTION else st.STEP_MOVE)
+                steps.append({'ref': ref, 'kind': kind, 'host': hostname,
+                              'instance_id': iid,
+                              'project_id': move.get('project_id'),
+                              'wave': index, 'depends_on': [tell],
+                              'inputs': {'target': move.get('target'),
+                                         'action': move.get('kind'),
+                                         'again': bool(move.get('again'))}})
+                refs.append(ref)
+            steps.extend(_host_tail(
+                hostname, index, refs, plugins, row.get('type', st.COMPUTE),
+                bool((row.get('details') or {}).get('controller')), off))
+    for n, step in enumerate(steps):
+        step['seq'] = n
+    return steps
+
+
+def host_steps(hostname, event, projects, servers, moves, plugins,
+               host_type=st.COMPUTE, controller=False, wave=None):
+    """The steps of one host the ``default`` workflow chose to empty:
+    disabled, ``event`` to each project with a manager, every instance
+    moved (to ``moves[iid]`` when the capacity model chose a target),
+    maintained, enabled."""
+    off = 'disable:%s' % hostname
+    steps = [{'ref': off, 'kind': st.STEP_DISABLE_COMPUTE, 'host': hostname,
+              'wave': wave}]
+    told = []
+    for pid in projects:
+        ref = 'notify:%s' % pid
+        steps.append({'ref': ref, 'kind': st.STEP_NOTIFY_PROJECT,
+                      'host': hostname, 'project_id': pid, 'wave': wave,
+                      'depends_on': [off], 'inputs': {'event': event}})
+        told.append(ref)
+    refs = []
+    for srv in servers:
+        ref = 'move:%s' % srv['id']
+        steps.append({'ref': ref, 'kind': st.STEP_MOVE, 'host': hostname,
+                      'instance_id': srv['id'],
+                      'project_id': srv.get('project_id'), 'wave': wave,
+                      'depends_on': list(told) or [off],
+                      'inputs': {'target': (moves or {}).get(srv['id']),
+                                 'event': event}})
+        refs.append(ref)
+    steps.extend(_host_tail(hostname, wave, refs, plugins, host_type,
+                            controller, off))
+    return steps
+
+
+def event_result(sent, iid_or_pid, actions_at=None):
+    """What a notify step keeps of the event sent (a restart reads it)."""
+    return {'event': sent.event, 'event_id': sent.event_ids.get(iid_or_pid),
+            'reply_at': _time(sent.reply_at),
+            'actions_at': _time(actions_at)}
+
+
+def parse(value):
+    return timeutils.parse_time(value) if value else None
