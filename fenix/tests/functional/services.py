@@ -76,7 +76,10 @@ class RabbitNode(fixtures.Fixture):
             RABBITMQ_LOG_BASE=os.path.join(self.dir, 'log'),
             RABBITMQ_ENABLED_PLUGINS_FILE=plugins,
             RABBITMQ_PID_FILE=os.path.join(self.dir, 'pid'),
-            RABBITMQ_CONFIG_FILE=os.path.join(self.dir, 'rabbitmq'))
+            RABBITMQ_CONFIG_FILE=os.path.join(self.dir, 'rabbitmq'),
+            # A node killed on purpose writes its crash dump here, not
+            # into the checkout.
+            ERL_CRASH_DUMP=os.path.join(self.dir, 'erl_crash.dump'))
         self.addCleanup(self._kill)
         self.start()
 
