@@ -4,7 +4,7 @@
 """The plan stored as steps.
 
 Revision ID: a7c3e9f15b42
-Revises: c4a11e5d7b32
+Revises: 9f3b7c2e4a10
 Create Date: 2026-12-05 10:30:00
 
 * ``steps``: one row per step of a session's plan (notify a project or an
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import mysql
 
 # revision identifiers, used by Alembic.
 revision = 'a7c3e9f15b42'
-down_revision = 'c4a11e5d7b32'
+down_revision = '9f3b7c2e4a10'
 branch_labels = None
 depends_on = None
 
