@@ -365,10 +365,14 @@ class ReplyOrder(object):
                 event['reply_started'] = at or self.clock()
 
     def reply_finished(self, key, ok):
+        """Once Fenix took an answer to the event it stays taken: a later
+        copy of the same answer (the VNFM answering a redelivered copy of
+        the event, which the outbox may send) is refused with 409 "already
+        answered" without undoing the first."""
         with self._lock:
             event = self._events.get(key)
             if event is not None:
-                event['reply_ok'] = bool(ok)
+                event['reply_ok'] = bool(ok) or bool(event['reply_ok'])
         self.evaluate()
 
     def observe(self, views, at=None):

@@ -218,6 +218,15 @@ class TestReplyOrder(base.TestCase):
         self.assertEqual([(checker.MOVED_WITHOUT_REPLY, 'y')], self.kinds())
         self.assertIn('did not take', self.recorder.violations()[0]['detail'])
 
+    def test_taken_answer_stays_taken_when_a_copy_is_refused(self):
+        # The VNFM answered a redelivered copy of E again: Fenix refused
+        # that copy (409 already answered), the first answer stands.
+        self.order.reply_started('E', at=at(2))
+        self.order.reply_finished('E', True)
+        self.order.reply_finished('E', False)
+        self.snap(3, x='migrating')
+        self.assertEqual([], self.kinds())
+
     def test_silent_manager_moved_at_the_deadline(self):
         self.snap(9.6, x='migrating')
         self.snap(12, y='h3')
