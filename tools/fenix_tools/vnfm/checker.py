@@ -342,6 +342,11 @@ class ReplyOrder(object):
         sent it (the event's ``generated`` time), if known."""
         received = at or self.clock()
         with self._lock:
+            if key in self._events:
+                # A copy of an event already known (the outbox may send
+                # one again after an engine restart): the same event,
+                # with what is known of its answer.
+                return
             self._events[key] = {
                 'key': key, 'state': state, 'reply_at': reply_at,
                 'since': min(sent, received) if sent else received,

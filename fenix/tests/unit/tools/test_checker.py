@@ -223,6 +223,8 @@ class TestReplyOrder(base.TestCase):
         # that copy (409 already answered), the first answer stands.
         self.order.reply_started('E', at=at(2))
         self.order.reply_finished('E', True)
+        self.order.event_received('E', 'PLANNED_MAINTENANCE', at(10),
+                                  ['x', 'y'], at=at(2.5))
         self.order.reply_finished('E', False)
         self.snap(3, x='migrating')
         self.assertEqual([], self.kinds())
