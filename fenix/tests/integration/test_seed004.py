@@ -259,10 +259,17 @@ class ComputeDownTestCase(Seed004TestCase):
             if not vnfm.holding.wait(HOLD_TIMEOUT):
                 raise AssertionError('no PLANNED_MAINTENANCE reached the '
                                      'VNFM')
-            plan = admin.get_session_detail(sid).get('plan') or {}
-            host = (plan.get('current') or {}).get('host')
+            detail = admin.get_session_detail(sid)
+            # The host Fenix is emptying: disabled by it, not maintained
+            # yet (default empties one host at a time).
+            emptying = [h['hostname'] for h in detail.get('hosts') or ()
+                        if h.get('disabled_by_fenix') and
+                        not h.get('maintained') and
+                        h.get('state') in ('PENDING', 'EMPTYING')]
+            host = emptying[0] if len(emptying) == 1 else None
             if host not in self.cloud.data['computes']:
-                raise AssertionError('no host being emptied in %s' % plan)
+                raise AssertionError('no host being emptied in %s'
+                                     % detail.get('hosts'))
             record['host'] = host
             record['servers'] = sorted(
                 s.id for s in self.cloud.nova().servers.list(
