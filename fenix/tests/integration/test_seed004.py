@@ -260,10 +260,12 @@ class ComputeDownTestCase(Seed004TestCase):
                 raise AssertionError('no PLANNED_MAINTENANCE reached the '
                                      'VNFM')
             detail = admin.get_session_detail(sid)
-            # The host Fenix is emptying: disabled by it, not maintained
-            # yet (default empties one host at a time).
+            # The host Fenix is emptying: started, not finished, not
+            # maintained yet (default empties one host at a time; other
+            # hosts it disabled are not started).
             emptying = [h['hostname'] for h in detail.get('hosts') or ()
-                        if h.get('disabled_by_fenix') and
+                        if h.get('started_at') and
+                        not h.get('finished_at') and
                         not h.get('maintained') and
                         h.get('state') in ('PENDING', 'EMPTYING')]
             host = emptying[0] if len(emptying) == 1 else None
