@@ -1536,6 +1536,23 @@ def events_get(session_id, since_id=None, limit=None):
         return _dicts(session.execute(stmt).scalars())
 
 
+@_retry_read
+def replies_recorded(session_id, project_id, instance_id=None):
+    """The history's reply entries of one project (its project-wide
+    replies when ``instance_id`` is None, else that instance's), oldest
+    first."""
+    stmt = sa.select(models.SessionEvent).where(
+        models.SessionEvent.session_id == session_id,
+        models.SessionEvent.kind == states.EVENT_REPLY,
+        models.SessionEvent.project_id == project_id,
+        models.SessionEvent.instance_id == instance_id
+        if instance_id is not None
+        else models.SessionEvent.instance_id.is_(None)
+    ).order_by(models.SessionEvent.id)
+    with _reader() as session:
+        return _dicts(session.execute(stmt).scalars())
+
+
 # --- engines -----------------------------------------------------------------
 
 @_retry_on_duplicate

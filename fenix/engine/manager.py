@@ -517,6 +517,25 @@ class EngineManager(object):
             db_api.session_get(session_id, with_plan=False)
             raise
 
+    @staticmethod
+    def _judge(state, row, subject, session, event_id, project_id,
+               instance_id=None, **kwargs):
+        """replies.judge; a refusal of a reply naming an event that is no
+        longer the current one says whether that event was answered (a
+        retry whose first try got through)."""
+        try:
+            replies.judge(state, row, subject, session, event_id=event_id,
+                          **kwargs)
+        except exception.ReplyConflict as conflict:
+            if not event_id or (event_id == row.get('event_id') and
+                                session['state'] not in
+                                st.FINAL_SESSION_STATES):
+                raise
+            raise replies.refused_with_history(
+                conflict, db_api.replies_recorded(
+                    session['session_id'], project_id,
+                    instance_id=instance_id), event_id)
+
     @db_api.retry_on_deadlock
     def _apply_project_reply(self, session_id, project_id, reply, event_id):
         """Judge and store a project reply in one transaction, the
@@ -538,11 +557,10 @@ class EngineManager(object):
                     reason='instance_actions: %s not instance(s) of project '
                            '%s in this session' % (', '.join(unknown),
                                                    project_id))
-            replies.judge(state, project,
-                          replies.project_subject(project_id), session,
-                          event_id=event_id, named=actions,
-                          concerned=replies.concerned_instances(
-                              project, instances))
+            self._judge(state, project, replies.project_subject(project_id),
+                        session, event_id, project_id, named=actions,
+                        concerned=replies.concerned_instances(
+                            project, instances))
             merged = dict(project.get('instance_actions') or {})
             merged.update(actions)
             updated = db_api.project_update(session_id, project_id, {
@@ -615,9 +633,10 @@ class EngineManager(object):
             instance = self._instance_of(session_id, project_id,
                                          instance_id, for_update=True)
             session = db_api.session_get(session_id, with_plan=False)
-            replies.judge(state, instance,
-                          replies.instance_subject(project_id, instance_id),
-                          session, event_id=event_id)
+            self._judge(state, instance,
+                        replies.instance_subject(project_id, instance_id),
+                        session, event_id, project_id,
+                        instance_id=instance_id)
             values = {'reply': state, 'replied_at': timeutils.utcnow()}
             if reply.get('instance_action'):
                 values['action'] = reply['instance_action']

@@ -26,6 +26,12 @@ is refused with 409 and nothing changes:
 7. the event's reply deadline has not passed (the workflow has treated
    the project as silent then).
 
+A reply refused because the event it names is no longer current (or the
+session has ended) says, when the history shows that event was answered,
+that it was "already answered" and how: a manager whose first try got
+through while its answer was lost (a time-out, an outage) learns that its
+reply was taken, not that it was refused (see :func:`answered_before`).
+
 ``ACK_INSTANCE_ACTION_DONE``, which existing managers send to the
 informational events, is accepted and ignored at any time; the engine
 checks that before it comes here.
@@ -91,6 +97,34 @@ def check_current(row, subject, event_id, what):
     _refuse('%s names event %s, which is not the current event of %s: '
             'the current one is %s.' % (what, event_id, subject,
                                         describe(row)))
+
+
+def answered_before(history, event_id):
+    """The reply entry of the history rows ``history`` (of one project or
+    instance, oldest first) that answered the event ``event_id``; None
+    when none did."""
+    if not event_id:
+        return None
+    for entry in history:
+        if (entry.get('data') or {}).get('event_id') == event_id:
+            return entry
+    return None
+
+
+def refused_with_history(conflict, history, event_id):
+    """``conflict`` (a ReplyConflict for a reply naming ``event_id``),
+    its message completed with what the history says of that event's
+    answer when it was answered."""
+    entry = answered_before(history, event_id)
+    if entry is None:
+        return conflict
+    return exception.ReplyConflict(message='%s Event %s was already answered '
+                                   '(%s at %s); a reply answers one event '
+                                   'once.' % (
+                                       str(conflict).rstrip(), event_id,
+                                       entry.get('state'),
+                                       timeutils.format_time(
+                                           entry.get('created_at'))))
 
 
 def judge(reply_state, row, subject, session, event_id=None, now=None,

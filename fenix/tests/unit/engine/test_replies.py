@@ -175,6 +175,34 @@ class TestProjectReplies(ReplyCases, base.TestCase):
         self.reply(actions={ON_C2[0]: st.MIGRATE}, event_id=second)
         self.assertEqual(ACK_PLANNED, self.project()['reply'])
 
+    def test_retry_of_an_answered_earlier_event_says_it_was_taken(self):
+        # A manager whose first try got through (its answer lost on the
+        # way back) and whose retry comes after Fenix went on: refused,
+        # nothing changes, and the refusal says the event was answered.
+        first = self.planned(ON_C1)
+        actions = {ON_C1[0]: st.MIGRATE}
+        self.reply(actions=actions, event_id=first)
+        second = self.planned(ON_C2)
+        message = self.refused(self.reply, actions=actions,
+                               event_id=first)
+        self.assertIn('not the current event', message)
+        self.assertIn('Event %s was already answered (%s at'
+                      % (first, ACK_PLANNED), message)
+        self.assertEqual((second, None),
+                         (self.project()['event_id'],
+                          self.project()['reply']))
+        self.assertEqual(1, len(self.reply_history()))
+        # An event that was never answered is not said to be.
+        third = self.planned(ON_C1)
+        self.assertNotIn('already answered', self.refused(
+            self.reply, actions={ON_C2[0]: st.MIGRATE}, event_id=second))
+        # After the session's end too.
+        self.reply(actions=actions, event_id=third)
+        db_api.session_update(self.sid, {'state': st.MAINTENANCE_DONE})
+        message = self.refused(self.reply, actions=actions, event_id=third)
+        self.assertIn('has ended', message)
+        self.assertIn('Event %s was already answered' % third, message)
+
     def test_repeated_reply_is_refused(self):
         eid = self.planned(ON_C1)
         actions = {ON_C1[0]: st.MIGRATE}
