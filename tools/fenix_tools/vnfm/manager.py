@@ -1093,10 +1093,14 @@ class SampleVNFM(object):
                                 args=(token, event, url, body, original_ok))
         timer.daemon = True
         timer.name = '%s-repeat' % self.name
-        with self._idle:
-            self._busy += 1
         with self._lock:
+            # A reply that ends after stop() began: its copies are among
+            # those stop() drops (it cancelled the ones known then).
+            if self._stop.is_set():
+                return
             self._timers[token] = timer
+            with self._idle:
+                self._busy += 1
         timer.start()
 
     def _repeat(self, token, event, url, body, original_ok):
