@@ -1119,9 +1119,9 @@ def _put(model, key_name, key, values):
         return _reloaded_one(session, row)
 
 
-def _get(model, key, not_found):
-    with _reader() as session:
-        row = session.get(model, key)
+def _get(model, key, not_found, for_update=False):
+    with _locking(for_update) as session:
+        row = session.get(model, key, with_for_update=for_update or None)
         if row is None:
             raise not_found
         return row.to_dict()
@@ -1169,9 +1169,12 @@ def instance_constraint_delete(instance_id):
             exception.InstanceConstraintNotFound(instance_id=instance_id))
 
 
-def instance_group_constraint_get(group_id):
+def instance_group_constraint_get(group_id, for_update=False):
+    """The constraints of a group; ``for_update``: a locking read (in a
+    transaction: the row stays locked until it ends)."""
     return _get(models.InstanceGroupConstraint, group_id,
-                exception.InstanceGroupNotFound(group_id=group_id))
+                exception.InstanceGroupNotFound(group_id=group_id),
+                for_update=for_update)
 
 
 def instance_group_constraints_list(project_id=None):

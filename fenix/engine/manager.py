@@ -685,6 +685,12 @@ class EngineManager(object):
         with db_api.transaction():
             project_id = values.get('project_id')
             if project_id:
+                try:
+                    # Locked first (see _check_group_project).
+                    db_api.instance_group_constraint_get(group_id,
+                                                         for_update=True)
+                except exception.InstanceGroupNotFound:
+                    pass
                 others = sorted(
                     c['instance_id'] for c in
                     db_api.instance_constraints_list(group_id=group_id)
@@ -777,7 +783,11 @@ def _check_group_project(instance_id, values):
     if not group_id or not project_id:
         return
     try:
-        group = db_api.instance_group_constraint_get(group_id)
+        # Locked: a concurrent PUT of the group (which reads its members
+        # after locking the same row) cannot move it to another project
+        # between this check and the instance's write.
+        group = db_api.instance_group_constraint_get(group_id,
+                                                     for_update=True)
     except exception.InstanceGroupNotFound:
         return
     if group['project_id'] != project_id:
