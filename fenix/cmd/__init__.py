@@ -4,6 +4,17 @@
 """Command entry points. Each stays thin; the work is in the services."""
 import signal
 import threading
+import warnings
+
+# oslo.messaging imports oslo.service, which imports eventlet and
+# oslo_utils.eventletutils; both warn on import that they are deprecated.
+# Fenix's services run on threads and use neither: the warning is nothing
+# an operator can act on, so no command prints it. (Set here, before any
+# command module imports oslo.messaging.)
+QUIET_WARNINGS = (r'\s*Eventlet is deprecated',
+                  r'eventletutils module is deprecated')
+for _message in QUIET_WARNINGS:
+    warnings.filterwarnings('ignore', message=_message)
 
 
 def wait_for_signal(signals=(signal.SIGTERM, signal.SIGINT)):
