@@ -20,6 +20,7 @@ import os
 from oslo_log import log as logging
 
 from fenix.api import app
+from fenix.api.middleware import auth_token
 from fenix.api.middleware import noauth
 from fenix.common import config
 from fenix.conf import CONF
@@ -46,6 +47,7 @@ def config_files(environ=None):
 def init_application(environ=None):
     """Parse the configuration (not the server's argv) and build the app."""
     config.parse_args([], default_config_files=config_files(environ))
+    auth_token.check_config(CONF)
     application = app.setup_app()
     if (CONF.api.auth_strategy == 'noauth'
             and not CONF.api.noauth_allow_remote):

@@ -29,12 +29,18 @@ def _set_defaults():
 
 
 def main(argv=None):
+    from fenix.api.middleware import auth_token
     from fenix.api import server as api_server
     from fenix.db import migration
     from fenix.engine import service
 
     _set_defaults()
     config.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        auth_token.check_config(CONF)
+    except auth_token.IncompleteConfig as e:
+        sys.stderr.write('fenix-all-in-one: %s\n' % e)
+        return 2
     if CONF.database.connection.startswith('sqlite:///' + STATE_DIR):
         os.makedirs(STATE_DIR, exist_ok=True)
     migration.upgrade('head')
@@ -43,7 +49,7 @@ def main(argv=None):
     api = api_server.APIServer(CONF.api.host, CONF.api.port)
     try:
         api.start()
-    except api_server.UnsafeBindAddress as e:
+    except (api_server.UnsafeBindAddress) as e:
         sys.stderr.write('fenix-all-in-one: %s\n' % e)
         engine.stop()
         return 2

@@ -7,7 +7,11 @@ It is configured from the ``[keystone_authtoken]`` section. The version
 documents (``/`` and ``/v1``) stay public so that clients can discover the
 API before they hold a token.
 """
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
 from keystonemiddleware import auth_token
+
+GROUP = 'keystone_authtoken'
 
 # Paths answered without a token (with or without a trailing slash).
 PUBLIC_ROUTES = ('/', '/v1')
@@ -43,10 +47,60 @@ class PublicRoutes(object):
         return self.protected_app(environ, start_response)
 
 
+class IncompleteConfig(ValueError):
+    """``[keystone_authtoken]`` cannot validate tokens: the API refuses to
+    start (rather than answer 500 to every request)."""
+
+
+def _missing(conf):
+    """What ``[keystone_authtoken]`` lacks to validate tokens, in words;
+    None when it lacks nothing (nothing is asked of Keystone here)."""
+    ks_loading.register_auth_conf_options(conf, GROUP)
+    section = getattr(conf, GROUP)
+    if not section.auth_type:
+        return ('auth_type (the credentials auth_token validates tokens '
+                'with, e.g. auth_type = password with auth_url, username, '
+                'password, project_name and the domains)')
+    try:
+        ks_loading.load_auth_from_conf_options(conf, GROUP)
+    except ks_exc.MissingRequiredOptions as e:
+        return ', '.join(o.dest for o in e.options)
+    except ks_exc.NoMatchingPlugin:
+        return 'a known auth_type (%r is not one)' % section.auth_type
+    if section.auth_type in ('password', 'v3password'):
+        needed = [name for name, alternatives in (
+            ('username', ('username', 'user_id')),
+            ('password', ('password',)))
+            if not any(section.get(a) for a in alternatives)]
+        if needed:
+            return ', '.join(needed)
+    return None
+
+
+def check_config(conf):
+    """With ``[api] auth_strategy = keystone``, raise IncompleteConfig
+    naming what ``[keystone_authtoken]`` of ``conf`` lacks to validate
+    tokens.
+
+    Called by the commands and the WSGI factory on the configuration they
+    parsed, once: it registers the auth plug-in's options on ``conf`` (as
+    auth_token does at its first request), some of them required.
+    """
+    if conf.api.auth_strategy != 'keystone':
+        return
+    missing = _missing(conf)
+    if missing:
+        raise IncompleteConfig(
+            '[api] auth_strategy = keystone, but [keystone_authtoken] lacks '
+            '%s; set it (doc/source/admin.rst) or use auth_strategy = '
+            'noauth on a loopback address.' % missing)
+
+
 def wrap(app, conf):
     """``app`` behind auth_token, version documents excepted.
 
-    auth_token is configured from ``conf`` (``[keystone_authtoken]``).
+    auth_token is configured from ``conf`` (``[keystone_authtoken]``;
+    :func:`check_config` tells what it lacks).
     """
     protected = auth_token.AuthProtocol(app, {'oslo_config_config': conf})
     return PublicRoutes(protected, app)

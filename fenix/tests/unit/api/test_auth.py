@@ -2,13 +2,20 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Authentication: the no-auth middleware and keystonemiddleware."""
+import os
+import subprocess
+import sys
+
+import fixtures
 from keystonemiddleware import auth_token as ksm_auth_token
 from keystonemiddleware import fixture as ksm_fixture
+from oslo_config import cfg
 import webob
 
 from fenix.api import app
 from fenix.api.middleware import auth_token
 from fenix.api.middleware import noauth
+from fenix.conf import api as api_opts
 from fenix.conf import CONF
 from fenix.tests.unit.api import base
 
@@ -46,6 +53,70 @@ class TestNoAuth(base.APITestCase):
         self.get('/v1/maintenance', headers=base.SYSTEM_READER, status=200)
         ctx, _ = self.engine.last_call('list_sessions')
         self.assertEqual('all', ctx.system_scope)
+
+
+class TestIncompleteKeystoneConfig(base.APITestCase):
+    """auth_strategy = keystone without what auth_token needs to validate
+    tokens: the API refuses to start and says what is missing (it used
+    to start, then answer 500 to every request).
+
+    On a configuration of its own: the check registers the auth plug-in's
+    options, some of them required."""
+
+    auth_strategy = 'noauth'
+
+    def setUp(self):
+        super().setUp()
+        self.conf = cfg.ConfigOpts()
+        self.conf.register_opts(api_opts.OPTS, group='api')
+        self.conf([], default_config_files=[])
+        self.conf.set_override('auth_strategy', 'keystone', group='api')
+
+    def set(self, **values):
+        for name, value in values.items():
+            self.conf.set_override(name, value, group=auth_token.GROUP)
+
+    def refused(self):
+        e = self.assertRaises(auth_token.IncompleteConfig,
+                              auth_token.check_config, self.conf)
+        return str(e)
+
+    def test_no_auth_type(self):
+        self.assertIn('lacks auth_type', self.refused())
+
+    def test_password_without_its_options(self):
+        self.refused()  # registers the options
+        self.set(auth_type='password')
+        self.assertIn('lacks auth_url', self.refused())
+        self.set(auth_url='https://k.example')
+        self.assertIn('lacks username, password', self.refused())
+        self.set(user_id='u', password='p')
+        self.assertIsNone(auth_token.check_config(self.conf))
+
+    def test_unknown_auth_type(self):
+        self.refused()
+        self.set(auth_type='nonesuch')
+        self.assertIn("'nonesuch' is not one", self.refused())
+
+    def test_noauth_is_not_checked(self):
+        self.conf.set_override('auth_strategy', 'noauth', group='api')
+        self.assertIsNone(auth_token.check_config(self.conf))
+
+    def test_command_exits_2_naming_the_option(self):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'fenix.conf')
+        with open(path, 'w') as f:
+            f.write('[api]\nhost = 127.0.0.1\nport = 0\n'
+                    'auth_strategy = keystone\n[keystone_authtoken]\n'
+                    'auth_type = password\n')
+        for module in ('api', 'all_in_one'):
+            done = subprocess.run(
+                [sys.executable, '-c', 'import sys; from fenix.cmd.%s '
+                 'import main; sys.exit(main(["--config-file", %r]))'
+                 % (module, path)],
+                capture_output=True, text=True, timeout=120)
+            self.assertEqual(2, done.returncode, done.stderr)
+            self.assertIn('lacks auth_url', done.stderr)
 
 
 class TestKeystone(base.APITestCase):
