@@ -661,15 +661,7 @@ class Executor(object):
                 continue
             if row['action_state'] == st.ACTION_IN_PROGRESS and \
                     (row['details'] or {}).get('move_from') == hostname:
-                job.action = row['action']
-                job.resume = flow.busy(job.server)
-                if job.action == st.OWN_ACTION:
-                    job.phase = OWN
-                    job.deadline = timeutils.after(
-                        CONF.workflow.own_action_timeout)
-                else:
-                    job.phase = READY
-                self._hold(iid)
+                self._resume_move(iid, job, row['action'])
             elif row['event'] in (st.PREPARE_MAINTENANCE,
                                   st.PLANNED_MAINTENANCE) and \
                     row['reply_at']:
@@ -680,6 +672,18 @@ class Executor(object):
                 job.reply_at = row['reply_at']
                 job.act_at = row['actions_at'] or row['reply_at']
                 self._hold(iid)
+
+    def _resume_move(self, iid, job, action):
+        """A move under way when the engine stopped is watched again (an
+        OWN_ACTION waits for its manager anew); it holds its group."""
+        job.action = action
+        job.resume = flow.busy(job.server)
+        if action == st.OWN_ACTION:
+            job.phase = OWN
+            job.deadline = timeutils.after(CONF.workflow.own_action_timeout)
+        else:
+            job.phase = READY
+        self._hold(iid)
 
     def _resume_from_steps(self, hostname, jobs):
         """After a restart, from the host's steps: a move RUNNING is
@@ -692,16 +696,9 @@ class Executor(object):
             move = book.get(st.STEP_MOVE, hostname, iid)
             note = book.get(st.STEP_NOTIFY_INSTANCE, hostname, iid)
             if move is not None and move['state'] == st.STEP_RUNNING:
-                job.action = (move['result'] or {}).get('action') or \
-                    (move['inputs'] or {}).get('action')
-                job.resume = flow.busy(job.server)
-                if job.action == st.OWN_ACTION:
-                    job.phase = OWN
-                    job.deadline = timeutils.after(
-                        CONF.workflow.own_action_timeout)
-                else:
-                    job.phase = READY
-                self._hold(iid)
+                self._resume_move(iid, job,
+                                  (move['result'] or {}).get('action') or
+                                  (move['inputs'] or {}).get('action'))
             elif note is not None and note['state'] == st.STEP_DONE and \
                     (move is None or move['state'] == st.STEP_PENDING) and \
                     (note['result'] or {}).get('reply_at'):
