@@ -4,10 +4,12 @@
 """``nfv`` (also ``vnf``): rolling maintenance driven by the constraints
 (SPEC 6, ETSI FEAT03).
 
-The states are those of the ``default`` workflow; discovery, the Nova
-sync, the MAINTENANCE and MAINTENANCE_COMPLETE exchanges, SCALE_IN,
-disabling, maintaining a host and moving one instance are inherited from
-:class:`~fenix.workflow.workflows.default.DefaultWorkflow`. What differs:
+The ``parallel`` policy of the session
+:class:`~fenix.workflow.session_flow.SessionFlow` runs: discovery, the
+Nova sync, the MAINTENANCE and MAINTENANCE_COMPLETE exchanges, SCALE_IN,
+disabling, maintaining a host and moving one instance are shared with the
+``default`` workflow (the ``serial`` policy) there. What this policy
+decides:
 
 MAINTENANCE
     As ``default``; then the planner (:mod:`fenix.workflow.planner`) plans
@@ -69,8 +71,8 @@ from fenix.db import api as db_api
 from fenix.workflow import base
 from fenix.workflow import nfv_plan
 from fenix.workflow import planner
+from fenix.workflow import session_flow as flow
 from fenix.workflow import steps as plan_steps
-from fenix.workflow.workflows import default
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -140,13 +142,13 @@ class _Job(object):
         return self.server.get('project_id')
 
 
-class NFVWorkflow(default.DefaultWorkflow):
-    """The ``nfv`` workflow plug-in."""
+class NFVWorkflow(flow.SessionFlow):
+    """The ``nfv`` workflow plug-in: the ``parallel`` policy."""
 
     # --- planning ------------------------------------------------------------
     def _plan_topology(self, servers=None, groups=None, limits=True):
         if servers is None:
-            servers = [s for s in self.cloud.servers() if default._alive(s)]
+            servers = [s for s in self.cloud.servers() if flow.alive(s)]
         if groups is None:
             groups = self.cloud.server_groups()
         constraints = {c['instance_id']: c
@@ -194,10 +196,6 @@ class NFVWorkflow(default.DefaultWorkflow):
             self.steps.cancel_pending(why='planned again')
             self.steps.add(plan_steps.nfv_plan_steps(data, hosts, plugins))
         self._set_estimate(data, 'nfv')
-
-    def _estimate(self, servers):
-        # The plan made once the projects were told brings its own.
-        return
 
     def _dry_run_plan(self, servers, groups):
         plan, data = self._make_plan(servers, groups)
@@ -293,7 +291,7 @@ class Executor(object):
         # MAINTENANCE (or SCALE_IN) already wrote the instance rows; here
         # only Nova's view is needed (a row missing for an instance that
         # appeared since is created when the instance gets its event).
-        servers = [s for s in wf.cloud.servers() if default._alive(s)]
+        servers = [s for s in wf.cloud.servers() if flow.alive(s)]
         groups = wf.cloud.server_groups()
         self.servers = {s['id']: s for s in servers}
         plan = wf._plan().get('nfv')
@@ -364,7 +362,7 @@ class Executor(object):
         """Nova's view again: servers, capacity and compute services."""
         wf = self.wf
         self.servers = {s['id']: s for s in wf.cloud.servers()
-                        if default._alive(s)}
+                        if flow.alive(s)}
         self.capacity.update(
             (h['hostname'], (h.get('vcpus') or 0, h.get('memory_mb') or 0,
                              h.get('local_gb') or 0))
@@ -614,7 +612,7 @@ class Executor(object):
         placed = {}
         for srv in sorted(on_host, key=lambda s: self._size(s['id']),
                           reverse=True):
-            if not default._alive(srv):
+            if not flow.alive(srv):
                 continue
             # A host not yet maintained is a target only where the plan
             # says so, or when nothing else is under way.
@@ -631,7 +629,7 @@ class Executor(object):
         for iid, placed_on in placed.items():
             self._count(used, gcount, placed_on, iid, -1)
         return None if len(placed) < sum(
-            1 for srv in on_host if default._alive(srv)) else placed
+            1 for srv in on_host if flow.alive(srv)) else placed
 
     def _begin_host(self, hostname, jobs):
         row = self.wf._host(hostname)
@@ -663,15 +661,7 @@ class Executor(object):
                 continue
             if row['action_state'] == st.ACTION_IN_PROGRESS and \
                     (row['details'] or {}).get('move_from') == hostname:
-                job.action = row['action']
-                job.resume = default._busy(job.server)
-                if job.action == st.OWN_ACTION:
-                    job.phase = OWN
-                    job.deadline = timeutils.after(
-                        CONF.workflow.own_action_timeout)
-                else:
-                    job.phase = READY
-                self._hold(iid)
+                self._resume_move(iid, job, row['action'])
             elif row['event'] in (st.PREPARE_MAINTENANCE,
                                   st.PLANNED_MAINTENANCE) and \
                     row['reply_at']:
@@ -682,6 +672,18 @@ class Executor(object):
                 job.reply_at = row['reply_at']
                 job.act_at = row['actions_at'] or row['reply_at']
                 self._hold(iid)
+
+    def _resume_move(self, iid, job, action):
+        """A move under way when the engine stopped is watched again (an
+        OWN_ACTION waits for its manager anew); it holds its group."""
+        job.action = action
+        job.resume = flow.busy(job.server)
+        if action == st.OWN_ACTION:
+            job.phase = OWN
+            job.deadline = timeutils.after(CONF.workflow.own_action_timeout)
+        else:
+            job.phase = READY
+        self._hold(iid)
 
     def _resume_from_steps(self, hostname, jobs):
         """After a restart, from the host's steps: a move RUNNING is
@@ -694,16 +696,9 @@ class Executor(object):
             move = book.get(st.STEP_MOVE, hostname, iid)
             note = book.get(st.STEP_NOTIFY_INSTANCE, hostname, iid)
             if move is not None and move['state'] == st.STEP_RUNNING:
-                job.action = (move['result'] or {}).get('action') or \
-                    (move['inputs'] or {}).get('action')
-                job.resume = default._busy(job.server)
-                if job.action == st.OWN_ACTION:
-                    job.phase = OWN
-                    job.deadline = timeutils.after(
-                        CONF.workflow.own_action_timeout)
-                else:
-                    job.phase = READY
-                self._hold(iid)
+                self._resume_move(iid, job,
+                                  (move['result'] or {}).get('action') or
+                                  (move['inputs'] or {}).get('action'))
             elif note is not None and note['state'] == st.STEP_DONE and \
                     (move is None or move['state'] == st.STEP_PENDING) and \
                     (note['result'] or {}).get('reply_at'):
@@ -931,7 +926,7 @@ class Executor(object):
             elif action == st.OWN_ACTION and not reply:
                 # Its manager was asked to act and was silent: nobody
                 # would move it.
-                if wf._silent_own_action() == default.SILENT_OWN_SKIP_HOST:
+                if wf._silent_own_action() == flow.SILENT_OWN_SKIP_HOST:
                     return SKIP_HOST
                 action, warn = planner.choose_move_kind(
                     nfv_plan.instance_of(
@@ -946,7 +941,7 @@ class Executor(object):
                 action, '; ' + warn if warn else '')
         vm_state = (job.server.get('vm_state') or '').lower()
         if action == st.LIVE_MIGRATE and vm_state and \
-                vm_state not in default.LIVE_VM_STATES:
+                vm_state not in flow.LIVE_VM_STATES:
             note = ((note + '; ') if note else '') + (
                 'it is %s, so it is cold-migrated' % vm_state)
             action = st.MIGRATE
@@ -1140,7 +1135,7 @@ class Executor(object):
         for that reason whatever nack_policy says."""
         wf = self.wf
         self._release(job.iid, recover=False)
-        if why is None and wf._nack_policy() == default.NACK_FAIL:
+        if why is None and wf._nack_policy() == flow.NACK_FAIL:
             self.failures.append('project %s refused %s for instance %s '
                                  '(nack_policy is fail)'
                                  % (job.project_id, job.event, job.iid))
@@ -1390,7 +1385,7 @@ class Executor(object):
             if self.resync:
                 self.resync = False
                 self.servers.update({s['id']: s for s in wf.cloud.servers()
-                                     if default._alive(s)})
+                                     if flow.alive(s)})
                 self._recount()
             if refreshed or self.projects is None:
                 self.projects = {p['project_id']: p

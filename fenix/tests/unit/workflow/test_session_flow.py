@@ -1,0 +1,79 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Unit tests of fenix.workflow.session_flow: the session both workflow
+policies (``default``: serial, ``nfv``: parallel) run."""
+import ast
+import inspect
+
+from fenix.tests import base
+from fenix.workflow import base as workflow_base
+from fenix.workflow import plugins
+from fenix.workflow import session_flow
+from fenix.workflow.workflows import default
+from fenix.workflow.workflows import nfv
+
+
+def _imported_modules(module):
+    """The dotted names ``module``'s source imports."""
+    names = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.update('%s.%s' % (node.module, alias.name)
+                         for alias in node.names)
+    return names
+
+
+class TestPolicies(base.TestCase):
+
+    def test_default_and_nfv_are_policies_of_one_base(self):
+        for cls in (default.DefaultWorkflow, nfv.NFVWorkflow):
+            self.assertIs(session_flow.SessionFlow, cls.__bases__[0])
+        self.assertFalse(issubclass(nfv.NFVWorkflow,
+                                    default.DefaultWorkflow))
+        self.assertFalse(issubclass(default.DefaultWorkflow,
+                                    nfv.NFVWorkflow))
+        self.assertTrue(issubclass(session_flow.SessionFlow,
+                                   workflow_base.BaseWorkflow))
+
+    def test_neither_policy_imports_the_other(self):
+        self.assertNotIn('fenix.workflow.workflows.default',
+                         _imported_modules(nfv))
+        self.assertNotIn('fenix.workflow.workflows.nfv',
+                         _imported_modules(default))
+        shared = _imported_modules(session_flow)
+        self.assertNotIn('fenix.workflow.workflows.default', shared)
+        self.assertNotIn('fenix.workflow.workflows.nfv', shared)
+
+    def test_entry_points(self):
+        self.assertIs(default.DefaultWorkflow,
+                      plugins.workflow_class('default'))
+        self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('nfv'))
+        self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('vnf'))
+
+    def test_each_policy_gives_what_the_session_asks_of_it(self):
+        """The hooks SessionFlow leaves to a policy are given by both."""
+        for name in ('_next', '_dry_run_plan', 'start_maintenance',
+                     'planned_maintenance', 'prepare_maintenance'):
+            for cls in (default.DefaultWorkflow, nfv.NFVWorkflow):
+                self.assertIn(name, vars(cls),
+                              '%s.%s' % (cls.__name__, name))
+
+
+class TestServers(base.TestCase):
+
+    def test_alive(self):
+        self.assertTrue(session_flow.alive({'status': 'ACTIVE'}))
+        self.assertTrue(session_flow.alive({}))
+        self.assertFalse(session_flow.alive({'status': 'deleted'}))
+        self.assertFalse(session_flow.alive({'status': 'SOFT_DELETED'}))
+        self.assertFalse(session_flow.alive({'status': 'ACTIVE',
+                                             'task_state': 'deleting'}))
+
+    def test_busy(self):
+        self.assertFalse(session_flow.busy({'status': 'ACTIVE'}))
+        self.assertTrue(session_flow.busy({'status': 'ACTIVE',
+                                           'task_state': 'migrating'}))
+        self.assertTrue(session_flow.busy({'status': 'verify_resize'}))
