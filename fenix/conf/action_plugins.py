@@ -46,6 +46,16 @@ OPTS = [
     cfg.StrOpt('ssh_key_file', default='',
                help='Private key the script plug-in logs in with over SSH '
                     '(empty: ssh\'s own default).'),
+    cfg.IntOpt('ssh_timeout', default=60, min=1,
+               help='Seconds the agent plug-in waits for ssh to start the '
+                    'agent on a host.'),
+    cfg.StrOpt('agent_command', default='',
+               help='The host agent the agent plug-in starts on the '
+                    'engine\'s host. Empty: fenix-host-agent beside the '
+                    'Python running Fenix, else the first on PATH.'),
+    cfg.StrOpt('remote_agent_command', default='fenix-host-agent',
+               help='The host agent the agent plug-in starts on a host '
+                    'over SSH (metadata "remote": true).'),
     cfg.ListOpt('ssh_options', default=['BatchMode=yes',
                                         'StrictHostKeyChecking=yes'],
                 help='ssh -o options of the script plug-in.'),

@@ -12,6 +12,8 @@ every upgrade (``host.upgrade``) with the servers the host held and
 whether its nova-compute was disabled at that moment.
 """
 import os
+import stat
+import sys
 
 import fixtures
 import testtools
@@ -19,6 +21,8 @@ from testtools import content
 
 from fenix.tests.functional import base
 from fenix.tests.functional import cloud_fixture as cf
+
+from fenix_tools import host_agent
 
 DONE = 'MAINTENANCE_DONE'
 FAILED = 'MAINTENANCE_FAILED'
@@ -53,7 +57,8 @@ GATED = """\
 """
 
 
-class HostActionTestCase(testtools.TestCase):
+class HostTestBase(testtools.TestCase):
+    """A simulated cloud and Fenix allowed to run the test's programs."""
 
     def setUp(self):
         super().setUp()
@@ -62,8 +67,13 @@ class HostActionTestCase(testtools.TestCase):
 
     def start_cloud(self, topology):
         cloud = self.useFixture(cf.FenixCloud(topology, extra_config={
-            'action_plugins': {'playbook_directories': '%s,%s' % (
-                os.path.realpath(PLAYBOOKS), self.tmp)}}))
+            'action_plugins': {
+                'playbook_directories': '%s,%s' % (
+                    os.path.realpath(PLAYBOOKS), self.tmp),
+                'script_directories': self.tmp,
+                # The reference agent of this checkout.
+                'agent_command': '%s -m fenix_tools.host_agent'
+                                 % sys.executable}}))
 
         def attach(exc_info):
             self.addDetail('fenix-log', content.text_content(
@@ -88,6 +98,9 @@ class HostActionTestCase(testtools.TestCase):
     @staticmethod
     def runs(detail):
         return {r['hostname']: r for r in detail['action_plugin_runs']}
+
+
+class AnsibleTestCase(HostTestBase):
 
     def test_every_compute_upgraded_once_while_empty(self):
         cloud = self.start_cloud(cf.topology(computes=3, servers=[
@@ -181,3 +194,64 @@ class HostActionTestCase(testtools.TestCase):
         self.assertEqual(('DONE', 2), (run['state'], run['attempt']))
         # Played twice, upgraded once (the second upgrade changed nothing).
         self.assertEqual(1, len(self.upgrades(cloud, 'compute-0')))
+
+
+# Run by the reference agent: fails on the first attempt, then upgrades
+# the host through the simulator's control API.
+AGENT_JOB = """\
+#!/bin/sh
+echo "$FENIX_HOST $FENIX_ATTEMPT" >> {runs}
+if [ "$FENIX_ATTEMPT" = 1 ]; then echo "not yet"; exit 1; fi
+curl -sf -X POST -H 'Content-Type: application/json' \
+  -d '{{"version": "{version}"}}' {url}/hosts/$FENIX_HOST/upgrade \
+  >/dev/null || exit 2
+echo "upgraded $FENIX_HOST"
+"""
+
+
+class HostAgentTestCase(HostTestBase):
+
+    def test_agent_reports_its_attempt_and_an_old_attempt_is_refused(self):
+        cloud = self.start_cloud(cf.topology(computes=2))
+        runs = os.path.join(self.tmp, 'runs')
+        job = os.path.join(self.tmp, 'job.sh')
+        with open(job, 'w') as f:
+            f.write(AGENT_JOB.format(runs=runs, version=VERSION,
+                                     url=cloud.sim.control_url))
+        os.chmod(job, stat.S_IRWXU)
+        sid = cloud.create_session(
+            hosts=['compute-0'], metadata={'openstack_version': VERSION},
+            actions=[{'plugin': 'agent', 'type': 'host',
+                      'metadata': {'command': ['job.sh'],
+                                   'timeout': 120}}])
+        # Attempt 1: the agent reports FAILED with the job's last line.
+        self.assertEqual(FAILED, cloud.wait_final(sid))
+        run = self.runs(cloud.detail(sid))['compute-0']
+        self.assertEqual(('FAILED', 1, True, 'exit 1: not yet'),
+                         (run['state'], run['attempt'], run['asynchronous'],
+                          run['message']))
+        # The admin retries: attempt 2 is handed to a new agent.
+        resp = cloud.client.post('/v1/maintenance/%s' % sid,
+                                 {'action': 'retry'})
+        self.assertEqual(200, resp.status_code, resp.text)
+        self.assertEqual(DONE, cloud.wait_final(sid))
+        run = self.runs(cloud.detail(sid))['compute-0']
+        self.assertEqual(('DONE', 2, 'upgraded compute-0'),
+                         (run['state'], run['attempt'], run['message']))
+        with open(runs) as f:
+            self.assertEqual(['compute-0 1', 'compute-0 2'],
+                             f.read().splitlines())
+        self.assertEqual(1, len(self.upgrades(cloud, 'compute-0')))
+        # An agent of attempt 1 reporting now is refused: it can never
+        # end attempt 2.
+        url = '%s/v1/action_plugin_run/%s/agent/compute-0' % (
+            cloud.url, sid)
+        code, answer = host_agent.send_report(
+            url, {'state': 'FAILED', 'message': 'late', 'attempt': 1},
+            retries=1)
+        self.assertEqual(host_agent.EXIT_REFUSED, code)
+        self.assertIn('Attempt 1 of action plug-in agent on compute-0 is '
+                      'not the current one: the current attempt is 2',
+                      answer)
+        run = self.runs(cloud.detail(sid))['compute-0']
+        self.assertEqual(('DONE', 2), (run['state'], run['attempt']))

@@ -16,6 +16,7 @@ import collections
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -142,6 +143,32 @@ def run_program(argv, env, log_path, timeout, cwd=None, stdin_path=None):
     return Outcome(returncode, timed_out,
                    tail_of(log_path, CONF.action_plugins.output_tail_lines),
                    log_path, round(time.monotonic() - started, 3))
+
+
+def ssh_argv(hostname, metadata, command):
+    """The system ssh to ``hostname`` (at ``metadata['addresses']
+    [hostname]`` when given) running ``command`` there, with
+    ``[action_plugins] ssh_user``, ``ssh_key_file`` and ``ssh_options``.
+    """
+    if not hostname:
+        raise exception.WorkflowError(reason='running on a host over SSH '
+                                             'needs a host')
+    conf = CONF.action_plugins
+    address = (metadata.get('addresses') or {}).get(hostname) or hostname
+    argv = [conf.ssh]
+    for option in conf.ssh_options:
+        argv += ['-o', option]
+    if conf.ssh_key_file:
+        argv += ['-i', conf.ssh_key_file]
+    if conf.ssh_user:
+        argv += ['-l', conf.ssh_user]
+    return argv + [address, '--', command]
+
+
+def env_assignments(env):
+    """``K=V ...`` of ``env``, quoted for a POSIX shell."""
+    return ' '.join('%s=%s' % (k, shlex.quote(v))
+                    for k, v in sorted(env.items()))
 
 
 def _flag(value):

@@ -61,27 +61,11 @@ class ScriptAction(process.ProgramAction):
     def ssh_argv(self, env):
         """ssh to the host, with a remote command that takes the script
         on its standard input and runs it with ``env``."""
-        if not self.hostname:
-            raise exception.WorkflowError(
-                reason='a remote script needs a host (not a %s plug-in)'
-                % self.plugin.get('type'))
-        conf = CONF.action_plugins
-        address = (self.metadata.get('addresses') or {}).get(
-            self.hostname) or self.hostname
-        argv = [conf.ssh]
-        for option in conf.ssh_options:
-            argv += ['-o', option]
-        if conf.ssh_key_file:
-            argv += ['-i', conf.ssh_key_file]
-        if conf.ssh_user:
-            argv += ['-l', conf.ssh_user]
-        assignments = ' '.join('%s=%s' % (k, shlex.quote(v))
-                               for k, v in sorted(env.items()))
         command = ('t=$(mktemp) && cat > "$t" && chmod 700 "$t" && '
                    'env %s "$t" %s; rc=$?; rm -f "$t"; exit $rc'
-                   % (assignments, ' '.join(shlex.quote(a)
-                                            for a in self.args())))
-        return argv + [address, '--', command]
+                   % (process.env_assignments(env),
+                      ' '.join(shlex.quote(a) for a in self.args())))
+        return process.ssh_argv(self.hostname, self.metadata, command)
 
     def run_once(self, tries):
         path = self.script()
