@@ -11,6 +11,7 @@ program did (files it wrote), at the run's row and at the log.
 import json
 import os
 import stat
+import subprocess
 import textwrap
 from unittest import mock
 
@@ -20,7 +21,9 @@ from fenix.db import api as db_api
 from fenix.engine import runner as session_runner
 from fenix.engine import views
 from fenix.tests.unit.workflow import fakes
+from fenix.workflow.actions import agent
 from fenix.workflow.actions import ansible
+from fenix.workflow.actions import base as action_base
 from fenix.workflow.actions import script
 from fenix.workflow import base as wf_base
 
@@ -109,7 +112,8 @@ class ProgramActionTestCase(fakes.FakeCloudTestCase):
                                 'type': st.PLUGIN_HOST, 'meta': meta}],
         })['session_id']
         cls = {'ansible': ansible.AnsibleAction,
-               'script': script.ScriptAction}[self.plugin]
+               'script': script.ScriptAction,
+               'agent': agent.AgentAction}[self.plugin]
         patcher = mock.patch('fenix.workflow.plugins.action_class',
                              return_value=cls)
         patcher.start()
@@ -457,3 +461,59 @@ class TestScript(ProgramActionTestCase):
         self.assertEqual('c1', self.env()['FENIX_HOST'])
         self.assertEqual('script upgrade.sh on c1 done',
                          self.row()['message'])
+
+
+class TestAgent(ProgramActionTestCase):
+
+    plugin = 'agent'
+
+    def action(self, **meta):
+        self.session(dict({'command': ['job.sh', '--fast'],
+                           'timeout': 300}, **meta))
+        plugin = db_api.action_plugins_get(self.sid)[0]
+        action = agent.AgentAction(
+            db_api.session_get(self.sid), plugin,
+            db_api.host_get(self.sid, 'c1'),
+            wf_base.session_download_dir(self.sid))
+        action.attempt = 3
+        action.report_url = 'http://fenix/v1/action_plugin_run/s/agent/c1'
+        return action
+
+    def test_declares_its_hand_over_and_waits_as_long_as_the_job(self):
+        self.write('job.sh', '#!/bin/sh\n', mode=stat.S_IRWXU)
+        action = self.action()
+        self.assertTrue(action.hands_over)
+        self.assertEqual(300, action.timeout)
+        self.assertFalse(action.idempotent)
+
+    def test_starts_the_agent_with_the_attempt_and_returns_async(self):
+        job = self.write('job.sh', '#!/bin/sh\n', mode=stat.S_IRWXU)
+        args_file = os.path.join(self.out, 'agent-args')
+        fake_agent = self.write('fake-agent', textwrap.dedent("""\
+            #!/bin/sh
+            printf '%%s\\n' "$FENIX_HOST" "$@" > %s
+            """ % args_file), mode=stat.S_IRWXU)
+        self.config(group='action_plugins', agent_command=fake_agent)
+        action = self.action()
+        started, popen = [], subprocess.Popen
+
+        def spy(*args, **kwargs):
+            started.append(popen(*args, **kwargs))
+            return started[-1]
+        with mock.patch.object(agent.subprocess, 'Popen', side_effect=spy):
+            self.assertEqual(action_base.ASYNC, action.run())
+        # Detached: run() did not wait for it.
+        self.assertTrue(started[0].wait(30) == 0)
+        with open(args_file) as f:
+            self.assertEqual(
+                ['c1', '--report-url', action.report_url, '--attempt', '3',
+                 '--timeout', '300.0', '--', job, '--fast'],
+                f.read().splitlines())
+
+    def test_command_outside_the_allowed_directories_is_refused(self):
+        action = self.action(command=['/bin/rm', '-rf', '/'])
+        e = self.assertRaises(exception.WorkflowError, action.run)
+        self.assertIn('is not under the allowed directories', str(e))
+        action = self.action(command=['/bin/rm'], remote=True)
+        e = self.assertRaises(exception.WorkflowError, action.run)
+        self.assertIn('is not under the allowed directories', str(e))
