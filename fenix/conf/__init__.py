@@ -5,6 +5,7 @@
 from oslo_config import cfg
 from oslo_db import options as db_options
 
+from fenix.conf import action_plugins
 from fenix.conf import api
 from fenix.conf import download
 from fenix.conf import engine
@@ -19,6 +20,7 @@ CONF = cfg.CONF
 
 DEFAULT_SQLITE = 'sqlite:///fenix.sqlite'
 
+action_plugins.register_opts(CONF)
 api.register_opts(CONF)
 download.register_opts(CONF)
 engine.register_opts(CONF)

@@ -2,6 +2,7 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Options for oslo-config-generator (entry point oslo.config.opts)."""
+from fenix.conf import action_plugins
 from fenix.conf import api
 from fenix.conf import download
 from fenix.conf import engine
@@ -14,6 +15,7 @@ from fenix.conf import workflow
 
 def list_opts():
     return [
+        (action_plugins.GROUP, action_plugins.OPTS),
         (api.GROUP, api.OPTS),
         (download.GROUP, download.OPTS),
         (engine.GROUP, engine.OPTS),

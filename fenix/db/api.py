@@ -1031,7 +1031,8 @@ def action_run_start(session_id, plugin, type, hostname, expected_attempt=0,
             raise _run_conflict(row, expected_attempt)
         values = {'state': states.RUN_RUNNING,
                   'started_at': timeutils.utcnow(), 'finished_at': None,
-                  'message': None, 'asynchronous': bool(asynchronous),
+                  'message': None, 'result': None,
+                  'asynchronous': bool(asynchronous),
                   'attempt': max([r.attempt for r in rows] +
                                  [expected_attempt]) + 1}
         if row is None:

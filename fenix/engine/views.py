@@ -68,7 +68,7 @@ def session_summary(session, hosts=None, now=None):
 def action_run(run):
     return _times({k: run[k] for k in ('plugin', 'type', 'hostname', 'state',
                                        'attempt', 'asynchronous',
-                                       'message', 'started_at',
+                                       'message', 'result', 'started_at',
                                        'finished_at')})
 
 

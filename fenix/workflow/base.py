@@ -844,6 +844,7 @@ class BaseWorkflow(object):
             with db_api.transaction():
                 db_api.action_run_update_attempt(run['id'], run['attempt'], {
                     'state': state, 'message': result.message,
+                    'result': getattr(result, 'details', None),
                     'finished_at': timeutils.utcnow()})
                 self._mark_run(run, 'done' if result.ok else 'fail',
                                values={'message': result.message})

@@ -38,6 +38,11 @@ EXIT_INTERRUPTED = 130
 
 FENIX_COMMAND = 'fenix-all-in-one'
 
+# fenix-demo --upgrade: the version computes are upgraded to and the
+# playbook that does it (etc/fenix/playbooks).
+DEFAULT_UPGRADE = '2026.2'
+UPGRADE_PLAYBOOK = 'simcloud-upgrade.yml'
+
 
 class DemoError(Exception):
     """Setting the demo up failed."""
@@ -75,6 +80,14 @@ def build_parser():
                    help='Command that runs the all-in-one (default: '
                         '%s beside this Python, else the fenix.cmd module)'
                         % FENIX_COMMAND)
+    p.add_argument('--upgrade', nargs='?', const=DEFAULT_UPGRADE,
+                   default=None, metavar='VERSION',
+                   help='Upgrade every compute to VERSION (default %s) '
+                        'with the ansible action plug-in and the shipped '
+                        'playbook %s, which has the simulated cloud '
+                        'advertise the new version; the demo then checks '
+                        'that each compute was upgraded once, while '
+                        'empty.' % (DEFAULT_UPGRADE, UPGRADE_PLAYBOOK))
     p.add_argument('--keep', action='store_true',
                    help='Keep the temporary directory (config, logs, '
                         'database) for debugging.')
@@ -149,8 +162,48 @@ def entry_point_shim(root, directory):
     return directory
 
 
+def playbook_directory():
+    """The shipped playbooks (etc/fenix/playbooks of the checkout)."""
+    root = _source_root()
+    path = os.path.join(root or '', 'etc', 'fenix', 'playbooks')
+    if not root or not os.path.isfile(os.path.join(path, UPGRADE_PLAYBOOK)):
+        raise DemoError('the playbook %s is not found (run fenix-demo '
+                        '--upgrade from a checkout)' % UPGRADE_PLAYBOOK)
+    return path
+
+
+def upgrade_action(cloud, playbooks=None):
+    """The session's action plug-in of ``fenix-demo --upgrade``."""
+    return {'plugin': 'ansible', 'type': 'compute',
+            'metadata': {'playbook': UPGRADE_PLAYBOOK,
+                         'connection': 'local', 'timeout': 120,
+                         'extra_vars': {
+                             'sim_control_url': cloud.control_url}}}
+
+
+def upgrade_problems(upgrades, computes, version):
+    """What is wrong with the cloud's record of upgrades: every compute
+    upgraded to ``version`` exactly once, empty and disabled."""
+    problems = []
+    for host in computes:
+        mine = [u for u in upgrades if u['host'] == host]
+        if len(mine) != 1:
+            problems.append('%s upgraded %d times' % (host, len(mine)))
+        for u in mine:
+            if u['version'] != version:
+                problems.append('%s upgraded to %s, not %s'
+                                % (host, u['version'], version))
+            if u['servers']:
+                problems.append('%s upgraded while it held %d server(s)'
+                                % (host, len(u['servers'])))
+            if not u['disabled']:
+                problems.append('%s upgraded while its nova-compute was '
+                                'enabled' % host)
+    return problems
+
+
 def write_fenix_config(path, tmpdir, fenix_port, cloud, reply_window,
-                       verbose=False):
+                       verbose=False, playbooks=None):
     """The all-in-one's configuration: noauth API on loopback, SQLite,
     notifications over HTTP to the simulated cloud, the cloud's Keystone
     for its own credentials."""
@@ -197,6 +250,9 @@ def write_fenix_config(path, tmpdir, fenix_port, cloud, reply_window,
         'directory = %s' % os.path.join(tmpdir, 'downloads'),
         '',
     ]
+    if playbooks:
+        lines += ['[action_plugins]',
+                  'playbook_directories = %s' % playbooks, '']
     with open(path, 'w') as f:
         f.write('\n'.join(lines))
     return path
@@ -247,7 +303,8 @@ class Demo(object):
         conf = write_fenix_config(
             os.path.join(self.tmpdir, 'fenix.conf'), self.tmpdir,
             fenix_port, self.cloud, self.args.reply_window,
-            self.args.verbose)
+            self.args.verbose,
+            playbooks=playbook_directory() if self.args.upgrade else None)
         os.makedirs(os.path.join(self.tmpdir, 'downloads'), exist_ok=True)
         env = dict(os.environ)
         root = _source_root()
@@ -318,7 +375,9 @@ class Demo(object):
         body = admin_cmd.create_body(
             hosts=[], workflow=self.args.workflow,
             in_seconds=self.args.start_in,
-            metadata={'openstack_version': 'Train'})
+            metadata={'openstack_version': self.args.upgrade or 'Train'})
+        if self.args.upgrade:
+            body['actions'] = [upgrade_action(self.cloud)]
         self.started = time.monotonic()
         answer = client.create_session(body)
         self.session_id = answer['session_id']
@@ -374,6 +433,10 @@ class Demo(object):
         if on_maintained:
             problems.append('%d server(s) on a host while it was in '
                             'maintenance' % len(on_maintained))
+        upgrades = self.cloud.upgrades()
+        if self.args.upgrade:
+            problems += upgrade_problems(upgrades, computes,
+                                         self.args.upgrade)
         failed_replies = [r for r in status['replies'] if not r['ok']]
         if failed_replies:
             problems.append('%d VNFM reply(ies) failed'
@@ -408,6 +471,7 @@ class Demo(object):
                            for v in status['violations']],
             'servers_on_hosts_in_maintenance': on_maintained,
             'computes_left_disabled': left_disabled,
+            'upgrades': upgrades,
             'session_errors': session['errors'],
         }
         return self.summary
@@ -450,6 +514,12 @@ class Demo(object):
                     ' (%s)' % viol['name'] if viol.get('name') else '',
                     viol['since'], viol['until'] or 'open',
                     viol['detail']))
+        for u in s.get('upgrades') or ():
+            lines.append('upgraded %s: %s -> %s (%d server(s) on it, '
+                         'nova-compute %s)' % (
+                             u['host'], u['previous'], u['version'],
+                             len(u['servers'] or ()),
+                             'disabled' if u['disabled'] else 'enabled'))
         for problem in s.get('problems') or ():
             lines.append('problem: %s' % problem)
         return '\n'.join(lines)

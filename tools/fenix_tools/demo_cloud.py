@@ -156,5 +156,16 @@ class DemoCloud(object):
                 for s, h, _t0, _t1 in
                 self.sim.history.maintenance_violations(set(server_ids))]
 
+    @property
+    def control_url(self):
+        return self.sim.control_url
+
+    def upgrades(self):
+        """Every host.upgrade: host, version, previous, the servers the
+        host held and whether its nova-compute was disabled."""
+        return [{k: e.get(k) for k in ('host', 'version', 'previous',
+                                       'servers', 'disabled')}
+                for e in self.sim.events.events(kind='host.upgrade')]
+
     def last_events(self, count):
         return self.sim.events.dump()[-count:]

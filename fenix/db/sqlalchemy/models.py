@@ -216,6 +216,10 @@ class ActionPluginRun(Base, FenixBase):
     asynchronous = sa.Column(sa.Boolean, nullable=False, default=False,
                              server_default=sa.false())
     message = sa.Column(MEDIUM_TEXT)
+    # What the current attempt's plug-in says it did, as a small JSON
+    # object (the ansible and script plug-ins: per-host task counts, exit
+    # status, the end of the output, where the whole log is).
+    result = sa.Column(_json_dict())
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
 

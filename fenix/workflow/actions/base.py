@@ -31,9 +31,13 @@ import abc
 
 
 class Result(object):
-    def __init__(self, ok, message=''):
+    """How a run ended: ``ok``, a one-line ``message`` and ``details``, a
+    small JSON-able dict stored on the run (``result`` in ``/detail``)."""
+
+    def __init__(self, ok, message='', details=None):
         self.ok = ok
         self.message = message
+        self.details = details
 
 
 # Returned by run() when the outcome is reported later through the API.

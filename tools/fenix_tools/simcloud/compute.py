@@ -50,6 +50,16 @@ def fmt_version(version):
     return '%d.%d' % version
 
 
+def hypervisor_version(version):
+    """The integer Nova shows as ``hypervisor_version`` for a host
+    running ``version`` (major * 1000000 + minor * 1000 + micro, as
+    libvirt's); a host never upgraded shows QEMU 8.2.0's."""
+    if version == topology.DEFAULT_HOST_VERSION:
+        return 8002000
+    parts = [int(p) for p in re.findall(r'\d+', version)[:3]] + [0, 0, 0]
+    return parts[0] * 1000000 + parts[1] * 1000 + parts[2]
+
+
 def _int_or_str(value):
     try:
         return int(value)
@@ -402,7 +412,7 @@ class ComputeApp(service.ServiceApp):
         if detail:
             d.update({
                 'host_ip': h.ip, 'hypervisor_type': 'QEMU',
-                'hypervisor_version': 8002000,
+                'hypervisor_version': hypervisor_version(h.version),
                 'service': {'host': h.name,
                             'id': (svc.uuid if mv >= (2, 53) else svc.id)
                             if svc else None,

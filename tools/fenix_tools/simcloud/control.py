@@ -36,6 +36,12 @@ ROUTES = [
     ('PUT', '/endpoints/{service_type}', '{"url": ...}: set an endpoint'),
     ('DELETE', '/endpoints/{service_type}', 'remove an endpoint'),
     ('PUT', '/hosts/{host}', '{"state": "down"|"up"}: crash/revive a host'),
+    ('GET', '/hosts/{host}/software', 'the version and capabilities the '
+                                      'host advertises'),
+    ('POST', '/hosts/{host}/upgrade', '{"version", "capabilities": '
+                                      'optional}: upgrade the host\'s '
+                                      'software (changed: false when it '
+                                      'already runs that)'),
     ('POST', '/tokens/expire', 'expire every token'),
     ('POST', '/save', '{"path": optional}: write the state file'),
     ('GET', '/wait-idle', '?timeout=S: wait until no operation is in '
@@ -71,6 +77,8 @@ class ControlApp(service.ServiceApp):
         r.add('PUT', '/endpoints/{service_type}', self.put_endpoint)
         r.add('DELETE', '/endpoints/{service_type}', self.delete_endpoint)
         r.add('PUT', '/hosts/{host}', self.put_host)
+        r.add('GET', '/hosts/{host}/software', self.get_software)
+        r.add('POST', '/hosts/{host}/upgrade', self.upgrade_host)
         r.add('POST', '/tokens/expire', self.expire_tokens)
         r.add('POST', '/save', self.save)
         r.add('GET', '/wait-idle', self.wait_idle)
@@ -239,6 +247,20 @@ class ControlApp(service.ServiceApp):
             raise util.BadRequest("'state' is required (up or down).")
         self.sim.set_host_state(host, body['state'])
         return wsgi.json_response({'host': host, 'state': body['state']})
+
+    def get_software(self, req, host):
+        return wsgi.json_response(self.sim.cloud.host_software(host))
+
+    def upgrade_host(self, req, host):
+        body = wsgi.json_body(req)
+        if not isinstance(body, dict):
+            raise util.BadRequest('An upgrade must be a JSON object.')
+        caps = body.get('capabilities')
+        if caps is not None and not isinstance(caps, list):
+            raise util.BadRequest("'capabilities' must be a list.")
+        view, changed = self.sim.cloud.upgrade_host(
+            host, body.get('version'), caps)
+        return wsgi.json_response(dict(view, changed=changed))
 
     def expire_tokens(self, req):
         return wsgi.json_response({'expired': self.sim.expire_tokens()})

@@ -31,6 +31,9 @@ KINDS = {
                        'previous)',
     'service.update': 'a service was disabled/enabled/forced down',
     'host.state': 'a host went down or came back up',
+    'host.upgrade': 'a host got another software version (version, '
+                    'previous, capabilities, the servers it held and '
+                    'whether its nova-compute was disabled)',
     'migration.start': 'a migration started (type, source, dest)',
     'migration.finish': 'a cold migration reached VERIFY_RESIZE / a live '
                         'migration or evacuation completed',

@@ -69,7 +69,8 @@ def server_status(vm_state, task_state):
 class Host:
     __slots__ = ('name', 'type', 'vcpus', 'memory_mb', 'disk_gb', 'id',
                  'uuid', 'ip', 'state', 'servers', 'used', 'leaked',
-                 'services', 'compute_service', 'state_changed')
+                 'services', 'compute_service', 'state_changed',
+                 'version', 'capabilities')
 
     def __init__(self, spec, host_id, ip):
         self.name = spec['name']
@@ -90,6 +91,8 @@ class Host:
         self.services = []
         self.compute_service = None
         self.state_changed = util.utcnow()
+        self.version = spec.get('version') or topology.DEFAULT_HOST_VERSION
+        self.capabilities = list(spec.get('capabilities') or ())
 
 
 class Service:
@@ -732,6 +735,42 @@ class Cloud:
                     self._release_held(name)
             return host
 
+    def upgrade_host(self, name, version, capabilities=None):
+        """Install ``version`` on a host (an action plug-in's upgrade):
+        it then advertises that version and ``capabilities`` (kept as
+        they are when None). Recorded as ``host.upgrade`` with what the
+        host held at that moment (servers, and whether its nova-compute
+        was disabled), so that a test sees an upgrade made while the host
+        was not empty. Returns (host view, changed): the same version and
+        capabilities again change nothing and record nothing."""
+        with self.lock:
+            host = util.find(self.hosts, name, 'Host %s not found' % name)
+            if not isinstance(version, str) or not version:
+                raise util.BadRequest("'version' is required (a string).")
+            caps = sorted(set(host.capabilities if capabilities is None
+                              else (str(c) for c in capabilities)))
+            changed = (version, caps) != (host.version,
+                                          sorted(host.capabilities))
+            if changed:
+                svc = host.compute_service
+                self.events.record(
+                    'host.upgrade', host=name, version=version,
+                    previous=host.version, capabilities=caps,
+                    servers=sorted(host.servers),
+                    disabled=bool(svc and svc.disabled))
+                host.version, host.capabilities = version, caps
+            return self.host_software(name), changed
+
+    def host_software(self, name):
+        """What the control API shows of a host's software."""
+        with self.lock:
+            host = util.find(self.hosts, name, 'Host %s not found' % name)
+            svc = host.compute_service
+            return {'host': name, 'version': host.version,
+                    'capabilities': sorted(host.capabilities),
+                    'state': host.state, 'servers': len(host.servers),
+                    'disabled': bool(svc and svc.disabled)}
+
     def find_service(self, host, binary):
         h = self.hosts.get(host)
         if h is not None:
@@ -1236,7 +1275,8 @@ class Cloud:
                 hosts.append({
                     'name': h.name, 'type': h.type, 'vcpus': h.vcpus,
                     'memory_mb': h.memory_mb, 'disk_gb': h.disk_gb,
-                    'ip': h.ip, 'state': h.state,
+                    'ip': h.ip, 'state': h.state, 'version': h.version,
+                    'capabilities': sorted(h.capabilities),
                     'services': {s.binary: {
                         'disabled': s.disabled,
                         'disabled_reason': s.disabled_reason,

@@ -36,6 +36,9 @@ DEFAULT_HOST = {
     'controller': {'vcpus': 8, 'memory_mb': 16384, 'disk_gb': 160},
 }
 
+# The software version of a host no topology names one for.
+DEFAULT_HOST_VERSION = '1.0'
+
 DEFAULT_FLAVORS = [
     {'id': '1', 'name': 'm1.tiny', 'vcpus': 1, 'ram': 512, 'disk': 1},
     {'id': '2', 'name': 'm1.small', 'vcpus': 1, 'ram': 2048, 'disk': 20},
@@ -340,6 +343,11 @@ def normalize(data):
             h[key] = _num(h.get(key, host_defaults[h['type']][key]),
                           '%s.%s' % (where, key))
         h.setdefault('ip', None)
+        # The software the host runs (what an upgrade changes: see
+        # POST /sim/hosts/{host}/upgrade).
+        h['version'] = str(h.get('version') or DEFAULT_HOST_VERSION)
+        h['capabilities'] = sorted(str(c) for c in
+                                   h.get('capabilities') or ())
         h['state'] = h.get('state', 'up')
         if h['state'] not in ('up', 'down'):
             raise TopologyError('%s.state: must be up or down' % where)

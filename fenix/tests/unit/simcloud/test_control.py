@@ -142,6 +142,36 @@ class TestControl(base.SimCloudTestCase):
         self.assertEqual('up', nova.services.list(host='compute-2')[0].state)
         self.sim_call('PUT', '/hosts/nowhere', {'state': 'up'}, status=404)
 
+    def test_host_upgrade(self):
+        before = self.sim_get('/hosts/compute-1/software')
+        self.assertEqual(('1.0', []), (before['version'],
+                                       before['capabilities']))
+        nova = self.nova()
+        self.assertEqual(8002000, nova.hypervisors.search(
+            'compute-1', detailed=True)[0].hypervisor_version)
+        done = self.sim_call('POST', '/hosts/compute-1/upgrade',
+                             {'version': '2026.2.1',
+                              'capabilities': ['fast-io']})
+        self.assertEqual((True, '2026.2.1', ['fast-io']),
+                         (done['changed'], done['version'],
+                          done['capabilities']))
+        self.assertEqual(2026002001, nova.hypervisors.search(
+            'compute-1', detailed=True)[0].hypervisor_version)
+        # The same again changes nothing and is not recorded again.
+        again = self.sim_call('POST', '/hosts/compute-1/upgrade',
+                              {'version': '2026.2.1'})
+        self.assertFalse(again['changed'])
+        [event] = self.sim.get_events(kind='host.upgrade')
+        self.assertEqual(('compute-1', '2026.2.1', '1.0', False),
+                         (event['host'], event['version'],
+                          event['previous'], event['disabled']))
+        self.assertEqual('2026.2.1', [
+            h for h in self.sim_get('/topology')['hosts']
+            if h['name'] == 'compute-1'][0]['version'])
+        self.sim_call('POST', '/hosts/compute-1/upgrade', {}, status=400)
+        self.sim_call('POST', '/hosts/nowhere/upgrade', {'version': '2'},
+                      status=404)
+
     def test_tokens_expire_and_wait_idle(self):
         token = self.session().get_token()
         self.assertGreaterEqual(self.sim_call('POST', '/tokens/expire')[

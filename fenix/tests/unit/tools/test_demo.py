@@ -70,6 +70,38 @@ class TestPieces(base.TestCase):
         self.assertEqual(os.path.join(tmp, 'downloads'),
                          conf['download']['directory'])
 
+    def test_upgrade_config_and_checks(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        cloud = demo_cloud.DemoCloud()
+        cloud.sim = type('Sim', (), {
+            'auth_url': 'http://sim/identity/v3',
+            'control_url': 'http://sim/sim'})()
+        path = demo.write_fenix_config(os.path.join(tmp, 'f.conf'), tmp,
+                                       4242, cloud, 15,
+                                       playbooks=demo.playbook_directory())
+        conf = configparser.ConfigParser()
+        conf.read(path)
+        self.assertTrue(os.path.isfile(os.path.join(
+            conf['action_plugins']['playbook_directories'],
+            demo.UPGRADE_PLAYBOOK)))
+        action = demo.upgrade_action(cloud)
+        self.assertEqual(('ansible', 'compute', 'http://sim/sim'),
+                         (action['plugin'], action['type'],
+                          action['metadata']['extra_vars'][
+                              'sim_control_url']))
+        good = {'version': '2', 'servers': [], 'disabled': True}
+        self.assertEqual([], demo.upgrade_problems(
+            [dict(good, host='c0'), dict(good, host='c1')], ['c0', 'c1'],
+            '2'))
+        self.assertEqual(
+            ['c0 upgraded 2 times', 'c0 upgraded while it held 1 '
+             'server(s)', 'c0 upgraded while its nova-compute was enabled',
+             'c1 upgraded 0 times'],
+            demo.upgrade_problems(
+                [dict(good, host='c0'),
+                 dict(good, host='c0', servers=['s'], disabled=False)],
+                ['c0', 'c1'], '2'))
+
     def test_entry_point_shim(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         self.useFixture(fixtures.MonkeyPatch(
@@ -139,6 +171,21 @@ class TestDemoRuns(base.TestCase):
         self.assertIn('ACK_MAINTENANCE_COMPLETE',
                       summary['vnfm']['replies'])
         self.assertEqual(6, summary['vnfm']['servers'])
+        self.assert_cleaned(runner)
+
+    def test_upgrade_end_to_end(self):
+        code, runner, out = self.run_demo('--json', '--timeout', '150',
+                                          '--start-in', '2', '--upgrade')
+        summary = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual(0, code, '%s\n%s' % (summary, self.err.getvalue()))
+        self.assertEqual('MAINTENANCE_DONE', summary['state'])
+        self.assertEqual(
+            [('compute-0', '2026.2', [], True),
+             ('compute-1', '2026.2', [], True),
+             ('compute-2', '2026.2', [], True)],
+            sorted((u['host'], u['version'], u['servers'], u['disabled'])
+                   for u in summary['upgrades']))
+        self.assertEqual([], summary['violations'])
         self.assert_cleaned(runner)
 
     def test_silent_manager_is_noticed(self):
