@@ -196,6 +196,19 @@ def judge_move(kind, source_host, server, migrations, confirmed=False,
     return 'wait', ''
 
 
+def _settled_elsewhere(server, kind, source_host):
+    """The server rests, not in ERROR and with no task, on a host other
+    than ``source_host``: :func:`judge_move` says done whatever a record
+    says, so its migration records are not read."""
+    if server is None or server.get('OS-EXT-STS:task_state'):
+        return False
+    status = (server.get('status') or '').upper()
+    vm_state = (server.get('OS-EXT-STS:vm_state') or '').lower()
+    host = server.get('OS-EXT-SRV-ATTR:host')
+    return (status != 'ERROR' and vm_state in _SETTLED_VM_STATES[kind]
+            and bool(host) and host != source_host)
+
+
 def _verifying(server, kind):
     """A cold migration waits in VERIFY_RESIZE (its record is 'finished'):
     it is confirmed without reading the records."""
@@ -919,6 +932,10 @@ class Cloud(object):
           started is a failure, reported with Nova's reason (the fault,
           or the failed instance-action event).
 
+        The records are read only while they can decide: not while Nova
+        works on the server, not in VERIFY_RESIZE, and not once it rests
+        on another host (done).
+
         Only migration records that appeared after :meth:`migrate` or
         :meth:`live_migrate` was called count; called without them, records
         that had already ended at the first read are ignored.
@@ -973,7 +990,8 @@ class Cloud(object):
                     if fresh:
                         seen_at = now
                         if migrations is None or not (
-                                _working(raw) or _verifying(raw, kind)):
+                                _working(raw) or _verifying(raw, kind) or
+                                _settled_elsewhere(raw, kind, source_host)):
                             migrations = self._migrations(server_id, kind)
                 except exception.CloudError as e:
                     # Nova may blink (a restarted API, a proxy): keep
@@ -1057,14 +1075,16 @@ class Cloud(object):
         LOG.warning(message)
         return {'ok': False, 'host': None, 'message': message}
 
-    def move(self, server_id, kind, host=None):
+    def move(self, server_id, kind, host=None, source=None):
         """Move a server and wait for the outcome, retrying failures.
 
         Starts a cold (``MIGRATE``) or live (``LIVE_MIGRATE``) migration
         and waits with :meth:`wait_for_move`; a failed attempt (refused
         request, failed migration, time-out) is retried up to
         ``[workflow] migration_retries`` times. A server in ERROR is not
-        retried.
+        retried. ``source``: the host the caller knows the server is on
+        (its own model, just read from Nova): the first attempt does not
+        read the server before its request (a retry does).
 
         :returns: ``{'ok', 'host', 'message', 'attempts'}``; on failure the
             message is the last attempt's reason (earlier ones are logged
@@ -1076,7 +1096,8 @@ class Cloud(object):
         attempts = 0
         while True:
             attempts += 1
-            result = self._move_once(server_id, kind, host)
+            result = self._move_once(server_id, kind, host,
+                                     source if attempts == 1 else None)
             if result['ok']:
                 if failures:
                     result['message'] += ' (after %d failed attempt%s)' % (
@@ -1113,14 +1134,16 @@ class Cloud(object):
         return {'ok': False, 'host': None, 'message': message,
                 'attempts': attempts}
 
-    def _move_once(self, server_id, kind, host):
+    def _move_once(self, server_id, kind, host, source=None):
         try:
-            with self._errors('reading server %s' % server_id):
-                raw = self._raw_server(server_id)
-            if raw is None:
-                return {'ok': False, 'host': None,
-                        'message': 'server %s does not exist' % server_id}
-            source = raw.get('OS-EXT-SRV-ATTR:host')
+            if source is None:
+                with self._errors('reading server %s' % server_id):
+                    raw = self._raw_server(server_id)
+                if raw is None:
+                    return {'ok': False, 'host': None,
+                            'message': 'server %s does not exist'
+                            % server_id}
+                source = raw.get('OS-EXT-SRV-ATTR:host')
             if kind == COLD:
                 self.migrate(server_id, host=host)
             else:

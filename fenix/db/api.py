@@ -305,6 +305,41 @@ def _reloaded_one(session, row):
     return _reloaded(session, [row])[0]
 
 
+# Dialects whose columns give back exactly what was written (a DATETIME of
+# MySQL drops or rounds the microseconds: read it back there).
+_EXACT_DIALECTS = ('sqlite', 'postgresql')
+
+
+def _as_stored(session, row):
+    """The dict of ``row`` as a read would give it, without reading it.
+
+    Flushes the change, then builds the dict from what was written: each
+    value of a column type that converts (JSON) goes through the type's
+    bind and result conversions, as a write and a read would (new objects,
+    never the caller's). Falls back to a read-back (:func:`_reloaded_one`)
+    where a value is not on the object (a server default) or on a
+    database that does not keep every value as written.
+    """
+    session.flush()
+    dialect = session.get_bind().dialect
+    state = sa.inspect(row)
+    if dialect.name not in _EXACT_DIALECTS or state.expired_attributes:
+        return _reloaded_one(session, row)
+    loaded = state.dict
+    out = {}
+    for column in row.__table__.columns:
+        key = column.key
+        if key not in loaded:
+            return _reloaded_one(session, row)
+        value = loaded[key]
+        kind = column.type
+        if value is not None and isinstance(kind, sa.types.TypeDecorator):
+            value = kind.process_result_value(
+                kind.process_bind_param(value, dialect), dialect)
+        out[column.name] = value
+    return out
+
+
 def _dicts(rows):
     return [r.to_dict() for r in rows]
 
@@ -631,7 +666,7 @@ def host_update(session_id, hostname, values):
     with _writer() as session:
         row = _host_row(session, session_id, hostname)
         _update_row(row, values)
-        return _reloaded_one(session, row)
+        return _as_stored(session, row)
 
 
 # --- projects --------------------------------------------------------------
@@ -883,7 +918,7 @@ def instance_update(session_id, instance_id, values, history=None):
         _update_row(row, values)
         if history:
             session.add(_event_row(session_id, **history))
-        return _reloaded_one(session, row)
+        return _as_stored(session, row)
 
 
 @_retry_on_deadlock
@@ -1140,6 +1175,22 @@ def instance_constraint_get(instance_id):
     return _get(models.InstanceConstraint, instance_id,
                 exception.InstanceConstraintNotFound(
                     instance_id=instance_id))
+
+
+@_retry_read
+def constraints_version():
+    """What changes whenever an instance or group constraint is added,
+    changed or removed: per table, its row count and its latest creation
+    and update times. A reader that keeps the lists reads them again only
+    when this changed (two aggregate queries instead of every row)."""
+    version = []
+    with _reader() as session:
+        for model in (models.InstanceConstraint,
+                      models.InstanceGroupConstraint):
+            version.append(tuple(session.execute(sa.select(
+                sa.func.count(), sa.func.max(model.created_at),
+                sa.func.max(model.updated_at))).one()))
+    return tuple(version)
 
 
 def instance_constraints_list(project_id=None, group_id=None):
@@ -1441,7 +1492,7 @@ def step_transition(step_id, event, values=None, bump_attempt=False,
             raise exception.StepStateConflict(
                 step_id=step_id, state=row.state, expected=expected_state)
         _update_row(row, _step_values(row, event, values, bump_attempt))
-        return _reloaded_one(session, row)
+        return _as_stored(session, row)
 
 
 @_retry_on_deadlock
@@ -1520,7 +1571,7 @@ def event_add(session_id, kind, **values):
     row = _event_row(session_id, kind, **values)
     with _session_must_exist(session_id), _writer() as session:
         session.add(row)
-        return _reloaded_one(session, row)
+        return _as_stored(session, row)
 
 
 @_retry_read

@@ -59,8 +59,13 @@ def build_cloud(hosts, per_host, slots, projects, seed=4, groups=True):
     users = list(cf.ADMIN_USERS)
     servers = []
     constraints = {}
+    # A group's members are of one project (the API refuses a
+    # constraint naming another project's group); groups go round the
+    # projects.
+    owner = {}
     for n, inst in enumerate(topo.instances):
-        project = tenants[n % projects]
+        key = inst.group_id or inst.instance_id
+        project = owner.setdefault(key, tenants[len(owner) % projects])
         servers.append({'name': inst.instance_id, 'project': project,
                         'host': inst.host, 'flavor': FLAVOR['name']})
         if groups:

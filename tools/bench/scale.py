@@ -13,7 +13,7 @@ Printed: wall time of the session, CPU time of the engine process, time
 per host, peak RSS of the engine (VmHWM); with ``--json`` one JSON object
 as the last line. ``--quick``: 100 hosts, 1000 instances, 10 projects.
 ``--profile FILE``: sample the stacks of every thread of the all-in-one
-(every 10 ms, through a ``sitecustomize`` put on its ``PYTHONPATH``) and
+(every 20 ms, through a ``sitecustomize`` put on its ``PYTHONPATH``) and
 print the functions where busy threads spend their time (inclusive and
 leaf counts, idle waits left out); the raw counts go to FILE.
 
@@ -43,39 +43,68 @@ _IDLE = ('wait', 'acquire', 'select', 'poll', 'sleep', 'recv_into',
 if _OUT:
     _incl = collections.Counter()
     _leaf = collections.Counter()
-    _n = [0, 0]
+    _cpu_incl = collections.Counter()
+    _cpu_leaf = collections.Counter()
+    _n = [0, 0, 0]
+    _ticks = {}
 
     def _name(f):
         return '%s:%s' % (f.f_code.co_filename.split('/site-packages/')[-1]
                           .split('/work/main/')[-1], f.f_code.co_name)
 
+    def _cpu(native):
+        # utime + stime of one thread, in clock ticks.
+        try:
+            with open('/proc/self/task/%d/stat' % native) as fh:
+                fields = fh.read().rsplit(')', 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def _count(frame, weight, incl, leaf):
+        leaf[_name(frame)] += weight
+        seen = set()
+        f = frame
+        while f is not None:
+            n = _name(f)
+            if n not in seen:
+                seen.add(n)
+                incl[n] += weight
+            f = f.f_back
+
     def _sample():
         me = threading.get_ident()
         last = time.monotonic()
         while True:
-            time.sleep(0.01)
+            time.sleep(0.02)
+            natives = {t.ident: t.native_id for t in threading.enumerate()}
             for tid, frame in list(sys._current_frames().items()):
                 if tid == me:
                     continue
                 _n[0] += 1
+                native = natives.get(tid)
+                ticks = _cpu(native) if native else None
+                if ticks is not None:
+                    spent = ticks - _ticks.get(native, ticks)
+                    _ticks[native] = ticks
+                    if spent > 0:
+                        # The CPU a thread used since the last sample,
+                        # put on the stack it is in now.
+                        _n[2] += spent
+                        _count(frame, spent, _cpu_incl, _cpu_leaf)
                 if frame.f_code.co_name in _IDLE:
                     continue
                 _n[1] += 1
-                _leaf[_name(frame)] += 1
-                seen = set()
-                f = frame
-                while f is not None:
-                    n = _name(f)
-                    if n not in seen:
-                        seen.add(n)
-                        _incl[n] += 1
-                    f = f.f_back
+                _count(frame, 1, _incl, _leaf)
             if time.monotonic() - last > 2:
                 last = time.monotonic()
                 with open(_OUT + '.tmp', 'w') as fh:
                     json.dump({'samples': _n[0], 'busy': _n[1],
+                               'cpu_ticks': _n[2],
                                'inclusive': _incl.most_common(60),
-                               'leaf': _leaf.most_common(40)}, fh)
+                               'leaf': _leaf.most_common(40),
+                               'cpu_inclusive': _cpu_incl.most_common(150),
+                               'cpu_leaf': _cpu_leaf.most_common(60)}, fh)
                 os.replace(_OUT + '.tmp', _OUT)
 
     threading.Thread(target=_sample, daemon=True).start()
@@ -98,7 +127,7 @@ def print_samples(path):
     with open(path) as f:
         data = json.load(f)
     busy = max(1, data['busy'])
-    print('stack samples of the all-in-one: %d busy of %d (thread x 10 ms)'
+    print('stack samples of the all-in-one: %d busy of %d (thread x 20 ms)'
           % (data['busy'], data['samples']))
     print('inclusive (share of busy samples):')
     for name, n in data['inclusive'][:40]:
@@ -106,6 +135,14 @@ def print_samples(path):
     print('leaf:')
     for name, n in data['leaf'][:20]:
         print('  %5.1f%%  %s' % (100.0 * n / busy, name))
+    ticks = max(1, data.get('cpu_ticks') or 0)
+    print('CPU of the all-in-one by stack (%d ticks of its threads, each '
+          'put on the stack its thread was in at the next sample):' % ticks)
+    for name, n in (data.get('cpu_inclusive') or [])[:70]:
+        print('  %5.1f%%  %s' % (100.0 * n / ticks, name))
+    print('CPU leaf:')
+    for name, n in (data.get('cpu_leaf') or [])[:30]:
+        print('  %5.1f%%  %s' % (100.0 * n / ticks, name))
 
 
 proc_cpu = makespan.proc_cpu

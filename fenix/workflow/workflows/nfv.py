@@ -79,6 +79,9 @@ LOG = logging.getLogger(__name__)
 
 # Seconds between re-reads of the constraints while executing.
 CONSTRAINTS_REFRESH = 1.0
+# Seconds after a constraint's change during which the constraints are
+# read whole on every refresh (see Executor._constraints_known).
+CONSTRAINTS_SETTLE = 3.0
 # Seconds between checks of OWN_ACTION instances and of host emptiness.
 OWN_POLL = 0.5
 # Longest sleep of the executor when nothing is due (moves, replies,
@@ -380,6 +383,13 @@ class Executor(object):
             # Which computes are up (a move from a down one waits).
             self.services = {s['host']: s
                              for s in self.wf.cloud.compute_services()}
+        # The constraints' rows and the groups built from them are read
+        # again only when a constraint changed (or Nova's groups were
+        # read again): every row each second grows with the session.
+        version = db_api.constraints_version()
+        if self._constraints_known(version):
+            return True
+        self.constraints_version = (version, self.server_groups)
         self.constraints = {c['instance_id']: c
                             for c in db_api.instance_constraints_list()}
         rules = {g['group_id']: g
@@ -396,6 +406,20 @@ class Executor(object):
             self._recount()
         self.group_key = key
         return True
+
+    def _constraints_known(self, version):
+        """The constraints read last are still those of ``version`` (see
+        :func:`fenix.db.api.constraints_version`) and of the same Nova
+        groups. A change in the last CONSTRAINTS_SETTLE seconds is never
+        trusted to show in the version (a database may keep whole seconds
+        only: a second change within the same second would not)."""
+        known = getattr(self, 'constraints_version', None)
+        if known is None or known[0] != version or \
+                known[1] is not self.server_groups:
+            return False
+        times = [t for table in version for t in table[1:] if t]
+        return not times or max(times) < timeutils.after(
+            -CONSTRAINTS_SETTLE)
 
     def _group(self, iid):
         gid = self.member_of.get(iid) or \
@@ -1014,9 +1038,7 @@ class Executor(object):
         try:
             # Never Nova's choice: it could take room reserved for another
             # instance. A target that failed is replaced by the model's.
-            result = wf._move(job.server, job.action, job.target,
-                              job.resume, self.cancelled,
-                              nova_may_choose=False)
+            result = self._nova_move(job)
             if self._may_retarget(job, result):
                 return RETARGET, result['message']
             moved.set_result(result)
@@ -1025,6 +1047,21 @@ class Executor(object):
         failures = []
         wf._move_finished(job.host, row, job.action, moved, failures)
         return moved, failures
+
+    def _nova_move(self, job):
+        """The move of ``job`` in Nova (in a worker), to ``job.target``
+        only: never Nova's choice, it could take room reserved for another
+        instance. The server is not read before the request: the model
+        knows its host (it was listed this pass); a retry reads it."""
+        cloud = self.wf.cloud
+        if job.resume:
+            result = cloud.wait_for_move(job.iid, job.server['host'],
+                                         job.action)
+            result.setdefault('attempts', 0)
+            if result['ok']:
+                return result
+        return cloud.move(job.iid, job.action, host=job.target,
+                          source=job.host)
 
     def _mark_move(self, job, event, **kwargs):
         """The move step of ``job`` (in the caller's transaction)."""

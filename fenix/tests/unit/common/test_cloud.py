@@ -330,15 +330,42 @@ class TestWaitAndMove(CloudTestCase):
         self.assertEqual([0.01, 0.01, 3.0, 5.0], waits)
 
     def test_busy_server_polls_skip_migration_records(self):
-        # While Nova has a task under way, only the server is read; the
-        # records are read again once it settles (they decide then).
+        # While Nova has a task under way, only the server is read; once
+        # it rests on another host it is done: the records decide nothing
+        # then and are not read again (only the first read, without a
+        # marker, learns the records that already ended).
         busy = server(task_state='migrating')
         self.script([busy, busy, busy, server(host=DST)],
                     [[], [migration(4, 'completed', 'live-migration')]])
         result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
         self.assertTrue(result['ok'], result['message'])
         self.assertEqual(4, self.nova.servers.get.call_count)
+        self.assertEqual(1, self.nova.migrations.list.call_count)
+
+    def test_settled_on_source_reads_the_records(self):
+        # Back on the source: the records decide (here: still running,
+        # so it waits; then failed).
+        busy = server(task_state='migrating')
+        self.script([busy, server(), server()],
+                    [[migration(6, 'running', 'live-migration')],
+                     [migration(6, 'failed', 'live-migration')]])
+        self.cloud._moves['vm1'] = {'kind': cloud.LIVE, 'known': set(),
+                                    'request_id': None}
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertIn("'failed'", result['message'])
         self.assertEqual(2, self.nova.migrations.list.call_count)
+
+    def test_move_with_known_source_reads_no_server_first(self):
+        # The caller's model knows the source: the request goes out
+        # without a server read before it (the wait reads the server).
+        self.script([server(host=DST)], [[], []])
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE, host=DST,
+                                 source=SRC)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(1, self.nova.servers.get.call_count)
+        self.nova.servers.live_migrate.assert_called_once_with(
+            'vm1', DST, 'auto')
 
     def test_failed_record_after_busy_polls_still_fails(self):
         busy = server(task_state='migrating')
@@ -380,6 +407,19 @@ class TestWaitAndMove(CloudTestCase):
         self.assertTrue(result['ok'], result['message'])
         self.assertEqual(2, result['attempts'])
         self.assertEqual(DST, result['host'])
+
+    def test_move_with_known_source_reads_the_server_on_a_retry(self):
+        # Attempt 1 (no read before it) refused; attempt 2 reads it first.
+        self.nova.servers.live_migrate.side_effect = [
+            nova_exc.Conflict(409, 'busy'), None]
+        self.script([server(),                      # after the refusal
+                     server(), server(host=DST)],   # attempt 2: read, poll
+                    [[], []])
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE, host=DST,
+                                 source=SRC)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(2, result['attempts'])
+        self.assertEqual(3, self.nova.servers.get.call_count)
 
     def test_move_gives_up_after_retries(self):
         self.config(group='workflow', migration_retries=1)

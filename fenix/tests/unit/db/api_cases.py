@@ -764,6 +764,33 @@ class DBAPITests:
         self.assertRaises(exception.InstanceNotFound, db_api.instance_update,
                           sid, 'i9', {'host': 'c1'})
 
+    def test_updates_return_what_a_read_gives(self):
+        # The returned dicts are built from what was written, converted
+        # as the database would (JSON: new objects, tuples as lists).
+        sid = self._session(hosts=[{'hostname': 'c1'}])['session_id']
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        details = {'move_from': 'c1', 'path': ('a', 'b')}
+        i = db_api.instance_update(sid, 'i1', {
+            'details': details, 'event_at': T1, 'action_attempts': 2},
+            history={'kind': states.EVENT_ACTION, 'message': 'm'})
+        details['move_from'] = 'changed afterwards'
+        self.assertEqual(db_api.instance_get(sid, 'i1'), i)
+        self.assertEqual({'move_from': 'c1', 'path': ['a', 'b']},
+                         i['details'])
+        h = db_api.host_update(sid, 'c1', {'state': states.HOST_EMPTYING,
+                                           'details': {'k': (1,)}})
+        self.assertEqual(db_api.host_get(sid, 'c1'), h)
+        e = db_api.event_add(sid, states.EVENT_STATE, message='x',
+                             data={'n': (1, 2)})
+        self.assertEqual(db_api.events_get(sid)[-1], e)
+        self.assertEqual({'n': [1, 2]}, e['data'])
+        step = self._plan_steps(sid)[2]
+        moved = db_api.step_transition(step['id'], 'start',
+                                       values={'result': {'t': ('c2',)}},
+                                       bump_attempt=True)
+        self.assertEqual(db_api.step_get(step['id']), moved)
+        self.assertEqual({'t': ['c2']}, moved['result'])
+
     def test_instance_update_with_history(self):
         sid = self._session()['session_id']
         db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
@@ -1082,6 +1109,26 @@ class DBAPITests:
         self.assertIn('i1', str(e))
         self.assertRaises(exception.InstanceConstraintNotFound,
                           db_api.instance_constraint_delete, 'i1')
+
+    def test_constraints_version_follows_every_change(self):
+        versions = [db_api.constraints_version()]
+
+        def changed():
+            versions.append(db_api.constraints_version())
+            self.assertNotEqual(versions[-2], versions[-1])
+
+        db_api.instance_constraint_put('i1', {'project_id': 'p1'})
+        changed()
+        self.assertEqual(versions[-1], db_api.constraints_version())
+        db_api.instance_constraint_put('i1', {'group_id': 'g1'})
+        changed()
+        db_api.instance_group_constraint_put('g1', {'project_id': 'p1'})
+        changed()
+        db_api.instance_group_constraint_put('g1', {'max_impacted_members':
+                                                    2})
+        changed()
+        db_api.instance_constraint_delete('i1')
+        changed()
 
     def test_instance_constraint_put_errors(self):
         self.assertRaises(exception.Invalid, db_api.instance_constraint_put,

@@ -34,6 +34,22 @@ class SQLiteDBAPITestCase(api_cases.DBAPITests, base.TestCase):
             sa.event.remove(engine, 'before_cursor_execute', record)
         return statements
 
+    def test_instance_update_does_not_read_the_row_back(self):
+        # One read of the row (for the machine's check), its update and
+        # the history entry: no read-back for the returned dict.
+        sid = self._session()['session_id']
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        statements = self._statements(
+            lambda: db_api.instance_update(
+                sid, 'i1', {'host': 'c2'},
+                history={'kind': 'action', 'message': 'moved'}))
+        selects = [s for s in statements if s.startswith('SELECT')]
+        self.assertEqual(1, len(selects), statements)
+        self.assertEqual(
+            ['UPDATE', 'INSERT'],
+            [s.split()[0] for s in statements
+             if s.split()[0] in ('UPDATE', 'INSERT')])
+
     def test_fixture_points_the_api_at_its_file(self):
         self.assertEqual(self.db.url,
                          fenix_conf.CONF.database.connection)

@@ -171,7 +171,7 @@ class FakeCloud(object):
                         return False
         return True
 
-    def move(self, server_id, kind, host=None):
+    def move(self, server_id, kind, host=None, source=None):
         self.calls.append(('move', server_id, kind, host))
         if self.move_hook is not None:
             result = self.move_hook(server_id, kind, host)
