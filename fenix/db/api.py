@@ -1556,17 +1556,24 @@ def step_get(step_id):
 
 @_retry_on_deadlock
 def _event_row(session_id, kind, message=None, state=None, host=None,
-               project_id=None, instance_id=None, data=None):
-    return models.SessionEvent(
+               project_id=None, instance_id=None, data=None,
+               created_at=None):
+    row = models.SessionEvent(
         session_id=session_id, kind=kind, message=message, state=state,
         host=host, project_id=project_id, instance_id=instance_id,
         data=dict(data or {}))
+    if created_at is not None:
+        # What the entry tells of happened then (an event's own time).
+        row.created_at = created_at
+    return row
 
 
 def event_add(session_id, kind, **values):
     """Append an entry to the history of a session; returns it.
 
-    ``values``: message, state, host, project_id, instance_id, data.
+    ``values``: message, state, host, project_id, instance_id, data, and
+    created_at (default now: when the entry is written).
+
     """
     row = _event_row(session_id, kind, **values)
     with _session_must_exist(session_id), _writer() as session:

@@ -468,7 +468,8 @@ class BaseWorkflow(object):
                             'by %s (event_id %s)'
                             % (event, project_id,
                                timeutils.format_time(reply_at), event_id),
-                            state=event, project_id=project_id)
+                            state=event, project_id=project_id,
+                            created_at=now)
                 self.notifier.project_event(
                     self.session_id, project_id, event,
                     instance_ids=self.project_url(project_id,
@@ -509,7 +510,7 @@ class BaseWorkflow(object):
                 '(event_id %s)' % (event, iid,
                                    timeutils.format_time(reply_at),
                                    event_id),
-                state=event, project_id=pid)
+                state=event, project_id=pid, created_at=now)
             self.notifier.project_event(
                 self.session_id, pid, event, instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
