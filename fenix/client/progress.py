@@ -20,6 +20,7 @@ FINAL_STATES = (MAINTENANCE_DONE, MAINTENANCE_FAILED)
 EXIT_DONE = 0
 EXIT_NOT_DONE = 1
 
+NO_MANAGER = 'no-manager'
 BAR_WIDTH = 20
 # Transient errors (503, connection failures) tolerated in a row.
 MAX_ERRORS = 5
@@ -39,7 +40,10 @@ def bar(done, total, width=BAR_WIDTH):
 
 def project_state(project):
     """A project's standing: its reply when it answers its current event,
-    else the event followed by '?' (no answer yet)."""
+    else the event followed by '?' (no answer yet); ``no-manager`` for a
+    project nobody answers for."""
+    if project.get('has_manager') is False:
+        return NO_MANAGER
     event = project.get('event')
     reply = project.get('reply')
     if reply and (not event or str(reply).endswith(str(event))):

@@ -13,14 +13,23 @@ def client(command):
 
 
 class JsonColumn(columns.FormattableColumn):
-    """Any JSON value: indented JSON in a table, raw otherwise."""
+    """Any JSON value: compact JSON in a table (a list one item a line),
+    raw otherwise."""
 
     def human_readable(self):
         if self._value is None:
             return ''
         if isinstance(self._value, str):
             return self._value
-        return json.dumps(self._value, indent=1, sort_keys=True)
+        if isinstance(self._value, list):
+            return '\n'.join(_compact(item) for item in self._value)
+        return _compact(self._value)
+
+
+def _compact(value):
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(', ', ': '))
 
 
 class HostsColumn(columns.FormattableColumn):

@@ -210,7 +210,8 @@ class CreateSession(show.ShowOne):
         mode.add_argument(
             '--dry-run', action='store_true',
             help='Plan only: nothing is changed and no project is told; '
-                 'prints the plan (waves, moves, estimated duration).')
+                 'prints the plan (waves, moves, estimated duration) once '
+                 'the dry run ended; exit status 0 when it made one.')
         mode.add_argument(
             '--wait', action='store_true',
             help='Watch the session until it ends, with a progress display '
@@ -251,12 +252,13 @@ class CreateSession(show.ShowOne):
             **self.body(parsed_args))
         session_id = answer['session_id']
         if parsed_args.dry_run:
+            # A dry run plans and ends at once (it does not wait for
+            # maintenance_at).
             result = progress.watch(
                 fenix, session_id, interval=min(parsed_args.interval, 0.5),
-                timeout=parsed_args.timeout,
-                until=lambda d: (d.get('plan') or {}).get('dry_run'))
-            self._exit = 0 if (result.detail.get('plan') or {}).get(
-                'dry_run') else 1
+                timeout=parsed_args.timeout)
+            planned = (result.detail.get('plan') or {}).get('dry_run')
+            self._exit = result.exit_code if planned else 1
             return plan_view(result.detail)
         if parsed_args.wait:
             result = watch_session(self, session_id, parsed_args,

@@ -11,9 +11,9 @@ import uuid
 from fenix.client import exceptions as exc
 from fenix.client import v1
 from fenix.common import exception
+from fenix.tests import base
 from fenix.tests.unit.api import base as api_base
 from fenix.tests.unit.client import fixtures_api
-from fenix.tests import base
 
 
 class ClientTestCase(base.TestCase):
@@ -329,4 +329,3 @@ class TestErrorMapping(base.TestCase):
                             (503, exc.ServiceUnavailable)):
             self.assertEqual(status, cls.status_code)
             self.assertTrue(issubclass(cls, exc.HttpError))
-
