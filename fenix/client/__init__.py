@@ -8,7 +8,6 @@ keystoneauth1 (and, for the ``openstack maintenance`` commands in
 :mod:`fenix.client.osc`, osc-lib). It never imports the rest of ``fenix``
 (a unit test checks it)::
 
-    from keystoneauth1 import loading
     from fenix.client import v1
 
     fenix = v1.Client(session=keystone_session)
