@@ -9,6 +9,10 @@ credentials alone (``--os-auth-url`` … or the OS_* environment), in which
 case the endpoint of service type ``maintenance`` is taken from the
 catalog.
 
+Every call goes through the client library, ``fenix.client``
+(:mod:`fenix_tools.admin.client`), as the ``openstack maintenance``
+commands do.
+
 Exit codes: 0 success (``follow``: MAINTENANCE_DONE); 1 the session
 failed, or following it timed out; 2 bad usage or an API error.
 """
@@ -18,6 +22,7 @@ import json
 import os
 import sys
 
+from fenix_tools.admin import client as admin_client
 from fenix_tools.admin import progress
 from fenix_tools import common
 
@@ -218,9 +223,9 @@ def create_body(hosts=(), workflow='default', maintenance_at=None,
 
 def make_client(args):
     session = common.session_from_args(args)
-    return common.FenixClient(url=args.fenix_url, session=session,
-                              interface=args.os_interface,
-                              region_name=args.os_region_name)
+    return admin_client.AdminClient(url=args.fenix_url, session=session,
+                                    interface=args.os_interface,
+                                    region_name=args.os_region_name)
 
 
 def _print(out, args, data, text):
