@@ -34,7 +34,7 @@ RUN_TIMEOUT_BASE = 600
 RUN_TIMEOUT_PER_EXAMPLE = 6
 
 Result = collections.namedtuple(
-    'Result', 'returncode requests server_errors statuses requested '
+    'Result', 'returncode seed requests server_errors statuses requested '
               'succeeded output')
 
 
@@ -59,13 +59,15 @@ def _template(paths, url_path):
     return None
 
 
-def run(base_url, workdir, paths, max_examples=None, seed=None,
+def run(base_url, workdir, operations, max_examples=None, seed=None,
         config_file=None, extra_args=()):
     """Run schemathesis against ``base_url``; :class:`Result`.
 
-    :param paths: the documented path templates, most specific first
-        (to tell which operations the run reached).
+    :param operations: the documented operations, ``{(path template,
+        method)}`` (to tell which ones the run reached: ``requested`` and
+        ``succeeded`` of the result are subsets).
     """
+    paths = sorted({p for p, m in operations}, key=lambda p: -p.count('/'))
     max_examples = max_examples or examples()
     har = os.path.join(workdir, 'schemathesis.har')
     cmd = [sys.executable, '-m', 'schemathesis.cli']
@@ -99,12 +101,13 @@ def run(base_url, workdir, paths, max_examples=None, seed=None,
         path = '/' + url.split('://', 1)[-1].split('/', 1)[-1]
         path = path.split('?', 1)[0]
         template = _template(paths, path)
-        if template is not None:
-            method = entry['request'].get('method', '').lower()
+        method = entry.get('request', {}).get('method', '').lower()
+        if (template, method) in operations:
             requested.add((template, method))
             if 200 <= status < 300:
                 succeeded.add((template, method))
-    return Result(proc.returncode, len(entries),
+    seed = re.search(r'^Seed: (\d+)', proc.stdout, re.M)
+    return Result(proc.returncode, seed and seed.group(1), len(entries),
                   sum(n for s, n in statuses.items() if s >= 500),
                   dict(statuses), requested, succeeded,
                   proc.stdout[-20000:] + proc.stderr[-5000:])
@@ -122,6 +125,7 @@ def report(result, label):
                                          sorted(result.statuses.items())},
                             'operations': len(result.requested),
                             'operations_2xx': len(result.succeeded),
+                            'seed': result.seed,
                             'returncode': result.returncode}) + '\n')
 
 
@@ -130,15 +134,24 @@ def report(result, label):
 KNOWN_ID_PROBABILITY = 0.7
 
 
-def config(ids):
-    """A schemathesis.toml that gives the path parameters ``ids`` (name ->
-    id of an existing resource) most of the time."""
+def _binding(name, prefix):
+    return '"path.%s" = { dictionary = "%s%s", probability = %s }' % (
+        name, prefix, name, KNOWN_ID_PROBABILITY)
+
+
+def config(ids, delete_ids):
+    """A schemathesis.toml that gives the path parameters the ids of
+    existing resources most of the time: ``ids`` (name -> id) to every
+    operation but DELETE, ``delete_ids`` to DELETE (so that a delete does
+    not take the resources the other operations are tested on)."""
     lines = []
-    for name, value in sorted(ids.items()):
-        lines += ['[dictionaries.%s]' % name,
-                  'values = [%s]' % json.dumps(value), '']
-    lines.append('[parameters]')
-    for name in sorted(ids):
-        lines.append('"path.%s" = { dictionary = "%s", probability = %s }'
-                     % (name, name, KNOWN_ID_PROBABILITY))
+    for prefix, values in (('', ids), ('delete_', delete_ids)):
+        for name, value in sorted(values.items()):
+            lines += ['[dictionaries.%s%s]' % (prefix, name),
+                      'values = [%s]' % json.dumps(value), '']
+    lines += ['[parameters]']
+    lines += [_binding(name, '') for name in sorted(ids)]
+    lines += ['', '[[operations]]', 'include-method = "DELETE"',
+              'parameters = { %s }' % ', '.join(
+                  _binding(name, 'delete_') for name in sorted(delete_ids))]
     return '\n'.join(lines) + '\n'

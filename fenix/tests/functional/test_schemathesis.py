@@ -12,10 +12,12 @@ in the functional tier; ``tox -e schemathesis`` is the long run
 (``FENIX_SCHEMATHESIS_EXAMPLES``, figures appended to
 ``FENIX_SCHEMATHESIS_REPORT``), see doc/source/testing.rst.
 
-Before the run the test makes one resource of each kind (a session
-waiting for a project's reply, constraints, a run report) and gives
-their ids to schemathesis as the examples of the path parameters, so
-that operations on existing resources are reached, not only their 404s.
+Before the run the test makes two resources of each kind (a session
+waiting for a project's reply, an instance group and an instance
+constraint) and gives their ids to schemathesis as the values of the
+path parameters most of the time, the second ones to DELETE only, so
+that operations on existing resources are reached, not only their 404s
+(and a DELETE does not take what the other operations are tested on).
 """
 import os
 import uuid
@@ -74,23 +76,23 @@ class SchemathesisMixin(object):
                 'plugin': 'dummy', 'hostname': 'compute-0'}
 
     def test_schemathesis(self):
-        ids = self._seed()
+        # Two of each: DELETE gets the second ones.
+        ids, delete_ids = self._seed(), self._seed()
         workdir = self.useFixture(base.fixtures.TempDir()).path
-        paths = sorted(openapi.OPERATIONS, key=lambda p: -p.count('/'))
+        # schemathesis reads /v1/openapi.json itself (the run starts
+        # there) and does not test it again.
+        expected = {(p, m) for p, ops in openapi.OPERATIONS.items()
+                    for m in ops if p != '/v1/openapi.json'}
         config = os.path.join(workdir, 'schemathesis.toml')
         with open(config, 'w') as f:
-            f.write(fuzz.config(ids))
-        result = fuzz.run(self.cloud.url, workdir, paths,
+            f.write(fuzz.config(ids, delete_ids))
+        result = fuzz.run(self.cloud.url, workdir, expected,
                           config_file=config)
         fuzz.report(result, self.id())
         self.assertGreater(result.requests, 0, result.output)
         self.assertEqual(0, result.server_errors,
                          '%s\n%s' % (result.statuses, result.output))
         self.assertEqual(0, result.returncode, result.output)
-        # schemathesis reads /v1/openapi.json itself (the run starts
-        # there) and does not test it again.
-        expected = {(p, m) for p, ops in openapi.OPERATIONS.items()
-                    for m in ops if p != '/v1/openapi.json'}
         self.assertEqual(set(), expected - result.requested,
                          'operations never requested')
         # Each kind of resource was reached (not only its 404s).
