@@ -67,7 +67,10 @@ def run(base_url, workdir, operations, max_examples=None, seed=None,
         method)}`` (to tell which ones the run reached: ``requested`` and
         ``succeeded`` of the result are subsets).
     """
-    paths = sorted({p for p, m in operations}, key=lambda p: -p.count('/'))
+    # Most specific first: more segments, then fewer variable ones
+    # (.../{session_id}/detail before .../{session_id}/{project_id}).
+    paths = sorted({p for p, m in operations},
+                   key=lambda p: (-p.count('/'), p.count('{'), p))
     max_examples = max_examples or examples()
     har = os.path.join(workdir, 'schemathesis.har')
     cmd = [sys.executable, '-m', 'schemathesis.cli']
