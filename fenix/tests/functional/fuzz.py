@@ -128,6 +128,9 @@ def report(result, label):
                                          sorted(result.statuses.items())},
                             'operations': len(result.requested),
                             'operations_2xx': len(result.succeeded),
+                            'never_2xx': sorted(
+                                '%s %s' % (m.upper(), p) for p, m in
+                                result.requested - result.succeeded),
                             'seed': result.seed,
                             'returncode': result.returncode}) + '\n')
 
