@@ -93,8 +93,13 @@ class PathDispatch(object):
         return app(environ, start_response)
 
 
-def setup_pecan_app(engine_api=None):
-    """The bare pecan application (no middleware)."""
+def setup_pecan_app(engine_api=None, auth_strategy=None):
+    """The bare pecan application (no middleware).
+
+    :param auth_strategy: what the middleware in front of it does (the
+        OpenAPI description says whether a token is required); default
+        ``[api] auth_strategy``.
+    """
     app_hooks = [
         hooks.ContentTypeHook(),
         hooks.ContextHook(),
@@ -102,7 +107,7 @@ def setup_pecan_app(engine_api=None):
         hooks.ErrorHook(),
     ]
     return pecan.Pecan(
-        root.RootController(),
+        root.RootController(auth_strategy or CONF.api.auth_strategy),
         hooks=app_hooks,
         default_renderer='json',
         force_canonical=False,
@@ -123,7 +128,7 @@ def setup_app(engine_api=None, auth_strategy=None, conf=None):
     """
     conf = conf or CONF
     strategy = auth_strategy or conf.api.auth_strategy
-    app = setup_pecan_app(engine_api)
+    app = setup_pecan_app(engine_api, strategy)
     if strategy == 'keystone':
         app = auth_token.wrap(app, conf)
     elif strategy == 'noauth':

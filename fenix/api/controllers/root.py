@@ -8,13 +8,11 @@ from fenix.api.controllers import v1
 
 class RootController(base.Resource):
 
-    def __init__(self):
-        self.v1 = v1.V1Controller()
+    def __init__(self, auth_strategy=None):
+        self.v1 = v1.V1Controller(auth_strategy)
 
-    def child(self, segment):
-        if segment == 'v1':
-            return self.v1
-        return None
+    def fixed(self):
+        return {'v1': self.v1}
 
     def get(self):
         base.query()

@@ -4,8 +4,9 @@
 """``[api] auth_strategy = keystone``: keystonemiddleware ``auth_token``.
 
 It is configured from the ``[keystone_authtoken]`` section. The version
-documents (``/`` and ``/v1``) stay public so that clients can discover the
-API before they hold a token.
+documents (``/`` and ``/v1``) and the OpenAPI description
+(``/v1/openapi.json``) stay public so that clients can discover the API
+before they hold a token.
 """
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
@@ -14,7 +15,7 @@ from keystonemiddleware import auth_token
 GROUP = 'keystone_authtoken'
 
 # Paths answered without a token (with or without a trailing slash).
-PUBLIC_ROUTES = ('/', '/v1')
+PUBLIC_ROUTES = ('/', '/v1', '/v1/openapi.json')
 
 # Identity headers a client could forge on a public route; auth_token strips
 # them itself on every other route.

@@ -13,8 +13,13 @@ from fenix.api.controllers.v1 import action_plugin_run
 from fenix.api.controllers.v1 import instance
 from fenix.api.controllers.v1 import instance_group
 from fenix.api.controllers.v1 import maintenance
+from fenix.api import openapi
 
 MEDIA_TYPE = 'application/vnd.openstack.fenix.v1+json'
+
+# /v1/openapi.json: the OpenAPI description of the API (public, like the
+# version documents).
+OPENAPI_SEGMENT = 'openapi.json'
 
 
 def version(base_url):
@@ -29,16 +34,17 @@ def version(base_url):
 
 class V1Controller(base.Resource):
 
-    def __init__(self):
+    def __init__(self, auth_strategy=None):
         self.resources = {
             'maintenance': maintenance.MaintenanceCollection(),
             'instance': instance.CONTROLLER,
             'instance_group': instance_group.CONTROLLER,
             'action_plugin_run': action_plugin_run.ActionPluginRunRoot(),
         }
+        self.openapi = OpenAPIDocument(auth_strategy)
 
-    def child(self, segment):
-        return self.resources.get(segment)
+    def fixed(self):
+        return dict(self.resources, **{OPENAPI_SEGMENT: self.openapi})
 
     def get(self):
         base.query()
@@ -48,3 +54,20 @@ class V1Controller(base.Resource):
             name: {'href': '%s/v1/%s' % (url, name)}
             for name in sorted(self.resources)}
         return doc
+
+
+class OpenAPIDocument(base.Resource):
+    """``/v1/openapi.json``: the OpenAPI 3.1 description of the API.
+
+    :param auth_strategy: ``[api] auth_strategy`` of the application
+        (default: the configured one).
+    """
+
+    def __init__(self, auth_strategy=None):
+        self.auth_strategy = auth_strategy
+
+    def get(self):
+        base.query()
+        return openapi.document(
+            base.public_url(),
+            self.auth_strategy or base.CONF.api.auth_strategy)

@@ -45,12 +45,16 @@ def report(session_id, plugin, hostname):
 class ActionPluginRunRoot(base.Resource):
     """``/v1/action_plugin_run``: only a prefix (404 by itself)."""
 
+    param = 'session_id'
+
     def child(self, segment):
         return SessionRuns(segment)
 
 
 class SessionRuns(base.Resource):
     """``/v1/action_plugin_run/{session_id}``"""
+
+    param = 'plugin'
 
     def __init__(self, session_id):
         self.session_id = session_id
@@ -68,6 +72,8 @@ class SessionRuns(base.Resource):
 
 class PluginRun(base.Resource):
     """``/v1/action_plugin_run/{session_id}/{plugin}``: session-wide."""
+
+    param = 'hostname'
 
     def __init__(self, session_id, plugin):
         self.session_id = session_id

@@ -14,6 +14,9 @@ are not a member of.
 from fenix.api.controllers import base
 from fenix.common import exception
 
+# Longest project id a constraint stores (its ``project_id`` column).
+PROJECT_ID_LENGTH = 64
+
 
 class Kind(object):
     """Describes one kind of constraint.
@@ -49,6 +52,10 @@ def listed_project(kind, params):
     wanted = params.get('project_id')
     if wanted == '':
         raise exception.Invalid(reason='project_id: must not be empty')
+    if wanted is not None and len(wanted) > PROJECT_ID_LENGTH:
+        raise exception.Invalid(
+            reason='project_id: longer than %d characters'
+                   % PROJECT_ID_LENGTH)
     if base.may(kind.policies.LIST_ALL,
                 {'project_id': wanted or ctx.project_id}):
         return wanted
@@ -65,6 +72,7 @@ class ConstraintCollection(base.Resource):
 
     def __init__(self, kind):
         self.kind = kind
+        self.param = kind.id_field
 
     def child(self, segment):
         return Constraint(self.kind, segment)

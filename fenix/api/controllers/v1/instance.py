@@ -11,7 +11,7 @@ SCHEMA = {
     'type': 'object',
     'properties': {
         'instance_id': v.string(36),
-        'project_id': v.string(64),
+        'project_id': v.string(constraint.PROJECT_ID_LENGTH),
         'group_id': {'anyOf': [v.string(36), {'type': 'null'}]},
         'instance_name': {'anyOf': [v.string(255, min_length=0),
                                     {'type': 'null'}]},

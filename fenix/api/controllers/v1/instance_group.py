@@ -10,7 +10,7 @@ SCHEMA = {
     'type': 'object',
     'properties': {
         'group_id': v.string(36),
-        'project_id': v.string(64),
+        'project_id': v.string(constraint.PROJECT_ID_LENGTH),
         'group_name': {'anyOf': [v.string(255, min_length=0),
                                  {'type': 'null'}]},
         'anti_affinity_group': v.BOOLEAN,

@@ -178,6 +178,8 @@ def idempotency_key():
 class MaintenanceCollection(base.Resource):
     """``/v1/maintenance``"""
 
+    param = 'session_id'
+
     def child(self, segment):
         return Session(segment)
 
@@ -204,12 +206,15 @@ class MaintenanceCollection(base.Resource):
 class Session(base.Resource):
     """``/v1/maintenance/{session_id}``"""
 
+    param = 'project_id'
+
     def __init__(self, session_id):
         self.session_id = session_id
 
+    def fixed(self):
+        return {'detail': SessionDetail(self.session_id)}
+
     def child(self, segment):
-        if segment == 'detail':
-            return SessionDetail(self.session_id)
         return project.Project(self.session_id, segment)
 
     def get(self):

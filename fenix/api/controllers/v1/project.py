@@ -71,6 +71,9 @@ def event_id():
 
 
 class Project(base.Resource):
+    """``/v1/maintenance/{session_id}/{project_id}``"""
+
+    param = 'instance_id'
 
     def __init__(self, session_id, project_id):
         self.session_id = session_id
@@ -99,6 +102,7 @@ class Project(base.Resource):
 
 
 class ProjectInstance(base.Resource):
+    """``/v1/maintenance/{session_id}/{project_id}/{instance_id}``"""
 
     def __init__(self, session_id, project_id, instance_id):
         self.session_id = session_id

@@ -173,6 +173,13 @@ class TestConstraints(base.APITestCase):
         self.assertError(self.get(self.prefix + '?project_id=a&project_id=b'),
                          400, "'project_id' is given more than once")
 
+    def test_list_project_id_longer_than_stored_is_400(self):
+        # Found by schemathesis: a project id no constraint can have
+        # (longer than the column) was answered an empty 200 list.
+        self.assertError(self.get(self.prefix + '?project_id=' + 'p' * 65),
+                         400, 'project_id: longer than 64 characters')
+        self.assertEqual([], self.engine.calls)
+
     def test_member_cannot_take_over_another_projects_constraint(self):
         self.store(ID, base.PROJECT)
         # The body names the caller's own project; the constraint is not.
