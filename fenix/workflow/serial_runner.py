@@ -9,8 +9,9 @@ one its project chose, else a default, see :meth:`HostEmptier.
 choose_action`), the moves run in parallel up to the
 ``max_concurrent_migrations`` session option (default
 :data:`DEFAULT_CONCURRENT_MIGRATIONS`) within every group's budget
-(:class:`fenix.workflow.serial.Budgets`), and instances their manager
-moves (OWN_ACTION) are watched until they left, at most
+(:class:`fenix.workflow.serial.Budgets`) once nova-compute is up on every
+host they leave from or go to (a bounded wait), and instances their
+manager moves (OWN_ACTION) are watched until they left, at most
 ``[workflow] own_action_timeout``.
 
 The :class:`~fenix.workflow.workflows.default.DefaultWorkflow` makes one
@@ -181,9 +182,8 @@ class HostEmptier(object):
         """
         wf, hostname = self.wf, self.hostname
         if todo:
-            wf._wait_computes_up({hostname} | {
-                target for _r, _s, _a, target, _res in todo if target},
-                source=hostname)
+            self._wait_computes_up({hostname} | {
+                target for _r, _s, _a, target, _res in todo if target})
         failures = []
         futures = {}
         workers = max(1, int(wf.options.get('max_concurrent_migrations')
@@ -270,6 +270,39 @@ class HostEmptier(object):
             cancelled.set()
             pool.shutdown(wait=False, cancel_futures=True)
         return failures
+
+    def _wait_computes_up(self, hostnames):
+        """Wait, bounded, until nova-compute is up on every host a move
+        leaves from or goes to (from the host).
+
+        Real Nova puts a server it tries to move from or to a compute that
+        is down (restarting) in ERROR; waiting costs nothing but time.
+        Raises WorkflowError when one stays down past
+        ``[workflow] migration_timeout``; nothing was moved then.
+        """
+        wf = self.wf
+        deadline = timeutils.after(CONF.workflow.migration_timeout)
+        noted = set()
+        while True:
+            if not wf.may_start(self.hostname):
+                # A pause or a skip of the host: no move starts anyway.
+                return
+            states = {s['host']: s['state']
+                      for s in wf.cloud.compute_services()}
+            down = sorted(h for h in hostnames if states.get(h) == 'down')
+            if not down:
+                return
+            for host in sorted(set(down) - noted):
+                wf._decision('nova-compute on %s is down: its moves wait '
+                             'until it is up' % host, host=host)
+                noted.add(host)
+            if timeutils.utcnow() >= deadline:
+                raise exception.WorkflowError(
+                    reason='nova-compute stayed down on %s for %s seconds; '
+                           'nothing was moved from or to it'
+                           % (', '.join(down),
+                              CONF.workflow.migration_timeout))
+            wf.runner.wait(CONF.workflow.nova_poll_interval)
 
     def _budgets(self):
         """The group budgets of the moves (:class:`serial.Budgets`): Nova's

@@ -139,6 +139,19 @@ class DefaultWorkflow(flow.SessionFlow):
             return current.get('host'), plan.get('targets') or {}
         return None, {}
 
+    def _told(self, event, hostname):
+        """{project_id: result} of the events of ``event`` sent for
+        ``hostname``, from its notify steps (only while its moves are not
+        over: a host chosen again is told again)."""
+        if not any(s['host'] == hostname for s in self._host_moves(event)):
+            return {}
+        return {s['project_id']: s['result']
+                for s in self.steps.host_steps(hostname)
+                if s['kind'] == st.STEP_NOTIFY_PROJECT and
+                s['state'] == st.STEP_DONE and
+                (s['inputs'] or {}).get('event') == event and
+                (s['result'] or {}).get('reply_at')}
+
     def _write_host_steps(self, event, hostname, on_host, managed, moves):
         """The steps of the host chosen to empty (unless they are there:
         a restart), written with its disable_compute step done (it was
@@ -303,6 +316,7 @@ class DefaultWorkflow(flow.SessionFlow):
         self._write_host_steps(event, hostname, on_host, managed, moves)
         replies = self._exchange(
             key, event, managed, hostname=hostname,
+            told=self._told(event, hostname),
             allowed_actions=base.ALL_ACTIONS,
             instance_ids={p: ids[p] for p in managed},
             actions_at=self._lead_until(on_host))
