@@ -375,7 +375,8 @@ class SessionFlow(base.BaseWorkflow):
             if s['host'] in in_scope)
 
     # --- exchanges with projects --------------------------------------------
-    def _exchange(self, key, event, projects, hostname=None, **kwargs):
+    def _exchange(self, key, event, projects, hostname=None, told=None,
+                  **kwargs):
         """Send ``event`` to ``projects`` and wait for their replies.
 
         ``key`` names this exchange. It is kept in the session's plan, in
@@ -384,9 +385,10 @@ class SessionFlow(base.BaseWorkflow):
         engine restart), nothing is sent again and a reply given meanwhile
         (to those ids) counts. Only a reply to an event of this exchange
         counts. ``hostname``: the host it is about (nothing is sent once an
-        admin skipped it). Returns {project_id: reply or None}.
+        admin skipped it); ``told``: {project_id: result} of its events
+        already sent, from the host's notify steps (the policy reads them).
+        Returns {project_id: reply or None}.
         """
-        told = self._told(event, hostname) if hostname else None
         pending = self._plan().get('exchange') or {}
         if told:
             # Sent before a restart (the host's notify steps say so): the
@@ -441,19 +443,6 @@ class SessionFlow(base.BaseWorkflow):
             deadline, event_ids = sent.reply_at, sent.event_ids
         return self.wait_project_replies(event, projects, deadline,
                                          event_ids=event_ids)
-
-    def _told(self, event, hostname):
-        """{project_id: result} of the events of ``event`` sent for
-        ``hostname``, from its notify steps (only while its moves are not
-        over: a host chosen again is told again)."""
-        if not any(s['host'] == hostname for s in self._host_moves(event)):
-            return {}
-        return {s['project_id']: s['result']
-                for s in self.steps.host_steps(hostname)
-                if s['kind'] == st.STEP_NOTIFY_PROJECT and
-                s['state'] == st.STEP_DONE and
-                (s['inputs'] or {}).get('event') == event and
-                (s['result'] or {}).get('reply_at')}
 
     def _host_moves(self, event, live=True):
         """Move steps of hosts chosen for ``event``; only those not over
@@ -789,38 +778,6 @@ class SessionFlow(base.BaseWorkflow):
                                 instance_id=row['instance_id'],
                                 host=hostname)
                     self._action_done(row)
-
-    def _wait_computes_up(self, hostnames, source=None):
-        """Wait, bounded, until nova-compute is up on every host a move
-        leaves from or goes to (from ``source``).
-
-        Real Nova puts a server it tries to move from or to a compute that
-        is down (restarting) in ERROR; waiting costs nothing but time.
-        Raises WorkflowError when one stays down past
-        ``[workflow] migration_timeout``; nothing was moved then.
-        """
-        deadline = timeutils.after(CONF.workflow.migration_timeout)
-        noted = set()
-        while True:
-            if not self.may_start(source):
-                # A pause or a skip of the host: no move starts anyway.
-                return
-            states = {s['host']: s['state']
-                      for s in self.cloud.compute_services()}
-            down = sorted(h for h in hostnames if states.get(h) == 'down')
-            if not down:
-                return
-            for host in sorted(set(down) - noted):
-                self._decision('nova-compute on %s is down: its moves wait '
-                               'until it is up' % host, host=host)
-                noted.add(host)
-            if timeutils.utcnow() >= deadline:
-                raise exception.WorkflowError(
-                    reason='nova-compute stayed down on %s for %s seconds; '
-                           'nothing was moved from or to it'
-                           % (', '.join(down),
-                              CONF.workflow.migration_timeout))
-            self.runner.wait(CONF.workflow.nova_poll_interval)
 
     # --- nova-compute and maintaining one host ------------------------------
     def _disable(self, host, services=None):

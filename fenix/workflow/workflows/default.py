@@ -37,7 +37,9 @@ Decisions of note (all written to the session history):
   that host, the move is tried once more with Nova's scheduler choosing.
 * Moves run in parallel up to the ``max_concurrent_migrations`` session
   option (default :data:`DEFAULT_CONCURRENT_MIGRATIONS`), within every
-  group's budget (:class:`fenix.workflow.serial.Budgets`).
+  group's budget (:class:`fenix.workflow.serial.Budgets`); the moves of
+  one host are run by a :class:`fenix.workflow.serial_runner.HostEmptier`
+  made for it.
 * ``dry_run``: the order host by host (:func:`serial.rolling_plan`) in the
   ``nfv`` plan's format.
 
@@ -53,9 +55,6 @@ before the ``pre`` and ``post`` plug-ins, and before every move (the
 moves already requested from Nova finish first). Waiting for replies and
 for ``maintenance_at`` gives way to a pause at once.
 """
-import concurrent.futures
-import threading
-
 from oslo_config import cfg
 
 from fenix.common import exception
@@ -63,14 +62,14 @@ from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow import base
-from fenix.workflow import nfv_plan
 from fenix.workflow import serial
+from fenix.workflow import serial_runner
 from fenix.workflow import session_flow as flow
 from fenix.workflow import steps as plan_steps
 
 CONF = cfg.CONF
 
-DEFAULT_CONCURRENT_MIGRATIONS = 4
+DEFAULT_CONCURRENT_MIGRATIONS = serial_runner.DEFAULT_CONCURRENT_MIGRATIONS
 
 
 class DefaultWorkflow(flow.SessionFlow):
@@ -139,6 +138,19 @@ class DefaultWorkflow(flow.SessionFlow):
         if current.get('event') == event:
             return current.get('host'), plan.get('targets') or {}
         return None, {}
+
+    def _told(self, event, hostname):
+        """{project_id: result} of the events of ``event`` sent for
+        ``hostname``, from its notify steps (only while its moves are not
+        over: a host chosen again is told again)."""
+        if not any(s['host'] == hostname for s in self._host_moves(event)):
+            return {}
+        return {s['project_id']: s['result']
+                for s in self.steps.host_steps(hostname)
+                if s['kind'] == st.STEP_NOTIFY_PROJECT and
+                s['state'] == st.STEP_DONE and
+                (s['inputs'] or {}).get('event') == event and
+                (s['result'] or {}).get('reply_at')}
 
     def _write_host_steps(self, event, hostname, on_host, managed, moves):
         """The steps of the host chosen to empty (unless they are there:
@@ -304,6 +316,7 @@ class DefaultWorkflow(flow.SessionFlow):
         self._write_host_steps(event, hostname, on_host, managed, moves)
         replies = self._exchange(
             key, event, managed, hostname=hostname,
+            told=self._told(event, hostname),
             allowed_actions=base.ALL_ACTIONS,
             instance_ids={p: ids[p] for p in managed},
             actions_at=self._lead_until(on_host))
@@ -391,40 +404,6 @@ class DefaultWorkflow(flow.SessionFlow):
         return (CONF.workflow.default_migration_type,
                 '[workflow] default_migration_type')
 
-    def _choose_action(self, srv, project, reply, event, constraint):
-        """(action, note): note says why a default was used, else None."""
-        pid, iid = srv['project_id'], srv['id']
-        action = note = None
-        if project and project['has_manager'] and reply == st.ack(event):
-            chosen = (project.get('instance_actions') or {}).get(iid)
-            if chosen in st.INSTANCE_ACTIONS:
-                action = chosen
-            else:
-                note = 'project %s gave no action for it' % pid
-        elif project and project['has_manager']:
-            note = 'project %s did not answer %s' % (pid, event)
-        else:
-            note = 'project %s has no manager' % pid
-        if action is None:
-            action, source = self._default_action(project, constraint)
-            if action == st.OWN_ACTION and reply is None:
-                # Nobody would act: Fenix moves it ([workflow]
-                # silent_own_action move; skip_host never gets here, see
-                # _silent_own_actions).
-                action = CONF.workflow.default_migration_type
-                source = ('its constraint says OWN_ACTION but its manager '
-                          'was silent: silent_own_action move, [workflow] '
-                          'default_migration_type')
-            note += ': default %s (%s)' % (action, source)
-        vm_state = (srv.get('vm_state') or '').lower()
-        if action == st.LIVE_MIGRATE and vm_state and \
-                vm_state not in flow.LIVE_VM_STATES:
-            note = ((note + '; ') if note else '') + (
-                'it is %s, so it is cold-migrated instead of live-migrated'
-                % vm_state)
-            action = st.MIGRATE
-        return action, note
-
     def _silent_own_actions(self, servers, replies):
         """Ids of ``servers`` whose manager is silent although only it
         would move them (OWN_ACTION by their constraint)."""
@@ -440,227 +419,14 @@ class DefaultWorkflow(flow.SessionFlow):
             st.OWN_ACTION)
 
     def _empty_host(self, hostname, event, replies, moves):
-        """Move every instance off ``hostname``; raise if one fails.
+        """Move every instance off ``hostname``
+        (:class:`serial_runner.HostEmptier`); raise if one fails.
 
         Returns False when a pause or a skip of the host stopped it
         (the moves in flight finished; the others were not started).
         """
-        db_api.host_update(self.session_id, hostname,
-                           {'state': st.HOST_EMPTYING})
-        self._finish_interrupted(hostname)
-        projects = {p['project_id']: p
-                    for p in db_api.projects_get(self.session_id)}
-        constraints = {c['instance_id']: c
-                       for c in db_api.instance_constraints_list()}
-        rows = {i['instance_id']: i
-                for i in db_api.instances_get(self.session_id)}
-        todo, waits = [], {}
-        for srv in self.cloud.servers(host=hostname):
-            iid = srv['id']
-            row = rows.get(iid)
-            if row is None:
-                row = db_api.instance_create_or_update(
-                    self.session_id, iid,
-                    {'project_id': srv['project_id'],
-                     'instance_name': srv.get('name'), 'host': hostname,
-                     'vm_state': srv.get('vm_state')})
-            if not flow.alive(srv):
-                waits[iid] = 'it is being deleted'
-                continue
-            action, note = self._choose_action(
-                srv, projects.get(srv['project_id']),
-                replies.get(srv['project_id']), event, constraints.get(iid))
-            if note:
-                self._decision('instance %s (%s) on %s: %s'
-                               % (iid, srv.get('name'), hostname, note),
-                               instance_id=iid,
-                               project_id=srv['project_id'], host=hostname)
-            details = dict(row['details'] or {}, move_from=hostname)
-            step = self.steps.get(st.STEP_MOVE, hostname, iid)
-            if step is not None:
-                # A move under way when the engine stopped is watched.
-                resume = step['state'] == st.STEP_RUNNING and flow.busy(srv)
-            else:
-                resume = (row['action_state'] == st.ACTION_IN_PROGRESS and
-                          (row['details'] or {}).get('move_from') ==
-                          hostname and flow.busy(srv))
-            values = {'action': action, 'details': details}
-            if not resume:
-                values.update(action_state=st.ACTION_PENDING,
-                              action_message=None, action_attempts=0)
-            row = db_api.instance_update(self.session_id, iid, values)
-            if action == st.OWN_ACTION:
-                waits[iid] = 'project %s chose OWN_ACTION' % (
-                    srv['project_id'])
-                db_api.instance_update(
-                    self.session_id, iid,
-                    {'action_state': st.ACTION_IN_PROGRESS})
-            else:
-                todo.append((row, srv, action, moves.get(iid), resume))
-        failures = self._run_moves(hostname, todo, waits)
-        if hostname in self.skip_requests():
-            # Skipped: its failed moves (recorded) fail nothing.
-            return False
-        if failures:
-            db_api.host_update(self.session_id, hostname,
-                               {'state': st.HOST_FAILED})
-            raise exception.WorkflowError(
-                reason='could not empty host %s: %s'
-                % (hostname, '; '.join(failures)))
-        if not self.may_start(hostname):
-            return False
-        # Rows of instances that left by other means (the manager).
-        for row in db_api.instances_get(self.session_id, host=hostname):
-            srv = self.cloud.server(row['instance_id'])
-            if srv is not None and srv['host'] != hostname:
-                db_api.instance_update(self.session_id, row['instance_id'],
-                                       {'host': srv['host']})
-        db_api.host_update(self.session_id, hostname,
-                           {'state': st.HOST_PENDING})
-        return True
-
-    def _run_moves(self, hostname, todo, waits):
-        """Run the moves (in parallel) and wait for the rest to leave.
-
-        Moves are submitted ``max_concurrent_migrations`` at a time, each
-        at a safe point, and a move of a group member only while its group
-        has fewer than ``max_impacted_members`` members moving or
-        recovering (:class:`serial.Budgets`; the queue's order otherwise):
-        once a pause or a skip of the host is requested
-        no new one starts (their rows stay PENDING; instances that leave
-        by their manager's action are watched again on resume), and this
-        returns when the moves in flight are done.
-
-        Returns the failures as sentences.
-        """
-        if todo:
-            self._wait_computes_up({hostname} | {
-                target for _r, _s, _a, target, _res in todo if target},
-                source=hostname)
-        failures = []
-        futures = {}
-        workers = max(1, int(self.options.get('max_concurrent_migrations')
-                             or DEFAULT_CONCURRENT_MIGRATIONS))
-        pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers,
-            thread_name_prefix='move-%s' % self.session_id[:8])
-        own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
-        cancelled = threading.Event()
-        queue = list(todo)
-        budgets = self._budgets() if todo else None
-
-        def next_move():
-            """Index in ``queue`` of the next move its group allows."""
-            now = timeutils.utcnow().timestamp()
-            for index, item in enumerate(queue):
-                if item[4] or budgets.may_start(item[0]['instance_id'],
-                                                now):
-                    return index
-            return None
-
-        try:
-            while True:
-                mark = self.runner.mark()
-                if (queue or waits) and not self.may_start(hostname):
-                    queue, waits = [], {}
-                while queue and len(futures) < workers:
-                    index = next_move()
-                    if index is None:
-                        break
-                    item = queue.pop(index)
-                    budgets.started(item[0]['instance_id'])
-                    self._submit_move(pool, futures, hostname, cancelled,
-                                      *item)
-                for future in [f for f in futures if f.done()]:
-                    row, action = futures.pop(future)
-                    budgets.ended(row['instance_id'],
-                                  timeutils.utcnow().timestamp())
-                    self._move_finished(hostname, row, action, future,
-                                        failures)
-                for iid in list(waits):
-                    srv = self.cloud.server(iid)
-                    if srv is not None and srv['host'] == hostname:
-                        continue
-                    reason = waits.pop(iid)
-                    where = ('now on %s' % srv['host'] if srv
-                             else 'deleted')
-                    values = {'action_state': st.ACTION_DONE,
-                              'action_message': where}
-                    if srv:
-                        values['host'] = srv['host']
-                    with self.transaction():
-                        db_api.instance_update(self.session_id, iid, values)
-                        self.mark_step(st.STEP_MOVE, hostname, iid, 'done',
-                                       values={'message': where})
-                        self.record(st.EVENT_ACTION, 'instance %s left %s '
-                                    '(%s): %s' % (iid, hostname, reason,
-                                                  where),
-                                    instance_id=iid, host=hostname,
-                                    state=st.ACTION_DONE)
-                if waits and timeutils.utcnow() >= own_deadline:
-                    for iid, reason in sorted(waits.items()):
-                        message = ('still on %s after %s s (%s)'
-                                   % (hostname,
-                                      CONF.workflow.own_action_timeout,
-                                      reason))
-                        with self.transaction():
-                            db_api.instance_update(self.session_id, iid, {
-                                'action_state': st.ACTION_FAILED,
-                                'action_message': message})
-                            self.mark_step(st.STEP_MOVE, hostname, iid,
-                                           'fail', values={'message':
-                                                           message})
-                        failures.append('instance %s %s' % (iid, message))
-                    waits = {}
-                if not futures and not waits and not queue:
-                    break
-                if queue and len(futures) < workers and \
-                        next_move() is not None:
-                    # A move just ended: submit the next one at once.
-                    continue
-                self.runner.wait(CONF.workflow.nova_poll_interval,
-                                 since=mark)
-        finally:
-            cancelled.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-        return failures
-
-    def _budgets(self):
-        """The group budgets of the moves (:class:`serial.Budgets`): Nova's
-        server groups and the registered group constraints, as
-        :func:`nfv_plan.groups_of` reads them."""
-        group_rules = {g['group_id']: g
-                       for g in db_api.instance_group_constraints_list()}
-        groups, member_of = nfv_plan.groups_of(self.cloud.server_groups(),
-                                               group_rules)
-        for c in db_api.instance_constraints_list():
-            if c.get('group_id') in groups:
-                member_of.setdefault(c['instance_id'], c['group_id'])
-        return serial.Budgets(groups, member_of)
-
-    def _submit_move(self, pool, futures, hostname, cancelled, row, srv,
-                     action, target, resume):
-        """Record one move as started (its step with it) and hand it to a
-        worker."""
-        with self.transaction():
-            db_api.instance_update(self.session_id, row['instance_id'], {
-                'action_state': st.ACTION_IN_PROGRESS})
-            self.mark_step(st.STEP_MOVE, hostname, row['instance_id'],
-                           'start', bump_attempt=not resume,
-                           values={'result': {'action': action,
-                                              'target': target}},
-                           create={'project_id': row['project_id']})
-            self.record(st.EVENT_ACTION, '%s of instance %s from %s%s %s'
-                        % (action, row['instance_id'], hostname,
-                           ' to %s' % target if target else '',
-                           'watched again' if resume else 'started'),
-                        instance_id=row['instance_id'],
-                        project_id=row['project_id'], host=hostname,
-                        state=st.ACTION_IN_PROGRESS)
-        future = pool.submit(self._move, srv, action, target, resume,
-                             cancelled)
-        future.add_done_callback(self._wake)
-        futures[future] = (row, action)
+        return serial_runner.HostEmptier(self, hostname, event, replies,
+                                         moves).run()
 
     # --- START_MAINTENANCE --------------------------------------------------
     def _disable_unmaintained(self):

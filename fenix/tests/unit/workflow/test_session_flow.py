@@ -9,6 +9,7 @@ import inspect
 from fenix.tests import base
 from fenix.workflow import base as workflow_base
 from fenix.workflow import plugins
+from fenix.workflow import serial_runner
 from fenix.workflow import session_flow
 from fenix.workflow.workflows import default
 from fenix.workflow.workflows import nfv
@@ -46,6 +47,16 @@ class TestPolicies(base.TestCase):
         shared = _imported_modules(session_flow)
         self.assertNotIn('fenix.workflow.workflows.default', shared)
         self.assertNotIn('fenix.workflow.workflows.nfv', shared)
+
+    def test_serial_runner_is_driven_by_default_only(self):
+        """The serial move runner is default's, and imports no policy."""
+        self.assertIn('fenix.workflow.serial_runner',
+                      _imported_modules(default))
+        self.assertNotIn('fenix.workflow.serial_runner',
+                         _imported_modules(nfv))
+        runner = _imported_modules(serial_runner)
+        self.assertNotIn('fenix.workflow.workflows.default', runner)
+        self.assertNotIn('fenix.workflow.workflows.nfv', runner)
 
     def test_entry_points(self):
         self.assertIs(default.DefaultWorkflow,
