@@ -63,7 +63,7 @@ class _NotANumber(object):
 
 
 def _reject_constant(name):
-    return _NotANumber('%s is not a JSON value' % name)
+    return _NotANumber('%s is not valid JSON' % name)
 
 
 def _finite_float(text):

@@ -31,7 +31,7 @@ class TestHostileBodies(base.APITestCase):
         resp = self.create(b'{"metadata": {"l": [1, {"y": 1e999}]}}')
         self.assertError(resp, 400, 'metadata.l[1].y', '1e999 is too large')
         resp = self.create(b'{"dry_run": NaN}')
-        self.assertError(resp, 400, 'dry_run', 'NaN is not a JSON value')
+        self.assertError(resp, 400, 'dry_run', 'NaN is not valid JSON')
         resp = self.create(b'[1e400]')
         self.assertError(resp, 400, '[0]', 'too large')
         self.assertEqual([], self.engine.calls)
