@@ -54,14 +54,22 @@ OBJECT = {'type': 'object'}
 
 
 # --- bodies -----------------------------------------------------------------
+class _NotANumber(object):
+    """What the parser makes of a number Fenix cannot store (``1e400``,
+    ``NaN``, ``Infinity``): _check_text refuses it, naming its field."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
 def _reject_constant(name):
-    raise ValueError('%s is not a JSON value' % name)
+    return _NotANumber('%s is not valid JSON' % name)
 
 
 def _finite_float(text):
     value = float(text)
     if value in (float('inf'), float('-inf')):
-        raise ValueError('number %s is too large' % text)
+        return _NotANumber('number %s is too large' % text)
     return value
 
 
@@ -96,7 +104,8 @@ def _check_depth(text):
 
 def _check_text(value, path=''):
     """Raise Invalid naming the field of a string (or key) that is not
-    valid Unicode (a lone surrogate such as "\\ud800")."""
+    valid Unicode (a lone surrogate such as "\\ud800") or of a number that
+    is not finite."""
     stack = [(value, path)]
     while stack:
         item, where = stack.pop()
@@ -115,6 +124,9 @@ def _check_text(value, path=''):
             raise exception.Invalid(
                 reason='%s: not valid Unicode (lone surrogate)'
                        % (where or 'request body'))
+        elif isinstance(item, _NotANumber):
+            raise exception.Invalid(reason='%s: %s' % (
+                where or 'request body', item.reason))
 
 
 def _encodable(text):
@@ -145,10 +157,10 @@ def _parse(raw):
     except ValueError as e:
         raise exception.Invalid(reason='Request body is not valid JSON: %s'
                                 % e)
+    _check_text(body)
     if not isinstance(body, dict):
         raise exception.Invalid(reason='Request body must be a JSON object, '
                                        'not %s.' % _json_type(body))
-    _check_text(body)
     return body
 
 

@@ -28,12 +28,14 @@ Concurrency:
 """
 import contextlib
 import functools
+import re
 import threading
 import time
 
 from oslo_db import api as oslo_db_api
 from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import enginefacade
+from oslo_db.sqlalchemy import exc_filters
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -90,7 +92,32 @@ def _pooled(engine):
     old.dispose()
 
 
+# libpq 14 and later say "connection to server at ... failed" where older
+# ones said "could not connect to server", the only message oslo.db (18.1)
+# knows: without this a PostgreSQL server that is down would be a plain
+# DBError (500, a failed session) rather than DBConnectionError (503, a
+# runner that waits for the database).
+_PG_CONNECT_FAILED = re.compile(
+    r'connection to server (at|on) .* failed|could not connect to server')
+
+
+def _postgresql_refused(context):
+    """handle_error listener: a refused or failed PostgreSQL connection
+    is a disconnect, which oslo.db turns into DBConnectionError."""
+    error = context.original_exception
+    if (isinstance(context.sqlalchemy_exception, sa.exc.OperationalError)
+            and _PG_CONNECT_FAILED.search(str(error))):
+        context.is_disconnect = True
+
+
 def _on_engine_create(engine):
+    if engine.dialect.name == 'postgresql':
+        # Before oslo.db's own listener, which reads is_disconnect and
+        # ends the chain (listen(insert=True) is not kept for this event).
+        event.remove(engine, 'handle_error', exc_filters.handler)
+        event.listen(engine, 'handle_error', _postgresql_refused)
+        event.listen(engine, 'handle_error', exc_filters.handler,
+                     retval=True)
     if engine.dialect.name != 'sqlite':
         return
 

@@ -26,7 +26,14 @@ class TestHostileBodies(base.APITestCase):
                                ('NaN', 'NaN'), ('Infinity', 'Infinity'),
                                ('-Infinity', 'Infinity')):
             resp = self.create(b'{"metadata": {"x": %s}}' % text.encode())
-            self.assertError(resp, 400, fragment)
+            self.assertError(resp, 400, 'metadata.x', fragment)
+        # The field is named wherever the number is.
+        resp = self.create(b'{"metadata": {"l": [1, {"y": 1e999}]}}')
+        self.assertError(resp, 400, 'metadata.l[1].y', '1e999 is too large')
+        resp = self.create(b'{"dry_run": NaN}')
+        self.assertError(resp, 400, 'dry_run', 'NaN is not valid JSON')
+        resp = self.create(b'[1e400]')
+        self.assertError(resp, 400, '[0]', 'too large')
         self.assertEqual([], self.engine.calls)
         # A large finite number is a number.
         self.create(b'{"metadata": {"x": 1e308}}', status=200)
