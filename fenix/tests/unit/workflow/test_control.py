@@ -15,8 +15,8 @@ from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.engine import manager
 from fenix.tests.unit.workflow import fakes
+from fenix.workflow import executor
 from fenix.workflow import nfv_plan
-from fenix.workflow.workflows import nfv
 
 load_tests = testscenarios.load_tests_apply_scenarios
 
@@ -304,10 +304,10 @@ class ExecutorSkipTest(fakes.FakeCloudTestCase):
                 for name in ('c1', 'c2', 'c3')}
         rows['c1'].update(state=st.HOST_MAINTAINED, maintained=True)
         wf = FakeWorkflow(rows, skips)
-        ex = nfv.Executor(wf)
+        ex = executor.Executor(wf)
         ex.session_hosts = {n: dict(r) for n, r in rows.items()}
-        ex.hstate = {'c1': nfv.H_DONE, 'c2': nfv.H_EMPTYING,
-                     'c3': nfv.H_PENDING}
+        ex.hstate = {'c1': executor.H_DONE, 'c2': executor.H_EMPTYING,
+                     'c3': executor.H_PENDING}
         ex.capacity = {n: (4, 8192, 80) for n in rows}
         ex.services = {}
         ex.reserved = {}
@@ -318,24 +318,24 @@ class ExecutorSkipTest(fakes.FakeCloudTestCase):
         return wf, ex
 
     def job(self, ex, iid, host, phase):
-        job = nfv._Job(iid, {'id': iid, 'host': host, 'flavor': {}}, host)
+        job = executor._Job(iid, {'id': iid, 'host': host, 'flavor': {}}, host)
         job.phase = phase
         ex.jobs.setdefault(host, {})[iid] = job
         return job
 
     def test_pending_jobs_cancelled_then_skipped_once_idle(self):
         wf, ex = self.executor({'c2': 'RMA'})
-        moving = self.job(ex, 'a', 'c2', nfv.MOVING)
-        waiting = self.job(ex, 'b', 'c2', nfv.NOTIFIED)
+        moving = self.job(ex, 'a', 'c2', executor.MOVING)
+        waiting = self.job(ex, 'b', 'c2', executor.NOTIFIED)
         ex._skip_requested()
         # b gets no move; a is in flight: the host waits.
-        self.assertEqual(nfv.DONE, waiting.phase)
+        self.assertEqual(executor.DONE, waiting.phase)
         self.assertEqual([], wf.skipped)
-        self.assertEqual(nfv.H_EMPTYING, ex.hstate['c2'])
-        moving.phase = nfv.DONE
+        self.assertEqual(executor.H_EMPTYING, ex.hstate['c2'])
+        moving.phase = executor.DONE
         ex._skip_requested()
         self.assertEqual([('c2', 'RMA')], wf.skipped)
-        self.assertEqual(nfv.H_DONE, ex.hstate['c2'])
+        self.assertEqual(executor.H_DONE, ex.hstate['c2'])
         self.assertNotIn('c2', ex.jobs)
         # Done, but no target: only the maintained c1 and the pending c3.
         self.assertEqual((['c1'], ['c3']), ex._targets())
@@ -344,5 +344,5 @@ class ExecutorSkipTest(fakes.FakeCloudTestCase):
         wf, ex = self.executor({'c3': None})
         ex._skip_requested()
         self.assertEqual([('c3', None)], wf.skipped)
-        self.assertEqual(nfv.H_DONE, ex.hstate['c3'])
+        self.assertEqual(executor.H_DONE, ex.hstate['c3'])
         self.assertEqual((['c1'], []), ex._targets())

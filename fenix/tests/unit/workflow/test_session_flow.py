@@ -8,6 +8,7 @@ import inspect
 
 from fenix.tests import base
 from fenix.workflow import base as workflow_base
+from fenix.workflow import executor
 from fenix.workflow import plugins
 from fenix.workflow import serial_runner
 from fenix.workflow import session_flow
@@ -57,6 +58,18 @@ class TestPolicies(base.TestCase):
         runner = _imported_modules(serial_runner)
         self.assertNotIn('fenix.workflow.workflows.default', runner)
         self.assertNotIn('fenix.workflow.workflows.nfv', runner)
+
+    def test_each_runner_is_driven_by_its_policy_only(self):
+        """The parallel plan's executor is nfv's, and imports no policy
+        nor the serial runner."""
+        self.assertIn('fenix.workflow.executor', _imported_modules(nfv))
+        self.assertNotIn('fenix.workflow.executor',
+                         _imported_modules(default))
+        ran = _imported_modules(executor)
+        for module in ('fenix.workflow.workflows.default',
+                       'fenix.workflow.workflows.nfv',
+                       'fenix.workflow.serial_runner'):
+            self.assertNotIn(module, ran)
 
     def test_entry_points(self):
         self.assertIs(default.DefaultWorkflow,
