@@ -75,9 +75,11 @@ def trickle(server, headers_only=False):
         handler.connection.settimeout(BOUND)
         try:
             handler.rfile.read(1)
-            server.closed.set()
+        except TimeoutError:
+            return
         except OSError:
-            pass
+            pass  # reset by the client (data left unread): gone as well
+        server.closed.set()
     return answer
 
 
