@@ -122,10 +122,17 @@ class Display(object):
         self._last = line
         self.out.flush()
 
-    def finish(self, result):
+    def end_line(self):
+        """Ends a line redrawn in place (so what follows starts on a line
+        of its own)."""
         if self._drawn:
             self.out.write('\n')
+            self.out.flush()
             self._drawn = False
+
+    def finish(self, result):
+        """Ends the display with the session's outcome."""
+        self.end_line()
         lines = outcome_lines(result.detail)
         if result.timed_out:
             lines.append('  gave up watching after %ds' % int(result.elapsed))

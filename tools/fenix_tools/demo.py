@@ -24,6 +24,8 @@ import time
 
 import requests
 
+from fenix.client import progress as client_progress
+
 from fenix_tools.admin import cmd as admin_cmd
 from fenix_tools.admin import progress
 from fenix_tools import common
@@ -384,11 +386,11 @@ class Demo(object):
         self.say('session %s created: workflow %s, maintenance_at %s'
                  % (self.session_id, body['workflow'],
                     body['maintenance_at']))
-        printer = (None if self.args.json else
-                   progress.ProgressPrinter(self.out))
+        display = (None if self.args.json else
+                   client_progress.Display(self.out))
         result = progress.follow(client, self.session_id, interval=0.5,
                                  timeout=self.args.timeout,
-                                 printer=printer, stop_event=self._stop)
+                                 display=display, stop_event=self._stop)
         self.duration = time.monotonic() - self.started
         # Let the VNFM finish what the last event asked, and the checker
         # look once more at the final state.

@@ -23,7 +23,8 @@ _CONTROLS = {
 }
 
 
-def _error(e):
+def error(e):
+    """The library's error as fenix-admin reports it."""
     if isinstance(e, client_exc.HttpError):
         text = '%s %s: HTTP %s: %s' % (e.method, e.url, e.status,
                                        e.message)
@@ -36,7 +37,7 @@ def _wrap(method):
         try:
             return method(self, *args, **kwargs)
         except client_exc.ClientException as e:
-            raise _error(e)
+            raise error(e)
     call.__name__ = method.__name__
     call.__doc__ = method.__doc__
     return call
@@ -54,7 +55,7 @@ class AdminClient(object):
                                     interface=interface,
                                     region_name=region_name)
         except client_exc.ClientException as e:
-            raise _error(e)
+            raise error(e)
 
     @_wrap
     def create_session(self, body):

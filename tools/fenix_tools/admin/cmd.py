@@ -17,10 +17,12 @@ Exit codes: 0 success (``follow``: MAINTENANCE_DONE); 1 the session
 failed, or following it timed out; 2 bad usage or an API error.
 """
 import argparse
-import datetime
 import json
 import os
 import sys
+
+from fenix.client import args as values
+from fenix.client import progress as client_progress
 
 from fenix_tools.admin import client as admin_client
 from fenix_tools.admin import progress
@@ -31,68 +33,14 @@ EXIT_FAILED = 1
 EXIT_ERROR = 2
 
 
-def _json_object(text):
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError('not JSON: %s' % e)
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('must be a JSON object')
-    return value
-
-
-def _action(text):
-    """plugin:type[:{json metadata}] → {"plugin", "type", "metadata"}."""
-    parts = text.split(':', 2)
-    if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise argparse.ArgumentTypeError(
-            '%r: want PLUGIN:TYPE[:JSON-METADATA], e.g. dummy:host' % text)
-    action = {'plugin': parts[0], 'type': parts[1]}
-    if len(parts) == 3:
-        action['metadata'] = _json_object(parts[2])
-    return action
-
-
-def _positive(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be > 0')
-    return value
-
-
-def _non_negative(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError('must be >= 0')
-    return value
-
-
-def _time(text):
-    """Validate a maintenance_at time; keep it as given by the user but in
-    the 'YYYY-MM-DD HH:MM:SS' UTC form Fenix documents."""
-    try:
-        parsed = datetime.datetime.fromisoformat(
-            text.strip().replace('Z', '+00:00'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            '%r is not "YYYY-MM-DD HH:MM:SS" (UTC) or ISO 8601' % text)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.timezone.utc).replace(
-            tzinfo=None)
-    return parsed.strftime('%Y-%m-%d %H:%M:%S')
-
-
-def utc_in(seconds, now=None):
-    now = now or datetime.datetime.now(datetime.timezone.utc).replace(
-        tzinfo=None)
-    return (now + datetime.timedelta(seconds=seconds)).strftime(
-        '%Y-%m-%d %H:%M:%S')
+def _metadata(text):
+    return values.json_object(text, '--metadata')
 
 
 def _add_follow_options(parser):
-    parser.add_argument('--interval', type=_positive, default=1.0,
+    parser.add_argument('--interval', type=values.positive, default=1.0,
                         help='Seconds between polls (default 1).')
-    parser.add_argument('--timeout', type=_positive, default=3600,
+    parser.add_argument('--timeout', type=values.positive, default=3600,
                         help='Give up following after this many seconds '
                              '(default 3600); exit 1.')
 
@@ -129,16 +77,16 @@ def build_parser():
     create.add_argument('--workflow', default='default',
                         help='Workflow plug-in (default "default").')
     when = create.add_mutually_exclusive_group()
-    when.add_argument('--maintenance-at', type=_time,
+    when.add_argument('--maintenance-at', type=values.utc_time,
                       help='When to start: "YYYY-MM-DD HH:MM:SS" UTC or '
                            'ISO 8601.')
-    when.add_argument('--in', dest='in_seconds', type=_non_negative,
+    when.add_argument('--in', dest='in_seconds', type=values.non_negative,
                       metavar='SECONDS',
                       help='Start this many seconds from now.')
-    create.add_argument('--metadata', type=_json_object, default=None,
+    create.add_argument('--metadata', type=_metadata, default=None,
                         help='JSON object passed to the projects, e.g. '
                              '\'{"openstack_version": "Train"}\'.')
-    create.add_argument('--action', dest='actions', type=_action,
+    create.add_argument('--action', dest='actions', type=values.action,
                         action='append', default=[],
                         metavar='PLUGIN:TYPE[:JSON]',
                         help='Action plug-in to run (repeatable), e.g. '
@@ -204,12 +152,10 @@ def create_body(hosts=(), workflow='default', maintenance_at=None,
                 in_seconds=None, metadata=None, actions=(), download=(),
                 now=None):
     """The POST /v1/maintenance body (upstream-shaped)."""
-    names = []
-    for item in hosts or ():
-        names.extend(h for h in item.split(',') if h)
     if in_seconds is not None:
-        maintenance_at = utc_in(in_seconds, now)
-    body = {'state': 'MAINTENANCE', 'hosts': names, 'workflow': workflow}
+        maintenance_at = values.utc_in(in_seconds, now)
+    body = {'state': 'MAINTENANCE', 'hosts': values.host_names(hosts),
+            'workflow': workflow}
     if maintenance_at:
         body['maintenance_at'] = maintenance_at
     if metadata is not None:
@@ -236,9 +182,9 @@ def _print(out, args, data, text):
 
 
 def _follow(client, session_id, args, out):
-    printer = None if args.json else progress.ProgressPrinter(out)
+    display = None if args.json else client_progress.Display(out)
     result = progress.follow(client, session_id, interval=args.interval,
-                             timeout=args.timeout, printer=printer)
+                             timeout=args.timeout, display=display)
     summary = progress.summarize(result.detail, result.elapsed)
     summary['timed_out'] = result.timed_out
     if result.error:
@@ -278,7 +224,7 @@ def run(args, out=sys.stdout, client=None):
             text = json.dumps(data, indent=2, sort_keys=True)
         else:
             data = client.get_session(args.session_id)
-            text = progress.render_progress(data)
+            text = client_progress.progress_line(data)
         _print(out, args, data, text)
         return EXIT_OK
     if command == 'follow':

@@ -1,7 +1,13 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""Reading a session's detail, rendering progress, following a session.
+"""Following a session, and the summary of how it ended.
+
+Following and the progress line are the client library's
+(:mod:`fenix.client.progress`, as ``openstack maintenance session watch``
+shows them); this module adds what fenix-admin, the demo and the
+integration tier report at the end: :func:`summarize`, a plain dict of
+the outcome (hosts maintained, instance actions, errors, duration).
 
 The readers are tolerant: they take what ``GET /v1/maintenance/{id}`` and
 ``/detail`` give (SPEC 3.1) and fall back on close variants of a field's
@@ -10,16 +16,15 @@ detail slightly differently.
 """
 import collections
 import datetime
-import threading
-import time
 
-from fenix_tools import common
+from fenix.client import exceptions as client_exc
+from fenix.client import progress as client_progress
+
+from fenix_tools.admin import client as admin_client
 
 DONE = 'MAINTENANCE_DONE'
 FAILED = 'MAINTENANCE_FAILED'
 FINAL_STATES = (DONE, FAILED)
-
-BAR_WIDTH = 20
 
 
 def _first(mapping, *names, default=None):
@@ -85,22 +90,6 @@ def host_counts(detail):
     return int(done or 0), int(total or 0)
 
 
-def percent_of(detail):
-    part = session_part(detail)
-    progress = part.get('progress')
-    value = _first(progress if isinstance(progress, dict) else {},
-                   'percent', 'percent_done')
-    if value is None:
-        value = _first(part, 'percent_done', 'percent')
-    if value is None:
-        done, total = host_counts(detail)
-        value = (100.0 * done / total) if total else 0.0
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
 def projects_of(detail):
     projects = _first(detail, 'projects', default=None)
     if projects is None:
@@ -110,21 +99,6 @@ def projects_of(detail):
                     {'project_id': k, 'state': v}
                     for k, v in projects.items()]
     return [p for p in projects if isinstance(p, dict)]
-
-
-def project_state(project):
-    """A project's standing: its last reply when it answers the last
-    event, else the event it was sent with '?' (no answer yet)."""
-    state = _first(project, 'state', 'last_state')
-    if state:
-        return state
-    event = _first(project, 'event')
-    reply = _first(project, 'reply')
-    if reply and (not event or str(reply).endswith(str(event))):
-        return reply
-    if event:
-        return '%s?' % event
-    return reply or '-'
 
 
 def instances_of(detail):
@@ -143,38 +117,6 @@ def history_of(detail):
         history = _first(session_part(detail), 'history', 'events',
                          default=[])
     return [h for h in history if isinstance(h, dict)]
-
-
-def short_id(value, length=8):
-    value = str(value or '?')
-    return value if len(value) <= length else value[:length]
-
-
-def render_bar(done, total, width=BAR_WIDTH):
-    filled = int(round(width * done / total)) if total else 0
-    return '[' + '#' * filled + '.' * (width - filled) + ']'
-
-
-def render_progress(detail, elapsed=None):
-    """One line: bar, hosts done/total, state, per-project state."""
-    done, total = host_counts(detail)
-    part = session_part(detail)
-    line = '%s %d/%d hosts %3.0f%% %s%s' % (
-        render_bar(done, total), done, total, percent_of(detail),
-        state_of(detail) or '?',
-        ' (pausing)' if part.get('pause_requested') else '')
-    projects = projects_of(detail)
-    if projects:
-        line += ' | ' + ' '.join(
-            '%s=%s' % (short_id(_first(p, 'project_id', 'id')),
-                       project_state(p))
-            for p in projects)
-    if part.get('seconds_left') is not None and \
-            state_of(detail) not in FINAL_STATES:
-        line += ' | ~%ds left' % int(part['seconds_left'])
-    if elapsed is not None:
-        line += ' | %ds' % int(elapsed)
-    return line
 
 
 def _parse(value):
@@ -230,7 +172,8 @@ def summarize(detail, elapsed=None):
         'hosts_not_maintained': [host_name(h) for h in hosts
                                  if not host_done(h)],
         'projects': {str(_first(p, 'project_id', 'id')):
-                     project_state(p) for p in projects_of(detail)},
+                     client_progress.project_state(p)
+                     for p in projects_of(detail)},
         'instance_actions': dict(actions),
         'instances_moved': moved,
         'errors': errors,
@@ -267,90 +210,23 @@ def render_summary(summary):
     return '\n'.join(lines)
 
 
-class FollowResult(object):
-    def __init__(self, detail, state, timed_out, elapsed, error=None):
-        self.detail = detail
-        self.state = state
-        self.timed_out = timed_out
-        self.elapsed = elapsed
-        self.error = error
+def follow(client, session_id, interval=1.0, timeout=3600, display=None,
+           stop_event=None):
+    """Poll ``/detail`` until the session is final or ``timeout`` passes:
+    :func:`fenix.client.progress.watch` (its WatchResult: ``detail``,
+    ``state``, ``timed_out``, ``elapsed``, ``error``, ``exit_code``).
 
-    @property
-    def ok(self):
-        return self.state == DONE and not self.timed_out
-
-    @property
-    def exit_code(self):
-        return 0 if self.ok else 1
-
-
-class ProgressPrinter(object):
-    """Prints progress lines: redrawn in place on a terminal, one line per
-    change otherwise."""
-
-    def __init__(self, out, tty=None):
-        self.out = out
-        self.tty = out.isatty() if tty is None else tty
-        self._last = None
-        self._width = 0
-
-    def show(self, detail, elapsed):
-        line = render_progress(detail, elapsed)
-        if self.tty:
-            pad = max(0, self._width - len(line))
-            self.out.write('\r' + line + ' ' * pad)
-            self._width = len(line)
-            self.out.flush()
-        else:
-            key = render_progress(detail)
-            if key != self._last:
-                self.out.write(line + '\n')
-                self.out.flush()
-            self._last = key
-
-    def close(self):
-        if self.tty and self._width:
-            self.out.write('\n')
-            self.out.flush()
-            self._width = 0
-
-
-def follow(client, session_id, interval=1.0, timeout=3600, printer=None,
-           stop_event=None, max_errors=5, clock=time.monotonic):
-    """Poll ``/detail`` until the session is final or ``timeout`` passes.
-
-    Transient API errors are tolerated up to ``max_errors`` in a row; a
-    404 (the session was deleted) ends the follow at once.
+    :param client: an :class:`~fenix_tools.admin.client.AdminClient` (or
+        the library's own client).
+    :param display: a :class:`fenix.client.progress.Display`, or None.
     """
-    start = clock()
-    detail = {}
-    errors = 0
-    last_error = None
-    stop_event = stop_event or threading.Event()
+    library = getattr(client, 'client', client)
     try:
-        while True:
-            try:
-                detail = client.get_session_detail(session_id) or {}
-                errors = 0
-            except common.FenixError as e:
-                last_error = str(e)
-                errors += 1
-                if e.status == 404 or errors >= max_errors:
-                    return FollowResult(detail, state_of(detail), False,
-                                        clock() - start, last_error)
-            elapsed = clock() - start
-            if printer is not None and detail:
-                printer.show(detail, elapsed)
-            state = state_of(detail)
-            if state in FINAL_STATES:
-                return FollowResult(detail, state, False, elapsed)
-            remaining = timeout - elapsed
-            if remaining <= 0:
-                return FollowResult(detail, state, True, elapsed,
-                                    last_error)
-            if stop_event.wait(min(interval, remaining)):
-                return FollowResult(detail, state, True, clock() - start,
-                                    'stopped')
+        return client_progress.watch(library, session_id,
+                                     interval=interval, timeout=timeout,
+                                     display=display, stop=stop_event)
+    except client_exc.ClientException as e:
+        raise admin_client.error(e)
     finally:
-        if printer is not None:
-            printer.close()
+        if display is not None:
+            display.end_line()

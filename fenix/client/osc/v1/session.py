@@ -4,8 +4,6 @@
 """``openstack maintenance session ...``: sessions (infrastructure admin).
 """
 import argparse
-import datetime
-import json
 import sys
 
 from cliff import command
@@ -13,6 +11,7 @@ from cliff import lister
 from cliff import show
 from osc_lib.cli import parseractions
 
+from fenix.client import args
 from fenix.client.osc.v1 import common
 from fenix.client import progress
 
@@ -31,64 +30,9 @@ PLAN_FIELDS = ('session_id', 'state', 'workflow', 'hosts_total',
                'controllers', 'error')
 ESTIMATES = ('cold_migration', 'live_migration', 'live_interruption',
              'own_action', 'host_maintenance')
-PLUGIN_TYPES = ('pre', 'host', 'compute', 'controller', 'post')
 NACK_POLICIES = ('fail', 'skip_host')
 SILENT_OWN_ACTION_POLICIES = ('move', 'skip_host')
 DEFAULT_INTERVAL = 2.0
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError('must be 1 or more')
-    return value
-
-
-def _positive(text):
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError('must be more than 0')
-    return value
-
-
-def _time(text):
-    """A time as the API documents it: 'YYYY-MM-DD HH:MM:SS' UTC or ISO
-    8601 (an offset is converted to UTC)."""
-    try:
-        when = datetime.datetime.fromisoformat(
-            text.strip().replace('Z', '+00:00'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            '%r is not "YYYY-MM-DD HH:MM:SS" (UTC) or ISO 8601' % text)
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return when.strftime('%Y-%m-%d %H:%M:%S')
-
-
-def _action(text):
-    """PLUGIN:TYPE[:JSON-METADATA] -> {"plugin", "type"[, "metadata"]}."""
-    parts = text.split(':', 2)
-    if len(parts) < 2 or not parts[0] or parts[1] not in PLUGIN_TYPES:
-        raise argparse.ArgumentTypeError(
-            '%r: want PLUGIN:TYPE[:JSON-METADATA], TYPE one of %s'
-            % (text, ', '.join(PLUGIN_TYPES)))
-    action = {'plugin': parts[0], 'type': parts[1]}
-    if len(parts) == 3:
-        try:
-            action['metadata'] = json.loads(parts[2])
-        except ValueError as e:
-            raise argparse.ArgumentTypeError('%r: metadata: %s' % (text, e))
-        if not isinstance(action['metadata'], dict):
-            raise argparse.ArgumentTypeError(
-                '%r: metadata must be a JSON object' % text)
-    return action
-
-
-def _hosts(values):
-    names = []
-    for item in values or ():
-        names.extend(h for h in item.split(',') if h)
-    return names
 
 
 def _estimates(pairs):
@@ -107,11 +51,11 @@ def _estimates(pairs):
 
 def add_watch_options(parser):
     parser.add_argument(
-        '--interval', type=_positive, default=DEFAULT_INTERVAL,
+        '--interval', type=args.positive, default=DEFAULT_INTERVAL,
         metavar='<seconds>',
         help='Seconds between polls (default %s).' % DEFAULT_INTERVAL)
     parser.add_argument(
-        '--timeout', type=_positive, default=None, metavar='<seconds>',
+        '--timeout', type=args.positive, default=None, metavar='<seconds>',
         help='Stop watching after this many seconds (exit status 1); '
              'default: until the session ends.')
 
@@ -165,7 +109,7 @@ class CreateSession(show.ShowOne):
             '--workflow', metavar='<workflow>',
             help='Workflow plug-in (the API\'s default: "default").')
         parser.add_argument(
-            '--maintenance-at', type=_time, metavar='<time>',
+            '--maintenance-at', type=args.utc_time, metavar='<time>',
             help='When the rolling part may start: "YYYY-MM-DD HH:MM:SS" '
                  'UTC or ISO 8601; default now.')
         parser.add_argument(
@@ -174,7 +118,7 @@ class CreateSession(show.ShowOne):
             help='Metadata passed to the projects (repeatable), e.g. '
                  'openstack_version=Train.')
         parser.add_argument(
-            '--action', dest='actions', type=_action, action='append',
+            '--action', dest='actions', type=args.action, action='append',
             default=[], metavar='<plugin:type[:json]>',
             help='Action plug-in to run (repeatable), e.g. dummy:host or '
                  'dummy:host:\'{"upgrade": "SW1"}\'.')
@@ -182,10 +126,10 @@ class CreateSession(show.ShowOne):
             '--download', action='append', default=[], metavar='<url>',
             help='Package the session needs (repeatable).')
         parser.add_argument(
-            '--max-parallel-hosts', type=_positive_int, metavar='<n>',
+            '--max-parallel-hosts', type=args.positive_int, metavar='<n>',
             help='Hosts maintained at once.')
         parser.add_argument(
-            '--max-concurrent-migrations', type=_positive_int,
+            '--max-concurrent-migrations', type=args.positive_int,
             metavar='<n>', help='Migrations at once.')
         parser.add_argument(
             '--nack-policy', choices=NACK_POLICIES,
@@ -195,7 +139,7 @@ class CreateSession(show.ShowOne):
             '--silent-own-action', choices=SILENT_OWN_ACTION_POLICIES,
             help='What an OWN_ACTION instance of a silent manager gets.')
         parser.add_argument(
-            '--reply-window', type=_positive_int, metavar='<seconds>',
+            '--reply-window', type=args.positive_int, metavar='<seconds>',
             help='Seconds projects have to answer an event.')
         parser.add_argument(
             '--estimate', action=parseractions.KeyValueAction,
@@ -222,7 +166,7 @@ class CreateSession(show.ShowOne):
 
     def body(self, parsed_args):
         fields = {
-            'hosts': _hosts(parsed_args.hosts),
+            'hosts': args.host_names(parsed_args.hosts),
             'workflow': parsed_args.workflow,
             'maintenance_at': parsed_args.maintenance_at,
             'metadata': parsed_args.metadata or None,

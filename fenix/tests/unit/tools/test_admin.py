@@ -104,39 +104,10 @@ class TestParsing(base.TestCase):
 
 class TestRendering(base.TestCase):
 
-    def test_progress_line(self):
-        line = progress.render_progress(
-            detail('PLANNED_MAINTENANCE', done=1,
-                   project_event='PLANNED_MAINTENANCE'), elapsed=12.4)
-        self.assertEqual(
-            '[#######.............] 1/3 hosts  33% PLANNED_MAINTENANCE | '
-            'abcdef01=PLANNED_MAINTENANCE? | 12s', line)
-        line = progress.render_progress(
-            detail('PLANNED_MAINTENANCE', done=1,
-                   project_event='PLANNED_MAINTENANCE',
-                   reply='ACK_PLANNED_MAINTENANCE'))
-        self.assertIn('abcdef01=ACK_PLANNED_MAINTENANCE', line)
-
-    def test_progress_shows_pausing_and_time_left(self):
-        doc = dict(detail('PLANNED_MAINTENANCE', done=1),
-                   pause_requested=True, seconds_left=125)
-        line = progress.render_progress(doc)
-        self.assertIn('PLANNED_MAINTENANCE (pausing)', line)
-        self.assertIn('~125s left', line)
-        done = dict(detail('MAINTENANCE_DONE', done=3), seconds_left=0)
-        self.assertNotIn('left', progress.render_progress(done))
-
-    def test_progress_from_summary_only(self):
+    def test_counts_from_summary_only(self):
         doc = {'session_id': 'S', 'state': 'SCALE_IN',
                'hosts_done': 2, 'hosts_total': 4, 'percent_done': 50}
         self.assertEqual((2, 4), progress.host_counts(doc))
-        self.assertIn('2/4 hosts  50% SCALE_IN',
-                      progress.render_progress(doc))
-
-    def test_bar(self):
-        self.assertEqual('[....]', progress.render_bar(0, 0, 4))
-        self.assertEqual('[##..]', progress.render_bar(1, 2, 4))
-        self.assertEqual('[####]', progress.render_bar(3, 3, 4))
 
     def test_summary(self):
         summary = progress.summarize(detail('MAINTENANCE_DONE', done=3))
@@ -159,24 +130,16 @@ class TestRendering(base.TestCase):
         self.assertIn('error: project p silent',
                       progress.render_summary(summary))
 
-    def test_printer_prints_changes_only(self):
-        out = io.StringIO()
-        printer = progress.ProgressPrinter(out, tty=False)
-        printer.show(detail('MAINTENANCE'), 1)
-        printer.show(detail('MAINTENANCE'), 2)
-        printer.show(detail('SCALE_IN'), 3)
-        printer.close()
-        self.assertEqual(2, len(out.getvalue().splitlines()))
-
-    def test_printer_redraws_on_tty(self):
-        out = io.StringIO()
-        printer = progress.ProgressPrinter(out, tty=True)
-        printer.show(detail('MAINTENANCE'), 1)
-        printer.show(detail('MAINTENANCE_DONE', done=3), 2)
-        printer.close()
-        text = out.getvalue()
-        self.assertEqual(2, text.count('\r'))
-        self.assertTrue(text.endswith('\n'))
+    def test_summary_of_projects(self):
+        summary = progress.summarize(
+            detail('PLANNED_MAINTENANCE', project_event='PLANNED_MAINTENANCE'))
+        self.assertEqual({'abcdef0123456789': 'PLANNED_MAINTENANCE?'},
+                         summary['projects'])
+        summary = progress.summarize(
+            detail('PLANNED_MAINTENANCE', project_event='PLANNED_MAINTENANCE',
+                   reply='ACK_PLANNED_MAINTENANCE'))
+        self.assertEqual({'abcdef0123456789': 'ACK_PLANNED_MAINTENANCE'},
+                         summary['projects'])
 
 
 class TestAgainstFakeFenix(base.TestCase):
