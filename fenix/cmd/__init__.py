@@ -13,8 +13,16 @@ import warnings
 # command module imports oslo.messaging.)
 QUIET_WARNINGS = (r'\s*Eventlet is deprecated',
                   r'eventletutils module is deprecated')
-for _message in QUIET_WARNINGS:
-    warnings.filterwarnings('ignore', message=_message)
+
+
+def quiet_warnings():
+    """Hide :data:`QUIET_WARNINGS` (also for tools that run Fenix's
+    services in their own process, such as the crash campaign)."""
+    for message in QUIET_WARNINGS:
+        warnings.filterwarnings('ignore', message=message)
+
+
+quiet_warnings()
 
 
 def wait_for_signal(signals=(signal.SIGTERM, signal.SIGINT)):

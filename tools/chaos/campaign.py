@@ -52,10 +52,11 @@ import tempfile
 import threading
 import time
 import uuid
-import warnings
 
 import requests
 import sqlalchemy as sa
+
+from fenix import cmd as fenix_cmd
 
 from fenix_tools.chaos import plan as plan_mod
 from fenix_tools.chaos import tally
@@ -1325,7 +1326,7 @@ def main(argv=None):
     args = parse_args(argv)
     # oslo.messaging's listener (split mode) imports eventlet, which warns
     # that it is deprecated: nothing this campaign can act on.
-    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+    fenix_cmd.quiet_warnings()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format='%(asctime)s %(levelname)s %(name)s %(message)s')
