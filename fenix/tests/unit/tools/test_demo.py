@@ -41,16 +41,22 @@ def pid_alive(pid):
 
 class TestPieces(base.TestCase):
 
-    def test_fenix_config(self):
+    def write_config(self, **kwargs):
+        """The demo's fenix.conf for a cloud whose simulator is at
+        http://sim; (the cloud, its directory, the parsed file)."""
         tmp = self.useFixture(fixtures.TempDir()).path
         cloud = demo_cloud.DemoCloud()
         cloud.sim = type('Sim', (), {
             'auth_url': 'http://sim/identity/v3',
             'control_url': 'http://sim/sim'})()
         path = demo.write_fenix_config(os.path.join(tmp, 'f.conf'), tmp,
-                                       4242, cloud, 15)
+                                       4242, cloud, 15, **kwargs)
         conf = configparser.ConfigParser()
         conf.read(path)
+        return cloud, tmp, conf
+
+    def test_fenix_config(self):
+        _, tmp, conf = self.write_config()
         self.assertEqual('4242', conf['api']['port'])
         self.assertEqual('noauth', conf['api']['auth_strategy'])
         su = conf['service_user']
@@ -71,16 +77,8 @@ class TestPieces(base.TestCase):
                          conf['download']['directory'])
 
     def test_upgrade_config_and_checks(self):
-        tmp = self.useFixture(fixtures.TempDir()).path
-        cloud = demo_cloud.DemoCloud()
-        cloud.sim = type('Sim', (), {
-            'auth_url': 'http://sim/identity/v3',
-            'control_url': 'http://sim/sim'})()
-        path = demo.write_fenix_config(os.path.join(tmp, 'f.conf'), tmp,
-                                       4242, cloud, 15,
-                                       playbooks=demo.playbook_directory())
-        conf = configparser.ConfigParser()
-        conf.read(path)
+        cloud, _, conf = self.write_config(
+            playbooks=demo.playbook_directory())
         self.assertTrue(os.path.isfile(os.path.join(
             conf['action_plugins']['playbook_directories'],
             demo.UPGRADE_PLAYBOOK)))
