@@ -74,10 +74,9 @@ def _num(value):
     return str(value)
 
 
-def show(record, fields=None, formatters=None):
-    """(columns, values) of a ShowOne for ``record`` (a dict)."""
-    formatters = formatters or {}
-    names = list(fields) if fields else sorted(record)
+def _row(record, names, formatters):
+    """The values of ``names`` in ``record``, each through its formatter
+    (a dict or a list as JSON unless it has one)."""
     values = []
     for name in names:
         value = record.get(name)
@@ -85,23 +84,26 @@ def show(record, fields=None, formatters=None):
         if fmt is None and isinstance(value, (dict, list)):
             fmt = JsonColumn
         values.append(fmt(value) if fmt else value)
-    return tuple(names), tuple(values)
+    return tuple(values)
+
+
+def add_session(parser):
+    """The positional <session> argument (a session id)."""
+    parser.add_argument('session', metavar='<session>', help='Session id.')
+
+
+def show(record, fields=None, formatters=None):
+    """(columns, values) of a ShowOne for ``record`` (a dict)."""
+    formatters = formatters or {}
+    names = list(fields) if fields else sorted(record)
+    return tuple(names), _row(record, names, formatters)
 
 
 def listing(records, fields, formatters=None):
     """(columns, rows) of a Lister."""
     formatters = formatters or {}
-    rows = []
-    for record in records:
-        row = []
-        for name in fields:
-            value = record.get(name)
-            fmt = formatters.get(name)
-            if fmt is None and isinstance(value, (dict, list)):
-                fmt = JsonColumn
-            row.append(fmt(value) if fmt else value)
-        rows.append(tuple(row))
-    return tuple(fields), rows
+    return tuple(fields), [_row(record, fields, formatters)
+                           for record in records]
 
 
 def key_values(pairs):

@@ -17,8 +17,7 @@ class ListPluginRun(lister.Lister):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('session', metavar='<session>',
-                            help='Session id.')
+        common.add_session(parser)
         return parser
 
     def take_action(self, parsed_args):
@@ -31,8 +30,7 @@ class ReportPluginRun(show.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('session', metavar='<session>',
-                            help='Session id.')
+        common.add_session(parser)
         parser.add_argument('plugin', metavar='<plugin>',
                             help='Action plug-in name.')
         parser.add_argument(

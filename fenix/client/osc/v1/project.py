@@ -15,8 +15,7 @@ class _ProjectCommand(show.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('session', metavar='<session>',
-                            help='Session id.')
+        common.add_session(parser)
         parser.add_argument('project', metavar='<project-id>',
                             help='Project id.')
         if self.instance:

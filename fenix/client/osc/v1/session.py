@@ -227,8 +227,7 @@ class _OneSession(show.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('session', metavar='<session>',
-                            help='Session id.')
+        common.add_session(parser)
         return parser
 
 
@@ -333,8 +332,7 @@ class WatchSession(command.Command):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('session', metavar='<session>',
-                            help='Session id.')
+        common.add_session(parser)
         add_watch_options(parser)
         return parser
 
