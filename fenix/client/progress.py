@@ -53,8 +53,9 @@ def project_state(project):
     return reply or '-'
 
 
-def progress_line(detail):
-    """Bar, hosts done/total, percent, state, time left, projects."""
+def progress_line(detail, eta=True):
+    """Bar, hosts done/total, percent, state, time left (unless not
+    ``eta``), projects."""
     done = detail.get('hosts_done') or 0
     total = detail.get('hosts_total') or 0
     state = detail.get('state') or '?'
@@ -65,7 +66,7 @@ def progress_line(detail):
         line += ' (pausing)'
     if detail.get('hosts_skipped'):
         line += ' %d skipped' % detail['hosts_skipped']
-    if detail.get('seconds_left') is not None and \
+    if eta and detail.get('seconds_left') is not None and \
             state not in FINAL_STATES:
         line += ' | ETA %s (~%ds)' % (detail.get('eta') or '?',
                                       int(detail['seconds_left']))
@@ -117,9 +118,13 @@ class Display(object):
         if self.tty:
             self.out.write('\r%s | %ds%s' % (line, int(elapsed), ERASE_LINE))
             self._drawn = True
-        elif line != self._last:
-            self.out.write(line + '\n')
-        self._last = line
+        else:
+            # A line when what it says changes, not at every tick of the
+            # time left.
+            key = progress_line(detail, eta=False)
+            if key != self._last:
+                self.out.write(line + '\n')
+            self._last = key
         self.out.flush()
 
     def end_line(self):

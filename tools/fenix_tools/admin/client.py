@@ -85,3 +85,19 @@ class AdminClient(object):
     @_wrap
     def delete_session(self, session_id):
         return self.client.delete_session(session_id)
+
+
+def library_client(client):
+    """The :class:`fenix.client.v1.Client` behind a client of the tools:
+    an :class:`AdminClient`'s own, or one for the endpoint and Keystone
+    session (and extra headers) of a
+    :class:`fenix_tools.common.FenixClient`."""
+    if isinstance(client, v1.Client):
+        return client
+    if isinstance(client, AdminClient):
+        return client.client
+    try:
+        return v1.Client(session=client.session, endpoint=client.url,
+                         headers=client.headers)
+    except client_exc.ClientException as e:
+        raise error(e)

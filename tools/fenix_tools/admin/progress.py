@@ -216,12 +216,12 @@ def follow(client, session_id, interval=1.0, timeout=3600, display=None,
     :func:`fenix.client.progress.watch` (its WatchResult: ``detail``,
     ``state``, ``timed_out``, ``elapsed``, ``error``, ``exit_code``).
 
-    :param client: an :class:`~fenix_tools.admin.client.AdminClient` (or
-        the library's own client).
+    :param client: an :class:`~fenix_tools.admin.client.AdminClient`, a
+        :class:`fenix_tools.common.FenixClient` or the library's client.
     :param display: a :class:`fenix.client.progress.Display`, or None.
     """
-    library = getattr(client, 'client', client)
     try:
+        library = admin_client.library_client(client)
         return client_progress.watch(library, session_id,
                                      interval=interval, timeout=timeout,
                                      display=display, stop=stop_event)

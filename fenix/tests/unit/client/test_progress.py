@@ -81,6 +81,19 @@ class TestDisplay(base.TestCase):
         self.assertEqual(2, len(lines))
         self.assertNotIn('\r', out.getvalue())
 
+    def test_pipe_does_not_print_each_tick_of_the_time_left(self):
+        out = io.StringIO()
+        display = progress.Display(out, tty=False)
+        for left in (120, 119, 118):
+            display.show(dict(detail('PLANNED_MAINTENANCE', 1),
+                              seconds_left=left, eta='12:00:00'), 1)
+        display.show(dict(detail('PLANNED_MAINTENANCE', 2),
+                          seconds_left=60, eta='12:00:00'), 2)
+        lines = out.getvalue().splitlines()
+        self.assertEqual(2, len(lines))
+        self.assertIn('ETA 12:00:00 (~120s)', lines[0])
+        self.assertIn('(~60s)', lines[1])
+
     def test_terminal_redraws(self):
         out = io.StringIO()
         display = progress.Display(out, tty=True)

@@ -17,3 +17,9 @@ class TestCase(testtools.TestCase):
         super().setUp()
         self.useFixture(fixtures.Timeout(self.timeout, gentle=True))
         self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+        # keystoneauth logs every request and response body at DEBUG: a
+        # followed session's detail, polled for a minute, is megabytes
+        # (more than a subunit packet holds).
+        quiet = logging.getLogger('keystoneauth')
+        self.addCleanup(quiet.setLevel, quiet.level)
+        quiet.setLevel(logging.INFO)

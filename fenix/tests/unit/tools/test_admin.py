@@ -7,6 +7,7 @@ import json
 
 import fixtures
 
+from fenix.client import progress as client_progress
 from fenix.tests.unit.tools import base
 from fenix.tests.unit.tools import fakes
 from fenix_tools.admin import cmd
@@ -213,6 +214,19 @@ class TestAgainstFakeFenix(base.TestCase):
         code, out = self.run_cmd('follow', 'nope', '--interval', '0.01')
         self.assertEqual(1, code)
         self.assertIn('not found', out)
+
+    def test_follow_with_the_tools_client(self):
+        # The demo and the integration tier follow with FenixClient.
+        self.fenix.details['S'] = [detail('MAINTENANCE'),
+                                   detail('MAINTENANCE_DONE', done=3)]
+        client = common.FenixClient(url=self.fenix.url)
+        out = io.StringIO()
+        result = progress.follow(client, 'S', interval=0.01, timeout=30,
+                                 display=client_progress.Display(
+                                     out, tty=False))
+        self.assertEqual((0, 'MAINTENANCE_DONE'),
+                         (result.exit_code, result.state))
+        self.assertEqual(2, len(out.getvalue().splitlines()))
 
     def test_create_and_follow(self):
         self.fenix.next_session_id = 'S'
