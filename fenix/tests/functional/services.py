@@ -1,21 +1,26 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""A RabbitMQ node and a MariaDB server of the test's own, on their own
-ports and directories (never the machine's shared 5672/3306), that the
-test may stop and start again (an outage).
+"""A RabbitMQ node, a MariaDB server and a PostgreSQL server of the
+test's own, on their own ports and directories (never the machine's shared
+5672/3306/5432), that the test may stop and start again (an outage).
 
-Both need the Debian packages (``rabbitmq-server``, ``mariadb-server``);
-:func:`missing` says which binaries are not there. Only the processes
-started here are ever stopped or killed, by their own pid or node name.
+They need the Debian packages (``rabbitmq-server``, ``mariadb-server``,
+``postgresql``); :func:`missing` says which binaries are not there. Only
+the processes started here are ever stopped or killed, by their own pid or
+node name.
 """
+import glob
 import os
+import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import fixtures
+import psycopg2
 import pymysql
 
 from fenix.tests.functional import base
@@ -27,22 +32,45 @@ MARIADBD = shutil.which('mariadbd') or '/usr/sbin/mariadbd'
 MARIADB_INSTALL_DB = shutil.which('mariadb-install-db') or \
     '/usr/bin/mariadb-install-db'
 
+
+def _postgresql_bin():
+    """The newest Debian PostgreSQL's bin directory (or PG_BINDIR)."""
+    if os.environ.get('PG_BINDIR'):
+        return os.environ['PG_BINDIR']
+    found = sorted(glob.glob('/usr/lib/postgresql/*/bin'),
+                   key=lambda p: [int(x) for x in p.split('/')[-2].split(
+                       '.') if x.isdigit()])
+    return found[-1] if found else '/usr/lib/postgresql/bin'
+
+
+PG_BIN = _postgresql_bin()
+INITDB = os.path.join(PG_BIN, 'initdb')
+POSTGRES = os.path.join(PG_BIN, 'postgres')
+# postgres refuses to run as root: as root, the server runs as this
+# system user (Debian's package makes it).
+PG_SYSTEM_USER = os.environ.get('PG_SYSTEM_USER', 'postgres')
+
 # Bounds (seconds) of a start and of a stop: RabbitMQ boots in 5-30 s on a
 # busy two-core machine.
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
 
 
-def missing():
-    """The binaries this module needs that are not installed."""
-    return [path for path in (RABBIT_SERVER, RABBITMQCTL, MARIADBD,
-                              MARIADB_INSTALL_DB)
-            if not os.access(path, os.X_OK)]
+RABBITMQ = (RABBIT_SERVER, RABBITMQCTL)
+MARIADB = (MARIADBD, MARIADB_INSTALL_DB)
+POSTGRESQL = (INITDB, POSTGRES)
 
 
-def _run(cmd, env=None, timeout=STOP_TIMEOUT):
+def missing(binaries=RABBITMQ + MARIADB):
+    """The ``binaries`` (default: RabbitMQ's and MariaDB's) that are not
+    installed."""
+    return [path for path in binaries if not os.access(path, os.X_OK)]
+
+
+def _run(cmd, env=None, timeout=STOP_TIMEOUT, **kwargs):
     return subprocess.run(cmd, env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL,
+                          **kwargs)
 
 
 class RabbitNode(fixtures.Fixture):
@@ -213,8 +241,122 @@ class MariaDBServer(fixtures.Fixture):
             self.proc.wait(STOP_TIMEOUT)
 
 
+class PostgreSQLServer(fixtures.Fixture):
+    """A PostgreSQL server of its own (own data directory, port and socket
+    directory), user ``postgres`` trusted on 127.0.0.1, with one database
+    ``fenix``.
+
+    postgres refuses to run as root: run by root, the data directory is
+    made in a directory of its own owned by :data:`PG_SYSTEM_USER`, and
+    initdb and the server run as that user (nothing else is needed: no
+    sudo, no cluster of ``pg_createcluster``). Stopped with SIGINT (a
+    "fast" shutdown: the server ends its clients' connections, as a
+    fail-over does, where SIGTERM would wait for them to leave).
+    """
+
+    DATABASE = 'fenix'
+
+    def __init__(self, workdir):
+        super().__init__()
+        self.workdir = workdir
+        self.proc = None
+        self.port = None
+
+    def _setUp(self):
+        self.user = None
+        if os.getuid() == 0:
+            self.user = pwd.getpwnam(PG_SYSTEM_USER)
+            # The test's own directories are root's (mode 700): the
+            # server's is a directory of its own, removed at the end.
+            self.dir = tempfile.mkdtemp(prefix='fenix-pg-')
+            self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
+            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+        else:
+            self.dir = os.path.join(self.workdir, 'postgresql')
+            os.makedirs(self.dir, exist_ok=True)
+        self.datadir = os.path.join(self.dir, 'data')
+        result = _run([INITDB, '-D', self.datadir, '-U', 'postgres',
+                       '--auth=trust', '--encoding=UTF8', '--no-locale',
+                       '--no-sync'], timeout=START_TIMEOUT,
+                      **self._as_user())
+        if result.returncode != 0:
+            raise AssertionError('initdb failed: %s %s'
+                                 % (result.stdout, result.stderr))
+        self.port = base.free_port()
+        self.addCleanup(self._kill)
+        self.start()
+        conn = self._connect('postgres')
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("CREATE DATABASE %s ENCODING 'UTF8' "
+                            "TEMPLATE template0" % self.DATABASE)
+        finally:
+            conn.close()
+
+    def _as_user(self):
+        if self.user is None:
+            return {}
+        return {'user': self.user.pw_uid, 'group': self.user.pw_gid,
+                'extra_groups': [],
+                'env': dict(os.environ, HOME=self.dir)}
+
+    @property
+    def url(self):
+        return ('postgresql+psycopg2://postgres@127.0.0.1:%d/%s'
+                % (self.port, self.DATABASE))
+
+    def _connect(self, dbname=None):
+        return psycopg2.connect(host='127.0.0.1', port=self.port,
+                                user='postgres',
+                                dbname=dbname or self.DATABASE,
+                                connect_timeout=5)
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError('postgres exited with %s; see %s'
+                                 % (self.proc.returncode, self.log))
+        try:
+            self._connect('postgres').close()
+            return True
+        except psycopg2.OperationalError:
+            return False
+
+    def start(self):
+        self.log = os.path.join(self.dir, 'server.log')
+        with open(self.log, 'ab') as log:
+            if self.user is not None:
+                os.chown(self.log, self.user.pw_uid, self.user.pw_gid)
+            self.proc = subprocess.Popen(
+                [POSTGRES, '-D', self.datadir, '-p', str(self.port),
+                 '-c', 'listen_addresses=127.0.0.1',
+                 '-c', 'unix_socket_directories=%s' % self.dir,
+                 '-c', 'fsync=off', '-c', 'synchronous_commit=off',
+                 '-c', 'full_page_writes=off',
+                 '-c', 'shared_buffers=16MB', '-c', 'max_connections=200'],
+                stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, **self._as_user())
+        base.wait_for(self._answers, START_TIMEOUT, interval=0.2,
+                      what='PostgreSQL on port %d' % self.port)
+
+    def stop(self):
+        """SIGINT: a fast shutdown (connections end, the port closes)."""
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(STOP_TIMEOUT)
+
+    def _kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            # SIGQUIT: an immediate shutdown, the server's children
+            # included (SIGKILL would leave them).
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+
+
 def _user():
-    import pwd
     return pwd.getpwuid(os.getuid()).pw_name
 
 

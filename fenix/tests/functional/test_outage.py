@@ -2,9 +2,10 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The outage tier: fenix-api and fenix-engine (separate processes) over a
-RabbitMQ node and a MariaDB server the test starts itself, on their own
-ports, with the simulated cloud and the sample VNFM. The database, then
-(another test) the broker, is stopped for ``FENIX_OUTAGE_SECONDS`` (default
+RabbitMQ node and a MariaDB (or PostgreSQL) server the test starts itself,
+on their own ports, with the simulated cloud and the sample VNFM. The
+database (MariaDB; PostgreSQL in another test), then (another test) the
+broker, is stopped for ``FENIX_OUTAGE_SECONDS`` (default
 30) twice in one session: while the session moves instances, and during a
 reply window (the VNFM answers while it is down). Then:
 
@@ -23,8 +24,10 @@ The figures (outage lengths, answers by status, slowest answer, ERROR
 lines) are attached to the test's result as ``outage-figures`` and, when
 FENIX_OUTAGE_REPORT names a file, appended to it as JSON lines.
 
-Needs the Debian ``rabbitmq-server`` and ``mariadb-server`` packages;
-skipped without them unless FENIX_REQUIRE_OPPORTUNISTIC_DB=1 (CI).
+Needs the Debian ``rabbitmq-server``, ``mariadb-server`` and
+``postgresql`` packages (the PostgreSQL server runs as the ``postgres``
+system user when the tests run as root: postgres refuses root); skipped
+without them unless FENIX_REQUIRE_OPPORTUNISTIC_DB=1 (CI).
 """
 import collections
 import json
@@ -201,12 +204,22 @@ class APIPoller(object):
         return [a for a in self.answers if start <= a[0] <= end]
 
 
-class OutageTestCase(testtools.TestCase):
+class OutageMixin(object):
+    """The scenario, on the database server of :attr:`DATABASE` (a
+    fixture class of :mod:`services` taking the work directory, with
+    ``url``, ``stop()`` and ``start()``), named :attr:`DATABASE_NAME`, and
+    a RabbitMQ node of the test's own."""
+
+    DATABASE = None
+    DATABASE_NAME = None
+    # The binaries the database server needs (services.MARIADB...).
+    DATABASE_BINARIES = ()
 
     def setUp(self):
         super().setUp()
         self.useFixture(fixtures.Timeout(SESSION_TIMEOUT + 600, gentle=True))
-        missing = services.missing()
+        missing = services.missing(services.RABBITMQ +
+                                   self.DATABASE_BINARIES)
         if missing:
             msg = 'not installed: %s' % ', '.join(missing)
             if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
@@ -215,10 +228,10 @@ class OutageTestCase(testtools.TestCase):
         self.workdir = self.useFixture(fixtures.TempDir()).path
         self.rabbit = self.useFixture(services.RabbitNode(
             self.workdir, 'fenix-outage-%s' % uuid.uuid4().hex[:8]))
-        self.mariadb = self.useFixture(services.MariaDBServer(self.workdir))
+        self.database = self.useFixture(self.DATABASE(self.workdir))
         self.cloud = self.useFixture(SplitFenixCloud(
             cf.vnfm_topology(timing={'cold_migration': 1.0}),
-            self.rabbit.url, self.mariadb.url, reply_window=REPLY_WINDOW))
+            self.rabbit.url, self.database.url, reply_window=REPLY_WINDOW))
         self.addOnException(lambda exc_info: self.addDetail(
             'fenix-logs', content.text_content(self.cloud.log_tail(300))))
         self.addOnException(lambda exc_info: self.addDetail(
@@ -397,7 +410,25 @@ class OutageTestCase(testtools.TestCase):
                 f.write(text + '\n')
 
     def test_database_outage(self):
-        self._run(self.mariadb, 'mariadb')
+        self._run(self.database, self.DATABASE_NAME)
+
+
+class OutageTestCase(OutageMixin, testtools.TestCase):
+    """On MariaDB; the broker's outage too (it does not depend on the
+    database server)."""
+
+    DATABASE = services.MariaDBServer
+    DATABASE_NAME = 'mariadb'
+    DATABASE_BINARIES = services.MARIADB
 
     def test_broker_outage(self):
         self._run(self.rabbit, 'rabbitmq')
+
+
+class PostgreSQLOutageTestCase(OutageMixin, testtools.TestCase):
+    """The database outage on PostgreSQL (a server of the test's own,
+    stopped with a fast shutdown: its connections end)."""
+
+    DATABASE = services.PostgreSQLServer
+    DATABASE_NAME = 'postgresql'
+    DATABASE_BINARIES = services.POSTGRESQL

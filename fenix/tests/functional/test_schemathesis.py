@@ -1,8 +1,8 @@
 # Licensed under the Apache License, Version 2.0 (the "License"); you may
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
-"""schemathesis against the all-in-one on the simulated cloud, on SQLite
-and on MariaDB: no answer is a 5xx, every answer is documented by
+"""schemathesis against the all-in-one on the simulated cloud, on SQLite,
+MariaDB and PostgreSQL: no answer is a 5xx, every answer is documented by
 ``/v1/openapi.json`` (status, content type, headers, body), invalid
 input is refused, and every operation is reached with a 2xx at least
 once.
@@ -22,23 +22,18 @@ that operations on existing resources are reached, not only their 404s
 import os
 import uuid
 
-import sqlalchemy as sa
-
 from fenix.api import openapi
 from fenix.tests.functional import base
 from fenix.tests.functional import cloud_fixture
+from fenix.tests.functional import databases
 from fenix.tests.functional import fuzz
 
-MYSQL_URL = ('mysql+pymysql://openstack_citest:openstack_citest@'
-             '127.0.0.1/%s')
-MYSQL_ADMIN = MYSQL_URL % 'openstack_citest'
 TENANT = 'tenant1'
 
 
 class SchemathesisMixin(object):
-
-    def database_url(self):
-        return None
+    """The run; ``database_url()`` comes from a mixin of
+    :mod:`databases`."""
 
     def setUp(self):
         super().setUp()
@@ -104,28 +99,16 @@ class SchemathesisMixin(object):
             self.assertIn((path, 'get'), result.succeeded)
 
 
-class TestSchemathesisSQLite(SchemathesisMixin, base.FunctionalTestCase):
+class TestSchemathesisSQLite(databases.SQLiteMixin, SchemathesisMixin,
+                             base.FunctionalTestCase):
     pass
 
 
-class TestSchemathesisMariaDB(SchemathesisMixin, base.FunctionalTestCase):
+class TestSchemathesisMariaDB(databases.MariaDBMixin, SchemathesisMixin,
+                              base.FunctionalTestCase):
     """The same on a fresh database of the MariaDB on 127.0.0.1:3306."""
 
-    def database_url(self):
-        if not base.port_open(3306):
-            msg = 'MariaDB not running on localhost'
-            if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
-                self.fail(msg)
-            self.skipTest(msg)
-        name = 'fenix_st_%s' % uuid.uuid4().hex[:10]
-        admin = sa.create_engine(MYSQL_ADMIN)
-        with admin.connect() as conn:
-            conn.execute(sa.text('CREATE DATABASE %s CHARACTER SET utf8mb4'
-                                 % name))
-        self.addCleanup(self._drop, admin, name)
-        return MYSQL_URL % name + '?charset=utf8mb4'
 
-    def _drop(self, admin, name):
-        with admin.connect() as conn:
-            conn.execute(sa.text('DROP DATABASE IF EXISTS %s' % name))
-        admin.dispose()
+class TestSchemathesisPostgreSQL(databases.PostgreSQLMixin,
+                                 SchemathesisMixin, base.FunctionalTestCase):
+    """The same on a fresh database of the PostgreSQL on 127.0.0.1:5432."""

@@ -60,9 +60,11 @@ def redirect(location, status=302):
     return answer
 
 
-def trickle(server, headers_only=False):
+def trickle(server, headers_only=False, bound=BOUND):
     """One byte of 1000 (or only the headers), then nothing until the
-    client goes away (``server.closed`` is set) or the test ends."""
+    client goes away (``server.closed`` is set) or ``bound`` seconds
+    pass. ``server.trickles`` counts the connections trickled to,
+    ``server.gone`` those the client closed."""
     def answer(handler):
         handler.send_response(200)
         handler.send_header('Content-Length', '1000')
@@ -70,15 +72,17 @@ def trickle(server, headers_only=False):
         if not headers_only:
             handler.wfile.write(b'x')
         handler.wfile.flush()
+        server.count('trickles')
         server.trickling.set()
         # The client sends nothing more: this read ends when it closes.
-        handler.connection.settimeout(BOUND)
+        handler.connection.settimeout(bound)
         try:
             handler.rfile.read(1)
         except TimeoutError:
             return
         except OSError:
             pass  # reset by the client (data left unread): gone as well
+        server.count('gone')
         server.closed.set()
     return answer
 
@@ -92,6 +96,8 @@ class Server(object):
         self.requests = []
         self.trickling = threading.Event()
         self.closed = threading.Event()
+        self.counts = {'trickles': 0, 'gone': 0}
+        self._counted = threading.Condition()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -121,6 +127,18 @@ class Server(object):
         thread.start()
         test.addCleanup(self.httpd.server_close)
         test.addCleanup(self.httpd.shutdown)
+
+    def count(self, name):
+        with self._counted:
+            self.counts[name] += 1
+            self._counted.notify_all()
+
+    def wait_count(self, name, number, timeout):
+        """Whether ``counts[name]`` reached ``number`` within
+        ``timeout``."""
+        with self._counted:
+            return self._counted.wait_for(
+                lambda: self.counts[name] >= number, timeout)
 
     def url(self, path='/', host='127.0.0.1', userinfo=''):
         return '%s://%s%s:%d%s' % (self.scheme, userinfo, host, self.port,
