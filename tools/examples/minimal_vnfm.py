@@ -9,7 +9,7 @@ there, and answers each one at the ``reply_url`` the event gives:
 
 * MAINTENANCE, SCALE_IN, MAINTENANCE_COMPLETE: ``ACK_<state>``;
 * PREPARE_MAINTENANCE, PLANNED_MAINTENANCE: ``ACK_<state>`` with an
-  action for every instance the event names (LIVE_MIGRATE when Fenix
+  action for every instance the event is about (LIVE_MIGRATE when Fenix
   allows it, else MIGRATE);
 * INSTANCE_ACTION_DONE: nothing (it is for information).
 
@@ -91,7 +91,7 @@ class Manager(object):
                     return resp
                 LOG.warning('%s %s: Fenix unavailable, trying again',
                             method, url)
-            except requests.ConnectionError as e:
+            except (requests.ConnectionError, requests.Timeout) as e:
                 LOG.warning('%s %s: %s, trying again', method, url, e)
             if utcnow() >= deadline:
                 raise RuntimeError('no answer from Fenix before %s'
@@ -108,18 +108,26 @@ class Manager(object):
             utcnow() + datetime.timedelta(seconds=60)
         reply = {'state': 'ACK_' + state}
         if state in MOVE_EVENTS:
-            ids = event['instance_ids']
-            if isinstance(ids, str):
-                # Project-wide: the URL where Fenix lists the instances.
-                ids = self.call('GET', ids, deadline).json()['instance_ids']
             action = ('LIVE_MIGRATE'
                       if 'LIVE_MIGRATE' in event.get('allowed_actions', ())
                       else 'MIGRATE')
-            reply['instance_actions'] = {i: action for i in ids}
+            ids = event['instance_ids']
+            if isinstance(ids, list):
+                # An event about one instance (nfv workflow): reply_url
+                # is the instance's.
+                reply['instance_action'] = action
+            else:
+                # Project-wide: the URL where Fenix lists the instances.
+                ids = self.call('GET', ids, deadline).json()['instance_ids']
+                reply['instance_actions'] = {i: action for i in ids}
         resp = self.call('PUT', event['reply_url'], deadline, reply)
-        if resp.status_code == 409:
-            # Not the current event any more, already answered, or past
-            # reply_at: Fenix changed nothing. The message says which.
+        if resp.status_code == 409 and 'already answered' in resp.text:
+            # A try whose answer was lost (time-out) got through.
+            self.answered.add(event_id)
+            LOG.info('reply %s taken earlier', reply['state'])
+        elif resp.status_code == 409:
+            # Not the current event any more, or past reply_at: Fenix
+            # changed nothing. The message says which event is current.
             LOG.warning('reply %s refused: %s', reply['state'], resp.text)
         elif resp.ok:
             self.answered.add(event_id)
