@@ -13,14 +13,18 @@ there, and answers each one at the ``reply_url`` the event gives:
   allows it, else MIGRATE);
 * INSTANCE_ACTION_DONE: nothing (it is for information).
 
-Credentials are keystoneauth's (``--os-*`` options or ``OS_*``
-variables). With ``--fenix-noauth`` (Fenix's ``[api] auth_strategy =
-noauth``, e.g. the all-in-one) the identity headers that mode trusts are
-sent with the token. The alarm is deleted on exit (SIGINT or SIGTERM).
+Credentials are keystoneauth's, of a member of the project: ``--os-*``
+options or the ``OS_*`` variables of an openrc (``OS_AUTH_URL``,
+``OS_USERNAME``, ``OS_PASSWORD``, ``OS_PROJECT_NAME``, the domains; or
+``OS_AUTH_TYPE=v3applicationcredential`` with an application credential).
+With ``--fenix-noauth`` (Fenix's ``[api] auth_strategy = noauth``, e.g.
+the all-in-one) the identity headers that mode trusts are sent with the
+token. The alarm is deleted on exit (SIGINT or SIGTERM).
 
 Example::
 
-    OS_CLOUD=... python minimal_vnfm.py --listen 0.0.0.0:8765 \\
+    . ./app-openrc.sh
+    python minimal_vnfm.py --listen 0.0.0.0:8765 \\
         --webhook-host vnfm.example.com
 """
 import argparse
@@ -106,6 +110,10 @@ class Manager(object):
             return
         deadline = event.get('reply_at') or \
             utcnow() + datetime.timedelta(seconds=60)
+        # A real manager acts before it answers: scales in (SCALE_IN),
+        # switches active roles away from the instances to be moved, or
+        # moves them itself and answers OWN_ACTION (MOVE_EVENTS), scales
+        # out again (MAINTENANCE_COMPLETE); and NACKs what it cannot do.
         reply = {'state': 'ACK_' + state}
         if state in MOVE_EVENTS:
             action = ('LIVE_MIGRATE'
