@@ -4,7 +4,15 @@
 """Sphinx configuration for the Fenix documentation."""
 project = 'Fenix'
 copyright = 'Fenix developers'
-extensions = []
+# cliff.sphinxext: the CLI reference (cli-reference.rst) is generated from
+# the openstack maintenance commands, which must be importable (the
+# project installed, with osc-lib).
+extensions = ['cliff.sphinxext']
+autoprogram_cliff_application = 'openstack'
+autoprogram_cliff_ignored = ['--help', '--format', '--column',
+                             '--max-width', '--fit-width', '--print-empty',
+                             '--noindent', '--prefix', '--sort-column',
+                             '--sort-ascending', '--sort-descending']
 master_doc = 'index'
 exclude_patterns = ['_build']
 html_theme = 'alabaster'
