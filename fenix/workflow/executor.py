@@ -171,7 +171,9 @@ class Executor(object):
         self.completed = collections.deque()
 
     # --- the model of the cloud ----------------------------------------------
-    def _load(self):
+    def _load_model(self):
+        """Nova's view, the plan (made and stored if the session has none
+        yet), the constraints and the session's hosts."""
         wf = self.wf
         # MAINTENANCE (or SCALE_IN) already wrote the instance rows; here
         # only Nova's view is needed (a row missing for an instance that
@@ -208,7 +210,10 @@ class Executor(object):
         self.wave_of = wave_of
         self.reserved = {}     # target host -> [iids reserved]
         self._recount()
-        book = wf.steps
+
+    def _load_hosts(self):
+        """Where each host stands, from its rows and its steps."""
+        book = self.wf.steps
         for name, row in self.session_hosts.items():
             maintain = book.state(st.STEP_MAINTAIN_HOST, name)
             if maintain is not None and not row['maintained'] and \
@@ -786,6 +791,82 @@ class Executor(object):
                          create={'project_id': job.project_id})
         return sent
 
+    def _sent(self, future, job):
+        """A worker sent the event of ``job``: it waits for the reply to
+        that event; a failed event fails the run."""
+        try:
+            sent = future.result()
+            job.reply_at = sent.reply_at
+            job.event_id = sent.event_ids[job.iid]
+            job.phase = NOTIFIED
+            self.new_notified.add(job.iid)
+        except Exception as e:  # noqa - a failed event fails the run
+            LOG.exception('Event for %s failed', job.iid)
+            self.failures.append('could not send %s for instance %s: '
+                                 '%s' % (job.event, job.iid, e))
+            self._release(job.iid, recover=False)
+            self._unreserve(job)
+            job.phase = DONE
+
+    def _read_rows(self, emptying):
+        """The rows of the jobs of the ``emptying`` hosts that may act in
+        this pass (replies, and the details a move keeps), in one read;
+        read again only after a reply came (a wake-up) or for jobs told
+        since the last read."""
+        mark = self.wf.runner.mark(st.WAKE_REPLY)
+        if mark != self.reply_mark:
+            wanted = [j.iid for h in emptying
+                      for j in self.jobs[h].values()
+                      if j.phase in (NOTIFIED, READY)]
+        else:
+            wanted = [i for i in self.new_notified if i not in self.rows]
+        self.new_notified = set()
+        if mark != self.reply_mark or wanted:
+            rows = {r['instance_id']: r for r in db_api.instances_get(
+                self.sid, instance_ids=wanted)} if wanted else {}
+            if mark != self.reply_mark:
+                self.rows = rows
+            else:
+                self.rows.update(rows)
+            self.reply_mark = mark
+
+    def _on_notified(self, job, now):
+        """A job told of its event: once it is answered (or its reply
+        window passed) and its ``lead_time`` passed, its move is decided
+        (READY), or it is refused (DONE). Returns the seconds until it
+        may act while it waits, else None."""
+        row = self.rows.get(job.iid) or {}
+        answered = self._answers(job, row)
+        ready_at = job.act_at
+        if not answered:
+            ready_at = max(job.act_at, job.reply_at)
+            if now >= ready_at:
+                # Silent until now: look once more, with a lock (a reply
+                # stored this moment counts; a later one is refused as
+                # late).
+                try:
+                    row = self.wf.instance_reply_final(job.iid)
+                except exception.NotFound:
+                    row = {}
+                self.rows[job.iid] = row
+                if self._answers(job, row):
+                    ready_at = job.act_at
+        if now < ready_at:
+            return (ready_at - now).total_seconds()
+        action = self._decide(job, row)
+        if action is None:
+            self._refused(job)
+            return None
+        if action == SKIP_HOST:
+            self._refused(job, why=(
+                'instance %s must move by its manager\'s own action, but '
+                'the manager was silent (silent_own_action skip_host)'
+                % job.iid))
+            return None
+        job.action = action
+        job.phase = READY
+        return None
+
     @staticmethod
     def _answers(job, row):
         """The instance's row holds a reply to the event sent for ``job``
@@ -856,6 +937,20 @@ class Executor(object):
                          instance_id=job.iid, project_id=job.project_id,
                          host=job.host)
         return action
+
+    def _start_own(self, job, hostname):
+        """``job``'s manager moves it (OWN_ACTION): recorded, then watched
+        (:meth:`_check_own`) until ``[workflow] own_action_timeout``."""
+        job.phase = OWN
+        job.deadline = timeutils.after(CONF.workflow.own_action_timeout)
+        with self.wf.transaction():
+            db_api.instance_update(self.sid, job.iid, {
+                'action': st.OWN_ACTION,
+                'action_state': st.ACTION_IN_PROGRESS,
+                'details': dict(
+                    (self.rows.get(job.iid) or {}).get('details') or {},
+                    move_from=hostname)})
+            self._mark_move(job, 'start')
 
     def _start_move(self, job, used, gcount, good, later):
         # The target must still be right (an own action or a new server
@@ -1072,6 +1167,24 @@ class Executor(object):
             % (job.project_id, job.event, job.iid))
 
     # --- hosts ---------------------------------------------------------------
+    def _started(self, future, hostname):
+        """A host's start (its disabling, its rows) is done: its jobs are
+        stepped from now on; a failed start fails the run."""
+        try:
+            future.result()
+        except Exception as e:  # noqa - a failed start fails the run
+            LOG.exception('Starting %s failed', hostname)
+            self.failures.append('could not start host %s: %s'
+                                 % (hostname, e))
+            for job in self.jobs.get(hostname, {}).values():
+                self._unreserve(job)
+                job.phase = DONE
+            self.hstate[hostname] = H_DONE
+            return
+        self.hstate[hostname] = H_EMPTYING
+        # Read the computes' state again before its first move.
+        self.constraints_at = 0
+
     def _host_emptied(self, hostname):
         jobs = self.jobs.get(hostname, {})
         if any(j.phase != DONE for j in jobs.values()):
@@ -1158,7 +1271,8 @@ class Executor(object):
         # Where the session stands is in its steps, as the database has
         # them now (another engine may have run it).
         self.wf.steps.reload()
-        self._load()
+        self._load_model()
+        self._load_hosts()
         workers = self.max_moves or 64
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers,
@@ -1235,36 +1349,9 @@ class Executor(object):
         # tried again.
         self.epoch += 1
         for future in [f for f in done if f in self.starts]:
-            hostname = self.starts.pop(future)
-            try:
-                future.result()
-            except Exception as e:  # noqa - a failed start fails the run
-                LOG.exception('Starting %s failed', hostname)
-                self.failures.append('could not start host %s: %s'
-                                     % (hostname, e))
-                for job in self.jobs.get(hostname, {}).values():
-                    self._unreserve(job)
-                    job.phase = DONE
-                self.hstate[hostname] = H_DONE
-                continue
-            self.hstate[hostname] = H_EMPTYING
-            # Read the computes' state again before its first move.
-            self.constraints_at = 0
+            self._started(future, self.starts.pop(future))
         for future in [f for f in done if f in self.notes]:
-            job = self.notes.pop(future)
-            try:
-                sent = future.result()
-                job.reply_at = sent.reply_at
-                job.event_id = sent.event_ids[job.iid]
-                job.phase = NOTIFIED
-                self.new_notified.add(job.iid)
-            except Exception as e:  # noqa - a failed event fails the run
-                LOG.exception('Event for %s failed', job.iid)
-                self.failures.append('could not send %s for instance %s: '
-                                     '%s' % (job.event, job.iid, e))
-                self._release(job.iid, recover=False)
-                self._unreserve(job)
-                job.phase = DONE
+            self._sent(future, self.notes.pop(future))
         for future in [f for f in done if f in self.moves]:
             self._move_finished(future, self.moves.pop(future))
         for future in [f for f in done if f in self.downs]:
@@ -1320,51 +1407,8 @@ class Executor(object):
                     and not (self.moves or self.downs or self.notes or
                              self.starts):
                 return
-            # What follows matters only when nothing is in flight.
-            open_jobs = [] if self.moves or self.downs else [
-                j for jobs in self.jobs.values()
-                for j in jobs.values() if j.phase != DONE]
-            homeless = [j for j in open_jobs
-                        if j.phase == READY and j.target is None]
-            if homeless and not self.moves and not self.downs and \
-                    not self.recovering and not self.elsewhere and \
-                    all(j.phase == WAIT_SLOT or
-                        (j.phase == READY and j.target is None)
-                        for j in open_jobs):
-                # Nothing in flight can free room or a group's budget: the
-                # members without a target hold their budgets for good and
-                # the others wait for them.
-                if not self.rechecked:
-                    self.rechecked = True
-                    self._reload_cloud()
-                    continue
-                raise exception.WorkflowError(
-                    reason='instance(s) %s fit on no available host any '
-                           'more%s' % (
-                               ', '.join(sorted(j.iid for j in homeless)),
-                               '; %s wait(s) for their group\'s budget '
-                               'held by them' % ', '.join(sorted(
-                                   j.iid for j in open_jobs
-                                   if j.phase == WAIT_SLOT))
-                               if len(homeless) < len(open_jobs) else ''))
-            if not self.moves and not self.downs and not open_jobs and \
-                    not self._in_progress():
-                stuck = [h for h in self.order
-                         if self.hstate.get(h) == H_PENDING]
-                if stuck and not self.rechecked:
-                    # The model may lag behind Nova (a server that just
-                    # moved or went): read Nova again and try once more
-                    # before calling the session stuck.
-                    self.rechecked = True
-                    self._reload_cloud()
-                    continue
-                if stuck:
-                    raise exception.WorkflowError(
-                        reason='no instance of host(s) %s fits on the hosts '
-                               'available (%s); free capacity or scale in, '
-                               'then continue the session'
-                               % (', '.join(stuck), ', '.join(
-                                   sum(self._targets(), [])) or 'none'))
+            if self._stalled():
+                continue
             wait = IDLE_WAIT if wake_at is None else min(IDLE_WAIT, wake_at)
             if self.n_own:
                 wait = min(wait, max(poll, OWN_POLL))
@@ -1376,31 +1420,64 @@ class Executor(object):
                 wait = min(wait, poll)
             wf.runner.wait(max(wait, 0.01), since=mark)
 
+    def _stalled(self):
+        """Whether nothing in flight can make progress any more: the
+        model is read again once (returns True: pass again), then the
+        run fails. Returns False while progress is possible."""
+        # Matters only when nothing is in flight.
+        open_jobs = [] if self.moves or self.downs else [
+            j for jobs in self.jobs.values()
+            for j in jobs.values() if j.phase != DONE]
+        homeless = [j for j in open_jobs
+                    if j.phase == READY and j.target is None]
+        if homeless and not self.moves and not self.downs and \
+                not self.recovering and not self.elsewhere and \
+                all(j.phase == WAIT_SLOT or
+                    (j.phase == READY and j.target is None)
+                    for j in open_jobs):
+            # Nothing in flight can free room or a group's budget: the
+            # members without a target hold their budgets for good and
+            # the others wait for them.
+            if not self.rechecked:
+                self.rechecked = True
+                self._reload_cloud()
+                return True
+            raise exception.WorkflowError(
+                reason='instance(s) %s fit on no available host any '
+                       'more%s' % (
+                           ', '.join(sorted(j.iid for j in homeless)),
+                           '; %s wait(s) for their group\'s budget '
+                           'held by them' % ', '.join(sorted(
+                               j.iid for j in open_jobs
+                               if j.phase == WAIT_SLOT))
+                           if len(homeless) < len(open_jobs) else ''))
+        if not self.moves and not self.downs and not open_jobs and \
+                not self._in_progress():
+            stuck = [h for h in self.order
+                     if self.hstate.get(h) == H_PENDING]
+            if stuck and not self.rechecked:
+                # The model may lag behind Nova (a server that just
+                # moved or went): read Nova again and try once more
+                # before calling the session stuck.
+                self.rechecked = True
+                self._reload_cloud()
+                return True
+            if stuck:
+                raise exception.WorkflowError(
+                    reason='no instance of host(s) %s fits on the hosts '
+                           'available (%s); free capacity or scale in, '
+                           'then continue the session'
+                           % (', '.join(stuck), ', '.join(
+                               sum(self._targets(), [])) or 'none'))
+        return False
+
     def _step(self):
         """Advance every job; returns seconds until the next deadline."""
         now = timeutils.utcnow()
         soonest = None
-        # The rows of the jobs that may act in this pass (replies, and the
-        # details a move keeps), in one read; read again only after a
-        # reply came (a wake-up) or for jobs told since the last read.
         emptying = [h for h in self.started
                     if self.hstate.get(h) == H_EMPTYING]
-        mark = self.wf.runner.mark(st.WAKE_REPLY)
-        if mark != self.reply_mark:
-            wanted = [j.iid for h in emptying
-                      for j in self.jobs[h].values()
-                      if j.phase in (NOTIFIED, READY)]
-        else:
-            wanted = [i for i in self.new_notified if i not in self.rows]
-        self.new_notified = set()
-        if mark != self.reply_mark or wanted:
-            rows = {r['instance_id']: r for r in db_api.instances_get(
-                self.sid, instance_ids=wanted)} if wanted else {}
-            if mark != self.reply_mark:
-                self.rows = rows
-            else:
-                self.rows.update(rows)
-            self.reply_mark = mark
+        self._read_rows(emptying)
         n_ready = n_own = 0
         used = gcount = None
         own_due = time.monotonic() - self.own_checked >= OWN_POLL
@@ -1418,55 +1495,18 @@ class Executor(object):
                         self._slot_free(job.iid):
                     self._notify(job)
                 if job.phase == NOTIFIED:
-                    row = self.rows.get(job.iid) or {}
-                    answered = self._answers(job, row)
-                    ready_at = job.act_at
-                    if not answered:
-                        ready_at = max(job.act_at, job.reply_at)
-                        if now >= ready_at:
-                            # Silent until now: look once more, with a
-                            # lock (a reply stored this moment counts;
-                            # a later one is refused as late).
-                            try:
-                                row = self.wf.instance_reply_final(job.iid)
-                            except exception.NotFound:
-                                row = {}
-                            self.rows[job.iid] = row
-                            if self._answers(job, row):
-                                ready_at = job.act_at
-                    if now < ready_at:
-                        left = (ready_at - now).total_seconds()
+                    left = self._on_notified(job, now)
+                    if left is not None:
                         soonest = left if soonest is None else \
                             min(soonest, left)
                         continue
-                    action = self._decide(job, row)
-                    if action is None:
-                        self._refused(job)
+                    if job.phase != READY:
                         continue
-                    if action == SKIP_HOST:
-                        self._refused(job, why=(
-                            'instance %s must move by its manager\'s own '
-                            'action, but the manager was silent '
-                            '(silent_own_action skip_host)' % job.iid))
-                        continue
-                    job.action = action
-                    job.phase = READY
                 if job.phase == READY and job.action is None:
                     job.action = self._decide(job, None)
                 if job.phase == READY:
                     if job.action == st.OWN_ACTION:
-                        job.phase = OWN
-                        job.deadline = timeutils.after(
-                            CONF.workflow.own_action_timeout)
-                        with self.wf.transaction():
-                            db_api.instance_update(self.sid, job.iid, {
-                                'action': st.OWN_ACTION,
-                                'action_state': st.ACTION_IN_PROGRESS,
-                                'details': dict(
-                                    (self.rows.get(job.iid) or {}).get(
-                                        'details') or {},
-                                    move_from=hostname)})
-                            self._mark_move(job, 'start')
+                        self._start_own(job, hostname)
                         continue
                     if self.max_moves and len(self.moves) >= self.max_moves:
                         continue
