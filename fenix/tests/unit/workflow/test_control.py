@@ -318,7 +318,7 @@ class ExecutorSkipTest(fakes.FakeCloudTestCase):
         return wf, ex
 
     def job(self, ex, iid, host, phase):
-        job = executor._Job(iid, {'id': iid, 'host': host, 'flavor': {}}, host)
+        job = executor.Job(iid, {'id': iid, 'host': host, 'flavor': {}}, host)
         job.phase = phase
         ex.jobs.setdefault(host, {})[iid] = job
         return job

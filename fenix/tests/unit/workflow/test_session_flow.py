@@ -4,7 +4,9 @@
 """Unit tests of fenix.workflow.session_flow: the session both workflow
 policies (``default``: serial, ``nfv``: parallel) run."""
 import ast
+import importlib
 import inspect
+import pkgutil
 
 from fenix.tests import base
 from fenix.workflow import base as workflow_base
@@ -26,6 +28,15 @@ def _imported_modules(module):
             names.update('%s.%s' % (node.module, alias.name)
                          for alias in node.names)
     return names
+
+
+def _executor_parts():
+    """The modules of the executor package (its ``__init__`` first)."""
+    parts = [executor]
+    for info in pkgutil.iter_modules(executor.__path__):
+        parts.append(importlib.import_module(
+            '%s.%s' % (executor.__name__, info.name)))
+    return parts
 
 
 class TestPolicies(base.TestCase):
@@ -65,11 +76,36 @@ class TestPolicies(base.TestCase):
         self.assertIn('fenix.workflow.executor', _imported_modules(nfv))
         self.assertNotIn('fenix.workflow.executor',
                          _imported_modules(default))
-        ran = _imported_modules(executor)
+        ran = set()
+        for part in _executor_parts():
+            ran |= _imported_modules(part)
         for module in ('fenix.workflow.workflows.default',
                        'fenix.workflow.workflows.nfv',
                        'fenix.workflow.serial_runner'):
             self.assertNotIn(module, ran)
+
+    def test_executor_is_split_by_concern(self):
+        """The executor is a package of one module per concern, each of a
+        readable size, and ``Executor`` is made of their parts."""
+        parts = {m.__name__[len(executor.__name__) + 1:] or '__init__': m
+                 for m in _executor_parts()}
+        self.assertEqual({'__init__', 'budgets', 'common', 'events', 'hosts',
+                          'loop', 'moves', 'resume', 'usage'}, set(parts))
+        for name, module in parts.items():
+            self.assertLess(len(inspect.getsource(module).splitlines()),
+                            400, name)
+        mixins = {cls.__module__ for cls in executor.Executor.__mro__[1:-1]}
+        self.assertEqual({'fenix.workflow.executor.%s' % n for n in (
+            'budgets', 'events', 'hosts', 'moves', 'resume', 'usage')},
+            mixins)
+        # No part overrides another's method: each concern is in one place.
+        seen = {}
+        for cls in executor.Executor.__mro__[:-1]:
+            for name in vars(cls):
+                if not name.startswith('__'):
+                    self.assertNotIn(name, seen, '%s and %s' % (
+                        cls.__name__, seen.get(name)))
+                    seen[name] = cls.__name__
 
     def test_entry_points(self):
         self.assertIs(default.DefaultWorkflow,

@@ -1,0 +1,101 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The group budgets (``max_impacted_members``, ``recovery_time``) of an
+:class:`~fenix.workflow.executor.Executor`.
+
+A member holds its group's budget from its event until ``recovery_time``
+after its move (``holders``, then ``recovering``); members other live
+sessions move, or moved less than ``recovery_time`` ago, count too
+(``elsewhere``, read at most every ``CONSTRAINTS_REFRESH`` seconds).
+"""
+import time
+
+from oslo_config import cfg
+
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.workflow.executor import common
+
+CONF = cfg.CONF
+
+
+class BudgetsMixin(object):
+    """The budgets of the instance groups: who holds one, who recovers,
+    and what other live sessions impact."""
+
+    def _expire(self):
+        now = time.monotonic()
+        for gid, items in list(self.recovering.items()):
+            keep = [(until, iid) for until, iid in items if until > now]
+            if keep:
+                self.recovering[gid] = keep
+            else:
+                del self.recovering[gid]
+
+    def _slot_free(self, iid):
+        group = self._group(iid)
+        if group is None:
+            return True
+        used = len(self.holders.get(group.group_id, ())) + \
+            len(self.recovering.get(group.group_id, ()))
+        if used >= max(1, group.max_impacted_members):
+            return False
+        used += self._impacted_elsewhere().get(group.group_id, 0)
+        return used < max(1, group.max_impacted_members)
+
+    def _impacted_elsewhere(self):
+        """{group_id: members} that other live sessions are moving, or
+        moved less than the group's ``recovery_time`` ago: a group's
+        budget is shared by every session at once. Read from the
+        database at most every CONSTRAINTS_REFRESH seconds, and only
+        while a member waits for its budget.
+
+        Bounded: a move recorded in progress for longer than ``[workflow]
+        migration_timeout`` (its session fails it, or its engine is gone)
+        holds no budget here, so no session waits for another for good.
+        """
+        now = time.monotonic()
+        if self.elsewhere_at is not None and \
+                now - self.elsewhere_at < common.CONSTRAINTS_REFRESH:
+            return self.elsewhere
+        self.elsewhere_at = now
+        utcnow = timeutils.utcnow()
+        longest = max([g.recovery_time for g in self.groups.values()] + [0])
+        counts = {}
+        for row in db_api.instances_moving_elsewhere(
+                self.sid, timeutils.after(-longest - 1, utcnow)):
+            group = self._group(row['instance_id'])
+            if group is None:
+                continue
+            # A database may keep whole seconds: a second more of
+            # recovery, never less.
+            recovery = group.recovery_time + 1 if group.recovery_time else 0
+            if row['action_state'] == st.ACTION_DONE and \
+                    timeutils.after(recovery,
+                                    row['updated_at'] or utcnow) <= utcnow:
+                continue
+            if row['action_state'] == st.ACTION_IN_PROGRESS and \
+                    timeutils.after(CONF.workflow.migration_timeout,
+                                    row['updated_at'] or utcnow) <= utcnow:
+                continue
+            counts[group.group_id] = counts.get(group.group_id, 0) + 1
+        self.elsewhere = counts
+        return counts
+
+    def _hold(self, iid):
+        group = self._group(iid)
+        if group is not None:
+            self.holders.setdefault(group.group_id, set()).add(iid)
+
+    def _release(self, iid, recover=True):
+        for gid, iids in self.holders.items():
+            if iid in iids:
+                iids.discard(iid)
+                group = self.groups.get(gid)
+                rt = group.recovery_time if group else 0
+                if recover and rt > 0:
+                    self.recovering.setdefault(gid, []).append(
+                        (time.monotonic() + rt, iid))
+                return

@@ -1,0 +1,72 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""What every part of the ``nfv`` executor shares: its tunables, the phases
+of an instance to move, the states of a host, and :class:`Job`."""
+# Seconds between re-reads of the constraints while executing.
+CONSTRAINTS_REFRESH = 1.0
+# Seconds after a constraint's change during which the constraints are
+# read whole on every refresh (see UsageMixin._constraints_known).
+CONSTRAINTS_SETTLE = 3.0
+# Seconds between checks of OWN_ACTION instances and of host emptiness.
+OWN_POLL = 0.5
+# Longest sleep of the executor when nothing is due (moves, replies,
+# constraint changes and host maintenance ends wake it at once).
+IDLE_WAIT = 2.0
+# Shortest time between two passes of the executor over its jobs.
+MIN_PASS = 0.02
+# Workers sending per-instance events.
+NOTIFY_WORKERS = 8
+# Hosts being started (disabled, their rows written) at once, by their own
+# workers: instance events and moves are never queued behind host starts.
+START_WORKERS = 4
+
+# What EventsMixin._decide returns for a host to put off
+# (silent_own_action).
+SKIP_HOST = 'skip_host'
+# What a move's worker returns when its target failed and another may be
+# tried (MovesMixin._may_retarget).
+RETARGET = 'retarget'
+
+# Phases of one instance to move.
+WAIT_SLOT = 'wait_slot'
+NOTIFYING = 'notifying'
+NOTIFIED = 'notified'
+READY = 'ready'
+MOVING = 'moving'
+OWN = 'own'
+DONE = 'done'
+
+# Hosts in the executor.
+H_PENDING = 'pending'
+H_STARTING = 'starting'    # chosen: being disabled, jobs not yet stepped
+H_EMPTYING = 'emptying'
+H_DOWN = 'down'
+H_DONE = 'done'
+
+
+class Job(object):
+    """One instance to take off an emptying host."""
+
+    def __init__(self, iid, server, host):
+        self.iid = iid
+        self.server = server
+        self.host = host
+        self.phase = WAIT_SLOT
+        self.target = None
+        self.kind = None
+        self.action = None
+        self.notified = None
+        self.reply_at = None
+        self.act_at = None
+        self.deadline = None
+        self.resume = False
+        self.event = None
+        # Targets a move of this instance failed to reach.
+        self.failed_targets = set()
+        # The id of the event sent for it: only a reply to that counts.
+        self.event_id = None
+
+    @property
+    def project_id(self):
+        return self.server.get('project_id')

@@ -1,0 +1,231 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The moves of an :class:`~fenix.workflow.executor.Executor`.
+
+A move goes to the model's target only (never Nova's choice: it could take
+room reserved for another instance); a worker records it (row, history, its
+move step), asks Nova and records the outcome; a target that failed is
+replaced by another of the model's (at most ``[workflow]
+migration_retries``). An instance its manager moves (OWN_ACTION) or that is
+being deleted is watched every ``OWN_POLL`` seconds, at most ``[workflow]
+own_action_timeout``.
+"""
+import concurrent.futures
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.db import api as db_api
+from fenix.workflow.executor import common
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+
+class MovesMixin(object):
+    """Moves: started by a worker to the model's target, waited for,
+    their outcome recorded; OWN_ACTION and deleted instances watched."""
+
+    def _start_own(self, job, hostname):
+        """``job``'s manager moves it (OWN_ACTION): recorded, then watched
+        (:meth:`_check_own`) until ``[workflow] own_action_timeout``."""
+        job.phase = common.OWN
+        job.deadline = timeutils.after(CONF.workflow.own_action_timeout)
+        with self.wf.transaction():
+            db_api.instance_update(self.sid, job.iid, {
+                'action': st.OWN_ACTION,
+                'action_state': st.ACTION_IN_PROGRESS,
+                'details': dict(
+                    (self.rows.get(job.iid) or {}).get('details') or {},
+                    move_from=hostname)})
+            self._mark_move(job, 'start')
+
+    def _start_move(self, job, used, gcount, good, later):
+        # The target must still be right (an own action or a new server
+        # may have taken its room or broken a group's placement).
+        if job.target:
+            self._count(used, gcount, job.target, job.iid, -1)
+        if not job.target or job.target not in good + later or \
+                not self._fits(job.iid, job.target, used, gcount):
+            new = self._place(job.iid, used, gcount, good, later,
+                              avoid={job.host} | job.failed_targets)
+            if job.target and job.iid in self.reserved.get(job.target, ()):
+                self.reserved[job.target].remove(job.iid)
+            if new is None:
+                job.target = None
+                return False
+            job.target = new
+            self.reserved.setdefault(new, []).append(job.iid)
+        self._count(used, gcount, job.target, job.iid, 1)
+        details = dict((self.rows.get(job.iid) or {}).get('details') or {},
+                       move_from=job.host)
+        values = {'action': job.action, 'details': details,
+                  'action_state': st.ACTION_IN_PROGRESS}
+        if not job.resume:
+            values.update(action_message=None, action_attempts=0)
+        row = dict(self.rows.get(job.iid) or {
+            'instance_id': job.iid, 'project_id': job.project_id,
+            'instance_name': job.server.get('name'), 'action_attempts': 0},
+            **values)
+        job.phase = common.MOVING
+        # The rows, the move and its INSTANCE_ACTION_DONE are the worker's:
+        # the loop is not held up by the database and HTTP of many moves.
+        future = self.pool.submit(self._run_move, job, row, values)
+        future.add_done_callback(self._completed)
+        self.moves[future] = job
+        return True
+
+    def _run_move(self, job, row, values):
+        """In a worker: record the move, run it, record its outcome.
+
+        Returns (the move's future, failures as sentences).
+        """
+        wf = self.wf
+        message = '%s of instance %s from %s to %s %s' % (
+            job.action, job.iid, job.host, job.target,
+            'watched again' if job.resume else 'started')
+        history = dict(project_id=job.project_id, host=job.host,
+                       state=st.ACTION_IN_PROGRESS)
+        with wf.transaction():
+            try:
+                wf.update_instance(job.iid, values, st.EVENT_ACTION,
+                                   message, **history)
+            except exception.NotFound:
+                db_api.instance_create_or_update(self.sid, job.iid, dict(
+                    values, project_id=job.project_id, host=job.host,
+                    instance_name=job.server.get('name')))
+                wf.record(st.EVENT_ACTION, message, instance_id=job.iid,
+                          **history)
+            # A move watched again is the same attempt; a new request to
+            # Nova (a first one, another target) is a new one.
+            self._mark_move(job, 'start', bump_attempt=not job.resume)
+        moved = concurrent.futures.Future()
+        try:
+            # Never Nova's choice: it could take room reserved for another
+            # instance. A target that failed is replaced by the model's.
+            result = self._nova_move(job)
+            if self._may_retarget(job, result):
+                return common.RETARGET, result['message']
+            moved.set_result(result)
+        except Exception as e:  # noqa - reported by _move_finished
+            moved.set_exception(e)
+        failures = []
+        wf._move_finished(job.host, row, job.action, moved, failures)
+        return moved, failures
+
+    def _nova_move(self, job):
+        """The move of ``job`` in Nova (in a worker), to ``job.target``
+        only: never Nova's choice, it could take room reserved for another
+        instance. The server is not read before the request: the model
+        knows its host (it was listed this pass); a retry reads it."""
+        cloud = self.wf.cloud
+        if job.resume:
+            result = cloud.wait_for_move(job.iid, job.server['host'],
+                                         job.action)
+            result.setdefault('attempts', 0)
+            if result['ok']:
+                return result
+        return cloud.move(job.iid, job.action, host=job.target,
+                          source=job.host)
+
+    def _mark_move(self, job, event, **kwargs):
+        """The move step of ``job`` (in the caller's transaction)."""
+        result = {'action': job.action, 'target': job.target}
+        return self.wf.mark_step(
+            st.STEP_MOVE, job.host, job.iid, event,
+            values={'result': result}, create={
+                'project_id': job.project_id,
+                'inputs': {'target': job.target, 'action': job.action}},
+            **kwargs)
+
+    def _may_retarget(self, job, result):
+        """Whether a failed move to ``job.target`` may go to another target
+        of the model's choosing: the instance is still on its host, whole
+        (not in ERROR), nothing is stopping, and fewer than
+        ``[workflow] migration_retries`` targets failed already."""
+        if result['ok'] or not job.target or self.cancelled.is_set() or \
+                len(job.failed_targets) >= CONF.workflow.migration_retries:
+            return False
+        srv = self.wf.cloud.server(job.iid)
+        return (srv is not None and srv['host'] == job.host and
+                (srv.get('vm_state') or '').lower() != 'error' and
+                not srv.get('task_state'))
+
+    def _move_finished(self, future, job):
+        try:
+            moved, failures = future.result()
+        except Exception as e:  # noqa - a bug in recording: fail the move
+            LOG.exception('Move of %s failed', job.iid)
+            moved, failures = None, ['%s of instance %s failed: %s' % (
+                job.action, job.iid, e)]
+        if moved == common.RETARGET:
+            reason = failures
+            self._unreserve(job)
+            job.failed_targets.add(job.target)
+            self.wf._decision(
+                '%s of instance %s from %s to %s failed: %s; it is placed '
+                'again on another host (never where Nova chooses: that '
+                'room may be reserved for another instance)'
+                % (job.action, job.iid, job.host, job.target, reason),
+                instance_id=job.iid, project_id=job.project_id,
+                host=job.host)
+            job.target = None
+            job.resume = False
+            job.phase = common.READY
+            return
+        self._unreserve(job)
+        self._release(job.iid)
+        if failures:
+            self.failures.extend(failures)
+            job.phase = common.DONE
+            return
+        self._set_server(dict(job.server,
+                              host=moved.result().get('host') or job.target))
+        job.phase = common.DONE
+
+    def _check_own(self, job):
+        srv = self.wf.cloud.server(job.iid)
+        if srv is not None and srv['host'] == job.host:
+            if timeutils.utcnow() >= job.deadline:
+                message = ('still on %s after %s s (%s)'
+                           % (job.host, CONF.workflow.own_action_timeout,
+                              job.action))
+                with self.wf.transaction():
+                    db_api.instance_update(self.sid, job.iid, {
+                        'action_state': st.ACTION_FAILED,
+                        'action_message': message})
+                    self.wf.mark_step(st.STEP_MOVE, job.host, job.iid,
+                                      'fail', values={'message': message})
+                self.failures.append('instance %s %s' % (job.iid, message))
+                self._unreserve(job)
+                self._release(job.iid, recover=False)
+                job.phase = common.DONE
+            return
+        where = 'now on %s' % srv['host'] if srv else 'deleted'
+        values = {'action_state': st.ACTION_DONE, 'action_message': where}
+        if srv:
+            values['host'] = srv['host']
+            self._set_server(srv)
+        else:
+            self._drop_server(job.iid)
+        with self.wf.transaction():
+            try:
+                db_api.instance_update(self.sid, job.iid, values)
+            except exception.NotFound:
+                pass
+            self.wf.mark_step(st.STEP_MOVE, job.host, job.iid, 'done',
+                              values={'message': where, 'result': {
+                                  'action': job.action,
+                                  'host': srv['host'] if srv else None}})
+            self.wf.record(st.EVENT_ACTION, 'instance %s left %s (%s): %s'
+                           % (job.iid, job.host, job.action, where),
+                           instance_id=job.iid, host=job.host,
+                           state=st.ACTION_DONE)
+        self._unreserve(job)
+        self._release(job.iid)
+        job.phase = common.DONE
+        self.resync = True
