@@ -25,6 +25,10 @@ import shutil
 import fixtures
 import testtools
 
+from keystoneauth1.identity import v3
+from keystoneauth1 import session as ks_session
+
+from fenix.tests.functional import base
 from fenix.tests.functional import cloud_fixture as cf
 from fenix.tests.functional import test_default_workflow as tdw
 
@@ -87,7 +91,10 @@ return {
   progress_text: text('progress-text'),
   eta: text('eta'),
   status: text('status'),
-  login: !document.getElementById('login').hidden
+  login: !document.getElementById('login').hidden,
+  login_message: text('login-message'),
+  app_shown: !document.getElementById('app').hidden,
+  forget_shown: !document.getElementById('forget').hidden
 };
 """
 
@@ -110,6 +117,26 @@ def _browser_missing():
         return ('chromedriver is not installed (chromium-driver; '
                 'tools/ci/ensure-browser.sh)')
     return None
+
+
+class KeystoneCloud(cf.FenixCloud):
+    """The simulated cloud with Fenix behind keystonemiddleware's
+    auth_token, which validates tokens with the cloud's Keystone."""
+
+    def _write_config(self):
+        self.extra_config = dict(self.extra_config, **{
+            'api': {'auth_strategy': 'keystone'},
+            'keystone_authtoken': {
+                'auth_type': 'password', 'auth_url': self.sim.auth_url,
+                'www_authenticate_uri': self.sim.auth_url,
+                'username': 'fenix', 'password': 'fenixpass',
+                'project_name': 'service', 'user_domain_name': 'Default',
+                'project_domain_name': 'Default'}})
+        return super()._write_config()
+
+    def token(self, username, project=None):
+        auth = v3.Password(**self.sim.auth_args(username, project))
+        return ks_session.Session(auth=auth, timeout=30).get_token()
 
 
 class DashboardTestCase(tdw.DefaultWorkflowTestCase):
@@ -245,6 +272,77 @@ class DashboardTestCase(tdw.DefaultWorkflowTestCase):
         self.assertIn('maintenance done', snap['sessions'][0][1])
         self.assertEqual([], [e for e in driver.get_log('browser')
                               if e.get('level') == 'SEVERE'])
+
+    def test_keystone_token_from_form_and_fragment(self):
+        """Behind Keystone the page asks for a token; a refused one, a
+        token the policy refuses, then an admin's from the URL fragment
+        and from the form."""
+        cloud = self.useFixture(KeystoneCloud(cf.topology(computes=2)))
+        self.addOnException(lambda exc_info: self.addDetail(
+            'fenix-log', testtools.content.text_content(
+                cloud.log_tail(100))))
+        admin = cloud.token('admin')
+        member = cloud.token('vnfm-tenant1', 'tenant1')
+        self.assertEqual(401, cloud.client.get('/v1/maintenance')
+                         .status_code)
+        api = base.FenixClient(cloud.url, headers={'X-Auth-Token': admin})
+        resp = api.post('/v1/maintenance', {'hosts': []})
+        self.assertEqual(200, resp.status_code, resp.text)
+        sid = resp.json()['session_id']
+        api.wait_state(sid, cf.FINAL_STATES, timeout=cf.SESSION_TIMEOUT)
+
+        driver = self.start_browser()
+        page = '%s/dashboard/' % cloud.url
+        driver.get(page)
+        snap = self.wait(driver, lambda s: s['login'], 'the login form')
+        self.assertIn('needs a Keystone token', snap['login_message'])
+        self.assertFalse(snap['app_shown'])
+
+        def log_in(token):
+            field = driver.find_element(By.ID, 'token')
+            field.clear()
+            field.send_keys(token)
+            driver.find_element(By.ID, 'login-submit').click()
+
+        # A token Keystone does not know.
+        log_in('not-a-token')
+        self.wait(driver, lambda s: s['login'] and 'refused the token' in
+                  s['login_message'], 'the token refused')
+        # A project member's token: the policy refuses the application.
+        log_in(member)
+        snap = self.wait(driver, lambda s: 'Not allowed' in s['status'],
+                         'the policy refusal')
+        self.assertIn('fenix:dashboard:get', snap['status'])
+        self.assertEqual([], snap['sessions'])
+        self.assertTrue(snap['forget_shown'])
+        driver.find_element(By.ID, 'forget').click()
+        self.wait(driver, lambda s: s['login'], 'the login form again')
+
+        # The admin's token in the URL fragment: taken, and removed from
+        # the address.
+        driver.get('about:blank')
+        driver.get('%s#token=%s&session=%s&poll=%s' % (page, admin, sid,
+                                                       POLL))
+        snap = self.wait(driver, lambda s: s['state'] in cf.FINAL_STATES,
+                         'the session with the token of the fragment')
+        self.assertEqual(tdw.DONE, snap['state'])
+        self.assertFalse(snap['login'])
+        self.assertNotIn(admin, snap['url'])
+        self.assertIn('session=' + sid, snap['url'])
+        self.assertEqual(set(['compute-0', 'compute-1']),
+                         set(snap['hosts']))
+        self.assertEqual({'MAINTAINED'}, set(snap['hosts'].values()))
+
+        # Forgotten, then typed in the form.
+        driver.find_element(By.ID, 'forget').click()
+        self.wait(driver, lambda s: s['login'] and not s['app_shown'],
+                  'the login form after forgetting the token')
+        log_in(admin)
+        snap = self.wait(driver, lambda s: s['app_shown'] and
+                         s['state'] == tdw.DONE and
+                         'Updated' in s['status'],
+                         'the session with the token of the form')
+        self.assertEqual([sid], [r[0] for r in snap['sessions']])
 
 
 # Only the helpers of the default workflow's tests are wanted here.
