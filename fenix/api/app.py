@@ -23,7 +23,9 @@ From the outside in, a request passes:
 7. Authentication, ``[api] auth_strategy``: keystonemiddleware
    ``auth_token`` (``[keystone_authtoken]``; ``/`` and ``/v1`` public) or
    the no-auth middleware.
-8. The pecan application: hooks build the request context and give the
+8. ``/dashboard/`` (:mod:`fenix.api.dashboard`): the web page's static
+   files, under the policy rule ``fenix:dashboard:get``.
+9. The pecan application: hooks build the request context and give the
    controllers the engine client; controllers validate, authorize (policy)
    and call the engine.
 """
@@ -35,6 +37,7 @@ import pecan
 import webob.multidict
 
 from fenix.api.controllers import root
+from fenix.api import dashboard
 from fenix.api import health
 from fenix.api import hooks
 from fenix.api.middleware import auth_token
@@ -128,7 +131,7 @@ def setup_app(engine_api=None, auth_strategy=None, conf=None):
     """
     conf = conf or CONF
     strategy = auth_strategy or conf.api.auth_strategy
-    app = setup_pecan_app(engine_api, strategy)
+    app = dashboard.Dashboard(setup_pecan_app(engine_api, strategy))
     if strategy == 'keystone':
         app = auth_token.wrap(app, conf)
     elif strategy == 'noauth':

@@ -6,6 +6,7 @@ import itertools
 
 from fenix.common.policies import action_plugin_run
 from fenix.common.policies import base
+from fenix.common.policies import dashboard
 from fenix.common.policies import instance
 from fenix.common.policies import instance_group
 from fenix.common.policies import maintenance
@@ -21,4 +22,5 @@ def list_rules():
         instance.list_rules(),
         instance_group.list_rules(),
         action_plugin_run.list_rules(),
+        dashboard.list_rules(),
     ))
