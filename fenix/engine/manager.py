@@ -22,6 +22,7 @@ from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.engine import metrics as engine_metrics
 from fenix.engine import replies
 from fenix.engine import rpcapi
 from fenix.engine import runner as session_runner
@@ -129,6 +130,10 @@ class EngineManager(object):
             database = 'unreachable: %s' % type(e).__name__
         return {'engine': self.host, 'sessions': len(self.running_sessions()),
                 'database': database}
+
+    def get_metrics(self, context):
+        """The figures of ``/metrics``, from the database (RPC 1.3)."""
+        return engine_metrics.figures()
 
     def wake_session(self, context, session_id):
         with self._lock:
@@ -817,7 +822,7 @@ def _because(reason):
 # fenix.engine.rpcapi.EngineAPI (the API's), plus wake_session, which one
 # engine casts to another. A unit test keeps this equal to EngineAPI.
 RPC_METHODS = frozenset([
-    'ping',
+    'ping', 'get_metrics',
     'create_session', 'list_sessions', 'get_session', 'get_session_detail',
     'update_session', 'delete_session',
     'pause_session', 'resume_session', 'skip_host', 'retry_step',

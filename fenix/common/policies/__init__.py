@@ -9,6 +9,7 @@ from fenix.common.policies import base
 from fenix.common.policies import instance
 from fenix.common.policies import instance_group
 from fenix.common.policies import maintenance
+from fenix.common.policies import metrics
 from fenix.common.policies import project
 
 
@@ -21,4 +22,5 @@ def list_rules():
         instance.list_rules(),
         instance_group.list_rules(),
         action_plugin_run.list_rules(),
+        metrics.list_rules(),
     ))
