@@ -11,14 +11,17 @@ import yaml
 
 from fenix.tests import base
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
+                                    '..'))
 NOTES = os.path.join(ROOT, 'doc', 'releasenotes', 'notes')
 
 
 def reno(*args):
     return subprocess.run(
-        [sys.executable, '-m', 'reno', '--rel-notes-dir', 'doc/releasenotes']
-        + list(args), cwd=ROOT, capture_output=True, text=True, timeout=120)
+        [sys.executable, '-c', 'import sys; from reno import main; '
+         'sys.exit(main.main(sys.argv[1:]))', '--rel-notes-dir',
+         'doc/releasenotes'] + list(args),
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 class TestReleaseNotes(base.TestCase):
