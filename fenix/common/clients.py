@@ -84,6 +84,40 @@ def get_session(conf=None):
         return sess
 
 
+# What a service without [service_user] says at start (fenix-all-in-one,
+# fenix-engine): sessions of the default and nfv workflows need Nova.
+SERVICE_USER_HINT = '''\
+[service_user] is not configured: sessions that need Nova and AODH (the
+default and nfv workflows) will fail. Give Fenix an admin user in its
+configuration file, e.g.:
+
+    [service_user]
+    auth_type = password
+    auth_url = http://controller:5000/v3
+    username = fenix
+    password = SECRET
+    project_name = service
+    user_domain_name = Default
+    project_domain_name = Default
+
+To try Fenix on the simulated cloud instead, start it
+(fenix-simcloud --topology etc/simcloud/seed004.yaml prints its URL) and
+use auth_url = <its URL>/identity/v3, username = fenix,
+password = fenixpass, project_name = service (doc/source/simcloud.rst;
+`tox -e demo` does all of this).'''
+
+
+def service_user_hint(conf=None):
+    """:data:`SERVICE_USER_HINT` when ``[service_user] auth_type`` is
+    not set, else None."""
+    conf = conf or fenix_conf.CONF
+    try:
+        auth_type = conf[_register_plugin_opts(conf)].auth_type
+    except Exception:
+        auth_type = None
+    return None if auth_type else SERVICE_USER_HINT
+
+
 def reset():
     """Forget every cached session (tests, configuration reload)."""
     with _lock:

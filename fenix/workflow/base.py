@@ -115,6 +115,10 @@ SKIPPED_BY_ADMIN = 'skipped by an admin'
 class BaseWorkflow(object):
     """Base of workflow plug-ins."""
 
+    # The session's hosts are Nova's: a create that names a host Nova does
+    # not know is refused (400) by the engine.
+    HOSTS_FROM_NOVA = False
+
     def __init__(self, session_id, runner, notifier):
         self.session_id = session_id
         self.runner = runner

@@ -113,6 +113,8 @@ class SessionFlow(base.BaseWorkflow):
     and PLANNED_MAINTENANCE; it may give :meth:`_estimate`.
     """
 
+    HOSTS_FROM_NOVA = True
+
     # --- what a policy decides ----------------------------------------------
     def _next(self, servers, groups):
         """(next state, why) once projects were told (MAINTENANCE, and

@@ -10,6 +10,7 @@ from fenix.common.policies import dashboard
 from fenix.common.policies import instance
 from fenix.common.policies import instance_group
 from fenix.common.policies import maintenance
+from fenix.common.policies import metrics
 from fenix.common.policies import project
 
 
@@ -23,4 +24,5 @@ def list_rules():
         instance_group.list_rules(),
         action_plugin_run.list_rules(),
         dashboard.list_rules(),
+        metrics.list_rules(),
     ))
