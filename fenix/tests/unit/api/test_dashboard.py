@@ -10,7 +10,6 @@ import configparser
 import glob
 import os
 
-from keystonemiddleware import fixture as ksm_fixture
 
 from fenix.api import dashboard
 from fenix.tests.unit.api import base
@@ -158,26 +157,9 @@ class TestDashboard(base.APITestCase):
                           found)
 
 
-class TestDashboardKeystone(base.APITestCase):
+class TestDashboardKeystone(base.KeystoneAPITestCase):
     """Behind Keystone: the login page and its loader are public, the
     application needs a token the policy allows."""
-
-    auth_strategy = 'keystone'
-
-    def configure(self):
-        self.config(group='keystone_authtoken',
-                    www_authenticate_uri='https://keystone.example/identity')
-
-    def setUp(self):
-        super().setUp()
-        tokens = self.useFixture(ksm_fixture.AuthTokenFixture())
-        tokens.add_token_data(
-            token_id='member-token', user_id='vnfm', project_id=base.PROJECT,
-            role_list=['member', 'reader'])
-        tokens.add_token_data(
-            token_id='admin-token', user_id='cloud-admin',
-            project_id='admin-project', role_list=['admin', 'member',
-                                                   'reader'])
 
     def test_login_page_and_loader_public(self):
         for name in ('', 'index.html', 'boot.js', 'boot.css'):

@@ -3,7 +3,6 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """GET /metrics: the engine's figures in the Prometheus text format,
 behind the policy or an allow-list of source addresses."""
-from keystonemiddleware import fixture as ksm_fixture
 from prometheus_client.parser import text_string_to_metric_families
 
 from fenix.api import app as api_app
@@ -121,28 +120,14 @@ class TestMetricsAllowList(base.APITestCase):
         self.assertIn('nonsense', str(e))
 
 
-class TestMetricsKeystone(base.APITestCase):
+class TestMetricsKeystone(base.KeystoneAPITestCase):
     """With keystone authentication, /metrics needs a token allowed by the
     policy, unless it comes from an allowed address."""
 
-    auth_strategy = 'keystone'
-
     def configure(self):
-        self.config(group='keystone_authtoken',
-                    www_authenticate_uri='https://keystone.example/identity')
+        super().configure()
         self.config(group='api',
                     metrics_allowed_source_ranges=['127.0.0.0/8'])
-
-    def setUp(self):
-        super().setUp()
-        self.tokens = self.useFixture(ksm_fixture.AuthTokenFixture())
-        self.tokens.add_token_data(
-            token_id='member-token', user_id='vnfm', project_id=base.PROJECT,
-            role_list=['member', 'reader'])
-        self.tokens.add_token_data(
-            token_id='admin-token', user_id='cloud-admin',
-            project_id='admin-project', role_list=['admin', 'member',
-                                                   'reader'])
 
     def scrape(self, status, token=None, address='198.51.100.1'):
         headers = {'X-Auth-Token': token} if token else {}
