@@ -12,6 +12,7 @@ import oslo_messaging as messaging
 
 from fenix.common import notifier
 from fenix.common import notify_http
+from fenix.common import publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
@@ -254,6 +255,31 @@ class TestHTTPDriver(base.TestCase):
         # The same client port: one connection for all three.
         ports = {clients.get(timeout=10)[1] for _ in range(3)}
         self.assertEqual(1, len(ports), ports)
+
+    def test_batch_is_one_post_of_an_array(self):
+        received = queue.Queue()
+        handler = type('H', (_Receiver,), {'received': received})
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        self.config(group='notification_http', batch=True,
+                    url='http://127.0.0.1:%s/n' % server.server_port)
+        self.config(group='oslo_messaging_notifications',
+                    driver=['fenix-http'])
+        self.addCleanup(rpc.cleanup)
+        pub = publisher.Publisher()
+        self.assertTrue(pub.batching)
+        rows = [{'message_id': 'm-%d' % n, 'event_type': 'maintenance.host',
+                 'priority': 'info', 'payload': {'host': 'c%d' % n}}
+                for n in (1, 2)]
+        pub.send_many(rows)
+        path, ctype, body = received.get(timeout=10)
+        self.assertEqual(['m-1', 'm-2'], [b['message_id'] for b in body])
+        self.assertEqual(['c1', 'c2'], [b['payload']['host'] for b in body])
+        self.assertEqual('info', body[0]['priority'])
+        self.assertTrue(received.empty())
+        self.config(group='notification_http', batch=False)
+        self.assertFalse(pub.batching)
 
     def test_failed_post_raises_after_its_retries(self):
         received = queue.Queue()
