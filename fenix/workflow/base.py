@@ -477,7 +477,8 @@ class BaseWorkflow(object):
                     reply_url=self.project_url(project_id,
                                                event_id=event_id),
                     allowed_actions=allowed_actions, actions_at=actions_at,
-                    reply_at=reply_at, metadata=metadata, event_id=event_id)
+                    reply_at=reply_at, metadata=metadata, event_id=event_id,
+                    fresh=True)
             if on_recorded is not None:
                 on_recorded(sent)
         return sent
@@ -515,7 +516,8 @@ class BaseWorkflow(object):
                 self.session_id, pid, event, instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
                 allowed_actions=allowed_actions, actions_at=actions_at,
-                reply_at=reply_at, metadata=metadata, event_id=event_id)
+                reply_at=reply_at, metadata=metadata, event_id=event_id,
+                fresh=True)
         return SentEvent(event, reply_at, {iid: event_id})
 
     def instance_action_done(self, instance, change=None):
@@ -566,7 +568,7 @@ class BaseWorkflow(object):
                 self.session_id, pid, st.INSTANCE_ACTION_DONE,
                 instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
-                metadata={}, event_id=event_id)
+                metadata={}, event_id=event_id, fresh=True)
         return event_id
 
     def wait_project_replies(self, event, project_ids, deadline,

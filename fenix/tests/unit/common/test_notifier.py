@@ -6,6 +6,7 @@ import http.server
 import json
 import queue
 import threading
+from unittest import mock
 
 from oslo_config import cfg
 import oslo_messaging as messaging
@@ -124,6 +125,18 @@ class TestNotifier(base.TestCase):
              notifier.message_id_of('e-1', 'maintenance.scheduled')],
             [r['message_id'] for r in rows])
         self.assertEqual(2, len(self.dispatcher.claimed))
+
+    def test_fresh_event_is_not_looked_up(self):
+        # A new event's id: its messages cannot be in the outbox yet.
+        with mock.patch.object(db_api, 'outbox_add',
+                               wraps=db_api.outbox_add) as add:
+            self.n.project_event(self.sid, 'p', 'MAINTENANCE', 'u', 'u',
+                                 event_id='e-2', fresh=True)
+            self.n.project_event(self.sid, 'p', 'MAINTENANCE', 'u', 'u',
+                                 event_id='e-3')
+        self.assertEqual([False, True], [c.kwargs['check_known']
+                                         for c in add.call_args_list])
+        self.assertEqual(4, len(db_api.outbox_unsent()))
 
     def test_host_and_session_events(self):
         self.n.host_event(self.sid, 'c1', 'IN_MAINTENANCE', 'admin')
