@@ -936,15 +936,18 @@ def instance_update(session_id, instance_id, values, history=None):
 
     ``history``: the keyword arguments of :func:`event_add` for an entry
     of the session's history written in the same transaction (the change
-    and its record are kept together, in one commit).
+    and its record are kept together, in one commit), or a list of them
+    (entries written in that order).
     """
     values = _check_values(models.Instance, values,
                            forbidden=('id', 'session_id', 'instance_id'))
+    if isinstance(history, dict):
+        history = [history]
     with _writer() as session:
         row = _instance_row(session, session_id, instance_id)
         _update_row(row, values)
-        if history:
-            session.add(_event_row(session_id, **history))
+        session.add_all([_event_row(session_id, **entry)
+                         for entry in history or ()])
         return _as_stored(session, row)
 
 
@@ -1581,7 +1584,6 @@ def step_get(step_id):
 
 # --- history -----------------------------------------------------------------
 
-@_retry_on_deadlock
 def _event_row(session_id, kind, message=None, state=None, host=None,
                project_id=None, instance_id=None, data=None,
                created_at=None):
