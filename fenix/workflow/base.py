@@ -705,6 +705,10 @@ class BaseWorkflow(object):
             else:
                 run, result = self._run_one_plugin(plugin, host, previous)
             if not result.ok:
+                if getattr(self.runner, 'deleting', False):
+                    # Deleted meanwhile (the plug-in was stopped): not
+                    # the host's failure.
+                    self.runner.check_stop()
                 raise exception.WorkflowError(
                     reason='%s plug-in %s failed on %s: %s'
                     % (plugin['type'], plugin['plugin'],
@@ -773,12 +777,19 @@ class BaseWorkflow(object):
         the Result that stands."""
         action.attempt = run['attempt']
         action.report_url = self.report_url(run['plugin'], run['hostname'])
+        # A DELETE of the session while it runs stops the plug-in's work
+        # (e.g. kills the play); an engine shutdown lets it go on.
+        on_delete = getattr(self.runner, 'on_delete', None)
+        forget = on_delete(action.abort) if on_delete is not None else None
         try:
             result = action.run()
         except Exception as e:  # noqa - a plug-in error fails the run
             LOG.exception('Action plug-in %s failed', run['plugin'])
             result = action_base.Result(False, '%s: %s'
                                         % (e.__class__.__name__, e))
+        finally:
+            if forget is not None:
+                forget()
         if result == action_base.ASYNC:
             if not run['asynchronous']:
                 # A plug-in that does not declare its hand-over: recorded

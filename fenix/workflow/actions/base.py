@@ -101,3 +101,8 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def run(self):
         """Do the work; return a Result, or ASYNC."""
+
+    def abort(self):
+        """The session is being deleted while ``run()`` runs (called from
+        another thread): stop the work at once if it can be stopped.
+        ``run()`` then returns a failed Result. Nothing by default."""

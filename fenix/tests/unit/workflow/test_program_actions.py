@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import textwrap
+import threading
 from unittest import mock
 
 from fenix.common import exception
@@ -24,6 +25,7 @@ from fenix.tests.unit.workflow import fakes
 from fenix.workflow.actions import agent
 from fenix.workflow.actions import ansible
 from fenix.workflow.actions import base as action_base
+from fenix.workflow.actions import process
 from fenix.workflow.actions import script
 from fenix.workflow import base as wf_base
 
@@ -65,6 +67,22 @@ ELSEWHERE = """\
   tasks:
     - debug:
         msg: not here
+"""
+
+# Waits (at most a minute) until the test creates {{ out }}/go, then
+# writes {{ out }}/finished.
+GATED = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: wait for the test
+      wait_for:
+        path: "{{ out }}/go"
+        timeout: 60
+    - name: finished
+      copy:
+        dest: "{{ out }}/finished"
+        content: "yes"
 """
 
 # Fails on its first try on a host and succeeds on the next (a flaky
@@ -313,6 +331,70 @@ class TestAnsible(ProgramActionTestCase):
         self.assertEqual((st.RUN_DONE, 2), (self.row()['state'],
                                             self.row()['attempt']))
         self.assertEqual(2, self.upgraded()['attempt'])
+
+    def start_gated(self):
+        """Run GATED on c1 in a thread; returns (thread, outcome) once
+        ansible-playbook runs (outcome: 'done' or the exception)."""
+        self.write('gated.yml', GATED)
+        self.session(self.meta('gated.yml'))
+        started = threading.Event()
+        spied = process.ProgramAction._started
+
+        def spy(action, proc):
+            spied(action, proc)
+            started.set()
+
+        patcher = mock.patch.object(process.ProgramAction, '_started', spy)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        outcome = {}
+
+        def run():
+            try:
+                self.run_on()
+                outcome['end'] = 'done'
+            except Exception as e:  # noqa - the test looks at it
+                outcome['end'] = e
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.assertTrue(started.wait(60), 'ansible-playbook did not start')
+        return thread, outcome
+
+    def test_delete_kills_a_running_play(self):
+        thread, outcome = self.start_gated()
+        # DELETE of the session: the engine stops its runner so.
+        self.runner.stop(session_runner.STOP_DELETE)
+        thread.join()
+        # Not the host's failure: the session is stopped, as any wait is.
+        self.assertIsInstance(outcome['end'], session_runner.SessionStopped)
+        row = self.row()
+        self.assertEqual((st.RUN_FAILED, 'playbook killed: the session is '
+                                         'being deleted'),
+                         (row['state'], row['message']))
+        # Killed, not run to its end (nor timed out in wait_for).
+        self.assertFalse(row['result']['timed_out'])
+        self.assertNotEqual(0, row['result']['returncode'])
+        self.assertFalse(os.path.exists(os.path.join(self.out, 'finished')))
+
+    def test_engine_shutdown_lets_a_running_play_finish(self):
+        thread, outcome = self.start_gated()
+        self.runner.stop(session_runner.STOP_SHUTDOWN)
+        with open(os.path.join(self.out, 'go'), 'w') as f:
+            f.write('go')
+        thread.join()
+        self.assertEqual('done', outcome['end'])
+        self.assertEqual(st.RUN_DONE, self.row()['state'])
+        self.assertTrue(os.path.exists(os.path.join(self.out, 'finished')))
+
+    def test_deleted_before_the_play_starts(self):
+        self.upgrade_book()
+        self.session(self.meta())
+        self.runner.stop(session_runner.STOP_DELETE)
+        self.assertRaises(session_runner.SessionStopped, self.run_on)
+        self.assertEqual('playbook not started: the session is being '
+                         'deleted', self.row()['message'])
+        self.assertIsNone(self.upgraded())
 
     def test_parse_recap(self):
         text = textwrap.dedent("""\
