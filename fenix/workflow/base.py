@@ -714,6 +714,51 @@ class BaseWorkflow(object):
                     % (plugin['type'], plugin['plugin'],
                        hostname or 'session', result.message))
 
+    def check_action_plugins(self, type, host=None):
+        """A dry run's look at the plug-ins of ``type`` (on ``host``).
+
+        Each one with a check mode (:attr:`~fenix.workflow.actions.base.
+        ActionPlugin.supports_check`) runs in it, as a run of its own
+        (attempts, history and ``/detail`` as any run; a run already DONE
+        is not repeated, one an engine restart interrupted runs again: a
+        check changes nothing); the others are not run. A failed check
+        does not raise. Returns one dict per plug-in: ``plugin``,
+        ``type``, ``host``, ``checked``, ``ok`` (None when not checked),
+        ``message``.
+        """
+        hostname = host['hostname'] if host else ''
+        out = []
+        for plugin in db_api.action_plugins_get(self.session_id, type=type):
+            entry = {'plugin': plugin['plugin'], 'type': type,
+                     'host': hostname or None}
+            out.append(entry)
+            try:
+                cls = self._action_class(plugin['plugin'])
+            except Exception as e:  # noqa - reported, not raised
+                entry.update(checked=False, ok=False,
+                             message='cannot be loaded: %s' % e)
+                continue
+            if not getattr(cls, 'supports_check', False):
+                entry.update(checked=False, ok=None,
+                             message='no check mode: not run in a dry run')
+                continue
+            runs = db_api.action_runs_get(self.session_id,
+                                          plugin=plugin['plugin'],
+                                          type=type, hostname=hostname)
+            previous = runs[0] if runs else None
+            if previous and previous['state'] == st.RUN_DONE:
+                result = action_base.Result(True,
+                                            previous.get('message') or '')
+            elif previous and previous['state'] == st.RUN_RUNNING:
+                _run, result = self._resume_plugin(plugin, host, previous)
+            else:
+                _run, result = self._run_one_plugin(plugin, host, previous)
+            if not result.ok and getattr(self.runner, 'deleting', False):
+                self.runner.check_stop()
+            entry.update(checked=True, ok=bool(result.ok),
+                         message=result.message)
+        return out
+
     def _action_class(self, name):
         return plugins.action_class(name,
                                     session_download_dir(self.session_id))

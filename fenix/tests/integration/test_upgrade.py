@@ -21,6 +21,8 @@ What the test holds Fenix and the play to:
 * after the first upgrade began, every server landed (migrated to, or was
   built on) only on a compute whose upgrade was over (the seed's promise:
   instances move to an already-upgraded host), by Nova's own records;
+* a dry run of the same session first plays it in check mode on every
+  compute (``plugin_checks`` of the plan all ok) and changes nothing;
 * the session ends MAINTENANCE_DONE with no application violation, and
   what ``test_seed004`` holds a seed-004 session of the ``default``
   workflow to (servers really migrated, the seed-004 events delivered
@@ -112,6 +114,47 @@ class TestComputeUpgrade(seed.Seed004TestCase):
                 out.append((when, s.id, host, 'build'))
         return out
 
+    def compute_pids(self):
+        """{host: the nova-compute PID the stack recorded}."""
+        with open(os.path.join(self.cloud.data.get('dir', base.DIR), 'run',
+                               'pids')) as f:
+            rows = [line.split() for line in f if line.strip()]
+        return {name[len('nova-'):]: pid for pid, name in rows
+                if name.startswith('nova-compute')}
+
+    def dry_run(self, version, trait, markers_dir, pids):
+        """A dry run of the same session plays the upgrade in check mode
+        on every compute and changes nothing."""
+        admin = self.admin()
+        body = seed.admin_cmd.create_body(
+            hosts=[], workflow=self.workflow, in_seconds=5,
+            metadata={'openstack_version': version},
+            actions=[self.upgrade_action(markers_dir)])
+        body['dry_run'] = True
+        sid = admin.create_session(body)['session_id']
+        result = seed.progress.follow(admin, sid, interval=1.0, timeout=300)
+        detail = result.detail or {}
+        checks = (detail.get('plan') or {}).get('dry_run', {}).get(
+            'plugin_checks')
+        self.addDetail('dry-run-checks',
+                       base.testtools.content.json_content(checks))
+        self.assertEqual(seed.DONE, seed.progress.state_of(detail))
+        self.assertEqual(
+            sorted((h, True, True) for h in self.cloud.data['computes']),
+            sorted((c['host'], c['checked'], c['ok']) for c in checks))
+        runs = detail.get('action_plugin_runs') or ()
+        self.assertEqual([True] * len(runs),
+                         [r['result']['check'] for r in runs])
+        self.assertTrue(runs)
+        # Nothing changed: no marker, the same processes, no trait, every
+        # compute enabled.
+        self.assertEqual([], os.listdir(markers_dir))
+        self.assertEqual(pids, self.compute_pids())
+        for host in self.cloud.data['computes']:
+            self.assertNotIn(trait, self.traits(host))
+        self.assertEqual([], [s.host for s in self.cloud.nova().services.list(
+            binary='nova-compute') if s.status != 'enabled'])
+
     def test_every_compute_upgraded_once_while_empty(self):
         computes = sorted(self.cloud.data['computes'])
         markers_dir = tempfile.mkdtemp(prefix='markers-', dir=self.workdir)
@@ -121,6 +164,8 @@ class TestComputeUpgrade(seed.Seed004TestCase):
             self.assertNotIn(trait, self.traits(host))
         vnfm = self.start_vnfm()
         self.assertEqual(6, len(vnfm.servers()))
+        pids = self.compute_pids()
+        self.dry_run(version, trait, markers_dir, pids)
         sid, summary = self.run_session(
             vnfm, metadata={'openstack_version': version},
             actions=[self.upgrade_action(markers_dir)])

@@ -75,6 +75,12 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
     #: (in ``__init__``) when it depends on the plug-in's metadata.
     hands_over = False
 
+    #: True when ``run()`` honours check mode (changes nothing, says what
+    #: it would do: ansible's ``--check``, a script's ``FENIX_CHECK=1``).
+    #: Only such plug-ins run in a dry run, in check mode; the others are
+    #: not run there.
+    supports_check = False
+
     #: The attempt this object runs: a number, new for each start of the
     #: plug-in on this host (over all its types; 1 for the first); set by
     #: the engine before ``run()``. An agent names it in its report: a

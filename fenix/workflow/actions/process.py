@@ -203,9 +203,14 @@ class ProgramAction(base.ActionPlugin):
     #: What the program is called in messages.
     what = 'program'
 
+    supports_check = True
+
     def __init__(self, session, plugin, host=None, download_dir=None):
         super().__init__(session, plugin, host, download_dir)
         self.idempotent = _flag(self.metadata.get('idempotent'))
+        if self.check_mode:
+            # A check changes nothing: running it again is harmless.
+            self.idempotent = True
         # The program running now (see abort()).
         self._lock = threading.Lock()
         self._proc = None
@@ -253,10 +258,12 @@ class ProgramAction(base.ActionPlugin):
 
     @property
     def check_mode(self):
-        if 'check' in self.metadata:
-            return _flag(self.metadata['check'])
+        """A dry run always checks (whatever the metadata says); else the
+        metadata's ``check``."""
         options = (self.session or {}).get('options') or {}
-        return bool(options.get('dry_run'))
+        if options.get('dry_run'):
+            return True
+        return _flag(self.metadata.get('check', False))
 
     @property
     def retries(self):
