@@ -61,6 +61,8 @@ class SessionRunner(object):
         self._generic = 0      # wake-ups without a topic
         self._topics = {}      # topic -> wake-ups with that topic
         self._stop_reason = None
+        # Called when the session is deleted (see on_delete).
+        self._delete_hooks = []
         # The admin's pause and host skips, read again from the database
         # after a control (or untopical) wake-up.
         self._control = (False, {})
@@ -107,12 +109,47 @@ class SessionRunner(object):
         with self._cond:
             self._stop_reason = reason
             self._cond.notify_all()
+            hooks = list(self._delete_hooks) if reason == STOP_DELETE else []
+        for hook in hooks:
+            self._call_hook(hook)
         current = threading.current_thread()
         if timeout is not None and self._thread is not current:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
     # --- used by the workflow ---------------------------------------------
+    @property
+    def deleting(self):
+        """True once the session is being deleted."""
+        return self._stop_reason == STOP_DELETE
+
+    def on_delete(self, hook):
+        """Call ``hook()`` (from the deleting thread) when the session is
+        deleted while the work it belongs to runs: e.g. kill a program an
+        action plug-in runs. At once when the deletion came already.
+        Returns a callable that removes the hook (call it when the work is
+        over). A shutdown of the engine does not call it: that work goes
+        on (SPEC: an engine restart resumes it)."""
+        with self._cond:
+            deleted = self._stop_reason == STOP_DELETE
+            if not deleted:
+                self._delete_hooks.append(hook)
+        if deleted:
+            self._call_hook(hook)
+
+        def remove():
+            with self._cond:
+                if hook in self._delete_hooks:
+                    self._delete_hooks.remove(hook)
+        return remove
+
+    def _call_hook(self, hook):
+        try:
+            hook()
+        except Exception:  # noqa - the deletion goes on
+            LOG.exception('Session %s: a deletion hook failed',
+                          self.session_id)
+
     @property
     def stopping(self):
         """True once the session was asked to stop (engine shutdown,

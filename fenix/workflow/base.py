@@ -727,10 +727,59 @@ class BaseWorkflow(object):
             else:
                 run, result = self._run_one_plugin(plugin, host, previous)
             if not result.ok:
+                if getattr(self.runner, 'deleting', False):
+                    # Deleted meanwhile (the plug-in was stopped): not
+                    # the host's failure.
+                    self.runner.check_stop()
                 raise exception.WorkflowError(
                     reason='%s plug-in %s failed on %s: %s'
                     % (plugin['type'], plugin['plugin'],
                        hostname or 'session', result.message))
+
+    def check_action_plugins(self, type, host=None):
+        """A dry run's look at the plug-ins of ``type`` (on ``host``).
+
+        Each one with a check mode (:attr:`~fenix.workflow.actions.base.
+        ActionPlugin.supports_check`) runs in it, as a run of its own
+        (attempts, history and ``/detail`` as any run; a run already DONE
+        is not repeated, one an engine restart interrupted runs again: a
+        check changes nothing); the others are not run. A failed check
+        does not raise. Returns one dict per plug-in: ``plugin``,
+        ``type``, ``host``, ``checked``, ``ok`` (None when not checked),
+        ``message``.
+        """
+        hostname = host['hostname'] if host else ''
+        out = []
+        for plugin in db_api.action_plugins_get(self.session_id, type=type):
+            entry = {'plugin': plugin['plugin'], 'type': type,
+                     'host': hostname or None}
+            out.append(entry)
+            try:
+                cls = self._action_class(plugin['plugin'])
+            except Exception as e:  # noqa - reported, not raised
+                entry.update(checked=False, ok=False,
+                             message='cannot be loaded: %s' % e)
+                continue
+            if not getattr(cls, 'supports_check', False):
+                entry.update(checked=False, ok=None,
+                             message='no check mode: not run in a dry run')
+                continue
+            runs = db_api.action_runs_get(self.session_id,
+                                          plugin=plugin['plugin'],
+                                          type=type, hostname=hostname)
+            previous = runs[0] if runs else None
+            if previous and previous['state'] == st.RUN_DONE:
+                result = action_base.Result(True,
+                                            previous.get('message') or '')
+            elif previous and previous['state'] == st.RUN_RUNNING:
+                _run, result = self._resume_plugin(plugin, host, previous)
+            else:
+                _run, result = self._run_one_plugin(plugin, host, previous)
+            if not result.ok and getattr(self.runner, 'deleting', False):
+                self.runner.check_stop()
+            entry.update(checked=True, ok=bool(result.ok),
+                         message=result.message)
+        return out
 
     def _action_class(self, name):
         return plugins.action_class(name,
@@ -795,12 +844,19 @@ class BaseWorkflow(object):
         the Result that stands."""
         action.attempt = run['attempt']
         action.report_url = self.report_url(run['plugin'], run['hostname'])
+        # A DELETE of the session while it runs stops the plug-in's work
+        # (e.g. kills the play); an engine shutdown lets it go on.
+        on_delete = getattr(self.runner, 'on_delete', None)
+        forget = on_delete(action.abort) if on_delete is not None else None
         try:
             result = action.run()
         except Exception as e:  # noqa - a plug-in error fails the run
             LOG.exception('Action plug-in %s failed', run['plugin'])
             result = action_base.Result(False, '%s: %s'
                                         % (e.__class__.__name__, e))
+        finally:
+            if forget is not None:
+                forget()
         if result == action_base.ASYNC:
             if not run['asynchronous']:
                 # A plug-in that does not declare its hand-over: recorded

@@ -503,7 +503,9 @@ class SessionFlow(base.BaseWorkflow):
         self._discover()
         servers, groups = self._sync()
         if self._dry_run():
-            return self._dry_run_plan(servers, groups)
+            state = self._dry_run_plan(servers, groups)
+            self._dry_run_checks()
+            return state
         if not session.get('estimate'):
             self._estimate(servers)
         if not self._plan().get('told'):
@@ -517,6 +519,46 @@ class SessionFlow(base.BaseWorkflow):
             self.sleep(left, holdable=True)
         servers, groups = self._sync()
         return self._decide(servers, groups)
+
+    def _dry_run_checks(self):
+        """The session's action plug-ins, in a dry run: those with a check
+        mode run in it (``ansible --check``, a script with
+        ``FENIX_CHECK=1``), in the order of a real run: ``pre``, then each
+        host of the plan (its ``host``, type and ``controller``
+        plug-ins), then ``post``. What each said goes to the plan
+        (``dry_run.plugin_checks``) and the history; a failed check does
+        not end the dry run."""
+        if not db_api.action_plugins_get(self.session_id):
+            return
+        dry = dict(self._plan().get('dry_run') or {})
+        order = [h for w in dry.get('waves') or () for h in w['hosts']]
+        hosts = sorted(
+            (h for h in self.hosts()
+             if not h['maintained'] and h['state'] != st.HOST_SKIPPED),
+            key=lambda h: (order.index(h['hostname'])
+                           if h['hostname'] in order else len(order),
+                           h['type'] != st.COMPUTE, h['hostname']))
+        checks = self.check_action_plugins(st.PLUGIN_PRE)
+        for host in hosts:
+            checks += self.check_action_plugins(st.PLUGIN_HOST, host)
+            checks += self.check_action_plugins(host['type'], host)
+            if host['type'] == st.COMPUTE and \
+                    (host['details'] or {}).get('controller'):
+                checks += self.check_action_plugins(st.PLUGIN_CONTROLLER,
+                                                    host)
+        checks += self.check_action_plugins(st.PLUGIN_POST)
+        dry['plugin_checks'] = checks
+        self._plan_update(dry_run=dry)
+        failed = ['%s %s on %s: %s' % (c['type'], c['plugin'],
+                                       c['host'] or 'session', c['message'])
+                  for c in checks if c['checked'] and not c['ok']]
+        unchecked = sorted({c['plugin'] for c in checks if not c['checked']})
+        self._decision(
+            'dry run: %d plug-in run(s) in check mode, %d failed%s%s' % (
+                len([c for c in checks if c['checked']]), len(failed),
+                ''.join('; ' + f for f in failed),
+                '; not run (no check mode): %s' % ', '.join(unchecked)
+                if unchecked else ''))
 
     def _tell_maintenance(self, session):
         managed = self._managed()

@@ -16,6 +16,8 @@ mkdir -p "$D"
 T0=$(date +%s.%N)
 el() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; }
 MEMPID=
+# Written by test_upgrade (per-host and total upgrade times).
+rm -f "$D/upgrade-figures.json"
 cleanup() {
     [ -n "$MEMPID" ] && kill "$MEMPID" 2>/dev/null
     local t; t=$(date +%s.%N)
@@ -39,5 +41,8 @@ fi
 rc=$?
 echo "== tests: $(el "$t") s (rc $rc)"
 echo "== peak memory (stack + Fenix): $(cat "$D/memory-peak.json" 2>/dev/null)"
+if [ -f "$D/upgrade-figures.json" ]; then
+    echo "== nova-compute upgrades (test_upgrade): $(tr -d '\n' < "$D/upgrade-figures.json")"
+fi
 echo "== total so far: $(el "$T0") s"
 exit $rc

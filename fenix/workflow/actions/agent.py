@@ -54,6 +54,8 @@ class AgentAction(process.ProgramAction):
 
     what = 'agent'
     hands_over = True
+    # The job on the host has no check mode of Fenix's.
+    supports_check = False
 
     def __init__(self, session, plugin, host=None, download_dir=None):
         super().__init__(session, plugin, host, download_dir)

@@ -177,7 +177,8 @@ class AnsibleAction(process.ProgramAction):
                     'ANSIBLE_STDOUT_CALLBACK': 'default',
                     'PYTHONUNBUFFERED': '1'})
         outcome = process.run_program(argv, env, log_path, timeout,
-                                      cwd=os.path.dirname(playbook))
+                                      cwd=os.path.dirname(playbook),
+                                      on_start=self._started)
         with open(log_path, errors='replace') as f:
             hosts = parse_recap(f.read())
         return self._result(playbook, outcome, hosts, timeout)

@@ -75,6 +75,12 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
     #: (in ``__init__``) when it depends on the plug-in's metadata.
     hands_over = False
 
+    #: True when ``run()`` honours check mode (changes nothing, says what
+    #: it would do: ansible's ``--check``, a script's ``FENIX_CHECK=1``).
+    #: Only such plug-ins run in a dry run, in check mode; the others are
+    #: not run there.
+    supports_check = False
+
     #: The attempt this object runs: a number, new for each start of the
     #: plug-in on this host (over all its types; 1 for the first); set by
     #: the engine before ``run()``. An agent names it in its report: a
@@ -101,3 +107,8 @@ class ActionPlugin(object, metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def run(self):
         """Do the work; return a Result, or ASYNC."""
+
+    def abort(self):
+        """The session is being deleted while ``run()`` runs (called from
+        another thread): stop the work at once if it can be stopped.
+        ``run()`` then returns a failed Result. Nothing by default."""

@@ -19,6 +19,7 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 import time
 
 from oslo_config import cfg
@@ -107,11 +108,14 @@ def tail_of(path, lines):
     return '\n'.join(keep)
 
 
-def run_program(argv, env, log_path, timeout, cwd=None, stdin_path=None):
+def run_program(argv, env, log_path, timeout, cwd=None, stdin_path=None,
+                on_start=None):
     """Run ``argv`` with ``env`` (added to the engine's environment), its
     output (stdout and stderr) appended to ``log_path`` and its input read
     from ``stdin_path`` (none when None); kill its process group after
-    ``timeout`` seconds. Returns an :class:`Outcome`."""
+    ``timeout`` seconds. ``on_start``: called with the Popen once the
+    program runs (the caller may kill its group, see
+    :meth:`ProgramAction.abort`). Returns an :class:`Outcome`."""
     full_env = dict(os.environ)
     full_env.update(env)
     started = time.monotonic()
@@ -130,6 +134,8 @@ def run_program(argv, env, log_path, timeout, cwd=None, stdin_path=None):
                 stdin.close()
             return Outcome(None, False, 'cannot start %s: %s' % (argv[0], e),
                            log_path, 0.0)
+        if on_start is not None:
+            on_start(proc)
         try:
             returncode, timed_out = proc.wait(timeout), False
         except subprocess.TimeoutExpired:
@@ -197,9 +203,39 @@ class ProgramAction(base.ActionPlugin):
     #: What the program is called in messages.
     what = 'program'
 
+    supports_check = True
+
     def __init__(self, session, plugin, host=None, download_dir=None):
         super().__init__(session, plugin, host, download_dir)
         self.idempotent = _flag(self.metadata.get('idempotent'))
+        if self.check_mode:
+            # A check changes nothing: running it again is harmless.
+            self.idempotent = True
+        # The program running now (see abort()).
+        self._lock = threading.Lock()
+        self._proc = None
+        self.aborted = False
+
+    def _started(self, proc):
+        """run_program's ``on_start``: note the program, and kill it at
+        once when the session was deleted before it started."""
+        with self._lock:
+            self._proc = proc
+            aborted = self.aborted
+        if aborted:
+            _kill_group(proc)
+
+    def abort(self):
+        """The session is being deleted: kill the program under way and
+        everything it started (its process group); no further try."""
+        with self._lock:
+            self.aborted = True
+            proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            LOG.warning('%s on %s: the session is being deleted; killing '
+                        'it (process group %s)', self.what,
+                        self.hostname or 'session', proc.pid)
+            _kill_group(proc)
 
     @property
     def hostname(self):
@@ -222,10 +258,12 @@ class ProgramAction(base.ActionPlugin):
 
     @property
     def check_mode(self):
-        if 'check' in self.metadata:
-            return _flag(self.metadata['check'])
+        """A dry run always checks (whatever the metadata says); else the
+        metadata's ``check``."""
         options = (self.session or {}).get('options') or {}
-        return bool(options.get('dry_run'))
+        if options.get('dry_run'):
+            return True
+        return _flag(self.metadata.get('check', False))
 
     @property
     def retries(self):
@@ -276,7 +314,17 @@ class ProgramAction(base.ActionPlugin):
     def run(self):
         tries = 1
         while True:
+            if self.aborted:
+                return base.Result(False, '%s not started: the session is '
+                                          'being deleted' % self.what)
             result = self.run_once(tries)
+            with self._lock:
+                self._proc = None
+            if self.aborted and not result.ok:
+                result = base.Result(
+                    False, '%s killed: the session is being deleted'
+                    % self.what, result.details)
+                break
             if result.ok or tries > self.retries:
                 break
             LOG.warning('%s on %s failed (try %d): %s; trying again',

@@ -76,7 +76,8 @@ class ScriptAction(process.ProgramAction):
         else:
             argv, stdin, local_env = [path] + self.args(), None, env
         outcome = process.run_program(argv, local_env, self.log_path(tries),
-                                      timeout, stdin_path=stdin)
+                                      timeout, stdin_path=stdin,
+                                      on_start=self._started)
         details = {
             'script': path, 'remote': self.remote, 'check': self.check_mode,
             'returncode': outcome.returncode,

@@ -13,10 +13,12 @@ import os
 import stat
 import subprocess
 import textwrap
+import threading
 from unittest import mock
 
 from fenix.common import exception
 from fenix.common import states as st
+from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.engine import runner as session_runner
 from fenix.engine import views
@@ -24,6 +26,8 @@ from fenix.tests.unit.workflow import fakes
 from fenix.workflow.actions import agent
 from fenix.workflow.actions import ansible
 from fenix.workflow.actions import base as action_base
+from fenix.workflow.actions import dummy as dummy_action
+from fenix.workflow.actions import process
 from fenix.workflow.actions import script
 from fenix.workflow import base as wf_base
 
@@ -65,6 +69,22 @@ ELSEWHERE = """\
   tasks:
     - debug:
         msg: not here
+"""
+
+# Waits (at most a minute) until the test creates {{ out }}/go, then
+# writes {{ out }}/finished.
+GATED = """\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: wait for the test
+      wait_for:
+        path: "{{ out }}/go"
+        timeout: 60
+    - name: finished
+      copy:
+        dest: "{{ out }}/finished"
+        content: "yes"
 """
 
 # Fails on its first try on a host and succeeds on the next (a flaky
@@ -314,6 +334,70 @@ class TestAnsible(ProgramActionTestCase):
                                             self.row()['attempt']))
         self.assertEqual(2, self.upgraded()['attempt'])
 
+    def start_gated(self):
+        """Run GATED on c1 in a thread; returns (thread, outcome) once
+        ansible-playbook runs (outcome: 'done' or the exception)."""
+        self.write('gated.yml', GATED)
+        self.session(self.meta('gated.yml'))
+        started = threading.Event()
+        spied = process.ProgramAction._started
+
+        def spy(action, proc):
+            spied(action, proc)
+            started.set()
+
+        patcher = mock.patch.object(process.ProgramAction, '_started', spy)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        outcome = {}
+
+        def run():
+            try:
+                self.run_on()
+                outcome['end'] = 'done'
+            except Exception as e:  # noqa - the test looks at it
+                outcome['end'] = e
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        self.assertTrue(started.wait(60), 'ansible-playbook did not start')
+        return thread, outcome
+
+    def test_delete_kills_a_running_play(self):
+        thread, outcome = self.start_gated()
+        # DELETE of the session: the engine stops its runner so.
+        self.runner.stop(session_runner.STOP_DELETE)
+        thread.join()
+        # Not the host's failure: the session is stopped, as any wait is.
+        self.assertIsInstance(outcome['end'], session_runner.SessionStopped)
+        row = self.row()
+        self.assertEqual((st.RUN_FAILED, 'playbook killed: the session is '
+                                         'being deleted'),
+                         (row['state'], row['message']))
+        # Killed, not run to its end (nor timed out in wait_for).
+        self.assertFalse(row['result']['timed_out'])
+        self.assertNotEqual(0, row['result']['returncode'])
+        self.assertFalse(os.path.exists(os.path.join(self.out, 'finished')))
+
+    def test_engine_shutdown_lets_a_running_play_finish(self):
+        thread, outcome = self.start_gated()
+        self.runner.stop(session_runner.STOP_SHUTDOWN)
+        with open(os.path.join(self.out, 'go'), 'w') as f:
+            f.write('go')
+        thread.join()
+        self.assertEqual('done', outcome['end'])
+        self.assertEqual(st.RUN_DONE, self.row()['state'])
+        self.assertTrue(os.path.exists(os.path.join(self.out, 'finished')))
+
+    def test_deleted_before_the_play_starts(self):
+        self.upgrade_book()
+        self.session(self.meta())
+        self.runner.stop(session_runner.STOP_DELETE)
+        self.assertRaises(session_runner.SessionStopped, self.run_on)
+        self.assertEqual('playbook not started: the session is being '
+                         'deleted', self.row()['message'])
+        self.assertIsNone(self.upgraded())
+
     def test_parse_recap(self):
         text = textwrap.dedent("""\
             PLAY RECAP ****
@@ -327,6 +411,89 @@ skipped=2    rescued=0    ignored=0
              'c-2.example': {'ok': 0, 'changed': 0, 'unreachable': 1,
                              'failed': 0}},
             ansible.parse_recap(text))
+
+
+class TestDryRunChecks(ProgramActionTestCase):
+    """A dry run of a workflow plays the session's plug-ins that have a
+    check mode, in it, and changes nothing."""
+
+    plugin = 'ansible'
+
+    def dry_run(self, workflow, meta, dummy=False, hosts=('c1', 'c2')):
+        for name in hosts:
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', hosts[0])
+        plugins = [{'plugin': 'ansible', 'type': st.PLUGIN_HOST,
+                    'meta': meta}]
+        if dummy:
+            plugins.append({'plugin': 'dummy', 'type': st.PLUGIN_POST,
+                            'meta': {}})
+        self.sid = db_api.session_create({
+            'workflow': workflow, 'state': st.MAINTENANCE,
+            'maintenance_at': timeutils.utcnow(),
+            'meta': {'openstack_version': '2026.2'},
+            'options': {'dry_run': True, 'requested_hosts': []},
+            'action_plugins': plugins})['session_id']
+        classes = {'ansible': ansible.AnsibleAction,
+                   'dummy': dummy_action.DummyAction}
+        patcher = mock.patch('fenix.workflow.plugins.action_class',
+                             side_effect=lambda name, *a: classes[name])
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        session_runner.SessionRunner(self.sid, self.notifier)._run()
+        return db_api.session_get(self.sid)
+
+    def meta(self, **kw):
+        meta = {'playbook': 'upgrade.yml', 'connection': 'local',
+                'extra_vars': {'out': self.out}, 'timeout': 120}
+        meta.update(kw)
+        return meta
+
+    def history(self):
+        return [e['message'] for e in db_api.events_get(self.sid)]
+
+    def test_dry_run_checks_each_host_and_changes_nothing(self):
+        self.write('upgrade.yml', UPGRADE.format(idempotent='false'))
+        for workflow in ('default', 'nfv'):
+            # check: false does not make a dry run change anything.
+            session = self.dry_run(workflow, self.meta(check=False),
+                                   dummy=True)
+            self.assertEqual(st.MAINTENANCE_DONE, session['state'])
+            checks = session['plan']['dry_run']['plugin_checks']
+            self.assertEqual(
+                [('ansible', 'c1', True, True), ('ansible', 'c2', True, True),
+                 ('dummy', None, False, None)],
+                sorted((c['plugin'], c['host'], c['checked'], c['ok'])
+                       for c in checks))
+            runs = db_api.action_runs_get(self.sid, plugin='ansible')
+            self.assertEqual([(True, 1, st.RUN_DONE)] * 2,
+                             [(r['result']['check'], r['result']['changed'],
+                               r['state']) for r in runs])
+            # Nothing written, no host touched, the dummy not run.
+            self.assertEqual([], os.listdir(self.out))
+            self.assertEqual([], db_api.action_runs_get(self.sid,
+                                                        plugin='dummy'))
+            self.assertFalse([c for c in self.cloud.calls if c[0] in (
+                'disable_compute', 'move', 'enable_compute')])
+            self.assertIn('dry run: 2 plug-in run(s) in check mode, 0 '
+                          'failed; not run (no check mode): dummy',
+                          self.history())
+            self.cloud.hosts.clear()
+            self.cloud.servers_.clear()
+
+    def test_failed_check_is_reported_and_the_dry_run_ends(self):
+        self.write('upgrade.yml', UPGRADE.format(idempotent='false'))
+        session = self.dry_run('default', self.meta(
+            extra_vars={'out': self.out, 'fail_hosts': ['c2']}))
+        self.assertEqual(st.MAINTENANCE_DONE, session['state'])
+        checks = {c['host']: c for c in
+                  session['plan']['dry_run']['plugin_checks']}
+        self.assertEqual((True, False), (checks['c1']['ok'],
+                                         checks['c2']['ok']))
+        self.assertIn('failed (exit 2)', checks['c2']['message'])
+        self.assertTrue([m for m in self.history() if m.startswith(
+            'dry run: 2 plug-in run(s) in check mode, 1 failed; host '
+            'ansible on c2: playbook upgrade.yml failed')], self.history())
 
 
 SCRIPT = """\
