@@ -449,12 +449,8 @@ class EngineManager(object):
         reset = []
         # The failed steps go back to PENDING along the step machine's
         # ``retry`` edge; each starts again as a new attempt.
-        for step in db_api.steps_retry_failed(
-                session_id, 'retried by %s' % _who(context)):
-            reset.append('step %s %s of %s retried (attempt %d failed)' % (
-                step['id'], step['kind'],
-                step['instance_id'] or step['host'] or 'the session',
-                step['attempt']))
+        steps = db_api.steps_retry_failed(session_id,
+                                          'retried by %s' % _who(context))
         for row in db_api.instances_get(session_id):
             if row['action_state'] != st.ACTION_FAILED:
                 continue
@@ -468,6 +464,10 @@ class EngineManager(object):
                 reset.append('%s plug-in %s on %s runs again' % (
                     run['type'], run['plugin'],
                     run['hostname'] or 'session'))
+        reset.extend('step %s %s of %s retried (attempt %d failed)' % (
+            step['id'], step['kind'],
+            step['instance_id'] or step['host'] or 'the session',
+            step['attempt']) for step in steps)
         return self._restart(
             context, session, target,
             'retried by %s from %s (%s; projects are not asked again)'
