@@ -17,15 +17,20 @@ From the outside in, a request passes:
 5. ``/healthcheck`` (:mod:`fenix.api.health`: oslo.middleware's
    ``Healthcheck`` with ``[healthcheck]`` options, plus an engine ping that
    also checks the database): answered here, without authentication; 503
-   when the engine or the database cannot be reached.
+   when the engine or the database cannot be reached. ``/metrics``
+   (:mod:`fenix.api.metrics`) is answered here too for the addresses of
+   ``[api] metrics_allowed_source_ranges``; for the others it goes on.
 6. :class:`~fenix.api.middleware.sizelimit.BodySizeLimit`: 413 beyond
    ``[api] max_request_body_size``.
 7. Authentication, ``[api] auth_strategy``: keystonemiddleware
    ``auth_token`` (``[keystone_authtoken]``; ``/`` and ``/v1`` public) or
    the no-auth middleware.
-8. The pecan application: hooks build the request context and give the
-   controllers the engine client; controllers validate, authorize (policy)
-   and call the engine.
+8. ``/metrics`` for callers with a token (policy ``fenix:metrics:get``).
+9. ``/dashboard/`` (:mod:`fenix.api.dashboard`): the web page's static
+   files, under the policy rule ``fenix:dashboard:get``.
+10. The pecan application: hooks build the request context and give the
+    controllers the engine client; controllers validate, authorize
+    (policy) and call the engine.
 """
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -35,8 +40,10 @@ import pecan
 import webob.multidict
 
 from fenix.api.controllers import root
+from fenix.api import dashboard
 from fenix.api import health
 from fenix.api import hooks
+from fenix.api import metrics
 from fenix.api.middleware import auth_token
 from fenix.api.middleware import errors as error_middleware
 from fenix.api.middleware import noauth
@@ -93,17 +100,19 @@ class PathDispatch(object):
         return app(environ, start_response)
 
 
-def setup_pecan_app(engine_api=None, auth_strategy=None):
+def setup_pecan_app(engine_api=None, auth_strategy=None, engine_hook=None):
     """The bare pecan application (no middleware).
 
     :param auth_strategy: what the middleware in front of it does (the
         OpenAPI description says whether a token is required); default
         ``[api] auth_strategy``.
+    :param engine_hook: the :class:`~fenix.api.hooks.EngineAPIHook` to use
+        (shared with ``/metrics``); default: one of ``engine_api``.
     """
     app_hooks = [
         hooks.ContentTypeHook(),
         hooks.ContextHook(),
-        hooks.EngineAPIHook(engine_api),
+        engine_hook or hooks.EngineAPIHook(engine_api),
         hooks.ErrorHook(),
     ]
     return pecan.Pecan(
@@ -128,7 +137,13 @@ def setup_app(engine_api=None, auth_strategy=None, conf=None):
     """
     conf = conf or CONF
     strategy = auth_strategy or conf.api.auth_strategy
-    app = setup_pecan_app(engine_api, strategy)
+    networks = metrics.parse_ranges(conf.api.metrics_allowed_source_ranges)
+    engine_hook = hooks.EngineAPIHook(engine_api)
+    app = dashboard.Dashboard(setup_pecan_app(engine_api, strategy,
+                                              engine_hook))
+    # /metrics behind the authentication (the policy decides), ...
+    app = PathDispatch(app, {metrics.PATH: metrics.Metrics(
+        lambda: engine_hook.engine_api)})
     if strategy == 'keystone':
         app = auth_token.wrap(app, conf)
     elif strategy == 'noauth':
@@ -142,7 +157,10 @@ def setup_app(engine_api=None, auth_strategy=None, conf=None):
     # Outside allowed_source_ranges the health check passes the request on
     # (where it is a 404).
     app = PathDispatch(app, {
-        HEALTHCHECK_PATH: health.Healthcheck(app, conf, engine_api)})
+        HEALTHCHECK_PATH: health.Healthcheck(app, conf, engine_api),
+        # ... and without a token from [api] metrics_allowed_source_ranges.
+        metrics.PATH: metrics.AllowList(app, networks, metrics.Metrics(
+            lambda: engine_hook.engine_api, trusted=True))})
     app = urlcheck.URLCheck(app)
     app = error_middleware.JSONErrorMiddleware(app)
     app = http_proxy_to_wsgi.HTTPProxyToWSGI(app, conf)

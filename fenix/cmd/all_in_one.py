@@ -14,6 +14,7 @@ import os
 import sys
 
 from fenix import cmd
+from fenix.common import clients
 from fenix.common import config
 from fenix.conf import CONF
 
@@ -41,6 +42,10 @@ def main(argv=None):
     except auth_token.IncompleteConfig as e:
         sys.stderr.write('fenix-all-in-one: %s\n' % e)
         return 2
+    hint = clients.service_user_hint(CONF)
+    if hint:
+        sys.stderr.write('fenix-all-in-one: %s\n' % hint)
+        sys.stderr.flush()
     if CONF.database.connection.startswith('sqlite:///' + STATE_DIR):
         os.makedirs(STATE_DIR, exist_ok=True)
     migration.upgrade('head')

@@ -5,12 +5,16 @@
 import sys
 
 from fenix import cmd
+from fenix.common import clients
 from fenix.common import config
 from fenix.engine import service
 
 
 def main(argv=None):
     config.parse_args(sys.argv[1:] if argv is None else argv)
+    hint = clients.service_user_hint()
+    if hint:
+        sys.stderr.write('fenix-engine: %s\n' % hint)
     engine = service.EngineService()
     engine.start()
     cmd.wait_for_signal()

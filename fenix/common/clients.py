@@ -22,6 +22,7 @@ from novaclient import base as nova_base
 from novaclient import client as nova_client_mod
 
 from fenix.common import exception
+from fenix.common import httpsession
 from fenix import conf as fenix_conf
 
 GROUP = 'service_user'
@@ -76,12 +77,51 @@ def get_session(conf=None):
                            'credentials for Nova and AODH' % GROUP)
             sess = ks_loading.load_session_from_conf_options(conf, GROUP,
                                                              auth=auth)
+            # Its requests session reads the environment (proxies, CA
+            # bundle, netrc) once per origin, not on every request.
+            sess.session = httpsession.like(sess.session)
+            if getattr(sess, '_session', None) is not None:
+                sess._session = sess.session
         except ks_exc.ClientException as e:
             raise exception.CloudError(
                 reason='cannot build a keystone session from [%s]: %s'
                        % (GROUP, e))
         _sessions[key] = sess
         return sess
+
+
+# What a service without [service_user] says at start (fenix-all-in-one,
+# fenix-engine): sessions of the default and nfv workflows need Nova.
+SERVICE_USER_HINT = '''\
+[service_user] is not configured: sessions that need Nova and AODH (the
+default and nfv workflows) will fail. Give Fenix an admin user in its
+configuration file, e.g.:
+
+    [service_user]
+    auth_type = password
+    auth_url = http://controller:5000/v3
+    username = fenix
+    password = SECRET
+    project_name = service
+    user_domain_name = Default
+    project_domain_name = Default
+
+To try Fenix on the simulated cloud instead, start it
+(fenix-simcloud --topology etc/simcloud/seed004.yaml prints its URL) and
+use auth_url = <its URL>/identity/v3, username = fenix,
+password = fenixpass, project_name = service (doc/source/simcloud.rst;
+`tox -e demo` does all of this).'''
+
+
+def service_user_hint(conf=None):
+    """:data:`SERVICE_USER_HINT` when ``[service_user] auth_type`` is
+    not set, else None."""
+    conf = conf or fenix_conf.CONF
+    try:
+        auth_type = conf[_register_plugin_opts(conf)].auth_type
+    except Exception:
+        auth_type = None
+    return None if auth_type else SERVICE_USER_HINT
 
 
 def reset():
@@ -118,12 +158,32 @@ def nova_client(version, session=None, conf=None):
     """
     session = session or get_session(conf)
     opts = endpoint_options(conf)
+    kwargs = {}
+    endpoint = _catalog_endpoint(session, COMPUTE_SERVICE_TYPE, opts)
+    if endpoint:
+        # Looked up once for the client: keystoneauth would otherwise
+        # look it up in the catalog (a deep copy of it) on every request.
+        kwargs['endpoint_override'] = endpoint.replace('%', '%%')
     client = nova_client_mod.Client(version, session=session,
                                     endpoint_type=opts['interface'],
                                     region_name=opts['region_name'],
-                                    service_type=COMPUTE_SERVICE_TYPE)
+                                    service_type=COMPUTE_SERVICE_TYPE,
+                                    **kwargs)
     _no_completion_cache(client)
     return client
+
+
+def _catalog_endpoint(session, service_type, opts):
+    """The catalog's URL of ``service_type`` (None when it cannot be
+    read now: the client's first request then looks again, and says
+    why it cannot)."""
+    try:
+        url = session.get_endpoint(service_type=service_type,
+                                   interface=opts['interface'],
+                                   region_name=opts['region_name'])
+    except ks_exc.ClientException:
+        return None
+    return url if isinstance(url, str) else None
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ Calls whose shape depends on the version pick the right form:
 """
 import contextlib
 import datetime
+import email.utils
 import fnmatch
 import logging
 import threading
@@ -101,6 +102,16 @@ CHANGES_SINCE_MARGIN = 2.0
 # itself (a deleted server drops out of the listings; a long move changes
 # nothing for a while).
 WATCH_FALLBACK = 2.0
+# A move's migration records are those Nova created from this many
+# seconds before the move was asked for, by Nova's clock (its ``Date``
+# header and the records' ``created_at`` may both keep whole seconds
+# only). An older record of the server (a move that ended just before) is
+# then taken for this move's; it can only tell that the server, back on
+# its host with no task after Nova accepted the move, did not move, which
+# is so whatever record says it.
+MIGRATION_SINCE_MARGIN = 2.0
+# Nova's clock is taken as told again when an answer differs by more.
+CLOCK_RESYNC = 5.0
 # Seconds the listing thread lingers with nothing to watch before it ends.
 WATCH_LINGER = 5.0
 
@@ -231,6 +242,13 @@ def _updated(raw):
         except ValueError:
             continue
     return None
+
+
+def _created_since(mig, since):
+    """The migration record was created at or after ``since`` (naive
+    UTC); a record without a readable time counts as new."""
+    created = _updated({'updated': mig.get('created_at')})
+    return created is None or created >= since
 
 
 class _ServerWatch(object):
@@ -401,6 +419,8 @@ class Cloud(object):
         self._novas = {}
         # server id -> (migration ids known before the move, request id)
         self._moves = {}
+        # Nova's clock minus ours, in seconds (_note_clock), or None.
+        self._clock_offset = None
         # One server listing for every move in flight.
         self._watch = _ServerWatch(self)
 
@@ -478,8 +498,40 @@ class Cloud(object):
         """Wait between two reads of Nova; True if Fenix is stopping."""
         return self._stop.wait(max(0.0, seconds))
 
-    @staticmethod
-    def _nova_list(nova, path, key, params=None):
+    def _note_clock(self, resp):
+        """Learn Nova's clock from the ``Date`` of one of its answers
+        (:meth:`_nova_now`)."""
+        try:
+            text = resp.headers.get('Date')
+        except AttributeError:
+            return
+        if not isinstance(text, str) or not text:
+            return
+        try:
+            told = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return
+        if told.tzinfo is not None:
+            told = told.astimezone(datetime.timezone.utc).replace(
+                tzinfo=None)
+        # The header keeps whole seconds: Nova's clock is at least this.
+        offset = (told - datetime.datetime.utcnow()).total_seconds()
+        with self._lock:
+            if self._clock_offset is None or offset > self._clock_offset \
+                    or abs(offset - self._clock_offset) > CLOCK_RESYNC:
+                self._clock_offset = offset
+
+    def _nova_now(self):
+        """Nova's clock now (naive UTC), as its answers told it (at
+        most about a second early), or None before any answer."""
+        with self._lock:
+            offset = self._clock_offset
+        if offset is None:
+            return None
+        return datetime.datetime.utcnow() + datetime.timedelta(
+            seconds=offset)
+
+    def _nova_list(self, nova, path, key, params=None):
         """Every item of a Nova collection, following its ``next`` links.
 
         Nova caps each page at its ``max_limit`` and adds a
@@ -494,7 +546,8 @@ class Cloud(object):
             url = path
             if params:
                 url += '?' + urllib.parse.urlencode(sorted(params.items()))
-            _resp, body = nova.client.get(url)
+            resp, body = nova.client.get(url)
+            self._note_clock(resp)
             body = body or {}
             new = [i for i in body.get(key) or []
                    if i.get('id') not in seen]
@@ -534,9 +587,18 @@ class Cloud(object):
         """
         what = 'listing %s services%s' % (binary,
                                           ' on %s' % host if host else '')
+        params = {}
+        if host:
+            params['host'] = host
+        if binary:
+            params['binary'] = binary
         with self._errors(what):
-            raw = self._nova().services.list(host=host, binary=binary)
-        return sorted((self._service(_to_dict(s)) for s in raw),
+            # The raw listing: novaclient's Service objects are deep-copied
+            # into dicts, which cost more than the request (the executor
+            # reads every service each second).
+            raw = self._nova_list(self._nova(), '/os-services', 'services',
+                                  params)
+        return sorted((self._service(s) for s in raw),
                       key=lambda s: (s['host'] or '', str(s['id'])))
 
     def controller_hosts(self):
@@ -554,6 +616,21 @@ class Cloud(object):
                 reason='no %s service on host %s' % (binary, host))
         return found[0]
 
+    def _service_after(self, host, answer):
+        """The service dict after a change, from Nova's answer to it
+        when that is the whole service (at microversion >= 2.53), else
+        read again (an older answer holds only host, binary, status and
+        reason)."""
+        try:
+            raw = _to_dict(answer)
+        except AttributeError:
+            raw = None
+        if self._supports('2.53') and isinstance(raw, dict) and \
+                raw.get('host') == host and raw.get('id') is not None and \
+                all(k in raw for k in ('status', 'state', 'forced_down')):
+            return self._service(raw)
+        return self._one_service(host)
+
     def disable_compute(self, host, reason):
         """Disable nova-compute on ``host`` with ``reason``.
 
@@ -565,10 +642,11 @@ class Cloud(object):
         with self._errors('disabling nova-compute on %s' % host):
             services = self._nova().services
             if self._supports('2.53'):
-                services.disable_log_reason(svc['id'], reason)
+                changed = services.disable_log_reason(svc['id'], reason)
             else:
-                services.disable_log_reason(host, COMPUTE_BINARY, reason)
-        return self._one_service(host)
+                changed = services.disable_log_reason(host, COMPUTE_BINARY,
+                                                      reason)
+        return self._service_after(host, changed)
 
     def enable_compute(self, host):
         """Enable nova-compute on ``host`` (clears the disabled reason).
@@ -581,10 +659,10 @@ class Cloud(object):
         with self._errors('enabling nova-compute on %s' % host):
             services = self._nova().services
             if self._supports('2.53'):
-                services.enable(svc['id'])
+                changed = services.enable(svc['id'])
             else:
-                services.enable(host, COMPUTE_BINARY)
-        return self._one_service(host)
+                changed = services.enable(host, COMPUTE_BINARY)
+        return self._service_after(host, changed)
 
     def force_down(self, host, down=True):
         """Mark nova-compute on ``host`` forced down (or clear it).
@@ -790,10 +868,22 @@ class Cloud(object):
         return raw
 
     def _remember_move(self, server_id, kind):
-        known = {_migration_id(m) for m in self._migrations(server_id)}
+        """What tells this move's migration records from older ones:
+        the time just before it was asked for, by Nova's clock (records
+        created from then on are the move's; nothing to read), or, while
+        Nova's clock is not known yet, the ids of the records there
+        already (one read of them)."""
+        now = self._nova_now()
+        if now is not None:
+            marker = {'kind': kind, 'known': None, 'request_id': None,
+                      'since': now - datetime.timedelta(
+                          seconds=MIGRATION_SINCE_MARGIN)}
+        else:
+            marker = {'kind': kind, 'request_id': None, 'since': None,
+                      'known': {_migration_id(m)
+                                for m in self._migrations(server_id)}}
         with self._lock:
-            self._moves[server_id] = {'kind': kind, 'known': known,
-                                      'request_id': None}
+            self._moves[server_id] = marker
 
     def _started(self, server_id, response):
         request_ids = getattr(response, 'request_ids', None)
@@ -953,6 +1043,7 @@ class Cloud(object):
         if marker is not None and marker['kind'] != kind:
             marker = None
         known = marker['known'] if marker else None
+        since = marker.get('since') if marker else None
         request_id = marker['request_id'] if marker else None
         started = time.monotonic()
         deadline = started + timeout
@@ -961,7 +1052,7 @@ class Cloud(object):
         # Migration records are read once a move is known (``known``) only
         # when the server has settled: while Nova works on it (a task
         # state, not in ERROR) only the server decides (judge_move).
-        migrations = None if known is None else []
+        migrations = None if known is None and since is None else []
         read_errors = 0
         watch = self._watch
         watch.add(server_id)
@@ -1010,12 +1101,17 @@ class Cloud(object):
                 if fresh:
                     read_errors = 0
                 if seen_at is not None:
-                    if known is None:
-                        known = {_migration_id(m) for m in migrations or ()
-                                 if (m.get('status') or '').lower()
-                                 in MIGRATION_TERMINAL}
-                    new = [m for m in migrations or ()
-                           if _migration_id(m) not in known]
+                    if since is not None:
+                        new = [m for m in migrations or ()
+                               if _created_since(m, since)]
+                    else:
+                        if known is None:
+                            known = {_migration_id(m)
+                                     for m in migrations or ()
+                                     if (m.get('status') or '').lower()
+                                     in MIGRATION_TERMINAL}
+                        new = [m for m in migrations or ()
+                               if _migration_id(m) not in known]
                     verdict, detail = judge_move(kind, source_host, raw, new,
                                                  confirmed, seen_busy)
                     if raw is not None and (raw.get('OS-EXT-STS:task_state')

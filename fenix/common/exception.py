@@ -54,6 +54,11 @@ class UnknownPlugin(Invalid):
     msg_fmt = "Unknown %(kind)s plug-in '%(name)s'."
 
 
+class UnknownHosts(Invalid):
+    msg_fmt = ('Invalid request: hosts: %(hosts)s unknown to Nova (it runs '
+               'neither nova-compute nor a controller service there).')
+
+
 class NotAuthorized(FenixException):
     msg_fmt = 'Not authorized.'
     code = 401

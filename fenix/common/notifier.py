@@ -193,12 +193,16 @@ class Notifier(object):
     # --- the notifications -------------------------------------------------
     def project_event(self, session_id, project_id, state, instance_ids,
                       reply_url, allowed_actions=(), actions_at=None,
-                      reply_at=None, metadata=None, event_id=None):
+                      reply_at=None, metadata=None, event_id=None,
+                      fresh=False):
         """Record the project event, once per configured event type
         (``[workflow] project_event_types``). ``event_id``: the id of this
         event (payload key ``event_id``; a reply names it to be taken as
         the answer to this very event); its messages' ids are derived
-        from it. Returns the payload."""
+        from it, and those already recorded are not queued again.
+        ``fresh``: ``event_id`` was just made for this event (in the open
+        transaction), so none of its messages can be recorded yet: they
+        are not looked up. Returns the payload."""
         payload = project_event_payload(
             session_id, project_id, state, instance_ids, reply_url,
             allowed_actions=allowed_actions, actions_at=actions_at,
@@ -207,7 +211,7 @@ class Notifier(object):
                              event_id and message_id_of(event_id,
                                                         event_type))
                      for event_type in CONF.workflow.project_event_types],
-                    check_known=event_id is not None)
+                    check_known=event_id is not None and not fresh)
         return payload
 
     def host_event(self, session_id, host, state, project_id=None):

@@ -144,20 +144,50 @@ class Publisher(object):
         """Names of the ways a message takes, in order."""
         return list(self._ways)
 
+    @property
+    def batching(self):
+        """Rows may be sent together (:meth:`send_many`): ``[notification_
+        http] batch`` and fenix-http is the only way."""
+        return (bool(self.conf.notification_http.batch) and
+                list(self._ways) == ['fenix-http'] and
+                hasattr(self._ways['fenix-http'], 'notify_many'))
+
+    @staticmethod
+    def _message(row):
+        recorded = row.get('created_at') or timeutils.utcnow()
+        return {'message_id': row['message_id'],
+                'publisher_id': notifier.PUBLISHER_ID,
+                'event_type': row['event_type'],
+                'priority': (row.get('priority') or
+                             notifier.PRIORITY_INFO).upper(),
+                'payload': row['payload'],
+                'timestamp': str(recorded)}, recorded
+
+    def send_many(self, rows):
+        """Send several rows in one request (see :attr:`batching`; else
+        one by one). All go through, or :class:`PublishError` (none is
+        taken as sent)."""
+        if len(rows) == 1 or not self.batching:
+            for row in rows:
+                self.send(row)
+            return
+        name = 'fenix-http'
+        try:
+            self._ways[name].notify_many(
+                {}, [self._message(row)[0] for row in rows],
+                self.conf.outbox.send_retry)
+        except Exception as e:  # noqa - any driver error: try again
+            raise PublishError({name: e}, ())
+        LOG.debug('Notifications sent: %s',
+                  ', '.join(row['event_type'] for row in rows))
+
     def send(self, row, skip=()):
         """Send one outbox row (``message_id``, ``event_type``,
         ``priority``, ``payload``, ``created_at``) every way but those in
         ``skip``. Raises :class:`PublishError` naming the ways that failed
         (the others are done)."""
         retry = self.conf.outbox.send_retry
-        recorded = row.get('created_at') or timeutils.utcnow()
-        msg = {'message_id': row['message_id'],
-               'publisher_id': notifier.PUBLISHER_ID,
-               'event_type': row['event_type'],
-               'priority': (row.get('priority') or
-                            notifier.PRIORITY_INFO).upper(),
-               'payload': row['payload'],
-               'timestamp': str(recorded)}
+        msg, recorded = self._message(row)
         done, failed = set(skip), collections.OrderedDict()
         for name, driver in self._ways.items():
             if name in done:

@@ -31,6 +31,15 @@ OPTS = [
     cfg.IntOpt('rpc_timeout', default=30, min=1,
                help='Seconds the API waits for the engine to answer before '
                     'it replies 503.'),
+    cfg.ListOpt('metrics_allowed_source_ranges', default=[],
+                item_type=cfg.types.String(),
+                help='Networks (CIDR, e.g. 192.0.2.10/32, 2001:db8::/64) '
+                     'whose requests to /metrics are answered without a '
+                     'token: where a Prometheus scrapes from when it '
+                     'carries no Keystone token. Empty (the default): '
+                     '/metrics needs a token allowed by the policy '
+                     'fenix:metrics:get (an admin by default). Requests '
+                     'from other addresses still need the token.'),
     cfg.IntOpt('healthcheck_timeout', default=5, min=1,
                help='Seconds /healthcheck waits for the engine to answer its '
                     'ping (which also checks the database) before it '

@@ -22,6 +22,15 @@ OPTS = [
     cfg.IntOpt('max_sessions', default=100, min=1,
                help='Most sessions one engine runs at the same time; a '
                     'create beyond it is refused with 409.'),
+    cfg.IntOpt('known_hosts_cache_time', default=60, min=0,
+               help='Seconds the engine keeps the list of hosts Nova '
+                    'knows, with which it refuses (400) a create that '
+                    'names an unknown host. A host not in the list is '
+                    'looked up again before a create is refused.'),
+    cfg.IntOpt('known_hosts_timeout', default=5, min=1,
+               help='Seconds a create waits for Nova\'s list of hosts; '
+                    'without it in time the create is accepted and the '
+                    'session checks its hosts when it starts.'),
     cfg.IntOpt('heartbeat_interval', default=10, min=1,
                help='Seconds between an engine\'s heartbeats.'),
     cfg.IntOpt('takeover_after', default=60, min=2,

@@ -22,6 +22,16 @@ OPTS = [
                help='URL every notification is POSTed to.'),
     cfg.IntOpt('timeout', default=10, min=1,
                help='Seconds one POST may take.'),
+    cfg.BoolOpt('batch', default=False,
+                help='POST the notifications a thread sends at once (those '
+                     'recorded in one transaction, e.g. a project event '
+                     'once per type of [workflow] project_event_types) as '
+                     'one JSON array of the same objects, in their order, '
+                     'instead of one POST each. The receiver must accept '
+                     'an array (the simulated cloud\'s /sim/notifications '
+                     'does). A failed POST fails them all: each is tried '
+                     'again by itself. Used only when fenix-http is the '
+                     'only way notifications take.'),
 ]
 
 AODH_GROUP = cfg.OptGroup(

@@ -936,15 +936,18 @@ def instance_update(session_id, instance_id, values, history=None):
 
     ``history``: the keyword arguments of :func:`event_add` for an entry
     of the session's history written in the same transaction (the change
-    and its record are kept together, in one commit).
+    and its record are kept together, in one commit), or a list of them
+    (entries written in that order).
     """
     values = _check_values(models.Instance, values,
                            forbidden=('id', 'session_id', 'instance_id'))
+    if isinstance(history, dict):
+        history = [history]
     with _writer() as session:
         row = _instance_row(session, session_id, instance_id)
         _update_row(row, values)
-        if history:
-            session.add(_event_row(session_id, **history))
+        session.add_all([_event_row(session_id, **entry)
+                         for entry in history or ()])
         return _as_stored(session, row)
 
 
@@ -1600,7 +1603,6 @@ def step_get(step_id):
 
 # --- history -----------------------------------------------------------------
 
-@_retry_on_deadlock
 def _event_row(session_id, kind, message=None, state=None, host=None,
                project_id=None, instance_id=None, data=None,
                created_at=None):
@@ -1689,3 +1691,72 @@ def engine_delete(host):
     """Forget an engine; NotFound if it is not registered."""
     _delete(models.Engine, host,
             exception.NotFound('Engine %s is not registered.' % host))
+
+
+# --- figures for /metrics ----------------------------------------------------
+
+@_retry_read
+def metrics_rows():
+    """What ``/metrics`` is computed from, read in one transaction with
+    aggregate queries and narrow columns (no stored plan, payload or JSON
+    column is read):
+
+    - ``sessions``, ``hosts``: ``{state: count}`` of the rows held;
+    - ``moves``: the ``move`` steps: ``started`` (their attempts: each a
+      request to Nova), ``done`` and ``failed`` (steps in that state that
+      had started), and ``durations``: ``[(started_at, finished_at)]`` of
+      the finished ones;
+    - ``exchanges``: ``[(session_id, project_id, instance_id, kind,
+      created_at)]`` of the history's ``notify`` and ``reply`` entries of
+      projects, in the order they were written;
+    - ``outbox``: ``{event_type: (sent, tries, queued)}``;
+    - ``engines``: ``[(host, heartbeat_at)]``.
+    """
+    step = models.Step
+    event = models.SessionEvent
+    box = models.OutboxMessage
+    moves = sa.and_(step.kind == states.STEP_MOVE,
+                    step.started_at.is_not(None))
+    with _reader() as session:
+        figures = {
+            'sessions': dict(session.execute(
+                sa.select(models.Session.state, sa.func.count())
+                .group_by(models.Session.state)).all()),
+            'hosts': dict(session.execute(
+                sa.select(models.Host.state, sa.func.count())
+                .group_by(models.Host.state)).all()),
+        }
+        started = session.execute(sa.select(
+            sa.func.coalesce(sa.func.sum(step.attempt), 0)).where(
+            moves)).scalar()
+        ended = dict(session.execute(
+            sa.select(step.state, sa.func.count()).where(
+                moves, step.state.in_((states.STEP_DONE,
+                                       states.STEP_FAILED)))
+            .group_by(step.state)).all())
+        durations = session.execute(
+            sa.select(step.started_at, step.finished_at).where(
+                moves, step.state == states.STEP_DONE,
+                step.finished_at.is_not(None))).all()
+        figures['moves'] = {
+            'started': int(started or 0),
+            'done': ended.get(states.STEP_DONE, 0),
+            'failed': ended.get(states.STEP_FAILED, 0),
+            'durations': [tuple(r) for r in durations]}
+        figures['exchanges'] = [tuple(r) for r in session.execute(
+            sa.select(event.session_id, event.project_id, event.instance_id,
+                      event.kind, event.created_at).where(
+                event.kind.in_((states.EVENT_NOTIFY, states.EVENT_REPLY)),
+                event.project_id.is_not(None))
+            .order_by(event.id)).all()]
+        figures['outbox'] = {
+            event_type: (int(sent or 0), int(tries or 0), int(queued or 0))
+            for event_type, sent, tries, queued in session.execute(
+                sa.select(box.event_type, sa.func.count(box.sent_at),
+                          sa.func.sum(box.attempts),
+                          sa.func.count() - sa.func.count(box.sent_at))
+                .group_by(box.event_type)).all()}
+        figures['engines'] = [tuple(r) for r in session.execute(
+            sa.select(models.Engine.host, models.Engine.heartbeat_at)
+            .order_by(models.Engine.host)).all()]
+    return figures

@@ -22,6 +22,8 @@ from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.engine import known_hosts as known_hosts_mod
+from fenix.engine import metrics as engine_metrics
 from fenix.engine import replies
 from fenix.engine import rpcapi
 from fenix.engine import runner as session_runner
@@ -42,9 +44,12 @@ class EngineManager(object):
     target = messaging.Target(version=rpcapi.RPC_API_VERSION)
     RPC_API_VERSION = rpcapi.RPC_API_VERSION
 
-    def __init__(self, notifier, host=None):
+    def __init__(self, notifier, host=None, known_hosts=None):
         self.host = host or CONF.engine.host
         self.notifier = notifier
+        # Nova's hosts, for the check of a create's hosts.
+        self.known_hosts = known_hosts or known_hosts_mod.KnownHosts()
+        self._hosts_from_nova = {}
         self._runners = {}
         self._crashed = set()
         self._lock = threading.RLock()
@@ -130,6 +135,10 @@ class EngineManager(object):
         return {'engine': self.host, 'sessions': len(self.running_sessions()),
                 'database': database}
 
+    def get_metrics(self, context):
+        """The figures of ``/metrics``, from the database (RPC 1.3)."""
+        return engine_metrics.figures()
+
     def wake_session(self, context, session_id):
         with self._lock:
             runner = self._runners.get(session_id)
@@ -182,6 +191,7 @@ class EngineManager(object):
         actions = values.get('actions') or []
         for action in actions:
             plugins.check_action(action['plugin'], downloads)
+        self._check_hosts(workflow, values.get('hosts') or [])
         running = len(db_api.session_list_by_states(
             st.ACTIVE_SESSION_STATES, engine=self.host))
         if running >= CONF.engine.max_sessions:
@@ -228,6 +238,23 @@ class EngineManager(object):
                                         context.project_id)
         self.start_runner(session_id)
         return {'session_id': session_id}
+
+    def _check_hosts(self, workflow, hosts):
+        """Refuse (400) hosts Nova does not know, for a workflow whose
+        hosts are Nova's (an installed one that says so; a downloaded
+        workflow checks its hosts itself)."""
+        if not hosts:
+            return
+        if workflow not in self._hosts_from_nova:
+            self._hosts_from_nova[workflow] = (
+                plugins.is_installed_workflow(workflow) and getattr(
+                    plugins.workflow_class(workflow), 'HOSTS_FROM_NOVA',
+                    False))
+        if not self._hosts_from_nova[workflow]:
+            return
+        unknown = self.known_hosts.unknown(hosts)
+        if unknown:
+            raise exception.UnknownHosts(hosts=', '.join(unknown))
 
     def list_sessions(self, context):
         return [views.session_summary(s) for s in db_api.session_list()]
@@ -827,7 +854,7 @@ def _because(reason):
 # fenix.engine.rpcapi.EngineAPI (the API's), plus wake_session, which one
 # engine casts to another. A unit test keeps this equal to EngineAPI.
 RPC_METHODS = frozenset([
-    'ping',
+    'ping', 'get_metrics',
     'create_session', 'list_sessions', 'get_session', 'get_session_detail',
     'update_session', 'delete_session',
     'pause_session', 'resume_session', 'skip_host', 'retry_step',

@@ -121,34 +121,48 @@ class Dispatcher(object):
             self._claimed.difference_update(r['id'] for r in rows)
 
     def send(self, rows, left=False):
-        """After the commit: send the claimed ``rows``, in order.
+        """After the commit: send the claimed ``rows``, in order (in one
+        request when the publisher can: ``[notification_http] batch``).
         ``left``: the transaction recorded rows it did not claim (the
         dispatcher is woken for them)."""
         sent = False
-        for row in rows:
-            sid = row['session_id']
-            with self._state:
-                held = sid in self._held
+        together = getattr(self.publisher, 'batching', False)
+        for batch in ([rows] if together else [[row] for row in rows]):
+            ready = []
+            for row in batch:
+                sid = row['session_id']
+                with self._state:
+                    held = sid in self._held
+                    if held:
+                        # An earlier row of the session is not out (it
+                        # failed, here or in another thread): this one
+                        # waits.
+                        self._claimed.discard(row['id'])
+                        self._hold(sid)
                 if held:
-                    # An earlier row of the session is not out (it
-                    # failed, here or in another thread): this one waits.
-                    self._claimed.discard(row['id'])
-                    self._hold(sid)
-            if held:
-                left = True
+                    left = True
+                else:
+                    ready.append(row)
+            if not ready:
                 continue
             try:
-                self.publisher.send(row)
+                if len(ready) == 1:
+                    self.publisher.send(ready[0])
+                else:
+                    self.publisher.send_many(ready)
             except Exception as e:  # noqa - any error: the dispatcher's
                 with self._state:
-                    self._claimed.discard(row['id'])
-                    self._hold(sid)
-                self._failed(row, e)
+                    for row in ready:
+                        self._claimed.discard(row['id'])
+                        self._hold(row['session_id'])
+                for row in ready:
+                    self._failed(row, e)
                 left = True
                 continue
             with self._state:
-                self._claimed.discard(row['id'])
-                self._unmarked.add(row['id'])
+                for row in ready:
+                    self._claimed.discard(row['id'])
+                    self._unmarked.add(row['id'])
             sent = True
         if left:
             self.kick()

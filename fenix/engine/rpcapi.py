@@ -34,7 +34,8 @@ LOG = logging.getLogger(__name__)
 #         report_action_run takes the attempt it reports on;
 #         pause_session, resume_session, skip_host and retry_step.
 #   1.2 - create_session takes the client's idempotency_key.
-RPC_API_VERSION = '1.2'
+#   1.3 - get_metrics (the figures of /metrics).
+RPC_API_VERSION = '1.3'
 
 # Failures that mean "the engine cannot be reached" (HTTP 503).
 _UNREACHABLE = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
@@ -141,6 +142,9 @@ class EngineAPI(object):
 
     def ping(self, context):
         return self._call(context, 'ping')
+
+    def get_metrics(self, context):
+        return self._call(context, 'get_metrics', version='1.3')
 
     # --- sessions ---------------------------------------------------------
     def create_session(self, context, values, idempotency_key=None):

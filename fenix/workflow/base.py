@@ -115,6 +115,10 @@ SKIPPED_BY_ADMIN = 'skipped by an admin'
 class BaseWorkflow(object):
     """Base of workflow plug-ins."""
 
+    # The session's hosts are Nova's: a create that names a host Nova does
+    # not know is refused (400) by the engine.
+    HOSTS_FROM_NOVA = False
+
     def __init__(self, session_id, runner, notifier):
         self.session_id = session_id
         self.runner = runner
@@ -477,7 +481,8 @@ class BaseWorkflow(object):
                     reply_url=self.project_url(project_id,
                                                event_id=event_id),
                     allowed_actions=allowed_actions, actions_at=actions_at,
-                    reply_at=reply_at, metadata=metadata, event_id=event_id)
+                    reply_at=reply_at, metadata=metadata, event_id=event_id,
+                    fresh=True)
             if on_recorded is not None:
                 on_recorded(sent)
         return sent
@@ -515,10 +520,11 @@ class BaseWorkflow(object):
                 self.session_id, pid, event, instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
                 allowed_actions=allowed_actions, actions_at=actions_at,
-                reply_at=reply_at, metadata=metadata, event_id=event_id)
+                reply_at=reply_at, metadata=metadata, event_id=event_id,
+                fresh=True)
         return SentEvent(event, reply_at, {iid: event_id})
 
-    def instance_action_done(self, instance):
+    def instance_action_done(self, instance, change=None):
         """Informational INSTANCE_ACTION_DONE for one moved instance.
 
         It is the instance's current event from now on (with an id of its
@@ -527,22 +533,38 @@ class BaseWorkflow(object):
         accepted and ignored). The row, the history entry and the event
         (in the outbox) are one transaction, in the caller's if one is
         open (the write that says the move is done).
+
+        ``change``: ``(values, kind, message, history keyword arguments)``
+        of the caller's own update of the instance's row (the move done),
+        written with the event's in one update (its history entry first).
         """
         iid, pid = instance['instance_id'], instance['project_id']
         event_id = new_event_id()
         message = '%s sent for instance %s (event_id %s)' % (
             st.INSTANCE_ACTION_DONE, iid, event_id)
+        values = {'event': st.INSTANCE_ACTION_DONE, 'event_id': event_id,
+                  'event_at': timeutils.utcnow(), 'actions_at': None,
+                  'reply_at': None, 'reply': None, 'replied_at': None}
+        entry = dict(kind=st.EVENT_NOTIFY, message=message,
+                     state=st.INSTANCE_ACTION_DONE, project_id=pid,
+                     instance_id=iid)
         with self.notifier.transaction():
             try:
-                self.update_instance(
-                    iid, {'event': st.INSTANCE_ACTION_DONE,
-                          'event_id': event_id,
-                          'event_at': timeutils.utcnow(),
-                          'actions_at': None, 'reply_at': None,
-                          'reply': None, 'replied_at': None},
-                    st.EVENT_NOTIFY, message,
-                    state=st.INSTANCE_ACTION_DONE, project_id=pid)
+                if change is not None:
+                    own, kind, text, kwargs = change
+                    LOG.info('Session %s: %s', self.session_id, text)
+                    LOG.info('Session %s: %s', self.session_id, message)
+                    db_api.instance_update(
+                        self.session_id, iid, dict(own, **values),
+                        history=[dict(kwargs, kind=kind, message=text,
+                                      instance_id=iid), entry])
+                else:
+                    self.update_instance(
+                        iid, values, st.EVENT_NOTIFY, message,
+                        state=st.INSTANCE_ACTION_DONE, project_id=pid)
             except exception.NotFound:
+                if change is not None:
+                    raise
                 # No row (any more): the manager is told all the same.
                 self.record(st.EVENT_NOTIFY, message, instance_id=iid,
                             state=st.INSTANCE_ACTION_DONE, project_id=pid)
@@ -550,7 +572,7 @@ class BaseWorkflow(object):
                 self.session_id, pid, st.INSTANCE_ACTION_DONE,
                 instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
-                metadata={}, event_id=event_id)
+                metadata={}, event_id=event_id, fresh=True)
         return event_id
 
     def wait_project_replies(self, event, project_ids, deadline,

@@ -113,6 +113,8 @@ class SessionFlow(base.BaseWorkflow):
     and PLANNED_MAINTENANCE; it may give :meth:`_estimate`.
     """
 
+    HOSTS_FROM_NOVA = True
+
     # --- what a policy decides ----------------------------------------------
     def _next(self, servers, groups):
         """(next state, why) once projects were told (MAINTENANCE, and
@@ -692,21 +694,23 @@ class SessionFlow(base.BaseWorkflow):
         attempts = (row['action_attempts'] or 0) + \
             (result.get('attempts') or 0)
         if result['ok']:
-            # The move recorded done and INSTANCE_ACTION_DONE together.
+            # The move recorded done and INSTANCE_ACTION_DONE together
+            # (one update of the row when the project has a manager).
+            change = ({'action_state': st.ACTION_DONE,
+                       'host': result['host'],
+                       'action_attempts': attempts,
+                       'action_message': result.get('message')},
+                      st.EVENT_ACTION, '%s of instance %s from %s done: now '
+                      'on %s' % (action, iid, hostname, result['host']),
+                      dict(project_id=row['project_id'], host=hostname,
+                           state=st.ACTION_DONE))
             with self.transaction():
-                self.update_instance(
-                    iid, {'action_state': st.ACTION_DONE,
-                          'host': result['host'],
-                          'action_attempts': attempts,
-                          'action_message': result.get('message')},
-                    st.EVENT_ACTION, '%s of instance %s from %s done: now '
-                    'on %s' % (action, iid, hostname, result['host']),
-                    project_id=row['project_id'], host=hostname,
-                    state=st.ACTION_DONE)
+                if not self._action_done(row, change):
+                    values, kind, text, kwargs = change
+                    self.update_instance(iid, values, kind, text, **kwargs)
                 self.mark_step(st.STEP_MOVE, hostname, iid, 'done', values={
                     'message': result.get('message'),
                     'result': {'action': action, 'host': result['host']}})
-                self._action_done(row)
             return
         message = result.get('message') or 'no reason given'
         with self.transaction():
@@ -724,14 +728,18 @@ class SessionFlow(base.BaseWorkflow):
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))
 
-    def _action_done(self, row):
-        """INSTANCE_ACTION_DONE, to a project that has a manager."""
+    def _action_done(self, row, change=None):
+        """INSTANCE_ACTION_DONE, to a project that has a manager (with
+        ``change``, the caller's update of the row: see
+        :meth:`instance_action_done`). True when it was recorded."""
         try:
             project = db_api.project_get(self.session_id, row['project_id'])
         except exception.NotFound:
-            return
+            return False
         if project['has_manager']:
-            self.instance_action_done(row)
+            self.instance_action_done(row, change)
+            return True
+        return False
 
     def _interrupted_moves(self, hostname):
         """The instance rows of the moves from ``hostname`` under way when

@@ -421,6 +421,24 @@ def split_cpu(sampler, sim, migrations):
             cpu_per_migration(total - setup, migrations)}
 
 
+def nova_requests(sim):
+    """Compute API requests the cloud served so far, by kind."""
+    return dict(sim.app.requests_to('/compute'))
+
+
+def nova_figures(before, after, migrations):
+    """Compute API requests between two :func:`nova_requests`, in all
+    and per migration, with the kinds asked most."""
+    kinds = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    kinds = {k: n for k, n in kinds.items() if n > 0}
+    total = sum(kinds.values())
+    return {'nova_requests': total,
+            'nova_requests_per_migration': round(
+                float(total) / migrations, 2) if migrations else None,
+            'nova_requests_by_kind': dict(sorted(
+                kinds.items(), key=lambda kv: -kv[1]))}
+
+
 def cpu_per_migration(cpu_seconds, migrations):
     """Engine CPU milliseconds per migration in the cloud's record."""
     if not migrations:
@@ -511,6 +529,7 @@ def run_once(args, parallel, label):
         if not parallel:
             body['max_parallel_hosts'] = 1
         pid = cloud.fenix.pid
+        nova0 = nova_requests(sim)
         cpu0 = proc_cpu(pid)
         sampler = CpuSampler(pid).start()
         begin = time.monotonic()
@@ -543,6 +562,7 @@ def run_once(args, parallel, label):
         result['engine_cpu_per_migration_ms'] = cpu_per_migration(cpu, moves)
         result['reply_to_move'] = responder.reply_latency()
         result.update(split_cpu(sampler, sim, moves))
+        result.update(nova_figures(nova0, nova_requests(sim), moves))
         return result
     finally:
         if agent:
@@ -564,6 +584,11 @@ def print_costs(run):
              lat['p50_ms'], lat['p99_ms'], lat['max_ms'], lat['count'],
              ' (%d without a move)' % lat['unmatched']
              if lat['unmatched'] else ''))
+    if run.get('nova_requests') is not None:
+        print('  Nova requests %d = %s per migration: %s' % (
+            run['nova_requests'], run['nova_requests_per_migration'],
+            ', '.join('%s %d' % kv for kv in
+                      run['nova_requests_by_kind'].items())))
 
 
 def main(argv=None):

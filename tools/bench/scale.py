@@ -227,6 +227,7 @@ def main(argv=None):
                                        workers=32).start(projects)
         pid = cloud.fenix.pid
         setup = time.monotonic() - build
+        nova0 = makespan.nova_requests(sim)
         cpu0 = proc_cpu(pid)
         sampler = makespan.CpuSampler(pid).start()
         begin = time.monotonic()
@@ -270,6 +271,8 @@ def main(argv=None):
             cpu, moves)
         out['reply_to_move'] = responder.reply_latency()
         out.update(makespan.split_cpu(sampler, sim, moves))
+        out.update(makespan.nova_figures(nova0, makespan.nova_requests(sim),
+                                         moves))
     finally:
         if responder:
             responder.stop()
@@ -297,6 +300,10 @@ def main(argv=None):
           % (moves, out['moves_per_instance'], out['planned_moves'],
              out['planned_moves_per_instance'], out['hosts_done'],
              args.hosts, out['replies']))
+    print('Nova requests %d = %s per migration: %s' % (
+        out['nova_requests'], out['nova_requests_per_migration'],
+        ', '.join('%s %d' % kv for kv in
+                  out['nova_requests_by_kind'].items())))
     if out['error']:
         print('error: %s' % out['error'])
     if args.profile and os.path.exists(args.profile):

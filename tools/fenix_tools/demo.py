@@ -30,6 +30,7 @@ from fenix_tools.admin import cmd as admin_cmd
 from fenix_tools.admin import progress
 from fenix_tools import common
 from fenix_tools import demo_cloud
+from fenix_tools import demo_openstack
 from fenix_tools.vnfm import app as app_mod
 from fenix_tools.vnfm import manager as vnfm_mod
 
@@ -44,6 +45,8 @@ FENIX_COMMAND = 'fenix-all-in-one'
 # playbook that does it (etc/fenix/playbooks).
 DEFAULT_UPGRADE = '2026.2'
 UPGRADE_PLAYBOOK = 'simcloud-upgrade.yml'
+CLIENT_AUTO, CLIENT_OPENSTACK, CLIENT_LIBRARY = 'auto', 'openstack', 'library'
+CLIENTS = (CLIENT_AUTO, CLIENT_OPENSTACK, CLIENT_LIBRARY)
 
 
 class DemoError(Exception):
@@ -90,6 +93,14 @@ def build_parser():
                         'advertise the new version; the demo then checks '
                         'that each compute was upgraded once, while '
                         'empty.' % (DEFAULT_UPGRADE, UPGRADE_PLAYBOOK))
+    p.add_argument('--client', choices=CLIENTS, default=CLIENT_AUTO,
+                   help='How the session is created and watched: '
+                        '"openstack" (the openstack maintenance commands '
+                        'with a clouds.yaml the demo writes for the '
+                        'simulated cloud\'s admin), "library" (the client '
+                        'library in this process), or "auto" (default: '
+                        'openstack when python-openstackclient is '
+                        'installed beside this Python).')
     p.add_argument('--keep', action='store_true',
                    help='Keep the temporary directory (config, logs, '
                         'database) for debugging.')
@@ -372,6 +383,24 @@ class Demo(object):
 
     # --- the scenario -------------------------------------------------------
 
+    def openstack_cli(self):
+        """The openstack commands to drive the session with, or None (the
+        library)."""
+        if self.args.client == CLIENT_LIBRARY:
+            return None
+        command = demo_openstack.openstack_command()
+        if command is None:
+            if self.args.client == CLIENT_OPENSTACK:
+                raise DemoError(
+                    'no openstack command with the maintenance plug-in '
+                    'beside %s (pip install python-openstackclient)'
+                    % sys.executable)
+            return None
+        clouds = demo_openstack.write_clouds_yaml(
+            os.path.join(self.tmpdir, 'clouds.yaml'),
+            self.cloud.admin_credentials())
+        return demo_openstack.OpenStackCLI(command, clouds)
+
     def run_session(self):
         client = common.FenixClient(url=self.fenix_url)
         body = admin_cmd.create_body(
@@ -380,17 +409,33 @@ class Demo(object):
             metadata={'openstack_version': self.args.upgrade or 'Train'})
         if self.args.upgrade:
             body['actions'] = [upgrade_action(self.cloud)]
+        cli = self.openstack_cli()
+        self.summary['client'] = CLIENT_OPENSTACK if cli else CLIENT_LIBRARY
         self.started = time.monotonic()
-        answer = client.create_session(body)
-        self.session_id = answer['session_id']
+        if cli is None:
+            self.session_id = client.create_session(body)['session_id']
+        else:
+            self.say('$ %s' % cli.shown('session', 'create', '...'))
+            # A refusal fails the demo as the library's error does.
+            self.session_id = cli.create_session(body)
         self.say('session %s created: workflow %s, maintenance_at %s'
                  % (self.session_id, body['workflow'],
                     body['maintenance_at']))
-        display = (None if self.args.json else
-                   client_progress.Display(self.out))
-        result = progress.follow(client, self.session_id, interval=0.5,
-                                 timeout=self.args.timeout,
-                                 display=display, stop_event=self._stop)
+        if cli is None:
+            display = (None if self.args.json else
+                       client_progress.Display(self.out))
+            result = progress.follow(client, self.session_id, interval=0.5,
+                                     timeout=self.args.timeout,
+                                     display=display, stop_event=self._stop)
+        else:
+            self.say('$ %s' % cli.shown('session', 'watch', self.session_id))
+            cli.watch(self.session_id, None if self.args.json else self.out,
+                      interval=0.5, timeout=self.args.timeout,
+                      stop_event=self._stop)
+            detail = client.get_session_detail(self.session_id) or {}
+            result = client_progress.WatchResult(
+                detail, detail.get('state') not in progress.FINAL_STATES,
+                time.monotonic() - self.started)
         self.duration = time.monotonic() - self.started
         # Let the VNFM finish what the last event asked, and the checker
         # look once more at the final state.
@@ -446,6 +491,7 @@ class Demo(object):
         self.summary = {
             'ok': not problems,
             'problems': problems,
+            'client': self.summary.get('client'),
             'session_id': self.session_id,
             'workflow': self.args.workflow,
             'state': session['state'],
@@ -486,6 +532,10 @@ class Demo(object):
             lines.append('session %s (%s): %s in %.1f s' % (
                 s['session_id'], s.get('workflow'), s.get('state'),
                 s.get('duration') or 0))
+            lines.append('created and watched with: %s' % (
+                'openstack maintenance commands'
+                if s.get('client') == CLIENT_OPENSTACK else
+                'the client library'))
         if 'hosts_maintained' in s:
             lines.append('hosts maintained: %d/%d %s' % (
                 len(s['hosts_maintained']), len(s['computes']),

@@ -17,6 +17,9 @@ SERVICE_USER = 'fenix'
 SERVICE_PASSWORD = 'fenixpass'
 SERVICE_PROJECT = 'service'
 FLAVOR = 'demo.half'
+ADMIN_USER = 'admin'
+ADMIN_PASSWORD = 'adminpass'
+ADMIN_PROJECT = 'admin'
 
 
 def seed004_topology(computes=3):
@@ -25,11 +28,11 @@ def seed004_topology(computes=3):
     tenant whose manager fills the computes."""
     return {
         'name': 'seed004-demo',
-        'projects': [{'name': 'admin'}, {'name': SERVICE_PROJECT},
+        'projects': [{'name': ADMIN_PROJECT}, {'name': SERVICE_PROJECT},
                      {'name': TENANT_PROJECT}],
         'users': [
-            {'name': 'admin', 'password': 'adminpass',
-             'roles': {'admin': ['admin']}},
+            {'name': ADMIN_USER, 'password': ADMIN_PASSWORD,
+             'roles': {ADMIN_PROJECT: ['admin']}},
             {'name': SERVICE_USER, 'password': SERVICE_PASSWORD,
              'roles': {SERVICE_PROJECT: ['admin']}},
             {'name': TENANT_USER, 'password': TENANT_PASSWORD,
@@ -87,6 +90,11 @@ class DemoCloud(object):
         return {'auth_url': self.sim.auth_url, 'username': SERVICE_USER,
                 'password': SERVICE_PASSWORD,
                 'project_name': SERVICE_PROJECT}
+
+    def admin_credentials(self):
+        """The cloud admin's (the operator who runs the session)."""
+        return {'auth_url': self.sim.auth_url, 'username': ADMIN_USER,
+                'password': ADMIN_PASSWORD, 'project_name': ADMIN_PROJECT}
 
     def tenant_credentials(self):
         return {'auth_url': self.sim.auth_url, 'username': TENANT_USER,

@@ -6,11 +6,14 @@
 It is configured from the ``[keystone_authtoken]`` section. The version
 documents (``/`` and ``/v1``) and the OpenAPI description
 (``/v1/openapi.json``) stay public so that clients can discover the API
-before they hold a token.
+before they hold a token; so do the dashboard's login page and loader
+(:data:`fenix.api.dashboard.PUBLIC_PATHS`), which hold no data.
 """
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
 from keystonemiddleware import auth_token
+
+from fenix.api import dashboard
 
 GROUP = 'keystone_authtoken'
 
@@ -26,7 +29,8 @@ _IDENTITY_PREFIXES = ('HTTP_X_IDENTITY_', 'HTTP_X_USER', 'HTTP_X_PROJECT',
 
 
 def is_public(path):
-    return (path.rstrip('/') or '/') in PUBLIC_ROUTES
+    return ((path.rstrip('/') or '/') in PUBLIC_ROUTES
+            or path in dashboard.PUBLIC_PATHS)
 
 
 class PublicRoutes(object):
@@ -44,6 +48,7 @@ class PublicRoutes(object):
             for key in [k for k in environ
                         if k.startswith(_IDENTITY_PREFIXES)]:
                 del environ[key]
+            environ[dashboard.PUBLIC_KEY] = True
             return self.public_app(environ, start_response)
         return self.protected_app(environ, start_response)
 

@@ -6,9 +6,11 @@ import itertools
 
 from fenix.common.policies import action_plugin_run
 from fenix.common.policies import base
+from fenix.common.policies import dashboard
 from fenix.common.policies import instance
 from fenix.common.policies import instance_group
 from fenix.common.policies import maintenance
+from fenix.common.policies import metrics
 from fenix.common.policies import project
 
 
@@ -21,4 +23,6 @@ def list_rules():
         instance.list_rules(),
         instance_group.list_rules(),
         action_plugin_run.list_rules(),
+        dashboard.list_rules(),
+        metrics.list_rules(),
     ))

@@ -184,8 +184,10 @@ class FenixCloud(fixtures.Fixture):
             'database': {'connection': 'sqlite:///%s' % os.path.join(
                 self.workdir, 'fenix.sqlite')},
             'oslo_messaging_notifications': {'driver': 'fenix-http'},
+            # The simulated cloud takes notifications sent together as
+            # one array.
             'notification_http': {'url': self.sim.control_url +
-                                  '/notifications'},
+                                  '/notifications', 'batch': True},
             'workflow': wf,
             'download': {'directory': os.path.join(self.workdir,
                                                    'downloads')},

@@ -23,6 +23,15 @@ POSTGRESQL_URL = 'postgresql+psycopg2://%s:%s@127.0.0.1/%%s' % (CITEST,
                                                                 CITEST)
 
 
+def extra_config(test, **groups):
+    """The all-in-one's extra configuration: ``groups`` (group -> options)
+    and the connection of ``test``'s database (from its mixin)."""
+    url = test.database_url()
+    if url:
+        groups['database'] = {'connection': url}
+    return groups
+
+
 class SQLiteMixin(object):
 
     def database_url(self):

@@ -85,6 +85,14 @@ class TestAllInOne(base.FunctionalTestCase):
         self.assertEqual(404, self.client.get(
             '/v1/maintenance/%s' % sid).status_code)
 
+    def test_says_how_to_configure_service_user(self):
+        # This all-in-one has no [service_user]: it said so at start, with
+        # an example and how to use the simulated cloud.
+        log = self.proc.log_tail(200)
+        self.assertIn('[service_user] is not configured', log)
+        self.assertIn('auth_type = password', log)
+        self.assertIn('fenix-simcloud', log)
+
     def test_nack_fails_and_put_continues(self):
         sid = self._create()
         self.client.wait_project_event(sid, PROJECT, 'MAINTENANCE')

@@ -63,9 +63,7 @@ class DownloadBurstMixin(object):
                     'max_threads': API_THREADS},
             'engine': {'max_sessions': SESSIONS + 10},
         }
-        url = self.database_url()
-        if url:
-            extra['database'] = {'connection': url}
+        extra = databases.extra_config(self, **extra)
         self.server = local_servers.Server(self)
         # Each connection trickles until Fenix closes it (or the test
         # has long failed).

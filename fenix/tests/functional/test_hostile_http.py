@@ -24,12 +24,9 @@ class HostileHTTPMixin(object):
 
     def setUp(self):
         super().setUp()
-        extra = {}
-        url = self.database_url()
-        if url:
-            extra['database'] = {'connection': url}
         self.cloud = self.useFixture(cloud_fixture.FenixCloud(
-            cloud_fixture.topology(computes=2), extra_config=extra))
+            cloud_fixture.topology(computes=2),
+            extra_config=databases.extra_config(self)))
 
     def send(self, method, path, body=None, content_type=None,
              headers=None):

@@ -238,8 +238,13 @@ class OutageMixin(object):
             'fenix-error-lines', content.text_content('\n'.join(
                 self.cloud.error_lines({p: 0 for p in
                                         self.cloud.log_paths()})))))
+        # The answer to MAINTENANCE_COMPLETE is held until the second
+        # outage has begun, so that it meets the outage however long the
+        # service takes to stop.
+        self.release_complete = threading.Event()
         self.vnfm = self.cloud.add_vnfm(behaviour=app_mod.Behaviour(
-            reply_delay=REPLY_DELAY, retry_interval=0.5))
+            reply_delay=REPLY_DELAY, retry_interval=0.5,
+            hold_replies={'MAINTENANCE_COMPLETE': self.release_complete}))
         self.addOnException(self._attach_vnfm)
         self.figures = {'service': None, 'outage_seconds': OUTAGE_SECONDS,
                         'outages': []}
@@ -307,13 +312,14 @@ class OutageMixin(object):
         moves = self._outage(service, 'during moves',
                              during=self._create_during_outage)
         # 2. During a reply window: the VNFM got MAINTENANCE_COMPLETE and
-        # scaled out (its constraints registered); it answers REPLY_DELAY
-        # later, while the service is down.
+        # scaled out (its constraints registered); its answer, held until
+        # then, goes while the service is down.
         scaled_out = self.vnfm.actions.wait_for(
             lambda items: any(a.get('action') == 'scale_out'
                               for a in items), SESSION_TIMEOUT)
         self.assertTrue(scaled_out, 'no scale-out after MAINTENANCE_COMPLETE')
-        replies = self._outage(service, 'during a reply window')
+        replies = self._outage(service, 'during a reply window',
+                               during=self.release_complete.set)
 
         state = self.cloud.wait_final(sid, timeout=SESSION_TIMEOUT)
         end_offsets = self.cloud.log_offsets()

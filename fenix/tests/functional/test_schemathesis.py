@@ -37,15 +37,11 @@ class SchemathesisMixin(object):
 
     def setUp(self):
         super().setUp()
-        extra = {}
-        url = self.database_url()
-        if url:
-            extra['database'] = {'connection': url}
         # Replies stay open for the whole run: the session keeps waiting
         # for its project, so its project routes answer.
         self.cloud = self.useFixture(cloud_fixture.FenixCloud(
             cloud_fixture.topology(computes=2), reply_window=3600,
-            extra_config=extra))
+            extra_config=databases.extra_config(self)))
 
     def _seed(self):
         """One resource of each kind; their ids, by path parameter."""

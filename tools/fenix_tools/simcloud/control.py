@@ -22,7 +22,8 @@ ROUTES = [
     ('GET', '/events/kinds', 'the event kinds and what they mean'),
     ('GET', '/deliveries', '?since=N&alarm_id=A: webhook POSTs done'),
     ('POST', '/notifications', 'one notification {event_type, payload, '
-                               'publisher_id, timestamp, priority}'),
+                               'publisher_id, timestamp, priority}, or an '
+                               'array of them (taken in order)'),
     ('GET', '/faults', 'current fault injection'),
     ('PUT', '/faults', 'replace fault injection (topology faults: format)'),
     ('DELETE', '/faults', 'clear all faults'),
@@ -147,13 +148,34 @@ class ControlApp(service.ServiceApp):
 
     def post_notification(self, req):
         body = wsgi.json_body(req)
+        if isinstance(body, list):
+            # Several at once (fenix-http with [notification_http] batch):
+            # all are checked first, then taken in their order.
+            if not body:
+                raise util.BadRequest('An array of notifications must not '
+                                      'be empty.')
+            for n, item in enumerate(body):
+                self._check_notification(item, ' (item %d)' % n)
+            results = [self._take_notification(item) for item in body]
+            return wsgi.json_response({'notifications': results},
+                                      status=202)
+        self._check_notification(body)
+        return wsgi.json_response(self._take_notification(body), status=202)
+
+    @staticmethod
+    def _check_notification(body, where=''):
         if not isinstance(body, dict):
-            raise util.BadRequest('A notification must be a JSON object.')
+            raise util.BadRequest('A notification must be a JSON object%s.'
+                                  % where)
         if not isinstance(body.get('event_type'), str) or \
                 not body['event_type']:
-            raise util.BadRequest("'event_type' is required (a string).")
+            raise util.BadRequest("'event_type' is required (a string)%s."
+                                  % where)
         if not isinstance(body.get('payload'), dict):
-            raise util.BadRequest("'payload' is required (an object).")
+            raise util.BadRequest("'payload' is required (an object)%s."
+                                  % where)
+
+    def _take_notification(self, body):
         notification = {
             'event_type': body['event_type'], 'payload': body['payload'],
             'publisher_id': body.get('publisher_id'),
@@ -163,10 +185,9 @@ class ControlApp(service.ServiceApp):
             'message_id': body.get('message_id') or util.new_uuid(),
             'ctxt': body.get('ctxt') or body.get('context') or {}}
         result = self.sim.receive_notification(notification, intake='http')
-        return wsgi.json_response({
-            'message_id': notification['message_id'],
-            'event': result['event'], 'alarms': result['alarms'],
-            'dropped': result['dropped']}, status=202)
+        return {'message_id': notification['message_id'],
+                'event': result['event'], 'alarms': result['alarms'],
+                'dropped': result['dropped']}
 
     def get_faults(self, req):
         with self.sim.lock:

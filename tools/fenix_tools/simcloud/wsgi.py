@@ -9,6 +9,7 @@ keystoneauth's requests session uses) are served without a new TCP
 connection per call. Every open connection is tracked so ``stop()`` can
 close them and no handler thread outlives the server.
 """
+import collections
 import http.server
 import io
 import json
@@ -24,6 +25,9 @@ import webob
 from fenix_tools.simcloud import util
 
 LOG = logging.getLogger(__name__)
+
+# A path segment that names one resource (a UUID, a number, a hex id).
+_ID = re.compile(r'^([0-9a-fA-F-]{16,}|\d+)$')
 
 
 def json_response(body, status=200, headers=None):
@@ -93,13 +97,33 @@ class PrefixDispatcher:
     def __init__(self, apps, root=None):
         self._apps = sorted(apps.items(), key=lambda kv: -len(kv[0]))
         self._root = root
+        # (prefix, method, path under the prefix with its ids as {id})
+        # -> requests served: what a client asked of each service.
+        self.requests = collections.Counter()
+        self._count_lock = threading.Lock()
+
+    def requests_to(self, prefix):
+        """Requests served under ``prefix`` (e.g. ``/compute``) so far,
+        as ``{'METHOD /path': count}``."""
+        with self._count_lock:
+            return {'%s %s' % (method, path): n for (p, method, path),
+                    n in self.requests.items() if p == prefix}
 
     def __call__(self, environ, start_response):
         req = webob.Request(environ)
         path = req.path_info or '/'
         for prefix, app in self._apps:
             if path == prefix or path.startswith(prefix + '/'):
-                resp = app(req, path[len(prefix):] or '/')
+                sub = path[len(prefix):] or '/'
+                segments = [p for p in sub.split('/') if p]
+                # Skip a version segment (/v2.1/servers -> /servers).
+                if segments and re.match(r'^v\d', segments[0]):
+                    segments = segments[1:]
+                key = (prefix, req.method, '/' + '/'.join(
+                    '{id}' if _ID.match(p) else p for p in segments))
+                with self._count_lock:
+                    self.requests[key] += 1
+                resp = app(req, sub)
                 break
         else:
             if self._root is not None and path in ('', '/'):

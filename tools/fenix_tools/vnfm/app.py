@@ -104,14 +104,17 @@ class Behaviour(object):
     reply at which it is delivered again, as it was (same URL, same body:
     what an HTTP retry after a time-out or a proxy would do), e.g.
     ``(1.2, 2.5)``; Fenix must refuse the copies (409) and never take one
-    as the answer to another event.
+    as the answer to another event. ``hold_replies``: event state -> a
+    ``threading.Event``; the answer to such an event waits (after
+    ``reply_delay``, at most until ``reply_at``) until it is set: a test
+    chooses the moment the answer is sent, e.g. while Fenix is away.
     """
 
     def __init__(self, silent=(), nack=(), reply_delay=0.0,
                  honour_reply_at=True, instance_actions=None,
                  ack_instance_action_done=False, switch_over=True,
                  reply_retries=5, retry_interval=0.5, reply_margin=0.5,
-                 repeat_replies=()):
+                 repeat_replies=(), hold_replies=None):
         self.silent = set(silent)
         self.nack = set(nack)
         self.reply_delay = float(reply_delay)
@@ -130,6 +133,7 @@ class Behaviour(object):
         if any(d < 0 for d in self.repeat_replies):
             raise ValueError('repeat_replies: delays must be >= 0, not %s'
                              % (self.repeat_replies,))
+        self.hold_replies = dict(hold_replies or {})
 
     def is_silent(self, state):
         return '*' in self.silent or state in self.silent
@@ -142,4 +146,5 @@ class Behaviour(object):
         data['silent'] = sorted(self.silent)
         data['nack'] = sorted(self.nack)
         data['repeat_replies'] = list(self.repeat_replies)
+        data['hold_replies'] = sorted(self.hold_replies)
         return data

@@ -58,6 +58,8 @@ _UNAVAILABLE_HTTP = (502, 503, 504)
 # read or reply when reply_at is not honoured) keeps being tried through
 # an outage.
 OUTAGE_PATIENCE = 300
+# Seconds between looks at a held answer's gate (Behaviour.hold_replies).
+HOLD_POLL = 0.2
 # Longest pause between two tries through an outage.
 OUTAGE_RETRY_MAX = 5
 # Events whose instances are moved: the checker watches that each move
@@ -1007,6 +1009,21 @@ class SampleVNFM(object):
 
     # --- replies ------------------------------------------------------------
 
+    def _held(self, event):
+        """Wait while the behaviour holds answers to ``event``'s state
+        (until released, or ``reply_at`` less the margin); False when the
+        manager stops meanwhile."""
+        gate = self.behaviour.hold_replies.get(event.state)
+        if gate is None:
+            return True
+        while not gate.is_set():
+            left = _seconds_until(event.reply_at)
+            if left is not None and left <= self.behaviour.reply_margin:
+                return True
+            if self._stop.wait(min(HOLD_POLL, left or HOLD_POLL)):
+                return False
+        return True
+
     def _reply(self, event, body):
         """PUT ``body`` to the event's reply_url, with bounded retries;
         returns the reply record. With ``Behaviour.repeat_replies`` the
@@ -1030,6 +1047,9 @@ class SampleVNFM(object):
             if self._stop.wait(delay):
                 record['error'] = 'stopped'
                 return self.replies.add(**record)
+        if not self._held(event):
+            record['error'] = 'stopped'
+            return self.replies.add(**record)
         self.reply_order.reply_started(event.key)
         started = time.monotonic()
         attempt = 0

@@ -9,6 +9,7 @@ import json
 import logging
 
 import fixtures
+from keystonemiddleware import fixture as ksm_fixture
 import webtest
 
 from fenix.api import app
@@ -112,3 +113,28 @@ class APITestCase(base.TestCase):
         for fragment in fragments:
             self.assertIn(fragment, doc['error']['message'])
         return doc['error']['message']
+
+
+class KeystoneAPITestCase(APITestCase):
+    """The API behind keystonemiddleware, with two tokens its fixture
+    validates: ``member-token`` (a member and reader of :data:`PROJECT`)
+    and ``admin-token`` (the cloud admin); ``self.tokens`` adds more."""
+
+    auth_strategy = 'keystone'
+
+    def configure(self):
+        # Where clients are sent for a token: configured, so a refusal
+        # needs no Keystone server.
+        self.config(group='keystone_authtoken',
+                    www_authenticate_uri='https://keystone.example/identity')
+
+    def setUp(self):
+        super().setUp()
+        self.tokens = self.useFixture(ksm_fixture.AuthTokenFixture())
+        self.tokens.add_token_data(
+            token_id='member-token', user_id='vnfm', project_id=PROJECT,
+            role_list=['member', 'reader'])
+        self.tokens.add_token_data(
+            token_id='admin-token', user_id='cloud-admin',
+            project_id='admin-project', role_list=['admin', 'member',
+                                                   'reader'])

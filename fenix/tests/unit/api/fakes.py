@@ -22,6 +22,20 @@ class FakeEngineAPI(object):
         self.calls = []
         # An exception every call raises (EngineUnavailable, ...).
         self.fail_with = None
+        # What get_metrics answers (fenix.engine.metrics.figures).
+        self.metrics = {
+            'sessions': {'MAINTENANCE': 1, 'MAINTENANCE_DONE': 2},
+            'hosts': {'MAINTAINED': 3, 'PENDING': 1},
+            'migrations': {'started': 4, 'done': 3, 'failed': 1,
+                           'duration': {'buckets': [[10, 2], [60, 3],
+                                                    ['+Inf', 3]],
+                                        'count': 3, 'sum': 42.5}},
+            'reply_latency': {'p1': {'buckets': [[5, 1], ['+Inf', 2]],
+                                     'count': 2, 'sum': 12.0}},
+            'notifications': {'maintenance.planned': {
+                'sent': 5, 'failed': 2, 'queued': 1}},
+            'engines': {'engine-a': 3.5},
+        }
 
     # --- helpers for tests ------------------------------------------------
     def _record(self, method, context, **kwargs):
@@ -75,6 +89,10 @@ class FakeEngineAPI(object):
         self._record('ping', context)
         return {'engine': 'fake-engine', 'sessions': len(self.sessions),
                 'database': getattr(self, 'database', 'ok')}
+
+    def get_metrics(self, context):
+        self._record('get_metrics', context)
+        return copy.deepcopy(self.metrics)
 
     def create_session(self, context, values, idempotency_key=None):
         extra = ({} if idempotency_key is None

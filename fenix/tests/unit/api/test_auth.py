@@ -8,7 +8,6 @@ import sys
 
 import fixtures
 from keystonemiddleware import auth_token as ksm_auth_token
-from keystonemiddleware import fixture as ksm_fixture
 from oslo_config import cfg
 import webob
 
@@ -119,26 +118,10 @@ class TestIncompleteKeystoneConfig(base.APITestCase):
             self.assertIn('lacks auth_url', done.stderr)
 
 
-class TestKeystone(base.APITestCase):
-
-    auth_strategy = 'keystone'
-
-    def configure(self):
-        # Where clients are sent for a token: configured, so a refusal
-        # needs no Keystone server.
-        self.config(group='keystone_authtoken',
-                    www_authenticate_uri='https://keystone.example/identity')
+class TestKeystone(base.KeystoneAPITestCase):
 
     def setUp(self):
         super().setUp()
-        self.tokens = self.useFixture(ksm_fixture.AuthTokenFixture())
-        self.tokens.add_token_data(
-            token_id='member-token', user_id='vnfm', project_id=base.PROJECT,
-            role_list=['member', 'reader'])
-        self.tokens.add_token_data(
-            token_id='admin-token', user_id='cloud-admin',
-            project_id='admin-project', role_list=['admin', 'member',
-                                                   'reader'])
         self.sid = self.engine.add_session(projects={base.PROJECT: ['i1']})
 
     def test_pipeline_uses_auth_token(self):

@@ -69,6 +69,8 @@ ROUTES = [
      RUN_WRITE, 'fenix:action_plugin_run:report'),
     ('PUT', '/v1/action_plugin_run/S/prepare', {'state': 'FAILED'},
      RUN_WRITE, 'fenix:action_plugin_run:report'),
+    ('GET', '/dashboard/', None, ADMIN_READ, 'fenix:dashboard:get'),
+    ('GET', '/dashboard/app.js', None, ADMIN_READ, 'fenix:dashboard:get'),
 ]
 
 # Engine methods that change something.

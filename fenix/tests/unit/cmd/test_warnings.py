@@ -14,6 +14,7 @@ COMMANDS = {
     'fenix-engine': 'fenix.cmd.engine',
     'fenix-manage': 'fenix.cmd.manage',
     'fenix-all-in-one': 'fenix.cmd.all_in_one',
+    'fenix-status': 'fenix.cmd.status',
 }
 
 RUN = ('import sys; sys.argv = [%r, "--help"]; '

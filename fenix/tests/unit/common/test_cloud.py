@@ -211,16 +211,40 @@ class TestMicroversions(CloudTestCase):
     def test_service_calls_by_id_or_by_host(self):
         svc = {'id': 'uuid-1', 'host': SRC, 'binary': 'nova-compute',
                'status': 'enabled', 'state': 'up'}
-        self.nova.services.list.return_value = [svc]
+        self.nova.client.get.return_value = (None, {'services': [svc]})
         self.cloud.disable_compute(SRC, 'maintenance')
+        self.nova.client.get.assert_called_with(
+            '/os-services?binary=nova-compute&host=%s' % SRC)
         self.nova.services.disable_log_reason.assert_called_once_with(
             'uuid-1', 'maintenance')
         self.config(group='service_user', nova_api_version='2.52')
         old = cloud.Cloud(session=mock.sentinel.session)
-        old._nova().services.list.return_value = [dict(svc, id=7)]
+        old._nova().client.get.return_value = (
+            None, {'services': [dict(svc, id=7)]})
         old.enable_compute(SRC)
         old._nova().services.enable.assert_called_once_with(
             SRC, 'nova-compute')
+
+    def test_service_change_answer_is_the_service_at_2_53(self):
+        # Nova answers the change with the whole service (2.53+): no
+        # second read; below, the answer is partial and it is read again.
+        svc = {'id': 'uuid-1', 'host': SRC, 'binary': 'nova-compute',
+               'status': 'enabled', 'state': 'up', 'forced_down': False}
+        self.nova.client.get.return_value = (None, {'services': [svc]})
+        self.nova.services.disable_log_reason.return_value = dict(
+            svc, status='disabled', disabled_reason='maintenance')
+        changed = self.cloud.disable_compute(SRC, 'maintenance')
+        self.assertEqual(('disabled', 'maintenance'),
+                         (changed['status'], changed['disabled_reason']))
+        self.assertEqual(1, self.nova.client.get.call_count)
+        self.config(group='service_user', nova_api_version='2.52')
+        old = cloud.Cloud(session=mock.sentinel.session)
+        old._nova().client.get.return_value = (
+            None, {'services': [dict(svc, id=7)]})
+        old._nova().services.enable.return_value = {
+            'host': SRC, 'binary': 'nova-compute', 'status': 'enabled'}
+        self.assertEqual(7, old.enable_compute(SRC)['id'])
+        self.assertEqual(2, old._nova().client.get.call_count)
 
     def test_cold_migrate_to_host_needs_2_56(self):
         self.config(group='service_user', nova_api_version='2.55')
@@ -240,8 +264,8 @@ class TestMicroversions(CloudTestCase):
 class TestErrors(CloudTestCase):
 
     def test_nova_error_names_host_and_reason(self):
-        self.nova.services.list.return_value = [
-            {'id': 'u', 'host': SRC, 'binary': 'nova-compute'}]
+        self.nova.client.get.return_value = (None, {'services': [
+            {'id': 'u', 'host': SRC, 'binary': 'nova-compute'}]})
         self.nova.services.disable_log_reason.side_effect = (
             nova_exc.Conflict(409, 'Service is locked'))
         err = self.assertRaises(exception.CloudError,
@@ -250,7 +274,7 @@ class TestErrors(CloudTestCase):
         self.assertIn('Service is locked', str(err))
 
     def test_unknown_host(self):
-        self.nova.services.list.return_value = []
+        self.nova.client.get.return_value = (None, {'services': []})
         err = self.assertRaises(exception.CloudError,
                                 self.cloud.enable_compute, 'nohost')
         self.assertIn('nohost', str(err))
@@ -366,6 +390,64 @@ class TestWaitAndMove(CloudTestCase):
         self.assertEqual(1, self.nova.servers.get.call_count)
         self.nova.servers.live_migrate.assert_called_once_with(
             'vm1', DST, 'auto')
+
+    def _nova_clock(self, date='Thu, 01 Jan 2026 12:00:10 GMT'):
+        """Nova's clock learned from the Date of a listing's answer, as
+        if ours read 12:00:00 then."""
+        answer = mock.Mock(headers={'Date': date})
+        self.nova.client.get.return_value = (answer, {'services': []})
+        with mock.patch.object(cloud.datetime, 'datetime',
+                               wraps=cloud.datetime.datetime) as dt:
+            dt.utcnow.return_value = cloud.datetime.datetime(2026, 1, 1,
+                                                             12, 0, 0)
+            self.cloud.compute_services()
+        self.assertEqual(10.0, self.cloud._clock_offset)
+
+    def test_move_with_nova_clock_reads_no_records_before_it(self):
+        # Nova's clock is known: the move's records are those created
+        # from just before the request by that clock; none is read
+        # before the request, nor while the server is busy or once it
+        # rests elsewhere.
+        self._nova_clock()
+        busy = server(task_state='migrating')
+        self.script([busy, server(host=DST)], [])
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE, host=DST,
+                                 source=SRC)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertFalse(self.nova.migrations.list.called)
+
+    def test_nova_clock_tells_this_moves_records(self):
+        # Refused at once (back on the source, never seen busy): the
+        # record created after the request says it failed; an older
+        # failed record of the server is not this move's.
+        self._nova_clock()
+        since = self.cloud._nova_now()
+        old = dict(migration(7, 'error', 'live-migration'),
+                   created_at=str(since - cloud.datetime.timedelta(
+                       seconds=60)))
+        fresh = dict(migration(8, 'error', 'live-migration'),
+                     created_at=str(since))
+        self.script([server()], [[old, fresh]])
+        self.cloud.live_migrate('vm1', DST)
+        self.assertFalse(self.nova.migrations.list.called)
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertIn('migration 8', result['message'])
+
+    def test_nova_clock_old_record_alone_does_not_fail(self):
+        # Only an older failed record and a server at rest on the source
+        # never seen busy: nothing says this move ended; it waits.
+        self._nova_clock()
+        since = self.cloud._nova_now()
+        old = dict(migration(7, 'error', 'live-migration'),
+                   created_at=str(since - cloud.datetime.timedelta(
+                       seconds=60)))
+        self.script([server()] * 5, [[old]] * 5)
+        self.cloud.live_migrate('vm1', DST)
+        result = self.cloud.wait_for_move('vm1', SRC, st.LIVE_MIGRATE,
+                                          timeout=0)
+        self.assertFalse(result['ok'])
+        self.assertIn('timed out', result['message'])
 
     def test_failed_record_after_busy_polls_still_fails(self):
         busy = server(task_state='migrating')

@@ -6,12 +6,14 @@ import http.server
 import json
 import queue
 import threading
+from unittest import mock
 
 from oslo_config import cfg
 import oslo_messaging as messaging
 
 from fenix.common import notifier
 from fenix.common import notify_http
+from fenix.common import publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
@@ -123,6 +125,18 @@ class TestNotifier(base.TestCase):
              notifier.message_id_of('e-1', 'maintenance.scheduled')],
             [r['message_id'] for r in rows])
         self.assertEqual(2, len(self.dispatcher.claimed))
+
+    def test_fresh_event_is_not_looked_up(self):
+        # A new event's id: its messages cannot be in the outbox yet.
+        with mock.patch.object(db_api, 'outbox_add',
+                               wraps=db_api.outbox_add) as add:
+            self.n.project_event(self.sid, 'p', 'MAINTENANCE', 'u', 'u',
+                                 event_id='e-2', fresh=True)
+            self.n.project_event(self.sid, 'p', 'MAINTENANCE', 'u', 'u',
+                                 event_id='e-3')
+        self.assertEqual([False, True], [c.kwargs['check_known']
+                                         for c in add.call_args_list])
+        self.assertEqual(4, len(db_api.outbox_unsent()))
 
     def test_host_and_session_events(self):
         self.n.host_event(self.sid, 'c1', 'IN_MAINTENANCE', 'admin')
@@ -254,6 +268,31 @@ class TestHTTPDriver(base.TestCase):
         # The same client port: one connection for all three.
         ports = {clients.get(timeout=10)[1] for _ in range(3)}
         self.assertEqual(1, len(ports), ports)
+
+    def test_batch_is_one_post_of_an_array(self):
+        received = queue.Queue()
+        handler = type('H', (_Receiver,), {'received': received})
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        self.config(group='notification_http', batch=True,
+                    url='http://127.0.0.1:%s/n' % server.server_port)
+        self.config(group='oslo_messaging_notifications',
+                    driver=['fenix-http'])
+        self.addCleanup(rpc.cleanup)
+        pub = publisher.Publisher()
+        self.assertTrue(pub.batching)
+        rows = [{'message_id': 'm-%d' % n, 'event_type': 'maintenance.host',
+                 'priority': 'info', 'payload': {'host': 'c%d' % n}}
+                for n in (1, 2)]
+        pub.send_many(rows)
+        path, ctype, body = received.get(timeout=10)
+        self.assertEqual(['m-1', 'm-2'], [b['message_id'] for b in body])
+        self.assertEqual(['c1', 'c2'], [b['payload']['host'] for b in body])
+        self.assertEqual('info', body[0]['priority'])
+        self.assertTrue(received.empty())
+        self.config(group='notification_http', batch=False)
+        self.assertFalse(pub.batching)
 
     def test_failed_post_raises_after_its_retries(self):
         received = queue.Queue()

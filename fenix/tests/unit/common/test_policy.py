@@ -35,14 +35,16 @@ class TestPolicy(base.TestCase):
         self.assertEqual(len(names), len(set(names)))
         api_rules = [r for r in rules if r.name.startswith('fenix:')]
         # sessions 6 (+ 4 of session control), project 4, instance 5,
-        # instance_group 5, runs 2
-        self.assertEqual(26, len(api_rules))
+        # instance_group 5, runs 2, dashboard 1, metrics 1
+        self.assertEqual(28, len(api_rules))
         for rule in api_rules:
             self.assertIsInstance(rule, oslo_policy.DocumentedRuleDefault)
             self.assertTrue(rule.description)
             self.assertTrue(rule.operations)
             for op in rule.operations:
-                self.assertTrue(op['path'].startswith('/v1/'), rule.name)
+                self.assertTrue(op['path'].startswith(
+                    ('/v1/', '/dashboard/')) or op['path'] == '/metrics',
+                    rule.name)
             self.assertEqual(['system', 'project'], rule.scope_types)
         enforcer = policy.init()
         for name in names:
@@ -132,5 +134,6 @@ class TestPolicy(base.TestCase):
             text = f.read()
         for name in ('fenix:maintenance:create', 'fenix:project:reply',
                      'fenix:instance_group:delete',
-                     'fenix:action_plugin_run:report', 'admin_api'):
+                     'fenix:action_plugin_run:report',
+                     'fenix:dashboard:get', 'admin_api'):
             self.assertIn('"%s"' % name, text)

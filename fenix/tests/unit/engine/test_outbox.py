@@ -343,6 +343,70 @@ class TestSentByTheCommittingThread(OutboxTestCase):
         self.assertEqual((self.sid, 'next'), self.sent()[-1])
 
 
+class BatchingPublisher(outbox_fixture.RecordingPublisher):
+    """Sends the rows of one commit in one request (send_many)."""
+
+    batching = True
+
+    def __init__(self):
+        super().__init__()
+        self.requests = []
+
+    def send(self, row, skip=()):
+        self.requests.append([row['payload']['state']])
+        super().send(row, skip)
+
+    def send_many(self, rows):
+        self.requests.append([row['payload']['state'] for row in rows])
+        error = self.fail(rows[0]) if callable(self.fail) else self.fail
+        if error is not None:
+            raise publisher.PublishError({self.WAY: error}, ())
+        for row in rows:
+            super().send(row)
+
+
+class TestSentTogether(OutboxTestCase):
+    """A publisher that batches gets the rows of one commit at once."""
+
+    def setUp(self):
+        super().setUp()
+        self.publisher = BatchingPublisher()
+        self.d = self.dispatcher()
+        self.n = notifier.Notifier(self.d)
+        self.sid = self.session()
+        self.d.ready.set()
+
+    def commit(self, *states):
+        with self.n.transaction():
+            for state in states:
+                self.n.session_event(self.sid, state, 0)
+
+    def test_one_request_for_one_commit(self):
+        self.commit('A', 'B')
+        self.commit('C')
+        self.assertEqual([['A', 'B'], ['C']], self.publisher.requests)
+        self.assertEqual([(self.sid, 'A'), (self.sid, 'B'),
+                          (self.sid, 'C')], self.sent())
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([], db_api.outbox_unsent())
+
+    def test_a_failed_request_fails_all_and_each_is_sent_again(self):
+        self.config(group='outbox', retry_interval=5)
+        self.publisher.fail = RuntimeError('receiver down')
+        self.commit('A', 'B')
+        self.publisher.fail = None
+        self.assertEqual([], self.sent())
+        # The session waits behind them; a pass sends each by itself.
+        self.commit('C')
+        self.assertEqual([], self.sent())
+        self.d.clock.now += 5
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(self.sid, 'A'), (self.sid, 'B'),
+                          (self.sid, 'C')], self.sent())
+        self.assertEqual([['A', 'B'], ['A'], ['B'], ['C']],
+                         self.publisher.requests)
+
+
 class Killed(BaseException):
     """Stands for the SIGKILL of fault injection."""
 

@@ -309,6 +309,28 @@ class TestDeliveryMechanics(DeliveryTestCase):
                             json={'payload': {}})
         self.assertEqual(400, bad.status_code)
 
+    def test_http_intake_of_an_array(self):
+        self.alarm('vnfm1', 'a', '/m')
+        one = {'event_type': 'maintenance.scheduled',
+               'payload': self.scheduled_payload(self.t1),
+               'publisher_id': 'fenix', 'priority': 'INFO'}
+        other = dict(one, event_type='maintenance.planned')
+        resp = requests.post(self.sim.control_url + '/notifications',
+                             json=[one, other])
+        self.assertEqual(202, resp.status_code)
+        self.assertEqual([1, 0], [len(r['alarms'])
+                                  for r in resp.json()['notifications']])
+        received = self.sim.get_events(kind='notification.receive')
+        self.assertEqual(['maintenance.scheduled', 'maintenance.planned'],
+                         [e['event_type'] for e in received])
+        # One bad item: none is taken.
+        for bad in ([one, {'payload': {}}], []):
+            resp = requests.post(self.sim.control_url + '/notifications',
+                                 json=bad)
+            self.assertEqual(400, resp.status_code)
+        self.assertEqual(2, len(self.sim.get_events(
+            kind='notification.receive')))
+
 
 class TestMessagingIntake(DeliveryTestCase):
     """The oslo.messaging listener (a shared in-process fake transport)."""

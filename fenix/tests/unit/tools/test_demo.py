@@ -150,11 +150,14 @@ class TestDemoRuns(base.TestCase):
         self.assertIsNone(runner.cloud.sim)
 
     def test_seed004_end_to_end(self):
+        # Created and watched with the openstack maintenance commands.
         code, runner, out = self.run_demo('--json', '--timeout', '120',
-                                          '--start-in', '2')
+                                          '--start-in', '2',
+                                          '--client', 'openstack')
         summary = json.loads(out.strip().splitlines()[-1])
         self.assertEqual(0, code, '%s\n%s' % (summary, self.err.getvalue()))
         self.assertTrue(summary['ok'])
+        self.assertEqual('openstack', summary['client'])
         self.assertEqual('MAINTENANCE_DONE', summary['state'])
         self.assertEqual(['compute-0', 'compute-1', 'compute-2'],
                          summary['hosts_maintained'])
@@ -173,9 +176,11 @@ class TestDemoRuns(base.TestCase):
 
     def test_upgrade_end_to_end(self):
         code, runner, out = self.run_demo('--json', '--timeout', '150',
-                                          '--start-in', '2', '--upgrade')
+                                          '--start-in', '2', '--upgrade',
+                                          '--client', 'library')
         summary = json.loads(out.strip().splitlines()[-1])
         self.assertEqual(0, code, '%s\n%s' % (summary, self.err.getvalue()))
+        self.assertEqual('library', summary['client'])
         self.assertEqual('MAINTENANCE_DONE', summary['state'])
         self.assertEqual(
             [('compute-0', '2026.2', [], True),

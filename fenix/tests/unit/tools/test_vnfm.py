@@ -9,6 +9,7 @@ real webhook as AODH would, and every reply is read from what the fake
 Fenix received.
 """
 import datetime
+import threading
 
 from novaclient import exceptions as nova_exc
 import requests
@@ -431,6 +432,47 @@ class TestReplyDelay(VNFMTestCase):
         self.assertFalse(reply['late'])
         sent = datetime.datetime.fromisoformat(reply['time'])
         self.assertLess(sent, payload['reply_at'])
+
+
+class TestHeldReplies(VNFMTestCase):
+
+    def setUp(self):
+        self.release = threading.Event()
+        self.behaviour = app_mod.Behaviour(
+            retry_interval=0.05, hold_replies={'MAINTENANCE': self.release})
+        super().setUp()
+
+    def post(self, payload):
+        resp = requests.post(self.vnfm.webhook_url,
+                             json=fakes.aodh_body(payload,
+                                                  'maintenance.planned'),
+                             timeout=10)
+        self.assertEqual(200, resp.status_code)
+
+    def test_answer_waits_for_its_release(self):
+        self.affect(self.ids())
+        self.post(self.payload('MAINTENANCE', reply_in=120))
+        # Held: the manager stays busy with it, nothing is sent.
+        self.assertFalse(self.vnfm.wait_idle(0.5))
+        self.assertEqual([], self.fenix.replies)
+        self.release.set()
+        self.assertTrue(self.vnfm.wait_idle(30))
+        self.assertEqual([{'state': 'ACK_MAINTENANCE'}], self.reply_bodies())
+
+    def test_reply_at_ends_the_hold(self):
+        self.affect(self.ids())
+        payload = self.payload('MAINTENANCE', reply_in=2)
+        self.post(payload)
+        self.assertTrue(self.vnfm.wait_idle(30))
+        self.assertEqual([{'state': 'ACK_MAINTENANCE'}], self.reply_bodies())
+        reply = self.vnfm.replies.list()[0]
+        self.assertFalse(reply['late'])
+        self.assertFalse(self.release.is_set())
+
+    def test_other_events_are_not_held(self):
+        self.affect(self.ids())
+        self.send(self.payload('SCALE_IN', reply_in=120))
+        self.assertEqual([{'state': 'ACK_SCALE_IN'}], self.reply_bodies())
 
 
 class TestRepeatedReplies(VNFMTestCase):
