@@ -1553,6 +1553,25 @@ def steps_transition(session_id, step_ids, event, values=None,
         return _reloaded(session, rows)
 
 
+@_retry_on_deadlock
+def steps_retry_failed(session_id, note):
+    """An admin's retry: every FAILED step of the session takes the
+    ``retry`` edge of ``state_machine.STEP`` (back to PENDING; it starts
+    again as a new attempt), its message saying ``note`` and why it had
+    failed, in one transaction. Returns their dicts."""
+    with _writer() as session:
+        rows = list(session.execute(
+            sa.select(models.Step).where(
+                models.Step.session_id == session_id,
+                models.Step.state == states.STEP_FAILED)
+            .order_by(models.Step.id).with_for_update()).scalars())
+        for row in rows:
+            why = '%s after: %s' % (note, row.message or 'a failure')
+            _update_row(row, _step_values(row, 'retry', {'message': why},
+                                          False))
+        return _reloaded(session, rows)
+
+
 def steps_get(session_id, state=None, host=None, kind=None,
               instance_id=None):
     """The steps of a session in plan order (wave, seq, id): only those

@@ -458,10 +458,12 @@ class EngineManager(object):
 
         Unlike a continue (PUT, :meth:`update_session`), the exchanges
         with projects are kept (nobody is asked again): what failed is
-        reset (failed moves back to pending; a failed action plug-in run
-        stays FAILED until it runs again, as a new attempt: its machine's
-        ``retry`` edge) and the session goes on from the state it failed
-        in.
+        reset (failed steps back to PENDING along the step machine's
+        ``retry`` edge, failed moves back to pending; a failed action
+        plug-in run stays FAILED until it runs again, as a new attempt: its
+        machine's ``retry`` edge) and the session goes on from the state
+        it failed in. Each retried step gets a new attempt when it starts
+        again.
         """
         session = db_api.session_get(session_id, with_plan=False)
         if session['state'] != st.MAINTENANCE_FAILED:
@@ -472,6 +474,10 @@ class EngineManager(object):
         state_machine.check_resume(session['state'], target)
         self._wait_failed_runner(session_id)
         reset = []
+        # The failed steps go back to PENDING along the step machine's
+        # ``retry`` edge; each starts again as a new attempt.
+        steps = db_api.steps_retry_failed(session_id,
+                                          'retried by %s' % _who(context))
         for row in db_api.instances_get(session_id):
             if row['action_state'] != st.ACTION_FAILED:
                 continue
@@ -485,6 +491,10 @@ class EngineManager(object):
                 reset.append('%s plug-in %s on %s runs again' % (
                     run['type'], run['plugin'],
                     run['hostname'] or 'session'))
+        reset.extend('step %s %s of %s retried (attempt %d failed)' % (
+            step['id'], step['kind'],
+            step['instance_id'] or step['host'] or 'the session',
+            step['attempt']) for step in steps)
         return self._restart(
             context, session, target,
             'retried by %s from %s (%s; projects are not asked again)'

@@ -146,6 +146,13 @@ class SessionFlow(base.BaseWorkflow):
     def _plan(self):
         return dict(db_api.session_get(self.session_id).get('plan') or {})
 
+    def _forget_legacy_host(self):
+        """Drop what a session made by an older engine kept in its plan
+        of the host being emptied (``current``, ``targets``); written only
+        when there is something to drop."""
+        if any(k in self._plan() for k in ('current', 'targets')):
+            self._plan_update(current=None, targets=None)
+
     def _plan_update(self, **values):
         """Set keys of the session's plan (None removes a key)."""
         plan = self._plan()
@@ -381,35 +388,39 @@ class SessionFlow(base.BaseWorkflow):
                   **kwargs):
         """Send ``event`` to ``projects`` and wait for their replies.
 
-        ``key`` names this exchange. It is kept in the session's plan, in
-        the transaction that records the events, with its deadline and the
-        id of each project's event: when the plan shows it already sent (an
-        engine restart), nothing is sent again and a reply given meanwhile
+        ``key`` names this exchange (for the log). A session-wide exchange
+        (no ``hostname``) is kept as a notify_project step per project
+        without a host, marked RUNNING with the event's id and deadline in
+        the transaction that records the events, DONE by
+        :meth:`_exchange_done`: while they run (an engine restart, a
+        retried session) nothing is sent again and a reply given meanwhile
         (to those ids) counts. Only a reply to an event of this exchange
         counts. ``hostname``: the host it is about (nothing is sent once an
-        admin skipped it); ``told``: {project_id: result} of its events
-        already sent, from the host's notify steps (the policy reads them).
-        Returns {project_id: reply or None}.
+        admin skipped it); ``told``: {project_id: :func:`steps.sent_of`}
+        of its events already sent, from the host's notify steps (the
+        policy reads them). Returns {project_id: reply or None}.
         """
-        pending = self._plan().get('exchange') or {}
+        running = [] if (told or hostname) else self._exchange_steps(event)
         if told:
             # Sent before a restart (the host's notify steps say so): the
             # replies to those events count, nothing is sent again.
             projects = sorted(told)
-            deadline = max(plan_steps.parse(r['reply_at'])
-                           for r in told.values())
+            deadline = max(r['reply_at'] for r in told.values())
             event_ids = {pid: r.get('event_id') for pid, r in told.items()}
-        elif pending.get('key') == key:
-            projects = pending['projects']
-            deadline = timeutils.parse_time(pending['reply_at'])
-            event_ids = pending.get('event_ids')
-            if event_ids is None:
-                # Kept by an engine that had no event ids: the rows have
-                # them if they were written since.
-                event_ids = {p['project_id']: p['event_id']
-                             for p in db_api.projects_get(self.session_id)
-                             if p['project_id'] in projects and
-                             p['event'] == event and p['event_id']}
+        elif running:
+            projects = sorted(s['project_id'] for s in running)
+            deadline = max([s['reply_at'] for s in running
+                            if s['reply_at']] or [timeutils.utcnow()])
+            event_ids = {s['project_id']: s['event_id'] for s in running}
+            if not all(event_ids.values()):
+                # Carried over from an engine that had no event ids: the
+                # rows have them if they were written since.
+                event_ids.update(
+                    (p['project_id'], p['event_id'])
+                    for p in db_api.projects_get(self.session_id)
+                    if p['project_id'] in event_ids and
+                    not event_ids[p['project_id']] and
+                    p['event'] == event and p['event_id'])
         else:
             if not projects or not self.safe_point(hostname):
                 return {}
@@ -420,14 +431,18 @@ class SessionFlow(base.BaseWorkflow):
                     for pid in projects:
                         self.mark_step(
                             st.STEP_NOTIFY_PROJECT, hostname, event='done',
-                            values={'result': plan_steps.event_result(
-                                sent, pid, kwargs.get('actions_at'))},
+                            values=plan_steps.event_values(
+                                sent, pid, kwargs.get('actions_at')),
                             project_id=pid, event_name=event)
                     return
-                self._plan_update(exchange={
-                    'key': key, 'event': event, 'projects': list(projects),
-                    'reply_at': timeutils.format_time(sent.reply_at),
-                    'event_ids': dict(sent.event_ids)})
+                # The session's exchange: its notify steps run until its
+                # replies were weighed (a new round is a new attempt).
+                for pid in projects:
+                    self.mark_step(
+                        st.STEP_NOTIFY_PROJECT, None, event='start',
+                        bump_attempt=True, values=plan_steps.event_values(
+                            sent, pid, kwargs.get('actions_at')),
+                        project_id=pid, event_name=event)
                 # The session-wide event, as a step (for the detail).
                 if self.steps.state(st.STEP_ANNOUNCE,
                                     event_name=event) == st.STEP_DONE:
@@ -454,8 +469,25 @@ class SessionFlow(base.BaseWorkflow):
                 (s['inputs'] or {}).get('event') == event and
                 (not live or s['state'] not in st.STEP_OVER)]
 
-    def _exchange_done(self):
-        self._plan_update(exchange=None)
+    def _exchange_steps(self, event, state=st.STEP_RUNNING):
+        """The notify steps of the session-wide exchange of ``event`` (no
+        host) in ``state``."""
+        return [s for s in self.steps.all()
+                if s['kind'] == st.STEP_NOTIFY_PROJECT and not s['host'] and
+                (s['inputs'] or {}).get('event') == event and
+                s['state'] == state]
+
+    def _exchange_done(self, event, **plan):
+        """The replies to the session-wide exchange of ``event`` were
+        weighed: its notify steps are DONE (with ``plan`` keys set, in one
+        transaction)."""
+        with self.transaction():
+            for step in self._exchange_steps(event):
+                self.mark_step(st.STEP_NOTIFY_PROJECT, None, event='done',
+                               project_id=step['project_id'],
+                               event_name=event)
+            if plan:
+                self._plan_update(**plan)
 
     def _refused(self, event, replies):
         return sorted(p for p, r in replies.items() if r == st.nack(event))
@@ -469,13 +501,14 @@ class SessionFlow(base.BaseWorkflow):
         """A refusal under skip_host: later first, skipped the next time."""
         host = self._host(hostname)
         details = dict(host['details'] or {})
-        details['refusals'] = details.get('refusals', 0) + 1
-        if details['refusals'] >= MAX_REFUSALS:
+        refusals = (host.get('refusals') or 0) + 1
+        if refusals >= MAX_REFUSALS:
             details['skipped'] = why
             details.pop('deferred', None)
             with self.transaction():
                 db_api.host_update(self.session_id, hostname,
                                    {'details': details,
+                                    'refusals': refusals,
                                     'state': st.HOST_SKIPPED})
                 self.steps.cancel_pending(hostname, why=why)
             self._decision('host %s skipped (nack_policy skip_host): %s; '
@@ -486,7 +519,7 @@ class SessionFlow(base.BaseWorkflow):
         else:
             details['deferred'] = why
             db_api.host_update(self.session_id, hostname,
-                               {'details': details})
+                               {'details': details, 'refusals': refusals})
             self._decision('host %s deferred (nack_policy skip_host): %s; '
                            'it is maintained after the others and skipped '
                            'if refused again' % (hostname, why),
@@ -577,7 +610,7 @@ class SessionFlow(base.BaseWorkflow):
                 for hostname in hosts:
                     self._defer_or_skip(
                         hostname, 'project %s refused MAINTENANCE' % pid)
-        self._plan_update(exchange=None, told=True)
+        self._exchange_done(st.MAINTENANCE, told=True)
 
     def _set_estimate(self, plan, source):
         """The session's ``estimate`` (for the ETA) of a plan dict."""
@@ -596,8 +629,7 @@ class SessionFlow(base.BaseWorkflow):
 
     def scale_in(self):
         servers, groups = self._sync()
-        pending = (self._plan().get('exchange') or {}).get('key') == \
-            st.SCALE_IN
+        pending = bool(self._exchange_steps(st.SCALE_IN))
         if not pending:
             nxt = self._decide(servers, groups, quiet_state=st.SCALE_IN)
             if nxt != st.SCALE_IN:
@@ -640,7 +672,7 @@ class SessionFlow(base.BaseWorkflow):
         info = self._plan().get('scale_in') or {}
         before = model.Resources(*(info.get('used_before') or (0, 0, 0)))
         freed = before - self._usage(servers)
-        self._exchange_done()
+        self._exchange_done(st.SCALE_IN)
         nxt = self._decide(servers, groups)
         if nxt != st.SCALE_IN:
             self._plan_update(scale_in=None)
@@ -958,7 +990,7 @@ class SessionFlow(base.BaseWorkflow):
             self._decision('project(s) %s refused MAINTENANCE_COMPLETE; '
                            'every host is done, so the session ends'
                            % ', '.join(refused))
-        self._exchange_done()
+        self._exchange_done(st.MAINTENANCE_COMPLETE)
         return st.MAINTENANCE_DONE
 
     # --- cleanup ------------------------------------------------------------
@@ -966,11 +998,16 @@ class SessionFlow(base.BaseWorkflow):
         """A continued session (PUT) asks the projects again: forget the
         exchange under way and the host it was about. (A retry keeps
         them: the answers given stand.)"""
-        plan = self._plan()
-        if any(k in plan for k in ('exchange', 'current', 'targets')):
-            self._plan_update(exchange=None, current=None, targets=None)
-        # The host being emptied is chosen again, with new steps.
+        self._forget_legacy_host()
         self.steps.reload()
+        # The session's exchange under way is sent again (a new attempt).
+        ids = [s['id'] for s in self.steps.all()
+               if s['kind'] == st.STEP_NOTIFY_PROJECT and not s['host'] and
+               s['state'] == st.STEP_RUNNING]
+        db_api.steps_transition(self.session_id, ids, 'requeue',
+                                values={'message': 'continued: the '
+                                        'projects are asked again'})
+        # The host being emptied is chosen again, with new steps.
         for event in (st.PREPARE_MAINTENANCE, st.PLANNED_MAINTENANCE):
             for hostname in sorted({s['host']
                                     for s in self._host_moves(event)}):

@@ -262,8 +262,8 @@ def nfv_plan_steps(plan, hosts, plugins):
                               'instance_id': iid,
                               'project_id': move.get('project_id'),
                               'wave': index, 'depends_on': [tell],
-                              'inputs': {'target': move.get('target'),
-                                         'action': move.get('kind'),
+                              'target': move.get('target'),
+                              'inputs': {'action': move.get('kind'),
                                          'again': bool(move.get('again'))}})
                 refs.append(ref)
             steps.extend(_host_tail(
@@ -297,19 +297,57 @@ def host_steps(hostname, event, projects, servers, moves, plugins,
                       'instance_id': srv['id'],
                       'project_id': srv.get('project_id'), 'wave': wave,
                       'depends_on': list(told) or [off],
-                      'inputs': {'target': (moves or {}).get(srv['id']),
-                                 'event': event}})
+                      'target': (moves or {}).get(srv['id']),
+                      'inputs': {'event': event}})
         refs.append(ref)
     steps.extend(_host_tail(hostname, wave, refs, plugins, host_type,
                             controller, off))
     return steps
 
 
-def event_result(sent, iid_or_pid, actions_at=None):
-    """What a notify step keeps of the event sent (a restart reads it)."""
-    return {'event': sent.event, 'event_id': sent.event_ids.get(iid_or_pid),
-            'reply_at': _time(sent.reply_at),
-            'actions_at': _time(actions_at)}
+def stored_plan(rows):
+    """The plan the steps of a session store (those written with a plan:
+    with a wave, not cancelled): ([(hostname, wave)] in the plan's order,
+    {(instance_id, source): {target, again, kind}} of its moves). The
+    executor runs from these, not from the plan's JSON."""
+    order, seen, planned = [], set(), {}
+    rows = sorted((r for r in rows if r.get('wave') is not None and
+                   r['state'] != st.STEP_CANCELLED),
+                  key=lambda r: (r['wave'], r.get('seq') or 0, r['id']))
+    for row in rows:
+        host = row.get('host')
+        if row['kind'] == st.STEP_DISABLE_COMPUTE and host not in seen:
+            seen.add(host)
+            order.append((host, row['wave']))
+        elif row['kind'] in MOVE_KINDS:
+            inputs = row.get('inputs') or {}
+            planned.setdefault((row['instance_id'], host), {
+                'instance_id': row['instance_id'], 'source': host,
+                'target': row.get('target'), 'kind': inputs.get('action'),
+                'again': bool(inputs.get('again'))})
+    return order, planned
+
+
+def event_values(sent, iid_or_pid, actions_at=None):
+    """What a notify step keeps of the event sent (a restart reads it,
+    :func:`sent_of`): the event's id and reply deadline in its columns,
+    the event and its ``actions_at`` in its result."""
+    return {'event_id': sent.event_ids.get(iid_or_pid),
+            'reply_at': sent.reply_at,
+            'result': {'event': sent.event, 'actions_at': _time(actions_at)}}
+
+
+def sent_of(step):
+    """What a notify step says was sent: {event, event_id, reply_at,
+    actions_at} (times as datetimes), or None when nothing was."""
+    if step is None or not step.get('reply_at'):
+        return None
+    result = step.get('result') or {}
+    return {'event': result.get('event') or
+            (step.get('inputs') or {}).get('event'),
+            'event_id': step.get('event_id'),
+            'reply_at': step['reply_at'],
+            'actions_at': parse(result.get('actions_at'))}
 
 
 def parse(value):

@@ -122,6 +122,10 @@ class Host(Base, FenixBase):
     announced_state = sa.Column(sa.String(32))
     started_at = sa.Column(sa.DateTime)
     finished_at = sa.Column(sa.DateTime)
+    # How many times projects refused the host (nack_policy skip_host:
+    # deferred the first time, skipped at the workflow's limit).
+    refusals = sa.Column(sa.Integer, nullable=False, default=0,
+                         server_default='0')
 
 
 class Project(Base, FenixBase):
@@ -283,8 +287,12 @@ class Step(Base, FenixBase):
     that must be over first (JSON: written once with the plan and read
     with the session's steps, never queried by edge). ``wave``/``seq``:
     the plan's order. ``inputs``: what the step acts on (target, kind of
-    move, event, plug-in); ``result``: what it left (event id, reply
-    deadline, the host an instance went to).
+    move, event, plug-in); ``result``: what it left (the host an instance
+    went to, the event's ``actions_at``). ``target``: the host the plan
+    moves the instance to (move steps); ``event_id``/``reply_at``: the
+    event a notify step sent and its replies' deadline. A session-wide
+    exchange (no host) is the notify_project steps of its event: RUNNING
+    while its replies are awaited, DONE once they were weighed.
     """
     __tablename__ = 'steps'
     __table_args__ = (
@@ -314,6 +322,9 @@ class Step(Base, FenixBase):
                        nullable=False,
                        default=dict)
     message = sa.Column(MEDIUM_TEXT)
+    target = sa.Column(sa.String(255))
+    event_id = sa.Column(sa.String(36))
+    reply_at = sa.Column(sa.DateTime)
 
 
 class OutboxMessage(Base, FenixBase):

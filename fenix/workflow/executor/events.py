@@ -84,8 +84,8 @@ class EventsMixin(object):
                 wf.mark_step(st.STEP_NOTIFY_INSTANCE, job.host, job.iid,
                              'again')
             wf.mark_step(st.STEP_NOTIFY_INSTANCE, job.host, job.iid, 'done',
-                         values={'result': plan_steps.event_result(
-                             sent, job.iid, job.act_at)},
+                         values=plan_steps.event_values(
+                             sent, job.iid, job.act_at),
                          create={'project_id': job.project_id})
         return sent
 

@@ -132,14 +132,14 @@ class MovesMixin(object):
         return cloud.move(job.iid, job.action, host=job.target,
                           source=job.host)
 
-    def _mark_move(self, job, event, **kwargs):
+    def _mark_move(self, job, event, values=None, **kwargs):
         """The move step of ``job`` (in the caller's transaction)."""
         result = {'action': job.action, 'target': job.target}
         return self.wf.mark_step(
             st.STEP_MOVE, job.host, job.iid, event,
-            values={'result': result}, create={
-                'project_id': job.project_id,
-                'inputs': {'target': job.target, 'action': job.action}},
+            values=dict(values or {}, result=result), create={
+                'project_id': job.project_id, 'target': job.target,
+                'inputs': {'action': job.action}},
             **kwargs)
 
     def _may_retarget(self, job, result):
@@ -165,6 +165,11 @@ class MovesMixin(object):
         if moved == common.RETARGET:
             reason = failures
             self._unreserve(job)
+            # Its step waits for another target (a new attempt when it
+            # starts): not left running while nothing runs it.
+            with self.wf.transaction():
+                self._mark_move(job, 'requeue', values={
+                    'message': 'to %s: %s' % (job.target, reason)})
             job.failed_targets.add(job.target)
             self.wf._decision(
                 '%s of instance %s from %s to %s failed: %s; it is placed '

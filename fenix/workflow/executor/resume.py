@@ -114,13 +114,12 @@ class ResumeMixin(object):
                                   (move['inputs'] or {}).get('action'))
             elif note is not None and note['state'] == st.STEP_DONE and \
                     (move is None or move['state'] == st.STEP_PENDING) and \
-                    (note['result'] or {}).get('reply_at'):
-                sent = note['result']
+                    plan_steps.sent_of(note):
+                sent = plan_steps.sent_of(note)
                 job.phase = common.NOTIFIED
-                job.event = sent.get('event')
-                job.event_id = sent.get('event_id')
+                job.event = sent['event']
+                job.event_id = sent['event_id']
                 job.notified = note['finished_at'] or timeutils.utcnow()
-                job.reply_at = plan_steps.parse(sent['reply_at'])
-                job.act_at = plan_steps.parse(sent.get('actions_at')) or \
-                    job.reply_at
+                job.reply_at = sent['reply_at']
+                job.act_at = sent['actions_at'] or job.reply_at
                 self._hold(iid)

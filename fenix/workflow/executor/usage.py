@@ -21,6 +21,7 @@ from fenix.db import api as db_api
 from fenix.workflow.executor import common
 from fenix.workflow import nfv_plan
 from fenix.workflow import session_flow as flow
+from fenix.workflow import steps as plan_steps
 
 CONF = cfg.CONF
 
@@ -41,12 +42,19 @@ class UsageMixin(object):
         servers = [s for s in wf.cloud.servers() if flow.alive(s)]
         groups = wf.cloud.server_groups()
         self.servers = {s['id']: s for s in servers}
-        plan = wf._plan().get('nfv')
-        if not plan:
-            _, plan = wf._make_plan(servers, groups)
-            wf._store_plan(plan)
-        self.plan = plan
-        self.planned = nfv_plan.planned_moves(plan)
+        # The stored plan is its steps (their hosts, waves and targets).
+        host_order, self.planned = plan_steps.stored_plan(wf.steps.all())
+        if not host_order:
+            legacy = wf._plan().get('nfv')
+            if legacy:
+                # Stored by an engine that wrote no steps: its JSON.
+                host_order = nfv_plan.host_order(legacy)
+                self.planned = nfv_plan.planned_moves(legacy)
+            else:
+                _, plan = wf._make_plan(servers, groups)
+                wf._store_plan(plan)
+                host_order, self.planned = plan_steps.stored_plan(
+                    wf.steps.all())
         hyper = {h['hostname']: h for h in wf.cloud.hypervisors()
                  if h.get('hostname')}
         self.capacity = {n: (h.get('vcpus') or 0, h.get('memory_mb') or 0,
@@ -58,8 +66,8 @@ class UsageMixin(object):
         self.session_hosts = {h['hostname']: h for h in wf._computes()}
         self.any_maintained = any(h['maintained']
                                   for h in self.session_hosts.values())
-        order = [h for h, _w in nfv_plan.host_order(plan)]
-        wave_of = dict(nfv_plan.host_order(plan))
+        order = [h for h, _w in host_order]
+        wave_of = dict(host_order)
         rest = sorted(h for h, row in self.session_hosts.items()
                       if h not in wave_of and not row['maintained'] and
                       row['state'] != st.HOST_SKIPPED)

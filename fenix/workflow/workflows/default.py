@@ -127,10 +127,10 @@ class DefaultWorkflow(flow.SessionFlow):
         moves = self._host_moves(event)
         if moves:
             hostname = moves[0]['host']
-            return hostname, {s['instance_id']: s['inputs'].get('target')
+            return hostname, {s['instance_id']: s['target']
                               for s in self.steps.host_steps(hostname)
                               if s['kind'] in plan_steps.MOVE_KINDS and
-                              s['inputs'].get('target')}
+                              s['target']}
         if self._host_moves(event, live=False):
             return None, {}
         plan = self._plan()
@@ -145,12 +145,12 @@ class DefaultWorkflow(flow.SessionFlow):
         over: a host chosen again is told again)."""
         if not any(s['host'] == hostname for s in self._host_moves(event)):
             return {}
-        return {s['project_id']: s['result']
+        return {s['project_id']: plan_steps.sent_of(s)
                 for s in self.steps.host_steps(hostname)
                 if s['kind'] == st.STEP_NOTIFY_PROJECT and
                 s['state'] == st.STEP_DONE and
                 (s['inputs'] or {}).get('event') == event and
-                (s['result'] or {}).get('reply_at')}
+                plan_steps.sent_of(s)}
 
     def _write_host_steps(self, event, hostname, on_host, managed, moves):
         """The steps of the host chosen to empty (unless they are there:
@@ -345,7 +345,7 @@ class DefaultWorkflow(flow.SessionFlow):
             # recorded and the host is emptied on resume) or a skip.
             if not self.safe_point(hostname):
                 return self._skipped(hostname)
-        self._plan_update(exchange=None, current=None, targets=None)
+        self._forget_legacy_host()
         return True
 
     def _skipped(self, hostname):
@@ -353,7 +353,7 @@ class DefaultWorkflow(flow.SessionFlow):
         its exchange and cancel its steps not started; the handler chooses
         again."""
         with self.transaction():
-            self._plan_update(exchange=None, current=None, targets=None)
+            self._forget_legacy_host()
             self.steps.cancel_pending(hostname, why='skipped')
         return False
 
@@ -389,7 +389,7 @@ class DefaultWorkflow(flow.SessionFlow):
         with self.transaction():
             db_api.host_update(self.session_id, hostname,
                                {'started_at': None})
-            self._plan_update(exchange=None, current=None, targets=None)
+            self._forget_legacy_host()
             self.steps.cancel_pending(hostname, why=why)
         if event == st.PREPARE_MAINTENANCE:
             self._enable(self._host(hostname), 'deferred')

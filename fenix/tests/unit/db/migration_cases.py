@@ -7,6 +7,9 @@ A test case class mixes :class:`MigrationTests` (and oslo.db's
 ModelsMigrationsSync) with a base whose ``get_engine()`` gives an engine on
 an empty database.
 """
+import datetime
+import json
+
 import sqlalchemy as sa
 
 from fenix.common import states
@@ -113,3 +116,93 @@ class MigrationTests:
                 self.assertEqual(0, conn.execute(
                     sa.select(sa.func.count()).select_from(tables[name])
                 ).scalar(), name)
+
+    def test_plan_state_carried_over_to_columns(self):
+        # Revision b5e1f7a3c920 moves what sessions in flight kept as JSON
+        # into columns and rows: an upgrade mid-session goes on from them.
+        engine = self.get_engine()
+        migration.upgrade('e2b8d4c61f37', engine=engine)
+        dt = datetime.datetime(2026, 12, 5, 10, 0, 0)
+
+        def table(name, *cols):
+            return sa.table(name, *(sa.column(c) for c in cols))
+
+        sessions = table('sessions', 'session_id', 'state', 'workflow',
+                         'maintenance_at', 'meta', 'options', 'download',
+                         'version', 'created_at', 'plan')
+        hosts = table('hosts', 'session_id', 'hostname', 'type', 'state',
+                      'maintained', 'disabled_by_fenix',
+                      'disabled_by_operator', 'details', 'created_at')
+        steps = table('steps', 'session_id', 'kind', 'host', 'instance_id',
+                      'seq', 'inputs', 'depends_on', 'state', 'attempt',
+                      'result', 'created_at')
+        exchange = {'key': 'MAINTENANCE', 'event': 'MAINTENANCE',
+                    'projects': ['p1', 'p2'],
+                    'reply_at': '2026-12-05 10:05:00',
+                    'event_ids': {'p1': 'e-1', 'p2': 'e-2'}}
+        with engine.begin() as conn:
+            for sid, state in (('s1', states.MAINTENANCE),
+                               ('s2', states.MAINTENANCE_DONE)):
+                conn.execute(sessions.insert().values(
+                    session_id=sid, state=state, workflow='nfv',
+                    maintenance_at=dt, meta='{}', options='{}',
+                    download='[]', version=0, created_at=dt,
+                    plan=json.dumps({'exchange': exchange, 'told': False,
+                                     'nfv': {'waves': []}})))
+            for name, details in (('c1', {'refusals': 1, 'deferred': 'x'}),
+                                  ('c2', {})):
+                conn.execute(hosts.insert().values(
+                    session_id='s1', hostname=name, type='compute',
+                    state='PENDING', maintained=False,
+                    disabled_by_fenix=False, disabled_by_operator=False,
+                    details=json.dumps(details), created_at=dt))
+            conn.execute(steps.insert().values(
+                session_id='s1', kind='move', host='c2', instance_id='i1',
+                seq=1, depends_on='[]', state='PENDING', attempt=0,
+                result='{}', created_at=dt, inputs=json.dumps(
+                    {'target': 'c1', 'action': 'MIGRATE', 'again': False})))
+            conn.execute(steps.insert().values(
+                session_id='s1', kind='notify_instance', host='c2',
+                instance_id='i1', seq=0, depends_on='[]', state='DONE',
+                attempt=1, created_at=dt, inputs='{}', result=json.dumps(
+                    {'event': 'PLANNED_MAINTENANCE', 'event_id': 'e-9',
+                     'reply_at': '2026-12-05 10:01:00',
+                     'actions_at': None})))
+        migration.upgrade('head', engine=engine)
+        tables = models.Base.metadata.tables
+        with engine.connect() as conn:
+            rows = {(r.kind, r.project_id or r.instance_id): r
+                    for r in conn.execute(sa.select(tables['steps']))}
+            plans = {r.session_id: r.plan for r in conn.execute(
+                sa.select(tables['sessions']))}
+            host_rows = {r.hostname: r for r in conn.execute(
+                sa.select(tables['hosts']))}
+        move = rows[('move', 'i1')]
+        self.assertEqual(('c1', {'action': 'MIGRATE', 'again': False}),
+                         (move.target, move.inputs))
+        note = rows[('notify_instance', 'i1')]
+        self.assertEqual(('e-9', datetime.datetime(2026, 12, 5, 10, 1),
+                          {'event': 'PLANNED_MAINTENANCE',
+                           'actions_at': None}),
+                         (note.event_id, note.reply_at, note.result))
+        # The exchange of the session in flight: a running notify step per
+        # project, with its event id and deadline; none for a session over.
+        told = sorted((r for k, r in rows.items()
+                       if k[0] == 'notify_project'),
+                      key=lambda r: r.project_id)
+        self.assertEqual(
+            [('s1', None, 'p1', 'e-1'), ('s1', None, 'p2', 'e-2')],
+            [(r.session_id, r.host, r.project_id, r.event_id)
+             for r in told])
+        for r in told:
+            self.assertEqual(
+                ('RUNNING', 1, {'event': 'MAINTENANCE'},
+                 datetime.datetime(2026, 12, 5, 10, 5)),
+                (r.state, r.attempt, r.inputs, r.reply_at))
+        self.assertEqual({'s1': {'told': False, 'nfv': {'waves': []}},
+                          's2': {'told': False, 'nfv': {'waves': []}}},
+                         plans)
+        self.assertEqual((1, {'deferred': 'x'}),
+                         (host_rows['c1'].refusals, host_rows['c1'].details))
+        self.assertEqual((0, {}),
+                         (host_rows['c2'].refusals, host_rows['c2'].details))

@@ -202,6 +202,70 @@ class ControlTest(ControlTestBase):
         self.assertTrue(self.host(sid, 'c2')['maintained'])
         self.assertEqual([], self.notifier.violations)
 
+    def test_retry_acts_on_the_step_rows(self):
+        # The failed move's step: FAILED (nfv: PENDING, waiting for a
+        # target when the session failed), never left RUNNING; attempt 1
+        # or more (nfv tries another target).
+        self.cloud.fail_moves['b'] = 'injected: always'
+        sid = self.start()
+        self.wait_state(sid, st.MAINTENANCE_FAILED)
+
+        def move_b():
+            steps = [s for s in db_api.steps_get(sid, instance_id='b')
+                     if s['kind'] == st.STEP_MOVE and
+                     s['state'] != st.STEP_CANCELLED]
+            self.assertEqual(1, len(steps), steps)
+            return steps[0]
+
+        failed = move_b()
+        self.assertEqual(st.STEP_FAILED if self.workflow == 'default' else
+                         st.STEP_PENDING, failed['state'])
+        self.assertGreaterEqual(failed['attempt'], 1)
+        del self.cloud.fail_moves['b']
+        # The retried move is held in flight: its row shows the new
+        # attempt, running, the failure cleared by the step machine.
+        gate = Gate(self.cloud, 'b')
+        self.engine.retry_step(self.ctx, sid)
+        gate.wait_entered()
+        running = move_b()
+        self.assertEqual((failed['id'], st.STEP_RUNNING,
+                          failed['attempt'] + 1),
+                         (running['id'], running['state'],
+                          running['attempt']))
+        self.assertIsNone(running['finished_at'])
+        self.assertIn('retried by ops after: ' if self.workflow ==
+                      'default' else 'to c1: injected', running['message'])
+        gate.released.set()
+        self.assertEqual(st.MAINTENANCE_DONE, self.wait_state(
+            sid, st.MAINTENANCE_DONE, st.MAINTENANCE_FAILED),
+            db_api.session_get(sid)['error'])
+        done = move_b()
+        self.assertEqual((st.STEP_DONE, failed['attempt'] + 1),
+                         (done['state'], done['attempt']))
+        self.assertEqual([], db_api.steps_get(sid, state=st.STEP_FAILED))
+        if self.workflow == 'default':
+            history = '\n'.join(e['message'] or ''
+                                for e in db_api.events_get(sid))
+            self.assertIn('step %d move of b retried' % failed['id'],
+                          history)
+
+    def test_retry_takes_the_machine_edge(self):
+        # Every FAILED step goes back to PENDING along the 'retry' edge
+        # (a step in another state is left alone), in one transaction.
+        sid = self.start(dry_run=True)
+        self.wait_state(sid, st.MAINTENANCE_DONE)
+        rows = db_api.steps_create(sid, [
+            {'kind': st.STEP_MOVE, 'host': 'c2', 'instance_id': 'x',
+             'state': st.STEP_FAILED, 'attempt': 2, 'message': 'boom'},
+            {'kind': st.STEP_MOVE, 'host': 'c2', 'instance_id': 'y',
+             'state': st.STEP_DONE, 'attempt': 1}])
+        retried = db_api.steps_retry_failed(sid, 'retried by ops')
+        self.assertEqual([(rows[0]['id'], st.STEP_PENDING, 2,
+                           'retried by ops after: boom')],
+                         [(s['id'], s['state'], s['attempt'], s['message'])
+                          for s in retried])
+        self.assertEqual(st.STEP_DONE, db_api.step_get(rows[1]['id'])['state'])
+
 
 class RetryVersusContinueTest(ControlTestBase):
     """A retry keeps the answers projects gave; a continue asks again

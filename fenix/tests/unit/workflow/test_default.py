@@ -171,6 +171,10 @@ class TestSeed004(WorkflowTest):
                                   'free')
         self.assertInHistory(sid, 'chosen to be emptied')
         self.assertIsNone(session['plan'].get('exchange'))
+        # Every session-wide exchange is over: its notify steps are done.
+        self.assertEqual([], [s for s in db_api.steps_get(
+            sid, kind=st.STEP_NOTIFY_PROJECT) if not s['host'] and
+            s['state'] != st.STEP_DONE])
 
     def test_instances_recorded(self):
         self.build()
@@ -868,7 +872,8 @@ class TestRestart(WorkflowTest):
         told = steps[(st.STEP_NOTIFY_PROJECT, 'p1')]
         self.assertEqual(st.STEP_DONE, told['state'])
         event = self.notifier.events_of('p1', st.PLANNED_MAINTENANCE)[0]
-        self.assertEqual(event['event_id'], told['result']['event_id'])
+        self.assertEqual(event['event_id'], told['event_id'])
+        self.assertEqual(event['reply_at'], told['reply_at'])
         self.assertEqual((st.STEP_DONE, 1),
                          (steps[(st.STEP_MOVE, 'a')]['state'],
                           steps[(st.STEP_MOVE, 'a')]['attempt']))
@@ -999,8 +1004,11 @@ class TestOneReplyOneEvent(WorkflowTest):
         runner.start()
 
         def exchange():
-            plan = db_api.session_get(sid)['plan'] or {}
-            return (plan.get('exchange') or {}).get('event_ids')
+            # The exchange in flight: its notify steps, running.
+            return {s['project_id']: s['event_id'] for s in db_api.steps_get(
+                sid, kind=st.STEP_NOTIFY_PROJECT, state=st.STEP_RUNNING)
+                if not s['host'] and
+                s['inputs'].get('event') == st.MAINTENANCE}
 
         deadline = time.monotonic() + 20
         while not exchange() and time.monotonic() < deadline:
@@ -1020,6 +1028,11 @@ class TestOneReplyOneEvent(WorkflowTest):
             'p1', st.MAINTENANCE)))
         self.assertNotIn('project p1 did not answer MAINTENANCE',
                          '\n'.join(m or '' for m in self.history(sid)))
+        step, = [s for s in db_api.steps_get(
+            sid, kind=st.STEP_NOTIFY_PROJECT) if not s['host'] and
+            s['inputs'].get('event') == st.MAINTENANCE]
+        self.assertEqual((st.STEP_DONE, 1, event['event_id']),
+                         (step['state'], step['attempt'], step['event_id']))
 
 
 class TestComputeDown(WorkflowTest):

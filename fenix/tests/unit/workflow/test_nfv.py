@@ -22,6 +22,7 @@ from fenix.tests import base
 from fenix.tests.unit.workflow import fakes
 from fenix.workflow import nfv_plan
 from fenix.workflow import plugins
+from fenix.workflow import steps as plan_steps
 from fenix.workflow.workflows import nfv
 
 
@@ -871,7 +872,22 @@ class TestRestartFromSteps(NFVTestBase):
             self.assertEqual(sorted(hosts), sorted(
                 s['host'] for s in steps if s['kind'] == kind), kind)
         self.assertEqual({st.STEP_PENDING}, {
-            s['state'] for s in steps if s['kind'] != st.STEP_ANNOUNCE})
+            s['state'] for s in steps if s['host']})
+        # The MAINTENANCE exchange is over: its notify steps (no host)
+        # are done, with the id of each project's event.
+        told = [s for s in steps if s['kind'] == st.STEP_NOTIFY_PROJECT]
+        self.assertTrue(told)
+        self.assertEqual({(None, st.MAINTENANCE, st.STEP_DONE, 1)}, {
+            (s['host'], s['inputs']['event'], s['state'], s['attempt'])
+            for s in told})
+        self.assertTrue(all(s['event_id'] and s['reply_at'] for s in told))
+        # The executor runs the plan from the steps: the same hosts, waves
+        # and targets as the plan's description.
+        order, moves = plan_steps.stored_plan(steps)
+        self.assertEqual(nfv_plan.host_order(plan), order)
+        self.assertEqual({k: m['target'] for k, m in
+                          nfv_plan.planned_moves(plan).items()},
+                         {k: m['target'] for k, m in moves.items()})
         # The MAINTENANCE event to the projects was sent: its step is
         # done.
         self.assertEqual([(st.MAINTENANCE, st.STEP_DONE)], [
@@ -907,7 +923,7 @@ class TestRestartFromSteps(NFVTestBase):
         sid, wf = self.planned()
         move = self.first_move(sid)
         host, iid = move['host'], move['instance_id']
-        target = move['inputs']['target']
+        target = move['target']
         # What the stopped engine had written: the host disabled for it,
         # the instance's event sent, its move started; Nova goes on.
         wf._disable(wf._host(host))
@@ -966,7 +982,7 @@ class TestRestartFromSteps(NFVTestBase):
         sid, wf = self.planned()
         move = self.first_move(sid)
         host, iid = move['host'], move['instance_id']
-        target = move['inputs']['target']
+        target = move['target']
         # The move ended before the engine stopped: Nova has the instance
         # on its target; the steps say so, the rows do not.
         wf._disable(wf._host(host))
