@@ -19,7 +19,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 TOOLS = os.path.join(ROOT, 'tools')
 
 SERVICE_SCRIPTS = {'fenix-api', 'fenix-engine', 'fenix-manage',
-                   'fenix-all-in-one'}
+                   'fenix-status', 'fenix-all-in-one'}
 TOOLS_SCRIPTS = {'fenix-simcloud', 'fenix-sample-vnfm', 'fenix-admin',
                  'fenix-demo', 'fenix-host-agent'}
 
