@@ -3,11 +3,14 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Packaging: metadata and entry points live in setup.cfg.
 
-Two things need code: the runtime requirements are read from
-requirements.txt (one list, used by pip and tox alike), and the tools'
-package (``tools/fenix_tools``: the simulated cloud, the sample VNFM, the
-admin tool and the demo) is installed beside ``fenix`` without ``fenix`` ever
-importing it.
+One thing needs code: the runtime requirements are read from
+requirements.txt (one list, used by pip and tox alike).
+
+This distribution is the service only (the package ``fenix``, with its
+client library and ``openstack maintenance`` plug-in). The tools -- the
+simulated cloud, the sample VNFM, fenix-admin, the demo and the host agent
+(``tools/fenix_tools``) -- are a second distribution, ``fenix-tools``,
+defined in ``tools/`` (``pip install ./tools``); tox installs both.
 """
 import os
 
@@ -22,12 +25,7 @@ def _requirements():
                 if line.split('#')[0].strip()]
 
 
-packages = setuptools.find_packages(include=['fenix', 'fenix.*'])
-packages += setuptools.find_packages(
-    'tools', include=['fenix_tools', 'fenix_tools.*'])
-
 setuptools.setup(
-    packages=packages,
-    package_dir={'fenix_tools': 'tools/fenix_tools'},
+    packages=setuptools.find_packages(include=['fenix', 'fenix.*']),
     install_requires=_requirements(),
 )

@@ -52,10 +52,13 @@ OPTS = [
     cfg.StrOpt('agent_command', default='',
                help='The host agent the agent plug-in starts on the '
                     'engine\'s host. Empty: fenix-host-agent beside the '
-                    'Python running Fenix, else the first on PATH.'),
+                    'Python running Fenix, else the first on PATH (the '
+                    'distribution fenix-tools installs it).'),
     cfg.StrOpt('remote_agent_command', default='fenix-host-agent',
                help='The host agent the agent plug-in starts on a host '
-                    'over SSH (metadata "remote": true).'),
+                    'over SSH (metadata "remote": true); on the host, '
+                    '`pip install --no-deps fenix-tools requests` '
+                    'installs it.'),
     cfg.ListOpt('ssh_options', default=['BatchMode=yes',
                                         'StrictHostKeyChecking=yes'],
                 help='ssh -o options of the script plug-in.'),

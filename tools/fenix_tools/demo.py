@@ -151,8 +151,11 @@ def entry_point_shim(root, directory):
     Run from a plain checkout, Fenix's notification driver and workflow
     and action plug-ins (all stevedore entry points) would not be found.
     This writes a minimal ``fenix-*.dist-info`` with the entry points of
-    ``setup.cfg`` into ``directory`` (to be put on the child's PYTHONPATH).
-    Returns ``directory``, or None when there is nothing to do.
+    the service's ``setup.cfg`` (the top of the checkout: the distribution
+    ``fenix``; the tools' own, ``tools/setup.cfg``, has only console
+    scripts, which the child does not need) into ``directory`` (to be put
+    on the child's PYTHONPATH). Returns ``directory``, or None when there
+    is nothing to do (Fenix is installed, or this is no checkout).
     """
     import configparser
     setup_cfg = os.path.join(root or '', 'setup.cfg')

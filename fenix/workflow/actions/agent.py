@@ -115,8 +115,17 @@ class AgentAction(process.ProgramAction):
         with open(log_path, 'ab') as log:
             # Detached: it outlives the engine, which may restart while
             # the agent works; its report is waited for again then.
-            subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL,
-                             env=dict(os.environ, **self.session_env()),
-                             start_new_session=True)
+            try:
+                subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL,
+                                 env=dict(os.environ, **self.session_env()),
+                                 start_new_session=True)
+            except FileNotFoundError:
+                # The service's distribution (fenix) does not carry the
+                # agent: fenix-tools does.
+                return base.Result(
+                    False, 'the host agent %s is not installed on the '
+                    'engine\'s host: install the distribution fenix-tools '
+                    'beside Fenix or set [action_plugins] agent_command'
+                    % argv[0])
         return base.ASYNC

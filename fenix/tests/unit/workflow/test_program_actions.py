@@ -677,6 +677,16 @@ class TestAgent(ProgramActionTestCase):
                  '--timeout', '300.0', '--', job, '--fast'],
                 f.read().splitlines())
 
+    def test_agent_not_installed_fails_the_run_saying_so(self):
+        self.write('job.sh', '#!/bin/sh\n', mode=stat.S_IRWXU)
+        missing = os.path.join(self.out, 'no-such-agent')
+        self.config(group='action_plugins', agent_command=missing)
+        result = self.action().run()
+        self.assertFalse(result.ok)
+        self.assertIn('the host agent %s is not installed' % missing,
+                      result.message)
+        self.assertIn('fenix-tools', result.message)
+
     def test_command_outside_the_allowed_directories_is_refused(self):
         action = self.action(command=['/bin/rm', '-rf', '/'])
         e = self.assertRaises(exception.WorkflowError, action.run)
