@@ -85,7 +85,13 @@ def context():
 
 
 def engine():
+    """The engine client: writes and wake-ups (RPC)."""
     return pecan.request.engine_api
+
+
+def reader():
+    """What answers reads: the database, read by this process."""
+    return pecan.request.reader
 
 
 def body(schema):
