@@ -64,7 +64,10 @@ class DatabaseReader(object):
 
     @_guarded
     def get_session_detail(self, context, session_id):
-        return reads.session_detail(session_id)
+        """The detail as JSON text (the document of the engine, encoded;
+        stored JSON spliced in as it is: see
+        :func:`fenix.db.reads.session_detail_json`)."""
+        return reads.session_detail_json(session_id)
 
     @_guarded
     def get_project(self, context, session_id, project_id, event_id=None):

@@ -13,8 +13,14 @@ Every read selects only the columns it shows (never the session's
 loads), with one query per table of the session, all in one read
 transaction. Nothing here writes.
 """
+import json
+import re
+import uuid
+
+from oslo_db.sqlalchemy import types as db_types
 import sqlalchemy as sa
 
+from fenix.common import download_policy
 from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
@@ -151,6 +157,136 @@ def session_detail(session_id, now=None):
                           session_id, models.SessionEvent.__table__.c.id)
     return views.session_detail(row, hosts, projects, instances, plugins,
                                 runs, steps, events, now=now)
+
+
+# --- the detail as JSON text ------------------------------------------------
+# The detail of a large session is mostly its stored JSON (the plan, the
+# details of every instance, the data of every history entry): decoding
+# it to encode it again is most of the time the answer takes. The
+# ``session_detail_json`` answer splices the stored text in as it is
+# (the DB API stores it as json.dumps writes it, as the API's renderer
+# writes an answer: the same bytes) and formats the times without
+# building datetimes where the database keeps them as text (SQLite).
+
+def _is_json(column):
+    return isinstance(column.type, db_types.JsonEncodedType)
+
+
+class _Splicer(object):
+    """Stands in for stored JSON text in a document until it is encoded:
+    a placeholder string no stored value can hold (a random nonce)."""
+
+    def __init__(self):
+        self.texts = []
+        self.nonce = uuid.uuid4().hex
+        self.pattern = re.compile(r'"\\u0000%s:(\d+)\\u0000"'
+                                  % self.nonce)
+
+    def hold(self, text):
+        self.texts.append(text)
+        return '\x00%s:%d\x00' % (self.nonce, len(self.texts) - 1)
+
+    def encode(self, document):
+        out = json.dumps(document)
+        texts = self.texts
+        return self.pattern.sub(lambda m: texts[int(m.group(1))], out)
+
+
+def _fast_rows(session, model, fields, session_id, order, splicer,
+               as_text):
+    """Rows of ``fields`` as dicts in that order, for the answer: times
+    formatted, JSON columns held as their stored text."""
+    table = model.__table__
+    columns, times, raws = [], [], []
+    for n, name in enumerate(fields):
+        column = table.c[name]
+        if _is_json(column):
+            raws.append(n)
+            column = sa.type_coerce(column, sa.Text)
+        elif isinstance(column.type, sa.DateTime):
+            times.append(n)
+            if as_text:
+                column = sa.type_coerce(column, sa.String)
+        columns.append(column)
+    stmt = sa.select(*columns).where(table.c.session_id == session_id)
+    out = []
+    hold = splicer.hold
+    fmt = timeutils.TIME_FORMAT
+    for row in session.execute(stmt.order_by(*order)).all():
+        row = list(row)
+        for n in times:
+            value = row[n]
+            if value is not None:
+                # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+                row[n] = value[:19] if as_text else value.strftime(fmt)
+        for n in raws:
+            value = row[n]
+            if value is not None:
+                row[n] = hold(value)
+        out.append(dict(zip(fields, row)))
+    return out
+
+
+@db_api._retry_read
+def session_detail_json(session_id, now=None):
+    """``GET /v1/maintenance/{id}/detail`` as the JSON text the API
+    answers: the same bytes as ``json.dumps(session_detail(...))``."""
+    splicer = _Splicer()
+    plan_column = sa.type_coerce(models.Session.__table__.c.plan, sa.Text)
+    with db_api._reader() as session:
+        as_text = session.get_bind().dialect.name == 'sqlite'
+        table = models.Session.__table__
+        found = session.execute(_select(
+            models.Session, views.SUMMARY_FIELDS + ('download',),
+            plan_column.label('plan')).where(
+                table.c.session_id == session_id)).first()
+        if found is None:
+            raise exception.SessionNotFound(session_id=session_id)
+        row = dict(found._mapping)
+        summary_hosts = _summary_hosts(session, [session_id])[session_id]
+        hosts = _fast_rows(session, models.Host, views.HOST_FIELDS,
+                           session_id, [models.Host.__table__.c.id],
+                           splicer, as_text)
+        projects = _fast_rows(session, models.Project,
+                              views.PROJECT_FIELDS, session_id,
+                              [models.Project.__table__.c.id], splicer,
+                              as_text)
+        instances = _fast_rows(session, models.Instance,
+                               views.INSTANCE_FIELDS, session_id,
+                               [models.Instance.__table__.c.id], splicer,
+                               as_text)
+        plugins = sorted(_ordered(
+            session, models.ActionPlugin,
+            views.PLUGIN_FIELDS + ('id',), session_id,
+            models.ActionPlugin.__table__.c.id), key=_plugin_order)
+        runs = _fast_rows(session, models.ActionPluginRun, views.RUN_FIELDS,
+                          session_id,
+                          [models.ActionPluginRun.__table__.c.id], splicer,
+                          as_text)
+        step = models.Step.__table__.c
+        steps = _fast_rows(session, models.Step, views.STEP_FIELDS,
+                           session_id, [sa.func.coalesce(step.wave, -1),
+                                        step.seq, step.id], splicer,
+                           as_text)
+        events = _fast_rows(session, models.SessionEvent,
+                            views.EVENT_FIELDS, session_id,
+                            [models.SessionEvent.__table__.c.id], splicer,
+                            as_text)
+    plan = row.pop('plan')
+    row['plan'] = None if plan is None else splicer.hold(plan)
+    view = views.session_summary(row, summary_hosts, now=now)
+    view['download'] = download_policy.redact_entries(
+        row.get('download'))
+    view['plan'] = row['plan']
+    # Already shaped: the rows hold the fields of the answer, in order.
+    view['hosts'] = hosts
+    view['projects'] = projects
+    view['instances'] = instances
+    view['action_plugins'] = [views.action_plugin(a) for a in plugins]
+    view['action_plugin_runs'] = runs
+    view['steps'] = steps
+    view['history'] = events
+    return splicer.encode(view)
 
 
 @db_api._retry_read

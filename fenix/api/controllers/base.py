@@ -133,6 +133,17 @@ def check_path_id(name, value, max_length=255):
     return value
 
 
+def json_answer(result):
+    """``result`` as the answer: a document (rendered by pecan), or a
+    document already encoded (JSON text, answered as it is)."""
+    if not isinstance(result, str):
+        return result
+    response = pecan.response
+    response.content_type = 'application/json'
+    response.text = result
+    return response
+
+
 def collection(key, result):
     """A list answer as ``{key: [...]}``.
 

@@ -309,5 +309,5 @@ class SessionDetail(base.Resource):
     def get(self):
         base.query()
         base.authorize(pol.GET_DETAIL)
-        return base.reader().get_session_detail(base.context(),
-                                                self.session_id)
+        return base.json_answer(base.reader().get_session_detail(
+            base.context(), self.session_id))

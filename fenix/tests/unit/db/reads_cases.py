@@ -5,6 +5,7 @@
 runs: SQLite (test_reads) and MariaDB/PostgreSQL
 (test_reads_opportunistic)."""
 import datetime
+import json
 
 from fenix.common import exception
 from fenix.common import states as st
@@ -85,6 +86,22 @@ class ReadsTests:
         self.assertNotIn('pw', str(detail['download']))
         self.assertEqual({'waves': [{'hosts': ['c1'], 'start': 0,
                                      'end': 60}]}, detail['plan'])
+
+    def test_detail_json_is_the_document_encoded(self):
+        sid = self._full_session()
+        db_api.instance_update(sid, 'i2', {'details': {'q': 'a"\\x00b'}})
+        db_api.event_add(sid, st.EVENT_STATE, message='\x00%s:0\x00 "x"',
+                         data={'n': None, 'f': 1.5, 'ü': ['\u2603']})
+        text = reads.session_detail_json(sid, now=NOW)
+        self.assertEqual(json.dumps(reads.session_detail(sid, now=NOW)),
+                         text)
+        self.assertEqual(legacy_detail(sid, NOW), json.loads(text))
+        self.assertRaises(exception.SessionNotFound,
+                          reads.session_detail_json, 'missing')
+        # Without a plan, and with a run finished.
+        db_api.session_update(sid, {'plan': None})
+        self.assertEqual(json.dumps(reads.session_detail(sid, now=NOW)),
+                         reads.session_detail_json(sid, now=NOW))
 
     def test_engine_views_answer_the_same(self):
         sid = self._full_session()
