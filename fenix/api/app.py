@@ -29,8 +29,9 @@ From the outside in, a request passes:
 9. ``/dashboard/`` (:mod:`fenix.api.dashboard`): the web page's static
    files, under the policy rule ``fenix:dashboard:get``.
 10. The pecan application: hooks build the request context and give the
-    controllers the engine client; controllers validate, authorize
-    (policy) and call the engine.
+    controllers the engine client and the reader; controllers validate,
+    authorize (policy), read the database themselves (``GET``,
+    :mod:`fenix.api.reads`) and call the engine for the rest.
 """
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -100,7 +101,8 @@ class PathDispatch(object):
         return app(environ, start_response)
 
 
-def setup_pecan_app(engine_api=None, auth_strategy=None, engine_hook=None):
+def setup_pecan_app(engine_api=None, auth_strategy=None, engine_hook=None,
+                    reader=None):
     """The bare pecan application (no middleware).
 
     :param auth_strategy: what the middleware in front of it does (the
@@ -108,11 +110,14 @@ def setup_pecan_app(engine_api=None, auth_strategy=None, engine_hook=None):
         ``[api] auth_strategy``.
     :param engine_hook: the :class:`~fenix.api.hooks.EngineAPIHook` to use
         (shared with ``/metrics``); default: one of ``engine_api``.
+    :param reader: what answers the reads (default: the database, see
+        :mod:`fenix.api.reads`).
     """
     app_hooks = [
         hooks.ContentTypeHook(),
         hooks.ContextHook(),
         engine_hook or hooks.EngineAPIHook(engine_api),
+        hooks.ReaderHook(reader),
         hooks.ErrorHook(),
     ]
     return pecan.Pecan(
@@ -125,12 +130,15 @@ def setup_pecan_app(engine_api=None, auth_strategy=None, engine_hook=None):
     )
 
 
-def setup_app(engine_api=None, auth_strategy=None, conf=None):
+def setup_app(engine_api=None, auth_strategy=None, conf=None, reader=None):
     """The Fenix API WSGI application, middleware included.
 
     :param engine_api: what the controllers call instead of a new
         :class:`fenix.engine.rpcapi.EngineAPI` (an object with the same
-        methods; tests pass an in-memory fake).
+        methods; tests pass an in-memory fake). It gets the writes.
+    :param reader: what answers the reads: an object with the read
+        methods of the engine client (tests pass their fake engine);
+        default the database (:class:`fenix.api.reads.DatabaseReader`).
     :param auth_strategy: ``keystone`` or ``noauth``; default
         ``[api] auth_strategy``.
     :param conf: the configuration (default: the global CONF).
@@ -140,7 +148,7 @@ def setup_app(engine_api=None, auth_strategy=None, conf=None):
     networks = metrics.parse_ranges(conf.api.metrics_allowed_source_ranges)
     engine_hook = hooks.EngineAPIHook(engine_api)
     app = dashboard.Dashboard(setup_pecan_app(engine_api, strategy,
-                                              engine_hook))
+                                              engine_hook, reader=reader))
     # /metrics behind the authentication (the policy decides), ...
     app = PathDispatch(app, {metrics.PATH: metrics.Metrics(
         lambda: engine_hook.engine_api)})

@@ -9,6 +9,7 @@ from pecan import hooks
 import webob.exc
 
 from fenix.api import errors
+from fenix.api import reads
 from fenix.common import context
 from fenix.engine import rpcapi
 
@@ -89,6 +90,24 @@ class EngineAPIHook(hooks.PecanHook):
 
     def before(self, state):
         state.request.engine_api = self.engine_api
+
+
+class ReaderHook(hooks.PecanHook):
+    """``request.reader``: what answers the reads (``GET``).
+
+    Default: the database, read by this process
+    (:class:`fenix.api.reads.DatabaseReader`); tests give an object with
+    the same read methods (their in-memory engine).
+    """
+
+    priority = 31
+
+    def __init__(self, reader=None):
+        self._reader = reader if reader is not None else \
+            reads.DatabaseReader()
+
+    def before(self, state):
+        state.request.reader = self._reader
 
 
 class ErrorHook(hooks.PecanHook):

@@ -30,6 +30,7 @@ from fenix.api.controllers.v1 import instance_group
 from fenix.api.controllers.v1 import maintenance
 from fenix.api.controllers.v1 import project
 from fenix.api import validation as v
+from fenix.common import states
 
 OPENAPI_VERSION = '3.1.0'
 API_VERSION = '1.0'
@@ -152,6 +153,22 @@ PROJECT_FILTER_PARAM = {
                    'other needs the list-all policy).',
     'schema': v.string(constraint.PROJECT_ID_LENGTH),
 }
+LIST_SESSION_PARAMS = [
+    {'name': 'limit', 'in': 'query', 'required': False,
+     'description': 'At most this many sessions (oldest first).',
+     'schema': v.integer(1, maintenance.LIST_MAX_LIMIT)},
+    {'name': 'marker', 'in': 'query', 'required': False,
+     'description': 'The sessions after this one (the last session_id '
+                    'of the previous page); an unknown one is 400.',
+     'schema': v.string(maintenance.SESSION_ID_LENGTH)},
+    {'name': 'state', 'in': 'query', 'required': False,
+     'description': 'Only the sessions in this state.',
+     'schema': v.enum(states.SESSION_STATES)},
+    {'name': 'workflow', 'in': 'query', 'required': False,
+     'description': 'Only the sessions of this workflow.',
+     'schema': v.string(maintenance.WORKFLOW_LENGTH,
+                        pattern=maintenance.NAME_PATTERN)},
+]
 IDEMPOTENCY_PARAM = {
     'name': maintenance.IDEMPOTENCY_HEADER, 'in': 'header',
     'required': False,
@@ -203,7 +220,8 @@ OPERATIONS = {
     },
     '/v1/maintenance': {
         'get': _op('listSessions', 'List maintenance sessions.',
-                   _list_of('sessions', SESSION)),
+                   _list_of('sessions', SESSION),
+                   query=LIST_SESSION_PARAMS),
         'post': _op('createSession', 'Create a maintenance session.',
                     CREATED, body=maintenance.CREATE_SCHEMA,
                     headers=[IDEMPOTENCY_PARAM], errors=('409',)),

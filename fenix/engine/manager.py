@@ -22,6 +22,7 @@ from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.db import reads
 from fenix.engine import known_hosts as known_hosts_mod
 from fenix.engine import metrics as engine_metrics
 from fenix.engine import replies
@@ -256,14 +257,16 @@ class EngineManager(object):
         if unknown:
             raise exception.UnknownHosts(hosts=', '.join(unknown))
 
+    # The reads answer what the API process also reads itself
+    # (fenix.db.reads): kept for an API of an earlier version.
     def list_sessions(self, context):
-        return [views.session_summary(s) for s in db_api.session_list()]
+        return reads.session_list()
 
     def get_session(self, context, session_id):
         return self._summary(session_id)
 
     def get_session_detail(self, context, session_id):
-        return views.session_detail(db_api.session_get(session_id))
+        return reads.session_detail(session_id)
 
     def update_session(self, context, session_id, values):
         """Continue a failed session (PUT): the step starts afresh and
@@ -502,24 +505,14 @@ class EngineManager(object):
                ', '.join(reset) or 'nothing failed to reset'))
 
     def _summary(self, session_id):
-        return views.session_summary(
-            db_api.session_get(session_id, with_plan=False))
+        return reads.session_summary(session_id)
 
     # --- RPC: projects ----------------------------------------------------
     # Which event a reply answers, and why one is refused: see
     # fenix.engine.replies.
 
     def get_project(self, context, session_id, project_id, event_id=None):
-        project = db_api.project_get(session_id, project_id)
-        replies.check_current(project, replies.project_subject(project_id),
-                              event_id, 'The request')
-        instances = db_api.instances_get(session_id, project_id=project_id)
-        return {'session_id': session_id, 'project_id': project_id,
-                'state': project['event'], 'event_id': project['event_id'],
-                'reply': project['reply'],
-                'reply_at': timeutils.format_time(project['reply_at']),
-                'instance_ids': replies.concerned_instances(project,
-                                                            instances)}
+        return reads.project(session_id, project_id, event_id=event_id)
 
     @staticmethod
     def _informational(state):
@@ -613,20 +606,8 @@ class EngineManager(object):
 
     def get_project_instance(self, context, session_id, project_id,
                              instance_id, event_id=None):
-        instance = self._instance_of(session_id, project_id, instance_id)
-        replies.check_current(
-            instance, replies.instance_subject(project_id, instance_id),
-            event_id, 'The request')
-        return {'session_id': session_id, 'project_id': project_id,
-                'instance_id': instance_id,
-                'instance_ids': [instance_id],
-                'state': instance['event'],
-                'event_id': instance['event_id'],
-                'reply': instance['reply'],
-                'reply_at': timeutils.format_time(instance['reply_at']),
-                'host': instance['host'],
-                'instance_action': instance['action'],
-                'action_state': instance['action_state']}
+        return reads.project_instance(session_id, project_id, instance_id,
+                                      event_id=event_id)
 
     @staticmethod
     def _instance_of(session_id, project_id, instance_id, session=None,
@@ -747,9 +728,7 @@ class EngineManager(object):
 
     # --- RPC: action plug-in runs -----------------------------------------
     def list_action_runs(self, context, session_id):
-        db_api.session_get(session_id, with_plan=False)
-        return [views.action_run(r)
-                for r in db_api.action_runs_get(session_id)]
+        return reads.action_runs(session_id)
 
     def report_action_run(self, context, session_id, plugin, hostname,
                           report, attempt=None):

@@ -63,12 +63,12 @@ again (:meth:`restart_step`); a retried one keeps their answers.
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from fenix.common import estimate
 from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow import base
-from fenix.workflow import estimate
 from fenix.workflow import model
 from fenix.workflow import nfv_plan
 from fenix.workflow import serial

@@ -85,7 +85,13 @@ def context():
 
 
 def engine():
+    """The engine client: writes and wake-ups (RPC)."""
     return pecan.request.engine_api
+
+
+def reader():
+    """What answers reads: the database, read by this process."""
+    return pecan.request.reader
 
 
 def body(schema):
@@ -125,6 +131,17 @@ def check_path_id(name, value, max_length=255):
             reason='%s: must be 1 to %d characters long' % (name,
                                                             max_length))
     return value
+
+
+def json_answer(result):
+    """``result`` as the answer: a document (rendered by pecan), or a
+    document already encoded (JSON text, answered as it is)."""
+    if not isinstance(result, str):
+        return result
+    response = pecan.response
+    response.content_type = 'application/json'
+    response.text = result
+    return response
 
 
 def collection(key, result):

@@ -65,7 +65,7 @@ class SessionRuns(base.Resource):
     def get(self):
         base.query()
         base.authorize(pol.LIST)
-        runs = base.engine().list_action_runs(base.context(),
+        runs = base.reader().list_action_runs(base.context(),
                                               self.session_id)
         return base.collection('action_plugin_runs', runs)
 

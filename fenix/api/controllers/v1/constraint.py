@@ -6,7 +6,7 @@
 A constraint belongs to a project. Lists show the caller's project only,
 unless policy lets the caller see every project (then ``?project_id=``
 picks one). Reading, replacing or removing one constraint is authorized
-against its owner, which the API first reads from the engine; a PUT is
+against its owner, which the API first reads from the database; a PUT is
 also authorized against the project the body names (default: the
 caller's), so nobody can move a constraint into or out of a project they
 are not a member of.
@@ -42,8 +42,12 @@ class Kind(object):
          self.delete_method) = methods
 
     def call(self, method, *args, **kwargs):
-        return getattr(base.engine(), method)(base.context(), *args,
-                                              **kwargs)
+        """The engine's ``method`` (a write); a read
+        (:attr:`list_method`, :attr:`get_method`) is answered by the
+        reader."""
+        target = base.reader() if method in (
+            self.list_method, self.get_method) else base.engine()
+        return getattr(target, method)(base.context(), *args, **kwargs)
 
 
 def listed_project(kind, params):

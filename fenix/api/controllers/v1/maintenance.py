@@ -11,6 +11,8 @@ session (``.../pause``) is also a valid project id of the project routes
 ``/v1/maintenance/{session_id}/{project_id}``, while nothing else answers
 ``POST`` on the session itself.
 """
+import re
+
 import pecan
 
 from fenix.api.controllers import base
@@ -175,6 +177,48 @@ def idempotency_key():
     return key
 
 
+# GET /v1/maintenance?limit=&marker=&state=&workflow=
+LIST_PARAMS = ('limit', 'marker', 'state', 'workflow')
+# Longest page (limit) and longest session id (marker).
+LIST_MAX_LIMIT = 1000
+SESSION_ID_LENGTH = 36
+WORKFLOW_LENGTH = 255
+
+
+def list_filters(params):
+    """The filters and page of ``GET /v1/maintenance`` from its query
+    parameters (only those given); a value that can never match is a 400
+    naming the parameter."""
+    filters = {}
+    if 'limit' in params:
+        value = params['limit']
+        if not value.isdigit() or not \
+                1 <= int(value) <= LIST_MAX_LIMIT:
+            raise exception.Invalid(
+                reason="query parameter 'limit': '%s' is not an integer "
+                       "from 1 to %d" % (value[:20], LIST_MAX_LIMIT))
+        filters['limit'] = int(value)
+    if 'marker' in params:
+        filters['marker'] = base.check_path_id('marker', params['marker'],
+                                               SESSION_ID_LENGTH)
+    if 'state' in params:
+        if params['state'] not in states.SESSION_STATES:
+            raise exception.Invalid(
+                reason="query parameter 'state': '%s' is not one of %s"
+                       % (params['state'][:40],
+                          ', '.join(states.SESSION_STATES)))
+        filters['state'] = params['state']
+    if 'workflow' in params:
+        value = params['workflow']
+        if not 0 < len(value) <= WORKFLOW_LENGTH or \
+                not re.fullmatch(NAME_PATTERN, value):
+            raise exception.Invalid(
+                reason="query parameter 'workflow': not a workflow name "
+                       "(1 to %d of A-Z a-z 0-9 _ . -)" % WORKFLOW_LENGTH)
+        filters['workflow'] = value
+    return filters
+
+
 class MaintenanceCollection(base.Resource):
     """``/v1/maintenance``"""
 
@@ -184,9 +228,9 @@ class MaintenanceCollection(base.Resource):
         return Session(segment)
 
     def get(self):
-        base.query()
+        filters = list_filters(base.query(*LIST_PARAMS))
         base.authorize(pol.LIST)
-        sessions = base.engine().list_sessions(base.context())
+        sessions = base.reader().list_sessions(base.context(), **filters)
         return base.collection('sessions', sessions)
 
     def post(self):
@@ -220,7 +264,7 @@ class Session(base.Resource):
     def get(self):
         base.query()
         base.authorize(pol.GET)
-        return base.engine().get_session(base.context(), self.session_id)
+        return base.reader().get_session(base.context(), self.session_id)
 
     def put(self):
         base.authorize(pol.UPDATE)
@@ -265,5 +309,5 @@ class SessionDetail(base.Resource):
     def get(self):
         base.query()
         base.authorize(pol.GET_DETAIL)
-        return base.engine().get_session_detail(base.context(),
-                                                self.session_id)
+        return base.json_answer(base.reader().get_session_detail(
+            base.context(), self.session_id))

@@ -87,7 +87,7 @@ class Project(base.Resource):
 
     def get(self):
         base.authorize(pol.GET, self.target())
-        return base.engine().get_project(base.context(), self.session_id,
+        return base.reader().get_project(base.context(), self.session_id,
                                          self.project_id,
                                          event_id=event_id())
 
@@ -114,7 +114,7 @@ class ProjectInstance(base.Resource):
 
     def get(self):
         base.authorize(pol.INSTANCE_GET, self.target())
-        return base.engine().get_project_instance(
+        return base.reader().get_project_instance(
             base.context(), self.session_id, self.project_id,
             self.instance_id, event_id=event_id())
 

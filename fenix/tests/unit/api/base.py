@@ -66,7 +66,8 @@ class APITestCase(base.TestCase):
         self.configure()
         self.engine = fakes.FakeEngineAPI()
         self.app = webtest.TestApp(app.setup_app(
-            engine_api=self.engine, auth_strategy=self.auth_strategy))
+            engine_api=self.engine, auth_strategy=self.auth_strategy,
+            reader=self.engine))
 
     def configure(self):
         """Set options the application reads when it is built."""

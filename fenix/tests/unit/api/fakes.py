@@ -102,9 +102,27 @@ class FakeEngineAPI(object):
         self.sessions[session_id]['values'] = copy.deepcopy(values)
         return {'session_id': session_id}
 
-    def list_sessions(self, context):
-        self._record('list_sessions', context)
-        return [self._summary(s) for s in self.sessions.values()]
+    def list_sessions(self, context, limit=None, marker=None, state=None,
+                      workflow=None):
+        filters = {k: v for k, v in (('limit', limit), ('marker', marker),
+                                     ('state', state),
+                                     ('workflow', workflow))
+                   if v is not None}
+        self._record('list_sessions', context, **filters)
+        listed = list(self.sessions.values())
+        if filters.get('marker') is not None:
+            ids = [s['session_id'] for s in listed]
+            if filters['marker'] not in ids:
+                raise exception.Invalid(reason='marker: no session')
+            listed = listed[ids.index(filters['marker']) + 1:]
+        for key in ('state', 'workflow'):
+            if filters.get(key) is not None:
+                listed = [s for s in listed
+                          if s.get(key, s['values'].get(key)) ==
+                          filters[key]]
+        if filters.get('limit') is not None:
+            listed = listed[:filters['limit']]
+        return [self._summary(s) for s in listed]
 
     def get_session(self, context, session_id):
         self._record('get_session', context, session_id=session_id)

@@ -208,8 +208,8 @@ class TestSession(base.APITestCase):
                          self.get('/v1/maintenance', status=200).json)
 
     def test_list_refuses_unknown_query(self):
-        self.assertError(self.get('/v1/maintenance?state=x'), 400,
-                         "Unknown query parameter(s): 'state'")
+        self.assertError(self.get('/v1/maintenance?status=x'), 400,
+                         "Unknown query parameter(s): 'status'")
 
     def test_get(self):
         doc = self.get(self.url, status=200).json

@@ -36,7 +36,8 @@ class TestAPIServer(base.APITestCase):
 
     def make_server(self, host='127.0.0.1'):
         api = server.APIServer(host, 0, app=app.setup_app(
-            engine_api=self.engine, auth_strategy='noauth'))
+            engine_api=self.engine, auth_strategy='noauth',
+            reader=self.engine))
         api.start()
         self.addCleanup(api.stop)
         return api
@@ -154,7 +155,8 @@ class TestHTTPServer(base.APITestCase):
         for name, value in options.items():
             self.config(group='api', **{name: value})
         api = server.APIServer('127.0.0.1', 0, app=app.setup_app(
-            engine_api=self.engine, auth_strategy='noauth'))
+            engine_api=self.engine, auth_strategy='noauth',
+            reader=self.engine))
         api.start()
         self.addCleanup(api.stop)
         return api
@@ -464,14 +466,33 @@ class TestFake(base.APITestCase):
     """The fake engine must stay a stand-in for the real client."""
 
     def test_same_methods_and_arguments(self):
+        """It stands in for the engine client (writes) and for the
+        database reader (reads): the reader's signature wins."""
         import inspect
 
+        from fenix.api import reads
         from fenix.engine import rpcapi
-        public = [n for n, f in inspect.getmembers(rpcapi.EngineAPI,
-                                                   inspect.isfunction)
-                  if not n.startswith('_')]
-        self.assertIn('create_session', public)
-        for name in public:
-            real = inspect.signature(getattr(rpcapi.EngineAPI, name))
+
+        def public(cls):
+            return {n: inspect.signature(f) for n, f in
+                    inspect.getmembers(cls, inspect.isfunction)
+                    if not n.startswith('_')}
+        real = public(rpcapi.EngineAPI)
+        real.update(public(reads.DatabaseReader))
+        self.assertIn('create_session', real)
+        self.assertIn('list_sessions', public(reads.DatabaseReader))
+        for name, signature in real.items():
             fake = inspect.signature(getattr(fakes.FakeEngineAPI, name))
-            self.assertEqual(real, fake, name)
+            self.assertEqual(signature, fake, name)
+
+    def test_every_read_is_a_call_of_the_engine_client(self):
+        """What the reader answers, an engine of an earlier version
+        answered over RPC (the same names)."""
+        import inspect
+
+        from fenix.api import reads
+        from fenix.engine import rpcapi
+        for name, _f in inspect.getmembers(reads.DatabaseReader,
+                                           inspect.isfunction):
+            if not name.startswith('_'):
+                self.assertTrue(hasattr(rpcapi.EngineAPI, name), name)

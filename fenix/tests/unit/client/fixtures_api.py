@@ -25,7 +25,8 @@ class LiveAPI(fixtures.Fixture):
     def _setUp(self):
         self.engine = fakes.FakeEngineAPI()
         wsgi_app = app.setup_app(engine_api=self.engine,
-                                 auth_strategy='noauth')
+                                 auth_strategy='noauth',
+                                 reader=self.engine)
         self.server = simple_server.make_server(
             '127.0.0.1', 0, wsgi_app, handler_class=_QuietHandler)
         self.url = 'http://127.0.0.1:%d' % self.server.server_port

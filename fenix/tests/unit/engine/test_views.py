@@ -5,10 +5,10 @@
 progress and the ETA."""
 import datetime
 
+from fenix.common import estimate
 from fenix.common import states as st
 from fenix.engine import views
 from fenix.tests import base
-from fenix.workflow import estimate
 
 NOW = datetime.datetime(2030, 1, 1, 12, 0, 0)
 

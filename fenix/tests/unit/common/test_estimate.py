@@ -4,9 +4,9 @@
 """The ETA: a plan's estimate corrected by the durations measured."""
 import datetime
 
+from fenix.common import estimate
 from fenix.common import states as st
 from fenix.tests import base
-from fenix.workflow import estimate
 from fenix.workflow import planner
 
 NOW = datetime.datetime(2030, 1, 1, 12, 0, 0)

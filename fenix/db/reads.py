@@ -1,0 +1,365 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""The read-only DB API: the documents ``GET`` answers, read in bulk.
+
+The API process answers its reads from here itself (no RPC round trip to
+the engine that owns the session, as Ironic's API reads its database),
+and the engine answers the same RPC reads from here too, so an answer is
+the same whichever process gives it (shaped by :mod:`fenix.common.views`).
+
+Every read selects only the columns it shows (never the session's
+``plan`` outside ``/detail``), as plain rows (no ORM objects, no lazy
+loads), with one query per table of the session, all in one read
+transaction. Nothing here writes.
+"""
+import json
+import re
+import uuid
+
+from oslo_db.sqlalchemy import types as db_types
+import sqlalchemy as sa
+
+from fenix.common import download_policy
+from fenix.common import exception
+from fenix.common import states as st
+from fenix.common import timeutils
+from fenix.common import views
+from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
+from fenix.engine import replies
+
+# Longest page of ``GET /v1/maintenance`` (``limit``).
+MAX_LIMIT = 1000
+
+
+def _select(model, fields, *extra):
+    table = model.__table__
+    return sa.select(*[table.c[f] for f in fields], *extra)
+
+
+def _rows(session, stmt):
+    return [dict(r._mapping) for r in session.execute(stmt)]
+
+
+def _summary_hosts(session, session_ids):
+    """``{session_id: [host rows]}`` of the progress and the ETA, in
+    insert order, for many sessions in one query per chunk."""
+    table = models.Host.__table__
+    found = {sid: [] for sid in session_ids}
+    ids = list(session_ids)
+    for start in range(0, len(ids), db_api.IN_CHUNK):
+        stmt = _select(models.Host, views.SUMMARY_HOST_FIELDS,
+                       table.c.session_id).where(
+            table.c.session_id.in_(ids[start:start + db_api.IN_CHUNK])
+        ).order_by(table.c.id)
+        for row in _rows(session, stmt):
+            found[row.pop('session_id')].append(row)
+    return found
+
+
+def _session_row(session, session_id, fields):
+    table = models.Session.__table__
+    row = session.execute(_select(models.Session, fields).where(
+        table.c.session_id == session_id)).first()
+    if row is None:
+        raise exception.SessionNotFound(session_id=session_id)
+    return dict(row._mapping)
+
+
+@db_api._retry_read
+def session_list(limit=None, marker=None, state=None, workflow=None,
+                 now=None):
+    """Summaries of the sessions, oldest first (``created_at``, then
+    ``session_id``); only those in ``state`` / of ``workflow`` when
+    given; at most ``limit`` of them, after the session ``marker`` (the
+    last one of the previous page; one that does not exist is
+    :class:`~fenix.common.exception.Invalid`: a 400, as Nova answers an
+    unknown marker)."""
+    table = models.Session.__table__
+    stmt = _select(models.Session, views.SUMMARY_FIELDS)
+    if state is not None:
+        stmt = stmt.where(table.c.state == state)
+    if workflow is not None:
+        stmt = stmt.where(table.c.workflow == workflow)
+    with db_api._reader() as session:
+        if marker is not None:
+            mark = session.execute(
+                sa.select(table.c.created_at, table.c.session_id).where(
+                    table.c.session_id == marker)).first()
+            if mark is None:
+                raise exception.Invalid(
+                    reason="marker: no session '%s'" % marker)
+            stmt = stmt.where(sa.or_(
+                table.c.created_at > mark.created_at,
+                sa.and_(table.c.created_at == mark.created_at,
+                        table.c.session_id > mark.session_id)))
+        stmt = stmt.order_by(table.c.created_at, table.c.session_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        rows = _rows(session, stmt)
+        hosts = _summary_hosts(session, [r['session_id'] for r in rows])
+    now = now or timeutils.utcnow()
+    return [views.session_summary(r, hosts[r['session_id']], now=now)
+            for r in rows]
+
+
+@db_api._retry_read
+def session_summary(session_id, now=None):
+    """``GET /v1/maintenance/{id}``."""
+    with db_api._reader() as session:
+        row = _session_row(session, session_id, views.SUMMARY_FIELDS)
+        hosts = _summary_hosts(session, [session_id])[session_id]
+    return views.session_summary(row, hosts, now=now)
+
+
+def _ordered(session, model, fields, session_id, *order):
+    table = model.__table__
+    stmt = _select(model, fields).where(table.c.session_id == session_id)
+    return _rows(session, stmt.order_by(*order))
+
+
+def _plugin_order(plugin):
+    try:
+        type_order = st.PLUGIN_TYPES.index(plugin['type'])
+    except ValueError:
+        type_order = len(st.PLUGIN_TYPES)
+    return (type_order, plugin['type'], plugin['position'],
+            plugin['plugin'], plugin['id'])
+
+
+@db_api._retry_read
+def session_detail(session_id, now=None):
+    """``GET /v1/maintenance/{id}/detail``: one query per table."""
+    host_fields = tuple(dict.fromkeys(views.HOST_FIELDS +
+                                      views.SUMMARY_HOST_FIELDS))
+    with db_api._reader() as session:
+        row = _session_row(session, session_id,
+                           views.SUMMARY_FIELDS + ('download', 'plan'))
+        hosts = _ordered(session, models.Host, host_fields, session_id,
+                         models.Host.__table__.c.id)
+        projects = _ordered(session, models.Project, views.PROJECT_FIELDS,
+                            session_id, models.Project.__table__.c.id)
+        instances = _ordered(session, models.Instance,
+                             views.INSTANCE_FIELDS, session_id,
+                             models.Instance.__table__.c.id)
+        plugins = sorted(_ordered(
+            session, models.ActionPlugin,
+            views.PLUGIN_FIELDS + ('id',), session_id,
+            models.ActionPlugin.__table__.c.id), key=_plugin_order)
+        runs = _ordered(session, models.ActionPluginRun, views.RUN_FIELDS,
+                        session_id, models.ActionPluginRun.__table__.c.id)
+        step = models.Step.__table__.c
+        steps = _ordered(session, models.Step, views.STEP_FIELDS,
+                         session_id, sa.func.coalesce(step.wave, -1),
+                         step.seq, step.id)
+        events = _ordered(session, models.SessionEvent, views.EVENT_FIELDS,
+                          session_id, models.SessionEvent.__table__.c.id)
+    return views.session_detail(row, hosts, projects, instances, plugins,
+                                runs, steps, events, now=now)
+
+
+# --- the detail as JSON text ------------------------------------------------
+# The detail of a large session is mostly its stored JSON (the plan, the
+# details of every instance, the data of every history entry): decoding
+# it to encode it again is most of the time the answer takes. The
+# ``session_detail_json`` answer splices the stored text in as it is
+# (the DB API stores it as json.dumps writes it, as the API's renderer
+# writes an answer: the same bytes) and formats the times without
+# building datetimes where the database keeps them as text (SQLite).
+
+def _is_json(column):
+    return isinstance(column.type, db_types.JsonEncodedType)
+
+
+class _Splicer(object):
+    """Stands in for stored JSON text in a document until it is encoded:
+    a placeholder string no stored value can hold (a random nonce)."""
+
+    def __init__(self):
+        self.texts = []
+        self.nonce = uuid.uuid4().hex
+        self.pattern = re.compile(r'"\\u0000%s:(\d+)\\u0000"'
+                                  % self.nonce)
+
+    def hold(self, text):
+        self.texts.append(text)
+        return '\x00%s:%d\x00' % (self.nonce, len(self.texts) - 1)
+
+    def encode(self, document):
+        out = json.dumps(document)
+        texts = self.texts
+        return self.pattern.sub(lambda m: texts[int(m.group(1))], out)
+
+
+def _fast_rows(session, model, fields, session_id, order, splicer,
+               as_text):
+    """Rows of ``fields`` as dicts in that order, for the answer: times
+    formatted, JSON columns held as their stored text."""
+    table = model.__table__
+    columns, times, raws = [], [], []
+    for n, name in enumerate(fields):
+        column = table.c[name]
+        if _is_json(column):
+            raws.append(n)
+            column = sa.type_coerce(column, sa.Text)
+        elif isinstance(column.type, sa.DateTime):
+            times.append(n)
+            if as_text:
+                column = sa.type_coerce(column, sa.String)
+        columns.append(column)
+    stmt = sa.select(*columns).where(table.c.session_id == session_id)
+    out = []
+    hold = splicer.hold
+    fmt = timeutils.TIME_FORMAT
+    for row in session.execute(stmt.order_by(*order)).all():
+        row = list(row)
+        for n in times:
+            value = row[n]
+            if value is not None:
+                # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+                row[n] = value[:19] if as_text else value.strftime(fmt)
+        for n in raws:
+            value = row[n]
+            if value is not None:
+                row[n] = hold(value)
+        out.append(dict(zip(fields, row)))
+    return out
+
+
+@db_api._retry_read
+def session_detail_json(session_id, now=None):
+    """``GET /v1/maintenance/{id}/detail`` as the JSON text the API
+    answers: the same bytes as ``json.dumps(session_detail(...))``."""
+    splicer = _Splicer()
+    plan_column = sa.type_coerce(models.Session.__table__.c.plan, sa.Text)
+    with db_api._reader() as session:
+        as_text = session.get_bind().dialect.name == 'sqlite'
+        table = models.Session.__table__
+        found = session.execute(_select(
+            models.Session, views.SUMMARY_FIELDS + ('download',),
+            plan_column.label('plan')).where(
+                table.c.session_id == session_id)).first()
+        if found is None:
+            raise exception.SessionNotFound(session_id=session_id)
+        row = dict(found._mapping)
+        summary_hosts = _summary_hosts(session, [session_id])[session_id]
+        hosts = _fast_rows(session, models.Host, views.HOST_FIELDS,
+                           session_id, [models.Host.__table__.c.id],
+                           splicer, as_text)
+        projects = _fast_rows(session, models.Project,
+                              views.PROJECT_FIELDS, session_id,
+                              [models.Project.__table__.c.id], splicer,
+                              as_text)
+        instances = _fast_rows(session, models.Instance,
+                               views.INSTANCE_FIELDS, session_id,
+                               [models.Instance.__table__.c.id], splicer,
+                               as_text)
+        plugins = sorted(_ordered(
+            session, models.ActionPlugin,
+            views.PLUGIN_FIELDS + ('id',), session_id,
+            models.ActionPlugin.__table__.c.id), key=_plugin_order)
+        runs = _fast_rows(session, models.ActionPluginRun, views.RUN_FIELDS,
+                          session_id,
+                          [models.ActionPluginRun.__table__.c.id], splicer,
+                          as_text)
+        step = models.Step.__table__.c
+        steps = _fast_rows(session, models.Step, views.STEP_FIELDS,
+                           session_id, [sa.func.coalesce(step.wave, -1),
+                                        step.seq, step.id], splicer,
+                           as_text)
+        events = _fast_rows(session, models.SessionEvent,
+                            views.EVENT_FIELDS, session_id,
+                            [models.SessionEvent.__table__.c.id], splicer,
+                            as_text)
+    plan = row.pop('plan')
+    row['plan'] = None if plan is None else splicer.hold(plan)
+    view = views.session_summary(row, summary_hosts, now=now)
+    view['download'] = download_policy.redact_entries(
+        row.get('download'))
+    view['plan'] = row['plan']
+    # Already shaped: the rows hold the fields of the answer, in order.
+    view['hosts'] = hosts
+    view['projects'] = projects
+    view['instances'] = instances
+    view['action_plugins'] = [views.action_plugin(a) for a in plugins]
+    view['action_plugin_runs'] = runs
+    view['steps'] = steps
+    view['history'] = events
+    return splicer.encode(view)
+
+
+@db_api._retry_read
+def project(session_id, project_id, event_id=None):
+    """``GET /v1/maintenance/{id}/{project_id}``: the project's current
+    event (a request naming another ``event_id``:
+    :class:`~fenix.common.exception.ReplyConflict`)."""
+    with db_api._reader() as session:
+        # A session that does not exist is ProjectNotFound here (as the
+        # engine always answered).
+        ptable = models.Project.__table__
+        row = session.execute(
+            sa.select(ptable).where(ptable.c.session_id == session_id,
+                                    ptable.c.project_id == project_id)
+        ).first()
+        if row is None:
+            raise exception.ProjectNotFound(session_id=session_id,
+                                            project_id=project_id)
+        row = dict(row._mapping)
+        itable = models.Instance.__table__
+        instances = _rows(session, sa.select(itable).where(
+            itable.c.session_id == session_id,
+            itable.c.project_id == project_id).order_by(itable.c.id))
+    replies.check_current(row, replies.project_subject(project_id),
+                          event_id, 'The request')
+    return {'session_id': session_id, 'project_id': project_id,
+            'state': row['event'], 'event_id': row['event_id'],
+            'reply': row['reply'],
+            'reply_at': timeutils.format_time(row['reply_at']),
+            'instance_ids': replies.concerned_instances(row, instances)}
+
+
+@db_api._retry_read
+def project_instance(session_id, project_id, instance_id, event_id=None):
+    """``GET /v1/maintenance/{id}/{project_id}/{instance_id}``."""
+    with db_api._reader() as session:
+        _session_row(session, session_id, ('session_id',))
+        table = models.Instance.__table__
+        row = session.execute(sa.select(table).where(
+            table.c.session_id == session_id,
+            table.c.instance_id == instance_id)).first()
+    if row is None or row.project_id != project_id:
+        raise exception.InstanceNotFound(
+            session_id=session_id, project_id=project_id,
+            instance_id=instance_id)
+    row = dict(row._mapping)
+    replies.check_current(
+        row, replies.instance_subject(project_id, instance_id),
+        event_id, 'The request')
+    return {'session_id': session_id, 'project_id': project_id,
+            'instance_id': instance_id,
+            'instance_ids': [instance_id],
+            'state': row['event'],
+            'event_id': row['event_id'],
+            'reply': row['reply'],
+            'reply_at': timeutils.format_time(row['reply_at']),
+            'host': row['host'],
+            'instance_action': row['action'],
+            'action_state': row['action_state']}
+
+
+@db_api._retry_read
+def action_runs(session_id):
+    """``GET /v1/maintenance/{id}/action_plugin_run``."""
+    with db_api._reader() as session:
+        _session_row(session, session_id, ('session_id',))
+        runs = _ordered(session, models.ActionPluginRun, views.RUN_FIELDS,
+                        session_id, models.ActionPluginRun.__table__.c.id)
+    return [views.action_run(r) for r in runs]
+
+
+# Constraints: their rows are the answers.
+instance_constraints_list = db_api.instance_constraints_list
+instance_constraint_get = db_api.instance_constraint_get
+instance_group_constraints_list = db_api.instance_group_constraints_list
+instance_group_constraint_get = db_api.instance_group_constraint_get
