@@ -16,6 +16,9 @@ from fenix.workflow import bounds
 from fenix.workflow import plan_check
 from fenix.workflow import planner as pl
 
+# The planner's name of the plan its search of one host at a time found.
+SEARCHED = 'one host at a time'
+
 small = hs.integers(min_value=0, max_value=30)
 maybe_limit = hs.one_of(hs.none(), hs.integers(min_value=1, max_value=3))
 
@@ -385,7 +388,14 @@ class TestPlannerProperties(base.TestCase):
                          chosen[0]['estimated_duration'])
         self.assertEqual(plan.double_moves, chosen[0]['double_moves'])
         self.assertEqual(0, plan.alternatives[0]['extra_move_cap'])
-        self.assertEqual(extra, plan.alternatives[0]['double_moves'])
+        if any(a['extra_move_cap'] == SEARCHED
+               for a in fewest.alternatives if a['chosen']):
+            # Every greedy plan moved some instance twice; the search
+            # of one host at a time found fewer second moves than the
+            # greedy plan without extra moves makes.
+            self.assertLessEqual(extra, plan.alternatives[0]['double_moves'])
+        else:
+            self.assertEqual(extra, plan.alternatives[0]['double_moves'])
         self.assertLessEqual(chosen[0]['cost'],
                              plan.alternatives[0]['cost'])
 
