@@ -22,7 +22,6 @@ import functools
 
 from oslo_log import log as logging
 
-from fenix.common import exception
 from fenix.common import transient
 from fenix.db import reads
 
@@ -34,17 +33,7 @@ _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 def _guarded(fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        try:
-            result = fn(*args, **kwargs)
-        except exception.FenixException:
-            raise
-        except Exception as e:
-            if not transient.is_transient_db(e):
-                raise
-            _OUTAGE.down('%s: %s' % (type(e).__name__, e))
-            raise exception.DatabaseUnavailable() from e
-        _OUTAGE.up()
-        return result
+        return _OUTAGE.call_db(fn, *args, **kwargs)
     return call
 
 

@@ -172,17 +172,7 @@ def guarded(name, fn):
             LOG.info('Dropped %s: it arrived %.1f s after its deadline',
                      name, time.time() - deadline)
             raise exception.RequestExpired(method=name)
-        try:
-            result = fn(ctxt, *args, **kwargs)
-        except exception.FenixException:
-            raise
-        except Exception as e:
-            if not transient.is_transient_db(e):
-                raise
-            _ENDPOINT_DB.down('%s: %s' % (type(e).__name__, e))
-            raise exception.DatabaseUnavailable() from e
-        _ENDPOINT_DB.up()
-        return result
+        return _ENDPOINT_DB.call_db(fn, ctxt, *args, **kwargs)
     return call
 
 

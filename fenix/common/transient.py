@@ -22,6 +22,8 @@ from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging as messaging
 
+from fenix.common import exception
+
 LOG = logging.getLogger(__name__)
 
 DB_ERRORS = (db_exc.DBConnectionError, db_exc.DBDeadlock)
@@ -90,3 +92,20 @@ class OutageLog(object):
             self._down = False
         self._log.info('%s reachable again', self.what)
         return True
+
+    def call_db(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, a call that reads or writes the
+        database: a transient error is noted (:meth:`down`) and raised as
+        DatabaseUnavailable (503, "try again later"); a success notes
+        :meth:`up`. Fenix's own errors pass as they are."""
+        try:
+            result = fn(*args, **kwargs)
+        except exception.FenixException:
+            raise
+        except Exception as e:
+            if not is_transient_db(e):
+                raise
+            self.down('%s: %s' % (type(e).__name__, e))
+            raise exception.DatabaseUnavailable() from e
+        self.up()
+        return result
