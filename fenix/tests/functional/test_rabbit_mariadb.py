@@ -158,10 +158,17 @@ class TestSeparateProcesses(base.FunctionalTestCase):
         base.wait_for(announced, 60, what='maintenance.session DONE')
         engine = sa.create_engine(MYSQL_URL % self.db_name)
         self.addCleanup(engine.dispose)
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text(
-                'SELECT message_id, event_type, sent_at FROM outbox '
-                'WHERE session_id = :sid'), {'sid': sid}).fetchall()
+
+        def outbox():
+            with engine.connect() as conn:
+                return conn.execute(sa.text(
+                    'SELECT message_id, event_type, sent_at FROM outbox '
+                    'WHERE session_id = :sid'), {'sid': sid}).fetchall()
+        # A row is marked sent a moment after it went out (the dispatcher
+        # marks what was sent meanwhile in one statement, MARK_DELAY).
+        base.wait_for(lambda: all(r.sent_at for r in outbox()), 30,
+                      what='every outbox row marked sent')
+        rows = outbox()
         self.assertTrue(rows)
         self.assertEqual([], [r for r in rows if r.sent_at is None])
         received = {m for m, _t, _p in self.collector.messages()}
