@@ -104,37 +104,42 @@ def _check_depth(text):
 
 def _check_text(value, path=''):
     """Raise Invalid naming the field of a string (or key) that is not
-    valid Unicode (a lone surrogate such as "\\ud800") or of a number that
-    is not finite."""
+    valid Unicode (a lone surrogate such as "\\ud800") or holds a NUL
+    character (no database stores it as text: PostgreSQL refuses it), or
+    of a number that is not finite."""
     stack = [(value, path)]
     while stack:
         item, where = stack.pop()
         if isinstance(item, dict):
             for key, child in item.items():
                 name = '%s.%s' % (where, key) if where else str(key)
-                if not _encodable(key):
+                problem = _text_problem(key)
+                if problem:
                     raise exception.Invalid(
-                        reason='%s: a key is not valid Unicode (lone '
-                               'surrogate)' % (where or 'request body'))
+                        reason='%s: a key: %s' % (where or 'request body',
+                                                  problem))
                 stack.append((child, name))
         elif isinstance(item, list):
             for i, child in enumerate(item):
                 stack.append((child, '%s[%d]' % (where, i)))
-        elif isinstance(item, str) and not _encodable(item):
+        elif isinstance(item, str) and _text_problem(item):
             raise exception.Invalid(
-                reason='%s: not valid Unicode (lone surrogate)'
-                       % (where or 'request body'))
+                reason='%s: %s' % (where or 'request body',
+                                   _text_problem(item)))
         elif isinstance(item, _NotANumber):
             raise exception.Invalid(reason='%s: %s' % (
                 where or 'request body', item.reason))
 
 
-def _encodable(text):
+def _text_problem(text):
+    """Why ``text`` cannot be taken (None: it can)."""
     try:
         text.encode('utf-8')
     except UnicodeEncodeError:
-        return False
-    return True
+        return 'not valid Unicode (lone surrogate)'
+    if '\x00' in text:
+        return 'a NUL character is not allowed'
+    return None
 
 
 def _parse(raw):

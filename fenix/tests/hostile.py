@@ -68,6 +68,12 @@ def _refused():
                 'metadata.list[1]'),
         _create('lone surrogate as a key', b'{"metadata": {"\\ud800": 1}}',
                 400, 'metadata', 'key'),
+        # NUL characters: no database keeps them in text (PostgreSQL
+        # refuses them).
+        _create('NUL in a string', b'{"metadata": {"note": "a\\u0000b"}}',
+                400, 'metadata.note', 'NUL'),
+        _create('NUL in a key', b'{"metadata": {"a\\u0000": 1}}',
+                400, 'metadata', 'key', 'NUL'),
     ]
     # Nesting beyond the stated limit (the body object is level 1).
     for depth in (validation.MAX_DEPTH, 300, 100000):
@@ -114,6 +120,11 @@ def _refused():
              b'{}', JSON, {}, 400, ('group_id',)),
         Case('query not UTF-8', 'GET', '/v1/maintenance?x=%FF', None, None,
              {}, 400, ('UTF-8',)),
+        Case('NUL in a query value', 'GET',
+             '/v1/instance_group?project_id=a%00b', None, None, {}, 400,
+             ('NUL',)),
+        Case('NUL in a path', 'GET', '/v1/maintenance/a%00b', None, None,
+             {}, 400, ('NUL',)),
         Case('idempotency key with spaces', 'POST', '/v1/maintenance',
              b'{"dry_run": true}', JSON, {'Idempotency-Key': 'a b'}, 400,
              ('Idempotency-Key',)),

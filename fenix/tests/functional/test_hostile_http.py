@@ -39,7 +39,13 @@ class HostileHTTPMixin(object):
             sent = dict(headers or {})
             if content_type is not None:
                 sent['Content-Type'] = content_type
-            conn.request(method, path, body=body, headers=sent)
+            try:
+                conn.request(method, path, body=body, headers=sent)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server answered (e.g. 413 for a body over the limit)
+                # and closed before the whole body was sent: its answer
+                # is there to read.
+                pass
             resp = conn.getresponse()
             return resp.status, dict(resp.getheaders()), resp.read()
         finally:
