@@ -22,12 +22,12 @@ import sqlalchemy as sa
 
 from fenix.common import download_policy
 from fenix.common import exception
+from fenix.common import replies
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.common import views
 from fenix.db import api as db_api
 from fenix.db.sqlalchemy import models
-from fenix.engine import replies
 
 # Longest page of ``GET /v1/maintenance`` (``limit``).
 MAX_LIMIT = 1000

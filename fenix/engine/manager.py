@@ -17,6 +17,7 @@ import oslo_messaging as messaging
 from oslo_serialization import jsonutils
 
 from fenix.common import exception
+from fenix.common import replies
 from fenix.common import rpc
 from fenix.common import state_machine
 from fenix.common import states as st
@@ -25,7 +26,6 @@ from fenix.db import api as db_api
 from fenix.db import reads
 from fenix.engine import known_hosts as known_hosts_mod
 from fenix.engine import metrics as engine_metrics
-from fenix.engine import replies
 from fenix.engine import rpcapi
 from fenix.engine import runner as session_runner
 from fenix.engine import views
@@ -509,7 +509,7 @@ class EngineManager(object):
 
     # --- RPC: projects ----------------------------------------------------
     # Which event a reply answers, and why one is refused: see
-    # fenix.engine.replies.
+    # fenix.common.replies.
 
     def get_project(self, context, session_id, project_id, event_id=None):
         return reads.project(session_id, project_id, event_id=event_id)

@@ -18,7 +18,7 @@ The base class gives plug-ins:
   own that its ``reply_url`` names, and waiting for the replies to those
   very events, waking at once when one arrives (:meth:`notify_projects`,
   :meth:`wait_project_replies`, and the per-instance variants; see
-  :mod:`fenix.engine.replies` for how a reply is matched to its event);
+  :mod:`fenix.common.replies` for how a reply is matched to its event);
 * host events and action plug-in runs (:meth:`run_action_plugins`);
 * the OpenStack facade (:attr:`cloud`) and cleanup of hosts it disabled;
 * the admin's control of a running session (SPEC 3.7): :meth:`may_start`

@@ -11,7 +11,7 @@ reaches the engine.
 Each event's ``reply_url`` names the event: ``?event_id=<id>``. The query
 parameter is passed to the engine, which refuses (409) a reply, or a
 read, that names an event no longer current (see
-:mod:`fenix.engine.replies`). Without it a reply is judged by what it
+:mod:`fenix.common.replies`). Without it a reply is judged by what it
 says, as upstream managers build the URL themselves.
 """
 import uuid

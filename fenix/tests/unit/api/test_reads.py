@@ -154,3 +154,13 @@ class TestImportDirection(base.APITestCase):
         self.assertEqual([], [m for m in out if m.startswith((
             'fenix.workflow', 'fenix.common.cloud', 'novaclient',
             'fenix.engine.manager', 'fenix.engine.runner'))])
+
+    def test_database_layer_imports_no_engine(self):
+        """The database layer is below the engine: it loads nothing of
+        fenix.engine (nor of the workflows)."""
+        code = ('import sys, fenix.db.api, fenix.db.reads; '
+                'print(" ".join(sorted(sys.modules)))')
+        out = subprocess.run([sys.executable, '-c', code], check=True,
+                             capture_output=True, text=True).stdout.split()
+        self.assertEqual([], [m for m in out if m.startswith((
+            'fenix.engine', 'fenix.workflow'))])

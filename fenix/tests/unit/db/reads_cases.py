@@ -8,11 +8,11 @@ import datetime
 import json
 
 from fenix.common import exception
+from fenix.common import replies
 from fenix.common import states as st
 from fenix.common import views
 from fenix.db import api as db_api
 from fenix.db import reads
-from fenix.engine import replies
 from fenix.engine import views as engine_views
 
 T0 = datetime.datetime(2030, 1, 1, 12, 0, 0)

@@ -2,7 +2,7 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """A reply answers one event: the engine's judgement of project and
-instance replies (fenix.engine.replies), on a real database.
+instance replies (fenix.common.replies), on a real database.
 
 The events are sent by the workflow base class itself (as the workflows
 do); the engine manager is called as the API calls it. No session runner
