@@ -993,7 +993,9 @@ def instance_delete(session_id, instance_id):
 
 # --- action plug-ins and their runs ------------------------------------------
 
-def _plugin_order(plugin):
+def plugin_order(plugin):
+    """Sort key of an action plug-in row: its type's place in the
+    session (pre, host..., post), then its position."""
     try:
         type_order = states.PLUGIN_TYPES.index(plugin['type'])
     except ValueError:
@@ -1013,7 +1015,7 @@ def action_plugins_get(session_id, type=None):
         stmt = stmt.where(models.ActionPlugin.type == type)
     with _reader() as session:
         plugins = _dicts(session.execute(stmt).scalars())
-    return sorted(plugins, key=_plugin_order)
+    return sorted(plugins, key=plugin_order)
 
 
 def action_runs_get(session_id, plugin=None, type=None, hostname=None):

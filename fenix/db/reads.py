@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from fenix.common import download_policy
 from fenix.common import exception
 from fenix.common import replies
-from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.common import views
 from fenix.db import api as db_api
@@ -119,15 +118,6 @@ def _ordered(session, model, fields, session_id, *order):
     return _rows(session, stmt.order_by(*order))
 
 
-def _plugin_order(plugin):
-    try:
-        type_order = st.PLUGIN_TYPES.index(plugin['type'])
-    except ValueError:
-        type_order = len(st.PLUGIN_TYPES)
-    return (type_order, plugin['type'], plugin['position'],
-            plugin['plugin'], plugin['id'])
-
-
 @db_api._retry_read
 def session_detail(session_id, now=None):
     """``GET /v1/maintenance/{id}/detail``: one query per table."""
@@ -146,7 +136,7 @@ def session_detail(session_id, now=None):
         plugins = sorted(_ordered(
             session, models.ActionPlugin,
             views.PLUGIN_FIELDS + ('id',), session_id,
-            models.ActionPlugin.__table__.c.id), key=_plugin_order)
+            models.ActionPlugin.__table__.c.id), key=db_api.plugin_order)
         runs = _ordered(session, models.ActionPluginRun, views.RUN_FIELDS,
                         session_id, models.ActionPluginRun.__table__.c.id)
         step = models.Step.__table__.c
@@ -258,7 +248,7 @@ def session_detail_json(session_id, now=None):
         plugins = sorted(_ordered(
             session, models.ActionPlugin,
             views.PLUGIN_FIELDS + ('id',), session_id,
-            models.ActionPlugin.__table__.c.id), key=_plugin_order)
+            models.ActionPlugin.__table__.c.id), key=db_api.plugin_order)
         runs = _fast_rows(session, models.ActionPluginRun, views.RUN_FIELDS,
                           session_id,
                           [models.ActionPluginRun.__table__.c.id], splicer,
