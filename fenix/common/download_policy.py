@@ -5,7 +5,8 @@
 may download from.
 
 Used twice: the API checks a create body's ``download`` list without
-touching the network (:func:`check_entries`, a 400 naming the field), and
+touching the network (:func:`fenix.common.download_entries.check_entries`,
+a 400 naming the field), and
 the engine checks again while it fetches (:mod:`fenix.workflow.download`):
 every redirect target, and every address a host name resolves to (the
 connection then goes to that checked address, so a second answer of the
@@ -272,19 +273,3 @@ def check_plugin_code(url, name, sha256):
         raise _refuse(url, PLUGIN_CODE, '%s may be loaded as a plug-in: '
                       'plug-in code is only taken from an https URL with '
                       'a sha256' % name)
-
-
-def check_entries(items):
-    """The API's check of a create body's ``download`` list (no network):
-    raise Invalid naming the item the policy refuses."""
-    from fenix.workflow import download  # the entry parser (no cycle)
-    for index, item in enumerate(items or []):
-        field = 'download[%d]' % index
-        if isinstance(item, dict):
-            field += '.url'
-        try:
-            entry = download.parse_one(item, index)
-            check_url(entry.url)
-            check_plugin_code(entry.url, entry.name, entry.sha256)
-        except exception.DownloadError as e:
-            raise exception.Invalid(reason='%s: %s' % (field, e))

@@ -39,7 +39,6 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import selectors
 import socket
 import ssl
@@ -53,14 +52,15 @@ import zipfile
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from fenix.common import download_entries as entries
 from fenix.common import download_policy as policy
 from fenix.common import exception
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
-MANIFEST = '.fenix-downloads.json'
-PART_SUFFIX = '.part'
+MANIFEST = entries.MANIFEST
+PART_SUFFIX = entries.PART_SUFFIX
 CHUNK = 64 * 1024
 CODE_SUFFIXES = ('.py', '.whl', '.egg')
 ARCHIVE_SUFFIXES = ('.tar', '.tar.gz', '.tgz', '.tar.bz2', '.tar.xz',
@@ -77,49 +77,9 @@ END_DEADLINE = 'deadline'
 END_STOPPED = 'stopped'
 
 safe_url = policy.redact
-
-
-class Entry(object):
-    """One item of a session's ``download`` list."""
-
-    def __init__(self, url, sha256=None, size=None):
-        self.url = url
-        self.sha256 = sha256.lower() if sha256 else None
-        self.size = size
-        self.name = None
-
-    @classmethod
-    def parse(cls, item):
-        if isinstance(item, str):
-            return cls(item.strip())
-        if isinstance(item, dict) and isinstance(item.get('url'), str):
-            size = item.get('size')
-            if size is not None and (not isinstance(size, int) or
-                                     isinstance(size, bool) or size < 0):
-                raise exception.DownloadError(
-                    url=safe_url(item['url']),
-                    reason='size must be a number of bytes, not %r' % size)
-            sha = item.get('sha256')
-            if sha is not None and not re.match(r'^[0-9a-fA-F]{64}$',
-                                                str(sha)):
-                raise exception.DownloadError(
-                    url=safe_url(item['url']),
-                    reason='sha256 must be 64 hexadecimal digits')
-            return cls(item['url'].strip(), sha, size)
-        raise exception.DownloadError(
-            url=safe_url(repr(item)[:100]),
-            reason='an entry must be a URL or an object with a url')
-
-
-def _file_name(url, index, taken):
-    path = urllib.parse.urlsplit(url).path
-    name = os.path.basename(urllib.parse.unquote(path))
-    name = re.sub(r'[^A-Za-z0-9._+-]', '_', name).lstrip('.')
-    if not name or name.endswith(PART_SUFFIX) or name == MANIFEST:
-        name = 'download-%d' % index
-    if name in taken:
-        name = '%d-%s' % (index, name)
-    return name
+Entry = entries.Entry
+parse = entries.parse
+parse_one = entries.parse_one
 
 
 def _digest(path):
@@ -566,27 +526,6 @@ def _remove(path):
         os.remove(path)
     except OSError:
         pass
-
-
-def parse_one(item, index, taken=()):
-    """The entry of one item of a ``download`` list, with its file
-    name."""
-    entry = Entry.parse(item)
-    if not entry.url:
-        raise exception.DownloadError(url="''", reason='the URL is empty')
-    entry.name = _file_name(entry.url, index, taken)
-    return entry
-
-
-def parse(items):
-    """Entries of a ``download`` list, each with its file name."""
-    entries = []
-    taken = set()
-    for index, item in enumerate(items or []):
-        entry = parse_one(item, index, taken)
-        taken.add(entry.name)
-        entries.append(entry)
-    return entries
 
 
 def fetch_all(directory, items, stopping=None):

@@ -18,7 +18,7 @@ import pecan
 from fenix.api.controllers import base
 from fenix.api.controllers.v1 import project
 from fenix.api import validation as v
-from fenix.common import download_policy
+from fenix.common import download_entries
 from fenix.common import exception
 from fenix.common.policies import maintenance as pol
 from fenix.common import state_machine
@@ -149,7 +149,7 @@ def normalize_create(values):
     later (the engine checks again, also what needs the network).
     """
     values = dict(values)
-    download_policy.check_entries(values.get('download'))
+    download_entries.check_entries(values.get('download'))
     if 'maintenance_at' in values:
         try:
             when = timeutils.parse_time(values['maintenance_at'],

@@ -17,6 +17,7 @@ from unittest import mock
 
 import fixtures
 
+from fenix.common import download_entries
 from fenix.common import download_policy
 from fenix.common import exception
 from fenix.tests import base
@@ -618,17 +619,17 @@ class TestCreateTimeCheck(base.TestCase):
                 (['file:///etc/passwd'], '(scheme)'),
                 (['https://u:secret@10.0.0.1/x'], '***@10.0.0.1')):
             e = self.assertRaises(exception.Invalid,
-                                  download_policy.check_entries, items)
+                                  download_entries.check_entries, items)
             self.assertIn(text, str(e))
             self.assertNotIn('secret', str(e))
         # Names are not resolved here: the engine does that.
-        download_policy.check_entries(['https://repo.example/a.tgz'])
+        download_entries.check_entries(['https://repo.example/a.tgz'])
 
     def test_plugin_code(self):
         self.config(group='download', allow_plugin_code=True)
         e = self.assertRaises(exception.Invalid,
-                              download_policy.check_entries,
+                              download_entries.check_entries,
                               ['https://repo.example/mine.py'])
         self.assertIn('(plug-in code)', str(e))
-        download_policy.check_entries([{'url': 'https://repo.example/m.py',
+        download_entries.check_entries([{'url': 'https://repo.example/m.py',
                                         'sha256': 'a' * 64}])
