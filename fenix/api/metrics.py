@@ -17,6 +17,7 @@ Who may scrape, the operator's choice:
   token: :class:`AllowList` answers such a request before the
   authentication middleware.
 """
+import collections
 import ipaddress
 
 from oslo_log import log as logging
@@ -35,15 +36,84 @@ PATH = '/metrics'
 PREFIX = 'fenix_'
 
 
-def _histogram(name, documentation, labels, series):
-    """A HistogramMetricFamily of ``series``: [(label values, figures of
-    fenix.engine.metrics.histogram)]."""
-    family = core.HistogramMetricFamily(name, documentation, labels=labels)
-    for values, figures in series:
-        buckets = [(str(le) if le == '+Inf' else repr(float(le)), count)
-                   for le, count in figures['buckets']]
-        family.add_metric(list(values), buckets, figures['sum'])
-    return family
+Family = collections.namedtuple(
+    'Family', 'name kind label source field documentation')
+Family.__doc__ = """One metric family of ``/metrics``.
+
+``source``: the keys leading to its figures in the engine's answer
+(:func:`fenix.engine.metrics.figures`). Without ``label`` that is the
+one value (a number, or a histogram's figures); with ``label`` it is a
+dict by label value, sorted here, of values or, with ``field``, of dicts
+holding the value at ``field``.
+"""
+
+GAUGE, COUNTER, HISTOGRAM = 'gauge', 'counter', 'histogram'
+_KINDS = {GAUGE: core.GaugeMetricFamily,
+          COUNTER: core.CounterMetricFamily,
+          HISTOGRAM: core.HistogramMetricFamily}
+
+#: The families, in the order of the text.
+FAMILIES = (
+    Family('sessions', GAUGE, 'state', ('sessions',), None,
+           'Maintenance sessions the database holds, by state.'),
+    Family('hosts', GAUGE, 'state', ('hosts',), None,
+           'Hosts of the sessions the database holds, by state.'),
+    Family('migrations_started', COUNTER, None,
+           ('migrations', 'started'), None,
+           'Requests to Nova to move an instance off its host (each '
+           'attempt).'),
+    Family('migrations_done', COUNTER, None, ('migrations', 'done'), None,
+           'Moves of instances that ended done.'),
+    Family('migrations_failed', COUNTER, None, ('migrations', 'failed'),
+           None, 'Moves of instances that ended failed (their last '
+           'attempt failed).'),
+    Family('migration_duration_seconds', HISTOGRAM, None,
+           ('migrations', 'duration'), None,
+           'Seconds from the start of a move (its last attempt) to its '
+           'end, of the moves done.'),
+    Family('reply_latency_seconds', HISTOGRAM, 'project_id',
+           ('reply_latency',), None,
+           'Seconds from an event sent to a project (or one of its '
+           'instances) to the project\'s reply.'),
+    Family('notifications_sent', COUNTER, 'event_type',
+           ('notifications',), 'sent', 'Notifications sent.'),
+    Family('notifications_failed', COUNTER, 'event_type',
+           ('notifications',), 'failed',
+           'Failed tries to send a notification (each is tried again).'),
+    Family('notifications_queued', GAUGE, 'event_type',
+           ('notifications',), 'queued',
+           'Notifications recorded and not sent yet.'),
+    Family('engine_heartbeat_age_seconds', GAUGE, 'engine', ('engines',),
+           None, 'Seconds since the last heartbeat of each registered '
+           'engine.'),
+)
+
+
+def _series(family, figures):
+    """[(label values, value)] of ``family`` in the engine's figures."""
+    value = figures
+    for key in family.source:
+        value = value[key]
+    if family.label is None:
+        return [([], value)]
+    return [([label], v[family.field] if family.field else v)
+            for label, v in sorted(value.items())]
+
+
+def _metric_family(family, figures):
+    """The prometheus_client family of ``family``, with its samples."""
+    metric = _KINDS[family.kind](
+        PREFIX + family.name, family.documentation,
+        labels=[family.label] if family.label else [])
+    for labels, value in _series(family, figures):
+        if family.kind == HISTOGRAM:
+            # Bucket bounds as Prometheus writes them: '1.0', '+Inf'.
+            buckets = [(str(le) if le == '+Inf' else repr(float(le)), n)
+                       for le, n in value['buckets']]
+            metric.add_metric(labels, buckets, value['sum'])
+        else:
+            metric.add_metric(labels, value)
+    return metric
 
 
 class _Collector(object):
@@ -53,57 +123,8 @@ class _Collector(object):
         self.figures = figures
 
     def collect(self):
-        f = self.figures
-        sessions = core.GaugeMetricFamily(
-            PREFIX + 'sessions', 'Maintenance sessions the database holds, '
-            'by state.', labels=['state'])
-        for state, count in sorted(f['sessions'].items()):
-            sessions.add_metric([state], count)
-        yield sessions
-        hosts = core.GaugeMetricFamily(
-            PREFIX + 'hosts', 'Hosts of the sessions the database holds, '
-            'by state.', labels=['state'])
-        for state, count in sorted(f['hosts'].items()):
-            hosts.add_metric([state], count)
-        yield hosts
-        moves = f['migrations']
-        for what, doc in (('started', 'Requests to Nova to move an '
-                           'instance off its host (each attempt).'),
-                          ('done', 'Moves of instances that ended done.'),
-                          ('failed', 'Moves of instances that ended '
-                           'failed (their last attempt failed).')):
-            yield core.CounterMetricFamily(
-                PREFIX + 'migrations_%s' % what, doc, value=moves[what])
-        yield _histogram(
-            PREFIX + 'migration_duration_seconds',
-            'Seconds from the start of a move (its last attempt) to its '
-            'end, of the moves done.', [], [((), moves['duration'])])
-        yield _histogram(
-            PREFIX + 'reply_latency_seconds',
-            'Seconds from an event sent to a project (or one of its '
-            'instances) to the project\'s reply.', ['project_id'],
-            [((pid,), h) for pid, h in sorted(f['reply_latency'].items())])
-        for what, doc in (('sent', 'Notifications sent.'),
-                          ('failed', 'Failed tries to send a '
-                           'notification (each is tried again).')):
-            family = core.CounterMetricFamily(
-                PREFIX + 'notifications_%s' % what, doc,
-                labels=['event_type'])
-            for event_type, counts in sorted(f['notifications'].items()):
-                family.add_metric([event_type], counts[what])
-            yield family
-        queued = core.GaugeMetricFamily(
-            PREFIX + 'notifications_queued', 'Notifications recorded and '
-            'not sent yet.', labels=['event_type'])
-        for event_type, counts in sorted(f['notifications'].items()):
-            queued.add_metric([event_type], counts['queued'])
-        yield queued
-        engines = core.GaugeMetricFamily(
-            PREFIX + 'engine_heartbeat_age_seconds', 'Seconds since the '
-            'last heartbeat of each registered engine.', labels=['engine'])
-        for host, age in sorted(f['engines'].items()):
-            engines.add_metric([host], age)
-        yield engines
+        for family in FAMILIES:
+            yield _metric_family(family, self.figures)
 
 
 def render(figures):

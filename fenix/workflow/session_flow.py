@@ -971,6 +971,19 @@ class SessionFlow(base.BaseWorkflow):
                     and self.safe_point(host['hostname']):
                 self._maintain(host)
 
+    def _after_computes(self):
+        """The end of START_MAINTENANCE, the same in every workflow of
+        this kind: PLANNED_MAINTENANCE while computes are still to
+        maintain (they are emptied there first); once none is, the
+        controllers, the ``post`` action plug-ins and MAINTENANCE_COMPLETE.
+        """
+        if self._open_computes():
+            return st.PLANNED_MAINTENANCE
+        self._maintain_controllers()
+        self.safe_point()
+        self.run_action_plugins(st.PLUGIN_POST)
+        return st.MAINTENANCE_COMPLETE
+
     # --- MAINTENANCE_COMPLETE -----------------------------------------------
     def maintenance_complete(self):
         if self._dry_run():

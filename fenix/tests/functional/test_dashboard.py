@@ -139,7 +139,7 @@ class KeystoneCloud(cf.FenixCloud):
         return ks_session.Session(auth=auth, timeout=30).get_token()
 
 
-class DashboardTestCase(tdw.DefaultWorkflowTestCase):
+class DashboardTestCase(tdw.WorkflowHelpers, testtools.TestCase):
 
     def setUp(self):
         missing = _browser_missing()
@@ -343,10 +343,3 @@ class DashboardTestCase(tdw.DefaultWorkflowTestCase):
                          'Updated' in s['status'],
                          'the session with the token of the form')
         self.assertEqual([sid], [r[0] for r in snap['sessions']])
-
-
-# Only the helpers of the default workflow's tests are wanted here.
-for _name in dir(tdw.DefaultWorkflowTestCase):
-    if _name.startswith('test_') and \
-            _name not in vars(DashboardTestCase):
-        setattr(DashboardTestCase, _name, None)

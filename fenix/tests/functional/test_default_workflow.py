@@ -9,7 +9,7 @@ sample VNFM, runs one maintenance session and then asks the cloud's own
 record what really happened: which services were disabled and enabled,
 every migration, every notification, where every server was and when each
 host was in maintenance. Besides the scenario's own expectations, every
-session must leave the cloud clean (:meth:`DefaultWorkflowTestCase.
+session must leave the cloud clean (:meth:`WorkflowHelpers.
 assert_clean`): no compute left disabled by Fenix (the cloud's record and
 novaclient agree), no instance lost, none left half-moved, and no host
 maintained while it held an instance.
@@ -60,7 +60,13 @@ def _pre_placed(computes=4):
     ])
 
 
-class DefaultWorkflowTestCase(testtools.TestCase):
+class WorkflowHelpers(object):
+    """The helpers of the end-to-end workflow tests, and no test.
+
+    Mixed with ``testtools.TestCase`` by every test class that drives a
+    simulated cloud and Fenix through a session; such a class inherits
+    what it uses, not the tests of :class:`DefaultWorkflowTestCase`.
+    """
 
     def setUp(self):
         super().setUp()
@@ -273,6 +279,99 @@ class DefaultWorkflowTestCase(testtools.TestCase):
         """The VNFM handled every event; its checker looked again."""
         self.assertTrue(vnfm.wait_idle(30))
         vnfm.checker.wait_checks(2, timeout=5)
+
+    # --- scenarios shared by the workflows ----------------------------------
+
+    def kill_during_agent_run(self, workflow, **options):
+        """SIGKILL the engine while a host is in maintenance and its
+        ``host`` plug-in is with its agent (RUNNING, handed over).
+
+        The restarted engine must not announce IN_MAINTENANCE again nor
+        start the plug-in again: it waits for the agent's report of that
+        attempt, which then completes the session. This test is the
+        agents: each reports DONE for the attempt it was handed.
+        """
+        cloud = self.start_cloud(SEED004_EMPTY)
+        sid = cloud.create_session(
+            workflow=workflow, actions=[{'plugin': 'dummy', 'type': 'host',
+                                         'metadata': {'async': True}}],
+            **options)
+        runs_url = '/v1/action_plugin_run/%s' % sid
+
+        def handed_over():
+            resp = cloud.client.get(runs_url)
+            self.assertEqual(200, resp.status_code, resp.text)
+            return [r for r in resp.json()['action_plugin_runs']
+                    if r['state'] == 'RUNNING' and r['asynchronous']]
+
+        # The kill point: the hand-over is recorded (with the attempt's
+        # start, before the agent is called).
+        [victim] = base.wait_for(handed_over, cf.SESSION_TIMEOUT,
+                                 interval=0.02,
+                                 what='a run handed to its agent')
+        host = victim['hostname']
+        self.assertEqual(1, victim['attempt'])
+        self.assertEqual({host: 1},
+                         dict(self.maintained_counts(cloud, sid)))
+        cloud.kill_fenix()
+        cloud.start_fenix()
+
+        # The new engine resumed the host, handed the same attempt over
+        # again (the dummy declares its hand-over when async) and waits
+        # for that attempt's report.
+        waiting = ('host plug-in dummy on %s: attempt 1 was handed to its '
+                   'agent before the engine restarted; handed over again '
+                   '(the same attempt) and waiting for its report' % host)
+        base.wait_for(lambda: any(e['message'] == waiting for e in
+                                  cloud.detail(sid)['history']),
+                      cf.SESSION_TIMEOUT, interval=0.05,
+                      what='the engine to wait for the report again')
+        url = '%s/dummy/%s' % (runs_url, host)
+        resp = cloud.client.put(url, {'state': 'DONE', 'attempt': 2})
+        self.assertEqual(409, resp.status_code, resp.text)
+        self.assertIn('the current attempt is 1 (RUNNING)',
+                      resp.json()['error']['message'])
+        resp = cloud.client.put(url, {'state': 'DONE', 'attempt': 1,
+                                      'message': 'upgraded'})
+        self.assertEqual(200, resp.status_code, resp.text)
+        self.assertEqual(('DONE', 1), (resp.json()['state'],
+                                       resp.json()['attempt']))
+
+        reported = {host}
+
+        def agents():
+            state = cloud.state(sid)
+            if state in cf.FINAL_STATES:
+                return state
+            for run in handed_over():
+                if run['hostname'] in reported:
+                    continue
+                resp = cloud.client.put(
+                    '%s/dummy/%s' % (runs_url, run['hostname']),
+                    {'state': 'DONE', 'attempt': run['attempt']})
+                self.assertEqual(200, resp.status_code, resp.text)
+                reported.add(run['hostname'])
+            return None
+
+        state = base.wait_for(agents, cf.SESSION_TIMEOUT, interval=0.05,
+                              what='the session to end')
+        self.assertEqual(DONE, state, cloud.summary(sid).get('error'))
+        self.assertEqual(set(COMPUTES3), reported)
+        detail = cloud.detail(sid)
+        self.assertEqual({h: ('DONE', 1) for h in COMPUTES3},
+                         {r['hostname']: (r['state'], r['attempt'])
+                          for r in detail['action_plugin_runs']})
+        # Started once per host: never again on the victim.
+        started = [e['host'] for e in self.history(detail, 'plugin')
+                   if 'started on' in (e['message'] or '')]
+        self.assertEqual(sorted(COMPUTES3), sorted(started))
+        self.assert_history_says(detail, host, 'resumed in maintenance',
+                                 kind='host')
+        self.assert_each_maintained_once(cloud, sid, COMPUTES3)
+        self.assert_clean(cloud)
+
+
+class DefaultWorkflowTestCase(WorkflowHelpers, testtools.TestCase):
 
     # --- 1. the seed-004 scenario --------------------------------------------
 
@@ -699,94 +798,6 @@ class DefaultWorkflowTestCase(testtools.TestCase):
         """The cold migration reaches VERIFY_RESIZE while the engine is
         down: the restarted engine must confirm it."""
         self._kill_during_move('MIGRATE', {'cold_migration': 1.0})
-
-    def kill_during_agent_run(self, workflow, **options):
-        """SIGKILL the engine while a host is in maintenance and its
-        ``host`` plug-in is with its agent (RUNNING, handed over).
-
-        The restarted engine must not announce IN_MAINTENANCE again nor
-        start the plug-in again: it waits for the agent's report of that
-        attempt, which then completes the session. This test is the
-        agents: each reports DONE for the attempt it was handed.
-        """
-        cloud = self.start_cloud(SEED004_EMPTY)
-        sid = cloud.create_session(
-            workflow=workflow, actions=[{'plugin': 'dummy', 'type': 'host',
-                                         'metadata': {'async': True}}],
-            **options)
-        runs_url = '/v1/action_plugin_run/%s' % sid
-
-        def handed_over():
-            resp = cloud.client.get(runs_url)
-            self.assertEqual(200, resp.status_code, resp.text)
-            return [r for r in resp.json()['action_plugin_runs']
-                    if r['state'] == 'RUNNING' and r['asynchronous']]
-
-        # The kill point: the hand-over is recorded (with the attempt's
-        # start, before the agent is called).
-        [victim] = base.wait_for(handed_over, cf.SESSION_TIMEOUT,
-                                 interval=0.02,
-                                 what='a run handed to its agent')
-        host = victim['hostname']
-        self.assertEqual(1, victim['attempt'])
-        self.assertEqual({host: 1},
-                         dict(self.maintained_counts(cloud, sid)))
-        cloud.kill_fenix()
-        cloud.start_fenix()
-
-        # The new engine resumed the host, handed the same attempt over
-        # again (the dummy declares its hand-over when async) and waits
-        # for that attempt's report.
-        waiting = ('host plug-in dummy on %s: attempt 1 was handed to its '
-                   'agent before the engine restarted; handed over again '
-                   '(the same attempt) and waiting for its report' % host)
-        base.wait_for(lambda: any(e['message'] == waiting for e in
-                                  cloud.detail(sid)['history']),
-                      cf.SESSION_TIMEOUT, interval=0.05,
-                      what='the engine to wait for the report again')
-        url = '%s/dummy/%s' % (runs_url, host)
-        resp = cloud.client.put(url, {'state': 'DONE', 'attempt': 2})
-        self.assertEqual(409, resp.status_code, resp.text)
-        self.assertIn('the current attempt is 1 (RUNNING)',
-                      resp.json()['error']['message'])
-        resp = cloud.client.put(url, {'state': 'DONE', 'attempt': 1,
-                                      'message': 'upgraded'})
-        self.assertEqual(200, resp.status_code, resp.text)
-        self.assertEqual(('DONE', 1), (resp.json()['state'],
-                                       resp.json()['attempt']))
-
-        reported = {host}
-
-        def agents():
-            state = cloud.state(sid)
-            if state in cf.FINAL_STATES:
-                return state
-            for run in handed_over():
-                if run['hostname'] in reported:
-                    continue
-                resp = cloud.client.put(
-                    '%s/dummy/%s' % (runs_url, run['hostname']),
-                    {'state': 'DONE', 'attempt': run['attempt']})
-                self.assertEqual(200, resp.status_code, resp.text)
-                reported.add(run['hostname'])
-            return None
-
-        state = base.wait_for(agents, cf.SESSION_TIMEOUT, interval=0.05,
-                              what='the session to end')
-        self.assertEqual(DONE, state, cloud.summary(sid).get('error'))
-        self.assertEqual(set(COMPUTES3), reported)
-        detail = cloud.detail(sid)
-        self.assertEqual({h: ('DONE', 1) for h in COMPUTES3},
-                         {r['hostname']: (r['state'], r['attempt'])
-                          for r in detail['action_plugin_runs']})
-        # Started once per host: never again on the victim.
-        started = [e['host'] for e in self.history(detail, 'plugin')
-                   if 'started on' in (e['message'] or '')]
-        self.assertEqual(sorted(COMPUTES3), sorted(started))
-        self.assert_history_says(detail, host, 'resumed in maintenance',
-                                 kind='host')
-        self.assert_each_maintained_once(cloud, sid, COMPUTES3)
-        self.assert_clean(cloud)
 
     def test_engine_killed_while_agent_runs_plugin(self):
         self.kill_during_agent_run('default')

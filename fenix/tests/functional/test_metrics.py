@@ -10,7 +10,6 @@ The session is held still for the scrape "during": the first migration is
 slowed, the session paused while it is in flight, and scraped once
 ``PAUSED`` (nothing moves until it is resumed).
 """
-import fixtures
 from prometheus_client.parser import text_string_to_metric_families
 import requests
 import testtools
@@ -39,18 +38,8 @@ def value(found, name, **labels):
     return found[(name, tuple(sorted(labels.items())))]
 
 
-class MetricsTestCase(testtools.TestCase):
-    """Not a subclass of the default workflow's test case (it would run
-    all of its tests again): its helpers are borrowed."""
-
-    start_cloud = tdw.DefaultWorkflowTestCase.start_cloud
-    start_vnfm = tdw.DefaultWorkflowTestCase.start_vnfm
-    settle_vnfm = tdw.DefaultWorkflowTestCase.settle_vnfm
-
-    def setUp(self):
-        super().setUp()
-        self.useFixture(fixtures.Timeout(400, gentle=True))
-        self.clouds = 0
+class MetricsTestCase(tdw.WorkflowHelpers, testtools.TestCase):
+    """The workflow tests' helpers (not their tests)."""
 
     def moves(self, detail):
         """(started, done, failed) of the detail's move steps."""

@@ -12,6 +12,8 @@ host maintained once, only when empty, and nothing left disabled.
 """
 from urllib import parse as urlparse
 
+import testtools
+
 from fenix.tests.functional import cloud_fixture as cf
 from fenix.tests.functional import test_default_workflow as tdw
 
@@ -29,7 +31,7 @@ def _app(**changes):
     return app_mod.get_app('seed004').updated(**values)
 
 
-class NFVWorkflowTestCase(tdw.DefaultWorkflowTestCase):
+class NFVWorkflowTestCase(tdw.WorkflowHelpers, testtools.TestCase):
 
     def per_instance_events(self, vnfm):
         return [e for e in vnfm.events.list()
@@ -145,9 +147,3 @@ class NFVWorkflowTestCase(tdw.DefaultWorkflowTestCase):
         # One host at a time, so that the kill finds exactly one run with
         # its agent (and no other half-started).
         self.kill_during_agent_run('nfv', max_parallel_hosts=1)
-
-
-# Only the helpers of the default workflow's tests are wanted here.
-for _name in dir(tdw.DefaultWorkflowTestCase):
-    if _name.startswith('test_') and _name not in vars(NFVWorkflowTestCase):
-        setattr(NFVWorkflowTestCase, _name, None)

@@ -445,9 +445,4 @@ class DefaultWorkflow(flow.SessionFlow):
                     self._occupied(host['hostname']):
                 continue
             self._maintain(host)
-        if self._open_computes():
-            return st.PLANNED_MAINTENANCE
-        self._maintain_controllers()
-        self.safe_point()
-        self.run_action_plugins(st.PLUGIN_POST)
-        return st.MAINTENANCE_COMPLETE
+        return self._after_computes()

@@ -118,12 +118,7 @@ class NFVWorkflow(flow.SessionFlow):
         self._enable_maintained()
         self.safe_point()
         self.run_action_plugins(st.PLUGIN_PRE)
-        if self._open_computes():
-            return st.PLANNED_MAINTENANCE
-        self._maintain_controllers()
-        self.safe_point()
-        self.run_action_plugins(st.PLUGIN_POST)
-        return st.MAINTENANCE_COMPLETE
+        return self._after_computes()
 
     def planned_maintenance(self):
         self._enable_maintained()

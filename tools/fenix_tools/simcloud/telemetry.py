@@ -25,8 +25,9 @@ event_definitions:``, same shape as Ceilometer's ``event_definitions.yaml``
 but with plain dotted ``fields`` paths).
 """
 import fnmatch
+import hashlib
+import hmac
 
-from fenix.common import aodh_events
 from fenix_tools.simcloud import util
 
 TEXT, INT, FLOAT, DATETIME = 1, 2, 3, 4
@@ -120,15 +121,53 @@ def convert_value(name, ttype, value):
     return str(value)[:MAX_TEXT]
 
 
+def _utf8_items(value):
+    """``ceilometer.publisher.utils.decode_unicode``: what a list value
+    is signed as (str items become bytes, dict keys sorted)."""
+    if isinstance(value, dict):
+        return {_utf8_items(k): _utf8_items(v)
+                for k, v in sorted(value.items())}
+    if isinstance(value, (tuple, list)):
+        return [_utf8_items(v) for v in value]
+    if isinstance(value, str):
+        return value.encode('utf-8')
+    if isinstance(value, bytes):
+        return value.decode('utf-8')
+    return value
+
+
+def _signed_pairs(data):
+    """``ceilometer.publisher.utils.recursive_keypairs``: sorted (name,
+    value) pairs, nested dicts flattened as ``outer:inner``."""
+    for name, value in sorted(data.items()):
+        if isinstance(value, dict):
+            for subname, subvalue in _signed_pairs(value):
+                yield '%s:%s' % (name, subname), subvalue
+        elif isinstance(value, (tuple, list)):
+            yield name, _utf8_items(value)
+        else:
+            yield name, value
+
+
 def sign(event):
-    """Ceilometer's ``message_signature`` of the event, with Ceilometer's
-    default ``telemetry_secret`` (AODH does not check it). The algorithm is
-    Fenix's copy of Ceilometer's (checked against the real agent in the
-    integration tier); it signs the traits as tuples, as Ceilometer does
-    before the event crosses the bus."""
-    return aodh_events.event_signature(
-        dict(event, traits=[tuple(t) for t in event['traits']]),
-        SIGNING_SECRET)
+    """Ceilometer's ``message_signature`` of the event
+    (``ceilometer.publisher.utils.compute_signature``: HMAC-SHA256 over
+    the sorted names and values, the signature itself left out), with
+    Ceilometer's default ``telemetry_secret`` (AODH does not check it).
+
+    The simulated cloud plays Ceilometer, so this is its own code, not
+    Fenix's (fenix.common.aodh_events): a unit test compares the two.
+    Ceilometer signs before the event crosses the bus, when the traits
+    are still (name, type, value) tuples.
+    """
+    digest = hmac.new(SIGNING_SECRET, b'', hashlib.sha256)
+    for name, value in _signed_pairs(
+            dict(event, traits=[tuple(t) for t in event['traits']])):
+        if name == 'message_signature':
+            continue
+        digest.update(str(name).encode('utf-8'))
+        digest.update(str(value).encode('utf-8'))
+    return digest.hexdigest()
 
 
 class EventConverter:

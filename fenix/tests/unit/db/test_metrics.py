@@ -5,10 +5,12 @@
 and fenix.engine.metrics.figures), on SQLite and, when they run, on
 MariaDB/MySQL and PostgreSQL."""
 import datetime
+import os
 
 from oslo_db.sqlalchemy import test_fixtures
 from oslo_utils import uuidutils
 
+from fenix.api import metrics as api_metrics
 from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.engine import metrics
@@ -18,6 +20,8 @@ from fenix.tests.unit.db import utils
 
 load_tests = test_fixtures.optimize_module_test_loader()
 
+# The Prometheus text of the rows of MetricsTests._fill.
+RENDERED = os.path.join(os.path.dirname(__file__), 'metrics_rendered.txt')
 T0 = datetime.datetime(2030, 1, 2, 3, 4, 5)
 
 
@@ -58,7 +62,9 @@ class MetricsTests:
         self.assertEqual({}, f['notifications'])
         self.assertEqual({}, f['engines'])
 
-    def test_figures(self):
+    def _fill(self):
+        """The rows of :meth:`test_figures`; returns the time to compute
+        the figures at (7 s after engine-a's heartbeat)."""
         s1 = self._session(st.MAINTENANCE_DONE, [
             ('c1', st.HOST_MAINTAINED), ('c2', st.HOST_MAINTAINED)])
         s2 = self._session(st.PLANNED_MAINTENANCE, [
@@ -102,10 +108,11 @@ class MetricsTests:
         db_api.outbox_mark_failed(planned[0], 'refused')
         db_api.outbox_mark_sent(planned)
         db_api.engine_heartbeat('engine-a')
-        now = db_api.engines_get()[0]['heartbeat_at'] + \
+        return db_api.engines_get()[0]['heartbeat_at'] + \
             datetime.timedelta(seconds=7)
 
-        f = metrics.figures(now=now)
+    def test_figures(self):
+        f = metrics.figures(now=self._fill())
 
         self.assertEqual(1, f['sessions'][st.MAINTENANCE_DONE])
         self.assertEqual(1, f['sessions'][st.PLANNED_MAINTENANCE])
@@ -143,6 +150,14 @@ class MetricsTests:
             'maintenance.host': {'sent': 0, 'failed': 0, 'queued': 2}},
             f['notifications'])
         self.assertEqual({'engine-a': 7.0}, f['engines'])
+
+    def test_rendered_text(self):
+        """The whole /metrics text of these rows, byte for byte: the
+        families, their order, help texts, labels and number formats
+        (a change of the rendering shows here first)."""
+        text = api_metrics.render(metrics.figures(now=self._fill()))
+        with open(RENDERED) as f:
+            self.assertEqual(f.read(), text.decode('utf-8'))
 
     def test_deleted_session_leaves_the_figures(self):
         sid = self._session(st.MAINTENANCE_DONE, [('c1', st.HOST_MAINTAINED)])
