@@ -53,6 +53,7 @@ from fenix.workflow.model import Model as _Model
 from fenix.workflow.model import move_timing  # noqa: F401
 from fenix.workflow.model import Resources  # noqa: F401
 from fenix.workflow.model import Topology  # noqa: F401
+from fenix.workflow import plan_check
 
 # Host progress inside the simulation.
 _PENDING = 'pending'      # to maintain, not yet chosen
@@ -75,13 +76,16 @@ _SEARCH_DEPTH = 200
 _SEARCH_WIDTH = 32
 _SEARCH_BUDGET = 5000
 _SEARCH_TOTAL = 50000
-# What an extra move is worth against the makespan, per second of that
-# move (see plan_maintenance): 1 = an instance moved twice costs the plan
-# the time of its second move, as if it ran alone.
+# What an extra move is worth against the makespan (see plan_maintenance
+# and _Planner.extra_cost): 1 = a second move costs the plan its duration
+# times its share of a host's maintenance (at most 1).
 MOVE_WEIGHT = 1.0
 # Most simulations plan_maintenance runs to weigh extra moves against
 # time (each allows about 1.4 times the extra moves of the one before).
 _MAX_PLANS = 12
+# Most extra simulations spent looking for a smaller cap that plans as
+# well as the best one of the sweep (bisection).
+_REFINE = 5
 # Work (instances looked at) of the search for a one-host-at-a-time order
 # when the simulation finds no plan: small clouds exhaustively.
 _SERIAL_WORK = 200000
@@ -1046,6 +1050,23 @@ class _Planner(object):
         dur = self.m.dur
         return sum(dur[mv.iid] for mv in self.moves if mv.again)
 
+    def extra_cost(self):
+        """What the second moves cost the session, in seconds: each its
+        duration times its share of a host's maintenance (at most 1).
+        Moves much shorter than a maintenance run by the dozen inside the
+        windows that set the session's length, so a second one delays it
+        little; a move as long as a maintenance or longer delays it by
+        about its duration."""
+        m = self.m
+        window = (sum(m.maint[h] for h in m.todo) / len(m.todo)
+                  if m.todo else 0)
+        total = 0
+        for mv in self.moves:
+            if mv.again:
+                d = m.dur[mv.iid]
+                total += d if d >= window else d * d / window
+        return total
+
 
 def _always(_name):
     return True
@@ -1069,11 +1090,16 @@ def plan_maintenance(topology, move_weight=MOVE_WEIGHT):
     at once while few are maintained, but moves the instance twice. The
     planner simulates the session with caps on the extra moves (none
     beyond those it must make, then one, two, three, four, six, eight...
-    hosts' worth, see :func:`_next_cap`) and keeps
-    the plan of least ``estimated_duration + move_weight * seconds of the
-    second moves`` (ties: fewer moves). ``move_weight`` 0 gives the
-    fastest plan whatever it moves, ``math.inf`` the fewest moves. The
-    plans compared are in :attr:`Plan.alternatives`.
+    hosts' worth, see :func:`_next_cap`), looks between the two caps
+    around the best plan for the smallest cap that plans as well
+    (:func:`_refine`), searches an order of one host at a time when that
+    could cost less (:class:`_SerialSearch`), and keeps the candidate of
+    least cost (:func:`_key`: ``estimated_duration + move_weight * seconds
+    of the second moves``, then fewer moves) that
+    :func:`fenix.workflow.plan_check.validate` finds no fault in.
+    ``move_weight`` 0 gives the fastest plan (with the fewest moves the
+    search finds for it), ``math.inf`` the fewest moves (then the
+    fastest). The plans compared are in :attr:`Plan.alternatives`.
 
     Raises ValueError only for inconsistent input (unknown host, negative
     time...); a cloud without room gives a plan with ``feasible`` False.
@@ -1081,59 +1107,142 @@ def plan_maintenance(topology, move_weight=MOVE_WEIGHT):
     if move_weight is None or move_weight < 0:
         raise ValueError('move_weight must be a number >= 0')
     model = _Model(topology)
-    step = max(1, math.ceil(model.per_host_moves()))
     tried = []
+
+    def run(cap, script=None):
+        if script is not None:
+            sim = _Planner(model, script=script)
+            sim.run()
+        else:
+            sim = _simulate(model, cap)
+        entry = (cap, sim, _key(sim, move_weight))
+        tried.append(entry)
+        return entry
+
+    step = max(1, math.ceil(model.per_host_moves()))
+    _sweep(model, move_weight, step, run)
+    best = min(tried, key=_rank)
+    if best[2][0] and tried[-1][0] is not None and tried[-1][1].capped:
+        # No capped plan reaches every host: the uncapped one may.
+        best = min(best, run(None), key=_rank)
+    if not best[2][0]:
+        best = _refine(best, tried, step, run)
+    if best[2][0] or _serial_may_win(model, best[2], move_weight):
+        # Greedy simulations paint themselves into a corner now and then,
+        # and never plan one host at a time: search such an order.
+        script = _SerialSearch(model).order()
+        if script is not None:
+            best = min(best, run(SERIAL, script), key=_rank)
+    chosen, plan, checked = _checked(tried, topology)
+    if chosen[0] == SERIAL and plan.feasible:
+        plan.warnings.append(
+            'no parallel plan found: hosts are maintained one at a time, '
+            'in an order found by search' if best[2][0] else
+            'hosts are maintained one at a time, in an order found by '
+            'search: it costs less than every parallel plan found')
+    plan.alternatives = [
+        {'extra_move_cap': cap, 'feasible': sim.finished(),
+         'estimated_duration': sim.makespan(), 'moves': len(sim.moves),
+         'double_moves': sim.spent, 'cost': key[1],
+         'violations': checked.get(id(sim)),
+         'chosen': sim is chosen[1]}
+        for cap, sim, key in tried]
+    return plan
+
+
+# The name of the candidate planned one host at a time (in
+# Plan.alternatives, as its extra_move_cap).
+SERIAL = 'one host at a time'
+
+
+def _sweep(model, weight, step, run):
+    """Simulate with growing caps on extra moves, ``step`` (a host's worth
+    of instances) times 0, 1, 2, 3, 4, 6, 8... (see
+    :func:`plan_maintenance`); ``run(cap)`` simulates and records."""
     best = None
     worse = 0
-    # Without a weight, the fastest plan: no cap.
-    cap = 0 if move_weight else None
-    for _n in range(_MAX_PLANS if move_weight else 1):
-        sim = _simulate(model, cap)
-        cost = _cost(sim, move_weight)
-        tried.append((cap, sim, cost))
-        if best is None or cost < best[2]:
-            best = tried[-1]
+    # Without a weight, the fastest plan: no cap (refined afterwards).
+    cap = 0 if weight else None
+    for _n in range(_MAX_PLANS if weight else 1):
+        entry = run(cap)
+        if best is None or _rank(entry) < _rank(best):
+            best = entry
             worse = 0
-        elif cost > best[2]:
+        elif entry[2][:2] > best[2][:2]:
             # Costs are not quite convex in the cap: stop at the second
             # plan in a row worse than the best.
             worse += 1
             if worse == 2:
                 break
-        if math.isinf(move_weight) and not math.isinf(cost):
+        if math.isinf(weight) and not entry[2][0]:
+            # More extra moves cannot cost less.
             break
-        if not sim.capped:
+        if not entry[1].capped:
             # The cap held nothing back: larger ones plan the same.
             break
         cap = _next_cap(cap, step)
-    if math.isinf(best[2]) and tried[-1][0] is not None and \
-            tried[-1][1].capped:
-        # No capped plan reaches every host: the uncapped one may.
-        sim = _simulate(model, None)
-        tried.append((None, sim, _cost(sim, move_weight)))
-        if not math.isinf(tried[-1][2]):
-            best = tried[-1]
-    if math.isinf(best[2]):
-        # Greedy simulations paint themselves into a corner now and then:
-        # search the orders of one host at a time.
-        script = _SerialSearch(model).order()
-        if script is not None:
-            sim = _Planner(model, script=script)
-            sim.run()
-            tried.append(('one host at a time', sim, _cost(sim, move_weight)))
-            best = tried[-1]
-    plan = best[1].result()
-    if best[0] == 'one host at a time' and plan.feasible:
-        plan.warnings.append(
-            'no parallel plan found: hosts are maintained one at a time, '
-            'in an order found by search')
-    plan.alternatives = [
-        {'extra_move_cap': cap, 'feasible': sim.finished(),
-         'estimated_duration': sim.makespan(), 'moves': len(sim.moves),
-         'double_moves': sim.spent, 'cost': cost,
-         'chosen': sim is best[1]}
-        for cap, sim, cost in tried]
-    return plan
+
+
+def _refine(best, tried, step, run):
+    """Between the cap of ``best`` and the largest smaller cap tried, the
+    smallest cap that plans at least as well (bisection in whole hosts'
+    worth of ``step`` instances, at most :data:`_REFINE` simulations): the
+    sweep's caps grow by half each time, and the plan a cap allows may
+    make many more extra moves than its makespan needs (1000-instance
+    scale cloud: the uncapped plan moved 840 instances twice, a cap of
+    160 gave the same makespan)."""
+    cap = best[0]
+    high = best[1].chosen_extra if cap is None else cap
+    lower = [c for c, _sim, _key in tried
+             if isinstance(c, int) and c < high]
+    low = max(lower) if lower else -step
+    for _n in range(_REFINE):
+        units = (high - low) // step
+        if units < 2:
+            break
+        mid = low + (units // 2) * step
+        entry = run(mid)
+        if _rank(entry) <= _rank(best):
+            best, high = entry, mid
+        else:
+            low = mid
+    return best
+
+
+def _serial_may_win(model, key, weight):
+    """Whether a plan of one host at a time could rank before ``key``:
+    it lasts at least the sum of the maintenance windows, so with a
+    finite weight it cannot when that alone costs more."""
+    if math.isinf(weight):
+        return key[1] > 0
+    return sum(model.maint[h] for h in model.todo) <= key[1]
+
+
+def _checked(tried, topology):
+    """(entry, plan, {id(simulation): violations}): the best ranked
+    candidate whose plan :func:`plan_check.validate` finds no fault in
+    (the planner and the validator are written apart: a fault of one is
+    caught by the other). When every feasible plan has a fault, the best
+    one, with the faults in its warnings; when none is feasible, the best
+    ranked."""
+    checked = {}
+    faulty = None
+    for entry in sorted(tried, key=_rank):
+        if entry[2][0]:
+            # Ranked after every feasible one: none is left.
+            break
+        plan = entry[1].result()
+        problems = plan_check.validate(plan, topology)
+        checked[id(entry[1])] = len(problems)
+        if not problems:
+            return entry, plan, checked
+        if faulty is None:
+            plan.warnings.extend('plan check: %s' % p for p in problems)
+            faulty = (entry, plan)
+    if faulty is None:
+        entry = min(tried, key=_rank)
+        faulty = (entry, entry[1].result())
+    return faulty + (checked,)
 
 
 class _OutOfWork(Exception):
@@ -1331,9 +1440,23 @@ def _simulate(model, extra_cap):
     return planner
 
 
-def _cost(sim, weight):
-    """What :func:`plan_maintenance` minimises (inf: not feasible)."""
+def _key(sim, weight):
+    """What :func:`plan_maintenance` minimises: (not finished, cost,
+    then fewer moves, then sooner). The cost is ``estimated_duration +
+    weight * what the second moves cost`` (:meth:`_Planner.extra_cost`);
+    with an infinite weight the seconds of the second moves, then the
+    duration."""
     if not sim.finished():
-        return INFINITY
-    extra = sim.extra_seconds()
-    return sim.makespan() + (weight * extra if extra else 0)
+        return (1, INFINITY, INFINITY, INFINITY)
+    span = sim.makespan()
+    if math.isinf(weight):
+        return (0, sim.extra_seconds(), span, len(sim.moves))
+    extra = sim.extra_cost()
+    return (0, span + (weight * extra if extra else 0), len(sim.moves),
+            span)
+
+
+def _rank(entry):
+    """Sort key of a ``(cap, simulation, key)`` candidate (ties: the
+    order tried)."""
+    return entry[2]

@@ -5,6 +5,7 @@
 import dataclasses
 import json
 import math
+from unittest import mock
 
 from fenix.common import states as st
 from fenix.tests import base
@@ -541,7 +542,9 @@ class TestInterface(PlanTestCase):
              'waves'}, set(data))
         self.assertEqual(3, data['hosts'])
         self.assertEqual(1.0, data['moves_per_instance'])
-        self.assertEqual([True], [a['chosen'] for a in data['alternatives']])
+        self.assertEqual(1, sum(a['chosen'] for a in data['alternatives']))
+        chosen = [a for a in data['alternatives'] if a['chosen']][0]
+        self.assertEqual(0, chosen['violations'])
         wave = data['waves'][1]
         self.assertEqual({'index', 'start', 'end', 'hosts', 'maintenance',
                           'moves'}, set(wave))
@@ -595,7 +598,7 @@ class TestInterface(PlanTestCase):
 class TestQuality(PlanTestCase):
     """The demo topology: parallel plans beat one host at a time by far;
     the fastest plan stays close to the lower bound, the default one
-    trades a little of that time for far fewer double moves."""
+    gives up a little of that time for fewer double moves."""
 
     def plan(self, topology, feasible=True, **kw):
         plan = pl.plan_maintenance(topology, **kw)
@@ -614,8 +617,10 @@ class TestQuality(PlanTestCase):
                                  serial.estimated_duration / 4)
             self.assertLessEqual(fastest.estimated_duration,
                                  1.25 * fastest.lower_bound)
-            self.assertLessEqual(plan.moves_per_instance, 1.15)
-            self.assertLess(plan.double_moves, fastest.double_moves)
+            self.assertLessEqual(plan.estimated_duration,
+                                 1.3 * plan.lower_bound)
+            self.assertLessEqual(plan.moves_per_instance, 1.3)
+            self.assertLessEqual(plan.double_moves, fastest.double_moves)
 
     def test_move_weight(self):
         t = topologies.demo_topology(hosts=32, slots=6)
@@ -626,12 +631,17 @@ class TestQuality(PlanTestCase):
                              default.estimated_duration)
         self.assertLessEqual(default.estimated_duration,
                              fewest.estimated_duration)
-        self.assertGreater(fastest.double_moves, default.double_moves)
+        self.assertGreaterEqual(fastest.double_moves, default.double_moves)
         self.assertGreater(default.double_moves, fewest.double_moves)
         # Only the first host's four instances must move twice.
         self.assertEqual(4, fewest.double_moves)
-        self.assertEqual([None], [a['extra_move_cap']
-                                  for a in fastest.alternatives])
+        # The fastest plan: no cap first, then smaller caps that plan as
+        # fast with fewer extra moves.
+        first = fastest.alternatives[0]
+        self.assertIsNone(first['extra_move_cap'])
+        self.assertEqual(fastest.estimated_duration,
+                         first['estimated_duration'])
+        self.assertLessEqual(fastest.double_moves, first['double_moves'])
         chosen = [a for a in default.alternatives if a['chosen']]
         self.assertEqual(1, len(chosen))
         self.assertEqual(min(a['cost'] for a in default.alternatives),
@@ -649,3 +659,130 @@ class TestQuality(PlanTestCase):
         self.assertLess(plan.double_moves, free.double_moves)
         self.assertLessEqual(plan.estimated_duration,
                              1.25 * plan.lower_bound)
+
+
+def bench_topology(hosts=64):
+    """The makespan benchmark's cloud as its planner sees it
+    (tools/bench/makespan.py): 0.5 s moves, 4 s host actions, no notice,
+    recovery 1 s, no OWN_ACTION."""
+    t = topologies.demo_topology(hosts=hosts, per_host=4, slots=6, seed=4)
+    for inst in t.instances:
+        if inst.migration_type == st.OWN_ACTION:
+            inst.migration_type = st.MIGRATE
+        inst.lead_time = 0
+    for group in t.groups:
+        group.recovery_time = 1
+    t.durations = pl.Durations(cold_migration=0.5, live_migration=0.5,
+                               live_interruption=0.5, own_action=0.5,
+                               host_maintenance=4.0, lead_time=0)
+    return t
+
+
+def roomy_topology(hosts=100, per_host=10, room=64):
+    """The scale benchmark's cloud (tools/bench/scale.py): equal hosts
+    with room for ``room`` one-vCPU instances holding ``per_host``,
+    anti-affinity pairs, moves and host actions of 0.1 s."""
+    host_list = [host('c%03d' % h, slots=room) for h in range(hosts)]
+    groups, instances = [], []
+    for n in range(hosts * per_host):
+        gid = None
+        if n % 10 < 2:
+            gid = 'pair-%d' % (n // 10)
+            if n % 10 == 0:
+                groups.append(pl.Group(gid, policy='anti-affinity'))
+        instances.append(vm('vm-%05d' % n, 'c%03d' % (n % hosts), gid))
+    return topo(host_list, instances, groups, durations=pl.Durations(
+        cold_migration=0.1, live_migration=0.1, live_interruption=0.1,
+        host_maintenance=0.1))
+
+
+class TestCandidates(PlanTestCase):
+    """plan_maintenance compares candidates (capped simulations, the
+    refined cap, one host at a time) and keeps the cheapest valid one."""
+
+    def test_bench_cloud_within_a_quarter_of_the_bound(self):
+        t = bench_topology()
+        plan = self.plan(t)
+        self.assertLessEqual(plan.estimated_duration,
+                             1.25 * plan.lower_bound)
+        fastest = pl.plan_maintenance(t, move_weight=0)
+        # The fastest plan of the sweep made more extra moves than its
+        # makespan needs; the refined cap plans as fast with fewer.
+        uncapped = fastest.alternatives[0]
+        self.assertIsNone(uncapped['extra_move_cap'])
+        self.assertEqual(uncapped['estimated_duration'],
+                         fastest.estimated_duration)
+        self.assertLess(fastest.double_moves, uncapped['double_moves'])
+
+    def test_fewest_moves_plans_in_parallel(self):
+        # An infinite weight used to cost every plan with an extra move
+        # infinity and fall back to one host at a time (289.5 s here).
+        t = bench_topology()
+        fewest = self.plan_with(t, math.inf)
+        # Only the first host's four instances move twice.
+        self.assertEqual(4, fewest.double_moves)
+        serial = pl.plan_maintenance(dataclasses.replace(
+            t, limits=pl.Limits(max_parallel_hosts=1)))
+        self.assertLess(fewest.estimated_duration,
+                        serial.estimated_duration / 4)
+        self.assertNotEqual(pl.SERIAL, [a['extra_move_cap'] for a in
+                                        fewest.alternatives
+                                        if a['chosen']][0])
+
+    def test_roomy_cloud_moves_each_instance_about_once(self):
+        # The scale benchmark's cloud: the fastest plan moves 840 of 1000
+        # instances twice to save 0.4 s of 0.1 s moves; the default one
+        # moves only the first host's instances twice.
+        t = roomy_topology()
+        plan = self.plan(t)
+        self.assertLessEqual(plan.moves_per_instance, 1.05)
+        self.assertEqual(10, plan.double_moves)
+
+    def test_chosen_is_cheapest(self):
+        for t in (seed_004(), bench_topology(16), roomy_topology(20)):
+            plan = self.plan(t)
+            chosen = [a for a in plan.alternatives if a['chosen']]
+            self.assertEqual(1, len(chosen))
+            self.assertEqual(0, chosen[0]['violations'])
+            self.assertEqual(
+                min((a['cost'], a['moves']) for a in plan.alternatives
+                    if a['feasible']),
+                (chosen[0]['cost'], chosen[0]['moves']))
+
+    def test_a_plan_the_validator_faults_is_not_chosen(self):
+        t = bench_topology(16)
+        good = self.plan(t)
+        real = plan_check.validate
+        calls = []
+
+        def validate(plan, topology):
+            calls.append(plan)
+            if len(calls) == 1:
+                return ['a fault']
+            return real(plan, topology)
+
+        with mock.patch.object(pl.plan_check, 'validate', validate):
+            plan = pl.plan_maintenance(t)
+        self.assertEqual(2, len(calls))
+        faulted = [a for a in plan.alternatives if a['violations'] == 1]
+        self.assertEqual(1, len(faulted))
+        self.assertFalse(faulted[0]['chosen'])
+        self.assertEqual([], plan_check.validate(plan, t))
+        chosen = [a for a in plan.alternatives if a['chosen']][0]
+        self.assertGreaterEqual((chosen['cost'], chosen['moves']),
+                                (faulted[0]['cost'], faulted[0]['moves']))
+        self.assertEqual(good.estimated_duration,
+                         faulted[0]['estimated_duration'])
+
+    def test_every_plan_faulted_is_reported(self):
+        t = seed_004()
+        with mock.patch.object(pl.plan_check, 'validate',
+                               lambda plan, topology: ['a fault']):
+            plan = pl.plan_maintenance(t)
+        self.assertIn('plan check: a fault', plan.warnings)
+
+    def plan_with(self, topology, weight):
+        plan = pl.plan_maintenance(topology, move_weight=weight)
+        self.assertTrue(plan.feasible, plan.message)
+        self.assertEqual([], plan_check.validate(plan, topology))
+        return plan

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 
+from hypothesis import assume
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as hs
@@ -320,6 +321,12 @@ class TestPlannerProperties(base.TestCase):
                                 (move, down[move.target]))
         # The lower bound is sound.
         self.assertGreaterEqual(plan.estimated_duration + 1e-6, bound)
+        # The plan chosen is the cheapest candidate, checked.
+        chosen = [a for a in plan.alternatives if a['chosen']]
+        self.assertEqual(1, len(chosen))
+        self.assertEqual(0, chosen[0]['violations'])
+        self.assertEqual(min(a['cost'] for a in plan.alternatives
+                             if a['violations'] == 0), chosen[0]['cost'])
         return plan
 
     @settings(max_examples=200, deadline=None)
@@ -340,11 +347,17 @@ class TestPlannerProperties(base.TestCase):
         self.assertEqual(0, plan.double_moves)
 
     @settings(max_examples=150, deadline=None)
-    @given(tiny())
-    def test_feasible_whenever_an_order_exists(self, topology):
+    @given(tiny(), maybe_limit, maybe_limit)
+    def test_feasible_exactly_when_an_order_exists(self, topology, hosts,
+                                                   moves):
+        # Capacity allows a plan exactly when an order of one host at a
+        # time exists (brute force): the planner finds one then, whatever
+        # the admin limits, and reports none otherwise.
+        topology.limits = pl.Limits(max_parallel_hosts=hosts,
+                                    max_concurrent_migrations=moves)
         plan = self.check(topology)
-        if serial_order_exists(topology):
-            self.assertTrue(plan.feasible, plan.message)
+        self.assertEqual(serial_order_exists(topology), plan.feasible,
+                         plan.message)
 
     @settings(max_examples=60, deadline=None)
     @given(uniform(empty_host=True))
@@ -416,6 +429,25 @@ class TestPlannerProperties(base.TestCase):
         self.assertTrue(plan.feasible, plan.message)
         if plan.moves:
             self.assertLessEqual(plan.moves_per_instance, 1.05)
+
+    @settings(max_examples=25, deadline=None)
+    @given(uniform(empty_host=True, hosts=(20, 40)), hs.integers(1, 5))
+    def test_one_host_of_slack_moves_each_instance_about_once(self, topology,
+                                                              factor):
+        # An empty host, moves as long as a maintenance or longer: at most
+        # 1.05 moves per instance (an extra move is made only where it
+        # saves more than it costs, see test_empty_host_means_one_move_each
+        # for the plan of fewest moves: every instance once).
+        assume(len(topology.instances) >= 60)
+        d = topology.durations
+        topology.durations = pl.Durations(
+            cold_migration=factor * d.host_maintenance,
+            live_migration=factor * d.host_maintenance,
+            own_action=factor * d.host_maintenance,
+            host_maintenance=d.host_maintenance)
+        plan = self.check(topology)
+        self.assertTrue(plan.feasible, plan.message)
+        self.assertLessEqual(plan.moves_per_instance, 1.05)
 
     @settings(max_examples=50, deadline=None)
     @given(hs.one_of(topologies(), clouds()))
