@@ -46,14 +46,14 @@ class ResumeMixin(object):
                 self.hstate[name] = common.H_PENDING
 
     def _host_from_steps(self, name, maintain):
-        """The executor's state of a host, from its steps: maintained;
-        in maintenance (running, or failed there: resumed, never
-        announced again) when empty; being emptied once it was disabled
-        for it; else pending."""
+        """The executor's state of a host, from its steps alone (no read
+        of Nova, no plan worked out again): maintained; in maintenance
+        (its maintain_host step running, or failed there: resumed, never
+        announced again; the step starts only once the host is empty);
+        being emptied once it was disabled for it; else pending."""
         if maintain == st.STEP_DONE:
             return common.H_DONE
-        if maintain in (st.STEP_RUNNING, st.STEP_FAILED) and \
-                not self._occupied(name):
+        if maintain in (st.STEP_RUNNING, st.STEP_FAILED):
             return common.H_DOWN
         if self.wf.steps.state(st.STEP_DISABLE_COMPUTE, name) == \
                 st.STEP_DONE:

@@ -206,3 +206,42 @@ class MigrationTests:
                          (host_rows['c1'].refusals, host_rows['c1'].details))
         self.assertEqual((0, {}),
                          (host_rows['c2'].refusals, host_rows['c2'].details))
+
+    def test_session_progress_carried_over_to_columns(self):
+        # Revision f1c8d2a6b437 moves ``told`` and the usage before a
+        # scale-in round out of the session's plan JSON into columns: a
+        # session upgraded mid-flight neither tells the projects again nor
+        # loses what its scale-in round is measured against.
+        engine = self.get_engine()
+        migration.upgrade('b5e1f7a3c920', engine=engine)
+        dt = datetime.datetime(2026, 12, 5, 10, 0, 0)
+        sessions = sa.table(*(['sessions'] + [sa.column(c) for c in (
+            'session_id', 'state', 'workflow', 'maintenance_at', 'meta',
+            'options', 'download', 'version', 'created_at', 'plan')]))
+        plans = {
+            's1': {'told': True, 'nfv': {'waves': []},
+                   'scale_in': {'missing': 'x', 'used_before': [4, 2048, 20]}},
+            's2': {'told': False, 'dry_run': {'hosts': 1}},
+            's3': {'nfv': {'waves': []}},
+            's4': {'scale_in': {'used_before': 'garbage'}},
+        }
+        with engine.begin() as conn:
+            for sid, plan in plans.items():
+                conn.execute(sessions.insert().values(
+                    session_id=sid, state=states.SCALE_IN, workflow='nfv',
+                    maintenance_at=dt, meta='{}', options='{}',
+                    download='[]', version=0, created_at=dt,
+                    plan=json.dumps(plan)))
+        migration.upgrade('head', engine=engine)
+        table = models.Base.metadata.tables['sessions']
+        with engine.connect() as conn:
+            rows = {r.session_id: r for r in conn.execute(sa.select(table))}
+        got = {sid: (bool(r.told), r.scale_in_used_vcpus,
+                     r.scale_in_used_ram_mb, r.scale_in_used_disk_gb,
+                     r.plan) for sid, r in rows.items()}
+        self.assertEqual({
+            's1': (True, 4.0, 2048.0, 20.0, {'nfv': {'waves': []}}),
+            's2': (False, None, None, None, {'dry_run': {'hosts': 1}}),
+            's3': (False, None, None, None, {'nfv': {'waves': []}}),
+            's4': (False, None, None, None, {}),
+        }, got)
