@@ -53,9 +53,11 @@ Decisions of note (all written to the session history):
   (it is never a target and never enabled by Fenix).
 
 Every phase is safe to run again after an engine restart: an exchange
-sent (event, deadline, the id of each project's event) is kept in the
-session's ``plan`` or in a host's ``notify_project`` steps and not sent
-again; a move step RUNNING is watched again, not started; a host whose
+sent (event, deadline, the id of each project's event) is kept in its
+``notify_project`` steps (the session's, or a host's) and not sent again,
+the MAINTENANCE exchange weighed in ``sessions.told`` and the usage
+before a scale-in round in the session's ``scale_in_used_*`` columns; a
+move step RUNNING is watched again, not started; a host whose
 IN_MAINTENANCE was announced is not announced again and plug-in runs
 already DONE are skipped. A continued session (PUT) asks the projects
 again (:meth:`restart_step`); a retried one keeps their answers.
