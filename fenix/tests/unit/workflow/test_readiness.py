@@ -245,5 +245,14 @@ class ResumeFromRowsTest(base.TestCase):
         # The host order and the planned moves are the step rows'.
         self.assertEqual(['c1', 'c2', 'c3'], ex.order)
         self.assertEqual('c1', ex.planned[('i3', 'c2')]['target'])
+        # c2's move under way is watched again, from its step: not from
+        # the instance rows, not started again.
+        job = common.Job('i3', ex.servers['i3'], 'c2')
+        with mock.patch.object(db_api, 'instances_get',
+                               side_effect=AssertionError('rows read')):
+            ex._resume_jobs('c2', {'i3': job})
+        ex.wf._finish_interrupted.assert_called_once_with('c2')
+        self.assertEqual((common.READY, st.LIVE_MIGRATE),
+                         (job.phase, job.action))
         for name in ('_plan', '_make_plan', '_store_plan', '_occupied'):
             getattr(ex.wf, name).assert_not_called()
