@@ -256,3 +256,49 @@ class ResumeFromRowsTest(base.TestCase):
                          (job.phase, job.action))
         for name in ('_plan', '_make_plan', '_store_plan', '_occupied'):
             getattr(ex.wf, name).assert_not_called()
+
+
+class MaintainReadyTest(base.TestCase):
+    """An emptied host goes down only when its maintain_host step is
+    ready: the events and moves the run did not need are skipped; a step
+    still under way fails the run instead of leaving the host waiting."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({
+            'maintenance_at': T0, 'workflow': 'nfv'})['session_id']
+        book = plan_steps.Book(self.sid)
+        book.add(plan_steps.nfv_plan_steps(PLAN, {}, []))
+        wf = mock.MagicMock()
+        wf.session_id = self.sid
+        wf.options = {}
+        wf.steps = book
+        self.ex = executor.Executor(wf)
+        self.book = book
+        book.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+
+    def test_unneeded_steps_skipped(self):
+        b = self.book
+        # i1 moved after its event; i2 left the host before its turn.
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c1', 'i1')
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'start')
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'done')
+        self.assertFalse(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+        self.assertTrue(self.ex._maintain_ready('c1'))
+        self.assertEqual([], self.ex.failures)
+        self.assertEqual(
+            {('notify_instance', 'i2'): st.STEP_SKIPPED,
+             ('move', 'i2'): st.STEP_SKIPPED},
+            {(s['kind'], s['instance_id']): s['state']
+             for s in db_api.steps_get(self.sid, host='c1')
+             if s['instance_id'] == 'i2'})
+        self.assertTrue(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+
+    def test_step_under_way_fails_the_run(self):
+        b = self.book
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'start')
+        self.assertFalse(self.ex._maintain_ready('c1'))
+        self.assertEqual(1, len(self.ex.failures))
+        self.assertIn('waits for step(s) move', self.ex.failures[0])
+        self.assertEqual(common.H_DONE, self.ex.hstate['c1'])
