@@ -288,4 +288,33 @@ STEP = Machine('step', st.STEP_PENDING, {
        'on from these rows (done steps are not done again, a running one '
        'is resumed). Every start of a new attempt counts in ``attempt``.')
 
+# A step is ready (may start) when it is PENDING and every step of its
+# ``depends_on`` ended in one of these. A dependency CANCELLED never
+# satisfies it: cancelling a step cancels the steps waiting for it (see
+# :func:`step_dependents`), so nothing waits for good on a skipped host.
+STEP_SATISFIED = (st.STEP_DONE, st.STEP_SKIPPED)
+
+
+def step_ready(step, state_of):
+    """Whether ``step`` (a dict with ``state`` and ``depends_on``) may
+    start. ``state_of``: a step id -> its state (None when unknown: an
+    unknown dependency holds the step back)."""
+    return step['state'] == st.STEP_PENDING and all(
+        state_of(dep) in STEP_SATISFIED
+        for dep in step.get('depends_on') or ())
+
+
+def step_dependents(step_ids, dependents_of):
+    """The ids of every step that waits, directly or not, for one of
+    ``step_ids`` (``dependents_of``: an id -> the ids whose
+    ``depends_on`` name it): what cancelling those steps cancels too."""
+    found, todo = set(), list(step_ids)
+    while todo:
+        for dep in dependents_of(todo.pop()):
+            if dep not in found:
+                found.add(dep)
+                todo.append(dep)
+    return found - set(step_ids)
+
+
 MACHINES = (SESSION, HOST, MOVE, PLUGIN_RUN, STEP, OUTBOX_MESSAGE)

@@ -1483,6 +1483,54 @@ def steps_create(session_id, steps):
         return _reloaded(session, _step_rows(session, session_id, steps))
 
 
+@_retry_on_deadlock
+def steps_depend(session_id, links):
+    """Extend the dependencies of steps already stored: ``links`` is
+    {step id: [ids of steps of the same session it must now also wait
+    for]} (in the caller's transaction if one is open). The one way
+    ``depends_on`` changes after the plan was written: a step added at
+    run time (an instance that came to a host being emptied) makes the
+    steps after it wait for it. A step never depends on itself; an id
+    of another session is refused (Invalid). Returns the changed steps'
+    dicts."""
+    links = {int(k): [int(d) for d in v] for k, v in links.items() if v}
+    if not links:
+        return []
+    for step_id, deps in links.items():
+        if step_id in deps:
+            raise exception.Invalid(reason='step %s may not depend on '
+                                    'itself' % step_id)
+    wanted = set(links) | {d for deps in links.values() for d in deps}
+    with _session_must_exist(session_id), _writer() as session:
+        known = set()
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), IN_CHUNK):
+            known.update(session.execute(
+                sa.select(models.Step.id).where(
+                    models.Step.session_id == session_id,
+                    models.Step.id.in_(ordered[start:start + IN_CHUNK])))
+                .scalars())
+        missing = wanted - known
+        if missing:
+            raise exception.Invalid(reason='step %s is not one of session '
+                                    '%s' % (min(missing), session_id))
+        rows = []
+        ids = sorted(links)
+        for start in range(0, len(ids), IN_CHUNK):
+            rows.extend(session.execute(
+                sa.select(models.Step).where(
+                    models.Step.id.in_(ids[start:start + IN_CHUNK]))
+                .order_by(models.Step.id).with_for_update()).scalars())
+        for row in rows:
+            deps = list(row.depends_on or ())
+            for dep in links[row.id]:
+                if dep not in deps:
+                    deps.append(dep)
+            if deps != list(row.depends_on or ()):
+                row.depends_on = deps
+        return _reloaded(session, rows)
+
+
 def _step_values(row, event, values, bump_attempt):
     """The change ``event`` makes to ``row`` (raises on an undeclared
     edge), merged with ``values``."""

@@ -53,9 +53,11 @@ Decisions of note (all written to the session history):
   (it is never a target and never enabled by Fenix).
 
 Every phase is safe to run again after an engine restart: an exchange
-sent (event, deadline, the id of each project's event) is kept in the
-session's ``plan`` or in a host's ``notify_project`` steps and not sent
-again; a move step RUNNING is watched again, not started; a host whose
+sent (event, deadline, the id of each project's event) is kept in its
+``notify_project`` steps (the session's, or a host's) and not sent again,
+the MAINTENANCE exchange weighed in ``sessions.told`` and the usage
+before a scale-in round in the session's ``scale_in_used_*`` columns; a
+move step RUNNING is watched again, not started; a host whose
 IN_MAINTENANCE was announced is not announced again and plug-in runs
 already DONE are skipped. A continued session (PUT) asks the projects
 again (:meth:`restart_step`); a retried one keeps their answers.
@@ -87,6 +89,10 @@ SILENT_OWN_SKIP_HOST = 'skip_host'
 MAX_REFUSALS = 2
 GONE_STATUSES = ('DELETED', 'SOFT_DELETED')
 LIVE_VM_STATES = ('active', 'paused')
+# The session's columns of the usage before a scale-in round (vCPUs, RAM,
+# disk: the order of model.Resources).
+SCALE_IN_USED = ('scale_in_used_vcpus', 'scale_in_used_ram_mb',
+                 'scale_in_used_disk_gb')
 
 
 def disable_reason(session_id):
@@ -477,17 +483,17 @@ class SessionFlow(base.BaseWorkflow):
                 (s['inputs'] or {}).get('event') == event and
                 s['state'] == state]
 
-    def _exchange_done(self, event, **plan):
+    def _exchange_done(self, event, **values):
         """The replies to the session-wide exchange of ``event`` were
-        weighed: its notify steps are DONE (with ``plan`` keys set, in one
-        transaction)."""
+        weighed: its notify steps are DONE (with ``values``, columns of
+        the session, set in the same transaction)."""
         with self.transaction():
             for step in self._exchange_steps(event):
                 self.mark_step(st.STEP_NOTIFY_PROJECT, None, event='done',
                                project_id=step['project_id'],
                                event_name=event)
-            if plan:
-                self._plan_update(**plan)
+            if values:
+                db_api.session_update(self.session_id, values)
 
     def _refused(self, event, replies):
         return sorted(p for p, r in replies.items() if r == st.nack(event))
@@ -541,7 +547,7 @@ class SessionFlow(base.BaseWorkflow):
             return state
         if not session.get('estimate'):
             self._estimate(servers)
-        if not self._plan().get('told'):
+        if not db_api.session_get(self.session_id)['told']:
             self._tell_maintenance(session)
         left = (session['maintenance_at'] -
                 timeutils.utcnow()).total_seconds()
@@ -627,6 +633,14 @@ class SessionFlow(base.BaseWorkflow):
             return True
         return any(r.get('resource_mitigation') for r in rules)
 
+    def _scale_in_used(self, used):
+        """Keep (None: forget) the usage before the scale-in round in
+        flight, in the session's columns: a restart measures what the
+        round freed against it."""
+        values = list(used) if used is not None else [None] * 3
+        db_api.session_update(self.session_id,
+                              dict(zip(SCALE_IN_USED, values)))
+
     def scale_in(self):
         servers, groups = self._sync()
         pending = bool(self._exchange_steps(st.SCALE_IN))
@@ -654,9 +668,7 @@ class SessionFlow(base.BaseWorkflow):
                     reason='%s, and no project with a manager allows '
                            'scale-in; free capacity or add hosts, then '
                            'continue the session' % need.message)
-            self._plan_update(scale_in={
-                'missing': need.message,
-                'used_before': list(self._usage(servers))})
+            self._scale_in_used(self._usage(servers))
         else:
             asked = None
         replies = self._exchange(st.SCALE_IN, st.SCALE_IN, asked or [])
@@ -669,13 +681,13 @@ class SessionFlow(base.BaseWorkflow):
                            'with what the others freed'
                            % ', '.join(refused))
         servers, groups = self._sync()
-        info = self._plan().get('scale_in') or {}
-        before = model.Resources(*(info.get('used_before') or (0, 0, 0)))
+        row = db_api.session_get(self.session_id)
+        before = model.Resources(*(row[c] or 0 for c in SCALE_IN_USED))
         freed = before - self._usage(servers)
         self._exchange_done(st.SCALE_IN)
         nxt = self._decide(servers, groups)
         if nxt != st.SCALE_IN:
-            self._plan_update(scale_in=None)
+            self._scale_in_used(None)
             return nxt
         if not any(part > 0 for part in freed):
             topology = self._topology(servers, groups)
@@ -690,7 +702,7 @@ class SessionFlow(base.BaseWorkflow):
                     answers))
         self._decision('scale-in freed %s; not enough yet, asking again'
                        % freed.clip().describe(skip_zero=False))
-        self._plan_update(scale_in=None)
+        self._scale_in_used(None)
         return st.SCALE_IN
 
     # --- moving one instance ------------------------------------------------

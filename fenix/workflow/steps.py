@@ -38,6 +38,23 @@ from fenix.db import api as db_api
 LOG = logging.getLogger(__name__)
 
 MOVE_KINDS = (st.STEP_MOVE, st.STEP_OWN_ACTION)
+NOTIFY_KINDS = (st.STEP_NOTIFY_INSTANCE, st.STEP_NOTIFY_PROJECT)
+
+# A step added at run time to a host's steps: (the kinds of that host's
+# steps it waits for, the kinds of that host's PENDING steps that then
+# wait for it). An event or a move of an instance that came to the host
+# comes after the host was disabled (and a move after the instance's own
+# event), and before the host is maintained (its plug-ins with it).
+RUN_TIME_LINKS = {
+    st.STEP_NOTIFY_INSTANCE: ((st.STEP_DISABLE_COMPUTE,),
+                              (st.STEP_MAINTAIN_HOST, st.STEP_PLUGIN)),
+    st.STEP_NOTIFY_PROJECT: ((st.STEP_DISABLE_COMPUTE,),
+                             (st.STEP_MAINTAIN_HOST, st.STEP_PLUGIN)),
+    st.STEP_MOVE: ((st.STEP_DISABLE_COMPUTE, st.STEP_NOTIFY_INSTANCE),
+                   (st.STEP_MAINTAIN_HOST, st.STEP_PLUGIN)),
+    st.STEP_OWN_ACTION: ((st.STEP_DISABLE_COMPUTE, st.STEP_NOTIFY_INSTANCE),
+                         (st.STEP_MAINTAIN_HOST, st.STEP_PLUGIN)),
+}
 
 # What an event asked of a step in a state becomes (the declared edges
 # only): 'start' of a step already running is its resumption, of a failed
@@ -96,10 +113,22 @@ class Book(object):
         rows = db_api.steps_get(self.sid)
         with self._lock:
             self._by_key = {}
+            # Every row by id (a superseded one too: a dependency may name
+            # it), the ids in each state, and who waits for whom.
+            self._by_id = {}
+            self._by_state = {}
+            self._dependents = {}
             for row in sorted(rows, key=lambda r: r['id']):
                 self._index(row)
 
     def _index(self, row):
+        old = self._by_id.get(row['id'])
+        if old is not None:
+            self._by_state.get(old['state'], set()).discard(row['id'])
+        self._by_id[row['id']] = row
+        self._by_state.setdefault(row['state'], set()).add(row['id'])
+        for dep in row.get('depends_on') or ():
+            self._dependents.setdefault(dep, set()).add(row['id'])
         key = key_of(row)
         old = self._by_key.get(key)
         # A cancelled step (of a plan made again) gives way to a newer
@@ -108,6 +137,49 @@ class Book(object):
                 row['state'] != st.STEP_CANCELLED or
                 old['state'] == st.STEP_CANCELLED) or old['id'] == row['id']:
             self._by_key[key] = row
+
+    def _state_of(self, step_id):
+        row = self._by_id.get(step_id)
+        return row['state'] if row else None
+
+    def in_state(self, state):
+        """The steps in ``state`` (plan order: by id)."""
+        with self._lock:
+            return [self._by_id[i]
+                    for i in sorted(self._by_state.get(state, ()))]
+
+    def ready(self, host=None, kinds=None):
+        """The PENDING steps whose dependencies are all DONE or SKIPPED
+        (:func:`state_machine.step_ready`), of ``host`` and ``kinds``
+        when given: what may start now. Read from the index by state,
+        not from a scan of the plan."""
+        with self._lock:
+            found = []
+            for i in sorted(self._by_state.get(st.STEP_PENDING, ())):
+                row = self._by_id[i]
+                if host is not None and row['host'] != host:
+                    continue
+                if kinds is not None and row['kind'] not in kinds:
+                    continue
+                if state_machine.step_ready(row, self._state_of):
+                    found.append(row)
+            return found
+
+    def is_ready(self, kind, host=None, instance_id=None, **extra):
+        """Whether the step of ``kind`` (as :meth:`get` names it) may start;
+        True for a step the plan does not have (nothing holds it)."""
+        row = self.get(kind, host, instance_id, **extra)
+        if row is None:
+            return True
+        with self._lock:
+            return state_machine.step_ready(row, self._state_of)
+
+    def waiting_on(self, step):
+        """The dependencies of ``step`` not DONE nor SKIPPED (dicts)."""
+        with self._lock:
+            return [self._by_id.get(d) or {'id': d, 'state': None}
+                    for d in step.get('depends_on') or ()
+                    if self._state_of(d) not in state_machine.STEP_SATISFIED]
 
     def __bool__(self):
         return bool(self._by_key)
@@ -136,13 +208,49 @@ class Book(object):
                     if r['host'] == hostname and
                     r['state'] != st.STEP_CANCELLED]
 
-    def add(self, steps):
-        """Write new steps (in the caller's transaction) and index them."""
+    def add(self, steps, before=None):
+        """Write new steps (in the caller's transaction) and index them.
+
+        ``before``: {index in ``steps``: [ids of stored steps that must
+        now also wait for that new step]}: the dependencies are extended
+        (:func:`db_api.steps_depend`) in the same transaction.
+        """
         rows = db_api.steps_create(self.sid, steps)
         with self._lock:
             for row in rows:
                 self._index(row)
+        links = {}
+        for n, waiting in (before or {}).items():
+            for step_id in waiting:
+                links.setdefault(step_id, []).append(rows[n]['id'])
+        if links:
+            self._reindex(db_api.steps_depend(self.sid, links))
         return rows
+
+    def _reindex(self, rows):
+        with self._lock:
+            for row in rows:
+                self._index(row)
+
+    def _run_time_links(self, step):
+        """A step the plan did not have, added at run time (a move or an
+        event for an instance that came to the host, a host's step the
+        plan left out): (its own ``depends_on``, the ids of the host's
+        steps that must now wait for it). See :data:`RUN_TIME_LINKS`."""
+        host = step.get('host')
+        if not host:
+            return [], []
+        after, before = RUN_TIME_LINKS.get(step['kind'], ((), ()))
+        deps, waiting = [], []
+        for row in self.host_steps(host):
+            if row['kind'] in after and (
+                    row['kind'] not in NOTIFY_KINDS or
+                    row.get('instance_id') == step.get('instance_id')):
+                deps.append(row['id'])
+            elif row['kind'] in before and \
+                    row['state'] == st.STEP_PENDING:
+                waiting.append(row['id'])
+        return sorted(deps), sorted(waiting)
 
     def mark(self, kind, host=None, instance_id=None, event='done',
              values=None, bump_attempt=False, create=None, **extra):
@@ -163,7 +271,9 @@ class Book(object):
                                       **_inputs(extra))
                 if 'project_id' in extra:
                     step['project_id'] = step['inputs'].pop('project_id')
-            row = self.add([step])[0]
+            deps, waiting = self._run_time_links(step)
+            step.setdefault('depends_on', deps)
+            row = self.add([step], before={0: waiting})[0]
         machine = state_machine.STEP
         events = _ROUTES.get((event, row['state']), (event,))
         if events[0] not in machine.table[row['state']]:
@@ -184,18 +294,35 @@ class Book(object):
         return row
 
     def cancel_pending(self, hostname=None, why=None):
-        """Cancel the steps not started yet (of ``hostname`` if given)."""
+        """Cancel the steps not started yet (of ``hostname`` if given), and
+        every PENDING step that waits for one of them, whatever its host
+        (:func:`state_machine.step_dependents`): a cancelled dependency
+        never becomes ready, so nothing is left waiting on it."""
         with self._lock:
-            ids = [r['id'] for r in self._by_key.values()
+            ids = {r['id'] for r in self._by_key.values()
                    if r['state'] == st.STEP_PENDING and
-                   (hostname is None or r['host'] == hostname)]
+                   (hostname is None or r['host'] == hostname)}
+            ids |= {i for i in state_machine.step_dependents(
+                ids, lambda i: self._dependents.get(i, ()))
+                if self._state_of(i) == st.STEP_PENDING}
         if not ids:
             return []
-        rows = db_api.steps_transition(self.sid, ids, 'cancel',
+        rows = db_api.steps_transition(self.sid, sorted(ids), 'cancel',
                                        values={'message': why})
-        with self._lock:
-            for row in rows:
-                self._index(row)
+        self._reindex(rows)
+        return rows
+
+    def skip_pending(self, steps, why):
+        """Skip PENDING ``steps`` the run did not need (an instance gone
+        from the host, an event a project without a manager never got),
+        in one write: the steps waiting for them may become ready."""
+        ids = sorted({s['id'] for s in steps
+                      if s['state'] == st.STEP_PENDING})
+        if not ids:
+            return []
+        rows = db_api.steps_transition(self.sid, ids, 'skip',
+                                       values={'message': why})
+        self._reindex(rows)
         return rows
 
 

@@ -92,6 +92,16 @@ class Session(Base, FenixBase):
     # key gets this session (another body: 409).
     idempotency_key = sa.Column(sa.String(64))
     request_hash = sa.Column(sa.String(64))
+    # The MAINTENANCE exchange was weighed: a restart does not tell the
+    # projects again.
+    told = sa.Column(sa.Boolean, nullable=False, default=False,
+                     server_default=sa.false())
+    # The usage of the session's computes (vCPUs, RAM MB, disk GB) before
+    # the scale-in round in flight, what it freed is measured against
+    # (NULL when no round runs).
+    scale_in_used_vcpus = sa.Column(sa.Float)
+    scale_in_used_ram_mb = sa.Column(sa.Float)
+    scale_in_used_disk_gb = sa.Column(sa.Float)
 
 
 class Host(Base, FenixBase):

@@ -64,12 +64,15 @@ module of this package:
 ``common``
     the tunables, phases, host states and :class:`Job` they all share.
 
-Readiness is the executor's, not the stored steps' ``depends_on``: a job
-becomes ready on conditions no dependency holds (its reply or the end of
-its window, ``lead_time``, its group's budget, room, the source compute
-up), and the steps of the stored plan are not all the executor's work (an
-instance that appeared since the plan, one whose project has no manager
-gets no notify step, a host the plan left out).
+A host starts only when its ``disable_compute`` step is ready and goes
+down only when its ``maintain_host`` step is (every step it depends on
+DONE or SKIPPED: :func:`fenix.common.state_machine.step_ready`); the
+events and moves of the host the run did not need are skipped then. A job
+also waits on conditions no dependency holds (its reply or the end of its
+window, ``lead_time``, its group's budget, room, the source compute up).
+A move or an event the plan did not have (an instance that appeared) is
+added with its dependencies, and the host's maintenance made to wait for
+it (:data:`fenix.workflow.steps.RUN_TIME_LINKS`).
 """
 from fenix.workflow.executor import common
 from fenix.workflow.executor import loop

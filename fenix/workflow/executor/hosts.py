@@ -19,9 +19,14 @@ from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow.executor import common
 from fenix.workflow import session_flow as flow
+from fenix.workflow import steps as plan_steps
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
+
+# Steps of a host that its emptying may leave PENDING: skipped once the
+# host is empty, so that its maintenance becomes ready.
+UNNEEDED_KINDS = plan_steps.MOVE_KINDS + plan_steps.NOTIFY_KINDS
 
 
 class HostsMixin(object):
@@ -53,7 +58,7 @@ class HostsMixin(object):
         for name in pending:
             if self.hstate.get(name) != common.H_PENDING:
                 continue
-            if not self.wf.may_start(name):
+            if not self.wf.may_start(name) or not self._disable_ready(name):
                 continue
             if self.max_hosts and len(progress) >= self.max_hosts:
                 return
@@ -213,10 +218,52 @@ class HostsMixin(object):
                     self._count(used, gcount, job.target, srv['id'], 1)
                 jobs[srv['id']] = job
             return
+        if not self._maintain_ready(hostname):
+            return
         self.hstate[hostname] = common.H_DOWN
         future = self.hpool.submit(self._maintain, hostname)
         future.add_done_callback(self._completed)
         self.downs[future] = hostname
+
+    def _disable_ready(self, hostname):
+        """The host's disable_compute step (the first of its steps) is
+        ready, or the plan has none PENDING (a host the plan left out, a
+        host resumed)."""
+        book = self.wf.steps
+        row = book.get(st.STEP_DISABLE_COMPUTE, hostname)
+        return row is None or row['state'] != st.STEP_PENDING or \
+            book.is_ready(st.STEP_DISABLE_COMPUTE, hostname)
+
+    def _maintain_ready(self, hostname):
+        """Whether the empty ``hostname`` may go down: its maintain_host
+        step is ready (every step it depends on DONE or SKIPPED).
+
+        Its events and moves the run did not need (an instance that left
+        or went before its turn, an event a project without a manager
+        never got) are skipped here, in one write. A step still not over
+        after that (running or failed with nothing of the host in flight)
+        fails the run rather than leave the host waiting for good.
+        """
+        book = self.wf.steps
+        maintain = book.get(st.STEP_MAINTAIN_HOST, hostname)
+        if maintain is None or maintain['state'] != st.STEP_PENDING:
+            return True
+        unneeded = [s for s in book.host_steps(hostname)
+                    if s['state'] == st.STEP_PENDING and
+                    s['kind'] in UNNEEDED_KINDS]
+        if unneeded:
+            with self.wf.transaction():
+                book.skip_pending(unneeded, 'not needed: %s was emptied '
+                                  'without it' % hostname)
+        waiting = book.waiting_on(book.get(st.STEP_MAINTAIN_HOST, hostname))
+        if not waiting:
+            return True
+        self.failures.append(
+            'host %s is empty but its maintenance waits for step(s) %s'
+            % (hostname, ', '.join('%s %s (%s)' % (
+                s.get('kind'), s['id'], s['state']) for s in waiting)))
+        self.hstate[hostname] = common.H_DONE
+        return False
 
     def _skip_requested(self):
         """Hosts an admin asked to skip: their pending jobs are cancelled

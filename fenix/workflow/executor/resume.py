@@ -2,16 +2,18 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """A restarted :class:`~fenix.workflow.executor.Executor` goes on from the
-stored rows: the step rows (:mod:`fenix.workflow.steps`), or the host and
-instance rows of a session without steps. A move RUNNING is watched again
-(not started again), an instance whose event was sent waits for the reply
-to that event, a host in maintenance is resumed (never announced again).
+stored rows: the step rows (:mod:`fenix.workflow.steps`) and whether a
+host row is maintained or skipped. A move RUNNING is watched again (not
+started again), an instance whose event was sent waits for the reply to
+that event, a host in maintenance is resumed (never announced again).
+Nothing is worked out again: Nova is not asked what is on a host, the
+plan is neither made again nor read from its JSON (a session of an engine
+that wrote no steps got them from revision ``f1c8d2a6b437``).
 """
 from oslo_config import cfg
 
 from fenix.common import states as st
 from fenix.common import timeutils
-from fenix.db import api as db_api
 from fenix.workflow.executor import common
 from fenix.workflow import session_flow as flow
 from fenix.workflow import steps as plan_steps
@@ -24,36 +26,25 @@ class ResumeMixin(object):
     and the jobs of a host being emptied when the engine stopped."""
 
     def _load_hosts(self):
-        """Where each host stands, from its rows and its steps."""
+        """Where each host stands, from its row (maintained, skipped) and
+        its steps: nothing is worked out again from Nova or the plan."""
         book = self.wf.steps
         for name, row in self.session_hosts.items():
-            maintain = book.state(st.STEP_MAINTAIN_HOST, name)
-            if maintain is not None and not row['maintained'] and \
-                    row['state'] != st.HOST_SKIPPED:
-                # Where the host stands, from its steps.
-                self.hstate[name] = self._host_from_steps(name, maintain)
-            elif row['maintained']:
+            if row['maintained'] or row['state'] == st.HOST_SKIPPED:
                 self.hstate[name] = common.H_DONE
-            elif row['state'] == st.HOST_SKIPPED:
-                self.hstate[name] = common.H_DONE
-            elif row['state'] in (st.HOST_IN_MAINTENANCE, st.HOST_FAILED) \
-                    and row['started_at'] and not self._occupied(name):
-                self.hstate[name] = common.H_DOWN
-            elif row['state'] == st.HOST_EMPTYING:
-                self.hstate[name] = common.H_PENDING
-                self._resume.append(name)
             else:
-                self.hstate[name] = common.H_PENDING
+                self.hstate[name] = self._host_from_steps(
+                    name, book.state(st.STEP_MAINTAIN_HOST, name))
 
     def _host_from_steps(self, name, maintain):
-        """The executor's state of a host, from its steps: maintained;
-        in maintenance (running, or failed there: resumed, never
-        announced again) when empty; being emptied once it was disabled
-        for it; else pending."""
+        """The executor's state of a host, from its steps alone (no read
+        of Nova, no plan worked out again): maintained; in maintenance
+        (its maintain_host step running, or failed there: resumed, never
+        announced again; the step starts only once the host is empty);
+        being emptied once it was disabled for it; else pending."""
         if maintain == st.STEP_DONE:
             return common.H_DONE
-        if maintain in (st.STEP_RUNNING, st.STEP_FAILED) and \
-                not self._occupied(name):
+        if maintain in (st.STEP_RUNNING, st.STEP_FAILED):
             return common.H_DOWN
         if self.wf.steps.state(st.STEP_DISABLE_COMPUTE, name) == \
                 st.STEP_DONE:
@@ -62,29 +53,9 @@ class ResumeMixin(object):
 
     def _resume_jobs(self, hostname, jobs):
         """After a restart: keep the events already sent and moves under
-        way (the steps say so; the rows of a session without steps)."""
+        way, as the host's steps say."""
         self.wf._finish_interrupted(hostname)
-        if self.wf.steps.host_steps(hostname):
-            return self._resume_from_steps(hostname, jobs)
-        rows = {r['instance_id']: r
-                for r in db_api.instances_get(self.sid, host=hostname)}
-        for iid, job in jobs.items():
-            row = rows.get(iid)
-            if row is None or job.phase != common.WAIT_SLOT:
-                continue
-            if row['action_state'] == st.ACTION_IN_PROGRESS and \
-                    (row['details'] or {}).get('move_from') == hostname:
-                self._resume_move(iid, job, row['action'])
-            elif row['event'] in (st.PREPARE_MAINTENANCE,
-                                  st.PLANNED_MAINTENANCE) and \
-                    row['reply_at']:
-                job.phase = common.NOTIFIED
-                job.event = row['event']
-                job.event_id = row['event_id']
-                job.notified = row['event_at'] or timeutils.utcnow()
-                job.reply_at = row['reply_at']
-                job.act_at = row['actions_at'] or row['reply_at']
-                self._hold(iid)
+        return self._resume_from_steps(hostname, jobs)
 
     def _resume_move(self, iid, job, action):
         """A move under way when the engine stopped is watched again (an

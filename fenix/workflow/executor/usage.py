@@ -45,16 +45,10 @@ class UsageMixin(object):
         # The stored plan is its steps (their hosts, waves and targets).
         host_order, self.planned = plan_steps.stored_plan(wf.steps.all())
         if not host_order:
-            legacy = wf._plan().get('nfv')
-            if legacy:
-                # Stored by an engine that wrote no steps: its JSON.
-                host_order = nfv_plan.host_order(legacy)
-                self.planned = nfv_plan.planned_moves(legacy)
-            else:
-                _, plan = wf._make_plan(servers, groups)
-                wf._store_plan(plan)
-                host_order, self.planned = plan_steps.stored_plan(
-                    wf.steps.all())
+            _, plan = wf._make_plan(servers, groups)
+            wf._store_plan(plan)
+            host_order, self.planned = plan_steps.stored_plan(
+                wf.steps.all())
         hyper = {h['hostname']: h for h in wf.cloud.hypervisors()
                  if h.get('hostname')}
         self.capacity = {n: (h.get('vcpus') or 0, h.get('memory_mb') or 0,

@@ -1461,6 +1461,38 @@ class DBAPITests:
         self.assertEqual([ids[3]], more[0]['depends_on'])
         self.assertEqual([], db_api.steps_create(sid, []))
 
+    def test_steps_depend_extends_dependencies(self):
+        # A step added at run time makes stored steps wait for it too: the
+        # one way depends_on changes after the plan was written.
+        sid = self._session()['session_id']
+        other = self._session()['session_id']
+        steps = self._plan_steps(sid)
+        ids = [s['id'] for s in steps]
+        extra = db_api.steps_create(sid, [
+            {'kind': states.STEP_MOVE, 'host': 'c1', 'instance_id': 'i2',
+             'depends_on': [ids[0]]}])[0]
+        changed = db_api.steps_depend(sid, {ids[3]: [extra['id'], ids[2]]})
+        # Extended, not replaced; an id already there is not repeated.
+        self.assertEqual([[ids[2], extra['id']]],
+                         [s['depends_on'] for s in changed])
+        self.assertEqual([ids[2], extra['id']],
+                         db_api.step_get(ids[3])['depends_on'])
+        self.assertEqual([], db_api.steps_depend(sid, {}))
+        theirs = db_api.steps_create(other, [
+            {'kind': states.STEP_MOVE, 'instance_id': 'x'}])[0]
+        self.assertRaises(exception.Invalid, db_api.steps_depend, sid,
+                          {ids[3]: [theirs['id']]})
+        self.assertRaises(exception.Invalid, db_api.steps_depend, sid,
+                          {theirs['id']: [ids[0]]})
+        self.assertRaises(exception.Invalid, db_api.steps_depend, sid,
+                          {ids[3]: [ids[3]]})
+        # Steps named for a session that has none of them.
+        self.assertRaises(exception.Invalid, db_api.steps_depend,
+                          'nope', {ids[3]: [ids[0]]})
+        # Nothing of a refused change was written.
+        self.assertEqual([ids[2], extra['id']],
+                         db_api.step_get(ids[3])['depends_on'])
+
     def test_steps_create_refuses_bad_steps(self):
         sid = self._session()['session_id']
         other = self._session()['session_id']

@@ -168,13 +168,15 @@ class MigrationTests:
                     {'event': 'PLANNED_MAINTENANCE', 'event_id': 'e-9',
                      'reply_at': '2026-12-05 10:01:00',
                      'actions_at': None})))
-        migration.upgrade('head', engine=engine)
+        # (The next revision moves ``told`` on: see the test below.)
+        migration.upgrade('b5e1f7a3c920', engine=engine)
         tables = models.Base.metadata.tables
         with engine.connect() as conn:
             rows = {(r.kind, r.project_id or r.instance_id): r
                     for r in conn.execute(sa.select(tables['steps']))}
             plans = {r.session_id: r.plan for r in conn.execute(
-                sa.select(tables['sessions']))}
+                sa.select(tables['sessions'].c.session_id,
+                          tables['sessions'].c.plan))}
             host_rows = {r.hostname: r for r in conn.execute(
                 sa.select(tables['hosts']))}
         move = rows[('move', 'i1')]
@@ -206,3 +208,155 @@ class MigrationTests:
                          (host_rows['c1'].refusals, host_rows['c1'].details))
         self.assertEqual((0, {}),
                          (host_rows['c2'].refusals, host_rows['c2'].details))
+
+    def test_session_progress_carried_over_to_columns(self):
+        # Revision f1c8d2a6b437 moves ``told`` and the usage before a
+        # scale-in round out of the session's plan JSON into columns: a
+        # session upgraded mid-flight neither tells the projects again nor
+        # loses what its scale-in round is measured against.
+        engine = self.get_engine()
+        migration.upgrade('b5e1f7a3c920', engine=engine)
+        dt = datetime.datetime(2026, 12, 5, 10, 0, 0)
+        sessions = sa.table(*(['sessions'] + [sa.column(c) for c in (
+            'session_id', 'state', 'workflow', 'maintenance_at', 'meta',
+            'options', 'download', 'version', 'created_at', 'plan')]))
+        plans = {
+            's1': {'told': True, 'nfv': {'waves': []},
+                   'scale_in': {'missing': 'x', 'used_before': [4, 2048, 20]}},
+            's2': {'told': False, 'dry_run': {'hosts': 1}},
+            's3': {'nfv': {'waves': []}},
+            's4': {'scale_in': {'used_before': 'garbage'}},
+        }
+        with engine.begin() as conn:
+            for sid, plan in plans.items():
+                conn.execute(sessions.insert().values(
+                    session_id=sid, state=states.SCALE_IN, workflow='nfv',
+                    maintenance_at=dt, meta='{}', options='{}',
+                    download='[]', version=0, created_at=dt,
+                    plan=json.dumps(plan)))
+        migration.upgrade('head', engine=engine)
+        table = models.Base.metadata.tables['sessions']
+        with engine.connect() as conn:
+            rows = {r.session_id: r for r in conn.execute(sa.select(table))}
+        got = {sid: (bool(r.told), r.scale_in_used_vcpus,
+                     r.scale_in_used_ram_mb, r.scale_in_used_disk_gb,
+                     r.plan) for sid, r in rows.items()}
+        self.assertEqual({
+            's1': (True, 4.0, 2048.0, 20.0, {'nfv': {'waves': []}}),
+            's2': (False, None, None, None, {'dry_run': {'hosts': 1}}),
+            's3': (False, None, None, None, {'nfv': {'waves': []}}),
+            's4': (False, None, None, None, {}),
+        }, got)
+
+    def test_legacy_nfv_plan_carried_over_to_steps(self):
+        # An nfv session in flight whose engine wrote no steps (its plan
+        # only in plan['nfv']) gets its plan as steps, each in the state
+        # the host and instance rows say: a restart reads the rows only.
+        engine = self.get_engine()
+        migration.upgrade('b5e1f7a3c920', engine=engine)
+        dt = datetime.datetime(2026, 12, 5, 10, 0, 0)
+
+        def table(name, *cols):
+            return sa.table(name, *(sa.column(c) for c in cols))
+
+        sessions = table('sessions', 'session_id', 'state', 'workflow',
+                         'maintenance_at', 'meta', 'options', 'download',
+                         'version', 'created_at', 'plan')
+        hosts = table('hosts', 'session_id', 'hostname', 'type', 'state',
+                      'maintained', 'disabled_by_fenix',
+                      'disabled_by_operator', 'details', 'created_at')
+        instances = table('instances', 'session_id', 'instance_id',
+                          'project_id', 'host', 'event', 'event_id',
+                          'event_at', 'reply_at', 'action', 'action_state',
+                          'action_attempts', 'details', 'created_at')
+        steps = table('steps', 'session_id', 'kind', 'host', 'seq',
+                      'inputs', 'depends_on', 'state', 'attempt', 'result',
+                      'created_at')
+
+        def mv(iid, source, target):
+            return {'instance_id': iid, 'source': source, 'target': target,
+                    'kind': 'LIVE_MIGRATE', 'project_id': 'p1'}
+
+        plan = {'nfv': {'waves': [
+            {'index': 0, 'hosts': ['c1', 'c2'],
+             'moves': [mv('i1', 'c1', 'c3'), mv('a', 'c2', 'c1'),
+                       mv('b', 'c2', 'c1'), mv('c', 'c2', 'c1')]},
+            {'index': 1, 'hosts': ['c3'], 'moves': []}]}}
+        with engine.begin() as conn:
+            for sid, state in (('n1', states.PLANNED_MAINTENANCE),
+                               ('n2', states.PLANNED_MAINTENANCE),
+                               ('n3', states.MAINTENANCE_DONE)):
+                conn.execute(sessions.insert().values(
+                    session_id=sid, state=state, workflow='nfv',
+                    maintenance_at=dt, meta='{}', options='{}',
+                    download='[]', version=0, created_at=dt,
+                    plan=json.dumps(plan)))
+            for name, state, done in (('c1', 'MAINTAINED', True),
+                                      ('c2', 'EMPTYING', False),
+                                      ('c3', 'PENDING', False)):
+                conn.execute(hosts.insert().values(
+                    session_id='n1', hostname=name, type='compute',
+                    state=state, maintained=done, disabled_by_fenix=False,
+                    disabled_by_operator=False, details='{}',
+                    created_at=dt))
+            for iid, event, action_state, details in (
+                    ('a', 'PLANNED_MAINTENANCE', 'IN_PROGRESS',
+                     {'move_from': 'c2'}),
+                    ('b', 'PLANNED_MAINTENANCE', None, {}),
+                    ('c', None, None, {})):
+                conn.execute(instances.insert().values(
+                    session_id='n1', instance_id=iid, project_id='p1',
+                    host='c2', event=event,
+                    event_id='e-' + iid if event else None,
+                    event_at=dt if event else None,
+                    reply_at=dt if event else None, action='LIVE_MIGRATE',
+                    action_state=action_state, action_attempts=0,
+                    details=json.dumps(details), created_at=dt))
+            # A session that has steps already is left as it is.
+            conn.execute(steps.insert().values(
+                session_id='n2', kind='maintain_host', host='c9', seq=0,
+                inputs='{}', depends_on='[]', state='PENDING', attempt=0,
+                result='{}', created_at=dt))
+        migration.upgrade('head', engine=engine)
+        table = models.Base.metadata.tables['steps']
+        with engine.connect() as conn:
+            rows = list(conn.execute(sa.select(table).order_by(table.c.id)))
+        self.assertEqual({'n1': 17, 'n2': 1, 'n3': 0},
+                         {sid: sum(1 for r in rows if r.session_id == sid)
+                          for sid in ('n1', 'n2', 'n3')})
+        got = {(r.kind, r.host, r.instance_id): r
+               for r in rows if r.session_id == 'n1'}
+        self.assertEqual({
+            ('disable_compute', 'c1', None): 'DONE',
+            ('notify_instance', 'c1', 'i1'): 'DONE',
+            ('move', 'c1', 'i1'): 'DONE',
+            ('maintain_host', 'c1', None): 'DONE',
+            ('enable_compute', 'c1', None): 'DONE',
+            ('disable_compute', 'c2', None): 'DONE',
+            ('notify_instance', 'c2', 'a'): 'DONE',
+            ('move', 'c2', 'a'): 'RUNNING',
+            ('notify_instance', 'c2', 'b'): 'DONE',
+            ('move', 'c2', 'b'): 'PENDING',
+            ('notify_instance', 'c2', 'c'): 'PENDING',
+            ('move', 'c2', 'c'): 'PENDING',
+            ('maintain_host', 'c2', None): 'PENDING',
+            ('enable_compute', 'c2', None): 'PENDING',
+            ('disable_compute', 'c3', None): 'PENDING',
+            ('maintain_host', 'c3', None): 'PENDING',
+            ('enable_compute', 'c3', None): 'PENDING',
+        }, {k: r.state for k, r in got.items()})
+        # The event sent for b: its id and deadline, as a restart reads.
+        b = got[('notify_instance', 'c2', 'b')]
+        self.assertEqual(('e-b', dt, 'PLANNED_MAINTENANCE'),
+                         (b.event_id, b.reply_at, b.result['event']))
+        move_a = got[('move', 'c2', 'a')]
+        self.assertEqual(('c1', {'action': 'LIVE_MIGRATE', 'again': False},
+                          {'action': 'LIVE_MIGRATE'}),
+                         (move_a.target, move_a.inputs, move_a.result))
+        maintain = got[('maintain_host', 'c2', None)]
+        self.assertEqual(
+            sorted([got[('move', 'c2', i)].id for i in 'abc'] +
+                   [got[('disable_compute', 'c2', None)].id]),
+            sorted(maintain.depends_on))
+        self.assertEqual([got[('notify_instance', 'c2', 'b')].id],
+                         got[('move', 'c2', 'b')].depends_on)

@@ -1,0 +1,304 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Readiness of the stored steps (a step may start once every step of its
+``depends_on`` is DONE or SKIPPED), steps added at run time, the cascade of
+a cancelled host, and an executor resumed from the rows alone."""
+import datetime
+from unittest import mock
+
+from fenix.common import state_machine
+from fenix.common import states as st
+from fenix.db import api as db_api
+from fenix.tests import base
+from fenix.tests import db_fixture
+from fenix.workflow import executor
+from fenix.workflow.executor import common
+from fenix.workflow import steps as plan_steps
+
+T0 = datetime.datetime(2026, 12, 5, 10, 0, 0)
+
+PLAN = {'waves': [
+    {'index': 0, 'hosts': ['c1'], 'moves': [
+        {'instance_id': 'i1', 'source': 'c1', 'target': 'c3',
+         'kind': st.LIVE_MIGRATE, 'project_id': 'p1'},
+        {'instance_id': 'i2', 'source': 'c1', 'target': 'c3',
+         'kind': st.LIVE_MIGRATE, 'project_id': 'p1'}]},
+    {'index': 1, 'hosts': ['c2'], 'moves': [
+        {'instance_id': 'i3', 'source': 'c2', 'target': 'c1',
+         'kind': st.LIVE_MIGRATE, 'project_id': 'p1'}]},
+]}
+
+
+class StepReadyTest(base.TestCase):
+    """The rule itself, as the step machine's module declares it."""
+
+    def test_ready_when_every_dependency_done_or_skipped(self):
+        states = {1: st.STEP_DONE, 2: st.STEP_SKIPPED, 3: st.STEP_RUNNING,
+                  4: st.STEP_CANCELLED, 5: st.STEP_FAILED}
+        ready = state_machine.step_ready
+        step = {'state': st.STEP_PENDING, 'depends_on': [1, 2]}
+        self.assertTrue(ready(step, states.get))
+        self.assertTrue(ready({'state': st.STEP_PENDING, 'depends_on': []},
+                              states.get))
+        for dep in (3, 4, 5, 99):
+            self.assertFalse(ready(dict(step, depends_on=[1, dep]),
+                                   states.get), dep)
+        # Only a PENDING step is ready (one under way or over is not).
+        self.assertFalse(ready(dict(step, state=st.STEP_RUNNING),
+                               states.get))
+
+    def test_dependents_are_transitive(self):
+        edges = {1: {2, 3}, 3: {4}, 4: {1}}
+        self.assertEqual({2, 3, 4}, state_machine.step_dependents(
+            [1], lambda i: edges.get(i, ())))
+        self.assertEqual(set(), state_machine.step_dependents(
+            [2], lambda i: edges.get(i, ())))
+
+
+class BookReadinessTest(base.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({
+            'maintenance_at': T0, 'workflow': 'nfv',
+            'hosts': [{'hostname': h} for h in ('c1', 'c2', 'c3')]})[
+            'session_id']
+        self.book = plan_steps.Book(self.sid)
+        self.book.add(plan_steps.nfv_plan_steps(PLAN, {}, []))
+
+    def ready(self, host=None):
+        return [(s['kind'], s['host'], s['instance_id'])
+                for s in self.book.ready(host)]
+
+    def test_plan_order_from_dependencies(self):
+        b = self.book
+        self.assertEqual([(st.STEP_DISABLE_COMPUTE, 'c1', None),
+                          (st.STEP_DISABLE_COMPUTE, 'c2', None)],
+                         self.ready())
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+        self.assertEqual([(st.STEP_NOTIFY_INSTANCE, 'c1', 'i1'),
+                          (st.STEP_NOTIFY_INSTANCE, 'c1', 'i2')],
+                         self.ready('c1'))
+        self.assertFalse(b.is_ready(st.STEP_MOVE, 'c1', 'i1'))
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c1', 'i1')
+        self.assertTrue(b.is_ready(st.STEP_MOVE, 'c1', 'i1'))
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'start')
+        self.assertEqual([st.STEP_MOVE], [
+            s['kind'] for s in b.in_state(st.STEP_RUNNING)])
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'done')
+        # i2's event was never needed (its project has no manager): its
+        # move went all the same. The host's maintenance is ready once
+        # every move is over; the event left PENDING is skipped.
+        b.mark(st.STEP_MOVE, 'c1', 'i2', 'start')
+        self.assertFalse(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+        self.assertEqual(
+            [(st.STEP_MOVE, 'i2')],
+            [(s['kind'], s['instance_id']) for s in b.waiting_on(
+                b.get(st.STEP_MAINTAIN_HOST, 'c1'))])
+        b.mark(st.STEP_MOVE, 'c1', 'i2', 'done')
+        self.assertTrue(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+        self.assertEqual([(st.STEP_NOTIFY_INSTANCE, 'c1', 'i2'),
+                          (st.STEP_MAINTAIN_HOST, 'c1', None)],
+                         self.ready('c1'))
+        b.skip_pending([b.get(st.STEP_NOTIFY_INSTANCE, 'c1', 'i2')],
+                       'not needed')
+        self.assertEqual([(st.STEP_MAINTAIN_HOST, 'c1', None)],
+                         self.ready('c1'))
+        self.assertFalse(b.is_ready(st.STEP_ENABLE_COMPUTE, 'c1'))
+        b.mark(st.STEP_MAINTAIN_HOST, 'c1', event='start')
+        b.mark(st.STEP_MAINTAIN_HOST, 'c1')
+        self.assertTrue(b.is_ready(st.STEP_ENABLE_COMPUTE, 'c1'))
+        # A new book reads the same from the rows.
+        again = plan_steps.Book(self.sid)
+        self.assertEqual(
+            [(s['kind'], s['host'], s['instance_id']) for s in b.ready()],
+            [(s['kind'], s['host'], s['instance_id'])
+             for s in again.ready()])
+
+    def test_step_added_at_run_time_extends_dependencies(self):
+        b = self.book
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+        maintain = b.get(st.STEP_MAINTAIN_HOST, 'c1')
+        plugin = b.add([{'kind': st.STEP_PLUGIN, 'host': 'c1',
+                         'inputs': {'plugin': 'p', 'type': 'host'},
+                         'depends_on': list(maintain['depends_on'])}])[0]
+        # An instance that came to c1 after the plan: its move is added
+        # when it starts, after the host was disabled, and the host's
+        # maintenance (and plug-ins) now wait for it too.
+        row = b.mark(st.STEP_MOVE, 'c1', 'i9', 'start',
+                     create={'project_id': 'p1'})
+        self.assertEqual([b.get(st.STEP_DISABLE_COMPUTE, 'c1')['id']],
+                         row['depends_on'])
+        for step_id in (maintain['id'], plugin['id']):
+            self.assertIn(row['id'], db_api.step_get(step_id)['depends_on'])
+        for iid in ('i1', 'i2'):
+            b.mark(st.STEP_NOTIFY_INSTANCE, 'c1', iid)
+            b.mark(st.STEP_MOVE, 'c1', iid, 'start')
+            b.mark(st.STEP_MOVE, 'c1', iid, 'done')
+        self.assertFalse(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+        b.mark(st.STEP_MOVE, 'c1', 'i9', 'done')
+        self.assertTrue(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+        self.assertTrue(plan_steps.Book(self.sid).is_ready(
+            st.STEP_MAINTAIN_HOST, 'c1'))
+
+    def test_cancelled_host_cancels_its_dependents(self):
+        b = self.book
+        # A step of c2 that waits for c1's maintenance (a later wave
+        # that needs c1 maintained first).
+        c1_done = b.get(st.STEP_MAINTAIN_HOST, 'c1')['id']
+        after = b.get(st.STEP_MOVE, 'c2', 'i3')
+        db_api.steps_depend(self.sid, {after['id']: [c1_done]})
+        b.reload()
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c2')
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c2', 'i3')
+        cancelled = b.cancel_pending('c1', why='skipped by an admin')
+        self.assertEqual(
+            {st.STEP_CANCELLED},
+            {s['state'] for s in db_api.steps_get(self.sid, host='c1')})
+        # c2's move (and what waits for it) is cancelled with it: it
+        # would never become ready; c2's steps over stay as they were.
+        self.assertIn(after['id'], {s['id'] for s in cancelled})
+        c2 = {s['kind']: s['state']
+              for s in db_api.steps_get(self.sid, host='c2')}
+        self.assertEqual(st.STEP_CANCELLED, c2[st.STEP_MOVE])
+        self.assertEqual(st.STEP_CANCELLED, c2[st.STEP_MAINTAIN_HOST])
+        self.assertEqual(st.STEP_DONE, c2[st.STEP_DISABLE_COMPUTE])
+        self.assertEqual(st.STEP_DONE, c2[st.STEP_NOTIFY_INSTANCE])
+        self.assertEqual([], b.ready())
+
+
+class ResumeFromRowsTest(base.TestCase):
+    """A restarted executor reads where hosts stand from the rows alone:
+    it neither plans again, nor reads the plan's JSON, nor asks Nova
+    what is on a host."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({
+            'maintenance_at': T0, 'workflow': 'nfv',
+            'state': st.PLANNED_MAINTENANCE,
+            'hosts': [{'hostname': h, 'type': st.COMPUTE}
+                      for h in ('c1', 'c2', 'c3')]})['session_id']
+        self.book = plan_steps.Book(self.sid)
+        self.book.add(plan_steps.nfv_plan_steps(PLAN, {}, []))
+
+    def _wf(self):
+        servers = [{'id': 'i3', 'host': 'c2', 'project_id': 'p1',
+                    'status': 'ACTIVE', 'flavor': {'vcpus': 1, 'ram': 1,
+                                                   'disk': 1}},
+                   {'id': 'i1', 'host': 'c3', 'project_id': 'p1',
+                    'status': 'ACTIVE', 'flavor': {'vcpus': 1, 'ram': 1,
+                                                   'disk': 1}}]
+
+        def list_servers(host=None):
+            if host is not None:
+                raise AssertionError('Nova asked what is on %s' % host)
+            return servers
+
+        wf = mock.Mock()
+        wf.session_id = self.sid
+        wf.options = {}
+        wf.steps = plan_steps.Book(self.sid)
+        wf.session = db_api.session_get(self.sid)
+        wf.cloud.servers.side_effect = list_servers
+        wf.cloud.server_groups.return_value = []
+        wf.cloud.hypervisors.return_value = [
+            {'hostname': h, 'vcpus': 8, 'memory_mb': 8192, 'local_gb': 80}
+            for h in ('c1', 'c2', 'c3')]
+        wf.cloud.compute_services.return_value = [
+            {'host': h, 'status': 'enabled', 'state': 'up'}
+            for h in ('c1', 'c2', 'c3')]
+        wf._computes.side_effect = lambda: db_api.hosts_get(self.sid)
+        for name in ('_plan', '_make_plan', '_store_plan', '_occupied'):
+            getattr(wf, name).side_effect = AssertionError(
+                '%s called on resume' % name)
+        return wf
+
+    def test_resume_reads_rows_only(self):
+        b = self.book
+        # c1: emptied and in maintenance when the engine stopped.
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+        for iid in ('i1', 'i2'):
+            b.mark(st.STEP_NOTIFY_INSTANCE, 'c1', iid)
+            b.mark(st.STEP_MOVE, 'c1', iid, 'start')
+            b.mark(st.STEP_MOVE, 'c1', iid, 'done')
+        b.mark(st.STEP_MAINTAIN_HOST, 'c1', event='start')
+        db_api.host_update(self.sid, 'c1',
+                           {'state': st.HOST_IN_MAINTENANCE,
+                            'started_at': T0})
+        # c2: disabled, its instance's move under way.
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c2')
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c2', 'i3')
+        b.mark(st.STEP_MOVE, 'c2', 'i3', 'start')
+        db_api.host_update(self.sid, 'c2', {'state': st.HOST_EMPTYING,
+                                            'started_at': T0})
+        ex = executor.Executor(self._wf())
+        ex._resume = []
+        ex._load_model()
+        ex._load_hosts()
+        self.assertEqual({'c1': common.H_DOWN, 'c2': common.H_PENDING,
+                          'c3': common.H_PENDING}, ex.hstate)
+        self.assertEqual(['c2'], ex._resume)
+        # The host order and the planned moves are the step rows'.
+        self.assertEqual(['c1', 'c2', 'c3'], ex.order)
+        self.assertEqual('c1', ex.planned[('i3', 'c2')]['target'])
+        # c2's move under way is watched again, from its step: not from
+        # the instance rows, not started again.
+        job = common.Job('i3', ex.servers['i3'], 'c2')
+        with mock.patch.object(db_api, 'instances_get',
+                               side_effect=AssertionError('rows read')):
+            ex._resume_jobs('c2', {'i3': job})
+        ex.wf._finish_interrupted.assert_called_once_with('c2')
+        self.assertEqual((common.READY, st.LIVE_MIGRATE),
+                         (job.phase, job.action))
+        for name in ('_plan', '_make_plan', '_store_plan', '_occupied'):
+            getattr(ex.wf, name).assert_not_called()
+
+
+class MaintainReadyTest(base.TestCase):
+    """An emptied host goes down only when its maintain_host step is
+    ready: the events and moves the run did not need are skipped; a step
+    still under way fails the run instead of leaving the host waiting."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({
+            'maintenance_at': T0, 'workflow': 'nfv'})['session_id']
+        book = plan_steps.Book(self.sid)
+        book.add(plan_steps.nfv_plan_steps(PLAN, {}, []))
+        wf = mock.MagicMock()
+        wf.session_id = self.sid
+        wf.options = {}
+        wf.steps = book
+        self.ex = executor.Executor(wf)
+        self.book = book
+        book.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+
+    def test_unneeded_steps_skipped(self):
+        b = self.book
+        # i1 moved after its event; i2 left the host before its turn.
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c1', 'i1')
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'start')
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'done')
+        self.assertFalse(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+        self.assertTrue(self.ex._maintain_ready('c1'))
+        self.assertEqual([], self.ex.failures)
+        self.assertEqual(
+            {('notify_instance', 'i2'): st.STEP_SKIPPED,
+             ('move', 'i2'): st.STEP_SKIPPED},
+            {(s['kind'], s['instance_id']): s['state']
+             for s in db_api.steps_get(self.sid, host='c1')
+             if s['instance_id'] == 'i2'})
+        self.assertTrue(b.is_ready(st.STEP_MAINTAIN_HOST, 'c1'))
+
+    def test_step_under_way_fails_the_run(self):
+        b = self.book
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'start')
+        self.assertFalse(self.ex._maintain_ready('c1'))
+        self.assertEqual(1, len(self.ex.failures))
+        self.assertIn('waits for step(s) move', self.ex.failures[0])
+        self.assertEqual(common.H_DONE, self.ex.hstate['c1'])
