@@ -14,7 +14,6 @@ loads), with one query per table of the session, all in one read
 transaction. Nothing here writes.
 """
 import json
-import re
 import uuid
 
 from oslo_db.sqlalchemy import types as db_types
@@ -163,31 +162,50 @@ def _is_json(column):
 
 
 class _Splicer(object):
-    """Stands in for stored JSON text in a document until it is encoded:
-    a placeholder string no stored value can hold (a random nonce)."""
+    """Stands in for stored JSON text in a document until it is encoded.
+
+    Every held text is replaced by one placeholder string no stored value
+    can hold (a random nonce between NULs), and the texts are held in the
+    order the document is built, which is the order ``json.dumps`` writes
+    them (insertion order of dicts, list order): the encoded document is
+    split at the placeholders and the texts put in between, a split and a
+    join in C instead of a regular expression match per text.
+    """
 
     def __init__(self):
         self.texts = []
-        self.nonce = uuid.uuid4().hex
-        self.pattern = re.compile(r'"\\u0000%s:(\d+)\\u0000"'
-                                  % self.nonce)
+        self.placeholder = '\x00%s\x00' % uuid.uuid4().hex
+        self._encoded = json.dumps(self.placeholder)
 
     def hold(self, text):
         self.texts.append(text)
-        return '\x00%s:%d\x00' % (self.nonce, len(self.texts) - 1)
+        return self.placeholder
 
     def encode(self, document):
-        out = json.dumps(document)
+        parts = json.dumps(document).split(self._encoded)
         texts = self.texts
-        return self.pattern.sub(lambda m: texts[int(m.group(1))], out)
+        if len(parts) != len(texts) + 1:
+            raise AssertionError('%d placeholders for %d stored texts'
+                                 % (len(parts) - 1, len(texts)))
+        out = [parts[0]]
+        for text, part in zip(texts, parts[1:]):
+            out.append(text)
+            out.append(part)
+        return ''.join(out)
 
 
 def _fast_rows(session, model, fields, session_id, order, splicer,
                as_text):
     """Rows of ``fields`` as dicts in that order, for the answer: times
-    formatted, JSON columns held as their stored text."""
+    formatted, booleans as booleans, JSON columns held as their stored
+    text.
+
+    The rows are fetched from the driver's cursor as the tuples it makes
+    (no result processing by SQLAlchemy: the columns that need a
+    conversion are converted here, a column at a time).
+    """
     table = model.__table__
-    columns, times, raws = [], [], []
+    columns, times, raws, bools = [], [], [], []
     for n, name in enumerate(fields):
         column = table.c[name]
         if _is_json(column):
@@ -197,24 +215,44 @@ def _fast_rows(session, model, fields, session_id, order, splicer,
             times.append(n)
             if as_text:
                 column = sa.type_coerce(column, sa.String)
+        elif isinstance(column.type, sa.Boolean):
+            bools.append(n)
         columns.append(column)
     stmt = sa.select(*columns).where(table.c.session_id == session_id)
-    out = []
-    hold = splicer.hold
+    result = session.execute(stmt.order_by(*order))
+    try:
+        fetched = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not fetched:
+        return []
+    if not (times or raws or bools):
+        return [dict(zip(fields, row)) for row in fetched]
+    # Column by column (a comprehension each), then back into rows.
+    cols = list(zip(*fetched))
     fmt = timeutils.TIME_FORMAT
-    for row in session.execute(stmt.order_by(*order)).all():
-        row = list(row)
-        for n in times:
-            value = row[n]
-            if value is not None:
-                # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-                row[n] = value[:19] if as_text else value.strftime(fmt)
+    for n in times:
+        if as_text:
+            # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+            cols[n] = [v if v is None else v[:19] for v in cols[n]]
+        else:
+            cols[n] = [v if v is None else v.strftime(fmt)
+                       for v in cols[n]]
+    for n in bools:
+        cols[n] = [v if v is None else bool(v) for v in cols[n]]
+    if raws:
+        # Held in the order the answer has them: row by row, then by
+        # column within a row.
+        texts = splicer.texts
+        mark = splicer.placeholder
+        if len(raws) == 1:
+            texts.extend(v for v in cols[raws[0]] if v is not None)
+        else:
+            texts.extend(v for row in zip(*[cols[n] for n in raws])
+                         for v in row if v is not None)
         for n in raws:
-            value = row[n]
-            if value is not None:
-                row[n] = hold(value)
-        out.append(dict(zip(fields, row)))
-    return out
+            cols[n] = [v if v is None else mark for v in cols[n]]
+    return [dict(zip(fields, row)) for row in zip(*cols)]
 
 
 @db_api._retry_read
@@ -233,6 +271,9 @@ def session_detail_json(session_id, now=None):
         if found is None:
             raise exception.SessionNotFound(session_id=session_id)
         row = dict(found._mapping)
+        # The plan comes before the rows in the answer: held first.
+        plan = row.pop('plan')
+        plan = None if plan is None else splicer.hold(plan)
         summary_hosts = _summary_hosts(session, [session_id])[session_id]
         hosts = _fast_rows(session, models.Host, views.HOST_FIELDS,
                            session_id, [models.Host.__table__.c.id],
@@ -262,12 +303,10 @@ def session_detail_json(session_id, now=None):
                             views.EVENT_FIELDS, session_id,
                             [models.SessionEvent.__table__.c.id], splicer,
                             as_text)
-    plan = row.pop('plan')
-    row['plan'] = None if plan is None else splicer.hold(plan)
     view = views.session_summary(row, summary_hosts, now=now)
     view['download'] = download_policy.redact_entries(
         row.get('download'))
-    view['plan'] = row['plan']
+    view['plan'] = plan
     # Already shaped: the rows hold the fields of the answer, in order.
     view['hosts'] = hosts
     view['projects'] = projects
