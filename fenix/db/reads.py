@@ -14,6 +14,7 @@ loads), with one query per table of the session, all in one read
 transaction. Nothing here writes.
 """
 import json
+from json import encoder as json_encoder
 import uuid
 
 from oslo_db.sqlalchemy import types as db_types
@@ -194,29 +195,54 @@ class _Splicer(object):
         return ''.join(out)
 
 
-def _fast_rows(session, model, fields, session_id, order, splicer,
-               as_text):
-    """Rows of ``fields`` as dicts in that order, for the answer: times
-    formatted, booleans as booleans, JSON columns held as their stored
-    text.
+# json.dumps' own string encoder (the C one): the same bytes as json.dumps.
+_STR = json_encoder.encode_basestring_ascii
+_NULL, _TRUE, _FALSE = 'null', 'true', 'false'
+
+
+def _encoded_column(values, column, as_text):
+    """The JSON text of each of ``values`` (a column of fetched rows), as
+    ``json.dumps`` writes it: stored JSON as it is, times formatted,
+    booleans as booleans."""
+    kind = column.type
+    if _is_json(column):
+        return [_NULL if v is None else v for v in values]
+    if isinstance(kind, sa.DateTime):
+        if as_text:
+            # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+            return [_NULL if v is None else '"%s"' % v[:19] for v in values]
+        fmt = timeutils.TIME_FORMAT
+        return [_NULL if v is None else '"%s"' % v.strftime(fmt)
+                for v in values]
+    if isinstance(kind, sa.Boolean):
+        return [_NULL if v is None else (_TRUE if v else _FALSE)
+                for v in values]
+    if isinstance(kind, sa.Integer):
+        return [_NULL if v is None else str(int(v)) for v in values]
+    if isinstance(kind, sa.String):
+        return [_NULL if v is None else _STR(v) for v in values]
+    return [json.dumps(v) for v in values]
+
+
+def _table_json(session, model, fields, session_id, order, as_text):
+    """The rows of ``fields`` as the JSON text of a list of objects (keys
+    in the order of ``fields``), as ``json.dumps`` would write the rows
+    of :func:`session_detail`: the same bytes.
 
     The rows are fetched from the driver's cursor as the tuples it makes
-    (no result processing by SQLAlchemy: the columns that need a
-    conversion are converted here, a column at a time).
+    (no result processing by SQLAlchemy) and encoded a column at a time
+    (a comprehension each, with json's C string encoder), then a row at a
+    time by one string format: no dict per row, no encoder walk over
+    them, and stored JSON is put in as it is (never decoded).
     """
     table = model.__table__
-    columns, times, raws, bools = [], [], [], []
-    for n, name in enumerate(fields):
+    columns = []
+    for name in fields:
         column = table.c[name]
         if _is_json(column):
-            raws.append(n)
             column = sa.type_coerce(column, sa.Text)
-        elif isinstance(column.type, sa.DateTime):
-            times.append(n)
-            if as_text:
-                column = sa.type_coerce(column, sa.String)
-        elif isinstance(column.type, sa.Boolean):
-            bools.append(n)
+        elif as_text and isinstance(column.type, sa.DateTime):
+            column = sa.type_coerce(column, sa.String)
         columns.append(column)
     stmt = sa.select(*columns).where(table.c.session_id == session_id)
     result = session.execute(stmt.order_by(*order))
@@ -225,34 +251,12 @@ def _fast_rows(session, model, fields, session_id, order, splicer,
     finally:
         result.close()
     if not fetched:
-        return []
-    if not (times or raws or bools):
-        return [dict(zip(fields, row)) for row in fetched]
-    # Column by column (a comprehension each), then back into rows.
-    cols = list(zip(*fetched))
-    fmt = timeutils.TIME_FORMAT
-    for n in times:
-        if as_text:
-            # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-            cols[n] = [v if v is None else v[:19] for v in cols[n]]
-        else:
-            cols[n] = [v if v is None else v.strftime(fmt)
-                       for v in cols[n]]
-    for n in bools:
-        cols[n] = [v if v is None else bool(v) for v in cols[n]]
-    if raws:
-        # Held in the order the answer has them: row by row, then by
-        # column within a row.
-        texts = splicer.texts
-        mark = splicer.placeholder
-        if len(raws) == 1:
-            texts.extend(v for v in cols[raws[0]] if v is not None)
-        else:
-            texts.extend(v for row in zip(*[cols[n] for n in raws])
-                         for v in row if v is not None)
-        for n in raws:
-            cols[n] = [v if v is None else mark for v in cols[n]]
-    return [dict(zip(fields, row)) for row in zip(*cols)]
+        return '[]'
+    encoded = [_encoded_column(values, table.c[name], as_text)
+               for name, values in zip(fields, zip(*fetched))]
+    template = '{%s}' % ', '.join(
+        '%s: %%s' % _STR(name).replace('%', '%%') for name in fields)
+    return '[%s]' % ', '.join([template % row for row in zip(*encoded)])
 
 
 @db_api._retry_read
@@ -275,39 +279,33 @@ def session_detail_json(session_id, now=None):
         plan = row.pop('plan')
         plan = None if plan is None else splicer.hold(plan)
         summary_hosts = _summary_hosts(session, [session_id])[session_id]
-        hosts = _fast_rows(session, models.Host, views.HOST_FIELDS,
-                           session_id, [models.Host.__table__.c.id],
-                           splicer, as_text)
-        projects = _fast_rows(session, models.Project,
-                              views.PROJECT_FIELDS, session_id,
-                              [models.Project.__table__.c.id], splicer,
-                              as_text)
-        instances = _fast_rows(session, models.Instance,
-                               views.INSTANCE_FIELDS, session_id,
-                               [models.Instance.__table__.c.id], splicer,
-                               as_text)
+
+        def rows(model, fields, *order):
+            # Held in the order of the answer (after the plan).
+            return splicer.hold(_table_json(session, model, fields,
+                                            session_id, order, as_text))
+        hosts = rows(models.Host, views.HOST_FIELDS,
+                     models.Host.__table__.c.id)
+        projects = rows(models.Project, views.PROJECT_FIELDS,
+                        models.Project.__table__.c.id)
+        instances = rows(models.Instance, views.INSTANCE_FIELDS,
+                         models.Instance.__table__.c.id)
         plugins = sorted(_ordered(
             session, models.ActionPlugin,
             views.PLUGIN_FIELDS + ('id',), session_id,
             models.ActionPlugin.__table__.c.id), key=db_api.plugin_order)
-        runs = _fast_rows(session, models.ActionPluginRun, views.RUN_FIELDS,
-                          session_id,
-                          [models.ActionPluginRun.__table__.c.id], splicer,
-                          as_text)
+        runs = rows(models.ActionPluginRun, views.RUN_FIELDS,
+                    models.ActionPluginRun.__table__.c.id)
         step = models.Step.__table__.c
-        steps = _fast_rows(session, models.Step, views.STEP_FIELDS,
-                           session_id, [sa.func.coalesce(step.wave, -1),
-                                        step.seq, step.id], splicer,
-                           as_text)
-        events = _fast_rows(session, models.SessionEvent,
-                            views.EVENT_FIELDS, session_id,
-                            [models.SessionEvent.__table__.c.id], splicer,
-                            as_text)
+        steps = rows(models.Step, views.STEP_FIELDS,
+                     sa.func.coalesce(step.wave, -1), step.seq, step.id)
+        events = rows(models.SessionEvent, views.EVENT_FIELDS,
+                      models.SessionEvent.__table__.c.id)
     view = views.session_summary(row, summary_hosts, now=now)
     view['download'] = download_policy.redact_entries(
         row.get('download'))
     view['plan'] = plan
-    # Already shaped: the rows hold the fields of the answer, in order.
+    # The tables' JSON texts, spliced in by encode().
     view['hosts'] = hosts
     view['projects'] = projects
     view['instances'] = instances
