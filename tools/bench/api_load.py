@@ -14,16 +14,17 @@ In one run, one after the other on the same machine:
   processes writing.
 
 Each gets a ``wait_reply`` session that runs while it is loaded: it sent
-MAINTENANCE to two projects and waits (one project answered, the other
-not, so the session keeps waiting). Loaded, each for ``--duration``
-seconds with ``--connections`` keep-alive connections:
+MAINTENANCE to 17 projects and waits (16 answered, one never does, so the
+session keeps waiting). Loaded, each for ``--duration`` seconds with
+``--connections`` keep-alive connections:
 
 * ``session``: ``GET /v1/maintenance/{id}``;
 * ``session_list``: ``GET /v1/maintenance``;
 * ``project``: ``GET /v1/maintenance/{id}/{project}`` (the project's
-  instance list);
-* ``reply``: ``PUT /v1/maintenance/{id}/{project}`` of the answered
-  project's reply again: the whole reply path (API, RPC to the engine,
+  instance list), the 16 projects in turn;
+* ``reply``: ``PUT /v1/maintenance/{id}/{project}`` of an answered
+  project's reply again, the 16 projects in turn (as many managers answer
+  for their own projects): the whole reply path (API, RPC to the engine,
   the project's row read under a lock in a transaction) answered 409
   "already answered" (a byte-identical retry is refused, SPEC 3.7).
 
@@ -58,7 +59,11 @@ RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/'
 MYSQL = ('127.0.0.1', 3306, 'root')
 HEADERS = {'X-User-Id': 'bench', 'X-Project-Id': 'admin',
            'X-Roles': 'admin', 'Content-Type': 'application/json'}
-ANSWERED = 'bench-project-answered'
+# Projects of the session that answered its event (the reply PUTs go to
+# them in turn, as many managers answer for their own projects), and one
+# that never answers (the session keeps waiting).
+ANSWERING = 16
+ANSWERED = ['bench-project-%02d' % n for n in range(ANSWERING)]
 SILENT = 'bench-project-silent'
 START_TIMEOUT = 120
 ENDPOINTS = ('session', 'session_list', 'project', 'reply')
@@ -125,35 +130,37 @@ class Target(object):
             try:
                 r = requests.post(self.url + '/v1/maintenance', json={
                     'workflow': 'wait_reply', 'hosts': ['h1'],
-                    'metadata': {'projects': [ANSWERED, SILENT]}},
+                    'metadata': {'projects': ANSWERED + [SILENT]}},
                     headers=HEADERS, timeout=10)
             except requests.RequestException:
                 return None
             return r.json()['session_id'] if r.status_code == 200 else None
         self.session_id = wait_for(create, START_TIMEOUT,
                                    '%s to create a session' % self.name)
-        project = '%s/v1/maintenance/%s/%s' % (self.url, self.session_id,
-                                               ANSWERED)
+        for name in ANSWERED:
+            project = '%s/v1/maintenance/%s/%s' % (
+                self.url, self.session_id, name)
 
-        def event_sent():
-            r = requests.get(project, headers=HEADERS, timeout=10)
-            return r.status_code == 200 and \
-                r.json().get('state') == 'MAINTENANCE'
-        wait_for(event_sent, START_TIMEOUT, 'the MAINTENANCE event')
-        r = requests.put(project, json={'state': 'ACK_MAINTENANCE'},
-                         headers=HEADERS, timeout=30)
-        if r.status_code != 200:
-            raise RuntimeError('first reply: %s %s' % (r.status_code,
-                                                       r.text))
+            def event_sent():
+                r = requests.get(project, headers=HEADERS, timeout=10)
+                return r.status_code == 200 and \
+                    r.json().get('state') == 'MAINTENANCE'
+            wait_for(event_sent, START_TIMEOUT, 'the MAINTENANCE event')
+            r = requests.put(project, json={'state': 'ACK_MAINTENANCE'},
+                             headers=HEADERS, timeout=30)
+            if r.status_code != 200:
+                raise RuntimeError('first reply: %s %s' % (r.status_code,
+                                                           r.text))
 
     def requests(self):
         base = '/v1/maintenance'
         one = '%s/%s' % (base, self.session_id)
         return {
-            'session': ('GET', one, None),
-            'session_list': ('GET', base, None),
-            'project': ('GET', '%s/%s' % (one, ANSWERED), None),
-            'reply': ('PUT', '%s/%s' % (one, ANSWERED),
+            'session': ('GET', [one], None),
+            'session_list': ('GET', [base], None),
+            'project': ('GET', ['%s/%s' % (one, p) for p in ANSWERED],
+                        None),
+            'reply': ('PUT', ['%s/%s' % (one, p) for p in ANSWERED],
                       json.dumps({'state': 'ACK_MAINTENANCE'})),
         }
 
@@ -228,22 +235,30 @@ def find_wrk():
     return wrk
 
 
-def run_wrk(wrk, url, method, path, body, connections, duration, workdir):
+def run_wrk(wrk, url, method, paths, body, connections, duration, workdir):
     script = os.path.join(workdir, 'request.lua')
     with open(script, 'w') as f:
-        f.write('wrk.method = %s\n' % json.dumps(method))
-        if body is not None:
-            f.write('wrk.body = %s\n' % json.dumps(body))
-        f.write('local statuses = {}\n'
-                'response = function(status, headers, body)\n'
-                '  statuses[status] = (statuses[status] or 0) + 1\n'
+        # Each connection takes the paths in turn.
+        f.write('local method = %s\n' % json.dumps(method))
+        f.write('local body = %s\n' % (
+            'nil' if body is None else json.dumps(body)))
+        listed = ', '.join(json.dumps(p) for p in paths)
+        f.write('local paths = {%s}\n' % listed)
+        f.write('local n = 0\n'
+                'request = function()\n'
+                '  n = n % #paths + 1\n'
+                '  return wrk.format(method, paths[n], nil, body)\n'
                 'end\n')
     cmd = [wrk, '-t', '2', '-c', str(connections), '-d', '%ds' % duration,
            '--latency', '-s', script]
     for key, value in HEADERS.items():
         cmd += ['-H', '%s: %s' % (key, value)]
-    out = subprocess.run(cmd + [url + path], capture_output=True,
-                         text=True, timeout=duration + 60).stdout
+    done = subprocess.run(cmd + [url + paths[0]], capture_output=True,
+                          text=True, timeout=duration + 60)
+    out = done.stdout
+    if done.returncode != 0 or done.stderr.strip():
+        # A script wrk cannot run: it would load the URL with GET.
+        raise RuntimeError('wrk: %s %s' % (done.stderr, out))
     result = {'rps': float(re.search(r'Requests/sec:\s+([\d.]+)',
                                      out).group(1))}
     for pct in ('50', '99'):
@@ -258,12 +273,14 @@ def run_wrk(wrk, url, method, path, body, connections, duration, workdir):
     return result
 
 
-async def _client(host, port, request, deadline, latencies, statuses):
+async def _client(host, port, requests_, deadline, latencies, statuses):
     reader, writer = await asyncio.open_connection(host, port)
+    n = 0
     try:
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(requests_[n % len(requests_)])
+            n += 1
             head = await reader.readuntil(b'\r\n\r\n')
             status = int(head.split(b' ', 2)[1])
             length = int(re.search(rb'(?i)content-length:\s*(\d+)',
@@ -275,13 +292,16 @@ async def _client(host, port, request, deadline, latencies, statuses):
         writer.close()
 
 
-def run_python(url, method, path, body, connections, duration):
+def run_python(url, method, paths, body, connections, duration):
     host, port = url.split('//')[1].split(':')
     data = (body or '').encode()
-    head = ['%s %s HTTP/1.1' % (method, path), 'Host: %s:%s' % (host, port),
-            'Content-Length: %d' % len(data)]
-    head += ['%s: %s' % kv for kv in HEADERS.items()]
-    request = ('\r\n'.join(head) + '\r\n\r\n').encode() + data
+    request = []
+    for path in paths:
+        head = ['%s %s HTTP/1.1' % (method, path),
+                'Host: %s:%s' % (host, port),
+                'Content-Length: %d' % len(data)]
+        head += ['%s: %s' % kv for kv in HEADERS.items()]
+        request.append(('\r\n'.join(head) + '\r\n\r\n').encode() + data)
     latencies, statuses = [], {}
 
     async def load():
@@ -329,16 +349,16 @@ def main(argv=None):
             try:
                 target.start_session()
                 figures = {'loadavg_before': os.getloadavg()[0]}
-                for name, (method, path, body) in sorted(
+                for name, (method, paths, body) in sorted(
                         target.requests().items(),
                         key=lambda kv: ENDPOINTS.index(kv[0])):
                     if wrk:
                         figures[name] = run_wrk(
-                            wrk, target.url, method, path, body,
+                            wrk, target.url, method, paths, body,
                             args.connections, args.duration, workdir)
                     else:
                         figures[name] = run_python(
-                            target.url, method, path, body,
+                            target.url, method, paths, body,
                             args.connections, args.duration)
                     figures[name]['loadavg'] = os.getloadavg()[0]
                 state = requests.get(target.url + '/v1/maintenance/' +
