@@ -3,17 +3,19 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """``fenix-api`` with ``[api] workers = 2``: both workers answer from one
 port, a killed worker is replaced, SIGTERM stops the supervisor and every
-worker.
+worker. And ``fenix.api.wsgi`` under gunicorn with two workers.
 
 The reads need only the database (SQLite here, read by both workers) and
 no engine: the message transport is the in-memory ``fake://``.
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
 
 import requests
+import testtools
 
 from fenix.tests.functional import base
 
@@ -105,3 +107,59 @@ class TestAPIWorkers(base.FunctionalTestCase):
             base.wait_for(lambda: gone(pid), TIMEOUT,
                           what='worker %d to stop' % pid)
         self.assertFalse(base.port_open(self.port))
+
+
+class TestUnderGunicorn(base.FunctionalTestCase):
+    """The documented serving under gunicorn (doc/source/admin.rst)."""
+
+    def test_gunicorn_workers_answer_and_stop(self):
+        gunicorn = shutil.which(
+            'gunicorn', path=os.path.dirname(sys.executable)) or \
+            shutil.which('gunicorn')
+        if gunicorn is None:
+            self.skipTest('gunicorn is not installed')
+        port = base.free_port()
+        conf = base.write_config(
+            os.path.join(self.workdir, 'fenix.conf'), {
+                'DEFAULT': {'transport_url': 'fake://'},
+                'api': {'auth_strategy': 'noauth'},
+                'database': {'connection': 'sqlite:///%s/fenix.sqlite'
+                             % self.workdir},
+            })
+        subprocess.run([sys.executable, '-m', 'fenix.cmd.manage',
+                        '--config-file', conf, 'db', 'upgrade'],
+                       check=True, capture_output=True, timeout=120)
+        log = os.path.join(self.workdir, 'gunicorn.log')
+        with open(log, 'wb') as out:
+            proc = subprocess.Popen(
+                [gunicorn, '--workers', '2', '--threads', '4',
+                 '--no-control-socket', '--bind', '127.0.0.1:%d' % port,
+                 'fenix.api.wsgi:application'],
+                env=dict(os.environ, FENIX_CONFIG_FILE=conf),
+                stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        self.addOnException(lambda exc_info: self.addDetail(
+            'gunicorn-log', testtools.content.text_content(
+                open(log, errors='replace').read())))
+        url = 'http://127.0.0.1:%d/v1/maintenance' % port
+
+        def answers():
+            if proc.poll() is not None:
+                raise AssertionError('gunicorn exited')
+            try:
+                resp = requests.get(url, headers=HEADERS, timeout=5)
+            except requests.RequestException:
+                return False
+            return resp.status_code == 200 and \
+                resp.json() == {'sessions': []}
+        base.wait_for(answers, TIMEOUT, what='gunicorn to answer')
+        workers = base.wait_for(
+            lambda: (lambda w: w if len(w) == 2 else None)(
+                children(proc.pid)), TIMEOUT, what='2 gunicorn workers')
+        for _ in range(10):
+            self.assertTrue(answers())
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(0, proc.wait(TIMEOUT))
+        for pid in workers:
+            base.wait_for(lambda: gone(pid), TIMEOUT,
+                          what='gunicorn worker %d to stop' % pid)
