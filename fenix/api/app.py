@@ -50,6 +50,7 @@ from fenix.api.middleware import errors as error_middleware
 from fenix.api.middleware import noauth
 from fenix.api.middleware import sizelimit
 from fenix.api.middleware import urlcheck
+from fenix.api import pecan_argspec
 from fenix.api import validation
 from fenix.common import exception
 
@@ -113,6 +114,7 @@ def setup_pecan_app(engine_api=None, auth_strategy=None, engine_hook=None,
     :param reader: what answers the reads (default: the database, see
         :mod:`fenix.api.reads`).
     """
+    pecan_argspec.install()
     app_hooks = [
         hooks.ContentTypeHook(),
         hooks.ContextHook(),

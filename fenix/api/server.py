@@ -68,6 +68,30 @@ def check_bind_address(host, conf=None):
             "really mean it." % host)
 
 
+def listen(host, port, conf=None):
+    """A listening TCP socket on ``host``:``port`` (port 0: any free
+    one), for workers to share (:mod:`fenix.api.workers`); inheritable by
+    forked children. Raises UnsafeBindAddress or OSError."""
+    conf = conf or CONF
+    check_bind_address(host, conf)
+    host = host.strip('[]')
+    family, socktype, proto, _name, addr = socket.getaddrinfo(
+        host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+        socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and ':' in host:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(addr)
+        sock.listen(conf.api.backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _ReadDeadline(object):
     """The socket a connection reads from, with a deadline.
 
@@ -201,8 +225,9 @@ class _Connection(cheroot_server.HTTPConnection):
 class _Server(cheroot_wsgi.Server):
     ConnectionClass = _Connection
 
-    def __init__(self, bind_addr, app, conf):
+    def __init__(self, bind_addr, app, conf, sock=None):
         api = conf.api
+        self._inherited = sock
         super().__init__(
             bind_addr, app, numthreads=api.min_threads,
             max=max(api.max_threads, api.min_threads),
@@ -215,6 +240,23 @@ class _Server(cheroot_wsgi.Server):
         # bodies included); cheroot's limit would fail inside the app.
         self.max_request_body_size = 0
         self.keep_alive_conn_limit = max(api.max_threads, 10)
+
+    def bind(self, family, type, proto=0):
+        if self._inherited is None:
+            return super().bind(family, type, proto)
+        # A worker of fenix-api: the supervisor's listening socket.
+        self.socket = self._inherited
+        self.bind_addr = self.resolve_real_bind_addr(self.socket)
+        return self.socket
+
+    def prepare(self):
+        super().prepare()
+        if self._inherited is not None:
+            # Workers accept on one socket: a worker that loses the race
+            # for a connection gets EAGAIN at once (cheroot ignores it)
+            # instead of blocking its selector loop in accept() for the
+            # socket's 1 s timeout.
+            self.socket.settimeout(0)
 
     def error_log(self, msg='', level=20, traceback=False):
         LOG.log(level, 'HTTP server: %s', msg, exc_info=traceback)
@@ -243,10 +285,15 @@ class APIServer(object):
     :param app: the WSGI application (default
         :func:`fenix.api.app.setup_app`, built at :meth:`start`).
     :param conf: the configuration (default: the global CONF).
+    :param sock: a listening socket to serve (a worker of ``fenix-api``
+        gets its supervisor's, :func:`listen`); ``host`` and ``port`` are
+        then only its name.
     """
 
-    def __init__(self, host=None, port=None, app=None, conf=None):
+    def __init__(self, host=None, port=None, app=None, conf=None,
+                 sock=None):
         self.conf = conf or CONF
+        self.sock = sock
         self.host = host if host is not None else self.conf.api.host
         self._port = port if port is not None else self.conf.api.port
         self.app = app
@@ -278,7 +325,7 @@ class APIServer(object):
         if self.app is None:
             self.app = api_app.setup_app(conf=self.conf)
         server = _Server((self.host.strip('[]'), self._port),
-                         _AccessLog(self.app), self.conf)
+                         _AccessLog(self.app), self.conf, sock=self.sock)
         server.prepare()
         self._server = server
         self._thread = threading.Thread(target=server.serve,

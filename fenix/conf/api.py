@@ -46,6 +46,16 @@ OPTS = [
                     'reports 503.'),
     # The HTTP server of fenix-api and the all-in-one (cheroot). Not used
     # when fenix.api.wsgi runs under another server.
+    cfg.IntOpt('workers', default=1, min=1,
+               help='Processes fenix-api serves with. 1: one process '
+                    '(threads only). More: a supervisor process listens '
+                    'once and forks that many workers sharing the socket, '
+                    'each with its own HTTP server, database connections '
+                    'and message transport; a worker that dies is '
+                    'replaced, SIGTERM stops them all. About one per CPU '
+                    'core: the threads of one process share one core '
+                    '(Python\'s GIL). Not used by the all-in-one, nor '
+                    'under another WSGI server (which has its own).'),
     cfg.IntOpt('backlog', default=1024, min=1,
                help='Listen backlog: connections the kernel queues before '
                     'the server accepts them (capped by the kernel\'s '

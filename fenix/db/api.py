@@ -170,7 +170,12 @@ event.listen(sa_pool.Pool, 'connect', _mysql_utf8mb4)
 
 
 transaction_context = enginefacade.transaction_context()
-transaction_context.configure(sqlite_fk=True)
+# thread_checkin: oslo.db's time.sleep(0) at every connection check-in is
+# for eventlet (a green thread yields). Fenix runs on OS threads: there it
+# only hands the GIL to another thread and waits to get it back (up to
+# the 5 ms switch interval) at the end of every transaction, a cost of
+# each API request when the server is busy.
+transaction_context.configure(sqlite_fk=True, thread_checkin=False)
 transaction_context.append_on_engine_create(_on_engine_create)
 
 

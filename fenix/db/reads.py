@@ -14,7 +14,7 @@ loads), with one query per table of the session, all in one read
 transaction. Nothing here writes.
 """
 import json
-import re
+from json import encoder as json_encoder
 import uuid
 
 from oslo_db.sqlalchemy import types as db_types
@@ -163,58 +163,100 @@ def _is_json(column):
 
 
 class _Splicer(object):
-    """Stands in for stored JSON text in a document until it is encoded:
-    a placeholder string no stored value can hold (a random nonce)."""
+    """Stands in for stored JSON text in a document until it is encoded.
+
+    Every held text is replaced by one placeholder string no stored value
+    can hold (a random nonce between NULs), and the texts are held in the
+    order the document is built, which is the order ``json.dumps`` writes
+    them (insertion order of dicts, list order): the encoded document is
+    split at the placeholders and the texts put in between, a split and a
+    join in C instead of a regular expression match per text.
+    """
 
     def __init__(self):
         self.texts = []
-        self.nonce = uuid.uuid4().hex
-        self.pattern = re.compile(r'"\\u0000%s:(\d+)\\u0000"'
-                                  % self.nonce)
+        self.placeholder = '\x00%s\x00' % uuid.uuid4().hex
+        self._encoded = json.dumps(self.placeholder)
 
     def hold(self, text):
         self.texts.append(text)
-        return '\x00%s:%d\x00' % (self.nonce, len(self.texts) - 1)
+        return self.placeholder
 
     def encode(self, document):
-        out = json.dumps(document)
+        parts = json.dumps(document).split(self._encoded)
         texts = self.texts
-        return self.pattern.sub(lambda m: texts[int(m.group(1))], out)
+        if len(parts) != len(texts) + 1:
+            raise AssertionError('%d placeholders for %d stored texts'
+                                 % (len(parts) - 1, len(texts)))
+        out = [parts[0]]
+        for text, part in zip(texts, parts[1:]):
+            out.append(text)
+            out.append(part)
+        return ''.join(out)
 
 
-def _fast_rows(session, model, fields, session_id, order, splicer,
-               as_text):
-    """Rows of ``fields`` as dicts in that order, for the answer: times
-    formatted, JSON columns held as their stored text."""
+# json.dumps' own string encoder (the C one): the same bytes as json.dumps.
+_STR = json_encoder.encode_basestring_ascii
+_NULL, _TRUE, _FALSE = 'null', 'true', 'false'
+
+
+def _encoded_column(values, column, as_text):
+    """The JSON text of each of ``values`` (a column of fetched rows), as
+    ``json.dumps`` writes it: stored JSON as it is, times formatted,
+    booleans as booleans."""
+    kind = column.type
+    if _is_json(column):
+        return [_NULL if v is None else v for v in values]
+    if isinstance(kind, sa.DateTime):
+        if as_text:
+            # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+            return [_NULL if v is None else '"%s"' % v[:19] for v in values]
+        fmt = timeutils.TIME_FORMAT
+        return [_NULL if v is None else '"%s"' % v.strftime(fmt)
+                for v in values]
+    if isinstance(kind, sa.Boolean):
+        return [_NULL if v is None else (_TRUE if v else _FALSE)
+                for v in values]
+    if isinstance(kind, sa.Integer):
+        return [_NULL if v is None else str(int(v)) for v in values]
+    if isinstance(kind, sa.String):
+        return [_NULL if v is None else _STR(v) for v in values]
+    return [json.dumps(v) for v in values]
+
+
+def _table_json(session, model, fields, session_id, order, as_text):
+    """The rows of ``fields`` as the JSON text of a list of objects (keys
+    in the order of ``fields``), as ``json.dumps`` would write the rows
+    of :func:`session_detail`: the same bytes.
+
+    The rows are fetched from the driver's cursor as the tuples it makes
+    (no result processing by SQLAlchemy) and encoded a column at a time
+    (a comprehension each, with json's C string encoder), then a row at a
+    time by one string format: no dict per row, no encoder walk over
+    them, and stored JSON is put in as it is (never decoded).
+    """
     table = model.__table__
-    columns, times, raws = [], [], []
-    for n, name in enumerate(fields):
+    columns = []
+    for name in fields:
         column = table.c[name]
         if _is_json(column):
-            raws.append(n)
             column = sa.type_coerce(column, sa.Text)
-        elif isinstance(column.type, sa.DateTime):
-            times.append(n)
-            if as_text:
-                column = sa.type_coerce(column, sa.String)
+        elif as_text and isinstance(column.type, sa.DateTime):
+            column = sa.type_coerce(column, sa.String)
         columns.append(column)
     stmt = sa.select(*columns).where(table.c.session_id == session_id)
-    out = []
-    hold = splicer.hold
-    fmt = timeutils.TIME_FORMAT
-    for row in session.execute(stmt.order_by(*order)).all():
-        row = list(row)
-        for n in times:
-            value = row[n]
-            if value is not None:
-                # SQLite keeps 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-                row[n] = value[:19] if as_text else value.strftime(fmt)
-        for n in raws:
-            value = row[n]
-            if value is not None:
-                row[n] = hold(value)
-        out.append(dict(zip(fields, row)))
-    return out
+    result = session.execute(stmt.order_by(*order))
+    try:
+        fetched = result.cursor.fetchall()
+    finally:
+        result.close()
+    if not fetched:
+        return '[]'
+    encoded = [_encoded_column(values, table.c[name], as_text)
+               for name, values in zip(fields, zip(*fetched))]
+    template = '{%s}' % ', '.join(
+        '%s: %%s' % _STR(name).replace('%', '%%') for name in fields)
+    return '[%s]' % ', '.join([template % row for row in zip(*encoded)])
 
 
 @db_api._retry_read
@@ -233,42 +275,37 @@ def session_detail_json(session_id, now=None):
         if found is None:
             raise exception.SessionNotFound(session_id=session_id)
         row = dict(found._mapping)
+        # The plan comes before the rows in the answer: held first.
+        plan = row.pop('plan')
+        plan = None if plan is None else splicer.hold(plan)
         summary_hosts = _summary_hosts(session, [session_id])[session_id]
-        hosts = _fast_rows(session, models.Host, views.HOST_FIELDS,
-                           session_id, [models.Host.__table__.c.id],
-                           splicer, as_text)
-        projects = _fast_rows(session, models.Project,
-                              views.PROJECT_FIELDS, session_id,
-                              [models.Project.__table__.c.id], splicer,
-                              as_text)
-        instances = _fast_rows(session, models.Instance,
-                               views.INSTANCE_FIELDS, session_id,
-                               [models.Instance.__table__.c.id], splicer,
-                               as_text)
+
+        def rows(model, fields, *order):
+            # Held in the order of the answer (after the plan).
+            return splicer.hold(_table_json(session, model, fields,
+                                            session_id, order, as_text))
+        hosts = rows(models.Host, views.HOST_FIELDS,
+                     models.Host.__table__.c.id)
+        projects = rows(models.Project, views.PROJECT_FIELDS,
+                        models.Project.__table__.c.id)
+        instances = rows(models.Instance, views.INSTANCE_FIELDS,
+                         models.Instance.__table__.c.id)
         plugins = sorted(_ordered(
             session, models.ActionPlugin,
             views.PLUGIN_FIELDS + ('id',), session_id,
             models.ActionPlugin.__table__.c.id), key=db_api.plugin_order)
-        runs = _fast_rows(session, models.ActionPluginRun, views.RUN_FIELDS,
-                          session_id,
-                          [models.ActionPluginRun.__table__.c.id], splicer,
-                          as_text)
+        runs = rows(models.ActionPluginRun, views.RUN_FIELDS,
+                    models.ActionPluginRun.__table__.c.id)
         step = models.Step.__table__.c
-        steps = _fast_rows(session, models.Step, views.STEP_FIELDS,
-                           session_id, [sa.func.coalesce(step.wave, -1),
-                                        step.seq, step.id], splicer,
-                           as_text)
-        events = _fast_rows(session, models.SessionEvent,
-                            views.EVENT_FIELDS, session_id,
-                            [models.SessionEvent.__table__.c.id], splicer,
-                            as_text)
-    plan = row.pop('plan')
-    row['plan'] = None if plan is None else splicer.hold(plan)
+        steps = rows(models.Step, views.STEP_FIELDS,
+                     sa.func.coalesce(step.wave, -1), step.seq, step.id)
+        events = rows(models.SessionEvent, views.EVENT_FIELDS,
+                      models.SessionEvent.__table__.c.id)
     view = views.session_summary(row, summary_hosts, now=now)
     view['download'] = download_policy.redact_entries(
         row.get('download'))
-    view['plan'] = row['plan']
-    # Already shaped: the rows hold the fields of the answer, in order.
+    view['plan'] = plan
+    # The tables' JSON texts, spliced in by encode().
     view['hosts'] = hosts
     view['projects'] = projects
     view['instances'] = instances

@@ -61,6 +61,35 @@ class TestAPIServer(base.APITestCase):
                           ('127.0.0.1', port), 5)
         api.stop()  # a second stop does nothing
 
+    def test_servers_share_a_listening_socket(self):
+        # As the workers of fenix-api do: one socket, several servers.
+        sock = server.listen('127.0.0.1', 0)
+        self.addCleanup(sock.close)
+        port = sock.getsockname()[1]
+        apis = []
+        for _ in range(2):
+            # A descriptor of its own, as a forked worker has.
+            api = server.APIServer('127.0.0.1', port, sock=sock.dup(),
+                                   app=app.setup_app(
+                                       engine_api=self.engine,
+                                       auth_strategy='noauth',
+                                       reader=self.engine)).start()
+            self.addCleanup(api.stop)
+            self.assertEqual(port, api.port)
+            apis.append(api)
+        for _ in range(10):
+            status, _, body = _http(apis[0].url, path='/v1/maintenance')
+            self.assertEqual(200, status, body)
+        # One server stopping leaves the other serving the socket.
+        apis[0].stop()
+        status, _, _ = _http(apis[1].url, path='/v1/maintenance')
+        self.assertEqual(200, status)
+
+    def test_listen_refuses_noauth_on_a_public_address(self):
+        self.config(group='api', auth_strategy='noauth')
+        self.assertRaises(server.UnsafeBindAddress, server.listen,
+                          '0.0.0.0', 0)
+
     def test_serves_requests_in_parallel(self):
         # The first request blocks in the engine until the second one has
         # been answered: a server with one thread would deadlock.

@@ -1,0 +1,392 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""HTTP load on the Fenix API: fenix-api workers beside the all-in-one.
+
+In one run, one after the other on the same machine:
+
+* ``all_in_one``: ``fenix-all-in-one`` (one process: API threads and the
+  engine, SQLite, in-process RPC);
+* ``workers``: ``fenix-api`` with ``--workers`` worker processes (default
+  2) and one ``fenix-engine``, over the machine's RabbitMQ
+  (127.0.0.1:5672) and a fresh MariaDB database on 127.0.0.1:3306 (root,
+  no password; dropped at the end). SQLite is no database for several
+  processes writing.
+
+Each gets a ``wait_reply`` session that runs while it is loaded: it sent
+MAINTENANCE to 17 projects and waits (16 answered, one never does, so the
+session keeps waiting). Loaded, each for ``--duration`` seconds with
+``--connections`` keep-alive connections:
+
+* ``session``: ``GET /v1/maintenance/{id}``;
+* ``session_list``: ``GET /v1/maintenance``;
+* ``project``: ``GET /v1/maintenance/{id}/{project}`` (the project's
+  instance list), the 16 projects in turn;
+* ``reply``: ``PUT /v1/maintenance/{id}/{project}`` of an answered
+  project's reply again, the 16 projects in turn (as many managers answer
+  for their own projects): the whole reply path (API, RPC to the engine,
+  the project's row read under a lock in a transaction) answered 409
+  "already answered" (a byte-identical retry is refused, SPEC 3.7).
+
+The load generator is ``wrk`` (Debian package ``wrk``; installed with
+``apt-get install -y wrk`` when missing and running as root), or, when it
+cannot be had (or with ``--generator python``), an asyncio HTTP/1.1
+keep-alive client in this process (it costs more CPU than wrk: its
+figures are lower bounds). Reported per target and endpoint: requests per
+second, p50 and p99 latency (ms), answers by status, and the load average
+before each target. ``--json``: one JSON object as the last line.
+
+Usage: python tools/bench/api_load.py [--workers 2] [--duration 10]
+       [--connections 16] [--generator wrk|python] [--json]
+"""
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import pymysql
+import requests
+
+RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/'
+MYSQL = ('127.0.0.1', 3306, 'root')
+HEADERS = {'X-User-Id': 'bench', 'X-Project-Id': 'admin',
+           'X-Roles': 'admin', 'Content-Type': 'application/json'}
+# Projects of the session that answered its event (the reply PUTs go to
+# them in turn, as many managers answer for their own projects), and one
+# that never answers (the session keeps waiting).
+ANSWERING = 16
+ANSWERED = ['bench-project-%02d' % n for n in range(ANSWERING)]
+SILENT = 'bench-project-silent'
+START_TIMEOUT = 120
+ENDPOINTS = ('session', 'session_list', 'project', 'reply')
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError('timed out waiting for %s' % what)
+        time.sleep(0.2)
+
+
+def write_conf(path, sections):
+    with open(path, 'w') as f:
+        for section, values in sections.items():
+            f.write('[%s]\n' % section)
+            for key, value in values.items():
+                f.write('%s = %s\n' % (key, value))
+    return path
+
+
+class Target(object):
+    """Fenix processes serving one port, with a waiting session."""
+
+    def __init__(self, name, workdir):
+        self.name = name
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.procs = []
+        self.cleanups = []
+
+    def spawn(self, module, conf, log):
+        with open(os.path.join(self.dir, log), 'ab') as out:
+            proc = subprocess.Popen(
+                [sys.executable, '-m', module, '--config-file', conf],
+                stdout=out, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def sections(self, database):
+        return {
+            'api': {'port': self.port, 'auth_strategy': 'noauth'},
+            'database': {'connection': database},
+            'download': {'directory': os.path.join(self.dir, 'downloads')},
+            'workflow': {'reply_window_maintenance': 3600,
+                         'reply_window_maintenance_complete': 3600},
+        }
+
+    def start_session(self):
+        def create():
+            try:
+                r = requests.post(self.url + '/v1/maintenance', json={
+                    'workflow': 'wait_reply', 'hosts': ['h1'],
+                    'metadata': {'projects': ANSWERED + [SILENT]}},
+                    headers=HEADERS, timeout=10)
+            except requests.RequestException:
+                return None
+            return r.json()['session_id'] if r.status_code == 200 else None
+        self.session_id = wait_for(create, START_TIMEOUT,
+                                   '%s to create a session' % self.name)
+        for name in ANSWERED:
+            project = '%s/v1/maintenance/%s/%s' % (
+                self.url, self.session_id, name)
+
+            def event_sent():
+                r = requests.get(project, headers=HEADERS, timeout=10)
+                return r.status_code == 200 and \
+                    r.json().get('state') == 'MAINTENANCE'
+            wait_for(event_sent, START_TIMEOUT, 'the MAINTENANCE event')
+            r = requests.put(project, json={'state': 'ACK_MAINTENANCE'},
+                             headers=HEADERS, timeout=30)
+            if r.status_code != 200:
+                raise RuntimeError('first reply: %s %s' % (r.status_code,
+                                                           r.text))
+
+    def requests(self):
+        base = '/v1/maintenance'
+        one = '%s/%s' % (base, self.session_id)
+        return {
+            'session': ('GET', [one], None),
+            'session_list': ('GET', [base], None),
+            'project': ('GET', ['%s/%s' % (one, p) for p in ANSWERED],
+                        None),
+            'reply': ('PUT', ['%s/%s' % (one, p) for p in ANSWERED],
+                      json.dumps({'state': 'ACK_MAINTENANCE'})),
+        }
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for cleanup in reversed(self.cleanups):
+            cleanup()
+
+
+def all_in_one(workdir):
+    target = Target('all_in_one', workdir)
+    conf = write_conf(os.path.join(target.dir, 'fenix.conf'),
+                      target.sections('sqlite:///%s/fenix.sqlite'
+                                      % target.dir))
+    target.spawn('fenix.cmd.all_in_one', conf, 'all-in-one.log')
+    return target
+
+
+def with_workers(workdir, workers):
+    target = Target('workers_%d' % workers, workdir)
+    name = 'fenix_bench_%s' % uuid.uuid4().hex[:10]
+    host, port, user = MYSQL
+    admin = pymysql.connect(host=host, port=port, user=user,
+                            autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute('CREATE DATABASE %s CHARACTER SET utf8mb4' % name)
+
+    def drop():
+        with admin.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS %s' % name)
+        admin.close()
+    target.cleanups.append(drop)
+    sections = target.sections(
+        'mysql+pymysql://%s@%s:%d/%s?charset=utf8mb4'
+        % (user, host, port, name))
+    sections['DEFAULT'] = {'transport_url': RABBIT,
+                           'control_exchange': name}
+    sections['api']['workers'] = workers
+    sections['engine'] = {'topic': name, 'host': name}
+    conf = write_conf(os.path.join(target.dir, 'fenix.conf'), sections)
+    subprocess.run([sys.executable, '-m', 'fenix.cmd.manage',
+                    '--config-file', conf, 'db', 'upgrade'], check=True,
+                   capture_output=True, timeout=300)
+    target.spawn('fenix.cmd.engine', conf, 'engine.log')
+    target.spawn('fenix.cmd.api', conf, 'api.log')
+    return target
+
+
+# --- load generators -------------------------------------------------------
+_UNITS = {'us': 0.001, 'ms': 1.0, 's': 1000.0}
+
+
+def _ms(text):
+    m = re.match(r'([\d.]+)(us|ms|s)$', text)
+    return round(float(m.group(1)) * _UNITS[m.group(2)], 2)
+
+
+def find_wrk():
+    wrk = shutil.which('wrk')
+    if wrk is None and os.geteuid() == 0 and shutil.which('apt-get'):
+        subprocess.run(['apt-get', 'install', '-y', 'wrk'],
+                       capture_output=True, timeout=600)
+        wrk = shutil.which('wrk')
+    return wrk
+
+
+def run_wrk(wrk, url, method, paths, body, connections, duration, workdir):
+    script = os.path.join(workdir, 'request.lua')
+    with open(script, 'w') as f:
+        # Each connection takes the paths in turn.
+        f.write('local method = %s\n' % json.dumps(method))
+        f.write('local body = %s\n' % (
+            'nil' if body is None else json.dumps(body)))
+        listed = ', '.join(json.dumps(p) for p in paths)
+        f.write('local paths = {%s}\n' % listed)
+        f.write('local n = 0\n'
+                'request = function()\n'
+                '  n = n % #paths + 1\n'
+                '  return wrk.format(method, paths[n], nil, body)\n'
+                'end\n')
+    cmd = [wrk, '-t', '2', '-c', str(connections), '-d', '%ds' % duration,
+           '--latency', '-s', script]
+    for key, value in HEADERS.items():
+        cmd += ['-H', '%s: %s' % (key, value)]
+    done = subprocess.run(cmd + [url + paths[0]], capture_output=True,
+                          text=True, timeout=duration + 60)
+    out = done.stdout
+    if done.returncode != 0 or done.stderr.strip():
+        # A script wrk cannot run: it would load the URL with GET.
+        raise RuntimeError('wrk: %s %s' % (done.stderr, out))
+    result = {'rps': float(re.search(r'Requests/sec:\s+([\d.]+)',
+                                     out).group(1))}
+    for pct in ('50', '99'):
+        m = re.search(r'^\s+%s%%\s+(\S+)' % pct, out, re.M)
+        result['p%s_ms' % pct] = _ms(m.group(1))
+    total = int(re.search(r'(\d+) requests in', out).group(1))
+    m = re.search(r'Non-2xx or 3xx responses: (\d+)', out)
+    result['requests'] = total
+    result['non_2xx'] = int(m.group(1)) if m else 0
+    errors = re.search(r'Socket errors: (.*)', out)
+    result['socket_errors'] = errors.group(1) if errors else None
+    return result
+
+
+async def _client(host, port, requests_, deadline, latencies, statuses):
+    reader, writer = await asyncio.open_connection(host, port)
+    n = 0
+    try:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            writer.write(requests_[n % len(requests_)])
+            n += 1
+            head = await reader.readuntil(b'\r\n\r\n')
+            status = int(head.split(b' ', 2)[1])
+            length = int(re.search(rb'(?i)content-length:\s*(\d+)',
+                                   head).group(1))
+            await reader.readexactly(length)
+            latencies.append((time.perf_counter() - started) * 1000.0)
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+def run_python(url, method, paths, body, connections, duration):
+    host, port = url.split('//')[1].split(':')
+    data = (body or '').encode()
+    request = []
+    for path in paths:
+        head = ['%s %s HTTP/1.1' % (method, path),
+                'Host: %s:%s' % (host, port),
+                'Content-Length: %d' % len(data)]
+        head += ['%s: %s' % kv for kv in HEADERS.items()]
+        request.append(('\r\n'.join(head) + '\r\n\r\n').encode() + data)
+    latencies, statuses = [], {}
+
+    async def load():
+        deadline = time.monotonic() + duration
+        await asyncio.gather(*[
+            _client(host, int(port), request, deadline, latencies,
+                    statuses) for _ in range(connections)])
+    started = time.monotonic()
+    asyncio.run(load())
+    took = time.monotonic() - started
+    latencies.sort()
+
+    def pct(p):
+        return round(latencies[min(len(latencies) - 1,
+                                   int(len(latencies) * p))], 2)
+    return {'rps': round(len(latencies) / took, 1), 'p50_ms': pct(0.50),
+            'p99_ms': pct(0.99), 'requests': len(latencies),
+            'non_2xx': sum(n for s, n in statuses.items() if s >= 400)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--duration', type=int, default=10)
+    parser.add_argument('--connections', type=int, default=16)
+    parser.add_argument('--generator', choices=('wrk', 'python'),
+                        default='wrk')
+    parser.add_argument('--only', choices=('all_in_one', 'workers'))
+    parser.add_argument('--json', action='store_true')
+    args = parser.parse_args(argv)
+
+    wrk = find_wrk() if args.generator == 'wrk' else None
+    generator = 'wrk' if wrk else 'python'
+    workdir = tempfile.mkdtemp(prefix='fenix-api-load-')
+    makers = [('all_in_one', lambda: all_in_one(workdir)),
+              ('workers', lambda: with_workers(workdir, args.workers))]
+    result = {'generator': generator, 'connections': args.connections,
+              'duration_s': args.duration, 'workers': args.workers,
+              'targets': {}}
+    try:
+        for kind, make in makers:
+            if args.only and args.only != kind:
+                continue
+            target = make()
+            try:
+                target.start_session()
+                figures = {'loadavg_before': os.getloadavg()[0]}
+                for name, (method, paths, body) in sorted(
+                        target.requests().items(),
+                        key=lambda kv: ENDPOINTS.index(kv[0])):
+                    if wrk:
+                        figures[name] = run_wrk(
+                            wrk, target.url, method, paths, body,
+                            args.connections, args.duration, workdir)
+                    else:
+                        figures[name] = run_python(
+                            target.url, method, paths, body,
+                            args.connections, args.duration)
+                    figures[name]['loadavg'] = os.getloadavg()[0]
+                state = requests.get(target.url + '/v1/maintenance/' +
+                                     target.session_id, headers=HEADERS,
+                                     timeout=10).json().get('state')
+                figures['session_state_after'] = state
+                result['targets'][target.name] = figures
+            finally:
+                target.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print('generator %s, %d connections, %d s per endpoint'
+          % (generator, args.connections, args.duration))
+    for name, figures in result['targets'].items():
+        print('%s (load average %.1f before; session %s after):'
+              % (name, figures['loadavg_before'],
+                 figures['session_state_after']))
+        for endpoint in ENDPOINTS:
+            f = figures[endpoint]
+            print('  %-13s %8.1f req/s   p50 %7.2f ms   p99 %7.2f ms   '
+                  '%d requests, %d non-2xx, load %.1f'
+                  % (endpoint, f['rps'], f['p50_ms'], f['p99_ms'],
+                     f['requests'], f['non_2xx'], f['loadavg']))
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
