@@ -107,8 +107,8 @@ class EngineManager(object):
                                                  runner.fence.generation):
                 if sid not in owners:
                     continue   # deleted: the runner learns it itself
-                runner.fence_lost('engine %s found the session claimed '
-                                  'by %s' % (self.host, owners[sid][0]))
+                runner.fence_lost('going on (the session was claimed '
+                                  'again, by %s)' % owners[sid][0])
                 stale.append(sid)
         return stale
 
