@@ -721,16 +721,18 @@ def session_set_engine(session_id, engine, expected_engine=ANY_ENGINE):
 
 @_retry_on_deadlock
 def session_claim(session_id, engine):
-    """``engine`` (the session's owner) starts a runner for the session:
-    the generation goes up by one (fencing the runners of earlier claims,
+    """``engine`` (the session's owner, or any engine when it has none)
+    starts a runner for the session: it becomes the owner and the
+    generation goes up by one (fencing the runners of earlier claims,
     whichever engine they run in). Returns the new generation, or None if
     another engine owns the session now. Raises SessionNotFound."""
     with _writer() as session:
         claimed = session.execute(
             sa.update(models.Session).where(
                 models.Session.session_id == session_id,
-                models.Session.engine == engine).values(
-                generation=models.Session.generation + 1)
+                sa.or_(models.Session.engine == engine,
+                       models.Session.engine.is_(None))).values(
+                engine=engine, generation=models.Session.generation + 1)
             .execution_options(synchronize_session=False)).rowcount
         if not claimed:
             if not _session_exists(session, session_id):
@@ -1876,7 +1878,8 @@ def metrics_rows():
       created_at)]`` of the history's ``notify`` and ``reply`` entries of
       projects, in the order they were written;
     - ``outbox``: ``{event_type: (sent, tries, queued)}``;
-    - ``engines``: ``[(host, heartbeat_at)]``.
+    - ``engines``: ``[(host, heartbeat_at)]``;
+    - ``db_now``: the database's time (heartbeats are written at it).
     """
     step = models.Step
     event = models.SessionEvent
@@ -1925,4 +1928,6 @@ def metrics_rows():
         figures['engines'] = [tuple(r) for r in session.execute(
             sa.select(models.Engine.host, models.Engine.heartbeat_at)
             .order_by(models.Engine.host)).all()]
+        figures['db_now'] = session.execute(
+            sa.select(db_utc_now())).scalar_one()
     return figures

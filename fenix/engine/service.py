@@ -165,6 +165,7 @@ class EngineService(object):
             self.manager.start_runner(sid)
 
     def _heartbeat_loop(self):
+        beat_before = True
         while not self._stop.wait(CONF.engine.heartbeat_interval):
             try:
                 self.revive_runners()
@@ -173,13 +174,19 @@ class EngineService(object):
             try:
                 self.coordinator.heartbeat()
                 self.manager.fence_stale()
-                self.take_over()
+                if beat_before:
+                    self.take_over()
+                # else: the database (or backend) was away; every engine's
+                # beats are old. One round for the others to beat again
+                # before anyone is taken for dead.
             except Exception as e:  # noqa - keep beating through DB hiccups
+                beat_before = False
                 if transient.is_transient_db(e):
                     self._db_outage.down('%s: %s' % (type(e).__name__, e))
                 else:
                     LOG.exception('Heartbeat failed')
             else:
+                beat_before = True
                 self._db_outage.up()
 
     def stop(self, timeout=10):

@@ -1387,6 +1387,10 @@ class DBAPITests:
                          db_api.sessions_owners([sid, 'nope']))
         self.assertRaises(exception.SessionNotFound, db_api.session_claim,
                           'nope', 'e1')
+        # A session of no engine is anyone's to claim.
+        db_api.session_set_engine(sid, None)
+        self.assertEqual(5, db_api.session_claim(sid, 'e3'))
+        self.assertEqual(('e3', 5), db_api.session_generation(sid))
 
     def test_a_stale_generation_cannot_write(self):
         sid = self._session(engine='e1',
