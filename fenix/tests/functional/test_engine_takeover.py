@@ -31,6 +31,8 @@ class TestTwoEngines(rm.TestSeparateProcesses):
 
     # The base class's single-engine test is not run here.
     test_engine_killed_and_restarted_mid_session = None
+    # [coordination] backend_url (empty: the database only).
+    BACKEND_URL = ''
 
     def setUp(self):
         super().setUp()
@@ -39,6 +41,10 @@ class TestTwoEngines(rm.TestSeparateProcesses):
         # The defaults (the base class beats every second).
         parser.remove_option('engine', 'heartbeat_interval')
         parser.remove_option('engine', 'takeover_after')
+        if self.BACKEND_URL:
+            parser['coordination'] = {
+                'backend_url': self.BACKEND_URL,
+                'group': self.unique('fenix-ft-engines')}
         with open(self.conf, 'w') as f:
             parser.write(f)
         parser['engine']['host'] = 'engine-b'
@@ -178,3 +184,20 @@ class TestTwoEngines(rm.TestSeparateProcesses):
         self.assertNotIn('runner crashed', log)
         self.assertNotIn('MAINTENANCE_FAILED', log)
         self.assertEqual(other, self._owner(sid))
+
+
+class TestTwoEnginesRedis(TestTwoEngines):
+    """The same with tooz over the local Redis: liveness is the group's
+    membership, the database's generation still fences."""
+
+    BACKEND_URL = 'redis://127.0.0.1:6379'
+
+    def setUp(self):
+        if not base.port_open(6379):
+            self.skipTest('Redis not running on localhost')
+        super().setUp()
+
+    def test_engines_say_they_coordinate_through_tooz(self):
+        for proc in self.engines.values():
+            base.wait_for(lambda: 'coordination: tooz' in proc.log_tail(400),
+                          30, what='the engine log')
