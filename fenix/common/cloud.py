@@ -55,6 +55,7 @@ from novaclient import exceptions as nova_exc
 
 from fenix.common import clients
 from fenix.common import exception
+from fenix.common import fencing
 from fenix.common import states as st
 from fenix import conf as fenix_conf
 
@@ -639,6 +640,8 @@ class Cloud(object):
         svc = self._one_service(host)
         LOG.info('Disabling nova-compute on %s (service %s): %s',
                  host, svc['id'], reason)
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('disabling nova-compute on %s' % host)
         with self._errors('disabling nova-compute on %s' % host):
             services = self._nova().services
             if self._supports('2.53'):
@@ -656,6 +659,8 @@ class Cloud(object):
         svc = self._one_service(host)
         LOG.info('Enabling nova-compute on %s (service %s)', host,
                  svc['id'])
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('enabling nova-compute on %s' % host)
         with self._errors('enabling nova-compute on %s' % host):
             services = self._nova().services
             if self._supports('2.53'):
@@ -677,6 +682,8 @@ class Cloud(object):
         svc = self._one_service(host)
         LOG.info('Setting forced_down=%s on nova-compute of %s (service '
                  '%s)', bool(down), host, svc['id'])
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('forcing nova-compute on %s down' % host)
         with self._errors('forcing nova-compute on %s %s'
                           % (host, 'down' if down else 'up')):
             services = self._nova().services
@@ -911,6 +918,8 @@ class Cloud(object):
         self._remember_move(server_id, COLD)
         LOG.info('Cold-migrating server %s%s', server_id,
                  ' to %s' % host if host else '')
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('cold migration of %s' % server_id)
         with self._errors('cold migration of server %s' % server_id):
             servers = self._nova().servers
             if self._supports('2.56'):
@@ -931,6 +940,8 @@ class Cloud(object):
         self._remember_move(server_id, LIVE)
         LOG.info('Live-migrating server %s%s', server_id,
                  ' to %s' % host if host else '')
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('live migration of %s' % server_id)
         with self._errors('live migration of server %s' % server_id):
             servers = self._nova().servers
             if self._supports('2.25'):
@@ -942,6 +953,8 @@ class Cloud(object):
     def confirm_resize(self, server_id):
         """Confirm a cold migration waiting in VERIFY_RESIZE."""
         LOG.info('Confirming the migration of server %s', server_id)
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('confirming the migration of %s' % server_id)
         with self._errors('confirming the migration of server %s'
                           % server_id):
             self._nova().servers.confirm_resize(server_id)

@@ -115,6 +115,15 @@ class SessionStateConflict(Conflict):
                "allowed in: %(allowed)s.")
 
 
+class SessionFenced(Conflict):
+    """A session's stale owner (an engine that lost it to a takeover while
+    it stalled) tried to write or act: refused (see fenix.common.fencing).
+    """
+    msg_fmt = ("Session %(session_id)s is no longer run by engine "
+               "%(engine)s at generation %(generation)s; its write is "
+               "refused.")
+
+
 class ReplyConflict(Conflict):
     msg_fmt = ("Reply %(reply)s does not answer the current event "
                "%(event)s of project %(project_id)s.")
@@ -151,6 +160,11 @@ class StepStateConflict(Conflict):
 class TooManySessions(Conflict):
     msg_fmt = ('The engine already runs %(count)s sessions, the configured '
                'limit ([engine] max_sessions).')
+
+
+class TooManySessionsTotal(TooManySessions):
+    msg_fmt = ('The engines already run %(count)s sessions together, the '
+               'configured limit ([engine] max_sessions_total).')
 
 
 class EngineUnavailable(FenixException):

@@ -7,6 +7,7 @@ from oslo_db import options as db_options
 
 from fenix.conf import action_plugins
 from fenix.conf import api
+from fenix.conf import coordination
 from fenix.conf import download
 from fenix.conf import engine
 from fenix.conf import fault_injection
@@ -22,6 +23,7 @@ DEFAULT_SQLITE = 'sqlite:///fenix.sqlite'
 
 action_plugins.register_opts(CONF)
 api.register_opts(CONF)
+coordination.register_opts(CONF)
 download.register_opts(CONF)
 engine.register_opts(CONF)
 fault_injection.register_opts(CONF)

@@ -31,11 +31,27 @@ OPTS = [
                help='Seconds a create waits for Nova\'s list of hosts; '
                     'without it in time the create is accepted and the '
                     'session checks its hosts when it starts.'),
-    cfg.IntOpt('heartbeat_interval', default=10, min=1,
-               help='Seconds between an engine\'s heartbeats.'),
-    cfg.IntOpt('takeover_after', default=60, min=2,
+    cfg.IntOpt('max_sessions_total', default=0, min=0,
+               help='Most sessions all the engines of the deployment run '
+                    'together (counted in the database); a create beyond '
+                    'it is refused with 409. 0: no limit beyond each '
+                    'engine\'s max_sessions.'),
+    cfg.IntOpt('heartbeat_interval', default=2, min=1,
+               help='Seconds between an engine\'s heartbeats (written at '
+                    'the database server\'s time, or to the coordination '
+                    'backend); each beat also looks for sessions to take '
+                    'over.'),
+    cfg.IntOpt('takeover_after', default=6, min=2,
                help='Seconds without a heartbeat after which another engine '
-                    'takes over the sessions of a dead one.'),
+                    'takes over the sessions of a dead one, judged by the '
+                    'database server\'s clock (or by the coordination '
+                    'backend\'s membership), never by the engines\' own. '
+                    'Keep it well above heartbeat_interval (3 times or '
+                    'more): a busy engine must not be taken for dead. A '
+                    'killed engine\'s sessions go on within about '
+                    'takeover_after + heartbeat_interval seconds; an engine '
+                    'that stalled longer and comes back is fenced (its '
+                    'writes are refused).'),
 ]
 
 

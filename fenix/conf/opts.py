@@ -4,6 +4,7 @@
 """Options for oslo-config-generator (entry point oslo.config.opts)."""
 from fenix.conf import action_plugins
 from fenix.conf import api
+from fenix.conf import coordination
 from fenix.conf import download
 from fenix.conf import engine
 from fenix.conf import fault_injection
@@ -17,6 +18,7 @@ def list_opts():
     return [
         (action_plugins.GROUP, action_plugins.OPTS),
         (api.GROUP, api.OPTS),
+        (coordination.GROUP, coordination.OPTS),
         (download.GROUP, download.OPTS),
         (engine.GROUP, engine.OPTS),
         (fault_injection.GROUP, fault_injection.OPTS),

@@ -39,9 +39,11 @@ from oslo_db.sqlalchemy import exc_filters
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.ext import compiler as sa_compiler
 from sqlalchemy import pool as sa_pool
 
 from fenix.common import exception
+from fenix.common import fencing
 from fenix.common import state_machine
 from fenix.common import states
 from fenix.common import timeutils
@@ -186,9 +188,16 @@ def _writer():
     if serial:
         _SQLITE_WRITER.acquire()
     _WRITING.depth = depth + 1
+    fence = fencing.current() if depth == 0 else None
     try:
+        if fence is not None:
+            # A stale runner's threads are refused before they even open
+            # a transaction.
+            fence.check_lost('a write')
         with transaction_context.writer.using(_CONTEXT) as session:
             yield session
+            if fence is not None:
+                _check_fence(session, fence)
     finally:
         _WRITING.depth = depth
         if serial:
@@ -197,6 +206,70 @@ def _writer():
 
 def _reader():
     return transaction_context.reader.using(_CONTEXT)
+
+
+def _check_fence(session, fence):
+    """Right before the commit of a runner's write transaction: the
+    session must still have the generation the runner started under.
+
+    A shared lock on the session row (FOR SHARE / LOCK IN SHARE MODE;
+    SQLite has one writer at a time anyway): a takeover, which updates the
+    row, either committed before (this read sees its generation and the
+    write is refused) or waits for this commit. One statement per
+    transaction, whatever it wrote.
+    """
+    generation = session.execute(
+        sa.select(models.Session.generation)
+        .where(models.Session.session_id == fence.session_id)
+        .with_for_update(read=True)).scalar_one_or_none()
+    if generation is None:
+        raise exception.SessionNotFound(session_id=fence.session_id)
+    if generation != fence.generation:
+        raise fence.refuse('a write')
+
+
+class db_utc_now(sa.sql.expression.FunctionElement):
+    """The database server's time now, in UTC, as the DateTime columns
+    store it, minus ``seconds`` (an SQL expression or number) if given.
+
+    Liveness is judged by this one clock (not each engine's): engines
+    whose clocks differ still agree on who is alive.
+    """
+    type = sa.DateTime()
+    inherit_cache = True
+    name = 'db_utc_now'
+
+
+@sa_compiler.compiles(db_utc_now)
+def _db_utc_now_default(element, compiler, **kw):
+    # PostgreSQL: timestamp without time zone, in UTC.
+    now = "timezone('utc', statement_timestamp())"
+    if element.clauses.clauses:
+        return "(%s - make_interval(secs => %s))" % (
+            now, compiler.process(element.clauses, **kw))
+    return now
+
+
+@sa_compiler.compiles(db_utc_now, 'mysql')
+def _db_utc_now_mysql(element, compiler, **kw):
+    # UTC_TIMESTAMP, not NOW(): the server's time zone may not be UTC.
+    if element.clauses.clauses:
+        return 'DATE_SUB(UTC_TIMESTAMP(6), INTERVAL %s SECOND)' % (
+            compiler.process(element.clauses, **kw))
+    return 'UTC_TIMESTAMP(6)'
+
+
+@sa_compiler.compiles(db_utc_now, 'sqlite')
+def _db_utc_now_sqlite(element, compiler, **kw):
+    # The text SQLAlchemy stores a DateTime as (microseconds: 6 digits),
+    # so that stored times and this compare as text. CURRENT_TIMESTAMP is
+    # UTC, to the second; strftime's %f gives milliseconds.
+    modifier = ''
+    if element.clauses.clauses:
+        modifier = ", '-' || (%s) || ' seconds'" % compiler.process(
+            element.clauses, **kw)
+    return "(strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now'%s) || '000')" % (
+        modifier)
 
 
 def transaction():
@@ -640,14 +713,80 @@ def session_set_engine(session_id, engine, expected_engine=ANY_ENGINE):
             stmt = stmt.where(models.Session.engine.is_(None))
         else:
             stmt = stmt.where(models.Session.engine == expected_engine)
-    stmt = stmt.values(engine=engine).execution_options(
-        synchronize_session=False)
+    stmt = stmt.values(
+        engine=engine, generation=models.Session.generation + 1
+    ).execution_options(synchronize_session=False)
     with _writer() as session:
         if session.execute(stmt).rowcount:
             return True
         if not _session_exists(session, session_id):
             raise exception.SessionNotFound(session_id=session_id)
         return False
+
+
+@_retry_on_deadlock
+def session_claim(session_id, engine):
+    """``engine`` (the session's owner, or any engine when it has none)
+    starts a runner for the session: it becomes the owner and the
+    generation goes up by one (fencing the runners of earlier claims,
+    whichever engine they run in). Returns the new generation, or None if
+    another engine owns the session now. Raises SessionNotFound."""
+    with _writer() as session:
+        claimed = session.execute(
+            sa.update(models.Session).where(
+                models.Session.session_id == session_id,
+                sa.or_(models.Session.engine == engine,
+                       models.Session.engine.is_(None))).values(
+                engine=engine, generation=models.Session.generation + 1)
+            .execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            if not _session_exists(session, session_id):
+                raise exception.SessionNotFound(session_id=session_id)
+            return None
+        return session.execute(
+            sa.select(models.Session.generation).where(
+                models.Session.session_id == session_id)).scalar_one()
+
+
+@_retry_read
+def session_generation(session_id):
+    """(owner, generation) of the session now; SessionNotFound."""
+    with _reader() as session:
+        row = session.execute(
+            sa.select(models.Session.engine, models.Session.generation)
+            .where(models.Session.session_id == session_id)).first()
+    if row is None:
+        raise exception.SessionNotFound(session_id=session_id)
+    return row[0], row[1]
+
+
+@_retry_read
+def sessions_owners(session_ids):
+    """``{session_id: (engine, generation)}`` of those sessions that
+    exist (one narrow read; the heartbeat's check of its runners)."""
+    session_ids = list(session_ids)
+    owners = {}
+    with _reader() as session:
+        for start in range(0, len(session_ids), IN_CHUNK):
+            for sid, engine, generation in session.execute(
+                    sa.select(models.Session.session_id,
+                              models.Session.engine,
+                              models.Session.generation).where(
+                        models.Session.session_id.in_(
+                            session_ids[start:start + IN_CHUNK]))):
+                owners[sid] = (engine, generation)
+    return owners
+
+
+@_retry_read
+def sessions_count(states):
+    """How many sessions are in one of ``states``, whichever engine runs
+    them (the deployment-wide ``[engine] max_sessions_total``)."""
+    with _reader() as session:
+        return session.execute(
+            sa.select(sa.func.count()).select_from(models.Session).where(
+                models.Session.state.in_(list(_as_tuple(states))))
+        ).scalar_one()
 
 
 # --- hosts -----------------------------------------------------------------
@@ -1383,19 +1522,27 @@ def outbox_pending_sessions():
 
 
 @_retry_on_deadlock
-def outbox_mark_sent(ids):
-    """Mark the messages with these row ids sent (one statement)."""
+def outbox_mark_sent(ids, engine=None):
+    """Mark the messages with these row ids sent (one statement per
+    :data:`IN_CHUNK` ids). With ``engine``: only those of sessions that
+    engine owns (a stale owner marks nothing of a session taken over: its
+    new owner sends those rows again). Returns how many were marked."""
     ids = list(ids)
     now = timeutils.utcnow()
+    marked = 0
     with _writer() as session:
         for start in range(0, len(ids), IN_CHUNK):
-            session.execute(
-                sa.update(models.OutboxMessage).where(
-                    models.OutboxMessage.id.in_(
-                        ids[start:start + IN_CHUNK])).values(
-                    sent_at=now, updated_at=now,
-                    attempts=models.OutboxMessage.attempts + 1)
-                .execution_options(synchronize_session=False))
+            stmt = sa.update(models.OutboxMessage).where(
+                models.OutboxMessage.id.in_(ids[start:start + IN_CHUNK]))
+            if engine is not None:
+                stmt = stmt.where(models.OutboxMessage.session_id.in_(
+                    sa.select(models.Session.session_id).where(
+                        models.Session.engine == engine)))
+            marked += session.execute(
+                stmt.values(sent_at=now, updated_at=now,
+                            attempts=models.OutboxMessage.attempts + 1)
+                .execution_options(synchronize_session=False)).rowcount
+    return marked
 
 
 @_retry_on_deadlock
@@ -1727,16 +1874,30 @@ def replies_recorded(session_id, project_id, instance_id=None):
 
 @_retry_on_duplicate
 def engine_heartbeat(host):
-    """Record that the engine ``host`` is alive; returns its row."""
-    now = timeutils.utcnow()
+    """Record that the engine ``host`` is alive, at the database server's
+    time (:class:`db_utc_now`, not the engine's clock); returns its row."""
     with _writer() as session:
-        row = session.get(models.Engine, host)
-        if row is None:
-            row = models.Engine(host=host, heartbeat_at=now, started_at=now)
-            session.add(row)
-        else:
-            row.heartbeat_at = now
-        return _reloaded_one(session, row)
+        updated = session.execute(
+            sa.update(models.Engine).where(models.Engine.host == host)
+            .values(heartbeat_at=db_utc_now())
+            .execution_options(synchronize_session=False)).rowcount
+        if not updated:
+            session.execute(sa.insert(models.Engine).values(
+                host=host, heartbeat_at=db_utc_now(),
+                started_at=db_utc_now()))
+        row = session.get(models.Engine, host, populate_existing=True)
+        return row.to_dict()
+
+
+@_retry_read
+def engines_alive(max_age):
+    """Hosts of the engines whose last heartbeat is at most ``max_age``
+    seconds old, judged in SQL by the database server's clock."""
+    with _reader() as session:
+        return set(session.execute(
+            sa.select(models.Engine.host).where(
+                models.Engine.heartbeat_at >= db_utc_now(
+                    sa.literal(float(max_age))))).scalars())
 
 
 @_retry_read
@@ -1770,7 +1931,8 @@ def metrics_rows():
       created_at)]`` of the history's ``notify`` and ``reply`` entries of
       projects, in the order they were written;
     - ``outbox``: ``{event_type: (sent, tries, queued)}``;
-    - ``engines``: ``[(host, heartbeat_at)]``.
+    - ``engines``: ``[(host, heartbeat_at)]``;
+    - ``db_now``: the database's time (heartbeats are written at it).
     """
     step = models.Step
     event = models.SessionEvent
@@ -1819,4 +1981,6 @@ def metrics_rows():
         figures['engines'] = [tuple(r) for r in session.execute(
             sa.select(models.Engine.host, models.Engine.heartbeat_at)
             .order_by(models.Engine.host)).all()]
+        figures['db_now'] = session.execute(
+            sa.select(db_utc_now())).scalar_one()
     return figures

@@ -62,7 +62,8 @@ class EngineManager(object):
             if current is not None and current.is_alive():
                 return current
             runner = session_runner.SessionRunner(
-                session_id, self.notifier, on_exit=self._runner_exited)
+                session_id, self.notifier, on_exit=self._runner_exited,
+                engine=self.host)
             self._runners[session_id] = runner
             runner.start()
             return runner
@@ -88,6 +89,28 @@ class EngineManager(object):
     def running_sessions(self):
         with self._lock:
             return [sid for sid, r in self._runners.items() if r.is_alive()]
+
+    def fence_stale(self):
+        """Stop (quietly) the runners of sessions another engine owns now
+        or that were claimed again since they started (one read for all
+        of them): an engine that stalled past its takeover does not wait
+        for its next write to learn it. Returns their session ids."""
+        with self._lock:
+            runners = {sid: r for sid, r in self._runners.items()
+                       if r.fence is not None and not r.fenced}
+        if not runners:
+            return []
+        owners = db_api.sessions_owners(sorted(runners))
+        stale = []
+        for sid, runner in sorted(runners.items()):
+            if owners.get(sid, (None, None)) != (runner.fence.engine,
+                                                 runner.fence.generation):
+                if sid not in owners:
+                    continue   # deleted: the runner learns it itself
+                runner.fence_lost('going on (the session was claimed '
+                                  'again, by %s)' % owners[sid][0])
+                stale.append(sid)
+        return stale
 
     def stop_all(self, timeout=10):
         """Engine shutdown: stop every runner, leaving sessions as they are
@@ -197,6 +220,11 @@ class EngineManager(object):
             st.ACTIVE_SESSION_STATES, engine=self.host))
         if running >= CONF.engine.max_sessions:
             raise exception.TooManySessions(count=running)
+        if CONF.engine.max_sessions_total:
+            # Every engine's: the deployment's limit.
+            total = db_api.sessions_count(st.ACTIVE_SESSION_STATES)
+            if total >= CONF.engine.max_sessions_total:
+                raise exception.TooManySessionsTotal(count=total)
         maintenance_at = (timeutils.parse_time(values['maintenance_at'],
                                                'maintenance_at')
                           if values.get('maintenance_at')

@@ -59,6 +59,9 @@ def figures(rows=None, now=None):
     for ``rows``; default: read them now)."""
     if rows is None:
         rows = db_api.metrics_rows()
+    # Heartbeats are written at the database's time (engine liveness is
+    # judged by that clock): their age too, unless the caller gives "now".
+    beat_now = now or rows.get('db_now')
     now = now or timeutils.utcnow()
     moves = rows['moves']
     return {
@@ -85,6 +88,7 @@ def figures(rows=None, now=None):
                          'queued': queued}
             for event_type, (sent, tries, queued)
             in sorted(rows['outbox'].items())},
-        'engines': {host: _seconds(at, now) if at <= now else 0.0
+        'engines': {host: _seconds(at, beat_now or now)
+                    if at <= (beat_now or now) else 0.0
                     for host, at in rows['engines']},
     }

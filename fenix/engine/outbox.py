@@ -35,6 +35,16 @@ notification machine (``fenix.common.state_machine.OUTBOX_MESSAGE``):
 sends it again after the restart (same ``message_id``). Consumers may see
 a duplicate, never a loss. When a session is taken over by another engine,
 its unsent rows become that engine's (ownership is read with the rows).
+
+Fencing: the rows a pass reads are those of the sessions the engine owns
+at that moment, and marking the rows a pass sent is conditional on the
+engine still owning their session (in the same statement). An engine
+that stalled and lost a session to a takeover therefore reads none of its
+rows and marks none of them: the new owner sends them (a consumer may see
+one twice, never miss one). A runner's own rows are recorded in
+transactions checked against the session's generation
+(:mod:`fenix.common.fencing`): a stale runner records, and so sends,
+nothing.
 """
 import threading
 import time
@@ -91,6 +101,7 @@ class Dispatcher(object):
         self._deferred = set()   # sessions held since its pass began
         self._claimed = set()    # row ids a committing thread sends
         self._unmarked = set()   # row ids sent, not marked sent yet
+        self._passed = set()     # those of them a pass read (fenced)
         self._retries = {}       # row id -> _Retry
         self._db_failures = 0
         self._db_outage = transient.OutageLog(
@@ -302,7 +313,7 @@ class Dispatcher(object):
                         not self._send(row):
                     pending.add(sid)
                     left += 1
-            self._mark_sent()
+            self._mark_sent(fenced=full)
             if len(rows) < batch:
                 break
         with self._state:
@@ -335,6 +346,7 @@ class Dispatcher(object):
         with self._state:
             self._retries.pop(row['id'], None)
             self._unmarked.add(row['id'])
+            self._passed.add(row['id'])
         return True
 
     def _failed(self, row, error):
@@ -356,17 +368,41 @@ class Dispatcher(object):
             LOG.exception('Could not record the failure of notification %s',
                           row['message_id'])
 
-    def _mark_sent(self):
+    def _mark_sent(self, fenced=True):
         """Mark the rows sent so far (the caller holds the pass lock: no
         pass reads a row between its send and its mark). A database error
-        is raised; the rows stay known as sent and are marked later."""
+        is raised; the rows stay known as sent and are marked later.
+
+        ``fenced``: only rows of sessions this engine owns now (False for
+        the flush of one session before its deletion, whoever owns it).
+        Returns how many rows were marked."""
         with self._state:
             ids = sorted(self._unmarked)
+            passed = self._passed & set(ids)
         if not ids:
-            return
-        db_api.outbox_mark_sent(ids)
+            return 0
+        engine = self.engine if fenced else None
+        # What committing threads sent was committed under their fence
+        # (or is not a runner's): marked as it is.
+        own = [i for i in ids if i not in passed]
+        passed = sorted(passed)
+        marked = refused = 0
+        if own:
+            marked += db_api.outbox_mark_sent(own)
+        if passed:
+            count = db_api.outbox_mark_sent(passed, engine=engine)
+            marked += count
+            refused = len(passed) - count
         with self._state:
+            # The refused ones are no longer this engine's to mark.
             self._unmarked.difference_update(ids)
+            self._passed.difference_update(ids)
+        if refused and engine is not None:
+            LOG.warning('Outbox of engine %s: %d sent notification(s) not '
+                        'marked sent: their sessions were taken over by '
+                        'another engine (or deleted), which sends them '
+                        'again', engine, refused)
+        return marked
 
     # --- before a session is deleted ----------------------------------------
     def flush_session(self, session_id, timeout):

@@ -10,6 +10,12 @@ A handler that raises ends the session in MAINTENANCE_FAILED with the
 reason recorded, after the workflow has undone what it must (re-enabling
 hosts it disabled).
 
+A runner claims its session when it starts (the session's generation goes
+up; see :mod:`fenix.common.fencing`) and binds the fence to its thread:
+once another engine took the session over, the runner's next write or
+Nova action is refused and the runner ends quietly, leaving the session
+and its hosts to the new owner (no failure recorded, nothing undone).
+
 An admin's pause (the session's ``hold_requested``) is honoured between
 handlers and at the workflow's safe points (HoldRequested); the runner
 then shows the session PAUSED (``hold_state`` keeps where it was) and runs
@@ -21,6 +27,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from fenix.common import exception
+from fenix.common import fencing
 from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.common import transient
@@ -52,9 +59,13 @@ class SessionStopped(Exception):
 class SessionRunner(object):
     """One thread per running session."""
 
-    def __init__(self, session_id, notifier, on_exit=None):
+    def __init__(self, session_id, notifier, on_exit=None, engine=None):
         self.session_id = session_id
         self.notifier = notifier
+        # The engine that runs it (None: tests without an engine; no
+        # claim, no fence).
+        self.engine = engine
+        self.fence = None
         self._on_exit = on_exit
         self._cond = threading.Condition()
         self._wakeups = 0      # every wake-up
@@ -190,6 +201,21 @@ class SessionRunner(object):
     def check_stop(self):
         if self._stop_reason:
             raise SessionStopped(self._stop_reason)
+        if self.fence is not None:
+            self.fence.check_lost('going on')
+
+    @property
+    def fenced(self):
+        """True once another engine owns the session (see the module
+        doc)."""
+        return self.fence is not None and self.fence.lost
+
+    def fence_lost(self, why):
+        """The engine found that the session is no longer its own: refuse
+        whatever the runner does next and wake it so that it ends."""
+        if self.fence is not None and not self.fence.lost:
+            self.fence.refuse(why)
+        self.wake()
 
     def _count(self, topic):
         if topic is None:
@@ -215,20 +241,45 @@ class SessionRunner(object):
             seen = self._count(topic) if since is None else since
             if timeout > 0:
                 self._cond.wait_for(
-                    lambda: self._count(topic) != seen or self._stop_reason,
+                    lambda: (self._count(topic) != seen or
+                             self._stop_reason or self.fenced),
                     timeout)
             self.check_stop()
             return self._count(topic) != seen
 
     # --- the loop ---------------------------------------------------------
+    def _claim(self):
+        """Claim the session (its generation goes up) and hold the fence
+        of that claim. False when another engine owns it now."""
+        if self.engine is None:
+            return True
+        generation = db_api.session_claim(self.session_id, self.engine)
+        if generation is None:
+            LOG.info('Session %s is owned by another engine; engine %s '
+                     'does not run it', self.session_id, self.engine)
+            return False
+        self.fence = fencing.Fence(self.session_id, self.engine, generation,
+                                   verify=_still_owner)
+        return True
+
     def _run(self):
         try:
-            self._run_until_done()
+            if not self._claim_waiting():
+                self.ended = True
+                return
+            with fencing.bound(self.fence):
+                self._run_bound()
+        except exception.SessionFenced:
+            # The warning was logged (once) where it was refused.
+            LOG.info('Session %s: the runner of engine %s ended (fenced)',
+                     self.session_id, self.engine)
+            self.ended = True
+        except exception.SessionNotFound:
+            LOG.info('Session %s is gone', self.session_id)
+            self.ended = True
         except SessionStopped as e:
             LOG.info('Session %s stopped (%s)', self.session_id, e.reason)
             self.ended = True
-            if e.reason == STOP_DELETE and self.workflow is not None:
-                self._safe_cleanup('session deleted')
         except Exception:  # noqa - never let a session thread die mute
             # Only what _fail itself could not record ends up here: the
             # engine starts the runner again (see EngineManager).
@@ -236,6 +287,25 @@ class SessionRunner(object):
         finally:
             if self._on_exit:
                 self._on_exit(self)
+
+    def _claim_waiting(self):
+        """:meth:`_claim`, waiting for the database if it is away."""
+        while True:
+            try:
+                return self._claim()
+            except Exception as e:  # noqa
+                if not transient.is_transient_db(e):
+                    raise
+                self._await_db(e)
+
+    def _run_bound(self):
+        try:
+            self._run_until_done()
+        except SessionStopped as e:
+            LOG.info('Session %s stopped (%s)', self.session_id, e.reason)
+            self.ended = True
+            if e.reason == STOP_DELETE and self.workflow is not None:
+                self._safe_cleanup('session deleted')
 
     def _run_until_done(self):
         """Run the session to its end. The database going away never ends
@@ -246,13 +316,14 @@ class SessionRunner(object):
                 self._start_and_loop()
                 self.ended = True
                 return
-            except SessionStopped:
+            except (SessionStopped, exception.SessionFenced):
                 raise
             except exception.SessionNotFound:
                 LOG.info('Session %s is gone', self.session_id)
                 self.ended = True
                 return
             except Exception as e:  # noqa
+                self._raise_if_fenced()
                 if transient.is_transient_db(e):
                     self._await_db(e)
                     continue
@@ -352,12 +423,15 @@ class SessionRunner(object):
                     raise exception.WorkflowError(
                         reason='a workflow does not pause a session by '
                                'itself; an admin does')
-            except SessionStopped:
+            except (SessionStopped, exception.SessionFenced):
                 raise
             except workflow_base.HoldRequested:
                 self._pause(state)
                 continue
             except Exception as e:
+                # A workflow may have wrapped the refusal: the runner's
+                # fence says it all.
+                self._raise_if_fenced()
                 if transient.is_transient_db(e):
                     # Not the step's failure: wait for the database and run
                     # the step's handler again (see _run_until_done).
@@ -435,17 +509,24 @@ class SessionRunner(object):
             self.session_id, with_plan=False)).get('project_id')
         self.notifier.session_event(self.session_id, state, percent, owner)
 
+    def _raise_if_fenced(self):
+        if self.fenced:
+            raise self.fence.refuse('going on')
+
     def _fail(self, state, error):
         """Record the session MAINTENANCE_FAILED (after the workflow's
         cleanup). When the database is away meanwhile, wait for it and
         record it then: the failure is never lost and the thread never
-        dies of it."""
+        dies of it. A fenced runner records nothing and undoes nothing:
+        the session and its hosts are the new owner's."""
         while True:
+            self._raise_if_fenced()
             try:
                 return self._record_failure(state, error)
-            except SessionStopped:
+            except (SessionStopped, exception.SessionFenced):
                 raise
             except Exception as e:  # noqa
+                self._raise_if_fenced()
                 if not transient.is_transient_db(e):
                     raise
                 self._await_db(e)
@@ -470,9 +551,11 @@ class SessionRunner(object):
             self._announce(st.MAINTENANCE_FAILED, session=current)
 
     def _safe_cleanup(self, why):
+        self._raise_if_fenced()
         try:
             self.workflow.cleanup(why)
         except Exception as e:  # noqa
+            self._raise_if_fenced()
             if transient.is_transient_db(e):
                 # Not done: the caller waits for the database and does it
                 # again (hosts are never left disabled).
@@ -484,3 +567,10 @@ class SessionRunner(object):
                                  % (why, e))
             except Exception:  # noqa
                 pass
+
+
+def _still_owner(fence):
+    """Right before a Nova action: does the database still have the
+    fence's owner and generation? (One narrow read.)"""
+    return db_api.session_generation(fence.session_id) == (
+        fence.engine, fence.generation)

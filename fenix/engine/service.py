@@ -5,10 +5,16 @@
 and the outbox dispatcher that sends the engine's notifications.
 
 On start the engine sends what its outbox still holds and resumes every
-unfinished session it owns. While it runs it heartbeats, and takes over
-the unfinished sessions of an engine whose heartbeat stopped ``[engine]
-takeover_after`` seconds ago, and the sessions (finished or not) whose
-notifications such an engine recorded but did not send.
+unfinished session it owns. While it runs it heartbeats (every ``[engine]
+heartbeat_interval`` seconds), and takes over its share
+(:mod:`fenix.engine.coordination`) of the unfinished sessions of engines
+that are no longer alive (no heartbeat for ``[engine] takeover_after``
+seconds by the database's clock, or gone from the tooz group) or of no
+engine, and the sessions (finished or not) whose notifications such an
+engine recorded but did not send. Every claim raises the session's
+generation, which fences the runners of the previous owner
+(:mod:`fenix.common.fencing`); each beat also stops at once the runners of
+this engine whose sessions were claimed by another while it stalled.
 """
 import threading
 
@@ -20,9 +26,9 @@ from fenix.common import notifier as fenix_notifier
 from fenix.common import publisher as fenix_publisher
 from fenix.common import rpc
 from fenix.common import states as st
-from fenix.common import timeutils
 from fenix.common import transient
 from fenix.db import api as db_api
+from fenix.engine import coordination
 from fenix.engine import manager as engine_manager
 from fenix.engine import outbox
 from fenix.engine import rpcapi
@@ -48,6 +54,7 @@ class EngineService(object):
         self._server = None
         self._stop = threading.Event()
         self._heartbeat = None
+        self.coordinator = None
         self._revivals = {}
         self._db_outage = transient.OutageLog(
             'Engine %s heartbeat: the database' % self.host, LOG)
@@ -66,7 +73,14 @@ class EngineService(object):
             self._server = rpc.get_server(
                 target, [engine_manager.RPCEndpoint(self.manager)])
             self._server.start()
-        db_api.engine_heartbeat(self.host)
+        if CONF.engine.takeover_after < 3 * CONF.engine.heartbeat_interval:
+            LOG.warning('[engine] takeover_after (%ss) is less than 3 times '
+                        'heartbeat_interval (%ss): a busy engine may be '
+                        'taken for dead (its sessions are then fenced and '
+                        'taken over)', CONF.engine.takeover_after,
+                        CONF.engine.heartbeat_interval)
+        self.coordinator = coordination.Coordinator(self.host)
+        self.coordinator.start()
         # First what a killed engine recorded and did not send.
         self.dispatcher.start()
         self.recover()
@@ -74,8 +88,9 @@ class EngineService(object):
                                            name='engine-heartbeat',
                                            daemon=True)
         self._heartbeat.start()
-        LOG.info('Engine %s started (%s RPC)', self.host,
-                 'local' if self.local else 'oslo.messaging')
+        LOG.info('Engine %s started (%s RPC, coordination: %s)', self.host,
+                 'local' if self.local else 'oslo.messaging',
+                 self.coordinator.mode)
 
     def recover(self):
         """Resume this engine's unfinished sessions."""
@@ -90,17 +105,18 @@ class EngineService(object):
             self.manager.start_runner(session['session_id'])
 
     def take_over(self):
-        """Claim the unfinished sessions of engines that stopped beating,
-        and the notifications they recorded but did not send."""
-        now = timeutils.utcnow()
-        alive = {e['host'] for e in db_api.engines_get()
-                 if (now - e['heartbeat_at']).total_seconds()
-                 < CONF.engine.takeover_after}
-        alive.add(self.host)
+        """Claim this engine's share of the unfinished sessions of engines
+        that are not alive (or of none), and of the notifications such
+        engines recorded but did not send. Returns the ids of the
+        sessions taken over."""
+        alive = self.coordinator.alive()
+        ring = self.coordinator.ring(alive)
+        taken = []
         for session in db_api.session_list_by_states(
                 st.ACTIVE_SESSION_STATES):
             owner = session.get('engine')
-            if owner in alive:
+            if owner in alive or not self.coordinator.mine(
+                    session['session_id'], ring):
                 continue
             if db_api.session_set_engine(session['session_id'], self.host,
                                          expected_engine=owner):
@@ -114,17 +130,20 @@ class EngineService(object):
                 # resumed session sends.
                 self.dispatcher.hold(session['session_id'])
                 self.manager.start_runner(session['session_id'])
+                taken.append(session['session_id'])
         # A finished session is not resumed, but what its dead engine did
         # not announce (its final state, say) must still go out.
         for pending in db_api.outbox_pending_sessions():
             owner = pending['engine']
-            if owner in alive:
+            if owner in alive or not self.coordinator.mine(
+                    pending['session_id'], ring):
                 continue
             if db_api.session_set_engine(pending['session_id'], self.host,
                                          expected_engine=owner):
                 LOG.warning('Taking over the notifications of session %s '
                             'from engine %s', pending['session_id'], owner)
                 self.dispatcher.hold(pending['session_id'])
+        return taken
 
     def revive_runners(self):
         """Start again the runners of this engine that ended unexpectedly
@@ -146,20 +165,28 @@ class EngineService(object):
             self.manager.start_runner(sid)
 
     def _heartbeat_loop(self):
+        beat_before = True
         while not self._stop.wait(CONF.engine.heartbeat_interval):
             try:
                 self.revive_runners()
             except Exception:  # noqa - a bug here must not stop the beat
                 LOG.exception('Restarting runners failed')
             try:
-                db_api.engine_heartbeat(self.host)
-                self.take_over()
+                self.coordinator.heartbeat()
+                self.manager.fence_stale()
+                if beat_before:
+                    self.take_over()
+                # else: the database (or backend) was away; every engine's
+                # beats are old. One round for the others to beat again
+                # before anyone is taken for dead.
             except Exception as e:  # noqa - keep beating through DB hiccups
+                beat_before = False
                 if transient.is_transient_db(e):
                     self._db_outage.down('%s: %s' % (type(e).__name__, e))
                 else:
                     LOG.exception('Heartbeat failed')
             else:
+                beat_before = True
                 self._db_outage.up()
 
     def stop(self, timeout=10):
@@ -171,6 +198,8 @@ class EngineService(object):
             self.manager.stop_all(timeout=timeout)
         if self._heartbeat is not None:
             self._heartbeat.join(timeout)
+        if self.coordinator is not None:
+            self.coordinator.stop()
         if self.dispatcher is not None:
             # A last pass: what the stopped runners recorded goes out now
             # rather than at the next start.

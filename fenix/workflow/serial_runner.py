@@ -24,6 +24,7 @@ import threading
 from oslo_config import cfg
 
 from fenix.common import exception
+from fenix.common import fencing
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
@@ -190,7 +191,8 @@ class HostEmptier(object):
                              or DEFAULT_CONCURRENT_MIGRATIONS))
         pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers,
-            thread_name_prefix='move-%s' % self.sid[:8])
+            thread_name_prefix='move-%s' % self.sid[:8],
+            initializer=fencing.inherit())
         own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
         cancelled = threading.Event()
         queue = list(todo)

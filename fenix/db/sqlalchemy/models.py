@@ -76,6 +76,12 @@ class Session(Base, FenixBase):
     user_id = sa.Column(sa.String(64))
     # The engine that runs it, and its incarnation (changes at takeover).
     engine = sa.Column(sa.String(255), index=True)
+    # The epoch of the owner's claim: raised at every claim (creation,
+    # recovery, takeover, runner start). A runner's writes carry the
+    # generation it started under and are refused once it is stale
+    # (fenix.common.fencing).
+    generation = sa.Column(sa.Integer, nullable=False, default=0,
+                           server_default='0')
     # Bumped on every change of state, for optimistic concurrency.
     version = sa.Column(sa.Integer, nullable=False, default=0)
     # An admin asked to pause: steps in flight finish, none starts; the

@@ -20,6 +20,7 @@ import time
 from oslo_config import cfg
 
 from fenix.common import exception
+from fenix.common import fencing
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
@@ -95,16 +96,20 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         workers = self.max_moves or 64
         self.pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers,
-            thread_name_prefix='nfv-move-%s' % self.sid[:8])
+            thread_name_prefix='nfv-move-%s' % self.sid[:8],
+            initializer=fencing.inherit())
         self.hpool = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, self.max_hosts or 64),
-            thread_name_prefix='nfv-host-%s' % self.sid[:8])
+            thread_name_prefix='nfv-host-%s' % self.sid[:8],
+            initializer=fencing.inherit())
         self.npool = concurrent.futures.ThreadPoolExecutor(
             max_workers=common.NOTIFY_WORKERS,
-            thread_name_prefix='nfv-event-%s' % self.sid[:8])
+            thread_name_prefix='nfv-event-%s' % self.sid[:8],
+            initializer=fencing.inherit())
         self.spool = concurrent.futures.ThreadPoolExecutor(
             max_workers=common.START_WORKERS,
-            thread_name_prefix='nfv-start-%s' % self.sid[:8])
+            thread_name_prefix='nfv-start-%s' % self.sid[:8],
+            initializer=fencing.inherit())
         for name, state in list(self.hstate.items()):
             if state == common.H_DOWN:
                 future = self.hpool.submit(self._maintain, name)

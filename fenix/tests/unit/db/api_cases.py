@@ -8,12 +8,14 @@ API at an empty, migrated database (SQLite file, MySQL, PostgreSQL).
 """
 import datetime
 import threading
+from unittest import mock
 
 from oslo_db import exception as db_exc
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 
 from fenix.common import exception
+from fenix.common import fencing
 from fenix.common import states
 from fenix.common import timeutils
 from fenix.db import api as db_api
@@ -1346,6 +1348,103 @@ class DBAPITests:
         e = self.assertRaises(exception.NotFound, db_api.engine_delete,
                               'engine-b')
         self.assertIn('engine-b', str(e))
+
+    def test_heartbeat_and_liveness_by_the_database_clock(self):
+        # An engine whose own clock is 26 years behind still beats "now":
+        # the time written is the database server's.
+        with mock.patch.object(timeutils, 'utcnow',
+                               return_value=datetime.datetime(2000, 1, 1)):
+            e = db_api.engine_heartbeat('skewed')
+            db_api.engine_heartbeat('fresh')
+        self.assertGreater(e['heartbeat_at'], datetime.datetime(2025, 1, 1))
+        self.assertEqual({'skewed', 'fresh'}, db_api.engines_alive(60))
+        # A heartbeat 100 s old by the database's clock is dead at 60 s.
+        with db_api.transaction() as session:
+            session.execute(sa.update(models.Engine).where(
+                models.Engine.host == 'skewed').values(
+                heartbeat_at=db_api.db_utc_now(sa.literal(100))))
+        self.assertEqual({'fresh'}, db_api.engines_alive(60))
+        self.assertEqual({'skewed', 'fresh'}, db_api.engines_alive(1000))
+        db_api.engine_heartbeat('skewed')
+        self.assertEqual({'skewed', 'fresh'}, db_api.engines_alive(60))
+
+    # --- ownership and fencing ------------------------------------------
+
+    def test_generation_goes_up_at_every_claim(self):
+        sid = self._session(engine='e1')['session_id']
+        self.assertEqual(('e1', 0), db_api.session_generation(sid))
+        self.assertEqual(1, db_api.session_claim(sid, 'e1'))
+        self.assertEqual(2, db_api.session_claim(sid, 'e1'))
+        # Not the owner: no claim, no change.
+        self.assertIsNone(db_api.session_claim(sid, 'e2'))
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        self.assertEqual(('e2', 3), db_api.session_generation(sid))
+        self.assertFalse(db_api.session_set_engine(sid, 'e3',
+                                                   expected_engine='e1'))
+        self.assertEqual(('e2', 3), db_api.session_generation(sid))
+        self.assertEqual({sid: ('e2', 3)},
+                         db_api.sessions_owners([sid, 'nope']))
+        self.assertRaises(exception.SessionNotFound, db_api.session_claim,
+                          'nope', 'e1')
+        # A session of no engine is anyone's to claim.
+        db_api.session_set_engine(sid, None)
+        self.assertEqual(5, db_api.session_claim(sid, 'e3'))
+        self.assertEqual(('e3', 5), db_api.session_generation(sid))
+
+    def test_a_stale_generation_cannot_write(self):
+        sid = self._session(engine='e1',
+                            hosts=[{'hostname': 'c1'}])['session_id']
+        fence = fencing.Fence(sid, 'e1', db_api.session_claim(sid, 'e1'))
+        with fencing.bound(fence):
+            db_api.event_add(sid, states.EVENT_STATE, message='mine')
+        # Another engine takes the session over while e1 stalls.
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        with fencing.bound(fence):
+            # One transaction, several writes: all refused together.
+            def stale_writes():
+                with db_api.transaction():
+                    db_api.host_update(sid, 'c1', {'details': {'x': 1}})
+                    db_api.event_add(sid, states.EVENT_STATE,
+                                     message='late')
+            e = self.assertRaises(exception.SessionFenced, stale_writes)
+            self.assertIn(sid, str(e))
+            self.assertTrue(fence.lost)
+            # Once lost, refused before any statement.
+            with mock.patch.object(db_api.transaction_context.writer,
+                                   'using', side_effect=AssertionError):
+                self.assertRaises(exception.SessionFenced, db_api.event_add,
+                                  sid, states.EVENT_STATE)
+        self.assertEqual(['mine'], [e['message']
+                                    for e in db_api.events_get(sid)])
+        self.assertEqual({}, db_api.host_get(sid, 'c1')['details'] or {})
+        # The new owner's runner (its own fence) writes.
+        new = fencing.Fence(sid, 'e2', db_api.session_claim(sid, 'e2'))
+        with fencing.bound(new):
+            db_api.event_add(sid, states.EVENT_STATE, message='new owner')
+        # Outside a runner nothing is checked.
+        db_api.event_add(sid, states.EVENT_STATE, message='api')
+        self.assertEqual(['mine', 'new owner', 'api'],
+                         [e['message'] for e in db_api.events_get(sid)])
+
+    def test_outbox_marks_only_the_owners_rows(self):
+        sid = self._session(engine='e1')['session_id']
+        rows = db_api.outbox_add([{'message_id': uuidutils.generate_uuid(),
+                                   'session_id': sid, 'event_type': 'x',
+                                   'payload': {}}])
+        ids = [r['id'] for r in rows]
+        self.assertEqual(0, db_api.outbox_mark_sent(ids, engine='e2'))
+        self.assertEqual(ids, [r['id'] for r in db_api.outbox_unsent()])
+        self.assertEqual(1, db_api.outbox_mark_sent(ids, engine='e1'))
+        self.assertEqual([], db_api.outbox_unsent())
+
+    def test_sessions_count(self):
+        self._session(engine='e1')
+        self._session(engine='e2')
+        self._session(engine='e2', state=states.MAINTENANCE_DONE)
+        self.assertEqual(2, db_api.sessions_count(
+            states.ACTIVE_SESSION_STATES))
 
     # --- many threads at once -------------------------------------------
 

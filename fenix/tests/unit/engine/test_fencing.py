@@ -1,0 +1,227 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Fencing of a stale session owner: its runner, its outbox, its Nova
+actions (fenix.common.fencing), and the share of sessions an engine takes
+over (fenix.engine.service with fenix.engine.coordination)."""
+import logging
+import threading
+from unittest import mock
+import uuid
+
+import fixtures
+
+from fenix.common import cloud
+from fenix.common import exception
+from fenix.common import fencing
+from fenix.common import states as st
+from fenix.db import api as db_api
+from fenix.engine import coordination
+from fenix.engine import runner as session_runner
+from fenix.engine import service
+from fenix.tests import base
+from fenix.tests.unit.engine import test_manager
+from fenix.tests.unit.engine import test_outbox
+
+WAIT = 30
+FENCED_LOG = 'no longer owns it'
+
+
+class TestStaleRunner(test_manager.EngineTestCase):
+    """A runner whose session another engine took over while it stalled."""
+
+    def setUp(self):
+        super().setUp()
+        self.log = self.useFixture(fixtures.FakeLogger(
+            level=logging.INFO, name='fenix'))
+
+    def _waiting_session(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        runner = self.manager._runners[sid]
+        self.assertEqual(('e1', runner.fence.generation),
+                         db_api.session_generation(sid))
+        return sid, runner
+
+    def _assert_ended_quietly(self, sid, runner, state):
+        self.assertTrue(runner.join(WAIT))
+        self.assertTrue(runner.ended)
+        self.assertTrue(runner.fenced)
+        session = db_api.session_get(sid)
+        # Nothing of the stale owner: no failure, no state, no clean-up.
+        self.assertEqual(state, session['state'])
+        self.assertIsNone(session['error'])
+        self.assertEqual('e2', session['engine'])
+        self.assertEqual([], self.manager.running_sessions())
+        self.assertEqual([], self.manager.take_crashed())
+        self.assertEqual(1, self.log.output.count(FENCED_LOG),
+                         self.log.output)
+        self.assertNotIn('crashed', self.log.output)
+
+    def test_late_write_is_refused_and_the_runner_stops(self):
+        sid, runner = self._waiting_session()
+        # e2 takes the session over while e1 stalls (its runner waits for
+        # the replies and knows nothing).
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        # The reply wakes e1's runner: its next write (the move on to
+        # START_MAINTENANCE) is refused.
+        self.reply(sid, 'ACK_MAINTENANCE')
+        self._assert_ended_quietly(sid, runner, st.MAINTENANCE)
+        # The reply is recorded (by the manager); nothing of the runner.
+        self.assertEqual([st.EVENT_STATE, st.EVENT_NOTIFY, st.EVENT_REPLY],
+                         [e['kind'] for e in db_api.events_get(sid)])
+        self.assertNotIn(('session', st.START_MAINTENANCE, mock.ANY),
+                         self.notifier.sent)
+
+    def test_heartbeat_stops_a_stale_runner_at_once(self):
+        sid, runner = self._waiting_session()
+        self.assertEqual([], self.manager.fence_stale())
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        self.assertEqual([sid], self.manager.fence_stale())
+        self._assert_ended_quietly(sid, runner, st.MAINTENANCE)
+
+    def test_a_new_claim_on_the_same_engine_fences_the_old_runner(self):
+        sid, runner = self._waiting_session()
+        generation = runner.fence.generation
+        self.assertEqual(generation + 1, db_api.session_claim(sid, 'e1'))
+        self.assertEqual([sid], self.manager.fence_stale())
+        self.assertTrue(runner.join(WAIT))
+        self.assertEqual(st.MAINTENANCE, self.state(sid))
+
+    def test_runner_of_a_session_owned_elsewhere_does_not_start(self):
+        sid = self.create()
+        self.wait_event(sid, st.MAINTENANCE)
+        self.manager.stop_all(WAIT)
+        db_api.session_set_engine(sid, 'e2')
+        generation = db_api.session_generation(sid)
+        runner = self.manager.start_runner(sid)
+        self.assertTrue(runner.join(WAIT))
+        self.assertTrue(runner.ended)
+        self.assertIsNone(runner.fence)
+        self.assertEqual(generation, db_api.session_generation(sid))
+
+
+class TestNovaActions(test_manager.EngineTestCase):
+
+    def test_stale_owner_does_not_act_on_nova(self):
+        sid = db_api.session_create({'engine': 'e1'})['session_id']
+        fence = fencing.Fence(sid, 'e1', db_api.session_claim(sid, 'e1'),
+                              verify=session_runner._still_owner)
+        nova = cloud.Cloud(session=mock.Mock())
+        self.useFixture(fixtures.MockPatchObject(nova, '_remember_move'))
+        novaclient = self.useFixture(fixtures.MockPatchObject(
+            nova, '_nova')).mock
+        self.useFixture(fixtures.MockPatchObject(
+            nova, '_supports', return_value=True))
+        self.useFixture(fixtures.MockPatchObject(nova, '_started'))
+        with fencing.bound(fence):
+            nova.live_migrate('vm1', 'c2')
+        self.assertEqual(1, novaclient.call_count)
+        # Another engine takes the session over.
+        db_api.session_set_engine(sid, 'e2')
+        with fencing.bound(fence):
+            self.assertRaises(exception.SessionFenced, nova.live_migrate,
+                              'vm1', 'c2')
+        self.assertEqual(1, novaclient.call_count)
+        self.assertTrue(fence.lost)
+        # Outside a runner's thread nothing is checked.
+        nova.live_migrate('vm1', 'c2')
+        self.assertEqual(2, novaclient.call_count)
+
+
+class TestStaleOutbox(test_outbox.OutboxTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.log = self.useFixture(fixtures.FakeLogger(
+            level=logging.WARNING, name='fenix'))
+
+    def test_stale_engine_sends_nothing_of_a_session_taken_over(self):
+        sid = self.session('e1')
+        self.record(sid, st.MAINTENANCE)
+        db_api.session_set_engine(sid, 'e2')
+        stale = self.dispatcher('e1')
+        self.assertEqual(0, stale.flush())
+        self.assertEqual([], self.sent())
+        self.assertEqual(1, len(db_api.outbox_unsent()))
+        self.dispatcher('e2').flush()
+        self.assertEqual([(sid, st.MAINTENANCE)], self.sent())
+        self.assertEqual([], db_api.outbox_unsent())
+
+    def test_stale_engine_does_not_mark_what_it_sent(self):
+        sid = self.session('e1')
+        self.record(sid, st.MAINTENANCE)
+        taken = threading.Event()
+
+        def take_over(row):
+            # e1 stalls after reading the row; e2 takes the session over
+            # before e1 marks it.
+            if not taken.is_set():
+                db_api.session_set_engine(sid, 'e2')
+                taken.set()
+        self.publisher.on_send = take_over
+        self.dispatcher('e1').flush()
+        self.assertTrue(taken.is_set())
+        # Sent by e1, not marked: e2 sends it again (a duplicate, never a
+        # loss).
+        self.assertEqual(1, len(db_api.outbox_unsent(engine='e2')))
+        self.assertIn('not marked sent', self.log.output)
+        self.dispatcher('e2').flush()
+        self.assertEqual([(sid, st.MAINTENANCE)] * 2, self.sent())
+        self.assertEqual([], db_api.outbox_unsent())
+
+
+class TestTakeoverShare(test_manager.EngineTestCase):
+    """Each live engine takes over its share of the orphan sessions."""
+
+    def _orphans(self, count, session_ids=None):
+        return [db_api.session_create({
+            'session_id': sid or str(uuid.uuid4()), 'workflow': 'wait_reply',
+            'engine': 'dead',
+            'meta': {'projects': []}})['session_id']
+            for sid in (session_ids or [None] * count)]
+
+    def test_share_of_the_ring_then_all_when_alone(self):
+        self.config(group='oslo_messaging_notifications', driver=['noop'])
+        # Only this test's calls take over (no beat meanwhile).
+        self.config(group='engine', takeover_after=3600,
+                    heartbeat_interval=3600)
+        ring = coordination.HashRing({'e1', 'e2'},
+                                     base.CONF.coordination.hash_replicas)
+        # Three sessions the ring gives each engine.
+        share = {'e1': [], 'e2': []}
+        while min(len(v) for v in share.values()) < 3:
+            sid = str(uuid.uuid4())
+            if len(share[ring.owner(sid)]) < 3:
+                share[ring.owner(sid)].append(sid)
+        sids = self._orphans(0, share['e1'] + share['e2'])
+        db_api.engine_heartbeat('e2')
+        svc = service.EngineService(local=True,
+                                    publisher=self.notifier.publisher)
+        svc.host = 'e1'
+        svc.start()
+        self.addCleanup(svc.stop)
+        mine = sorted(share['e1'])
+        self.assertEqual(mine, sorted(svc.take_over()))
+        for sid in mine:
+            self.assertEqual('e1', db_api.session_get(sid)['engine'])
+            self.assertTrue(any('took over from dead' in (e['message'] or '')
+                                for e in db_api.events_get(sid)))
+        # e2 dies: e1 takes the rest.
+        db_api.engine_delete('e2')
+        self.assertEqual(sorted(set(sids) - set(mine)),
+                         sorted(svc.take_over()))
+        self.assertEqual({'e1'}, {db_api.session_get(s)['engine']
+                                  for s in sids})
+        for sid in sids:
+            self.wait_state(sid, st.MAINTENANCE_DONE)
+
+    def test_max_sessions_total(self):
+        self.config(group='engine', max_sessions_total=2)
+        self._orphans(1)
+        self.create()
+        e = self.assertRaises(exception.TooManySessionsTotal, self.create)
+        self.assertEqual(409, e.code)
+        self.assertIn('max_sessions_total', str(e))
