@@ -4,7 +4,7 @@
 """The generation (epoch) of a session's owner, for fencing.
 
 Revision ID: d9f4c2a81e06
-Revises: b5e1f7a3c920
+Revises: f1c8d2a6b437
 Create Date: 2026-12-05 19:50:00
 
 ``sessions.generation`` goes up at every claim of the session by an
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'd9f4c2a81e06'
-down_revision = 'b5e1f7a3c920'
+down_revision = 'f1c8d2a6b437'
 branch_labels = None
 depends_on = None
 
