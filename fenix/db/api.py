@@ -40,6 +40,7 @@ from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext import compiler as sa_compiler
+from sqlalchemy.orm import util as orm_util
 from sqlalchemy import pool as sa_pool
 
 from fenix.common import exception
@@ -1093,11 +1094,65 @@ def instance_update(session_id, instance_id, values, history=None):
     if isinstance(history, dict):
         history = [history]
     with _writer() as session:
+        if session.get_bind().dialect.name in _EXACT_DIALECTS:
+            return _instance_update_core(session, session_id, instance_id,
+                                         values, history)
         row = _instance_row(session, session_id, instance_id)
         _update_row(row, values)
         session.add_all([_event_row(session_id, **entry)
                          for entry in history or ()])
         return _as_stored(session, row)
+
+
+def _instance_update_core(session, session_id, instance_id, values,
+                          history):
+    """:func:`instance_update` without ORM objects (the engine's hot path:
+    every event, reply and move writes an instance row and its history):
+    one select, one UPDATE when a value changed (as the ORM, which writes
+    nothing, ``updated_at`` included, when nothing changed), the history
+    in one INSERT. Returns the row as a read would give it. A row this
+    transaction holds as an ORM object is updated through it (so that
+    the object never goes stale)."""
+    table = models.Instance.__table__
+    # What the ORM holds but has not written yet is seen by the select.
+    session.flush()
+    current = session.execute(sa.select(table).where(
+        table.c.session_id == session_id,
+        table.c.instance_id == instance_id)).mappings().one_or_none()
+    if current is None:
+        raise exception.InstanceNotFound(
+            instance_id=instance_id, project_id='?', session_id=session_id)
+    held = session.identity_map.get(
+        orm_util.identity_key(models.Instance, current['id']))
+    if held is not None:
+        _update_row(held, values)
+        session.add_all([_event_row(session_id, **entry)
+                         for entry in history or ()])
+        return _as_stored(session, held)
+    if 'action_state' in values:
+        state_machine.MOVE.check_move(current['action_state'],
+                                      values['action_state'])
+    out = dict(current)
+    dialect = session.get_bind().dialect
+    changed = {}
+    for key, value in values.items():
+        kind = table.c[key].type
+        if value is not None and isinstance(kind, sa.types.TypeDecorator):
+            # As a write and a read would give it (a new object).
+            value = kind.process_result_value(
+                kind.process_bind_param(value, dialect), dialect)
+        if out[key] != value:
+            changed[key] = value
+        out[key] = value
+    if changed:
+        changed['updated_at'] = out['updated_at'] = timeutils.utcnow()
+        session.execute(sa.update(table).where(
+            table.c.id == current['id']).values(**changed))
+    if history:
+        session.execute(sa.insert(models.SessionEvent.__table__),
+                        [_event_values(session_id, **entry)
+                         for entry in history])
+    return out
 
 
 @_retry_on_deadlock
@@ -1821,6 +1876,18 @@ def _event_row(session_id, kind, message=None, state=None, host=None,
         # What the entry tells of happened then (an event's own time).
         row.created_at = created_at
     return row
+
+
+def _event_values(session_id, kind, message=None, state=None, host=None,
+                  project_id=None, instance_id=None, data=None,
+                  created_at=None):
+    """The columns of a history entry (as :func:`_event_row`), for a Core
+    INSERT."""
+    return dict(session_id=session_id, kind=kind, message=message,
+                state=state, host=host, project_id=project_id,
+                instance_id=instance_id, data=dict(data or {}),
+                created_at=created_at or timeutils.utcnow(),
+                updated_at=None)
 
 
 def event_add(session_id, kind, **values):
