@@ -98,6 +98,7 @@ RETRY_INTERVAL = 0.25
 RPC_TIMEOUT = 4
 # The stale engine's late writes refused and logged: its log says so.
 FENCING_LOG = re.compile(r'fenc|generation', re.IGNORECASE)
+WARNING = re.compile(r' (?:WARNING|ERROR|CRITICAL) ')
 ENGINE_STARTED = re.compile(r'Engine (\S+) started')
 TOOK_OVER = 'took over'
 API_REQUEST = re.compile(r'fenix\.api\.server .* "(?:GET|PUT|POST|DELETE) ')
@@ -362,6 +363,14 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
                                       time.monotonic() + 600).start()
         self.addCleanup(self.agent.stop)
 
+    def _warnings(self, lines=60):
+        out = []
+        for name in list(ENGINES) + ['api-%d' % i for i in range(APIS)]:
+            found = [line for line in self.cloud.log_since(
+                name).splitlines() if WARNING.search(line)]
+            out.append('--- %s ---\n%s' % (name, '\n'.join(found[-lines:])))
+        return '\n'.join(out)
+
     def _attach(self, exc_info):
         self.addDetail('figures', content.text_content(json.dumps(
             self.figures, indent=1, default=str, sort_keys=True)))
@@ -554,6 +563,9 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
         f['stopped']['seconds'] = round(time.monotonic() - stop_at, 2)
 
         f['states'] = self._wait_final(sessions)
+        f['errors'] = {sid: cloud.summary(sid).get('error')
+                       for sid, state in f['states'].items()
+                       if state != DONE}
         f['sessions_seconds'] = round(time.monotonic() - began, 1)
         storm.settle()
         try:
@@ -574,6 +586,10 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
             f, default=str, sort_keys=True))
         self.addDetail('figures', content.text_content(json.dumps(
             f, indent=1, default=str, sort_keys=True)))
+        # The logs go with the work directory: what a failure needs of
+        # them is kept now.
+        self.addDetail('fenix-warnings', content.text_content(
+            self._warnings()))
 
         # Every session done, every step once, nothing lost.
         self.expectThat(
