@@ -39,6 +39,7 @@ reference run was clean and the kills asked for were made; 1 otherwise
 See ``tools/chaos/README.rst``.
 """
 import argparse
+import collections
 import json
 import logging
 import math
@@ -51,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+from urllib import parse as urlparse
 import uuid
 
 import requests
@@ -59,9 +61,9 @@ import sqlalchemy as sa
 from fenix import cmd as fenix_cmd
 
 from fenix_tools.chaos import plan as plan_mod
+from fenix_tools.chaos import probe
 from fenix_tools.chaos import tally
 from fenix_tools import common
-from fenix_tools import demo
 from fenix_tools import demo_cloud
 from fenix_tools.simcloud import listener as listener_mod
 from fenix_tools.vnfm import app as app_mod
@@ -75,11 +77,15 @@ ROOT = os.path.abspath(os.path.join(HERE, '..', '..'))
 ALL_IN_ONE = 'all-in-one'
 SPLIT = 'split'
 MODES = (ALL_IN_ONE, SPLIT)
+# --engines N (N > 1): N fenix-engine processes and one fenix-api over
+# RabbitMQ and MariaDB (and Redis with --coordination), engines killed or
+# stopped at random.
+MULTI = 'multi-engine'
+SIGSTOP = plan_mod.STOP
+# Default ports of the coordination backends, to check one is there.
+COORDINATION_PORTS = {'redis': 6379, 'etcd3+http': 2379, 'zookeeper': 2181}
 WORKFLOWS = ('default', 'nfv')
 
-PROBE = 'chaos_probe'
-PROBE_ENTRY_POINT = 'chaos_probe:ProbeAction'
-PROBE_TYPES = ('pre', 'host', 'post')
 ENGINE_HOST = 'chaos-engine'
 ENGINE_STARTED = re.compile(rb'Engine \S+ started')
 PROJECT_EVENT_TYPES = ('maintenance.planned', 'maintenance.scheduled')
@@ -141,166 +147,6 @@ class PatientVNFM(vnfm_mod.SampleVNFM):
                 raise vnfm_mod.VNFMError('stopped')
 
 
-class ProbeAgent(object):
-    """The agent of the ``chaos_probe`` plug-in.
-
-    Records every start the plug-in sends (``POST /start``), wakes whoever
-    waits for one, and reports the run DONE through Fenix's API
-    ``report_delay`` seconds later (bounded by ``deadline``, a monotonic
-    time). A start repeating an attempt already reported is not reported
-    again.
-
-    The work on a host goes on while the engine is down, and in real
-    clouds takes longer than an engine restart: a report that falls due
-    while the engine is down (between :meth:`engine_down` and
-    :meth:`engine_up`) is sent ``after_restart`` seconds after the engine
-    is back, so that the restarted engine finds the run still going (a
-    report queued in RabbitMQ would otherwise reach it before it resumes
-    the session).
-    """
-
-    def __init__(self, fenix_url, report_delay, after_restart, deadline):
-        self.fenix_url = fenix_url.rstrip('/')
-        self.report_delay = report_delay
-        self.after_restart = after_restart
-        self.deadline = deadline
-        self._up = threading.Event()
-        self._up.set()
-        self._up_at = 0.0
-        self._restarts = 0
-        self.server = common.JsonHTTPServer(name='chaos-agent')
-        self.server.add_route('POST', '/start', self._on_start)
-        self._cond = threading.Condition()
-        self._starts = []
-        self._reported = set()
-        self._stop = threading.Event()
-        self._threads = []
-        self.errors = []
-
-    @property
-    def url(self):
-        return self.server.url + '/start'
-
-    def start(self):
-        # An engine killed in the middle of its POST resets the
-        # connection: expected here, not worth a traceback.
-        self.server._httpd.handle_error = self._connection_error
-        self.server.start()
-        return self
-
-    @staticmethod
-    def _connection_error(request, client_address):
-        LOG.debug('agent: request from %s broken off', client_address,
-                  exc_info=True)
-
-    def stop(self):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(5)
-        self.server.stop()
-
-    def starts(self):
-        with self._cond:
-            return [dict(s) for s in self._starts]
-
-    def count(self):
-        with self._cond:
-            return len(self._starts)
-
-    def wait_start(self, since, timeout):
-        """The first start after the ``since`` first ones, or None."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self._starts) > since, timeout)
-            return (dict(self._starts[since])
-                    if len(self._starts) > since else None)
-
-    def _on_start(self, request):
-        body = request.json() or {}
-        start = {k: body.get(k) for k in ('session_id', 'plugin', 'type',
-                                          'host', 'attempt', 'pid')}
-        start['t'] = time.monotonic()
-        key = (start['session_id'], start['plugin'], start['type'],
-               start['host'], start['attempt'])
-        with self._cond:
-            self._starts.append(start)
-            self._cond.notify_all()
-            again = start['attempt'] is not None and key in self._reported
-            self._reported.add(key)
-            # Read with the start: a kill it triggers comes after.
-            restarts = self._restarts
-        if not again:
-            thread = threading.Thread(target=self._report,
-                                      args=(start, restarts),
-                                      name='chaos-agent-report',
-                                      daemon=True)
-            self._threads.append(thread)
-            thread.start()
-        return 200, {'accepted': True}
-
-    def engine_down(self):
-        with self._cond:
-            self._up.clear()
-            self._restarts += 1
-
-    def engine_up(self):
-        with self._cond:
-            self._up_at = time.monotonic()
-            self._up.set()
-
-    def _wait_engine(self, restarts):
-        """Wait until the engine is up and, if it went down since
-        ``restarts`` was read, ``after_restart`` seconds more. False
-        when stopped or past the deadline."""
-        while not self._stop.is_set():
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                return False
-            if not self._up.wait(min(left, 0.25)):
-                continue
-            with self._cond:
-                restarted = self._restarts != restarts
-                due = self._up_at + self.after_restart
-            wait = due - time.monotonic() if restarted else 0
-            if wait <= 0:
-                return True
-            if self._stop.wait(wait):
-                return False
-            return True
-        return False
-
-    def _report(self, start, restarts):
-        if self._stop.wait(self.report_delay):
-            return
-        path = '/v1/action_plugin_run/%s/%s' % (
-            start['session_id'], start['plugin'])
-        if start['host']:
-            path += '/' + start['host']
-        body = {'state': 'DONE', 'message': 'chaos agent'}
-        if start['attempt'] is not None:
-            body['attempt'] = start['attempt']
-        while self._wait_engine(restarts):
-            with self._cond:
-                restarts = self._restarts
-            try:
-                resp = requests.put(self.fenix_url + path, json=body,
-                                    timeout=10)
-                if resp.status_code < 300 or resp.status_code in (404,
-                                                                  409):
-                    return
-                if resp.status_code == 400 and 'attempt' in body:
-                    # An API that does not take the attempt yet.
-                    body.pop('attempt')
-                    continue
-                if resp.status_code < 500:
-                    self.errors.append('%s: %s %s' % (
-                        path, resp.status_code, resp.text[:200]))
-                    return
-            except requests.RequestException:
-                pass
-            if self._stop.wait(0.25):
-                return
-
-
 # --- Fenix processes --------------------------------------------------------
 
 class FenixDeployment(object):
@@ -332,24 +178,27 @@ class FenixDeployment(object):
 
     def _env(self):
         env = dict(os.environ)
-        shim = os.path.join(self.workdir, 'entry-points')
-        os.makedirs(shim, exist_ok=True)
-        demo.entry_point_shim(ROOT, shim)
-        info = os.path.join(shim, 'fenix_chaos_probe-0.0.0.dist-info')
-        os.makedirs(info, exist_ok=True)
-        with open(os.path.join(info, 'METADATA'), 'w') as f:
-            f.write('Metadata-Version: 2.1\nName: fenix-chaos-probe\n'
-                    'Version: 0.0.0\n')
-        with open(os.path.join(info, 'entry_points.txt'), 'w') as f:
-            f.write('[fenix.action.plugins]\n%s = %s\n'
-                    % (PROBE, PROBE_ENTRY_POINT))
         # The checkout's fenix first: the code under test is this tree's.
         env['PYTHONPATH'] = os.pathsep.join(
-            [p for p in (ROOT, HERE, shim, env.get('PYTHONPATH')) if p])
+            [p for p in [ROOT] + probe.probe_path(ROOT, self.workdir) +
+             [env.get('PYTHONPATH')] if p])
         env['XDG_CACHE_HOME'] = os.path.join(self.workdir, 'cache')
         return env
 
     def _config(self):
+        return self._write_config('fenix.conf', self._sections())
+
+    def _write_config(self, name, sections):
+        path = os.path.join(self.workdir, name)
+        with open(path, 'w') as f:
+            for section, values in sections.items():
+                f.write('[%s]\n' % section)
+                for key, value in values.items():
+                    f.write('%s = %s\n' % (key, value))
+                f.write('\n')
+        return path
+
+    def _sections(self):
         args = self.args
         svc = self.cloud.service_credentials()
         workflow = {
@@ -393,14 +242,7 @@ class FenixDeployment(object):
                 'driver': 'messagingv2',
                 'topics': self.names['notify_topic']}
         sections['database'] = {'connection': self.db_url}
-        path = os.path.join(self.workdir, 'fenix.conf')
-        with open(path, 'w') as f:
-            for section, values in sections.items():
-                f.write('[%s]\n' % section)
-                for key, value in values.items():
-                    f.write('%s = %s\n' % (key, value))
-                f.write('\n')
-        return path
+        return sections
 
     def _create_db(self):
         self._db_name = 'fenix_chaos_%s' % uuid.uuid4().hex[:10]
@@ -413,20 +255,21 @@ class FenixDeployment(object):
 
     # processes
 
-    def _process(self, name, module):
+    def _process(self, name, module, conf=None):
         log = os.path.join(self.workdir, name + '.log')
         return common.ManagedProcess(
-            name, [sys.executable, '-m', module, '--config-file', self.conf],
+            name, [sys.executable, '-m', module, '--config-file',
+                   conf or self.conf],
             log, env=self.env, cwd=self.workdir)
 
     def start(self):
         self.env = self._env()
         self.port = common.free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
-        if self.mode == SPLIT:
+        if self.mode != ALL_IN_ONE:
             self._create_db()
         self.conf = self._config()
-        if self.mode == SPLIT:
+        if self.mode != ALL_IN_ONE:
             manage = self._process('manage', 'fenix.cmd.manage')
             manage.argv += ['db', 'upgrade']
             manage.start()
@@ -438,20 +281,24 @@ class FenixDeployment(object):
                 raise SetupError('fenix-manage db upgrade exited %s: %s'
                                  % (code, manage.tail(20)))
             self.api = self._process('api', 'fenix.cmd.api').start()
-            self._start_engine('fenix.cmd.engine', 'engine')
+            self._start_engines()
             self._wait_api()
         else:
             self._start_engine('fenix.cmd.all_in_one', 'all-in-one')
         return self
 
-    def _start_engine(self, module, name):
-        proc = self._process(name, module)
+    def _start_engines(self):
+        self._start_engine('fenix.cmd.engine', 'engine')
+
+    def _start_engine(self, module, name, conf=None):
+        proc = self._process(name, module, conf)
         self.starts += 1
         with open(proc.log_path, 'ab') as f:
             f.write(b'=== chaos: start %d ===\n' % self.starts)
             offset = f.tell()
         self.engine = proc.start()
         self._wait_engine(offset)
+        return self.engine
 
     def _wait_api(self):
         health = self.url + '/healthcheck'
@@ -553,6 +400,136 @@ class FenixDeployment(object):
         return '\n'.join(out)
 
 
+class MultiEngineDeployment(FenixDeployment):
+    """``--engines N``: one fenix-api and N fenix-engine processes
+    (``chaos-engine-0``...) over RabbitMQ and a MariaDB database of their
+    own, coordinating over ``--coordination`` when given.
+
+    :meth:`disrupt` SIGKILLs an engine (started again after a random
+    delay, so that its sessions are sometimes resumed by itself and
+    sometimes taken over by another) or SIGSTOPs it past the takeover
+    time and SIGCONTs it (it wakes up believing it still owns its
+    sessions: what fencing must stop).
+    """
+
+    def __init__(self, mode, workdir, cloud, args, names):
+        super().__init__(mode, workdir, cloud, args, names)
+        self.engines = collections.OrderedDict()
+        self.confs = {}
+
+    @staticmethod
+    def host(index):
+        return '%s-%d' % (ENGINE_HOST, index)
+
+    def _sections(self):
+        sections = super()._sections()
+        sections['engine'].update({
+            'heartbeat_interval': self.args.heartbeat_interval,
+            'takeover_after': self.args.takeover_after,
+            'max_sessions': 10})
+        if self.args.coordination:
+            sections['coordination'] = {
+                'backend_url': coordination_url(self.args.coordination,
+                                                self.names['exchange'])}
+        return sections
+
+    def _config(self):
+        sections = self._sections()
+        for index in range(self.args.engines):
+            sections['engine']['host'] = self.host(index)
+            self.confs[self.host(index)] = self._write_config(
+                '%s.conf' % self.host(index), sections)
+        sections['engine']['host'] = 'chaos-api'
+        return self._write_config('fenix.conf', sections)
+
+    def _start_engines(self):
+        for index in range(self.args.engines):
+            self._start_one(self.host(index))
+
+    def _start_one(self, name):
+        proc = self._start_engine('fenix.cmd.engine', name,
+                                  self.confs[name])
+        self.engines[name] = proc
+        return proc
+
+    def _procs(self):
+        return list(self.engines.values()) + [self.api]
+
+    def disrupt(self, rng, owner):
+        """SIGKILL or SIGSTOP one engine (the session's ``owner`` three
+        times in four, when known; another live one otherwise), as
+        :func:`fenix_tools.chaos.plan.disruption` decides; returns what
+        was done (action, engine, seconds away)."""
+        action, name, hold = plan_mod.disruption(
+            rng, list(self.engines), owner, self.args.stop_share,
+            self.args.takeover_after, self.args.hold_extra)
+        proc = self.engines[name]
+        began = time.monotonic()
+        done = {'action': action, 'engine': name,
+                'owner': name == owner}
+        if not proc.alive():
+            self.unexpected_exits.append(proc.returncode())
+        elif action == SIGSTOP:
+            proc.proc.send_signal(signal.SIGSTOP)
+            try:
+                pause = threading.Event()
+                pause.wait(hold)
+            finally:
+                proc.proc.send_signal(signal.SIGCONT)
+            done['down'] = round(time.monotonic() - began, 2)
+            return done
+        else:
+            proc.proc.send_signal(signal.SIGKILL)
+            proc.proc.wait(30)
+        proc.stop()
+        if hold:
+            threading.Event().wait(hold)
+        for attempt in range(1, RESTART_ATTEMPTS + 1):
+            try:
+                self._start_one(name)
+                break
+            except SetupError as e:
+                self.restart_failures.append(str(e)[:2000])
+                self.engines[name].stop(grace=3)
+                if attempt == RESTART_ATTEMPTS:
+                    raise
+        done['down'] = round(time.monotonic() - began, 2)
+        return done
+
+    def check_exits(self):
+        for proc in self._procs():
+            if proc is not None and not proc.alive():
+                self.unexpected_exits.append(proc.returncode())
+                return proc.name
+        return None
+
+    def stop(self):
+        for proc in self._procs():
+            if proc is not None and proc.alive():
+                # A stopped process would not act on SIGTERM.
+                proc.proc.send_signal(signal.SIGCONT)
+        for proc in self._procs():
+            if proc is not None:
+                proc.stop(grace=3)
+        self.engine = self.api = None
+        self.engines.clear()
+        super().stop()
+
+    def tails(self, lines=60):
+        return '\n'.join('--- %s (%s) ---\n%s' % (
+            proc.name, proc.log_path, proc.tail(lines))
+            for proc in self._procs() if proc is not None)
+
+
+def coordination_url(url, tag):
+    """``url`` with a tooz ``namespace`` of the campaign's own (unless it
+    names one), so that engines of other runs sharing the backend are not
+    taken for members of this one's group."""
+    if 'namespace=' in url:
+        return url
+    return '%s%snamespace=%s' % (url, '&' if '?' in url else '?', tag)
+
+
 class StateWatcher(object):
     """Reads the session's state from Fenix's database every
     :data:`DB_POLL` seconds, to catch the moment its final state is
@@ -562,6 +539,7 @@ class StateWatcher(object):
         self.engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
         self.session_id = session_id
         self.state = None
+        self.owner = None
         self.final = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run,
@@ -577,7 +555,8 @@ class StateWatcher(object):
         self.engine.dispose()
 
     def _run(self):
-        query = sa.text('SELECT state FROM sessions WHERE session_id = :s')
+        query = sa.text('SELECT state, engine FROM sessions '
+                        'WHERE session_id = :s')
         conn = None
         while not self._stop.is_set():
             try:
@@ -586,7 +565,7 @@ class StateWatcher(object):
                 row = conn.execute(query, {'s': self.session_id}).first()
                 conn.rollback()
                 if row is not None:
-                    self.state = row[0]
+                    self.state, self.owner = row[0], row[1]
                     if self.state in tally.FINAL_STATES:
                         self.final.set()
                         return
@@ -688,16 +667,19 @@ class SessionRun(object):
         os.makedirs(self.workdir, exist_ok=True)
         self.cloud = demo_cloud.DemoCloud(topology=_topology(self.args))
         self.cloud.start()
-        if self.mode == SPLIT:
+        if self.mode != ALL_IN_ONE:
             self._start_listener()
-        self.fenix = FenixDeployment(self.mode, self.workdir, self.cloud,
-                                     self.args, self.names)
+        deployment = (MultiEngineDeployment if self.mode == MULTI
+                      else FenixDeployment)
+        self.fenix = deployment(self.mode, self.workdir, self.cloud,
+                                self.args, self.names)
         self.fenix.start()
         self.cloud.set_fenix_url(self.fenix.url + '/v1')
         # The deadline is set again when the session is created.
-        self.agent = ProbeAgent(self.fenix.url, self.args.plugin_time,
-                                self.args.plugin_after_restart,
-                                time.monotonic() + START_TIMEOUT).start()
+        self.agent = probe.ProbeAgent(
+            self.fenix.url, self.args.plugin_time,
+            self.args.plugin_after_restart,
+            time.monotonic() + START_TIMEOUT).start()
         creds = self.cloud.tenant_credentials()
         session = common.make_session(creds['auth_url'], creds['username'],
                                       creds['password'],
@@ -744,11 +726,9 @@ class SessionRun(object):
                     for sid, s in sim.cloud.servers.items()}
 
     def _create_session(self):
-        meta = {'agent_url': self.agent.url}
         body = {'hosts': [], 'workflow': self.workflow,
                 'metadata': {'openstack_version': 'Train'},
-                'actions': [{'plugin': PROBE, 'type': t, 'metadata': meta}
-                            for t in PROBE_TYPES]}
+                'actions': probe.actions(self.agent.url)}
         client = common.FenixClient(url=self.fenix.url)
         self.session_id = client.create_session(body)['session_id']
         self.deadline = time.monotonic() + self.args.session_timeout
@@ -912,9 +892,19 @@ class SessionRun(object):
             if moment is None:
                 self.skipped.extend(self.triggers[index:])
                 return False
-            self.agent.engine_down()
             kill = {'trigger': trigger, 'moment': moment}
             self.kills.append(kill)
+            if self.mode == MULTI:
+                # The API and the other engines stay up: no report is
+                # held back.
+                try:
+                    kill.update(self.fenix.disrupt(self.kill_plan.rng,
+                                                   self.watcher.owner))
+                except SetupError:
+                    self.skipped.extend(self.triggers[index + 1:])
+                    return True
+                continue
+            self.agent.engine_down()
             try:
                 kill['down'] = round(self.fenix.kill_and_restart(), 2)
             except SetupError:
@@ -960,7 +950,7 @@ class SessionRun(object):
 
 # --- the campaign ------------------------------------------------------------
 
-def _rabbit_cleanup(url, names):
+def _rabbit_cleanup(url, names, engines=1):
     """Delete the campaign's queues and exchange (best effort)."""
     try:
         import kombu
@@ -968,8 +958,10 @@ def _rabbit_cleanup(url, names):
         return
     queues = ['%s.%s' % (names['notify_topic'], p)
               for p in listener_mod.PRIORITIES]
-    queues += [names['engine_topic'],
-               '%s.%s' % (names['engine_topic'], ENGINE_HOST)]
+    hosts = [ENGINE_HOST, 'chaos-api'] + [
+        MultiEngineDeployment.host(n) for n in range(engines)]
+    queues += [names['engine_topic']] + [
+        '%s.%s' % (names['engine_topic'], host) for host in hosts]
     try:
         with kombu.Connection(url.replace('rabbit://', 'amqp://'),
                               connect_timeout=5) as conn:
@@ -991,12 +983,19 @@ def _rabbit_cleanup(url, names):
 
 def _check_split_services(args):
     problems = []
-    for name, port in (('RabbitMQ', 5672), ('MariaDB', 3306)):
+    services = [('RabbitMQ', '127.0.0.1', 5672),
+                ('MariaDB', '127.0.0.1', 3306)]
+    if args.coordination:
+        parsed = urlparse.urlsplit(args.coordination)
+        services.append((parsed.scheme, parsed.hostname or '127.0.0.1',
+                         parsed.port or COORDINATION_PORTS.get(
+                             parsed.scheme, 6379)))
+    for name, host, port in services:
         with socket.socket() as s:
             s.settimeout(1)
-            if s.connect_ex(('127.0.0.1', port)) != 0:
-                problems.append('%s not running on 127.0.0.1:%d'
-                                % (name, port))
+            if s.connect_ex((host, port)) != 0:
+                problems.append('%s not running on %s:%d'
+                                % (name, host, port))
     return problems
 
 
@@ -1111,8 +1110,9 @@ class Campaign(object):
                     self.results.append(result)
                     self._print_session(result)
         finally:
-            if SPLIT in args.mode:
-                _rabbit_cleanup(args.rabbit_url, self.names)
+            if set(args.mode) - {ALL_IN_ONE}:
+                _rabbit_cleanup(args.rabbit_url, self.names,
+                                args.engines)
             if args.keep:
                 self.say('kept %s' % self.workdir)
             else:
@@ -1121,8 +1121,13 @@ class Campaign(object):
     def _print_session(self, result):
         f = result['figures']
         problems = tally.failures(f)
-        kills = ', '.join('%s (%s)' % (k['trigger'], k['moment'])
-                          for k in result['kills']) or 'none'
+        kills = ', '.join('%s (%s)%s' % (
+            k['trigger'], k['moment'],
+            ' %s %s%s %.1f s' % (k['action'], k['engine'],
+                                 ' (owner)' if k.get('owner') else '',
+                                 k.get('down') or 0)
+            if k.get('action') else '')
+            for k in result['kills']) or 'none'
         self.say('session %s %-7s %-10s %-18s %s; kills %d: %s%s' % (
             result['session_id'][:8], result['workflow'], result['mode'],
             result['state'], _seconds(result), len(result['kills']), kills,
@@ -1166,6 +1171,9 @@ class Campaign(object):
             'reference_problems': ref_problems,
             'setup_errors': self.setup_errors,
             'kills_by_trigger': _kills_by_trigger(self.results),
+            'kills_by_action': _kills_by_action(self.results),
+            'engines': self.args.engines,
+            'coordination': self.args.coordination,
             'sessions': [{k: v for k, v in r.items()}
                          for r in self.results],
         }
@@ -1175,6 +1183,19 @@ def _seconds(result):
     times = result.get('seconds') or {}
     return '%.0f s (setup %.0f, session %.0f, settle %.0f)' % tuple(
         times.get(k, 0) for k in ('total', 'setup', 'session', 'settle'))
+
+
+def _kills_by_action(results):
+    """``{'SIGKILL': n, 'SIGSTOP': n, 'SIGKILL of the owner': n...}``
+    with ``--engines`` (empty otherwise)."""
+    out = collections.Counter()
+    for result in results:
+        for kill in result['kills']:
+            if kill.get('action'):
+                out[kill['action']] += 1
+                if kill.get('owner'):
+                    out['%s of the owner' % kill['action']] += 1
+    return dict(out)
 
 
 def _kills_by_trigger(results):
@@ -1195,6 +1216,13 @@ def render_report(report):
     lines.append('kills by moment: %s' % (', '.join(
         '%s %d' % kv for kv in sorted(report['kills_by_trigger'].items()))
         or 'none'))
+    if report['kills_by_action']:
+        lines.append('%d engines%s; disruptions: %s' % (
+            report['engines'], (' coordinated over %s'
+                                % report['coordination'])
+            if report['coordination'] else '',
+            ', '.join('%s %d' % kv for kv in sorted(
+                report['kills_by_action'].items()))))
     for name, runs in sorted(report['references'].items()):
         lines.append('crash-free reference %s: %s' % (name, ', '.join(
             '%s with %d migrations' % (r['state'], r['migrations'])
@@ -1289,6 +1317,32 @@ def build_parser():
     p.add_argument('--rabbit-url', default=DEFAULT_RABBIT,
                    help='RabbitMQ URL for split mode (default %s)'
                         % DEFAULT_RABBIT)
+    p.add_argument('--engines', type=int, default=1,
+                   help='fenix-engine processes (default 1). With more '
+                        'than one, every session runs on one fenix-api '
+                        'and N engines over RabbitMQ and MariaDB (mode '
+                        '%s, whatever --mode says), and each kill is a '
+                        'SIGKILL or a SIGSTOP of a random engine' % MULTI)
+    p.add_argument('--coordination', default=None,
+                   help='[coordination] backend_url of the engines with '
+                        '--engines, e.g. redis://127.0.0.1:6379 (a tooz '
+                        'namespace of the campaign\'s own is added); '
+                        'default: none (coordination through the '
+                        'database)')
+    p.add_argument('--heartbeat-interval', type=int, default=1,
+                   help='[engine] heartbeat_interval with --engines '
+                        '(default 1)')
+    p.add_argument('--takeover-after', type=int, default=4,
+                   help='[engine] takeover_after with --engines '
+                        '(default 4)')
+    p.add_argument('--stop-share', type=float, default=0.5,
+                   help='share of the disruptions with --engines that are '
+                        'a SIGSTOP (then SIGCONT) rather than a SIGKILL '
+                        '(default 0.5)')
+    p.add_argument('--hold-extra', type=float, default=3,
+                   help='a SIGSTOP (and a delayed restart after a '
+                        'SIGKILL) lasts --takeover-after plus 1 to '
+                        '1 + this many seconds (default 3)')
     p.add_argument('--quick', action='store_true',
                    help='the CI run: 8 kills, both workflows, all-in-one, '
                         '4 kills per session')
@@ -1313,8 +1367,14 @@ def parse_args(argv=None):
         args.mode = (ALL_IN_ONE,)
         args.kills_per_session = 4
         args.max_time = min(args.max_time, 600)
+    if args.engines > 1:
+        args.mode = (MULTI,)
+    elif args.coordination:
+        parser.error('--coordination needs --engines 2 or more')
+    if not 0 <= args.stop_share <= 1:
+        parser.error('--stop-share must be between 0 and 1')
     for name in ('kills', 'kills_per_session', 'computes',
-                 'reference_runs'):
+                 'reference_runs', 'engines'):
         if getattr(args, name) < 1:
             parser.error('--%s must be at least 1' % name.replace('_', '-'))
     if args.computes < 2:
@@ -1330,7 +1390,7 @@ def main(argv=None):
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format='%(asctime)s %(levelname)s %(name)s %(message)s')
-    if SPLIT in args.mode:
+    if set(args.mode) - {ALL_IN_ONE}:
         problems = _check_split_services(args)
         if problems:
             sys.stderr.write('campaign: split mode needs %s\n'

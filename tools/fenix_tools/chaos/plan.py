@@ -95,3 +95,35 @@ class KillPlan(object):
     def delay(self, upper):
         """A random delay for RANDOM kills, in ``[0.1, upper]`` seconds."""
         return self.rng.uniform(0.1, max(0.1, float(upper)))
+
+
+# What a disruption of one of several engines does (``--engines N``).
+KILL = 'SIGKILL'
+STOP = 'SIGSTOP'
+# Share of disruptions aimed at the engine owning the session (when it is
+# known); the others go to another engine.
+OWNER_SHARE = 0.75
+
+
+def disruption(rng, engines, owner, stop_share, takeover_after, extra):
+    """``(action, engine, seconds)`` of one disruption among ``engines``.
+
+    The session's ``owner`` is chosen :data:`OWNER_SHARE` of the times
+    (when it is one of ``engines``), another engine otherwise. A
+    :data:`STOP` (``stop_share`` of the times) lasts past the takeover
+    time: ``takeover_after`` plus 1 to ``1 + extra`` seconds. A
+    :data:`KILL` is followed by a restart at once (half of the times: the
+    engine resumes its own sessions) or after as long as a stop (another
+    engine took them over first).
+    """
+    engines = list(engines)
+    others = [e for e in engines if e != owner] or engines
+    if owner in engines and rng.random() < OWNER_SHARE:
+        engine = owner
+    else:
+        engine = rng.choice(others)
+    action = STOP if rng.random() < stop_share else KILL
+    past = takeover_after + rng.uniform(1, 1 + max(0.0, extra))
+    if action == KILL and rng.random() < 0.5:
+        past = 0.0
+    return action, engine, round(past, 2)

@@ -44,11 +44,14 @@ for _priority in PRIORITIES:
 
 
 class NotificationListener:
-    """Listen on ``topics`` of a transport given by URL or object."""
+    """Listen on ``topics`` (of ``exchange``, default the transport's
+    ``control_exchange``) of a transport given by URL or object."""
 
     def __init__(self, sim, transport_url=None, transport=None,
-                 topics=('notifications',), pool=None):
+                 topics=('notifications',), pool=None, exchange=None):
         self.sim = sim
+        # None: the transport's control_exchange.
+        self.exchange = exchange
         self.transport_url = transport_url
         self.transport = transport
         self.topics = topics
@@ -66,7 +69,8 @@ class NotificationListener:
             self.transport = oslo_messaging.get_notification_transport(
                 conf, url=self.transport_url)
             self._own_transport = True
-        targets = [oslo_messaging.Target(topic=t) for t in self.topics]
+        targets = [oslo_messaging.Target(topic=t, exchange=self.exchange)
+                   for t in self.topics]
         self._listener = oslo_messaging.get_notification_listener(
             self.transport, targets, [_Endpoint(self.sim)],
             executor='threading', pool=self.pool)

@@ -2,6 +2,9 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The crash campaign's counting and kill plan, on recorded data."""
+import collections
+import random
+
 from fenix.tests.unit.tools import base
 from fenix_tools.chaos import plan
 from fenix_tools.chaos import tally
@@ -274,3 +277,40 @@ class TestKillPlan(base.TestCase):
         deal = plan.KillPlan(2)
         delays = [deal.delay(2.0) for _ in range(50)]
         self.assertTrue(all(0.1 <= d <= 2.0 for d in delays), delays)
+
+
+class TestDisruption(base.TestCase):
+    """--engines N: which engine, SIGKILL or SIGSTOP, and for how long."""
+
+    ENGINES = ['e0', 'e1', 'e2']
+
+    def _many(self, owner='e1', stop_share=0.5, n=400):
+        rng = random.Random(3)
+        return [plan.disruption(rng, self.ENGINES, owner, stop_share, 4, 3)
+                for _ in range(n)]
+
+    def test_owner_most_often_others_too(self):
+        engines = collections.Counter(e for _a, e, _s in self._many())
+        self.assertGreater(engines['e1'], engines['e0'] + engines['e2'])
+        self.assertTrue(engines['e0'] and engines['e2'], engines)
+
+    def test_unknown_owner_any_engine(self):
+        engines = {e for _a, e, _s in self._many(owner=None)}
+        self.assertEqual(set(self.ENGINES), engines)
+
+    def test_stop_lasts_past_the_takeover_time(self):
+        stops = [s for a, _e, s in self._many() if a == plan.STOP]
+        self.assertTrue(stops)
+        self.assertTrue(all(5 <= s <= 8 for s in stops), stops)
+
+    def test_kill_restarts_at_once_or_after_the_takeover_time(self):
+        kills = [s for a, _e, s in self._many() if a == plan.KILL]
+        self.assertIn(0.0, kills)
+        self.assertTrue(all(s == 0.0 or 5 <= s <= 8 for s in kills), kills)
+        self.assertTrue(any(s >= 5 for s in kills))
+
+    def test_stop_share(self):
+        self.assertEqual({plan.KILL}, {a for a, _e, _s in self._many(
+            stop_share=0)})
+        self.assertEqual({plan.STOP}, {a for a, _e, _s in self._many(
+            stop_share=1)})
