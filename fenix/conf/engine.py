@@ -52,6 +52,17 @@ OPTS = [
                     'takeover_after + heartbeat_interval seconds; an engine '
                     'that stalled longer and comes back is fenced (its '
                     'writes are refused).'),
+    cfg.IntOpt('idle_transaction_timeout', default=5, min=0,
+               help='Seconds the database server lets a transaction of '
+                    'Fenix sit idle before it ends it and its connection '
+                    '(MariaDB idle_transaction_timeout, PostgreSQL '
+                    'idle_in_transaction_session_timeout; SQLite and '
+                    'MySQL: not set). A process stalled (SIGSTOP, a long '
+                    'pause) in the middle of a transaction would otherwise '
+                    'hold its row locks, and the takeover of its sessions '
+                    'would wait for them; keep it below takeover_after. '
+                    'Fenix\'s own transactions last milliseconds. 0: the '
+                    'server\'s default.'),
 ]
 
 

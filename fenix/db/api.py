@@ -48,7 +48,7 @@ from fenix.common import fencing
 from fenix.common import state_machine
 from fenix.common import states
 from fenix.common import timeutils
-from fenix import conf  # noqa: F401  (registers [database] defaults)
+from fenix import conf  # registers [database] defaults; [engine] options
 from fenix.db.sqlalchemy import models
 
 # Milliseconds an SQLite connection waits for another writer to finish.
@@ -113,7 +113,40 @@ def _postgresql_refused(context):
         context.is_disconnect = True
 
 
+def _idle_transaction_timeout(engine):
+    """Every connection of a server database ends a transaction left
+    idle longer than ``[engine] idle_transaction_timeout``: a process
+    stopped inside one (SIGSTOP, a stall) would hold its row locks, and a
+    takeover's claim of the session row would wait for them."""
+    seconds = conf.CONF.engine.idle_transaction_timeout
+    if not seconds:
+        return
+    if engine.dialect.name == 'postgresql':
+        statement = ("SET idle_in_transaction_session_timeout = %d"
+                     % (seconds * 1000))
+    elif engine.dialect.name == 'mysql':
+        statement = None
+    else:
+        return
+
+    @event.listens_for(engine, 'connect')
+    def _set_timeout(dbapi_con, con_record):
+        cursor = dbapi_con.cursor()
+        try:
+            if statement is not None:
+                cursor.execute(statement)
+                return
+            # MariaDB only; MySQL has no such variable.
+            cursor.execute("SELECT VERSION()")
+            if 'mariadb' in str(cursor.fetchone()[0]).lower():
+                cursor.execute("SET SESSION idle_transaction_timeout = %d"
+                               % seconds)
+        finally:
+            cursor.close()
+
+
 def _on_engine_create(engine):
+    _idle_transaction_timeout(engine)
     if engine.dialect.name == 'postgresql':
         # Before oslo.db's own listener, which reads is_disconnect and
         # ends the chain (listen(insert=True) is not kept for this event).

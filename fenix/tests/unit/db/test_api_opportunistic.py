@@ -8,6 +8,7 @@ shares it between the tests of a class); each test then deletes its rows.
 """
 import fixtures
 from oslo_db.sqlalchemy import test_fixtures
+import sqlalchemy
 import testtools
 
 from fenix.db import api as db_api
@@ -18,6 +19,14 @@ from fenix.tests.unit.db import utils
 load_tests = test_fixtures.optimize_module_test_loader()
 
 
+def _engine_of_fenix(url):
+    """A new engine of the test database set up as the DB API sets up
+    its own (the fixtures' shared engine is not)."""
+    engine = sqlalchemy.create_engine(url)
+    db_api._idle_transaction_timeout(engine)
+    return engine
+
+
 class MySQLDBAPITestCase(utils.OpportunisticTestMixin,
                          api_cases.DBAPITests, base.TestCase):
     FIXTURE = utils.MySQLSchemaFixture
@@ -25,6 +34,19 @@ class MySQLDBAPITestCase(utils.OpportunisticTestMixin,
     def test_backend(self):
         self.assertEqual('mysql', self.engine.name)
         self.assertIs(self.engine, db_api.get_engine())
+
+    def test_idle_transaction_timeout(self):
+        # A process stopped inside a transaction must not hold its row
+        # locks (a takeover's claim would wait for them): MariaDB ends the
+        # transaction after [engine] idle_transaction_timeout.
+        engine = _engine_of_fenix(self.engine.url)
+        self.addCleanup(engine.dispose)
+        with engine.connect() as conn:
+            version = conn.exec_driver_sql('SELECT VERSION()').scalar()
+            if 'mariadb' not in version.lower():
+                self.skipTest('MySQL has no idle_transaction_timeout')
+            self.assertEqual(5, conn.exec_driver_sql(
+                'SELECT @@SESSION.idle_transaction_timeout').scalar())
 
 
 class PostgreSQLDBAPITestCase(utils.OpportunisticTestMixin,
@@ -34,6 +56,13 @@ class PostgreSQLDBAPITestCase(utils.OpportunisticTestMixin,
     def test_backend(self):
         self.assertEqual('postgresql', self.engine.name)
         self.assertIs(self.engine, db_api.get_engine())
+
+    def test_idle_transaction_timeout(self):
+        engine = _engine_of_fenix(self.engine.url)
+        self.addCleanup(engine.dispose)
+        with engine.connect() as conn:
+            self.assertEqual('5s', conn.exec_driver_sql(
+                'SHOW idle_in_transaction_session_timeout').scalar())
 
 
 class _NoSuchBackendFixture(utils.MySQLEmptyFixture):
