@@ -252,6 +252,15 @@ def _created_since(mig, since):
     return created is None or created >= since
 
 
+def _in_transition(raw):
+    """True while a server (Nova's raw answer) is in a task of Nova's or
+    waits for its resize to be confirmed: a move is refused then."""
+    if not raw:
+        return False
+    return bool(raw.get('OS-EXT-STS:task_state')) or (
+        (raw.get('OS-EXT-STS:vm_state') or '').lower() == 'resized')
+
+
 class _ServerWatch(object):
     """Nova's view of the servers being moved, read for all of them at
     once.
@@ -1235,6 +1244,8 @@ class Cloud(object):
                         result['message'])
             if self._pause(self._wf.nova_poll_interval):
                 break
+            if _in_transition(raw) and not self._settled(server_id):
+                break
         # Earlier attempts' reasons were logged when they were retried.
         message = failures[-1]
         if len(failures) > 1:
@@ -1242,6 +1253,27 @@ class Cloud(object):
                 len(failures), message)
         return {'ok': False, 'host': None, 'message': message,
                 'attempts': attempts}
+
+    def _settled(self, server_id):
+        """Wait (at most ``migration_timeout``) until a server that is in
+        the middle of a task of Nova's (a move someone else started, a
+        resize awaiting its confirmation) is out of it: a retry while it
+        is in one is refused at once (409), and the attempts would be
+        spent in a fraction of a second. False if it did not settle, or
+        Fenix is stopping."""
+        deadline = time.monotonic() + self._wf.migration_timeout
+        while time.monotonic() < deadline:
+            raw = None
+            with contextlib.suppress(exception.CloudError):
+                with self._errors('reading server %s' % server_id):
+                    raw = self._raw_server(server_id)
+            if raw is not None and not _in_transition(raw):
+                return True
+            if self._pause(self._wf.nova_poll_interval):
+                return False
+        LOG.warning('Server %s is still in a task of Nova after %s s',
+                    server_id, self._wf.migration_timeout)
+        return False
 
     def _move_once(self, server_id, kind, host, source=None):
         try:

@@ -8,8 +8,10 @@ tests cover decisions (judging a move, retries, microversion choices, alarm
 matching, error translation). Behaviour against real clients talking HTTP is
 covered by fenix/tests/functional/test_cloud_simcloud.py.
 """
+import itertools
 from unittest import mock
 
+import fixtures
 from novaclient import api_versions
 from novaclient import exceptions as nova_exc
 
@@ -489,6 +491,39 @@ class TestWaitAndMove(CloudTestCase):
         self.assertTrue(result['ok'], result['message'])
         self.assertEqual(2, result['attempts'])
         self.assertEqual(DST, result['host'])
+
+    def test_move_retry_waits_for_a_server_in_another_task(self):
+        # Attempt 1 is refused: the server waits for the confirmation of
+        # a resize someone else started. The retry waits until it settled
+        # (two reads) instead of spending its attempts at once.
+        self.nova.servers.live_migrate.side_effect = [
+            nova_exc.Conflict(409, "Cannot 'migrate' instance while it is "
+                                   "in vm_state resized"), None]
+        resized = server(status='VERIFY_RESIZE', vm_state='resized')
+        self.script([server(), resized,     # attempt 1: read, after refusal
+                     resized, server(),     # settling
+                     server(), server(host=DST)],  # attempt 2: read, poll
+                    [[], [], [migration(5, 'completed',
+                                        'live-migration')]])
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(2, result['attempts'])
+        self.assertEqual(6, self.nova.servers.get.call_count)
+
+    def test_move_gives_up_on_a_server_that_does_not_settle(self):
+        # Each look at the clock is 100 s later: the wait for the server
+        # ends at migration_timeout (600 s), and no attempt follows.
+        self.useFixture(fixtures.MockPatch(
+            'fenix.common.cloud.time.monotonic',
+            side_effect=itertools.count(0, 100)))
+        self.nova.servers.live_migrate.side_effect = nova_exc.Conflict(
+            409, 'task_state migrating')
+        self.nova.servers.get.return_value = server(task_state='migrating')
+        self.nova.migrations.list.return_value = []
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE)
+        self.assertFalse(result['ok'])
+        self.assertEqual(1, result['attempts'])
+        self.assertEqual(1, self.nova.servers.live_migrate.call_count)
 
     def test_move_with_known_source_reads_the_server_on_a_retry(self):
         # Attempt 1 (no read before it) refused; attempt 2 reads it first.
