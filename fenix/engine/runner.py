@@ -571,6 +571,14 @@ class SessionRunner(object):
 
 def _still_owner(fence):
     """Right before a Nova action: does the database still have the
-    fence's owner and generation? (One narrow read.)"""
-    return db_api.session_generation(fence.session_id) == (
-        fence.engine, fence.generation)
+    fence's owner and generation? (One narrow read.)
+
+    A session deleted meanwhile has no other owner to act against: the
+    move its runner had under way is seen through (a resize confirmed,
+    not left in VERIFY_RESIZE).
+    """
+    try:
+        return db_api.session_generation(fence.session_id) == (
+            fence.engine, fence.generation)
+    except exception.SessionNotFound:
+        return True

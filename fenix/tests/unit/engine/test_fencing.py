@@ -130,6 +130,22 @@ class TestNovaActions(test_manager.EngineTestCase):
         nova.live_migrate('vm1', 'c2')
         self.assertEqual(2, novaclient.call_count)
 
+    def test_move_of_a_deleted_session_is_seen_through(self):
+        # DELETE of a running session: its move under way is confirmed,
+        # not left in VERIFY_RESIZE (no other owner to act against).
+        sid = db_api.session_create({'engine': 'e1'})['session_id']
+        fence = fencing.Fence(sid, 'e1', db_api.session_claim(sid, 'e1'),
+                              verify=session_runner._still_owner)
+        nova = cloud.Cloud(session=mock.Mock())
+        novaclient = self.useFixture(fixtures.MockPatchObject(
+            nova, '_nova')).mock
+        db_api.session_delete(sid)
+        with fencing.bound(fence):
+            nova.confirm_resize('vm1')
+        novaclient.return_value.servers.confirm_resize.assert_called_once_with(
+            'vm1')
+        self.assertFalse(fence.lost)
+
 
 class TestStaleOutbox(test_outbox.OutboxTestCase):
 
