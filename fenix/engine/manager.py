@@ -553,18 +553,12 @@ class EngineManager(object):
         """replies.judge; a refusal of a reply naming an event that is no
         longer the current one says whether that event was answered (a
         retry whose first try got through)."""
-        try:
-            replies.judge(state, row, subject, session, event_id=event_id,
-                          **kwargs)
-        except exception.ReplyConflict as conflict:
-            if not event_id or (event_id == row.get('event_id') and
-                                session['state'] not in
-                                st.FINAL_SESSION_STATES):
-                raise
-            raise replies.refused_with_history(
-                conflict, db_api.replies_recorded(
-                    session['session_id'], project_id,
-                    instance_id=instance_id), event_id)
+        replies.judge_with_history(
+            state, row, subject, session, event_id,
+            lambda: db_api.replies_recorded(session['session_id'],
+                                            project_id,
+                                            instance_id=instance_id),
+            **kwargs)
 
     @db_api.retry_on_deadlock
     def _apply_project_reply(self, session_id, project_id, reply, event_id):
