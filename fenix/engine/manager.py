@@ -572,8 +572,10 @@ class EngineManager(object):
             project = self._locked_row(lambda: db_api.project_get(
                 session_id, project_id, for_update=True), session_id)
             session = db_api.session_get(session_id, with_plan=False)
-            instances = db_api.instances_get(session_id,
-                                             project_id=project_id)
+            # Only a reply naming instances needs them judged (a retry
+            # without any, the most common repeat, costs no read of them).
+            instances = db_api.instances_get(
+                session_id, project_id=project_id) if actions else []
             unknown = sorted(set(actions) -
                              {i['instance_id'] for i in instances})
             if unknown:
@@ -584,7 +586,7 @@ class EngineManager(object):
             self._judge(state, project, replies.project_subject(project_id),
                         session, event_id, project_id, named=actions,
                         concerned=replies.concerned_instances(
-                            project, instances))
+                            project, instances) if actions else None)
             merged = dict(project.get('instance_actions') or {})
             merged.update(actions)
             updated = db_api.project_update(session_id, project_id, {
