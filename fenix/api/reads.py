@@ -30,6 +30,10 @@ LOG = logging.getLogger(__name__)
 
 _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 
+# Not reads of the engine's API: what the API checks itself before a
+# reply goes to the engine (a reply certainly refused is answered here).
+REPLY_CHECKS = ('refused_project_reply', 'refused_instance_reply')
+
 
 def _guarded(fn):
     @functools.wraps(fn)

@@ -80,12 +80,8 @@ def refuse_if_settled(method, *args):
     ended: a manager's retry), as the reader judges it from the database
     with the engine's own judgement (:func:`fenix.common.replies.settled`)
     -- no RPC round trip and no row lock for it. Any other reply goes to
-    the engine. A reader without the method (the tests' in-memory engine)
-    leaves every reply to the engine."""
-    judge = getattr(base.reader(), method, None)
-    if judge is None:
-        return
-    refused = judge(base.context(), *args)
+    the engine."""
+    refused = getattr(base.reader(), method)(base.context(), *args)
     if refused is not None:
         raise refused
 
