@@ -22,6 +22,7 @@ import functools
 
 from oslo_log import log as logging
 
+from fenix.common import exception
 from fenix.common import transient
 from fenix.db import reads
 
@@ -29,12 +30,25 @@ LOG = logging.getLogger(__name__)
 
 _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 
+# Not reads of the engine's API: what the API checks itself before a
+# reply goes to the engine (a reply certainly refused is answered here).
+REPLY_CHECKS = ('refused_project_reply', 'refused_instance_reply')
+
 
 def _guarded(fn):
     @functools.wraps(fn)
     def call(*args, **kwargs):
         return _OUTAGE.call_db(fn, *args, **kwargs)
     return call
+
+
+def _unless_outage(fn, *args):
+    """``fn(*args)``, or None when the database cannot be read (the
+    request goes on to the engine, which answers it as it would)."""
+    try:
+        return _guarded(fn)(*args)
+    except exception.DatabaseUnavailable:
+        return None
 
 
 class DatabaseReader(object):
@@ -67,6 +81,22 @@ class DatabaseReader(object):
                              instance_id, event_id=None):
         return reads.project_instance(session_id, project_id, instance_id,
                                       event_id=event_id)
+
+    def refused_project_reply(self, context, session_id, project_id, reply,
+                              event_id=None):
+        """The 409 of a reply the engine would certainly refuse (a retry
+        of an answered event's reply), judged here without an RPC round
+        trip (:func:`fenix.db.reads.refused_project_reply`); None: the
+        engine judges it. A database that cannot be read leaves it to the
+        engine too."""
+        return _unless_outage(reads.refused_project_reply, session_id,
+                              project_id, reply, event_id)
+
+    def refused_instance_reply(self, context, session_id, project_id,
+                               instance_id, reply, event_id=None):
+        """As :meth:`refused_project_reply`, for one instance's event."""
+        return _unless_outage(reads.refused_instance_reply, session_id,
+                              project_id, instance_id, reply, event_id)
 
     @_guarded
     def list_action_runs(self, context, session_id):

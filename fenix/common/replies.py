@@ -170,3 +170,47 @@ def judge(reply_state, row, subject, session, event_id=None, now=None,
         _refuse('%s came after the deadline of the current event of %s, '
                 '%s: Fenix has gone on as if %s were silent.'
                 % (what, subject, describe(row), subject))
+
+
+def judge_with_history(reply_state, row, subject, session, event_id,
+                       history, **kwargs):
+    """:func:`judge`; a refusal of a reply naming an event that is no
+    longer the current one (or of a session that has ended) says whether
+    that event was answered (a retry whose first try got through).
+
+    ``history``: a callable returning the reply entries of the row's
+    project or instance (see :func:`answered_before`), called only when
+    the message needs them. The engine judges with this under the row's
+    lock, the API with it on a snapshot (see :func:`settled`): one
+    judgement, one answer, whichever process gives it.
+    """
+    try:
+        judge(reply_state, row, subject, session, event_id=event_id,
+              **kwargs)
+    except exception.ReplyConflict as conflict:
+        if not event_id or (event_id == row.get('event_id') and
+                            session['state'] not in
+                            st.FINAL_SESSION_STATES):
+            raise
+        raise refused_with_history(conflict, history(), event_id)
+
+
+def settled(row, session, event_id, history):
+    """True when every reply naming ``event_id`` is refused from now on,
+    whatever happens to ``row`` (a project's or an instance's row, read
+    with the session's row ``session``) later: the session has ended, or
+    the event was answered (it is the current one and has its reply, or
+    the history has the reply that answered it). An event's id is never
+    given to another event, a session never leaves a final state and an
+    answer is never taken back; so an API process may refuse such a reply
+    from a snapshot, without asking the engine (a manager's retries of a
+    reply that got through). Every other refusal can depend on what the
+    engine does next (a new event, a deadline) and is left to it.
+    """
+    if not event_id:
+        return False
+    if session['state'] in st.FINAL_SESSION_STATES:
+        return True
+    if row.get('event_id') == event_id and row.get('reply'):
+        return True
+    return answered_before(history(), event_id) is not None

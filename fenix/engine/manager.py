@@ -581,18 +581,12 @@ class EngineManager(object):
         """replies.judge; a refusal of a reply naming an event that is no
         longer the current one says whether that event was answered (a
         retry whose first try got through)."""
-        try:
-            replies.judge(state, row, subject, session, event_id=event_id,
-                          **kwargs)
-        except exception.ReplyConflict as conflict:
-            if not event_id or (event_id == row.get('event_id') and
-                                session['state'] not in
-                                st.FINAL_SESSION_STATES):
-                raise
-            raise replies.refused_with_history(
-                conflict, db_api.replies_recorded(
-                    session['session_id'], project_id,
-                    instance_id=instance_id), event_id)
+        replies.judge_with_history(
+            state, row, subject, session, event_id,
+            lambda: db_api.replies_recorded(session['session_id'],
+                                            project_id,
+                                            instance_id=instance_id),
+            **kwargs)
 
     @db_api.retry_on_deadlock
     def _apply_project_reply(self, session_id, project_id, reply, event_id):
@@ -606,8 +600,10 @@ class EngineManager(object):
             project = self._locked_row(lambda: db_api.project_get(
                 session_id, project_id, for_update=True), session_id)
             session = db_api.session_get(session_id, with_plan=False)
-            instances = db_api.instances_get(session_id,
-                                             project_id=project_id)
+            # Only a reply naming instances needs them judged (a retry
+            # without any, the most common repeat, costs no read of them).
+            instances = db_api.instances_get(
+                session_id, project_id=project_id) if actions else []
             unknown = sorted(set(actions) -
                              {i['instance_id'] for i in instances})
             if unknown:
@@ -618,7 +614,7 @@ class EngineManager(object):
             self._judge(state, project, replies.project_subject(project_id),
                         session, event_id, project_id, named=actions,
                         concerned=replies.concerned_instances(
-                            project, instances))
+                            project, instances) if actions else None)
             merged = dict(project.get('instance_actions') or {})
             merged.update(actions)
             updated = db_api.project_update(session_id, project_id, {

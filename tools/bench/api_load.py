@@ -26,7 +26,10 @@ session keeps waiting). Loaded, each for ``--duration`` seconds with
   project's reply again, the 16 projects in turn (as many managers answer
   for their own projects): the whole reply path (API, RPC to the engine,
   the project's row read under a lock in a transaction) answered 409
-  "already answered" (a byte-identical retry is refused, SPEC 3.7).
+  "already answered" (a byte-identical retry is refused, SPEC 3.7);
+* ``reply_event``: the same reply to the event's ``reply_url`` (naming
+  the answered event, ``?event_id=``): a retry the API refuses itself
+  from the database, with the same 409, without asking the engine.
 
 The load generator is ``wrk`` (Debian package ``wrk``; installed with
 ``apt-get install -y wrk`` when missing and running as root), or, when it
@@ -66,7 +69,7 @@ ANSWERING = 16
 ANSWERED = ['bench-project-%02d' % n for n in range(ANSWERING)]
 SILENT = 'bench-project-silent'
 START_TIMEOUT = 120
-ENDPOINTS = ('session', 'session_list', 'project', 'reply')
+ENDPOINTS = ('session', 'session_list', 'project', 'reply', 'reply_event')
 
 
 def free_port():
@@ -137,6 +140,7 @@ class Target(object):
             return r.json()['session_id'] if r.status_code == 200 else None
         self.session_id = wait_for(create, START_TIMEOUT,
                                    '%s to create a session' % self.name)
+        self.event_ids = {}
         for name in ANSWERED:
             project = '%s/v1/maintenance/%s/%s' % (
                 self.url, self.session_id, name)
@@ -146,6 +150,8 @@ class Target(object):
                 return r.status_code == 200 and \
                     r.json().get('state') == 'MAINTENANCE'
             wait_for(event_sent, START_TIMEOUT, 'the MAINTENANCE event')
+            self.event_ids[name] = requests.get(
+                project, headers=HEADERS, timeout=10).json()['event_id']
             r = requests.put(project, json={'state': 'ACK_MAINTENANCE'},
                              headers=HEADERS, timeout=30)
             if r.status_code != 200:
@@ -162,6 +168,9 @@ class Target(object):
                         None),
             'reply': ('PUT', ['%s/%s' % (one, p) for p in ANSWERED],
                       json.dumps({'state': 'ACK_MAINTENANCE'})),
+            'reply_event': ('PUT', ['%s/%s?event_id=%s' % (
+                one, p, self.event_ids[p]) for p in ANSWERED],
+                json.dumps({'state': 'ACK_MAINTENANCE'})),
         }
 
     def stop(self):

@@ -198,6 +198,17 @@ class FakeEngineAPI(object):
                 session_id=session_id)
         return project
 
+    # As the reader: no reply is refused before it reaches this engine
+    # (the database reader's own judgement is tested on a database, in
+    # fenix.tests.unit.engine.test_replies and api.test_reads).
+    def refused_project_reply(self, context, session_id, project_id, reply,
+                              event_id=None):
+        return None
+
+    def refused_instance_reply(self, context, session_id, project_id,
+                               instance_id, reply, event_id=None):
+        return None
+
     def get_project_instance(self, context, session_id, project_id,
                              instance_id, event_id=None):
         self._record('get_project_instance', context, session_id=session_id,

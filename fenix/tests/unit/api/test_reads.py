@@ -74,6 +74,40 @@ class TestReadsWithoutEngine(base.APITestCase):
                 self.delete('/v1/instance/i1', headers=base.ADMIN)):
             self.assertError(resp, 503)
 
+    def test_retry_of_an_answered_reply_needs_no_engine(self):
+        # A reply naming an event that was answered is refused by the API
+        # from the database (the engine's judgement and words, see
+        # fenix.tests.unit.engine.test_replies); every other reply still
+        # goes to the engine (503 here: none answers).
+        eid = reads.project(self.sid, 'p1')['event_id']
+        url = '/v1/maintenance/%s/p1' % self.sid
+        ack = {'state': 'ACK_PLANNED_MAINTENANCE'}
+        # Not answered yet: the engine's to judge.
+        self.assertError(self.put(url + '?event_id=' + eid, ack,
+                                  headers=base.ADMIN), 503)
+        db_api.project_update(self.sid, 'p1', {
+            'reply': 'ACK_PLANNED_MAINTENANCE',
+            'replied_at': reads_cases.NOW})
+        self.engine.calls[:] = []
+        self.assertError(self.put(url + '?event_id=' + eid.upper(), ack,
+                                  headers=base.ADMIN), 409,
+                         'already answered', eid)
+        self.assertEqual([], self.engine.calls)
+        # Without the event's id (upstream managers): the engine's.
+        self.assertError(self.put(url, ack, headers=base.ADMIN), 503)
+        # Still authorized first.
+        self.assertError(self.put(url + '?event_id=' + eid, ack,
+                                  headers=base.OTHER_MEMBER), 403)
+        # The same for an instance's event.
+        db_api.instance_update(self.sid, 'i1', {
+            'event': st.PLANNED_MAINTENANCE, 'event_id': eid,
+            'reply': 'ACK_PLANNED_MAINTENANCE'})
+        self.engine.calls[:] = []
+        self.assertError(self.put(url + '/i1?event_id=' + eid, ack,
+                                  headers=base.ADMIN), 409,
+                         'already answered')
+        self.assertEqual([], self.engine.calls)
+
     def test_project_scoping_is_unchanged(self):
         s = '/v1/maintenance/%s' % self.sid
         for url in ('/v1/maintenance', s, s + '/detail'):

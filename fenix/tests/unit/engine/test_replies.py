@@ -20,6 +20,7 @@ from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
+from fenix.db import reads
 from fenix.engine import manager
 from fenix.tests import base
 from fenix.tests import db_fixture
@@ -57,6 +58,7 @@ class ReplyCases(object):
     """The rules; mixed into a test case with a database."""
 
     def make_session(self):
+        self.api_refusals = []
         self.notifier = RecordingNotifier()
         self.manager = manager.EngineManager(self.notifier, host='e1')
         self.ctx = context.RequestContext(user_id='u', project_id=PROJECT,
@@ -88,17 +90,38 @@ class ReplyCases(object):
         body = {'state': state}
         if actions is not None:
             body['instance_actions'] = actions
-        return self.manager.project_reply(self.ctx, self.sid, project_id,
-                                          body, event_id=event_id)
+        return self.judged_alike(
+            reads.refused_project_reply(self.sid, project_id, body,
+                                        event_id),
+            self.manager.project_reply, self.ctx, self.sid, project_id,
+            body, event_id=event_id)
 
     def instance_reply(self, instance_id, state=ACK_PLANNED,
                        action=st.MIGRATE, event_id=None):
         body = {'state': state}
         if action:
             body['instance_action'] = action
-        return self.manager.project_instance_reply(
-            self.ctx, self.sid, PROJECT, instance_id, body,
-            event_id=event_id)
+        return self.judged_alike(
+            reads.refused_instance_reply(self.sid, PROJECT, instance_id,
+                                         body, event_id),
+            self.manager.project_instance_reply, self.ctx, self.sid,
+            PROJECT, instance_id, body, event_id=event_id)
+
+    def judged_alike(self, api_refusal, call, *args, **kwargs):
+        """``call(*args, **kwargs)`` (the engine's judgement of a reply),
+        checking that the API's own refusal of it (``api_refusal``, read
+        from the database just before, see fenix.db.reads) is the
+        engine's answer, word for word, whenever the API gives one."""
+        try:
+            result = call(*args, **kwargs)
+        except exception.ReplyConflict as conflict:
+            if api_refusal is not None:
+                self.assertEqual(str(conflict), str(api_refusal))
+                self.api_refusals.append(str(api_refusal))
+            raise
+        self.assertIsNone(api_refusal, 'the API refused a reply the '
+                          'engine took')
+        return result
 
     def refused(self, func, *args, **kwargs):
         e = self.assertRaises(exception.ReplyConflict, func, *args,
@@ -202,6 +225,11 @@ class TestProjectReplies(ReplyCases, base.TestCase):
         message = self.refused(self.reply, actions=actions, event_id=third)
         self.assertIn('has ended', message)
         self.assertIn('Event %s was already answered' % third, message)
+        # The API refused the retry of the answered first event and the
+        # reply after the end itself, word for word as the engine did;
+        # the reply to the unanswered second event was left to the
+        # engine.
+        self.assertEqual(2, len(self.api_refusals))
 
     def test_repeated_reply_is_refused(self):
         eid = self.planned(ON_C1)
@@ -219,6 +247,9 @@ class TestProjectReplies(ReplyCases, base.TestCase):
             self.reply, state=st.nack(st.PLANNED_MAINTENANCE),
             event_id=eid))
         self.assertEqual(1, len(self.reply_history()))
+        # The retries naming the answered event were refused by the API
+        # too (the one without its id is left to the engine).
+        self.assertEqual(2, len(self.api_refusals))
         self.assertEqual((ACK_PLANNED, replied_at),
                          (self.project()['reply'],
                           self.project()['replied_at']))
