@@ -52,6 +52,9 @@ OUTAGE_SECONDS = float(os.environ.get('FENIX_OUTAGE_SECONDS', '30'))
 RPC_TIMEOUT = 5
 # The slowest answer allowed while a service is down.
 ANSWER_BOUND = RPC_TIMEOUT + 2
+# Seconds a client goes on retrying, after Retry-After, a create answered
+# 503 once every service is back.
+RETRY_BOUND = 60
 MAX_ERROR_LINES = 20
 # Seconds the VNFM waits before it answers an event: the reply-window
 # outage starts when the event arrives, so the answer is made during it.
@@ -358,10 +361,25 @@ class OutageMixin(object):
         self.assertLessEqual(attempt['seconds'], ANSWER_BOUND, attempt)
         if attempt['status'] == 503:
             self.assertTrue(attempt['retry_after'], attempt)
-        retried = self.cloud.client.post(
-            '/v1/maintenance', attempt['body'],
-            headers={'Idempotency-Key': attempt['key']})
+        # Retried as a client does: again after Retry-After while the
+        # answer is 503 (the RPC connections come back a moment after the
+        # service: a call in that moment times out), bounded.
+        answers = []
+
+        def create_again():
+            resp = self.cloud.client.post(
+                '/v1/maintenance', attempt['body'],
+                headers={'Idempotency-Key': attempt['key']})
+            answers.append(resp)
+            return resp.status_code != 503
+
+        base.wait_for(create_again, RETRY_BOUND, interval=1.0,
+                      what='the create retried after the outage')
+        retried = answers[-1]
         self.assertEqual(200, retried.status_code, retried.text)
+        self.assertTrue(all(a.headers.get('Retry-After')
+                            for a in answers[:-1]), 'a 503 without '
+                        'Retry-After')
         again = self.cloud.client.post(
             '/v1/maintenance', attempt['body'],
             headers={'Idempotency-Key': attempt['key']})
