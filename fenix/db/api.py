@@ -131,16 +131,17 @@ def _idle_transaction_timeout(engine):
 
     @event.listens_for(engine, 'connect')
     def _set_timeout(dbapi_con, con_record):
+        sql = statement
+        if sql is None:
+            # MariaDB only (MySQL has no such variable); the driver knows
+            # the server's version from its handshake.
+            info = getattr(dbapi_con, 'get_server_info', lambda: '')()
+            if 'mariadb' not in str(info).lower():
+                return
+            sql = "SET SESSION idle_transaction_timeout = %d" % seconds
         cursor = dbapi_con.cursor()
         try:
-            if statement is not None:
-                cursor.execute(statement)
-                return
-            # MariaDB only; MySQL has no such variable.
-            cursor.execute("SELECT VERSION()")
-            if 'mariadb' in str(cursor.fetchone()[0]).lower():
-                cursor.execute("SET SESSION idle_transaction_timeout = %d"
-                               % seconds)
+            cursor.execute(sql)
         finally:
             cursor.close()
 

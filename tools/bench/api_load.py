@@ -58,6 +58,8 @@ import uuid
 import pymysql
 import requests
 
+from fenix_tools import common
+
 RABBIT = 'rabbit://guest:guest@127.0.0.1:5672/'
 MYSQL = ('127.0.0.1', 3306, 'root')
 HEADERS = {'X-User-Id': 'bench', 'X-Project-Id': 'admin',
@@ -88,15 +90,6 @@ def wait_for(predicate, timeout, what):
         if time.monotonic() > deadline:
             raise RuntimeError('timed out waiting for %s' % what)
         time.sleep(0.2)
-
-
-def write_conf(path, sections):
-    with open(path, 'w') as f:
-        for section, values in sections.items():
-            f.write('[%s]\n' % section)
-            for key, value in values.items():
-                f.write('%s = %s\n' % (key, value))
-    return path
 
 
 class Target(object):
@@ -189,9 +182,9 @@ class Target(object):
 
 def all_in_one(workdir):
     target = Target('all_in_one', workdir)
-    conf = write_conf(os.path.join(target.dir, 'fenix.conf'),
-                      target.sections('sqlite:///%s/fenix.sqlite'
-                                      % target.dir))
+    conf = common.write_ini(os.path.join(target.dir, 'fenix.conf'),
+                            target.sections('sqlite:///%s/fenix.sqlite'
+                                            % target.dir))
     target.spawn('fenix.cmd.all_in_one', conf, 'all-in-one.log')
     return target
 
@@ -217,7 +210,7 @@ def with_workers(workdir, workers):
                            'control_exchange': name}
     sections['api']['workers'] = workers
     sections['engine'] = {'topic': name, 'host': name}
-    conf = write_conf(os.path.join(target.dir, 'fenix.conf'), sections)
+    conf = common.write_ini(os.path.join(target.dir, 'fenix.conf'), sections)
     subprocess.run([sys.executable, '-m', 'fenix.cmd.manage',
                     '--config-file', conf, 'db', 'upgrade'], check=True,
                    capture_output=True, timeout=300)

@@ -189,14 +189,7 @@ class FenixDeployment(object):
         return self._write_config('fenix.conf', self._sections())
 
     def _write_config(self, name, sections):
-        path = os.path.join(self.workdir, name)
-        with open(path, 'w') as f:
-            for section, values in sections.items():
-                f.write('[%s]\n' % section)
-                for key, value in values.items():
-                    f.write('%s = %s\n' % (key, value))
-                f.write('\n')
-        return path
+        return common.write_ini(os.path.join(self.workdir, name), sections)
 
     def _sections(self):
         args = self.args

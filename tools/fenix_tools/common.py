@@ -60,6 +60,18 @@ def wait_until(predicate, timeout, interval=0.1, what='condition',
 
 # --- networking -------------------------------------------------------------
 
+def write_ini(path, sections):
+    """Write ``{section: {key: value}}`` as an INI file (a Fenix or
+    service configuration); returns ``path``."""
+    with open(path, 'w') as f:
+        for section, values in sections.items():
+            f.write('[%s]\n' % section)
+            for key, value in values.items():
+                f.write('%s = %s\n' % (key, value))
+            f.write('\n')
+    return path
+
+
 def free_port(host='127.0.0.1'):
     """A TCP port that was free on ``host`` a moment ago."""
     with contextlib.closing(socket.socket(socket.AF_INET,

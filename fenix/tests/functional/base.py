@@ -15,6 +15,8 @@ import fixtures
 import requests
 import testtools
 
+from fenix_tools import common as tools_common
+
 
 def free_port():
     with socket.socket() as s:
@@ -28,14 +30,7 @@ def port_open(port, host='127.0.0.1'):
         return s.connect_ex((host, port)) == 0
 
 
-def write_config(path, sections):
-    with open(path, 'w') as f:
-        for section, values in sections.items():
-            f.write('[%s]\n' % section)
-            for key, value in values.items():
-                f.write('%s = %s\n' % (key, value))
-            f.write('\n')
-    return path
+write_config = tools_common.write_ini
 
 
 class FenixProcess(object):
