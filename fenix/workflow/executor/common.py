@@ -5,13 +5,6 @@
 of an instance to move, the states of a host, and :class:`Job`."""
 # Seconds between re-reads of the constraints while executing.
 CONSTRAINTS_REFRESH = 1.0
-# Seconds between listings of the compute services while every source
-# compute is up. Every second, as the constraints: a target another
-# session (or an operator) disabled since must be seen before a move is
-# sent to it (with 10 s, Nova answered "No valid host" to moves towards
-# computes disabled meanwhile, and sessions sharing computes failed:
-# functional test_replies, two of three runs).
-SERVICES_REFRESH = 1.0
 # Seconds after a constraint's change during which the constraints are
 # read whole on every refresh (see UsageMixin._constraints_known).
 CONSTRAINTS_SETTLE = 3.0

@@ -187,7 +187,6 @@ class HostsMixin(object):
         self.hstate[hostname] = common.H_EMPTYING
         # Read the computes' state again before its first move.
         self.constraints_at = 0
-        self.services_at = float('-inf')
 
     def _host_emptied(self, hostname):
         jobs = self.jobs.get(hostname, {})

@@ -79,9 +79,6 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         # Futures of the workers, as they complete (the completion queue:
         # a pass looks at what finished, not at everything in flight).
         self.completed = collections.deque()
-        # hostname -> when its compute was seen down (run() starts it
-        # anew; the model's refresh reads it).
-        self.down_since = {}
 
     # --- the loop ------------------------------------------------------------
     def run(self):

@@ -55,7 +55,6 @@ class UsageMixin(object):
                              h.get('local_gb') or 0)
                          for n, h in hyper.items()}
         self.services = {s['host']: s for s in wf.cloud.compute_services()}
-        self.services_at = time.monotonic()
         self.server_groups = groups
         self._refresh_constraints(force=True)
         self.session_hosts = {h['hostname']: h for h in wf._computes()}
@@ -84,7 +83,6 @@ class UsageMixin(object):
                              h.get('local_gb') or 0))
             for h in wf.cloud.hypervisors() if h.get('hostname'))
         self.services = {s['host']: s for s in wf.cloud.compute_services()}
-        self.services_at = time.monotonic()
         self._recount()
 
     def _refresh_constraints(self, force=False):
@@ -94,14 +92,13 @@ class UsageMixin(object):
             return False
         self.constraints_at = now
         self.session = self.wf.session
-        if hasattr(self, 'services') and (
-                self.down_since or force or
-                now - self.services_at >= common.SERVICES_REFRESH):
-            # Which computes are up (a move from a down one waits): every
-            # second while one is down, else every SERVICES_REFRESH.
+        if hasattr(self, 'services'):
+            # Which computes are up (a move from a down one waits), and
+            # which targets another session or an operator disabled since
+            # (listed every 10 s instead, moves were sent to such computes
+            # and failed with "No valid host": test_replies).
             self.services = {s['host']: s
                              for s in self.wf.cloud.compute_services()}
-            self.services_at = now
         # The constraints' rows and the groups built from them are read
         # again only when a constraint changed (or Nova's groups were
         # read again): every row each second grows with the session.
