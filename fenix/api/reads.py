@@ -73,6 +73,14 @@ class DatabaseReader(object):
         return reads.session_detail_json(session_id)
 
     @_guarded
+    def get_session_detail_page(self, context, session_id, limit,
+                                marker=None, next_link=None):
+        """The detail with one page of its instances, as JSON text (see
+        :func:`fenix.db.reads.session_detail_page_json`)."""
+        return reads.session_detail_page_json(
+            session_id, limit, marker=marker, next_link=next_link)
+
+    @_guarded
     def get_project(self, context, session_id, project_id, event_id=None):
         return reads.project(session_id, project_id, event_id=event_id)
 
