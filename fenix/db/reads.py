@@ -316,10 +316,29 @@ def _sqlite_value(column):
     return "coalesce(%s, 'null')" % value
 
 
+# Whether this SQLite has json_quote() (built in since 3.38, an option
+# before): None until a read asked.
+_sqlite_json_quote = None
+
+
+def _has_json_quote(session):
+    global _sqlite_json_quote
+    if _sqlite_json_quote is None:
+        try:
+            session.execute(sa.text("SELECT json_quote('')")).scalar()
+            _sqlite_json_quote = True
+        except sa.exc.OperationalError:
+            _sqlite_json_quote = False
+    return _sqlite_json_quote
+
+
 def _sqlite_table_json(session, model, fields, session_id, order):
     """:func:`_table_json` written by SQLite, one text per row; None when
-    SQLite cannot write the same bytes as json.dumps (a column of a type
-    it does not handle, a character it does not escape)."""
+    SQLite cannot write the same bytes as json.dumps (no json_quote(), a
+    column of a type it does not handle, a character it does not
+    escape)."""
+    if not _has_json_quote(session):
+        return None
     table = model.__table__
     parts = []
     for name in fields:

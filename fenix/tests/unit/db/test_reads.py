@@ -85,6 +85,27 @@ class SQLiteReadsTestCase(reads_cases.ReadsTests, base.TestCase):
             self.assertEqual('session_events',
                              python.call_args[0][0].__tablename__)
 
+    def test_detail_json_without_json_quote(self):
+        # An SQLite built without JSON functions: Python writes the rows.
+        sid = self._full_session()
+        expected = json.dumps(reads.session_detail(sid))
+        self.addCleanup(setattr, reads, '_sqlite_json_quote',
+                        reads._sqlite_json_quote)
+        reads._sqlite_json_quote = None
+        real = reads._has_json_quote
+
+        def missing(session):
+            # The probe fails as it does without the function.
+            with mock.patch.object(session, 'execute',
+                                   side_effect=sa.exc.OperationalError(
+                                       'SELECT', {}, 'no such function')):
+                return real(session)
+
+        with mock.patch.object(reads, '_has_json_quote', missing):
+            self.assertEqual(expected, reads.session_detail_json(sid))
+        self.assertFalse(reads._sqlite_json_quote)
+        self.assertEqual(expected, reads.session_detail_json(sid))
+
     def test_sqlite_escapes_ascii_as_json_dumps(self):
         # What the SQLite path relies on, for every ASCII character.
         engine = db_api.get_engine()
