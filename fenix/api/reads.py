@@ -33,6 +33,9 @@ _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 # Not reads of the engine's API: what the API checks itself before a
 # reply goes to the engine (a reply certainly refused is answered here).
 REPLY_CHECKS = ('refused_project_reply', 'refused_instance_reply')
+# Reads no engine answers over RPC: only the API reads them (an engine
+# of an earlier version answered every other read).
+API_ONLY = REPLY_CHECKS + ('get_session_detail_page',)
 
 
 def _guarded(fn):
