@@ -298,7 +298,7 @@ def _rows_json(model, fields, fetched, as_text):
 # is written by Python instead (the same bytes either way).
 def _sqlite_value(column):
     """The SQL expression of the JSON text of ``column`` (SQLite)."""
-    name = column.name
+    name = '"%s"' % column.name
     kind = column.type
     if _is_json(column):
         value = name
@@ -308,7 +308,8 @@ def _sqlite_value(column):
         return ("CASE WHEN %s IS NULL THEN 'null' WHEN %s THEN 'true' "
                 "ELSE 'false' END" % (name, name))
     elif isinstance(kind, sa.Integer):
-        value = 'CAST(%s AS TEXT)' % name
+        # As str(int(v)).
+        value = 'CAST(CAST(%s AS INTEGER) AS TEXT)' % name
     elif isinstance(kind, sa.String):
         value = 'json_quote(%s)' % name
     else:
