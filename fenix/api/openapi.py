@@ -111,6 +111,15 @@ SESSION_DETAIL['properties'].update({
     name: {'type': 'array'} for name in (
         'hosts', 'projects', 'instances', 'action_plugins',
         'action_plugin_runs', 'steps', 'history')})
+# GET .../detail?limit=&marker=: Nova's links of a page.
+LINKS = {'type': 'array', 'items': {
+    'type': 'object',
+    'properties': {'rel': {'type': 'string', 'enum': ['next']},
+                   'href': {'type': 'string'}},
+    'required': ['rel', 'href']}}
+SESSION_DETAIL['properties']['instances_links'] = dict(
+    LINKS, description='Only in a page (limit or marker given) that '
+    'more instances follow: the URL of the next page.')
 CREATED = {'type': 'object',
            'properties': {'session_id': {'type': 'string'}},
            'required': ['session_id']}
@@ -168,6 +177,19 @@ LIST_SESSION_PARAMS = [
      'description': 'Only the sessions of this workflow.',
      'schema': v.string(maintenance.WORKFLOW_LENGTH,
                         pattern=maintenance.NAME_PATTERN)},
+]
+DETAIL_PAGE_PARAMS = [
+    {'name': 'limit', 'in': 'query', 'required': False,
+     'description': 'A page of the instances: at most this many (default '
+                    'with a marker: %d); the rest of the document is '
+                    'whole. Without limit and marker: every instance.'
+                    % maintenance.DETAIL_MAX_LIMIT,
+     'schema': v.integer(1, maintenance.DETAIL_MAX_LIMIT)},
+    {'name': 'marker', 'in': 'query', 'required': False,
+     'description': 'The instances after this one (the last instance_id '
+                    'of the previous page); one the session does not '
+                    'have is 400.',
+     'schema': v.string(maintenance.INSTANCE_ID_LENGTH)},
 ]
 IDEMPOTENCY_PARAM = {
     'name': maintenance.IDEMPOTENCY_HEADER, 'in': 'header',
@@ -241,7 +263,8 @@ OPERATIONS = {
     '/v1/maintenance/{session_id}/detail': {
         'get': _op('getSessionDetail',
                    'A session with its hosts, projects, instances, plan '
-                   'and history.', SESSION_DETAIL),
+                   'and history; optionally a page of its instances.',
+                   SESSION_DETAIL, query=DETAIL_PAGE_PARAMS),
     },
     '/v1/maintenance/{session_id}/{project_id}': {
         'get': _op('getProject', 'A project\'s view of a session.',

@@ -33,6 +33,9 @@ _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 # Not reads of the engine's API: what the API checks itself before a
 # reply goes to the engine (a reply certainly refused is answered here).
 REPLY_CHECKS = ('refused_project_reply', 'refused_instance_reply')
+# Reads no engine answers over RPC: only the API reads them (an engine
+# of an earlier version answered every other read).
+API_ONLY = REPLY_CHECKS + ('get_session_detail_page',)
 
 
 def _guarded(fn):
@@ -71,6 +74,14 @@ class DatabaseReader(object):
         stored JSON spliced in as it is: see
         :func:`fenix.db.reads.session_detail_json`)."""
         return reads.session_detail_json(session_id)
+
+    @_guarded
+    def get_session_detail_page(self, context, session_id, limit,
+                                marker=None, next_link=None):
+        """The detail with one page of its instances, as JSON text (see
+        :func:`fenix.db.reads.session_detail_page_json`)."""
+        return reads.session_detail_page_json(
+            session_id, limit, marker=marker, next_link=next_link)
 
     @_guarded
     def get_project(self, context, session_id, project_id, event_id=None):

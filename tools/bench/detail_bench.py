@@ -17,24 +17,40 @@ entries per instance and a plan of a few MB. Timed in the same run, each
   in-process RPC transport of the all-in-one (the engine reads, the
   answer is JSON-encoded and decoded as a message, then rendered);
 * ``direct``: the same application reading the database itself
-  (:class:`fenix.api.reads.DatabaseReader`), as ``fenix-api`` now does.
+  (:class:`fenix.api.reads.DatabaseReader`), as ``fenix-api`` now does;
+* ``wsgi``: the same, called as a WSGI server calls it (no WebTest: the
+  server side alone).
 
-Also timed: the session list and one session (``direct``), with the
-session's plan stored (they never decode it).
+Also timed: a page of 1000 instances of the detail (``?limit=1000``,
+``direct``), the session list and one session (``direct``), with the
+session's plan stored (they never decode it). Each figure is wall time
+and CPU time of this process (``time.process_time``: user + system).
+
+``--database FILE`` keeps the filled database in FILE and uses it again
+in a later run (filling takes minutes). ``--compare CHECKOUT`` also
+times the read alone (``fenix.db.reads.session_detail_json``) of this
+tree and of another checkout's ``fenix/db/reads.py`` (e.g. ``main`` in
+its work tree), alternated, on the same database, and checks they give
+the same bytes.
 
 Usage: python tools/bench/detail_bench.py [--instances N] [--hosts N]
-       [--projects N] [--repeat N] [--json]
+       [--projects N] [--repeat N] [--database FILE] [--compare DIR]
+       [--json]
 """
 import argparse
+import datetime
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from unittest import mock
 
 from oslo_config import cfg
 from oslo_db.sqlalchemy import engines
+import webob
 import webtest
 
 from fenix.api import app as api_app
@@ -45,6 +61,7 @@ from fenix.common import states as st
 from fenix.common import views
 from fenix.db import api as db_api
 from fenix.db import migration
+from fenix.db import reads as db_reads
 from fenix.engine import manager as engine_manager
 from fenix.engine import rpcapi
 
@@ -121,13 +138,27 @@ def legacy_detail(sid):
 
 
 def timed(fn, repeat):
-    times, out = [], None
+    """Wall and CPU time (this process: user + system) of ``fn``."""
+    times, cpu, out = [], [], None
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         out = fn()
+        cpu.append((time.process_time() - cpu_started) * 1000.0)
         times.append((time.perf_counter() - started) * 1000.0)
     return {'median_ms': round(statistics.median(times), 1),
-            'best_ms': round(min(times), 1)}, out
+            'best_ms': round(min(times), 1),
+            'cpu_median_ms': round(statistics.median(cpu), 1),
+            'cpu_best_ms': round(min(cpu), 1)}, out
+
+
+def other_reads(checkout):
+    """``fenix/db/reads.py`` of another checkout (e.g. ``main`` in its
+    work tree), loaded as a module of its own next to this one's."""
+    path = os.path.join(checkout, 'fenix', 'db', 'reads.py')
+    spec = importlib.util.spec_from_file_location('fenix_other_reads', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None):
@@ -136,20 +167,34 @@ def main(argv=None):
     parser.add_argument('--hosts', type=int, default=1000)
     parser.add_argument('--projects', type=int, default=100)
     parser.add_argument('--repeat', type=int, default=7)
+    parser.add_argument('--database', metavar='FILE',
+                        help='SQLite file to fill, or to use again when '
+                             'it was filled by an earlier run')
+    parser.add_argument('--compare', metavar='CHECKOUT',
+                        help='also time the read alone of this other '
+                             'checkout\'s fenix/db/reads.py')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args(argv)
 
     config.parse_args([], default_config_files=[])
-    tmp = tempfile.mkdtemp(prefix='fenix-detail-bench-')
-    url = 'sqlite:///' + os.path.join(tmp, 'fenix.sqlite')
-    engine = engines.create_engine(url)
-    migration.upgrade('head', engine=engine)
-    engine.dispose()
+    path = args.database or os.path.join(
+        tempfile.mkdtemp(prefix='fenix-detail-bench-'), 'fenix.sqlite')
+    url = 'sqlite:///' + path
+    filled = os.path.exists(path)
+    if not filled:
+        engine = engines.create_engine(url)
+        migration.upgrade('head', engine=engine)
+        engine.dispose()
     CONF.set_override('connection', url, group='database')
     CONF.set_override('auth_strategy', 'noauth', group='api')
 
     started = time.perf_counter()
-    sid, plan_bytes = populate(args.instances, args.hosts, args.projects)
+    if filled:
+        sid = db_api.session_list()[0]['session_id']
+        plan_bytes = len(json.dumps(db_api.session_get(sid)['plan']))
+    else:
+        sid, plan_bytes = populate(args.instances, args.hosts,
+                                   args.projects)
     fill_s = time.perf_counter() - started
 
     rpc.set_local_manager(engine_manager.EngineManager(None, host='bench'))
@@ -164,9 +209,27 @@ def main(argv=None):
     def get(client, url):
         return lambda: client.get(url, headers=headers, status=200).body
 
+    server = api_app.setup_app(engine_api=rpcapi.EngineAPI(),
+                               reader=api_reads.DatabaseReader())
+
+    def wsgi(url):
+        """The server side alone: the WSGI application called as a
+        server calls it, its answer joined (no WebTest)."""
+        def call():
+            environ = webob.Request.blank(url, headers=headers).environ
+            status = []
+            body = b''.join(server(environ, lambda s, h, e=None:
+                                   status.append(s)))
+            assert status[0].startswith('200'), status
+            return body
+        return call
+
     legacy_t, legacy_body = timed(lambda: legacy_detail(sid), args.repeat)
     rpc_t, rpc_body = timed(get(via_rpc, path), args.repeat)
     direct_t, direct_body = timed(get(direct, path), args.repeat)
+    wsgi_t, wsgi_body = timed(wsgi(path), args.repeat)
+    page_t, page_body = timed(get(direct, path + '?limit=1000'),
+                              args.repeat)
     list_t, _ = timed(get(direct, '/v1/maintenance'), args.repeat)
     one_t, _ = timed(get(direct, '/v1/maintenance/%s' % sid), args.repeat)
     same = (json.loads(rpc_body) == json.loads(direct_body) ==
@@ -177,17 +240,47 @@ def main(argv=None):
         'plan_bytes': plan_bytes, 'detail_bytes': len(direct_body),
         'fill_s': round(fill_s, 1), 'same_document': same,
         'detail_legacy': legacy_t, 'detail_rpc': rpc_t,
-        'detail_direct': direct_t, 'list_direct': list_t,
-        'session_direct': one_t,
+        'detail_direct': direct_t, 'detail_wsgi': wsgi_t,
+        'detail_page_direct': page_t,
+        'detail_page_bytes': len(page_body), 'list_direct': list_t,
+        'session_direct': one_t, 'load_average': os.getloadavg(),
     }
+    same = same and wsgi_body == direct_body
+    names = ['detail_legacy', 'detail_rpc', 'detail_direct', 'detail_wsgi',
+             'detail_page_direct', 'list_direct', 'session_direct']
+    if args.compare:
+        other = other_reads(args.compare)
+        now = datetime.datetime.utcnow()
+        for i in (1, 2):
+            # Alternated, so that both see the same load: the read alone,
+            # then the server side of the request with either read.
+            result['read_this_%d' % i], mine_text = timed(
+                lambda: db_reads.session_detail_json(sid, now=now),
+                args.repeat)
+            result['read_other_%d' % i], their_text = timed(
+                lambda: other.session_detail_json(sid, now=now),
+                args.repeat)
+            result['wsgi_this_%d' % i], mine_body = timed(
+                wsgi(path), args.repeat)
+            with mock.patch.object(api_reads, 'reads', other):
+                result['wsgi_other_%d' % i], their_body = timed(
+                    wsgi(path), args.repeat)
+            names += ['read_this_%d' % i, 'read_other_%d' % i,
+                      'wsgi_this_%d' % i, 'wsgi_other_%d' % i]
+        result['same_bytes_as_other'] = (mine_text == their_text and
+                                         mine_body == their_body)
+        same = same and result['same_bytes_as_other']
+        result['same_document'] = same
     print('%d instances, %d hosts, %d projects; plan %.1f MB, detail '
           '%.1f MB (filled in %.1f s); same document on every path: %s'
           % (args.instances, args.hosts, args.projects, plan_bytes / 1e6,
              len(direct_body) / 1e6, fill_s, same))
-    for name in ('detail_legacy', 'detail_rpc', 'detail_direct',
-                 'list_direct', 'session_direct'):
-        print('  %-15s median %8.1f ms   best %8.1f ms'
-              % (name, result[name]['median_ms'], result[name]['best_ms']))
+    for name in names:
+        print('  %-18s median %8.1f ms  best %8.1f ms  CPU median %8.1f '
+              'ms  best %8.1f ms'
+              % (name, result[name]['median_ms'], result[name]['best_ms'],
+                 result[name]['cpu_median_ms'], result[name]['cpu_best_ms']))
+    print('  load average %.1f %.1f %.1f' % result['load_average'])
     if args.json:
         print(json.dumps(result))
     return 0 if same else 1

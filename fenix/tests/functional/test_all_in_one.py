@@ -2,8 +2,12 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The all-in-one over HTTP: one process, no broker, SQLite, noauth."""
+import contextlib
 import os
+import sqlite3
 import uuid
+
+import requests
 
 from fenix.tests.functional import base
 
@@ -84,6 +88,49 @@ class TestAllInOne(base.FunctionalTestCase):
             '/v1/maintenance/%s' % sid).status_code)
         self.assertEqual(404, self.client.get(
             '/v1/maintenance/%s' % sid).status_code)
+
+    def test_detail_pages_over_http(self):
+        sid = self._create()
+        # Instances recorded as the engine records them (this workflow
+        # has no cloud to find them in), into the all-in-one's database.
+        ids = ['inst-%d' % i for i in range(5)]
+        with contextlib.closing(sqlite3.connect(
+                os.path.join(self.workdir, 'fenix.sqlite'),
+                timeout=30)) as db, db:
+            db.executemany(
+                'INSERT INTO instances (created_at, session_id, '
+                'instance_id, project_id, host, action_attempts, details) '
+                "VALUES ('2030-01-01 00:00:00', ?, ?, ?, 'host-1', 0, "
+                "'{}')", [(sid, i, PROJECT) for i in ids])
+        url = '/v1/maintenance/%s/detail' % sid
+        whole = self.client.get(url)
+        self.assertEqual(200, whole.status_code, whole.text)
+        whole = whole.json()
+        self.assertEqual(ids, [i['instance_id'] for i in whole['instances']])
+        self.assertNotIn('instances_links', whole)
+        # Each page's next link, as the API gives it, to the end.
+        seen, pages = [], 0
+        resp = self.client.get(url + '?limit=2')
+        while True:
+            self.assertEqual(200, resp.status_code, resp.text)
+            doc = resp.json()
+            pages += 1
+            seen += [i['instance_id'] for i in doc['instances']]
+            self.assertEqual(sid, doc['session_id'])
+            self.assertIn('history', doc)
+            links = doc.get('instances_links')
+            if not links:
+                break
+            self.assertEqual('next', links[0]['rel'])
+            self.assertTrue(links[0]['href'].startswith(
+                self.client.base_url + url + '?'), links[0]['href'])
+            resp = requests.get(links[0]['href'], timeout=60)
+        self.assertEqual((3, ids), (pages, seen))
+        for query, name in (('limit=0', 'limit'), ('marker=nope', 'marker'),
+                            ('limit=2&marker=', 'marker')):
+            resp = self.client.get(url + '?' + query)
+            self.assertEqual(400, resp.status_code, resp.text)
+            self.assertIn(name, resp.json()['error']['message'])
 
     def test_says_how_to_configure_service_user(self):
         # This all-in-one has no [service_user]: it said so at start, with

@@ -12,6 +12,7 @@ session (``.../pause``) is also a valid project id of the project routes
 ``POST`` on the session itself.
 """
 import re
+from urllib import parse as urlparse
 
 import pecan
 
@@ -219,6 +220,37 @@ def list_filters(params):
     return filters
 
 
+# GET /v1/maintenance/{session_id}/detail?limit=&marker=: a page of the
+# instances (the rest of the document is whole). Without them the detail
+# is the upstream document, every instance in it.
+DETAIL_PARAMS = ('limit', 'marker')
+DETAIL_MAX_LIMIT = 1000
+INSTANCE_ID_LENGTH = 36
+
+
+def detail_page(params):
+    """The page of ``GET .../detail`` from its query parameters: None
+    without ``limit`` and ``marker`` (the whole document), else
+    ``{'limit', 'marker'}`` (``limit`` :data:`DETAIL_MAX_LIMIT` when only
+    ``marker`` is given); a value that can never match is a 400 naming
+    the parameter."""
+    if not params:
+        return None
+    page = {'limit': DETAIL_MAX_LIMIT, 'marker': None}
+    if 'limit' in params:
+        value = params['limit']
+        if not value.isdigit() or not \
+                1 <= int(value) <= DETAIL_MAX_LIMIT:
+            raise exception.Invalid(
+                reason="query parameter 'limit': '%s' is not an integer "
+                       "from 1 to %d" % (value[:20], DETAIL_MAX_LIMIT))
+        page['limit'] = int(value)
+    if 'marker' in params:
+        page['marker'] = base.check_path_id('marker', params['marker'],
+                                            INSTANCE_ID_LENGTH)
+    return page
+
+
 class MaintenanceCollection(base.Resource):
     """``/v1/maintenance``"""
 
@@ -307,7 +339,22 @@ class SessionDetail(base.Resource):
         self.session_id = session_id
 
     def get(self):
-        base.query()
+        page = detail_page(base.query(*DETAIL_PARAMS))
         base.authorize(pol.GET_DETAIL)
-        return base.json_answer(base.reader().get_session_detail(
-            base.context(), self.session_id))
+        if page is None:
+            return base.json_answer(base.reader().get_session_detail(
+                base.context(), self.session_id))
+        return base.json_answer(base.reader().get_session_detail_page(
+            base.context(), self.session_id, page['limit'],
+            marker=page['marker'], next_link=self.next_link(page['limit'])))
+
+    def next_link(self, limit):
+        """``instances_links`` of a page whose last instance is ``last``
+        (Nova's ``servers_links``): this URL with the next page."""
+        url = '%s/v1/maintenance/%s/detail' % (
+            base.public_url(), urlparse.quote(self.session_id, safe=''))
+
+        def links(last):
+            return [{'rel': 'next', 'href': '%s?%s' % (
+                url, urlparse.urlencode({'limit': limit, 'marker': last}))}]
+        return links

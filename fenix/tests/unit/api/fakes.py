@@ -135,6 +135,12 @@ class FakeEngineAPI(object):
                 'projects': sorted(session['projects']),
                 'action_plugin_runs': session['runs']}
 
+    def get_session_detail_page(self, context, session_id, limit,
+                                marker=None, next_link=None):
+        self._record('get_session_detail_page', context,
+                     session_id=session_id, limit=limit, marker=marker)
+        return self.get_session_detail(context, session_id)
+
     def update_session(self, context, session_id, values):
         self._record('update_session', context, session_id=session_id,
                      values=values)

@@ -227,6 +227,19 @@ class TestSession(base.APITestCase):
         self.assertError(self.get('/v1/maintenance/nope/detail'), 404,
                          'nope')
 
+    def test_detail_page_goes_to_the_reader(self):
+        self.get(self.url + '/detail?limit=5&marker=i9', status=200)
+        _, kwargs = self.engine.last_call('get_session_detail_page')
+        self.assertEqual((self.sid, 5, 'i9'), (
+            kwargs['session_id'], kwargs['limit'], kwargs['marker']))
+        # A marker alone: the longest page.
+        self.get(self.url + '/detail?marker=i9', status=200)
+        _, kwargs = self.engine.last_call('get_session_detail_page')
+        self.assertEqual(1000, kwargs['limit'])
+        # Without them: the whole detail, as before.
+        self.get(self.url + '/detail', status=200)
+        self.assertEqual('get_session_detail', self.engine.calls[-1][0])
+
     def test_update_continues_a_failed_session(self):
         self.engine.sessions[self.sid]['state'] = states.MAINTENANCE_FAILED
         doc = self.put(self.url, {'state': 'START_MAINTENANCE'},

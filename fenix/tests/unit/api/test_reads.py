@@ -173,6 +173,71 @@ class TestReadsWithoutEngine(base.APITestCase):
             self.assertError(self.get('/v1/maintenance?' + query,
                                       headers=base.ADMIN), 400, name)
 
+    def test_detail_pages_follow_their_links(self):
+        url = '/v1/maintenance/%s/detail' % self.sid
+        with mock.patch('fenix.common.timeutils.utcnow',
+                        return_value=reads_cases.NOW):
+            whole = self.get(url, headers=base.ADMIN, status=200)
+            # Without parameters: the upstream document, byte for byte.
+            self.assertEqual(reads.session_detail_json(
+                self.sid, now=reads_cases.NOW).encode(), whole.body)
+            whole = whole.json
+            self.assertNotIn('instances_links', whole)
+            seen, page_url, pages = [], url + '?limit=2', 0
+            while page_url:
+                doc = self.get(page_url, headers=base.ADMIN,
+                               status=200).json
+                pages += 1
+                seen += doc.pop('instances')
+                links = doc.pop('instances_links', [])
+                self.assertEqual({k: v for k, v in whole.items()
+                                  if k != 'instances'}, doc)
+                page_url = None
+                if links:
+                    self.assertEqual('next', links[0]['rel'])
+                    href = links[0]['href']
+                    self.assertTrue(href.startswith('http://localhost' +
+                                                    url + '?'), href)
+                    page_url = href[len('http://localhost'):]
+        self.assertEqual(2, pages)
+        self.assertEqual(whole['instances'], seen)
+        # A marker alone: the rest, up to the longest page.
+        doc = self.get(url + '?marker=i1', headers=base.ADMIN,
+                       status=200).json
+        self.assertEqual(['i2', 'i3'],
+                         [i['instance_id'] for i in doc['instances']])
+        self.assertNotIn('instances_links', doc)
+        self.assertEqual([], self.engine.calls)
+
+    def test_detail_next_link_uses_the_public_endpoint(self):
+        self.config(public_endpoint='https://fenix.example.com:8443/',
+                    group='api')
+        doc = self.get('/v1/maintenance/%s/detail?limit=1&marker=i1'
+                       % self.sid, headers=base.ADMIN, status=200).json
+        self.assertEqual(
+            [{'rel': 'next', 'href': 'https://fenix.example.com:8443/v1/'
+              'maintenance/%s/detail?limit=1&marker=i2' % self.sid}],
+            doc['instances_links'])
+
+    def test_bad_detail_parameters_are_400(self):
+        url = '/v1/maintenance/%s/detail?' % self.sid
+        for query, name in (('limit=0', 'limit'), ('limit=1001', 'limit'),
+                            ('limit=x', 'limit'), ('limit=-1', 'limit'),
+                            ('limit=', 'limit'),
+                            ('marker=', 'marker'),
+                            ('marker=%s' % ('x' * 37), 'marker'),
+                            ('marker=no-such-instance', 'marker'),
+                            ('limit=1&limit=2', 'limit'),
+                            ('state=MAINTENANCE', 'state')):
+            self.assertError(self.get(url + query, headers=base.ADMIN),
+                             400, name)
+        # An unknown session is still 404, a page or not.
+        self.assertError(self.get('/v1/maintenance/nope/detail?limit=1',
+                                  headers=base.ADMIN), 404, 'nope')
+        # As the whole detail: the admin's.
+        self.assertError(self.get(url + 'limit=1',
+                                  headers=base.OWNER_MEMBER), 403)
+
 
 class TestImportDirection(base.APITestCase):
 

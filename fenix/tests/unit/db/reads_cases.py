@@ -106,6 +106,97 @@ class ReadsTests:
         self.assertEqual(json.dumps(reads.session_detail(sid, now=NOW)),
                          reads.session_detail_json(sid, now=NOW))
 
+    def _every_character(self):
+        """Text with every ASCII character (but NUL on PostgreSQL, which
+        stores none), DEL, non-ASCII and non-BMP characters."""
+        start = 1 if db_api.get_engine().name == 'postgresql' else 0
+        return ''.join(chr(c) for c in range(start, 128)) + \
+            '\u00e9\u2603\U0001f600'
+
+    def test_detail_json_of_every_character(self):
+        sid = self._full_session()
+        every = self._every_character()
+        plain = ''.join(chr(c) for c in range(32, 127) if chr(c) != '\x7f')
+        # In every kind of column and table; the tables with only
+        # printable ASCII, then with the rest too.
+        for text in (plain, every):
+            db_api.instance_update(sid, 'i2', {
+                'instance_name': text[:255], 'action_message': text,
+                'details': {text: text}})
+            db_api.host_update(sid, 'c2', {'details': {'k': text}})
+            db_api.project_update(sid, 'p2', {'reply': text[:37]})
+            db_api.action_run_create_or_update(sid, 'b', 'host', 'c1', {
+                'message': text})
+            db_api.event_add(sid, st.EVENT_STATE, message=text,
+                             data={'t': text}, host=text[:255])
+            self.assertEqual(
+                json.dumps(reads.session_detail(sid, now=NOW)),
+                reads.session_detail_json(sid, now=NOW))
+            self.assertEqual(legacy_detail(sid, NOW),
+                             json.loads(reads.session_detail_json(
+                                 sid, now=NOW)))
+
+    def test_detail_page(self):
+        sid = self._full_session()
+        whole = json.loads(reads.session_detail_json(sid, now=NOW))
+        pages = []
+
+        def next_link(last):
+            pages.append(last)
+            return [{'rel': 'next', 'href': 'next/%s' % last}]
+
+        text = reads.session_detail_page_json(sid, 2, next_link=next_link,
+                                              now=NOW)
+        doc = json.loads(text)
+        self.assertEqual(['i1', 'i2'],
+                         [i['instance_id'] for i in doc['instances']])
+        self.assertEqual([{'rel': 'next', 'href': 'next/i2'}],
+                         doc['instances_links'])
+        self.assertEqual(['i2'], pages)
+        # The links follow the instances; everything else is whole.
+        keys = list(doc)
+        self.assertEqual('instances_links',
+                         keys[keys.index('instances') + 1])
+        self.assertEqual(whole['instances'][:2], doc.pop('instances'))
+        doc.pop('instances_links')
+        self.assertEqual({k: v for k, v in whole.items()
+                          if k != 'instances'}, doc)
+        # The last page: no link.
+        doc = json.loads(reads.session_detail_page_json(
+            sid, 2, marker='i2', next_link=next_link, now=NOW))
+        self.assertEqual(whole['instances'][2:], doc['instances'])
+        self.assertNotIn('instances_links', doc)
+        # A page exactly as long as what is left: no link either.
+        doc = json.loads(reads.session_detail_page_json(
+            sid, 3, next_link=next_link, now=NOW))
+        self.assertEqual(whole['instances'], doc['instances'])
+        self.assertNotIn('instances_links', doc)
+        self.assertEqual(['i2'], pages)
+        # After the last one: empty.
+        doc = json.loads(reads.session_detail_page_json(sid, 5, marker='i3'))
+        self.assertEqual([], doc['instances'])
+        # Without next_link: a relative reference.
+        doc = json.loads(reads.session_detail_page_json(sid, 1,
+                                                        marker='i1'))
+        self.assertEqual([{'rel': 'next', 'href': '?limit=1&marker=i2'}],
+                         doc['instances_links'])
+        # The same bytes as the document encoded.
+        self.assertEqual(json.dumps(whole), json.dumps(json.loads(
+            reads.session_detail_page_json(sid, 3, now=NOW))))
+
+    def test_detail_page_refuses_unknown_marker(self):
+        sid = self._full_session()
+        other = db_api.session_create({})['session_id']
+        db_api.instances_put(other, {'x9': {'project_id': 'p1'}})
+        for marker in ('nope', 'x9'):
+            err = self.assertRaises(exception.Invalid,
+                                    reads.session_detail_page_json, sid, 2,
+                                    marker=marker)
+            self.assertIn("marker: no instance '%s'" % marker, str(err))
+        self.assertRaises(exception.SessionNotFound,
+                          reads.session_detail_page_json, 'missing', 2,
+                          marker='i1')
+
     def test_engine_views_answer_the_same(self):
         sid = self._full_session()
         self.assertEqual(reads.session_detail(sid, now=NOW),

@@ -2,6 +2,9 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The read-only DB API on SQLite, and the SQL it sends."""
+import json
+from unittest import mock
+
 import sqlalchemy as sa
 
 from fenix.common import states as st
@@ -60,3 +63,65 @@ class SQLiteReadsTestCase(reads_cases.ReadsTests, base.TestCase):
         # history.
         self.assertEqual(8, len(self._statements(reads.session_detail,
                                                  sid)))
+
+    def test_detail_json_rows_written_by_sqlite(self):
+        # SQLite writes each table's rows (one text per row) when it can
+        # write json.dumps' bytes; a table with a character it does not
+        # escape as json.dumps does is written by Python.
+        sid = self._full_session()
+        expected = json.dumps(reads.session_detail(sid))
+        with mock.patch.object(reads, '_rows_json',
+                               wraps=reads._rows_json) as python:
+            self.assertEqual(expected, reads.session_detail_json(sid))
+        self.assertEqual(0, python.call_count)
+        for text in ('caf\u00e9', 'del\x7f'):
+            db_api.event_add(sid, st.EVENT_STATE, message=text)
+            expected = json.dumps(reads.session_detail(sid))
+            with mock.patch.object(reads, '_rows_json',
+                                   wraps=reads._rows_json) as python:
+                self.assertEqual(expected, reads.session_detail_json(sid))
+            # The history only.
+            self.assertEqual(1, python.call_count)
+            self.assertEqual('session_events',
+                             python.call_args[0][0].__tablename__)
+
+    def test_detail_json_without_json_quote(self):
+        # An SQLite built without JSON functions: Python writes the rows.
+        sid = self._full_session()
+        expected = json.dumps(reads.session_detail(sid))
+        self.addCleanup(setattr, reads, '_sqlite_json_quote',
+                        reads._sqlite_json_quote)
+        reads._sqlite_json_quote = None
+        real = reads._has_json_quote
+
+        def missing(session):
+            # The probe fails as it does without the function.
+            with mock.patch.object(session, 'execute',
+                                   side_effect=sa.exc.OperationalError(
+                                       'SELECT', {}, 'no such function')):
+                return real(session)
+
+        with mock.patch.object(reads, '_has_json_quote', missing):
+            self.assertEqual(expected, reads.session_detail_json(sid))
+        self.assertFalse(reads._sqlite_json_quote)
+        self.assertEqual(expected, reads.session_detail_json(sid))
+
+    def test_sqlite_escapes_ascii_as_json_dumps(self):
+        # What the SQLite path relies on, for every ASCII character.
+        engine = db_api.get_engine()
+        with engine.connect() as conn:
+            for code in range(0, 127):
+                text = 'a%sb' % chr(code)
+                self.assertEqual(json.dumps(text), conn.execute(
+                    sa.text('SELECT json_quote(:t)'), {'t': text}).scalar(),
+                    code)
+
+    def test_detail_page_is_the_page_query(self):
+        sid = self._full_session()
+        selects = self._statements(reads.session_detail_page_json, sid, 2,
+                                   marker='i1')
+        page = [s for s in selects if 'from instances' in s]
+        # The marker's row, then the page (one more than the limit).
+        self.assertEqual(2, len(page))
+        self.assertIn('instances.id >', page[1])
+        self.assertIn('limit', page[1])
