@@ -186,19 +186,23 @@ SESSION_ID_LENGTH = 36
 WORKFLOW_LENGTH = 255
 
 
+def page_limit(value, most):
+    """The query parameter ``limit`` as an integer from 1 to ``most``;
+    anything else is a 400 naming it."""
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise exception.Invalid(
+            reason="query parameter 'limit': '%s' is not an integer "
+                   "from 1 to %d" % (value[:20], most))
+    return int(value)
+
+
 def list_filters(params):
     """The filters and page of ``GET /v1/maintenance`` from its query
     parameters (only those given); a value that can never match is a 400
     naming the parameter."""
     filters = {}
     if 'limit' in params:
-        value = params['limit']
-        if not value.isdigit() or not \
-                1 <= int(value) <= LIST_MAX_LIMIT:
-            raise exception.Invalid(
-                reason="query parameter 'limit': '%s' is not an integer "
-                       "from 1 to %d" % (value[:20], LIST_MAX_LIMIT))
-        filters['limit'] = int(value)
+        filters['limit'] = page_limit(params['limit'], LIST_MAX_LIMIT)
     if 'marker' in params:
         filters['marker'] = base.check_path_id('marker', params['marker'],
                                                SESSION_ID_LENGTH)
@@ -238,13 +242,7 @@ def detail_page(params):
         return None
     page = {'limit': DETAIL_MAX_LIMIT, 'marker': None}
     if 'limit' in params:
-        value = params['limit']
-        if not value.isdigit() or not \
-                1 <= int(value) <= DETAIL_MAX_LIMIT:
-            raise exception.Invalid(
-                reason="query parameter 'limit': '%s' is not an integer "
-                       "from 1 to %d" % (value[:20], DETAIL_MAX_LIMIT))
-        page['limit'] = int(value)
+        page['limit'] = page_limit(params['limit'], DETAIL_MAX_LIMIT)
     if 'marker' in params:
         page['marker'] = base.check_path_id('marker', params['marker'],
                                             INSTANCE_ID_LENGTH)
