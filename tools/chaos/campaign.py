@@ -853,6 +853,8 @@ class SessionRun(object):
             'before': before, 'after': self._servers(),
             'owner_deleted': owner_deleted,
             'migrations': len(sim.get_events(kind='migration.start')),
+            'migration_records': sim.get_events(kind='migration.start'),
+            'service_updates': sim.get_events(kind='service.update'),
             'reference_migrations': self.reference,
             'disabled_hosts': sorted(set(sim.history.disabled_hosts()) &
                                      computes),
