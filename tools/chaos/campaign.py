@@ -367,6 +367,25 @@ class FenixDeployment(object):
                     raise
         return time.monotonic() - began
 
+    def engine_logs(self):
+        """The text of the engines' logs (every start of each)."""
+        if self.mode == ALL_IN_ONE:
+            names = ['all-in-one']
+        elif self.mode == MULTI:
+            names = [MultiEngineDeployment.host(n)
+                     for n in range(self.args.engines)]
+        else:
+            names = ['engine']
+        text = []
+        for name in names:
+            path = os.path.join(self.workdir, name + '.log')
+            try:
+                with open(path, 'rb') as f:
+                    text.append(f.read().decode('utf-8', 'replace'))
+            except OSError:
+                pass
+        return '\n'.join(text)
+
     def check_exits(self):
         """Record an engine or API that died by itself."""
         for proc in (self.engine, self.api):
@@ -869,6 +888,8 @@ class SessionRun(object):
                          sim.history.maintenance_violations(created)],
             'vnfm_errors': len(self.vnfm.errors.list()),
         }
+        data['takeovers'], data['fenced'] = tally.engine_log_figures(
+            self.fenix.engine_logs(), self.session_id)
         result = tally.evaluate(data)
         exits = self.fenix.unexpected_exits
         result.update({

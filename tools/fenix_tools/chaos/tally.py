@@ -56,6 +56,10 @@ REFERENCE_MIGRATIONS = 'reference_migrations'
 KILLS_SKIPPED = 'kills_skipped'
 REDELIVERED = 'redelivered_notifications'
 VNFM_ERRORS = 'vnfm_errors'
+# With several engines (from their logs): sessions taken over from an
+# engine taken for dead, and runners of a stale owner stopped by fencing.
+TAKEOVERS = 'takeovers'
+FENCED = 'fenced_runners'
 
 FAILING = (NOT_DONE, HUNG, RESTART_FAILURES, INSTANCES_LOST, EXTRA_MIGRATIONS,
            HOSTS_LEFT_DISABLED, DUPLICATE_HOST_STARTS,
@@ -65,11 +69,12 @@ FAILING = (NOT_DONE, HUNG, RESTART_FAILURES, INSTANCES_LOST, EXTRA_MIGRATIONS,
            DUPLICATE_HOST_DISABLES, DUPLICATE_HOST_EVENTS)
 COUNTED = (KILLS, SESSIONS) + FAILING + (
     MIGRATIONS, REFERENCE_MIGRATIONS, KILLS_SKIPPED, REDELIVERED,
-    VNFM_ERRORS)
+    VNFM_ERRORS, TAKEOVERS, FENCED)
 
 # One line of explanation per figure (the table's legend, the README).
 MEANING = {
-    KILLS: 'SIGKILLs of a running engine process',
+    KILLS: 'SIGKILLs of a running engine process (and SIGSTOPs with '
+           '--engines)',
     SESSIONS: 'sessions run with kills',
     NOT_DONE: 'sessions whose final state is not MAINTENANCE_DONE '
               '(hung ones included)',
@@ -105,6 +110,9 @@ MEANING = {
     KILLS_SKIPPED: 'planned kills whose moment never came',
     REDELIVERED: 'notifications received twice with the same message id',
     VNFM_ERRORS: "errors in the sample VNFM's log (information)",
+    TAKEOVERS: 'sessions taken over by another engine (engines\' logs)',
+    FENCED: "runners of a stale owner fenced (engines' logs: writes or "
+            "actions refused, the runner stopped)",
 }
 
 
@@ -238,6 +246,22 @@ def duplicate_host_disables(updates, binary='nova-compute'):
 
 # --- servers ---------------------------------------------------------------
 
+def engine_log_figures(text, session_id):
+    """``(takeovers, fenced)`` of one session from Fenix engines' log
+    text: sessions taken over from another engine, and the warnings of a
+    stale owner whose write or action was refused (one per fenced
+    runner: :class:`fenix.common.fencing.Fence` warns once)."""
+    takeovers = fenced = 0
+    for line in text.splitlines():
+        if session_id not in line:
+            continue
+        if 'Taking over session %s ' % session_id in line:
+            takeovers += 1
+        elif 'no longer owns it' in line:
+            fenced += 1
+    return takeovers, fenced
+
+
 def lost_instances(before, after, owner_deleted=()):
     """Names of servers lost: present before, gone after without their
     manager deleting them, or in ERROR at the end (any server)."""
@@ -330,6 +354,8 @@ def evaluate(data):
         KILLS_SKIPPED: int(data.get('kills_skipped') or 0),
         REDELIVERED: redelivered(notifications, sid),
         VNFM_ERRORS: int(data.get('vnfm_errors') or 0),
+        TAKEOVERS: int(data.get('takeovers') or 0),
+        FENCED: int(data.get('fenced') or 0),
     }
     details = {}
     if figures[NOT_DONE]:
@@ -398,9 +424,7 @@ def aggregate(results):
 
 # --- the table -------------------------------------------------------------
 
-TABLE_ROWS = (KILLS, SESSIONS) + FAILING + (
-    MIGRATIONS, REFERENCE_MIGRATIONS, KILLS_SKIPPED, REDELIVERED,
-    VNFM_ERRORS)
+TABLE_ROWS = COUNTED
 
 
 def render(groups, total):

@@ -191,6 +191,30 @@ class TestCloudActions(base.TestCase):
         self.assertEqual({'c0': 1}, tally.duplicate_host_disables(updates))
 
 
+class TestEngineLogs(base.TestCase):
+
+    def test_takeovers_and_fenced_runners_of_the_session(self):
+        text = '\n'.join([
+            'WARNING fenix.engine.service Taking over session %s from '
+            'engine chaos-engine-0' % SID,
+            'WARNING fenix.engine.service Taking over session %s from '
+            'engine chaos-engine-1' % OTHER,
+            'WARNING fenix.engine.service Taking over the notifications '
+            'of session %s from engine chaos-engine-2' % SID,
+            'WARNING fenix.common.fencing Session %s: engine chaos-engine-0 '
+            'no longer owns it (generation 3 is stale): a write refused'
+            % SID,
+            'INFO fenix.engine.runner Session %s: step 4 done' % SID])
+        self.assertEqual((1, 1), tally.engine_log_figures(text, SID))
+        self.assertEqual((1, 0), tally.engine_log_figures(text, OTHER))
+        figures = tally.evaluate(session_data(takeovers=2, fenced=1))
+        self.assertEqual(2, figures['figures'][tally.TAKEOVERS])
+        self.assertEqual({}, tally.failures(figures['figures']))
+
+    def test_every_figure_has_a_meaning(self):
+        self.assertEqual(set(tally.COUNTED), set(tally.MEANING))
+
+
 def session_data(**changes):
     data = {
         'session_id': SID, 'state': tally.DONE, 'error': None,
