@@ -149,7 +149,13 @@ class EngineManager(object):
                                  server=session['engine'],
                                  version=rpcapi.RPC_API_VERSION),
                 version_cap=rpcapi.RPC_API_VERSION)
-            client.prepare().cast(context, 'wake_session',
+            # Without the request's deadline: the request was carried
+            # out; a wake-up that arrives late is still due (it was
+            # dropped as expired when this engine answered close to the
+            # API's deadline, e.g. right after a SIGSTOP, and the owner
+            # waited for its timeout).
+            client.prepare().cast(rpc.with_deadline(context, None),
+                                  'wake_session',
                                   session_id=session['session_id'])
 
     def _wake_all(self):

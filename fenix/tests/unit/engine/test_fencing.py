@@ -6,6 +6,7 @@ actions (fenix.common.fencing), and the share of sessions an engine takes
 over (fenix.engine.service with fenix.engine.coordination)."""
 import logging
 import threading
+import time
 from unittest import mock
 import uuid
 
@@ -14,6 +15,7 @@ import fixtures
 from fenix.common import cloud
 from fenix.common import exception
 from fenix.common import fencing
+from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.engine import coordination
@@ -99,12 +101,29 @@ class TestStaleRunner(test_manager.EngineTestCase):
         servers, client = self._wake_with_rpc(sid)
         self.assertEqual(['e2'], servers)
         client.prepare.return_value.cast.assert_called_once_with(
-            self.ctx, 'wake_session', session_id=sid)
+            mock.ANY, 'wake_session', session_id=sid)
         # The same once e1's runner is fenced.
         self.assertEqual([sid], self.manager.fence_stale())
         servers, _client = self._wake_with_rpc(sid)
         self.assertEqual(['e2'], servers)
         self.assertTrue(runner.join(WAIT))
+
+    def test_wake_up_sent_on_does_not_carry_the_request_deadline(self):
+        # The request (a report that reached e1 just before the API gave
+        # up) was carried out: the owner must look, however late.
+        sid, runner = self._waiting_session()
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        self.ctx = rpc.with_deadline(self.ctx, time.time() + 0.5)
+        _servers, client = self._wake_with_rpc(sid)
+        (ctx, method), kwargs = client.prepare.return_value.cast.call_args
+        self.assertEqual('wake_session', method)
+        self.assertIsNone(getattr(ctx, rpc.DEADLINE_KEY, None))
+        self.assertNotIn(rpc.DEADLINE_KEY,
+                         rpc.RequestContextSerializer().serialize_context(
+                             ctx))
+        # The request's own context is left as it was.
+        self.assertIsNotNone(getattr(self.ctx, rpc.DEADLINE_KEY))
 
     def test_wake_up_of_an_own_session_stays_here(self):
         sid, runner = self._waiting_session()
