@@ -123,19 +123,39 @@ class EngineManager(object):
             r.stop(session_runner.STOP_SHUTDOWN, timeout=timeout)
 
     def _wake(self, context, session, topic=None):
+        """Wake the runner of ``session`` (as just read from the
+        database) about ``topic``: this engine's, and the owner's when
+        the session is owned by another engine.
+
+        A runner of this engine for a session another engine owns now (it
+        stalled past its takeover and was not yet, or just, fenced) is
+        woken too, so that it learns sooner that it must end; but the
+        wake-up that counts goes to the owner. Before, the stale runner
+        took it: the owner's runner then waited for its deadline (the
+        crash campaign, issue 14: a plug-in report received by an engine
+        just woken from a SIGSTOP cost the new owner its 120 s timeout).
+        """
+        owner = session.get('engine')
         with self._lock:
             runner = self._runners.get(session['session_id'])
         if runner is not None:
             runner.wake(topic)
-        elif session.get('engine') and session['engine'] != self.host \
-                and not rpc.local_mode():
+            if not runner.fenced and owner in (None, self.host):
+                return
+        if owner and owner != self.host and not rpc.local_mode():
             # Owned by another engine: tell it to look.
             client = rpc.get_client(
                 messaging.Target(topic=CONF.engine.topic,
                                  server=session['engine'],
                                  version=rpcapi.RPC_API_VERSION),
                 version_cap=rpcapi.RPC_API_VERSION)
-            client.prepare().cast(context, 'wake_session',
+            # Without the request's deadline: the request was carried
+            # out; a wake-up that arrives late is still due (it was
+            # dropped as expired when this engine answered close to the
+            # API's deadline, e.g. right after a SIGSTOP, and the owner
+            # waited for its timeout).
+            client.prepare().cast(rpc.with_deadline(context, None),
+                                  'wake_session',
                                   session_id=session['session_id'])
 
     def _wake_all(self):

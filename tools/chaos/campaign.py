@@ -32,6 +32,8 @@ Usage::
     python tools/chaos/campaign.py --kills 100 --workflow default,nfv \\
         --mode all-in-one,split --seed 1 [--json] [--report-only]
     python tools/chaos/campaign.py --quick      # CI: 8 kills, all-in-one
+    python tools/chaos/campaign.py --engines 3 \\
+        --coordination redis://127.0.0.1:6379 --quick   # CI: 3 engines
 
 Exit status: 0 when every failing figure is zero, every crash-free
 reference run was clean and the kills asked for were made; 1 otherwise
@@ -111,6 +113,9 @@ VNFM_ERRORS_KEPT = 10
 # Starts tried before an engine that does not come back after a kill
 # is given up (each bounded by START_TIMEOUT).
 RESTART_ATTEMPTS = 3
+# --max-time of --quick (seconds), one engine and --engines N.
+QUICK_MAX_TIME = 600
+QUICK_MAX_TIME_MULTI = 900
 # Consecutive sessions that may fail to set up before the campaign gives
 # up.
 MAX_SETUP_ERRORS = 3
@@ -361,6 +366,25 @@ class FenixDeployment(object):
                 if attempt == RESTART_ATTEMPTS:
                     raise
         return time.monotonic() - began
+
+    def engine_logs(self):
+        """The text of the engines' logs (every start of each)."""
+        if self.mode == ALL_IN_ONE:
+            names = ['all-in-one']
+        elif self.mode == MULTI:
+            names = [MultiEngineDeployment.host(n)
+                     for n in range(self.args.engines)]
+        else:
+            names = ['engine']
+        text = []
+        for name in names:
+            path = os.path.join(self.workdir, name + '.log')
+            try:
+                with open(path, 'rb') as f:
+                    text.append(f.read().decode('utf-8', 'replace'))
+            except OSError:
+                pass
+        return '\n'.join(text)
 
     def check_exits(self):
         """Record an engine or API that died by itself."""
@@ -853,6 +877,8 @@ class SessionRun(object):
             'before': before, 'after': self._servers(),
             'owner_deleted': owner_deleted,
             'migrations': len(sim.get_events(kind='migration.start')),
+            'migration_records': sim.get_events(kind='migration.start'),
+            'service_updates': sim.get_events(kind='service.update'),
             'reference_migrations': self.reference,
             'disabled_hosts': sorted(set(sim.history.disabled_hosts()) &
                                      computes),
@@ -862,6 +888,8 @@ class SessionRun(object):
                          sim.history.maintenance_violations(created)],
             'vnfm_errors': len(self.vnfm.errors.list()),
         }
+        data['takeovers'], data['fenced'] = tally.engine_log_figures(
+            self.fenix.engine_logs(), self.session_id)
         result = tally.evaluate(data)
         exits = self.fenix.unexpected_exits
         result.update({
@@ -1337,8 +1365,9 @@ def build_parser():
                         'SIGKILL) lasts --takeover-after plus 1 to '
                         '1 + this many seconds (default 3)')
     p.add_argument('--quick', action='store_true',
-                   help='the CI run: 8 kills, both workflows, all-in-one, '
-                        '4 kills per session')
+                   help='the CI run: 8 kills, both workflows, all-in-one '
+                        '(with --engines: 8 SIGKILLs and SIGSTOPs of the '
+                        'engines, multi-engine), 4 kills per session')
     p.add_argument('--json', action='store_true',
                    help='also print the report as one JSON object on the '
                         'last line')
@@ -1359,7 +1388,11 @@ def parse_args(argv=None):
         args.kills = 8
         args.mode = (ALL_IN_ONE,)
         args.kills_per_session = 4
-        args.max_time = min(args.max_time, 600)
+        # A multi-engine session starts four processes (three engines
+        # and the API): longer to set up on a loaded machine.
+        args.max_time = min(args.max_time,
+                            QUICK_MAX_TIME_MULTI if args.engines > 1
+                            else QUICK_MAX_TIME)
     if args.engines > 1:
         args.mode = (MULTI,)
     elif args.coordination:

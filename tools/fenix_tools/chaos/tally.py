@@ -47,25 +47,34 @@ LOST_FINAL_STATES = 'lost_final_states'
 APP_VIOLATIONS = 'app_violations'
 UNSETTLED_INSTANCES = 'unsettled_instances'
 MAINTENANCE_OVERLAPS = 'maintenance_overlaps'
+DUPLICATE_MIGRATIONS = 'duplicate_migrations'
+DUPLICATE_HOST_DISABLES = 'duplicate_host_disables'
+DUPLICATE_HOST_EVENTS = 'duplicate_host_events'
 # Information for whoever reads a failure.
 MIGRATIONS = 'migrations'
 REFERENCE_MIGRATIONS = 'reference_migrations'
 KILLS_SKIPPED = 'kills_skipped'
 REDELIVERED = 'redelivered_notifications'
 VNFM_ERRORS = 'vnfm_errors'
+# With several engines (from their logs): sessions taken over from an
+# engine taken for dead, and runners of a stale owner stopped by fencing.
+TAKEOVERS = 'takeovers'
+FENCED = 'fenced_runners'
 
 FAILING = (NOT_DONE, HUNG, RESTART_FAILURES, INSTANCES_LOST, EXTRA_MIGRATIONS,
            HOSTS_LEFT_DISABLED, DUPLICATE_HOST_STARTS,
            DUPLICATE_PLUGIN_STARTS, UNANNOUNCED_FINAL_STATES,
            LOST_FINAL_STATES, APP_VIOLATIONS, UNSETTLED_INSTANCES,
-           MAINTENANCE_OVERLAPS)
+           MAINTENANCE_OVERLAPS, DUPLICATE_MIGRATIONS,
+           DUPLICATE_HOST_DISABLES, DUPLICATE_HOST_EVENTS)
 COUNTED = (KILLS, SESSIONS) + FAILING + (
     MIGRATIONS, REFERENCE_MIGRATIONS, KILLS_SKIPPED, REDELIVERED,
-    VNFM_ERRORS)
+    VNFM_ERRORS, TAKEOVERS, FENCED)
 
 # One line of explanation per figure (the table's legend, the README).
 MEANING = {
-    KILLS: 'SIGKILLs of a running engine process',
+    KILLS: 'SIGKILLs of a running engine process (and SIGSTOPs with '
+           '--engines)',
     SESSIONS: 'sessions run with kills',
     NOT_DONE: 'sessions whose final state is not MAINTENANCE_DONE '
               '(hung ones included)',
@@ -89,12 +98,21 @@ MEANING = {
                          '(e.g. VERIFY_RESIZE)',
     MAINTENANCE_OVERLAPS: 'servers found on a host while it was in '
                           'maintenance',
+    DUPLICATE_MIGRATIONS: 'a server migrated again off the same host',
+    DUPLICATE_HOST_DISABLES: 'a nova-compute service disabled again '
+                             '(after it was enabled) in the session',
+    DUPLICATE_HOST_EVENTS: 'maintenance.host of another state than '
+                           'IN_MAINTENANCE sent again for a host (new '
+                           'message id)',
     MIGRATIONS: 'migrations started (all sessions)',
     REFERENCE_MIGRATIONS: 'migrations of the crash-free runs, one per '
                           'session',
     KILLS_SKIPPED: 'planned kills whose moment never came',
     REDELIVERED: 'notifications received twice with the same message id',
     VNFM_ERRORS: "errors in the sample VNFM's log (information)",
+    TAKEOVERS: 'sessions taken over by another engine (engines\' logs)',
+    FENCED: "runners of a stale owner fenced (engines' logs: writes or "
+            "actions refused, the runner stopped)",
 }
 
 
@@ -133,6 +151,19 @@ def duplicate_host_starts(notifications, session_id):
     return {host: len(set(ids)) - 1
             for host, ids in host_starts(notifications, session_id).items()
             if len(set(ids)) > 1}
+
+
+def duplicate_host_events(notifications, session_id):
+    """``{'host state': n}``: maintenance.host of a state other than
+    IN_MAINTENANCE (counted by :func:`duplicate_host_starts`) sent ``n``
+    times too many, by distinct message ids."""
+    ids = collections.defaultdict(set)
+    for index, (event, payload) in enumerate(
+            _of_session(notifications, session_id, HOST_EVENT)):
+        if payload.get('state') != IN_MAINTENANCE:
+            ids['%s %s' % (payload.get('host'), payload.get('state'))].add(
+                _message_key(event, index))
+    return {key: len(v) - 1 for key, v in ids.items() if len(v) > 1}
 
 
 def redelivered(notifications, session_id):
@@ -189,7 +220,47 @@ def duplicate_plugin_starts(starts, session_id):
     return {key: len(ids) - 1 for key, ids in runs.items() if len(ids) > 1}
 
 
+# --- the cloud's actions ---------------------------------------------------
+
+def duplicate_migrations(migrations):
+    """``{'server@source': n}``: a server migrated ``n`` times too many
+    off the same host. ``migrations``: the cloud's ``migration.start``
+    records (``server`` or ``name``, ``source``). Each host is maintained
+    once in a session, so a server leaves a host at most once; a second
+    move off it is a step done twice."""
+    seen = collections.Counter(
+        '%s@%s' % (m.get('name') or m.get('server'), m.get('source'))
+        for m in migrations)
+    return {key: n - 1 for key, n in seen.items() if n > 1}
+
+
+def duplicate_host_disables(updates, binary='nova-compute'):
+    """``{host: n}``: the ``binary`` service of a host disabled ``n``
+    times too many. ``updates``: the cloud's ``service.update`` records
+    (one per change: ``host``, ``binary``, ``disabled``)."""
+    seen = collections.Counter(
+        u.get('host') for u in updates
+        if u.get('binary') == binary and u.get('disabled'))
+    return {host: n - 1 for host, n in seen.items() if n > 1}
+
+
 # --- servers ---------------------------------------------------------------
+
+def engine_log_figures(text, session_id):
+    """``(takeovers, fenced)`` of one session from Fenix engines' log
+    text: sessions taken over from another engine, and the warnings of a
+    stale owner whose write or action was refused (one per fenced
+    runner: :class:`fenix.common.fencing.Fence` warns once)."""
+    takeovers = fenced = 0
+    for line in text.splitlines():
+        if session_id not in line:
+            continue
+        if 'Taking over session %s ' % session_id in line:
+            takeovers += 1
+        elif 'no longer owns it' in line:
+            fenced += 1
+    return takeovers, fenced
+
 
 def lost_instances(before, after, owner_deleted=()):
     """Names of servers lost: present before, gone after without their
@@ -237,6 +308,8 @@ def evaluate(data):
     ``notifications``, ``starts``, ``before``, ``after``,
     ``owner_deleted``, ``migrations`` and ``reference_migrations`` (ints),
     ``restart_failures`` (int: engine starts that did not come up),
+    ``migration_records`` and ``service_updates`` (the cloud's
+    ``migration.start`` and ``service.update`` records),
     ``disabled_hosts`` (names), ``violations`` (the VNFM checker's
     records), ``overlaps`` (``[(server, host)]``), ``vnfm_errors`` (int).
     """
@@ -244,6 +317,9 @@ def evaluate(data):
     state = data.get('state')
     notifications = data.get('notifications') or ()
     hosts = duplicate_host_starts(notifications, sid)
+    host_events = duplicate_host_events(notifications, sid)
+    moves = duplicate_migrations(data.get('migration_records') or ())
+    disables = duplicate_host_disables(data.get('service_updates') or ())
     plugins = duplicate_plugin_starts(data.get('starts') or (), sid)
     unannounced, lost_final = final_state_figures(notifications, sid, state)
     lost = lost_instances(data.get('before') or {}, data.get('after') or {},
@@ -270,11 +346,16 @@ def evaluate(data):
         APP_VIOLATIONS: len(violations),
         UNSETTLED_INSTANCES: len(unsettled),
         MAINTENANCE_OVERLAPS: len(overlaps),
+        DUPLICATE_MIGRATIONS: sum(moves.values()),
+        DUPLICATE_HOST_DISABLES: sum(disables.values()),
+        DUPLICATE_HOST_EVENTS: sum(host_events.values()),
         MIGRATIONS: int(data.get('migrations') or 0),
         REFERENCE_MIGRATIONS: int(data.get('reference_migrations') or 0),
         KILLS_SKIPPED: int(data.get('kills_skipped') or 0),
         REDELIVERED: redelivered(notifications, sid),
         VNFM_ERRORS: int(data.get('vnfm_errors') or 0),
+        TAKEOVERS: int(data.get('takeovers') or 0),
+        FENCED: int(data.get('fenced') or 0),
     }
     details = {}
     if figures[NOT_DONE]:
@@ -284,6 +365,12 @@ def evaluate(data):
         details['instances_lost'] = lost
     if hosts:
         details['duplicate_host_starts'] = hosts
+    if host_events:
+        details['duplicate_host_events'] = host_events
+    if moves:
+        details['duplicate_migrations'] = moves
+    if disables:
+        details['duplicate_host_disables'] = disables
     if plugins:
         details['duplicate_plugin_starts'] = {
             '%s/%s@%s' % (p, t, h or 'session'): n
@@ -337,9 +424,7 @@ def aggregate(results):
 
 # --- the table -------------------------------------------------------------
 
-TABLE_ROWS = (KILLS, SESSIONS) + FAILING + (
-    MIGRATIONS, REFERENCE_MIGRATIONS, KILLS_SKIPPED, REDELIVERED,
-    VNFM_ERRORS)
+TABLE_ROWS = COUNTED
 
 
 def render(groups, total):

@@ -6,6 +6,7 @@ actions (fenix.common.fencing), and the share of sessions an engine takes
 over (fenix.engine.service with fenix.engine.coordination)."""
 import logging
 import threading
+import time
 from unittest import mock
 import uuid
 
@@ -14,9 +15,11 @@ import fixtures
 from fenix.common import cloud
 from fenix.common import exception
 from fenix.common import fencing
+from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.engine import coordination
+from fenix.engine import manager as engine_manager
 from fenix.engine import runner as session_runner
 from fenix.engine import service
 from fenix.tests import base
@@ -73,6 +76,61 @@ class TestStaleRunner(test_manager.EngineTestCase):
                          [e['kind'] for e in db_api.events_get(sid)])
         self.assertNotIn(('session', st.START_MAINTENANCE, mock.ANY),
                          self.notifier.sent)
+
+    def _wake_with_rpc(self, sid):
+        """The manager's wake-up of ``sid`` (as a report or reply does)
+        with RPC between engines; the casts it made."""
+        client = mock.Mock()
+        with mock.patch.object(engine_manager.rpc, 'local_mode',
+                               return_value=False), \
+                mock.patch.object(engine_manager.rpc, 'get_client',
+                                  return_value=client) as get_client:
+            self.manager._wake(self.ctx,
+                               db_api.session_get(sid, with_plan=False),
+                               st.WAKE_REPORT)
+        return [c[0][0].server for c in get_client.call_args_list], client
+
+    def test_wake_up_goes_to_the_owner_not_the_stale_runner(self):
+        # e1 stalled; e2 took the session over. A report that reaches e1
+        # (its runner not yet fenced) must wake e2's runner: e1's stale
+        # one would only end, and e2's wait for the report till its
+        # deadline.
+        sid, runner = self._waiting_session()
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        servers, client = self._wake_with_rpc(sid)
+        self.assertEqual(['e2'], servers)
+        client.prepare.return_value.cast.assert_called_once_with(
+            mock.ANY, 'wake_session', session_id=sid)
+        # The same once e1's runner is fenced.
+        self.assertEqual([sid], self.manager.fence_stale())
+        servers, _client = self._wake_with_rpc(sid)
+        self.assertEqual(['e2'], servers)
+        self.assertTrue(runner.join(WAIT))
+
+    def test_wake_up_sent_on_does_not_carry_the_request_deadline(self):
+        # The request (a report that reached e1 just before the API gave
+        # up) was carried out: the owner must look, however late.
+        sid, runner = self._waiting_session()
+        self.assertTrue(db_api.session_set_engine(sid, 'e2',
+                                                  expected_engine='e1'))
+        self.ctx = rpc.with_deadline(self.ctx, time.time() + 0.5)
+        _servers, client = self._wake_with_rpc(sid)
+        (ctx, method), kwargs = client.prepare.return_value.cast.call_args
+        self.assertEqual('wake_session', method)
+        self.assertIsNone(getattr(ctx, rpc.DEADLINE_KEY, None))
+        self.assertNotIn(rpc.DEADLINE_KEY,
+                         rpc.RequestContextSerializer().serialize_context(
+                             ctx))
+        # The request's own context is left as it was.
+        self.assertIsNotNone(getattr(self.ctx, rpc.DEADLINE_KEY))
+
+    def test_wake_up_of_an_own_session_stays_here(self):
+        sid, runner = self._waiting_session()
+        servers, client = self._wake_with_rpc(sid)
+        self.assertEqual([], servers)
+        self.assertFalse(client.prepare.called)
+        self.assertFalse(runner.fenced)
 
     def test_heartbeat_stops_a_stale_runner_at_once(self):
         sid, runner = self._waiting_session()

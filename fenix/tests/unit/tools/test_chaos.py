@@ -155,6 +155,66 @@ class TestServers(base.TestCase):
         self.assertEqual(0, tally.extra_migrations(9, None))
 
 
+class TestCloudActions(base.TestCase):
+
+    def test_host_events_other_than_in_maintenance(self):
+        notes = [host('IN_MAINTENANCE', 'c0', 'm1'),
+                 host('MAINTENANCE_COMPLETE', 'c0', 'm2'),
+                 host('MAINTENANCE_COMPLETE', 'c0', 'm2'),
+                 host('MAINTENANCE_COMPLETE', 'c1', 'm3'),
+                 host('MAINTENANCE_COMPLETE', 'c0', 'm4'),
+                 host('MAINTENANCE_COMPLETE', 'c0', 'm5',
+                      session_id=OTHER)]
+        self.assertEqual({'c0 MAINTENANCE_COMPLETE': 1},
+                         tally.duplicate_host_events(notes, SID))
+
+    def test_in_maintenance_is_left_to_host_starts(self):
+        notes = [host('IN_MAINTENANCE', 'c0', 'm1'),
+                 host('IN_MAINTENANCE', 'c0', 'm2')]
+        self.assertEqual({}, tally.duplicate_host_events(notes, SID))
+
+    def test_migrations_off_the_same_host_twice(self):
+        moves = [{'name': 'a', 'source': 'c0', 'dest': 'c1'},
+                 {'name': 'a', 'source': 'c1', 'dest': 'c2'},
+                 {'name': 'b', 'source': 'c0', 'dest': 'c2'},
+                 {'name': 'b', 'source': 'c0', 'dest': 'c1'},
+                 {'name': 'b', 'source': 'c0', 'dest': 'c1'}]
+        self.assertEqual({'b@c0': 2}, tally.duplicate_migrations(moves))
+
+    def test_host_disabled_again(self):
+        updates = [
+            {'host': 'c0', 'binary': 'nova-compute', 'disabled': True},
+            {'host': 'c0', 'binary': 'nova-compute', 'disabled': False},
+            {'host': 'c1', 'binary': 'nova-compute', 'disabled': True},
+            {'host': 'c0', 'binary': 'nova-compute', 'disabled': True},
+            {'host': 'c1', 'binary': 'nova-scheduler', 'disabled': True}]
+        self.assertEqual({'c0': 1}, tally.duplicate_host_disables(updates))
+
+
+class TestEngineLogs(base.TestCase):
+
+    def test_takeovers_and_fenced_runners_of_the_session(self):
+        text = '\n'.join([
+            'WARNING fenix.engine.service Taking over session %s from '
+            'engine chaos-engine-0' % SID,
+            'WARNING fenix.engine.service Taking over session %s from '
+            'engine chaos-engine-1' % OTHER,
+            'WARNING fenix.engine.service Taking over the notifications '
+            'of session %s from engine chaos-engine-2' % SID,
+            'WARNING fenix.common.fencing Session %s: engine chaos-engine-0 '
+            'no longer owns it (generation 3 is stale): a write refused'
+            % SID,
+            'INFO fenix.engine.runner Session %s: step 4 done' % SID])
+        self.assertEqual((1, 1), tally.engine_log_figures(text, SID))
+        self.assertEqual((1, 0), tally.engine_log_figures(text, OTHER))
+        figures = tally.evaluate(session_data(takeovers=2, fenced=1))
+        self.assertEqual(2, figures['figures'][tally.TAKEOVERS])
+        self.assertEqual({}, tally.failures(figures['figures']))
+
+    def test_every_figure_has_a_meaning(self):
+        self.assertEqual(set(tally.COUNTED), set(tally.MEANING))
+
+
 def session_data(**changes):
     data = {
         'session_id': SID, 'state': tally.DONE, 'error': None,
@@ -190,7 +250,10 @@ class TestEvaluate(base.TestCase):
             before={'1': 'a', '2': 'b'},
             migrations=8, disabled_hosts=['c1'],
             violations=[{'kind': 'no_active', 'detail': 'x'}],
-            overlaps=[('a', 'c0', 1.0, 2.0)], restart_failures=2))
+            overlaps=[('a', 'c0', 1.0, 2.0)], restart_failures=2,
+            migration_records=[{'name': 'a', 'source': 'c0'}] * 2,
+            service_updates=[{'host': 'c1', 'binary': 'nova-compute',
+                              'disabled': True}] * 2))
         self.assertEqual({
             tally.NOT_DONE: 1, tally.RESTART_FAILURES: 2,
             tally.INSTANCES_LOST: 1,
@@ -198,7 +261,8 @@ class TestEvaluate(base.TestCase):
             tally.DUPLICATE_HOST_STARTS: 1,
             tally.DUPLICATE_PLUGIN_STARTS: 1,
             tally.UNANNOUNCED_FINAL_STATES: 1, tally.APP_VIOLATIONS: 1,
-            tally.UNSETTLED_INSTANCES: 1, tally.MAINTENANCE_OVERLAPS: 1},
+            tally.UNSETTLED_INSTANCES: 1, tally.MAINTENANCE_OVERLAPS: 1,
+            tally.DUPLICATE_MIGRATIONS: 1, tally.DUPLICATE_HOST_DISABLES: 1},
             tally.failures(result['figures']))
         details = result['details']
         self.assertEqual('boom', details['error'])
@@ -207,6 +271,8 @@ class TestEvaluate(base.TestCase):
         self.assertEqual({'chaos_probe/host@c0': 1},
                          details['duplicate_plugin_starts'])
         self.assertEqual(['a@c0'], details['maintenance_overlaps'])
+        self.assertEqual({'a@c0': 1}, details['duplicate_migrations'])
+        self.assertEqual({'c1': 1}, details['duplicate_host_disables'])
 
     def test_hung_counts_as_not_done_too(self):
         result = tally.evaluate(session_data(
