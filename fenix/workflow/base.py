@@ -61,6 +61,12 @@ from fenix.workflow import steps as plan_steps
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
+# A wait for a wake-up (a reply, a plug-in's report, an admin's control)
+# looks again at least this often (seconds): a wake-up lost on its way
+# (an engine stopped while it was sent, a broker outage) costs this long,
+# not the whole wait.
+WAKE_RECHECK = 10
+
 ALL_ACTIONS = list(st.INSTANCE_ACTIONS)
 
 # Why a run found RUNNING after an engine restart, whose plug-in is not
@@ -395,7 +401,8 @@ class BaseWorkflow(object):
             left = (deadline - timeutils.utcnow()).total_seconds()
             if left <= 0:
                 return predicate()
-            self.runner.wait(left, topic=topic, since=mark)
+            self.runner.wait(min(left, WAKE_RECHECK), topic=topic,
+                             since=mark)
 
     # --- project events ---------------------------------------------------
     def project_url(self, project_id, instance_id=None, event_id=None):

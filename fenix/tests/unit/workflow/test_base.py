@@ -222,3 +222,41 @@ class NotifyProjectsTest(base.TestCase):
         self.assertEqual({'p1': None}, result)
         self.assertEqual(True, calls[-1])
         self.assertNotIn(True, calls[:-1])
+
+
+class LostWakeupTest(base.TestCase):
+    """A wait looks again at least every WAKE_RECHECK seconds: a wake-up
+    lost on its way does not cost the whole wait."""
+
+    def test_wait_until_rechecks_without_a_wakeup(self):
+        waits = []
+
+        class Runner(StubRunner):
+            def wait(self, timeout, topic=None, since=None):
+                waits.append(timeout)
+                return False
+
+        wf = wf_base.BaseWorkflow('s', Runner(), None)
+        # Never woken: the predicate turns true after the second wait.
+        answers = iter([False, False, 'done'])
+        deadline = timeutils.after(600)
+        self.assertEqual('done', wf.wait_until(lambda: next(answers),
+                                               deadline))
+        self.assertEqual(2, len(waits))
+        self.assertTrue(all(w <= wf_base.WAKE_RECHECK for w in waits),
+                        waits)
+
+    def test_a_short_wait_is_not_stretched(self):
+        waits = []
+
+        class Runner(StubRunner):
+            def wait(self, timeout, topic=None, since=None):
+                waits.append(timeout)
+                return False
+
+        wf = wf_base.BaseWorkflow('s', Runner(), None)
+        answers = iter([False, 'late'])
+        self.assertEqual('late', wf.wait_until(lambda: next(answers),
+                                               timeutils.after(1)))
+        self.assertEqual(1, len(waits))
+        self.assertLessEqual(waits[0], 1)
