@@ -10,6 +10,8 @@ import time
 from unittest import mock
 from urllib import parse as urlparse
 
+import sqlalchemy
+
 from fenix.common import context
 from fenix.common import exception
 from fenix.common import states as st
@@ -20,6 +22,7 @@ from fenix.engine import manager
 from fenix.engine import runner as session_runner
 from fenix.tests import base
 from fenix.tests.unit.workflow import fakes
+from fenix.workflow.executor import hosts as executor_hosts
 from fenix.workflow import nfv_plan
 from fenix.workflow import plugins
 from fenix.workflow import steps as plan_steps
@@ -357,6 +360,49 @@ class NFVTest(NFVTestBase):
         self.assertTrue(plan['feasible'])
         self.assertGreaterEqual(len(plan['waves']), 1)
         self.assertIn('lower_bound', plan)
+
+    def test_host_start_commits_once_after_disabling(self):
+        """Between disabling a host's nova-compute and its instances'
+        events, a host start commits once (the history entry, the host's
+        EMPTYING state, its disable step and the start decision together;
+        three commits before)."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        local = threading.local()
+        after = []
+        disable = self.cloud.disable_compute
+
+        def counted_disable(host, reason):
+            local.commits = 0
+            return disable(host, reason)
+
+        def on_commit(conn):
+            if getattr(local, 'commits', None) is not None:
+                local.commits += 1
+        begin = executor_hosts.HostsMixin._begin_host
+
+        def counted_begin(executor, hostname, jobs):
+            local.commits = None
+            try:
+                return begin(executor, hostname, jobs)
+            finally:
+                after.append((hostname, local.commits))
+                local.commits = None
+        self.cloud.disable_compute = counted_disable
+        engine = db_api.get_engine()
+        sqlalchemy.event.listen(engine, 'commit', on_commit)
+        self.addCleanup(sqlalchemy.event.remove, engine, 'commit',
+                        on_commit)
+        with mock.patch.object(executor_hosts.HostsMixin, '_begin_host',
+                               counted_begin):
+            session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual(['c0', 'c1', 'c2', 'c3'],
+                         sorted(h for h, _n in after))
+        self.assertEqual({1}, {n for _h, n in after}, after)
+        self.assertInHistory(sid, 'nova-compute disabled on c0')
+        self.assertInHistory(sid, 'host c0 (wave')
 
     def test_instance_actions_and_silent(self):
         self.doctor()
