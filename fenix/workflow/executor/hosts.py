@@ -197,6 +197,9 @@ class HostsMixin(object):
         self.constraints_at = 0
 
     def _host_emptied(self, hostname):
+        """Once every job of ``hostname`` is done: a worker asks Nova
+        whether the host is empty (:meth:`_check_empty`), not the loop,
+        whose passes (the replies' moves among them) would wait for it."""
         jobs = self.jobs.get(hostname, {})
         if any(j.phase != common.DONE for j in jobs.values()):
             return
@@ -206,14 +209,33 @@ class HostsMixin(object):
         jobs.clear()
         if hostname in self.skip:
             return self._skip_host(hostname)
-        left = self.wf.cloud.servers(host=hostname)
+        self.hstate[hostname] = common.H_DOWN
+        future = self.hpool.submit(self.wf.cloud.servers, host=hostname)
+        future.add_done_callback(self._completed)
+        self.downs[future] = hostname
+        self.checks.add(future)
+
+    def _checked(self, future, hostname):
+        """Nova answered what is left on ``hostname`` (see
+        :meth:`_host_emptied`): it goes down when empty; what came in
+        before it was disabled is moved too."""
+        try:
+            left = future.result()
+        except Exception as e:  # noqa - reported as the session's error
+            LOG.warning('Reading the servers of %s failed: %s', hostname, e)
+            self.failures.append('could not read the servers of %s: %s'
+                                 % (hostname, e))
+            self.hstate[hostname] = common.H_DONE
+            return
+        self.hstate[hostname] = common.H_EMPTYING
+        if not left and (not self.wf.may_start(hostname) or
+                         hostname in self.skip):
+            # A pause or a skip came meanwhile: the next pass sees to it.
+            return
         if left:
             # Something came in before the host was disabled: move it too.
+            jobs = self.jobs.setdefault(hostname, {})
             for srv in left:
-                if srv['id'] in jobs and \
-                        jobs[srv['id']].phase == common.DONE and \
-                        self.failures:
-                    continue
                 self._set_server(srv)
                 used, gcount = self._usage()
                 good, later = self._targets()
@@ -229,7 +251,8 @@ class HostsMixin(object):
         if not self._maintain_ready(hostname):
             return
         self.hstate[hostname] = common.H_DOWN
-        future = self.hpool.submit(self._maintain, hostname)
+        # Nova said it is empty just now: not asked again.
+        future = self.hpool.submit(self._maintain, hostname, checked=True)
         future.add_done_callback(self._completed)
         self.downs[future] = hostname
 
@@ -323,9 +346,11 @@ class HostsMixin(object):
                                {'state': st.HOST_PENDING})
         self.jobs.pop(hostname, None)
 
-    def _maintain(self, hostname):
+    def _maintain(self, hostname, checked=False):
+        """In a worker: the host's maintenance. ``checked``: Nova was
+        asked whether it is empty right before (:meth:`_checked`)."""
         wf = self.wf
-        if wf._occupied(hostname):
+        if not checked and wf._occupied(hostname):
             raise exception.WorkflowError(
                 reason='host %s is not empty: not maintained' % hostname)
         wf._maintain(wf._host(hostname))

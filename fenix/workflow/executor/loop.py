@@ -52,6 +52,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         self.failures = []
         self.moves = {}        # future -> job
         self.downs = {}        # future -> hostname
+        # The futures of self.downs that only ask Nova whether the host
+        # is empty (HostsMixin._host_emptied).
+        self.checks = set()
         self.starts = {}       # future -> hostname (being disabled)
         self.notes = {}        # future -> job (events being sent)
         self.jobs = {}         # hostname -> {iid: job}
@@ -153,7 +156,11 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         for future in [f for f in done if f in self.moves]:
             self._move_finished(future, self.moves.pop(future))
         for future in [f for f in done if f in self.downs]:
-            self._maintained(future, self.downs.pop(future))
+            if future in self.checks:
+                self.checks.discard(future)
+                self._checked(future, self.downs.pop(future))
+            else:
+                self._maintained(future, self.downs.pop(future))
 
     def _loop(self):
         wf = self.wf

@@ -404,6 +404,45 @@ class NFVTest(NFVTestBase):
         self.assertInHistory(sid, 'nova-compute disabled on c0')
         self.assertInHistory(sid, 'host c0 (wave')
 
+    def test_host_emptiness_asked_once_by_a_worker(self):
+        """Whether an emptied host is empty is asked of Nova once per
+        host, by a worker: never by the loop (whose pass, with the moves
+        of the replies it handles, would wait for the answer), nor a
+        second time right before its maintenance."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        asked = collections.defaultdict(list)
+        servers = self.cloud.servers
+
+        def watched(*args, **kwargs):
+            if kwargs.get('host'):
+                asked[kwargs['host']].append(
+                    threading.current_thread().name)
+            return servers(*args, **kwargs)
+        self.cloud.servers = watched
+        downs = []
+        maintain = executor_hosts.HostsMixin._maintain
+
+        def watched_maintain(executor, hostname, checked=False):
+            downs.append((hostname, len(asked[hostname])))
+            return maintain(executor, hostname, checked=checked)
+        with mock.patch.object(executor_hosts.HostsMixin, '_maintain',
+                               watched_maintain):
+            session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual(['c0', 'c1', 'c2', 'c3'],
+                         sorted(h for h, _n in downs))
+        main = threading.current_thread().name
+        for hostname, count in downs:
+            # Before its maintenance: read when the host was started (by
+            # the loop: its placement depends on it), then once by a
+            # worker once it was emptied.
+            threads = asked[hostname][:count]
+            self.assertEqual(2, count, (hostname, threads))
+            self.assertEqual(main, threads[0])
+            self.assertTrue(threads[1].startswith('nfv-host-'), threads)
+
     def test_instance_actions_and_silent(self):
         self.doctor()
         vnfm = InstanceVNFM(self.cloud, self.notifier, 'p1',
