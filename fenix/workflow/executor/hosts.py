@@ -193,8 +193,10 @@ class HostsMixin(object):
             self.hstate[hostname] = common.H_DONE
             return
         self.hstate[hostname] = common.H_EMPTYING
-        # Read the computes' state again before its first move.
-        self.constraints_at = 0
+        # Read the computes' state again before its first move: at the
+        # end of this pass, once its events went out (they need none of
+        # it, and its first move is a reply later).
+        self.refresh_after_step = True
 
     def _host_emptied(self, hostname):
         """Once every job of ``hostname`` is done: a worker asks Nova

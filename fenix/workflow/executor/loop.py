@@ -68,6 +68,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         self.elsewhere_at = None
         self.own_checked = 0
         self.constraints_at = 0
+        # Read the constraints and computes again right after this pass's
+        # step (a host started: see HostsMixin._started).
+        self.refresh_after_step = False
         self.last_pass = 0
         self.projects = None
         # Bumped whenever room, a group's count or a host's state may have
@@ -204,6 +207,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
             self._skip_requested()
             self._start_hosts()
             wake_at = self._step()
+            if self.refresh_after_step:
+                self.refresh_after_step = False
+                self._refresh_constraints(force=True)
             for hostname in list(self.started):
                 if self.hstate.get(hostname) == common.H_EMPTYING:
                     self._host_emptied(hostname)

@@ -10,6 +10,7 @@ import time
 from unittest import mock
 from urllib import parse as urlparse
 
+import fixtures
 import sqlalchemy
 
 from fenix.common import context
@@ -22,7 +23,10 @@ from fenix.engine import manager
 from fenix.engine import runner as session_runner
 from fenix.tests import base
 from fenix.tests.unit.workflow import fakes
+from fenix.workflow.executor import common as executor_common
 from fenix.workflow.executor import hosts as executor_hosts
+from fenix.workflow.executor import loop as executor_loop
+from fenix.workflow.executor import moves as executor_moves
 from fenix.workflow import nfv_plan
 from fenix.workflow import plugins
 from fenix.workflow import steps as plan_steps
@@ -442,6 +446,51 @@ class NFVTest(NFVTestBase):
             self.assertEqual(2, count, (hostname, threads))
             self.assertEqual(main, threads[0])
             self.assertTrue(threads[1].startswith('nfv-host-'), threads)
+
+    def test_started_host_computes_read_after_its_step(self):
+        """A started host's computes are read again before its first
+        move, but after the pass that steps its jobs first (its events
+        need none of it; its first move is a reply later)."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        order = []
+        services = self.cloud.compute_services
+
+        def listed(*args, **kwargs):
+            if not kwargs.get('host'):
+                order.append(('listed', None))
+            return services(*args, **kwargs)
+        self.cloud.compute_services = listed
+
+        def watch(cls, name, record):
+            method = getattr(cls, name)
+
+            def watched(executor, *args, **kwargs):
+                order.append(record(*args))
+                return method(executor, *args, **kwargs)
+            self.useFixture(fixtures.MockPatchObject(cls, name, watched))
+        watch(executor_hosts.HostsMixin, '_started',
+              lambda future, hostname: ('started', hostname))
+        watch(executor_loop.Executor, '_step', lambda: ('step', None))
+        watch(executor_moves.MovesMixin, '_start_move',
+              lambda job, *a: ('move', job.host))
+        # Only the reads a start asks for (none each second).
+        self.useFixture(fixtures.MockPatchObject(
+            executor_common, 'CONSTRAINTS_REFRESH', 3600))
+        session = self.run_session(sid)
+        self.assertDone(session)
+        checked = 0
+        for k, (what, hostname) in enumerate(order):
+            if what != 'started' or ('move', hostname) not in order[k:]:
+                continue
+            rest = order[k + 1:]
+            step = rest.index(('step', None))
+            self.assertNotIn(('listed', None), rest[:step], order)
+            move = rest.index(('move', hostname))
+            self.assertIn(('listed', None), rest[step:move], order)
+            checked += 1
+        self.assertEqual(3, checked, order)
 
     def test_instance_actions_and_silent(self):
         self.doctor()
