@@ -874,11 +874,16 @@ class SessionFlow(base.BaseWorkflow):
                     self._action_done(row)
 
     # --- nova-compute and maintaining one host ------------------------------
-    def _disable(self, host, services=None):
+    def _disable(self, host, services=None, deferred=False):
         """Disable nova-compute on one host unless it is already.
 
         The DB says it is ours before Nova is asked, so that cleanup after
         a crash enables it.
+
+        ``deferred``: the history entry saying it was disabled is not
+        written here but returned (None when nothing was disabled), for
+        the caller to write in the transaction of its own next write (one
+        commit fewer between disabling a host and its instances' events).
         """
         hostname = host['hostname']
         if host['disabled_by_operator']:
@@ -907,8 +912,10 @@ class SessionFlow(base.BaseWorkflow):
         db_api.host_update(self.session_id, hostname,
                            {'disabled_by_fenix': True})
         self.cloud.disable_compute(hostname, disable_reason(self.session_id))
-        self.record(st.EVENT_HOST, 'nova-compute disabled on %s' % hostname,
-                    host=hostname)
+        message = 'nova-compute disabled on %s' % hostname
+        if deferred:
+            return message
+        self.record(st.EVENT_HOST, message, host=hostname)
 
     def _enable(self, host, why):
         """Enable a host this session disabled (never an operator's)."""

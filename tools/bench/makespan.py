@@ -372,7 +372,9 @@ class CpuSampler(object):
     time, CPU seconds), to split a run's CPU at a moment of the cloud's
     record (:meth:`at`)."""
 
-    def __init__(self, pid, interval=0.5):
+    INTERVAL = 0.5
+
+    def __init__(self, pid, interval=INTERVAL):
         self.pid = pid
         self.interval = interval
         self.samples = []
@@ -380,6 +382,7 @@ class CpuSampler(object):
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
+        self.load_start = round(os.getloadavg()[0], 2)
         self.samples.append((time.monotonic(), proc_cpu(self.pid)))
         self.thread.start()
         return self
@@ -419,6 +422,26 @@ def split_cpu(sampler, sim, migrations):
     return {'engine_cpu_before_first_move_seconds': round(setup, 2),
             'engine_cpu_per_migration_after_first_move_ms':
             cpu_per_migration(total - setup, migrations)}
+
+
+def cpu_share(sampler, took):
+    """How much of a core the engine had: its CPU seconds over the run's
+    wall time (mean) and the largest share over one sampling interval
+    (peak), with the machine's load average at the start and the end.
+    A latency with the engine near one core is the engine's own work (the
+    GIL); with the engine well under a core while the load average is
+    above the core count, it is waiting for a CPU."""
+    samples = sampler.samples
+    peak = 0.0
+    for (t0, c0), (t1, c1) in zip(samples, samples[1:]):
+        if t1 - t0 > 0.2:
+            peak = max(peak, (c1 - c0) / (t1 - t0))
+    total = samples[-1][1] - samples[0][1] if samples else 0.0
+    return {'engine_cpu_share': round(total / took, 3) if took else None,
+            'engine_cpu_share_peak': round(peak, 3),
+            'loadavg_start': getattr(sampler, 'load_start', None),
+            'loadavg_end': round(os.getloadavg()[0], 2),
+            'cpus': os.cpu_count()}
 
 
 def nova_requests(sim):
@@ -562,6 +585,7 @@ def run_once(args, parallel, label):
         result['engine_cpu_per_migration_ms'] = cpu_per_migration(cpu, moves)
         result['reply_to_move'] = responder.reply_latency()
         result.update(split_cpu(sampler, sim, moves))
+        result.update(cpu_share(sampler, took))
         result.update(nova_figures(nova0, nova_requests(sim), moves))
         return result
     finally:
@@ -584,6 +608,12 @@ def print_costs(run):
              lat['p50_ms'], lat['p99_ms'], lat['max_ms'], lat['count'],
              ' (%d without a move)' % lat['unmatched']
              if lat['unmatched'] else ''))
+    if run.get('engine_cpu_share') is not None:
+        print('  engine CPU share %s of a core (peak %s over %.1f s); load '
+              'average %s at the start, %s at the end (%s CPUs)'
+              % (run['engine_cpu_share'], run['engine_cpu_share_peak'],
+                 CpuSampler.INTERVAL, run['loadavg_start'],
+                 run['loadavg_end'], run['cpus']))
     if run.get('nova_requests') is not None:
         print('  Nova requests %d = %s per migration: %s' % (
             run['nova_requests'], run['nova_requests_per_migration'],

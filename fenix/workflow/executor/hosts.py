@@ -155,20 +155,28 @@ class HostsMixin(object):
             1 for srv in on_host if flow.alive(srv)) else placed
 
     def _begin_host(self, hostname, jobs):
-        row = self.wf._host(hostname)
-        self.wf._disable(row)
-        with self.wf.transaction():
+        """Disable the host, then record it, its EMPTYING state, its
+        disable step and the start decision in one transaction: its
+        instances' events wait for this, and each write was a commit of
+        its own before (four trips through the database's one writer
+        between the start and the events, now two)."""
+        wf = self.wf
+        row = wf._host(hostname)
+        disabled = wf._disable(row, deferred=True)
+        with wf.transaction():
+            if disabled:
+                wf.record(st.EVENT_HOST, disabled, host=hostname)
             db_api.host_update(self.sid, hostname, {
                 'state': st.HOST_EMPTYING,
                 'started_at': row['started_at'] or timeutils.utcnow()})
-            self.wf.mark_step(st.STEP_DISABLE_COMPUTE, hostname, None,
-                              'done')
-        self.wf._decision(
-            'host %s (wave %s) started: %s' % (
-                hostname, self.wave_of.get(hostname),
-                '; '.join('%s -> %s' % (j.iid, j.target or '-')
-                          for j in list(jobs.values())) or 'already empty'),
-            host=hostname)
+            wf.mark_step(st.STEP_DISABLE_COMPUTE, hostname, None, 'done')
+            wf._decision(
+                'host %s (wave %s) started: %s' % (
+                    hostname, self.wave_of.get(hostname),
+                    '; '.join('%s -> %s' % (j.iid, j.target or '-')
+                              for j in list(jobs.values())) or
+                    'already empty'),
+                host=hostname)
 
     def _started(self, future, hostname):
         """A host's start (its disabling, its rows) is done: its jobs are
@@ -185,10 +193,15 @@ class HostsMixin(object):
             self.hstate[hostname] = common.H_DONE
             return
         self.hstate[hostname] = common.H_EMPTYING
-        # Read the computes' state again before its first move.
-        self.constraints_at = 0
+        # Read the computes' state again before its first move: at the
+        # end of this pass, once its events went out (they need none of
+        # it, and its first move is a reply later).
+        self.refresh_after_step = True
 
     def _host_emptied(self, hostname):
+        """Once every job of ``hostname`` is done: a worker asks Nova
+        whether the host is empty (:meth:`_check_empty`), not the loop,
+        whose passes (the replies' moves among them) would wait for it."""
         jobs = self.jobs.get(hostname, {})
         if any(j.phase != common.DONE for j in jobs.values()):
             return
@@ -198,14 +211,33 @@ class HostsMixin(object):
         jobs.clear()
         if hostname in self.skip:
             return self._skip_host(hostname)
-        left = self.wf.cloud.servers(host=hostname)
+        self.hstate[hostname] = common.H_DOWN
+        future = self.hpool.submit(self.wf.cloud.servers, host=hostname)
+        future.add_done_callback(self._completed)
+        self.downs[future] = hostname
+        self.checks.add(future)
+
+    def _checked(self, future, hostname):
+        """Nova answered what is left on ``hostname`` (see
+        :meth:`_host_emptied`): it goes down when empty; what came in
+        before it was disabled is moved too."""
+        try:
+            left = future.result()
+        except Exception as e:  # noqa - reported as the session's error
+            LOG.warning('Reading the servers of %s failed: %s', hostname, e)
+            self.failures.append('could not read the servers of %s: %s'
+                                 % (hostname, e))
+            self.hstate[hostname] = common.H_DONE
+            return
+        self.hstate[hostname] = common.H_EMPTYING
+        if not left and (not self.wf.may_start(hostname) or
+                         hostname in self.skip):
+            # A pause or a skip came meanwhile: the next pass sees to it.
+            return
         if left:
             # Something came in before the host was disabled: move it too.
+            jobs = self.jobs.setdefault(hostname, {})
             for srv in left:
-                if srv['id'] in jobs and \
-                        jobs[srv['id']].phase == common.DONE and \
-                        self.failures:
-                    continue
                 self._set_server(srv)
                 used, gcount = self._usage()
                 good, later = self._targets()
@@ -221,7 +253,8 @@ class HostsMixin(object):
         if not self._maintain_ready(hostname):
             return
         self.hstate[hostname] = common.H_DOWN
-        future = self.hpool.submit(self._maintain, hostname)
+        # Nova said it is empty just now: not asked again.
+        future = self.hpool.submit(self._maintain, hostname, checked=True)
         future.add_done_callback(self._completed)
         self.downs[future] = hostname
 
@@ -315,9 +348,11 @@ class HostsMixin(object):
                                {'state': st.HOST_PENDING})
         self.jobs.pop(hostname, None)
 
-    def _maintain(self, hostname):
+    def _maintain(self, hostname, checked=False):
+        """In a worker: the host's maintenance. ``checked``: Nova was
+        asked whether it is empty right before (:meth:`_checked`)."""
         wf = self.wf
-        if wf._occupied(hostname):
+        if not checked and wf._occupied(hostname):
             raise exception.WorkflowError(
                 reason='host %s is not empty: not maintained' % hostname)
         wf._maintain(wf._host(hostname))

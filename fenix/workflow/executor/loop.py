@@ -52,6 +52,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         self.failures = []
         self.moves = {}        # future -> job
         self.downs = {}        # future -> hostname
+        # The futures of self.downs that only ask Nova whether the host
+        # is empty (HostsMixin._host_emptied).
+        self.checks = set()
         self.starts = {}       # future -> hostname (being disabled)
         self.notes = {}        # future -> job (events being sent)
         self.jobs = {}         # hostname -> {iid: job}
@@ -65,6 +68,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         self.elsewhere_at = None
         self.own_checked = 0
         self.constraints_at = 0
+        # Read the constraints and computes again right after this pass's
+        # step (a host started: see HostsMixin._started).
+        self.refresh_after_step = False
         self.last_pass = 0
         self.projects = None
         # Bumped whenever room, a group's count or a host's state may have
@@ -153,7 +159,11 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         for future in [f for f in done if f in self.moves]:
             self._move_finished(future, self.moves.pop(future))
         for future in [f for f in done if f in self.downs]:
-            self._maintained(future, self.downs.pop(future))
+            if future in self.checks:
+                self.checks.discard(future)
+                self._checked(future, self.downs.pop(future))
+            else:
+                self._maintained(future, self.downs.pop(future))
 
     def _loop(self):
         wf = self.wf
@@ -197,6 +207,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
             self._skip_requested()
             self._start_hosts()
             wake_at = self._step()
+            if self.refresh_after_step:
+                self.refresh_after_step = False
+                self._refresh_constraints(force=True)
             for hostname in list(self.started):
                 if self.hstate.get(hostname) == common.H_EMPTYING:
                     self._host_emptied(hostname)

@@ -253,6 +253,10 @@ class HTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    # Not socketserver's 5: a burst of new connections (Fenix's move
+    # workers, notification POSTs) would overflow it on a busy machine and
+    # each dropped SYN costs its client a second.
+    request_queue_size = 128
 
     def __init__(self, address, app):
         self.app = app

@@ -99,6 +99,14 @@ class TestJsonHTTPServer(base.TestCase):
         self.assertEqual(400, self.call('POST', '/echo',
                                         data=b'{nope').status_code)
 
+    def test_listen_backlog_holds_a_burst(self):
+        """Not socketserver's backlog of 5: a burst of new connections
+        (the simulated AODH's webhooks) would see SYNs dropped, each
+        costing its client a second."""
+        from fenix_tools.simcloud import wsgi
+        self.assertGreaterEqual(self.server._httpd.request_queue_size, 64)
+        self.assertGreaterEqual(wsgi.HTTPServer.request_queue_size, 64)
+
 
 class TestFenixClientErrors(base.TestCase):
 

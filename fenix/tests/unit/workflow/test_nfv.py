@@ -10,6 +10,9 @@ import time
 from unittest import mock
 from urllib import parse as urlparse
 
+import fixtures
+import sqlalchemy
+
 from fenix.common import context
 from fenix.common import exception
 from fenix.common import states as st
@@ -20,6 +23,10 @@ from fenix.engine import manager
 from fenix.engine import runner as session_runner
 from fenix.tests import base
 from fenix.tests.unit.workflow import fakes
+from fenix.workflow.executor import common as executor_common
+from fenix.workflow.executor import hosts as executor_hosts
+from fenix.workflow.executor import loop as executor_loop
+from fenix.workflow.executor import moves as executor_moves
 from fenix.workflow import nfv_plan
 from fenix.workflow import plugins
 from fenix.workflow import steps as plan_steps
@@ -357,6 +364,133 @@ class NFVTest(NFVTestBase):
         self.assertTrue(plan['feasible'])
         self.assertGreaterEqual(len(plan['waves']), 1)
         self.assertIn('lower_bound', plan)
+
+    def test_host_start_commits_once_after_disabling(self):
+        """Between disabling a host's nova-compute and its instances'
+        events, a host start commits once (the history entry, the host's
+        EMPTYING state, its disable step and the start decision together;
+        three commits before)."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        local = threading.local()
+        after = []
+        disable = self.cloud.disable_compute
+
+        def counted_disable(host, reason):
+            local.commits = 0
+            return disable(host, reason)
+
+        def on_commit(conn):
+            if getattr(local, 'commits', None) is not None:
+                local.commits += 1
+        begin = executor_hosts.HostsMixin._begin_host
+
+        def counted_begin(executor, hostname, jobs):
+            local.commits = None
+            try:
+                return begin(executor, hostname, jobs)
+            finally:
+                after.append((hostname, local.commits))
+                local.commits = None
+        self.cloud.disable_compute = counted_disable
+        engine = db_api.get_engine()
+        sqlalchemy.event.listen(engine, 'commit', on_commit)
+        self.addCleanup(sqlalchemy.event.remove, engine, 'commit',
+                        on_commit)
+        with mock.patch.object(executor_hosts.HostsMixin, '_begin_host',
+                               counted_begin):
+            session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual(['c0', 'c1', 'c2', 'c3'],
+                         sorted(h for h, _n in after))
+        self.assertEqual({1}, {n for _h, n in after}, after)
+        self.assertInHistory(sid, 'nova-compute disabled on c0')
+        self.assertInHistory(sid, 'host c0 (wave')
+
+    def test_host_emptiness_asked_once_by_a_worker(self):
+        """Whether an emptied host is empty is asked of Nova once per
+        host, by a worker: never by the loop (whose pass, with the moves
+        of the replies it handles, would wait for the answer), nor a
+        second time right before its maintenance."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        asked = collections.defaultdict(list)
+        servers = self.cloud.servers
+
+        def watched(*args, **kwargs):
+            if kwargs.get('host'):
+                asked[kwargs['host']].append(
+                    threading.current_thread().name)
+            return servers(*args, **kwargs)
+        self.cloud.servers = watched
+        downs = []
+        maintain = executor_hosts.HostsMixin._maintain
+
+        def watched_maintain(executor, hostname, checked=False):
+            downs.append((hostname, len(asked[hostname])))
+            return maintain(executor, hostname, checked=checked)
+        with mock.patch.object(executor_hosts.HostsMixin, '_maintain',
+                               watched_maintain):
+            session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual(['c0', 'c1', 'c2', 'c3'],
+                         sorted(h for h, _n in downs))
+        main = threading.current_thread().name
+        for hostname, count in downs:
+            # Before its maintenance: read when the host was started (by
+            # the loop: its placement depends on it), then once by a
+            # worker once it was emptied.
+            threads = asked[hostname][:count]
+            self.assertEqual(2, count, (hostname, threads))
+            self.assertEqual(main, threads[0])
+            self.assertTrue(threads[1].startswith('nfv-host-'), threads)
+
+    def test_started_host_computes_read_after_its_step(self):
+        """A started host's computes are read again before its first
+        move, but after the pass that steps its jobs first (its events
+        need none of it; its first move is a reply later)."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        order = []
+        services = self.cloud.compute_services
+
+        def listed(*args, **kwargs):
+            if not kwargs.get('host'):
+                order.append(('listed', None))
+            return services(*args, **kwargs)
+        self.cloud.compute_services = listed
+
+        def watch(cls, name, record):
+            method = getattr(cls, name)
+
+            def watched(executor, *args, **kwargs):
+                order.append(record(*args))
+                return method(executor, *args, **kwargs)
+            self.useFixture(fixtures.MockPatchObject(cls, name, watched))
+        watch(executor_hosts.HostsMixin, '_started',
+              lambda future, hostname: ('started', hostname))
+        watch(executor_loop.Executor, '_step', lambda: ('step', None))
+        watch(executor_moves.MovesMixin, '_start_move',
+              lambda job, *a: ('move', job.host))
+        # Only the reads a start asks for (none each second).
+        self.useFixture(fixtures.MockPatchObject(
+            executor_common, 'CONSTRAINTS_REFRESH', 3600))
+        session = self.run_session(sid)
+        self.assertDone(session)
+        checked = 0
+        for k, (what, hostname) in enumerate(order):
+            if what != 'started' or ('move', hostname) not in order[k:]:
+                continue
+            rest = order[k + 1:]
+            step = rest.index(('step', None))
+            self.assertNotIn(('listed', None), rest[:step], order)
+            move = rest.index(('move', hostname))
+            self.assertIn(('listed', None), rest[step:move], order)
+            checked += 1
+        self.assertEqual(3, checked, order)
 
     def test_instance_actions_and_silent(self):
         self.doctor()
