@@ -741,6 +741,10 @@ class SessionFlow(base.BaseWorkflow):
         iid = row['instance_id']
         try:
             result = future.result()
+        except exception.SessionFenced:
+            # Another engine owns the session now (warned once by the
+            # fence): nothing is recorded, the new owner sees it through.
+            raise
         except Exception as e:  # noqa - a bug must fail the move, loudly
             LOG.exception('Move of %s failed', iid)
             result = {'ok': False, 'host': None, 'attempts': 1,

@@ -4,6 +4,7 @@
 """Fencing of a stale session owner: its runner, its outbox, its Nova
 actions (fenix.common.fencing), and the share of sessions an engine takes
 over (fenix.engine.service with fenix.engine.coordination)."""
+import concurrent.futures
 import logging
 import threading
 import time
@@ -25,6 +26,9 @@ from fenix.engine import service
 from fenix.tests import base
 from fenix.tests.unit.engine import test_manager
 from fenix.tests.unit.engine import test_outbox
+from fenix.workflow.executor import common as executor_common
+from fenix.workflow.executor import moves as executor_moves
+from fenix.workflow import session_flow
 
 WAIT = 30
 FENCED_LOG = 'no longer owns it'
@@ -299,3 +303,44 @@ class TestTakeoverShare(test_manager.EngineTestCase):
         e = self.assertRaises(exception.TooManySessionsTotal, self.create)
         self.assertEqual(409, e.code)
         self.assertIn('max_sessions_total', str(e))
+
+
+class TestFencedMove(base.TestCase):
+    """A move refused by the fence (the session was taken over while it
+    was asked of Nova) is left to the new owner: no failure recorded, no
+    error logged."""
+
+    def _refused(self):
+        future = concurrent.futures.Future()
+        future.set_exception(exception.SessionFenced(
+            session_id='s', engine='e1', generation=3))
+        return future
+
+    def test_session_flow_records_nothing(self):
+        log = self.useFixture(fixtures.FakeLogger(level=logging.INFO,
+                                                  name='fenix'))
+        flow = mock.Mock()
+        failures = []
+        self.assertRaises(
+            exception.SessionFenced, session_flow.SessionFlow._move_finished,
+            flow, 'c1', {'instance_id': 'vm1', 'action_attempts': 0,
+                         'project_id': 'p1'},
+            st.MIGRATE, self._refused(), failures)
+        self.assertEqual([], failures)
+        flow.transaction.assert_not_called()
+        flow.update_instance.assert_not_called()
+        self.assertEqual('', log.output)
+
+    def test_executor_leaves_the_job(self):
+        log = self.useFixture(fixtures.FakeLogger(level=logging.INFO,
+                                                  name='fenix'))
+        executor = mock.Mock(failures=[])
+        job = executor_common.Job('vm1', {'id': 'vm1', 'host': 'c1'}, 'c1')
+        job.phase = executor_common.MOVING
+        executor_moves.MovesMixin._move_finished(executor, self._refused(),
+                                                 job)
+        self.assertEqual(executor_common.DONE, job.phase)
+        self.assertEqual([], executor.failures)
+        executor.wf.transaction.assert_not_called()
+        executor._release.assert_not_called()
+        self.assertEqual('', log.output)
