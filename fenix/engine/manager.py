@@ -122,11 +122,11 @@ class EngineManager(object):
         for r in runners:
             r.stop(session_runner.STOP_SHUTDOWN, timeout=timeout)
 
-    def _wake(self, context, session, topic=None):
+    def _wake(self, context, session, topic=None, subject=None):
         with self._lock:
             runner = self._runners.get(session['session_id'])
         if runner is not None:
-            runner.wake(topic)
+            runner.wake(topic, subject)
         elif session.get('engine') and session['engine'] != self.host \
                 and not rpc.local_mode():
             # Owned by another engine: tell it to look.
@@ -660,7 +660,7 @@ class EngineManager(object):
                     'state': state}
         session, instance = self._apply_instance_reply(
             session_id, project_id, instance_id, reply, event_id)
-        self._wake(context, session, st.WAKE_REPLY)
+        self._wake(context, session, st.WAKE_REPLY, instance_id)
         return {'session_id': session_id, 'project_id': project_id,
                 'instance_id': instance_id, 'state': state,
                 'event_id': instance['event_id'],
