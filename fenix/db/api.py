@@ -783,13 +783,25 @@ def session_claim(session_id, engine):
                 models.Session.session_id == session_id)).scalar_one()
 
 
+_GENERATION = sa.select(models.Session.engine, models.Session.generation) \
+    .where(models.Session.session_id == sa.bindparam('session_id'))
+
+
 @_retry_read
 def session_generation(session_id):
-    """(owner, generation) of the session now; SessionNotFound."""
-    with _reader() as session:
-        row = session.execute(
-            sa.select(models.Session.engine, models.Session.generation)
-            .where(models.Session.session_id == session_id)).first()
+    """(owner, generation) of the session now; SessionNotFound.
+
+    Asked right before every Nova action of a runner (two per move): out
+    of a transaction, one statement on a pooled connection, without an
+    ORM session (a quarter of the CPU of a reader block)."""
+    if in_transaction():
+        with _reader() as session:
+            row = session.execute(_GENERATION,
+                                  {'session_id': session_id}).first()
+    else:
+        with get_engine().connect() as conn:
+            row = conn.execute(_GENERATION,
+                               {'session_id': session_id}).first()
     if row is None:
         raise exception.SessionNotFound(session_id=session_id)
     return row[0], row[1]
