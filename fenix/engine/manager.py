@@ -122,9 +122,10 @@ class EngineManager(object):
         for r in runners:
             r.stop(session_runner.STOP_SHUTDOWN, timeout=timeout)
 
-    def _wake(self, context, session, topic=None):
+    def _wake(self, context, session, topic=None, subject=None):
         """Wake the runner of ``session`` (as just read from the
-        database) about ``topic``: this engine's, and the owner's when
+        database) about ``topic`` (``subject``: the instance it names, if
+        any): this engine's, and the owner's when
         the session is owned by another engine.
 
         A runner of this engine for a session another engine owns now (it
@@ -139,7 +140,7 @@ class EngineManager(object):
         with self._lock:
             runner = self._runners.get(session['session_id'])
         if runner is not None:
-            runner.wake(topic)
+            runner.wake(topic, subject)
             if not runner.fenced and owner in (None, self.host):
                 return
         if owner and owner != self.host and not rpc.local_mode():
@@ -680,7 +681,7 @@ class EngineManager(object):
                     'state': state}
         session, instance = self._apply_instance_reply(
             session_id, project_id, instance_id, reply, event_id)
-        self._wake(context, session, st.WAKE_REPLY)
+        self._wake(context, session, st.WAKE_REPLY, instance_id)
         return {'session_id': session_id, 'project_id': project_id,
                 'instance_id': instance_id, 'state': state,
                 'event_id': instance['event_id'],

@@ -71,6 +71,10 @@ class SessionRunner(object):
         self._wakeups = 0      # every wake-up
         self._generic = 0      # wake-ups without a topic
         self._topics = {}      # topic -> wake-ups with that topic
+        # Instances whose reply woke the runner (see take_replied); True
+        # once a wake-up said no instance (anything may have changed).
+        self._replied = set()
+        self._replied_all = True
         self._stop_reason = None
         # Called when the session is deleted (see on_delete).
         self._delete_hooks = []
@@ -100,11 +104,14 @@ class SessionRunner(object):
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def wake(self, topic=None):
+    def wake(self, topic=None, subject=None):
         """Something changed (a reply, a report, a constraint): look again.
 
         ``topic`` (one of ``fenix.common.states.WAKE_*``) says what changed: a
         waiter for another topic sleeps on. Without one, every waiter wakes.
+        ``subject``: the instance whose reply it is (WAKE_REPLY), so that
+        the workflow may read that instance's row only (see
+        :meth:`take_replied`).
         """
         with self._cond:
             self._wakeups += 1
@@ -112,6 +119,10 @@ class SessionRunner(object):
                 self._generic += 1
             else:
                 self._topics[topic] = self._topics.get(topic, 0) + 1
+            if topic is None or (topic == st.WAKE_REPLY and subject is None):
+                self._replied_all = True
+            elif topic == st.WAKE_REPLY:
+                self._replied.add(subject)
             if topic in (None, st.WAKE_CONTROL):
                 self._control_stale = True
             self._cond.notify_all()
@@ -221,6 +232,16 @@ class SessionRunner(object):
         if topic is None:
             return self._wakeups
         return (self._generic, self._topics.get(topic, 0))
+
+    def take_replied(self):
+        """(the instances whose replies woke the runner since the last
+        call, True when a wake-up named none: a project's reply, another
+        engine's wake-up, any untopical one, or the first call), and
+        start over."""
+        with self._cond:
+            out = (self._replied, self._replied_all)
+            self._replied, self._replied_all = set(), False
+            return out
 
     def mark(self, topic=None):
         """Where the wake-ups (of ``topic``) stand now; see :meth:`wait`."""

@@ -737,7 +737,10 @@ class SessionFlow(base.BaseWorkflow):
                                    retry['message']))
         return retry
 
-    def _move_finished(self, hostname, row, action, future, failures):
+    def _move_finished(self, hostname, row, action, future, failures,
+                       project=None):
+        """Record a move's outcome (``future``'s result). ``project``: the
+        instance's project row when the caller has it (saves a read)."""
         iid = row['instance_id']
         try:
             result = future.result()
@@ -763,7 +766,7 @@ class SessionFlow(base.BaseWorkflow):
                       dict(project_id=row['project_id'], host=hostname,
                            state=st.ACTION_DONE))
             with self.transaction():
-                if not self._action_done(row, change):
+                if not self._action_done(row, change, project):
                     values, kind, text, kwargs = change
                     self.update_instance(iid, values, kind, text, **kwargs)
                 self.mark_step(st.STEP_MOVE, hostname, iid, 'done', values={
@@ -786,14 +789,17 @@ class SessionFlow(base.BaseWorkflow):
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))
 
-    def _action_done(self, row, change=None):
+    def _action_done(self, row, change=None, project=None):
         """INSTANCE_ACTION_DONE, to a project that has a manager (with
         ``change``, the caller's update of the row: see
-        :meth:`instance_action_done`). True when it was recorded."""
-        try:
-            project = db_api.project_get(self.session_id, row['project_id'])
-        except exception.NotFound:
-            return False
+        :meth:`instance_action_done`). True when it was recorded.
+        ``project``: the project's row if the caller has it (else read)."""
+        if project is None:
+            try:
+                project = db_api.project_get(self.session_id,
+                                             row['project_id'])
+            except exception.NotFound:
+                return False
         if project['has_manager']:
             self.instance_action_done(row, change)
             return True

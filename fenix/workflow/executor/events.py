@@ -108,25 +108,37 @@ class EventsMixin(object):
 
     def _read_rows(self, emptying):
         """The rows of the jobs of the ``emptying`` hosts that may act in
-        this pass (replies, and the details a move keeps), in one read;
-        read again only after a reply came (a wake-up) or for jobs told
-        since the last read."""
-        mark = self.wf.runner.mark(st.WAKE_REPLY)
+        this pass (replies, and the details a move keeps), in one read:
+        those of the jobs told since the last read, and after a reply
+        came (a wake-up) those it names, or all of them when a wake-up
+        named none (a project's reply, another engine's wake-up)."""
+        runner = self.wf.runner
+        mark = runner.mark(st.WAKE_REPLY)
+        replied, everything = set(), False
         if mark != self.reply_mark:
-            wanted = [j.iid for h in emptying
-                      for j in self.jobs[h].values()
-                      if j.phase in (common.NOTIFIED, common.READY)]
-        else:
-            wanted = [i for i in self.new_notified if i not in self.rows]
+            take = getattr(runner, 'take_replied', None)
+            replied, everything = take() if take else (set(), True)
+            # This executor's first read: every waiting job's row.
+            everything = everything or self.reply_mark is None
+        wanted = set(self.new_notified)
         self.new_notified = set()
-        if mark != self.reply_mark or wanted:
-            rows = {r['instance_id']: r for r in db_api.instances_get(
-                self.sid, instance_ids=wanted)} if wanted else {}
-            if mark != self.reply_mark:
-                self.rows = rows
+        if everything or replied:
+            waiting = {j.iid for h in emptying
+                       for j in self.jobs[h].values()
+                       if j.phase in (common.NOTIFIED, common.READY)}
+            if everything:
+                wanted = waiting
+                self.rows = {}
             else:
-                self.rows.update(rows)
-            self.reply_mark = mark
+                wanted |= replied & waiting
+                # Rows of jobs that no longer wait are not kept.
+                self.rows = {i: r for i, r in self.rows.items()
+                             if i in waiting}
+        if wanted:
+            self.rows.update((r['instance_id'], r) for r in
+                             db_api.instances_get(
+                                 self.sid, instance_ids=sorted(wanted)))
+        self.reply_mark = mark
 
     def _on_notified(self, job, now):
         """A job told of its event: once it is answered (or its reply

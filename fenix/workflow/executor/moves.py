@@ -114,7 +114,10 @@ class MovesMixin(object):
         except Exception as e:  # noqa - reported by _move_finished
             moved.set_exception(e)
         failures = []
-        wf._move_finished(job.host, row, job.action, moved, failures)
+        # Whether its project has a manager: as the executor read the
+        # projects (the events were sent, or not, by the same rows).
+        wf._move_finished(job.host, row, job.action, moved, failures,
+                          project=(self.projects or {}).get(job.project_id))
         return moved, failures
 
     def _nova_move(self, job):

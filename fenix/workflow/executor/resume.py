@@ -67,6 +67,8 @@ class ResumeMixin(object):
             job.deadline = timeutils.after(CONF.workflow.own_action_timeout)
         else:
             job.phase = common.READY
+            # Its row is read in the next pass (the details it keeps).
+            self.new_notified.add(iid)
         self._hold(iid)
 
     def _resume_from_steps(self, hostname, jobs):
@@ -93,4 +95,7 @@ class ResumeMixin(object):
                 job.notified = note['finished_at'] or timeutils.utcnow()
                 job.reply_at = sent['reply_at']
                 job.act_at = sent['actions_at'] or job.reply_at
+                # Its row (a reply given before the restart) is read in
+                # the next pass.
+                self.new_notified.add(iid)
                 self._hold(iid)

@@ -100,6 +100,30 @@ class WakeTopicsTest(base.TestCase):
                                           since=mark))
 
 
+class RepliedTest(base.TestCase):
+    """take_replied: the instances whose replies woke the runner."""
+
+    def setUp(self):
+        super().setUp()
+        self.runner = session_runner.SessionRunner('s1', notifier=None)
+        # A new runner knows nothing yet: every row is to be read.
+        self.assertEqual((set(), True), self.runner.take_replied())
+
+    def test_replies_name_their_instances_once(self):
+        self.runner.wake(st.WAKE_REPLY, 'i1')
+        self.runner.wake(st.WAKE_REPLY, 'i2')
+        self.runner.wake(st.WAKE_REPORT)
+        self.assertEqual(({'i1', 'i2'}, False), self.runner.take_replied())
+        self.assertEqual((set(), False), self.runner.take_replied())
+
+    def test_a_wake_up_naming_no_instance_asks_for_all(self):
+        for topic in (st.WAKE_REPLY, None):
+            self.runner.wake(st.WAKE_REPLY, 'i1')
+            self.runner.wake(topic)
+            self.assertEqual(({'i1'}, True), self.runner.take_replied())
+            self.assertEqual((set(), False), self.runner.take_replied())
+
+
 class ControlCacheTest(base.TestCase):
     """SessionRunner.control(): the admin's requests, read from the
     database again only after a control (or untopical) wake-up."""

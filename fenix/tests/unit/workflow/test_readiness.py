@@ -10,6 +10,7 @@ from unittest import mock
 from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.db import api as db_api
+from fenix.engine import runner as session_runner
 from fenix.tests import base
 from fenix.tests import db_fixture
 from fenix.workflow import executor
@@ -302,3 +303,54 @@ class MaintainReadyTest(base.TestCase):
         self.assertEqual(1, len(self.ex.failures))
         self.assertIn('waits for step(s) move', self.ex.failures[0])
         self.assertEqual(common.H_DONE, self.ex.hstate['c1'])
+
+
+class ReadRowsTest(base.TestCase):
+    """After a reply the executor reads the rows of the instances that
+    replied; all of them only when a wake-up named none."""
+
+    def setUp(self):
+        super().setUp()
+        wf = mock.MagicMock()
+        wf.session_id = 's1'
+        wf.options = {}
+        wf.runner = session_runner.SessionRunner('s1', notifier=None)
+        self.ex = executor.Executor(wf)
+        jobs = {}
+        for iid in ('i1', 'i2', 'i3'):
+            jobs[iid] = common.Job(iid, {'id': iid, 'host': 'c1'}, 'c1')
+            jobs[iid].phase = common.NOTIFIED
+        self.ex.jobs = {'c1': jobs}
+        self.read = []
+
+        def instances_get(sid, instance_ids):
+            self.read.append(sorted(instance_ids))
+            return [{'instance_id': i, 'reply': 'r'} for i in instance_ids]
+        patcher = mock.patch.object(db_api, 'instances_get',
+                                    side_effect=instances_get)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def test_only_the_rows_of_the_replies(self):
+        self.ex._read_rows(['c1'])
+        self.assertEqual([['i1', 'i2', 'i3']], self.read)
+        # No reply since: nothing read.
+        self.ex._read_rows(['c1'])
+        self.assertEqual(1, len(self.read))
+        self.ex.wf.runner.wake(st.WAKE_REPLY, 'i2')
+        self.ex._read_rows(['c1'])
+        self.assertEqual(['i2'], self.read[-1])
+        # A job told since is read with the replies; a job that no longer
+        # waits loses its row.
+        self.ex.jobs['c1']['i1'].phase = common.DONE
+        self.ex.new_notified.add('i3')
+        self.ex.wf.runner.wake(st.WAKE_REPLY, 'i1')
+        self.ex._read_rows(['c1'])
+        self.assertEqual(['i3'], self.read[-1])
+        self.assertEqual({'i2', 'i3'}, set(self.ex.rows))
+
+    def test_a_reply_naming_no_instance_reads_all(self):
+        self.ex._read_rows(['c1'])
+        self.ex.wf.runner.wake(st.WAKE_REPLY)
+        self.ex._read_rows(['c1'])
+        self.assertEqual([['i1', 'i2', 'i3']] * 2, self.read)
