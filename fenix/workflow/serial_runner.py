@@ -53,6 +53,8 @@ class HostEmptier(object):
         self.moves = dict(moves or {})
         # iid -> {target: refused at once} of its failed moves.
         self.tried = {}
+        # Targets that refused a move at once (disabled, down or full).
+        self.refused = set()
 
     def run(self):
         """Move every instance off the host; raise if one fails.
@@ -220,6 +222,10 @@ class HostEmptier(object):
                     if index is None:
                         break
                     item = queue.pop(index)
+                    if item[3] in self.refused and not item[4]:
+                        # Its target refused another move: placed again
+                        # before Nova is asked.
+                        item = self._before_refused(item)
                     budgets.started(item[0]['instance_id'])
                     self._submit_move(pool, futures, cancelled, *item)
                 for future in [f for f in futures if f.done()]:
@@ -377,6 +383,8 @@ class HostEmptier(object):
         if result['ok']:
             return None
         refused = bool(result.get('target_refused'))
+        if refused:
+            self.refused.add(target)
         tried = self.tried.setdefault(iid, {})
         tried[target] = refused
         if refused:
@@ -420,6 +428,24 @@ class HostEmptier(object):
                      host=hostname)
         self.moves[iid] = new
         return row, now, action, new, False
+
+    def _before_refused(self, item):
+        """A queued move whose target refused another move meanwhile,
+        placed again by the model before Nova is asked (the same target
+        when it still takes this instance: it may have been full for a
+        bigger one only)."""
+        row, srv, action, target, resume = item
+        iid = row['instance_id']
+        new, why = self._place_again(iid, set(self.tried.get(iid, ())))
+        if new is None or new == target:
+            return item
+        self.wf._decision(
+            '%s of instance %s from %s: its target %s refused another '
+            'move; placed again on %s by the model before Nova is asked'
+            % (action, iid, self.hostname, target, new), instance_id=iid,
+            project_id=row['project_id'], host=self.hostname)
+        self.moves[iid] = new
+        return row, srv, action, new, resume
 
     def _place_again(self, iid, avoid):
         """Another target for ``iid`` (on this host), the model's choice:
