@@ -44,6 +44,7 @@ import datetime
 import email.utils
 import fnmatch
 import logging
+import re
 import threading
 import time
 import urllib.parse
@@ -115,6 +116,39 @@ MIGRATION_SINCE_MARGIN = 2.0
 CLOCK_RESYNC = 5.0
 # Seconds the listing thread lingers with nothing to watch before it ends.
 WATCH_LINGER = 5.0
+
+
+# Nova's words when the named target host cannot take the server: its
+# nova-compute is disabled or down, it is gone, or it has no room (the
+# scheduler's NoValidHost, 400 to a cold migration, the failed event of an
+# asynchronous live migration; ComputeServiceUnavailable and
+# ComputeHostNotFound name the host). Such a move is not tried again on
+# the same target (see :func:`target_refused`).
+_NO_VALID_HOST = re.compile(r'no\s*valid\s*host', re.IGNORECASE)
+_HOST_UNAVAILABLE = ('Compute service of %s is unavailable',
+                     'Compute host %s could not be found',
+                     'ComputeServiceUnavailable: Compute service of %s ')
+# A server-side or transport error: worth the same request again.
+_TRANSIENT = re.compile(r'\(HTTP 5\d\d\)|timed out|time-out|'
+                        r'Unable to establish connection|'
+                        r'Connection (refused|reset|aborted)',
+                        re.IGNORECASE)
+
+
+def target_refused(message, host):
+    """Whether a failed move to ``host`` failed because ``host`` cannot
+    take the server (disabled, down, gone or full as Nova's scheduler
+    sees it), not for a reason that may pass (a 5xx, a time-out): then
+    asking again for the same target only repeats Nova's refusal; another
+    target must be chosen. Pure (Nova's message only)."""
+    if not host or not message:
+        return False
+    text = str(message)
+    if _TRANSIENT.search(text):
+        return False
+    if _NO_VALID_HOST.search(text):
+        return True
+    return any(form % host in text for form in _HOST_UNAVAILABLE)
 
 
 def normalize_kind(kind):
@@ -1204,9 +1238,16 @@ class Cloud(object):
         (its own model, just read from Nova): the first attempt does not
         read the server before its request (a retry does).
 
-        :returns: ``{'ok', 'host', 'message', 'attempts'}``; on failure the
-            message is the last attempt's reason (earlier ones are logged
-            as warnings when retried).
+        A move the named ``host`` refused (:func:`target_refused`: its
+        compute is disabled, down or gone, or it has no room) is not
+        retried: the result has ``target_refused`` True and the caller
+        places the server elsewhere. Only other failures (a 5xx, a
+        time-out, a failed migration) are retried on the same target.
+
+        :returns: ``{'ok', 'host', 'message', 'attempts'}`` (and
+            ``target_refused``); on failure the message is the last
+            attempt's reason (earlier ones are logged as warnings when
+            retried).
         """
         kind = normalize_kind(kind)
         retries = self._wf.migration_retries
@@ -1223,6 +1264,16 @@ class Cloud(object):
                 result['attempts'] = attempts
                 return result
             failures.append(result['message'])
+            if target_refused(result['message'], host):
+                # The target is disabled, down, gone or full: the same
+                # request would be refused again. The caller chooses
+                # another target (never Nova: that room may be reserved).
+                LOG.warning('Move of server %s: target %s refused it, not '
+                            'tried there again: %s', server_id, host,
+                            result['message'])
+                return {'ok': False, 'host': None,
+                        'message': result['message'], 'attempts': attempts,
+                        'target_refused': True}
             raw = None
             with contextlib.suppress(exception.CloudError):
                 with self._errors('reading server %s' % server_id):

@@ -43,13 +43,18 @@ class HostEmptier(object):
     def __init__(self, wf, hostname, event, replies, moves):
         """``wf``: the workflow; ``replies``: {project_id: reply or None}
         of the exchange about ``hostname``; ``moves``: {iid: target} the
-        serial policy planned (a missing target: Nova chooses)."""
+        serial policy planned (a missing target: Nova chooses; a target
+        that fails is replaced by the model's, see :meth:`_again`)."""
         self.wf = wf
         self.sid = wf.session_id
         self.hostname = hostname
         self.event = event
         self.replies = replies
-        self.moves = moves
+        self.moves = dict(moves or {})
+        # iid -> {target: refused at once} of its failed moves.
+        self.tried = {}
+        # Targets that refused a move at once (disabled, down or full).
+        self.refused = set()
 
     def run(self):
         """Move every instance off the host; raise if one fails.
@@ -217,10 +222,22 @@ class HostEmptier(object):
                     if index is None:
                         break
                     item = queue.pop(index)
+                    if item[3] in self.refused and not item[4]:
+                        # Its target refused another move: placed again
+                        # before Nova is asked.
+                        item = self._before_refused(item)
                     budgets.started(item[0]['instance_id'])
                     self._submit_move(pool, futures, cancelled, *item)
                 for future in [f for f in futures if f.done()]:
-                    row, action = futures.pop(future)
+                    row, srv, action, target = futures.pop(future)
+                    again = None if cancelled.is_set() else \
+                        self._again(future, row, srv, action, target)
+                    if isinstance(again, tuple):
+                        # Placed again by the model: same budget slot.
+                        self._submit_move(pool, futures, cancelled, *again)
+                        continue
+                    if again is not None:
+                        future = again
                     budgets.ended(row['instance_id'],
                                   timeutils.utcnow().timestamp())
                     wf._move_finished(hostname, row, action, future,
@@ -342,4 +359,116 @@ class HostEmptier(object):
         future = pool.submit(wf._move, srv, action, target, resume,
                              cancelled)
         future.add_done_callback(wf._wake)
-        futures[future] = (row, action)
+        futures[future] = (row, srv, action, target)
+
+    def _again(self, future, row, srv, action, target):
+        """A move that failed to ``target``, placed again by the model.
+
+        A target that refused the move at once (disabled, down or full:
+        ``target_refused``, see :func:`fenix.common.cloud.target_refused`)
+        was asked once and is not asked again: another host is chosen at
+        once (as many times as there are hosts); any other failure is
+        placed again at most ``[workflow] migration_retries`` times. Never
+        where Nova chooses: that room may be reserved for another
+        instance. Only while the instance still rests, whole, on the host.
+
+        Returns the arguments of the move to submit again, a future whose
+        result says why no other target is left (a defined failure), or
+        None (the failure stands as it is).
+        """
+        wf, hostname, iid = self.wf, self.hostname, row['instance_id']
+        if future.exception() is not None or not target:
+            return None
+        result = future.result()
+        if result['ok']:
+            return None
+        refused = bool(result.get('target_refused'))
+        if refused:
+            self.refused.add(target)
+        tried = self.tried.setdefault(iid, {})
+        tried[target] = refused
+        if refused:
+            if len(tried) > len(wf._computes()) + 1:
+                return None
+        elif sum(1 for r in tried.values() if not r) > \
+                CONF.workflow.migration_retries:
+            return None
+        now = wf.cloud.server(iid)
+        if now is None or now['host'] != hostname or \
+                (now.get('vm_state') or '').lower() == 'error' or \
+                now.get('task_state'):
+            return None
+        new, why = self._place_again(iid, set(tried))
+        attempts = (row['action_attempts'] or 0) + \
+            (result.get('attempts') or 0)
+        if new is None:
+            message = ('%s; no other host can take it now (%s)'
+                       % (result['message'], why))
+            wf._decision('%s of instance %s from %s to %s failed and no '
+                         'other host can take it now: %s'
+                         % (action, iid, hostname, target, why),
+                         instance_id=iid, project_id=row['project_id'],
+                         host=hostname)
+            failed = concurrent.futures.Future()
+            failed.set_result(dict(result, message=message))
+            return failed
+        with wf.transaction():
+            wf.mark_step(st.STEP_MOVE, hostname, iid, 'requeue',
+                         values={'message': 'to %s: %s'
+                                 % (target, result['message'])})
+            row = db_api.instance_update(self.sid, iid,
+                                         {'action_attempts': attempts})
+        wf._decision('%s of instance %s from %s to %s %s: %s; placed again '
+                     'on %s by the model (never where Nova chooses: that '
+                     'room may be reserved for another instance)'
+                     % (action, iid, hostname, target,
+                        'refused by Nova at once, not asked again there'
+                        if refused else 'failed', result['message'], new),
+                     instance_id=iid, project_id=row['project_id'],
+                     host=hostname)
+        self.moves[iid] = new
+        return row, now, action, new, False
+
+    def _before_refused(self, item):
+        """A queued move whose target refused another move meanwhile,
+        placed again by the model before Nova is asked (the same target
+        when it still takes this instance: it may have been full for a
+        bigger one only)."""
+        row, srv, action, target, resume = item
+        iid = row['instance_id']
+        new, why = self._place_again(iid, set(self.tried.get(iid, ())))
+        if new is None or new == target:
+            return item
+        self.wf._decision(
+            '%s of instance %s from %s: its target %s refused another '
+            'move; placed again on %s by the model before Nova is asked'
+            % (action, iid, self.hostname, target, new), instance_id=iid,
+            project_id=row['project_id'], host=self.hostname)
+        self.moves[iid] = new
+        return row, srv, action, new, resume
+
+    def _place_again(self, iid, avoid):
+        """Another target for ``iid`` (on this host), the model's choice:
+        Nova's servers and computes read again, the room of the other moves
+        of this host kept for them, never a host of ``avoid``. Returns
+        ``(target, None)`` or ``(None, why)``."""
+        wf, source = self.wf, self.hostname
+        servers = [s for s in wf.cloud.servers() if flow.alive(s)]
+        snap = wf._topology(servers, wf.cloud.server_groups())
+        snap = snap.moved({i: t for i, t in self.moves.items()
+                           if i != iid and t})
+        # Only this instance is placed (the others left, are leaving, or
+        # wait for their manager).
+        snap = serial.Snapshot(snap.topology, [
+            m for m in snap.instances.values()
+            if m.host != source or m.instance_id == iid])
+        targets = [t for t in wf._targets() if t != source and
+                   t not in avoid]
+        maintained = {h['hostname'] for h in wf._computes()
+                      if h['maintained']}
+        plan = snap.plan_evacuation(
+            source, targets, [t for t in targets if t in maintained])
+        if plan.fits and plan.moves.get(iid):
+            return plan.moves[iid], None
+        return None, plan.reason or ('no enabled host left besides %s'
+                                     % ', '.join(sorted(avoid)))

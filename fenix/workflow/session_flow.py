@@ -706,13 +706,16 @@ class SessionFlow(base.BaseWorkflow):
         return st.SCALE_IN
 
     # --- moving one instance ------------------------------------------------
-    def _move(self, srv, action, target, resume, cancelled,
-              nova_may_choose=True):
+    def _move(self, srv, action, target, resume, cancelled):
         """One move, in a worker thread. Returns the Cloud's result.
 
-        ``cancelled`` is set when the session stops: no new request is
-        then sent to Nova. ``nova_may_choose``: when the move to
-        ``target`` fails, try once more with Nova's scheduler choosing.
+        To ``target`` only, never where Nova's scheduler chooses (that
+        room may be reserved for another instance): a target that
+        refused the move (``target_refused``) or a failed move is placed
+        again by the caller, from the model
+        (:meth:`fenix.workflow.serial_runner.HostEmptier._place_again`).
+        ``cancelled``: set when the session stops (the caller then places
+        nothing again).
         """
         if resume:
             result = self.cloud.wait_for_move(srv['id'], srv['host'],
@@ -720,22 +723,7 @@ class SessionFlow(base.BaseWorkflow):
             result.setdefault('attempts', 0)
             if result['ok']:
                 return result
-        result = self.cloud.move(srv['id'], action, host=target)
-        if result['ok'] or not target or cancelled.is_set() or \
-                not nova_may_choose:
-            return result
-        retry = self.cloud.move(srv['id'], action, host=None)
-        retry['attempts'] = retry.get('attempts', 1) + \
-            result.get('attempts', 1)
-        if retry['ok']:
-            retry['message'] += (' (to %s it failed: %s; Nova chose '
-                                 'another host)' % (target,
-                                                    result['message']))
-        else:
-            retry['message'] = ('to %s: %s; to a host Nova chose: %s'
-                                % (target, result['message'],
-                                   retry['message']))
-        return retry
+        return self.cloud.move(srv['id'], action, host=target)
 
     def _move_finished(self, hostname, row, action, future, failures,
                        project=None):

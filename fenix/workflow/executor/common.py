@@ -5,6 +5,15 @@
 of an instance to move, the states of a host, and :class:`Job`."""
 # Seconds between re-reads of the constraints while executing.
 CONSTRAINTS_REFRESH = 1.0
+# Seconds between listings of the compute services while every source
+# compute is up. A target another session (or an operator) disabled
+# since, or that has no room, refuses its move at once (Nova's "No valid
+# host"): the move is placed again by the model at once and the target's
+# service read then (MovesMixin._target_unusable), so nothing waits on this
+# listing. While a source compute is down it is read every
+# CONSTRAINTS_REFRESH seconds (its moves wait for it), and once after a
+# host starts.
+SERVICES_REFRESH = 10.0
 # Seconds after a constraint's change during which the constraints are
 # read whole on every refresh (see UsageMixin._constraints_known).
 CONSTRAINTS_SETTLE = 3.0
@@ -64,6 +73,9 @@ class Job(object):
         self.event = None
         # Targets a move of this instance failed to reach.
         self.failed_targets = set()
+        # Targets that refused it at once (disabled, down, full): each
+        # is placed again without a retry on the same target.
+        self.refusals = 0
         # The id of the event sent for it: only a reply to that counts.
         self.event_id = None
 

@@ -343,6 +343,7 @@ class HostsMixin(object):
             wf.cloud.enable_compute(hostname)
             db_api.host_update(self.sid, hostname,
                                {'disabled_by_fenix': False})
+            self.services_at = float('-inf')
         if row['state'] != st.HOST_SKIPPED:
             db_api.host_update(self.sid, hostname,
                                {'state': st.HOST_PENDING})
@@ -368,3 +369,7 @@ class HostsMixin(object):
         self.hstate[hostname] = common.H_DONE
         self.any_maintained = True
         self.jobs.pop(hostname, None)
+        # Enabled again: a target from the next pass on (_targets reads
+        # the computes' state, listed again before it).
+        self.constraints_at = 0
+        self.services_at = float('-inf')

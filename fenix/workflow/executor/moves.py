@@ -7,7 +7,13 @@ A move goes to the model's target only (never Nova's choice: it could take
 room reserved for another instance); a worker records it (row, history, its
 move step), asks Nova and records the outcome; a target that failed is
 replaced by another of the model's (at most ``[workflow]
-migration_retries``). An instance its manager moves (OWN_ACTION) or that is
+migration_retries``). A target that refused the move at once (disabled,
+down or full: Nova's "No valid host", see
+:func:`fenix.common.cloud.target_refused`) is not asked again: its
+compute's state is read, the model marks it unusable (disabled or down:
+for every move; full: for this instance) and the move is placed again at
+once, without counting as a retry. An instance its manager moves
+(OWN_ACTION) or that is
 being deleted is watched every ``OWN_POLL`` seconds, at most ``[workflow]
 own_action_timeout``.
 """
@@ -108,8 +114,12 @@ class MovesMixin(object):
             # Never Nova's choice: it could take room reserved for another
             # instance. A target that failed is replaced by the model's.
             result = self._nova_move(job)
+            if result.get('target_refused') and \
+                    self._may_retarget(job, result, refused=True):
+                return common.RETARGET, (result['message'], True,
+                                         self._target_service(job.target))
             if self._may_retarget(job, result):
-                return common.RETARGET, result['message']
+                return common.RETARGET, (result['message'], False, None)
             moved.set_result(result)
         except Exception as e:  # noqa - reported by _move_finished
             moved.set_exception(e)
@@ -145,18 +155,58 @@ class MovesMixin(object):
                 'inputs': {'action': job.action}},
             **kwargs)
 
-    def _may_retarget(self, job, result):
+    def _may_retarget(self, job, result, refused=False):
         """Whether a failed move to ``job.target`` may go to another target
         of the model's choosing: the instance is still on its host, whole
         (not in ERROR), nothing is stopping, and fewer than
-        ``[workflow] migration_retries`` targets failed already."""
-        if result['ok'] or not job.target or self.cancelled.is_set() or \
-                len(job.failed_targets) >= CONF.workflow.migration_retries:
+        ``[workflow] migration_retries`` targets failed already (when the
+        target ``refused`` it at once: fewer refusals than the hosts
+        the model knows, each a different host or one seen usable
+        again)."""
+        if result['ok'] or not job.target or self.cancelled.is_set():
+            return False
+        if refused:
+            if job.refusals > len(self.capacity):
+                return False
+        elif len(job.failed_targets) >= CONF.workflow.migration_retries:
             return False
         srv = self.wf.cloud.server(job.iid)
         return (srv is not None and srv['host'] == job.host and
                 (srv.get('vm_state') or '').lower() != 'error' and
                 not srv.get('task_state'))
+
+    def _target_service(self, host):
+        """The nova-compute of a target that refused a move, as Nova has
+        it now (in a worker), or None when it cannot be read."""
+        try:
+            found = self.wf.cloud.compute_services(host=host)
+        except exception.CloudError as e:
+            LOG.warning('Reading nova-compute of %s: %s', host, e)
+            return None
+        return next((s for s in found if s.get('host') == host), None)
+
+    def _target_unusable(self, job, svc):
+        """``job.target`` refused its move: the model marks it unusable.
+        Disabled or down (``svc``, just read), it is no target for any
+        move until a listing shows it usable again; up and enabled, Nova
+        saw no room for this instance there: no target for it, and
+        Nova's servers are read again (another session's moves may have
+        filled it)."""
+        target = job.target
+        job.refusals += 1
+        if svc is not None:
+            self.services[target] = svc
+        if svc is not None and (svc.get('status') != 'enabled' or
+                                svc.get('state', 'up') != 'up' or
+                                svc.get('forced_down')):
+            self.epoch += 1
+            return 'its nova-compute is %s (%s)' % (
+                svc.get('status') if svc.get('status') != 'enabled'
+                else 'down', svc.get('disabled_reason') or
+                'no reason given')
+        job.failed_targets.add(target)
+        self.resync = True
+        return 'no room for it there as Nova sees it'
 
     def _move_finished(self, future, job):
         try:
@@ -173,21 +223,30 @@ class MovesMixin(object):
             moved, failures = None, ['%s of instance %s failed: %s' % (
                 job.action, job.iid, e)]
         if moved == common.RETARGET:
-            reason = failures
+            reason, refused, svc = failures
             self._unreserve(job)
+            if refused:
+                why = self._target_unusable(job, svc)
+                text = ('%s of instance %s from %s to %s refused by Nova at '
+                        'once, %s: %s; not asked again there, it is placed '
+                        'again on another host by the model (never where '
+                        'Nova chooses: that room may be reserved for '
+                        'another instance)' % (job.action, job.iid, job.host,
+                                               job.target, why, reason))
+            else:
+                job.failed_targets.add(job.target)
+                text = ('%s of instance %s from %s to %s failed: %s; it is '
+                        'placed again on another host (never where Nova '
+                        'chooses: that room may be reserved for another '
+                        'instance)' % (job.action, job.iid, job.host,
+                                       job.target, reason))
             # Its step waits for another target (a new attempt when it
             # starts): not left running while nothing runs it.
             with self.wf.transaction():
                 self._mark_move(job, 'requeue', values={
                     'message': 'to %s: %s' % (job.target, reason)})
-            job.failed_targets.add(job.target)
-            self.wf._decision(
-                '%s of instance %s from %s to %s failed: %s; it is placed '
-                'again on another host (never where Nova chooses: that '
-                'room may be reserved for another instance)'
-                % (job.action, job.iid, job.host, job.target, reason),
-                instance_id=job.iid, project_id=job.project_id,
-                host=job.host)
+            self.wf._decision(text, instance_id=job.iid,
+                              project_id=job.project_id, host=job.host)
             job.target = None
             job.resume = False
             job.phase = common.READY

@@ -55,6 +55,7 @@ class UsageMixin(object):
                              h.get('local_gb') or 0)
                          for n, h in hyper.items()}
         self.services = {s['host']: s for s in wf.cloud.compute_services()}
+        self.services_at = time.monotonic()
         self.server_groups = groups
         self._refresh_constraints(force=True)
         self.session_hosts = {h['hostname']: h for h in wf._computes()}
@@ -83,6 +84,7 @@ class UsageMixin(object):
                              h.get('local_gb') or 0))
             for h in wf.cloud.hypervisors() if h.get('hostname'))
         self.services = {s['host']: s for s in wf.cloud.compute_services()}
+        self.services_at = time.monotonic()
         self._recount()
 
     def _refresh_constraints(self, force=False):
@@ -92,13 +94,17 @@ class UsageMixin(object):
             return False
         self.constraints_at = now
         self.session = self.wf.session
-        if hasattr(self, 'services'):
-            # Which computes are up (a move from a down one waits), and
-            # which targets another session or an operator disabled since
-            # (listed every 10 s instead, moves were sent to such computes
-            # and failed with "No valid host": test_replies).
+        if hasattr(self, 'services') and (
+                force or getattr(self, 'down_since', None) or
+                now - self.services_at >= common.SERVICES_REFRESH):
+            # Which computes are up (a move from a down one waits: every
+            # second while one is down) and which targets another session
+            # or an operator disabled since (every SERVICES_REFRESH: a
+            # move such a target refuses is placed again at once, see
+            # MovesMixin._target_unusable).
             self.services = {s['host']: s
                              for s in self.wf.cloud.compute_services()}
+            self.services_at = now
         # The constraints' rows and the groups built from them are read
         # again only when a constraint changed (or Nova's groups were
         # read again): every row each second grows with the session.
@@ -214,9 +220,13 @@ class UsageMixin(object):
             if svc.get('state', 'up') != 'up' or svc.get('forced_down'):
                 continue
             row = self.session_hosts.get(name)
+            if svc.get('status', 'enabled') != 'enabled':
+                # Disabled by another session or an operator (this
+                # session's own hosts are never targets while it has
+                # them disabled): Nova would refuse the move.
+                continue
             if row is None:
-                if svc.get('status', 'enabled') == 'enabled':
-                    good.append(name)
+                good.append(name)
                 continue
             if row['disabled_by_operator'] or \
                     row['state'] == st.HOST_SKIPPED:

@@ -33,8 +33,14 @@ Decisions of note (all written to the session history):
   default_migration_type``. OWN_ACTION is only a default for a project
   that has a manager (nobody else would act on it); a silent manager's
   OWN_ACTION instance follows ``silent_own_action``.
-* Instances move to hosts chosen by the serial policy; if Nova refuses
-  that host, the move is tried once more with Nova's scheduler choosing.
+* Instances move to hosts chosen by the serial policy, never where Nova's
+  scheduler chooses (that room may be reserved for another instance). A
+  target that refuses the move at once (disabled, down or full: "No valid
+  host") is not asked again: the model places the instance again on
+  another host at once; a move that failed otherwise is placed again at
+  most ``[workflow] migration_retries`` times; with no host left the move
+  fails with that reason (see :meth:`fenix.workflow.serial_runner.
+  HostEmptier._again`).
 * Moves run in parallel up to the ``max_concurrent_migrations`` session
   option (default :data:`DEFAULT_CONCURRENT_MIGRATIONS`), within every
   group's budget (:class:`fenix.workflow.serial.Budgets`); the moves of

@@ -120,6 +120,37 @@ class TestJudgeMove(base.TestCase):
             [migration(5, 'pre-migrating')], seen_busy=True))
 
 
+class TestTargetRefused(base.TestCase):
+
+    def test_nova_words_for_a_target_that_cannot_take_it(self):
+        for text in (
+                'cold migration of server vm1: No valid host was found. No '
+                'valid host found for cold migrate (HTTP 400)',
+                "migration 9 ended in status 'error': No valid host was "
+                "found. There are not enough hosts available.",
+                'NoValidHost: No valid host was found.',
+                'live migration of server vm1: Compute service of %s is '
+                'unavailable at this time. (HTTP 400)' % DST,
+                'Compute host %s could not be found. (HTTP 400)' % DST):
+            self.assertTrue(cloud.target_refused(text, DST), text)
+
+    def test_other_failures_are_not_the_target(self):
+        for text in (
+                'cold migration of server vm1: Service Unavailable '
+                '(HTTP 503)',
+                'Live migration of server vm1 from %s timed out after 600 '
+                's' % SRC,
+                # The source is down (409), not the target.
+                'Service is unavailable at this time. (HTTP 409)',
+                'Compute service of %s is unavailable at this time.' % SRC,
+                'No valid host was found. (HTTP 500)',
+                'Migration pre-check error: boom'):
+            self.assertFalse(cloud.target_refused(text, DST), text)
+        # Without a named target Nova chose: nothing to place again.
+        self.assertFalse(cloud.target_refused('No valid host was found.',
+                                              None))
+
+
 class FakeVersion(object):
     min_version = '2.1'
 
@@ -549,6 +580,74 @@ class TestWaitAndMove(CloudTestCase):
         self.assertEqual(2, result['attempts'])
         self.assertIn('after 2 attempts', result['message'])
         self.assertIn('No valid host', result['message'])
+
+    def test_cold_move_refused_by_its_target_is_asked_once(self):
+        # Nova's 400 to a cold migration towards a disabled or full host:
+        # the same request would be refused again; the caller re-places.
+        self.nova.servers.migrate.side_effect = nova_exc.BadRequest(
+            400, 'No valid host was found. No valid host found for cold '
+                 'migrate')
+        self.nova.servers.get.return_value = server()
+        self.nova.migrations.list.return_value = []
+        result = self.cloud.move('vm1', st.MIGRATE, host=DST, source=SRC)
+        self.assertFalse(result['ok'])
+        self.assertTrue(result['target_refused'])
+        self.assertEqual(1, result['attempts'])
+        self.assertEqual(1, self.nova.servers.migrate.call_count)
+        self.assertIn('No valid host', result['message'])
+
+    def test_async_live_move_refused_by_its_target_is_asked_once(self):
+        # Live migration at >= 2.25 is accepted (202); the conductor's
+        # scheduler refuses the disabled target: the migration record
+        # ends in error, the server rests on its source, the instance
+        # action says why.
+        self.nova.instance_action.list.return_value = [
+            {'action': 'live-migration', 'request_id': 'req-1',
+             'start_time': '2026-01-01T00:00:00'}]
+        self.nova.instance_action.get.return_value = {
+            'action': 'live-migration', 'events': [
+                {'event': 'conductor_live_migrate_instance',
+                 'result': 'Error',
+                 'traceback': 'Traceback...\nnova.exception.NoValidHost: '
+                              'No valid host was found. (filters: '
+                              "{'ComputeFilter': 1})"}]}
+        self.nova.servers.get.return_value = server()
+        # None before the request, then the move's record, in error.
+        self.nova.migrations.list.side_effect = itertools.chain(
+            [[]], itertools.repeat([migration(9, 'error',
+                                              'live-migration')]))
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE, host=DST,
+                                 source=SRC)
+        self.assertFalse(result['ok'])
+        self.assertTrue(result['target_refused'])
+        self.assertEqual(1, self.nova.servers.live_migrate.call_count)
+
+    def test_move_to_a_down_target_is_asked_once(self):
+        self.nova.servers.live_migrate.side_effect = nova_exc.BadRequest(
+            400, 'Compute service of %s is unavailable at this time.' % DST)
+        self.nova.servers.get.return_value = server()
+        self.nova.migrations.list.return_value = []
+        result = self.cloud.move('vm1', st.LIVE_MIGRATE, host=DST,
+                                 source=SRC)
+        self.assertTrue(result['target_refused'])
+        self.assertEqual(1, self.nova.servers.live_migrate.call_count)
+
+    def test_transient_error_is_retried_on_the_same_target(self):
+        # A 5xx (Nova or a proxy blinked) says nothing of the target.
+        self.nova.servers.migrate.side_effect = [
+            nova_exc.ClientException(503, 'Service Unavailable'), None]
+        verify = server(status='VERIFY_RESIZE', vm_state='resized',
+                        host=DST)
+        self.script([server(),                     # after the 503
+                     server(), verify, server(host=DST)],
+                    [[], [], [migration(1, 'finished')],
+                     [migration(1, 'confirmed')]])
+        result = self.cloud.move('vm1', st.MIGRATE, host=DST, source=SRC)
+        self.assertTrue(result['ok'], result['message'])
+        self.assertEqual(2, result['attempts'])
+        self.assertFalse(result.get('target_refused'))
+        self.assertEqual([mock.call('vm1', host=DST)] * 2,
+                         self.nova.servers.migrate.call_args_list)
 
     def test_move_does_not_retry_a_server_in_error(self):
         self.script([server(), server(status='ERROR', vm_state='error'),

@@ -9,8 +9,9 @@ dicts: hosts with capacity and a nova-compute service, servers with
 flavors, server groups, managers. ``move()`` relocates a server at once to
 the given host or to the enabled host with most free RAM that fits (and
 respects anti-affinity), as Nova's scheduler would; it refuses disabled
-or full hosts. It also watches for what must never happen (a host put in
-maintenance while it holds a server) and keeps a log of calls.
+or full hosts (``target_refused``, as :meth:`Cloud.move` says it). It
+also watches for what must never happen (a host put in maintenance while
+it holds a server) and keeps a log of calls.
 """
 import collections
 import os
@@ -196,9 +197,12 @@ class FakeCloud(object):
                        and self.hosts[n]['state'] == 'up'
                        and self._fits(srv, n)]
             if not fitting:
+                # As Cloud.move: a named target that refused is not
+                # asked again (one request).
                 return {'ok': False, 'host': None, 'attempts': 1,
                         'message': 'No valid host was found.%s' % (
-                            ' (%s)' % host if host else '')}
+                            ' (%s)' % host if host else ''),
+                        'target_refused': bool(host)}
             target = max(fitting, key=lambda n: (
                 self.hosts[n]['ram'] - self._used(n)[1], n))
             srv['host'] = target

@@ -547,11 +547,65 @@ class TestFailures(WorkflowTest):
         self.assertEqual(st.HOST_FAILED, self.hosts(sid)['c2']['state'])
         self.assertFalse(self.hosts(sid)['c2']['maintained'])
         self.assertAllEnabled()
-        # The planned target refused: Nova's scheduler was tried as well.
+        # The planned target failed and no other host can take it: never
+        # Nova's scheduler (that room may be reserved for another).
         tries = [c for c in self.cloud.calls
                  if c[0] == 'move' and c[1] == 'b']
-        self.assertEqual([('move', 'b', st.MIGRATE, 'c1'),
-                          ('move', 'b', st.MIGRATE, None)], tries)
+        self.assertEqual([('move', 'b', st.MIGRATE, 'c1')], tries)
+        self.assertIn('no other host can take it now', session['error'])
+
+    def disable_first_target(self):
+        """The first move's target is disabled just before Nova gets the
+        request (another session started maintaining it); the fake
+        refuses it as Nova does ("No valid host")."""
+        dead = []
+
+        def hook(server_id, kind, host):
+            if not dead and host:
+                dead.append(host)
+                with self.cloud.lock:
+                    self.cloud.hosts[host].update(
+                        status='disabled', reason='maintenance by another '
+                                                  'session')
+            return None
+
+        self.cloud.move_hook = hook
+        return dead
+
+    def test_target_disabled_meanwhile_is_placed_again_at_once(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1')
+        self.cloud.add_server('b', 'c1')
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        dead = self.disable_first_target()
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        asked = [c[3] for c in self.cloud.calls if c[0] == 'move']
+        # One request to the dead target (the other move planned there
+        # is placed again before Nova is asked), none where Nova chooses.
+        self.assertEqual(1, asked.count(dead[0]), asked)
+        self.assertNotIn(None, asked)
+        self.assertEqual({'a', 'b'}, {m[0] for m in self.cloud.moves})
+        for _iid, _kind, source, target in self.cloud.moves:
+            self.assertEqual('c1', source)
+            self.assertNotEqual(dead[0], target)
+        self.assertInHistory(sid, 'refused by Nova at once, not asked '
+                                  'again there')
+        self.assertAllEnabled(dead[0])
+
+    def test_no_target_left_after_a_refusal_fails_clearly(self):
+        self.two_hosts(vms=('a',))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        dead = self.disable_first_target()
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(['c1'], dead)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('no other host can take it now', session['error'])
+        asked = [c[3] for c in self.cloud.calls if c[0] == 'move']
+        self.assertEqual(['c1'], asked)
+        self.assertEqual([], self.cloud.moves)
 
     def test_continue_after_failure(self):
         self.two_hosts()

@@ -544,6 +544,72 @@ class NFVTest(NFVTestBase):
         self.assertNotEqual(refused[0], target)
         self.assertInHistory(sid, 'it is placed again on another host')
 
+    def disable_first_target(self):
+        """The first move's target is disabled just before Nova gets the
+        request (another session started maintaining it); the fake
+        refuses it as Nova does ("No valid host")."""
+        dead = []
+
+        def hook(server_id, kind, host):
+            if not dead and host:
+                dead.append(host)
+                with self.cloud.lock:
+                    self.cloud.hosts[host].update(
+                        status='disabled', reason='maintenance by another '
+                                                  'session')
+            return None
+
+        self.cloud.move_hook = hook
+        return dead
+
+    def test_target_disabled_meanwhile_is_placed_again_at_once(self):
+        for name in ('c1', 'c2', 'c3'):
+            self.cloud.add_host(name)
+        self.cloud.add_server('a', 'c1')
+        self.cloud.add_server('b', 'c1')
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        dead = self.disable_first_target()
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(st.MAINTENANCE_DONE, session['state'],
+                         session.get('error'))
+        self.assertEqual([], self.notifier.violations)
+        asked = [c[1:4:2] for c in self.cloud.calls if c[0] == 'move']
+        # At most one request of each move to the dead target (both may
+        # be in flight at once), none where Nova would choose.
+        for iid in ('a', 'b'):
+            self.assertLessEqual(asked.count((iid, dead[0])), 1, asked)
+        self.assertNotIn(None, [t for _i, t in asked])
+        self.assertEqual({'a', 'b'}, {m[0] for m in self.cloud.moves})
+        for _iid, _kind, source, target in self.cloud.moves:
+            self.assertEqual('c1', source)
+            self.assertNotEqual(dead[0], target)
+        # Its compute was read at once (not at the next listing) and the
+        # decision is in the history.
+        self.assertIn(('compute_services', 'nova-compute', dead[0]),
+                      self.cloud.calls)
+        self.assertInHistory(sid, 'refused by Nova at once, its '
+                                  'nova-compute is disabled')
+        # Another's: left disabled; every other host enabled again.
+        for name, host in self.cloud.hosts.items():
+            self.assertEqual('disabled' if name == dead[0] else 'enabled',
+                             host['status'], name)
+
+    def test_no_target_left_after_a_refusal_fails_clearly(self):
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        self.cloud.add_server('a', 'c1')
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        dead = self.disable_first_target()
+        sid = self.create()
+        session = self.run_session(sid)
+        self.assertEqual(['c2'], dead)
+        self.assertEqual(st.MAINTENANCE_FAILED, session['state'])
+        self.assertIn('fit on no available host any more', session['error'])
+        asked = [c[3] for c in self.cloud.calls if c[0] == 'move']
+        self.assertEqual(['c2'], asked)
+        self.assertEqual([], self.cloud.moves)
+
     def test_member_without_room_fails_the_session_not_hangs(self):
         # a and b share a budget of one; once a is told, its room on c2 is
         # taken by a new server: a has nowhere to go and holds the budget
