@@ -38,7 +38,11 @@ its unsent rows become that engine's (ownership is read with the rows).
 
 Fencing: the rows a pass reads are those of the sessions the engine owns
 at that moment, and marking the rows a pass sent is conditional on the
-engine still owning their session (in the same statement). An engine
+engine still owning their session (in the same statement). Nothing is
+sent, by a pass or by a committing thread, while the engine's lease
+(:class:`fenix.common.fencing.Lease`) has expired: an engine stopped
+between a commit (or a pass's read) and the send does not send, when it
+runs again, rows that a new owner may have sent meanwhile. An engine
 that stalled and lost a session to a takeover therefore reads none of its
 rows and marks none of them: the new owner sends them (a consumer may see
 one twice, never miss one). A runner's own rows are recorded in
@@ -82,11 +86,15 @@ class Dispatcher(object):
         :class:`fenix.common.publisher.PublishError`) when it failed.
     :param engine: the engine whose sessions' rows the thread sends (None:
         every session's, for tools and tests).
+    :param lease: the engine's :class:`fenix.common.fencing.Lease`:
+        nothing is sent while it has expired (the engine may have lost
+        its sessions; :meth:`kick` once it is renewed). None: no bound.
     """
 
-    def __init__(self, publisher, engine=None):
+    def __init__(self, publisher, engine=None, lease=None):
         self.publisher = publisher
         self.engine = engine
+        self.lease = lease
         # One pass over the table at a time.
         self._pass_lock = threading.Lock()
         # Guards the state below, shared with the committing threads.
@@ -137,6 +145,17 @@ class Dispatcher(object):
         ``left``: the transaction recorded rows it did not claim (the
         dispatcher is woken for them)."""
         sent = False
+        if not self._leased():
+            # The engine stalled past its lease: these rows may belong to
+            # a session another engine took over (it sends them). The
+            # dispatcher sends them once the lease is renewed, if their
+            # session is still this engine's.
+            with self._state:
+                for row in rows:
+                    self._claimed.discard(row['id'])
+                    self._hold(row['session_id'])
+            rows = []
+            left = True
         together = getattr(self.publisher, 'batching', False)
         for batch in ([rows] if together else [[row] for row in rows]):
             ready = []
@@ -179,6 +198,9 @@ class Dispatcher(object):
             self.kick()
         elif sent:
             self._marks_waiting()
+
+    def _leased(self):
+        return self.lease is None or self.lease.valid()
 
     def _marks_waiting(self):
         """Rows were sent by a committing thread: the thread marks them
@@ -336,6 +358,11 @@ class Dispatcher(object):
         return retry is None or retry.due <= self.clock()
 
     def _send(self, row):
+        if not self._leased():
+            # Read before the engine stalled: left for the next pass,
+            # after the lease is renewed (the service kicks this thread)
+            # and ownership is read again.
+            return False
         with self._state:
             retry = self._retries.get(row['id'])
         try:
