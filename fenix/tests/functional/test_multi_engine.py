@@ -37,9 +37,11 @@ import collections
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -64,6 +66,7 @@ from fenix_tools.chaos import probe
 from fenix_tools.chaos import tally
 from fenix_tools.simcloud import listener as listener_mod
 from fenix_tools.simcloud import SimCloud
+from fenix_tools.simcloud import util
 from fenix_tools.vnfm import app as app_mod
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
@@ -342,6 +345,26 @@ class FenixDB(object):
         self.engine.dispose()
 
 
+def _redeliveries(notes, sessions):
+    """The notifications of ``sessions`` received more than once with
+    the same message id: what they were and when each copy arrived."""
+    copies = collections.defaultdict(list)
+    for note in notes:
+        p = note['payload'] or {}
+        if p.get('session_id') in sessions and note['message_id']:
+            copies[note['message_id']].append(note)
+    out = []
+    for message_id, found in sorted(copies.items()):
+        if len(found) > 1:
+            p = found[0]['payload'] or {}
+            out.append('%s %s %s %s %s at %s' % (
+                message_id[:8], found[0]['event_type'],
+                p.get('session_id', '')[:8], p.get('host') or
+                p.get('project_id') or '', p.get('state') or '',
+                ', '.join(str(n['time']) for n in found)))
+    return out
+
+
 class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
 
     def setUp(self):
@@ -359,6 +382,11 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
         self.db = FenixDB(self.cloud.db_url)
         self.addCleanup(self.db.dispose)
         self.addOnException(self._attach)
+        # Before the work directory goes: after a failed expectation
+        # (reported once the cleanups ran) or with
+        # FENIX_MULTI_ENGINE_KEEP_LOGS=1 (a pass too). An error raised by
+        # the test keeps them at once (_attach).
+        self.addCleanup(self._keep_logs_if_failed)
         self.agent = probe.ProbeAgent(self.cloud.api_urls[1], 0.3, 0,
                                       time.monotonic() + 600).start()
         self.addCleanup(self.agent.stop)
@@ -374,6 +402,27 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
     def _attach(self, exc_info):
         self.addDetail('figures', content.text_content(json.dumps(
             self.figures, indent=1, default=str, sort_keys=True)))
+        self._keep_logs()
+
+    def _keep_logs_if_failed(self):
+        if getattr(self, 'force_failure', False) or \
+                os.environ.get('FENIX_MULTI_ENGINE_KEEP_LOGS') == '1':
+            self._keep_logs()
+
+    def _keep_logs(self):
+        if getattr(self, '_kept', None):
+            return
+        # The whole work directory (every engine's and API worker's log,
+        # their configurations) outlives the test: a failure is judged
+        # from what all the engines did, not from the last lines.
+        kept = tempfile.mkdtemp(prefix='fenix-multi-engine-')
+        try:
+            shutil.copytree(self.cloud.workdir, kept, dirs_exist_ok=True)
+        except (OSError, shutil.Error) as e:
+            kept = '%s (incomplete: %s)' % (kept, e)
+        self._kept = kept
+        print('multi-engine logs kept in %s' % kept)
+        self.addDetail('kept-logs', content.text_content(kept))
         self.addDetail('fenix-logs', content.text_content(
             self.cloud.log_tail(120)))
 
@@ -461,7 +510,7 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
         cloud = self.cloud
         notes = [{'event_type': e.get('event_type'),
                   'message_id': e.get('message_id'),
-                  'payload': e.get('payload')}
+                  'payload': e.get('payload'), 'time': e.get('time')}
                  for e in cloud.sim.get_events(kind='notification.receive')]
         starts = self.agent.starts()
         f = self.figures
@@ -496,8 +545,15 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
                 f['duplicate_plugin_starts']['%s %s/%s@%s' % (
                     (sid[:8],) + key)] = n
         f['plugin_starts'] = len(starts)
-        f['duplicate_notifications'] = sum(
+        # The same message received again (same message id): the
+        # outbox's at-least-once delivery (a row sent and not yet marked
+        # sent when its engine was killed or stopped is sent again by the
+        # new owner; a consumer drops it by its id). Counted and shown,
+        # not a failure; a step done twice is a new message (a new id),
+        # which the duplicate_* figures count.
+        f['redelivered_same_id'] = sum(
             tally.redelivered(notes, sid) for sid in sessions)
+        f['redeliveries'] = _redeliveries(notes, sessions)
         f['unannounced_or_lost_final_states'] = {
             sid: tally.final_state_figures(notes, sid, f['states'][sid])
             for sid in sessions
@@ -561,6 +617,7 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
         offset = cloud.log_size(stopped)
         proc.send_signal(signal.SIGCONT)
         f['stopped']['seconds'] = round(time.monotonic() - stop_at, 2)
+        f['stopped']['resumed_at'] = util.wall_clock()
 
         f['states'] = self._wait_final(sessions)
         f['errors'] = {sid: cloud.summary(sid).get('error')
@@ -600,8 +657,6 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
                      'unannounced_or_lost_final_states', 'instances_lost',
                      'hosts_left_disabled', 'app_violations'):
             self.expectThat(f[name], matchers.HasLength(0), name)
-        self.expectThat(f['duplicate_notifications'], matchers.Equals(0),
-                        'notifications delivered twice (same message id)')
         self.expectThat(f['host_starts'],
                         matchers.Equals(CELLS * scenario.HOSTS_PER_CELL),
                         'hosts that went into maintenance')
