@@ -1004,6 +1004,28 @@ class TestRestartFromSteps(NFVTestBase):
         self.assertInHistory(sid, 'from %s done (seen after a restart)'
                              % host)
 
+    def test_a_project_that_came_later_is_asked(self):
+        sid, wf = self.planned()
+        # Another session moved an instance of another tenant, whose
+        # manager listens, onto a host of this one after it began: that
+        # project was not in its MAINTENANCE exchange.
+        late = InstanceVNFM(self.cloud, self.notifier, 'p9')
+        host = self.first_move(sid)['host']
+        self.cloud.add_server('late0', host, project='p9', vcpus=1,
+                              ram=512, disk=1)
+        self.assertDone(self.run_session(sid))
+        asked = [e for e in late.events if e['instance_ids'] == ['late0']
+                 and e['state'] in (st.PREPARE_MAINTENANCE,
+                                    st.PLANNED_MAINTENANCE)]
+        self.assertEqual(1, len(asked), late.events)
+        self.assertInHistory(sid, 'project p9: an instance of it came onto '
+                                  'the hosts of the session after it '
+                                  'began; its manager is asked')
+        self.assertTrue(db_api.projects_get(sid))
+        self.assertEqual([True], [p['has_manager'] for p in
+                                  db_api.projects_get(sid)
+                                  if p['project_id'] == 'p9'])
+
     def test_host_in_maintenance_is_not_announced_again(self):
         sid, wf = self.planned()
         # An empty host whose maintenance had begun (its step RUNNING)
