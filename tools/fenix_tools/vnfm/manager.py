@@ -873,17 +873,20 @@ class SampleVNFM(object):
 
     def _standbys(self, avoid):
         """(active, standbys in service now that are not about to be
-        moved)."""
+        moved, whether a standby outside ``avoid`` exists at all)."""
         with self._lock:
             current = self._active
-            candidates = [
+            others = [
                 sid for sid, s in sorted(self._servers.items(),
                                          key=lambda kv: kv[1]['name'])
                 if s['kind'] == app_mod.HA and sid != current
-                and sid not in avoid and sid not in self._pending_moves]
+                and sid not in avoid]
+            candidates = [sid for sid in others
+                          if sid not in self._pending_moves]
             views = dict(self._views)
         return current, [sid for sid in candidates
-                         if checker_mod.in_service(views.get(sid))]
+                         if checker_mod.in_service(views.get(sid))], \
+            bool(others)
 
     def _switch_over(self, avoid, reason, wait=None):
         """Make a standby active; ``avoid``: ids about to be moved.
@@ -894,15 +897,17 @@ class SampleVNFM(object):
         Only then, when none came back, the move of the active is agreed
         to without a switch-over (logged as an error; the checker sees
         the outage)."""
-        current, usable = self._standbys(avoid)
-        if not usable and wait:
+        current, usable, others = self._standbys(avoid)
+        if not usable and others and wait:
+            # A standby this event does not move is away now (being
+            # moved): wait for it to be back.
             deadline = time.monotonic() + wait
             while not usable and time.monotonic() < deadline:
                 if self._stop.wait(min(self.check_interval,
                                        max(0.0, deadline -
                                            time.monotonic()))):
                     break
-                current, usable = self._standbys(avoid)
+                current, usable, others = self._standbys(avoid)
             if usable:
                 self.actions.add(action='switch_over_waited',
                                  reason=reason,
