@@ -104,6 +104,8 @@ REPLY_DELAY = 0.3
 REPLY_RETRIES = 120
 RETRY_INTERVAL = 0.25
 RPC_TIMEOUT = 4
+# Seconds a create answered 503 is tried again (after a second each).
+CREATE_RETRY_BOUND = 60
 # The stale engine's late writes refused and logged: its log says so.
 FENCING_LOG = re.compile(r'fenc|generation', re.IGNORECASE)
 WARNING = re.compile(r' (?:WARNING|ERROR|CRITICAL) ')
@@ -443,9 +445,25 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
         for cell in range(CELLS):
             workflow = scenario.WORKFLOWS[cell % 2]
             client = base.FenixClient(self.cloud.api_urls[cell % APIS])
-            resp = client.post('/v1/maintenance', {
-                'workflow': workflow, 'hosts': scenario.cell_hosts(cell),
-                'actions': probe.actions(self.agent.url)})
+            body = {'workflow': workflow,
+                    'hosts': scenario.cell_hosts(cell),
+                    'actions': probe.actions(self.agent.url)}
+            key = uuid.uuid4().hex
+            answers = []
+
+            def create():
+                # As a client does: the same create again (its
+                # Idempotency-Key: one session whatever the number of
+                # tries) while the answer is 503 (an engine busy past
+                # rpc_timeout on a loaded machine), bounded.
+                answers.append(client.post(
+                    '/v1/maintenance', body,
+                    headers={'Idempotency-Key': key}))
+                return answers[-1].status_code != 503
+            base.wait_for(create, CREATE_RETRY_BOUND, interval=1.0,
+                          what='the create of the session of cell %d'
+                          % cell)
+            resp = answers[-1]
             self.assertEqual(200, resp.status_code, resp.text)
             sessions[resp.json()['session_id']] = workflow
         return sessions
