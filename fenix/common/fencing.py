@@ -146,12 +146,17 @@ class Lease(object):
     def __init__(self, clock=time.monotonic):
         self._clock = clock
         self._until = None
+        # Goes up each time the lease is renewed after it had expired:
+        # what was read under an older one is not acted on.
+        self.epoch = 0
 
     def renew(self, began, duration):
         """A heartbeat that began at ``began`` (``clock()`` before it)
         succeeded. Returns True when the lease had expired (what waited
         for it may go on now)."""
         expired = not self.valid()
+        if expired:
+            self.epoch += 1
         self._until = began + duration
         return expired
 

@@ -56,6 +56,7 @@ import time
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from fenix.common import fencing
 from fenix.common import transient
 from fenix.db import api as db_api
 
@@ -145,7 +146,8 @@ class Dispatcher(object):
         ``left``: the transaction recorded rows it did not claim (the
         dispatcher is woken for them)."""
         sent = False
-        if not self._leased():
+        fence = fencing.current()
+        if not self._leased() or (fence is not None and fence.lost):
             # The engine stalled past its lease: these rows may belong to
             # a session another engine took over (it sends them). The
             # dispatcher sends them once the lease is renewed, if their
@@ -199,8 +201,13 @@ class Dispatcher(object):
         elif sent:
             self._marks_waiting()
 
-    def _leased(self):
-        return self.lease is None or self.lease.valid()
+    def _leased(self, epoch=None):
+        """The lease holds (and, with ``epoch``, has not expired since
+        ``epoch`` was read)."""
+        if self.lease is None:
+            return True
+        return self.lease.valid() and (epoch is None or
+                                       epoch == self.lease.epoch)
 
     def _marks_waiting(self):
         """Rows were sent by a committing thread: the thread marks them
@@ -318,6 +325,7 @@ class Dispatcher(object):
         left = 0
         after = None
         while True:
+            epoch = self.lease.epoch if self.lease is not None else None
             rows = db_api.outbox_unsent(engine=engine, session_id=session_id,
                                         limit=batch, after_id=after)
             if not rows:
@@ -332,7 +340,7 @@ class Dispatcher(object):
                 if done:
                     continue
                 if busy or sid in pending or not self._due(row) or \
-                        not self._send(row):
+                        not self._send(row, epoch):
                     pending.add(sid)
                     left += 1
             self._mark_sent(fenced=full)
@@ -357,8 +365,8 @@ class Dispatcher(object):
             retry = self._retries.get(row['id'])
         return retry is None or retry.due <= self.clock()
 
-    def _send(self, row):
-        if not self._leased():
+    def _send(self, row, epoch=None):
+        if not self._leased(epoch):
             # Read before the engine stalled: left for the next pass,
             # after the lease is renewed (the service kicks this thread)
             # and ownership is read again.

@@ -193,8 +193,11 @@ class EngineService(object):
             try:
                 began = time.monotonic()
                 self.coordinator.heartbeat()
-                self._renew_lease(began)
+                # The runners whose sessions were taken over while this
+                # engine stalled are fenced before the lease lets
+                # anything be sent again.
                 self.manager.fence_stale()
+                self._renew_lease(began)
                 if beat_before:
                     self.take_over()
                 # else: the database (or backend) was away; every engine's

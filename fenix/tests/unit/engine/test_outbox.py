@@ -385,6 +385,40 @@ class TestLease(OutboxTestCase):
         self.assertEqual(0, self.d.flush())
         self.assertEqual([(self.sid, 'A')], self.sent())
 
+    def test_rows_read_before_a_stall_are_not_sent_after_it(self):
+        # A pass reads the rows, the engine stalls past its lease and its
+        # heartbeat renews it before the pass goes on: what it read under
+        # the lease that expired is left to a new pass.
+        self.record(self.sid, 'A')
+        self.lease.renew(self.clock.now, 3)
+        read = db_api.outbox_unsent
+
+        def stalled_after_read(**kwargs):
+            rows = read(**kwargs)
+            if rows:
+                self.clock.now += 10
+                db_api.session_set_engine(self.sid, 'e2')
+                self.assertTrue(self.lease.renew(self.clock.now, 3))
+            return rows
+
+        with mock.patch.object(db_api, 'outbox_unsent',
+                               side_effect=stalled_after_read):
+            self.d.flush()
+        self.assertEqual([], self.sent())
+        # The next pass reads what this engine still owns: nothing.
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([], self.sent())
+
+    def test_a_fenced_runner_does_not_send(self):
+        fence = fencing.Fence(self.sid, 'e1', 1)
+        fence.refuse('a write')
+        self.record(self.sid, 'A')
+        [row] = db_api.outbox_unsent()
+        self.assertEqual([row], self.d.claim([row]))
+        with fencing.bound(fence):
+            self.d.send([row])
+        self.assertEqual([], self.sent())
+
     def test_rows_taken_over_meanwhile_are_not_sent(self):
         # Recorded and claimed by a runner's thread; the engine stalls
         # before the send, another engine takes the session over.
