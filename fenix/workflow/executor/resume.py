@@ -61,6 +61,14 @@ class ResumeMixin(object):
         """A move under way when the engine stopped is watched again (an
         OWN_ACTION waits for its manager anew); it holds its group."""
         job.action = action
+        # Nova now, not the model (read from the stored rows, it knows
+        # nothing of the move the stopped engine asked for): a server in
+        # the middle of it, or awaiting its confirmation, is watched and
+        # confirmed, never asked to move again (Nova refuses: the session
+        # failed after a SIGSTOP in the three-engine test).
+        srv = self.wf.cloud.server(iid)
+        if srv is not None:
+            job.server = dict(job.server, **srv)
         job.resume = flow.busy(job.server)
         if action == st.OWN_ACTION:
             job.phase = common.OWN
