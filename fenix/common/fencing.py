@@ -22,9 +22,20 @@ A refused owner marks its fence lost: whatever its threads try next is
 refused at once, without a round trip, and its runner ends quietly (the
 new owner owns the session and its hosts). This module knows nothing of
 the database: the check is the fence's ``verify`` callable.
+
+What leaves the engine without a write (a notification, which the outbox
+sends after the commit that recorded it) is bounded by the engine's
+:class:`Lease` instead: the others take an engine's sessions over only
+once ``[engine] takeover_after`` seconds passed since its last heartbeat,
+so while the last successful beat began less than that ago (by this
+process's monotonic clock, which runs on while the process is stopped) no
+other engine can have claimed them. An engine that finds its lease
+expired (it stalled: SIGSTOP, a long pause, the coordinator away) sends
+nothing until a heartbeat succeeded again and ownership was read anew.
 """
 import contextlib
 import threading
+import time
 
 from oslo_log import log as logging
 
@@ -124,3 +135,31 @@ def before_action(what):
     fence = current()
     if fence is not None:
         fence.check(what)
+
+
+class Lease(object):
+    """How long this engine can be sure no other engine took its sessions
+    over: ``duration`` seconds from the start of its last successful
+    heartbeat (see the module doc). Never renewed: always valid (tools,
+    tests without an engine service)."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._until = None
+        # Goes up each time the lease is renewed after it had expired:
+        # what was read under an older one is not acted on.
+        self.epoch = 0
+
+    def renew(self, began, duration):
+        """A heartbeat that began at ``began`` (``clock()`` before it)
+        succeeded. Returns True when the lease had expired (what waited
+        for it may go on now)."""
+        expired = not self.valid()
+        if expired:
+            self.epoch += 1
+        self._until = began + duration
+        return expired
+
+    def valid(self):
+        until = self._until
+        return until is None or self._clock() < until

@@ -331,10 +331,20 @@ def in_transaction():
 
 # Retry a whole call (a new transaction) on deadlock, and when an upsert
 # lost the race for an insert of the same key.
+def _deadlock_retriable(error):
+    """A deadlock's victim is the whole transaction (InnoDB rolled it
+    back): a call that is its own transaction runs again; inside a
+    caller's :func:`transaction` (still open once the call failed) it must
+    not (it would run again in the transaction the failure ended: a
+    PendingRollbackError that failed a session in the three-engine test);
+    the caller's own retry runs the whole transaction again."""
+    return isinstance(error, db_exc.DBDeadlock) and not in_transaction()
+
+
 def _retry_on_deadlock(fn):
     return oslo_db_api.wrap_db_retry(
         max_retries=5, retry_interval=0.05, max_retry_interval=1,
-        retry_on_deadlock=True)(fn)
+        exception_checker=_deadlock_retriable)(fn)
 
 
 def retry_on_deadlock(fn):
@@ -347,9 +357,8 @@ def retry_on_deadlock(fn):
 def _retry_on_duplicate(fn):
     return oslo_db_api.wrap_db_retry(
         max_retries=5, retry_interval=0.05, max_retry_interval=1,
-        retry_on_deadlock=True,
-        exception_checker=lambda e: isinstance(e, db_exc.DBDuplicateEntry)
-    )(fn)
+        exception_checker=lambda e: (isinstance(e, db_exc.DBDuplicateEntry)
+                                     or _deadlock_retriable(e)))(fn)
 
 
 # Reads (idempotent) are tried again on a lost connection too, briefly:

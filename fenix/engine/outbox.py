@@ -38,7 +38,11 @@ its unsent rows become that engine's (ownership is read with the rows).
 
 Fencing: the rows a pass reads are those of the sessions the engine owns
 at that moment, and marking the rows a pass sent is conditional on the
-engine still owning their session (in the same statement). An engine
+engine still owning their session (in the same statement). Nothing is
+sent, by a pass or by a committing thread, while the engine's lease
+(:class:`fenix.common.fencing.Lease`) has expired: an engine stopped
+between a commit (or a pass's read) and the send does not send, when it
+runs again, rows that a new owner may have sent meanwhile. An engine
 that stalled and lost a session to a takeover therefore reads none of its
 rows and marks none of them: the new owner sends them (a consumer may see
 one twice, never miss one). A runner's own rows are recorded in
@@ -52,6 +56,7 @@ import time
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from fenix.common import fencing
 from fenix.common import transient
 from fenix.db import api as db_api
 
@@ -82,11 +87,15 @@ class Dispatcher(object):
         :class:`fenix.common.publisher.PublishError`) when it failed.
     :param engine: the engine whose sessions' rows the thread sends (None:
         every session's, for tools and tests).
+    :param lease: the engine's :class:`fenix.common.fencing.Lease`:
+        nothing is sent while it has expired (the engine may have lost
+        its sessions; :meth:`kick` once it is renewed). None: no bound.
     """
 
-    def __init__(self, publisher, engine=None):
+    def __init__(self, publisher, engine=None, lease=None):
         self.publisher = publisher
         self.engine = engine
+        self.lease = lease
         # One pass over the table at a time.
         self._pass_lock = threading.Lock()
         # Guards the state below, shared with the committing threads.
@@ -137,6 +146,18 @@ class Dispatcher(object):
         ``left``: the transaction recorded rows it did not claim (the
         dispatcher is woken for them)."""
         sent = False
+        fence = fencing.current()
+        if not self._leased() or (fence is not None and fence.lost):
+            # The engine stalled past its lease: these rows may belong to
+            # a session another engine took over (it sends them). The
+            # dispatcher sends them once the lease is renewed, if their
+            # session is still this engine's.
+            with self._state:
+                for row in rows:
+                    self._claimed.discard(row['id'])
+                    self._hold(row['session_id'])
+            rows = []
+            left = True
         together = getattr(self.publisher, 'batching', False)
         for batch in ([rows] if together else [[row] for row in rows]):
             ready = []
@@ -179,6 +200,14 @@ class Dispatcher(object):
             self.kick()
         elif sent:
             self._marks_waiting()
+
+    def _leased(self, epoch=None):
+        """The lease holds (and, with ``epoch``, has not expired since
+        ``epoch`` was read)."""
+        if self.lease is None:
+            return True
+        return self.lease.valid() and (epoch is None or
+                                       epoch == self.lease.epoch)
 
     def _marks_waiting(self):
         """Rows were sent by a committing thread: the thread marks them
@@ -296,6 +325,7 @@ class Dispatcher(object):
         left = 0
         after = None
         while True:
+            epoch = self.lease.epoch if self.lease is not None else None
             rows = db_api.outbox_unsent(engine=engine, session_id=session_id,
                                         limit=batch, after_id=after)
             if not rows:
@@ -310,7 +340,7 @@ class Dispatcher(object):
                 if done:
                     continue
                 if busy or sid in pending or not self._due(row) or \
-                        not self._send(row):
+                        not self._send(row, epoch):
                     pending.add(sid)
                     left += 1
             self._mark_sent(fenced=full)
@@ -335,7 +365,12 @@ class Dispatcher(object):
             retry = self._retries.get(row['id'])
         return retry is None or retry.due <= self.clock()
 
-    def _send(self, row):
+    def _send(self, row, epoch=None):
+        if not self._leased(epoch):
+            # Read before the engine stalled: left for the next pass,
+            # after the lease is renewed (the service kicks this thread)
+            # and ownership is read again.
+            return False
         with self._state:
             retry = self._retries.get(row['id'])
         try:

@@ -17,11 +17,13 @@ generation, which fences the runners of the previous owner
 this engine whose sessions were claimed by another while it stalled.
 """
 import threading
+import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
 import oslo_messaging as messaging
 
+from fenix.common import fencing
 from fenix.common import notifier as fenix_notifier
 from fenix.common import publisher as fenix_publisher
 from fenix.common import rpc
@@ -56,12 +58,15 @@ class EngineService(object):
         self._heartbeat = None
         self.coordinator = None
         self._revivals = {}
+        self._alive_seen = None
+        self.lease = fencing.Lease()
         self._db_outage = transient.OutageLog(
             'Engine %s heartbeat: the database' % self.host, LOG)
 
     def start(self):
         self.dispatcher = outbox.Dispatcher(
-            self._publisher or fenix_publisher.Publisher(), engine=self.host)
+            self._publisher or fenix_publisher.Publisher(), engine=self.host,
+            lease=self.lease)
         self.manager = engine_manager.EngineManager(
             fenix_notifier.Notifier(self.dispatcher), host=self.host)
         if self.local:
@@ -80,7 +85,9 @@ class EngineService(object):
                         'taken over)', CONF.engine.takeover_after,
                         CONF.engine.heartbeat_interval)
         self.coordinator = coordination.Coordinator(self.host)
+        began = time.monotonic()
         self.coordinator.start()
+        self._renew_lease(began)
         # First what a killed engine recorded and did not send.
         self.dispatcher.start()
         self.recover()
@@ -110,6 +117,11 @@ class EngineService(object):
         engines recorded but did not send. Returns the ids of the
         sessions taken over."""
         alive = self.coordinator.alive()
+        if alive != self._alive_seen:
+            LOG.info('Engine %s: live engines now %s (were %s)', self.host,
+                     ', '.join(sorted(alive)),
+                     ', '.join(sorted(self._alive_seen or ())) or 'unknown')
+            self._alive_seen = alive
         ring = self.coordinator.ring(alive)
         taken = []
         for session in db_api.session_list_by_states(
@@ -166,14 +178,26 @@ class EngineService(object):
 
     def _heartbeat_loop(self):
         beat_before = True
-        while not self._stop.wait(CONF.engine.heartbeat_interval):
+        last = time.monotonic()
+        # A beat every heartbeat_interval from the start of the previous
+        # one: a slow round (takeovers, a loaded machine) does not push
+        # the next beat a whole interval further (the others take this
+        # engine for dead after takeover_after without one).
+        while not self._stop.wait(max(0.0, CONF.engine.heartbeat_interval -
+                                      (time.monotonic() - last))):
+            last = time.monotonic()
             try:
                 self.revive_runners()
             except Exception:  # noqa - a bug here must not stop the beat
                 LOG.exception('Restarting runners failed')
             try:
+                began = time.monotonic()
                 self.coordinator.heartbeat()
+                # The runners whose sessions were taken over while this
+                # engine stalled are fenced before the lease lets
+                # anything be sent again.
                 self.manager.fence_stale()
+                self._renew_lease(began)
                 if beat_before:
                     self.take_over()
                 # else: the database (or backend) was away; every engine's
@@ -188,6 +212,22 @@ class EngineService(object):
             else:
                 beat_before = True
                 self._db_outage.up()
+
+    def _renew_lease(self, began):
+        """A heartbeat that began at ``began`` succeeded: no other engine
+        takes this one's sessions before ``takeover_after`` seconds from
+        then. The lease ends one heartbeat earlier (a send checked just
+        before the bound is not made after it), and at the latest half
+        way."""
+        after = CONF.engine.takeover_after
+        duration = max(after - CONF.engine.heartbeat_interval, after / 2.0)
+        if self.lease.renew(began, duration):
+            LOG.warning('Engine %s: its last heartbeat was over %.1fs ago '
+                        '(it stalled); notifications waited for this one '
+                        'and go out now for the sessions it still owns',
+                        self.host, duration)
+            if self.dispatcher is not None:
+                self.dispatcher.kick()
 
     def stop(self, timeout=10):
         self._stop.set()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start MariaDB, PostgreSQL and RabbitMQ on loopback if they are not
+# Start MariaDB, PostgreSQL, RabbitMQ and Redis (the engines' tooz
+# coordination backend in the three-engine test) on loopback if they are not
 # running (they normally are on the CI machine). Idempotent.
 set -u
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -19,4 +20,8 @@ if ! port_open 5672; then
     rabbitmq-server -detached
     wait_port 5672
 fi
-echo "MariaDB, PostgreSQL and RabbitMQ are listening"
+if ! port_open 6379; then
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379
+    wait_port 6379
+fi
+echo "MariaDB, PostgreSQL, RabbitMQ and Redis are listening"

@@ -34,9 +34,32 @@ class EventsMixin(object):
     """Instance events and the project exchanges: an event per instance,
     its reply (or silence), the move kind chosen from it, a NACK."""
 
+    def _project_of(self, project_id):
+        """The session's row of ``project_id``. A project the session did
+        not know (an instance of it came onto the session's hosts after
+        the session began, e.g. moved there by another session) is looked
+        up once: its manager, if it has one, is asked like the others,
+        never passed over as if it had none."""
+        project = self.projects.get(project_id)
+        if project is not None or not project_id:
+            return project
+        managers = self.wf.cloud.projects_with_manager(
+            CONF.workflow.project_event_types)
+        has = project_id in managers
+        db_api.project_create_or_update(self.sid, project_id,
+                                        {'has_manager': has})
+        project = {'project_id': project_id, 'has_manager': has}
+        self.projects[project_id] = project
+        self.wf._decision(
+            'project %s: an instance of it came onto the hosts of the '
+            'session after it began; %s' % (
+                project_id, 'its manager is asked' if has else
+                'it has no manager: its instances get the default action '
+                'without being asked'), project_id=project_id)
+        return project
+
     def _notify(self, job):
-        projects = self.projects
-        project = projects.get(job.project_id)
+        project = self._project_of(job.project_id)
         constraint = self.constraints.get(job.iid) or {}
         lead = float(constraint.get('lead_time') or 0)
         self._hold(job.iid)
@@ -195,7 +218,7 @@ class EventsMixin(object):
                                     None)
         planned_kind, warn = planner.choose_move_kind(
             inst, nfv_plan.durations_of(self.options))
-        project = self.projects.get(job.project_id)
+        project = self._project_of(job.project_id)
         if row and not self._answers(job, row):
             row = None
         reply = (row or {}).get('reply')

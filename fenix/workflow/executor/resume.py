@@ -61,6 +61,14 @@ class ResumeMixin(object):
         """A move under way when the engine stopped is watched again (an
         OWN_ACTION waits for its manager anew); it holds its group."""
         job.action = action
+        # Nova now, not the model (read from the stored rows, it knows
+        # nothing of the move the stopped engine asked for): a server in
+        # the middle of it, or awaiting its confirmation, is watched and
+        # confirmed, never asked to move again (Nova refuses: the session
+        # failed after a SIGSTOP in the three-engine test).
+        srv = self.wf.cloud.server(iid)
+        if srv is not None:
+            job.server = dict(job.server, **srv)
         job.resume = flow.busy(job.server)
         if action == st.OWN_ACTION:
             job.phase = common.OWN
@@ -81,7 +89,18 @@ class ResumeMixin(object):
                 continue
             move = book.get(st.STEP_MOVE, hostname, iid)
             note = book.get(st.STEP_NOTIFY_INSTANCE, hostname, iid)
-            if move is not None and move['state'] == st.STEP_RUNNING:
+            moved_to = (move['result'] or {}).get('host') \
+                if move is not None and move['state'] == st.STEP_DONE \
+                else None
+            if moved_to and moved_to != hostname:
+                # Its move ended while no engine watched it (e.g. it was
+                # under way when its engine was stopped and the session
+                # taken over) and was seen through just now
+                # (_finish_interrupted): done, never moved again.
+                self._unreserve(job)
+                self._set_server(dict(job.server, host=moved_to))
+                job.phase = common.DONE
+            elif move is not None and move['state'] == st.STEP_RUNNING:
                 self._resume_move(iid, job,
                                   (move['result'] or {}).get('action') or
                                   (move['inputs'] or {}).get('action'))

@@ -871,18 +871,48 @@ class SampleVNFM(object):
             action = fallback
         return action
 
-    def _switch_over(self, avoid, reason):
-        """Make a standby active; ``avoid``: ids about to be moved."""
+    def _standbys(self, avoid):
+        """(active, standbys in service now that are not about to be
+        moved, whether a standby outside ``avoid`` exists at all)."""
         with self._lock:
             current = self._active
-            candidates = [
+            others = [
                 sid for sid, s in sorted(self._servers.items(),
                                          key=lambda kv: kv[1]['name'])
                 if s['kind'] == app_mod.HA and sid != current
-                and sid not in avoid and sid not in self._pending_moves]
+                and sid not in avoid]
+            candidates = [sid for sid in others
+                          if sid not in self._pending_moves]
             views = dict(self._views)
-        usable = [sid for sid in candidates
-                  if checker_mod.in_service(views.get(sid))]
+        return current, [sid for sid in candidates
+                         if checker_mod.in_service(views.get(sid))], \
+            bool(others)
+
+    def _switch_over(self, avoid, reason, wait=None):
+        """Make a standby active; ``avoid``: ids about to be moved.
+
+        ``wait``: seconds to wait for a standby to be in service again
+        when none is now (its own move, e.g. by another session, is under
+        way): the active is not given up while nothing can take over.
+        Only then, when none came back, the move of the active is agreed
+        to without a switch-over (logged as an error; the checker sees
+        the outage)."""
+        current, usable, others = self._standbys(avoid)
+        if not usable and others and wait:
+            # A standby this event does not move is away now (being
+            # moved): wait for it to be back.
+            deadline = time.monotonic() + wait
+            while not usable and time.monotonic() < deadline:
+                if self._stop.wait(min(self.check_interval,
+                                       max(0.0, deadline -
+                                           time.monotonic()))):
+                    break
+                current, usable, others = self._standbys(avoid)
+            if usable:
+                self.actions.add(action='switch_over_waited',
+                                 reason=reason,
+                                 seconds=round(wait - max(
+                                     0.0, deadline - time.monotonic()), 2))
         if not usable:
             self._error('switch-over impossible: no standby in service '
                         '(%s)' % reason)
@@ -924,7 +954,8 @@ class SampleVNFM(object):
         with self._lock:
             active = self._active
         if self.behaviour.switch_over and active in affected:
-            self._switch_over(set(affected), state)
+            self._switch_over(set(affected), state,
+                              wait=self._reply_time_left(event))
         allowed = event.allowed_actions
         actions = {sid: self._action_for(sid, allowed) for sid in affected}
         if event.metadata:

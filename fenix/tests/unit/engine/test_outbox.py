@@ -12,6 +12,7 @@ import fixtures
 from fenix.common import context
 from fenix.common import exception
 from fenix.common import faults
+from fenix.common import fencing
 from fenix.common import notifier
 from fenix.common import publisher
 from fenix.common import rpc
@@ -341,6 +342,99 @@ class TestSentByTheCommittingThread(OutboxTestCase):
         self.assertEqual(0, self.d.flush())
         self.n.session_event(self.sid, 'next', 0)
         self.assertEqual((self.sid, 'next'), self.sent()[-1])
+
+
+class TestLease(OutboxTestCase):
+    """An engine whose lease expired (it stalled past the bound within
+    which no other engine can have taken its sessions) sends nothing
+    until the lease is renewed."""
+
+    def setUp(self):
+        super().setUp()
+        self.clock = Clock()
+        self.lease = fencing.Lease(clock=self.clock)
+        self.d = outbox.Dispatcher(self.publisher, engine='e1',
+                                   lease=self.lease)
+        self.d.clock = self.clock
+        self.n = notifier.Notifier(self.d)
+        self.sid = self.session()
+        self.d.ready.set()
+
+    def test_never_renewed_is_valid(self):
+        self.assertTrue(fencing.Lease().valid())
+
+    def test_bound_from_the_start_of_the_beat(self):
+        self.assertFalse(self.lease.renew(self.clock.now - 1, 3))
+        self.clock.now += 1.9
+        self.assertTrue(self.lease.valid())
+        self.clock.now += 0.1
+        self.assertFalse(self.lease.valid())
+        # Renewed after it expired: says so (the dispatcher is kicked).
+        self.assertTrue(self.lease.renew(self.clock.now, 3))
+        self.assertTrue(self.lease.valid())
+
+    def test_committing_thread_leaves_its_rows_when_expired(self):
+        self.lease.renew(self.clock.now, 3)
+        self.clock.now += 3
+        self.n.session_event(self.sid, 'A', 0)
+        self.assertEqual([], self.sent())
+        # A pass neither, while it has expired.
+        self.assertEqual(1, self.d.flush())
+        self.assertEqual([], self.sent())
+        self.lease.renew(self.clock.now, 3)
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([(self.sid, 'A')], self.sent())
+
+    def test_rows_read_before_a_stall_are_not_sent_after_it(self):
+        # A pass reads the rows, the engine stalls past its lease and its
+        # heartbeat renews it before the pass goes on: what it read under
+        # the lease that expired is left to a new pass.
+        self.record(self.sid, 'A')
+        self.lease.renew(self.clock.now, 3)
+        read = db_api.outbox_unsent
+
+        def stalled_after_read(**kwargs):
+            rows = read(**kwargs)
+            if rows:
+                self.clock.now += 10
+                db_api.session_set_engine(self.sid, 'e2')
+                self.assertTrue(self.lease.renew(self.clock.now, 3))
+            return rows
+
+        with mock.patch.object(db_api, 'outbox_unsent',
+                               side_effect=stalled_after_read):
+            self.d.flush()
+        self.assertEqual([], self.sent())
+        # The next pass reads what this engine still owns: nothing.
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([], self.sent())
+
+    def test_a_fenced_runner_does_not_send(self):
+        fence = fencing.Fence(self.sid, 'e1', 1)
+        fence.refuse('a write')
+        self.record(self.sid, 'A')
+        [row] = db_api.outbox_unsent()
+        self.assertEqual([row], self.d.claim([row]))
+        with fencing.bound(fence):
+            self.d.send([row])
+        self.assertEqual([], self.sent())
+
+    def test_rows_taken_over_meanwhile_are_not_sent(self):
+        # Recorded and claimed by a runner's thread; the engine stalls
+        # before the send, another engine takes the session over.
+        self.record(self.sid, 'A')
+        [row] = db_api.outbox_unsent()
+        self.assertEqual([row], self.d.claim([row]))
+        self.lease.renew(self.clock.now, 3)
+        self.clock.now += 10
+        db_api.session_set_engine(self.sid, 'e2')
+        self.d.send([row])
+        self.lease.renew(self.clock.now, 3)
+        self.assertEqual(0, self.d.flush())
+        self.assertEqual([], self.sent())
+        # Its new owner sends it.
+        self.assertEqual(0, self.dispatcher(engine='e2').flush())
+        self.assertEqual([(self.sid, 'A')], self.sent())
 
 
 class BatchingPublisher(outbox_fixture.RecordingPublisher):

@@ -29,6 +29,7 @@ from fenix.workflow.executor import loop as executor_loop
 from fenix.workflow.executor import moves as executor_moves
 from fenix.workflow import nfv_plan
 from fenix.workflow import plugins
+from fenix.workflow import session_flow
 from fenix.workflow import steps as plan_steps
 from fenix.workflow.workflows import nfv
 
@@ -1158,6 +1159,72 @@ class TestRestartFromSteps(NFVTestBase):
             sid, st.STEP_NOTIFY_INSTANCE, host, iid)['state'])
         self.assertInHistory(sid, 'of instance %s from %s to %s watched '
                                   'again' % (iid, host, target))
+
+    def test_move_ended_unwatched_is_not_done_again(self):
+        sid, wf = self.planned()
+        move = self.first_move(sid)
+        host, iid = move['host'], move['instance_id']
+        target = move['target']
+        # The stopped engine had started the move (its step RUNNING); Nova
+        # still shows the instance on its host when the new owner reads
+        # the servers, and on its target awaiting confirmation
+        # (VERIFY_RESIZE) by the time the host's interrupted moves are
+        # seen through.
+        wf._disable(wf._host(host))
+        wf.steps.mark(st.STEP_DISABLE_COMPUTE, host)
+        wf.steps.mark(st.STEP_NOTIFY_INSTANCE, host, iid, 'skip')
+        wf.steps.mark(st.STEP_MOVE, host, iid, 'start', bump_attempt=True,
+                      values={'result': {'action': st.MIGRATE,
+                                         'target': target}})
+        with self.cloud.lock:
+            srv = self.cloud.servers_[iid]
+            srv['task_state'] = 'migrating'
+            srv['pending_target'] = target
+        finish = session_flow.SessionFlow._finish_interrupted
+
+        def arrived(flow, hostname):
+            with self.cloud.lock:
+                moving = self.cloud.servers_[iid]
+                if moving.get('pending_target'):
+                    moving['host'] = target
+            return finish(flow, hostname)
+
+        with mock.patch.object(session_flow.SessionFlow,
+                               '_finish_interrupted', arrived):
+            self.assertDone(self.run_session(sid))
+        # Seen through once, never moved again from the host it left (a
+        # later wave may move it from its new host).
+        again = [e['message'] for e in db_api.events_get(sid)
+                 if 'of instance %s from %s to' % (iid, host) in
+                 (e['message'] or '')]
+        self.assertEqual([], again)
+        done = self.step(sid, st.STEP_MOVE, host, iid)
+        self.assertEqual((st.STEP_DONE, 1), (done['state'],
+                                             done['attempt']))
+        self.assertInHistory(sid, 'from %s done (seen after a restart)'
+                             % host)
+
+    def test_a_project_that_came_later_is_asked(self):
+        sid, wf = self.planned()
+        # Another session moved an instance of another tenant, whose
+        # manager listens, onto a host of this one after it began: that
+        # project was not in its MAINTENANCE exchange.
+        late = InstanceVNFM(self.cloud, self.notifier, 'p9')
+        host = self.first_move(sid)['host']
+        self.cloud.add_server('late0', host, project='p9', vcpus=1,
+                              ram=512, disk=1)
+        self.assertDone(self.run_session(sid))
+        asked = [e for e in late.events if e['instance_ids'] == ['late0']
+                 and e['state'] in (st.PREPARE_MAINTENANCE,
+                                    st.PLANNED_MAINTENANCE)]
+        self.assertEqual(1, len(asked), late.events)
+        self.assertInHistory(sid, 'project p9: an instance of it came onto '
+                                  'the hosts of the session after it '
+                                  'began; its manager is asked')
+        self.assertTrue(db_api.projects_get(sid))
+        self.assertEqual([True], [p['has_manager'] for p in
+                                  db_api.projects_get(sid)
+                                  if p['project_id'] == 'p9'])
 
     def test_host_in_maintenance_is_not_announced_again(self):
         sid, wf = self.planned()
