@@ -146,8 +146,75 @@ def _idle_transaction_timeout(engine):
             cursor.close()
 
 
+# A pooled connection of a server database is pinged before it is used
+# only when it sat idle in the pool at least this many seconds.
+PING_IDLE_AFTER = 1.0
+
+
+def _in_transaction(dbapi_con):
+    """Whether the driver says the connection is inside a transaction
+    (from the status of the server's last answer: no round trip); None
+    when the driver does not tell."""
+    status = getattr(dbapi_con, 'server_status', None)   # PyMySQL
+    if isinstance(status, int):
+        return bool(status & 1)   # SERVER_STATUS_IN_TRANS
+    get = getattr(dbapi_con, 'get_transaction_status', None)   # psycopg2
+    if get is not None:
+        return get() != 0   # TRANSACTION_STATUS_IDLE
+    return None
+
+
+def _server_pool_costs(engine):
+    """Two round trips less for each transaction of a server database.
+
+    oslo.db has the pool ping every connection at every check-out
+    (``pool_pre_ping``): here one that sat idle in the pool less than
+    :data:`PING_IDLE_AFTER` seconds is not pinged (a connection lost
+    meanwhile fails its first statement as a disconnect, which
+    invalidates the pool; reads are tried again, :func:`_retry_read`).
+    And SQLAlchemy rolls a connection back when it returns to the pool
+    even when its transaction was just rolled back (an ORM session's
+    end, every read): the rollback is skipped when the driver says the
+    connection is in no transaction, as it does after that rollback.
+    """
+    pool = engine.pool
+    dialect = engine.dialect
+    if getattr(pool, '_pre_ping', False):
+        pool._pre_ping = False
+
+        @event.listens_for(pool, 'checkin')
+        def _idle_since(dbapi_con, record):
+            if record is not None:
+                record.info['fenix_idle_since'] = time.monotonic()
+
+        @event.listens_for(pool, 'checkout')
+        def _ping_if_idle(dbapi_con, record, proxy):
+            since = record.info.get('fenix_idle_since')
+            if since is None or time.monotonic() - since < PING_IDLE_AFTER:
+                return   # new, or in use a moment ago
+            try:
+                dialect.do_ping(dbapi_con)
+            except dialect.loaded_dbapi.Error as e:
+                if dialect.is_disconnect(e, dbapi_con, None):
+                    # The pool opens another connection.
+                    raise sa.exc.DisconnectionError(str(e))
+                raise
+
+    if getattr(pool, '_reset_on_return', None) is sa_pool.base.reset_rollback:
+        pool._reset_on_return = sa_pool.base.reset_none
+
+        @event.listens_for(pool, 'reset')
+        def _rollback_unless_idle(dbapi_con, record, state):
+            if (state.transaction_was_reset or not state.asyncio_safe
+                    or _in_transaction(dbapi_con) is False):
+                return
+            dialect.do_rollback(dbapi_con)
+
+
 def _on_engine_create(engine):
     _idle_transaction_timeout(engine)
+    if engine.dialect.name in ('mysql', 'postgresql'):
+        _server_pool_costs(engine)
     if engine.dialect.name == 'postgresql':
         # Before oslo.db's own listener, which reads is_disconnect and
         # ends the chain (listen(insert=True) is not kept for this event).

@@ -189,7 +189,7 @@ def all_in_one(workdir):
     return target
 
 
-def with_workers(workdir, workers):
+def with_workers(workdir, workers, driver='pymysql'):
     target = Target('workers_%d' % workers, workdir)
     name = 'fenix_bench_%s' % uuid.uuid4().hex[:10]
     host, port, user = MYSQL
@@ -204,8 +204,8 @@ def with_workers(workdir, workers):
         admin.close()
     target.cleanups.append(drop)
     sections = target.sections(
-        'mysql+pymysql://%s@%s:%d/%s?charset=utf8mb4'
-        % (user, host, port, name))
+        'mysql+%s://%s@%s:%d/%s?charset=utf8mb4'
+        % (driver, user, host, port, name))
     sections['DEFAULT'] = {'transport_url': RABBIT,
                            'control_exchange': name}
     sections['api']['workers'] = workers
@@ -332,6 +332,12 @@ def main(argv=None):
     parser.add_argument('--generator', choices=('wrk', 'python'),
                         default='wrk')
     parser.add_argument('--only', choices=('all_in_one', 'workers'))
+    parser.add_argument('--driver', choices=('pymysql', 'mysqldb'),
+                        default='pymysql',
+                        help='MySQL driver of the workers target: PyMySQL '
+                             '(pure Python, the default) or mysqlclient '
+                             '(C, needs the MariaDB client headers to '
+                             'build)')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args(argv)
 
@@ -339,9 +345,11 @@ def main(argv=None):
     generator = 'wrk' if wrk else 'python'
     workdir = tempfile.mkdtemp(prefix='fenix-api-load-')
     makers = [('all_in_one', lambda: all_in_one(workdir)),
-              ('workers', lambda: with_workers(workdir, args.workers))]
+              ('workers', lambda: with_workers(workdir, args.workers,
+                                               args.driver))]
     result = {'generator': generator, 'connections': args.connections,
               'duration_s': args.duration, 'workers': args.workers,
+              'driver': args.driver,
               'targets': {}}
     try:
         for kind, make in makers:
