@@ -61,9 +61,9 @@ def _by_session(model, fields):
 
 
 @_built
-def _project_stmt():
+def _project_stmt(fields=None):
     table = models.Project.__table__
-    return _by_session(models.Project, None).where(
+    return _by_session(models.Project, fields).where(
         table.c.project_id == sa.bindparam('project_id'))
 
 
@@ -361,6 +361,11 @@ def session_detail_json(session_id, now=None):
     return splicer.encode(view)
 
 
+# What the project read and the reply checks need of the rows.
+_PROJECT_FIELDS = ('event', 'event_id', 'reply', 'reply_at')
+_INSTANCE_EVENT_FIELDS = ('instance_id', 'event', 'event_id')
+
+
 @db_api._retry_read
 def project(session_id, project_id, event_id=None):
     """``GET /v1/maintenance/{id}/{project_id}``: the project's current
@@ -370,12 +375,15 @@ def project(session_id, project_id, event_id=None):
         # A session that does not exist is ProjectNotFound here (as the
         # engine always answered).
         keys = {'session_id': session_id, 'project_id': project_id}
-        row = session.execute(_project_stmt(), keys).first()
+        # The columns the answer shows and the checks read (fewer
+        # column descriptions for the driver to parse).
+        row = session.execute(_project_stmt(_PROJECT_FIELDS), keys).first()
         if row is None:
             raise exception.ProjectNotFound(session_id=session_id,
                                             project_id=project_id)
         row = dict(row._mapping)
-        instances = _rows(session, _project_instances_stmt(None), keys)
+        instances = _rows(session, _project_instances_stmt(
+            _INSTANCE_EVENT_FIELDS), keys)
     replies.check_current(row, replies.project_subject(project_id),
                           event_id, 'The request')
     return {'session_id': session_id, 'project_id': project_id,
@@ -485,7 +493,7 @@ def refused_project_reply(session_id, project_id, reply, event_id):
         session_row = _session_row(session, session_id,
                                    ('session_id', 'state'))
         instances = _rows(session, _project_instances_stmt(
-            ('instance_id', 'event', 'event_id')), keys)
+            _INSTANCE_EVENT_FIELDS), keys)
         if set(actions) - {i['instance_id'] for i in instances}:
             # The engine answers 400 for that.
             return None
