@@ -149,19 +149,8 @@ def _idle_transaction_timeout(engine):
 # A pooled connection of a server database is pinged before it is used
 # only when it sat idle in the pool at least this many seconds.
 PING_IDLE_AFTER = 1.0
-
-
-def _in_transaction(dbapi_con):
-    """Whether the driver says the connection is inside a transaction
-    (from the status of the server's last answer: no round trip); None
-    when the driver does not tell."""
-    status = getattr(dbapi_con, 'server_status', None)   # PyMySQL
-    if isinstance(status, int):
-        return bool(status & 1)   # SERVER_STATUS_IN_TRANS
-    get = getattr(dbapi_con, 'get_transaction_status', None)   # psycopg2
-    if get is not None:
-        return get() != 0   # TRANSACTION_STATUS_IDLE
-    return None
+# Key in a pooled connection's info: its last transaction ended.
+_ENDED = 'fenix_transaction_ended'
 
 
 def _server_pool_costs(engine):
@@ -174,8 +163,10 @@ def _server_pool_costs(engine):
     invalidates the pool; reads are tried again, :func:`_retry_read`).
     And SQLAlchemy rolls a connection back when it returns to the pool
     even when its transaction was just rolled back (an ORM session's
-    end, every read): the rollback is skipped when the driver says the
-    connection is in no transaction, as it does after that rollback.
+    end: every read): the rollback is skipped when the connection's last
+    transaction through SQLAlchemy during this check-out ended in a
+    commit or a rollback and none began since (a connection used
+    otherwise is rolled back as before).
     """
     pool = engine.pool
     dialect = engine.dialect
@@ -203,12 +194,26 @@ def _server_pool_costs(engine):
     if getattr(pool, '_reset_on_return', None) is sa_pool.base.reset_rollback:
         pool._reset_on_return = sa_pool.base.reset_none
 
+        @event.listens_for(pool, 'checkout')
+        def _not_ended(dbapi_con, record, proxy):
+            record.info[_ENDED] = False
+
+        @event.listens_for(engine, 'begin')
+        def _began(conn):
+            conn.info[_ENDED] = False
+
+        @event.listens_for(engine, 'commit')
+        @event.listens_for(engine, 'rollback')
+        def _ended(conn):
+            conn.info[_ENDED] = True
+
         @event.listens_for(pool, 'reset')
-        def _rollback_unless_idle(dbapi_con, record, state):
-            if (state.transaction_was_reset or not state.asyncio_safe
-                    or _in_transaction(dbapi_con) is False):
+        def _rollback_unless_ended(dbapi_con, record, state):
+            if not state.asyncio_safe:
                 return
-            dialect.do_rollback(dbapi_con)
+            ended = record is not None and record.info.pop(_ENDED, False)
+            if not (state.transaction_was_reset or ended):
+                dialect.do_rollback(dbapi_con)
 
 
 def _on_engine_create(engine):
