@@ -146,8 +146,80 @@ def _idle_transaction_timeout(engine):
             cursor.close()
 
 
+# A pooled connection of a server database is pinged before it is used
+# only when it sat idle in the pool at least this many seconds.
+PING_IDLE_AFTER = 1.0
+# Key in a pooled connection's info: its last transaction ended.
+_ENDED = 'fenix_transaction_ended'
+
+
+def _server_pool_costs(engine):
+    """Two round trips less for each transaction of a server database.
+
+    oslo.db has the pool ping every connection at every check-out
+    (``pool_pre_ping``): here one that sat idle in the pool less than
+    :data:`PING_IDLE_AFTER` seconds is not pinged (a connection lost
+    meanwhile fails its first statement as a disconnect, which
+    invalidates the pool; reads are tried again, :func:`_retry_read`).
+    And SQLAlchemy rolls a connection back when it returns to the pool
+    even when its transaction was just rolled back (an ORM session's
+    end: every read): the rollback is skipped when the connection's last
+    transaction through SQLAlchemy during this check-out ended in a
+    commit or a rollback and none began since (a connection used
+    otherwise is rolled back as before).
+    """
+    pool = engine.pool
+    dialect = engine.dialect
+    if getattr(pool, '_pre_ping', False):
+        pool._pre_ping = False
+
+        @event.listens_for(pool, 'checkin')
+        def _idle_since(dbapi_con, record):
+            if record is not None:
+                record.info['fenix_idle_since'] = time.monotonic()
+
+        @event.listens_for(pool, 'checkout')
+        def _ping_if_idle(dbapi_con, record, proxy):
+            since = record.info.get('fenix_idle_since')
+            if since is None or time.monotonic() - since < PING_IDLE_AFTER:
+                return   # new, or in use a moment ago
+            try:
+                dialect.do_ping(dbapi_con)
+            except dialect.loaded_dbapi.Error as e:
+                if dialect.is_disconnect(e, dbapi_con, None):
+                    # The pool opens another connection.
+                    raise sa.exc.DisconnectionError(str(e))
+                raise
+
+    if getattr(pool, '_reset_on_return', None) is sa_pool.base.reset_rollback:
+        pool._reset_on_return = sa_pool.base.reset_none
+
+        @event.listens_for(pool, 'checkout')
+        def _not_ended(dbapi_con, record, proxy):
+            record.info[_ENDED] = False
+
+        @event.listens_for(engine, 'begin')
+        def _began(conn):
+            conn.info[_ENDED] = False
+
+        @event.listens_for(engine, 'commit')
+        @event.listens_for(engine, 'rollback')
+        def _ended(conn):
+            conn.info[_ENDED] = True
+
+        @event.listens_for(pool, 'reset')
+        def _rollback_unless_ended(dbapi_con, record, state):
+            if not state.asyncio_safe:
+                return
+            ended = record is not None and record.info.pop(_ENDED, False)
+            if not (state.transaction_was_reset or ended):
+                dialect.do_rollback(dbapi_con)
+
+
 def _on_engine_create(engine):
     _idle_transaction_timeout(engine)
+    if engine.dialect.name in ('mysql', 'postgresql'):
+        _server_pool_costs(engine)
     if engine.dialect.name == 'postgresql':
         # Before oslo.db's own listener, which reads is_disconnect and
         # ends the chain (listen(insert=True) is not kept for this event).

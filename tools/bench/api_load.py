@@ -36,17 +36,22 @@ The load generator is ``wrk`` (Debian package ``wrk``; installed with
 cannot be had (or with ``--generator python``), an asyncio HTTP/1.1
 keep-alive client in this process (it costs more CPU than wrk: its
 figures are lower bounds). Reported per target and endpoint: requests per
-second, p50 and p99 latency (ms), answers by status, and the load average
-before each target. ``--json``: one JSON object as the last line.
+second, p50 and p99 latency (ms), answers by status, the load average
+before each target, and the CPU time per request answered of the
+target's processes (``api``: the all-in-one, or fenix-api with its
+workers; ``engine``) and of wrk (``load``), from ``/proc``.
+``--json``: one JSON object as the last line.
 
 Usage: python tools/bench/api_load.py [--workers 2] [--duration 10]
-       [--connections 16] [--generator wrk|python] [--json]
+       [--connections 16] [--generator wrk|python]
+       [--only all_in_one|workers] [--driver pymysql|mysqldb] [--json]
 """
 import argparse
 import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -102,14 +107,16 @@ class Target(object):
         self.port = free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.procs = []
+        self.kinds = []
         self.cleanups = []
 
-    def spawn(self, module, conf, log):
+    def spawn(self, module, conf, log, kind):
         with open(os.path.join(self.dir, log), 'ab') as out:
             proc = subprocess.Popen(
                 [sys.executable, '-m', module, '--config-file', conf],
                 stdout=out, stderr=subprocess.STDOUT)
         self.procs.append(proc)
+        self.kinds.append(kind)
         return proc
 
     def sections(self, database):
@@ -185,11 +192,11 @@ def all_in_one(workdir):
     conf = common.write_ini(os.path.join(target.dir, 'fenix.conf'),
                             target.sections('sqlite:///%s/fenix.sqlite'
                                             % target.dir))
-    target.spawn('fenix.cmd.all_in_one', conf, 'all-in-one.log')
+    target.spawn('fenix.cmd.all_in_one', conf, 'all-in-one.log', 'api')
     return target
 
 
-def with_workers(workdir, workers):
+def with_workers(workdir, workers, driver='pymysql'):
     target = Target('workers_%d' % workers, workdir)
     name = 'fenix_bench_%s' % uuid.uuid4().hex[:10]
     host, port, user = MYSQL
@@ -204,8 +211,8 @@ def with_workers(workdir, workers):
         admin.close()
     target.cleanups.append(drop)
     sections = target.sections(
-        'mysql+pymysql://%s@%s:%d/%s?charset=utf8mb4'
-        % (user, host, port, name))
+        'mysql+%s://%s@%s:%d/%s?charset=utf8mb4'
+        % (driver, user, host, port, name))
     sections['DEFAULT'] = {'transport_url': RABBIT,
                            'control_exchange': name}
     sections['api']['workers'] = workers
@@ -214,9 +221,44 @@ def with_workers(workdir, workers):
     subprocess.run([sys.executable, '-m', 'fenix.cmd.manage',
                     '--config-file', conf, 'db', 'upgrade'], check=True,
                    capture_output=True, timeout=300)
-    target.spawn('fenix.cmd.engine', conf, 'engine.log')
-    target.spawn('fenix.cmd.api', conf, 'api.log')
+    target.spawn('fenix.cmd.engine', conf, 'engine.log', 'engine')
+    target.spawn('fenix.cmd.api', conf, 'api.log', 'api')
     return target
+
+
+# --- CPU time ---------------------------------------------------------------
+_TICK = os.sysconf('SC_CLK_TCK')
+
+
+def _cpu_s(pid):
+    """User + system CPU seconds of a process (0 once it is gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(pid):
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_sample(target):
+    """CPU seconds so far: ``{'api': ..., 'engine': ...}`` of the target's
+    processes (the API's workers counted with the API), and ``load``:
+    this process's children that ended (wrk)."""
+    spent = {}
+    for proc, kind in zip(target.procs, target.kinds):
+        pids = [proc.pid] + _children(proc.pid)
+        spent[kind] = spent.get(kind, 0.0) + sum(_cpu_s(p) for p in pids)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent['load'] = usage.ru_utime + usage.ru_stime
+    return spent
 
 
 # --- load generators -------------------------------------------------------
@@ -332,6 +374,12 @@ def main(argv=None):
     parser.add_argument('--generator', choices=('wrk', 'python'),
                         default='wrk')
     parser.add_argument('--only', choices=('all_in_one', 'workers'))
+    parser.add_argument('--driver', choices=('pymysql', 'mysqldb'),
+                        default='pymysql',
+                        help='MySQL driver of the workers target: PyMySQL '
+                             '(pure Python, the default) or mysqlclient '
+                             '(C, needs the MariaDB client headers to '
+                             'build)')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args(argv)
 
@@ -339,9 +387,11 @@ def main(argv=None):
     generator = 'wrk' if wrk else 'python'
     workdir = tempfile.mkdtemp(prefix='fenix-api-load-')
     makers = [('all_in_one', lambda: all_in_one(workdir)),
-              ('workers', lambda: with_workers(workdir, args.workers))]
+              ('workers', lambda: with_workers(workdir, args.workers,
+                                               args.driver))]
     result = {'generator': generator, 'connections': args.connections,
               'duration_s': args.duration, 'workers': args.workers,
+              'driver': args.driver,
               'targets': {}}
     try:
         for kind, make in makers:
@@ -354,6 +404,7 @@ def main(argv=None):
                 for name, (method, paths, body) in sorted(
                         target.requests().items(),
                         key=lambda kv: ENDPOINTS.index(kv[0])):
+                    before = cpu_sample(target)
                     if wrk:
                         figures[name] = run_wrk(
                             wrk, target.url, method, paths, body,
@@ -363,6 +414,11 @@ def main(argv=None):
                             target.url, method, paths, body,
                             args.connections, args.duration)
                     figures[name]['loadavg'] = os.getloadavg()[0]
+                    after = cpu_sample(target)
+                    answered = max(1, figures[name]['requests'])
+                    figures[name]['cpu_ms_per_request'] = {
+                        kind: round((after[kind] - before[kind]) * 1000.0 /
+                                    answered, 3) for kind in after}
                 state = requests.get(target.url + '/v1/maintenance/' +
                                      target.session_id, headers=HEADERS,
                                      timeout=10).json().get('state')
@@ -381,10 +437,14 @@ def main(argv=None):
                  figures['session_state_after']))
         for endpoint in ENDPOINTS:
             f = figures[endpoint]
+            cpu = f['cpu_ms_per_request']
             print('  %-13s %8.1f req/s   p50 %7.2f ms   p99 %7.2f ms   '
-                  '%d requests, %d non-2xx, load %.1f'
+                  '%d requests, %d non-2xx, load %.1f; CPU ms per '
+                  'request: %s'
                   % (endpoint, f['rps'], f['p50_ms'], f['p99_ms'],
-                     f['requests'], f['non_2xx'], f['loadavg']))
+                     f['requests'], f['non_2xx'], f['loadavg'],
+                     ', '.join('%s %.2f' % kv for kv in sorted(
+                         cpu.items()))))
     if args.json:
         print(json.dumps(result))
     return 0
