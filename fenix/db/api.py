@@ -814,13 +814,18 @@ ANY_ENGINE = _Unset()
 
 
 @_retry_on_deadlock
-def session_set_engine(session_id, engine, expected_engine=ANY_ENGINE):
+def session_set_engine(session_id, engine, expected_engine=ANY_ENGINE,
+                       skip_locked=False):
     """Make ``engine`` the owner of the session.
 
     With ``expected_engine`` (may be None: nobody owns it) the owner is
     only changed if it still is ``expected_engine``: returns True if the
     owner was set, False if another engine owns the session. Raises
     SessionNotFound if there is no such session.
+
+    ``skip_locked`` (a takeover): on a server database, when another
+    transaction holds the session's row (its stalled owner's, say), wait
+    for nothing and return None; the caller tries again later.
     """
     stmt = sa.update(models.Session).where(
         models.Session.session_id == session_id)
@@ -833,6 +838,16 @@ def session_set_engine(session_id, engine, expected_engine=ANY_ENGINE):
         engine=engine, generation=models.Session.generation + 1
     ).execution_options(synchronize_session=False)
     with _writer() as session:
+        if skip_locked and session.get_bind().dialect.name in (
+                'mysql', 'postgresql'):
+            free = session.execute(
+                sa.select(models.Session.session_id)
+                .where(models.Session.session_id == session_id)
+                .with_for_update(skip_locked=True)).first()
+            if free is None:
+                if not _session_exists(session, session_id):
+                    raise exception.SessionNotFound(session_id=session_id)
+                return None
         if session.execute(stmt).rowcount:
             return True
         if not _session_exists(session, session_id):

@@ -59,6 +59,8 @@ class EngineService(object):
         self.coordinator = None
         self._revivals = {}
         self._alive_seen = None
+        # Sessions whose takeover found their row locked (logged once).
+        self._busy_seen = set()
         self.lease = fencing.Lease()
         self._db_outage = transient.OutageLog(
             'Engine %s heartbeat: the database' % self.host, LOG)
@@ -130,8 +132,22 @@ class EngineService(object):
             if owner in alive or not self.coordinator.mine(
                     session['session_id'], ring):
                 continue
-            if db_api.session_set_engine(session['session_id'], self.host,
-                                         expected_engine=owner):
+            claimed = db_api.session_set_engine(
+                session['session_id'], self.host, expected_engine=owner,
+                skip_locked=True)
+            if claimed is None:
+                # Its row is held by a transaction (of the stalled owner,
+                # most likely): the heartbeat waits for nothing; the
+                # claim is tried again at the next beat.
+                if session['session_id'] not in self._busy_seen:
+                    LOG.warning('Session %s of engine %s: its row is locked '
+                                'by another transaction; taking it over is '
+                                'tried again at each heartbeat',
+                                session['session_id'], owner)
+                    self._busy_seen.add(session['session_id'])
+                continue
+            self._busy_seen.discard(session['session_id'])
+            if claimed:
                 LOG.warning('Taking over session %s from engine %s',
                             session['session_id'], owner)
                 db_api.event_add(session['session_id'], st.EVENT_STATE,
@@ -151,7 +167,8 @@ class EngineService(object):
                     pending['session_id'], ring):
                 continue
             if db_api.session_set_engine(pending['session_id'], self.host,
-                                         expected_engine=owner):
+                                         expected_engine=owner,
+                                         skip_locked=True):
                 LOG.warning('Taking over the notifications of session %s '
                             'from engine %s', pending['session_id'], owner)
                 self.dispatcher.hold(pending['session_id'])

@@ -388,6 +388,29 @@ class DBAPITests:
         self.assertTrue(db_api.session_set_engine(sid, 'e3'))
         self.assertEqual('e3', db_api.session_get(sid)['engine'])
 
+    def test_session_set_engine_skips_a_locked_row(self):
+        sid = self._session(engine='e1')['session_id']
+        table = models.Session.__table__
+        if db_api.get_engine().dialect.name != 'sqlite':
+            # Another transaction (a stalled owner's) holds the row: the
+            # takeover waits for nothing (SQLite has no row locks).
+            with db_api.get_engine().connect() as other:
+                other.begin()
+                other.execute(sa.select(table.c.session_id).where(
+                    table.c.session_id == sid).with_for_update(read=True))
+                self.assertIsNone(db_api.session_set_engine(
+                    sid, 'e2', expected_engine='e1', skip_locked=True))
+                self.assertEqual('e1', db_api.session_get(sid)['engine'])
+                other.rollback()
+        self.assertTrue(db_api.session_set_engine(
+            sid, 'e2', expected_engine='e1', skip_locked=True))
+        self.assertEqual('e2', db_api.session_get(sid)['engine'])
+        self.assertFalse(db_api.session_set_engine(
+            sid, 'e3', expected_engine='e1', skip_locked=True))
+        self.assertRaises(exception.SessionNotFound,
+                          db_api.session_set_engine, 'nope', 'e1',
+                          expected_engine=None, skip_locked=True)
+
     def test_session_set_engine_not_found(self):
         self.assertRaises(exception.SessionNotFound,
                           db_api.session_set_engine, 'nope', 'e1')

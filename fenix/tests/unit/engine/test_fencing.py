@@ -296,6 +296,38 @@ class TestTakeoverShare(test_manager.EngineTestCase):
         for sid in sids:
             self.wait_state(sid, st.MAINTENANCE_DONE)
 
+    def test_a_locked_session_row_does_not_hold_the_takeover(self):
+        self.config(group='oslo_messaging_notifications', driver=['noop'])
+        self.config(group='engine', takeover_after=3600,
+                    heartbeat_interval=3600)
+        busy, free = self._orphans(2)
+        log = self.useFixture(fixtures.FakeLogger(level=logging.INFO,
+                                                  name='fenix'))
+        svc = service.EngineService(local=True,
+                                    publisher=self.notifier.publisher)
+        svc.host = 'e1'
+        svc.start()
+        self.addCleanup(svc.stop)
+        real = db_api.session_set_engine
+
+        def claim(sid, *args, **kwargs):
+            # The stalled owner's transaction holds busy's row.
+            self.assertTrue(kwargs.get('skip_locked'))
+            if sid == busy:
+                return None
+            return real(sid, *args, **kwargs)
+
+        with mock.patch.object(db_api, 'session_set_engine',
+                               side_effect=claim):
+            self.assertEqual([free], svc.take_over())
+            self.assertEqual([], svc.take_over())
+        self.assertEqual(1, log.output.count('row is locked'), log.output)
+        self.assertEqual('dead', db_api.session_get(busy)['engine'])
+        # The row free again: taken over at the next beat.
+        self.assertEqual([busy], svc.take_over())
+        for sid in (busy, free):
+            self.wait_state(sid, st.MAINTENANCE_DONE)
+
     def test_max_sessions_total(self):
         self.config(group='engine', max_sessions_total=2)
         self._orphans(1)
