@@ -247,14 +247,19 @@ class ResumeFromRowsTest(base.TestCase):
         self.assertEqual(['c1', 'c2', 'c3'], ex.order)
         self.assertEqual('c1', ex.planned[('i3', 'c2')]['target'])
         # c2's move under way is watched again, from its step: not from
-        # the instance rows, not started again.
+        # the instance rows, not started again. Nova is asked about that
+        # one server only (the stopped engine's request may be under way).
+        ex.wf.cloud.server.return_value = {
+            'id': 'i3', 'host': 'c2', 'status': 'MIGRATING',
+            'task_state': 'migrating'}
         job = common.Job('i3', ex.servers['i3'], 'c2')
         with mock.patch.object(db_api, 'instances_get',
                                side_effect=AssertionError('rows read')):
             ex._resume_jobs('c2', {'i3': job})
         ex.wf._finish_interrupted.assert_called_once_with('c2')
-        self.assertEqual((common.READY, st.LIVE_MIGRATE),
-                         (job.phase, job.action))
+        ex.wf.cloud.server.assert_called_once_with('i3')
+        self.assertEqual((common.READY, st.LIVE_MIGRATE, True),
+                         (job.phase, job.action, job.resume))
         for name in ('_plan', '_make_plan', '_store_plan', '_occupied'):
             getattr(ex.wf, name).assert_not_called()
 
