@@ -113,6 +113,9 @@ def _postgresql_refused(context):
         context.is_disconnect = True
 
 
+_IDLE_BOUND = 'fenix_idle_transaction_timeout'
+
+
 def _idle_transaction_timeout(engine):
     """Every connection of a server database ends a transaction left
     idle longer than ``[engine] idle_transaction_timeout``: a process
@@ -129,8 +132,17 @@ def _idle_transaction_timeout(engine):
     else:
         return
 
-    @event.listens_for(engine, 'connect')
-    def _set_timeout(dbapi_con, con_record):
+    # At checkout, once per connection: the connection oslo.db opened to
+    # test the server when it made the engine is pooled before this
+    # listener exists, so a 'connect' listener missed it (the first
+    # connection of every process went without the bound: a SIGSTOPped
+    # engine's transaction on it held its rows 30 s in the three-engine
+    # test).
+    @event.listens_for(engine, 'checkout')
+    def _set_timeout(dbapi_con, con_record, con_proxy):
+        if con_record.info.get(_IDLE_BOUND):
+            return
+        con_record.info[_IDLE_BOUND] = True
         sql = statement
         if sql is None:
             # MariaDB only (MySQL has no such variable); the driver knows
@@ -144,6 +156,9 @@ def _idle_transaction_timeout(engine):
             cursor.execute(sql)
         finally:
             cursor.close()
+        # Kept whatever becomes of the next transaction (PostgreSQL
+        # undoes a SET in a transaction rolled back).
+        dbapi_con.commit()
 
 
 # A pooled connection of a server database is pinged before it is used

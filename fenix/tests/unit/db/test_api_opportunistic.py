@@ -23,6 +23,10 @@ def _engine_of_fenix(url):
     """A new engine of the test database set up as the DB API sets up
     its own (the fixtures' shared engine is not)."""
     engine = sqlalchemy.create_engine(url)
+    # As oslo.db does when it makes an engine: a first connection, pooled
+    # before the DB API's listeners exist (it went without the bound).
+    with engine.connect() as conn:
+        conn.exec_driver_sql('SELECT 1')
     db_api._idle_transaction_timeout(engine)
     return engine
 
@@ -60,9 +64,14 @@ class PostgreSQLDBAPITestCase(utils.OpportunisticTestMixin,
     def test_idle_transaction_timeout(self):
         engine = _engine_of_fenix(self.engine.url)
         self.addCleanup(engine.dispose)
+        # A transaction rolled back does not undo the bound.
+        with engine.connect() as conn:
+            conn.exec_driver_sql('SELECT 1')
+            conn.rollback()
         with engine.connect() as conn:
             self.assertEqual('5s', conn.exec_driver_sql(
                 'SHOW idle_in_transaction_session_timeout').scalar())
+        self.assertEqual(1, engine.pool.checkedin())
 
 
 class _NoSuchBackendFixture(utils.MySQLEmptyFixture):
