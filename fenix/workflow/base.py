@@ -242,12 +242,15 @@ class BaseWorkflow(object):
     def update_instance(self, instance_id, values, kind, message,
                         **kwargs):
         """Update an instance row and record ``message`` in the history,
-        in one transaction (see :meth:`record`)."""
-        LOG.info('Session %s: %s', self.session_id, message)
+        in one transaction (see :meth:`record`). Logged once written (an
+        instance without a row, NotFound, is not said to have been
+        updated: its caller creates the row and comes back)."""
         kwargs.setdefault('instance_id', instance_id)
-        return db_api.instance_update(
+        result = db_api.instance_update(
             self.session_id, instance_id, values,
             history=dict(kwargs, kind=kind, message=message))
+        LOG.info('Session %s: %s', self.session_id, message)
+        return result
 
     # --- admin control: pause and skip (SPEC 3.7) --------------------------
     def _control(self):
