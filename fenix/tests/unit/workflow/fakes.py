@@ -52,6 +52,25 @@ class FakeCloud(object):
         # Called (server id) whenever one server is read.
         self.on_server_read = None
 
+    def disable_first_target(self):
+        """The first move's target is disabled just before Nova gets the
+        request (another session started maintaining it); this fake
+        refuses it as Nova does ("No valid host"). Returns the list that
+        gets the disabled host."""
+        dead = []
+
+        def hook(server_id, kind, host):
+            if not dead and host:
+                dead.append(host)
+                with self.lock:
+                    self.hosts[host].update(
+                        status='disabled', reason='maintenance by another '
+                                                  'session')
+            return None
+
+        self.move_hook = hook
+        return dead
+
     # --- building the cloud -------------------------------------------------
     def add_host(self, name, vcpus=4, ram=8192, disk=80, status='enabled',
                  reason=None, state='up'):

@@ -224,19 +224,25 @@ class NotifyProjectsTest(base.TestCase):
         self.assertNotIn(True, calls[:-1])
 
 
+class CountingRunner(StubRunner):
+    """Never woken; keeps the timeout of every wait."""
+
+    def __init__(self):
+        self.waits = []
+
+    def wait(self, timeout, topic=None, since=None):
+        self.waits.append(timeout)
+        return False
+
+
 class LostWakeupTest(base.TestCase):
     """A wait looks again at least every WAKE_RECHECK seconds: a wake-up
     lost on its way does not cost the whole wait."""
 
     def test_wait_until_rechecks_without_a_wakeup(self):
-        waits = []
-
-        class Runner(StubRunner):
-            def wait(self, timeout, topic=None, since=None):
-                waits.append(timeout)
-                return False
-
-        wf = wf_base.BaseWorkflow('s', Runner(), None)
+        runner = CountingRunner()
+        waits = runner.waits
+        wf = wf_base.BaseWorkflow('s', runner, None)
         # Never woken: the predicate turns true after the second wait.
         answers = iter([False, False, 'done'])
         deadline = timeutils.after(600)
@@ -247,14 +253,9 @@ class LostWakeupTest(base.TestCase):
                         waits)
 
     def test_a_short_wait_is_not_stretched(self):
-        waits = []
-
-        class Runner(StubRunner):
-            def wait(self, timeout, topic=None, since=None):
-                waits.append(timeout)
-                return False
-
-        wf = wf_base.BaseWorkflow('s', Runner(), None)
+        runner = CountingRunner()
+        waits = runner.waits
+        wf = wf_base.BaseWorkflow('s', runner, None)
         answers = iter([False, 'late'])
         self.assertEqual('late', wf.wait_until(lambda: next(answers),
                                                timeutils.after(1)))

@@ -554,31 +554,13 @@ class TestFailures(WorkflowTest):
         self.assertEqual([('move', 'b', st.MIGRATE, 'c1')], tries)
         self.assertIn('no other host can take it now', session['error'])
 
-    def disable_first_target(self):
-        """The first move's target is disabled just before Nova gets the
-        request (another session started maintaining it); the fake
-        refuses it as Nova does ("No valid host")."""
-        dead = []
-
-        def hook(server_id, kind, host):
-            if not dead and host:
-                dead.append(host)
-                with self.cloud.lock:
-                    self.cloud.hosts[host].update(
-                        status='disabled', reason='maintenance by another '
-                                                  'session')
-            return None
-
-        self.cloud.move_hook = hook
-        return dead
-
     def test_target_disabled_meanwhile_is_placed_again_at_once(self):
         for name in ('c1', 'c2', 'c3'):
             self.cloud.add_host(name)
         self.cloud.add_server('a', 'c1')
         self.cloud.add_server('b', 'c1')
         fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
-        dead = self.disable_first_target()
+        dead = self.cloud.disable_first_target()
         sid = self.create()
         self.assertDone(self.run_session(sid))
         asked = [c[3] for c in self.cloud.calls if c[0] == 'move']
@@ -597,7 +579,7 @@ class TestFailures(WorkflowTest):
     def test_no_target_left_after_a_refusal_fails_clearly(self):
         self.two_hosts(vms=('a',))
         fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
-        dead = self.disable_first_target()
+        dead = self.cloud.disable_first_target()
         sid = self.create()
         session = self.run_session(sid)
         self.assertEqual(['c1'], dead)

@@ -545,31 +545,13 @@ class NFVTest(NFVTestBase):
         self.assertNotEqual(refused[0], target)
         self.assertInHistory(sid, 'it is placed again on another host')
 
-    def disable_first_target(self):
-        """The first move's target is disabled just before Nova gets the
-        request (another session started maintaining it); the fake
-        refuses it as Nova does ("No valid host")."""
-        dead = []
-
-        def hook(server_id, kind, host):
-            if not dead and host:
-                dead.append(host)
-                with self.cloud.lock:
-                    self.cloud.hosts[host].update(
-                        status='disabled', reason='maintenance by another '
-                                                  'session')
-            return None
-
-        self.cloud.move_hook = hook
-        return dead
-
     def test_target_disabled_meanwhile_is_placed_again_at_once(self):
         for name in ('c1', 'c2', 'c3'):
             self.cloud.add_host(name)
         self.cloud.add_server('a', 'c1')
         self.cloud.add_server('b', 'c1')
         InstanceVNFM(self.cloud, self.notifier, 'p1')
-        dead = self.disable_first_target()
+        dead = self.cloud.disable_first_target()
         sid = self.create()
         session = self.run_session(sid)
         self.assertEqual(st.MAINTENANCE_DONE, session['state'],
@@ -601,7 +583,7 @@ class NFVTest(NFVTestBase):
         self.cloud.add_host('c2')
         self.cloud.add_server('a', 'c1')
         InstanceVNFM(self.cloud, self.notifier, 'p1')
-        dead = self.disable_first_target()
+        dead = self.cloud.disable_first_target()
         sid = self.create()
         session = self.run_session(sid)
         self.assertEqual(['c2'], dead)
