@@ -37,6 +37,18 @@ def server(status='ACTIVE', vm_state='active', task_state=None, host=SRC,
     return raw
 
 
+def live_migration_failed(nova, **why):
+    """The server's one instance action: a live migration whose
+    conductor event ended in error (``why``: its details or traceback)."""
+    nova.instance_action.list.return_value = [
+        {'action': 'live-migration', 'request_id': 'req-1',
+         'start_time': '2026-01-01T00:00:00'}]
+    nova.instance_action.get.return_value = {
+        'action': 'live-migration', 'events': [
+            dict(why, event='conductor_live_migrate_instance',
+                 result='Error')]}
+
+
 def migration(mid, status, kind='migration'):
     return {'id': mid, 'status': status, 'migration_type': kind,
             'instance_uuid': 'vm1', 'source_compute': SRC}
@@ -349,14 +361,8 @@ class TestWaitAndMove(CloudTestCase):
         self.nova.servers.confirm_resize.assert_called_once_with('vm1')
 
     def test_failure_carries_nova_reason(self):
-        self.nova.instance_action.list.return_value = [
-            {'action': 'live-migration', 'request_id': 'req-1',
-             'start_time': '2026-01-01T00:00:00'}]
-        self.nova.instance_action.get.return_value = {
-            'action': 'live-migration', 'events': [
-                {'event': 'conductor_live_migrate_instance',
-                 'result': 'Error',
-                 'details': 'No valid host was found.'}]}
+        live_migration_failed(self.nova,
+                              details='No valid host was found.')
         self.script([server()],
                     [[migration(9, 'error', 'live-migration')]])
         self.cloud._moves['vm1'] = {'kind': cloud.LIVE, 'known': set(),
@@ -601,16 +607,11 @@ class TestWaitAndMove(CloudTestCase):
         # scheduler refuses the disabled target: the migration record
         # ends in error, the server rests on its source, the instance
         # action says why.
-        self.nova.instance_action.list.return_value = [
-            {'action': 'live-migration', 'request_id': 'req-1',
-             'start_time': '2026-01-01T00:00:00'}]
-        self.nova.instance_action.get.return_value = {
-            'action': 'live-migration', 'events': [
-                {'event': 'conductor_live_migrate_instance',
-                 'result': 'Error',
-                 'traceback': 'Traceback...\nnova.exception.NoValidHost: '
-                              'No valid host was found. (filters: '
-                              "{'ComputeFilter': 1})"}]}
+        live_migration_failed(
+            self.nova,
+            traceback='Traceback...\nnova.exception.NoValidHost: '
+                      "No valid host was found. (filters: "
+                      "{'ComputeFilter': 1})")
         self.nova.servers.get.return_value = server()
         # None before the request, then the move's record, in error.
         self.nova.migrations.list.side_effect = itertools.chain(
