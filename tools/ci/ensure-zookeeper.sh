@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A private ZooKeeper server (standalone) for the tests of the engines'
+# tooz coordination over ZooKeeper (fenix/tests/unit/engine/
+# test_coordination.py, fenix/tests/functional/test_engine_takeover.py
+# TestTwoEnginesZooKeeper).
+#
+#   bash tools/ci/ensure-zookeeper.sh start   # prints the tooz URL, e.g.
+#                                               # zookeeper://127.0.0.1:41234
+#   bash tools/ci/ensure-zookeeper.sh url     # the URL of the running one
+#   bash tools/ci/ensure-zookeeper.sh stop    # stops it, removes its data
+#
+# Installs Debian's zookeeper (the server's jars; Java 17 runs it) with apt
+# if missing (CI runs as root); the package's own service is not used.
+# The server listens on loopback only, on a free port chosen at start
+# (never 2181), with the admin HTTP server off, its configuration, data
+# and output under $FENIX_ZOOKEEPER_DIR (default /tmp/fenix-zookeeper).
+# tickTime is 500 ms, so a client's session time-out may be 1 to 10 s
+# (2 to 20 tickTimes): the engines' takeover_after (6 s by default) fits.
+# Idempotent like tools/ci/ensure-etcd.sh; the URL is the last line of
+# stdout, everything else goes to stderr.
+set -euo pipefail
+DIR=${FENIX_ZOOKEEPER_DIR:-/tmp/fenix-zookeeper}
+PIDFILE=$DIR/zookeeper.pid
+PORTFILE=$DIR/client-port
+JAR=/usr/share/java/zookeeper.jar
+
+say() { echo "ensure-zookeeper: $*" >&2; }
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+running() {
+    [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
+}
+# The four-letter word "ruok" (allowed in the configuration below).
+healthy() {
+    python3 - "$1" <<'EOF' 2>/dev/null
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2)
+s.sendall(b'ruok')
+sys.exit(0 if s.recv(4) == b'imok' else 1)
+EOF
+}
+url() { echo "zookeeper://127.0.0.1:$(cat "$PORTFILE")"; }
+
+install() {
+    [ -f "$JAR" ] && command -v java >/dev/null && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        say "zookeeper is missing: run as root, or apt-get install zookeeper"
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends zookeeper >&2
+}
+
+start() {
+    if running && healthy "$(cat "$PORTFILE")"; then
+        say "already running (pid $(cat "$PIDFILE"))"
+        url
+        return 0
+    fi
+    stop_server
+    install
+    mkdir -p "$DIR/data" "$DIR/conf"
+    local client
+    client=$(free_port)
+    echo "$client" > "$PORTFILE"
+    cat > "$DIR/conf/zoo.cfg" <<EOF
+tickTime=500
+dataDir=$DIR/data
+clientPortAddress=127.0.0.1
+clientPort=$client
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr
+EOF
+    # setsid: the server outlives the caller's shell and its signals.
+    # Debian's jars log through slf4j without a binding: the server says
+    # little, on stdout.log.
+    setsid java -Xmx256m -cp "$JAR" \
+        org.apache.zookeeper.server.ZooKeeperServerMain \
+        "$DIR/conf/zoo.cfg" > "$DIR/stdout.log" 2>&1 < /dev/null &
+    echo $! > "$PIDFILE"
+    for _ in $(seq 1 150); do
+        if healthy "$client"; then
+            local version
+            version=$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null \
+                || echo '?')
+            say "ZooKeeper $version pid $(cat "$PIDFILE")," \
+                "output $DIR/stdout.log"
+            url
+            return 0
+        fi
+        running || break
+        sleep 0.2
+    done
+    say "ZooKeeper did not start; its output:"
+    tail -20 "$DIR/stdout.log" >&2 || true
+    stop_server
+    exit 1
+}
+
+stop_server() {
+    if running; then
+        local pid
+        pid=$(cat "$PIDFILE")
+        kill -TERM "$pid"
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        say "stopped (pid $pid)"
+    fi
+    rm -rf "$DIR"
+}
+
+case "${1:-start}" in
+    start) start ;;
+    stop) stop_server ;;
+    url)
+        if running; then url; else say "not running"; exit 1; fi ;;
+    *) echo "usage: $0 [start|stop|url]" >&2; exit 2 ;;
+esac
