@@ -10,12 +10,14 @@ Two modes, chosen by ``[coordination] backend_url``:
   table at the database server's time, and an engine is alive while its
   heartbeat is at most ``[engine] takeover_after`` seconds old by the
   database's clock (never the engines' own: their skew does not matter).
-* **tooz** (e.g. ``redis://127.0.0.1:6379``; etcd3 and ZooKeeper work
-  the same way): each engine joins the group ``[coordination] group`` and
-  beats there; the group's members are the live engines, as the backend
-  judges them (Redis expires a member whose beats stopped for
-  ``takeover_after`` seconds). The engines still beat in the database too,
-  for ``/metrics`` and the operator.
+* **tooz** (e.g. ``redis://127.0.0.1:6379``, ``etcd3+http://...``,
+  ``zookeeper://...``): each engine joins the group ``[coordination]
+  group`` and beats there; the group's members are the live engines, as
+  the backend judges them: Redis expires a member whose beats stopped for
+  ``takeover_after`` seconds, etcd revokes its lease after as long, and
+  ZooKeeper ends its session (the ephemeral member node goes with it)
+  after as long. The engines still beat in the database too, for
+  ``/metrics`` and the operator.
 
 In both modes the sessions to take over (those without an owner, or whose
 owner is not alive) are spread over the live engines with a consistent
@@ -37,8 +39,18 @@ from fenix.db import api as db_api
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
 
-# tooz backends whose member expiry is the URL's ``membership_timeout``.
-_MEMBERSHIP_TIMEOUT_SCHEMES = ('redis', 'rediss')
+# The URL option that is a member's expiry, by tooz backend: Redis's
+# member key and etcd's lease TTL (both default 30 s otherwise) are
+# ``membership_timeout``; ZooKeeper's session time-out (kazoo's, default
+# 10 s; the server bounds it to 2 to 20 tickTimes) is ``timeout``.
+_MEMBER_EXPIRY_OPTION = {
+    'redis': 'membership_timeout',
+    'rediss': 'membership_timeout',
+    'etcd3+http': 'membership_timeout',
+    'etcd3+https': 'membership_timeout',
+    'zookeeper': 'timeout',
+    'kazoo': 'timeout',
+}
 
 
 def _encode(text):
@@ -66,9 +78,9 @@ class Coordinator(object):
         the URL says otherwise)."""
         parsed = urllib.parse.urlsplit(self.backend_url)
         query = urllib.parse.parse_qs(parsed.query)
-        if parsed.scheme in _MEMBERSHIP_TIMEOUT_SCHEMES and \
-                'membership_timeout' not in query:
-            extra = 'membership_timeout=%d' % CONF.engine.takeover_after
+        option = _MEMBER_EXPIRY_OPTION.get(parsed.scheme)
+        if option and option not in query:
+            extra = '%s=%d' % (option, CONF.engine.takeover_after)
             return urllib.parse.urlunsplit(parsed._replace(
                 query='&'.join(q for q in (parsed.query, extra) if q)))
         return self.backend_url
@@ -94,6 +106,11 @@ class Coordinator(object):
 
     def _join(self):
         from tooz import coordination as tooz_coordination
+        # Beat first: etcd binds the member's key to the engine's lease,
+        # and the lease of an engine that stalled past its TTL is gone;
+        # tooz's beat grants a new one (joining under the old one fails:
+        # lease not found).
+        self._tooz.heartbeat()
         try:
             self._tooz.join_group(self.group).get()
         except tooz_coordination.MemberAlreadyExist:
