@@ -16,6 +16,7 @@ import time
 
 import sqlalchemy as sa
 
+from fenix.tests import coordination_backends as backends
 from fenix.tests.functional import base
 from fenix.tests.functional import test_rabbit_mariadb as rm
 
@@ -186,7 +187,15 @@ class TestTwoEngines(rm.TestSeparateProcesses):
         self.assertEqual(other, self._owner(sid))
 
 
-class TestTwoEnginesRedis(TestTwoEngines):
+class _ToozEngines(object):
+
+    def test_engines_say_they_coordinate_through_tooz(self):
+        for proc in self.engines.values():
+            base.wait_for(lambda: 'coordination: tooz' in proc.log_tail(400),
+                          30, what='the engine log')
+
+
+class TestTwoEnginesRedis(_ToozEngines, TestTwoEngines):
     """The same with tooz over the local Redis: liveness is the group's
     membership, the database's generation still fences."""
 
@@ -197,7 +206,22 @@ class TestTwoEnginesRedis(TestTwoEngines):
             self.skipTest('Redis not running on localhost')
         super().setUp()
 
-    def test_engines_say_they_coordinate_through_tooz(self):
-        for proc in self.engines.values():
-            base.wait_for(lambda: 'coordination: tooz' in proc.log_tail(400),
-                          30, what='the engine log')
+
+class TestTwoEnginesEtcd(_ToozEngines, TestTwoEngines):
+    """The same over etcd v3 (etcd3gw; FENIX_TEST_ETCD_URL, e.g. from
+    tools/ci/ensure-etcd.sh): an engine's member key is bound to its
+    lease, whose TTL is takeover_after."""
+
+    def setUp(self):
+        self.BACKEND_URL = backends.url_or_skip(self, backends.ETCD)
+        super().setUp()
+
+
+class TestTwoEnginesZooKeeper(_ToozEngines, TestTwoEngines):
+    """The same over ZooKeeper (kazoo; FENIX_TEST_ZOOKEEPER_URL, e.g. from
+    tools/ci/ensure-zookeeper.sh): an engine's member node is ephemeral,
+    gone when its session (time-out takeover_after) expires."""
+
+    def setUp(self):
+        self.BACKEND_URL = backends.url_or_skip(self, backends.ZOOKEEPER)
+        super().setUp()
