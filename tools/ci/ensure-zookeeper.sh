@@ -9,7 +9,8 @@
 #   bash tools/ci/ensure-zookeeper.sh url     # the URL of the running one
 #   bash tools/ci/ensure-zookeeper.sh stop    # stops it, removes its data
 #
-# Installs Debian's zookeeper (the server's jars; Java 17 runs it) with apt
+# Installs Debian's zookeeper (the server; its jar is libzookeeper-java's,
+# run by Java 17) with apt
 # if missing (CI runs as root); the package's own service is not used.
 # The server listens on loopback only, on a free port chosen at start
 # (never 2181), with the admin HTTP server off, its configuration, data
