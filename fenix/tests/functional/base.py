@@ -133,6 +133,9 @@ class FenixClient(object):
 
 class FunctionalTestCase(testtools.TestCase):
 
+    # Lines of each process's log kept with a failed test.
+    LOG_TAIL_LINES = 60
+
     def setUp(self):
         super().setUp()
         self.useFixture(fixtures.Timeout(600, gentle=True))
@@ -151,7 +154,8 @@ class FunctionalTestCase(testtools.TestCase):
         self.processes.append(proc)
         self.addCleanup(proc.kill)
         self.addOnException(lambda exc_info: self.addDetail(
-            name + '-log', testtools.content.text_content(proc.log_tail())))
+            name + '-log', testtools.content.text_content(
+                proc.log_tail(self.LOG_TAIL_LINES))))
         return proc
 
     def wait_api(self, port, proc=None, timeout=60):

@@ -34,6 +34,9 @@ class TestTwoEngines(rm.TestSeparateProcesses):
     test_engine_killed_and_restarted_mid_session = None
     # [coordination] backend_url (empty: the database only).
     BACKEND_URL = ''
+    # A takeover slower than its bound is judged from both engines' beats,
+    # ring and claims (a locked row): their logs are kept with a failure.
+    LOG_TAIL_LINES = 3000
 
     def setUp(self):
         super().setUp()

@@ -362,12 +362,8 @@ class HostsMixin(object):
         try:
             future.result()
         except Exception as e:  # noqa - reported as the session's error
-            if self.wf.stopping():
-                # The engine stops the session (shutdown, delete) while
-                # the host is in maintenance: the interruption, not a
-                # failure (the host stays IN_MAINTENANCE for the next
-                # engine to resume).
-                raise
+            # (an interruption by the engine stopping the session does
+            # not come here: see Executor._collect)
             LOG.warning('Maintenance of %s failed: %s', hostname, e)
             self.failures.append(str(e))
             self.hstate[hostname] = common.H_DONE

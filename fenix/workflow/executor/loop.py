@@ -149,6 +149,22 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
             done.append(self.completed.popleft())
         if not done:
             return
+        interrupted = None
+        if self.wf.stopping():
+            # The engine stops the session (shutdown, delete): a worker
+            # that failed now was interrupted, it did not fail its step
+            # (a host stays IN_MAINTENANCE, a move RUNNING, for the next
+            # engine to resume from the rows). What ended well is still
+            # taken in; the interruption is raised after it.
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                interrupted = failed[0].exception()
+                done = [f for f in done if f not in failed]
+                for future in failed:
+                    for pending in (self.starts, self.notes, self.moves,
+                                    self.downs):
+                        pending.pop(future, None)
+                    self.checks.discard(future)
         # Room or hosts may have changed: hosts that did not fit may be
         # tried again.
         self.epoch += 1
@@ -164,6 +180,8 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                 self._checked(future, self.downs.pop(future))
             else:
                 self._maintained(future, self.downs.pop(future))
+        if interrupted is not None:
+            raise interrupted
 
     def _loop(self):
         wf = self.wf

@@ -1102,13 +1102,15 @@ class TestRestartFromSteps(NFVTestBase):
             if step['state'] == st.STEP_DONE:
                 self.assertIsNotNone(step['finished_at'])
 
-    def test_move_in_flight_is_watched_not_started_again(self):
+    def move_left_running(self):
+        """A planned session whose first move a stopped engine had
+        started: its host disabled, the instance's event sent, the move's
+        step RUNNING and Nova migrating the instance to its target.
+        Returns (sid, wf, host, instance id, target)."""
         sid, wf = self.planned()
         move = self.first_move(sid)
         host, iid = move['host'], move['instance_id']
         target = move['target']
-        # What the stopped engine had written: the host disabled for it,
-        # the instance's event sent, its move started; Nova goes on.
         wf._disable(wf._host(host))
         wf.steps.mark(st.STEP_DISABLE_COMPUTE, host)
         wf.steps.mark(st.STEP_NOTIFY_INSTANCE, host, iid, 'skip')
@@ -1119,6 +1121,12 @@ class TestRestartFromSteps(NFVTestBase):
             srv = self.cloud.servers_[iid]
             srv['task_state'] = 'migrating'
             srv['pending_target'] = target
+        return sid, wf, host, iid, target
+
+    def test_move_in_flight_is_watched_not_started_again(self):
+        # What the stopped engine had written: the host disabled for it,
+        # the instance's event sent, its move started; Nova goes on.
+        sid, wf, host, iid, target = self.move_left_running()
         self.assertDone(self.run_session(sid))
         self.assertIn(('wait_for_move', iid, host, st.MIGRATE),
                       self.cloud.calls)
@@ -1143,25 +1151,12 @@ class TestRestartFromSteps(NFVTestBase):
                                   'again' % (iid, host, target))
 
     def test_move_ended_unwatched_is_not_done_again(self):
-        sid, wf = self.planned()
-        move = self.first_move(sid)
-        host, iid = move['host'], move['instance_id']
-        target = move['target']
         # The stopped engine had started the move (its step RUNNING); Nova
         # still shows the instance on its host when the new owner reads
         # the servers, and on its target awaiting confirmation
         # (VERIFY_RESIZE) by the time the host's interrupted moves are
         # seen through.
-        wf._disable(wf._host(host))
-        wf.steps.mark(st.STEP_DISABLE_COMPUTE, host)
-        wf.steps.mark(st.STEP_NOTIFY_INSTANCE, host, iid, 'skip')
-        wf.steps.mark(st.STEP_MOVE, host, iid, 'start', bump_attempt=True,
-                      values={'result': {'action': st.MIGRATE,
-                                         'target': target}})
-        with self.cloud.lock:
-            srv = self.cloud.servers_[iid]
-            srv['task_state'] = 'migrating'
-            srv['pending_target'] = target
+        sid, wf, host, iid, target = self.move_left_running()
         finish = session_flow.SessionFlow._finish_interrupted
 
         def arrived(flow, hostname):

@@ -4,6 +4,7 @@
 """Readiness of the stored steps (a step may start once every step of its
 ``depends_on`` is DONE or SKIPPED), steps added at run time, the cascade of
 a cancelled host, and an executor resumed from the rows alone."""
+from concurrent import futures
 import datetime
 from unittest import mock
 
@@ -359,3 +360,56 @@ class ReadRowsTest(base.TestCase):
         self.ex.wf.runner.wake(st.WAKE_REPLY)
         self.ex._read_rows(['c1'])
         self.assertEqual([['i1', 'i2', 'i3']] * 2, self.read)
+
+
+class InterruptedWorkersTest(base.TestCase):
+    """What a worker fails with while the engine stops the session is the
+    interruption, for every kind of worker: nothing is recorded as a
+    failure, the host states stay for the next engine, and what ended
+    well in the same batch is still taken in."""
+
+    def setUp(self):
+        super().setUp()
+        wf = mock.MagicMock()
+        wf.session_id = 's1'
+        wf.options = {}
+        self.wf = wf
+        self.ex = executor.Executor(wf)
+        self.ex.hstate = {'c1': common.H_DOWN, 'c2': common.H_STARTING,
+                          'c3': common.H_DOWN}
+
+    def _future(self, error=None, result=None):
+        future = futures.Future()
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+        self.ex.completed.append(future)
+        return future
+
+    def _batch(self):
+        ex = self.ex
+        ex.downs[self._future(RuntimeError('plug-in interrupted'))] = 'c1'
+        ex.starts[self._future(RuntimeError('disable interrupted'))] = 'c2'
+        ex.downs[self._future(result=None)] = 'c3'
+
+    def test_stopping_raises_the_interruption(self):
+        self.wf.stopping.return_value = True
+        self._batch()
+        error = self.assertRaises(RuntimeError, self.ex._collect)
+        self.assertEqual('plug-in interrupted', str(error))
+        self.assertEqual([], self.ex.failures)
+        self.assertEqual(common.H_DOWN, self.ex.hstate['c1'])
+        self.assertEqual(common.H_STARTING, self.ex.hstate['c2'])
+        # c3's maintenance ended before the stop: taken in.
+        self.assertEqual(common.H_DONE, self.ex.hstate['c3'])
+        self.assertFalse(self.ex._in_flight())
+
+    def test_not_stopping_fails_the_steps(self):
+        self.wf.stopping.return_value = False
+        self._batch()
+        self.ex._collect()
+        self.assertEqual(2, len(self.ex.failures))
+        self.assertIn('could not start host c2', self.ex.failures[0])
+        self.assertEqual('plug-in interrupted', self.ex.failures[1])
+        self.assertEqual(common.H_DONE, self.ex.hstate['c1'])
