@@ -23,8 +23,10 @@ import functools
 from oslo_log import log as logging
 
 from fenix.common import exception
+from fenix.common import states as st
 from fenix.common import transient
 from fenix.db import reads
+from fenix.db import replies as reply_db
 
 LOG = logging.getLogger(__name__)
 
@@ -33,9 +35,18 @@ _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 # Not reads of the engine's API: what the API checks itself before a
 # reply goes to the engine (a reply certainly refused is answered here).
 REPLY_CHECKS = ('refused_project_reply', 'refused_instance_reply')
+# Replies the API records itself (in the database; then it wakes the
+# engine that owns the session).
+REPLY_RECORDS = ('record_project_reply', 'record_instance_reply')
 # Reads no engine answers over RPC: only the API reads them (an engine
 # of an earlier version answered every other read).
-API_ONLY = REPLY_CHECKS + ('get_session_detail_page',)
+API_ONLY = REPLY_CHECKS + REPLY_RECORDS + ('get_session_detail_page',)
+
+
+def _informational(state):
+    """ACK_INSTANCE_ACTION_DONE: existing managers answer the
+    informational events; accepted and ignored, at any time."""
+    return state == st.ack(st.INSTANCE_ACTION_DONE)
 
 
 def _guarded(fn):
@@ -108,6 +119,37 @@ class DatabaseReader(object):
         """As :meth:`refused_project_reply`, for one instance's event."""
         return _unless_outage(reads.refused_instance_reply, session_id,
                               project_id, instance_id, reply, event_id)
+
+    @_guarded
+    def record_project_reply(self, context, session_id, project_id, reply,
+                             event_id=None):
+        """Judge and record a project's reply in the database
+        (:func:`fenix.db.replies.record_project_reply`): no RPC round
+        trip, and recorded while no engine runs. Returns ``(answer,
+        wake)``: the answer, and ``{'engine': owner}`` when the engine
+        that owns the session (None: any) is to be woken (None: nothing
+        changed). A refused reply raises its 409 (nothing changed); a
+        database that cannot be reached, DatabaseUnavailable (503)."""
+        if _informational(reply['state']):
+            reply_db.check_informational(session_id, project_id)
+            return {'session_id': session_id, 'project_id': project_id,
+                    'state': reply['state']}, None
+        answer, owner = reply_db.record_project_reply(
+            session_id, project_id, reply, event_id)
+        return answer, {'engine': owner}
+
+    @_guarded
+    def record_instance_reply(self, context, session_id, project_id,
+                              instance_id, reply, event_id=None):
+        """As :meth:`record_project_reply`, for one instance's event."""
+        if _informational(reply['state']):
+            reply_db.check_informational(session_id, project_id,
+                                         instance_id=instance_id)
+            return {'session_id': session_id, 'instance_id': instance_id,
+                    'state': reply['state']}, None
+        answer, owner = reply_db.record_instance_reply(
+            session_id, project_id, instance_id, reply, event_id)
+        return answer, {'engine': owner}
 
     @_guarded
     def list_action_runs(self, context, session_id):

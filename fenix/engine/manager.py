@@ -17,13 +17,13 @@ import oslo_messaging as messaging
 from oslo_serialization import jsonutils
 
 from fenix.common import exception
-from fenix.common import replies
 from fenix.common import rpc
 from fenix.common import state_machine
 from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.db import reads
+from fenix.db import replies as reply_db
 from fenix.engine import known_hosts as known_hosts_mod
 from fenix.engine import metrics as engine_metrics
 from fenix.engine import rpcapi
@@ -184,11 +184,14 @@ class EngineManager(object):
         """The figures of ``/metrics``, from the database (RPC 1.3)."""
         return engine_metrics.figures()
 
-    def wake_session(self, context, session_id):
+    def wake_session(self, context, session_id, topic=None, subject=None):
+        """Wake this engine's runner of the session, if any (RPC 1.4:
+        ``topic`` and ``subject``, as :meth:`SessionRunner.wake` takes
+        them: an API that recorded a reply names it)."""
         with self._lock:
             runner = self._runners.get(session_id)
         if runner is not None:
-            runner.wake()
+            runner.wake(topic, subject)
 
     # --- RPC: sessions ----------------------------------------------------
     def create_session(self, context, values, idempotency_key=None):
@@ -571,148 +574,38 @@ class EngineManager(object):
 
     def project_reply(self, context, session_id, project_id, reply,
                       event_id=None):
+        """A project's reply, from an API of before RPC 1.4 (an API of
+        1.4 records replies itself: :mod:`fenix.db.replies`)."""
         state = reply['state']
         if self._informational(state):
-            db_api.session_get(session_id, with_plan=False)
-            db_api.project_get(session_id, project_id)
+            reply_db.check_informational(session_id, project_id)
             return {'session_id': session_id, 'project_id': project_id,
                     'state': state}
-        session, project = self._apply_project_reply(
+        answer, owner = reply_db.record_project_reply(
             session_id, project_id, reply, event_id)
-        self._wake(context, session, st.WAKE_REPLY)
-        return {'session_id': session_id, 'project_id': project_id,
-                'state': state, 'event_id': project['event_id'],
-                'instance_actions': project['instance_actions']}
-
-    @staticmethod
-    def _locked_row(read, session_id):
-        """``read()`` (a locking read of a project or instance row, first
-        in its transaction: on MySQL the snapshot of the reads after it
-        is then not older than the row); a session that does not exist is
-        SessionNotFound, not the row's NotFound."""
-        try:
-            return read()
-        except exception.NotFound:
-            db_api.session_get(session_id, with_plan=False)
-            raise
-
-    @staticmethod
-    def _judge(state, row, subject, session, event_id, project_id,
-               instance_id=None, **kwargs):
-        """replies.judge; a refusal of a reply naming an event that is no
-        longer the current one says whether that event was answered (a
-        retry whose first try got through)."""
-        replies.judge_with_history(
-            state, row, subject, session, event_id,
-            lambda: db_api.replies_recorded(session['session_id'],
-                                            project_id,
-                                            instance_id=instance_id),
-            **kwargs)
-
-    @db_api.retry_on_deadlock
-    def _apply_project_reply(self, session_id, project_id, reply, event_id):
-        """Judge and store a project reply in one transaction, the
-        project's row locked: two copies of one reply cannot both be
-        applied, nor one be applied to an event that replaced its own.
-        Returns (the session's row, the project's updated row)."""
-        state = reply['state']
-        actions = reply.get('instance_actions') or {}
-        with db_api.transaction():
-            project = self._locked_row(lambda: db_api.project_get(
-                session_id, project_id, for_update=True), session_id)
-            session = db_api.session_get(session_id, with_plan=False)
-            # Only a reply naming instances needs them judged (a retry
-            # without any, the most common repeat, costs no read of them).
-            instances = db_api.instances_get(
-                session_id, project_id=project_id) if actions else []
-            unknown = sorted(set(actions) -
-                             {i['instance_id'] for i in instances})
-            if unknown:
-                raise exception.Invalid(
-                    reason='instance_actions: %s not instance(s) of project '
-                           '%s in this session' % (', '.join(unknown),
-                                                   project_id))
-            self._judge(state, project, replies.project_subject(project_id),
-                        session, event_id, project_id, named=actions,
-                        concerned=replies.concerned_instances(
-                            project, instances) if actions else None)
-            merged = dict(project.get('instance_actions') or {})
-            merged.update(actions)
-            updated = db_api.project_update(session_id, project_id, {
-                'reply': state, 'replied_at': timeutils.utcnow(),
-                'instance_actions': merged})
-            db_api.event_add(session_id, st.EVENT_REPLY, state=state,
-                             project_id=project_id,
-                             message='project %s replied %s to event %s'
-                             % (project_id, state, project['event_id']),
-                             data={'instance_actions': actions,
-                                   'event_id': project['event_id']})
-        return session, updated
+        self._wake(context, {'session_id': session_id, 'engine': owner},
+                   st.WAKE_REPLY)
+        return answer
 
     def get_project_instance(self, context, session_id, project_id,
                              instance_id, event_id=None):
         return reads.project_instance(session_id, project_id, instance_id,
                                       event_id=event_id)
 
-    @staticmethod
-    def _instance_of(session_id, project_id, instance_id, session=None,
-                     for_update=False):
-        if session is None and not for_update:
-            db_api.session_get(session_id, with_plan=False)
-        try:
-            instance = db_api.instance_get(session_id, instance_id,
-                                           for_update=for_update)
-        except exception.NotFound:
-            instance = None
-        if instance is None or instance['project_id'] != project_id:
-            if for_update:
-                db_api.session_get(session_id, with_plan=False)
-            raise exception.InstanceNotFound(
-                session_id=session_id, project_id=project_id,
-                instance_id=instance_id)
-        return instance
-
     def project_instance_reply(self, context, session_id, project_id,
                                instance_id, reply, event_id=None):
+        """As :meth:`project_reply`, for one instance's event."""
         state = reply['state']
         if self._informational(state):
-            self._instance_of(session_id, project_id, instance_id)
+            reply_db.check_informational(session_id, project_id,
+                                         instance_id=instance_id)
             return {'session_id': session_id, 'instance_id': instance_id,
                     'state': state}
-        session, instance = self._apply_instance_reply(
+        answer, owner = reply_db.record_instance_reply(
             session_id, project_id, instance_id, reply, event_id)
-        self._wake(context, session, st.WAKE_REPLY, instance_id)
-        return {'session_id': session_id, 'project_id': project_id,
-                'instance_id': instance_id, 'state': state,
-                'event_id': instance['event_id'],
-                'instance_action': instance['action']}
-
-    @db_api.retry_on_deadlock
-    def _apply_instance_reply(self, session_id, project_id, instance_id,
-                              reply, event_id):
-        """As :meth:`_apply_project_reply`, for one instance's event."""
-        state = reply['state']
-        with db_api.transaction():
-            instance = self._instance_of(session_id, project_id,
-                                         instance_id, for_update=True)
-            session = db_api.session_get(session_id, with_plan=False)
-            self._judge(state, instance,
-                        replies.instance_subject(project_id, instance_id),
-                        session, event_id, project_id,
-                        instance_id=instance_id)
-            values = {'reply': state, 'replied_at': timeutils.utcnow()}
-            if reply.get('instance_action'):
-                values['action'] = reply['instance_action']
-            instance = db_api.instance_update(
-                session_id, instance_id, values, history=dict(
-                    kind=st.EVENT_REPLY, state=state, project_id=project_id,
-                    instance_id=instance_id,
-                    message='instance %s: %s %s to event %s' % (
-                        instance_id, state,
-                        reply.get('instance_action') or '',
-                        instance['event_id']),
-                    data={'event_id': instance['event_id']}))
-        return session, instance
+        self._wake(context, {'session_id': session_id, 'engine': owner},
+                   st.WAKE_REPLY, instance_id)
+        return answer
 
     # --- RPC: constraints -------------------------------------------------
     def list_instance_constraints(self, context, project_id=None):

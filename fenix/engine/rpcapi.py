@@ -35,7 +35,9 @@ LOG = logging.getLogger(__name__)
 #         pause_session, resume_session, skip_host and retry_step.
 #   1.2 - create_session takes the client's idempotency_key.
 #   1.3 - get_metrics (the figures of /metrics).
-RPC_API_VERSION = '1.3'
+#   1.4 - wake_session takes the topic and subject of the wake-up (an API
+#         that recorded a reply itself wakes the owner of the session).
+RPC_API_VERSION = '1.4'
 
 # Failures that mean "the engine cannot be reached" (HTTP 503).
 _UNREACHABLE = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
@@ -78,6 +80,8 @@ class EngineAPI(object):
         self.client = rpc.get_client(
             target, version_cap=RPC_API_VERSION, timeout=self.timeout,
             retry=CONF.api.rpc_publish_retries)
+        # The clients of the wake-up casts, by engine.
+        self._wake_clients = {}
 
     def _call(self, context, method, version='1.0', **kwargs):
         try:
@@ -208,6 +212,35 @@ class EngineAPI(object):
         return self._call_event(context, 'project_reply', event_id,
                                 session_id=session_id, project_id=project_id,
                                 reply=reply)
+
+    def wake_session(self, context, session_id, engine, topic=None,
+                     subject=None):
+        """Tell the engine ``engine`` (the session's owner; None: any
+        engine) to look at the session again (a cast, 1.4: nothing waits
+        for an answer). A wake-up that cannot be sent is logged and
+        dropped: what it is about was recorded, and the engine finds it
+        at its next look at the session's rows (a wake-up, a deadline, or
+        when it resumes the session)."""
+        try:
+            client = self._wake_clients.get(engine)
+            if client is None:
+                if rpc.local_mode():
+                    client = self.client
+                else:
+                    client = rpc.get_client(
+                        messaging.Target(topic=CONF.engine.topic,
+                                         server=engine,
+                                         version=RPC_API_VERSION),
+                        version_cap=RPC_API_VERSION,
+                        retry=CONF.api.rpc_publish_retries)
+                self._wake_clients[engine] = client
+            client.prepare(version='1.4').cast(
+                rpc.with_deadline(context, None), 'wake_session',
+                session_id=session_id, topic=topic, subject=subject)
+        except Exception as e:  # noqa - the reply is recorded anyway
+            LOG.warning('Could not wake engine %s about session %s (%s: '
+                        '%s); it finds the change at its next look',
+                        engine or '(any)', session_id, type(e).__name__, e)
 
     def get_project_instance(self, context, session_id, project_id,
                              instance_id, event_id=None):

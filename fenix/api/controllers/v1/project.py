@@ -8,15 +8,17 @@ Existing managers send keys of their own in replies (``session_id``,
 ``instance_ids``, ...): they are accepted and dropped before the reply
 reaches the engine.
 
-Each event's ``reply_url`` names the event: ``?event_id=<id>``. The query
-parameter is passed to the engine, which refuses (409) a reply, or a
-read, that names an event no longer current (see
-:mod:`fenix.common.replies`). A reply naming an event that was answered
-already (a retry) or a session that has ended is refused by the API
-itself from the database, with the engine's judgement and answer, and
-never reaches the engine (see :func:`refuse_if_settled`). Without
-``event_id`` a reply is judged by what it says, as upstream managers
-build the URL themselves.
+Each event's ``reply_url`` names the event: ``?event_id=<id>``. A reply,
+or a read, that names an event no longer current is refused (409; see
+:mod:`fenix.common.replies`). Without ``event_id`` a reply is judged by
+what it says, as upstream managers build the URL themselves.
+
+A reply is judged and recorded by the API process itself, in one narrow
+transaction of the database (:mod:`fenix.db.replies`): a refused one
+(stale, repeated, late, of an ended session) is a 409 decided there and
+changes nothing; a recorded one is then announced to the engine that
+owns the session with a cast (nothing waits for it). A reply is recorded
+while no engine runs; only a database that cannot be reached is a 503.
 """
 import uuid
 
@@ -74,18 +76,6 @@ def event_id():
     return str(uuid.UUID(value))
 
 
-def refuse_if_settled(method, *args):
-    """Raise the 409 the engine would answer to a reply it certainly
-    refuses (one naming an event that was answered, or a session that has
-    ended: a manager's retry), as the reader judges it from the database
-    with the engine's own judgement (:func:`fenix.common.replies.settled`)
-    -- no RPC round trip and no row lock for it. Any other reply goes to
-    the engine."""
-    refused = getattr(base.reader(), method)(base.context(), *args)
-    if refused is not None:
-        raise refused
-
-
 class Project(base.Resource):
     """``/v1/maintenance/{session_id}/{project_id}``"""
 
@@ -112,11 +102,13 @@ class Project(base.Resource):
         named = event_id()
         values = base.body(REPLY_SCHEMA)
         reply = _reply(values, ('state', 'instance_actions'))
-        refuse_if_settled('refused_project_reply', self.session_id,
-                          self.project_id, reply, named)
-        return base.engine().project_reply(base.context(), self.session_id,
-                                           self.project_id, reply,
-                                           event_id=named)
+        answer, wake = base.reader().record_project_reply(
+            base.context(), self.session_id, self.project_id, reply,
+            event_id=named)
+        if wake is not None:
+            base.engine().wake_session(base.context(), self.session_id,
+                                       wake['engine'], topic=states.WAKE_REPLY)
+        return answer
 
 
 class ProjectInstance(base.Resource):
@@ -141,8 +133,11 @@ class ProjectInstance(base.Resource):
         named = event_id()
         values = base.body(INSTANCE_REPLY_SCHEMA)
         reply = _reply(values, ('state', 'instance_action'))
-        refuse_if_settled('refused_instance_reply', self.session_id,
-                          self.project_id, self.instance_id, reply, named)
-        return base.engine().project_instance_reply(
+        answer, wake = base.reader().record_instance_reply(
             base.context(), self.session_id, self.project_id,
             self.instance_id, reply, event_id=named)
+        if wake is not None:
+            base.engine().wake_session(base.context(), self.session_id,
+                                       wake['engine'], topic=states.WAKE_REPLY,
+                                       subject=self.instance_id)
+        return answer

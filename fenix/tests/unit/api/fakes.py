@@ -215,6 +215,26 @@ class FakeEngineAPI(object):
                                instance_id, reply, event_id=None):
         return None
 
+    # As the reader, which records replies itself: this engine records
+    # them as its RPC methods (the database's judgement is tested on a
+    # database, in fenix.tests.unit.db.test_replies); the session has no
+    # owner to wake.
+    def record_project_reply(self, context, session_id, project_id, reply,
+                             event_id=None):
+        return self.project_reply(context, session_id, project_id, reply,
+                                  event_id=event_id), {'engine': None}
+
+    def record_instance_reply(self, context, session_id, project_id,
+                              instance_id, reply, event_id=None):
+        return self.project_instance_reply(
+            context, session_id, project_id, instance_id, reply,
+            event_id=event_id), {'engine': None}
+
+    def wake_session(self, context, session_id, engine, topic=None,
+                     subject=None):
+        self._record('wake_session', context, session_id=session_id,
+                     engine=engine, topic=topic, subject=subject)
+
     def get_project_instance(self, context, session_id, project_id,
                              instance_id, event_id=None):
         self._record('get_project_instance', context, session_id=session_id,
