@@ -8,8 +8,10 @@ instance's event, the action plug-in runs and the constraints is answered
 by the API process from the database (:mod:`fenix.db.reads`, the same
 code the engine answers these with over RPC), as Ironic's API reads its
 database: a read costs no RPC round trip, works while no engine runs,
-and API workers added serve more of them. Writes and wake-ups still go
-to the engine over RPC (:mod:`fenix.engine.rpcapi`).
+and API workers added serve more of them. A project's or an instance's
+reply is judged and recorded here too (:mod:`fenix.db.replies`; the
+engine that owns the session is then woken with a cast). Other writes
+and wake-ups still go to the engine over RPC (:mod:`fenix.engine.rpcapi`).
 
 :class:`DatabaseReader` has the read methods of
 :class:`~fenix.engine.rpcapi.EngineAPI` (same arguments, same answers):
@@ -22,7 +24,6 @@ import functools
 
 from oslo_log import log as logging
 
-from fenix.common import exception
 from fenix.common import states as st
 from fenix.common import transient
 from fenix.db import reads
@@ -34,13 +35,12 @@ _OUTAGE = transient.OutageLog('The Fenix database (API reads)', LOG)
 
 # Not reads of the engine's API: what the API checks itself before a
 # reply goes to the engine (a reply certainly refused is answered here).
-REPLY_CHECKS = ('refused_project_reply', 'refused_instance_reply')
-# Replies the API records itself (in the database; then it wakes the
-# engine that owns the session).
+# Replies the API judges and records itself (in the database; then it
+# wakes the engine that owns the session).
 REPLY_RECORDS = ('record_project_reply', 'record_instance_reply')
 # Reads no engine answers over RPC: only the API reads them (an engine
 # of an earlier version answered every other read).
-API_ONLY = REPLY_CHECKS + REPLY_RECORDS + ('get_session_detail_page',)
+API_ONLY = REPLY_RECORDS + ('get_session_detail_page',)
 
 
 def _informational(state):
@@ -54,15 +54,6 @@ def _guarded(fn):
     def call(*args, **kwargs):
         return _OUTAGE.call_db(fn, *args, **kwargs)
     return call
-
-
-def _unless_outage(fn, *args):
-    """``fn(*args)``, or None when the database cannot be read (the
-    request goes on to the engine, which answers it as it would)."""
-    try:
-        return _guarded(fn)(*args)
-    except exception.DatabaseUnavailable:
-        return None
 
 
 class DatabaseReader(object):
@@ -103,22 +94,6 @@ class DatabaseReader(object):
                              instance_id, event_id=None):
         return reads.project_instance(session_id, project_id, instance_id,
                                       event_id=event_id)
-
-    def refused_project_reply(self, context, session_id, project_id, reply,
-                              event_id=None):
-        """The 409 of a reply the engine would certainly refuse (a retry
-        of an answered event's reply), judged here without an RPC round
-        trip (:func:`fenix.db.reads.refused_project_reply`); None: the
-        engine judges it. A database that cannot be read leaves it to the
-        engine too."""
-        return _unless_outage(reads.refused_project_reply, session_id,
-                              project_id, reply, event_id)
-
-    def refused_instance_reply(self, context, session_id, project_id,
-                               instance_id, reply, event_id=None):
-        """As :meth:`refused_project_reply`, for one instance's event."""
-        return _unless_outage(reads.refused_instance_reply, session_id,
-                              project_id, instance_id, reply, event_id)
 
     @_guarded
     def record_project_reply(self, context, session_id, project_id, reply,

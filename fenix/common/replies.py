@@ -36,9 +36,10 @@ reply was taken, not that it was refused (see :func:`answered_before`).
 informational events, is accepted and ignored at any time; the engine
 checks that before it comes here.
 
-The caller reads the row with a lock and writes the reply in the same
-transaction (see :meth:`fenix.engine.manager.EngineManager.project_reply`),
-so that two copies of one reply arriving together cannot both pass.
+The reply is judged on the row and written in the same transaction, with
+an UPDATE that changes the row only while it still holds that event
+unanswered (see :mod:`fenix.db.replies`), so that two copies of one
+reply arriving together cannot both pass.
 """
 from fenix.common import exception
 from fenix.common import states as st
@@ -180,9 +181,8 @@ def judge_with_history(reply_state, row, subject, session, event_id,
 
     ``history``: a callable returning the reply entries of the row's
     project or instance (see :func:`answered_before`), called only when
-    the message needs them. The engine judges with this under the row's
-    lock, the API with it on a snapshot (see :func:`settled`): one
-    judgement, one answer, whichever process gives it.
+    the message needs them (see :mod:`fenix.db.replies`: one judgement,
+    one answer, whichever process records the reply).
     """
     try:
         judge(reply_state, row, subject, session, event_id=event_id,
@@ -193,24 +193,3 @@ def judge_with_history(reply_state, row, subject, session, event_id,
                             st.FINAL_SESSION_STATES):
             raise
         raise refused_with_history(conflict, history(), event_id)
-
-
-def settled(row, session, event_id, history):
-    """True when every reply naming ``event_id`` is refused from now on,
-    whatever happens to ``row`` (a project's or an instance's row, read
-    with the session's row ``session``) later: the session has ended, or
-    the event was answered (it is the current one and has its reply, or
-    the history has the reply that answered it). An event's id is never
-    given to another event, a session never leaves a final state and an
-    answer is never taken back; so an API process may refuse such a reply
-    from a snapshot, without asking the engine (a manager's retries of a
-    reply that got through). Every other refusal can depend on what the
-    engine does next (a new event, a deadline) and is left to it.
-    """
-    if not event_id:
-        return False
-    if session['state'] in st.FINAL_SESSION_STATES:
-        return True
-    if row.get('event_id') == event_id and row.get('reply'):
-        return True
-    return answered_before(history(), event_id) is not None

@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from fenix.common import download_policy
 from fenix.common import exception
 from fenix.common import replies
-from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.common import views
 from fenix.db import api as db_api
@@ -598,99 +597,3 @@ instance_constraints_list = db_api.instance_constraints_list
 instance_constraint_get = db_api.instance_constraint_get
 instance_group_constraints_list = db_api.instance_group_constraints_list
 instance_group_constraint_get = db_api.instance_group_constraint_get
-
-
-# --- replies the API may refuse itself ---------------------------------------
-
-def _replies_recorded(session, session_id, project_id, instance_id=None):
-    """As :func:`fenix.db.api.replies_recorded`, in this read's
-    transaction (the columns the judgement uses)."""
-    table = models.SessionEvent.__table__
-    return _rows(session, sa.select(
-        table.c.data, table.c.state, table.c.created_at).where(
-            table.c.session_id == session_id,
-            table.c.kind == st.EVENT_REPLY,
-            table.c.project_id == project_id,
-            table.c.instance_id == instance_id if instance_id is not None
-            else table.c.instance_id.is_(None)).order_by(table.c.id))
-
-
-def _settled_refusal(judged, row, session_row, event_id, history):
-    """The ReplyConflict ``judged()`` raises when the reply is certainly
-    refused (:func:`fenix.common.replies.settled`); None otherwise."""
-    cache = []
-
-    def recorded():
-        if not cache:
-            cache.append(history())
-        return cache[0]
-
-    if not replies.settled(row, session_row, event_id, recorded):
-        return None
-    try:
-        judged(recorded)
-    except exception.ReplyConflict as conflict:
-        return conflict
-    return None
-
-
-@db_api._retry_read
-def refused_project_reply(session_id, project_id, reply, event_id):
-    """The 409 the engine would answer to the project reply ``reply``
-    naming ``event_id``, when that answer cannot change any more (see
-    :func:`fenix.common.replies.settled`): the same judgement as the
-    engine's (:meth:`fenix.engine.manager.EngineManager.project_reply`),
-    on one consistent snapshot, without its lock (nothing is written).
-    None: the engine judges it (it may be taken, refused for another
-    reason, or name something unknown)."""
-    state = reply['state']
-    if not event_id or state == st.ack(st.INSTANCE_ACTION_DONE):
-        return None
-    actions = reply.get('instance_actions') or {}
-    with db_api._reader() as session:
-        keys = {'session_id': session_id, 'project_id': project_id}
-        row = session.execute(_project_stmt(), keys).first()
-        if row is None:
-            return None
-        row = dict(row._mapping)
-        session_row = _session_row(session, session_id,
-                                   ('session_id', 'state'))
-        instances = _rows(session, _project_instances_stmt(
-            _INSTANCE_EVENT_FIELDS), keys)
-        if set(actions) - {i['instance_id'] for i in instances}:
-            # The engine answers 400 for that.
-            return None
-        return _settled_refusal(
-            lambda history: replies.judge_with_history(
-                state, row, replies.project_subject(project_id),
-                session_row, event_id, history, named=actions,
-                concerned=replies.concerned_instances(row, instances)),
-            row, session_row, event_id,
-            lambda: _replies_recorded(session, session_id, project_id))
-
-
-@db_api._retry_read
-def refused_instance_reply(session_id, project_id, instance_id, reply,
-                           event_id):
-    """As :func:`refused_project_reply`, for a reply to one instance's
-    event (:meth:`~fenix.engine.manager.EngineManager.
-    project_instance_reply`)."""
-    state = reply['state']
-    if not event_id or state == st.ack(st.INSTANCE_ACTION_DONE):
-        return None
-    with db_api._reader() as session:
-        row = session.execute(_instance_stmt(), {
-            'session_id': session_id, 'instance_id': instance_id}).first()
-        if row is None or row.project_id != project_id:
-            return None
-        row = dict(row._mapping)
-        session_row = _session_row(session, session_id,
-                                   ('session_id', 'state'))
-        return _settled_refusal(
-            lambda history: replies.judge_with_history(
-                state, row, replies.instance_subject(project_id,
-                                                     instance_id),
-                session_row, event_id, history),
-            row, session_row, event_id,
-            lambda: _replies_recorded(session, session_id, project_id,
-                                      instance_id=instance_id))

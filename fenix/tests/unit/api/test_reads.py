@@ -66,46 +66,77 @@ class TestReadsWithoutEngine(base.APITestCase):
         for resp in (
                 self.post('/v1/maintenance', {'hosts': ['h1']},
                           headers=base.ADMIN),
-                self.put('/v1/maintenance/%s/p1' % self.sid,
-                         {'state': 'ACK_PLANNED_MAINTENANCE'},
-                         headers=base.ADMIN),
                 self.post('/v1/maintenance/%s' % self.sid,
                           {'action': 'pause'}, headers=base.ADMIN),
                 self.delete('/v1/instance/i1', headers=base.ADMIN)):
             self.assertError(resp, 503)
 
-    def test_retry_of_an_answered_reply_needs_no_engine(self):
-        # A reply naming an event that was answered is refused by the API
-        # from the database (the engine's judgement and words, see
-        # fenix.tests.unit.engine.test_replies); every other reply still
-        # goes to the engine (503 here: none answers).
+    def test_replies_are_recorded_without_engine(self):
+        # The API judges and records a reply itself (the engine's rules
+        # and words: fenix.tests.unit.engine.test_replies runs them
+        # through the same code), then wakes the owner with a cast that
+        # no engine takes here.
         eid = reads.project(self.sid, 'p1')['event_id']
         url = '/v1/maintenance/%s/p1' % self.sid
         ack = {'state': 'ACK_PLANNED_MAINTENANCE'}
-        # Not answered yet: the engine's to judge.
-        self.assertError(self.put(url + '?event_id=' + eid, ack,
-                                  headers=base.ADMIN), 503)
-        db_api.project_update(self.sid, 'p1', {
-            'reply': 'ACK_PLANNED_MAINTENANCE',
-            'replied_at': reads_cases.NOW})
+        doc = self.put(url + '?event_id=' + eid.upper(), ack,
+                       headers=base.ADMIN, status=200).json
+        self.assertEqual((eid, 'ACK_PLANNED_MAINTENANCE'),
+                         (doc['event_id'], doc['state']))
+        self.assertEqual('ACK_PLANNED_MAINTENANCE',
+                         db_api.project_get(self.sid, 'p1')['reply'])
+        self.assertEqual([('wake_session', {
+            'session_id': self.sid, 'engine': None, 'topic': st.WAKE_REPLY,
+            'subject': None})], [(c[0], c[2]) for c in self.engine.calls])
+        history = [e for e in db_api.events_get(self.sid)
+                   if e['kind'] == st.EVENT_REPLY]
+        self.assertEqual([eid], [e['data']['event_id'] for e in history])
+        # Its retries (with or without the event's id) are a 409 that
+        # changes nothing and wakes nobody.
         self.engine.calls[:] = []
-        self.assertError(self.put(url + '?event_id=' + eid.upper(), ack,
+        self.assertError(self.put(url + '?event_id=' + eid, ack,
                                   headers=base.ADMIN), 409,
                          'already answered', eid)
+        self.assertError(self.put(url, ack, headers=base.ADMIN), 409,
+                         'already answered')
         self.assertEqual([], self.engine.calls)
-        # Without the event's id (upstream managers): the engine's.
-        self.assertError(self.put(url, ack, headers=base.ADMIN), 503)
+        self.assertEqual(1, len([e for e in db_api.events_get(self.sid)
+                                 if e['kind'] == st.EVENT_REPLY]))
         # Still authorized first.
         self.assertError(self.put(url + '?event_id=' + eid, ack,
                                   headers=base.OTHER_MEMBER), 403)
         # The same for an instance's event.
+        db_api.session_update(self.sid, {'engine': 'e7'})
         db_api.instance_update(self.sid, 'i1', {
-            'event': st.PLANNED_MAINTENANCE, 'event_id': eid,
-            'reply': 'ACK_PLANNED_MAINTENANCE'})
+            'event': st.PLANNED_MAINTENANCE, 'event_id': eid})
+        body = {'state': 'ACK_PLANNED_MAINTENANCE',
+                'instance_action': 'MIGRATE'}
+        doc = self.put(url + '/i1?event_id=' + eid, body,
+                       headers=base.ADMIN, status=200).json
+        self.assertEqual('MIGRATE', doc['instance_action'])
+        self.assertEqual([('wake_session', {
+            'session_id': self.sid, 'engine': 'e7', 'topic': st.WAKE_REPLY,
+            'subject': 'i1'})], [(c[0], c[2]) for c in self.engine.calls])
         self.engine.calls[:] = []
-        self.assertError(self.put(url + '/i1?event_id=' + eid, ack,
+        self.assertError(self.put(url + '/i1?event_id=' + eid, body,
                                   headers=base.ADMIN), 409,
                          'already answered')
+        self.assertEqual([], self.engine.calls)
+        # Informational answers: accepted, nobody woken.
+        self.put(url + '/i1', {'state': 'ACK_INSTANCE_ACTION_DONE'},
+                 headers=base.ADMIN, status=200)
+        self.assertEqual([], self.engine.calls)
+        self.assertError(self.put(url + '/nope',
+                                  {'state': 'ACK_INSTANCE_ACTION_DONE'},
+                                  headers=base.ADMIN), 404)
+
+    def test_reply_with_database_down_is_503(self):
+        url = '/v1/maintenance/%s/p1' % self.sid
+        with mock.patch('fenix.db.replies.record_project_reply',
+                        side_effect=db_exc.DBConnectionError('gone')):
+            resp = self.put(url, {'state': 'ACK_PLANNED_MAINTENANCE'},
+                            headers=base.ADMIN)
+        self.assertError(resp, 503)
         self.assertEqual([], self.engine.calls)
 
     def test_project_scoping_is_unchanged(self):
