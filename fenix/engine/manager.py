@@ -782,6 +782,8 @@ RPC_METHODS = frozenset([
     'list_instance_group_constraints', 'get_instance_group_constraint',
     'put_instance_group_constraint', 'delete_instance_group_constraint',
     'list_action_runs', 'report_action_run',
+    # A cast of the API (1.4: a reply it recorded) as of an engine.
+    'wake_session',
 ])
 ENGINE_TO_ENGINE_METHODS = frozenset(['wake_session'])
 EXPOSED_METHODS = RPC_METHODS | ENGINE_TO_ENGINE_METHODS

@@ -6,6 +6,7 @@
 The API service uses this class, and only this class, to reach the engine.
 Every method returns plain JSON data (dicts, lists, strings).
 """
+import queue
 import threading
 import time
 
@@ -48,6 +49,9 @@ _UNREACHABLE = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
 # request; one it gets later is dropped (see rpc.guarded).
 DEADLINE_MARGIN = 1.0
 
+# Wake-ups waiting to be sent (see EngineAPI.wake_session) at most.
+WAKE_QUEUE = 10000
+
 # The engine (and the broker and database behind it), as the API sees it:
 # one log line when it becomes unreachable, one when it is back.
 _OUTAGE = transient.OutageLog('The Fenix engine', LOG)
@@ -80,8 +84,12 @@ class EngineAPI(object):
         self.client = rpc.get_client(
             target, version_cap=RPC_API_VERSION, timeout=self.timeout,
             retry=CONF.api.rpc_publish_retries)
-        # The clients of the wake-up casts, by engine.
+        # The clients of the wake-up casts, by engine, and what sends
+        # them (see wake_session).
         self._wake_clients = {}
+        self._wakes = queue.Queue(WAKE_QUEUE)
+        self._wake_lock = threading.Lock()
+        self._wake_thread = None
 
     def _call(self, context, method, version='1.0', **kwargs):
         try:
@@ -216,11 +224,37 @@ class EngineAPI(object):
     def wake_session(self, context, session_id, engine, topic=None,
                      subject=None):
         """Tell the engine ``engine`` (the session's owner; None: any
-        engine) to look at the session again (a cast, 1.4: nothing waits
-        for an answer). A wake-up that cannot be sent is logged and
-        dropped: what it is about was recorded, and the engine finds it
-        at its next look at the session's rows (a wake-up, a deadline, or
-        when it resumes the session)."""
+        engine) to look at the session again (a cast, 1.4), without
+        waiting: the cast is sent by a thread of this process (a broker
+        that cannot be reached never holds a request). A wake-up that
+        cannot be sent is logged and dropped: what it is about was
+        recorded, and the engine finds it at its next look at the
+        session's rows (a wake-up, a deadline, or when it resumes the
+        session)."""
+        args = (context, session_id, engine, topic, subject)
+        if rpc.local_mode():
+            # In-process: the engine's runner is woken at once.
+            self._cast_wake(*args)
+            return
+        with self._wake_lock:
+            if self._wake_thread is None or not self._wake_thread.is_alive():
+                # Also in a worker forked after a thread was started.
+                self._wake_thread = threading.Thread(
+                    target=self._send_wakes, name='rpc-wake', daemon=True)
+                self._wake_thread.start()
+        try:
+            self._wakes.put_nowait(args)
+        except queue.Full:
+            LOG.warning('Wake-up of engine %s about session %s dropped '
+                        '(%d waiting to be sent); it finds the change at '
+                        'its next look', engine or '(any)', session_id,
+                        WAKE_QUEUE)
+
+    def _send_wakes(self):
+        while True:
+            self._cast_wake(*self._wakes.get())
+
+    def _cast_wake(self, context, session_id, engine, topic, subject):
         try:
             client = self._wake_clients.get(engine)
             if client is None:

@@ -10,6 +10,8 @@ FENIX_REQUIRE_OPPORTUNISTIC_DB=1).
 import logging
 import os
 import socket
+import threading
+from unittest import mock
 import uuid
 
 import fixtures
@@ -156,6 +158,30 @@ class RPCTestMixin(object):
                               self.ctx, sid, test_manager.PROJECT,
                               {'state': 'ACK_MAINTENANCE'}, event_id=current)
         self.assertIn(current, str(e))
+
+    def test_wake_session_is_a_cast_naming_its_reply(self):
+        """The API's wake-up after a reply it recorded: a 1.4 cast to the
+        owner, sent by a thread (the caller never waits); one that cannot
+        be sent is logged, never raised."""
+        woken = []
+        done = threading.Event()
+
+        def wake_session(context, session_id, topic=None, subject=None):
+            woken.append((session_id, topic, subject))
+            done.set()
+
+        self.manager.wake_session = wake_session
+        self.api.wake_session(self.ctx, 's1', 'engine-test',
+                              topic='reply', subject='i1')
+        self.assertTrue(done.wait(10), 'the wake-up never arrived')
+        self.assertEqual([('s1', 'reply', 'i1')], woken)
+        log = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        broken = mock.Mock()
+        broken.prepare.side_effect = messaging.MessageDeliveryFailure('x')
+        self.api._wake_clients['gone'] = broken
+        self.api.wake_session(self.ctx, 's2', 'gone', topic='reply')
+        test_manager.wait_for(lambda: 'Could not wake engine gone' in
+                              log.output, what='the lost wake-up logged')
 
     def test_calls_naming_an_event_are_version_1_1(self):
         versions = []
