@@ -30,6 +30,8 @@ nothing waits for it); the reply stays recorded if that wake-up is lost
 looks at the row (a wake-up, its deadline, or when it resumes the
 session).
 """
+import functools
+
 import sqlalchemy as sa
 
 from fenix.common import exception
@@ -55,23 +57,81 @@ class _Changed(Exception):
     """The row changed between the read and the UPDATE: judge again."""
 
 
-def _select(model, fields):
+# The statements are made once, with bound parameters: SQLAlchemy
+# reuses the compiled form of a statement object (see fenix.db.reads).
+_built = functools.lru_cache(maxsize=None)
+
+
+def _select(model, fields, *keys):
+    """``fields`` of ``model``'s rows whose ``keys`` are the bound
+    parameters of their names."""
     table = model.__table__
-    return sa.select(*[table.c[f] for f in fields])
+    return sa.select(*[table.c[f] for f in fields]).where(
+        *[table.c[k] == sa.bindparam(k) for k in keys])
 
 
-def _one(session, stmt):
-    row = session.execute(stmt).first()
+@_built
+def _project_stmt():
+    return _select(models.Project, _PROJECT_FIELDS, 'session_id',
+                   'project_id')
+
+
+@_built
+def _instance_stmt():
+    return _select(models.Instance, _INSTANCE_FIELDS, 'session_id',
+                   'instance_id')
+
+
+@_built
+def _project_instances_stmt():
+    return _select(models.Instance, _INSTANCE_EVENT_FIELDS, 'session_id',
+                   'project_id').order_by(models.Instance.__table__.c.id)
+
+
+@_built
+def _session_stmt():
+    return _select(models.Session, ('session_id', 'state', 'engine'),
+                   'session_id')
+
+
+@_built
+def _history_stmt(of_instance):
+    table = models.SessionEvent.__table__
+    return sa.select(table.c.data, table.c.state, table.c.created_at).where(
+        table.c.session_id == sa.bindparam('session_id'),
+        table.c.kind == st.EVENT_REPLY,
+        table.c.project_id == sa.bindparam('project_id'),
+        table.c.instance_id == sa.bindparam('instance_id')
+        if of_instance else table.c.instance_id.is_(None)).order_by(
+            table.c.id)
+
+
+@_built
+def _update_stmt(model, with_event_id, columns):
+    """The UPDATE of the reply's row (``:w_id``) while it still holds the
+    event it was judged on (``:w_event``, ``:w_event_id``; ``with_event_id``
+    False: a row of an engine that kept no event ids), unanswered; sets
+    ``columns`` to the parameters ``v_<column>``."""
+    table = model.__table__
+    return sa.update(table).where(
+        table.c.id == sa.bindparam('w_id'),
+        table.c.event == sa.bindparam('w_event'),
+        table.c.event_id == sa.bindparam('w_event_id') if with_event_id
+        else table.c.event_id.is_(None),
+        table.c.reply.is_(None)).values(
+            {c: sa.bindparam('v_' + c, type_=table.c[c].type)
+             for c in columns})
+
+
+def _one(session, stmt, params):
+    row = session.execute(stmt, params).first()
     return None if row is None else dict(row._mapping)
 
 
 def _session_of(session, session_id):
-    """The two columns of the session's row a reply needs: its state
+    """The columns of the session's row a reply needs: its state
     (judged) and its owner (woken)."""
-    table = models.Session.__table__
-    row = _one(session, sa.select(
-        table.c.session_id, table.c.state, table.c.engine).where(
-            table.c.session_id == session_id))
+    row = _one(session, _session_stmt(), {'session_id': session_id})
     if row is None:
         raise exception.SessionNotFound(session_id=session_id)
     return row
@@ -81,24 +141,23 @@ def _history(session, session_id, project_id, instance_id=None):
     """The reply entries of one project (its project-wide replies when
     ``instance_id`` is None, else that instance's), oldest first, in this
     transaction: only for the message of a refusal."""
-    table = models.SessionEvent.__table__
-    stmt = sa.select(table.c.data, table.c.state, table.c.created_at).where(
-        table.c.session_id == session_id,
-        table.c.kind == st.EVENT_REPLY,
-        table.c.project_id == project_id,
-        table.c.instance_id == instance_id if instance_id is not None
-        else table.c.instance_id.is_(None)).order_by(table.c.id)
-    return [dict(r._mapping) for r in session.execute(stmt)]
+    return [dict(r._mapping) for r in session.execute(
+        _history_stmt(instance_id is not None),
+        {'session_id': session_id, 'project_id': project_id,
+         'instance_id': instance_id})]
 
 
-def _unchanged(table, row):
-    """The row ``row`` (as read) still holds the same event, unanswered."""
-    return sa.and_(
-        table.c.id == row['id'],
-        table.c.event == row['event'],
-        table.c.event_id == row['event_id'] if row['event_id'] is not None
-        else table.c.event_id.is_(None),
-        table.c.reply.is_(None))
+def _record(session, model, row, values):
+    """Write ``values`` on ``row`` while it still holds the event it was
+    judged on, unanswered (:func:`_update_stmt`); _Changed when it does
+    not any more."""
+    stmt = _update_stmt(model, row['event_id'] is not None,
+                        tuple(sorted(values)))
+    params = {'v_' + k: v for k, v in values.items()}
+    params.update(w_id=row['id'], w_event=row['event'],
+                  w_event_id=row['event_id'])
+    if session.execute(stmt, params).rowcount != 1:
+        raise _Changed()
 
 
 def _check_in_time(state, row, subject, session_row):
@@ -139,25 +198,19 @@ def record_project_reply(session_id, project_id, reply, event_id=None):
     state = reply['state']
     actions = reply.get('instance_actions') or {}
     subject = replies.project_subject(project_id)
-    table = models.Project.__table__
+    keys = {'session_id': session_id, 'project_id': project_id}
 
     def once():
         with db_api.transaction() as session:
-            row = _one(session, _select(models.Project, _PROJECT_FIELDS)
-                       .where(table.c.session_id == session_id,
-                              table.c.project_id == project_id))
+            row = _one(session, _project_stmt(), keys)
             session_row = _session_of(session, session_id)
             if row is None:
                 raise exception.ProjectNotFound(project_id=project_id,
                                                 session_id=session_id)
             concerned = None
             if actions:
-                itable = models.Instance.__table__
                 instances = [dict(r._mapping) for r in session.execute(
-                    _select(models.Instance, _INSTANCE_EVENT_FIELDS).where(
-                        itable.c.session_id == session_id,
-                        itable.c.project_id == project_id).order_by(
-                            itable.c.id))]
+                    _project_instances_stmt(), keys)]
                 unknown = sorted(set(actions) -
                                  {i['instance_id'] for i in instances})
                 if unknown:
@@ -173,12 +226,9 @@ def record_project_reply(session_id, project_id, reply, event_id=None):
             merged = dict(row['instance_actions'] or {})
             merged.update(actions)
             now = timeutils.utcnow()
-            if not session.execute(
-                    sa.update(table).where(_unchanged(table, row)).values(
-                        reply=state, replied_at=now,
-                        instance_actions=merged, updated_at=now)
-            ).rowcount:
-                raise _Changed()
+            _record(session, models.Project, row, {
+                'reply': state, 'replied_at': now,
+                'instance_actions': merged, 'updated_at': now})
             _check_in_time(state, row, subject, session_row)
             session.execute(sa.insert(models.SessionEvent.__table__),
                             [db_api._event_values(
@@ -203,13 +253,11 @@ def record_instance_reply(session_id, project_id, instance_id, reply,
     state = reply['state']
     action = reply.get('instance_action')
     subject = replies.instance_subject(project_id, instance_id)
-    table = models.Instance.__table__
 
     def once():
         with db_api.transaction() as session:
-            row = _one(session, _select(models.Instance, _INSTANCE_FIELDS)
-                       .where(table.c.session_id == session_id,
-                              table.c.instance_id == instance_id))
+            row = _one(session, _instance_stmt(), {
+                'session_id': session_id, 'instance_id': instance_id})
             session_row = _session_of(session, session_id)
             if row is None or row['project_id'] != project_id:
                 raise exception.InstanceNotFound(
@@ -223,10 +271,7 @@ def record_instance_reply(session_id, project_id, instance_id, reply,
             values = {'reply': state, 'replied_at': now, 'updated_at': now}
             if action:
                 values['action'] = action
-            if not session.execute(
-                    sa.update(table).where(_unchanged(table, row))
-                    .values(**values)).rowcount:
-                raise _Changed()
+            _record(session, models.Instance, row, values)
             _check_in_time(state, row, subject, session_row)
             session.execute(sa.insert(models.SessionEvent.__table__),
                             [db_api._event_values(
@@ -252,18 +297,14 @@ def check_informational(session_id, project_id, instance_id=None):
     with db_api._reader() as session:
         _session_of(session, session_id)
         if instance_id is None:
-            table = models.Project.__table__
-            found = _one(session, sa.select(table.c.id).where(
-                table.c.session_id == session_id,
-                table.c.project_id == project_id))
+            found = _one(session, _project_stmt(), {
+                'session_id': session_id, 'project_id': project_id})
             if found is None:
                 raise exception.ProjectNotFound(project_id=project_id,
                                                 session_id=session_id)
             return
-        table = models.Instance.__table__
-        found = _one(session, sa.select(table.c.project_id).where(
-            table.c.session_id == session_id,
-            table.c.instance_id == instance_id))
+        found = _one(session, _instance_stmt(), {
+            'session_id': session_id, 'instance_id': instance_id})
         if found is None or found['project_id'] != project_id:
             raise exception.InstanceNotFound(
                 session_id=session_id, project_id=project_id,

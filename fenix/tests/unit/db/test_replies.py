@@ -12,7 +12,6 @@ import datetime
 from unittest import mock
 
 from oslo_db.sqlalchemy import test_fixtures
-import sqlalchemy as sa
 
 from fenix.common import exception
 from fenix.common import states as st
@@ -152,25 +151,28 @@ class ReplyStoreCases(object):
         UPDATE matched nothing): the reply is judged and tried again in a
         new transaction; a row that keeps changing is a 409 that changed
         nothing."""
-        real = reply_db._unchanged
+        real = reply_db._record
         calls = []
 
-        def missed_once(table, row):
+        def missed_once(session, model, row, values):
             calls.append(row['id'])
             if len(calls) == 1:
-                return sa.and_(real(table, row), table.c.id == -1)
-            return real(table, row)
+                # As if another event had replaced it meanwhile.
+                row = dict(row, event=st.MAINTENANCE)
+            return real(session, model, row, values)
 
-        with mock.patch.object(reply_db, '_unchanged', missed_once):
+        with mock.patch.object(reply_db, '_record', missed_once):
             reply_db.record_instance_reply(self.sid, 'p1', 'i1',
                                            {'state': ACK}, EVENT_ID)
         self.assertEqual(2, len(calls))
         self.assertEqual(1, len(self.replies()))
 
         calls[:] = []
-        with mock.patch.object(reply_db, '_unchanged',
-                               lambda table, row: calls.append(1) or
-                               table.c.id == -1):
+        with mock.patch.object(
+                reply_db, '_record',
+                lambda session, model, row, values: (calls.append(1), real(
+                    session, model, dict(row, event_id=EVENT_ID[::-1]),
+                    values))):
             e = self.assertRaises(exception.ReplyConflict,
                                   reply_db.record_project_reply, self.sid,
                                   'p1', {'state': ACK}, EVENT_ID)
