@@ -27,8 +27,9 @@ reply and of the engine (both set by NTP, as for the rest of Fenix).
 The caller wakes the engine that owns the session afterwards (a cast:
 nothing waits for it); the reply stays recorded if that wake-up is lost
 (the engine is down, or the broker), and the engine finds it when it
-looks at the row (a wake-up, its deadline, or when it resumes the
-session).
+looks at the row again (a workflow waiting for replies looks at least
+every ``fenix.workflow.base.WAKE_RECHECK`` seconds; an engine resuming
+the session reads it).
 """
 import functools
 

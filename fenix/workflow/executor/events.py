@@ -12,6 +12,8 @@ decided: the manager's ``instance_action``, else the planner's choice
 (:func:`fenix.workflow.planner.choose_move_kind`); a NACK follows
 ``nack_policy``.
 """
+import time
+
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -134,7 +136,11 @@ class EventsMixin(object):
         this pass (replies, and the details a move keeps), in one read:
         those of the jobs told since the last read, and after a reply
         came (a wake-up) those it names, or all of them when a wake-up
-        named none (a project's reply, another engine's wake-up)."""
+        named none (a project's reply, another engine's wake-up), or
+        when they were last all read :data:`fenix.workflow.base.
+        WAKE_RECHECK` seconds ago (a reply whose wake-up was lost: the
+        API records replies and then wakes the engine with a cast, which
+        a broker outage loses)."""
         runner = self.wf.runner
         mark = runner.mark(st.WAKE_REPLY)
         replied, everything = set(), False
@@ -143,6 +149,11 @@ class EventsMixin(object):
             replied, everything = take() if take else (set(), True)
             # This executor's first read: every waiting job's row.
             everything = everything or self.reply_mark is None
+        now = time.monotonic()
+        if now - self.rows_read_at >= base.WAKE_RECHECK:
+            everything = True
+        if everything:
+            self.rows_read_at = now
         wanted = set(self.new_notified)
         self.new_notified = set()
         if everything or replied:

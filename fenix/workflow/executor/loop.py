@@ -79,6 +79,7 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         self.tried = {}        # hostname -> epoch of its failed start
         self.group_key = None  # what the group counts were made from
         self.reply_mark = None  # reply wake-ups when the rows were read
+        self.rows_read_at = 0.0  # when every waiting row was (monotonic)
         self.rows = {}
         self.new_notified = set()   # iids NOTIFIED since the rows were read
         self.n_ready = self.n_own = 0

@@ -361,6 +361,23 @@ class ReadRowsTest(base.TestCase):
         self.ex._read_rows(['c1'])
         self.assertEqual([['i1', 'i2', 'i3']] * 2, self.read)
 
+    def test_every_row_read_again_after_the_recheck_time(self):
+        """A reply whose wake-up was lost (the API's cast during a broker
+        outage) is seen within WAKE_RECHECK seconds: every waiting row is
+        read again then, without a wake-up."""
+        from fenix.workflow import base as wf_base
+        from fenix.workflow.executor import events
+        clock = mock.Mock()
+        clock.monotonic.return_value = 1000.0
+        with mock.patch.object(events, 'time', clock):
+            self.ex._read_rows(['c1'])
+            self.ex._read_rows(['c1'])
+            self.assertEqual([['i1', 'i2', 'i3']], self.read)
+            clock.monotonic.return_value += wf_base.WAKE_RECHECK
+            self.ex._read_rows(['c1'])
+            self.ex._read_rows(['c1'])
+        self.assertEqual([['i1', 'i2', 'i3']] * 2, self.read)
+
 
 class InterruptedWorkersTest(base.TestCase):
     """What a worker fails with while the engine stops the session is the
