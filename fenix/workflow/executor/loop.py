@@ -327,7 +327,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                     if used is None:
                         used, gcount = self._usage()
                         good, later = self._targets()
-                    self._start_move(job, used, gcount, good, later)
+                        usable = set(good).union(later)
+                    self._start_move(job, used, gcount, good, later,
+                                     usable)
                 elif job.phase == common.OWN and own_due:
                     self._check_own(job)
                 if job.phase == common.READY:
