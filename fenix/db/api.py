@@ -340,14 +340,26 @@ def _check_fence(session, fence):
     write is refused) or waits for this commit. One statement per
     transaction, whatever it wrote.
     """
-    generation = session.execute(
-        sa.select(models.Session.generation)
-        .where(models.Session.session_id == fence.session_id)
-        .with_for_update(read=True)).scalar_one_or_none()
+    generation = session.execute(_fence_select(), {
+        'session_id': fence.session_id}).scalar_one_or_none()
     if generation is None:
         raise exception.SessionNotFound(session_id=fence.session_id)
     if generation != fence.generation:
         raise fence.refuse('a write')
+
+
+_FENCE_SELECT = []
+
+
+def _fence_select():
+    """The fence's read of a session's generation (a Core select on the
+    table, built once: it runs before every commit of a runner)."""
+    if not _FENCE_SELECT:
+        table = models.Session.__table__
+        _FENCE_SELECT.append(sa.select(table.c.generation).where(
+            table.c.session_id == sa.bindparam('session_id'))
+            .with_for_update(read=True))
+    return _FENCE_SELECT[0]
 
 
 class db_utc_now(sa.sql.expression.FunctionElement):
@@ -1148,24 +1160,26 @@ def _instance_row(session, session_id, instance_id, for_update=False):
 @_retry_read
 def instances_get(session_id, project_id=None, host=None,
                   instance_ids=None):
-    """Instances of a session (of a project, on a host, with these ids)."""
-    stmt = sa.select(models.Instance).where(
-        models.Instance.session_id == session_id)
+    """Instances of a session (of a project, on a host, with these ids),
+    in insert order; plain rows, as :func:`instance_get` reads them."""
+    table = models.Instance.__table__
+    stmt = sa.select(*table.columns).where(table.c.session_id == session_id)
     if project_id is not None:
-        stmt = stmt.where(models.Instance.project_id == project_id)
+        stmt = stmt.where(table.c.project_id == project_id)
     if host is not None:
-        stmt = stmt.where(models.Instance.host == host)
+        stmt = stmt.where(table.c.host == host)
     if instance_ids is None:
         chunks = [stmt]
     else:
         ids = list(instance_ids)
-        chunks = [stmt.where(models.Instance.instance_id.in_(
+        chunks = [stmt.where(table.c.instance_id.in_(
             ids[k:k + IN_CHUNK])) for k in range(0, len(ids), IN_CHUNK)]
     rows = []
     with _reader() as session:
         for chunk in chunks:
-            rows.extend(session.execute(chunk).scalars())
-    return _dicts(sorted(rows, key=lambda r: r.id))
+            rows.extend(dict(r._mapping) for r in session.execute(chunk))
+    rows.sort(key=lambda r: r['id'])
+    return rows
 
 
 def instances_moving_elsewhere(session_id, done_since):
@@ -1196,10 +1210,34 @@ def instances_moving_elsewhere(session_id, done_since):
 
 def instance_get(session_id, instance_id, for_update=False):
     """One instance of a session; ``for_update`` as for
-    :func:`projects_get`."""
+    :func:`projects_get`. Read as a plain row (no ORM object: the row is
+    read before every reply is stored); the values are those
+    ``Instance.to_dict()`` gives, JSON columns decoded by their types."""
     with _locking(for_update) as session:
-        return _instance_row(session, session_id, instance_id,
-                             for_update=for_update).to_dict()
+        row = session.execute(_instance_select(for_update), {
+            'session_id': session_id, 'instance_id': instance_id}).first()
+    if row is None:
+        raise exception.InstanceNotFound(
+            instance_id=instance_id, project_id='?', session_id=session_id)
+    return dict(row._mapping)
+
+
+_INSTANCE_SELECTS = {}
+
+
+def _instance_select(for_update):
+    """The select of one instance row by session and instance id, built
+    once (with or without FOR UPDATE)."""
+    stmt = _INSTANCE_SELECTS.get(for_update)
+    if stmt is None:
+        table = models.Instance.__table__
+        stmt = sa.select(*table.columns).where(
+            table.c.session_id == sa.bindparam('session_id'),
+            table.c.instance_id == sa.bindparam('instance_id'))
+        if for_update:
+            stmt = stmt.with_for_update()
+        _INSTANCE_SELECTS[for_update] = stmt
+    return stmt
 
 
 @_retry_on_duplicate
@@ -1273,9 +1311,9 @@ def _instance_update_core(session, session_id, instance_id, values,
     table = models.Instance.__table__
     # What the ORM holds but has not written yet is seen by the select.
     session.flush()
-    current = session.execute(sa.select(table).where(
-        table.c.session_id == session_id,
-        table.c.instance_id == instance_id)).mappings().one_or_none()
+    current = session.execute(_instance_select(False), {
+        'session_id': session_id,
+        'instance_id': instance_id}).mappings().one_or_none()
     if current is None:
         raise exception.InstanceNotFound(
             instance_id=instance_id, project_id='?', session_id=session_id)
@@ -2129,10 +2167,28 @@ def event_add(session_id, kind, **values):
     created_at (default now: when the entry is written).
 
     """
-    row = _event_row(session_id, kind, **values)
     with _session_must_exist(session_id), _writer() as session:
-        session.add(row)
-        return _as_stored(session, row)
+        dialect = session.get_bind().dialect
+        if dialect.name not in _EXACT_DIALECTS:
+            row = _event_row(session_id, kind, **values)
+            session.add(row)
+            return _as_stored(session, row)
+        # No ORM object (every reply and decision is one): one INSERT,
+        # the entry given back as _as_stored would.
+        table = models.SessionEvent.__table__
+        entry = _event_values(session_id, kind, **values)
+        entry['id'] = session.execute(
+            sa.insert(table).returning(table.c.id), entry).scalar_one()
+        out = {}
+        for column in table.columns:
+            value = entry[column.key]
+            kind_ = column.type
+            if value is not None and \
+                    isinstance(kind_, sa.types.TypeDecorator):
+                value = kind_.process_result_value(
+                    kind_.process_bind_param(value, dialect), dialect)
+            out[column.name] = value
+        return out
 
 
 @_retry_read
