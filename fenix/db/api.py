@@ -754,11 +754,24 @@ def session_get(session_id, with_plan=True):
         with _reader() as session:
             return _session_row(session, session_id).to_dict()
     with _reader() as session:
-        row = session.execute(_without_plan().where(
-            models.Session.session_id == session_id)).first()
+        row = session.execute(_session_without_plan(), {
+            'session_id': session_id}).first()
     if row is None:
         raise exception.SessionNotFound(session_id=session_id)
     return dict(row._mapping)
+
+
+_SESSION_WITHOUT_PLAN = []
+
+
+def _session_without_plan():
+    """A session's row without ``plan`` by its id (built once: read
+    before every reply is stored)."""
+    if not _SESSION_WITHOUT_PLAN:
+        _SESSION_WITHOUT_PLAN.append(_without_plan().where(
+            models.Session.__table__.c.session_id ==
+            sa.bindparam('session_id')))
+    return _SESSION_WITHOUT_PLAN[0]
 
 
 def _without_plan():
@@ -1354,9 +1367,29 @@ def _core_update(session, table, current, values):
         out[key] = value
     if changed:
         changed['updated_at'] = out['updated_at'] = timeutils.utcnow()
-        session.execute(sa.update(table).where(
-            table.c.id == current['id']).values(**changed))
+        params = {'_v_' + key: value for key, value in changed.items()}
+        params['_row_id'] = current['id']
+        session.execute(_update_by_id(table, tuple(sorted(changed))),
+                        params)
     return out
+
+
+_UPDATES_BY_ID = {}
+
+
+def _update_by_id(table, keys):
+    """The UPDATE of the columns ``keys`` of one row of ``table`` by its
+    ``id`` (parameters ``_row_id`` and ``_v_<column>``), built once per
+    table and set of columns (building a statement cost more than running
+    it)."""
+    stmt = _UPDATES_BY_ID.get((table.name, keys))
+    if stmt is None:
+        stmt = sa.update(table).where(
+            table.c.id == sa.bindparam('_row_id')).values(
+            {table.c[key]: sa.bindparam('_v_' + key) for key in keys})
+        if len(_UPDATES_BY_ID) < 1024:
+            _UPDATES_BY_ID[(table.name, keys)] = stmt
+    return stmt
 
 
 @_retry_on_deadlock
@@ -2043,9 +2076,8 @@ def _step_transition_core(session, step_id, event, values, bump_attempt,
     if session.identity_map.get(
             orm_util.identity_key(models.Step, step_id)) is not None:
         return None
-    current = session.execute(
-        sa.select(table).where(table.c.id == step_id)
-        .with_for_update()).mappings().one_or_none()
+    current = session.execute(_step_select(), {
+        'step_id': step_id}).mappings().one_or_none()
     if current is None:
         raise exception.StepNotFound(step_id=step_id)
     if expected_state is not None and current['state'] != expected_state:
@@ -2055,6 +2087,18 @@ def _step_transition_core(session, step_id, event, values, bump_attempt,
     change = _step_values(_StepState(current), event, values, bump_attempt)
     state_machine.STEP.check_move(current['state'], change['state'])
     return _core_update(session, table, current, change)
+
+
+_STEP_SELECT = []
+
+
+def _step_select():
+    """A step's row by id, FOR UPDATE (built once)."""
+    if not _STEP_SELECT:
+        table = models.Step.__table__
+        _STEP_SELECT.append(sa.select(table).where(
+            table.c.id == sa.bindparam('step_id')).with_for_update())
+    return _STEP_SELECT[0]
 
 
 @_retry_on_deadlock
