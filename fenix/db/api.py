@@ -2204,6 +2204,9 @@ def _event_values(session_id, kind, message=None, state=None, host=None,
                 updated_at=None)
 
 
+_EVENT_INSERT = []
+
+
 def event_add(session_id, kind, **values):
     """Append an entry to the history of a session; returns it.
 
@@ -2221,8 +2224,10 @@ def event_add(session_id, kind, **values):
         # the entry given back as _as_stored would.
         table = models.SessionEvent.__table__
         entry = _event_values(session_id, kind, **values)
-        entry['id'] = session.execute(
-            sa.insert(table).returning(table.c.id), entry).scalar_one()
+        if not _EVENT_INSERT:
+            _EVENT_INSERT.append(sa.insert(table).returning(table.c.id))
+        entry['id'] = session.execute(_EVENT_INSERT[0],
+                                      entry).scalar_one()
         out = {}
         for column in table.columns:
             value = entry[column.key]
