@@ -340,14 +340,26 @@ def _check_fence(session, fence):
     write is refused) or waits for this commit. One statement per
     transaction, whatever it wrote.
     """
-    generation = session.execute(
-        sa.select(models.Session.generation)
-        .where(models.Session.session_id == fence.session_id)
-        .with_for_update(read=True)).scalar_one_or_none()
+    generation = session.execute(_fence_select(), {
+        'session_id': fence.session_id}).scalar_one_or_none()
     if generation is None:
         raise exception.SessionNotFound(session_id=fence.session_id)
     if generation != fence.generation:
         raise fence.refuse('a write')
+
+
+_FENCE_SELECT = []
+
+
+def _fence_select():
+    """The fence's read of a session's generation (a Core select on the
+    table, built once: it runs before every commit of a runner)."""
+    if not _FENCE_SELECT:
+        table = models.Session.__table__
+        _FENCE_SELECT.append(sa.select(table.c.generation).where(
+            table.c.session_id == sa.bindparam('session_id'))
+            .with_for_update(read=True))
+    return _FENCE_SELECT[0]
 
 
 class db_utc_now(sa.sql.expression.FunctionElement):
@@ -742,11 +754,24 @@ def session_get(session_id, with_plan=True):
         with _reader() as session:
             return _session_row(session, session_id).to_dict()
     with _reader() as session:
-        row = session.execute(_without_plan().where(
-            models.Session.session_id == session_id)).first()
+        row = session.execute(_session_without_plan(), {
+            'session_id': session_id}).first()
     if row is None:
         raise exception.SessionNotFound(session_id=session_id)
     return dict(row._mapping)
+
+
+_SESSION_WITHOUT_PLAN = []
+
+
+def _session_without_plan():
+    """A session's row without ``plan`` by its id (built once: read
+    before every reply is stored)."""
+    if not _SESSION_WITHOUT_PLAN:
+        _SESSION_WITHOUT_PLAN.append(_without_plan().where(
+            models.Session.__table__.c.session_id ==
+            sa.bindparam('session_id')))
+    return _SESSION_WITHOUT_PLAN[0]
 
 
 def _without_plan():
@@ -1148,24 +1173,26 @@ def _instance_row(session, session_id, instance_id, for_update=False):
 @_retry_read
 def instances_get(session_id, project_id=None, host=None,
                   instance_ids=None):
-    """Instances of a session (of a project, on a host, with these ids)."""
-    stmt = sa.select(models.Instance).where(
-        models.Instance.session_id == session_id)
+    """Instances of a session (of a project, on a host, with these ids),
+    in insert order; plain rows, as :func:`instance_get` reads them."""
+    table = models.Instance.__table__
+    stmt = sa.select(*table.columns).where(table.c.session_id == session_id)
     if project_id is not None:
-        stmt = stmt.where(models.Instance.project_id == project_id)
+        stmt = stmt.where(table.c.project_id == project_id)
     if host is not None:
-        stmt = stmt.where(models.Instance.host == host)
+        stmt = stmt.where(table.c.host == host)
     if instance_ids is None:
         chunks = [stmt]
     else:
         ids = list(instance_ids)
-        chunks = [stmt.where(models.Instance.instance_id.in_(
+        chunks = [stmt.where(table.c.instance_id.in_(
             ids[k:k + IN_CHUNK])) for k in range(0, len(ids), IN_CHUNK)]
     rows = []
     with _reader() as session:
         for chunk in chunks:
-            rows.extend(session.execute(chunk).scalars())
-    return _dicts(sorted(rows, key=lambda r: r.id))
+            rows.extend(dict(r._mapping) for r in session.execute(chunk))
+    rows.sort(key=lambda r: r['id'])
+    return rows
 
 
 def instances_moving_elsewhere(session_id, done_since):
@@ -1196,10 +1223,34 @@ def instances_moving_elsewhere(session_id, done_since):
 
 def instance_get(session_id, instance_id, for_update=False):
     """One instance of a session; ``for_update`` as for
-    :func:`projects_get`."""
+    :func:`projects_get`. Read as a plain row (no ORM object: the row is
+    read before every reply is stored); the values are those
+    ``Instance.to_dict()`` gives, JSON columns decoded by their types."""
     with _locking(for_update) as session:
-        return _instance_row(session, session_id, instance_id,
-                             for_update=for_update).to_dict()
+        row = session.execute(_instance_select(for_update), {
+            'session_id': session_id, 'instance_id': instance_id}).first()
+    if row is None:
+        raise exception.InstanceNotFound(
+            instance_id=instance_id, project_id='?', session_id=session_id)
+    return dict(row._mapping)
+
+
+_INSTANCE_SELECTS = {}
+
+
+def _instance_select(for_update):
+    """The select of one instance row by session and instance id, built
+    once (with or without FOR UPDATE)."""
+    stmt = _INSTANCE_SELECTS.get(for_update)
+    if stmt is None:
+        table = models.Instance.__table__
+        stmt = sa.select(*table.columns).where(
+            table.c.session_id == sa.bindparam('session_id'),
+            table.c.instance_id == sa.bindparam('instance_id'))
+        if for_update:
+            stmt = stmt.with_for_update()
+        _INSTANCE_SELECTS[for_update] = stmt
+    return stmt
 
 
 @_retry_on_duplicate
@@ -1273,9 +1324,9 @@ def _instance_update_core(session, session_id, instance_id, values,
     table = models.Instance.__table__
     # What the ORM holds but has not written yet is seen by the select.
     session.flush()
-    current = session.execute(sa.select(table).where(
-        table.c.session_id == session_id,
-        table.c.instance_id == instance_id)).mappings().one_or_none()
+    current = session.execute(_instance_select(False), {
+        'session_id': session_id,
+        'instance_id': instance_id}).mappings().one_or_none()
     if current is None:
         raise exception.InstanceNotFound(
             instance_id=instance_id, project_id='?', session_id=session_id)
@@ -1316,9 +1367,29 @@ def _core_update(session, table, current, values):
         out[key] = value
     if changed:
         changed['updated_at'] = out['updated_at'] = timeutils.utcnow()
-        session.execute(sa.update(table).where(
-            table.c.id == current['id']).values(**changed))
+        params = {'_v_' + key: value for key, value in changed.items()}
+        params['_row_id'] = current['id']
+        session.execute(_update_by_id(table, tuple(sorted(changed))),
+                        params)
     return out
+
+
+_UPDATES_BY_ID = {}
+
+
+def _update_by_id(table, keys):
+    """The UPDATE of the columns ``keys`` of one row of ``table`` by its
+    ``id`` (parameters ``_row_id`` and ``_v_<column>``), built once per
+    table and set of columns (building a statement cost more than running
+    it)."""
+    stmt = _UPDATES_BY_ID.get((table.name, keys))
+    if stmt is None:
+        stmt = sa.update(table).where(
+            table.c.id == sa.bindparam('_row_id')).values(
+            {table.c[key]: sa.bindparam('_v_' + key) for key in keys})
+        if len(_UPDATES_BY_ID) < 1024:
+            _UPDATES_BY_ID[(table.name, keys)] = stmt
+    return stmt
 
 
 @_retry_on_deadlock
@@ -2005,9 +2076,8 @@ def _step_transition_core(session, step_id, event, values, bump_attempt,
     if session.identity_map.get(
             orm_util.identity_key(models.Step, step_id)) is not None:
         return None
-    current = session.execute(
-        sa.select(table).where(table.c.id == step_id)
-        .with_for_update()).mappings().one_or_none()
+    current = session.execute(_step_select(), {
+        'step_id': step_id}).mappings().one_or_none()
     if current is None:
         raise exception.StepNotFound(step_id=step_id)
     if expected_state is not None and current['state'] != expected_state:
@@ -2017,6 +2087,18 @@ def _step_transition_core(session, step_id, event, values, bump_attempt,
     change = _step_values(_StepState(current), event, values, bump_attempt)
     state_machine.STEP.check_move(current['state'], change['state'])
     return _core_update(session, table, current, change)
+
+
+_STEP_SELECT = []
+
+
+def _step_select():
+    """A step's row by id, FOR UPDATE (built once)."""
+    if not _STEP_SELECT:
+        table = models.Step.__table__
+        _STEP_SELECT.append(sa.select(table).where(
+            table.c.id == sa.bindparam('step_id')).with_for_update())
+    return _STEP_SELECT[0]
 
 
 @_retry_on_deadlock
@@ -2122,6 +2204,9 @@ def _event_values(session_id, kind, message=None, state=None, host=None,
                 updated_at=None)
 
 
+_EVENT_INSERT = []
+
+
 def event_add(session_id, kind, **values):
     """Append an entry to the history of a session; returns it.
 
@@ -2129,10 +2214,30 @@ def event_add(session_id, kind, **values):
     created_at (default now: when the entry is written).
 
     """
-    row = _event_row(session_id, kind, **values)
     with _session_must_exist(session_id), _writer() as session:
-        session.add(row)
-        return _as_stored(session, row)
+        dialect = session.get_bind().dialect
+        if dialect.name not in _EXACT_DIALECTS:
+            row = _event_row(session_id, kind, **values)
+            session.add(row)
+            return _as_stored(session, row)
+        # No ORM object (every reply and decision is one): one INSERT,
+        # the entry given back as _as_stored would.
+        table = models.SessionEvent.__table__
+        entry = _event_values(session_id, kind, **values)
+        if not _EVENT_INSERT:
+            _EVENT_INSERT.append(sa.insert(table).returning(table.c.id))
+        entry['id'] = session.execute(_EVENT_INSERT[0],
+                                      entry).scalar_one()
+        out = {}
+        for column in table.columns:
+            value = entry[column.key]
+            kind_ = column.type
+            if value is not None and \
+                    isinstance(kind_, sa.types.TypeDecorator):
+                value = kind_.process_result_value(
+                    kind_.process_bind_param(value, dialect), dialect)
+            out[column.name] = value
+        return out
 
 
 @_retry_read

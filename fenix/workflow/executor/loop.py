@@ -213,6 +213,7 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                 time.sleep(common.MIN_PASS - since)
             self.last_pass = time.monotonic()
             self._collect()
+            self._prune_started()
             refreshed = self._refresh_constraints()
             self._expire()
             if self.resync:
@@ -233,9 +234,11 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                 if self.hstate.get(hostname) == common.H_EMPTYING:
                     self._host_emptied(hostname)
             self._collect()
-            if all(self.hstate.get(h) == common.H_DONE for h in self.hstate) \
-                    and not (self.moves or self.downs or self.notes or
-                             self.starts):
+            # (What is in flight first: a scan of every host only then.)
+            if not (self.moves or self.downs or self.notes or
+                    self.starts) and \
+                    all(self.hstate.get(h) == common.H_DONE
+                        for h in self.hstate):
                 return
             if self._stalled():
                 continue
@@ -250,6 +253,16 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
             if self.n_ready:
                 wait = min(wait, poll)
             wf.runner.wait(max(wait, 0.01), since=mark)
+
+    def _prune_started(self):
+        """Hosts done (or deferred, pending again) leave ``started``: every
+        reader looks only at the hosts being started, emptied or
+        maintained, and a pass's scans of the list (four of them) then
+        cost what is in flight, not every host maintained so far."""
+        active = (common.H_STARTING, common.H_EMPTYING, common.H_DOWN)
+        if any(self.hstate.get(h) not in active for h in self.started):
+            self.started = [h for h in self.started
+                            if self.hstate.get(h) in active]
 
     def _stalled(self):
         """Whether nothing in flight can make progress any more: the
@@ -346,7 +359,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                     if used is None:
                         used, gcount = self._usage()
                         good, later = self._targets()
-                    self._start_move(job, used, gcount, good, later)
+                        usable = set(good).union(later)
+                    self._start_move(job, used, gcount, good, later,
+                                     usable)
                 elif job.phase == common.OWN and own_due:
                     self._check_own(job)
                 if job.phase == common.READY:

@@ -50,12 +50,16 @@ class MovesMixin(object):
                     move_from=hostname)})
             self._mark_move(job, 'start')
 
-    def _start_move(self, job, used, gcount, good, later):
+    def _start_move(self, job, used, gcount, good, later, usable=None):
         # The target must still be right (an own action or a new server
         # may have taken its room or broken a group's placement).
+        # ``usable``: good and later as a set (the caller's, made once
+        # for all the moves of its pass).
+        if usable is None:
+            usable = set(good).union(later)
         if job.target:
             self._count(used, gcount, job.target, job.iid, -1)
-        if not job.target or job.target not in good + later or \
+        if not job.target or job.target not in usable or \
                 not self._fits(job.iid, job.target, used, gcount):
             new = self._place(job.iid, used, gcount, good, later,
                               avoid={job.host} | job.failed_targets)

@@ -212,10 +212,21 @@ class UsageMixin(object):
             self._count(self.used, self.gcount, job.target, job.iid, -1)
             self.epoch += 1
 
+    def _host_names(self):
+        """The hosts of the capacity, sorted (sorted again only when the
+        capacity is another dict or has more hosts: hosts are only ever
+        added to it)."""
+        cached = getattr(self, '_sorted_hosts', None)
+        if cached is None or cached[0] is not self.capacity or \
+                len(cached[1]) != len(self.capacity):
+            cached = (self.capacity, sorted(self.capacity))
+            self._sorted_hosts = cached
+        return cached[1]
+
     def _targets(self):
         """Hosts that may receive instances now, preferred first."""
         good, later = [], []
-        for name in sorted(self.capacity):
+        for name in self._host_names():
             svc = self.services.get(name) or {}
             if svc.get('state', 'up') != 'up' or svc.get('forced_down'):
                 continue

@@ -41,6 +41,37 @@ class TestEnvCachedSession(base.TestCase):
         self.assertEqual('/etc/ca.pem',
                          self.settings(cached, 'http://nova/a')['verify'])
 
+    def test_prepared_as_requests_prepares(self):
+        cached = httpsession.EnvCachedSession()
+        plain = requests.Session()
+        plain.trust_env = cached.trust_env = False
+        cases = [
+            dict(method='post', url='http://nova:8774/v2.1/servers/a/action',
+                 headers={'X-Auth-Token': 't'}, data='{"migrate": null}'),
+            dict(method='GET', url=' http://h:1/a b?x=1&y=%20'),
+            dict(method='POST', url='http://h/n', json=[{'a': 'é'}]),
+            dict(method='GET', url='http://h/x', params={'a': 'b c'}),
+            dict(method='GET', url='http://h/x', cookies={'k': 'v'}),
+        ]
+        for case in cases + cases:
+            mine = cached.prepare_request(requests.Request(**case))
+            theirs = plain.prepare_request(requests.Request(**case))
+            self.assertEqual(
+                (theirs.method, theirs.url, dict(theirs.headers),
+                 theirs.body, theirs.hooks),
+                (mine.method, mine.url, dict(mine.headers), mine.body,
+                 mine.hooks))
+
+    def test_url_prepared_once(self):
+        cached = httpsession.EnvCachedSession()
+        with mock.patch.object(requests.PreparedRequest, 'prepare_url',
+                               autospec=True,
+                               side_effect=requests.PreparedRequest.
+                               prepare_url) as prepare:
+            for _ in range(3):
+                cached.prepare_request(requests.Request('GET', 'http://a/b'))
+        self.assertEqual(1, prepare.call_count)
+
     def test_environment_read_once_per_origin(self):
         cached = httpsession.EnvCachedSession()
         with mock.patch.object(requests_utils, 'get_environ_proxies',
