@@ -759,6 +759,47 @@ class NFVTest(NFVTestBase):
         self.assertEqual([], self.cloud.moves)
         self.assertInHistory(sid, 'instance a left c0 (OWN_ACTION): deleted')
 
+    def test_restart_renews_and_releases_own_action_slot(self):
+        """An engine stops while a manager moves its member (OWN_ACTION):
+        the member's slot of its group's budget stays held for the
+        other sessions; the next runner renews it and releases it once
+        the member left."""
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('a', 'c0')
+        self.group('g', ['a'], mtype=st.OWN_ACTION)
+        InstanceVNFM(self.cloud, self.notifier, 'p1',
+                     actions={'a': st.OWN_ACTION})
+        sid = self.create()
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        runner.start()
+        deadline = time.monotonic() + 20
+        while not db_api.group_impacts_get('g') and \
+                time.monotonic() < deadline:
+            runner.join(0.01)
+        runner.stop(session_runner.STOP_SHUTDOWN, timeout=20)
+        self.assertFalse(runner.is_alive())
+        before, = db_api.group_impacts_get('g')
+        self.assertEqual(('a', None), (before['instance_id'],
+                                       before['ends_at']))
+        renewed = []
+        real = db_api.group_impact_take
+
+        def take(*args, **kwargs):
+            result = real(*args, **kwargs)
+            renewed.extend(db_api.group_impacts_get('g'))
+            # The manager moves it once the new runner watches it.
+            self.cloud.delete_server('a')
+            self.cloud.add_server('a2', 'c1')
+            return result
+
+        with mock.patch.object(db_api, 'group_impact_take',
+                               side_effect=take):
+            self.assertDone(self.run_session(sid))
+        self.assertEqual([(before['id'], 'a')],
+                         [(r['id'], r['instance_id']) for r in renewed])
+        self.assertEqual([], db_api.group_impacts_get('g'))
+
     def test_parallel_waves(self):
         # Eight hosts, half full: the planner maintains several at once.
         for n in range(8):
