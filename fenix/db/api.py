@@ -2232,15 +2232,14 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
     with _writer() as session:
         now = session.execute(sa.select(db_utc_now())).scalar_one()
         expires = _ceil_second(now + datetime.timedelta(seconds=lease))
-        own = session.execute(sa.select(gi).where(
-            gi.group_id == group_id, gi.session_id == session_id,
-            gi.instance_id == instance_id)).scalar_one_or_none()
-        if own is not None:
-            own.generation = generation
-            own.expires_at = expires
-            own.ends_at = None
-            return True, None
         rows = _impact_rows(session, [group_id])
+        own = [r.id for r, _live in rows if r.session_id == session_id and
+               r.instance_id == instance_id]
+        if own:
+            session.execute(sa.update(gi).where(gi.id == own[0]).values(
+                generation=generation, expires_at=expires, ends_at=None)
+                .execution_options(synchronize_session=False))
+            return True, None
         stale = [r.id for r, live in rows if not _impact_counts(r, now, live)]
         if stale:
             session.execute(sa.delete(gi).where(gi.id.in_(stale))
