@@ -2287,6 +2287,35 @@ def group_impact_release(session_id, instance_id, recovery=0,
             synchronize_session=False)).rowcount
 
 
+@_retry_on_deadlock
+def group_impact_release_ended(session_id, instance_id):
+    """The impact of ``instance_id`` by ``session_id`` ended while no
+    runner watched it (a move seen through after a restart or a
+    takeover): whichever runner took its slots, they hold the
+    ``recovery_time`` registered for their group, then free."""
+    gi = models.GroupImpact
+    with _writer() as session:
+        rows = session.execute(sa.select(gi.id, gi.group_id).where(
+            gi.session_id == session_id, gi.instance_id == instance_id,
+            gi.ends_at.is_(None))).all()
+        if not rows:
+            return 0
+        now = session.execute(sa.select(db_utc_now())).scalar_one()
+        rules = dict(session.execute(sa.select(
+            models.InstanceGroupConstraint.group_id,
+            models.InstanceGroupConstraint.recovery_time).where(
+            models.InstanceGroupConstraint.group_id.in_(
+                [g for _i, g in rows]))).all())
+        for row_id, group_id in rows:
+            recovery = rules.get(group_id) or 0
+            stmt = sa.delete(gi) if recovery <= 0 else \
+                sa.update(gi).values(ends_at=_ceil_second(
+                    now + datetime.timedelta(seconds=recovery)))
+            session.execute(stmt.where(gi.id == row_id).execution_options(
+                synchronize_session=False))
+        return len(rows)
+
+
 @_retry_read
 def group_impacts_held(group_ids=None, exclude_session=None):
     """``{group_id: slots held now}`` across every session (but

@@ -873,6 +873,24 @@ class DBAPITests:
         self.assertEqual(1, db_api.group_impact_release(s1, 'a',
                                                         generation=4))
 
+    def test_group_impact_release_ended_uses_group_recovery(self):
+        # A move seen through after a takeover: the slots the stopped
+        # runner took hold their group's registered recovery_time.
+        s1, s2 = self._live(), self._live()
+        db_api.instance_group_constraint_put('g1', {
+            'project_id': 'p1', 'max_impacted_members': 1,
+            'recovery_time': 40})
+        take = db_api.group_impact_take
+        self.assertTrue(take('g1', 1, s1, 'a', 600, generation=2)[0])
+        self.assertTrue(take('g2', 1, s1, 'a', 600, generation=2)[0])
+        self.assertEqual(2, db_api.group_impact_release_ended(s1, 'a'))
+        self.assertEqual(0, db_api.group_impact_release_ended(s1, 'a'))
+        # g1 recovers about 40 s; g2 (no rule: no recovery) is free.
+        ok, after = take('g1', 1, s2, 'b', 600)
+        self.assertFalse(ok)
+        self.assertTrue(35 < after <= 41, after)
+        self.assertEqual((True, None), take('g2', 1, s2, 'b', 600))
+
     def test_group_impact_concurrent_takers_one_winner(self):
         # Sessions of different engines take the last slot at once: the
         # unique (group, slot) key lets exactly the budget win, every

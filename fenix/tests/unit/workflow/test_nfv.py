@@ -1310,6 +1310,9 @@ class TestRestartFromSteps(NFVTestBase):
             srv = self.cloud.servers_[iid]
             srv['task_state'] = 'migrating'
             srv['pending_target'] = target
+        # The stopped runner held a slot of a group's budget for it.
+        self.assertTrue(db_api.group_impact_take('gx', 1, sid, iid,
+                                                 600)[0])
         finish = session_flow.SessionFlow._finish_interrupted
 
         def arrived(flow, hostname):
@@ -1333,6 +1336,9 @@ class TestRestartFromSteps(NFVTestBase):
                                              done['attempt']))
         self.assertInHistory(sid, 'from %s done (seen after a restart)'
                              % host)
+        # Its slot was released when the move was seen through (gx has no
+        # recovery_time), not left to its lease.
+        self.assertEqual([], db_api.group_impacts_get('gx'))
 
     def test_a_project_that_came_later_is_asked(self):
         sid, wf = self.planned()
