@@ -2173,9 +2173,14 @@ def replies_recorded(session_id, project_id, instance_id=None):
 
 # --- group budgets across sessions -------------------------------------------
 
-def _ceil_second(when):
-    """``when`` rounded up to a whole second: a database that keeps whole
-    seconds (MySQL's DATETIME) must not shorten a slot's hold."""
+def _ceil_second(when, session=None):
+    """``when`` rounded up to a whole second on MySQL/MariaDB, whose
+    DATETIME keeps whole seconds: a slot's hold must not be shortened.
+    SQLite and PostgreSQL keep microseconds: unchanged (a member would
+    otherwise wait up to a second more than its recovery_time)."""
+    if session is not None and \
+            session.get_bind().dialect.name != 'mysql':
+        return when
     if when.microsecond:
         when = when.replace(microsecond=0) + datetime.timedelta(seconds=1)
     return when
@@ -2231,7 +2236,8 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
         generation = fence.generation if fence is not None else 0
     with _writer() as session:
         now = session.execute(sa.select(db_utc_now())).scalar_one()
-        expires = _ceil_second(now + datetime.timedelta(seconds=lease))
+        expires = _ceil_second(now + datetime.timedelta(seconds=lease),
+                               session)
         rows = _impact_rows(session, [group_id])
         own = [r.id for r, _live in rows if r.session_id == session_id and
                r.instance_id == instance_id]
@@ -2281,7 +2287,7 @@ def group_impact_release(session_id, instance_id, recovery=0,
             now = session.execute(sa.select(db_utc_now())).scalar_one()
             return session.execute(sa.update(gi).where(*where).values(
                 ends_at=_ceil_second(
-                    now + datetime.timedelta(seconds=recovery)))
+                    now + datetime.timedelta(seconds=recovery), session))
                 .execution_options(synchronize_session=False)).rowcount
         return session.execute(sa.delete(gi).where(*where).execution_options(
             synchronize_session=False)).rowcount
@@ -2310,7 +2316,7 @@ def group_impact_release_ended(session_id, instance_id):
             recovery = rules.get(group_id) or 0
             stmt = sa.delete(gi) if recovery <= 0 else \
                 sa.update(gi).values(ends_at=_ceil_second(
-                    now + datetime.timedelta(seconds=recovery)))
+                    now + datetime.timedelta(seconds=recovery), session))
             session.execute(stmt.where(gi.id == row_id).execution_options(
                 synchronize_session=False))
         return len(rows)

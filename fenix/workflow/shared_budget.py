@@ -100,12 +100,6 @@ class SharedBudgets(object):
                 instance_id=iid)
         return False
 
-    def wait_hint(self):
-        """Seconds until a member that waits may try again, or None."""
-        if not self.retry_at:
-            return None
-        return max(0.0, min(self.retry_at.values()) - time.monotonic())
-
     def release(self, iid, recover=True):
         """``iid`` is no longer impacted: its slot holds its group's
         ``recovery_time`` more (``recover``), else it is free at once.

@@ -234,9 +234,6 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                 wait = min(wait, soonest)
             if self.n_ready:
                 wait = min(wait, poll)
-                hint = self.shared.wait_hint()
-                if hint is not None:
-                    wait = max(wait, min(hint, common.IDLE_WAIT))
             wf.runner.wait(max(wait, 0.01), since=mark)
 
     def _stalled(self):
