@@ -88,7 +88,7 @@ class SharedBudgets(object):
             self.held[iid] = (gid, group.recovery_time or 0)
             self.retry_at.pop(gid, None)
             return True
-        wait = RETRY if after is None else min(RETRY, max(after, 0.05))
+        wait = RETRY if after is None else min(RETRY, max(after, 0.01))
         self.retry_at[gid] = now + wait
         if iid not in self.noted:
             self.noted.add(iid)
