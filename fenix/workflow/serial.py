@@ -792,6 +792,7 @@ class Budgets(object):
     """
 
     def __init__(self, groups, member_of):
+        self.groups = dict(groups)
         self.gid = {iid: gid for iid, gid in member_of.items()
                     if gid in groups}
         self.budget = {gid: max(1, g.max_impacted_members or 1)
@@ -806,6 +807,11 @@ class Budgets(object):
         """The budgets of a :class:`fenix.workflow.model.Topology`."""
         return cls({g.group_id: g for g in topology.groups},
                    {i.instance_id: i.group_id for i in topology.instances})
+
+    def group_of(self, iid):
+        """The :class:`fenix.workflow.model.Group` of ``iid``, or None."""
+        gid = self.gid.get(iid)
+        return self.groups.get(gid) if gid is not None else None
 
     def out(self, gid, now):
         """Members of ``gid`` out of service at ``now``."""

@@ -12,7 +12,11 @@ choose_action`), the moves run in parallel up to the
 (:class:`fenix.workflow.serial.Budgets`) once nova-compute is up on every
 host they leave from or go to (a bounded wait), and instances their
 manager moves (OWN_ACTION) are watched until they left, at most
-``[workflow] own_action_timeout``.
+``[workflow] own_action_timeout``. A group's budget holds across every
+session too: a move starts only once a slot of its group's budget is
+taken in the database (:mod:`fenix.workflow.shared_budget`), and an
+instance its manager moves holds one (recorded whatever the budget: the
+manager acts already) until it left.
 
 The :class:`~fenix.workflow.workflows.default.DefaultWorkflow` makes one
 per host it empties and drives it (as ``nfv``'s Executor is driven by its
@@ -31,6 +35,7 @@ from fenix.db import api as db_api
 from fenix.workflow import nfv_plan
 from fenix.workflow import serial
 from fenix.workflow import session_flow as flow
+from fenix.workflow import shared_budget
 
 CONF = cfg.CONF
 
@@ -201,14 +206,24 @@ class HostEmptier(object):
         own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
         cancelled = threading.Event()
         queue = list(todo)
-        budgets = self._budgets() if todo else None
+        budgets = self._budgets() if todo or waits else None
+        shared = shared_budget.SharedBudgets(wf)
+        for iid in sorted(waits):
+            # Its manager acts already (or it is being deleted): it is
+            # impacted, and counts for the other sessions at once.
+            shared.take(iid, budgets.group_of(iid),
+                        lease=shared_budget.own_lease(), force=True)
 
         def next_move():
-            """Index in ``queue`` of the next move its group allows."""
+            """Index in ``queue`` of the next move its group allows, in
+            this session and across the deployment (a slot of its group's
+            budget taken in the database, :mod:`.shared_budget`)."""
             now = timeutils.utcnow().timestamp()
             for index, item in enumerate(queue):
-                if item[4] or budgets.may_start(item[0]['instance_id'],
-                                                now):
+                iid = item[0]['instance_id']
+                if (item[4] or budgets.may_start(iid, now)) and \
+                        shared.take(iid, budgets.group_of(iid),
+                                    force=bool(item[4])):
                     return index
             return None
 
@@ -240,6 +255,7 @@ class HostEmptier(object):
                         future = again
                     budgets.ended(row['instance_id'],
                                   timeutils.utcnow().timestamp())
+                    shared.release(row['instance_id'])
                     wf._move_finished(hostname, row, action, future,
                                       failures)
                 for iid in list(waits):
@@ -247,6 +263,7 @@ class HostEmptier(object):
                     if srv is not None and srv['host'] == hostname:
                         continue
                     reason = waits.pop(iid)
+                    shared.release(iid)
                     where = ('now on %s' % srv['host'] if srv
                              else 'deleted')
                     values = {'action_state': st.ACTION_DONE,
@@ -276,6 +293,7 @@ class HostEmptier(object):
                                          'fail', values={'message':
                                                          message})
                         failures.append('instance %s %s' % (iid, message))
+                        shared.release(iid, recover=False)
                     waits = {}
                 if not futures and not waits and not queue:
                     break
@@ -288,6 +306,9 @@ class HostEmptier(object):
         finally:
             cancelled.set()
             pool.shutdown(wait=False, cancel_futures=True)
+            # Moves or own actions left behind (a failure, a pause):
+            # their slots hold their recovery_time, then free.
+            shared.release_all()
         return failures
 
     def _wait_computes_up(self, hostnames):

@@ -831,6 +831,11 @@ class SessionFlow(base.BaseWorkflow):
                                    row['instance_id'], 'done',
                                    values={'message': 'the instance no '
                                                       'longer exists'})
+                    # Its slot of its group's budget (taken by the runner
+                    # that started the move) holds its recovery, then
+                    # frees: not until its lease ends.
+                    db_api.group_impact_release_ended(self.session_id,
+                                                      row['instance_id'])
             elif srv['host'] != hostname:
                 if busy(srv):
                     # E.g. a cold migration that reached VERIFY_RESIZE while
@@ -847,6 +852,8 @@ class SessionFlow(base.BaseWorkflow):
                                 st.STEP_MOVE, hostname, row['instance_id'],
                                 'fail', values={'message':
                                                 result['message']})
+                            db_api.group_impact_release_ended(
+                                self.session_id, row['instance_id'])
                         raise exception.WorkflowError(
                             reason='%s of instance %s from %s, interrupted '
                                    'by a restart, failed: %s'
@@ -869,6 +876,8 @@ class SessionFlow(base.BaseWorkflow):
                                    hostname, srv['host']),
                                 instance_id=row['instance_id'],
                                 host=hostname)
+                    db_api.group_impact_release_ended(self.session_id,
+                                                      row['instance_id'])
                     self._action_done(row)
 
     # --- nova-compute and maintaining one host ------------------------------

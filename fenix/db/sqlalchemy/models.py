@@ -371,3 +371,36 @@ class Engine(Base, FenixBase):
     host = sa.Column(sa.String(255), primary_key=True)
     heartbeat_at = sa.Column(sa.DateTime, nullable=False)
     started_at = sa.Column(sa.DateTime, nullable=False)
+
+
+class GroupImpact(Base, FenixBase):
+    """A slot of an instance group's budget (``max_impacted_members``)
+    taken by a session for one member it impacts (a move or an own
+    action), whichever session and engine that is: the budget holds
+    across the whole deployment.
+
+    A slot is numbered ``0 .. budget - 1`` (more for an impact recorded
+    whatever the budget: a manager's own action already under way), and
+    ``(group_id, slot)`` is unique: two sessions that take the same free
+    slot at once cannot both insert it (:func:`fenix.db.api.
+    group_impact_take`). The slot counts while the member is impacted
+    (``ends_at`` unset: until ``expires_at`` at the latest, and only
+    while its session is live) and until ``ends_at`` afterwards (its
+    group's ``recovery_time``).
+    """
+    __tablename__ = 'group_impacts'
+    __table_args__ = (sa.UniqueConstraint('group_id', 'slot'),)
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    group_id = sa.Column(sa.String(36), nullable=False)
+    slot = sa.Column(sa.Integer, nullable=False)
+    session_id = _session_fk()
+    instance_id = sa.Column(sa.String(36), nullable=False)
+    # The session's generation (fencing) when its runner took or last
+    # renewed the slot.
+    generation = sa.Column(sa.Integer, nullable=False, default=0)
+    # While impacted: the slot is free after this even if its holder
+    # never released it (its engine died and nobody resumed the session).
+    expires_at = sa.Column(sa.DateTime, nullable=False)
+    # Released: the member recovers until then (None: still impacted).
+    ends_at = sa.Column(sa.DateTime)

@@ -8,6 +8,11 @@ A member holds its group's budget from its event until ``recovery_time``
 after its move (``holders``, then ``recovering``); members other live
 sessions move, or moved less than ``recovery_time`` ago, count too
 (``elsewhere``, read at most every ``CONSTRAINTS_REFRESH`` seconds).
+That is the plan's view (who gets an event); right before a member is
+moved or left to its manager's own action, a slot of its group's budget
+is taken in the database for the whole deployment (``shared``,
+:mod:`fenix.workflow.shared_budget`): when other sessions hold every
+slot, the member waits.
 """
 import time
 
@@ -17,6 +22,7 @@ from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow.executor import common
+from fenix.workflow import shared_budget
 
 CONF = cfg.CONF
 
@@ -81,8 +87,28 @@ class BudgetsMixin(object):
                                     row['updated_at'] or utcnow) <= utcnow:
                 continue
             counts[group.group_id] = counts.get(group.group_id, 0) + 1
+        # The slots other sessions took in the database (the same moves,
+        # and their own actions): the larger count of the two.
+        for gid, n in db_api.group_impacts_held(
+                list(self.groups), exclude_session=self.sid).items():
+            counts[gid] = max(counts.get(gid, 0), n)
         self.elsewhere = counts
         return counts
+
+    def _take_shared(self, job):
+        """Right before ``job`` starts impacting its instance (a move, an
+        own action): a slot of its group's budget, taken in the database
+        for the whole deployment (:mod:`fenix.workflow.shared_budget`).
+        False: the slot is held by other sessions; the job waits (tried
+        again in a later pass). A move resumed after a restart is under
+        way already: its slot is renewed, or recorded over the budget."""
+        group = self._group(job.iid)
+        if group is None:
+            return True
+        lease = shared_budget.own_lease() \
+            if job.action == st.OWN_ACTION else shared_budget.move_lease()
+        return self.shared.take(job.iid, group, lease=lease,
+                                force=bool(job.resume))
 
     def _hold(self, iid):
         group = self._group(iid)
@@ -90,6 +116,7 @@ class BudgetsMixin(object):
             self.holders.setdefault(group.group_id, set()).add(iid)
 
     def _release(self, iid, recover=True):
+        self.shared.release(iid, recover=recover)
         for gid, iids in self.holders.items():
             if iid in iids:
                 iids.discard(iid)

@@ -32,6 +32,7 @@ from fenix.workflow.executor import moves
 from fenix.workflow.executor import resume
 from fenix.workflow.executor import usage
 from fenix.workflow import session_flow as flow
+from fenix.workflow import shared_budget
 
 CONF = cfg.CONF
 
@@ -66,6 +67,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         # CONSTRAINTS_REFRESH while a member waits for its budget).
         self.elsewhere = {}
         self.elsewhere_at = None
+        # The slots of the groups' budgets taken in the database (shared
+        # by every session and engine) for the members this run impacts.
+        self.shared = shared_budget.SharedBudgets(wf)
         self.own_checked = 0
         self.constraints_at = 0
         # Read the constraints and computes again right after this pass's
@@ -350,18 +354,23 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                     job.action = self._decide(job, None)
                 if job.phase == common.READY:
                     if job.action == st.OWN_ACTION:
-                        self._start_own(job, hostname)
+                        if self._take_shared(job):
+                            self._start_own(job, hostname)
                         continue
                     if self.max_moves and len(self.moves) >= self.max_moves:
                         continue
                     if not may_start or self._source_down(hostname):
                         continue
+                    if not self._take_shared(job):
+                        continue
                     if used is None:
                         used, gcount = self._usage()
                         good, later = self._targets()
                         usable = set(good).union(later)
-                    self._start_move(job, used, gcount, good, later,
-                                     usable)
+                    if not self._start_move(job, used, gcount, good, later,
+                                            usable):
+                        # No target now: its slot is not kept meanwhile.
+                        self.shared.release(job.iid, recover=False)
                 elif job.phase == common.OWN and own_due:
                     self._check_own(job)
                 if job.phase == common.READY:

@@ -16,6 +16,7 @@ from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.workflow.executor import common
 from fenix.workflow import session_flow as flow
+from fenix.workflow import shared_budget
 from fenix.workflow import steps as plan_steps
 
 CONF = cfg.CONF
@@ -73,6 +74,11 @@ class ResumeMixin(object):
         if action == st.OWN_ACTION:
             job.phase = common.OWN
             job.deadline = timeutils.after(CONF.workflow.own_action_timeout)
+            # Its manager acts already: its slot of the group's budget is
+            # renewed (or recorded over the budget) for the new runner,
+            # which releases it when the instance left.
+            self.shared.take(iid, self._group(iid),
+                             lease=shared_budget.own_lease(), force=True)
         else:
             job.phase = common.READY
             # Its row is read in the next pass (the details it keeps).

@@ -81,6 +81,7 @@ class DBAPITests:
                             'payload': {'state': states.MAINTENANCE}}])
         db_api.steps_create(sid, [{'kind': states.STEP_MOVE, 'host': 'c1',
                                    'instance_id': 'i1'}])
+        db_api.group_impact_take('g-' + sid[:8], 1, sid, 'i1', 600)
         return sid
 
     def _count_rows(self, session_id):
@@ -764,6 +765,170 @@ class DBAPITests:
         row = db_api.instances_moving_elsewhere(other, past)
         self.assertEqual(['mine'], [r['instance_id'] for r in row])
         self.assertIsNotNone(row[0]['updated_at'])
+
+    # --- group budgets across sessions -----------------------------------
+
+    def _live(self, **values):
+        values.setdefault('state', states.PLANNED_MAINTENANCE)
+        return self._session(**values)['session_id']
+
+    @staticmethod
+    def _past():
+        return timeutils.utcnow() - datetime.timedelta(seconds=5)
+
+    def _impacts_set(self, group_id, **values):
+        """Change the rows of ``group_id`` as time would (tests)."""
+        table = models.GroupImpact.__table__
+        with db_api.get_engine().begin() as conn:
+            conn.execute(table.update().where(
+                table.c.group_id == group_id).values(**values))
+
+    def test_group_impact_take_holds_budget_across_sessions(self):
+        s1, s2, s3 = self._live(), self._live(), self._live()
+        take = db_api.group_impact_take
+        self.assertEqual((True, None), take('g1', 2, s1, 'a', 600))
+        self.assertEqual((True, None), take('g1', 2, s2, 'b', 600))
+        ok, after = take('g1', 2, s3, 'c', 600)
+        self.assertFalse(ok)
+        # Only a release (or the leases, 600 s) frees one.
+        self.assertGreater(after, 500)
+        # Taken again by its holder: renewed, not a second slot.
+        self.assertEqual((True, None), take('g1', 2, s1, 'a', 600))
+        rows = db_api.group_impacts_get('g1')
+        self.assertEqual([(0, s1, 'a'), (1, s2, 'b')],
+                         [(r['slot'], r['session_id'], r['instance_id'])
+                          for r in rows])
+        self.assertEqual({'g1': 2}, db_api.group_impacts_held())
+        self.assertEqual({'g1': 1},
+                         db_api.group_impacts_held(exclude_session=s1))
+        self.assertEqual({}, db_api.group_impacts_held(['g2']))
+        # Another group has its own budget.
+        self.assertEqual((True, None), take('g2', 1, s3, 'd', 600))
+        self.assertEqual(1, db_api.group_impact_release(s1, 'a'))
+        self.assertEqual(0, db_api.group_impact_release(s1, 'a'))
+        self.assertEqual((True, None), take('g1', 2, s3, 'c', 600))
+        self.assertEqual({0, 1}, {r['slot'] for r in
+                                  db_api.group_impacts_get('g1')})
+
+    def test_group_impact_recovery_then_free(self):
+        s1, s2 = self._live(), self._live()
+        take = db_api.group_impact_take
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        self.assertEqual(1, db_api.group_impact_release(s1, 'a',
+                                                        recovery=30))
+        # Recovering: the slot holds about 30 s more (whole seconds).
+        ok, after = take('g1', 1, s2, 'b', 600)
+        self.assertFalse(ok)
+        self.assertTrue(25 < after <= 31, after)
+        row, = db_api.group_impacts_get('g1')
+        self.assertIsNotNone(row['ends_at'])
+        self.assertEqual({'g1': 1}, db_api.group_impacts_held())
+        # Recovered.
+        self._impacts_set('g1', ends_at=self._past())
+        self.assertEqual({}, db_api.group_impacts_held())
+        self.assertEqual((True, None), take('g1', 1, s2, 'b', 600))
+        self.assertEqual([(s2, 'b')], [(r['session_id'], r['instance_id'])
+                                       for r in db_api.group_impacts_get()])
+
+    def test_group_impact_expires_and_ends_with_its_session(self):
+        s1, s2, s3 = self._live(), self._live(), self._live()
+        take = db_api.group_impact_take
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
+        # Its engine died and nobody resumed the session: the lease ends.
+        self._impacts_set('g1', expires_at=self._past())
+        self.assertEqual({}, db_api.group_impacts_held())
+        self.assertEqual((True, None), take('g1', 1, s2, 'b', 600))
+        self.assertEqual([s2], [r['session_id']
+                                for r in db_api.group_impacts_get('g1')])
+        # Its session failed: its member is no longer counted...
+        db_api.session_update(s2, {'state': states.MAINTENANCE_FAILED})
+        self.assertEqual({}, db_api.group_impacts_held())
+        self.assertEqual((True, None), take('g1', 1, s3, 'c', 600))
+        # ... unless it still recovers.
+        db_api.group_impact_release(s3, 'c', recovery=60)
+        db_api.session_update(s3, {'state': states.MAINTENANCE_DONE})
+        self.assertFalse(take('g1', 1, s1, 'a2', 600)[0])
+        self.assertEqual({'g1': 1}, db_api.group_impacts_held())
+        # A deleted session's slots go with it.
+        db_api.session_delete(s3)
+        self.assertEqual((True, None), take('g1', 1, s1, 'a2', 600))
+
+    def test_group_impact_forced_and_fenced_release(self):
+        s1, s2 = self._live(), self._live()
+        take = db_api.group_impact_take
+        self.assertEqual((True, None),
+                         take('g1', 1, s1, 'a', 600, generation=3))
+        # An impact already under way is recorded over the budget.
+        self.assertEqual((True, None),
+                         take('g1', 1, s2, 'b', 600, force=True))
+        self.assertEqual({'g1': 2}, db_api.group_impacts_held())
+        self.assertFalse(take('g1', 2, s2, 'c', 600)[0])
+        # Renewed by the session's new owner (generation 4): the stale
+        # runner's release leaves it held.
+        self.assertEqual((True, None),
+                         take('g1', 1, s1, 'a', 600, generation=4))
+        self.assertEqual(0, db_api.group_impact_release(s1, 'a',
+                                                        generation=3))
+        self.assertEqual(1, db_api.group_impact_release(s1, 'a',
+                                                        generation=4))
+
+    def test_group_impact_release_ended_uses_group_recovery(self):
+        # A move seen through after a takeover: the slots the stopped
+        # runner took hold their group's registered recovery_time.
+        s1, s2 = self._live(), self._live()
+        db_api.instance_group_constraint_put('g1', {
+            'project_id': 'p1', 'max_impacted_members': 1,
+            'recovery_time': 40})
+        take = db_api.group_impact_take
+        self.assertTrue(take('g1', 1, s1, 'a', 600, generation=2)[0])
+        self.assertTrue(take('g2', 1, s1, 'a', 600, generation=2)[0])
+        self.assertEqual(2, db_api.group_impact_release_ended(s1, 'a'))
+        self.assertEqual(0, db_api.group_impact_release_ended(s1, 'a'))
+        # g1 recovers about 40 s; g2 (no rule: no recovery) is free.
+        ok, after = take('g1', 1, s2, 'b', 600)
+        self.assertFalse(ok)
+        self.assertTrue(35 < after <= 41, after)
+        self.assertEqual((True, None), take('g2', 1, s2, 'b', 600))
+
+    def test_group_impact_concurrent_takers_one_winner(self):
+        # Sessions of different engines take the last slot at once: the
+        # unique (group, slot) key lets exactly the budget win, every
+        # round.
+        sessions = [self._live() for _n in range(THREADS)]
+        for budget in (1, 2, 3):
+            gid = 'race%d' % budget
+            results, errors = run_in_threads(
+                lambda i: db_api.group_impact_take(
+                    gid, budget, sessions[i], 'm%d' % i, 600))
+            self.assertEqual([None] * THREADS, errors)
+            self.assertEqual(budget, sum(1 for ok, _a in results if ok),
+                             results)
+            rows = db_api.group_impacts_get(gid)
+            self.assertEqual(list(range(budget)), [r['slot'] for r in rows])
+            winners = {sessions[i] for i, (ok, _a) in enumerate(results)
+                       if ok}
+            self.assertEqual(winners, {r['session_id'] for r in rows})
+
+    def test_group_impact_concurrent_take_and_release(self):
+        # Takers and releasers of a budget of 1 racing for many rounds:
+        # never two holders at once.
+        sessions = [self._live() for _n in range(4)]
+        seen = []
+
+        def work(i):
+            for n in range(15):
+                ok, _after = db_api.group_impact_take(
+                    'g1', 1, sessions[i], 'm%d' % i, 600)
+                if ok:
+                    seen.append(len(db_api.group_impacts_get('g1')))
+                    db_api.group_impact_release(sessions[i], 'm%d' % i)
+            return True
+
+        results, errors = run_in_threads(work, count=4)
+        self.assertEqual([None] * 4, errors)
+        self.assertTrue(seen)
+        self.assertEqual({1}, set(seen))
 
     def test_instance_get(self):
         sid = self._session()['session_id']

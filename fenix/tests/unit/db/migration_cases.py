@@ -10,6 +10,7 @@ an empty database.
 import datetime
 import json
 
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 
 from fenix.common import states
@@ -116,6 +117,47 @@ class MigrationTests:
                 self.assertEqual(0, conn.execute(
                     sa.select(sa.func.count()).select_from(tables[name])
                 ).scalar(), name)
+
+    def test_group_impacts_slot_is_unique_and_goes_with_session(self):
+        # Revision 3e7a5c9d1f24: a slot of a group's budget is one row
+        # (the unique key makes a take atomic across engines), gone with
+        # its session.
+        engine = self.get_engine()
+        migration.upgrade('d9f4c2a81e06', engine=engine)
+        self.assertNotIn('group_impacts', self._tables())
+        migration.upgrade('3e7a5c9d1f24', engine=engine)
+        engine = self.fk_engine()
+        tables = models.Base.metadata.tables
+        impacts = tables['group_impacts']
+        dt = datetime.datetime(2026, 12, 6, 2, 0, 0)
+
+        def slot(sid, iid, n):
+            return impacts.insert().values(
+                group_id='g1', slot=n, session_id=sid, instance_id=iid,
+                generation=1, expires_at=dt, created_at=dt)
+
+        with engine.begin() as conn:
+            for sid in ('s1', 's2'):
+                conn.execute(tables['sessions'].insert().values(
+                    session_id=sid, state=states.PLANNED_MAINTENANCE,
+                    workflow='nfv', maintenance_at=dt, meta={}, options={},
+                    download=[], version=0, created_at=dt))
+            conn.execute(slot('s1', 'a', 0))
+            conn.execute(slot('s2', 'b', 1))
+        with engine.connect() as conn:
+            # oslo.db's engines say DBDuplicateEntry, plain ones
+            # IntegrityError.
+            self.assertRaises((sa.exc.IntegrityError,
+                               db_exc.DBDuplicateEntry), conn.execute,
+                              slot('s2', 'c', 0))
+            conn.rollback()
+        with engine.begin() as conn:
+            conn.execute(tables['sessions'].delete().where(
+                tables['sessions'].c.session_id == 's1'))
+        with engine.connect() as conn:
+            self.assertEqual([('s2', 'b', 1)], [tuple(r) for r in conn.execute(
+                sa.select(impacts.c.session_id, impacts.c.instance_id,
+                          impacts.c.slot))])
 
     def test_plan_state_carried_over_to_columns(self):
         # Revision b5e1f7a3c920 moves what sessions in flight kept as JSON

@@ -7,6 +7,7 @@ import os
 import pathlib
 import threading
 import time
+from unittest import mock
 
 import fixtures
 
@@ -339,6 +340,70 @@ class TestProjects(WorkflowTest):
         first, second = sorted(('a', 'b'), key=lambda i: at(i, 'started'))
         self.assertLess(at(first, 'done:'), at(second, 'started'))
         self.assertLess(at('c', 'started'), at(first, 'done:'))
+
+    def test_move_waits_for_slot_another_session_holds(self):
+        # Another session (another engine) holds the last slot of g's
+        # budget in the database: a's move waits until it is released.
+        self.two_hosts(vms=('a',))
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        db_api.instance_group_constraint_put('g', {
+            'project_id': 'p1', 'max_impacted_members': 1})
+        for iid in ('a', 'hb'):
+            db_api.instance_constraint_put(iid, {'project_id': 'p1',
+                                                 'group_id': 'g'})
+        other = self.create()
+        db_api.session_update(other, {'state': st.PLANNED_MAINTENANCE})
+        self.assertTrue(db_api.group_impact_take('g', 1, other, 'hb',
+                                                 600)[0])
+        real = db_api.group_impact_take
+        refused, released = [], []
+
+        def take(group_id, budget, session_id, instance_id, *args,
+                 **kwargs):
+            ok, after = real(group_id, budget, session_id, instance_id,
+                             *args, **kwargs)
+            if not ok and instance_id == 'a':
+                refused.append(len(self.cloud.moves))
+                if len(refused) == 2:
+                    released.append(db_api.group_impact_release(other,
+                                                                'hb'))
+            return ok, after
+
+        sid = self.create()
+        with mock.patch.object(db_api, 'group_impact_take',
+                               side_effect=take):
+            self.assertDone(self.run_session(sid))
+        # Refused twice with nothing moved, then moved once released.
+        self.assertEqual([0, 0], refused)
+        self.assertEqual([1], released)
+        self.assertEqual(['a'], [m[0] for m in self.cloud.moves])
+        self.assertInHistory(sid, 'instance a waits: its group g')
+        self.assertEqual([], db_api.group_impacts_get('g'))
+
+    def test_own_action_counts_for_other_sessions(self):
+        # While its manager moves b (OWN_ACTION), b holds a slot of its
+        # group's budget for every session; freed once b left.
+        self.two_hosts(vms=('b',))
+        db_api.instance_group_constraint_put('g', {
+            'project_id': 'p1', 'max_impacted_members': 1})
+        db_api.instance_constraint_put('b', {'project_id': 'p1',
+                                             'group_id': 'g'})
+        seen = []
+
+        def act(server_id):
+            self.cloud.on_server_read = None
+            seen.extend((r['instance_id'], r['ends_at'])
+                        for r in db_api.group_impacts_get('g'))
+            with self.cloud.lock:
+                self.cloud.servers_['b']['host'] = 'c1'
+
+        self.cloud.on_server_read = act
+        fakes.FakeVNFM(self.cloud, self.notifier, 'p1',
+                       actions={st.PLANNED_MAINTENANCE: st.OWN_ACTION})
+        sid = self.create()
+        self.assertDone(self.run_session(sid))
+        self.assertEqual([('b', None)], seen)
+        self.assertEqual([], db_api.group_impacts_get('g'))
 
     def test_lead_time_is_announced_and_kept(self):
         self.two_hosts(vms=('a', 'b'))

@@ -146,7 +146,7 @@ class NFVTestBase(fakes.FakeCloudTestCase):
     # --- helpers ------------------------------------------------------------
     def create(self, options=None, workflow='nfv', plugins=()):
         opts = dict(options or {})
-        opts['requested_hosts'] = []
+        opts.setdefault('requested_hosts', [])
         session = db_api.session_create({
             'workflow': workflow, 'state': st.MAINTENANCE,
             'maintenance_at': timeutils.utcnow(),
@@ -759,6 +759,47 @@ class NFVTest(NFVTestBase):
         self.assertEqual([], self.cloud.moves)
         self.assertInHistory(sid, 'instance a left c0 (OWN_ACTION): deleted')
 
+    def test_restart_renews_and_releases_own_action_slot(self):
+        """An engine stops while a manager moves its member (OWN_ACTION):
+        the member's slot of its group's budget stays held for the
+        other sessions; the next runner renews it and releases it once
+        the member left."""
+        self.cloud.add_host('c0')
+        self.cloud.add_host('c1')
+        self.cloud.add_server('a', 'c0')
+        self.group('g', ['a'], mtype=st.OWN_ACTION)
+        InstanceVNFM(self.cloud, self.notifier, 'p1',
+                     actions={'a': st.OWN_ACTION})
+        sid = self.create()
+        runner = session_runner.SessionRunner(sid, self.notifier)
+        runner.start()
+        deadline = time.monotonic() + 20
+        while not db_api.group_impacts_get('g') and \
+                time.monotonic() < deadline:
+            runner.join(0.01)
+        runner.stop(session_runner.STOP_SHUTDOWN, timeout=20)
+        self.assertFalse(runner.is_alive())
+        before, = db_api.group_impacts_get('g')
+        self.assertEqual(('a', None), (before['instance_id'],
+                                       before['ends_at']))
+        renewed = []
+        real = db_api.group_impact_take
+
+        def take(*args, **kwargs):
+            result = real(*args, **kwargs)
+            renewed.extend(db_api.group_impacts_get('g'))
+            # The manager moves it once the new runner watches it.
+            self.cloud.delete_server('a')
+            self.cloud.add_server('a2', 'c1')
+            return result
+
+        with mock.patch.object(db_api, 'group_impact_take',
+                               side_effect=take):
+            self.assertDone(self.run_session(sid))
+        self.assertEqual([(before['id'], 'a')],
+                         [(r['id'], r['instance_id']) for r in renewed])
+        self.assertEqual([], db_api.group_impacts_get('g'))
+
     def test_parallel_waves(self):
         # Eight hosts, half full: the planner maintains several at once.
         for n in range(8):
@@ -847,6 +888,113 @@ class NFVTest(NFVTestBase):
         self.assertEqual({'ha0', 'ha1', 'na0'},
                          {e['instance_ids'][0] for e in vnfm.events
                           if isinstance(e['instance_ids'], list)})
+
+    def _run_sessions_at_once(self, sids):
+        """Run the sessions ``sids`` at once, each in its own thread (as
+        two engines would); returns their rows once all ended."""
+        errors = []
+
+        def run(sid):
+            try:
+                self.run_session(sid)
+            except Exception as e:  # noqa - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=run, args=(sid,))
+                   for sid in sids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        self.assertEqual([], errors)
+        return [db_api.session_get(sid) for sid in sids]
+
+    def test_two_sessions_at_once_share_group_budget(self):
+        """Two sessions on disjoint hosts run at once, each with one
+        member of a pair whose budget is 1: the members never move
+        together (the slot is taken in the database before a move), and
+        the second waits for the first's recovery_time."""
+        for n in range(4):
+            self.cloud.add_host('c%d' % n)
+        self.cloud.add_server('ha0', 'c0')
+        self.cloud.add_server('ha1', 'c1')
+        self.group('ha', ['ha0', 'ha1'], budget=1, recovery=0.3)
+        watch = Watch(self.cloud, delay=0.4)
+        watch.group_of.update({'ha0': 'ha', 'ha1': 'ha'})
+        spans = []
+
+        def hook(sid, kind, host):
+            began = time.monotonic()
+            watch.hook(sid, kind, host)
+            spans.append((sid, began, time.monotonic()))
+
+        self.cloud.move_hook = hook
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        first = self.create(options={'requested_hosts': ['c0']})
+        second = self.create(options={'requested_hosts': ['c1']})
+        for session in self._run_sessions_at_once([first, second]):
+            self.assertDone(session)
+        self.assertEqual({'ha0', 'ha1'},
+                         {m[0] for m in self.cloud.moves})
+        self.assertEqual(1, watch.peak['ha'])
+        # Each member's span in Nova, from its first request to its last
+        # (a target refused at once is placed again: two requests).
+        order = sorted(('ha0', 'ha1'), key=lambda iid: min(
+            t for i, t, _e in spans if i == iid))
+        ended = max(e for i, _t, e in spans if i == order[0])
+        began = min(t for i, t, _e in spans if i == order[1])
+        # The second began after the first ended and recovered.
+        self.assertGreaterEqual(began - ended, 0.3)
+        # Every slot released; what recovers is gone once recovered.
+        for row in db_api.group_impacts_get('ha'):
+            self.assertIsNotNone(row['ends_at'], row)
+
+    def test_move_waits_for_slot_another_session_took(self):
+        """A member told of its move finds its group's last slot taken
+        by another session meanwhile (another engine's move): its move
+        waits, and starts once that slot is released."""
+        for n in range(3):
+            self.cloud.add_host('c%d' % n)
+        self.cloud.add_server('ha0', 'c0')
+        self.group('ha', ['ha0', 'hb'], budget=1)
+        other = self.create()
+        db_api.session_update(other, {'state': st.PLANNED_MAINTENANCE})
+        watch = Watch(self.cloud)
+        watch.group_of['ha0'] = 'ha'
+
+        def at_event(payload, vnfm):
+            if payload.get('instance_ids') == ['ha0']:
+                # Right after its event: the other session moves hb.
+                self.assertTrue(db_api.group_impact_take(
+                    'ha', 1, other, 'hb', 600)[0])
+
+        InstanceVNFM(self.cloud, self.notifier, 'p1', on_event=at_event)
+        real = db_api.group_impact_take
+        refused = []
+        released = []
+
+        def take(group_id, budget, session_id, instance_id, *args,
+                 **kwargs):
+            ok, after = real(group_id, budget, session_id, instance_id,
+                             *args, **kwargs)
+            if not ok and instance_id == 'ha0':
+                refused.append(time.monotonic())
+                if len(refused) == 2:
+                    db_api.group_impact_release(other, 'hb')
+                    released.append(time.monotonic())
+            return ok, after
+
+        sid = self.create()
+        with mock.patch.object(db_api, 'group_impact_take',
+                               side_effect=take):
+            self.assertDone(self.run_session(sid))
+        self.assertEqual(2, len(refused))
+        self.assertEqual(1, len(watch.starts['ha']))
+        self.assertGreater(watch.starts['ha'][0], released[0])
+        self.assertInHistory(sid, 'instance ha0 waits: its group ha')
+        # Its own slot is free again (no recovery_time).
+        self.assertEqual([], db_api.group_impacts_get('ha'))
 
     def test_stale_move_of_another_session_holds_no_budget(self):
         """A move another live session recorded in progress longer ago
@@ -1160,6 +1308,11 @@ class TestRestartFromSteps(NFVTestBase):
         finish = session_flow.SessionFlow._finish_interrupted
 
         def arrived(flow, hostname):
+            if hostname == host:
+                # The stopped runner held a slot of a group's budget for
+                # it.
+                self.assertTrue(db_api.group_impact_take('gx', 1, sid, iid,
+                                                         600)[0])
             with self.cloud.lock:
                 moving = self.cloud.servers_[iid]
                 if moving.get('pending_target'):
@@ -1180,6 +1333,9 @@ class TestRestartFromSteps(NFVTestBase):
                                              done['attempt']))
         self.assertInHistory(sid, 'from %s done (seen after a restart)'
                              % host)
+        # Its slot was released when the move was seen through (gx has no
+        # recovery_time), not left to its lease.
+        self.assertEqual([], db_api.group_impacts_get('gx'))
 
     def test_a_project_that_came_later_is_asked(self):
         sid, wf = self.planned()

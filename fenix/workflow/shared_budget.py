@@ -1,0 +1,126 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Group budgets across the whole deployment.
+
+A group's ``max_impacted_members`` (and its ``recovery_time``) hold for
+every session at once, whichever engine runs it: right before a session
+starts impacting a member (a move, an own action) it takes a slot of the
+group's budget in the database (:func:`fenix.db.api.group_impact_take`,
+atomic: a unique key), and it releases it when the member is no longer
+impacted (the slot is then held ``recovery_time`` more). A member whose
+group has no slot free waits: its move is not started, and the slot is
+asked again at most every :data:`RETRY` seconds (or when the soonest
+slot frees by itself); the wait is bounded, as every slot is (released
+when its move ends, freed when its session ends or fails, and given up
+after a lease: a dead engine's slots block nobody for good).
+
+Each policy keeps its own view of the budgets for its plan (the
+executor's holders and recovering members, the serial policy's
+:class:`fenix.workflow.serial.Budgets`); this is the check before
+acting.
+"""
+import time
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from fenix.common import exception
+from fenix.db import api as db_api
+
+CONF = cfg.CONF
+LOG = logging.getLogger(__name__)
+
+# Longest time between two tries of a slot that was not free.
+RETRY = 1.0
+# Seconds added to a slot's lease beyond the longest its impact may last.
+LEASE_MARGIN = 60
+
+
+def move_lease():
+    """Seconds a move's slot holds without a release: every target it
+    may try, each bounded by ``[workflow] migration_timeout``."""
+    return (CONF.workflow.migration_timeout *
+            (CONF.workflow.migration_retries + 1) + LEASE_MARGIN)
+
+
+def own_lease():
+    """Seconds an own action's slot holds without a release."""
+    return CONF.workflow.own_action_timeout + LEASE_MARGIN
+
+
+class SharedBudgets(object):
+    """The slots one runner of a session holds, taken and released in the
+    database.
+
+    :param wf: the workflow (its session id; :meth:`_decision` records
+        a member waiting for another session once).
+    """
+
+    def __init__(self, wf):
+        self.wf = wf
+        self.sid = wf.session_id
+        self.held = {}        # iid -> (group_id, recovery_time)
+        self.retry_at = {}    # group_id -> monotonic time of next try
+        self.noted = set()    # iids whose wait was recorded
+
+    def holds(self, iid):
+        return iid in self.held
+
+    def take(self, iid, group, lease=None, force=False):
+        """A slot of ``group``'s budget for ``iid``: True when taken (or
+        renewed), False when the member must wait. ``group``: None (no
+        group: always True) or a :class:`fenix.workflow.model.Group`.
+        ``force``: the impact is under way already (a move resumed after
+        a restart, an own action the manager started): recorded over
+        the budget if need be."""
+        if group is None:
+            return True
+        gid = group.group_id
+        now = time.monotonic()
+        if iid not in self.held and not force and \
+                self.retry_at.get(gid, 0) > now:
+            return False
+        ok, after = db_api.group_impact_take(
+            gid, group.max_impacted_members, self.sid, iid,
+            lease if lease is not None else move_lease(), force=force)
+        if ok:
+            self.held[iid] = (gid, group.recovery_time or 0)
+            self.retry_at.pop(gid, None)
+            return True
+        wait = RETRY if after is None else min(RETRY, max(after, 0.01))
+        self.retry_at[gid] = now + wait
+        if iid not in self.noted:
+            self.noted.add(iid)
+            self.wf._decision(
+                'instance %s waits: its group %s has %d member(s) impacted '
+                'already across the sessions (max_impacted_members, '
+                'recovery_time included)' % (
+                    iid, gid, max(1, group.max_impacted_members or 1)),
+                instance_id=iid)
+        return False
+
+    def release(self, iid, recover=True):
+        """``iid`` is no longer impacted: its slot holds its group's
+        ``recovery_time`` more (``recover``), else it is free at once.
+        A failure to write is logged: the slot's lease frees it."""
+        held = self.held.pop(iid, None)
+        if held is None:
+            return
+        gid, recovery = held
+        self.noted.discard(iid)
+        self.retry_at.pop(gid, None)
+        try:
+            db_api.group_impact_release(self.sid, iid,
+                                        recovery if recover else 0)
+        except exception.SessionFenced:
+            # The new owner of the session renewed it (or will).
+            pass
+        except Exception as e:  # noqa - the lease frees the slot
+            LOG.warning('Session %s: releasing the slot of %s in group %s '
+                        'failed (%s); its lease frees it', self.sid, iid,
+                        gid, e)
+
+    def release_all(self, recover=True):
+        for iid in list(self.held):
+            self.release(iid, recover=recover)
