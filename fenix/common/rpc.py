@@ -51,6 +51,15 @@ def set_local_manager(manager):
     _LOCAL_MANAGER = manager
 
 
+def clear_local_manager(manager):
+    """``manager`` stopped: calls in this process no longer go to it (an
+    in-process call is then EngineUnavailable, as with no engine)."""
+    global _LOCAL_MANAGER
+    with _LOCK:
+        if _LOCAL_MANAGER is manager:
+            _LOCAL_MANAGER = None
+
+
 def local_mode():
     return _LOCAL_MANAGER is not None
 

@@ -257,6 +257,10 @@ class EngineService(object):
             self._heartbeat.join(timeout)
         if self.coordinator is not None:
             self.coordinator.stop()
+        if self.local:
+            # In-process calls no longer reach the stopped manager (they
+            # are EngineUnavailable, as with a stopped engine process).
+            rpc.clear_local_manager(self.manager)
         if self.dispatcher is not None:
             # A last pass: what the stopped runners recorded goes out now
             # rather than at the next start.

@@ -7,6 +7,7 @@ from oslo_config import fixture as config_fixture
 import testtools
 
 from fenix import conf as fenix_conf
+from fenix.common import rpc
 
 CONF = fenix_conf.CONF
 
@@ -21,6 +22,8 @@ class TestCase(testtools.TestCase):
         self.conf = self.useFixture(config_fixture.Config(CONF))
         CONF([], project='fenix', default_config_files=[])
         self.tmpdir = self.useFixture(fixtures.TempDir()).path
+        # A test's in-process engine does not answer the next test's RPC.
+        self.addCleanup(rpc.set_local_manager, None)
 
     def config(self, group=None, **kw):
         self.conf.config(group=group, **kw)

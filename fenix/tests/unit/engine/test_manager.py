@@ -437,6 +437,25 @@ class TestLocalRPC(EngineTestCase):
         self.assertRaises(exception.SessionNotFound, api.get_session,
                           self.ctx, 'missing')
 
+    def test_stopped_service_no_longer_answers(self):
+        self.config(group='oslo_messaging_notifications', driver=['noop'])
+        svc = service.EngineService(local=True)
+        svc.host = 'e1'
+        svc.start()
+        self.addCleanup(rpc.cleanup)
+        api = rpcapi.EngineAPI()
+        self.assertEqual('e1', api.ping(self.ctx)['engine'])
+        stopped = svc.manager
+        svc.stop()
+        self.assertFalse(rpc.local_mode())
+        e = self.assertRaises(exception.EngineUnavailable, api.ping,
+                              self.ctx)
+        self.assertEqual(503, e.code)
+        # Another manager routed to since is not cleared by it.
+        rpc.set_local_manager(self.manager)
+        rpc.clear_local_manager(stopped)
+        self.assertTrue(rpc.local_mode())
+
     def test_no_engine_is_unavailable(self):
         rpc.set_local_manager(self.manager)
         api = rpcapi.EngineAPI()
