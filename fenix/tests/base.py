@@ -6,8 +6,8 @@ import fixtures
 from oslo_config import fixture as config_fixture
 import testtools
 
-from fenix import conf as fenix_conf
 from fenix.common import rpc
+from fenix import conf as fenix_conf
 
 CONF = fenix_conf.CONF
 
