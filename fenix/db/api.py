@@ -462,6 +462,19 @@ def _retry_on_duplicate(fn):
                                      or _deadlock_retriable(e)))(fn)
 
 
+def _retry_on_duplicate_alone(fn):
+    """As :func:`_retry_on_duplicate`, for a call that may join a
+    caller's :func:`transaction`: a duplicate there is the caller's to
+    handle (on MariaDB and PostgreSQL the failed statement may have
+    spoilt the transaction; running the call again inside it would
+    not see the row it lost to anyway)."""
+    return oslo_db_api.wrap_db_retry(
+        max_retries=5, retry_interval=0.05, max_retry_interval=1,
+        exception_checker=lambda e: (
+            isinstance(e, db_exc.DBDuplicateEntry) and
+            not in_transaction() or _deadlock_retriable(e)))(fn)
+
+
 # Reads (idempotent) are tried again on a lost connection too, briefly:
 # a fail-over of a second or so goes unnoticed; a longer outage surfaces
 # as DBConnectionError (the engine answers "unavailable", a runner waits).
@@ -2310,7 +2323,7 @@ def _impact_rows(session, group_ids):
             for row, state in session.execute(stmt).all()]
 
 
-@_retry_on_duplicate
+@_retry_on_duplicate_alone
 def group_impact_take(group_id, budget, session_id, instance_id, lease,
                       generation=None, force=False):
     """Take a slot of ``group_id``'s budget for ``instance_id`` of
@@ -2334,6 +2347,11 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
     Returns ``(True, None)``, or ``(False, seconds)`` when no slot is
     free: the seconds until the soonest one frees by itself (a
     recovery's or a lease's end; None while only a release frees it).
+
+    Inside a caller's :func:`transaction` (a move worker records the
+    move's start with it) the slot is committed with the rest, or not
+    at all; a lost race for a slot (``DBDuplicateEntry``) is then the
+    caller's to handle.
     """
     gi = models.GroupImpact
     if generation is None:

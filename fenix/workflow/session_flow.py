@@ -726,9 +726,12 @@ class SessionFlow(base.BaseWorkflow):
         return self.cloud.move(srv['id'], action, host=target)
 
     def _move_finished(self, hostname, row, action, future, failures,
-                       project=None):
+                       project=None, within=None):
         """Record a move's outcome (``future``'s result). ``project``: the
-        instance's project row when the caller has it (saves a read)."""
+        instance's project row when the caller has it (saves a read).
+        ``within``: called (no arguments) inside the transaction that
+        records the outcome (the executor releases the move's slot of its
+        group's budget there)."""
         iid = row['instance_id']
         try:
             result = future.result()
@@ -760,6 +763,8 @@ class SessionFlow(base.BaseWorkflow):
                 self.mark_step(st.STEP_MOVE, hostname, iid, 'done', values={
                     'message': result.get('message'),
                     'result': {'action': action, 'host': result['host']}})
+                if within is not None:
+                    within()
             return
         message = result.get('message') or 'no reason given'
         with self.transaction():
@@ -773,6 +778,8 @@ class SessionFlow(base.BaseWorkflow):
                 state=st.ACTION_FAILED)
             self.mark_step(st.STEP_MOVE, hostname, iid, 'fail',
                            values={'message': message})
+            if within is not None:
+                within()
         failures.append('%s of instance %s (%s) failed after %d attempt(s):'
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))

@@ -76,20 +76,47 @@ class SharedBudgets(object):
         the budget if need be."""
         if group is None:
             return True
-        gid = group.group_id
-        now = time.monotonic()
-        if iid not in self.held and not force and \
-                self.retry_at.get(gid, 0) > now:
+        if not self.may_try(iid, group, force=force):
             return False
-        ok, after = db_api.group_impact_take(
-            gid, group.max_impacted_members, self.sid, iid,
-            lease if lease is not None else move_lease(), force=force)
+        ok, after = self.take_here(iid, group, lease=lease, force=force)
         if ok:
-            self.held[iid] = (gid, group.recovery_time or 0)
-            self.retry_at.pop(gid, None)
+            self.taken(iid, group)
             return True
+        self.refused(iid, group, after)
+        return False
+
+    def may_try(self, iid, group, force=False):
+        """Whether a take of ``group``'s slot for ``iid`` may go to the
+        database now (no query): a group refused lately is asked again
+        only once its retry time passed (unless ``iid`` holds its slot
+        already, or ``force``)."""
+        if group is None or force or iid in self.held:
+            return True
+        return self.retry_at.get(group.group_id, 0) <= time.monotonic()
+
+    def take_here(self, iid, group, lease=None, force=False):
+        """The database part of :meth:`take`, in the caller's transaction
+        (a move worker's: the slot and the move's start are written
+        together, or neither is). Changes nothing in this object (the
+        caller may be a worker thread): the runner reports the outcome
+        with :meth:`taken` or :meth:`refused`. Returns ``(ok, seconds
+        until the soonest slot frees or None)``."""
+        return db_api.group_impact_take(
+            group.group_id, group.max_impacted_members, self.sid, iid,
+            lease if lease is not None else move_lease(), force=force)
+
+    def taken(self, iid, group):
+        """``iid`` holds a slot of ``group``'s budget (committed)."""
+        self.held[iid] = (group.group_id, group.recovery_time or 0)
+        self.retry_at.pop(group.group_id, None)
+
+    def refused(self, iid, group, after):
+        """No slot of ``group``'s budget for ``iid``: the group is asked
+        again after ``after`` seconds (at least 10 ms, at most
+        :data:`RETRY`); the wait is recorded once."""
+        gid = group.group_id
         wait = RETRY if after is None else min(RETRY, max(after, 0.01))
-        self.retry_at[gid] = now + wait
+        self.retry_at[gid] = time.monotonic() + wait
         if iid not in self.noted:
             self.noted.add(iid)
             self.wf._decision(
@@ -98,7 +125,24 @@ class SharedBudgets(object):
                 'recovery_time included)' % (
                     iid, gid, max(1, group.max_impacted_members or 1)),
                 instance_id=iid)
-        return False
+
+    def release_here(self, iid, group, recover=True):
+        """The database part of :meth:`release`, in the caller's
+        transaction (a move worker's, the one that records the move's
+        end): ``iid``'s slot of ``group`` holds the group's
+        ``recovery_time`` more (``recover``), else is freed at once.
+        Errors are the caller's (its transaction fails as a whole); the
+        runner then calls :meth:`forgotten`."""
+        db_api.group_impact_release(
+            self.sid, iid, (group.recovery_time or 0) if recover else 0)
+
+    def forgotten(self, iid):
+        """``iid``'s slot was released in the database already
+        (:meth:`release_here`): no longer held here."""
+        held = self.held.pop(iid, None)
+        if held is not None:
+            self.noted.discard(iid)
+            self.retry_at.pop(held[0], None)
 
     def release(self, iid, recover=True):
         """``iid`` is no longer impacted: its slot holds its group's

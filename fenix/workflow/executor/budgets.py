@@ -110,6 +110,24 @@ class BudgetsMixin(object):
         return self.shared.take(job.iid, group, lease=lease,
                                 force=bool(job.resume))
 
+    def _may_take_shared(self, job):
+        """Whether ``job``'s move may try its group's slot now (no query:
+        see :meth:`fenix.workflow.shared_budget.SharedBudgets.may_try`);
+        its worker takes it (:meth:`_take_shared_here`)."""
+        return self.shared.may_try(job.iid, self._group(job.iid),
+                                   force=bool(job.resume))
+
+    def _take_shared_here(self, job, group):
+        """In a move's worker, inside the transaction that records the
+        move's start: ``job``'s slot of ``group``'s budget (None: no
+        group). Returns ``(ok, seconds)`` as
+        :func:`fenix.db.api.group_impact_take`."""
+        if group is None:
+            return True, None
+        return self.shared.take_here(job.iid, group,
+                                     lease=shared_budget.move_lease(),
+                                     force=bool(job.resume))
+
     def _hold(self, iid):
         group = self._group(iid)
         if group is not None:

@@ -36,6 +36,9 @@ SKIP_HOST = 'skip_host'
 # What a move's worker returns when its target failed and another may be
 # tried (MovesMixin._may_retarget).
 RETARGET = 'retarget'
+# A move's worker found no slot of its group's budget free (nothing of
+# the move was recorded): the job waits, as for any refused slot.
+NO_SLOT = 'no_slot'
 
 # Phases of one instance to move.
 WAIT_SLOT = 'wait_slot'
@@ -78,6 +81,10 @@ class Job(object):
         self.refusals = 0
         # The id of the event sent for it: only a reply to that counts.
         self.event_id = None
+        # Set by a move's worker: its group's slot was taken with the
+        # move's start (committed), released with the move's end.
+        self.slot_taken = False
+        self.slot_released = False
 
     @property
     def project_id(self):

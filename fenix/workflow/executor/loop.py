@@ -361,7 +361,10 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                         continue
                     if not may_start or self._source_down(hostname):
                         continue
-                    if not self._take_shared(job):
+                    # The slot of its group's budget is taken by the
+                    # move's worker, with the move's start (one
+                    # transaction); a group refused lately waits here.
+                    if not self._may_take_shared(job):
                         continue
                     if used is None:
                         used, gcount = self._usage()

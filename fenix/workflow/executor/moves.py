@@ -20,6 +20,7 @@ own_action_timeout``.
 import concurrent.futures
 
 from oslo_config import cfg
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 
 from fenix.common import exception
@@ -84,16 +85,42 @@ class MovesMixin(object):
         job.phase = common.MOVING
         # The rows, the move and its INSTANCE_ACTION_DONE are the worker's:
         # the loop is not held up by the database and HTTP of many moves.
-        future = self.pool.submit(self._run_move, job, row, values)
+        # So is the slot of its group's budget (taken with the move's
+        # start, released with its end: no transaction of its own).
+        future = self.pool.submit(self._run_move, job, row, values,
+                                  self._group(job.iid))
         future.add_done_callback(self._completed)
         self.moves[future] = job
         return True
 
-    def _run_move(self, job, row, values):
-        """In a worker: record the move, run it, record its outcome.
+    def _run_move(self, job, row, values, group=None):
+        """In a worker: record the move (with the slot of its ``group``'s
+        budget, in one transaction), run it, record its outcome (and
+        release the slot with it).
 
-        Returns (the move's future, failures as sentences).
+        Returns (the move's future, failures as sentences), or
+        (:data:`common.NO_SLOT`, seconds until the soonest slot frees)
+        when no slot was free: nothing of the move was recorded.
         """
+        job.slot_taken = job.slot_released = False
+        try:
+            ok, after = self._record_start(job, values, group)
+            if not ok:
+                return common.NO_SLOT, after
+        except db_exc.DBDuplicateEntry:
+            if group is None:
+                raise
+            # Another engine took the same free slot at once: the whole
+            # transaction was rolled back; the job tries again soon.
+            return common.NO_SLOT, 0
+        return self._run_started(job, row, group)
+
+    def _record_start(self, job, values, group):
+        """The move's start: its slot of ``group``'s budget, the instance
+        row, its history and its step, in one transaction (record, then
+        act). Returns ``(True, None)``, or ``(False, seconds until the
+        soonest slot frees or None)`` when no slot is free: nothing of
+        the move written."""
         wf = self.wf
         message = '%s of instance %s from %s to %s %s' % (
             job.action, job.iid, job.host, job.target,
@@ -101,6 +128,9 @@ class MovesMixin(object):
         history = dict(project_id=job.project_id, host=job.host,
                        state=st.ACTION_IN_PROGRESS)
         with wf.transaction():
+            ok, after = self._take_shared_here(job, group)
+            if not ok:
+                return False, after
             try:
                 wf.update_instance(job.iid, values, st.EVENT_ACTION,
                                    message, **history)
@@ -113,6 +143,13 @@ class MovesMixin(object):
             # A move watched again is the same attempt; a new request to
             # Nova (a first one, another target) is a new one.
             self._mark_move(job, 'start', bump_attempt=not job.resume)
+        job.slot_taken = group is not None
+        return True, None
+
+    def _run_started(self, job, row, group):
+        """In a worker, the move recorded started: Nova's move, then its
+        outcome recorded (its slot released in the same transaction)."""
+        wf = self.wf
         moved = concurrent.futures.Future()
         try:
             # Never Nova's choice: it could take room reserved for another
@@ -128,10 +165,15 @@ class MovesMixin(object):
         except Exception as e:  # noqa - reported by _move_finished
             moved.set_exception(e)
         failures = []
+
+        def release():
+            self.shared.release_here(job.iid, group)
         # Whether its project has a manager: as the executor read the
         # projects (the events were sent, or not, by the same rows).
         wf._move_finished(job.host, row, job.action, moved, failures,
-                          project=(self.projects or {}).get(job.project_id))
+                          project=(self.projects or {}).get(job.project_id),
+                          within=release if job.slot_taken else None)
+        job.slot_released = job.slot_taken
         return moved, failures
 
     def _nova_move(self, job):
@@ -213,6 +255,11 @@ class MovesMixin(object):
         return 'no room for it there as Nova sees it'
 
     def _move_finished(self, future, job):
+        if job.slot_taken:
+            # Taken by the worker with the move's start (committed).
+            group = self._group(job.iid)
+            if group is not None:
+                self.shared.taken(job.iid, group)
         try:
             moved, failures = future.result()
         except exception.SessionFenced:
@@ -226,6 +273,19 @@ class MovesMixin(object):
             LOG.exception('Move of %s failed', job.iid)
             moved, failures = None, ['%s of instance %s failed: %s' % (
                 job.action, job.iid, e)]
+        if moved == common.NO_SLOT:
+            # Its group's slots are held elsewhere: nothing of the move
+            # was recorded; it waits, its target kept reserved, as a job
+            # refused its slot before it is placed (tried again once the
+            # group's retry time passed).
+            group = self._group(job.iid)
+            if group is not None:
+                self.shared.refused(job.iid, group, failures)
+            job.phase = common.READY
+            return
+        if job.slot_released:
+            # Released by the worker with the move's end (committed).
+            self.shared.forgotten(job.iid)
         if moved == common.RETARGET:
             reason, refused, svc = failures
             self._unreserve(job)

@@ -996,6 +996,62 @@ class NFVTest(NFVTestBase):
         # Its own slot is free again (no recovery_time).
         self.assertEqual([], db_api.group_impacts_get('ha'))
 
+    def test_group_slot_taken_with_the_move_start_or_not_at_all(self):
+        """A member's slot of its group's budget is written in the
+        transaction that records its move's start, and released in the
+        one that records its end: a failure in recording the start
+        leaves no slot taken (and Nova is not asked); a recorded start
+        holds the slot when Nova is asked."""
+        for n in range(3):
+            self.cloud.add_host('c%d' % n)
+        self.cloud.add_server('ha0', 'c0')
+        self.cloud.add_server('ha1', 'c1')
+        self.group('ha', ['ha0', 'ha1'], budget=1)
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        real_mark = executor_moves.MovesMixin._mark_move
+        real_finished = executor_moves.MovesMixin._move_finished
+        failed = []
+        seen = []
+        asked = []
+
+        def mark(executor, job, event, *args, **kwargs):
+            if event == 'start' and not failed:
+                failed.append(job.iid)
+                raise RuntimeError('recording the start failed')
+            return real_mark(executor, job, event, *args, **kwargs)
+
+        def finished(executor, future, job):
+            # In the loop, once the worker is done: what is committed.
+            seen.append((job.iid, future.exception() is not None,
+                         [r['instance_id'] for r in
+                          db_api.group_impacts_get('ha')]))
+            return real_finished(executor, future, job)
+
+        def hook(iid, *args):
+            # Nova is asked: the move's start and its slot are committed.
+            asked.append((iid, [(r['instance_id'], r['ends_at'])
+                                for r in db_api.group_impacts_get('ha')]))
+
+        self.cloud.move_hook = hook
+        sid = self.create()
+        with mock.patch.object(executor_moves.MovesMixin, '_mark_move',
+                               autospec=True, side_effect=mark), \
+                mock.patch.object(executor_moves.MovesMixin,
+                                  '_move_finished', autospec=True,
+                                  side_effect=finished):
+            self.run_session(sid)
+        self.assertEqual(1, len(failed))
+        # The failed start left no slot (the take was rolled back).
+        self.assertEqual((failed[0], True, []), seen[0])
+        self.assertNotIn(failed[0], [iid for iid, _rows in asked])
+        # A move Nova was asked for held its slot, not yet released.
+        for iid, rows in asked:
+            self.assertEqual([(iid, None)], rows)
+        # Every move that ended released its slot with its end.
+        for iid, error, rows in seen[1:]:
+            self.assertFalse(error)
+            self.assertEqual([], rows)
+
     def test_stale_move_of_another_session_holds_no_budget(self):
         """A move another live session recorded in progress longer ago
         than migration_timeout (its engine is gone) does not hold the
