@@ -25,13 +25,10 @@ PIDFILE=$DIR/zookeeper.pid
 PORTFILE=$DIR/client-port
 JAR=/usr/share/java/zookeeper.jar
 
-say() { echo "ensure-zookeeper: $*" >&2; }
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-running() {
-    [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null
-}
+NAME=zookeeper
+# shellcheck source=tools/ci/private-server.sh
+. "$(dirname "$0")/private-server.sh"
+
 # The four-letter word "ruok" (allowed in the configuration below).
 healthy() {
     python3 - "$1" <<'EOF' 2>/dev/null
@@ -42,30 +39,16 @@ sys.exit(0 if s.recv(4) == b'imok' else 1)
 EOF
 }
 url() { echo "zookeeper://127.0.0.1:$(cat "$PORTFILE")"; }
-
-install() {
-    [ -f "$JAR" ] && command -v java >/dev/null && return 0
-    if [ "$(id -u)" -ne 0 ]; then
-        say "zookeeper is missing: run as root, or apt-get install zookeeper"
-        exit 1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends zookeeper >&2
+version() {
+    echo "ZooKeeper $(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null \
+        || echo '?')"
 }
+installed() { [ -f "$JAR" ] && command -v java >/dev/null; }
+install() { apt_install zookeeper; }
 
-start() {
-    if running && healthy "$(cat "$PORTFILE")"; then
-        say "already running (pid $(cat "$PIDFILE"))"
-        url
-        return 0
-    fi
-    stop_server
-    install
+launch() {
+    local client=$1
     mkdir -p "$DIR/data" "$DIR/conf"
-    local client
-    client=$(free_port)
-    echo "$client" > "$PORTFILE"
     cat > "$DIR/conf/zoo.cfg" <<EOF
 tickTime=500
 dataDir=$DIR/data
@@ -82,44 +65,6 @@ EOF
         org.apache.zookeeper.server.ZooKeeperServerMain \
         "$DIR/conf/zoo.cfg" > "$DIR/stdout.log" 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
-    for _ in $(seq 1 150); do
-        if healthy "$client"; then
-            local version
-            version=$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null \
-                || echo '?')
-            say "ZooKeeper $version pid $(cat "$PIDFILE")," \
-                "output $DIR/stdout.log"
-            url
-            return 0
-        fi
-        running || break
-        sleep 0.2
-    done
-    say "ZooKeeper did not start; its output:"
-    tail -20 "$DIR/stdout.log" >&2 || true
-    stop_server
-    exit 1
 }
 
-stop_server() {
-    if running; then
-        local pid
-        pid=$(cat "$PIDFILE")
-        kill -TERM "$pid"
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-        say "stopped (pid $pid)"
-    fi
-    rm -rf "$DIR"
-}
-
-case "${1:-start}" in
-    start) start ;;
-    stop) stop_server ;;
-    url)
-        if running; then url; else say "not running"; exit 1; fi ;;
-    *) echo "usage: $0 [start|stop|url]" >&2; exit 2 ;;
-esac
+main "${1:-start}" 150 "$DIR/stdout.log"
