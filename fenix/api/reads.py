@@ -24,7 +24,6 @@ import functools
 
 from oslo_log import log as logging
 
-from fenix.common import states as st
 from fenix.common import transient
 from fenix.db import reads
 from fenix.db import replies as reply_db
@@ -41,12 +40,6 @@ REPLY_RECORDS = ('record_project_reply', 'record_instance_reply')
 # Reads no engine answers over RPC: only the API reads them (an engine
 # of an earlier version answered every other read).
 API_ONLY = REPLY_RECORDS + ('get_session_detail_page',)
-
-
-def _informational(state):
-    """ACK_INSTANCE_ACTION_DONE: existing managers answer the
-    informational events; accepted and ignored, at any time."""
-    return state == st.ack(st.INSTANCE_ACTION_DONE)
 
 
 def _guarded(fn):
@@ -99,32 +92,21 @@ class DatabaseReader(object):
     def record_project_reply(self, context, session_id, project_id, reply,
                              event_id=None):
         """Judge and record a project's reply in the database
-        (:func:`fenix.db.replies.record_project_reply`): no RPC round
+        (:func:`fenix.db.replies.settle_project_reply`): no RPC round
         trip, and recorded while no engine runs. Returns ``(answer,
         wake)``: the answer, and ``{'engine': owner}`` when the engine
         that owns the session (None: any) is to be woken (None: nothing
         changed). A refused reply raises its 409 (nothing changed); a
         database that cannot be reached, DatabaseUnavailable (503)."""
-        if _informational(reply['state']):
-            reply_db.check_informational(session_id, project_id)
-            return {'session_id': session_id, 'project_id': project_id,
-                    'state': reply['state']}, None
-        answer, owner = reply_db.record_project_reply(
-            session_id, project_id, reply, event_id)
-        return answer, {'engine': owner}
+        return reply_db.settle_project_reply(session_id, project_id, reply,
+                                             event_id)
 
     @_guarded
     def record_instance_reply(self, context, session_id, project_id,
                               instance_id, reply, event_id=None):
         """As :meth:`record_project_reply`, for one instance's event."""
-        if _informational(reply['state']):
-            reply_db.check_informational(session_id, project_id,
-                                         instance_id=instance_id)
-            return {'session_id': session_id, 'instance_id': instance_id,
-                    'state': reply['state']}, None
-        answer, owner = reply_db.record_instance_reply(
-            session_id, project_id, instance_id, reply, event_id)
-        return answer, {'engine': owner}
+        return reply_db.settle_instance_reply(session_id, project_id,
+                                              instance_id, reply, event_id)
 
     @_guarded
     def list_action_runs(self, context, session_id):

@@ -292,6 +292,41 @@ def record_instance_reply(session_id, project_id, instance_id, reply,
     return _tried(once)
 
 
+def _informational(state):
+    """ACK_INSTANCE_ACTION_DONE: existing managers answer the
+    informational events; accepted and ignored, at any time."""
+    return state == st.ack(st.INSTANCE_ACTION_DONE)
+
+
+def settle_project_reply(session_id, project_id, reply, event_id=None):
+    """A project's reply as whoever receives it settles it (the API
+    process, or an engine for an API of before RPC 1.4): an informational
+    answer is only checked; any other is judged and recorded
+    (:func:`record_project_reply`). Returns ``(answer, wake)``: ``wake``
+    is ``{'engine': owner}`` (None: any engine) when the session's runner
+    is to be woken, None when nothing changed."""
+    if _informational(reply['state']):
+        check_informational(session_id, project_id)
+        return {'session_id': session_id, 'project_id': project_id,
+                'state': reply['state']}, None
+    answer, owner = record_project_reply(session_id, project_id, reply,
+                                         event_id)
+    return answer, {'engine': owner}
+
+
+def settle_instance_reply(session_id, project_id, instance_id, reply,
+                          event_id=None):
+    """As :func:`settle_project_reply`, for one instance's event."""
+    if _informational(reply['state']):
+        check_informational(session_id, project_id,
+                            instance_id=instance_id)
+        return {'session_id': session_id, 'instance_id': instance_id,
+                'state': reply['state']}, None
+    answer, owner = record_instance_reply(session_id, project_id,
+                                          instance_id, reply, event_id)
+    return answer, {'engine': owner}
+
+
 def check_informational(session_id, project_id, instance_id=None):
     """An informational answer (ACK_INSTANCE_ACTION_DONE) is accepted
     and ignored; only its session, project (instance) must exist."""

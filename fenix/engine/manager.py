@@ -566,25 +566,15 @@ class EngineManager(object):
     def get_project(self, context, session_id, project_id, event_id=None):
         return reads.project(session_id, project_id, event_id=event_id)
 
-    @staticmethod
-    def _informational(state):
-        """ACK_INSTANCE_ACTION_DONE: existing managers answer the
-        informational events; accepted and ignored, at any time."""
-        return state == st.ack(st.INSTANCE_ACTION_DONE)
-
     def project_reply(self, context, session_id, project_id, reply,
                       event_id=None):
         """A project's reply, from an API of before RPC 1.4 (an API of
         1.4 records replies itself: :mod:`fenix.db.replies`)."""
-        state = reply['state']
-        if self._informational(state):
-            reply_db.check_informational(session_id, project_id)
-            return {'session_id': session_id, 'project_id': project_id,
-                    'state': state}
-        answer, owner = reply_db.record_project_reply(
+        answer, wake = reply_db.settle_project_reply(
             session_id, project_id, reply, event_id)
-        self._wake(context, {'session_id': session_id, 'engine': owner},
-                   st.WAKE_REPLY)
+        if wake is not None:
+            self._wake(context, dict(wake, session_id=session_id),
+                       st.WAKE_REPLY)
         return answer
 
     def get_project_instance(self, context, session_id, project_id,
@@ -595,16 +585,11 @@ class EngineManager(object):
     def project_instance_reply(self, context, session_id, project_id,
                                instance_id, reply, event_id=None):
         """As :meth:`project_reply`, for one instance's event."""
-        state = reply['state']
-        if self._informational(state):
-            reply_db.check_informational(session_id, project_id,
-                                         instance_id=instance_id)
-            return {'session_id': session_id, 'instance_id': instance_id,
-                    'state': state}
-        answer, owner = reply_db.record_instance_reply(
+        answer, wake = reply_db.settle_instance_reply(
             session_id, project_id, instance_id, reply, event_id)
-        self._wake(context, {'session_id': session_id, 'engine': owner},
-                   st.WAKE_REPLY, instance_id)
+        if wake is not None:
+            self._wake(context, dict(wake, session_id=session_id),
+                       st.WAKE_REPLY, instance_id)
         return answer
 
     # --- RPC: constraints -------------------------------------------------
