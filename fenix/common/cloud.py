@@ -1227,7 +1227,7 @@ class Cloud(object):
         LOG.warning(message)
         return {'ok': False, 'host': None, 'message': message}
 
-    def move(self, server_id, kind, host=None, source=None):
+    def move(self, server_id, kind, host=None, source=None, apart_from=()):
         """Move a server and wait for the outcome, retrying failures.
 
         Starts a cold (``MIGRATE``) or live (``LIVE_MIGRATE``) migration
@@ -1244,12 +1244,27 @@ class Cloud(object):
         places the server elsewhere. Only other failures (a 5xx, a
         time-out, a failed migration) are retried on the same target.
 
+        ``apart_from``: servers that must not share ``host`` with this one
+        (its peers in an anti-affinity group of Fenix's constraints, which
+        Nova does not know; a Nova server group's policy Nova checks
+        itself). Each is read before the request: one found on ``host``
+        (moved there by another session, say, since the caller's model
+        was read) refuses the target as Nova would: nothing is asked of
+        Nova and the result has ``target_refused`` and ``peer_on_target``
+        (the peer's id).
+
         :returns: ``{'ok', 'host', 'message', 'attempts'}`` (and
             ``target_refused``); on failure the message is the last
             attempt's reason (earlier ones are logged as warnings when
             retried).
         """
         kind = normalize_kind(kind)
+        peer = self._peer_on(host, apart_from)
+        if peer is not None:
+            return {'ok': False, 'host': None, 'attempts': 0,
+                    'target_refused': True, 'peer_on_target': peer,
+                    'message': 'instance %s of its anti-affinity group is '
+                               'on %s now' % (peer, host)}
         retries = self._wf.migration_retries
         failures = []
         attempts = 0
@@ -1304,6 +1319,21 @@ class Cloud(object):
                 len(failures), message)
         return {'ok': False, 'host': None, 'message': message,
                 'attempts': attempts}
+
+    def _peer_on(self, host, servers):
+        """The first of ``servers`` that Nova has on ``host`` (None: none,
+        or no ``host``). A server that cannot be read does not count."""
+        if not host:
+            return None
+        for server_id in servers:
+            raw = None
+            with contextlib.suppress(exception.CloudError):
+                with self._errors('reading server %s' % server_id):
+                    raw = self._raw_server(server_id)
+            if raw is not None and \
+                    raw.get('OS-EXT-SRV-ATTR:host') == host:
+                return server_id
+        return None
 
     def _settled(self, server_id):
         """Wait (at most ``migration_timeout``) until a server that is in

@@ -813,6 +813,19 @@ class Budgets(object):
         gid = self.gid.get(iid)
         return self.groups.get(gid) if gid is not None else None
 
+    def apart_from(self, iid):
+        """The other members of ``iid``'s group when it is an
+        anti-affinity group that Nova does not keep apart (one of Fenix's
+        constraints, not a Nova server group of that policy): a move of
+        ``iid`` reads them before Nova is asked
+        (:meth:`fenix.common.cloud.Cloud.move`)."""
+        group = self.group_of(iid)
+        if group is None or not group.anti_affinity or \
+                group.policy == model.ANTI_AFFINITY:
+            return ()
+        return tuple(sorted(i for i, gid in self.gid.items()
+                            if gid == group.group_id and i != iid))
+
     def out(self, gid, now):
         """Members of ``gid`` out of service at ``now``."""
         self.until[gid] = [t for t in self.until[gid] if t > now]

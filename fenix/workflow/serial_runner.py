@@ -206,7 +206,8 @@ class HostEmptier(object):
         own_deadline = timeutils.after(CONF.workflow.own_action_timeout)
         cancelled = threading.Event()
         queue = list(todo)
-        budgets = self._budgets() if todo or waits else None
+        budgets = self.group_budgets = \
+            self._budgets() if todo or waits else None
         shared = shared_budget.SharedBudgets(wf)
         for iid in sorted(waits):
             # Its manager acts already (or it is being deleted): it is
@@ -377,8 +378,9 @@ class HostEmptier(object):
                       instance_id=row['instance_id'],
                       project_id=row['project_id'], host=hostname,
                       state=st.ACTION_IN_PROGRESS)
-        future = pool.submit(wf._move, srv, action, target, resume,
-                             cancelled)
+        future = pool.submit(
+            wf._move, srv, action, target, resume, cancelled,
+            apart_from=self.group_budgets.apart_from(row['instance_id']))
         future.add_done_callback(wf._wake)
         futures[future] = (row, srv, action, target)
 
@@ -404,7 +406,8 @@ class HostEmptier(object):
         if result['ok']:
             return None
         refused = bool(result.get('target_refused'))
-        if refused:
+        if refused and not result.get('peer_on_target'):
+            # (A peer there refuses it for this instance only.)
             self.refused.add(target)
         tried = self.tried.setdefault(iid, {})
         tried[target] = refused
@@ -443,8 +446,10 @@ class HostEmptier(object):
                      'on %s by the model (never where Nova chooses: that '
                      'room may be reserved for another instance)'
                      % (action, iid, hostname, target,
-                        'refused by Nova at once, not asked again there'
-                        if refused else 'failed', result['message'], new),
+                        'not asked of Nova' if result.get('peer_on_target')
+                        else 'refused by Nova at once, not asked again '
+                        'there' if refused else 'failed',
+                        result['message'], new),
                      instance_id=iid, project_id=row['project_id'],
                      host=hostname)
         self.moves[iid] = new

@@ -706,7 +706,7 @@ class SessionFlow(base.BaseWorkflow):
         return st.SCALE_IN
 
     # --- moving one instance ------------------------------------------------
-    def _move(self, srv, action, target, resume, cancelled):
+    def _move(self, srv, action, target, resume, cancelled, apart_from=()):
         """One move, in a worker thread. Returns the Cloud's result.
 
         To ``target`` only, never where Nova's scheduler chooses (that
@@ -715,7 +715,8 @@ class SessionFlow(base.BaseWorkflow):
         again by the caller, from the model
         (:meth:`fenix.workflow.serial_runner.HostEmptier._place_again`).
         ``cancelled``: set when the session stops (the caller then places
-        nothing again).
+        nothing again). ``apart_from``: its anti-affinity peers, read
+        before Nova is asked (:meth:`fenix.common.cloud.Cloud.move`).
         """
         if resume:
             result = self.cloud.wait_for_move(srv['id'], srv['host'],
@@ -723,7 +724,8 @@ class SessionFlow(base.BaseWorkflow):
             result.setdefault('attempts', 0)
             if result['ok']:
                 return result
-        return self.cloud.move(srv['id'], action, host=target)
+        return self.cloud.move(srv['id'], action, host=target,
+                               apart_from=apart_from)
 
     def _move_finished(self, hostname, row, action, future, failures,
                        project=None, within=None):

@@ -8,7 +8,8 @@ cells or two engines would run them), each with one member of an HA pair
 whose manager registered ``max_impacted_members`` 1 and a
 ``recovery_time`` through the API. The cloud's own record (every
 migration's start and end) must never show both members impacted at
-once, recovery included, whichever workflow runs the sessions.
+once, recovery included, whichever workflow runs the sessions, nor
+both on one host (the pair is an anti-affinity group).
 """
 import collections
 
@@ -89,6 +90,13 @@ class SharedBudgetMixin(object):
             cloud.sim, {self.ids['ha0'], self.ids['ha1']}, RECOVERY)
         self.assertEqual(2, moves)
         self.assertEqual(1, peak, cloud.migrations())
+        # Nor on one host (the pair is an anti-affinity group of Fenix's
+        # constraints, which Nova does not know): each session placed its
+        # member with its own model, read before the other's move.
+        moves = cloud.migrations()
+        self.assertEqual({'ha0': 'compute-0', 'ha1': 'compute-1'},
+                         {m['name']: m['source'] for m in moves}, moves)
+        self.assertNotEqual(*[m['dest'] for m in moves], moves)
         # Each session's member was told to wait for the other's slot,
         # or took it first.
         waits = collections.Counter()

@@ -39,6 +39,9 @@ RETARGET = 'retarget'
 # A move's worker found no slot of its group's budget free (nothing of
 # the move was recorded): the job waits, as for any refused slot.
 NO_SLOT = 'no_slot'
+# Why a target was refused before Nova was asked: a peer of the
+# instance's anti-affinity group is on it now (Cloud.move's apart_from).
+PEER_ON_TARGET = 'peer_on_target'
 
 # Phases of one instance to move.
 WAIT_SLOT = 'wait_slot'
@@ -85,6 +88,9 @@ class Job(object):
         # move's start (committed), released with the move's end.
         self.slot_taken = False
         self.slot_released = False
+        # Peers of its anti-affinity group that another session or an
+        # operator may move (read before Nova is asked to move it).
+        self.apart_from = ()
 
     @property
     def project_id(self):

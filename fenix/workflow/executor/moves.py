@@ -72,6 +72,7 @@ class MovesMixin(object):
             job.target = new
             self.reserved.setdefault(new, []).append(job.iid)
         self._count(used, gcount, job.target, job.iid, 1)
+        job.apart_from = self._peers_elsewhere(job.iid)
         details = dict((self.rows.get(job.iid) or {}).get('details') or {},
                        move_from=job.host)
         values = {'action': job.action, 'details': details,
@@ -155,6 +156,10 @@ class MovesMixin(object):
             # Never Nova's choice: it could take room reserved for another
             # instance. A target that failed is replaced by the model's.
             result = self._nova_move(job)
+            if result.get('peer_on_target') and \
+                    self._may_retarget(job, result, refused=True):
+                return common.RETARGET, (result['message'],
+                                         common.PEER_ON_TARGET, None)
             if result.get('target_refused') and \
                     self._may_retarget(job, result, refused=True):
                 return common.RETARGET, (result['message'], True,
@@ -189,7 +194,7 @@ class MovesMixin(object):
             if result['ok']:
                 return result
         return cloud.move(job.iid, job.action, host=job.target,
-                          source=job.host)
+                          source=job.host, apart_from=job.apart_from)
 
     def _mark_move(self, job, event, values=None, **kwargs):
         """The move step of ``job`` (in the caller's transaction)."""
@@ -289,7 +294,17 @@ class MovesMixin(object):
         if moved == common.RETARGET:
             reason, refused, svc = failures
             self._unreserve(job)
-            if refused:
+            if refused == common.PEER_ON_TARGET:
+                # Moved there since the model read it: read Nova's servers
+                # again before placing it.
+                job.refusals += 1
+                job.failed_targets.add(job.target)
+                self.resync = True
+                text = ('%s of instance %s from %s to %s not asked of Nova: '
+                        '%s; it is placed again on another host by the '
+                        'model' % (job.action, job.iid, job.host, job.target,
+                                   reason))
+            elif refused:
                 why = self._target_unusable(job, svc)
                 text = ('%s of instance %s from %s to %s refused by Nova at '
                         'once, %s: %s; not asked again there, it is placed '

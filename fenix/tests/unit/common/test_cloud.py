@@ -602,6 +602,34 @@ class TestWaitAndMove(CloudTestCase):
         self.assertEqual(1, self.nova.servers.migrate.call_count)
         self.assertIn('No valid host', result['message'])
 
+    def test_peer_on_the_target_refuses_it_before_nova_is_asked(self):
+        # Another session moved the peer of its (Fenix) anti-affinity
+        # group to the target since the caller's model read it: Nova,
+        # which does not know that group, is not asked.
+        peers = {'vm2': server(id='vm2', host=SRC),
+                 'vm3': server(id='vm3', host=DST)}
+        self.nova.servers.get.side_effect = lambda sid: peers[sid]
+        result = self.cloud.move('vm1', st.MIGRATE, host=DST, source=SRC,
+                                 apart_from=('vm2', 'vm3'))
+        self.assertFalse(result['ok'])
+        self.assertTrue(result['target_refused'])
+        self.assertEqual('vm3', result['peer_on_target'])
+        self.assertEqual(0, result['attempts'])
+        self.assertIn('vm3 of its anti-affinity group is on %s' % DST,
+                      result['message'])
+        self.nova.servers.migrate.assert_not_called()
+
+    def test_peers_elsewhere_let_the_move_go(self):
+        peers = {'vm2': server(id='vm2', host='elsewhere'),
+                 'vm1': server(host=DST)}
+        self.nova.servers.get.side_effect = lambda sid: peers[sid]
+        self.nova.migrations.list.side_effect = [
+            [], [migration(1, 'confirmed')]]
+        result = self.cloud.move('vm1', st.MIGRATE, host=DST, source=SRC,
+                                 apart_from=('vm2',))
+        self.assertTrue(result['ok'], result)
+        self.assertEqual(1, self.nova.servers.migrate.call_count)
+
     def test_async_live_move_refused_by_its_target_is_asked_once(self):
         # Live migration at >= 2.25 is accepted (202); the conductor's
         # scheduler refuses the disabled target: the migration record

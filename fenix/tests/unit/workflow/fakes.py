@@ -191,7 +191,20 @@ class FakeCloud(object):
                         return False
         return True
 
-    def move(self, server_id, kind, host=None, source=None):
+    def move(self, server_id, kind, host=None, source=None, apart_from=()):
+        if host:
+            # As Cloud.move: a peer on the target refuses it before Nova
+            # is asked.
+            with self.lock:
+                peer = next((p for p in apart_from
+                             if (self.servers_.get(p) or {}).get('host') ==
+                             host), None)
+            if peer is not None:
+                self.calls.append(('peer_on_target', server_id, host, peer))
+                return {'ok': False, 'host': None, 'attempts': 0,
+                        'target_refused': True, 'peer_on_target': peer,
+                        'message': 'instance %s of its anti-affinity group '
+                                   'is on %s now' % (peer, host)}
         self.calls.append(('move', server_id, kind, host))
         if self.move_hook is not None:
             result = self.move_hook(server_id, kind, host)

@@ -223,6 +223,52 @@ class NFVTest(NFVTestBase):
         self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('nfv'))
         self.assertIs(nfv.NFVWorkflow, plugins.workflow_class('vnf'))
 
+    def _peer_moved_onto_the_target(self, workflow):
+        """'a' (on c1, the session's one host) and 'b' (on c4, outside
+        it) are an anti-affinity pair of Fenix's constraints (not a Nova
+        server group: Nova lets them share a host). Just before 'a' is
+        moved, 'b' is moved (by another session, say) onto the host
+        chosen for 'a', after the session's model read where 'b' was:
+        'a' must still end on another host than 'b'."""
+        self.cloud.add_host('c1')
+        self.cloud.add_host('c2')
+        self.cloud.add_host('c3')
+        self.cloud.add_host('c4')
+        self.cloud.add_server('a', 'c1')
+        self.cloud.add_server('b', 'c4')
+        self.group('pair', ['a', 'b'], anti=True, budget=1)
+        if workflow == 'nfv':
+            InstanceVNFM(self.cloud, self.notifier, 'p1')
+        else:
+            fakes.FakeVNFM(self.cloud, self.notifier, 'p1')
+        real_move = self.cloud.move
+        chosen = []
+
+        def move(server_id, kind, host=None, source=None, apart_from=()):
+            if server_id == 'a' and not chosen:
+                chosen.append(host)
+                with self.cloud.lock:
+                    self.cloud.servers_['b']['host'] = host
+            return real_move(server_id, kind, host, source, apart_from)
+
+        self.cloud.move = move
+        sid = self.create({'requested_hosts': ['c1']}, workflow=workflow)
+        self.assertDone(self.run_session(sid))
+        servers = {s['id']: s['host'] for s in self.cloud.servers()}
+        self.assertEqual(chosen, [servers['b']])
+        self.assertNotIn(servers['a'], ('c1', servers['b']))
+        self.assertIn(('peer_on_target', 'a', chosen[0], 'b'),
+                      self.cloud.calls)
+        self.assertEqual(1, len(self.cloud.moves), self.cloud.moves)
+        self.assertInHistory(sid, 'instance b of its anti-affinity group '
+                                  'is on %s now' % chosen[0])
+
+    def test_nfv_peer_moved_onto_the_target_is_not_joined(self):
+        self._peer_moved_onto_the_target('nfv')
+
+    def test_default_peer_moved_onto_the_target_is_not_joined(self):
+        self._peer_moved_onto_the_target('default')
+
     def test_repeated_instance_replies_are_refused(self):
         """Every earlier answer, sent again whenever a new event comes
         (retries, late), is refused; each instance moves on its own
