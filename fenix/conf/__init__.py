@@ -39,5 +39,12 @@ notifications.register_opts(CONF)
 outbox.register_opts(CONF)
 service_user.register_opts(CONF)
 workflow.register_opts(CONF)
-db_options.set_defaults(CONF, connection=DEFAULT_SQLITE,
-                        max_pool_size=DEFAULT_MAX_POOL_SIZE)
+
+
+def set_database_defaults(conf):
+    """Fenix's defaults of oslo.db's ``[database]`` options."""
+    db_options.set_defaults(conf, connection=DEFAULT_SQLITE,
+                            max_pool_size=DEFAULT_MAX_POOL_SIZE)
+
+
+set_database_defaults(CONF)

@@ -384,14 +384,20 @@ class TestPoolSize(base.APITestCase):
     def test_default_pool_covers_the_default_threads(self):
         # oslo.db's default (5) is below [api] min_threads (8): requests
         # beyond 5 at once opened and closed a connection each.
+        from oslo_config import cfg
+        from oslo_db import options as db_options
+
         from fenix import conf
-        self.assertEqual(conf.DEFAULT_MAX_POOL_SIZE,
-                         conf.CONF.database.max_pool_size)
-        self.assertGreaterEqual(conf.CONF.database.max_pool_size,
-                                conf.CONF.api.min_threads)
-        self.config(group='database',
-                    connection='mysql+pymysql://u@127.0.0.1/fenix')
-        self.assertIsNone(server.check_pool_size())
+        from fenix.conf import api as api_opts
+        fresh = cfg.ConfigOpts()
+        db_options.set_defaults(fresh)
+        api_opts.register_opts(fresh)
+        fresh([], default_config_files=[])
+        self.assertEqual(5, fresh.database.max_pool_size)
+        conf.set_database_defaults(fresh)
+        self.assertEqual(10, fresh.database.max_pool_size)
+        self.assertGreaterEqual(fresh.database.max_pool_size,
+                                fresh.api.min_threads)
 
     def test_small_pool_is_warned_of(self):
         self.config(group='database', max_pool_size=5,
