@@ -9,6 +9,7 @@ in the file named by ``[oslo_policy] policy_file``.
 import inspect
 import sys
 import threading
+import time
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -27,6 +28,46 @@ policy_opts.set_defaults(CONF)
 
 _ENFORCER = None
 _LOCK = threading.Lock()
+
+# Seconds between two looks at the policy files (``[oslo_policy]
+# policy_file`` and ``policy_dirs``) for changes.
+RECHECK_INTERVAL = 1.0
+
+
+class Enforcer(policy.Enforcer):
+    """oslo.policy's enforcer, looking at its files at most once a second.
+
+    oslo.policy's ``enforce`` calls ``load_rules`` at every check, which
+    looks at (``stat``) the policy file and every policy directory to
+    reload them when they changed: about 10 system calls and 13 % of the
+    CPU time of a small ``GET`` of the API. This enforcer does that look
+    at most every ``recheck_interval`` seconds (:data:`RECHECK_INTERVAL`),
+    so an edited policy file applies within a second instead of at the
+    next request.
+    The rules in force are those last loaded: every check is still made
+    against them. ``load_rules(force_reload=True)`` and ``clear()`` act at
+    once, as oslo.policy's do.
+    """
+
+    def __init__(self, conf, recheck_interval=RECHECK_INTERVAL,
+                 clock=time.monotonic, **kwargs):
+        super().__init__(conf, **kwargs)
+        self.recheck_interval = recheck_interval
+        self._clock = clock
+        self._checked_at = None
+
+    def load_rules(self, force_reload=False):
+        now = self._clock()
+        checked = self._checked_at
+        if (not force_reload and checked is not None and self.rules
+                and 0 <= now - checked < self.recheck_interval):
+            return
+        super().load_rules(force_reload)
+        self._checked_at = now
+
+    def clear(self):
+        super().clear()
+        self._checked_at = None
 
 
 class _CachedArgspecs(object):
@@ -70,7 +111,7 @@ def init(conf=None):
     global _ENFORCER
     with _LOCK:
         if _ENFORCER is None:
-            enforcer = policy.Enforcer(conf or CONF)
+            enforcer = Enforcer(conf or CONF)
             enforcer.register_defaults(policies.list_rules())
             _ENFORCER = enforcer
         return _ENFORCER

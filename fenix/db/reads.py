@@ -126,7 +126,7 @@ def session_list(limit=None, marker=None, state=None, workflow=None,
         stmt = stmt.where(table.c.state == state)
     if workflow is not None:
         stmt = stmt.where(table.c.workflow == workflow)
-    with db_api._reader() as session:
+    with db_api._core_reader() as session:
         if marker is not None:
             mark = session.execute(
                 sa.select(table.c.created_at, table.c.session_id).where(
@@ -151,7 +151,7 @@ def session_list(limit=None, marker=None, state=None, workflow=None,
 @db_api._retry_read
 def session_summary(session_id, now=None):
     """``GET /v1/maintenance/{id}``."""
-    with db_api._reader() as session:
+    with db_api._core_reader() as session:
         row = _session_row(session, session_id, views.SUMMARY_FIELDS)
         hosts = _summary_hosts(session, [session_id])[session_id]
     return views.session_summary(row, hosts, now=now)
@@ -533,7 +533,7 @@ def project(session_id, project_id, event_id=None):
     """``GET /v1/maintenance/{id}/{project_id}``: the project's current
     event (a request naming another ``event_id``:
     :class:`~fenix.common.exception.ReplyConflict`)."""
-    with db_api._reader() as session:
+    with db_api._core_reader() as session:
         # A session that does not exist is ProjectNotFound here (as the
         # engine always answered).
         keys = {'session_id': session_id, 'project_id': project_id}
@@ -558,7 +558,7 @@ def project(session_id, project_id, event_id=None):
 @db_api._retry_read
 def project_instance(session_id, project_id, instance_id, event_id=None):
     """``GET /v1/maintenance/{id}/{project_id}/{instance_id}``."""
-    with db_api._reader() as session:
+    with db_api._core_reader() as session:
         _session_row(session, session_id, ('session_id',))
         row = session.execute(_instance_stmt(), {
             'session_id': session_id, 'instance_id': instance_id}).first()

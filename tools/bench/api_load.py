@@ -42,9 +42,18 @@ target's processes (``api``: the all-in-one, or fenix-api with its
 workers; ``engine``) and of wrk (``load``), from ``/proc``.
 ``--json``: one JSON object as the last line.
 
+``--server`` serves the ``workers`` target's API with ``fenix-api``
+(default: cheroot in each worker), or with ``fenix.api.wsgi:application``
+under uWSGI (``--processes`` = ``--workers``, 8 threads each, one
+request per connection: see :func:`server_command`; the ``uwsgi`` on
+``PATH`` or ``--uwsgi``) or gunicorn
+(``gthread`` workers, 8 threads each): the same application, other HTTP
+servers.
+
 Usage: python tools/bench/api_load.py [--workers 2] [--duration 10]
        [--connections 16] [--generator wrk|python]
-       [--only all_in_one|workers] [--driver pymysql|mysqldb] [--json]
+       [--only all_in_one|workers] [--driver pymysql|mysqldb]
+       [--server fenix-api|uwsgi|gunicorn] [--uwsgi PATH] [--json]
 """
 import argparse
 import asyncio
@@ -111,10 +120,14 @@ class Target(object):
         self.cleanups = []
 
     def spawn(self, module, conf, log, kind):
+        return self.spawn_command(
+            [sys.executable, '-m', module, '--config-file', conf], log,
+            kind)
+
+    def spawn_command(self, command, log, kind, env=None):
         with open(os.path.join(self.dir, log), 'ab') as out:
-            proc = subprocess.Popen(
-                [sys.executable, '-m', module, '--config-file', conf],
-                stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(command, stdout=out,
+                                    stderr=subprocess.STDOUT, env=env)
         self.procs.append(proc)
         self.kinds.append(kind)
         return proc
@@ -173,6 +186,28 @@ class Target(object):
                 json.dumps({'state': 'ACK_MAINTENANCE'})),
         }
 
+    def check_answers(self):
+        """Each endpoint answers what it should (200, or 409 for a
+        repeated reply), also on a reused keep-alive connection as wrk
+        sends them: a load of error answers would measure nothing."""
+        expected = {'GET': 200, 'PUT': 409}
+        with requests.Session() as http:
+            for name, (method, paths, body) in self.requests().items():
+                for _ in range(2):
+                    try:
+                        r = http.request(method, self.url + paths[0],
+                                         data=body, headers=HEADERS,
+                                         timeout=30)
+                    except requests.ConnectionError:
+                        # A server that closes every connection (uWSGI's
+                        # --http-socket): a new one, as wrk would.
+                        r = http.request(method, self.url + paths[0],
+                                         data=body, headers=HEADERS,
+                                         timeout=30)
+                    if r.status_code != expected[method]:
+                        raise RuntimeError('%s %s: %s %s' % (
+                            self.name, name, r.status_code, r.text[:300]))
+
     def stop(self):
         for proc in self.procs:
             if proc.poll() is None:
@@ -196,7 +231,40 @@ def all_in_one(workdir):
     return target
 
 
-def with_workers(workdir, workers, driver='pymysql'):
+# Threads of each process of another WSGI server (fenix-api's workers
+# serve with [api] min_threads, 8 by default).
+SERVER_THREADS = 8
+
+
+def server_command(server, port, workers, uwsgi=None):
+    """The command serving ``fenix.api.wsgi:application`` with another
+    WSGI server (its configuration file: ``FENIX_CONFIG_FILE``)."""
+    app = 'fenix.api.wsgi:application'
+    if server == 'uwsgi':
+        binary = uwsgi or shutil.which('uwsgi')
+        if not binary:
+            raise RuntimeError('uwsgi not found (pip install uwsgi, or '
+                               '--uwsgi PATH)')
+        # --http-socket: one request per connection (wrk connects again).
+        # uWSGI 2.0's --http11-socket keeps connections alive but gives
+        # a request on a reused connection REMOTE_ADDR 0.0.0.0, which
+        # the noauth loopback check refuses (403).
+        return [binary, '--http-socket', '127.0.0.1:%d' % port,
+                '--processes', str(workers),
+                '--threads', str(SERVER_THREADS), '--enable-threads',
+                '--lazy-apps', '--master', '--die-on-term', '--need-app',
+                '--disable-logging', '--virtualenv', sys.prefix,
+                '--module', app]
+    if server == 'gunicorn':
+        return [sys.executable, '-m', 'gunicorn', '--workers', str(workers),
+                '--worker-class', 'gthread', '--threads',
+                str(SERVER_THREADS), '--keep-alive', '30',
+                '--bind', '127.0.0.1:%d' % port, app]
+    raise ValueError(server)
+
+
+def with_workers(workdir, workers, driver='pymysql', server='fenix-api',
+                 uwsgi=None):
     target = Target('workers_%d' % workers, workdir)
     name = 'fenix_bench_%s' % uuid.uuid4().hex[:10]
     host, port, user = MYSQL
@@ -222,7 +290,13 @@ def with_workers(workdir, workers, driver='pymysql'):
                     '--config-file', conf, 'db', 'upgrade'], check=True,
                    capture_output=True, timeout=300)
     target.spawn('fenix.cmd.engine', conf, 'engine.log', 'engine')
-    target.spawn('fenix.cmd.api', conf, 'api.log', 'api')
+    if server == 'fenix-api':
+        target.spawn('fenix.cmd.api', conf, 'api.log', 'api')
+    else:
+        target.name = '%s_%d' % (server, workers)
+        target.spawn_command(
+            server_command(server, target.port, workers, uwsgi), 'api.log',
+            'api', env=dict(os.environ, FENIX_CONFIG_FILE=conf))
     return target
 
 
@@ -380,6 +454,14 @@ def main(argv=None):
                              '(pure Python, the default) or mysqlclient '
                              '(C, needs the MariaDB client headers to '
                              'build)')
+    parser.add_argument('--server', choices=('fenix-api', 'uwsgi',
+                                             'gunicorn'),
+                        default='fenix-api',
+                        help='HTTP server of the workers target: fenix-api '
+                             '(cheroot), or the WSGI application under '
+                             'uWSGI or gunicorn')
+    parser.add_argument('--uwsgi', help='the uwsgi program (default: the '
+                                        'one on PATH)')
     parser.add_argument('--json', action='store_true')
     args = parser.parse_args(argv)
 
@@ -388,10 +470,11 @@ def main(argv=None):
     workdir = tempfile.mkdtemp(prefix='fenix-api-load-')
     makers = [('all_in_one', lambda: all_in_one(workdir)),
               ('workers', lambda: with_workers(workdir, args.workers,
-                                               args.driver))]
+                                               args.driver, args.server,
+                                               args.uwsgi))]
     result = {'generator': generator, 'connections': args.connections,
               'duration_s': args.duration, 'workers': args.workers,
-              'driver': args.driver,
+              'driver': args.driver, 'server': args.server,
               'targets': {}}
     try:
         for kind, make in makers:
@@ -400,6 +483,7 @@ def main(argv=None):
             target = make()
             try:
                 target.start_session()
+                target.check_answers()
                 figures = {'loadavg_before': os.getloadavg()[0]}
                 for name, (method, paths, body) in sorted(
                         target.requests().items(),

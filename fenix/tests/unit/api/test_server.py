@@ -378,6 +378,41 @@ class TestNoAuthBinding(base.APITestCase):
         server.check_bind_address('127.0.0.1')
 
 
+class TestPoolSize(base.APITestCase):
+    """The database pool holds a connection for every server thread."""
+
+    def test_default_pool_covers_the_default_threads(self):
+        # oslo.db's default (5) is below [api] min_threads (8): requests
+        # beyond 5 at once opened and closed a connection each.
+        from oslo_config import cfg
+        from oslo_db import options as db_options
+
+        from fenix import conf
+        from fenix.conf import api as api_opts
+        fresh = cfg.ConfigOpts()
+        db_options.set_defaults(fresh)
+        api_opts.register_opts(fresh)
+        fresh([], default_config_files=[])
+        self.assertEqual(5, fresh.database.max_pool_size)
+        conf.set_database_defaults(fresh)
+        self.assertEqual(10, fresh.database.max_pool_size)
+        self.assertGreaterEqual(fresh.database.max_pool_size,
+                                fresh.api.min_threads)
+
+    def test_small_pool_is_warned_of(self):
+        self.config(group='database', max_pool_size=5,
+                    connection='mysql+pymysql://u@127.0.0.1/fenix')
+        self.config(group='api', min_threads=8)
+        with self.assertLogs('fenix.api.server', 'WARNING') as logs:
+            message = server.check_pool_size()
+        self.assertIn('max_pool_size (5) is smaller than [api] '
+                      'min_threads (8)', message)
+        self.assertEqual(1, len(logs.output))
+        # SQLite's pool is Fenix's own.
+        self.config(group='database', connection='sqlite:///x.sqlite')
+        self.assertIsNone(server.check_pool_size())
+
+
 class TestCommand(base.APITestCase):
     """fenix-api as a process (port 0: the kernel picks a free one)."""
 

@@ -114,6 +114,55 @@ class TestPolicy(base.TestCase):
         self.assertFalse(policy.check('fenix:maintenance:delete', {},
                                       _ctx(['admin'])))
 
+    def _policy_file(self, text, mtime):
+        path = os.path.join(self.tmpdir, 'policy.yaml')
+        with open(path, 'w') as f:
+            f.write(text)
+        os.utime(path, (mtime, mtime))
+        return path
+
+    def test_policy_file_looked_at_once_per_interval(self):
+        path = self._policy_file('"fenix:maintenance:list": "role:a"\n',
+                                 1000000)
+        self.config(group='oslo_policy', policy_file=path)
+        now = [100.0]
+        enforcer = policy.Enforcer(cfg.CONF, recheck_interval=1.0,
+                                   clock=lambda: now[0])
+        enforcer.register_defaults(policies.list_rules())
+        rule = 'fenix:maintenance:list'
+        self.assertTrue(enforcer.enforce(rule, {}, _ctx(['a'])))
+        self._policy_file('"fenix:maintenance:list": "role:b"\n', 1000010)
+        with mock.patch('os.stat', side_effect=AssertionError('stat')), \
+                mock.patch('os.path.getmtime',
+                           side_effect=AssertionError('getmtime')):
+            # Within the interval: the files are not looked at, the rules
+            # last loaded are enforced.
+            now[0] = 100.9
+            self.assertTrue(enforcer.enforce(rule, {}, _ctx(['a'])))
+            self.assertFalse(enforcer.enforce(rule, {}, _ctx(['b'])))
+        # Then the change applies.
+        now[0] = 101.0
+        self.assertFalse(enforcer.enforce(rule, {}, _ctx(['a'])))
+        self.assertTrue(enforcer.enforce(rule, {}, _ctx(['b'])))
+
+    def test_forced_reload_acts_at_once(self):
+        path = self._policy_file('"fenix:maintenance:list": "role:a"\n',
+                                 1000000)
+        self.config(group='oslo_policy', policy_file=path)
+        enforcer = policy.Enforcer(cfg.CONF, clock=lambda: 5.0)
+        enforcer.register_defaults(policies.list_rules())
+        rule = 'fenix:maintenance:list'
+        self.assertTrue(enforcer.enforce(rule, {}, _ctx(['a'])))
+        self._policy_file('"fenix:maintenance:list": "role:b"\n', 1000010)
+        enforcer.load_rules(force_reload=True)
+        self.assertTrue(enforcer.enforce(rule, {}, _ctx(['b'])))
+        self.assertFalse(enforcer.enforce(rule, {}, _ctx(['a'])))
+
+    def test_the_process_enforcer_throttles(self):
+        self.assertIsInstance(policy.init(), policy.Enforcer)
+        self.assertEqual(policy.RECHECK_INTERVAL,
+                         policy.init().recheck_interval)
+
     def test_get_enforcer_for_the_cli_tools(self):
         path = os.path.join(self.tmpdir, 'fenix.conf')
         with open(path, 'w') as f:

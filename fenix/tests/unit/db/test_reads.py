@@ -48,6 +48,31 @@ class SQLiteReadsTestCase(reads_cases.ReadsTests, base.TestCase):
             self.assertFalse([s for s in selects if 'sessions.plan' in s],
                              fn)
 
+    def test_small_reads_make_no_orm_session(self):
+        sid = self._full_session()
+        expected = [reads.session_summary(sid), reads.session_list(),
+                    reads.project(sid, 'p1'),
+                    reads.project_instance(sid, 'p1', 'i1')]
+        from sqlalchemy import orm
+        with mock.patch.object(orm.Session, 'execute',
+                               side_effect=AssertionError('ORM session')):
+            self.assertEqual(expected, [
+                reads.session_summary(sid), reads.session_list(),
+                reads.project(sid, 'p1'),
+                reads.project_instance(sid, 'p1', 'i1')])
+
+    def test_small_read_joins_the_transaction_of_its_thread(self):
+        sid = self._full_session()
+        with db_api._writer() as session:
+            session.execute(sa.update(db_api.models.Project.__table__).where(
+                db_api.models.Project.__table__.c.project_id == 'p1'
+            ).values(reply='ACK_MAINTENANCE'))
+            # Not committed yet: seen only by a read of this transaction.
+            self.assertEqual('ACK_MAINTENANCE',
+                             reads.project(sid, 'p1')['reply'])
+            with db_api._core_reader() as conn:
+                self.assertIs(session, conn)
+
     def test_list_is_two_queries_whatever_the_sessions(self):
         self._sessions()
         # The sessions, then the hosts of all of them: no query per

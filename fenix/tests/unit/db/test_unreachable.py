@@ -64,6 +64,25 @@ class UnreachableCases(object):
         self.assertEqual(503, e.code)
         self.assertIsInstance(e.__cause__, db_exc.DBConnectionError)
 
+    def test_api_small_reads_answer_unavailable(self):
+        # The API's own reads (a Core connection, no ORM session) turn
+        # the driver's refusal into the same 503.
+        from fenix.api import reads as api_reads
+        reader = api_reads.DatabaseReader()
+        # Logged once per outage, in a module-wide state: leave it
+        # "reachable" for the next test.
+        self.addCleanup(api_reads._OUTAGE.call_db, lambda: None)
+        sid = 'f0e1d2c3-b4a5-4687-9123-456789abcdef'
+        for call, args in ((reader.get_session, (None, sid)),
+                           (reader.list_sessions, (None,)),
+                           (reader.get_project, (None, sid, 'p1')),
+                           (reader.get_project_instance,
+                            (None, sid, 'p1', 'i1'))):
+            e = self.assertRaises(exception.DatabaseUnavailable, call,
+                                  *args)
+            self.assertEqual(503, e.code)
+            self.assertIsInstance(e.__cause__, db_exc.DBConnectionError)
+
 
 class TestUnreachableMySQL(UnreachableCases, base.TestCase):
     DIALECT = 'mysql'
