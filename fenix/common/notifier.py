@@ -203,16 +203,33 @@ class Notifier(object):
         ``fresh``: ``event_id`` was just made for this event (in the open
         transaction), so none of its messages can be recorded yet: they
         are not looked up. Returns the payload."""
+        messages = self.project_event_messages(
+            session_id, project_id, state, instance_ids, reply_url,
+            allowed_actions=allowed_actions, actions_at=actions_at,
+            reply_at=reply_at, metadata=metadata, event_id=event_id)
+        self.record(messages,
+                    check_known=event_id is not None and not fresh)
+        return messages[0]['payload'] if messages else \
+            project_event_payload(
+                session_id, project_id, state, instance_ids, reply_url,
+                allowed_actions=allowed_actions, actions_at=actions_at,
+                reply_at=reply_at, metadata=metadata, event_id=event_id)
+
+    @staticmethod
+    def project_event_messages(session_id, project_id, state, instance_ids,
+                               reply_url, allowed_actions=(),
+                               actions_at=None, reply_at=None,
+                               metadata=None, event_id=None):
+        """The outbox messages of one project event (one per
+        ``[workflow] project_event_types``; ids derived from ``event_id``
+        when given), to :meth:`record` (many events' at once)."""
         payload = project_event_payload(
             session_id, project_id, state, instance_ids, reply_url,
             allowed_actions=allowed_actions, actions_at=actions_at,
             reply_at=reply_at, metadata=metadata, event_id=event_id)
-        self.record([message(session_id, event_type, payload,
-                             event_id and message_id_of(event_id,
-                                                        event_type))
-                     for event_type in CONF.workflow.project_event_types],
-                    check_known=event_id is not None and not fresh)
-        return payload
+        return [message(session_id, event_type, payload,
+                        event_id and message_id_of(event_id, event_type))
+                for event_type in CONF.workflow.project_event_types]
 
     def host_event(self, session_id, host, state, project_id=None):
         """Record maintenance.host; returns the payload."""

@@ -1411,6 +1411,40 @@ def _core_update(session, table, current, values):
     return out
 
 
+def _core_update_many(session, table, pairs):
+    """:func:`_core_update` of many rows of ``table`` in the open
+    transaction: ``pairs`` of (the row as selected, the values to write).
+    The rows whose changed columns are the same go in one executemany
+    UPDATE. Returns the rows as written, in the order of ``pairs`` (on a
+    database that rounds times, MySQL, the times as given, not as
+    stored)."""
+    dialect = session.get_bind().dialect
+    now = timeutils.utcnow()
+    groups = {}
+    out = []
+    for current, values in pairs:
+        row = dict(current)
+        changed = {}
+        for key, value in values.items():
+            kind = table.c[key].type
+            if value is not None and \
+                    isinstance(kind, sa.types.TypeDecorator):
+                value = kind.process_result_value(
+                    kind.process_bind_param(value, dialect), dialect)
+            if row[key] != value:
+                changed[key] = value
+            row[key] = value
+        if changed:
+            changed['updated_at'] = row['updated_at'] = now
+            params = {'_v_' + key: value for key, value in changed.items()}
+            params['_row_id'] = current['id']
+            groups.setdefault(tuple(sorted(changed)), []).append(params)
+        out.append(row)
+    for keys, params in groups.items():
+        session.execute(_update_by_id(table, keys), params)
+    return out
+
+
 _UPDATES_BY_ID = {}
 
 
@@ -1427,6 +1461,73 @@ def _update_by_id(table, keys):
         if len(_UPDATES_BY_ID) < 1024:
             _UPDATES_BY_ID[(table.name, keys)] = stmt
     return stmt
+
+
+@_retry_on_deadlock
+def instances_notified(session_id, changes, history=(), create=None):
+    """The per-instance events of one pass written at once (the engine's
+    hot path: an event per instance): ``changes`` {instance_id: values}
+    set on each instance's row, the ``history`` entries (keyword arguments
+    of :func:`event_add`) appended in their order, in one transaction (the
+    caller's if one is open): one select of the rows, one executemany
+    UPDATE, one executemany INSERT of the history. An instance without a
+    row is added with ``create[instance_id]`` (``project_id`` needed) and
+    its values when given, else InstanceNotFound (nothing written).
+    Nothing is read back; returns the number of instances written."""
+    changes = {iid: _check_values(models.Instance, values,
+                                  forbidden=('id', 'session_id',
+                                             'instance_id'))
+               for iid, values in changes.items()}
+    if not changes:
+        return 0
+    table = models.Instance.__table__
+    ids = list(changes)
+    with _session_must_exist(session_id), _writer() as session:
+        # What the ORM holds but has not written yet is seen by the select.
+        session.flush()
+        current = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            current.update((r['instance_id'], r) for r in session.execute(
+                sa.select(*table.columns).where(
+                    table.c.session_id == session_id,
+                    table.c.instance_id.in_(ids[start:start + IN_CHUNK])))
+                .mappings())
+        missing = [iid for iid in ids if iid not in current]
+        if missing and (not create or
+                        any(iid not in create for iid in missing)):
+            raise exception.InstanceNotFound(
+                instance_id=missing[0], project_id='?',
+                session_id=session_id)
+        if missing:
+            # Added with the event's values (ORM rows, flushed at the
+            # commit).
+            added = {}
+            for iid in missing:
+                added[iid] = _check_values(
+                    models.Instance, create[iid],
+                    forbidden=('id', 'session_id', 'instance_id'))
+                added[iid].update(changes[iid])
+            _upsert_rows(session, session_id, models.Instance,
+                         'instance_id', added, required=('project_id',))
+        pairs = []
+        for iid in ids:
+            if iid not in current:
+                continue
+            held = session.identity_map.get(orm_util.identity_key(
+                models.Instance, current[iid]['id']))
+            if held is not None:
+                # Held by the caller's transaction as an ORM object:
+                # updated through it, so that it never goes stale.
+                _update_row(held, changes[iid])
+            else:
+                pairs.append((current[iid], changes[iid]))
+        _core_update_many(session, table, pairs)
+        history = list(history)
+        if history:
+            session.execute(sa.insert(models.SessionEvent.__table__),
+                            [_event_values(session_id, **entry)
+                             for entry in history])
+        return len(ids)
 
 
 @_retry_on_deadlock
@@ -2164,6 +2265,53 @@ def steps_transition(session_id, step_ids, event, values=None,
         for row in rows:
             _update_row(row, _step_values(row, event, values, bump_attempt))
         return _reloaded(session, rows)
+
+
+@_retry_on_deadlock
+def steps_transition_each(session_id, changes):
+    """Take events on many steps of a session, each with its own values,
+    in one transaction (the caller's if one is open): ``changes`` is a
+    list of (step id, events, values): the ``events`` (named edges of
+    ``state_machine.STEP``, taken in their order: a route such as
+    ``('again', 'done')``) and the columns set with the last one. One
+    select of the rows (for update), one executemany UPDATE per set of
+    columns changed. An event a step's state has no edge for raises
+    InvalidStepTransition and changes nothing. Returns the steps' dicts as
+    written, in the order of ``changes`` (nothing read back)."""
+    changes = [(int(step_id), tuple(events), _check_values(
+        models.Step, values, forbidden=('id', 'session_id', 'state',
+                                        'kind', 'attempt')))
+               for step_id, events, values in changes]
+    if not changes:
+        return []
+    table = models.Step.__table__
+    ids = sorted({c[0] for c in changes})
+    with _writer() as session:
+        session.flush()
+        current = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            current.update((r['id'], r) for r in session.execute(
+                sa.select(table).where(
+                    table.c.session_id == session_id,
+                    table.c.id.in_(ids[start:start + IN_CHUNK]))
+                .order_by(table.c.id).with_for_update()).mappings())
+        missing = set(ids) - set(current)
+        if missing:
+            raise exception.StepNotFound(step_id=min(missing))
+        pairs = []
+        for step_id, events, values in changes:
+            row = current[step_id]
+            state = _StepState(row)
+            change = {}
+            for n, edge in enumerate(events):
+                last = n == len(events) - 1
+                step = _step_values(state, edge, values if last else {},
+                                    False)
+                state_machine.STEP.check_move(state.state, step['state'])
+                state.state = step['state']
+                change.update(step)
+            pairs.append((row, change))
+        return _core_update_many(session, table, pairs)
 
 
 @_retry_on_deadlock

@@ -17,7 +17,10 @@ the change that causes it (:mod:`fenix.common.notifier`). One
   of the sessions its engine owns in the order they were recorded: what a
   killed engine recorded but did not send (it reads the table when it
   starts), what could not be sent, the rows of a session taken over from a
-  dead engine.
+  dead engine, those of a session held after a stall of the engine. With
+  a publisher that batches (``[notification_http] batch``) it sends the
+  rows of a page never tried before in one request; a row that failed
+  before goes by itself.
 
 A session whose messages the dispatcher owes (a failed send, a restart, a
 takeover) is *held*: its new messages go through the dispatcher too,
@@ -320,6 +323,7 @@ class Dispatcher(object):
             with self._state:
                 self._deferred = set()
         batch = CONF.outbox.batch_size
+        together = getattr(self.publisher, 'batching', False)
         pending = set()   # sessions with a row not sent by this pass
         seen = set()
         left = 0
@@ -330,6 +334,9 @@ class Dispatcher(object):
                                         limit=batch, after_id=after)
             if not rows:
                 break
+            # Rows never tried yet, sent together (one request) when the
+            # publisher can; each session's in the order recorded.
+            ready = []
             for row in rows:
                 after = row['id']
                 seen.add(row['id'])
@@ -337,12 +344,23 @@ class Dispatcher(object):
                 with self._state:
                     busy = row['id'] in self._claimed
                     done = row['id'] in self._unmarked
+                    tried = row['id'] in self._retries
                 if done:
                     continue
-                if busy or sid in pending or not self._due(row) or \
-                        not self._send(row, epoch):
+                if busy or sid in pending or not self._due(row):
                     pending.add(sid)
                     left += 1
+                elif together and not tried:
+                    ready.append(row)
+                else:
+                    # A row that failed before goes by itself, after what
+                    # was read before it.
+                    left += self._send_ready(ready, epoch, pending)
+                    ready = []
+                    if not self._send(row, epoch):
+                        pending.add(sid)
+                        left += 1
+            left += self._send_ready(ready, epoch, pending)
             self._mark_sent(fenced=full)
             if len(rows) < batch:
                 break
@@ -359,6 +377,35 @@ class Dispatcher(object):
             self._held -= release
             unmarked = len(self._unmarked & seen)
         return left + unmarked
+
+    def _send_ready(self, rows, epoch, pending):
+        """Send ``rows`` (never tried yet) in one request (a pass, with a
+        publisher that batches). On a failure each is counted and tried
+        again later, and their sessions wait (``pending``). Returns how
+        many are left unsent."""
+        if not rows:
+            return 0
+        if len(rows) == 1:
+            sent = self._send(rows[0], epoch)
+        elif not self._leased(epoch):
+            sent = False
+        else:
+            try:
+                self.publisher.send_many(rows)
+                sent = True
+            except Exception as e:  # noqa - any error: try again later
+                for row in rows:
+                    self._failed(row, e)
+                sent = False
+            if sent:
+                with self._state:
+                    for row in rows:
+                        self._unmarked.add(row['id'])
+                        self._passed.add(row['id'])
+        if sent:
+            return 0
+        pending.update(row['session_id'] for row in rows)
+        return len(rows)
 
     def _due(self, row):
         with self._state:

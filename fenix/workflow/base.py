@@ -509,30 +509,68 @@ class BaseWorkflow(object):
         entry and the event (in the outbox) are one transaction; the event
         goes out once it is committed (a reply may come back at once).
         """
+        item = dict(instance, actions_at=actions_at, window=window)
+        return self.notify_instances(event, [item], allowed_actions,
+                                     metadata=metadata, session=session)[0]
+
+    def notify_instances(self, event, instances, allowed_actions=(),
+                         metadata=None, session=None, on_recorded=None):
+        """:meth:`notify_instance` of many instances at once: each gets its
+        own event (its own id, ``reply_url`` naming it, ``actions_at``
+        and reply window), and the rows, the history entries, the events
+        (in the outbox) and what ``on_recorded(sents)`` writes (the
+        caller's steps) are one transaction, written in bulk
+        (:func:`fenix.db.api.instances_notified`, one outbox insert); the
+        events go out together once it is committed (one request with
+        ``[notification_http] batch``).
+
+        ``instances``: dicts with ``instance_id``, ``project_id``, and
+        optionally ``actions_at``, ``window`` (seconds; default the
+        event's) and ``create`` (the columns of the instance's row to add
+        when it has none; without it such an instance fails them all,
+        InstanceNotFound). Returns a :class:`SentEvent` per instance, in
+        their order.
+        """
         session = session or self.session
-        now, reply_at, actions_at = self._event_times(event, session, window,
-                                                      actions_at)
         if metadata is None:
             metadata = session.get('meta') or {}
-        iid, pid = instance['instance_id'], instance['project_id']
-        event_id = new_event_id()
-        with self.notifier.transaction():
-            self.update_instance(
-                iid, {'event': event, 'event_id': event_id, 'event_at': now,
-                      'actions_at': actions_at, 'reply_at': reply_at,
-                      'reply': None, 'replied_at': None},
-                st.EVENT_NOTIFY, '%s sent for instance %s, reply by %s '
-                '(event_id %s)' % (event, iid,
-                                   timeutils.format_time(reply_at),
-                                   event_id),
-                state=event, project_id=pid, created_at=now)
-            self.notifier.project_event(
+        changes, history, create, sents, messages = {}, [], {}, [], []
+        texts = []
+        for item in instances:
+            iid, pid = item['instance_id'], item['project_id']
+            now, reply_at, actions_at = self._event_times(
+                event, session, item.get('window'), item.get('actions_at'))
+            event_id = new_event_id()
+            changes[iid] = {'event': event, 'event_id': event_id,
+                            'event_at': now, 'actions_at': actions_at,
+                            'reply_at': reply_at, 'reply': None,
+                            'replied_at': None}
+            if item.get('create') is not None:
+                create[iid] = dict(item['create'], project_id=pid)
+            text = ('%s sent for instance %s, reply by %s (event_id %s)'
+                    % (event, iid, timeutils.format_time(reply_at),
+                       event_id))
+            texts.append(text)
+            history.append(dict(kind=st.EVENT_NOTIFY, message=text,
+                                state=event, project_id=pid,
+                                instance_id=iid, created_at=now))
+            messages.extend(self.notifier.project_event_messages(
                 self.session_id, pid, event, instance_ids=[iid],
                 reply_url=self.project_url(pid, iid, event_id=event_id),
                 allowed_actions=allowed_actions, actions_at=actions_at,
-                reply_at=reply_at, metadata=metadata, event_id=event_id,
-                fresh=True)
-        return SentEvent(event, reply_at, {iid: event_id})
+                reply_at=reply_at, metadata=metadata, event_id=event_id))
+            sents.append(SentEvent(event, reply_at, {iid: event_id}))
+        if not sents:
+            return []
+        with self.notifier.transaction():
+            db_api.instances_notified(self.session_id, changes,
+                                      history=history, create=create)
+            self.notifier.record(messages)
+            if on_recorded is not None:
+                on_recorded(sents)
+        for text in texts:
+            LOG.info('Session %s: %s', self.session_id, text)
+        return sents
 
     def instance_action_done(self, instance, change=None):
         """Informational INSTANCE_ACTION_DONE for one moved instance.

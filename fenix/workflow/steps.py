@@ -293,6 +293,70 @@ class Book(object):
             self._index(row)
         return row
 
+    def mark_many(self, kind, marks):
+        """:meth:`mark` of many steps of ``kind`` at once (in the caller's
+        transaction): the steps the plan does not have added in one
+        write, the events taken in one (:func:`db_api.
+        steps_transition_each`), each step with its own values.
+
+        ``marks``: dicts with ``host``, ``instance_id``, ``events`` (the
+        events taken in that order, each routed as :meth:`mark` routes
+        it), ``values`` (set with the last) and ``create`` (more columns
+        of a step to add). A step that may not take an event is left as
+        it is and the refusal logged (as ``Workflow.mark_step`` does).
+        Returns the rows, in the order of ``marks`` (None for a refused
+        one)."""
+        marks = list(marks)
+        rows = [self.get(kind, m.get('host'), m.get('instance_id'))
+                for m in marks]
+        new = [n for n, row in enumerate(rows)
+               if row is None or row['state'] == st.STEP_CANCELLED]
+        if new:
+            steps, before = [], {}
+            for n in new:
+                m = marks[n]
+                step = dict(m.get('create') or {}, kind=kind,
+                            host=m.get('host'),
+                            instance_id=m.get('instance_id'))
+                deps, waiting = self._run_time_links(step)
+                step.setdefault('depends_on', deps)
+                before[len(steps)] = waiting
+                steps.append(step)
+            for n, row in zip(new, self.add(steps, before=before)):
+                rows[n] = row
+        machine = state_machine.STEP
+        changes, where = [], []
+        for n, (m, row) in enumerate(zip(marks, rows)):
+            state, chain = row['state'], []
+            try:
+                for event in m.get('events') or ('done',):
+                    route = _ROUTES.get((event, state), (event,))
+                    if route[0] not in machine.table[state]:
+                        if state == _TARGETS.get(event) or (
+                                state in st.STEP_OVER and
+                                event in ('skip', 'cancel')):
+                            continue    # already there
+                        raise exception.InvalidStepTransition(
+                            machine=machine.name, src=state,
+                            dst='(%s)' % event)
+                    for ev in route:
+                        state = machine.next(state, ev)
+                    chain.extend(route)
+            except exception.InvalidStepTransition as e:
+                LOG.warning('Session %s: step %s of %s: %s', self.sid,
+                            kind, m.get('instance_id') or m.get('host'), e)
+                rows[n] = None
+                continue
+            if chain:
+                changes.append((row['id'], chain, m.get('values')))
+                where.append(n)
+        if changes:
+            written = db_api.steps_transition_each(self.sid, changes)
+            self._reindex(written)
+            for n, row in zip(where, written):
+                rows[n] = row
+        return rows
+
     def cancel_pending(self, hostname=None, why=None):
         """Cancel the steps not started yet (of ``hostname`` if given), and
         every PENDING step that waits for one of them, whatever its host

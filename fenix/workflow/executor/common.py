@@ -26,6 +26,9 @@ IDLE_WAIT = 2.0
 MIN_PASS = 0.02
 # Workers sending per-instance events.
 NOTIFY_WORKERS = 8
+# Most instance events written in one transaction (and sent in one
+# request) by a worker: the events of a pass go in batches of this many.
+NOTIFY_BATCH = 50
 # Hosts being started (disabled, their rows written) at once, by their own
 # workers: instance events and moves are never queued behind host starts.
 START_WORKERS = 4
@@ -77,6 +80,8 @@ class Job(object):
         self.deadline = None
         self.resume = False
         self.event = None
+        # Seconds its manager has to answer its event.
+        self.window = None
         # Targets a move of this instance failed to reach.
         self.failed_targets = set()
         # Targets that refused it at once (disabled, down, full): each

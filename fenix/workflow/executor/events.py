@@ -77,70 +77,97 @@ class EventsMixin(object):
         job.notified = now
         job.act_at = timeutils.after(lead, now)
         job.event = event
+        job.window = int(window + 0.999)
         job.phase = common.NOTIFYING
-        # Sent by a worker: a pass over the jobs is not held up by the
-        # notifications (database rows and HTTP) of many instances.
-        future = self.npool.submit(self._send_event, job, event,
-                                   int(window + 0.999))
-        future.add_done_callback(self._completed)
-        self.notes[future] = job
+        # Sent at the end of the pass with the other events of the pass
+        # (_send_notes).
+        self.to_notify.append(job)
 
-    def _send_event(self, job, event, window):
-        row = {'instance_id': job.iid, 'project_id': job.project_id}
-        kwargs = dict(allowed_actions=base.ALL_ACTIONS, window=window,
-                      session=self.session, actions_at=job.act_at)
-        try:
-            return self._notify_and_mark(job, event, row, kwargs)
-        except exception.NotFound:
-            db_api.instance_create_or_update(self.sid, job.iid, {
-                'project_id': job.project_id, 'host': job.host,
-                'instance_name': job.server.get('name')})
-            return self._notify_and_mark(job, event, row, kwargs)
+    def _send_notes(self):
+        """Hand the events of this pass's jobs to the workers, in batches
+        of at most :data:`common.NOTIFY_BATCH`: a worker writes a batch in
+        one transaction and sends it (one request with ``[notification_
+        http] batch``). A pass over the jobs is not held up by the
+        notifications (database rows and HTTP)."""
+        jobs, self.to_notify = self.to_notify, []
+        by_event = {}
+        for job in jobs:
+            by_event.setdefault(job.event, []).append(job)
+        size = common.NOTIFY_BATCH
+        for same in by_event.values():
+            for start in range(0, len(same), size):
+                batch = same[start:start + size]
+                future = self.npool.submit(self._send_events, batch)
+                future.add_done_callback(self._completed)
+                self.notes[future] = batch
 
-    def _notify_and_mark(self, job, event, row, kwargs):
-        """The event, and its notify step done with what a restart needs
-        (the event's id and times), in one transaction."""
+    def _send_events(self, jobs):
+        """The events of ``jobs`` (all PREPARE_ or all PLANNED_MAINTENANCE:
+        one pass), and their notify steps done with what a restart needs
+        (each event's id and times), in one transaction. Returns their
+        :class:`~fenix.workflow.base.SentEvent`, in order."""
         wf = self.wf
-        with wf.transaction():
-            sent = wf.notify_instance(event, row, **kwargs)
-            if wf.steps.state(st.STEP_NOTIFY_INSTANCE, job.host,
-                              job.iid) == st.STEP_DONE:
-                # A second event for the instance (it came back).
-                wf.mark_step(st.STEP_NOTIFY_INSTANCE, job.host, job.iid,
-                             'again')
-            wf.mark_step(st.STEP_NOTIFY_INSTANCE, job.host, job.iid, 'done',
-                         values=plan_steps.event_values(
-                             sent, job.iid, job.act_at),
-                         create={'project_id': job.project_id})
-        return sent
+        items = [{'instance_id': job.iid, 'project_id': job.project_id,
+                  'actions_at': job.act_at, 'window': job.window,
+                  # Its row, if it has none (it came onto the host).
+                  'create': {'host': job.host,
+                             'instance_name': job.server.get('name')}}
+                 for job in jobs]
 
-    def _sent(self, future, job):
-        """A worker sent the event of ``job``: it waits for the reply to
-        that event; a failed event fails the run."""
+        def mark(sents):
+            marks = []
+            for job, sent in zip(jobs, sents):
+                again = wf.steps.state(st.STEP_NOTIFY_INSTANCE, job.host,
+                                       job.iid) == st.STEP_DONE
+                marks.append({
+                    'host': job.host, 'instance_id': job.iid,
+                    # A second event for the instance (it came back).
+                    'events': ('again', 'done') if again else ('done',),
+                    'values': plan_steps.event_values(sent, job.iid,
+                                                      job.act_at),
+                    'create': {'project_id': job.project_id}})
+            wf.steps.mark_many(st.STEP_NOTIFY_INSTANCE, marks)
+
+        return wf.notify_instances(
+            jobs[0].event, items, allowed_actions=base.ALL_ACTIONS,
+            session=self.session, on_recorded=mark)
+
+    def _sent(self, future, jobs):
+        """A worker sent the events of ``jobs``: each waits for the reply
+        to its event; failed events fail the run."""
         try:
-            sent = future.result()
+            sents = future.result()
+        except Exception as e:  # noqa - a failed event fails the run
+            LOG.exception('Events for %s failed',
+                          ', '.join(j.iid for j in jobs))
+            for job in jobs:
+                self.failures.append('could not send %s for instance %s: '
+                                     '%s' % (job.event, job.iid, e))
+                self._release(job.iid, recover=False)
+                self._unreserve(job)
+                job.phase = common.DONE
+            return
+        for job, sent in zip(jobs, sents):
             job.reply_at = sent.reply_at
             job.event_id = sent.event_ids[job.iid]
             job.phase = common.NOTIFIED
-            self.new_notified.add(job.iid)
-        except Exception as e:  # noqa - a failed event fails the run
-            LOG.exception('Event for %s failed', job.iid)
-            self.failures.append('could not send %s for instance %s: '
-                                 '%s' % (job.event, job.iid, e))
-            self._release(job.iid, recover=False)
-            self._unreserve(job)
-            job.phase = common.DONE
 
     def _read_rows(self, emptying):
         """The rows of the jobs of the ``emptying`` hosts that may act in
         this pass (replies, and the details a move keeps), in one read:
-        those of the jobs told since the last read, and after a reply
-        came (a wake-up) those it names, or all of them when a wake-up
-        named none (a project's reply, another engine's wake-up), or
-        when they were last all read :data:`fenix.workflow.base.
-        WAKE_RECHECK` seconds ago (a reply whose wake-up was lost: the
-        API records replies and then wakes the engine with a cast, which
-        a broker outage loses)."""
+        after a reply came (a wake-up) those it names, or all of them when
+        a wake-up named none (a project's reply, another engine's
+        wake-up), or when they were last all read :data:`fenix.workflow.
+        base.WAKE_RECHECK` seconds ago (a reply whose wake-up was lost:
+        the API records replies and then wakes the engine with a cast,
+        which a broker outage loses).
+
+        Also read: the jobs a restart resumed (``new_notified``). A job
+        just told of its event is not read: its row holds what its worker
+        wrote (no reply), and a reply to it wakes the engine with its id.
+        That wake-up may come before the worker's batch is collected (the
+        reply raced the commit's return): the id is kept
+        (``early_replies``) until its job waits, and read then."""
         runner = self.wf.runner
         mark = runner.mark(st.WAKE_REPLY)
         replied, everything = set(), False
@@ -154,12 +181,20 @@ class EventsMixin(object):
             everything = True
         if everything:
             self.rows_read_at = now
+        replied |= self.early_replies
+        # Jobs a restart resumed (their rows may hold replies).
         wanted = set(self.new_notified)
         self.new_notified = set()
         if everything or replied:
-            waiting = {j.iid for h in emptying
-                       for j in self.jobs[h].values()
-                       if j.phase in (common.NOTIFIED, common.READY)}
+            waiting, told = set(), set()
+            for h in emptying:
+                for j in self.jobs[h].values():
+                    if j.phase in (common.NOTIFIED, common.READY):
+                        waiting.add(j.iid)
+                    elif j.phase == common.NOTIFYING:
+                        told.add(j.iid)
+            # Replies to jobs whose events are still being sent.
+            self.early_replies = replied & told
             if everything:
                 wanted = waiting
                 self.rows = {}

@@ -57,7 +57,7 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         # is empty (HostsMixin._host_emptied).
         self.checks = set()
         self.starts = {}       # future -> hostname (being disabled)
-        self.notes = {}        # future -> job (events being sent)
+        self.notes = {}        # future -> [jobs] (events being sent)
         self.jobs = {}         # hostname -> {iid: job}
         self.hstate = {}       # hostname -> H_*
         self.started = []      # hostnames in the order they were started
@@ -85,7 +85,10 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         self.reply_mark = None  # reply wake-ups when the rows were read
         self.rows_read_at = 0.0  # when every waiting row was (monotonic)
         self.rows = {}
-        self.new_notified = set()   # iids NOTIFIED since the rows were read
+        self.new_notified = set()   # iids resumed NOTIFIED, rows not read
+        # Replies (wake-ups) to jobs whose events were being sent.
+        self.early_replies = set()
+        self.to_notify = []    # jobs told in this pass (sent at its end)
         self.n_ready = self.n_own = 0
         # Futures of the workers, as they complete (the completion queue:
         # a pass looks at what finished, not at everything in flight).
@@ -381,4 +384,5 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                 elif job.phase == common.OWN:
                     n_own += 1
         self.n_ready, self.n_own = n_ready, n_own
+        self._send_notes()
         return soonest

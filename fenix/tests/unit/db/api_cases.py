@@ -1889,6 +1889,41 @@ class DBAPITests:
                           sid, [ids[0], -5], 'done')
         self.assertEqual([], db_api.steps_transition(sid, [], 'done'))
 
+    def test_steps_transition_each_own_values_in_one_write(self):
+        sid = self._session()['session_id']
+        off, tell, mv, _down = [s['id'] for s in self._plan_steps(sid)]
+        db_api.step_transition(tell, 'done', values={'event_id': 'e0'})
+        at = datetime.datetime(2026, 12, 5, 10, 0, 1)
+        rows = db_api.steps_transition_each(sid, [
+            (off, ('done',), {'message': 'disabled'}),
+            # Planned again, then done with the new event's values.
+            (tell, ('again', 'done'), {'event_id': 'e1', 'reply_at': at,
+                                       'result': {'event': 'E'}}),
+            (mv, ('start',), None)])
+        self.assertEqual(
+            [(states.STEP_DONE, 'disabled', None),
+             (states.STEP_DONE, None, 'e1'),
+             (states.STEP_RUNNING, None, None)],
+            [(r['state'], r['message'], r['event_id']) for r in rows])
+        stored = {s['id']: s for s in db_api.steps_get(sid)}
+        self.assertEqual(
+            [(r['id'], r['state'], r['event_id'], r['result'])
+             for r in rows],
+            [(i, stored[i]['state'], stored[i]['event_id'],
+              stored[i]['result']) for i in (off, tell, mv)])
+        self.assertEqual(at, stored[tell]['reply_at'])
+        self.assertIsNotNone(stored[mv]['started_at'])
+        # One step that may not take its event: nothing is written.
+        self.assertRaises(exception.InvalidStepTransition,
+                          db_api.steps_transition_each, sid,
+                          [(mv, ('done',), None), (off, ('start',), None)])
+        self.assertEqual(states.STEP_RUNNING,
+                         db_api.step_get(mv)['state'])
+        self.assertRaises(exception.StepNotFound,
+                          db_api.steps_transition_each, sid,
+                          [(mv, ('done',), None), (-5, ('done',), None)])
+        self.assertEqual([], db_api.steps_transition_each(sid, []))
+
     def test_steps_with_the_plan_in_one_transaction(self):
         sid = self._session()['session_id']
 

@@ -5,6 +5,7 @@
 together."""
 from unittest import mock
 
+from fenix.common import exception
 from fenix.common import notifier as notifier_mod
 from fenix.common import states as st
 from fenix.common import timeutils
@@ -118,6 +119,101 @@ class NotifyInstanceTest(base.TestCase):
         self.assertEqual('c2', db_api.instance_get(self.sid, 'i1')['host'])
         self.assertEqual([(st.EVENT_ACTION, st.ACTION_DONE, 'i1')],
                          self.history())
+
+
+class NotifyInstancesTest(base.TestCase):
+    """The events of many instances in one transaction, each its own."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({})['session_id']
+        db_api.instances_put(self.sid, {'i1': {'project_id': 'p1'},
+                                        'i2': {'project_id': 'p2'}})
+        self.notifier = outbox_fixture.InlineNotifier()
+        self.wf = wf_base.BaseWorkflow(self.sid, None, self.notifier)
+
+    def test_one_transaction_each_event_its_own(self):
+        soon = timeutils.utcnow().replace(microsecond=0)
+        seen = []
+        real = db_api.transaction
+        opened = []
+
+        def transaction():
+            opened.append(1)
+            return real()
+
+        def on_recorded(sents):
+            # In the transaction: the rows are written, nothing is sent.
+            seen.append((db_api.instance_get(self.sid, 'i3')['event_id'],
+                         len(self.notifier.messages)))
+
+        with mock.patch.object(db_api, 'transaction',
+                               side_effect=transaction):
+            sents = self.wf.notify_instances(
+                st.PLANNED_MAINTENANCE,
+                [{'instance_id': 'i1', 'project_id': 'p1', 'window': 30},
+                 {'instance_id': 'i2', 'project_id': 'p2', 'window': 60,
+                  'actions_at': soon},
+                 # No row yet (it came onto the host): added.
+                 {'instance_id': 'i3', 'project_id': 'p1', 'window': 30,
+                  'create': {'host': 'c1'}}],
+                allowed_actions=['MIGRATE'], on_recorded=on_recorded)
+        self.assertEqual(1, len(opened))
+        ids = [s.event_ids[i] for s, i in zip(sents, ('i1', 'i2', 'i3'))]
+        self.assertEqual(3, len(set(ids)))
+        self.assertEqual([(ids[2], 0)], seen)
+        rows = {r['instance_id']: r for r in db_api.instances_get(self.sid)}
+        for n, iid in enumerate(('i1', 'i2', 'i3')):
+            self.assertEqual((st.PLANNED_MAINTENANCE, ids[n],
+                              sents[n].reply_at),
+                             (rows[iid]['event'], rows[iid]['event_id'],
+                              rows[iid]['reply_at']))
+        self.assertEqual(('c1', 'p1'), (rows['i3']['host'],
+                                        rows['i3']['project_id']))
+        self.assertEqual(soon, rows['i2']['actions_at'])
+        self.assertGreater(sents[1].reply_at, sents[0].reply_at)
+        # Every event on its own, its reply_url naming it; one message per
+        # event type, ids derived from the event's.
+        planned = self.notifier.payloads('maintenance.planned')
+        self.assertEqual(
+            [(['i1'], 'p1', ids[0]), (['i2'], 'p2', ids[1]),
+             (['i3'], 'p1', ids[2])],
+            [(p['instance_ids'], p['project_id'], p['event_id'])
+             for p in planned])
+        for p in planned:
+            self.assertTrue(p['reply_url'].endswith(
+                '/%s/%s?event_id=%s' % (p['project_id'],
+                                        p['instance_ids'][0],
+                                        p['event_id'])))
+        self.assertEqual(6, len(self.notifier.messages))
+        self.assertEqual([], db_api.outbox_unsent())
+        self.assertEqual(
+            [(st.EVENT_NOTIFY, st.PLANNED_MAINTENANCE, i)
+             for i in ('i1', 'i2', 'i3')],
+            [(e['kind'], e['state'], e['instance_id'])
+             for e in db_api.events_get(self.sid)])
+
+    def test_nothing_written_or_sent_when_one_fails(self):
+        def on_recorded(sents):
+            raise RuntimeError('disk full')
+
+        self.assertRaises(
+            RuntimeError, self.wf.notify_instances, st.PLANNED_MAINTENANCE,
+            [{'instance_id': 'i1', 'project_id': 'p1'},
+             {'instance_id': 'i2', 'project_id': 'p2'}],
+            on_recorded=on_recorded)
+        # An instance without a row and nothing to create it from.
+        self.assertRaises(
+            exception.InstanceNotFound, self.wf.notify_instances,
+            st.PLANNED_MAINTENANCE,
+            [{'instance_id': 'i1', 'project_id': 'p1'},
+             {'instance_id': 'i9', 'project_id': 'p1'}])
+        self.assertEqual({None}, {r['event_id'] for r in
+                                  db_api.instances_get(self.sid)})
+        self.assertEqual([], db_api.events_get(self.sid))
+        self.assertEqual([], self.notifier.messages)
+        self.assertEqual([], db_api.outbox_unsent())
 
 
 class StubRunner(object):

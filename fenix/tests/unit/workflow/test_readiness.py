@@ -14,6 +14,7 @@ from fenix.db import api as db_api
 from fenix.engine import runner as session_runner
 from fenix.tests import base
 from fenix.tests import db_fixture
+from fenix.workflow import base as wf_base
 from fenix.workflow import executor
 from fenix.workflow.executor import common
 from fenix.workflow import steps as plan_steps
@@ -265,6 +266,68 @@ class ResumeFromRowsTest(base.TestCase):
             getattr(ex.wf, name).assert_not_called()
 
 
+class MarkManyTest(base.TestCase):
+    """Book.mark_many: the notify steps of a pass's events in one write,
+    each with its own values, as one mark() each would leave them."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(db_fixture.Database())
+        self.sid = db_api.session_create({
+            'maintenance_at': T0, 'workflow': 'nfv'})['session_id']
+        self.book = plan_steps.Book(self.sid)
+        self.book.add(plan_steps.nfv_plan_steps(PLAN, {}, []))
+        self.book.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+
+    def test_marks_adds_and_routes_in_one_write(self):
+        b = self.book
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c1', 'i2', 'done',
+               values={'event_id': 'old'})
+        b.mark(st.STEP_NOTIFY_INSTANCE, 'c2', 'i3', 'skip')
+        writes = []
+        real = db_api.steps_transition_each
+
+        def each(sid, changes):
+            writes.append(len(changes))
+            return real(sid, changes)
+
+        with mock.patch.object(db_api, 'step_transition') as one, \
+                mock.patch.object(db_api, 'steps_transition_each',
+                                  side_effect=each):
+            rows = b.mark_many(st.STEP_NOTIFY_INSTANCE, [
+                {'host': 'c1', 'instance_id': 'i1',
+                 'values': {'event_id': 'e1'}},
+                # Its second event (it came back).
+                {'host': 'c1', 'instance_id': 'i2',
+                 'events': ('again', 'done'), 'values': {'event_id': 'e2'}},
+                # Not in the plan (it came onto the host): added, after
+                # the host's disable step, before its maintenance.
+                {'host': 'c1', 'instance_id': 'i9',
+                 'values': {'event_id': 'e9'},
+                 'create': {'project_id': 'p1'}},
+                # A refused edge (SKIPPED is over): left as it is.
+                {'host': 'c2', 'instance_id': 'i3'}])
+        one.assert_not_called()
+        self.assertEqual([3], writes)
+        self.assertEqual([(st.STEP_DONE, 'e1'), (st.STEP_DONE, 'e2'),
+                          (st.STEP_DONE, 'e9')],
+                         [(r['state'], r['event_id']) for r in rows[:3]])
+        self.assertIsNone(rows[3])
+        stored = {(s['kind'], s['instance_id']): s
+                  for s in db_api.steps_get(self.sid, host='c1')}
+        for iid, event_id in (('i1', 'e1'), ('i2', 'e2'), ('i9', 'e9')):
+            step = stored[(st.STEP_NOTIFY_INSTANCE, iid)]
+            self.assertEqual((st.STEP_DONE, event_id),
+                             (step['state'], step['event_id']))
+            self.assertEqual(step['state'],
+                             b.state(st.STEP_NOTIFY_INSTANCE, 'c1', iid))
+        added = stored[(st.STEP_NOTIFY_INSTANCE, 'i9')]
+        self.assertEqual([stored[(st.STEP_DISABLE_COMPUTE, None)]['id']],
+                         added['depends_on'])
+        self.assertIn(added['id'],
+                      stored[(st.STEP_MAINTAIN_HOST, None)]['depends_on'])
+
+
 class MaintainReadyTest(base.TestCase):
     """An emptied host goes down only when its maintain_host step is
     ready: the events and moves the run did not need are skipped; a step
@@ -377,6 +440,104 @@ class ReadRowsTest(base.TestCase):
             self.ex._read_rows(['c1'])
             self.ex._read_rows(['c1'])
         self.assertEqual([['i1', 'i2', 'i3']] * 2, self.read)
+
+    def test_a_job_just_told_is_not_read_back(self):
+        """A job's event sent by a worker: its row is what the worker
+        wrote, not read again; a reply that woke the engine while the
+        event was being sent is read once the job waits for it."""
+        from fenix.common import timeutils
+        self.ex._read_rows(['c1'])
+        self.assertEqual(1, len(self.read))
+        jobs = self.ex.jobs['c1']
+        for iid in ('i4', 'i5'):
+            jobs[iid] = common.Job(iid, {'id': iid, 'host': 'c1'}, 'c1')
+            jobs[iid].phase = common.NOTIFYING
+        # i4's manager answered before the worker's batch was collected.
+        self.ex.wf.runner.wake(st.WAKE_REPLY, 'i4')
+        self.ex._read_rows(['c1'])
+        self.assertEqual(1, len(self.read))
+        future = futures.Future()
+        reply_at = timeutils.utcnow()
+        future.set_result([wf_base.SentEvent('E', reply_at, {'i4': 'e4'}),
+                           wf_base.SentEvent('E', reply_at, {'i5': 'e5'})])
+        self.ex._sent(future, [jobs['i4'], jobs['i5']])
+        self.assertEqual([(common.NOTIFIED, 'e4', reply_at)] * 1 +
+                         [(common.NOTIFIED, 'e5', reply_at)],
+                         [(jobs[i].phase, jobs[i].event_id, jobs[i].reply_at)
+                          for i in ('i4', 'i5')])
+        self.ex._read_rows(['c1'])
+        self.assertEqual(['i4'], self.read[-1])
+        self.ex._read_rows(['c1'])
+        self.assertEqual(2, len(self.read))
+        self.assertEqual(set(), self.ex.early_replies)
+
+
+class SendNotesTest(base.TestCase):
+    """The events of a pass go to the workers in batches, each batch one
+    transaction (BaseWorkflow.notify_instances) with its notify steps
+    (Book.mark_many)."""
+
+    def setUp(self):
+        super().setUp()
+        wf = mock.MagicMock()
+        wf.session_id = 's1'
+        wf.options = {}
+        wf.steps.state.return_value = None
+        self.ex = executor.Executor(wf)
+        self.ex.session = {'session_id': 's1'}
+        self.submitted = []
+        pool = mock.Mock()
+
+        def submit(fn, jobs):
+            self.submitted.append((fn, [j.iid for j in jobs]))
+            return mock.Mock()
+        pool.submit.side_effect = submit
+        self.ex.npool = pool
+
+    def _job(self, iid, event=st.PLANNED_MAINTENANCE):
+        job = common.Job(iid, {'id': iid, 'project_id': 'p1',
+                               'name': 'vm-' + iid}, 'c1')
+        job.event, job.window, job.phase = event, 30, common.NOTIFYING
+        return job
+
+    def test_batches_of_one_event(self):
+        jobs = [self._job('i%d' % n) for n in range(5)]
+        jobs.append(self._job('p1', st.PREPARE_MAINTENANCE))
+        self.ex.to_notify = list(jobs)
+        with mock.patch.object(common, 'NOTIFY_BATCH', 2):
+            self.ex._send_notes()
+        self.assertEqual([['i0', 'i1'], ['i2', 'i3'], ['i4'], ['p1']],
+                         [ids for _fn, ids in self.submitted])
+        self.assertEqual([], self.ex.to_notify)
+        self.assertEqual([['i0', 'i1'], ['i2', 'i3'], ['i4'], ['p1']],
+                         sorted([j.iid for j in b]
+                                for b in self.ex.notes.values()))
+
+    def test_one_write_for_a_batch(self):
+        jobs = [self._job('i1'), self._job('i2')]
+        wf = self.ex.wf
+        sents = [wf_base.SentEvent(st.PLANNED_MAINTENANCE, None,
+                                   {j.iid: 'e-' + j.iid}) for j in jobs]
+
+        def notify_instances(event, items, allowed_actions, session,
+                             on_recorded):
+            on_recorded(sents)
+            return sents
+        wf.notify_instances.side_effect = notify_instances
+        self.assertEqual(sents, self.ex._send_events(jobs))
+        wf.notify_instances.assert_called_once()
+        items = wf.notify_instances.call_args[0][1]
+        self.assertEqual([('i1', 'p1', 30, 'vm-i1'), ('i2', 'p1', 30,
+                                                      'vm-i2')],
+                         [(i['instance_id'], i['project_id'], i['window'],
+                           i['create']['instance_name']) for i in items])
+        wf.steps.mark_many.assert_called_once()
+        kind, marks = wf.steps.mark_many.call_args[0]
+        self.assertEqual(st.STEP_NOTIFY_INSTANCE, kind)
+        self.assertEqual([('i1', ('done',), 'e-i1'),
+                          ('i2', ('done',), 'e-i2')],
+                         [(m['instance_id'], m['events'],
+                           m['values']['event_id']) for m in marks])
 
 
 class InterruptedWorkersTest(base.TestCase):
