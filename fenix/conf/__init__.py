@@ -47,4 +47,12 @@ def set_database_defaults(conf):
                             max_pool_size=DEFAULT_MAX_POOL_SIZE)
 
 
+def set_lib_defaults():
+    """The sample generator's hook (entry point
+    ``oslo.config.opts.defaults``): the sample shows Fenix's defaults of
+    the libraries' options, not the libraries' own."""
+    cfg.set_defaults(db_options.database_opts, connection=DEFAULT_SQLITE,
+                     max_pool_size=DEFAULT_MAX_POOL_SIZE)
+
+
 set_database_defaults(CONF)
