@@ -75,6 +75,9 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         # Read the constraints and computes again right after this pass's
         # step (a host started: see HostsMixin._started).
         self.refresh_after_step = False
+        # The hosts started since: their computes are what that read is
+        # for (UsageMixin._refresh_constraints).
+        self.refresh_hosts = set()
         self.last_pass = 0
         self.projects = None
         # Bumped whenever room, a group's count or a host's state may have
@@ -233,7 +236,8 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
             wake_at = self._step()
             if self.refresh_after_step:
                 self.refresh_after_step = False
-                self._refresh_constraints(force=True)
+                hosts, self.refresh_hosts = self.refresh_hosts, set()
+                self._refresh_constraints(force=True, hosts=hosts)
             for hostname in list(self.started):
                 if self.hstate.get(hostname) == common.H_EMPTYING:
                     self._host_emptied(hostname)
