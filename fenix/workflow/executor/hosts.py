@@ -350,6 +350,7 @@ class HostsMixin(object):
             # Deferred: start again after the others.
             self.order.remove(hostname)
             self.order.append(hostname)
+            self._pending_cache = None
             self.hstate[hostname] = common.H_PENDING
         else:
             self.hstate[hostname] = common.H_DONE
@@ -386,6 +387,7 @@ class HostsMixin(object):
         self.any_maintained = True
         self.jobs.pop(hostname, None)
         # Enabled again: a target from the next pass on (_targets reads
-        # the computes' state, listed again before it).
+        # the computes' state: its compute is read again before it, see
+        # UsageMixin._refresh_constraints).
         self.constraints_at = 0
-        self.services_at = float('-inf')
+        self.enabled_hosts.add(hostname)

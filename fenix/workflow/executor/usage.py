@@ -92,7 +92,8 @@ class UsageMixin(object):
         """Read the constraints (only when their version changed) and the
         compute services again, when due or ``force``d. ``hosts``: the
         hosts started since the last read, whose computes a forced read
-        is for; in a large cloud they are read by themselves
+        is for; they and the hosts maintained since (``enabled_hosts``)
+        are read by themselves in a large cloud
         (:data:`common.SERVICES_PER_HOST_READ`), not with every compute.
         Returns whether the refresh was due (or forced)."""
         now = time.monotonic()
@@ -101,16 +102,18 @@ class UsageMixin(object):
             return False
         self.constraints_at = now
         self.session = self.wf.session
-        if hasattr(self, 'services') and (
-                force or getattr(self, 'down_since', None) or
-                now - self.services_at >= common.SERVICES_REFRESH):
-            # Which computes are up (a move from a down one waits: every
-            # second while one is down) and which targets another session
-            # or an operator disabled since (every SERVICES_REFRESH: a
-            # move such a target refuses is placed again at once, see
-            # MovesMixin._target_unusable).
-            due = getattr(self, 'down_since', None) or \
-                now - self.services_at >= common.SERVICES_REFRESH
+        # Which computes are up (a move from a down one waits: every
+        # second while one is down) and which targets another session or
+        # an operator disabled since (every SERVICES_REFRESH: a move such
+        # a target refuses is placed again at once, see
+        # MovesMixin._target_unusable); the computes of the hosts started
+        # (``hosts``) or maintained (enabled again) since.
+        due = getattr(self, 'down_since', None) or (
+            hasattr(self, 'services_at') and
+            now - self.services_at >= common.SERVICES_REFRESH)
+        hosts = set(hosts) | getattr(self, 'enabled_hosts', set())
+        if hasattr(self, 'services') and (force or due or hosts):
+            self.enabled_hosts = set()
             if hosts and not due and len(self.services) > \
                     len(hosts) * common.SERVICES_PER_HOST_READ:
                 for hostname in sorted(hosts):

@@ -146,8 +146,10 @@ class StartedHostServicesTest(base.TestCase):
     computes by themselves in a large cloud, every compute in a small
     one."""
 
-    def _refresh(self, n_hosts, started):
+    def _refresh(self, n_hosts, started, enabled=(), force=True):
         ex, names = _executor(n_hosts)
+        ex.enabled_hosts = set(enabled)
+        ex.constraints_at = 0
         ex.services_at = 10 ** 12     # the periodic listing is not due
         ex.down_since = {}
         listed = []
@@ -160,7 +162,7 @@ class StartedHostServicesTest(base.TestCase):
         with mock.patch.object(db_api, 'constraints_version'), \
                 mock.patch.object(ex, '_constraints_known',
                                   return_value=True):
-            ex._refresh_constraints(force=True, hosts=set(started))
+            ex._refresh_constraints(force=force, hosts=set(started))
         return ex, names, listed
 
     def test_large_cloud_reads_the_started_hosts_only(self):
@@ -169,6 +171,17 @@ class StartedHostServicesTest(base.TestCase):
         self.assertEqual('disabled', ex.services['c01']['status'])
         self.assertEqual('enabled', ex.services['c02']['status'])
         self.assertNotIn('c00', ex._targets()[1])
+
+    def test_maintained_hosts_read_at_the_next_refresh(self):
+        # Enabled again after its maintenance: its compute is read by
+        # itself at the next pass (no listing of every compute).
+        ex, names, listed = self._refresh(50, [], enabled=['c07'],
+                                          force=False)
+        self.assertEqual(['c07'], listed)
+        self.assertEqual(set(), ex.enabled_hosts)
+        ex, names, listed = self._refresh(10, [], enabled=['c07'],
+                                          force=False)
+        self.assertEqual([None], listed)
 
     def test_small_cloud_or_many_hosts_read_every_compute(self):
         _ex, _names, listed = self._refresh(30, ['c00', 'c01'])
