@@ -118,6 +118,10 @@ class Book(object):
             self._by_id = {}
             self._by_state = {}
             self._dependents = {}
+            # The keys of _by_key by the host of their row, and the order
+            # each key came in (host_steps answers in that order).
+            self._keys_of_host = {}
+            self._key_order = {}
             for row in sorted(rows, key=lambda r: r['id']):
                 self._index(row)
 
@@ -137,6 +141,10 @@ class Book(object):
                 row['state'] != st.STEP_CANCELLED or
                 old['state'] == st.STEP_CANCELLED) or old['id'] == row['id']:
             self._by_key[key] = row
+            self._key_order.setdefault(key, len(self._key_order))
+            if old is not None:
+                self._keys_of_host.get(old['host'], set()).discard(key)
+            self._keys_of_host.setdefault(row['host'], set()).add(key)
 
     def _state_of(self, step_id):
         row = self._by_id.get(step_id)
@@ -203,10 +211,14 @@ class Book(object):
         return row['state'] if row else None
 
     def host_steps(self, hostname):
+        """The steps of ``hostname`` but those cancelled (as :meth:`get`
+        names them), from the index by host: what a host's end or a step
+        added at run time reads costs that host's steps, not the plan's."""
         with self._lock:
-            return [r for r in self._by_key.values()
-                    if r['host'] == hostname and
-                    r['state'] != st.STEP_CANCELLED]
+            keys = sorted(self._keys_of_host.get(hostname, ()),
+                          key=self._key_order.__getitem__)
+            return [r for r in (self._by_key[k] for k in keys)
+                    if r['state'] != st.STEP_CANCELLED]
 
     def add(self, steps, before=None):
         """Write new steps (in the caller's transaction) and index them.

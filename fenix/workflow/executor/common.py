@@ -2,7 +2,9 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """What every part of the ``nfv`` executor shares: its tunables, the phases
-of an instance to move, the states of a host, and :class:`Job`."""
+of an instance to move, the states of a host, :class:`Job` and
+:class:`Stamped`."""
+import itertools
 # Seconds between re-reads of the constraints while executing.
 CONSTRAINTS_REFRESH = 1.0
 # Seconds between listings of the compute services while every source
@@ -24,6 +26,11 @@ OWN_POLL = 0.5
 IDLE_WAIT = 2.0
 # Shortest time between two passes of the executor over its jobs.
 MIN_PASS = 0.02
+# A started host's nova-compute is read by itself (one short listing per
+# host) rather than with every compute's when the cloud has more than this
+# many computes per host started in the pass: what a host start reads then
+# does not grow with the cloud.
+SERVICES_PER_HOST_READ = 20
 # Workers sending per-instance events.
 NOTIFY_WORKERS = 8
 # Most instance events written in one transaction (and sent in one
@@ -61,6 +68,69 @@ H_STARTING = 'starting'    # chosen: being disabled, jobs not yet stepped
 H_EMPTYING = 'emptying'
 H_DOWN = 'down'
 H_DONE = 'done'
+
+
+_STAMPS = itertools.count(1)
+
+
+class Stamped(dict):
+    """A dict that says when it changed: ``stamp`` is a new number (unique
+    across every Stamped) after each write that changes a value (a value
+    written again equal is no change), and ``dirty`` holds the keys
+    changed since its one reader (:meth:`UsageMixin._targets
+    <fenix.workflow.executor.usage.UsageMixin._targets>`) cleared it. The
+    executor's models (host states, compute services, the session's host
+    rows) are Stamped so that what is derived from them (the targets, the
+    hosts still pending) is worked out again only when they changed, not
+    on every pass: a pass then costs what changed, not every host."""
+
+    def __init__(self, *args, **kwargs):
+        super(Stamped, self).__init__(*args, **kwargs)
+        self.dirty = set(self)
+        self.stamp = next(_STAMPS)
+
+    def _changed(self, key):
+        self.dirty.add(key)
+        self.stamp = next(_STAMPS)
+
+    def __setitem__(self, key, value):
+        if key in self and self[key] == value:
+            return
+        super(Stamped, self).__setitem__(key, value)
+        self._changed(key)
+
+    def __delitem__(self, key):
+        super(Stamped, self).__delitem__(key)
+        self._changed(key)
+
+    def pop(self, key, *default):
+        if key in self:
+            self._changed(key)
+        return super(Stamped, self).pop(key, *default)
+
+    def setdefault(self, key, value=None):
+        if key not in self:
+            self[key] = value
+        return self[key]
+
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def popitem(self):
+        key, value = super(Stamped, self).popitem()
+        self._changed(key)
+        return key, value
+
+    def clear(self):
+        self.dirty.update(self)
+        super(Stamped, self).clear()
+        self.stamp = next(_STAMPS)
+
+
+def stamped(value):
+    """``value`` as a :class:`Stamped` (itself when it is one)."""
+    return value if isinstance(value, Stamped) else Stamped(value or {})
 
 
 class Job(object):

@@ -43,8 +43,7 @@ class HostsMixin(object):
 
     def _start_hosts(self):
         progress = self._in_progress()
-        pending = [h for h in self.order
-                   if self.hstate.get(h) == common.H_PENDING]
+        pending = self._pending()
         if not pending:
             return
         while self._resume:
@@ -77,6 +76,20 @@ class HostsMixin(object):
                 # others rather than stop.
                 continue
             progress.append(name)
+
+    def _pending(self):
+        """The hosts still pending, in the plan's order: worked out again
+        only when a host's state changed (``hstate`` is
+        :class:`common.Stamped`), not on every pass."""
+        key = (self.hstate, self.hstate.stamp, self.order, len(self.order))
+        cached = getattr(self, '_pending_cache', None)
+        if cached is None or cached[0][0] is not key[0] or \
+                cached[0][1] != key[1] or cached[0][2] is not key[2] or \
+                cached[0][3] != key[3]:
+            cached = (key, [h for h in self.order
+                            if self.hstate.get(h) == common.H_PENDING])
+            self._pending_cache = cached
+        return cached[1]
 
     def _try_start(self, hostname, resume=False):
         """Start emptying ``hostname`` if all its instances fit now."""
@@ -197,6 +210,7 @@ class HostsMixin(object):
         # end of this pass, once its events went out (they need none of
         # it, and its first move is a reply later).
         self.refresh_after_step = True
+        self.refresh_hosts.add(hostname)
 
     def _host_emptied(self, hostname):
         """Once every job of ``hostname`` is done: a worker asks Nova
@@ -336,6 +350,7 @@ class HostsMixin(object):
             # Deferred: start again after the others.
             self.order.remove(hostname)
             self.order.append(hostname)
+            self._pending_cache = None
             self.hstate[hostname] = common.H_PENDING
         else:
             self.hstate[hostname] = common.H_DONE
@@ -372,6 +387,7 @@ class HostsMixin(object):
         self.any_maintained = True
         self.jobs.pop(hostname, None)
         # Enabled again: a target from the next pass on (_targets reads
-        # the computes' state, listed again before it).
+        # the computes' state: its compute is read again before it, see
+        # UsageMixin._refresh_constraints).
         self.constraints_at = 0
-        self.services_at = float('-inf')
+        self.enabled_hosts.add(hostname)

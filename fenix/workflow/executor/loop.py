@@ -75,6 +75,11 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
         # Read the constraints and computes again right after this pass's
         # step (a host started: see HostsMixin._started).
         self.refresh_after_step = False
+        # The hosts started since: their computes are what that read is
+        # for (UsageMixin._refresh_constraints).
+        self.refresh_hosts = set()
+        # Hosts maintained (enabled again) since the computes were read.
+        self.enabled_hosts = set()
         self.last_pass = 0
         self.projects = None
         # Bumped whenever room, a group's count or a host's state may have
@@ -229,14 +234,17 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
                                      if flow.alive(s)})
                 self._recount()
             if refreshed or self.projects is None:
+                # Whether each project has a manager (all a pass and a
+                # move's outcome read of them).
                 self.projects = {p['project_id']: p
-                                 for p in db_api.projects_get(self.sid)}
+                                 for p in db_api.project_managers(self.sid)}
             self._skip_requested()
             self._start_hosts()
             wake_at = self._step()
             if self.refresh_after_step:
                 self.refresh_after_step = False
-                self._refresh_constraints(force=True)
+                hosts, self.refresh_hosts = self.refresh_hosts, set()
+                self._refresh_constraints(force=True, hosts=hosts)
             for hostname in list(self.started):
                 if self.hstate.get(hostname) == common.H_EMPTYING:
                     self._host_emptied(hostname)

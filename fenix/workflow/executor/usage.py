@@ -11,6 +11,7 @@ when room may have changed), the constraints and the groups built from them
 (re-read every ``CONSTRAINTS_REFRESH`` seconds, whole only when one
 changed), the plan's order of hosts and its planned moves.
 """
+import bisect
 import time
 
 from oslo_config import cfg
@@ -88,24 +89,42 @@ class UsageMixin(object):
         self.services_at = time.monotonic()
         self._recount()
 
-    def _refresh_constraints(self, force=False):
+    def _refresh_constraints(self, force=False, hosts=()):
+        """Read the constraints (only when their version changed) and the
+        compute services again, when due or ``force``d. ``hosts``: the
+        hosts started since the last read, whose computes a forced read
+        is for; they and the hosts maintained since (``enabled_hosts``)
+        are read by themselves in a large cloud
+        (:data:`common.SERVICES_PER_HOST_READ`), not with every compute.
+        Returns whether the refresh was due (or forced)."""
         now = time.monotonic()
         if not force and \
                 now - self.constraints_at < common.CONSTRAINTS_REFRESH:
             return False
         self.constraints_at = now
         self.session = self.wf.session
-        if hasattr(self, 'services') and (
-                force or getattr(self, 'down_since', None) or
-                now - self.services_at >= common.SERVICES_REFRESH):
-            # Which computes are up (a move from a down one waits: every
-            # second while one is down) and which targets another session
-            # or an operator disabled since (every SERVICES_REFRESH: a
-            # move such a target refuses is placed again at once, see
-            # MovesMixin._target_unusable).
-            self.services = {s['host']: s
-                             for s in self.wf.cloud.compute_services()}
-            self.services_at = now
+        # Which computes are up (a move from a down one waits: every
+        # second while one is down) and which targets another session or
+        # an operator disabled since (every SERVICES_REFRESH: a move such
+        # a target refuses is placed again at once, see
+        # MovesMixin._target_unusable); the computes of the hosts started
+        # (``hosts``) or maintained (enabled again) since.
+        due = getattr(self, 'down_since', None) or (
+            hasattr(self, 'services_at') and
+            now - self.services_at >= common.SERVICES_REFRESH)
+        hosts = set(hosts) | getattr(self, 'enabled_hosts', set())
+        if hasattr(self, 'services') and (force or due or hosts):
+            self.enabled_hosts = set()
+            if hosts and not due and len(self.services) > \
+                    len(hosts) * common.SERVICES_PER_HOST_READ:
+                for hostname in sorted(hosts):
+                    self.services.update(
+                        (s['host'], s) for s in
+                        self.wf.cloud.compute_services(host=hostname))
+            else:
+                self.services = {s['host']: s
+                                 for s in self.wf.cloud.compute_services()}
+                self.services_at = now
         # The constraints' rows and the groups built from them are read
         # again only when a constraint changed (or Nova's groups were
         # read again): every row each second grows with the session.
@@ -252,31 +271,90 @@ class UsageMixin(object):
             self._sorted_hosts = cached
         return cached[1]
 
+    # The models the targets are derived from: Stamped dicts (whatever is
+    # assigned), so that _targets sees which hosts changed.
+    def _stamped(name):
+        attr = '_' + name
+
+        def get(self):
+            return getattr(self, attr)
+
+        def put(self, value):
+            setattr(self, attr, common.stamped(value))
+        return property(get, put)
+
+    hstate = _stamped('hstate')
+    services = _stamped('services')
+    session_hosts = _stamped('session_hosts')
+    del _stamped
+
+    def _target_kind(self, name):
+        """'good' (maintained, or not one of the session's hosts), 'later'
+        (the session's, not maintained yet) or None (no target now)."""
+        svc = self.services.get(name) or {}
+        if svc.get('state', 'up') != 'up' or svc.get('forced_down'):
+            return None
+        if svc.get('status', 'enabled') != 'enabled':
+            # Disabled by another session or an operator (this session's
+            # own hosts are never targets while it has them disabled):
+            # Nova would refuse the move.
+            return None
+        row = self.session_hosts.get(name)
+        if row is None:
+            return 'good'
+        if row['disabled_by_operator'] or row['state'] == st.HOST_SKIPPED:
+            return None
+        state = self.hstate.get(name)
+        if state == common.H_DONE:
+            return 'good'
+        if state == common.H_PENDING:
+            return 'later'
+        return None
+
     def _targets(self):
-        """Hosts that may receive instances now, preferred first."""
-        good, later = [], []
-        for name in self._host_names():
-            svc = self.services.get(name) or {}
-            if svc.get('state', 'up') != 'up' or svc.get('forced_down'):
-                continue
-            row = self.session_hosts.get(name)
-            if svc.get('status', 'enabled') != 'enabled':
-                # Disabled by another session or an operator (this
-                # session's own hosts are never targets while it has
-                # them disabled): Nova would refuse the move.
-                continue
-            if row is None:
-                good.append(name)
-                continue
-            if row['disabled_by_operator'] or \
-                    row['state'] == st.HOST_SKIPPED:
-                continue
-            state = self.hstate.get(name)
-            if state == common.H_DONE:
-                good.append(name)
-            elif state == common.H_PENDING:
-                later.append(name)
-        return good, later
+        """Hosts that may receive instances now, preferred first (each
+        list by name).
+
+        Kept between calls: only the hosts whose state, compute service
+        or row changed since (the models are :class:`common.Stamped`) are
+        looked at again, every host only when one of these models or the
+        capacity was replaced. A pass that starts a host or a move then
+        costs what changed, not every host of the cloud."""
+        models = (self.hstate, self.services, self.session_hosts,
+                  self.capacity, len(self.capacity))
+        cache = getattr(self, '_targets_cache', None)
+        if cache is None or any(
+                a is not b for a, b in zip(cache['models'][:4], models)) or \
+                cache['models'][4] != models[4]:
+            kinds, lists = {}, {'good': [], 'later': []}
+            for name in self._host_names():
+                kind = self._target_kind(name)
+                kinds[name] = kind
+                if kind:
+                    lists[kind].append(name)
+            cache = {'models': models, 'kinds': kinds, 'lists': lists}
+            self._targets_cache = cache
+            for model in models[:3]:
+                model.dirty.clear()
+        else:
+            changed = set()
+            for model in models[:3]:
+                changed |= model.dirty
+                model.dirty.clear()
+            kinds, lists = cache['kinds'], cache['lists']
+            for name in changed:
+                if name not in kinds:
+                    continue    # not a host of the capacity: no target
+                kind = self._target_kind(name)
+                old = kinds[name]
+                if kind == old:
+                    continue
+                if old:
+                    lists[old].remove(name)
+                if kind:
+                    bisect.insort(lists[kind], name)
+                kinds[name] = kind
+        return list(cache['lists']['good']), list(cache['lists']['later'])
 
     def _fits(self, iid, target, used, gcount):
         size = self._size(iid)

@@ -553,6 +553,20 @@ class DBAPITests:
         self.assertIn(sid, str(e))
         self.assertEqual([], db_api.projects_get('nope'))
 
+    def test_project_managers(self):
+        # The two columns of projects_get, in its order.
+        sid = self._session()['session_id']
+        db_api.project_create_or_update(sid, 'pb', {'has_manager': True})
+        db_api.project_create_or_update(sid, 'pa', {})
+        db_api.project_update(sid, 'pb', {'instance_actions': {'i1': 'x'}})
+        self.assertEqual(
+            [{'project_id': p['project_id'], 'has_manager': p['has_manager']}
+             for p in db_api.projects_get(sid)],
+            db_api.project_managers(sid))
+        self.assertEqual([True, False], [
+            p['has_manager'] for p in db_api.project_managers(sid)])
+        self.assertEqual([], db_api.project_managers('nope'))
+
     def test_locking_reads(self):
         # The same rows as the plain reads, alone or in a transaction
         # that writes what it read.
@@ -765,6 +779,25 @@ class DBAPITests:
         row = db_api.instances_moving_elsewhere(other, past)
         self.assertEqual(['mine'], [r['instance_id'] for r in row])
         self.assertIsNotNone(row[0]['updated_at'])
+
+    def test_instances_moving_elsewhere_alone_reads_no_instance(self):
+        # With no other live session, no instance row is read (each
+        # running session asks every second).
+        sid = self._session()['session_id']
+        self._session(state=states.MAINTENANCE_DONE)
+        db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
+        statements = []
+
+        def record(conn, cursor, statement, params, context, many):
+            statements.append(statement.upper())
+
+        engine = db_api.get_engine()
+        sa.event.listen(engine, 'before_cursor_execute', record)
+        self.addCleanup(sa.event.remove, engine, 'before_cursor_execute',
+                        record)
+        self.assertEqual([], db_api.instances_moving_elsewhere(
+            sid, timeutils.utcnow()))
+        self.assertEqual([], [s for s in statements if 'INSTANCES' in s])
 
     # --- group budgets across sessions -----------------------------------
 
