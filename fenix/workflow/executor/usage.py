@@ -20,7 +20,6 @@ from fenix.common import states as st
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.workflow.executor import common
-from fenix.workflow import model
 from fenix.workflow import nfv_plan
 from fenix.workflow import session_flow as flow
 from fenix.workflow import steps as plan_steps
@@ -162,34 +161,6 @@ class UsageMixin(object):
         times = [t for table in version for t in table[1:] if t]
         return not times or max(times) < timeutils.after(
             -common.CONSTRAINTS_SETTLE)
-
-    def _peers_elsewhere(self, iid):
-        """The peers of ``iid`` in an anti-affinity group that Nova does
-        not keep apart (a group of Fenix's constraints, not a Nova server
-        group of that policy) that the model has outside this session's
-        hosts: another session or an operator may have moved them since
-        the model read them, so the move reads them before Nova is asked
-        (:meth:`fenix.common.cloud.Cloud.move`, ``apart_from``). The peers
-        on this session's hosts are moved by this session only."""
-        group = self._group(iid)
-        if group is None or not group.anti_affinity or \
-                group.policy == model.ANTI_AFFINITY:
-            return ()
-        cached = getattr(self, '_members_of', None)
-        if cached is None or cached[0] is not self.constraints or \
-                cached[1] is not self.member_of:
-            members = {}
-            for i, gid in self.member_of.items():
-                members.setdefault(gid, set()).add(i)
-            for i, c in self.constraints.items():
-                if c.get('group_id'):
-                    members.setdefault(c['group_id'], set()).add(i)
-            cached = (self.constraints, self.member_of, members)
-            self._members_of = cached
-        return tuple(sorted(
-            p for p in cached[2].get(group.group_id, ())
-            if p != iid and (self.servers.get(p) or {}).get('host')
-            not in self.session_hosts))
 
     def _group(self, iid):
         gid = self.member_of.get(iid) or \
