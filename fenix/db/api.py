@@ -1410,25 +1410,7 @@ def _core_update(session, table, current, values):
     with one Core UPDATE of the columns that change (none when nothing
     does, ``updated_at`` included, as the ORM); returns the row as a read
     would give it (JSON columns through their type's conversions)."""
-    out = dict(current)
-    dialect = session.get_bind().dialect
-    changed = {}
-    for key, value in values.items():
-        kind = table.c[key].type
-        if value is not None and isinstance(kind, sa.types.TypeDecorator):
-            # As a write and a read would give it (a new object).
-            value = kind.process_result_value(
-                kind.process_bind_param(value, dialect), dialect)
-        if out[key] != value:
-            changed[key] = value
-        out[key] = value
-    if changed:
-        changed['updated_at'] = out['updated_at'] = timeutils.utcnow()
-        params = {'_v_' + key: value for key, value in changed.items()}
-        params['_row_id'] = current['id']
-        session.execute(_update_by_id(table, tuple(sorted(changed))),
-                        params)
-    return out
+    return _core_update_many(session, table, [(current, values)])[0]
 
 
 def _core_update_many(session, table, pairs):
@@ -1449,6 +1431,7 @@ def _core_update_many(session, table, pairs):
             kind = table.c[key].type
             if value is not None and \
                     isinstance(kind, sa.types.TypeDecorator):
+                # As a write and a read would give it (a new object).
                 value = kind.process_result_value(
                     kind.process_bind_param(value, dialect), dialect)
             if row[key] != value:
@@ -1461,7 +1444,9 @@ def _core_update_many(session, table, pairs):
             groups.setdefault(tuple(sorted(changed)), []).append(params)
         out.append(row)
     for keys, params in groups.items():
-        session.execute(_update_by_id(table, keys), params)
+        # One row: a plain execute (an executemany costs more).
+        session.execute(_update_by_id(table, keys),
+                        params if len(params) > 1 else params[0])
     return out
 
 

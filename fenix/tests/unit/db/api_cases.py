@@ -341,8 +341,9 @@ class DBAPITests:
         self.assertEqual([other],
                          [s['session_id'] for s in db_api.session_list()])
 
-    def test_session_delete_deletes_children_explicitly(self):
-        sid = self._full_session()
+    def _record_statements(self):
+        """The SQL statements run from now on (upper case), as a list that
+        grows until the test ends."""
         statements = []
 
         def record(conn, cursor, statement, params, context, many):
@@ -352,6 +353,11 @@ class DBAPITests:
         sa.event.listen(engine, 'before_cursor_execute', record)
         self.addCleanup(sa.event.remove, engine, 'before_cursor_execute',
                         record)
+        return statements
+
+    def test_session_delete_deletes_children_explicitly(self):
+        sid = self._full_session()
+        statements = self._record_statements()
         db_api.session_delete(sid)
         deleted = {t.name for t in SESSION_TABLES
                    if any(s.startswith('DELETE FROM %s ' % t.name.upper())
@@ -786,15 +792,7 @@ class DBAPITests:
         sid = self._session()['session_id']
         self._session(state=states.MAINTENANCE_DONE)
         db_api.instance_create_or_update(sid, 'i1', {'project_id': 'p1'})
-        statements = []
-
-        def record(conn, cursor, statement, params, context, many):
-            statements.append(statement.upper())
-
-        engine = db_api.get_engine()
-        sa.event.listen(engine, 'before_cursor_execute', record)
-        self.addCleanup(sa.event.remove, engine, 'before_cursor_execute',
-                        record)
+        statements = self._record_statements()
         self.assertEqual([], db_api.instances_moving_elsewhere(
             sid, timeutils.utcnow()))
         self.assertEqual([], [s for s in statements if 'INSTANCES' in s])
