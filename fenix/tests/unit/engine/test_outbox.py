@@ -8,6 +8,7 @@ import threading
 from unittest import mock
 
 import fixtures
+import sqlalchemy as sa
 
 from fenix.common import context
 from fenix.common import exception
@@ -18,6 +19,7 @@ from fenix.common import publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
 from fenix.engine import manager
 from fenix.engine import outbox
 from fenix.engine import runner as session_runner
@@ -694,8 +696,8 @@ class TestEngine(OutboxTestCase):
         db_api.engine_heartbeat('alive')
         db_api.engine_heartbeat('dead')
         with db_api.transaction() as session:
-            session.execute(db_api.sa.update(db_api.models.Engine).where(
-                db_api.models.Engine.host == 'dead').values(
+            session.execute(sa.update(models.Engine).where(
+                models.Engine.host == 'dead').values(
                 heartbeat_at=datetime.datetime(2020, 1, 1)))
         got = threading.Event()
         self.publisher.on_send = lambda row: got.set()
