@@ -23,6 +23,10 @@ from fenix.db.sqlalchemy import models
 # The per-thread state enginefacade keeps while a transaction is open; a DB
 # API call made inside another one (same thread) joins its transaction.
 _CONTEXT = threading.local()
+# Depth of reader blocks in this thread: with the writer blocks'
+# (_WRITING), whether a transaction of this thread is open, which
+# _core_reader joins (Fenix's own count, not enginefacade's private state).
+_READING = threading.local()
 
 
 @contextlib.contextmanager
@@ -48,8 +52,15 @@ def _writer():
             _SQLITE_WRITER.release()
 
 
+@contextlib.contextmanager
 def _reader():
-    return transaction_context.reader.using(_CONTEXT)
+    depth = getattr(_READING, 'depth', 0)
+    _READING.depth = depth + 1
+    try:
+        with transaction_context.reader.using(_CONTEXT) as session:
+            yield session
+    finally:
+        _READING.depth = depth
 
 
 @contextlib.contextmanager
@@ -65,8 +76,7 @@ def _core_reader():
     this thread it joins that one, as :func:`_reader` does. The
     connection's ``execute`` takes the same arguments as the session's.
     """
-    scope = getattr(_CONTEXT, '_enginefacade_context', None)
-    if getattr(scope, 'current', None) is not None:
+    if getattr(_READING, 'depth', 0) or getattr(_WRITING, 'depth', 0):
         with _reader() as session:
             yield session
         return

@@ -74,6 +74,14 @@ class SQLiteReadsTestCase(reads_cases.ReadsTests, base.TestCase):
             with db_api._core_reader() as conn:
                 self.assertIs(session, conn)
 
+    def test_small_read_joins_a_read_transaction_of_its_thread(self):
+        with db_api._reader() as session:
+            with db_api._core_reader() as conn:
+                self.assertIs(session, conn)
+        # Out of any transaction: a Core connection of its own.
+        with db_api._core_reader() as conn:
+            self.assertIsInstance(conn, sa.engine.Connection)
+
     def test_list_is_two_queries_whatever_the_sessions(self):
         self._sessions()
         # The sessions, then the hosts of all of them: no query per
