@@ -220,7 +220,7 @@ class TestDispatcher(OutboxTestCase):
         self.addCleanup(d.stop)
         # Once the thread read what was there, a commit sends itself.
         self.assertTrue(d.ready.wait(WAIT))
-        n = notifier.Notifier(d)
+        n = notifier.Notifier(db_api, d)
         n.session_event(sid, st.SCALE_IN, 0)
         self.assertEqual([(sid, st.SCALE_IN)], self.sent())
         self.assertEqual(threading.current_thread().name,
@@ -257,7 +257,7 @@ class TestSentByTheCommittingThread(OutboxTestCase):
     def setUp(self):
         super().setUp()
         self.d = self.dispatcher()
-        self.n = notifier.Notifier(self.d)
+        self.n = notifier.Notifier(db_api, self.d)
         self.sid = self.session()
 
     def test_sent_without_reading_the_table(self):
@@ -358,7 +358,7 @@ class TestLease(OutboxTestCase):
         self.d = outbox.Dispatcher(self.publisher, engine='e1',
                                    lease=self.lease)
         self.d.clock = self.clock
-        self.n = notifier.Notifier(self.d)
+        self.n = notifier.Notifier(db_api, self.d)
         self.sid = self.session()
         self.d.ready.set()
 
@@ -468,7 +468,7 @@ class TestSentTogether(OutboxTestCase):
         super().setUp()
         self.publisher = BatchingPublisher()
         self.d = self.dispatcher()
-        self.n = notifier.Notifier(self.d)
+        self.n = notifier.Notifier(db_api, self.d)
         self.sid = self.session()
         self.d.ready.set()
 
