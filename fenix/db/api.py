@@ -63,30 +63,7 @@ from fenix.db.sqlalchemy import steps
 from fenix.db.sqlalchemy import transactions
 
 
-group_impact_take = budgets.group_impact_take
-group_impact_release = budgets.group_impact_release
-group_impact_release_ended = budgets.group_impact_release_ended
-group_impacts_held = budgets.group_impacts_held
-group_impacts_get = budgets.group_impacts_get
-
-db_utc_now = clock.db_utc_now
-
-instance_constraint_get = constraints.instance_constraint_get
-constraints_version = constraints.constraints_version
-instance_constraints_list = constraints.instance_constraints_list
-instance_constraint_put = constraints.instance_constraint_put
-instance_constraint_delete = constraints.instance_constraint_delete
-instance_group_constraint_get = constraints.instance_group_constraint_get
-instance_group_constraints_list = constraints.instance_group_constraints_list
-instance_group_constraint_list = constraints.instance_group_constraint_list
-instance_group_constraint_put = constraints.instance_group_constraint_put
-instance_group_constraint_delete = constraints.instance_group_constraint_delete
-
-engine_heartbeat = engines.engine_heartbeat
-engines_alive = engines.engines_alive
-engines_get = engines.engines_get
-engine_delete = engines.engine_delete
-
+# The SQLAlchemy engine (oslo.db's enginefacade set up for Fenix).
 SQLITE_BUSY_TIMEOUT_MS = facade.SQLITE_BUSY_TIMEOUT_MS
 SQLITE_POOL_SIZE = facade.SQLITE_POOL_SIZE
 SQLITE_POOL_OVERFLOW = facade.SQLITE_POOL_OVERFLOW
@@ -95,51 +72,29 @@ _idle_transaction_timeout = facade._idle_transaction_timeout
 PING_IDLE_AFTER = facade.PING_IDLE_AFTER
 transaction_context = facade.transaction_context
 
-_event_values = history._event_values
-event_add = history.event_add
-events_get = history.events_get
-replies_recorded = history.replies_recorded
+# Transactions and retries (the private helpers: for fenix.db.reads,
+# fenix.db.replies and tests). The constants here are copies of their
+# module's: change them there.
+_writer = transactions._writer
+_reader = transactions._reader
+_core_reader = transactions._core_reader
+transaction = transactions.transaction
+in_transaction = transactions.in_transaction
+retry_on_deadlock = transactions.retry_on_deadlock
+READ_RETRIES = transactions.READ_RETRIES
+READ_RETRY_INTERVAL = transactions.READ_RETRY_INTERVAL
+_retry_read = transactions._retry_read
+get_engine = transactions.get_engine
+ping = transactions.ping
+reset_for_tests = transactions.reset_for_tests
 
-hosts_get = hosts.hosts_get
-host_get = hosts.host_get
-hosts_create = hosts.hosts_create
-host_update = hosts.host_update
+# The database server's clock.
+db_utc_now = clock.db_utc_now
 
-instances_get = instances.instances_get
-instances_moving_elsewhere = instances.instances_moving_elsewhere
-instance_get = instances.instance_get
-instance_create_or_update = instances.instance_create_or_update
-instances_put = instances.instances_put
-instance_update = instances.instance_update
-instances_notified = instances.instances_notified
-instances_update = instances.instances_update
-instance_delete = instances.instance_delete
-
-metrics_rows = metrics.metrics_rows
-
-outbox_add = outbox.outbox_add
-outbox_unsent = outbox.outbox_unsent
-outbox_pending_sessions = outbox.outbox_pending_sessions
-outbox_mark_sent = outbox.outbox_mark_sent
-outbox_mark_failed = outbox.outbox_mark_failed
-
-plugin_order = plugins.plugin_order
-action_plugins_get = plugins.action_plugins_get
-action_runs_get = plugins.action_runs_get
-action_run_create_or_update = plugins.action_run_create_or_update
-action_run_start = plugins.action_run_start
-action_run_update_attempt = plugins.action_run_update_attempt
-action_run_update = plugins.action_run_update
-
-projects_get = projects.projects_get
-project_managers = projects.project_managers
-project_get = projects.project_get
-project_create_or_update = projects.project_create_or_update
-project_update = projects.project_update
-projects_update = projects.projects_update
-
+# Keys per ``IN (...)`` list.
 IN_CHUNK = rows.IN_CHUNK
 
+# Sessions.
 SESSION_CHILD_MODELS = sessions.SESSION_CHILD_MODELS
 session_create = sessions.session_create
 session_find_by_idempotency_key = sessions.session_find_by_idempotency_key
@@ -155,6 +110,60 @@ session_generation = sessions.session_generation
 sessions_owners = sessions.sessions_owners
 sessions_count = sessions.sessions_count
 
+# Hosts.
+hosts_get = hosts.hosts_get
+host_get = hosts.host_get
+hosts_create = hosts.hosts_create
+host_update = hosts.host_update
+
+# Projects.
+projects_get = projects.projects_get
+project_managers = projects.project_managers
+project_get = projects.project_get
+project_create_or_update = projects.project_create_or_update
+project_update = projects.project_update
+projects_update = projects.projects_update
+
+# Instances.
+instances_get = instances.instances_get
+instances_moving_elsewhere = instances.instances_moving_elsewhere
+instance_get = instances.instance_get
+instance_create_or_update = instances.instance_create_or_update
+instances_put = instances.instances_put
+instance_update = instances.instance_update
+instances_notified = instances.instances_notified
+instances_update = instances.instances_update
+instance_delete = instances.instance_delete
+
+# Action plug-ins and their runs.
+plugin_order = plugins.plugin_order
+action_plugins_get = plugins.action_plugins_get
+action_runs_get = plugins.action_runs_get
+action_run_create_or_update = plugins.action_run_create_or_update
+action_run_start = plugins.action_run_start
+action_run_update_attempt = plugins.action_run_update_attempt
+action_run_update = plugins.action_run_update
+
+# Constraints.
+instance_constraint_get = constraints.instance_constraint_get
+constraints_version = constraints.constraints_version
+instance_constraints_list = constraints.instance_constraints_list
+instance_constraint_put = constraints.instance_constraint_put
+instance_constraint_delete = constraints.instance_constraint_delete
+instance_group_constraint_get = constraints.instance_group_constraint_get
+instance_group_constraints_list = constraints.instance_group_constraints_list
+instance_group_constraint_list = constraints.instance_group_constraint_list
+instance_group_constraint_put = constraints.instance_group_constraint_put
+instance_group_constraint_delete = constraints.instance_group_constraint_delete
+
+# The outbox.
+outbox_add = outbox.outbox_add
+outbox_unsent = outbox.outbox_unsent
+outbox_pending_sessions = outbox.outbox_pending_sessions
+outbox_mark_sent = outbox.outbox_mark_sent
+outbox_mark_failed = outbox.outbox_mark_failed
+
+# Steps of the stored plan.
 steps_create = steps.steps_create
 steps_depend = steps.steps_depend
 step_transition = steps.step_transition
@@ -164,15 +173,24 @@ steps_retry_failed = steps.steps_retry_failed
 steps_get = steps.steps_get
 step_get = steps.step_get
 
-_writer = transactions._writer
-_reader = transactions._reader
-_core_reader = transactions._core_reader
-transaction = transactions.transaction
-in_transaction = transactions.in_transaction
-retry_on_deadlock = transactions.retry_on_deadlock
-READ_RETRIES = transactions.READ_RETRIES
-READ_RETRY_INTERVAL = transactions.READ_RETRY_INTERVAL
-_retry_read = transactions._retry_read
-get_engine = transactions.get_engine
-ping = transactions.ping
-reset_for_tests = transactions.reset_for_tests
+# History.
+_event_values = history._event_values
+event_add = history.event_add
+events_get = history.events_get
+replies_recorded = history.replies_recorded
+
+# Group budgets across sessions.
+group_impact_take = budgets.group_impact_take
+group_impact_release = budgets.group_impact_release
+group_impact_release_ended = budgets.group_impact_release_ended
+group_impacts_held = budgets.group_impacts_held
+group_impacts_get = budgets.group_impacts_get
+
+# Fenix's engines (heartbeats).
+engine_heartbeat = engines.engine_heartbeat
+engines_alive = engines.engines_alive
+engines_get = engines.engines_get
+engine_delete = engines.engine_delete
+
+# Figures for /metrics.
+metrics_rows = metrics.metrics_rows
