@@ -38,7 +38,6 @@ from oslo_log import log as logging
 
 from fenix.common import faults
 from fenix.common import timeutils
-from fenix.db import api as db_api
 
 CONF = cfg.CONF
 LOG = logging.getLogger(__name__)
@@ -106,12 +105,16 @@ class RecordingError(RuntimeError):
 class Notifier(object):
     """Records Fenix's notifications in the outbox; one per engine.
 
-    ``dispatcher``: what sends them (:class:`fenix.engine.outbox.
-    Dispatcher`): the recording thread through it right after the commit,
-    its own thread what is left.
+    ``store``: the database API it records through, given by its owner
+    (:mod:`fenix.db.api`: its ``transaction``, ``in_transaction``,
+    ``outbox_add`` and ``outbox_unsent``; this module, below the database
+    layer, does not import it). ``dispatcher``: what sends them
+    (:class:`fenix.engine.outbox.Dispatcher`): the recording thread
+    through it right after the commit, its own thread what is left.
     """
 
-    def __init__(self, dispatcher=None):
+    def __init__(self, store, dispatcher=None):
+        self.store = store
         self.dispatcher = dispatcher
         # Per thread: depth of transaction() blocks, messages recorded in
         # the outermost one.
@@ -130,7 +133,7 @@ class Notifier(object):
         local = self._local
         outermost = not getattr(local, 'depth', 0)
         if outermost:
-            if db_api.in_transaction():
+            if self.store.in_transaction():
                 raise RecordingError(
                     'Notifier.transaction() inside a database transaction '
                     'of its own: open the notifier\'s first')
@@ -140,7 +143,7 @@ class Notifier(object):
         local.depth += 1
         committed = False
         try:
-            with db_api.transaction():
+            with self.store.transaction():
                 yield
             committed = True
         finally:
@@ -172,8 +175,8 @@ class Notifier(object):
             with self.transaction():
                 self.record(messages, check_known)
             return
-        ids = db_api.outbox_add(messages, check_known=check_known,
-                                fetch=False)
+        ids = self.store.outbox_add(messages, check_known=check_known,
+                                    fetch=False)
         rows = [dict(m, id=ids[m['message_id']]) for m in messages
                 if m['message_id'] in ids]
         local.queued.extend(rows)
@@ -187,7 +190,7 @@ class Notifier(object):
         """Send what the outbox still holds for one session (before it is
         deleted with the session). True when nothing is left unsent."""
         if self.dispatcher is None:
-            return not db_api.outbox_unsent(session_id=session_id, limit=1)
+            return not self.store.outbox_unsent(session_id=session_id, limit=1)
         return self.dispatcher.flush_session(session_id, timeout)
 
     # --- the notifications -------------------------------------------------

@@ -70,7 +70,8 @@ class EngineService(object):
             self._publisher or fenix_publisher.Publisher(), engine=self.host,
             lease=self.lease)
         self.manager = engine_manager.EngineManager(
-            fenix_notifier.Notifier(self.dispatcher), host=self.host)
+            fenix_notifier.Notifier(db_api, self.dispatcher),
+            host=self.host)
         if self.local:
             rpc.set_local_manager(self.manager)
         else:

@@ -23,6 +23,7 @@ import threading
 
 from fenix.common import notifier as fenix_notifier
 from fenix.common import publisher as fenix_publisher
+from fenix.db import api as db_api
 from fenix.engine import outbox
 
 
@@ -100,7 +101,8 @@ class InlineNotifier(fenix_notifier.Notifier):
 
     def __init__(self, engine=None):
         self.publisher = RecordingPublisher(on_send=self.deliver)
-        super().__init__(InlineDispatcher(self.publisher, engine=engine))
+        super().__init__(db_api, InlineDispatcher(self.publisher,
+                                                  engine=engine))
 
     def deliver(self, row):
         """Called with every message sent (override)."""

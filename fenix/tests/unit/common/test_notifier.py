@@ -5,6 +5,8 @@ import datetime
 import http.server
 import json
 import queue
+import subprocess
+import sys
 import threading
 from unittest import mock
 
@@ -55,7 +57,7 @@ class TestNotifier(base.TestCase):
         self.useFixture(db_fixture.Database())
         self.sid = db_api.session_create({})['session_id']
         self.dispatcher = Dispatcher()
-        self.n = notifier.Notifier(self.dispatcher)
+        self.n = notifier.Notifier(db_api, self.dispatcher)
 
     def recorded(self):
         return [(r['event_type'], r['payload'])
@@ -198,6 +200,22 @@ class TestNotifier(base.TestCase):
 
         self.assertRaises(notifier.RecordingError, misuse)
         self.assertEqual([], self.recorded())
+
+
+class TestLayers(base.TestCase):
+
+    def test_common_imports_no_database_layer(self):
+        """fenix.common is below the database layer: the notifier is
+        given the DB API by its owner (the engine) and imports none."""
+        code = ('import importlib, pkgutil, sys, fenix.common\n'
+                'for m in pkgutil.iter_modules(fenix.common.__path__):\n'
+                '    importlib.import_module("fenix.common." + m.name)\n'
+                'print(" ".join(sorted(sys.modules)))')
+        out = subprocess.run([sys.executable, '-c', code], check=True,
+                             capture_output=True, text=True).stdout.split()
+        self.assertIn('fenix.common.notifier', out)
+        self.assertEqual([], [m for m in out if m.startswith((
+            'fenix.db', 'fenix.engine', 'fenix.workflow', 'fenix.api'))])
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

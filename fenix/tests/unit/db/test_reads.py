@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.db import reads
+from fenix.db.sqlalchemy import models
 from fenix.tests import base
 from fenix.tests import db_fixture
 from fenix.tests.unit.db import reads_cases
@@ -64,14 +65,22 @@ class SQLiteReadsTestCase(reads_cases.ReadsTests, base.TestCase):
     def test_small_read_joins_the_transaction_of_its_thread(self):
         sid = self._full_session()
         with db_api._writer() as session:
-            session.execute(sa.update(db_api.models.Project.__table__).where(
-                db_api.models.Project.__table__.c.project_id == 'p1'
+            session.execute(sa.update(models.Project.__table__).where(
+                models.Project.__table__.c.project_id == 'p1'
             ).values(reply='ACK_MAINTENANCE'))
             # Not committed yet: seen only by a read of this transaction.
             self.assertEqual('ACK_MAINTENANCE',
                              reads.project(sid, 'p1')['reply'])
             with db_api._core_reader() as conn:
                 self.assertIs(session, conn)
+
+    def test_small_read_joins_a_read_transaction_of_its_thread(self):
+        with db_api._reader() as session:
+            with db_api._core_reader() as conn:
+                self.assertIs(session, conn)
+        # Out of any transaction: a Core connection of its own.
+        with db_api._core_reader() as conn:
+            self.assertIsInstance(conn, sa.engine.Connection)
 
     def test_list_is_two_queries_whatever_the_sessions(self):
         self._sessions()

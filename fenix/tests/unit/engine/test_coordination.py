@@ -13,7 +13,10 @@ import sys
 import time
 import uuid
 
+import sqlalchemy as sa
+
 from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
 from fenix.engine import coordination
 from fenix.tests import base
 from fenix.tests import coordination_backends as backends
@@ -76,8 +79,8 @@ class TestDatabaseMode(base.TestCase):
         db_api.engine_heartbeat('e2')
         self.assertEqual({'e1', 'e2'}, c.alive())
         with db_api.transaction() as session:
-            session.execute(db_api.sa.update(db_api.models.Engine).values(
-                heartbeat_at=db_api.db_utc_now(db_api.sa.literal(
+            session.execute(sa.update(models.Engine).values(
+                heartbeat_at=db_api.db_utc_now(sa.literal(
                     base.CONF.engine.takeover_after + 5))))
         # Its own beat is old too, but an engine is alive to itself.
         self.assertEqual({'e1'}, c.alive())

@@ -9,6 +9,7 @@ A database outage is made by refusing every transaction the DB API opens
 (what oslo.db raises when the server is gone); the functional outage tier
 (fenix/tests/functional/test_outage.py) stops a real MariaDB and RabbitMQ.
 """
+import sys
 import threading
 from unittest import mock
 
@@ -40,10 +41,18 @@ class DatabaseOutage(fixtures.Fixture):
         self._lock = threading.Lock()
 
     def _setUp(self):
+        # Every module of the database layer that holds the two (the DB
+        # API's modules import them from fenix.db.sqlalchemy.transactions;
+        # fenix.db.reads and fenix.db.replies call them through
+        # fenix.db.api).
         for name in ('_reader', '_writer'):
             real = getattr(db_api, name)
-            self.useFixture(fixtures.MonkeyPatch(
-                'fenix.db.api.%s' % name, self._guard(real)))
+            guard = self._guard(real)
+            for module_name, module in sorted(sys.modules.items()):
+                if (module_name.startswith('fenix.db.') and
+                        getattr(module, name, None) is real):
+                    self.useFixture(fixtures.MonkeyPatch(
+                        '%s.%s' % (module_name, name), guard))
 
     def _guard(self, real):
         def opened(*args, **kwargs):

@@ -8,6 +8,7 @@ import threading
 from unittest import mock
 
 import fixtures
+import sqlalchemy as sa
 
 from fenix.common import context
 from fenix.common import exception
@@ -18,6 +19,7 @@ from fenix.common import publisher
 from fenix.common import rpc
 from fenix.common import states as st
 from fenix.db import api as db_api
+from fenix.db.sqlalchemy import models
 from fenix.engine import manager
 from fenix.engine import outbox
 from fenix.engine import runner as session_runner
@@ -218,7 +220,7 @@ class TestDispatcher(OutboxTestCase):
         self.addCleanup(d.stop)
         # Once the thread read what was there, a commit sends itself.
         self.assertTrue(d.ready.wait(WAIT))
-        n = notifier.Notifier(d)
+        n = notifier.Notifier(db_api, d)
         n.session_event(sid, st.SCALE_IN, 0)
         self.assertEqual([(sid, st.SCALE_IN)], self.sent())
         self.assertEqual(threading.current_thread().name,
@@ -255,7 +257,7 @@ class TestSentByTheCommittingThread(OutboxTestCase):
     def setUp(self):
         super().setUp()
         self.d = self.dispatcher()
-        self.n = notifier.Notifier(self.d)
+        self.n = notifier.Notifier(db_api, self.d)
         self.sid = self.session()
 
     def test_sent_without_reading_the_table(self):
@@ -356,7 +358,7 @@ class TestLease(OutboxTestCase):
         self.d = outbox.Dispatcher(self.publisher, engine='e1',
                                    lease=self.lease)
         self.d.clock = self.clock
-        self.n = notifier.Notifier(self.d)
+        self.n = notifier.Notifier(db_api, self.d)
         self.sid = self.session()
         self.d.ready.set()
 
@@ -466,7 +468,7 @@ class TestSentTogether(OutboxTestCase):
         super().setUp()
         self.publisher = BatchingPublisher()
         self.d = self.dispatcher()
-        self.n = notifier.Notifier(self.d)
+        self.n = notifier.Notifier(db_api, self.d)
         self.sid = self.session()
         self.d.ready.set()
 
@@ -694,8 +696,8 @@ class TestEngine(OutboxTestCase):
         db_api.engine_heartbeat('alive')
         db_api.engine_heartbeat('dead')
         with db_api.transaction() as session:
-            session.execute(db_api.sa.update(db_api.models.Engine).where(
-                db_api.models.Engine.host == 'dead').values(
+            session.execute(sa.update(models.Engine).where(
+                models.Engine.host == 'dead').values(
                 heartbeat_at=datetime.datetime(2020, 1, 1)))
         got = threading.Event()
         self.publisher.on_send = lambda row: got.set()

@@ -59,7 +59,11 @@ class StepReadyTest(base.TestCase):
             [2], lambda i: edges.get(i, ())))
 
 
-class BookReadinessTest(base.TestCase):
+class BookTestCase(base.TestCase):
+    """A session of hosts c1, c2 and c3 whose book (``self.book``) holds
+    the steps of ``PLAN`` (test_scale_indexes shares it)."""
+
+    PLAN = PLAN
 
     def setUp(self):
         super().setUp()
@@ -69,7 +73,10 @@ class BookReadinessTest(base.TestCase):
             'hosts': [{'hostname': h} for h in ('c1', 'c2', 'c3')]})[
             'session_id']
         self.book = plan_steps.Book(self.sid)
-        self.book.add(plan_steps.nfv_plan_steps(PLAN, {}, []))
+        self.book.add(plan_steps.nfv_plan_steps(self.PLAN, {}, []))
+
+
+class BookReadinessTest(BookTestCase):
 
     def ready(self, host=None):
         return [(s['kind'], s['host'], s['instance_id'])

@@ -4,19 +4,16 @@
 """What the executor and the book of steps keep between passes, so that a
 pass costs what changed and not the size of the session: the answers are
 those of a scan of everything, and only what changed is looked at again."""
-import datetime
 import random
 from unittest import mock
 
 from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.tests import base
-from fenix.tests import db_fixture
+from fenix.tests.unit.workflow import test_readiness
 from fenix.workflow import executor
 from fenix.workflow.executor import common
 from fenix.workflow import steps as plan_steps
-
-T0 = datetime.datetime(2026, 12, 5, 10, 0, 0)
 
 HOST_STATES = (common.H_PENDING, common.H_STARTING, common.H_EMPTYING,
                common.H_DOWN, common.H_DONE)
@@ -191,7 +188,7 @@ class StartedHostServicesTest(base.TestCase):
         self.assertEqual([None], listed)
 
 
-class HostStepsTest(base.TestCase):
+class HostStepsTest(test_readiness.BookTestCase):
     """Book.host_steps from its index by host: the steps a scan of every
     step finds, in the same order, through marks, steps added at run time
     and a plan made again."""
@@ -205,16 +202,6 @@ class HostStepsTest(base.TestCase):
         {'index': 1, 'hosts': ['c3'], 'moves': [
             {'instance_id': 'i3', 'source': 'c3', 'target': 'c1',
              'kind': st.LIVE_MIGRATE, 'project_id': 'p1'}]}]}
-
-    def setUp(self):
-        super().setUp()
-        self.useFixture(db_fixture.Database())
-        self.sid = db_api.session_create({
-            'maintenance_at': T0, 'workflow': 'nfv',
-            'hosts': [{'hostname': h} for h in ('c1', 'c2', 'c3')]})[
-            'session_id']
-        self.book = plan_steps.Book(self.sid)
-        self.book.add(plan_steps.nfv_plan_steps(self.PLAN, {}, []))
 
     def check(self, book):
         for host in ('c1', 'c2', 'c3', 'c9'):

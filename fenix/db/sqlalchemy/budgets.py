@@ -1,0 +1,207 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+"""Group budgets across sessions (``group_impacts``)."""
+import datetime
+
+import sqlalchemy as sa
+
+from fenix.common import fencing
+from fenix.common import states
+from fenix.db.sqlalchemy.clock import db_utc_now
+from fenix.db.sqlalchemy import models
+from fenix.db.sqlalchemy.rows import _dicts
+from fenix.db.sqlalchemy.transactions import _reader
+from fenix.db.sqlalchemy.transactions import _retry_on_deadlock
+from fenix.db.sqlalchemy.transactions import _retry_on_duplicate_alone
+from fenix.db.sqlalchemy.transactions import _retry_read
+from fenix.db.sqlalchemy.transactions import _writer
+
+
+def _ceil_second(when, session=None):
+    """``when`` rounded up to a whole second on MySQL/MariaDB, whose
+    DATETIME keeps whole seconds: a slot's hold must not be shortened.
+    SQLite and PostgreSQL keep microseconds: unchanged (a member would
+    otherwise wait up to a second more than its recovery_time)."""
+    if session is not None and \
+            session.get_bind().dialect.name != 'mysql':
+        return when
+    if when.microsecond:
+        when = when.replace(microsecond=0) + datetime.timedelta(seconds=1)
+    return when
+
+
+def _impact_counts(row, now, live):
+    """Whether a ``group_impacts`` row still holds its slot at ``now``:
+    recovering until ``ends_at``; impacted (not released) while its
+    session is ``live`` and ``expires_at`` has not passed."""
+    if row.ends_at is not None:
+        return row.ends_at > now
+    return live and row.expires_at > now
+
+
+def _impact_rows(session, group_ids):
+    """The rows of ``group_ids`` with whether their session is live."""
+    gi = models.GroupImpact
+    stmt = sa.select(gi, models.Session.state).join(
+        models.Session, models.Session.session_id == gi.session_id).where(
+        gi.group_id.in_(list(group_ids)))
+    return [(row, state in states.ACTIVE_SESSION_STATES)
+            for row, state in session.execute(stmt).all()]
+
+
+@_retry_on_duplicate_alone
+def group_impact_take(group_id, budget, session_id, instance_id, lease,
+                      generation=None, force=False):
+    """Take a slot of ``group_id``'s budget for ``instance_id`` of
+    ``session_id``, which starts impacting it (a move, an own action).
+
+    Atomic across sessions and engines: the slot is the lowest number
+    below ``budget`` that no row holds, and ``(group_id, slot)`` is a
+    unique key, so of two sessions that take the same free slot at once
+    one insert fails (the whole call runs again and sees the other's
+    row): never more than ``budget`` members impacted at once, on
+    MariaDB, PostgreSQL and SQLite alike. Rows that no longer count
+    (recovered, expired, of a session no longer live) are deleted first.
+
+    The session's own row for the instance (taken before a restart or a
+    takeover, or a move placed again) is renewed, not taken twice.
+    ``lease``: seconds the slot holds at most without a release (its
+    holder may die); ``force``: record the impact even over the budget
+    (a manager's own action already under way: it must count for the
+    others). Judged by the database's clock.
+
+    Returns ``(True, None)``, or ``(False, seconds)`` when no slot is
+    free: the seconds until the soonest one frees by itself (a
+    recovery's or a lease's end; None while only a release frees it).
+
+    Inside a caller's :func:`transaction` (a move worker records the
+    move's start with it) the slot is committed with the rest, or not
+    at all; a lost race for a slot (``DBDuplicateEntry``) is then the
+    caller's to handle.
+    """
+    gi = models.GroupImpact
+    if generation is None:
+        fence = fencing.current()
+        generation = fence.generation if fence is not None else 0
+    with _writer() as session:
+        now = session.execute(sa.select(db_utc_now())).scalar_one()
+        expires = _ceil_second(now + datetime.timedelta(seconds=lease),
+                               session)
+        rows = _impact_rows(session, [group_id])
+        own = [r.id for r, _live in rows if r.session_id == session_id and
+               r.instance_id == instance_id]
+        if own:
+            session.execute(sa.update(gi).where(gi.id == own[0]).values(
+                generation=generation, expires_at=expires, ends_at=None)
+                .execution_options(synchronize_session=False))
+            return True, None
+        stale = [r.id for r, live in rows if not _impact_counts(r, now, live)]
+        if stale:
+            session.execute(sa.delete(gi).where(gi.id.in_(stale))
+                            .execution_options(synchronize_session=False))
+        held = [r for r, live in rows if r.id not in stale]
+        used = {r.slot for r in held}
+        budget = max(1, int(budget or 1))
+        if len(used) >= budget and not force:
+            ends = [(r.ends_at or r.expires_at) for r, live in rows
+                    if r.id not in stale and
+                    (r.ends_at is not None or live)]
+            soonest = min(ends) if ends else None
+            return False, (max(0.0, (soonest - now).total_seconds())
+                           if soonest is not None else None)
+        slot = next(n for n in range(len(used) + 1) if n not in used)
+        session.execute(sa.insert(gi).values(
+            group_id=group_id, slot=slot, session_id=session_id,
+            instance_id=instance_id, generation=generation,
+            expires_at=expires, ends_at=None, created_at=now))
+        return True, None
+
+
+@_retry_on_deadlock
+def group_impact_release(session_id, instance_id, recovery=0,
+                         generation=None):
+    """``instance_id`` of ``session_id`` is no longer impacted: its slots
+    hold ``recovery`` seconds more (its group's ``recovery_time``, by the
+    database's clock), or are freed at once (0). Only the rows of
+    ``generation`` (or of any when None) are changed: a stale runner's
+    release does not free the slot its session's new owner renewed.
+    Returns how many slots were released."""
+    gi = models.GroupImpact
+    where = [gi.session_id == session_id, gi.instance_id == instance_id,
+             gi.ends_at.is_(None)]
+    if generation is not None:
+        where.append(gi.generation <= generation)
+    with _writer() as session:
+        if recovery and recovery > 0:
+            now = session.execute(sa.select(db_utc_now())).scalar_one()
+            return session.execute(sa.update(gi).where(*where).values(
+                ends_at=_ceil_second(
+                    now + datetime.timedelta(seconds=recovery), session))
+                .execution_options(synchronize_session=False)).rowcount
+        return session.execute(sa.delete(gi).where(*where).execution_options(
+            synchronize_session=False)).rowcount
+
+
+@_retry_on_deadlock
+def group_impact_release_ended(session_id, instance_id):
+    """The impact of ``instance_id`` by ``session_id`` ended while no
+    runner watched it (a move seen through after a restart or a
+    takeover): whichever runner took its slots, they hold the
+    ``recovery_time`` registered for their group, then free."""
+    gi = models.GroupImpact
+    with _writer() as session:
+        rows = session.execute(sa.select(gi.id, gi.group_id).where(
+            gi.session_id == session_id, gi.instance_id == instance_id,
+            gi.ends_at.is_(None))).all()
+        if not rows:
+            return 0
+        now = session.execute(sa.select(db_utc_now())).scalar_one()
+        rules = dict(session.execute(sa.select(
+            models.InstanceGroupConstraint.group_id,
+            models.InstanceGroupConstraint.recovery_time).where(
+            models.InstanceGroupConstraint.group_id.in_(
+                [g for _i, g in rows]))).all())
+        for row_id, group_id in rows:
+            recovery = rules.get(group_id) or 0
+            stmt = sa.delete(gi) if recovery <= 0 else \
+                sa.update(gi).values(ends_at=_ceil_second(
+                    now + datetime.timedelta(seconds=recovery), session))
+            session.execute(stmt.where(gi.id == row_id).execution_options(
+                synchronize_session=False))
+        return len(rows)
+
+
+@_retry_read
+def group_impacts_held(group_ids=None, exclude_session=None):
+    """``{group_id: slots held now}`` across every session (but
+    ``exclude_session``): what the groups' budgets have left
+    deployment-wide. ``group_ids``: those groups only."""
+    gi = models.GroupImpact
+    with _reader() as session:
+        now = session.execute(sa.select(db_utc_now())).scalar_one()
+        stmt = sa.select(gi, models.Session.state).join(
+            models.Session, models.Session.session_id == gi.session_id)
+        if group_ids is not None:
+            stmt = stmt.where(gi.group_id.in_(list(group_ids)))
+        if exclude_session is not None:
+            stmt = stmt.where(gi.session_id != exclude_session)
+        counts = {}
+        for row, state in session.execute(stmt).all():
+            if _impact_counts(row, now,
+                              state in states.ACTIVE_SESSION_STATES):
+                counts[row.group_id] = counts.get(row.group_id, 0) + 1
+        return counts
+
+
+@_retry_read
+def group_impacts_get(group_id=None, session_id=None):
+    """The ``group_impacts`` rows (tests, operators)."""
+    gi = models.GroupImpact
+    stmt = sa.select(gi).order_by(gi.group_id, gi.slot)
+    if group_id is not None:
+        stmt = stmt.where(gi.group_id == group_id)
+    if session_id is not None:
+        stmt = stmt.where(gi.session_id == session_id)
+    with _reader() as session:
+        return _dicts(session.execute(stmt).scalars())
