@@ -10,4 +10,4 @@ if ! pkg-config --exists libmariadb 2>/dev/null \
     apt-get install -y libmariadb-dev pkg-config
 fi
 "$PYTHON" -m pip install 'mysqlclient>=2.2.0'
-"$PYTHON" -c 'import MySQLdb; print("mysqlclient", MySQLdb.__version__)'
+"$PYTHON" -c 'import MySQLdb; print("mysqlclient", ".".join(map(str, MySQLdb.version_info[:3])))'
