@@ -23,8 +23,10 @@ Concurrency:
   two of them read before they write. Writers of one process also queue on
   a lock of their own (:data:`_SQLITE_WRITER`), so a waiting thread starts
   the moment the previous writer commits instead of polling SQLite's busy
-  handler; a database file is put in WAL mode, so readers never wait for a
-  writer (:mod:`fenix.db.sqlalchemy.facade`).
+  handler; a writer in an :func:`urgent` block (a manager's reply, a
+  move's start) goes before the others waiting; a database file is put in
+  WAL mode, so readers never wait for a writer
+  (:mod:`fenix.db.sqlalchemy.facade`).
 
 This module is the one every caller imports (``from fenix.db import api as
 db_api``); the functions live in :mod:`fenix.db.sqlalchemy`, one concern a
@@ -80,6 +82,7 @@ _reader = transactions._reader
 _core_reader = transactions._core_reader
 transaction = transactions.transaction
 in_transaction = transactions.in_transaction
+urgent = transactions.urgent
 retry_on_deadlock = transactions.retry_on_deadlock
 READ_RETRIES = transactions.READ_RETRIES
 READ_RETRY_INTERVAL = transactions.READ_RETRY_INTERVAL

@@ -202,7 +202,8 @@ def record_project_reply(session_id, project_id, reply, event_id=None):
     keys = {'session_id': session_id, 'project_id': project_id}
 
     def once():
-        with db_api.transaction() as session:
+        # The executor waits for it: before other writes queued meanwhile.
+        with db_api.urgent(), db_api.transaction() as session:
             row = _one(session, _project_stmt(), keys)
             session_row = _session_of(session, session_id)
             if row is None:
@@ -256,7 +257,8 @@ def record_instance_reply(session_id, project_id, instance_id, reply,
     subject = replies.instance_subject(project_id, instance_id)
 
     def once():
-        with db_api.transaction() as session:
+        # The executor waits for it: before other writes queued meanwhile.
+        with db_api.urgent(), db_api.transaction() as session:
             row = _one(session, _instance_stmt(), {
                 'session_id': session_id, 'instance_id': instance_id})
             session_row = _session_of(session, session_id)

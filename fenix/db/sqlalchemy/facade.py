@@ -24,9 +24,62 @@ SQLITE_POOL_OVERFLOW = 20
 
 # Depth of writer blocks in this thread (see _sqlite_begin).
 _WRITING = threading.local()
+
+
+class WriterQueue(object):
+    """The lock the writers of one process queue on while the engine is
+    SQLite's (one writer at a time in any case; see :mod:`fenix.db.api`),
+    with two classes of waiters: an *urgent* writer (one a reply or a
+    move waits for: :func:`fenix.db.api.urgent`) goes before every other
+    writer waiting when the lock is released; writers of one class get
+    it in no particular order. A burst of other writes (moves ending,
+    history, the outbox's marks) no longer sits between a manager's
+    reply and the move it allows.
+    """
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._urgent_turn = threading.Condition(self._mutex)
+        self._other_turn = threading.Condition(self._mutex)
+        self._held = False
+        self._urgent = 0        # urgent writers waiting
+        self._other = 0         # other writers waiting
+
+    def acquire(self, urgent=False):
+        with self._mutex:
+            if urgent:
+                self._urgent += 1
+                try:
+                    while self._held:
+                        self._urgent_turn.wait()
+                finally:
+                    self._urgent -= 1
+            else:
+                self._other += 1
+                try:
+                    while self._held or self._urgent:
+                        self._other_turn.wait()
+                finally:
+                    self._other -= 1
+            self._held = True
+
+    def release(self):
+        with self._mutex:
+            self._held = False
+            # One waiter is woken, urgent first: each takes the lock or
+            # waits again (and is woken by a later release).
+            if self._urgent:
+                self._urgent_turn.notify()
+            elif self._other:
+                self._other_turn.notify()
+
+    def locked(self):
+        return self._held
+
+
 # Held by the outermost writer block of a thread while the engine is
-# SQLite's (one writer at a time in any case; see :mod:`fenix.db.api`).
-_SQLITE_WRITER = threading.Lock()
+# SQLite's.
+_SQLITE_WRITER = WriterQueue()
 
 
 def _pooled(engine):

@@ -34,7 +34,7 @@ def _writer():
     depth = getattr(_WRITING, 'depth', 0)
     serial = depth == 0 and get_engine().dialect.name == 'sqlite'
     if serial:
-        _SQLITE_WRITER.acquire()
+        _SQLITE_WRITER.acquire(urgent=getattr(_WRITING, 'urgent', False))
     _WRITING.depth = depth + 1
     fence = fencing.current() if depth == 0 else None
     try:
@@ -129,6 +129,21 @@ def transaction():
     the notifications it causes are kept together).
     """
     return _writer()
+
+
+@contextlib.contextmanager
+def urgent():
+    """The transaction this thread opens in the block is one a manager's
+    reply or a move waits for: on SQLite it goes before the other writers
+    waiting for the process's one writer
+    (:class:`fenix.db.sqlalchemy.facade.WriterQueue`); elsewhere nothing
+    changes (each database queues its own writers)."""
+    previous = getattr(_WRITING, 'urgent', False)
+    _WRITING.urgent = True
+    try:
+        yield
+    finally:
+        _WRITING.urgent = previous
 
 
 def in_transaction():

@@ -128,7 +128,8 @@ class MovesMixin(object):
             'watched again' if job.resume else 'started')
         history = dict(project_id=job.project_id, host=job.host,
                        state=st.ACTION_IN_PROGRESS)
-        with wf.transaction():
+        # Its reply waits for it: before other writes queued meanwhile.
+        with db_api.urgent(), wf.transaction():
             ok, after = self._take_shared_here(job, group)
             if not ok:
                 return False, after
