@@ -15,16 +15,17 @@ slot frees by itself); the wait is bounded, as every slot is (released
 when its move ends, freed when its session ends or fails, and given up
 after a lease: a dead engine's slots block nobody for good).
 
-The waiters of a group are served in turn, first come, first served in
-the database's order (a queue of rows, :func:`fenix.db.api.
-group_impact_take`), not by who asks first once a slot frees: a session
-that asks more often (a shorter retry, an engine that polls faster)
-does not pass one that waited longer. A waiter keeps its place while it
-asks again within :func:`wait_lease` seconds (10 by default) and its
-session is live and not taken over; a waiter that is gone (its engine
-died, its runner was fenced or stopped asking) blocks the others that
-long at most. Nobody waiting, nothing of the queue is read or written
-beyond the one read a take always made.
+The sessions waiting for a group's slot are served in turn, first
+come, first served in the database's order (one place per session and
+group in a queue of rows, :func:`fenix.db.api.group_impact_take`), not
+by who asks first once a slot frees: a session that asks more often (a
+shorter retry, an engine that polls faster) does not pass one that
+waited longer. A place holds while the session asks again within
+:func:`wait_lease` seconds (10 by default) and is live and not taken
+over; a waiter that is gone (its engine died, its runner was fenced or
+stopped asking) blocks the others that long at most. Nobody waiting,
+nothing of the queue is read or written beyond the one read a take
+always made.
 
 Each policy keeps its own view of the budgets for its plan (the
 executor's holders and recovering members, the serial policy's
@@ -86,7 +87,7 @@ class SharedBudgets(object):
         self.held = {}        # iid -> (group_id, recovery_time)
         self.retry_at = {}    # group_id -> monotonic time of next try
         self.noted = set()    # iids whose wait was recorded
-        self.waiting = set()  # iids that may have a place in a queue
+        self.waiting = {}     # iid -> group_id it was refused a slot of
 
     def holds(self, iid):
         return iid in self.held
@@ -134,7 +135,7 @@ class SharedBudgets(object):
         """``iid`` holds a slot of ``group``'s budget (committed)."""
         self.held[iid] = (group.group_id, group.recovery_time or 0)
         self.retry_at.pop(group.group_id, None)
-        self.waiting.discard(iid)
+        self.waiting.pop(iid, None)
 
     def refused(self, iid, group, after):
         """No slot of ``group``'s budget for ``iid``: the group is asked
@@ -143,7 +144,7 @@ class SharedBudgets(object):
         gid = group.group_id
         wait = RETRY if after is None else min(RETRY, max(after, 0.01))
         self.retry_at[gid] = time.monotonic() + wait
-        self.waiting.add(iid)
+        self.waiting[iid] = gid
         if iid not in self.noted:
             self.noted.add(iid)
             self.wf._decision(
@@ -175,8 +176,9 @@ class SharedBudgets(object):
         """``iid`` is no longer impacted: its slot holds its group's
         ``recovery_time`` more (``recover``), else it is free at once.
         A failure to write is logged: the slot's lease frees it. A member
-        that waited for a slot instead gives up its place (it asks again
-        from the back of the queue)."""
+        that waited for a slot instead no longer does: the session's
+        place in its group's queue is given up when no other member
+        waits there (a later ask is at the back)."""
         held = self.held.pop(iid, None)
         if held is None:
             if iid in self.waiting:
@@ -197,23 +199,26 @@ class SharedBudgets(object):
                         gid, e)
 
     def leave(self, iids=None):
-        """The places of ``iids`` (or of every member that waited) in the
-        groups' queues are given up (one statement; none when no member
-        waited). A failure is logged: the places expire by themselves
-        (:func:`wait_lease`)."""
-        iids = set(self.waiting if iids is None else iids) & self.waiting
-        if not iids:
+        """``iids`` (or every member that waited) no longer wait for a
+        slot: the session's places in the queues of the groups where no
+        other member of it waits are given up (one statement; none when
+        no member waited). A failure is logged: the places expire by
+        themselves (:func:`wait_lease`)."""
+        gone = {i: self.waiting.pop(i) for i in
+                (list(self.waiting) if iids is None else iids)
+                if i in self.waiting}
+        self.noted -= set(gone)
+        groups = set(gone.values()) - set(self.waiting.values())
+        if not groups:
             return
-        self.waiting -= iids
-        self.noted -= iids
         try:
-            db_api.group_impact_leave(self.sid, sorted(iids))
+            db_api.group_impact_leave(self.sid, sorted(groups))
         except exception.SessionFenced:
             pass
         except Exception as e:  # noqa - the places expire by themselves
-            LOG.warning('Session %s: leaving the queues of %s failed (%s); '
-                        'the places expire by themselves', self.sid,
-                        sorted(iids), e)
+            LOG.warning('Session %s: leaving the queues of groups %s failed '
+                        '(%s); the places expire by themselves', self.sid,
+                        sorted(groups), e)
 
     def release_all(self, recover=True):
         for iid in list(self.held):

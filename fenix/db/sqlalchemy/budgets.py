@@ -70,23 +70,28 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
     (recovered, expired, of a session no longer live, a fenced waiter)
     are deleted first.
 
-    First come, first served: a member refused a slot waits in the
-    group's queue, a row without a slot whose ``id`` (the database's
-    order) is its place; a free slot goes to no one while a waiter ahead
-    of the asker still waits, however often the asker asks. A waiter
-    keeps its place ``wait_lease`` seconds after each ask (every ask
-    renews it), while its session is live and its generation the
-    session's; then it is gone (deleted by the next ask of anyone) and
-    an ask of it later is at the back. Without a waiter the call reads
-    and writes what it did before queues existed (one read of the rows,
-    one insert): no queue costs nothing.
+    First come, first served between sessions: a session refused a slot
+    for a member waits in the group's queue, a row without a slot whose
+    ``id`` (the database's order) is its place; a free slot goes to no
+    one while a session ahead of the asker's still waits, however often
+    the asker asks. A session has one place per group, whichever of its
+    members asks (the asker's id is noted on it): its turn takes it, and
+    its other members waiting ask again from the back (sessions take
+    turns). A place holds ``wait_lease`` seconds after each ask (every
+    ask of the session renews it), while its session is live and its
+    generation the session's (a fenced runner's place is gone); then it
+    is gone (deleted by the next ask of anyone) and a later ask is at the
+    back. Without a waiter the call reads and writes what it did before
+    queues existed (one read of the rows, one insert): no queue costs
+    nothing.
 
     The session's own row for the instance (taken before a restart or a
     takeover, or a move placed again) is renewed, not taken twice.
     ``lease``: seconds the slot holds at most without a release (its
     holder may die); ``force``: record the impact even over the budget
     (a manager's own action already under way: it must count for the
-    others), whoever waits. Judged by the database's clock.
+    others), whoever waits (the session's place is kept). Judged by the
+    database's clock.
 
     Returns ``(True, None)``, or ``(False, seconds)`` when no slot is
     free for the asker: the seconds until the soonest one frees by
@@ -123,8 +128,8 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
         waiters = sorted((r for r, live in rows
                           if r.id not in stale and r.slot is None),
                          key=lambda r: r.id)
-        mine = next((r for r in waiters if r.session_id == session_id and
-                     r.instance_id == instance_id), None)
+        mine = next((r for r in waiters if r.session_id == session_id),
+                    None)
         ahead = waiters if mine is None else \
             [r for r in waiters if r.id < mine.id]
         used = {r.slot for r in held}
@@ -139,7 +144,8 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
                     expires_at=place, ends_at=None, created_at=now))
             else:
                 session.execute(sa.update(gi).where(gi.id == mine.id)
-                                .values(generation=generation,
+                                .values(instance_id=instance_id,
+                                        generation=generation,
                                         expires_at=place)
                                 .execution_options(
                                     synchronize_session=False))
@@ -151,29 +157,29 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
             return False, (max(0.0, (soonest - now).total_seconds())
                            if soonest is not None else None)
         slot = next(n for n in range(len(used) + 1) if n not in used)
-        values = dict(slot=slot, generation=generation, expires_at=expires,
-                      ends_at=None)
-        if mine is not None and session.execute(
+        values = dict(slot=slot, instance_id=instance_id,
+                      generation=generation, expires_at=expires, ends_at=None)
+        if mine is not None and not force and session.execute(
                 sa.update(gi).where(gi.id == mine.id, gi.slot.is_(None))
                 .values(**values)
                 .execution_options(synchronize_session=False)).rowcount:
             # Its turn: its place in the queue becomes its slot.
             return True, None
         session.execute(sa.insert(gi).values(
-            group_id=group_id, session_id=session_id,
-            instance_id=instance_id, created_at=now, **values))
+            group_id=group_id, session_id=session_id, created_at=now,
+            **values))
         return True, None
 
 
 @_retry_on_deadlock
-def group_impact_leave(session_id, instance_ids=None):
-    """The places of ``session_id``'s members (``instance_ids``, or all)
-    in the groups' queues are given up: they no longer wait for a slot
-    (their runner ended, or no longer asks). Returns how many."""
+def group_impact_leave(session_id, group_ids=None):
+    """``session_id`` gives up its places in the queues of ``group_ids``
+    (or of every group): none of its members waits for a slot there any
+    more (its runner ended, or no longer asks). Returns how many."""
     gi = models.GroupImpact
     where = [gi.session_id == session_id, gi.slot.is_(None)]
-    if instance_ids is not None:
-        where.append(gi.instance_id.in_(list(instance_ids)))
+    if group_ids is not None:
+        where.append(gi.group_id.in_(list(group_ids)))
     with _writer() as session:
         return session.execute(sa.delete(gi).where(*where).execution_options(
             synchronize_session=False)).rowcount

@@ -388,12 +388,13 @@ class GroupImpact(Base, FenixBase):
     while its session is live) and until ``ends_at`` afterwards (its
     group's ``recovery_time``).
 
-    A row without a slot (``slot`` NULL) is a member **waiting** for one:
-    the waiters of a group are served first come, first served, in the
-    order of their ``id`` (the database's order, whichever engine asks).
-    A waiter keeps its place while it asks again before ``expires_at``
-    (every ask renews it), its session is live and its ``generation`` is
-    the session's (a fenced runner's waiter is gone).
+    A row without a slot (``slot`` NULL) is a session's place in the
+    group's queue (``instance_id``: the member that asked last): the
+    sessions that wait for a slot of the group are served first come,
+    first served, in the order of their ``id`` (the database's order,
+    whichever engine asks). A place holds while the session asks again
+    before ``expires_at`` (every ask renews it), is live and has the
+    ``generation`` noted (a fenced runner's place is gone).
     """
     __tablename__ = 'group_impacts'
     __table_args__ = (sa.UniqueConstraint('group_id', 'slot'),)

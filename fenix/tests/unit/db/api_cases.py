@@ -975,6 +975,16 @@ class DBAPITests:
         self.assertFalse(take('g3', 2, s3, 'z', 600)[0])
         self.assertEqual((True, None), take('g3', 2, s2, 'y', 600))
         self.assertEqual([(s3, 'z'), (s1, 'x3')], self._waiters('g3'))
+        # One place per session and group, whichever member asks: s3's
+        # other member asks with s3's place (no second row) ...
+        self.assertFalse(take('g3', 2, s3, 'z2', 600)[0])
+        self.assertEqual([(s3, 'z2'), (s1, 'x3')], self._waiters('g3'))
+        # ... and s3's turn taken, its members still waiting are behind
+        # s1: the sessions take turns.
+        db_api.group_impact_release(s1, 'x2')
+        self.assertEqual((True, None), take('g3', 2, s3, 'z2', 600))
+        self.assertFalse(take('g3', 2, s3, 'z', 600)[0])
+        self.assertEqual([(s1, 'x3'), (s3, 'z')], self._waiters('g3'))
 
     def test_group_impact_vanished_waiter_blocks_for_its_lease_only(self):
         s1, s2, s3 = self._live(), self._live(), self._live()
@@ -1023,7 +1033,8 @@ class DBAPITests:
         self.assertEqual([], self._waiters('g2'))
         # And a runner that stops asking leaves its places.
         self.assertFalse(take('g2', 1, s3, 'w', 600)[0])
-        self.assertEqual(1, db_api.group_impact_leave(s3, ['w']))
+        self.assertEqual(0, db_api.group_impact_leave(s3, ['g1']))
+        self.assertEqual(1, db_api.group_impact_leave(s3, ['g2']))
         self.assertEqual([], self._waiters('g2'))
 
     def test_group_impact_no_queue_without_contention(self):
