@@ -87,7 +87,8 @@ class SharedBudgets(object):
         self.held = {}        # iid -> (group_id, recovery_time)
         self.retry_at = {}    # group_id -> monotonic time of next try
         self.noted = set()    # iids whose wait was recorded
-        self.waiting = {}     # iid -> group_id it was refused a slot of
+        self.waiting = {}     # iid -> group_id it waits for a slot of
+        self.queued_at = {}   # group_id -> monotonic time of last ask
 
     def holds(self, iid):
         return iid in self.held
@@ -135,6 +136,7 @@ class SharedBudgets(object):
         """``iid`` holds a slot of ``group``'s budget (committed)."""
         self.held[iid] = (group.group_id, group.recovery_time or 0)
         self.retry_at.pop(group.group_id, None)
+        self.queued_at.pop(group.group_id, None)
         self.waiting.pop(iid, None)
 
     def refused(self, iid, group, after):
@@ -144,6 +146,7 @@ class SharedBudgets(object):
         gid = group.group_id
         wait = RETRY if after is None else min(RETRY, max(after, 0.01))
         self.retry_at[gid] = time.monotonic() + wait
+        self.queued_at[gid] = time.monotonic()
         self.waiting[iid] = gid
         if iid not in self.noted:
             self.noted.add(iid)
@@ -153,6 +156,30 @@ class SharedBudgets(object):
                 'recovery_time included)' % (
                     iid, gid, max(1, group.max_impacted_members or 1)),
                 instance_id=iid)
+
+    def queue(self, iid, group):
+        """``iid`` waits for a slot of ``group`` before it asks for one
+        (the policy holds it back while other sessions hold the group's
+        slots, or wait ahead: ``group_impacts_held(waiting=True)``), or
+        keeps waiting (told of its move, not started yet): the session's
+        place in the group's queue is taken, or renewed, in the database
+        at most once per :data:`RETRY` seconds and group. A failure to
+        write is logged: the member still asks for its slot later."""
+        if group is None:
+            return
+        gid = group.group_id
+        self.waiting[iid] = gid
+        now = time.monotonic()
+        if gid in self.queued_at and now - self.queued_at[gid] < RETRY:
+            return
+        self.queued_at[gid] = now
+        try:
+            db_api.group_impact_queue(gid, self.sid, iid, wait_lease())
+        except exception.SessionFenced:
+            raise
+        except Exception as e:  # noqa - a place is a matter of turns only
+            LOG.warning('Session %s: the place of %s in the queue of group '
+                        '%s was not written (%s)', self.sid, iid, gid, e)
 
     def release_here(self, iid, group, recover=True):
         """The database part of :meth:`release`, in the caller's
@@ -211,6 +238,8 @@ class SharedBudgets(object):
         groups = set(gone.values()) - set(self.waiting.values())
         if not groups:
             return
+        for gid in groups:
+            self.queued_at.pop(gid, None)
         try:
             db_api.group_impact_leave(self.sid, sorted(groups))
         except exception.SessionFenced:

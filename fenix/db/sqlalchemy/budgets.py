@@ -172,6 +172,46 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
 
 
 @_retry_on_deadlock
+def group_impact_queue(group_id, session_id, instance_id, wait_lease,
+                       generation=None):
+    """``session_id`` waits for a slot of ``group_id`` before it even asks
+    for one (its plan holds ``instance_id`` back while other sessions
+    hold the group's slots): its place in the group's queue, as a refused
+    :func:`group_impact_take` leaves it, is taken (at the back) or
+    renewed for ``wait_lease`` seconds. Once the slots others hold free,
+    the sessions ahead go first (:func:`group_impacts_held`,
+    ``waiting``)."""
+    gi = models.GroupImpact
+    if generation is None:
+        fence = fencing.current()
+        generation = fence.generation if fence is not None else 0
+    with _writer() as session:
+        now = session.execute(sa.select(db_utc_now())).scalar_one()
+        place = _ceil_second(now + datetime.timedelta(seconds=wait_lease),
+                             session)
+        rows = session.execute(sa.select(
+            gi.id, gi.expires_at, gi.generation).where(
+            gi.group_id == group_id, gi.session_id == session_id,
+            gi.slot.is_(None)).order_by(gi.id)).all()
+        live = [r.id for r in rows
+                if r.expires_at > now and r.generation >= generation]
+        if live:
+            session.execute(sa.update(gi).where(gi.id == live[0]).values(
+                instance_id=instance_id, generation=generation,
+                expires_at=place).execution_options(
+                synchronize_session=False))
+            return
+        if rows:
+            session.execute(sa.delete(gi).where(
+                gi.id.in_([r.id for r in rows])).execution_options(
+                synchronize_session=False))
+        session.execute(sa.insert(gi).values(
+            group_id=group_id, slot=None, session_id=session_id,
+            instance_id=instance_id, generation=generation,
+            expires_at=place, ends_at=None, created_at=now))
+
+
+@_retry_on_deadlock
 def group_impact_leave(session_id, group_ids=None):
     """``session_id`` gives up its places in the queues of ``group_ids``
     (or of every group): none of its members waits for a slot there any
@@ -240,24 +280,44 @@ def group_impact_release_ended(session_id, instance_id):
 
 
 @_retry_read
-def group_impacts_held(group_ids=None, exclude_session=None):
+def group_impacts_held(group_ids=None, exclude_session=None, waiting=False):
     """``{group_id: slots held now}`` across every session (but
     ``exclude_session``): what the groups' budgets have left
-    deployment-wide. ``group_ids``: those groups only."""
+    deployment-wide. ``group_ids``: those groups only. ``waiting``: the
+    places of the other sessions that wait ahead of ``exclude_session``
+    in a group's queue count too (all of them when it has no place
+    there): a slot that frees is theirs first. One statement."""
     gi = models.GroupImpact
     with _reader() as session:
         now = session.execute(sa.select(db_utc_now())).scalar_one()
-        stmt = sa.select(gi, models.Session.state).join(
-            models.Session, models.Session.session_id == gi.session_id
-        ).where(gi.slot.isnot(None))
+        stmt = sa.select(gi, models.Session.state,
+                         models.Session.generation).join(
+            models.Session, models.Session.session_id == gi.session_id)
+        if not waiting:
+            stmt = stmt.where(gi.slot.isnot(None))
         if group_ids is not None:
             stmt = stmt.where(gi.group_id.in_(list(group_ids)))
-        if exclude_session is not None:
+        if exclude_session is not None and not waiting:
             stmt = stmt.where(gi.session_id != exclude_session)
         counts = {}
-        for row, state in session.execute(stmt).all():
-            if _impact_counts(row, now,
-                              state in states.ACTIVE_SESSION_STATES):
+        places = []
+        for row, state, generation in session.execute(stmt).all():
+            live = state in states.ACTIVE_SESSION_STATES
+            if row.slot is None:
+                if _impact_counts(row, now, live and
+                                  row.generation >= (generation or 0)):
+                    places.append(row)
+            elif row.session_id != exclude_session and \
+                    _impact_counts(row, now, live):
+                counts[row.group_id] = counts.get(row.group_id, 0) + 1
+        mine = {}
+        for row in places:
+            if row.session_id == exclude_session:
+                mine[row.group_id] = min(row.id, mine.get(row.group_id,
+                                                          row.id))
+        for row in places:
+            if row.session_id != exclude_session and \
+                    row.id < mine.get(row.group_id, row.id + 1):
                 counts[row.group_id] = counts.get(row.group_id, 0) + 1
         return counts
 

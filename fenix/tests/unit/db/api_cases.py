@@ -1059,6 +1059,39 @@ class DBAPITests:
         self.assertFalse(db_api.group_impact_take('g1', 2, s1, 'd', 600)[0])
         self.assertEqual([(s1, 'd')], self._waiters('g1'))
 
+    def test_group_impact_queue_before_asking(self):
+        # A session whose plan holds its member back while others hold
+        # the slots takes a place before it asks for the slot; the places
+        # ahead of a session count as impacted for it.
+        s1, s2, s3 = self._live(), self._live(), self._live()
+        take, queue = db_api.group_impact_take, db_api.group_impact_queue
+        held = db_api.group_impacts_held
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        queue('g1', s2, 'b', 10)
+        queue('g1', s3, 'c', 10)
+        # Asked again: renewed, one place per session (the last asker).
+        queue('g1', s2, 'b2', 10)
+        self.assertEqual([(s2, 'b2'), (s3, 'c')], self._waiters('g1'))
+        self.assertEqual({'g1': 1}, held())
+        self.assertEqual({'g1': 1}, held(exclude_session=s2, waiting=True))
+        self.assertEqual({'g1': 2}, held(exclude_session=s3, waiting=True))
+        # s1 has no place: every waiter is ahead of it.
+        self.assertEqual({'g1': 2}, held(exclude_session=s1, waiting=True))
+        self.assertEqual({}, held(['g2'], exclude_session=s1, waiting=True))
+        db_api.group_impact_release(s1, 'a')
+        self.assertEqual({}, held(exclude_session=s2, waiting=True))
+        self.assertEqual({'g1': 1}, held(exclude_session=s3, waiting=True))
+        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
+        self.assertEqual((True, None), take('g1', 1, s2, 'b', 600))
+        self.assertEqual({'g1': 1}, held(exclude_session=s3, waiting=True))
+        # A place not renewed in time is gone, for every reader.
+        self._impacts_set('g1', expires_at=self._past())
+        self.assertEqual({}, held(exclude_session=s1, waiting=True))
+        queue('g1', s3, 'c', 10)
+        queue('g1', s1, 'a', 10)
+        self.assertEqual([(s3, 'c'), (s1, 'a')], self._waiters('g1'))
+        self.assertEqual({'g1': 1}, held(exclude_session=s1, waiting=True))
+
     def test_group_impact_concurrent_takers_one_winner(self):
         # Sessions of different engines take the last slot at once: the
         # unique (group, slot) key lets exactly the budget win, every
