@@ -7,7 +7,10 @@
 A member holds its group's budget from its event until ``recovery_time``
 after its move (``holders``, then ``recovering``); members other live
 sessions move, or moved less than ``recovery_time`` ago, count too
-(``elsewhere``, read at most every ``CONSTRAINTS_REFRESH`` seconds).
+(``elsewhere``, read at most every ``CONSTRAINTS_REFRESH`` seconds), and
+so do the sessions waiting for a slot ahead of this one (first come,
+first served: a member held back by others takes its session's place in
+its group's queue).
 That is the plan's view (who gets an event); right before a member is
 moved or left to its manager's own action, a slot of its group's budget
 is taken in the database for the whole deployment (``shared``,
