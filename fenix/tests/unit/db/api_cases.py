@@ -937,18 +937,17 @@ class DBAPITests:
         self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
         self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
         self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
-        self.assertEqual([(s2, 'b'), (s3, 'c')], self._waiters('g1'))
-        # Asking again keeps the place (one row each, same order).
         self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
-        self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
-        self.assertEqual([(s2, 'b'), (s3, 'c')], self._waiters('g1'))
-        place = db_api.group_impacts_get('g1', waiting=True)[0]['id']
         db_api.group_impact_release(s1, 'a')
         for _n in range(5):
             # The slot is free, for s2: asked again at its retry.
             self.assertEqual((False, None), take('g1', 1, s3, 'c', 600))
             self.assertEqual((False, None), take('g1', 1, s4, 'd', 600))
         self.assertEqual({}, db_api.group_impacts_held())
+        # Asking again kept the places (one row each, in order).
+        self.assertEqual([(s2, 'b'), (s3, 'c'), (s4, 'd')],
+                         self._waiters('g1'))
+        place = db_api.group_impacts_get('g1', waiting=True)[0]['id']
         self.assertEqual((True, None), take('g1', 1, s2, 'b', 600))
         # Its place became its slot.
         row, = db_api.group_impacts_get('g1')
@@ -990,16 +989,18 @@ class DBAPITests:
         s1, s2, s3 = self._live(), self._live(), self._live()
         take = db_api.group_impact_take
         self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
-        self.assertFalse(take('g1', 1, s2, 'b', 600, wait_lease=10)[0])
+        self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
+        db_api.group_impact_release(s1, 'a')
+        # s2 waits ahead of s3.
+        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
         with db_api.get_engine().connect() as conn:
             now = conn.execute(sa.select(db_api.db_utc_now())).scalar_one()
-        place, = db_api.group_impacts_get('g1', waiting=True)
+        place = db_api.group_impacts_get('g1', waiting=True)[0]
+        self.assertEqual(s2, place['session_id'])
         # Its place holds 10 s after its last ask (a second more where
         # the database keeps whole seconds).
         left = (place['expires_at'] - now).total_seconds()
         self.assertTrue(8 < left <= 11, left)
-        db_api.group_impact_release(s1, 'a')
-        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
         # s2's engine died (it asks no more): once its place expired, s3
         # takes the slot; s2 gone from the queue.
         table = models.GroupImpact.__table__
@@ -1054,9 +1055,12 @@ class DBAPITests:
                  if s.split()[0] not in ('BEGIN', 'COMMIT')]
         self.assertEqual(['SELECT', 'SELECT', 'INSERT'] * 2 + ['DELETE'] +
                          ['SELECT', 'SELECT', 'INSERT'], kinds)
-        self.assertEqual([], self._waiters('g1'))
-        # Contention: the refused member has a place in the queue.
+        # Contention: the refused member's place in the queue is written.
+        del statements[:]
         self.assertFalse(db_api.group_impact_take('g1', 2, s1, 'd', 600)[0])
+        self.assertEqual(['SELECT', 'SELECT', 'INSERT'],
+                         [s.split()[0] for s in statements
+                          if s.split()[0] not in ('BEGIN', 'COMMIT')])
         self.assertEqual([(s1, 'd')], self._waiters('g1'))
 
     def test_group_impact_queue_before_asking(self):
