@@ -186,6 +186,8 @@ replies_recorded = history.replies_recorded
 group_impact_take = budgets.group_impact_take
 group_impact_release = budgets.group_impact_release
 group_impact_release_ended = budgets.group_impact_release_ended
+group_impact_queue = budgets.group_impact_queue
+group_impact_leave = budgets.group_impact_leave
 group_impacts_held = budgets.group_impacts_held
 group_impacts_get = budgets.group_impacts_get
 

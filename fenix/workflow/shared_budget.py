@@ -15,6 +15,18 @@ slot frees by itself); the wait is bounded, as every slot is (released
 when its move ends, freed when its session ends or fails, and given up
 after a lease: a dead engine's slots block nobody for good).
 
+The sessions waiting for a group's slot are served in turn, first
+come, first served in the database's order (one place per session and
+group in a queue of rows, :func:`fenix.db.api.group_impact_take`), not
+by who asks first once a slot frees: a session that asks more often (a
+shorter retry, an engine that polls faster) does not pass one that
+waited longer. A place holds while the session asks again within
+:func:`wait_lease` seconds (10 by default) and is live and not taken
+over; a waiter that is gone (its engine died, its runner was fenced or
+stopped asking) blocks the others that long at most. Nobody waiting,
+nothing of the queue is read or written beyond the one read a take
+always made.
+
 Each policy keeps its own view of the budgets for its plan (the
 executor's holders and recovering members, the serial policy's
 :class:`fenix.workflow.serial.Budgets`); this is the check before
@@ -35,6 +47,18 @@ LOG = logging.getLogger(__name__)
 RETRY = 1.0
 # Seconds added to a slot's lease beyond the longest its impact may last.
 LEASE_MARGIN = 60
+# Seconds a waiter keeps its place in its group's queue without asking
+# again (at least; longer with a slower nova_poll_interval, see
+# wait_lease).
+WAIT_LEASE = 10.0
+
+
+def wait_lease():
+    """Seconds a waiter's place holds after each ask: :data:`WAIT_LEASE`,
+    or three of the executor's polls (``[workflow] nova_poll_interval``,
+    how often a waiting member asks again) when that is longer. The
+    bound on how long a waiter that is gone blocks the others."""
+    return max(WAIT_LEASE, 3 * max(RETRY, CONF.workflow.nova_poll_interval))
 
 
 def move_lease():
@@ -63,6 +87,8 @@ class SharedBudgets(object):
         self.held = {}        # iid -> (group_id, recovery_time)
         self.retry_at = {}    # group_id -> monotonic time of next try
         self.noted = set()    # iids whose wait was recorded
+        self.waiting = {}     # iid -> group_id it waits for a slot of
+        self.queued_at = {}   # group_id -> monotonic time of last ask
 
     def holds(self, iid):
         return iid in self.held
@@ -103,12 +129,15 @@ class SharedBudgets(object):
         until the soonest slot frees or None)``."""
         return db_api.group_impact_take(
             group.group_id, group.max_impacted_members, self.sid, iid,
-            lease if lease is not None else move_lease(), force=force)
+            lease if lease is not None else move_lease(), force=force,
+            wait_lease=wait_lease())
 
     def taken(self, iid, group):
         """``iid`` holds a slot of ``group``'s budget (committed)."""
         self.held[iid] = (group.group_id, group.recovery_time or 0)
         self.retry_at.pop(group.group_id, None)
+        self.queued_at.pop(group.group_id, None)
+        self.waiting.pop(iid, None)
 
     def refused(self, iid, group, after):
         """No slot of ``group``'s budget for ``iid``: the group is asked
@@ -117,6 +146,8 @@ class SharedBudgets(object):
         gid = group.group_id
         wait = RETRY if after is None else min(RETRY, max(after, 0.01))
         self.retry_at[gid] = time.monotonic() + wait
+        self.queued_at[gid] = time.monotonic()
+        self.waiting[iid] = gid
         if iid not in self.noted:
             self.noted.add(iid)
             self.wf._decision(
@@ -125,6 +156,30 @@ class SharedBudgets(object):
                 'recovery_time included)' % (
                     iid, gid, max(1, group.max_impacted_members or 1)),
                 instance_id=iid)
+
+    def queue(self, iid, group):
+        """``iid`` waits for a slot of ``group`` before it asks for one
+        (the policy holds it back while other sessions hold the group's
+        slots, or wait ahead: ``group_impacts_held(waiting=True)``), or
+        keeps waiting (told of its move, not started yet): the session's
+        place in the group's queue is taken, or renewed, in the database
+        at most once per :data:`RETRY` seconds and group. A failure to
+        write is logged: the member still asks for its slot later."""
+        if group is None:
+            return
+        gid = group.group_id
+        self.waiting[iid] = gid
+        now = time.monotonic()
+        if gid in self.queued_at and now - self.queued_at[gid] < RETRY:
+            return
+        self.queued_at[gid] = now
+        try:
+            db_api.group_impact_queue(gid, self.sid, iid, wait_lease())
+        except exception.SessionFenced:
+            raise
+        except Exception as e:  # noqa - a place is a matter of turns only
+            LOG.warning('Session %s: the place of %s in the queue of group '
+                        '%s was not written (%s)', self.sid, iid, gid, e)
 
     def release_here(self, iid, group, recover=True):
         """The database part of :meth:`release`, in the caller's
@@ -147,9 +202,14 @@ class SharedBudgets(object):
     def release(self, iid, recover=True):
         """``iid`` is no longer impacted: its slot holds its group's
         ``recovery_time`` more (``recover``), else it is free at once.
-        A failure to write is logged: the slot's lease frees it."""
+        A failure to write is logged: the slot's lease frees it. A member
+        that waited for a slot instead no longer does: the session's
+        place in its group's queue is given up when no other member
+        waits there (a later ask is at the back)."""
         held = self.held.pop(iid, None)
         if held is None:
+            if iid in self.waiting:
+                self.leave([iid])
             return
         gid, recovery = held
         self.noted.discard(iid)
@@ -165,6 +225,31 @@ class SharedBudgets(object):
                         'failed (%s); its lease frees it', self.sid, iid,
                         gid, e)
 
+    def leave(self, iids=None):
+        """``iids`` (or every member that waited) no longer wait for a
+        slot: the session's places in the queues of the groups where no
+        other member of it waits are given up (one statement; none when
+        no member waited). A failure is logged: the places expire by
+        themselves (:func:`wait_lease`)."""
+        gone = {i: self.waiting.pop(i) for i in
+                (list(self.waiting) if iids is None else iids)
+                if i in self.waiting}
+        self.noted -= set(gone)
+        groups = set(gone.values()) - set(self.waiting.values())
+        if not groups:
+            return
+        for gid in groups:
+            self.queued_at.pop(gid, None)
+        try:
+            db_api.group_impact_leave(self.sid, sorted(groups))
+        except exception.SessionFenced:
+            pass
+        except Exception as e:  # noqa - the places expire by themselves
+            LOG.warning('Session %s: leaving the queues of groups %s failed '
+                        '(%s); the places expire by themselves', self.sid,
+                        sorted(groups), e)
+
     def release_all(self, recover=True):
         for iid in list(self.held):
             self.release(iid, recover=recover)
+        self.leave()

@@ -387,13 +387,23 @@ class GroupImpact(Base, FenixBase):
     (``ends_at`` unset: until ``expires_at`` at the latest, and only
     while its session is live) and until ``ends_at`` afterwards (its
     group's ``recovery_time``).
+
+    A row without a slot (``slot`` NULL) is a session's place in the
+    group's queue (``instance_id``: the member that asked last): the
+    sessions that wait for a slot of the group are served first come,
+    first served, in the order of their ``id`` (the database's order,
+    whichever engine asks). A place holds while the session asks again
+    before ``expires_at`` (every ask renews it), is live and has the
+    ``generation`` noted (a fenced runner's place is gone).
     """
     __tablename__ = 'group_impacts'
     __table_args__ = (sa.UniqueConstraint('group_id', 'slot'),)
 
     id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
     group_id = sa.Column(sa.String(36), nullable=False)
-    slot = sa.Column(sa.Integer, nullable=False)
+    # NULL: waiting for a slot (several NULLs never clash in the unique
+    # key, on any backend).
+    slot = sa.Column(sa.Integer)
     session_id = _session_fk()
     instance_id = sa.Column(sa.String(36), nullable=False)
     # The session's generation (fencing) when its runner took or last
@@ -401,6 +411,8 @@ class GroupImpact(Base, FenixBase):
     generation = sa.Column(sa.Integer, nullable=False, default=0)
     # While impacted: the slot is free after this even if its holder
     # never released it (its engine died and nobody resumed the session).
+    # While waiting: the place in the queue is lost after this unless the
+    # waiter asked again.
     expires_at = sa.Column(sa.DateTime, nullable=False)
     # Released: the member recovers until then (None: still impacted).
     ends_at = sa.Column(sa.DateTime)

@@ -12,6 +12,7 @@ once, recovery included, whichever workflow runs the sessions, nor
 both on one host (the pair is an anti-affinity group).
 """
 import collections
+import time
 
 from fenix.tests.functional import base
 from fenix.tests.functional import cloud_fixture
@@ -117,8 +118,87 @@ class SharedBudgetMixin(object):
         self.assertLessEqual(sum(waits.values()), 1, waits)
 
 
+GROUP2 = '8a3e6c1f-2d4b-4f70-b9e5-7c1a0d3f5e24'
+RECOVERY2 = 2
+
+
+class TurnsMixin(object):
+    """Two sessions contend for one group's slot (budget 1): session A
+    has two members of it on compute-0, session B one on compute-1 (full:
+    A places nothing there) and starts once A's first move is under way.
+    B waits from then on; when the slot frees, B's member goes before A's
+    second (first come, first served), however soon A asks again."""
+
+    def setUp(self):
+        super().setUp()
+        self.cloud = self.useFixture(cloud_fixture.FenixCloud(
+            cloud_fixture.topology(
+                computes=5, tenants=(TENANT,),
+                servers=[{'name': 'x0', 'project': TENANT,
+                          'host': 'compute-0'},
+                         {'name': 'x1', 'project': TENANT,
+                          'host': 'compute-0'},
+                         {'name': 'y0', 'project': TENANT,
+                          'host': 'compute-1'},
+                         {'name': 'f1', 'project': TENANT,
+                          'host': 'compute-1'}],
+                timing={'cold_migration': 2.5, 'live_migration': 2.5}),
+            extra_config=databases.extra_config(self)))
+        self.ids = {name: sid for sid, name in
+                    self.cloud.server_names().items()}
+        project = self.cloud.sim.project_id(TENANT)
+        client = self.cloud.client
+        resp = client.put('/v1/instance_group/%s' % GROUP2, {
+            'project_id': project, 'group_name': 'pool',
+            'anti_affinity_group': False, 'max_impacted_members': 1,
+            'recovery_time': RECOVERY2})
+        self.assertEqual(200, resp.status_code, resp.text)
+        for name in ('x0', 'x1', 'y0'):
+            resp = client.put('/v1/instance/%s' % self.ids[name], {
+                'project_id': project, 'group_id': GROUP2,
+                'instance_name': name, 'migration_type': 'MIGRATE'})
+            self.assertEqual(200, resp.status_code, resp.text)
+
+    def _turns(self, workflow):
+        cloud = self.cloud
+        first = cloud.create_session(hosts=['compute-0'], workflow=workflow)
+        deadline = time.monotonic() + 60
+        while not cloud.migrations() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(cloud.migrations(), cloud.log_tail())
+        second = cloud.create_session(hosts=['compute-1'],
+                                      workflow=workflow)
+        for sid in (first, second):
+            self.assertEqual('MAINTENANCE_DONE', cloud.wait_final(sid),
+                             cloud.log_tail())
+        moves = [m for m in cloud.migrations()
+                 if m['name'] in ('x0', 'x1', 'y0')]
+        self.assertEqual(['compute-0', 'compute-1', 'compute-0'],
+                         [m['source'] for m in moves], moves)
+        peak, count = impacted_at_once(
+            cloud.sim, {self.ids[n] for n in ('x0', 'x1', 'y0')},
+            RECOVERY2)
+        self.assertEqual((1, 3), (peak, count), moves)
+
+    def test_nfv_sessions_take_turns(self):
+        self._turns('nfv')
+
+    def test_default_sessions_take_turns(self):
+        self._turns('default')
+
+
 class TestSharedBudgetSQLite(databases.SQLiteMixin, SharedBudgetMixin,
                              base.FunctionalTestCase):
+    pass
+
+
+class TestTurnsSQLite(databases.SQLiteMixin, TurnsMixin,
+                      base.FunctionalTestCase):
+    pass
+
+
+class TestTurnsMariaDB(databases.MariaDBMixin, TurnsMixin,
+                       base.FunctionalTestCase):
     pass
 
 

@@ -7,7 +7,10 @@
 A member holds its group's budget from its event until ``recovery_time``
 after its move (``holders``, then ``recovering``); members other live
 sessions move, or moved less than ``recovery_time`` ago, count too
-(``elsewhere``, read at most every ``CONSTRAINTS_REFRESH`` seconds).
+(``elsewhere``, read at most every ``CONSTRAINTS_REFRESH`` seconds), and
+so do the sessions waiting for a slot ahead of this one (first come,
+first served: a member held back by others takes its session's place in
+its group's queue).
 That is the plan's view (who gets an event); right before a member is
 moved or left to its manager's own action, a slot of its group's budget
 is taken in the database for the whole deployment (``shared``,
@@ -52,7 +55,18 @@ class BudgetsMixin(object):
         if used >= max(1, group.max_impacted_members):
             return False
         used += self._impacted_elsewhere().get(group.group_id, 0)
-        return used < max(1, group.max_impacted_members)
+        if used < max(1, group.max_impacted_members):
+            return True
+        # Held back by other sessions: it waits in turn (the session's
+        # place in the group's queue, first come, first served).
+        self.shared.queue(iid, group)
+        return False
+
+    def _keep_place(self, job):
+        """A member told of its move that waited in its group's queue
+        keeps its session's place there until it takes its slot."""
+        if job.iid in self.shared.waiting:
+            self.shared.queue(job.iid, self._group(job.iid))
 
     def _impacted_elsewhere(self):
         """{group_id: members} that other live sessions are moving, or
@@ -91,9 +105,11 @@ class BudgetsMixin(object):
                 continue
             counts[group.group_id] = counts.get(group.group_id, 0) + 1
         # The slots other sessions took in the database (the same moves,
-        # and their own actions): the larger count of the two.
+        # and their own actions), and the places of those that wait for
+        # one ahead of this session: the larger count of the two.
         for gid, n in db_api.group_impacts_held(
-                list(self.groups), exclude_session=self.sid).items():
+                list(self.groups), exclude_session=self.sid,
+                waiting=True).items():
             counts[gid] = max(counts.get(gid, 0), n)
         self.elsewhere = counts
         return counts

@@ -214,6 +214,7 @@ class EventsMixin(object):
         window passed) and its ``lead_time`` passed, its move is decided
         (READY), or it is refused (DONE). Returns the seconds until it may
         act while it waits, else None."""
+        self._keep_place(job)
         row = self.rows.get(job.iid) or {}
         answered = self._answers(job, row)
         ready_at = job.act_at

@@ -143,6 +143,8 @@ class Executor(usage.UsageMixin, budgets.BudgetsMixin, hosts.HostsMixin,
             self.npool.shutdown(wait=True)
             self.pool.shutdown(wait=True)
             self.hpool.shutdown(wait=True)
+            # Places left in the groups' queues (no member waits: none).
+            self.shared.leave()
         if self.failures:
             raise exception.WorkflowError(reason='; '.join(self.failures))
 

@@ -922,6 +922,180 @@ class DBAPITests:
         self.assertTrue(35 < after <= 41, after)
         self.assertEqual((True, None), take('g2', 1, s2, 'b', 600))
 
+    # Waiting for a group's slot: first come, first served.
+
+    def _waiters(self, group_id):
+        return [(r['session_id'], r['instance_id'])
+                for r in db_api.group_impacts_get(group_id, waiting=True)]
+
+    def test_group_impact_waiters_served_in_turn(self):
+        # s2 starts waiting before s3; when the slot frees, s3 asks again
+        # and again (a shorter retry, a faster engine) and is refused
+        # while s2, the first in line, has not taken it.
+        s1, s2, s3, s4 = (self._live() for _n in range(4))
+        take = db_api.group_impact_take
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
+        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
+        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
+        db_api.group_impact_release(s1, 'a')
+        for _n in range(5):
+            # The slot is free, for s2: asked again at its retry.
+            self.assertEqual((False, None), take('g1', 1, s3, 'c', 600))
+            self.assertEqual((False, None), take('g1', 1, s4, 'd', 600))
+        self.assertEqual({}, db_api.group_impacts_held())
+        # Asking again kept the places (one row each, in order).
+        self.assertEqual([(s2, 'b'), (s3, 'c'), (s4, 'd')],
+                         self._waiters('g1'))
+        place = db_api.group_impacts_get('g1', waiting=True)[0]['id']
+        self.assertEqual((True, None), take('g1', 1, s2, 'b', 600))
+        # Its place became its slot.
+        row, = db_api.group_impacts_get('g1')
+        self.assertEqual((place, 0, s2, 'b'), (row['id'], row['slot'],
+                                               row['session_id'],
+                                               row['instance_id']))
+        self.assertEqual([(s3, 'c'), (s4, 'd')], self._waiters('g1'))
+        # An impact under way is recorded whoever waits; then s3's turn.
+        self.assertEqual((True, None),
+                         take('g1', 1, s4, 'e', 600, force=True))
+        db_api.group_impact_release(s2, 'b')
+        db_api.group_impact_release(s4, 'e')
+        self.assertFalse(take('g1', 1, s4, 'd', 600)[0])
+        self.assertEqual((True, None), take('g1', 1, s3, 'c', 600))
+        self.assertEqual((True, None), take('g2', 1, s4, 'f', 600))
+        # A budget of 2: one slot free, two waiters ahead of s1; only the
+        # first of them may take it.
+        self.assertEqual((True, None), take('g3', 2, s1, 'x1', 600))
+        self.assertEqual((True, None), take('g3', 2, s1, 'x2', 600))
+        self.assertFalse(take('g3', 2, s2, 'y', 600)[0])
+        self.assertFalse(take('g3', 2, s3, 'z', 600)[0])
+        db_api.group_impact_release(s1, 'x1')
+        self.assertFalse(take('g3', 2, s1, 'x3', 600)[0])
+        self.assertFalse(take('g3', 2, s3, 'z', 600)[0])
+        self.assertEqual((True, None), take('g3', 2, s2, 'y', 600))
+        self.assertEqual([(s3, 'z'), (s1, 'x3')], self._waiters('g3'))
+        # One place per session and group, whichever member asks: s3's
+        # other member asks with s3's place (no second row) ...
+        self.assertFalse(take('g3', 2, s3, 'z2', 600)[0])
+        self.assertEqual([(s3, 'z2'), (s1, 'x3')], self._waiters('g3'))
+        # ... and s3's turn taken, its members still waiting are behind
+        # s1: the sessions take turns.
+        db_api.group_impact_release(s1, 'x2')
+        self.assertEqual((True, None), take('g3', 2, s3, 'z2', 600))
+        self.assertFalse(take('g3', 2, s3, 'z', 600)[0])
+        self.assertEqual([(s1, 'x3'), (s3, 'z')], self._waiters('g3'))
+
+    def test_group_impact_vanished_waiter_blocks_for_its_lease_only(self):
+        s1, s2, s3 = self._live(), self._live(), self._live()
+        take = db_api.group_impact_take
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
+        db_api.group_impact_release(s1, 'a')
+        # s2 waits ahead of s3.
+        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
+        with db_api.get_engine().connect() as conn:
+            now = conn.execute(sa.select(db_api.db_utc_now())).scalar_one()
+        place = db_api.group_impacts_get('g1', waiting=True)[0]
+        self.assertEqual(s2, place['session_id'])
+        # Its place holds 10 s after its last ask (a second more where
+        # the database keeps whole seconds).
+        left = (place['expires_at'] - now).total_seconds()
+        self.assertTrue(8 < left <= 11, left)
+        # s2's engine died (it asks no more): once its place expired, s3
+        # takes the slot; s2 gone from the queue.
+        table = models.GroupImpact.__table__
+        with db_api.get_engine().begin() as conn:
+            conn.execute(table.update().where(
+                table.c.session_id == s2).values(expires_at=self._past()))
+        self.assertEqual((True, None), take('g1', 1, s3, 'c', 600))
+        self.assertEqual([], self._waiters('g1'))
+        # Asking again later: at the back of the queue.
+        self.assertFalse(take('g1', 1, s2, 'b', 600)[0])
+        self.assertFalse(take('g1', 1, s1, 'a', 600)[0])
+        self.assertEqual([(s2, 'b'), (s1, 'a')], self._waiters('g1'))
+        db_api.group_impact_release(s3, 'c')
+        # s2 taken over (its session's generation raised): the stale
+        # runner's place is gone at once.
+        sessions = models.Session.__table__
+        with db_api.get_engine().begin() as conn:
+            conn.execute(sessions.update().where(
+                sessions.c.session_id == s2).values(generation=5))
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        db_api.group_impact_release(s1, 'a')
+        # Its new owner (generation 5) asks: at the back, and keeps it.
+        self.assertEqual((True, None), take('g2', 1, s3, 'x', 600))
+        self.assertFalse(take('g2', 1, s2, 'y', 600, generation=5)[0])
+        self.assertFalse(take('g2', 1, s1, 'z', 600)[0])
+        self.assertEqual([(s2, 'y'), (s1, 'z')], self._waiters('g2'))
+        # A session that ends gives its places up at once.
+        db_api.session_update(s2, {'state': states.MAINTENANCE_FAILED})
+        db_api.group_impact_release(s3, 'x')
+        self.assertEqual((True, None), take('g2', 1, s1, 'z', 600))
+        self.assertEqual([], self._waiters('g2'))
+        # And a runner that stops asking leaves its places.
+        self.assertFalse(take('g2', 1, s3, 'w', 600)[0])
+        self.assertEqual(0, db_api.group_impact_leave(s3, ['g1']))
+        self.assertEqual(1, db_api.group_impact_leave(s3, ['g2']))
+        self.assertEqual([], self._waiters('g2'))
+
+    def test_group_impact_no_queue_without_contention(self):
+        # Nobody waits: a take reads and writes what it did before the
+        # queues (the time, the group's rows, the insert of the slot);
+        # no place is written.
+        s1, s2 = self._live(), self._live()
+        statements = self._record_statements()
+        self.assertEqual((True, None),
+                         db_api.group_impact_take('g1', 2, s1, 'a', 600))
+        self.assertEqual((True, None),
+                         db_api.group_impact_take('g1', 2, s2, 'b', 600))
+        db_api.group_impact_release(s1, 'a')
+        self.assertEqual((True, None),
+                         db_api.group_impact_take('g1', 2, s1, 'c', 600))
+        kinds = [s.split()[0] for s in statements
+                 if s.split()[0] not in ('BEGIN', 'COMMIT')]
+        self.assertEqual(['SELECT', 'SELECT', 'INSERT'] * 2 + ['DELETE'] +
+                         ['SELECT', 'SELECT', 'INSERT'], kinds)
+        # Contention: the refused member's place in the queue is written.
+        del statements[:]
+        self.assertFalse(db_api.group_impact_take('g1', 2, s1, 'd', 600)[0])
+        self.assertEqual(['SELECT', 'SELECT', 'INSERT'],
+                         [s.split()[0] for s in statements
+                          if s.split()[0] not in ('BEGIN', 'COMMIT')])
+        self.assertEqual([(s1, 'd')], self._waiters('g1'))
+
+    def test_group_impact_queue_before_asking(self):
+        # A session whose plan holds its member back while others hold
+        # the slots takes a place before it asks for the slot; the places
+        # ahead of a session count as impacted for it.
+        s1, s2, s3 = self._live(), self._live(), self._live()
+        take, queue = db_api.group_impact_take, db_api.group_impact_queue
+        held = db_api.group_impacts_held
+        self.assertEqual((True, None), take('g1', 1, s1, 'a', 600))
+        queue('g1', s2, 'b', 10)
+        queue('g1', s3, 'c', 10)
+        # Asked again: renewed, one place per session (the last asker).
+        queue('g1', s2, 'b2', 10)
+        self.assertEqual([(s2, 'b2'), (s3, 'c')], self._waiters('g1'))
+        self.assertEqual({'g1': 1}, held())
+        self.assertEqual({'g1': 1}, held(exclude_session=s2, waiting=True))
+        self.assertEqual({'g1': 2}, held(exclude_session=s3, waiting=True))
+        # s1 has no place: every waiter is ahead of it.
+        self.assertEqual({'g1': 2}, held(exclude_session=s1, waiting=True))
+        self.assertEqual({}, held(['g2'], exclude_session=s1, waiting=True))
+        db_api.group_impact_release(s1, 'a')
+        self.assertEqual({}, held(exclude_session=s2, waiting=True))
+        self.assertEqual({'g1': 1}, held(exclude_session=s3, waiting=True))
+        self.assertFalse(take('g1', 1, s3, 'c', 600)[0])
+        self.assertEqual((True, None), take('g1', 1, s2, 'b', 600))
+        self.assertEqual({'g1': 1}, held(exclude_session=s3, waiting=True))
+        # A place not renewed in time is gone, for every reader.
+        self._impacts_set('g1', expires_at=self._past())
+        self.assertEqual({}, held(exclude_session=s1, waiting=True))
+        queue('g1', s3, 'c', 10)
+        queue('g1', s1, 'a', 10)
+        self.assertEqual([(s3, 'c'), (s1, 'a')], self._waiters('g1'))
+        self.assertEqual({'g1': 1}, held(exclude_session=s1, waiting=True))
+
     def test_group_impact_concurrent_takers_one_winner(self):
         # Sessions of different engines take the last slot at once: the
         # unique (group, slot) key lets exactly the budget win, every

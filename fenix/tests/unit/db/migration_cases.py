@@ -159,6 +159,44 @@ class MigrationTests:
                 sa.select(impacts.c.session_id, impacts.c.instance_id,
                           impacts.c.slot))])
 
+    def test_group_impacts_waiters_have_no_slot(self):
+        # Revision 6b2d8f4e0a93: a place in a group's queue is a row
+        # without a slot; several never clash in the unique key, and the
+        # slots taken before the upgrade are kept.
+        engine = self.get_engine()
+        migration.upgrade('3e7a5c9d1f24', engine=engine)
+        tables = models.Base.metadata.tables
+        impacts = tables['group_impacts']
+        dt = datetime.datetime(2026, 12, 6, 8, 0, 0)
+
+        def row(sid, slot):
+            return impacts.insert().values(
+                group_id='g1', slot=slot, session_id=sid, instance_id=sid,
+                generation=1, expires_at=dt, created_at=dt)
+
+        with engine.begin() as conn:
+            for sid in ('s1', 's2', 's3'):
+                conn.execute(tables['sessions'].insert().values(
+                    session_id=sid, state=states.PLANNED_MAINTENANCE,
+                    workflow='nfv', maintenance_at=dt, meta={}, options={},
+                    download=[], version=0, created_at=dt))
+            conn.execute(row('s1', 0))
+        migration.upgrade('6b2d8f4e0a93', engine=engine)
+        with engine.begin() as conn:
+            conn.execute(row('s2', None))
+            conn.execute(row('s3', None))
+        with engine.connect() as conn:
+            self.assertRaises((sa.exc.IntegrityError,
+                               db_exc.DBDuplicateEntry), conn.execute,
+                              row('s2', 0))
+            conn.rollback()
+        with engine.connect() as conn:
+            self.assertEqual(
+                [('s1', 0), ('s2', None), ('s3', None)],
+                [tuple(r) for r in conn.execute(
+                    sa.select(impacts.c.session_id, impacts.c.slot)
+                    .order_by(impacts.c.id))])
+
     def test_plan_state_carried_over_to_columns(self):
         # Revision b5e1f7a3c920 moves what sessions in flight kept as JSON
         # into columns and rows: an upgrade mid-session goes on from them.

@@ -1042,6 +1042,73 @@ class NFVTest(NFVTestBase):
         # Its own slot is free again (no recovery_time).
         self.assertEqual([], db_api.group_impacts_get('ha'))
 
+    def test_member_waits_its_turn_behind_a_session_that_waited_first(self):
+        """Another session (another engine) waited for the group's slot
+        before this one and asks again only every 1.7 s: once the slot
+        frees, this session's member is neither told of its move nor
+        moved before that session took its turn and released it, however
+        often this session looks (first come, first served)."""
+        for n in range(3):
+            self.cloud.add_host('c%d' % n)
+        self.cloud.add_server('ha0', 'c0')
+        self.group('ha', ['ha0', 'hb', 'hc'], budget=1)
+        holder, first = self.create(), self.create()
+        for other in (holder, first):
+            db_api.session_update(other, {'state': st.PLANNED_MAINTENANCE})
+        take = db_api.group_impact_take
+        self.assertTrue(take('ha', 1, holder, 'hb', 600)[0])
+        self.assertFalse(take('ha', 1, first, 'hc', 600)[0])
+        watch = Watch(self.cloud)
+        watch.group_of['ha0'] = 'ha'
+        told = []
+
+        def at_event(payload, vnfm):
+            if payload.get('instance_ids') == ['ha0']:
+                told.append(time.monotonic())
+
+        InstanceVNFM(self.cloud, self.notifier, 'p1', on_event=at_event)
+        # This session looks often (an idle pass every 0.1 s).
+        self.useFixture(fixtures.MockPatchObject(executor_common,
+                                                 'IDLE_WAIT', 0.1))
+        timeline = {}
+        stop = threading.Event()
+        waiting = threading.Event()
+        real = db_api.group_impacts_held
+
+        def held(*args, **kwargs):
+            # This session reads the budgets its member waits for.
+            waiting.set()
+            return real(*args, **kwargs)
+
+        def other_engine():
+            waiting.wait(30)
+            stop.wait(0.3)
+            db_api.group_impact_release(holder, 'hb')
+            timeline['freed'] = time.monotonic()
+            while not stop.wait(1.7):
+                if take('ha', 1, first, 'hc', 600)[0]:
+                    timeline['taken'] = time.monotonic()
+                    stop.wait(0.3)
+                    db_api.group_impact_release(first, 'hc')
+                    timeline['released'] = time.monotonic()
+                    return
+
+        thread = threading.Thread(target=other_engine)
+        thread.start()
+        self.addCleanup(thread.join, 10)
+        self.addCleanup(stop.set)
+        sid = self.create()
+        with mock.patch.object(db_api, 'group_impacts_held',
+                               side_effect=held):
+            self.assertDone(self.run_session(sid))
+        self.assertIn('released', timeline)
+        self.assertEqual(1, len(watch.starts['ha']))
+        self.assertGreater(told[0], timeline['released'])
+        self.assertGreater(watch.starts['ha'][0], timeline['released'])
+        # No place left in the queue, no slot held.
+        self.assertEqual([], db_api.group_impacts_get('ha', waiting=True))
+        self.assertEqual({}, db_api.group_impacts_held(['ha']))
+
     def test_group_slot_taken_with_the_move_start_or_not_at_all(self):
         """A member's slot of its group's budget is written in the
         transaction that records its move's start, and released in the
