@@ -121,6 +121,7 @@ class Responder(object):
         self.http.mount('http://', adapter)
         self.answered = collections.Counter()
         self.errors = []
+        self.retried = 0        # replies sent again after a broken one
         # (instance id, monotonic time the reply was sent, time it was
         # answered): see reply_latency().
         self.replies = []
@@ -168,11 +169,22 @@ class Responder(object):
             iid = event.instance_ids[0]
             body['instance_action'] = self.actions.get(iid, 'MIGRATE')
         sent = time.monotonic()
-        try:
-            resp = self.http.put(event.reply_url, json=body, timeout=30)
-            ok = resp.status_code == 200
-        except requests.RequestException as e:
-            ok, resp = False, e
+        for attempt in (1, 2):
+            try:
+                resp = self.http.put(event.reply_url, json=body, timeout=30)
+                # A retry's copy of a reply that did arrive is refused.
+                ok = resp.status_code == 200 or (
+                    attempt == 2 and resp.status_code == 409)
+            except requests.ConnectionError as e:
+                # A kept-alive connection closed by the server as the
+                # request went out: sent again once, as a manager would.
+                ok, resp = False, e
+                with self.lock:
+                    self.retried += attempt == 1
+                continue
+            except requests.RequestException as e:
+                ok, resp = False, e
+            break
         answered = time.monotonic()
         with self.lock:
             self.answered[state] += 1
@@ -577,6 +589,7 @@ def run_once(args, parallel, label):
                   'moves': moves, 'waves': len(plan.get('waves') or ()),
                   'violations': problems,
                   'responder_errors': responder.errors[:5],
+                  'responder_retries': responder.retried,
                   'error': detail.get('session', detail).get('error')
                   if isinstance(detail.get('session'), dict)
                   else detail.get('error')}

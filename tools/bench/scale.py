@@ -264,6 +264,7 @@ def main(argv=None):
                'migrations': moves, 'setup_seconds': round(setup, 1),
                'replies': dict(responder.answered),
                'responder_errors': responder.errors[:5],
+               'responder_retries': responder.retried,
                'hosts_done': summary.get('hosts_done'),
                'error': summary.get('error')}
         out.update(figures)
