@@ -20,6 +20,7 @@ import threading
 
 import fixtures
 from oslo_db.sqlalchemy import engines
+import sqlalchemy
 
 from fenix import conf as fenix_conf
 from fenix.db import api as db_api
@@ -73,3 +74,18 @@ class Database(fixtures.Fixture):
     def engine(self):
         """The engine of the DB API, connected to this database."""
         return db_api.get_engine()
+
+
+def record_statements(test):
+    """The SQL statements the DB API's engine runs from now on (upper
+    case), as a list that grows until ``test`` ends."""
+    statements = []
+
+    def record(conn, cursor, statement, params, context, many):
+        statements.append(statement.upper())
+
+    engine = db_api.get_engine()
+    sqlalchemy.event.listen(engine, 'before_cursor_execute', record)
+    test.addCleanup(sqlalchemy.event.remove, engine, 'before_cursor_execute',
+                    record)
+    return statements

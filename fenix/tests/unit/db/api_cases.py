@@ -20,6 +20,7 @@ from fenix.common import states
 from fenix.common import timeutils
 from fenix.db import api as db_api
 from fenix.db.sqlalchemy import models
+from fenix.tests import db_fixture
 
 T0 = datetime.datetime(2030, 1, 2, 3, 4, 5)
 T1 = datetime.datetime(2030, 1, 2, 4, 0, 0)
@@ -344,16 +345,7 @@ class DBAPITests:
     def _record_statements(self):
         """The SQL statements run from now on (upper case), as a list that
         grows until the test ends."""
-        statements = []
-
-        def record(conn, cursor, statement, params, context, many):
-            statements.append(statement.upper())
-
-        engine = db_api.get_engine()
-        sa.event.listen(engine, 'before_cursor_execute', record)
-        self.addCleanup(sa.event.remove, engine, 'before_cursor_execute',
-                        record)
-        return statements
+        return db_fixture.record_statements(self)
 
     def test_session_delete_deletes_children_explicitly(self):
         sid = self._full_session()

@@ -5,7 +5,6 @@
 groups' queues (fenix.workflow.shared_budget)."""
 import datetime
 
-import sqlalchemy as sa
 
 from fenix.common import states
 from fenix.db import api as db_api
@@ -42,17 +41,7 @@ class SharedBudgetsTestCase(base.TestCase):
                         for sid in self.sids]
 
     def _statements(self):
-        statements = []
-
-        def record(conn, cursor, statement, params, context, many):
-            if statement.split()[0].upper() not in ('BEGIN', 'COMMIT'):
-                statements.append(statement.upper())
-
-        engine = db_api.get_engine()
-        sa.event.listen(engine, 'before_cursor_execute', record)
-        self.addCleanup(sa.event.remove, engine, 'before_cursor_execute',
-                        record)
-        return statements
+        return db_fixture.record_statements(self)
 
     def _waiters(self, gid):
         return [(r['session_id'], r['instance_id'])
@@ -117,5 +106,7 @@ class SharedBudgetsTestCase(base.TestCase):
         a.release_all(recover=False)
         # Two takes (the time, the rows, the insert) and two releases.
         self.assertEqual(['SELECT', 'SELECT', 'INSERT'] * 2 + ['DELETE'] * 2,
-                         [s.split()[0] for s in statements], statements)
+                         [s.split()[0] for s in statements
+                          if s.split()[0] not in ('BEGIN', 'COMMIT')],
+                         statements)
         self.assertEqual({}, a.waiting)
