@@ -83,6 +83,7 @@ _core_reader = transactions._core_reader
 transaction = transactions.transaction
 in_transaction = transactions.in_transaction
 urgent = transactions.urgent
+on_end = transactions.on_end
 retry_on_deadlock = transactions.retry_on_deadlock
 READ_RETRIES = transactions.READ_RETRIES
 READ_RETRY_INTERVAL = transactions.READ_RETRY_INTERVAL

@@ -758,30 +758,43 @@ class SessionFlow(base.BaseWorkflow):
                       'on %s' % (action, iid, hostname, result['host']),
                       dict(project_id=row['project_id'], host=hostname,
                            state=st.ACTION_DONE))
-            with self.transaction():
-                if not self._action_done(row, change, project):
-                    values, kind, text, kwargs = change
-                    self.update_instance(iid, values, kind, text, **kwargs)
-                self.mark_step(st.STEP_MOVE, hostname, iid, 'done', values={
-                    'message': result.get('message'),
-                    'result': {'action': action, 'host': result['host']}})
-                if within is not None:
-                    within()
+
+            # A deadlock's victim (MariaDB) is recorded again, whole: the
+            # move is done in Nova whatever the database chose.
+            @db_api.retry_on_deadlock
+            def record_done():
+                with self.transaction():
+                    if not self._action_done(row, change, project):
+                        values, kind, text, kwargs = change
+                        self.update_instance(iid, values, kind, text,
+                                             **kwargs)
+                    self.mark_step(st.STEP_MOVE, hostname, iid, 'done',
+                                   values={'message': result.get('message'),
+                                           'result': {
+                                               'action': action,
+                                               'host': result['host']}})
+                    if within is not None:
+                        within()
+            record_done()
             return
         message = result.get('message') or 'no reason given'
-        with self.transaction():
-            self.update_instance(
-                iid, {'action_state': st.ACTION_FAILED,
-                      'action_attempts': attempts,
-                      'action_message': message},
-                st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
-                % (action, iid, hostname, message),
-                project_id=row['project_id'], host=hostname,
-                state=st.ACTION_FAILED)
-            self.mark_step(st.STEP_MOVE, hostname, iid, 'fail',
-                           values={'message': message})
-            if within is not None:
-                within()
+
+        @db_api.retry_on_deadlock
+        def record_failed():
+            with self.transaction():
+                self.update_instance(
+                    iid, {'action_state': st.ACTION_FAILED,
+                          'action_attempts': attempts,
+                          'action_message': message},
+                    st.EVENT_ERROR, '%s of instance %s from %s failed: %s'
+                    % (action, iid, hostname, message),
+                    project_id=row['project_id'], host=hostname,
+                    state=st.ACTION_FAILED)
+                self.mark_step(st.STEP_MOVE, hostname, iid, 'fail',
+                               values={'message': message})
+                if within is not None:
+                    within()
+        record_failed()
         failures.append('%s of instance %s (%s) failed after %d attempt(s):'
                         ' %s' % (action, iid, row['instance_name'],
                                  attempts, message))

@@ -107,6 +107,8 @@ class Book(object):
     def __init__(self, session_id):
         self.sid = session_id
         self._lock = threading.Lock()
+        # The ids of the rows this thread's open transaction wrote.
+        self._open = threading.local()
         self.reload()
 
     def reload(self):
@@ -228,9 +230,7 @@ class Book(object):
         (:func:`db_api.steps_depend`) in the same transaction.
         """
         rows = db_api.steps_create(self.sid, steps)
-        with self._lock:
-            for row in rows:
-                self._index(row)
+        self._reindex(rows)
         links = {}
         for n, waiting in (before or {}).items():
             for step_id in waiting:
@@ -240,9 +240,61 @@ class Book(object):
         return rows
 
     def _reindex(self, rows):
+        """Index ``rows`` as just written. Written in an open transaction
+        (the caller's), they are indexed at once (the thread that wrote
+        them reads them next) and put back as the database has them if
+        that transaction is rolled back (:meth:`_restore`): the index
+        never keeps what was not committed."""
+        rows = list(rows)
         with self._lock:
             for row in rows:
                 self._index(row)
+        if not db_api.in_transaction():
+            return
+        ids = getattr(self._open, 'ids', None)
+        if ids is None:
+            ids = self._open.ids = set()
+            db_api.on_end(self._restore)
+        ids.update(row['id'] for row in rows)
+
+    def _restore(self, committed):
+        """At the end of a transaction that wrote steps: nothing to do
+        once committed; after a rollback the rows it wrote are read
+        again (a step it added is dropped). Only the thread that marks a
+        step writes it, so nobody else changed these rows meanwhile."""
+        ids, self._open.ids = getattr(self._open, 'ids', None) or (), None
+        if committed or not ids:
+            return
+        stored = {r['id']: r for r in db_api.steps_get(self.sid, ids=ids)}
+        with self._lock:
+            for step_id in sorted(ids):
+                if step_id in stored:
+                    self._index(stored[step_id])
+                else:
+                    self._drop(step_id)
+        LOG.info('Session %s: %d step(s) put back as stored after a '
+                 'rolled back transaction', self.sid, len(ids))
+
+    def _drop(self, step_id):
+        """Forget a row that was never committed (with the lock)."""
+        row = self._by_id.pop(step_id, None)
+        if row is None:
+            return
+        self._by_state.get(row['state'], set()).discard(step_id)
+        self._dependents.pop(step_id, None)
+        for dep in row.get('depends_on') or ():
+            self._dependents.get(dep, set()).discard(step_id)
+        key = key_of(row)
+        if self._by_key.get(key, {}).get('id') != step_id:
+            return
+        # The key goes back to the newest row of it left, if any.
+        rest = [r for r in self._by_id.values() if key_of(r) == key]
+        self._keys_of_host.get(row['host'], set()).discard(key)
+        del self._by_key[key]
+        if rest:
+            self._index(max(rest, key=lambda r: r['id']))
+        else:
+            self._key_order.pop(key, None)
 
     def _run_time_links(self, step):
         """A step the plan did not have, added at run time (a move or an
@@ -301,8 +353,7 @@ class Book(object):
             row = db_api.step_transition(
                 row['id'], ev, values=values if last else None,
                 bump_attempt=bump_attempt and last)
-        with self._lock:
-            self._index(row)
+        self._reindex([row])
         return row
 
     def mark_many(self, kind, marks):

@@ -342,12 +342,14 @@ def steps_retry_failed(session_id, note):
 
 
 def steps_get(session_id, state=None, host=None, kind=None,
-              instance_id=None):
+              instance_id=None, ids=None):
     """The steps of a session in plan order (wave, seq, id): only those
     in ``state`` (a state or a list), on ``host``, of ``kind`` (one or a
-    list), of ``instance_id``, when given."""
+    list), of ``instance_id``, with one of ``ids``, when given."""
     model = models.Step
     stmt = sa.select(model).where(model.session_id == session_id)
+    if ids is not None:
+        stmt = stmt.where(model.id.in_(list(ids)))
     if state is not None:
         stmt = stmt.where(model.state.in_(_as_tuple(state)))
     if host is not None:

@@ -11,6 +11,7 @@ import time
 
 from oslo_db import api as oslo_db_api
 from oslo_db import exception as db_exc
+from oslo_log import log as logging
 import sqlalchemy as sa
 
 from fenix.common import exception
@@ -19,6 +20,8 @@ from fenix.db.sqlalchemy.facade import _SQLITE_WRITER
 from fenix.db.sqlalchemy.facade import _WRITING
 from fenix.db.sqlalchemy.facade import transaction_context
 from fenix.db.sqlalchemy import models
+
+LOG = logging.getLogger(__name__)
 
 # The per-thread state enginefacade keeps while a transaction is open; a DB
 # API call made inside another one (same thread) joins its transaction.
@@ -36,7 +39,10 @@ def _writer():
     if serial:
         _SQLITE_WRITER.acquire(urgent=getattr(_WRITING, 'urgent', False))
     _WRITING.depth = depth + 1
+    if depth == 0:
+        _WRITING.on_end = []
     fence = fencing.current() if depth == 0 else None
+    committed = False
     try:
         if fence is not None:
             # A stale runner's threads are refused before they even open
@@ -46,10 +52,37 @@ def _writer():
             yield session
             if fence is not None:
                 _check_fence(session, fence)
+        committed = True
     finally:
         _WRITING.depth = depth
         if serial:
             _SQLITE_WRITER.release()
+        if depth == 0:
+            hooks, _WRITING.on_end = _WRITING.on_end, []
+            for hook in hooks:
+                _run_end_hook(hook, committed)
+
+
+def _run_end_hook(hook, committed):
+    try:
+        hook(committed)
+    except Exception:  # noqa - the transaction's own outcome stands
+        LOG.exception('After a %s transaction: %r failed',
+                      'committed' if committed else 'rolled back', hook)
+
+
+def on_end(hook):
+    """Call ``hook(committed)`` once the outermost writer block of this
+    thread ends: True when it committed, False when it was rolled back
+    (an exception left it, or the commit failed). Outside a writer block
+    it is called at once with True (what was written is committed).
+    What keeps a copy of rows in memory (:class:`fenix.workflow.steps.
+    Book`) puts back, after a rollback, what it had taken from the
+    transaction."""
+    if getattr(_WRITING, 'depth', 0) > 0:
+        _WRITING.on_end.append(hook)
+    else:
+        _run_end_hook(hook, True)
 
 
 @contextlib.contextmanager

@@ -116,12 +116,14 @@ class MovesMixin(object):
             return common.NO_SLOT, 0
         return self._run_started(job, row, group)
 
+    @db_api.retry_on_deadlock
     def _record_start(self, job, values, group):
         """The move's start: its slot of ``group``'s budget, the instance
         row, its history and its step, in one transaction (record, then
         act). Returns ``(True, None)``, or ``(False, seconds until the
         soonest slot frees or None)`` when no slot is free: nothing of
-        the move written."""
+        the move written. A deadlock's victim (MariaDB) runs again, whole
+        (the book of steps put back what it had written)."""
         wf = self.wf
         message = '%s of instance %s from %s to %s %s' % (
             job.action, job.iid, job.host, job.target,

@@ -11,6 +11,7 @@ from unittest import mock
 from urllib import parse as urlparse
 
 import fixtures
+from oslo_db import exception as db_exc
 import sqlalchemy
 
 from fenix.common import context
@@ -454,6 +455,42 @@ class NFVTest(NFVTestBase):
         self.assertEqual({1}, {n for _h, n in after}, after)
         self.assertInHistory(sid, 'nova-compute disabled on c0')
         self.assertInHistory(sid, 'host c0 (wave')
+
+    def test_deadlock_victims_recorded_again(self):
+        """The database (MariaDB) chooses a move's start and another
+        move's end as deadlock victims: each transaction runs again, the
+        book of steps put back what the failed one had written; the
+        session ends DONE with every instance moved once."""
+        self.doctor()
+        InstanceVNFM(self.cloud, self.notifier, 'p1')
+        sid = self.create()
+        mark = plan_steps.Book.mark
+        victims = {'start': 1, 'done': 1}
+        chosen = []
+
+        def deadlocking(book, kind, host=None, instance_id=None,
+                        event='done', **kwargs):
+            row = mark(book, kind, host, instance_id, event, **kwargs)
+            if kind == st.STEP_MOVE and victims.get(event):
+                # The step was written (and indexed): the database chose
+                # the transaction as a victim at a later statement.
+                victims[event] -= 1
+                chosen.append((event, instance_id))
+                raise db_exc.DBDeadlock()
+            return row
+        with mock.patch.object(plan_steps.Book, 'mark', deadlocking):
+            session = self.run_session(sid)
+        self.assertDone(session)
+        self.assertEqual(['done', 'start'], sorted(e for e, _i in chosen))
+        # One move in Nova per move step done, each its first attempt:
+        # nothing moved again for a transaction the database undid.
+        done = [s for s in db_api.steps_get(sid, kind=st.STEP_MOVE)
+                if s['state'] == st.STEP_DONE]
+        self.assertEqual(len(self.cloud.moves), len(done))
+        self.assertEqual({1}, {s['attempt'] for s in done})
+        self.assertEqual(
+            sorted((s['instance_id'], s['host']) for s in done),
+            sorted((m[0], m[2]) for m in self.cloud.moves))
 
     def test_host_emptiness_asked_once_by_a_worker(self):
         """Whether an emptied host is empty is asked of Nova once per

@@ -76,6 +76,70 @@ class BookTestCase(base.TestCase):
         self.book.add(plan_steps.nfv_plan_steps(self.PLAN, {}, []))
 
 
+class BookRollbackTest(BookTestCase):
+    """The book keeps nothing of a transaction that was rolled back (a
+    deadlock's victim, a lost connection at commit): what it wrote is put
+    back as the database has it."""
+
+    def stored(self, kind, host, instance_id=None):
+        [row] = [r for r in db_api.steps_get(self.sid, kind=kind, host=host)
+                 if r['instance_id'] == instance_id]
+        return row
+
+    def test_a_mark_rolled_back_is_put_back(self):
+        b = self.book
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+
+        def start_then_fail():
+            with db_api.transaction():
+                b.mark(st.STEP_MOVE, 'c1', 'i1', 'start', bump_attempt=True)
+                # The thread that wrote it reads its own change.
+                self.assertEqual(st.STEP_RUNNING,
+                                 b.state(st.STEP_MOVE, 'c1', 'i1'))
+                raise RuntimeError('deadlock')
+        self.assertRaises(RuntimeError, start_then_fail)
+        self.assertEqual(self.stored(st.STEP_MOVE, 'c1', 'i1'),
+                         b.get(st.STEP_MOVE, 'c1', 'i1'))
+        self.assertEqual(st.STEP_PENDING, b.state(st.STEP_MOVE, 'c1', 'i1'))
+        # Started again, it is written (not taken for "already running").
+        b.mark(st.STEP_MOVE, 'c1', 'i1', 'start', bump_attempt=True)
+        self.assertEqual((st.STEP_RUNNING, 1), (
+            self.stored(st.STEP_MOVE, 'c1', 'i1')['state'],
+            self.stored(st.STEP_MOVE, 'c1', 'i1')['attempt']))
+
+    def test_a_step_added_in_a_rolled_back_transaction_is_dropped(self):
+        b = self.book
+        maintain = b.get(st.STEP_MAINTAIN_HOST, 'c1')
+
+        def add_then_fail():
+            with db_api.transaction():
+                # An instance the plan did not have: its move is added and
+                # the host's maintenance made to wait for it.
+                b.mark(st.STEP_MOVE, 'c1', 'i9', 'start',
+                       create={'project_id': 'p1'})
+                self.assertIsNotNone(b.get(st.STEP_MOVE, 'c1', 'i9'))
+                self.assertNotEqual(
+                    maintain['depends_on'],
+                    b.get(st.STEP_MAINTAIN_HOST, 'c1')['depends_on'])
+                raise RuntimeError('lost connection')
+        self.assertRaises(RuntimeError, add_then_fail)
+        self.assertIsNone(b.get(st.STEP_MOVE, 'c1', 'i9'))
+        self.assertEqual(self.stored(st.STEP_MAINTAIN_HOST, 'c1'),
+                         b.get(st.STEP_MAINTAIN_HOST, 'c1'))
+        self.assertEqual(
+            sorted(r['id'] for r in db_api.steps_get(self.sid)),
+            sorted(r['id'] for r in b.all()))
+
+    def test_a_committed_transaction_is_kept(self):
+        b = self.book
+        b.mark(st.STEP_DISABLE_COMPUTE, 'c1')
+        with db_api.transaction():
+            b.mark(st.STEP_MOVE, 'c1', 'i1', 'start', bump_attempt=True)
+        self.assertEqual(self.stored(st.STEP_MOVE, 'c1', 'i1'),
+                         b.get(st.STEP_MOVE, 'c1', 'i1'))
+        self.assertEqual(st.STEP_RUNNING, b.state(st.STEP_MOVE, 'c1', 'i1'))
+
+
 class BookReadinessTest(BookTestCase):
 
     def ready(self, host=None):
