@@ -170,3 +170,46 @@ class UrgentWritesTestCase(base.TestCase):
             self.assertEqual((False, 3.0), ex._record_start(job, {}, None))
         self.assertEqual([True], seen)
         self.assertFalse(getattr(facade._WRITING, 'urgent', False))
+
+
+class EndHooksTestCase(base.TestCase):
+    """db_api.on_end: called once the outermost writer block ends."""
+
+    def setUp(self):
+        super(EndHooksTestCase, self).setUp()
+        self.useFixture(db_fixture.Database())
+        self.ends = []
+
+    def test_committed_rolled_back_and_outside(self):
+        sid = db_api.session_create({})['session_id']
+        with db_api.transaction():
+            db_api.on_end(self.ends.append)
+            with db_api.transaction():
+                db_api.on_end(self.ends.append)
+                db_api.session_update(sid, {'error': 'kept'})
+            self.assertEqual([], self.ends)
+        self.assertEqual([True, True], self.ends)
+
+        def fail():
+            with db_api.transaction():
+                db_api.on_end(self.ends.append)
+                db_api.session_update(sid, {'error': 'undone'})
+                raise RuntimeError('deadlock')
+        self.assertRaises(RuntimeError, fail)
+        self.assertEqual([True, True, False], self.ends)
+        self.assertEqual('kept', db_api.session_get(sid)['error'])
+        # Outside a writer block: what was written is committed.
+        db_api.on_end(self.ends.append)
+        self.assertEqual([True, True, False, True], self.ends)
+
+    def test_a_failing_hook_changes_nothing(self):
+        sid = db_api.session_create({})['session_id']
+
+        def broken(committed):
+            raise ValueError('hook')
+        with db_api.transaction():
+            db_api.on_end(broken)
+            db_api.on_end(self.ends.append)
+            db_api.session_update(sid, {'error': 'kept'})
+        self.assertEqual([True], self.ends)
+        self.assertEqual('kept', db_api.session_get(sid)['error'])
