@@ -55,6 +55,15 @@ def _impact_rows(session, group_ids):
             for row, state, generation in session.execute(stmt).all()]
 
 
+def _runner_generation(generation):
+    """``generation``, else that of the runner's fence bound to this
+    thread (0 outside a runner)."""
+    if generation is not None:
+        return generation
+    fence = fencing.current()
+    return fence.generation if fence is not None else 0
+
+
 @_retry_on_duplicate_alone
 def group_impact_take(group_id, budget, session_id, instance_id, lease,
                       generation=None, force=False, wait_lease=10):
@@ -104,9 +113,7 @@ def group_impact_take(group_id, budget, session_id, instance_id, lease,
     (``DBDuplicateEntry``) is then the caller's to handle.
     """
     gi = models.GroupImpact
-    if generation is None:
-        fence = fencing.current()
-        generation = fence.generation if fence is not None else 0
+    generation = _runner_generation(generation)
     with _writer() as session:
         now = session.execute(sa.select(db_utc_now())).scalar_one()
         expires = _ceil_second(now + datetime.timedelta(seconds=lease),
@@ -182,9 +189,7 @@ def group_impact_queue(group_id, session_id, instance_id, wait_lease,
     the sessions ahead go first (:func:`group_impacts_held`,
     ``waiting``)."""
     gi = models.GroupImpact
-    if generation is None:
-        fence = fencing.current()
-        generation = fence.generation if fence is not None else 0
+    generation = _runner_generation(generation)
     with _writer() as session:
         now = session.execute(sa.select(db_utc_now())).scalar_one()
         place = _ceil_second(now + datetime.timedelta(seconds=wait_lease),
