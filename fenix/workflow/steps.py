@@ -236,8 +236,38 @@ class Book(object):
             for step_id in waiting:
                 links.setdefault(step_id, []).append(rows[n]['id'])
         if links:
-            self._reindex(db_api.steps_depend(self.sid, links))
+            self._extend(db_api.steps_depend(self.sid, links))
         return rows
+
+    def _extend(self, rows):
+        """Index the dependencies :func:`db_api.steps_depend` extended,
+        and only them: the rest of each indexed row stays as it is (the
+        step is another thread's to mark, and that thread may have marked
+        it in its own open transaction). After a rollback the links this
+        transaction added are taken out again (:meth:`_restore`)."""
+        added = {}
+        with self._lock:
+            for row in rows:
+                old = self._by_id.get(row['id'])
+                if old is None:
+                    self._index(row)
+                    continue
+                before = set(old.get('depends_on') or ())
+                added[row['id']] = set(row['depends_on'] or ()) - before
+                self._index(dict(old, depends_on=row['depends_on']))
+        if db_api.in_transaction():
+            links = self._opened()['links']
+            for step_id, deps in added.items():
+                links.setdefault(step_id, set()).update(deps)
+
+    def _opened(self):
+        """What this thread's open transaction wrote to the book:
+        ``ids`` (rows it wrote) and ``links`` ({step id: dependencies it
+        added}), put back by :meth:`_restore` if it is rolled back."""
+        if getattr(self._open, 'ids', None) is None:
+            self._open.ids, self._open.links = set(), {}
+            db_api.on_end(self._restore)
+        return self._open.__dict__
 
     def _reindex(self, rows):
         """Index ``rows`` as just written. Written in an open transaction
@@ -249,31 +279,40 @@ class Book(object):
         with self._lock:
             for row in rows:
                 self._index(row)
-        if not db_api.in_transaction():
-            return
-        ids = getattr(self._open, 'ids', None)
-        if ids is None:
-            ids = self._open.ids = set()
-            db_api.on_end(self._restore)
-        ids.update(row['id'] for row in rows)
+        if db_api.in_transaction():
+            self._opened()['ids'].update(row['id'] for row in rows)
 
     def _restore(self, committed):
         """At the end of a transaction that wrote steps: nothing to do
         once committed; after a rollback the rows it wrote are read
-        again (a step it added is dropped). Only the thread that marks a
-        step writes it, so nobody else changed these rows meanwhile."""
-        ids, self._open.ids = getattr(self._open, 'ids', None) or (), None
-        if committed or not ids:
+        again (a step it added is dropped; only the thread that marks a
+        step writes it, so nobody else changed these rows meanwhile) and
+        the dependencies it added to other steps taken out (those steps
+        may carry another thread's marks: they are not read again)."""
+        ids = getattr(self._open, 'ids', None) or set()
+        links = getattr(self._open, 'links', None) or {}
+        self._open.ids = self._open.links = None
+        if committed or not (ids or links):
             return
-        stored = {r['id']: r for r in db_api.steps_get(self.sid, ids=ids)}
+        stored = ({r['id']: r for r in db_api.steps_get(self.sid, ids=ids)}
+                  if ids else {})
         with self._lock:
             for step_id in sorted(ids):
                 if step_id in stored:
                     self._index(stored[step_id])
                 else:
                     self._drop(step_id)
-        LOG.info('Session %s: %d step(s) put back as stored after a '
-                 'rolled back transaction', self.sid, len(ids))
+            for step_id, deps in links.items():
+                row = self._by_id.get(step_id)
+                if row is None or step_id in ids:
+                    continue
+                for dep in deps:
+                    self._dependents.get(dep, set()).discard(step_id)
+                self._index(dict(row, depends_on=[
+                    d for d in row.get('depends_on') or () if d not in deps]))
+        LOG.info('Session %s: %d step(s) put back as stored, the new '
+                 'dependencies of %d taken out after a rolled back '
+                 'transaction', self.sid, len(ids), len(links))
 
     def _drop(self, step_id):
         """Forget a row that was never committed (with the lock)."""

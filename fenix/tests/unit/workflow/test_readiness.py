@@ -130,6 +130,52 @@ class BookRollbackTest(BookTestCase):
             sorted(r['id'] for r in db_api.steps_get(self.sid)),
             sorted(r['id'] for r in b.all()))
 
+    def _another_thread_marks_maintain(self):
+        """db_api.steps_depend, with the host's maintenance marked started
+        by another thread just before (in its own open transaction: on a
+        server database both are open at once, so this one reads the row
+        as it was)."""
+        b, depend = self.book, db_api.steps_depend
+
+        def depend_racing(sid, links):
+            row = b.get(st.STEP_MAINTAIN_HOST, 'c1')
+            b._index(dict(row, state=st.STEP_RUNNING))
+            return depend(sid, links)
+        return mock.patch.object(db_api, 'steps_depend',
+                                 side_effect=depend_racing)
+
+    def test_new_dependencies_leave_another_threads_mark(self):
+        b = self.book
+        before = b.get(st.STEP_MAINTAIN_HOST, 'c1')['depends_on']
+        with self._another_thread_marks_maintain():
+            with db_api.transaction():
+                b.mark(st.STEP_MOVE, 'c1', 'i9', 'start',
+                       create={'project_id': 'p1'})
+        row = b.get(st.STEP_MAINTAIN_HOST, 'c1')
+        self.assertEqual(st.STEP_RUNNING, row['state'])
+        self.assertEqual(sorted(before + [b.get(st.STEP_MOVE, 'c1',
+                                                'i9')['id']]),
+                         sorted(row['depends_on']))
+
+    def test_rolled_back_dependencies_leave_another_threads_mark(self):
+        b = self.book
+        before = b.get(st.STEP_MAINTAIN_HOST, 'c1')['depends_on']
+
+        def add_then_fail():
+            with db_api.transaction():
+                b.mark(st.STEP_MOVE, 'c1', 'i9', 'start',
+                       create={'project_id': 'p1'})
+                raise RuntimeError('deadlock')
+        with self._another_thread_marks_maintain():
+            self.assertRaises(RuntimeError, add_then_fail)
+        row = b.get(st.STEP_MAINTAIN_HOST, 'c1')
+        self.assertEqual(st.STEP_RUNNING, row['state'])
+        self.assertEqual(before, row['depends_on'])
+        self.assertIsNone(b.get(st.STEP_MOVE, 'c1', 'i9'))
+        # Nothing waits for the dropped step any more.
+        self.assertEqual(before, self.stored(st.STEP_MAINTAIN_HOST,
+                                             'c1')['depends_on'])
+
     def test_a_committed_transaction_is_kept(self):
         b = self.book
         b.mark(st.STEP_DISABLE_COMPUTE, 'c1')
