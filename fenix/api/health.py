@@ -68,7 +68,9 @@ class EngineProbe(object):
             messaging.Target(topic=self.conf.engine.topic,
                              version=rpcapi.RPC_API_VERSION),
             version_cap=rpcapi.RPC_API_VERSION, timeout=timeout)
-        return client.prepare(timeout=timeout, retry=0).call(ctx, 'ping')
+        # 1.0: ping is understood by an engine of any version.
+        return client.prepare(version='1.0', timeout=timeout,
+                              retry=0).call(ctx, 'ping')
 
     def _check(self):
         timeout = self.conf.api.healthcheck_timeout

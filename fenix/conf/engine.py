@@ -20,8 +20,19 @@ OPTS = [
     cfg.StrOpt('topic', default='fenix-engine',
                help='RPC topic the engines listen on.'),
     cfg.IntOpt('max_sessions', default=100, min=1,
-               help='Most sessions one engine runs at the same time; a '
-                    'create beyond it is refused with 409.'),
+               help='Most sessions one engine runs at the same time. A '
+                    'create that reaches an engine running as many is '
+                    'forwarded once to the live engine running the fewest '
+                    '(below its max_sessions, taken to be the same for '
+                    'every engine); with none, it is refused with 409.'),
+    cfg.StrOpt('rpc_version_cap',
+               help='Highest engine RPC API version this engine sends to '
+                    'the other engines (empty: its own, 1.5). During a '
+                    'rolling upgrade from a release whose engines speak an '
+                    'earlier version, set it to that version (1.4) until '
+                    'every engine runs this release: a full engine then '
+                    'refuses a create (409) instead of forwarding it '
+                    '(RPC 1.5) to another engine.'),
     cfg.IntOpt('known_hosts_cache_time', default=60, min=0,
                help='Seconds the engine keeps the list of hosts Nova '
                     'knows, with which it refuses (400) a create that '

@@ -113,6 +113,7 @@ session_claim = sessions.session_claim
 session_generation = sessions.session_generation
 sessions_owners = sessions.sessions_owners
 sessions_count = sessions.sessions_count
+sessions_count_by_engine = sessions.sessions_count_by_engine
 
 # Hosts.
 hosts_get = hosts.hosts_get

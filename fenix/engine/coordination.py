@@ -67,6 +67,8 @@ class Coordinator(object):
                             if backend_url is None else backend_url)
         self.group = _encode(group or CONF.coordination.group)
         self._tooz = None
+        # The group's members at the last alive() (tooz).
+        self._members = frozenset()
 
     @property
     def mode(self):
@@ -159,8 +161,19 @@ class Coordinator(object):
                             'group %s; joining again', self.host,
                             self.group.decode())
                 self._join()
+            self._members = frozenset(alive | {self.host})
         alive.add(self.host)
         return alive
+
+    def known_alive(self):
+        """The live engines for a caller other than the heartbeat (a full
+        engine that forwards a create): as :meth:`alive` judges them, but
+        in tooz mode as of the heartbeat's last look (at most one
+        ``heartbeat_interval`` old: the backend's client stays the
+        heartbeat thread's)."""
+        if self.backend_url:
+            return set(self._members)
+        return self.alive()
 
     # --- the share of each engine ------------------------------------------
     def ring(self, alive):

@@ -47,6 +47,10 @@ class EngineManager(object):
 
     def __init__(self, notifier, host=None, known_hosts=None):
         self.host = host or CONF.engine.host
+        # Where the live engines come from (the engine service sets its
+        # coordinator, the takeover's source); None: the database's
+        # heartbeats.
+        self.coordinator = None
         self.notifier = notifier
         # Nova's hosts, for the check of a create's hosts.
         self.known_hosts = known_hosts or known_hosts_mod.KnownHosts()
@@ -155,9 +159,10 @@ class EngineManager(object):
             # dropped as expired when this engine answered close to the
             # API's deadline, e.g. right after a SIGSTOP, and the owner
             # waited for its timeout).
-            client.prepare().cast(rpc.with_deadline(context, None),
-                                  'wake_session',
-                                  session_id=session['session_id'])
+            # 1.4: what an engine of the previous release takes too.
+            client.prepare(version='1.4').cast(
+                rpc.with_deadline(context, None), 'wake_session',
+                session_id=session['session_id'])
 
     def _wake_all(self):
         with self._lock:
@@ -194,13 +199,20 @@ class EngineManager(object):
             runner.wake(topic, subject)
 
     # --- RPC: sessions ----------------------------------------------------
-    def create_session(self, context, values, idempotency_key=None):
+    def create_session(self, context, values, idempotency_key=None,
+                       forwarded=False):
         """Create a session and start its runner.
 
         ``idempotency_key`` (RPC 1.2; the client's ``Idempotency-Key``
         header): a create of the same project with the same key answers
         the session the first one created (with another body: 409), so a
         client that retries after a time-out does not make a second one.
+
+        An engine that runs ``[engine] max_sessions`` sessions forwards
+        the create to the live engine with the most room
+        (:meth:`_forward_create`); ``forwarded`` (RPC 1.5): this is such a
+        create, and it is not forwarded again (409 if this engine is full
+        too).
         """
         scoped = request_hash = None
         if idempotency_key is not None:
@@ -213,7 +225,8 @@ class EngineManager(object):
                 return first
         try:
             return self._create_session(context, values, scoped,
-                                        request_hash)
+                                        request_hash, idempotency_key,
+                                        forwarded)
         except exception.IdempotencyKeyInUse:
             # Another create with the key won the race: its session.
             first = self._created_with(scoped, request_hash,
@@ -232,7 +245,8 @@ class EngineManager(object):
                  first['session_id'])
         return {'session_id': first['session_id']}
 
-    def _create_session(self, context, values, scoped, request_hash):
+    def _create_session(self, context, values, scoped, request_hash,
+                        idempotency_key=None, forwarded=False):
         workflow = values.get('workflow') or 'default'
         downloads = values.get('download') or []
         plugins.check_workflow(workflow, downloads)
@@ -240,15 +254,19 @@ class EngineManager(object):
         for action in actions:
             plugins.check_action(action['plugin'], downloads)
         self._check_hosts(workflow, values.get('hosts') or [])
-        running = len(db_api.session_list_by_states(
-            st.ACTIVE_SESSION_STATES, engine=self.host))
-        if running >= CONF.engine.max_sessions:
-            raise exception.TooManySessions(count=running)
         if CONF.engine.max_sessions_total:
-            # Every engine's: the deployment's limit.
+            # Every engine's: the deployment's limit (first: no engine
+            # can take the create then, forwarding it is no use).
             total = db_api.sessions_count(st.ACTIVE_SESSION_STATES)
             if total >= CONF.engine.max_sessions_total:
                 raise exception.TooManySessionsTotal(count=total)
+        running = len(db_api.session_list_by_states(
+            st.ACTIVE_SESSION_STATES, engine=self.host))
+        if running >= CONF.engine.max_sessions:
+            if forwarded:
+                raise exception.TooManySessions(count=running)
+            return self._forward_create(context, values, idempotency_key,
+                                        running)
         maintenance_at = (timeutils.parse_time(values['maintenance_at'],
                                                'maintenance_at')
                           if values.get('maintenance_at')
@@ -291,6 +309,41 @@ class EngineManager(object):
                                         context.project_id)
         self.start_runner(session_id)
         return {'session_id': session_id}
+
+    def _forward_create(self, context, values, idempotency_key, running):
+        """This engine runs ``running`` sessions, its ``max_sessions``:
+        the create goes, once, to the live engine with the most room
+        (:meth:`_engine_with_room`), which creates the session and runs
+        it. 409 (TooManySessions) when no engine has room or the one
+        chosen cannot take RPC 1.5; its own answer otherwise (409 if it
+        filled up meanwhile); 503 if it does not answer in time."""
+        engine = None if rpc.local_mode() else self._engine_with_room()
+        if engine is not None:
+            LOG.info('Engine %s runs %d sessions (max_sessions): the create '
+                     'goes to engine %s', self.host, running, engine)
+            answer = rpcapi.forward_create_session(
+                context, engine, values, idempotency_key=idempotency_key)
+            if answer is not None:
+                return answer
+        raise exception.TooManySessions(count=running)
+
+    def _engine_with_room(self):
+        """The live engine other than this one that runs the fewest active
+        sessions, fewer than ``[engine] max_sessions`` (every engine is
+        taken to have this engine's: one configuration); None if none.
+        Live: as the takeover judges it (the coordinator's members, else
+        heartbeats of at most ``takeover_after`` seconds by the database
+        server's clock). The sessions are counted in one grouped read."""
+        if self.coordinator is not None:
+            alive = self.coordinator.known_alive()
+        else:
+            alive = db_api.engines_alive(CONF.engine.takeover_after)
+        others = set(alive) - {self.host}
+        if not others:
+            return None
+        counts = db_api.sessions_count_by_engine(st.ACTIVE_SESSION_STATES)
+        count, engine = min((counts.get(e, 0), e) for e in others)
+        return engine if count < CONF.engine.max_sessions else None
 
     def _check_hosts(self, workflow, hosts):
         """Refuse (400) hosts Nova does not know, for a workflow whose
@@ -753,8 +806,9 @@ def _because(reason):
 
 
 # The manager methods callable over the message bus: exactly the calls of
-# fenix.engine.rpcapi.EngineAPI (the API's), plus wake_session, which one
-# engine casts to another. A unit test keeps this equal to EngineAPI.
+# fenix.engine.rpcapi.EngineAPI (the API's), plus those one engine sends
+# to another (ENGINE_TO_ENGINE_METHODS). A unit test keeps this equal to
+# EngineAPI.
 RPC_METHODS = frozenset([
     'ping', 'get_metrics',
     'create_session', 'list_sessions', 'get_session', 'get_session_detail',
@@ -770,7 +824,9 @@ RPC_METHODS = frozenset([
     # A cast of the API (1.4: a reply it recorded) as of an engine.
     'wake_session',
 ])
-ENGINE_TO_ENGINE_METHODS = frozenset(['wake_session'])
+# wake_session (a cast to a session's owner) and create_session (1.5: a
+# full engine forwards a create, rpcapi.forward_create_session).
+ENGINE_TO_ENGINE_METHODS = frozenset(['wake_session', 'create_session'])
 EXPOSED_METHODS = RPC_METHODS | ENGINE_TO_ENGINE_METHODS
 # Names oslo.messaging itself looks up on an endpoint (not calls).
 _PROBED = frozenset(['oslo_rpc_server_ping'])

@@ -38,7 +38,14 @@ LOG = logging.getLogger(__name__)
 #   1.3 - get_metrics (the figures of /metrics).
 #   1.4 - wake_session takes the topic and subject of the wake-up (an API
 #         that recorded a reply itself wakes the owner of the session).
-RPC_API_VERSION = '1.4'
+#   1.5 - create_session takes ``forwarded``: an engine running [engine]
+#         max_sessions sends the create on to a live engine with room
+#         (a call to that engine), marked so that it is not forwarded
+#         again (see forward_create_session).
+RPC_API_VERSION = '1.5'
+
+# The version of create_session with ``forwarded``.
+FORWARD_VERSION = '1.5'
 
 # Failures that mean "the engine cannot be reached" (HTTP 503).
 _UNREACHABLE = (messaging.MessagingTimeout, messaging.MessageDeliveryFailure,
@@ -64,6 +71,84 @@ def _transport_error(exc):
         return True
     module = type(exc).__module__ or ''
     return module.split('.')[0] in ('kombu', 'amqp')
+
+
+def _mapped(error, engine=None):
+    """What a failed call of the engine raises, as Fenix's errors: the
+    engine's own (404, 409, ...) as they are, a database it cannot reach
+    as DatabaseUnavailable, any other error of the engine as a
+    FenixException (never a 200), and a bus that does not carry the call
+    or an engine that does not answer as EngineUnavailable (503; its
+    reason names ``engine``, the engine called, if given). Anything else:
+    ``error`` itself."""
+    where = ' (engine %s)' % engine if engine else ''
+    if isinstance(error, exception.FenixException):
+        return error
+    if isinstance(error, messaging.RemoteError):
+        if error.exc_type in transient.DB_ERROR_NAMES:
+            # An engine that does not map them itself.
+            return exception.DatabaseUnavailable()
+        # An unexpected engine error; never let it look like a 200.
+        return exception.FenixException(
+            'Engine error %s: %s' % (error.exc_type, error.value))
+    if isinstance(error, _UNREACHABLE):
+        return exception.EngineUnavailable(
+            reason=(str(error) or type(error).__name__) + where)
+    if _transport_error(error):
+        # The driver's own connection errors (the broker went away under
+        # a bounded publish): the engine cannot be reached.
+        return exception.EngineUnavailable(reason='%s: %s%s' % (
+            type(error).__name__, error, where))
+    return error
+
+
+def forward_create_session(context, engine, values, idempotency_key=None):
+    """Send a create on to the engine ``engine`` (RPC 1.5, a call to that
+    engine alone), marked ``forwarded``: it creates the session itself or
+    answers why not (409 when it is full by then: a forwarded create is
+    not forwarded again); the same ``idempotency_key`` goes along, so a
+    retried create finds the session it made.
+
+    Returns the engine's answer, or None when the call cannot be sent in a
+    version that engine is sure to know (``[engine] rpc_version_cap``
+    below 1.5, or its dispatcher refused 1.5: an engine of an earlier
+    release); then nothing was created. The call waits until the
+    request's deadline (the API's ``rpc_timeout``; without one, that many
+    seconds): an engine that does not answer in time is EngineUnavailable
+    (503), since it may have created the session (a retry with the same
+    Idempotency-Key is then safe)."""
+    cap = CONF.engine.rpc_version_cap or RPC_API_VERSION
+    client = rpc.get_client(
+        messaging.Target(topic=CONF.engine.topic, server=engine,
+                         version=FORWARD_VERSION),
+        version_cap=cap, retry=CONF.api.rpc_publish_retries)
+    if not client.can_send_version(FORWARD_VERSION):
+        return None
+    deadline = getattr(context, rpc.DEADLINE_KEY, None)
+    if deadline is None:
+        timeout = CONF.api.rpc_timeout
+    else:
+        timeout = deadline - time.time()
+        if timeout <= 0:
+            raise exception.RequestExpired(method='create_session')
+    cctxt = client.prepare(version=FORWARD_VERSION, timeout=timeout)
+    try:
+        return cctxt.call(context, 'create_session', values=values,
+                          idempotency_key=idempotency_key, forwarded=True)
+    except Exception as e:
+        if isinstance(e, messaging.UnsupportedVersion) or (
+                isinstance(e, messaging.RemoteError) and
+                e.exc_type == 'UnsupportedVersion'):
+            # Its dispatcher refused 1.5 before running anything (over
+            # a broker, a RemoteError; in process, the error itself).
+            LOG.warning('Engine %s does not take RPC %s (an earlier '
+                        'release?); set [engine] rpc_version_cap until '
+                        'every engine is upgraded', engine, FORWARD_VERSION)
+            return None
+        mapped = _mapped(e, engine)
+        if mapped is e:
+            raise
+        raise mapped
 
 
 class EngineAPI(object):
@@ -132,25 +217,11 @@ class EngineAPI(object):
     def _invoke(self, cctxt, context, method, kwargs):
         try:
             return cctxt.call(context, method, **kwargs)
-        except exception.FenixException:
-            raise
-        except messaging.RemoteError as e:
-            if e.exc_type in transient.DB_ERROR_NAMES:
-                # An engine that does not map them itself.
-                raise exception.DatabaseUnavailable()
-            # An unexpected engine error; never let it look like a 200.
-            raise exception.FenixException(
-                'Engine error %s: %s' % (e.exc_type, e.value))
-        except _UNREACHABLE as e:
-            raise exception.EngineUnavailable(reason=str(e) or
-                                              type(e).__name__)
         except Exception as e:
-            if not _transport_error(e):
+            mapped = _mapped(e)
+            if mapped is e:
                 raise
-            # The driver's own connection errors (the broker went away
-            # under a bounded publish): the engine cannot be reached.
-            raise exception.EngineUnavailable(reason='%s: %s' % (
-                type(e).__name__, e))
+            raise mapped
 
     def ping(self, context):
         return self._call(context, 'ping')

@@ -88,6 +88,9 @@ class EngineService(object):
                         'taken over)', CONF.engine.takeover_after,
                         CONF.engine.heartbeat_interval)
         self.coordinator = coordination.Coordinator(self.host)
+        # A full engine forwards a create to a live engine with room, as
+        # the takeover judges them.
+        self.manager.coordinator = self.coordinator
         began = time.monotonic()
         self.coordinator.start()
         self._renew_lease(began)

@@ -313,3 +313,15 @@ def sessions_count(states):
             sa.select(sa.func.count()).select_from(models.Session).where(
                 models.Session.state.in_(list(_as_tuple(states))))
         ).scalar_one()
+
+
+@_retry_read
+def sessions_count_by_engine(states):
+    """``{engine: how many of its sessions are in one of states}`` (one
+    grouped read; an engine without such a session is not in it)."""
+    with _reader() as session:
+        return dict(session.execute(
+            sa.select(models.Session.engine, sa.func.count())
+            .where(models.Session.state.in_(list(_as_tuple(states))),
+                   models.Session.engine.is_not(None))
+            .group_by(models.Session.engine)).all())
