@@ -1831,6 +1831,15 @@ class DBAPITests:
         self.assertEqual(2, db_api.sessions_count(
             states.ACTIVE_SESSION_STATES))
 
+    def test_sessions_count_by_engine(self):
+        self._session(engine='e1')
+        self._session(engine='e2')
+        self._session(engine='e2', state=states.PAUSED)
+        self._session(engine='e3', state=states.MAINTENANCE_DONE)
+        self._session(engine=None)
+        self.assertEqual({'e1': 1, 'e2': 2}, db_api.sessions_count_by_engine(
+            states.ACTIVE_SESSION_STATES))
+
     # --- many threads at once -------------------------------------------
 
     def test_threads_compare_and_set_state(self):
