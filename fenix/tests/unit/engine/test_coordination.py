@@ -87,6 +87,10 @@ class TestDatabaseMode(base.TestCase):
         ring = c.ring(c.alive())
         self.assertTrue(all(c.mine(str(uuid.uuid4()), ring)
                             for _ in range(10)))
+        # Another caller (a full engine forwarding a create) reads the
+        # heartbeats itself.
+        db_api.engine_heartbeat('e3')
+        self.assertEqual({'e1', 'e3'}, c.known_alive())
 
 
 class _ToozModeTests(object):
@@ -113,7 +117,11 @@ class _ToozModeTests(object):
         self.assertEqual('tooz', c1.mode)
         self.assertEqual({'e1'}, c1.alive())
         c2 = self.member('e2')
+        # Another caller than the heartbeat (a full engine forwarding a
+        # create) sees the members as of the heartbeat's last look.
+        self.assertEqual({'e1'}, c1.known_alive())
         self.assertEqual({'e1', 'e2'}, c1.alive())
+        self.assertEqual({'e1', 'e2'}, c1.known_alive())
         self.assertEqual({'e1', 'e2'}, c2.alive())
         # Both agree on the share of each session.
         ring1, ring2 = c1.ring(c1.alive()), c2.ring(c2.alive())
