@@ -130,12 +130,14 @@ class MultiEngineCloud(cf.FenixCloud):
     workers serve managers.
     """
 
-    def __init__(self, cells, db_url):
+    def __init__(self, cells, db_url, engines=ENGINES, max_sessions=CELLS):
         super().__init__(scenario.topology(cells),
                          reply_window=scenario.REPLY_WINDOW,
                          workflow={'migration_retries':
                                    scenario.MIGRATION_RETRIES})
         self.db_url = db_url
+        self.engine_names = engines
+        self.max_sessions = max_sessions
         tag = uuid.uuid4().hex[:8]
         self.exchange = 'fenix-ft-me-%s' % tag
         self.engine_topic = 'fenix-ft-me-engine-%s' % tag
@@ -158,7 +160,7 @@ class MultiEngineCloud(cf.FenixCloud):
         self.port, self.url = self.ports[0], self.api_urls[0]
         self._write_configs()
         self._manage('db', 'upgrade')
-        for name in ENGINES:
+        for name in self.engine_names:
             self.start_engine(name)
         for index in range(APIS):
             self.start_api(index)
@@ -201,7 +203,7 @@ class MultiEngineCloud(cf.FenixCloud):
                        'topic': self.engine_topic,
                        'heartbeat_interval': HEARTBEAT_INTERVAL,
                        'takeover_after': TAKEOVER_AFTER,
-                       'max_sessions': CELLS},
+                       'max_sessions': self.max_sessions},
             # Read by an engine that coordinates with tooz (issue 14);
             # an unknown group is ignored by one that does not.
             'coordination': {'backend_url': 'redis://127.0.0.1:%d'
@@ -225,7 +227,7 @@ class MultiEngineCloud(cf.FenixCloud):
             self.configs['api-%d' % index] = base.write_config(
                 os.path.join(self.workdir, 'api-%d.conf' % index),
                 self._sections(index))
-        for n, name in enumerate(ENGINES):
+        for n, name in enumerate(self.engine_names):
             self.configs[name] = base.write_config(
                 os.path.join(self.workdir, '%s.conf' % name),
                 self._sections(n % APIS, engine=name))
@@ -316,7 +318,8 @@ class MultiEngineCloud(cf.FenixCloud):
 
     def log_tail(self, lines=150):
         out = []
-        for name in list(ENGINES) + ['api-%d' % i for i in range(APIS)]:
+        for name in list(self.engine_names) + ['api-%d' % i
+                                               for i in range(APIS)]:
             text = self.log_since(name).splitlines()[-lines:]
             out.append('--- %s ---\n%s' % (name, '\n'.join(text)))
         return '\n'.join(out)
@@ -701,3 +704,73 @@ class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
             'FENCING: engine %s, SIGCONTed after its sessions were taken '
             'over, logged no refused write (no log line matching %s)'
             % (stopped, FENCING_LOG.pattern))
+
+
+class FullEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
+    """Two engines with ``[engine] max_sessions`` 1 (tooz over Redis,
+    RabbitMQ, MariaDB): a create sent to the engine that runs a session
+    already is made and run by the other one (issue 14); with both full,
+    a create is 409."""
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.Timeout(180, gentle=True))
+        missing = _services_missing()
+        if missing:
+            msg = '%s not running on localhost' % ', '.join(missing)
+            if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
+                self.fail(msg)
+            self.skipTest(msg)
+        self.cloud = self.useFixture(MultiEngineCloud(
+            1, self.database_url(), engines=ENGINES[:2], max_sessions=1))
+        self.db = FenixDB(self.cloud.db_url)
+        self.addCleanup(self.db.dispose)
+        self.addOnException(lambda exc_info: self.addDetail(
+            'logs', content.text_content(self.cloud.log_tail())))
+
+    def _to_engine_a(self):
+        """An RPC client of the test to engine-a alone (the API's creates
+        go to any engine)."""
+        # The global configuration: oslo.messaging registers the options
+        # its client reads there (tracing).
+        transport = oslo_messaging.get_rpc_transport(cfg.CONF, url=RABBIT)
+        self.addCleanup(transport.cleanup)
+        return oslo_messaging.get_rpc_client(
+            transport, oslo_messaging.Target(
+                exchange=self.cloud.exchange, topic=self.cloud.engine_topic,
+                server='engine-a', version='1.2'), timeout=RPC_TIMEOUT)
+
+    def test_a_full_engine_forwards_the_create(self):
+        # engine-a sees engine-b as a member of the group (its beat).
+        base.wait_for(lambda: re.search(
+            r'live engines now engine-a, engine-b',
+            self.cloud.log_since('engine-a')), 30, interval=POLL,
+            what='engine-a to see engine-b')
+        client = self._to_engine_a()
+        ctx = {'project_id': 'admin', 'user_id': 'admin',
+               'roles': ['admin']}
+        later = time.strftime('%Y-%m-%d %H:%M:%S',
+                              time.gmtime(time.time() + 3600))
+
+        def create(key):
+            # Waits for maintenance_at an hour on: stays active.
+            return client.call(ctx, 'create_session', values={
+                'workflow': 'default', 'maintenance_at': later,
+                'hosts': scenario.cell_hosts(0)[:1]},
+                idempotency_key=key)['session_id']
+
+        first, second = create('k1'), create('k2')
+        self.assertEqual({first: 'engine-a', second: 'engine-b'},
+                         self.db.owners({first, second}))
+        self.assertIn('the create goes to engine engine-b',
+                      self.cloud.log_since('engine-a'))
+        # Sent again with its key: the same session.
+        self.assertEqual(second, create('k2'))
+        # Both full: 409 through the API, whichever engine takes it.
+        resp = self.cloud.client.post('/v1/maintenance', {
+            'workflow': 'default', 'maintenance_at': later,
+            'hosts': scenario.cell_hosts(0)[:1]})
+        self.assertEqual(409, resp.status_code, resp.text)
+        self.assertIn('max_sessions', resp.text)
+        self.assertEqual(2, self.db._rows(
+            'SELECT count(*) AS n FROM sessions')[0].n)
