@@ -163,6 +163,11 @@ class TestRedisMode(_ToozModeTests, base.TestCase):
     def setUp(self):
         if not _redis_running():
             self.skipTest('no Redis on %s:%d' % REDIS)
+        # tooz keeps a member's heartbeat by its name, whatever its group:
+        # tests running at once (each with its own e1 and e2) keep theirs
+        # apart by a namespace of their own.
+        self.URL = '%s?namespace=fenix-test-%s' % (REDIS_URL,
+                                                   uuid.uuid4().hex)
         super().setUp()
 
     def test_url_options_are_kept(self):
