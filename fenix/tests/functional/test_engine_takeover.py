@@ -202,11 +202,14 @@ class TestTwoEnginesRedis(_ToozEngines, TestTwoEngines):
     """The same with tooz over the local Redis: liveness is the group's
     membership, the database's generation still fences."""
 
-    BACKEND_URL = 'redis://127.0.0.1:6379'
-
     def setUp(self):
         if not base.port_open(6379):
             self.skipTest('Redis not running on localhost')
+        # tooz keeps a member's heartbeat by its name, whatever its group:
+        # a namespace of the test's own keeps its engine-a and engine-b
+        # apart from those of a test running at the same time.
+        self.BACKEND_URL = 'redis://127.0.0.1:6379?namespace=%s' % (
+            self.unique('fenix-ft-two'))
         super().setUp()
 
 
