@@ -375,17 +375,23 @@ def _redeliveries(notes, sessions):
     return out
 
 
+def _require_services(test):
+    """Skip ``test`` (fail it where the databases are required) unless
+    RabbitMQ, MariaDB and Redis run on localhost."""
+    missing = _services_missing()
+    if missing:
+        msg = '%s not running on localhost' % ', '.join(missing)
+        if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
+            test.fail(msg)
+        test.skipTest(msg)
+
+
 class MultiEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
 
     def setUp(self):
         super().setUp()
         self.useFixture(fixtures.Timeout(330, gentle=True))
-        missing = _services_missing()
-        if missing:
-            msg = '%s not running on localhost' % ', '.join(missing)
-            if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
-                self.fail(msg)
-            self.skipTest(msg)
+        _require_services(self)
         self.figures = {}
         self.cloud = self.useFixture(MultiEngineCloud(
             CELLS, self.database_url()))
@@ -715,12 +721,7 @@ class FullEngineTestCase(databases.MariaDBMixin, testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.useFixture(fixtures.Timeout(180, gentle=True))
-        missing = _services_missing()
-        if missing:
-            msg = '%s not running on localhost' % ', '.join(missing)
-            if os.environ.get('FENIX_REQUIRE_OPPORTUNISTIC_DB') == '1':
-                self.fail(msg)
-            self.skipTest(msg)
+        _require_services(self)
         self.cloud = self.useFixture(MultiEngineCloud(
             1, self.database_url(), engines=ENGINES[:2], max_sessions=1))
         self.db = FenixDB(self.cloud.db_url)
