@@ -8,7 +8,9 @@ import os
 from oslo_config import cfg
 from oslo_db import options as db_options
 
+from fenix.common import states as st
 from fenix import conf
+from fenix.conf import workflow
 from fenix.tests import base
 
 SAMPLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'etc',
@@ -33,3 +35,12 @@ class TestLibraryDefaults(base.TestCase):
             self.assertEqual(fresh.database[name], opts[name].default)
             self.assertIn('\n#%s = %s\n' % (name, opts[name].default),
                           sample)
+
+
+class TestWorkflowOptions(base.TestCase):
+
+    def test_move_kinds_are_the_code_s(self):
+        # Written out in the options (fenix.conf imports no code of Fenix).
+        self.assertEqual((st.MIGRATE, st.LIVE_MIGRATE), workflow.MOVE_KINDS)
+        self.assertEqual(st.MIGRATE,
+                         base.CONF.workflow.default_migration_type)
