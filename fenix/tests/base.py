@@ -2,6 +2,9 @@
 # not use this file except in compliance with the License. You may obtain
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """Base test case: isolated configuration for every test."""
+import subprocess
+import sys
+
 import fixtures
 from oslo_config import fixture as config_fixture
 import testtools
@@ -10,6 +13,29 @@ from fenix.common import rpc
 from fenix import conf as fenix_conf
 
 CONF = fenix_conf.CONF
+
+# Run by a fresh interpreter: import the modules named (``pkg.*``: the
+# package and every module of it), print every module then loaded.
+_LOADED = """
+import importlib, pkgutil, sys
+for name in sys.argv[1:]:
+    if name.endswith('.*'):
+        package = importlib.import_module(name[:-2])
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(package.__name__ + '.' + module.name)
+    else:
+        importlib.import_module(name)
+print(' '.join(sorted(sys.modules)))
+"""
+
+
+def modules_loaded_by(*names):
+    """The names of the modules a fresh interpreter has loaded once it
+    imported ``names`` (``pkg.*``: every module of the package): what an
+    import pulls in, for the tests of which way the imports go."""
+    return subprocess.run([sys.executable, '-c', _LOADED] + list(names),
+                          check=True, capture_output=True,
+                          text=True).stdout.split()
 
 
 class TestCase(testtools.TestCase):

@@ -3,8 +3,6 @@
 # a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
 """The API reads the database itself: its reads work with no engine,
 its writes still need one, and the policy checks are those of before."""
-import subprocess
-import sys
 from unittest import mock
 
 from oslo_db import exception as db_exc
@@ -15,6 +13,7 @@ from fenix.common import exception
 from fenix.common import states as st
 from fenix.db import api as db_api
 from fenix.db import reads
+from fenix.tests import base as test_base
 from fenix.tests import db_fixture
 from fenix.tests.unit.api import base
 from fenix.tests.unit.db import reads_cases
@@ -275,11 +274,9 @@ class TestImportDirection(base.APITestCase):
     def test_api_imports_no_workflow_and_no_cloud_client(self):
         """Data flows one way: the API reads the database and calls the
         engine; it never loads the workflows or the cloud clients."""
-        code = ('import sys, fenix.api.app, fenix.api.server, '
-                'fenix.api.reads, fenix.cmd.api; '
-                'print(" ".join(sorted(sys.modules)))')
-        out = subprocess.run([sys.executable, '-c', code], check=True,
-                             capture_output=True, text=True).stdout.split()
+        out = test_base.modules_loaded_by(
+            'fenix.api.app', 'fenix.api.server', 'fenix.api.reads',
+            'fenix.cmd.api')
         self.assertIn('fenix.db.reads', out)
         self.assertEqual([], [m for m in out if m.startswith((
             'fenix.workflow', 'fenix.common.cloud', 'novaclient',
@@ -288,9 +285,6 @@ class TestImportDirection(base.APITestCase):
     def test_database_layer_imports_no_engine(self):
         """The database layer is below the engine: it loads nothing of
         fenix.engine (nor of the workflows)."""
-        code = ('import sys, fenix.db.api, fenix.db.reads; '
-                'print(" ".join(sorted(sys.modules)))')
-        out = subprocess.run([sys.executable, '-c', code], check=True,
-                             capture_output=True, text=True).stdout.split()
+        out = test_base.modules_loaded_by('fenix.db.api', 'fenix.db.reads')
         self.assertEqual([], [m for m in out if m.startswith((
             'fenix.engine', 'fenix.workflow'))])
