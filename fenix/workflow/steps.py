@@ -107,7 +107,7 @@ class Book(object):
     def __init__(self, session_id):
         self.sid = session_id
         self._lock = threading.Lock()
-        # The ids of the rows this thread's open transaction wrote.
+        # What this thread's open transaction wrote (see _opened).
         self._open = threading.local()
         self.reload()
 
@@ -256,18 +256,18 @@ class Book(object):
                 added[row['id']] = set(row['depends_on'] or ()) - before
                 self._index(dict(old, depends_on=row['depends_on']))
         if db_api.in_transaction():
-            links = self._opened()['links']
+            links = self._opened()[1]
             for step_id, deps in added.items():
                 links.setdefault(step_id, set()).update(deps)
 
     def _opened(self):
-        """What this thread's open transaction wrote to the book:
-        ``ids`` (rows it wrote) and ``links`` ({step id: dependencies it
-        added}), put back by :meth:`_restore` if it is rolled back."""
+        """What this thread's open transaction wrote to the book, put back
+        by :meth:`_restore` if it is rolled back: (the ids of the rows it
+        wrote, {step id: the dependencies it added})."""
         if getattr(self._open, 'ids', None) is None:
             self._open.ids, self._open.links = set(), {}
             db_api.on_end(self._restore)
-        return self._open.__dict__
+        return self._open.ids, self._open.links
 
     def _reindex(self, rows):
         """Index ``rows`` as just written. Written in an open transaction
@@ -280,7 +280,7 @@ class Book(object):
             for row in rows:
                 self._index(row)
         if db_api.in_transaction():
-            self._opened()['ids'].update(row['id'] for row in rows)
+            self._opened()[0].update(row['id'] for row in rows)
 
     def _restore(self, committed):
         """At the end of a transaction that wrote steps: nothing to do
