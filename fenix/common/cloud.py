@@ -96,10 +96,13 @@ MAX_READ_ERRORS = 3
 
 # Moves in flight are watched with one server listing for all of them
 # (:class:`_ServerWatch`): ``changes-since`` the newest ``updated`` Nova
-# showed, minus this many seconds (Nova keeps ``updated_at`` to the second,
-# and a change committed while a listing ran may be older than the newest
-# one that listing showed).
+# showed (Nova keeps ``updated_at`` to the second and lists ``updated_at >=
+# changes-since``: that second is listed again). A change committed while
+# a listing ran may be older than the newest one that listing showed, so
+# every ``WIDE_LISTING_EVERY`` seconds a listing reaches this many seconds
+# further back.
 CHANGES_SINCE_MARGIN = 2.0
+WIDE_LISTING_EVERY = 1.0
 # A watched server that no listing showed for this many seconds is read by
 # itself (a deleted server drops out of the listings; a long move changes
 # nothing for a while).
@@ -301,11 +304,14 @@ class _ServerWatch(object):
 
     Every move in flight (:meth:`Cloud.wait_for_move`) registers its
     server; one thread lists ``GET /servers/detail?all_tenants=True&
-    changes-since=<newest updated seen - CHANGES_SINCE_MARGIN>`` every
-    ``[workflow] nova_poll_interval`` seconds while any is registered,
-    keeps the latest view of each registered server and wakes its waiter
-    when it changed. Nova thus sees one request per poll interval for all
-    moves, not one per move. A waiter reads its server by itself before
+    changes-since=<newest updated seen>`` every ``[workflow]
+    nova_poll_interval`` seconds while any is registered (``<newest updated
+    seen - CHANGES_SINCE_MARGIN>`` at most every ``WIDE_LISTING_EVERY``
+    seconds: :meth:`_marker`), keeps the latest view of each registered
+    server and wakes its waiter when it changed. Nova thus sees one request
+    per poll interval for all moves, not one per move, and each listing
+    holds what changed in about the last second, not the last three. A
+    waiter reads its server by itself before
     the first listing (which needs a ``changes-since`` marker from Nova's
     own clock) and when no listing showed it for ``WATCH_FALLBACK``
     seconds.
@@ -318,6 +324,7 @@ class _ServerWatch(object):
         self.entries = {}
         self.started = 0        # listings started (each one's number)
         self.since = None       # newest ``updated`` seen (naive UTC)
+        self.wide_at = None     # when the last wide listing began
         self.thread = None
 
     def add(self, server_id):
@@ -382,6 +389,17 @@ class _ServerWatch(object):
                     return
                 self.cond.wait(left)
 
+    def _marker(self, since, now):
+        """``changes-since`` of a listing that begins at ``now``
+        (monotonic): ``since``, or ``CHANGES_SINCE_MARGIN`` seconds before
+        it when the last such wide listing began ``WIDE_LISTING_EVERY``
+        seconds ago or more (the first listing is wide)."""
+        if self.wide_at is not None and \
+                now - self.wide_at < WIDE_LISTING_EVERY:
+            return since
+        self.wide_at = now
+        return since - datetime.timedelta(seconds=CHANGES_SINCE_MARGIN)
+
     def _run(self):
         cloud = self.cloud
         while True:
@@ -400,8 +418,7 @@ class _ServerWatch(object):
             with self.cond:
                 self.started += 1
                 number = self.started
-            marker = since - datetime.timedelta(
-                seconds=CHANGES_SINCE_MARGIN)
+            marker = self._marker(since, time.monotonic())
             params = {'all_tenants': 'True',
                       'changes-since': marker.strftime('%Y-%m-%dT%H:%M:%SZ')}
             try:
@@ -467,6 +484,8 @@ class Cloud(object):
         self._clock_offset = None
         # One server listing for every move in flight.
         self._watch = _ServerWatch(self)
+        # host -> id of its nova-compute, as the last listing showed it.
+        self._compute_ids = {}
 
     # --- plumbing ----------------------------------------------------------
 
@@ -642,8 +661,13 @@ class Cloud(object):
             # reads every service each second).
             raw = self._nova_list(self._nova(), '/os-services', 'services',
                                   params)
-        return sorted((self._service(s) for s in raw),
-                      key=lambda s: (s['host'] or '', str(s['id'])))
+        found = sorted((self._service(s) for s in raw),
+                       key=lambda s: (s['host'] or '', str(s['id'])))
+        with self._lock:
+            self._compute_ids.update(
+                (s['host'], s['id']) for s in found
+                if s['binary'] == COMPUTE_BINARY and s['id'] is not None)
+        return found
 
     def controller_hosts(self):
         """Sorted hosts that run nova-conductor or nova-scheduler."""
@@ -675,42 +699,59 @@ class Cloud(object):
             return self._service(raw)
         return self._one_service(host)
 
+    def _compute_id(self, host, again=False):
+        """The id of nova-compute on ``host``: as a listing of the
+        services showed it (an id lasts as long as its service), else (or
+        ``again``) read."""
+        with self._lock:
+            known = None if again else self._compute_ids.get(host)
+        return known if known is not None else self._one_service(host)['id']
+
+    def _change_compute(self, host, what, change):
+        """``change(services, id)`` of nova-compute on ``host`` (``id``
+        None below 2.53: Nova takes host and binary); a service registered
+        again since its id was listed (404) is read once more."""
+        by_id = self._supports('2.53')
+        service_id = self._compute_id(host)
+        # The session's stale owner does not act (see fencing).
+        fencing.before_action('%s nova-compute on %s' % (what, host))
+        with self._errors('%s nova-compute on %s' % (what, host)):
+            services = self._nova().services
+            try:
+                changed = change(services, service_id if by_id else None)
+            except nova_exc.NotFound:
+                if not by_id:
+                    raise
+                service_id = self._compute_id(host, again=True)
+                changed = change(services, service_id)
+        return self._service_after(host, changed)
+
     def disable_compute(self, host, reason):
         """Disable nova-compute on ``host`` with ``reason``.
 
         :returns: the service dict after the change.
         """
-        svc = self._one_service(host)
-        LOG.info('Disabling nova-compute on %s (service %s): %s',
-                 host, svc['id'], reason)
-        # The session's stale owner does not act (see fencing).
-        fencing.before_action('disabling nova-compute on %s' % host)
-        with self._errors('disabling nova-compute on %s' % host):
-            services = self._nova().services
-            if self._supports('2.53'):
-                changed = services.disable_log_reason(svc['id'], reason)
-            else:
-                changed = services.disable_log_reason(host, COMPUTE_BINARY,
-                                                      reason)
-        return self._service_after(host, changed)
+        LOG.info('Disabling nova-compute on %s: %s', host, reason)
+
+        def disable(services, service_id):
+            if service_id is None:
+                return services.disable_log_reason(host, COMPUTE_BINARY,
+                                                   reason)
+            return services.disable_log_reason(service_id, reason)
+        return self._change_compute(host, 'disabling', disable)
 
     def enable_compute(self, host):
         """Enable nova-compute on ``host`` (clears the disabled reason).
 
         :returns: the service dict after the change.
         """
-        svc = self._one_service(host)
-        LOG.info('Enabling nova-compute on %s (service %s)', host,
-                 svc['id'])
-        # The session's stale owner does not act (see fencing).
-        fencing.before_action('enabling nova-compute on %s' % host)
-        with self._errors('enabling nova-compute on %s' % host):
-            services = self._nova().services
-            if self._supports('2.53'):
-                changed = services.enable(svc['id'])
-            else:
-                changed = services.enable(host, COMPUTE_BINARY)
-        return self._service_after(host, changed)
+        LOG.info('Enabling nova-compute on %s', host)
+
+        def enable(services, service_id):
+            if service_id is None:
+                return services.enable(host, COMPUTE_BINARY)
+            return services.enable(service_id)
+        return self._change_compute(host, 'enabling', enable)
 
     def force_down(self, host, down=True):
         """Mark nova-compute on ``host`` forced down (or clear it).

@@ -8,6 +8,7 @@ tests cover decisions (judging a move, retries, microversion choices, alarm
 matching, error translation). Behaviour against real clients talking HTTP is
 covered by fenix/tests/functional/test_cloud_simcloud.py.
 """
+import datetime
 import itertools
 from unittest import mock
 
@@ -269,6 +270,46 @@ class TestMicroversions(CloudTestCase):
         old.enable_compute(SRC)
         old._nova().services.enable.assert_called_once_with(
             SRC, 'nova-compute')
+
+    def test_listed_service_ids_spare_a_read(self):
+        # A host's nova-compute as a listing showed it: disabling and
+        # enabling it need no read of the services first.
+        svc = {'id': 'uuid-1', 'host': SRC, 'binary': 'nova-compute',
+               'status': 'enabled', 'state': 'up', 'forced_down': False}
+        self.nova.client.get.return_value = (None, {'services': [svc]})
+        self.cloud.compute_services()
+        self.nova.client.get.reset_mock()
+        self.nova.services.disable_log_reason.return_value = dict(
+            svc, status='disabled', disabled_reason='maintenance')
+        self.nova.services.enable.return_value = svc
+        self.cloud.disable_compute(SRC, 'maintenance')
+        self.cloud.enable_compute(SRC)
+        self.assertFalse(self.nova.client.get.called)
+        self.nova.services.disable_log_reason.assert_called_once_with(
+            'uuid-1', 'maintenance')
+        self.nova.services.enable.assert_called_once_with('uuid-1')
+
+    def test_service_registered_again_is_read_again(self):
+        # The listed id is gone (the service registered again): Nova
+        # answers 404; the service is read and changed by its new id.
+        old = {'id': 'uuid-1', 'host': SRC, 'binary': 'nova-compute',
+               'status': 'enabled', 'state': 'up', 'forced_down': False}
+        new = dict(old, id='uuid-2')
+        self.nova.client.get.side_effect = [
+            (None, {'services': [old]}), (None, {'services': [new]})]
+        self.cloud.compute_services()
+        self.nova.services.disable_log_reason.side_effect = [
+            nova_exc.NotFound(404),
+            dict(new, status='disabled', disabled_reason='maintenance')]
+        changed = self.cloud.disable_compute(SRC, 'maintenance')
+        self.assertEqual(('uuid-2', 'disabled'),
+                         (changed['id'], changed['status']))
+        self.assertEqual(
+            [mock.call('uuid-1', 'maintenance'),
+             mock.call('uuid-2', 'maintenance')],
+            self.nova.services.disable_log_reason.call_args_list)
+        self.nova.client.get.assert_called_with(
+            '/os-services?binary=nova-compute&host=%s' % SRC)
 
     def test_service_change_answer_is_the_service_at_2_53(self):
         # Nova answers the change with the whole service (2.53+): no
@@ -729,6 +770,22 @@ class TestWaitAndMove(CloudTestCase):
         # Two seconds before the newest change Nova showed.
         self.assertIn('changes-since=2026-12-05T10%3A00%3A05Z', url)
         self.assertIn('all_tenants=True', url)
+
+    def test_listings_reach_back_for_late_commits_once_a_second(self):
+        # Each listing asks for what changed since the newest second Nova
+        # showed; at most once every WIDE_LISTING_EVERY seconds one
+        # reaches CHANGES_SINCE_MARGIN further back (a change committed
+        # late with an older stamp), the first one included.
+        watch = cloud._ServerWatch(self.cloud)
+        since = datetime.datetime(2026, 12, 5, 10, 0, 7)
+        wide = since - datetime.timedelta(seconds=cloud.CHANGES_SINCE_MARGIN)
+        every = cloud.WIDE_LISTING_EVERY
+        self.assertEqual(wide, watch._marker(since, 100.0))
+        self.assertEqual(since, watch._marker(since, 100.05))
+        self.assertEqual(since, watch._marker(since, 100.0 + every * 0.9))
+        self.assertEqual(wide, watch._marker(since, 100.0 + every))
+        self.assertEqual(since, watch._marker(since, 100.0 + every * 1.5))
+        self.assertEqual(wide, watch._marker(since, 100.0 + every * 2.5))
 
     def test_wait_host_empty(self):
         self.nova.client.get.side_effect = [
